@@ -1,0 +1,329 @@
+"""The backup pipeline: walk -> stat/parent -> read -> chunk -> hash -> dedup -> compress -> seal -> pack.
+
+The walking thread builds trees bottom-up. Files are read by a bounded pool of
+workers; a large file's chunks are hashed, compressed and sealed by a second
+pool, so one big file uses every core. Unchanged files (same size, mtime, ctime
+and inode as in the parent snapshot) are not read: their content ids are reused.
+Memory stays bounded by the semaphores on in-flight files and chunks.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+from keyark.archiver.metadata import node_from_stat, node_type
+from keyark.archiver.sources import ExcludeMatcher, VirtualDir, build_virtual_root
+from keyark.chunker import Chunker
+from keyark.errors import SourceError
+from keyark.repo.pack import DATA, TREE
+from keyark.repo.repository import Repository
+from keyark.repo.tree import DIR, FILE, Node, encode_tree
+from keyark.results import BackupSummary
+
+SMALL_FILE = 256 * 1024
+FILE_WORKERS = 4
+CHUNKS_IN_FLIGHT = 4
+
+
+@dataclass
+class Progress:
+    """Counters the faces may poll to draw progress (written by the pipeline)."""
+
+    files_done: int = 0
+    bytes_done: int = 0
+    total_files: int = 0
+    total_bytes: int = 0
+    scan_finished: bool = False
+    current: str = ""
+    lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def add(self, files: int, size: int, current: str = "") -> None:
+        with self.lock:
+            self.files_done += files
+            self.bytes_done += size
+            if current:
+                self.current = current
+
+
+@dataclass
+class _FileResult:
+    content: list[bytes]
+    bytes_read: int
+    bytes_added: int
+    new_blobs: int
+    error: str | None = None
+
+
+class Archiver:
+    """Backs up source paths into a repository and returns the root tree id."""
+
+    def __init__(
+        self,
+        repo: Repository,
+        excludes: ExcludeMatcher,
+        summary: BackupSummary,
+        progress: Progress | None = None,
+        dry_run: bool = False,
+        warn: Callable[[str], None] | None = None,
+    ) -> None:
+        self.repo = repo
+        self.excludes = excludes
+        self.summary = summary
+        self.progress = progress or Progress()
+        self.dry_run = dry_run
+        self._warn_cb = warn
+        self._local = threading.local()
+        self._lock = threading.Lock()
+        self._file_pool = ThreadPoolExecutor(FILE_WORKERS, thread_name_prefix="keyark-read")
+        self._chunk_pool = ThreadPoolExecutor(os.cpu_count() or 2, thread_name_prefix="keyark-blob")
+        self._file_slots = threading.BoundedSemaphore(FILE_WORKERS * 8)
+        self._dry_seen: set[bytes] = set()
+
+    # ----------------------------------------------------------------- helpers
+    def _chunker(self) -> Chunker:
+        chunker: Chunker | None = getattr(self._local, "chunker", None)
+        if chunker is None:
+            chunker = Chunker(self.repo.config.chunker)
+            self._local.chunker = chunker
+        return chunker
+
+    def _error(self, message: str) -> None:
+        with self._lock:
+            self.summary.errors.append(message)
+        if self._warn_cb is not None:
+            self._warn_cb(message)
+
+    def _warning(self, message: str) -> None:
+        with self._lock:
+            self.summary.warnings.append(message)
+        if self._warn_cb is not None:
+            self._warn_cb(message)
+
+    def _store(self, kind: int, data: bytes | memoryview) -> tuple[bytes, int, bool]:
+        """Save (or, in a dry run, only look up) a blob: (id, bytes added, is new)."""
+        if self.dry_run:
+            blob_id = self.repo.hasher(data)
+            with self._lock:
+                new = not self.repo.has_blob(blob_id) and blob_id not in self._dry_seen
+                self._dry_seen.add(blob_id)
+            return blob_id, len(data) if new else 0, new
+        blob_id, added = self.repo.save_blob(kind, data)
+        return blob_id, added, added > 0
+
+    # ----------------------------------------------------------------- files
+    def _read_file(self, path: str, st: os.stat_result) -> _FileResult:
+        try:
+            fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+        except OSError as error:
+            return _FileResult([], 0, 0, 0, f"{path}: {error.strerror}")
+        try:
+            now = os.fstat(fd)
+            if not stat.S_ISREG(now.st_mode):
+                return _FileResult([], 0, 0, 0, f"{path}: changed type during backup")
+            if now.st_size < SMALL_FILE:
+                data = _read_all(fd, now.st_size)
+                if not data:
+                    return _FileResult([], 0, 0, 0)
+                blob_id, added, new = self._store(DATA, data)
+                self.progress.add(0, len(data))
+                return _FileResult([blob_id], len(data), added, int(new))
+            return self._read_large(path, fd)
+        except OSError as error:
+            return _FileResult([], 0, 0, 0, f"{path}: {error.strerror}")
+        finally:
+            os.close(fd)
+
+    def _read_large(self, path: str, fd: int) -> _FileResult:
+        slots = threading.BoundedSemaphore(CHUNKS_IN_FLIGHT)
+        futures: list[Future[tuple[bytes, int, bool]]] = []
+
+        def store(chunk: memoryview) -> tuple[bytes, int, bool]:
+            try:
+                result = self._store(DATA, chunk)
+                self.progress.add(0, len(chunk))
+                return result
+            finally:
+                slots.release()
+
+        read = 0
+        # Chunk the file we opened (not whatever the path names by now).
+        proc_path = f"/proc/self/fd/{fd}"
+        chunks = self._chunker().file_chunks(proc_path if os.path.exists(proc_path) else path)
+        try:
+            for chunk in chunks:
+                slots.acquire()
+                read += len(chunk)
+                futures.append(self._chunk_pool.submit(store, chunk))
+        except OSError as error:
+            for future in futures:
+                future.cancel()
+            return _FileResult([], read, 0, 0, f"{path}: {error.strerror}")
+        results = [future.result() for future in futures]
+        return _FileResult(
+            [blob_id for blob_id, _, _ in results],
+            read,
+            sum(added for _, added, _ in results),
+            sum(1 for _, _, new in results if new),
+        )
+
+    def _submit_file(self, path: str, st: os.stat_result) -> Future[_FileResult]:
+        self._file_slots.acquire()
+
+        def job() -> _FileResult:
+            try:
+                result = self._read_file(path, st)
+                self.progress.add(1, 0, path)
+                return result
+            finally:
+                self._file_slots.release()
+
+        return self._file_pool.submit(job)
+
+    # ----------------------------------------------------------------- dirs
+    def _parent_nodes(self, tree_id: bytes | None) -> dict[str, Node]:
+        if tree_id is None:
+            return {}
+        try:
+            return {node.name: node for node in self.repo.load_tree(tree_id)}
+        except Exception:  # a damaged parent only costs re-reading
+            return {}
+
+    def _unchanged(self, old: Node | None, st: os.stat_result) -> bool:
+        return (
+            old is not None
+            and old.type == FILE
+            and old.size == st.st_size
+            and old.mtime_ns == st.st_mtime_ns
+            and old.ctime_ns == st.st_ctime_ns
+            and old.inode == st.st_ino
+            and all(self.repo.has_blob(blob) for blob in old.content)
+        )
+
+    def _save_entries(
+        self, entries: list[tuple[str, str | VirtualDir]], parent_tree: bytes | None
+    ) -> tuple[bytes, bool]:
+        """Save one directory's entries (name -> real path, or a virtual parent directory).
+
+        Return (tree id, whether it differs from the parent snapshot's tree).
+        """
+        parent = self._parent_nodes(parent_tree)
+        nodes: list[Node] = []
+        pending: list[tuple[Node, Future[_FileResult], bool]] = []
+        for name, target in entries:
+            path = target.path if isinstance(target, VirtualDir) else target
+            if not isinstance(target, VirtualDir) and self.excludes.excluded(path):
+                continue
+            try:
+                st = os.lstat(path)
+                kind = node_type(st.st_mode)
+                if kind is None:
+                    self._warning(f"{path}: skipped (socket, device or FIFO)")
+                    continue
+                node = node_from_stat(name, path, st, kind)
+            except OSError as error:
+                self._error(f"{path}: {error.strerror}")
+                continue
+            old = parent.get(name)
+            if isinstance(target, VirtualDir) and kind == DIR:
+                node.subtree = self._save_virtual(target, old.subtree if old else None)
+                nodes.append(node)
+            elif kind == DIR:
+                node.subtree = self._save_directory(path, old.subtree if old else None, old)
+                nodes.append(node)
+            elif kind == FILE and self._unchanged(old, st):
+                assert old is not None
+                node.content = list(old.content)
+                with self._lock:
+                    self.summary.files_unchanged += 1
+                    self.summary.bytes_processed += st.st_size
+                self.progress.add(1, st.st_size)
+                nodes.append(node)
+            elif kind == FILE:
+                pending.append((node, self._submit_file(path, st), old is not None))
+            else:
+                nodes.append(node)
+        for node, future, existed in pending:
+            result = future.result()
+            if result.error is not None:
+                self._error(result.error)
+                continue
+            node.content = result.content
+            nodes.append(node)
+            with self._lock:
+                if existed:
+                    self.summary.files_changed += 1
+                else:
+                    self.summary.files_new += 1
+                self.summary.bytes_read += result.bytes_read
+                self.summary.bytes_processed += result.bytes_read
+                self.summary.bytes_added += result.bytes_added
+                self.summary.data_blobs += result.new_blobs
+        blob_id, added, new = self._store(TREE, encode_tree(nodes))
+        with self._lock:
+            self.summary.bytes_added += added
+            self.summary.tree_blobs += int(new)
+        return blob_id, blob_id != parent_tree
+
+    def _save_directory(self, path: str, parent_tree: bytes | None, old: Node | None) -> bytes:
+        try:
+            with os.scandir(path) as listing:
+                names = sorted(entry.name for entry in listing)
+        except OSError as error:
+            self._error(f"{path}: {error.strerror}")
+            names = []
+        entries: list[tuple[str, str | VirtualDir]] = [
+            (name, os.path.join(path, name)) for name in names
+        ]
+        tree_id, changed = self._save_entries(entries, parent_tree)
+        with self._lock:
+            if old is None:
+                self.summary.dirs_new += 1
+            elif changed:
+                self.summary.dirs_changed += 1
+            else:
+                self.summary.dirs_unchanged += 1
+        return tree_id
+
+    def _save_virtual(self, vdir: VirtualDir, parent_tree: bytes | None) -> bytes:
+        tree_id, _changed = self._save_entries(sorted(vdir.children.items()), parent_tree)
+        return tree_id
+
+    # ----------------------------------------------------------------- entry point
+    def run(self, sources: list[str], parent_tree: bytes | None) -> bytes:
+        """Back up ``sources`` (absolute paths); return the root tree id."""
+        missing = [s for s in sources if not os.path.lexists(s)]
+        for path in missing:
+            self._error(f"{path}: source does not exist")
+        present = [s for s in sources if s not in missing]
+        if not present:
+            raise SourceError(
+                "none of the source paths exist: " + ", ".join(missing) + "; nothing backed up"
+            )
+        started = time.monotonic()
+        try:
+            root = self._save_virtual(build_virtual_root(present), parent_tree)
+        finally:
+            self._file_pool.shutdown(wait=True)
+            self._chunk_pool.shutdown(wait=True)
+        self.summary.duration_seconds = time.monotonic() - started
+        return root
+
+
+def _read_all(fd: int, expected: int) -> bytes:
+    parts: list[bytes] = []
+    size = max(expected, 0) + 1
+    while True:
+        part = os.read(fd, max(size, 65536))
+        if not part:
+            break
+        parts.append(part)
+    return b"".join(parts)
+
+
+__all__ = ["Archiver", "Progress"]

@@ -1,0 +1,142 @@
+"""Where every blob lives: the in-memory master index and index files.
+
+The master index keeps one dict from blob id to a row number plus parallel
+typed arrays (pack number, offset, length, raw length, kind, compression),
+not an object per blob. Index files (``index/<sha256>``) are sealed msgpack
+documents listing packs and their blobs.
+"""
+
+from __future__ import annotations
+
+import threading
+from array import array
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+
+import msgpack
+
+from keyark.errors import FormatError
+from keyark.repo.pack import PackEntry
+
+
+@dataclass(frozen=True, slots=True)
+class BlobLocation:
+    """A blob's position: which pack, where in it, and how it is stored."""
+
+    blob_id: bytes
+    pack_id: bytes
+    kind: int
+    offset: int
+    length: int
+    raw_length: int
+    compression: int
+
+
+@dataclass
+class PackRecord:
+    """One pack as an index file lists it."""
+
+    pack_id: bytes
+    size: int
+    entries: list[PackEntry]
+
+
+class MasterIndex:
+    """All known blobs; thread-safe for concurrent adds and lookups."""
+
+    def __init__(self) -> None:
+        self._rows: dict[bytes, int] = {}
+        self._pack_ids: list[bytes] = []
+        self._pack_sizes: list[int] = []
+        self._pack_numbers: dict[bytes, int] = {}
+        self._pack = array("I")
+        self._offset = array("Q")
+        self._length = array("I")
+        self._raw = array("Q")
+        self._meta = array("B")  # kind << 4 | compression
+        self._lock = threading.Lock()
+
+    def __len__(self) -> int:
+        return len(self._rows)
+
+    def __contains__(self, blob_id: object) -> bool:
+        return blob_id in self._rows
+
+    def add_pack(self, pack_id: bytes, size: int, entries: Iterable[PackEntry]) -> None:
+        """Record a pack and its blobs (a blob already known keeps its first location)."""
+        with self._lock:
+            number = self._pack_numbers.get(pack_id)
+            if number is None:
+                number = len(self._pack_ids)
+                self._pack_ids.append(pack_id)
+                self._pack_sizes.append(size)
+                self._pack_numbers[pack_id] = number
+            for entry in entries:
+                if entry.blob_id in self._rows:
+                    continue
+                self._rows[entry.blob_id] = len(self._pack)
+                self._pack.append(number)
+                self._offset.append(entry.offset)
+                self._length.append(entry.length)
+                self._raw.append(entry.raw_length)
+                self._meta.append(entry.kind << 4 | entry.compression)
+
+    def get(self, blob_id: bytes) -> BlobLocation | None:
+        row = self._rows.get(blob_id)
+        if row is None:
+            return None
+        meta = self._meta[row]
+        return BlobLocation(
+            blob_id,
+            self._pack_ids[self._pack[row]],
+            meta >> 4,
+            self._offset[row],
+            self._length[row],
+            self._raw[row],
+            meta & 0x0F,
+        )
+
+    def raw_length(self, blob_id: bytes) -> int | None:
+        row = self._rows.get(blob_id)
+        return None if row is None else self._raw[row]
+
+    def packs(self) -> dict[bytes, int]:
+        """Pack id -> size for every indexed pack."""
+        return dict(zip(self._pack_ids, self._pack_sizes, strict=True))
+
+    def has_pack(self, pack_id: bytes) -> bool:
+        return pack_id in self._pack_numbers
+
+    def locations(self) -> Iterator[BlobLocation]:
+        for blob_id in list(self._rows):
+            location = self.get(blob_id)
+            if location is not None:
+                yield location
+
+
+def encode_index(packs: Iterable[PackRecord], supersedes: Iterable[str] = ()) -> bytes:
+    """Serialise an index file's plaintext."""
+    document = {
+        "v": 1,
+        "supersedes": list(supersedes),
+        "packs": [
+            {"id": pack.pack_id, "size": pack.size, "blobs": [e.as_row() for e in pack.entries]}
+            for pack in packs
+        ],
+    }
+    return bytes(msgpack.packb(document, use_bin_type=True))
+
+
+def decode_index(data: bytes) -> tuple[list[PackRecord], list[str]]:
+    """Parse an index file's plaintext into pack records and superseded index names."""
+    try:
+        document = msgpack.unpackb(data, raw=False)
+        packs = [
+            PackRecord(
+                pack["id"], int(pack["size"]), [PackEntry.from_row(row) for row in pack["blobs"]]
+            )
+            for pack in document["packs"]
+        ]
+        return packs, [str(name) for name in document.get("supersedes", [])]
+    except (KeyError, ValueError, TypeError, msgpack.UnpackException) as error:
+        raise FormatError(f"index file is malformed ({error})") from None

@@ -1,0 +1,339 @@
+"""Repository: create and open, then load and save blobs, index and snapshots.
+
+This is the public low-level API. It knows the format; it does not know about
+files on disk (the archiver and restorer do).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import threading
+from collections.abc import Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+
+from keyark.backends.base import Backend
+from keyark.compress import CompressionSpec, Compressor, decompress
+from keyark.crypto import slots
+from keyark.crypto.envelope import ObjectKind, Sealer, envelope_key_id
+from keyark.crypto.keyring import KEYRING_NAME, Keyring
+from keyark.errors import (
+    AlreadyExistsError,
+    FormatError,
+    IntegrityError,
+    NotFoundError,
+    RepositoryExistsError,
+    RepositoryNotFoundError,
+    UsageError,
+)
+from keyark.repo.config import CONFIG_NAME, DEFAULT_PACK_SIZE, BlobHasher, RepoConfig
+from keyark.repo.index import BlobLocation, MasterIndex, PackRecord, decode_index
+from keyark.repo.locks import RepositoryLock, lock_sealer
+from keyark.repo.pack import (
+    BLOB_KINDS,
+    DATA,
+    TREE,
+    TRAILER_SIZE,
+    PackEntry,
+    header_span,
+    pack_name,
+    parse_header,
+)
+from keyark.repo.packer import Packer
+from keyark.repo.snapshot import SNAPSHOT_PREFIX, Snapshot
+from keyark.repo.tree import Node, decode_tree, encode_tree
+
+SLOT_PREFIX = "keys/"
+
+
+class Repository:
+    """An unlocked repository."""
+
+    def __init__(
+        self,
+        backend: Backend,
+        config: RepoConfig,
+        keyring: Keyring,
+        root_key: slots.SymmetricKey | None = None,
+        slot: slots.KeySlot | None = None,
+    ) -> None:
+        self.backend = backend
+        self.config = config
+        self.keyring = keyring
+        self.root_key = root_key
+        self.slot = slot
+        self.index = MasterIndex()
+        self.hasher = BlobHasher(keyring.id_key, config.profile)
+        self.compressor = Compressor(CompressionSpec())
+        self._sealers: dict[bytes, Sealer] = {}
+        self._pending: set[bytes] = set()
+        self._dedup_lock = threading.Lock()
+        self._packer: Packer | None = None
+        self._index_loaded = False
+
+    # ----------------------------------------------------------------- lifecycle
+    @classmethod
+    def init(
+        cls,
+        backend: Backend,
+        passphrase: bytes,
+        *,
+        kdf: str = "argon2id",
+        pack_size: int = DEFAULT_PACK_SIZE,
+        profile: str = "default",
+        public: dict[str, object] | None = None,
+    ) -> Repository:
+        """Create a new repository with one passphrase slot; refuse if one exists."""
+        if _exists(backend):
+            raise RepositoryExistsError(
+                f"a repository already exists at {backend.location()}; nothing was changed"
+            )
+        if any(True for _ in backend.list("")):
+            raise RepositoryExistsError(
+                f"{backend.location()} is not empty; refusing to create a repository there"
+            )
+        if pack_size < 1024 * 1024 or pack_size > 128 * 1024 * 1024:
+            raise UsageError("pack size must be between 1 MiB and 128 MiB")
+        root = slots.SymmetricKey(*_random_key_pair())
+        keyring = Keyring.create()
+        config = RepoConfig.new(profile=profile, pack_size=pack_size)
+        config.public.update(public or {})
+        slot = slots.passphrase_slot(root, passphrase, kdf)
+        # Order: keyring and slot first, config last: config marks a complete repository.
+        backend.put(KEYRING_NAME, keyring.seal(root))
+        backend.put(slot.name, slot.to_bytes())
+        backend.put(CONFIG_NAME, config.to_bytes(keyring.id_key))
+        return cls(backend, config, keyring, root, slot)
+
+    @classmethod
+    def open(cls, backend: Backend, credentials: slots.Credentials) -> Repository:
+        """Unlock with whatever key material the credentials hold."""
+        config_bytes = _read_config(backend)
+        RepoConfig.peek(config_bytes)
+        root, slot = slots.unlock(list_slots(backend), credentials)
+        try:
+            keyring = Keyring.open(root, backend.get(KEYRING_NAME))
+        except NotFoundError:
+            raise FormatError("repository has no keyring object; it is damaged") from None
+        config = RepoConfig.from_bytes(config_bytes, keyring.id_key)
+        return cls(backend, config, keyring, root, slot)
+
+    def close(self) -> None:
+        if self._packer is not None:
+            self._packer.close()
+            self._packer = None
+        self.backend.close()
+
+    def __enter__(self) -> Repository:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
+
+    def lock(self, operation: str, *, exclusive: bool = False, retry: float = 0.0) -> RepositoryLock:
+        """Take a shared or exclusive lock (a context manager)."""
+        sealer = lock_sealer(self.keyring.id_key)
+        return RepositoryLock(self.backend, sealer, operation, exclusive).acquire(retry)
+
+    def save_keyring(self) -> None:
+        """Replace the keyring object atomically (after rotation or agent changes)."""
+        if self.root_key is None:
+            raise UsageError("this key cannot change the keyring")
+        self.backend.put(KEYRING_NAME, self.keyring.seal(self.root_key), overwrite=True)
+
+    def add_slot(self, slot: slots.KeySlot) -> None:
+        self.backend.put(slot.name, slot.to_bytes())
+
+    # ----------------------------------------------------------------- keys
+    def sealer_for(self, key_id: bytes) -> Sealer:
+        sealer = self._sealers.get(key_id)
+        if sealer is None:
+            data_key = self.keyring.data_keys.get(key_id)
+            if data_key is None:
+                raise IntegrityError(
+                    f"object is encrypted with key {key_id.hex()}, which this keyring lacks"
+                )
+            sealer = Sealer(data_key.key)
+            self._sealers[key_id] = sealer
+        return sealer
+
+    def current_sealer(self) -> Sealer:
+        return self.sealer_for(self.keyring.current.key_id)
+
+    def open_object(self, kind: ObjectKind, name: bytes, envelope: bytes) -> bytes:
+        """Decrypt any sealed object with the data key it names."""
+        return self.sealer_for(envelope_key_id(envelope)).open(kind, name, envelope)
+
+    # ----------------------------------------------------------------- index
+    def load_index(self, *, reload: bool = False) -> None:
+        """Read every index file (in parallel) into the master index."""
+        if self._index_loaded and not reload:
+            return
+        if reload:
+            self.index = MasterIndex()
+        names = [info.name for info in self.backend.list("index/")]
+        with ThreadPoolExecutor(self.backend.capabilities().connections) as pool:
+            for records in pool.map(self.read_index_file, names):
+                for record in records:
+                    self.index.add_pack(record.pack_id, record.size, record.entries)
+        self._index_loaded = True
+
+    def read_index_file(self, name: str) -> list[PackRecord]:
+        data = self.backend.get(name)
+        if hashlib.sha256(data).hexdigest() != name.split("/")[-1]:
+            raise IntegrityError(f"index file {name} does not match its name (corrupt)")
+        records, _superseded = decode_index(self.open_object(ObjectKind.INDEX, b"", data))
+        return records
+
+    # ----------------------------------------------------------------- blobs
+    def set_compression(self, spec: CompressionSpec) -> None:
+        self.compressor = Compressor(spec)
+
+    def packer(self) -> Packer:
+        if self._packer is None:
+            self._packer = Packer(
+                self.backend, self.index, self.current_sealer, self.config.pack_size
+            )
+        return self._packer
+
+    def has_blob(self, blob_id: bytes) -> bool:
+        return blob_id in self.index or blob_id in self._pending
+
+    def save_blob(self, kind: int, data: bytes | memoryview) -> tuple[bytes, int]:
+        """Store a blob unless known; return (blob id, bytes added to packs)."""
+        blob_id = self.hasher(data)
+        with self._dedup_lock:
+            if blob_id in self.index or blob_id in self._pending:
+                return blob_id, 0
+            self._pending.add(blob_id)
+        algorithm, payload = self.compressor.compress(data)
+        sealed = self.current_sealer().seal(BLOB_KINDS[kind], blob_id, payload)
+        self.packer().add(kind, blob_id, sealed, len(data), int(algorithm))
+        return blob_id, len(sealed)
+
+    def flush(self) -> None:
+        """Make every saved blob durable and indexed."""
+        if self._packer is not None:
+            self._packer.flush()
+        with self._dedup_lock:
+            self._pending = {b for b in self._pending if b not in self.index}
+
+    def decode_blob(self, location: BlobLocation, sealed: bytes | memoryview) -> bytes:
+        """Decrypt, decompress and verify one blob read from its pack."""
+        payload = self.open_object(BLOB_KINDS[location.kind], location.blob_id, bytes(sealed))
+        data = decompress(location.compression, payload, location.raw_length)
+        if self.hasher(data) != location.blob_id:
+            raise IntegrityError(f"blob {location.blob_id.hex()[:16]} does not match its id")
+        return data
+
+    def load_blob(self, blob_id: bytes) -> bytes:
+        location = self.index.get(blob_id)
+        if location is None:
+            raise IntegrityError(f"blob {blob_id.hex()[:16]} is not in the index")
+        sealed = self.backend.get(pack_name(location.pack_id), location.offset, location.length)
+        if len(sealed) != location.length:
+            raise IntegrityError(
+                f"pack {location.pack_id.hex()[:16]} is truncated (blob {blob_id.hex()[:16]})"
+            )
+        return self.decode_blob(location, sealed)
+
+    # ----------------------------------------------------------------- trees
+    def save_tree(self, nodes: list[Node]) -> tuple[bytes, int]:
+        return self.save_blob(TREE, encode_tree(nodes))
+
+    def load_tree(self, tree_id: bytes) -> list[Node]:
+        return decode_tree(self.load_blob(tree_id))
+
+    # ----------------------------------------------------------------- packs
+    def read_pack_header(self, pack_id: bytes, size: int | None = None) -> list[PackEntry]:
+        """Read and decrypt the header at the end of a pack."""
+        name = pack_name(pack_id)
+        if size is None:
+            size = self.backend.stat(name).size
+        tail = self.backend.get(name, max(0, size - 4096), None)
+        trailer = tail[-TRAILER_SIZE:] if len(tail) >= TRAILER_SIZE else b""
+        offset, length = header_span(size, trailer)
+        start_in_tail = offset - max(0, size - 4096)
+        if start_in_tail >= 0:
+            sealed = tail[start_in_tail : start_in_tail + length]
+        else:
+            sealed = self.backend.get(name, offset, length)
+        if len(sealed) != length:
+            raise IntegrityError(f"pack {pack_id.hex()[:16]} is truncated")
+        return parse_header(self.sealer_for(envelope_key_id(sealed)), sealed)
+
+    # ----------------------------------------------------------------- snapshots
+    def save_snapshot(self, snapshot: Snapshot) -> str:
+        sealer = self.current_sealer()
+        sealed = sealer.seal(ObjectKind.SNAPSHOT, b"", snapshot.to_bytes())
+        snapshot_id = hashlib.sha256(sealed).hexdigest()
+        try:
+            self.backend.put(SNAPSHOT_PREFIX + snapshot_id, sealed)
+        except AlreadyExistsError:  # pragma: no cover - a SHA-256 collision
+            raise
+        snapshot.id = snapshot_id
+        snapshot.key_id = sealer.key.key_id.hex()
+        return snapshot_id
+
+    def snapshot_ids(self) -> list[str]:
+        return [info.name[len(SNAPSHOT_PREFIX) :] for info in self.backend.list(SNAPSHOT_PREFIX)]
+
+    def load_snapshot(self, snapshot_id: str) -> Snapshot:
+        data = self.backend.get(SNAPSHOT_PREFIX + snapshot_id)
+        if hashlib.sha256(data).hexdigest() != snapshot_id:
+            raise IntegrityError(f"snapshot {snapshot_id[:8]} does not match its name (corrupt)")
+        key_id = envelope_key_id(data)
+        raw = self.sealer_for(key_id).open(ObjectKind.SNAPSHOT, b"", data)
+        return Snapshot.from_bytes(snapshot_id, raw, key_id.hex())
+
+    def load_snapshots(self, ids: Iterable[str] | None = None) -> list[Snapshot]:
+        """Load snapshots in parallel (all when ``ids`` is None)."""
+        wanted = self.snapshot_ids() if ids is None else list(ids)
+        with ThreadPoolExecutor(self.backend.capabilities().connections) as pool:
+            return list(pool.map(self.load_snapshot, wanted))
+
+    def delete_snapshot(self, snapshot_id: str) -> None:
+        self.backend.delete(SNAPSHOT_PREFIX + snapshot_id)
+
+    def iter_pack_names(self) -> Iterator[tuple[str, int]]:
+        for info in self.backend.list("data/"):
+            yield info.name, info.size
+
+    @property
+    def repo_id(self) -> str:
+        return self.config.repo_id
+
+
+def list_slots(backend: Backend) -> list[slots.KeySlot]:
+    """Every key slot (not the agent session keys under keys/sessions/)."""
+    found = []
+    for info in backend.list(SLOT_PREFIX):
+        slot_id = info.name[len(SLOT_PREFIX) :]
+        if "/" in slot_id:
+            continue
+        found.append(slots.KeySlot.from_bytes(slot_id, backend.get(info.name)))
+    return found
+
+
+def _exists(backend: Backend) -> bool:
+    try:
+        backend.stat(CONFIG_NAME)
+    except NotFoundError:
+        return False
+    return True
+
+
+def _read_config(backend: Backend) -> bytes:
+    try:
+        return backend.get(CONFIG_NAME)
+    except NotFoundError:
+        raise RepositoryNotFoundError(
+            f"no repository at {backend.location()}; create one with 'keyark init'"
+        ) from None
+
+
+def _random_key_pair() -> tuple[bytes, bytes]:
+    return os.urandom(8), os.urandom(32)
+
+
+__all__ = ["DATA", "Repository", "list_slots"]

@@ -1,0 +1,198 @@
+"""SQLite catalog of snapshots and directory listings in the local cache.
+
+It is a cache (principle 1): built from the repository, checked against the
+repository's snapshot list on every open (missing snapshots are loaded, removed
+ones dropped), and rebuilt from scratch by ``keyark catalog rebuild`` or when
+its file is missing or unreadable. Trees are stored once per tree id, so a
+thousand snapshots of a mostly unchanged tree cost little, and listing or
+searching them is a walk with memoisation.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import threading
+from collections.abc import Callable, Iterable
+from datetime import datetime
+from pathlib import Path
+
+from keyark.repo.snapshot import Snapshot
+from keyark.repo.tree import DIR, Node
+
+SCHEMA_VERSION = 2
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS snapshots (
+    id TEXT PRIMARY KEY, time TEXT NOT NULL, time_sort REAL NOT NULL, host TEXT NOT NULL,
+    username TEXT NOT NULL, paths TEXT NOT NULL, tags TEXT NOT NULL, tree BLOB NOT NULL,
+    parent TEXT, summary TEXT NOT NULL, key_id TEXT NOT NULL, extra TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS trees (id BLOB PRIMARY KEY);
+CREATE TABLE IF NOT EXISTS nodes (
+    tree BLOB NOT NULL, name TEXT NOT NULL, type TEXT NOT NULL, mode INTEGER NOT NULL,
+    uid INTEGER NOT NULL, gid INTEGER NOT NULL, user TEXT NOT NULL, grp TEXT NOT NULL,
+    mtime_ns INTEGER NOT NULL, size INTEGER NOT NULL, subtree BLOB, target TEXT NOT NULL,
+    content BLOB NOT NULL
+);
+CREATE INDEX IF NOT EXISTS nodes_tree ON nodes (tree);
+"""
+
+
+def default_cache_dir() -> Path:
+    """``$KEYARK_CACHE_DIR``, else ``$XDG_CACHE_HOME/keyark``, else ``~/.cache/keyark``."""
+    explicit = os.environ.get("KEYARK_CACHE_DIR")
+    if explicit:
+        return Path(explicit)
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "keyark"
+
+
+class Catalog:
+    """One repository's catalog; thread-safe."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        os.chmod(path.parent, 0o700)
+        self._lock = threading.RLock()
+        self._db = self._connect()
+
+    def _connect(self) -> sqlite3.Connection:
+        try:
+            db = self._open_db()
+            row = db.execute("SELECT value FROM meta WHERE key='schema'").fetchone()
+            if row is None or int(row[0]) != SCHEMA_VERSION:
+                db.close()
+                raise sqlite3.DatabaseError("old schema")
+            return db
+        except sqlite3.DatabaseError:
+            for suffix in ("", "-wal", "-shm"):
+                Path(str(self.path) + suffix).unlink(missing_ok=True)
+            db = self._open_db()
+            db.execute("INSERT OR REPLACE INTO meta VALUES ('schema', ?)", (str(SCHEMA_VERSION),))
+            db.commit()
+            return db
+
+    def _open_db(self) -> sqlite3.Connection:
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+        os.close(fd)
+        db = sqlite3.connect(self.path, check_same_thread=False)
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute("PRAGMA synchronous=NORMAL")
+        db.executescript(SCHEMA)
+        return db
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    def clear(self) -> None:
+        with self._lock:
+            self._db.executescript("DELETE FROM snapshots; DELETE FROM trees; DELETE FROM nodes;")
+            self._db.commit()
+
+    # ----------------------------------------------------------------- snapshots
+    def snapshot_ids(self) -> set[str]:
+        with self._lock:
+            return {row[0] for row in self._db.execute("SELECT id FROM snapshots")}
+
+    def add_snapshots(self, snapshots: Iterable[Snapshot]) -> None:
+        rows = [
+            (
+                s.id, s.time.isoformat(), s.time.timestamp(), s.host, s.username,
+                json.dumps(s.paths), json.dumps(s.tags), s.tree, s.parent,
+                json.dumps(s.summary), s.key_id, json.dumps(_jsonable(s.extra)),
+            )
+            for s in snapshots
+        ]
+        with self._lock:
+            self._db.executemany(
+                "INSERT OR REPLACE INTO snapshots VALUES (?,?,?,?,?,?,?,?,?,?,?,?)", rows
+            )
+            self._db.commit()
+
+    def remove_snapshots(self, ids: Iterable[str]) -> None:
+        with self._lock:
+            self._db.executemany("DELETE FROM snapshots WHERE id=?", [(i,) for i in ids])
+            self._db.commit()
+
+    def snapshots(self) -> list[Snapshot]:
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT id, time, host, username, paths, tags, tree, parent, summary, key_id, "
+                "extra FROM snapshots ORDER BY time_sort, id"
+            ).fetchall()
+        return [
+            Snapshot(
+                id=row[0], time=datetime.fromisoformat(row[1]), host=row[2], username=row[3],
+                paths=json.loads(row[4]), tags=json.loads(row[5]), tree=bytes(row[6]),
+                parent=row[7], summary=json.loads(row[8]), key_id=row[9],
+                extra=json.loads(row[10]),
+            )
+            for row in rows
+        ]
+
+    # ----------------------------------------------------------------- trees
+    def has_tree(self, tree_id: bytes) -> bool:
+        with self._lock:
+            return self._db.execute("SELECT 1 FROM trees WHERE id=?", (tree_id,)).fetchone() is not None
+
+    def add_tree(self, tree_id: bytes, nodes: list[Node]) -> None:
+        rows = [
+            (
+                tree_id, n.name, n.type, n.mode, n.uid, n.gid, n.user, n.group, n.mtime_ns,
+                n.size, n.subtree, n.target, b"".join(n.content),
+            )
+            for n in nodes
+        ]
+        with self._lock:
+            if self.has_tree(tree_id):
+                return
+            self._db.execute("INSERT INTO trees VALUES (?)", (tree_id,))
+            self._db.executemany("INSERT INTO nodes VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)", rows)
+
+    def commit(self) -> None:
+        with self._lock:
+            self._db.commit()
+
+    def ensure_trees(self, root: bytes, load_tree: Callable[[bytes], list[Node]]) -> None:
+        """Load every tree below ``root`` that the catalog does not have yet."""
+        stack = [root]
+        while stack:
+            tree_id = stack.pop()
+            if self.has_tree(tree_id):
+                continue
+            nodes = load_tree(tree_id)
+            self.add_tree(tree_id, nodes)
+            stack.extend(n.subtree for n in nodes if n.type == DIR and n.subtree is not None)
+        self.commit()
+
+    def tree(self, tree_id: bytes) -> list[Node]:
+        """A directory listing from the catalog (its content field is the joined ids)."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT name, type, mode, uid, gid, user, grp, mtime_ns, size, subtree, target, "
+                "content FROM nodes WHERE tree=? ORDER BY name",
+                (tree_id,),
+            ).fetchall()
+        return [
+            Node(
+                name=r[0], type=r[1], mode=r[2], uid=r[3], gid=r[4], user=r[5], group=r[6],
+                mtime_ns=r[7], size=r[8], subtree=bytes(r[9]) if r[9] is not None else None,
+                target=r[10],
+                content=[bytes(r[11][i : i + 32]) for i in range(0, len(r[11]), 32)],
+            )
+            for r in rows
+        ]
+
+
+def _jsonable(value: object) -> object:
+    if isinstance(value, bytes):
+        return value.hex()
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    return value

@@ -1,0 +1,282 @@
+"""The typed operations every face (CLI, Python API, scheduler, HTTP) calls.
+
+No face holds business logic: each parses its input into these options, calls
+one function here, and renders the typed result.
+"""
+
+from __future__ import annotations
+
+import getpass
+import os
+import socket
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+from keyark import __version__
+from keyark.archiver.archiver import Archiver, Progress
+from keyark.archiver.sources import ExcludeMatcher, normalize_sources, read_exclude_file
+from keyark.backends.registry import BackendOptions, open_backend
+from keyark.catalog.sync import open_catalog, sync_snapshots, tree_loader
+from keyark.compress import CompressionSpec
+from keyark.crypto import slots
+from keyark.errors import KeyarkError, RestoreError, UsageError
+from keyark.repo.repository import Repository, list_slots
+from keyark.repo.snapshot import Snapshot, SnapshotFilter, filter_snapshots, now, select_snapshot
+from keyark.repo.tree import Node
+from keyark.restorer.plan import PathFilter, build_plan, find_subtree
+from keyark.restorer.restorer import OVERWRITE_MODES, Restorer
+from keyark.results import BackupSummary, RestoreSummary
+
+Warn = Callable[[str], None]
+
+
+@dataclass
+class BackupOptions:
+    """Options of ``backup``."""
+
+    tags: list[str] = field(default_factory=list)
+    host: str | None = None
+    excludes: list[str] = field(default_factory=list)
+    exclude_files: list[str] = field(default_factory=list)
+    compression: CompressionSpec | None = None
+    dry_run: bool = False
+    time: datetime | None = None
+
+
+@dataclass
+class RestoreOptions:
+    """Options of ``restore``."""
+
+    target: str
+    includes: list[str] = field(default_factory=list)
+    excludes: list[str] = field(default_factory=list)
+    verify: bool = False
+    dry_run: bool = False
+    overwrite: str = "always"
+    #: Restore only this directory of the snapshot (``SNAPSHOT:subdir`` in restic).
+    subpath: str = "/"
+
+
+@dataclass
+class Context:
+    """Where client-side state lives (cache, catalog)."""
+
+    cache_dir: Path | None = None
+    warn: Warn | None = None
+
+
+# --------------------------------------------------------------------- repository
+def init_repository(
+    url: str,
+    passphrase: bytes,
+    *,
+    kdf: str = "argon2id",
+    pack_size_mib: int = 16,
+    backend_options: BackendOptions | None = None,
+) -> Repository:
+    """Create a repository at ``url`` protected by ``passphrase``."""
+    if not passphrase:
+        raise UsageError("an empty passphrase is not allowed")
+    backend = open_backend(url, backend_options)
+    create = getattr(backend, "create_container", None)
+    if callable(create):
+        create()
+    return Repository.init(backend, passphrase, kdf=kdf, pack_size=pack_size_mib * 1024 * 1024)
+
+
+def open_repository(
+    url: str, credentials: slots.Credentials, backend_options: BackendOptions | None = None
+) -> Repository:
+    """Open and unlock the repository at ``url``."""
+    return Repository.open(open_backend(url, backend_options), credentials)
+
+
+def change_passphrase(repo: Repository, new_passphrase: bytes, kdf: str = "argon2id") -> str:
+    """Add a slot with ``new_passphrase``, then remove the slot used to open. Return its id."""
+    if repo.root_key is None or repo.slot is None:
+        raise UsageError("this key cannot change passphrases")
+    if not new_passphrase:
+        raise UsageError("an empty passphrase is not allowed")
+    slot = slots.passphrase_slot(repo.root_key, new_passphrase, kdf)
+    repo.add_slot(slot)  # durable before the old one goes
+    if repo.slot.kind == slots.PASSPHRASE:
+        repo.backend.delete(repo.slot.name)
+    repo.slot = slot
+    return slot.slot_id
+
+
+def key_slots(repo: Repository) -> list[slots.KeySlot]:
+    return list_slots(repo.backend)
+
+
+# --------------------------------------------------------------------- snapshots
+def snapshots(
+    repo: Repository,
+    selection: SnapshotFilter = SnapshotFilter(),
+    latest: int | None = None,
+    ctx: Context | None = None,
+) -> list[Snapshot]:
+    """Snapshots matching the filter, oldest first (through the catalog)."""
+    ctx = ctx or Context()
+    catalog = open_catalog(repo, ctx.cache_dir)
+    try:
+        return filter_snapshots(sync_snapshots(catalog, repo, ctx.warn), selection, latest)
+    finally:
+        catalog.close()
+
+
+def find_snapshot(
+    repo: Repository,
+    ref: str | None,
+    selection: SnapshotFilter = SnapshotFilter(),
+    at: datetime | None = None,
+    ctx: Context | None = None,
+) -> Snapshot:
+    """Resolve an id, prefix, ``latest`` or a point in time to one snapshot."""
+    return select_snapshot(snapshots(repo, ctx=ctx), ref, selection, at)
+
+
+# --------------------------------------------------------------------- backup
+def backup(
+    repo: Repository,
+    paths: list[str],
+    options: BackupOptions | None = None,
+    *,
+    ctx: Context | None = None,
+    progress: Progress | None = None,
+) -> BackupSummary:
+    """Back up ``paths``; the summary says what happened (``complete`` False = exit 3)."""
+    options = options or BackupOptions()
+    ctx = ctx or Context()
+    sources = normalize_sources(paths)
+    patterns = list(options.excludes)
+    for exclude_file in options.exclude_files:
+        patterns.extend(read_exclude_file(exclude_file))
+    if options.compression is not None:
+        repo.set_compression(options.compression)
+    host = options.host or socket.gethostname()
+    started = options.time or now()
+    clock = time.monotonic()
+    summary = BackupSummary(dry_run=options.dry_run)
+    catalog = open_catalog(repo, ctx.cache_dir)
+    try:
+        with repo.lock("backup"):
+            repo.load_index()
+            stored_before = repo.packer().bytes_uploaded
+            history = sync_snapshots(catalog, repo, ctx.warn)
+            same = [s for s in history if s.host == host and sorted(s.paths) == sources]
+            parent = same[-1] if same else None
+            summary.parent = parent.id if parent else None
+            archiver = Archiver(
+                repo, ExcludeMatcher(patterns), summary, progress, options.dry_run, ctx.warn
+            )
+            tree = archiver.run(sources, parent.tree if parent else None)
+            if options.dry_run:
+                summary.duration_seconds = time.monotonic() - clock
+                return summary
+            repo.flush()
+            summary.bytes_stored = repo.packer().bytes_uploaded - stored_before
+            summary.duration_seconds = time.monotonic() - clock
+            snapshot = Snapshot(
+                time=started,
+                host=host,
+                username=_username(),
+                uid=os.getuid(),
+                gid=os.getgid(),
+                paths=sources,
+                tree=tree,
+                tags=list(options.tags),
+                parent=summary.parent,
+                excludes=patterns,
+                summary=_snapshot_summary(summary),
+                program_version=f"keyark {__version__}",
+            )
+            summary.snapshot_id = repo.save_snapshot(snapshot)
+        catalog.add_snapshots([snapshot])
+        return summary
+    finally:
+        catalog.close()
+
+
+def _snapshot_summary(summary: BackupSummary) -> dict[str, object]:
+    keys = (
+        "files_new", "files_changed", "files_unchanged", "dirs_new", "dirs_changed",
+        "dirs_unchanged", "data_blobs", "tree_blobs", "bytes_processed", "bytes_added",
+    )
+    data: dict[str, object] = {key: getattr(summary, key) for key in keys}
+    data["total_files"] = summary.total_files
+    data["duration_seconds"] = round(summary.duration_seconds, 3)
+    data["errors"] = len(summary.errors)
+    return data
+
+
+# --------------------------------------------------------------------- restore
+def restore(
+    repo: Repository,
+    snapshot: Snapshot,
+    options: RestoreOptions,
+    *,
+    ctx: Context | None = None,
+    progress: Progress | None = None,
+) -> RestoreSummary:
+    """Restore ``snapshot`` into ``options.target``.
+
+    Raises :class:`RestoreError` naming what could not be restored, after
+    restoring everything else; the summary is attached as ``error.summary``.
+    """
+    ctx = ctx or Context()
+    if options.overwrite not in OVERWRITE_MODES:
+        raise UsageError(f"--overwrite must be one of {', '.join(OVERWRITE_MODES)}")
+    if not options.target:
+        raise UsageError("restore needs a --target directory")
+    repo.load_index()
+    root, base = find_subtree(repo.load_tree, snapshot.tree, options.subpath)
+    plan = build_plan(repo.load_tree, root, PathFilter(options.includes, options.excludes), base)
+    summary = RestoreSummary(snapshot_id=snapshot.id, target=os.path.abspath(options.target))
+    restorer = Restorer(repo, options.target, summary, options.overwrite, progress, ctx.warn)
+    restorer.run(plan, dry_run=options.dry_run)
+    if options.verify and not options.dry_run:
+        restorer.verify(plan.files)
+    if summary.failed:
+        names = ", ".join(summary.failed[:5]) + (" ..." if len(summary.failed) > 5 else "")
+        error = RestoreError(
+            f"{len(summary.failed)} entries could not be restored: {names} "
+            "(everything else was restored)"
+        )
+        error.summary = summary  # type: ignore[attr-defined]
+        raise error
+    return summary
+
+
+# --------------------------------------------------------------------- browsing
+def browse_loader(repo: Repository, ctx: Context | None = None) -> tuple[
+    Callable[[bytes], list[Node]], Callable[[], None]
+]:
+    """A catalog-backed tree loader and the function that closes it."""
+    catalog = open_catalog(repo, (ctx or Context()).cache_dir)
+    return tree_loader(catalog, repo), catalog.close
+
+
+def _username() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return str(os.getuid())
+
+
+__all__ = [
+    "BackupOptions",
+    "Context",
+    "KeyarkError",
+    "RestoreOptions",
+    "backup",
+    "change_passphrase",
+    "find_snapshot",
+    "init_repository",
+    "open_repository",
+    "restore",
+    "snapshots",
+]

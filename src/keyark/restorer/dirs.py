@@ -1,0 +1,80 @@
+"""Directory handles below a restore target that never follow symlinks.
+
+Every directory is opened relative to its parent's descriptor with
+``O_NOFOLLOW | O_DIRECTORY``, so neither a restored symlink nor one already in
+the target can redirect a write outside the target.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import threading
+from collections import OrderedDict
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from keyark.errors import UnsafePathError
+
+DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+MAX_OPEN = 128
+
+
+class DirHandles:
+    """An LRU of open directory descriptors keyed by parts below the target."""
+
+    def __init__(self, target: str, create: bool = True) -> None:
+        if create:
+            os.makedirs(target, mode=0o700, exist_ok=True)
+        self.root_fd = os.open(target, DIR_FLAGS & ~os.O_NOFOLLOW)
+        self._open: OrderedDict[tuple[str, ...], int] = OrderedDict()
+        self._lock = threading.RLock()
+
+    @contextmanager
+    def use(self, parts: tuple[str, ...], create: bool = False) -> Iterator[int]:
+        """Hold directory ``parts``'s descriptor; it stays open until the block ends."""
+        with self._lock:
+            yield self._get(parts, create)
+
+    def _get(self, parts: tuple[str, ...], create: bool = False) -> int:
+        """A descriptor for directory ``parts`` (created 0700 if asked and missing)."""
+        if not parts:
+            return self.root_fd
+        with self._lock:
+            fd = self._open.get(parts)
+            if fd is not None:
+                self._open.move_to_end(parts)
+                return fd
+            parent = self._get(parts[:-1], create)
+            name = parts[-1]
+            if create:
+                try:
+                    os.mkdir(name, 0o700, dir_fd=parent)
+                except FileExistsError:
+                    pass
+            try:
+                fd = os.open(name, DIR_FLAGS, dir_fd=parent)
+            except OSError as error:
+                if error.errno in (errno.ELOOP, errno.ENOTDIR):
+                    raise UnsafePathError(
+                        f"/{'/'.join(parts)}: is a symlink or not a directory in the target; "
+                        "refusing to write through it"
+                    ) from None
+                raise
+            self._open[parts] = fd
+            while len(self._open) > MAX_OPEN:
+                # Never evict a directory on the path being opened.
+                old_parts, old_fd = next(iter(self._open.items()))
+                if parts[: len(old_parts)] == old_parts:
+                    self._open.move_to_end(old_parts)
+                    break
+                del self._open[old_parts]
+                os.close(old_fd)
+            return fd
+
+    def close(self) -> None:
+        with self._lock:
+            for fd in self._open.values():
+                os.close(fd)
+            self._open.clear()
+            os.close(self.root_fd)

@@ -1,0 +1,399 @@
+"""Restore: plan -> fetch packs -> decrypt -> write to temp names -> rename -> metadata -> verify.
+
+Blobs are fetched pack by pack (each pack read once, in coalesced ranges) by a
+pool of workers and written with ``pwrite`` at their file offsets, so files
+spread over many packs and packs shared by many files both cost one read.
+Each file is written under a temporary name in its directory and renamed when
+complete. A blob that cannot be read fails only the files that need it.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import stat
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import BinaryIO
+
+from keyark.archiver.archiver import Progress
+from keyark.errors import BackendError, IntegrityError, UnsafePathError
+from keyark.repo.index import BlobLocation
+from keyark.repo.pack import pack_name
+from keyark.repo.repository import Repository
+from keyark.repo.tree import Node
+from keyark.restorer.dirs import DirHandles
+from keyark.restorer.plan import PlanEntry, RestorePlan
+from keyark.results import RestoreSummary
+
+TEMP_PREFIX = ".keyark-restore-"
+MAX_GAP = 1024 * 1024
+OVERWRITE_MODES = ("always", "if-changed", "never")
+
+
+@dataclass
+class _FileJob:
+    entry: PlanEntry
+    remaining: int
+    temp: str = ""
+    fd: int = -1
+    failed: bool = False
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+class Restorer:
+    """Writes a planned snapshot subtree into a target directory."""
+
+    def __init__(
+        self,
+        repo: Repository,
+        target: str,
+        summary: RestoreSummary,
+        overwrite: str = "always",
+        progress: Progress | None = None,
+        warn: Callable[[str], None] | None = None,
+    ) -> None:
+        self.repo = repo
+        self.target = target
+        self.summary = summary
+        self.overwrite = overwrite
+        self.progress = progress or Progress()
+        self._warn = warn
+        self._lock = threading.Lock()
+        self._is_root = os.geteuid() == 0
+        self._handles: DirHandles | None = None
+
+    # ----------------------------------------------------------------- errors
+    def _fail(self, path: str, reason: str) -> None:
+        with self._lock:
+            self.summary.failed.append(path)
+            self.summary.errors.append(f"{path}: {reason}")
+        if self._warn is not None:
+            self._warn(f"{path}: {reason}")
+
+    # ----------------------------------------------------------------- metadata
+    def _apply_file_meta(self, fd: int, node: Node) -> None:
+        if node.xattrs:
+            for name, value in node.xattrs.items():
+                try:
+                    os.setxattr(fd, name, value)
+                except OSError:
+                    pass
+        if self._is_root:
+            try:
+                os.fchown(fd, node.uid, node.gid)
+            except OSError:
+                pass
+        os.fchmod(fd, stat.S_IMODE(node.mode))
+        os.utime(fd, ns=(node.mtime_ns, node.mtime_ns))
+
+    def _skip_existing(self, dir_fd: int, node: Node) -> bool:
+        """Apply ``--overwrite``: True if the existing file stays as it is."""
+        if self.overwrite == "always":
+            return False
+        try:
+            st = os.stat(node.name, dir_fd=dir_fd, follow_symlinks=False)
+        except FileNotFoundError:
+            return False
+        if self.overwrite == "never":
+            return True
+        return (
+            stat.S_ISREG(st.st_mode) and st.st_size == node.size and st.st_mtime_ns == node.mtime_ns
+        )
+
+    # ----------------------------------------------------------------- files
+    def _open_temp(self, job: _FileJob) -> None:
+        assert self._handles is not None
+        parent = job.entry.parts[:-1]
+        with self._handles.use(parent, create=True) as dir_fd:
+            job.temp = TEMP_PREFIX + secrets.token_hex(6)
+            job.fd = os.open(
+                job.temp,
+                os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC,
+                0o600,
+                dir_fd=dir_fd,
+            )
+
+    def _finish_file(self, job: _FileJob) -> None:
+        """Truncate, set metadata, rename into place."""
+        assert self._handles is not None
+        node = job.entry.node
+        try:
+            if job.fd < 0:
+                self._open_temp(job)
+            os.ftruncate(job.fd, node.size)
+            self._apply_file_meta(job.fd, node)
+            os.close(job.fd)
+            job.fd = -1
+            with self._handles.use(job.entry.parts[:-1]) as dir_fd:
+                _replace_entry(dir_fd, job.temp, node.name)
+            with self._lock:
+                self.summary.files_restored += 1
+                self.summary.bytes_restored += node.size
+            self.progress.add(1, 0, job.entry.path)
+        except UnsafePathError as error:
+            self._abandon(job, str(error))
+        except OSError as error:
+            self._abandon(job, error.strerror or str(error))
+
+    def _abandon(self, job: _FileJob, reason: str) -> None:
+        if job.failed:
+            return
+        job.failed = True
+        if job.fd >= 0:
+            os.close(job.fd)
+            job.fd = -1
+        if job.temp and self._handles is not None:
+            try:
+                with self._handles.use(job.entry.parts[:-1]) as dir_fd:
+                    os.unlink(job.temp, dir_fd=dir_fd)
+            except (OSError, UnsafePathError):
+                pass
+        self._fail(job.entry.path, reason)
+
+    def _write_blob(self, job: _FileJob, offset: int, data: bytes) -> None:
+        with job.lock:
+            if job.failed:
+                return
+            try:
+                if job.fd < 0:
+                    self._open_temp(job)
+                os.pwrite(job.fd, data, offset)
+            except UnsafePathError as error:
+                self._abandon(job, str(error))
+                return
+            except OSError as error:
+                self._abandon(job, error.strerror or str(error))
+                return
+            job.remaining -= 1
+            self.progress.add(0, len(data))
+            if job.remaining == 0:
+                self._finish_file(job)
+
+    def _fail_blob(self, users: list[tuple[_FileJob, int]], reason: str) -> None:
+        for job, _offset in users:
+            with job.lock:
+                self._abandon(job, reason)
+
+    def _restore_pack(
+        self, pack_id: bytes, blobs: list[tuple[BlobLocation, list[tuple[_FileJob, int]]]]
+    ) -> None:
+        blobs.sort(key=lambda item: item[0].offset)
+        name = pack_name(pack_id)
+        # Coalesce neighbouring blobs into ranges with small gaps.
+        groups: list[list[tuple[BlobLocation, list[tuple[_FileJob, int]]]]] = []
+        for item in blobs:
+            if groups:
+                last = groups[-1][-1][0]
+                if item[0].offset - (last.offset + last.length) <= MAX_GAP:
+                    groups[-1].append(item)
+                    continue
+            groups.append([item])
+        for group in groups:
+            start = group[0][0].offset
+            end = max(loc.offset + loc.length for loc, _ in group)
+            try:
+                data = self.repo.backend.get(name, start, end - start)
+            except BackendError as error:
+                for location, users in group:
+                    self._fail_blob(users, f"cannot read pack {pack_id.hex()[:16]}: {error}")
+                continue
+            view = memoryview(data)
+            for location, users in group:
+                rel = location.offset - start
+                sealed = view[rel : rel + location.length]
+                try:
+                    if len(sealed) != location.length:
+                        raise IntegrityError(f"pack {pack_id.hex()[:16]} is truncated")
+                    plain = self.repo.decode_blob(location, sealed)
+                except IntegrityError as error:
+                    self._fail_blob(
+                        users, f"damaged data in pack {pack_id.hex()[:16]} ({error}); not restored"
+                    )
+                    continue
+                for job, offset in users:
+                    self._write_blob(job, offset, plain)
+
+    def _restore_files(self, files: list[PlanEntry]) -> None:
+        assert self._handles is not None
+        packs: dict[bytes, dict[bytes, tuple[BlobLocation, list[tuple[_FileJob, int]]]]] = {}
+        for entry in files:
+            node = entry.node
+            with self._handles.use(entry.parts[:-1], create=True) as dir_fd:
+                skip = self._skip_existing(dir_fd, node)
+            if skip:
+                with self._lock:
+                    self.summary.files_skipped += 1
+                self.progress.add(1, node.size)
+                continue
+            job = _FileJob(entry, remaining=len(node.content))
+            if not node.content:
+                self._finish_file(job)
+                continue
+            offset = 0
+            missing = False
+            planned: list[tuple[BlobLocation, int]] = []
+            for blob_id in node.content:
+                location = self.repo.index.get(blob_id)
+                if location is None:
+                    missing = True
+                    break
+                planned.append((location, offset))
+                offset += location.raw_length
+            if missing:
+                self._fail(entry.path, "content blob missing from the index; not restored")
+                continue
+            for location, file_offset in planned:
+                per_pack = packs.setdefault(location.pack_id, {})
+                slot = per_pack.setdefault(location.blob_id, (location, []))
+                slot[1].append((job, file_offset))
+        workers = max(2, self.repo.backend.capabilities().connections)
+        with ThreadPoolExecutor(workers, thread_name_prefix="keyark-restore") as pool:
+            futures = [
+                pool.submit(self._restore_pack, pack_id, list(blobs.values()))
+                for pack_id, blobs in packs.items()
+            ]
+            for future in futures:
+                future.result()
+
+    # ----------------------------------------------------------------- others
+    def _restore_symlink(self, entry: PlanEntry) -> None:
+        assert self._handles is not None
+        node = entry.node
+        try:
+            with self._handles.use(entry.parts[:-1], create=True) as dir_fd:
+                if self._skip_existing(dir_fd, node) and self.overwrite == "never":
+                    return
+                temp = TEMP_PREFIX + secrets.token_hex(6)
+                os.symlink(node.target, temp, dir_fd=dir_fd)
+                if self._is_root:
+                    os.chown(temp, node.uid, node.gid, dir_fd=dir_fd, follow_symlinks=False)
+                os.utime(
+                    temp, ns=(node.mtime_ns, node.mtime_ns), dir_fd=dir_fd, follow_symlinks=False
+                )
+                _replace_entry(dir_fd, temp, node.name)
+            with self._lock:
+                self.summary.symlinks_restored += 1
+        except (OSError, UnsafePathError) as error:
+            reason = error.strerror if isinstance(error, OSError) else None
+            self._fail(entry.path, reason or str(error))
+
+    def _restore_hardlinks(self, files: list[PlanEntry]) -> None:
+        """Files that were hard links to each other become hard links again."""
+        assert self._handles is not None
+        first: dict[tuple[int, int], PlanEntry] = {}
+        failed = set(self.summary.failed)
+        for entry in files:
+            node = entry.node
+            if node.links < 2 or entry.path in failed:
+                continue
+            key = (node.device, node.inode)
+            origin = first.setdefault(key, entry)
+            if origin is entry:
+                continue
+            try:
+                with self._handles.use(origin.parts[:-1]) as src_fd:
+                    with self._handles.use(entry.parts[:-1]) as dst_fd:
+                        temp = TEMP_PREFIX + secrets.token_hex(6)
+                        os.link(origin.node.name, temp, src_dir_fd=src_fd, dst_dir_fd=dst_fd,
+                                follow_symlinks=False)
+                        _replace_entry(dst_fd, temp, node.name)
+            except (OSError, UnsafePathError):
+                continue  # the file was written on its own; only the link is lost
+
+    def _finish_dirs(self, dirs: list[PlanEntry]) -> None:
+        assert self._handles is not None
+        for entry in sorted(dirs, key=lambda e: len(e.parts), reverse=True):
+            node = entry.node
+            try:
+                with self._handles.use(entry.parts, create=True) as fd:
+                    if self._is_root:
+                        os.fchown(fd, node.uid, node.gid)
+                    os.fchmod(fd, stat.S_IMODE(node.mode))
+                    os.utime(fd, ns=(node.mtime_ns, node.mtime_ns))
+            except (OSError, UnsafePathError) as error:
+                self._fail(entry.path, str(error))
+
+    def verify(self, files: list[PlanEntry]) -> None:
+        """Re-read every restored file and compare its content with the snapshot."""
+        failed = set(self.summary.failed)
+        handles = DirHandles(self.target, create=False)
+        try:
+            for entry in files:
+                if entry.path in failed:
+                    continue
+                try:
+                    with handles.use(entry.parts[:-1]) as dir_fd:
+                        fd = os.open(
+                            entry.node.name, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC,
+                            dir_fd=dir_fd,
+                        )
+                    with os.fdopen(fd, "rb") as handle:
+                        ok = self._matches(handle, entry.node)
+                except (OSError, UnsafePathError) as error:
+                    self._fail(entry.path, f"verification could not read the file ({error})")
+                    continue
+                if ok:
+                    with self._lock:
+                        self.summary.files_verified += 1
+                else:
+                    self._fail(entry.path, "restored content differs from the snapshot")
+        finally:
+            handles.close()
+
+    def _matches(self, handle: BinaryIO, node: Node) -> bool:
+        for blob_id in node.content:
+            length = self.repo.index.raw_length(blob_id)
+            if length is None:
+                return False
+            if self.repo.hasher(handle.read(length)) != blob_id:
+                return False
+        return handle.read(1) == b""
+
+    # ----------------------------------------------------------------- entry point
+    def run(self, plan: RestorePlan, dry_run: bool = False) -> RestoreSummary:
+        started = time.monotonic()
+        summary = self.summary
+        for reason in plan.refused:
+            summary.errors.append(reason)
+            summary.failed.append(reason.split(":", 1)[0])
+        if dry_run:
+            summary.dry_run = True
+            summary.files_restored = len(plan.files)
+            summary.dirs_restored = len(plan.dirs)
+            summary.symlinks_restored = len(plan.symlinks)
+            summary.bytes_restored = plan.total_bytes
+            return summary
+        self.progress.total_files = len(plan.files)
+        self.progress.total_bytes = plan.total_bytes
+        self.progress.scan_finished = True
+        self._handles = DirHandles(self.target)
+        try:
+            for entry in plan.dirs:
+                try:
+                    with self._handles.use(entry.parts, create=True):
+                        summary.dirs_restored += 1
+                except (OSError, UnsafePathError) as error:
+                    self._fail(entry.path, str(error))
+            self._restore_files(plan.files)
+            for entry in plan.symlinks:
+                self._restore_symlink(entry)
+            self._restore_hardlinks(plan.files)
+            self._finish_dirs(plan.dirs)
+        finally:
+            self._handles.close()
+            self._handles = None
+        summary.duration_seconds = time.monotonic() - started
+        return summary
+
+
+def _replace_entry(dir_fd: int, temp: str, name: str) -> None:
+    """Rename ``temp`` over ``name`` in one directory (never following symlinks)."""
+    try:
+        os.rename(temp, name, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
+    except IsADirectoryError:
+        os.unlink(temp, dir_fd=dir_fd)
+        raise

@@ -1,0 +1,457 @@
+"""FTP and explicit-TLS FTPS backend (ftplib): ``ftp[s]://user[:password]@host[:port]/path``.
+
+The path is absolute on the server. The password comes from the URL or
+``KEYARK_FTP_PASSWORD``; FTPS (``AUTH TLS`` + ``PROT P``) verifies the server
+against ``settings["ftp_ca_file"]`` or the system's trust store.
+
+A put is ``STOR`` to ``.tmp-<random>`` in the target directory (never listed),
+then ``RNFR``/``RNTO``. FTP has no atomic create-if-absent, so ``overwrite=False``
+checks that the target is absent just before the rename; concurrent puts of one
+name are serialised inside this process, not across processes. A pool of
+connections makes the backend thread-safe.
+"""
+
+from __future__ import annotations
+
+import builtins
+import ftplib
+import io
+import os
+import secrets
+import socket
+import ssl
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from urllib.parse import unquote, urlsplit
+
+from keyark.backends.base import Capabilities, ObjectInfo, validate_name
+from keyark.backends.registry import BackendOptions
+from keyark.errors import (
+    AlreadyExistsError,
+    KeyarkError,
+    NotFoundError,
+    PermanentBackendError,
+    TransientBackendError,
+    UsageError,
+)
+
+TEMP_PREFIX = ".tmp-"
+DEFAULT_CONNECTIONS = 4
+DEFAULT_TIMEOUT = 30.0
+_BLOCK = 256 * 1024
+_IDLE_CHECK_SECONDS = 20.0
+_NAME_LOCKS = 64
+_PROTOCOL_ERRORS = (ftplib.error_perm, ftplib.error_temp)
+
+
+class _FTPTLS(ftplib.FTP_TLS):
+    """FTP_TLS that resumes the control channel's TLS session on data channels
+    (servers such as vsftpd require it)."""
+
+    def ntransfercmd(
+        self, cmd: str, rest: int | str | None = None
+    ) -> tuple[socket.socket, int | None]:
+        conn, size = ftplib.FTP.ntransfercmd(self, cmd, rest)  # noqa: S321
+        if getattr(self, "_prot_p", False):
+            session = getattr(self.sock, "session", None)
+            conn = self.context.wrap_socket(conn, server_hostname=self.host, session=session)
+        return conn, size
+
+
+@dataclass
+class _Connection:
+    ftp: ftplib.FTP
+    last_used: float = field(default_factory=time.monotonic)
+    broken: bool = False
+
+    def close(self) -> None:
+        try:
+            self.ftp.close()
+        except Exception:
+            pass
+
+
+class _Missing(Exception):
+    """SIZE said the file is not there."""
+
+
+def _code(error: BaseException) -> str:
+    return str(error)[:3]
+
+
+class FTPBackend:
+    """A repository in a directory on an FTP or FTPS server."""
+
+    def __init__(
+        self,
+        host: str,
+        path: str,
+        *,
+        port: int = 21,
+        user: str = "anonymous",
+        password: str = "",
+        tls: bool = False,
+        ca_file: str | None = None,
+        connections: int = DEFAULT_CONNECTIONS,
+        timeout: float = DEFAULT_TIMEOUT,
+    ) -> None:
+        self.host = host
+        self.port = port
+        self.user = user
+        self._password = password
+        self.tls = tls
+        self.ca_file = ca_file
+        self.root = "/" + path.strip("/")
+        self.timeout = timeout
+        self._connections = max(1, connections)
+        self._slots = threading.BoundedSemaphore(self._connections)
+        self._lock = threading.Lock()
+        self._idle: list[_Connection] = []
+        self._made_dirs: set[str] = set()
+        self._name_locks = [threading.Lock() for _ in range(_NAME_LOCKS)]
+        self._mlsd = True
+        self._closed = False
+
+    # -- description -----------------------------------------------------------------
+    def location(self) -> str:
+        scheme = "ftps" if self.tls else "ftp"
+        return f"{scheme}://{self.user}@{self.host}:{self.port}{self.root}"
+
+    def capabilities(self) -> Capabilities:
+        return Capabilities(connections=self._connections, atomic_replace=True)
+
+    # -- connections -----------------------------------------------------------------
+    def _connect(self) -> _Connection:
+        ftp: ftplib.FTP
+        if self.tls:
+            context = ssl.create_default_context(cafile=self.ca_file)
+            ftp = _FTPTLS(context=context, timeout=self.timeout)
+        else:
+            ftp = ftplib.FTP(timeout=self.timeout)  # noqa: S321 (plain FTP when asked for)
+        try:
+            ftp.connect(self.host, self.port)
+            try:
+                ftp.login(self.user, self._password)
+            except ftplib.error_perm as error:
+                raise PermanentBackendError(
+                    f"{self._where()}: login failed for user {self.user} ({_code(error)})"
+                ) from None
+            if isinstance(ftp, ftplib.FTP_TLS):
+                ftp.prot_p()
+            ftp.voidcmd("TYPE I")
+        except BaseException:
+            try:
+                ftp.close()
+            except Exception:
+                pass
+            raise
+        return _Connection(ftp)
+
+    @contextmanager
+    def _session(self) -> Iterator[_Connection]:
+        if self._closed:
+            raise PermanentBackendError(f"{self._where()} is closed")
+        self._slots.acquire()
+        try:
+            with self._lock:
+                connection = self._idle.pop() if self._idle else None
+            if connection is not None and time.monotonic() - connection.last_used > (
+                _IDLE_CHECK_SECONDS
+            ):
+                try:
+                    connection.ftp.voidcmd("NOOP")
+                except Exception:
+                    connection.close()
+                    connection = None
+            if connection is None:
+                connection = self._connect()
+            keep = False
+            try:
+                yield connection
+                keep = True
+            except (KeyarkError, *_PROTOCOL_ERRORS):
+                keep = True
+                raise
+            finally:
+                if keep and not connection.broken and not self._closed:
+                    connection.last_used = time.monotonic()
+                    with self._lock:
+                        self._idle.append(connection)
+                else:
+                    connection.close()
+        finally:
+            self._slots.release()
+
+    def _where(self) -> str:
+        return f"{'ftps' if self.tls else 'ftp'} backend {self.location()}"
+
+    @contextmanager
+    def _errors(self, what: str) -> Iterator[None]:
+        try:
+            yield
+        except KeyarkError:
+            raise
+        except Exception as error:
+            raise self._translate(error, what) from None
+
+    def _translate(self, error: Exception, what: str) -> KeyarkError:
+        where = self._where()
+        code = _code(error)
+        if isinstance(error, ftplib.error_perm):
+            if code == "552":
+                return PermanentBackendError(f"{where}: storage full or quota exceeded ({what})")
+            if code == "530":
+                return PermanentBackendError(f"{where}: not logged in (530)")
+            return PermanentBackendError(f"{where}: server refused {what} ({code})")
+        if isinstance(error, ftplib.error_temp):
+            if code == "452":
+                return PermanentBackendError(f"{where}: insufficient storage for {what}")
+            return TransientBackendError(f"{where}: temporary failure on {what} ({code})")
+        if isinstance(error, ssl.SSLCertVerificationError):
+            return PermanentBackendError(
+                f"{where}: TLS certificate of {self.host} not trusted (set ftp_ca_file)"
+            )
+        if isinstance(error, socket.gaierror):
+            return PermanentBackendError(f"{where}: cannot resolve host {self.host}")
+        if isinstance(error, (OSError, EOFError, ftplib.Error)):
+            return TransientBackendError(f"{where}: {type(error).__name__} on {what}")
+        return PermanentBackendError(f"{where}: {type(error).__name__} on {what}")
+
+    # -- helpers ---------------------------------------------------------------------
+    def _path(self, name: str) -> str:
+        validate_name(name)
+        return f"{self.root.rstrip('/')}/{name}"
+
+    def _size(self, ftp: ftplib.FTP, path: str) -> int | None:
+        try:
+            size = ftp.size(path)
+        except ftplib.error_perm as error:
+            if _code(error) == "550":
+                return None
+            raise
+        if size is None:
+            raise TransientBackendError(f"{self._where()}: unexpected reply to SIZE")
+        return size
+
+    def _ensure_dir(self, ftp: ftplib.FTP, directory: str) -> None:
+        if directory in self._made_dirs:
+            return
+        parts = [part for part in directory.split("/") if part]
+        for depth in range(1, len(parts) + 1):
+            path = "/" + "/".join(parts[:depth])
+            if path in self._made_dirs:
+                continue
+            try:
+                ftp.mkd(path)
+            except ftplib.error_perm:
+                pass  # exists (or not allowed: the STOR that follows will say so)
+            self._made_dirs.add(path)
+
+    def _read(self, connection: _Connection, path: str, offset: int, length: int | None) -> bytes:
+        ftp = connection.ftp
+        size = self._size(ftp, path)
+        if size is None:
+            raise _Missing(path)
+        start = min(offset, size)
+        end = size if length is None else min(size, offset + length)
+        if end <= start:
+            return b""
+        want = end - start
+        conn = ftp.transfercmd(f"RETR {path}", rest=start or None)
+        chunks: list[bytes] = []
+        got = 0
+        to_eof = end == size
+        try:
+            while to_eof or got < want:
+                block = conn.recv(_BLOCK if to_eof else min(_BLOCK, want - got))
+                if not block:
+                    break
+                chunks.append(block)
+                got += len(block)
+            if to_eof and isinstance(conn, ssl.SSLSocket):
+                conn.unwrap()
+        finally:
+            conn.close()
+        try:
+            ftp.voidresp()
+        except _PROTOCOL_ERRORS:
+            if to_eof:
+                raise
+        except Exception:
+            connection.broken = True
+            if to_eof:
+                raise
+        if got != want:
+            raise TransientBackendError(f"{self._where()}: short read of {path}")
+        return b"".join(chunks)
+
+    def _remove_quietly(self, ftp: ftplib.FTP, path: str) -> None:
+        try:
+            ftp.delete(path)
+        except Exception:
+            pass
+
+    # -- operations ------------------------------------------------------------------
+    def put(self, name: str, data: bytes, *, overwrite: bool = False) -> None:
+        path = self._path(name)
+        directory = path.rsplit("/", 1)[0] or "/"
+        name_lock = self._name_locks[hash(name) % _NAME_LOCKS]
+        with self._errors(name), name_lock, self._session() as connection:
+            ftp = connection.ftp
+            self._ensure_dir(ftp, directory)
+            if not overwrite and self._exists_same(connection, path, name, data):
+                return
+            tmp = f"{directory.rstrip('/')}/{TEMP_PREFIX}{secrets.token_hex(8)}"
+            ftp.storbinary(f"STOR {tmp}", io.BytesIO(data), blocksize=_BLOCK)
+            try:
+                if not overwrite and self._exists_same(connection, path, name, data):
+                    self._remove_quietly(ftp, tmp)
+                    return
+                try:
+                    ftp.rename(tmp, path)
+                except ftplib.error_perm:
+                    if not overwrite or self._size(ftp, path) is None:
+                        raise
+                    # Servers that refuse to rename onto an existing file.
+                    ftp.delete(path)
+                    ftp.rename(tmp, path)
+            except BaseException:
+                self._remove_quietly(ftp, tmp)
+                raise
+
+    def _exists_same(self, connection: _Connection, path: str, name: str, data: bytes) -> bool:
+        """False if ``path`` is absent, True if it holds ``data``, else AlreadyExistsError."""
+        size = self._size(connection.ftp, path)
+        if size is None:
+            return False
+        if size == len(data) and self._read(connection, path, 0, None) == data:
+            return True
+        raise AlreadyExistsError(f"{name} already exists in {self.location()}")
+
+    def get(self, name: str, offset: int = 0, length: int | None = None) -> bytes:
+        path = self._path(name)
+        with self._errors(name), self._session() as connection:
+            try:
+                return self._read(connection, path, offset, length)
+            except _Missing:
+                raise NotFoundError(f"{name} not found in {self.location()}") from None
+
+    def stat(self, name: str) -> ObjectInfo:
+        path = self._path(name)
+        with self._errors(name), self._session() as connection:
+            size = self._size(connection.ftp, path)
+            if size is None:
+                raise NotFoundError(f"{name} not found in {self.location()}")
+            return ObjectInfo(name, size)
+
+    def list(self, prefix: str) -> Iterator[ObjectInfo]:
+        base = prefix.rsplit("/", 1)[0] if "/" in prefix else ""
+        found: list[ObjectInfo] = []
+        with self._errors(prefix or "listing"), self._session() as connection:
+            self._walk(connection.ftp, base, prefix, found)
+        yield from found
+
+    def _walk(self, ftp: ftplib.FTP, rel: str, prefix: str, out: builtins.list[ObjectInfo]) -> None:
+        directory = f"{self.root.rstrip('/')}/{rel}" if rel else self.root
+        entries = self._entries(ftp, directory)
+        for filename, is_dir, size in entries:
+            name = f"{rel}/{filename}" if rel else filename
+            if is_dir:
+                if (name + "/").startswith(prefix) or prefix.startswith(name + "/"):
+                    self._walk(ftp, name, prefix, out)
+            elif not filename.startswith(TEMP_PREFIX) and name.startswith(prefix):
+                out.append(ObjectInfo(name, size))
+
+    def _entries(self, ftp: ftplib.FTP, directory: str) -> builtins.list[tuple[str, bool, int]]:
+        """(name, is_dir, size) of a directory; empty if it does not exist."""
+        try:
+            if self._mlsd:
+                try:
+                    result = []
+                    for filename, facts in ftp.mlsd(directory, facts=["type", "size"]):
+                        kind = facts.get("type", "").lower()
+                        if kind in ("cdir", "pdir") or filename in (".", ".."):
+                            continue
+                        is_dir = kind == "dir"
+                        result.append((filename, is_dir, int(facts.get("size", 0) or 0)))
+                    return result
+                except ftplib.error_perm as error:
+                    if _code(error) not in ("500", "501", "502", "504"):
+                        raise
+                    self._mlsd = False
+            lines: list[str] = []
+            ftp.retrlines(f"LIST {directory}", lines.append)
+            return [entry for entry in map(parse_list_line, lines) if entry is not None]
+        except ftplib.error_perm as error:
+            if _code(error) == "550":
+                return []
+            raise
+
+    def delete(self, name: str) -> None:
+        path = self._path(name)
+        with self._errors(name), self._session() as connection:
+            try:
+                connection.ftp.delete(path)
+            except ftplib.error_perm as error:
+                if _code(error) == "550" and self._size(connection.ftp, path) is None:
+                    raise NotFoundError(f"{name} not found in {self.location()}") from None
+                raise
+
+    def close(self) -> None:
+        self._closed = True
+        with self._lock:
+            idle, self._idle = self._idle, []
+        for connection in idle:
+            try:
+                connection.ftp.quit()
+            except Exception:
+                connection.close()
+
+
+def parse_list_line(line: str) -> tuple[str, bool, int] | None:
+    """Parse one Unix- or DOS-style ``LIST`` line into (name, is_dir, size)."""
+    parts = line.split(None, 8)
+    if len(parts) == 9 and parts[0][:1] in "-d" and parts[4].isdigit():
+        name = parts[8]
+        if name in (".", ".."):
+            return None
+        return name, parts[0].startswith("d"), int(parts[4])
+    dos = line.split(None, 3)
+    if len(dos) == 4 and (dos[2] == "<DIR>" or dos[2].isdigit()):
+        is_dir = dos[2] == "<DIR>"
+        return dos[3], is_dir, 0 if is_dir else int(dos[2])
+    return None
+
+
+def from_url(url: str, options: BackendOptions) -> FTPBackend:
+    """Open ``ftp[s]://user[:password]@host[:port]/path`` (settings: ``ftp_ca_file``,
+    ``ftp_connections``, ``ftp_timeout``; password also from ``KEYARK_FTP_PASSWORD``)."""
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    if scheme not in ("ftp", "ftps") or not parts.hostname:
+        raise UsageError("an FTP repository URL looks like ftp[s]://user@host[:port]/path")
+    try:
+        port = parts.port or 21
+    except ValueError:
+        raise UsageError(f"the port in the {scheme}:// URL is not a number") from None
+    user = unquote(parts.username) if parts.username else "anonymous"
+    if parts.password is not None:
+        password = unquote(parts.password)
+    else:
+        password = os.environ.get("KEYARK_FTP_PASSWORD", "")
+    settings = options.settings
+    ca_file = settings.get("ftp_ca_file")
+    return FTPBackend(
+        parts.hostname,
+        unquote(parts.path),
+        port=port,
+        user=user,
+        password=password,
+        tls=scheme == "ftps",
+        ca_file=os.fspath(ca_file) if ca_file else None,
+        connections=int(settings.get("ftp_connections", DEFAULT_CONNECTIONS)),
+        timeout=float(settings.get("ftp_timeout", DEFAULT_TIMEOUT)),
+    )

@@ -1,0 +1,149 @@
+"""Retries of transient backend errors, with exponential backoff and full jitter.
+
+Only :class:`~keyark.errors.TransientBackendError` is retried, a bounded number of
+times; every other error (not found, already exists, permanent) passes through at
+once. Each retry is logged at WARNING on ``keyark.backend`` with the operation, the
+object name and the backend's own (credential-free) error message.
+
+Retrying is safe for every operation: a ``put`` whose response was lost is retried
+and then finds identical content, which is success; a ``delete`` whose response was
+lost finds nothing on retry, which is also treated as success; a listing that
+breaks off is restarted and never yields a name twice.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+import time
+from collections.abc import Callable, Iterator
+from typing import TypeVar
+
+from keyark.backends.base import Backend, Capabilities, ObjectInfo
+from keyark.errors import NotFoundError, TransientBackendError
+
+log = logging.getLogger("keyark.backend")
+
+T = TypeVar("T")
+
+DEFAULT_ATTEMPTS = 6
+DEFAULT_BASE_DELAY = 0.5
+DEFAULT_MAX_DELAY = 30.0
+
+
+class RetryingBackend:
+    """Wraps a backend and retries its transient failures."""
+
+    def __init__(
+        self,
+        inner: Backend,
+        attempts: int = DEFAULT_ATTEMPTS,
+        base_delay: float = DEFAULT_BASE_DELAY,
+        max_delay: float = DEFAULT_MAX_DELAY,
+        *,
+        sleep: Callable[[float], None] = time.sleep,
+        seed: int | None = None,
+    ) -> None:
+        if attempts < 1:
+            raise ValueError("attempts must be at least 1")
+        self.inner = inner
+        self.attempts = attempts
+        self.base_delay = base_delay
+        self.max_delay = max_delay
+        self._sleep = sleep
+        self._random = random.Random(seed)
+        self._random_lock = threading.Lock()
+        #: Number of retries made so far (for tests and metrics).
+        self.retries = 0
+
+    def _delay(self, attempt: int) -> float:
+        ceiling = min(self.max_delay, self.base_delay * (2 ** (attempt - 1)))
+        with self._random_lock:
+            return self._random.uniform(0.0, ceiling)
+
+    def _backoff(self, operation: str, what: str, attempt: int, error: Exception) -> None:
+        """Sleep before retry ``attempt`` (1-based), or re-raise when out of attempts."""
+        if attempt >= self.attempts:
+            raise error
+        delay = self._delay(attempt)
+        self.retries += 1
+        log.warning(
+            "%s %s failed on %s: %s; retry %d of %d in %.2fs",
+            operation,
+            what,
+            self.inner.location(),
+            error,
+            attempt,
+            self.attempts - 1,
+            delay,
+        )
+        self._sleep(delay)
+
+    def _call(self, operation: str, what: str, function: Callable[[], T]) -> T:
+        attempt = 1
+        while True:
+            try:
+                return function()
+            except TransientBackendError as error:
+                self._backoff(operation, what, attempt, error)
+                attempt += 1
+
+    # -- the protocol ----------------------------------------------------------------
+    def put(self, name: str, data: bytes, *, overwrite: bool = False) -> None:
+        self._call("put", name, lambda: self.inner.put(name, data, overwrite=overwrite))
+
+    def get(self, name: str, offset: int = 0, length: int | None = None) -> bytes:
+        return self._call("get", name, lambda: self.inner.get(name, offset, length))
+
+    def stat(self, name: str) -> ObjectInfo:
+        return self._call("stat", name, lambda: self.inner.stat(name))
+
+    def delete(self, name: str) -> None:
+        attempt = 1
+        while True:
+            try:
+                self.inner.delete(name)
+                return
+            except NotFoundError:
+                if attempt == 1:
+                    raise
+                # An earlier attempt deleted it but its response was lost.
+                log.debug("delete %s: gone after a retried attempt", name)
+                return
+            except TransientBackendError as error:
+                self._backoff("delete", name, attempt, error)
+                attempt += 1
+
+    def list(self, prefix: str) -> Iterator[ObjectInfo]:
+        seen: set[str] = set()
+        attempt = 1
+        while True:
+            progressed = False
+            try:
+                for info in self.inner.list(prefix):
+                    if info.name not in seen:
+                        seen.add(info.name)
+                        progressed = True
+                        yield info
+                return
+            except TransientBackendError as error:
+                if progressed:
+                    attempt = 1  # a long listing that moves on gets fresh attempts
+                self._backoff("list", prefix or "(all)", attempt, error)
+                attempt += 1
+
+    def close(self) -> None:
+        self.inner.close()
+
+    def capabilities(self) -> Capabilities:
+        return self.inner.capabilities()
+
+    def location(self) -> str:
+        return self.inner.location()
+
+    def create_container(self) -> None:
+        """Create the bucket/container of the inner backend, if it has one to create."""
+        create: Callable[[], None] | None = getattr(self.inner, "create_container", None)
+        if create is not None:
+            self._call("create_container", "", create)

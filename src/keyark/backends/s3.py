@@ -1,0 +1,327 @@
+"""Amazon S3 and S3-compatible backend (boto3): ``s3://bucket/prefix``.
+
+Credentials and region come from the usual AWS sources (``AWS_*`` variables,
+profiles, instance roles); ``settings["s3_profile"]`` and ``settings["s3_region"]``
+override them. The endpoint comes from ``settings["s3_endpoint"]`` or the standard
+``AWS_ENDPOINT_URL_S3`` / ``AWS_ENDPOINT_URL`` variables; custom endpoints use
+path-style addressing unless ``settings["s3_addressing_style"]`` says otherwise.
+
+A single PUT is atomic on S3; new objects are written with ``If-None-Match: *`` so
+an existing object is never replaced. With ``settings["s3_object_lock_days"] = N``
+the bucket is created with Object Lock and every object carries a COMPLIANCE
+retention of N days, so deletes of locked objects fail at the server.
+botocore's own retries are disabled: :mod:`keyark.backends.retry` does that.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+import boto3
+import botocore.config
+import botocore.exceptions
+
+from keyark.backends.base import Capabilities, ObjectInfo, validate_name
+from keyark.backends.registry import BackendOptions
+from keyark.errors import (
+    AlreadyExistsError,
+    KeyarkError,
+    NotFoundError,
+    PermanentBackendError,
+    TransientBackendError,
+    UsageError,
+)
+
+DEFAULT_CONNECTIONS = 8
+DEFAULT_TIMEOUT = 60.0
+
+_CREDENTIAL_CODES = {
+    "InvalidAccessKeyId",
+    "SignatureDoesNotMatch",
+    "ExpiredToken",
+    "InvalidToken",
+    "TokenRefreshRequired",
+    "AuthorizationHeaderMalformed",
+    "InvalidClientTokenId",
+    "UnrecognizedClientException",
+}
+_TRANSIENT_CODES = {
+    "SlowDown",
+    "Throttling",
+    "ThrottlingException",
+    "RequestTimeout",
+    "RequestTimeTooSkewed",
+    "InternalError",
+    "ServiceUnavailable",
+    "OperationAborted",
+    "ConditionalRequestConflict",
+}
+
+
+class S3Backend:
+    """A repository under a prefix of an S3 bucket."""
+
+    def __init__(
+        self,
+        bucket: str,
+        prefix: str = "",
+        *,
+        endpoint: str | None = None,
+        region: str | None = None,
+        profile: str | None = None,
+        addressing_style: str | None = None,
+        object_lock_days: int = 0,
+        connections: int = DEFAULT_CONNECTIONS,
+        timeout: float = DEFAULT_TIMEOUT,
+    ) -> None:
+        self.bucket = bucket
+        self.prefix = prefix.strip("/")
+        self.object_lock_days = object_lock_days
+        self._connections = max(1, connections)
+        if addressing_style is None and endpoint:
+            addressing_style = "path"
+        config = botocore.config.Config(
+            retries={"total_max_attempts": 1, "mode": "standard"},
+            max_pool_connections=self._connections * 2,
+            connect_timeout=timeout,
+            read_timeout=timeout,
+            s3={"addressing_style": addressing_style or "auto"},
+        )
+        try:
+            session = boto3.session.Session(profile_name=profile, region_name=region)
+            self._client: Any = session.client("s3", endpoint_url=endpoint, config=config)
+        except botocore.exceptions.ProfileNotFound:
+            raise PermanentBackendError(
+                f"s3 backend {self.location()}: AWS profile {profile!r} not found"
+            ) from None
+        except (botocore.exceptions.BotoCoreError, ValueError) as error:
+            raise PermanentBackendError(
+                f"s3 backend {self.location()}: cannot configure client ({type(error).__name__})"
+            ) from None
+        self.region = self._client.meta.region_name
+
+    # -- description -----------------------------------------------------------------
+    def location(self) -> str:
+        return f"s3://{self.bucket}/{self.prefix}" if self.prefix else f"s3://{self.bucket}"
+
+    def capabilities(self) -> Capabilities:
+        return Capabilities(
+            connections=self._connections,
+            atomic_replace=True,
+            object_lock=self.object_lock_days > 0,
+        )
+
+    # -- errors ----------------------------------------------------------------------
+    @contextmanager
+    def _errors(self, what: str) -> Iterator[None]:
+        try:
+            yield
+        except KeyarkError:
+            raise
+        except Exception as error:
+            raise self._translate(error, what) from None
+
+    def _translate(self, error: Exception, what: str) -> KeyarkError:
+        where = f"s3 backend {self.location()}"
+        if isinstance(error, botocore.exceptions.ClientError):
+            code = str(error.response.get("Error", {}).get("Code", ""))
+            status = int(error.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0))
+            if code == "NoSuchBucket":
+                return PermanentBackendError(f"{where}: bucket {self.bucket} does not exist")
+            if code in ("NoSuchKey", "NotFound", "404") or status == 404:
+                return NotFoundError(f"{what} not found in {self.location()}")
+            if code in _CREDENTIAL_CODES:
+                return PermanentBackendError(f"{where}: credentials rejected ({code})")
+            if code in _TRANSIENT_CODES or status in (408, 429) or status >= 500:
+                return TransientBackendError(f"{where}: {code or status} on {what}")
+            if code in ("AccessDenied", "403") or status == 403:
+                return PermanentBackendError(f"{where}: access denied for {what}")
+            return PermanentBackendError(f"{where}: {code or status} on {what}")
+        if isinstance(error, botocore.exceptions.NoCredentialsError):
+            return PermanentBackendError(
+                f"{where}: no AWS credentials found (set AWS_ACCESS_KEY_ID/"
+                "AWS_SECRET_ACCESS_KEY or AWS_PROFILE)"
+            )
+        if isinstance(error, botocore.exceptions.ParamValidationError):
+            return PermanentBackendError(f"{where}: invalid request for {what}")
+        if isinstance(
+            error,
+            (
+                botocore.exceptions.ConnectionError,
+                botocore.exceptions.HTTPClientError,
+                botocore.exceptions.ReadTimeoutError,
+                botocore.exceptions.IncompleteReadError,
+                botocore.exceptions.ResponseStreamingError,
+                ConnectionError,
+                TimeoutError,
+            ),
+        ):
+            return TransientBackendError(f"{where}: {type(error).__name__} on {what}")
+        if isinstance(error, botocore.exceptions.BotoCoreError):
+            return PermanentBackendError(f"{where}: {type(error).__name__} on {what}")
+        return PermanentBackendError(f"{where}: {type(error).__name__} on {what}")
+
+    # -- helpers ---------------------------------------------------------------------
+    def _key(self, name: str) -> str:
+        validate_name(name)
+        return f"{self.prefix}/{name}" if self.prefix else name
+
+    def _fetch(self, key: str, offset: int, length: int | None) -> bytes:
+        kwargs: dict[str, Any] = {"Bucket": self.bucket, "Key": key}
+        if length is not None:
+            kwargs["Range"] = f"bytes={offset}-{offset + length - 1}"
+        elif offset:
+            kwargs["Range"] = f"bytes={offset}-"
+        try:
+            response = self._client.get_object(**kwargs)
+        except botocore.exceptions.ClientError as error:
+            code = error.response.get("Error", {}).get("Code", "")
+            if code == "InvalidRange":  # offset at or beyond the end of an existing object
+                return b""
+            raise
+        body = response["Body"]
+        try:
+            data: bytes = body.read()
+        finally:
+            body.close()
+        return data
+
+    # -- operations ------------------------------------------------------------------
+    def create_container(self) -> None:
+        """Create the bucket if it is missing (with Object Lock when configured)."""
+        with self._errors(f"bucket {self.bucket}"):
+            kwargs: dict[str, Any] = {"Bucket": self.bucket}
+            if self.region and self.region != "us-east-1":
+                kwargs["CreateBucketConfiguration"] = {"LocationConstraint": self.region}
+            if self.object_lock_days > 0:
+                kwargs["ObjectLockEnabledForBucket"] = True
+            try:
+                self._client.create_bucket(**kwargs)
+            except botocore.exceptions.ClientError as error:
+                code = error.response.get("Error", {}).get("Code", "")
+                if code == "BucketAlreadyExists":
+                    raise PermanentBackendError(
+                        f"s3 backend {self.location()}: bucket name {self.bucket} is taken "
+                        "by another account"
+                    ) from None
+                if code != "BucketAlreadyOwnedByYou":
+                    raise
+                if self.object_lock_days > 0:
+                    self._require_object_lock()
+
+    def _require_object_lock(self) -> None:
+        try:
+            config = self._client.get_object_lock_configuration(Bucket=self.bucket)
+            enabled = config.get("ObjectLockConfiguration", {}).get("ObjectLockEnabled")
+        except botocore.exceptions.ClientError:
+            enabled = None
+        if enabled != "Enabled":
+            raise PermanentBackendError(
+                f"s3 backend {self.location()}: s3_object_lock_days is set but bucket "
+                f"{self.bucket} exists without Object Lock"
+            )
+
+    def put(self, name: str, data: bytes, *, overwrite: bool = False) -> None:
+        key = self._key(name)
+        kwargs: dict[str, Any] = {"Bucket": self.bucket, "Key": key, "Body": data}
+        if not overwrite:
+            kwargs["IfNoneMatch"] = "*"
+        if self.object_lock_days > 0:
+            kwargs["ObjectLockMode"] = "COMPLIANCE"
+            kwargs["ObjectLockRetainUntilDate"] = dt.datetime.now(dt.UTC) + dt.timedelta(
+                days=self.object_lock_days
+            )
+        with self._errors(name):
+            try:
+                self._client.put_object(**kwargs)
+            except botocore.exceptions.ClientError as error:
+                code = error.response.get("Error", {}).get("Code", "")
+                if overwrite or code != "PreconditionFailed":
+                    raise
+                if self._fetch(key, 0, None) != data:
+                    raise AlreadyExistsError(
+                        f"{name} already exists in {self.location()}"
+                    ) from None
+
+    def get(self, name: str, offset: int = 0, length: int | None = None) -> bytes:
+        key = self._key(name)
+        if length is not None and length <= 0:
+            self.stat(name)
+            return b""
+        with self._errors(name):
+            return self._fetch(key, offset, length)
+
+    def stat(self, name: str) -> ObjectInfo:
+        key = self._key(name)
+        with self._errors(name):
+            head = self._client.head_object(Bucket=self.bucket, Key=key)
+            return ObjectInfo(name, int(head["ContentLength"]))
+
+    def list(self, prefix: str) -> Iterator[ObjectInfo]:
+        root = f"{self.prefix}/" if self.prefix else ""
+        paginator = self._client.get_paginator("list_objects_v2")
+        with self._errors(prefix or "listing"):
+            for page in paginator.paginate(Bucket=self.bucket, Prefix=root + prefix):
+                for item in page.get("Contents", []):
+                    key: str = item["Key"]
+                    if key.endswith("/"):
+                        continue  # "directory" placeholder objects of some tools
+                    yield ObjectInfo(key[len(root) :], int(item["Size"]))
+
+    def delete(self, name: str) -> None:
+        key = self._key(name)
+        with self._errors(name):
+            head = self._client.head_object(Bucket=self.bucket, Key=key)
+            kwargs: dict[str, Any] = {"Bucket": self.bucket, "Key": key}
+            version = head.get("VersionId")
+            if self.object_lock_days > 0 and version and version != "null":
+                # Delete the version itself: a locked one is refused by the server
+                # instead of being hidden behind a delete marker.
+                kwargs["VersionId"] = version
+            self._client.delete_object(**kwargs)
+
+    def close(self) -> None:
+        try:
+            self._client.close()
+        except Exception:
+            pass
+
+
+def from_url(url: str, options: BackendOptions) -> S3Backend:
+    """Open ``s3://bucket/prefix`` (settings: ``s3_endpoint``, ``s3_region``,
+    ``s3_profile``, ``s3_addressing_style``, ``s3_object_lock_days``,
+    ``s3_connections``, ``s3_timeout``)."""
+    parts = urlsplit(url)
+    if parts.scheme.lower() != "s3" or not parts.netloc:
+        raise UsageError("an S3 repository URL looks like s3://bucket/prefix")
+    if "@" in parts.netloc:
+        raise UsageError("credentials do not belong in s3:// URLs; use AWS_* variables")
+    settings = options.settings
+    endpoint = (
+        settings.get("s3_endpoint")
+        or os.environ.get("AWS_ENDPOINT_URL_S3")
+        or os.environ.get("AWS_ENDPOINT_URL")
+        or None
+    )
+    try:
+        lock_days = int(settings.get("s3_object_lock_days") or 0)
+    except (TypeError, ValueError):
+        raise UsageError("s3_object_lock_days must be a whole number of days") from None
+    if lock_days < 0:
+        raise UsageError("s3_object_lock_days must not be negative")
+    return S3Backend(
+        parts.netloc,
+        unquote(parts.path),
+        endpoint=endpoint,
+        region=settings.get("s3_region"),
+        profile=settings.get("s3_profile"),
+        addressing_style=settings.get("s3_addressing_style"),
+        object_lock_days=lock_days,
+        connections=int(settings.get("s3_connections", DEFAULT_CONNECTIONS)),
+        timeout=float(settings.get("s3_timeout", DEFAULT_TIMEOUT)),
+    )

@@ -1,0 +1,441 @@
+"""SFTP backend (paramiko): ``sftp://user@host[:port]/path``.
+
+The server's host key must already be known: it is checked against
+``options.settings["sftp_known_hosts"]`` (a file) or ``~/.ssh/known_hosts``, and an
+unknown or changed key is refused. Authentication uses ``settings["sftp_identity"]``
+(a private key file), then the SSH agent, then (only without an identity) the usual
+``~/.ssh`` keys. Passwords are not supported.
+
+Writes go to a temporary name in the target directory (``.tmp-<random>``, never
+listed), are fsynced when the server offers ``fsync@openssh.com``, and are then
+renamed: plain SFTP ``rename`` (which OpenSSH implements with ``link()``, so it
+never replaces an existing object) for new objects, ``posix-rename@openssh.com``
+for ``overwrite=True``. A small pool of SSH connections makes the backend
+thread-safe.
+"""
+
+from __future__ import annotations
+
+import builtins
+import errno
+import getpass
+import os
+import posixpath
+import secrets
+import socket
+import stat as stat_module
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+import paramiko
+from paramiko.sftp import CMD_EXTENDED
+
+from keyark.backends.base import Capabilities, ObjectInfo, validate_name
+from keyark.backends.registry import BackendOptions
+from keyark.errors import (
+    AlreadyExistsError,
+    KeyarkError,
+    NotFoundError,
+    PermanentBackendError,
+    TransientBackendError,
+    UsageError,
+)
+
+TEMP_PREFIX = ".tmp-"
+FILE_MODE = 0o600
+DIR_MODE = 0o700
+DEFAULT_CONNECTIONS = 4
+DEFAULT_TIMEOUT = 30.0
+_PREFETCH_REQUESTS = 64
+
+
+class _UnknownHostKeyError(Exception):
+    """The server's host key is not in the known_hosts file."""
+
+
+class _RejectUnknownHost:
+    """A paramiko missing-host-key policy (duck-typed) that refuses unknown hosts."""
+
+    def missing_host_key(self, client: Any, hostname: str, key: Any) -> None:
+        raise _UnknownHostKeyError(hostname)
+
+
+@dataclass
+class _Connection:
+    client: paramiko.SSHClient
+    sftp: paramiko.SFTPClient
+
+    def alive(self) -> bool:
+        transport = self.client.get_transport()
+        return transport is not None and transport.is_active()
+
+    def close(self) -> None:
+        try:
+            self.sftp.close()
+        finally:
+            self.client.close()
+
+
+class SFTPBackend:
+    """A repository in a directory on an SFTP server, reached over SSH."""
+
+    def __init__(
+        self,
+        host: str,
+        path: str,
+        *,
+        user: str,
+        port: int = 22,
+        known_hosts: str | None = None,
+        identity: str | None = None,
+        connections: int = DEFAULT_CONNECTIONS,
+        timeout: float = DEFAULT_TIMEOUT,
+    ) -> None:
+        self.host = host
+        self.port = port
+        self.user = user
+        self.root = path.rstrip("/") or "/"
+        self.known_hosts = known_hosts or os.path.expanduser("~/.ssh/known_hosts")
+        self.identity = identity
+        self.timeout = timeout
+        self._connections = max(1, connections)
+        self._slots = threading.BoundedSemaphore(self._connections)
+        self._lock = threading.Lock()
+        self._idle: list[_Connection] = []
+        self._made_dirs: set[str] = set()
+        self._fsync_supported = True
+        self._closed = False
+
+    # -- description -----------------------------------------------------------------
+    def location(self) -> str:
+        port = "" if self.port == 22 else f":{self.port}"
+        return f"sftp://{self.user}@{self.host}{port}{self.root}"
+
+    def capabilities(self) -> Capabilities:
+        return Capabilities(connections=self._connections, atomic_replace=True)
+
+    # -- connections -----------------------------------------------------------------
+    def _connect(self) -> _Connection:
+        client = paramiko.SSHClient()
+        if os.path.exists(self.known_hosts):
+            client.load_system_host_keys(self.known_hosts)
+        elif self.known_hosts != os.path.expanduser("~/.ssh/known_hosts"):
+            raise PermanentBackendError(
+                f"sftp backend {self.location()}: known_hosts file {self.known_hosts} not found"
+            )
+        client.set_missing_host_key_policy(_RejectUnknownHost())
+        if self.identity is not None and not os.path.exists(self.identity):
+            raise PermanentBackendError(
+                f"sftp backend {self.location()}: identity file {self.identity} not found"
+            )
+        try:
+            client.connect(
+                self.host,
+                port=self.port,
+                username=self.user,
+                key_filename=self.identity,
+                allow_agent=True,
+                look_for_keys=self.identity is None,
+                timeout=self.timeout,
+                banner_timeout=self.timeout,
+                auth_timeout=self.timeout,
+                channel_timeout=self.timeout,
+            )
+            sftp = client.open_sftp()
+            sftp.get_channel().settimeout(self.timeout)
+        except (paramiko.AuthenticationException, paramiko.BadHostKeyException):
+            client.close()
+            raise
+        except _UnknownHostKeyError:
+            client.close()
+            raise
+        except socket.gaierror:
+            client.close()
+            raise PermanentBackendError(
+                f"sftp backend {self.location()}: cannot resolve host {self.host}"
+            ) from None
+        except (OSError, EOFError, paramiko.SSHException) as error:
+            client.close()
+            raise TransientBackendError(
+                f"sftp backend {self.location()}: cannot connect to {self.host}:{self.port} "
+                f"({type(error).__name__})"
+            ) from None
+        except BaseException:
+            client.close()
+            raise
+        return _Connection(client, sftp)
+
+    @contextmanager
+    def _session(self) -> Iterator[paramiko.SFTPClient]:
+        if self._closed:
+            raise PermanentBackendError(f"sftp backend {self.location()} is closed")
+        self._slots.acquire()
+        try:
+            with self._lock:
+                connection = self._idle.pop() if self._idle else None
+            if connection is None or not connection.alive():
+                if connection is not None:
+                    connection.close()
+                connection = self._connect()
+            keep = False
+            try:
+                yield connection.sftp
+                keep = True
+            except (KeyarkError, FileNotFoundError, PermissionError):
+                keep = True
+                raise
+            except Exception as error:
+                if not connection.alive():
+                    raise TransientBackendError(
+                        f"sftp backend {self.location()}: connection lost ({type(error).__name__})"
+                    ) from None
+                keep = isinstance(error, OSError) and not isinstance(error, socket.timeout)
+                raise
+            finally:
+                if keep and connection.alive() and not self._closed:
+                    with self._lock:
+                        self._idle.append(connection)
+                else:
+                    connection.close()
+        finally:
+            self._slots.release()
+
+    @contextmanager
+    def _errors(self, what: str) -> Iterator[None]:
+        try:
+            yield
+        except KeyarkError:
+            raise
+        except Exception as error:
+            raise self._translate(error, what) from None
+
+    def _translate(self, error: Exception, what: str) -> KeyarkError:
+        where = f"sftp backend {self.location()}"
+        if isinstance(error, _UnknownHostKeyError):
+            return PermanentBackendError(
+                f"{where}: host key of {self.host} is unknown (not in {self.known_hosts}); "
+                "verify it and add it with ssh-keyscan"
+            )
+        if isinstance(error, paramiko.BadHostKeyException):
+            return PermanentBackendError(
+                f"{where}: host key of {self.host} does not match {self.known_hosts} "
+                "(changed key or man-in-the-middle); refusing to connect"
+            )
+        if isinstance(error, paramiko.AuthenticationException):
+            return PermanentBackendError(
+                f"{where}: authentication failed for user {self.user} "
+                "(check sftp_identity, the SSH agent or ~/.ssh keys)"
+            )
+        if isinstance(error, FileNotFoundError) or getattr(error, "errno", None) == errno.ENOENT:
+            return NotFoundError(f"{what} not found in {self.location()}")
+        if isinstance(error, PermissionError):
+            return PermanentBackendError(f"{where}: permission denied for {what}")
+        if isinstance(error, socket.gaierror):
+            return PermanentBackendError(f"{where}: cannot resolve host {self.host}")
+        if isinstance(
+            error, (TimeoutError, socket.timeout, ConnectionError, EOFError, paramiko.SSHException)
+        ):
+            return TransientBackendError(f"{where}: {type(error).__name__} on {what}")
+        if isinstance(error, OSError) and error.errno is None:
+            # A generic SSH_FX_FAILURE: the server refused (full disk, quota, ...).
+            return PermanentBackendError(
+                f"{where}: server failure on {what} ({error.strerror or error}); "
+                "disk full or quota exceeded?"
+            )
+        if isinstance(error, OSError):
+            return TransientBackendError(f"{where}: {error.strerror} on {what}")
+        return PermanentBackendError(f"{where}: {type(error).__name__} on {what}")
+
+    # -- helpers ---------------------------------------------------------------------
+    def _path(self, name: str) -> str:
+        validate_name(name)
+        return posixpath.join(self.root, name)
+
+    def _ensure_dir(self, sftp: paramiko.SFTPClient, directory: str) -> None:
+        if directory in self._made_dirs:
+            return
+        missing: list[str] = []
+        probe = directory
+        while probe not in ("/", "") and probe not in self._made_dirs:
+            try:
+                attrs = sftp.stat(probe)
+            except FileNotFoundError:
+                missing.append(probe)
+                probe = posixpath.dirname(probe)
+                continue
+            if not stat_module.S_ISDIR(attrs.st_mode or 0):
+                raise PermanentBackendError(
+                    f"sftp backend {self.location()}: {probe} exists and is not a directory"
+                )
+            break
+        for path in reversed(missing):
+            try:
+                sftp.mkdir(path, DIR_MODE)
+            except OSError:
+                # Lost a race with another writer, or a real error: look again.
+                attrs = sftp.stat(path)
+                if not stat_module.S_ISDIR(attrs.st_mode or 0):
+                    raise
+        self._made_dirs.add(directory)
+
+    def _same_content(self, sftp: paramiko.SFTPClient, path: str, data: bytes) -> bool | None:
+        """None if ``path`` is absent, else whether it holds exactly ``data``."""
+        try:
+            size = sftp.stat(path).st_size
+        except FileNotFoundError:
+            return None
+        if size != len(data):
+            return False
+        return self._read(sftp, path, 0, None) == data
+
+    def _read(self, sftp: paramiko.SFTPClient, path: str, offset: int, length: int | None) -> bytes:
+        with sftp.open(path, "rb") as handle:
+            size = handle.stat().st_size or 0
+            start = min(offset, size)
+            end = size if length is None else min(size, offset + length)
+            if end <= start:
+                return b""
+            chunks = handle.readv([(start, end - start)], _PREFETCH_REQUESTS)
+            return b"".join(chunks)
+
+    def _fsync(self, sftp: paramiko.SFTPClient, handle: paramiko.SFTPFile) -> None:
+        if not self._fsync_supported:
+            return
+        try:
+            sftp._request(CMD_EXTENDED, "fsync@openssh.com", handle.handle)
+        except OSError:
+            self._fsync_supported = False
+
+    def _remove_quietly(self, sftp: paramiko.SFTPClient, path: str) -> None:
+        try:
+            sftp.remove(path)
+        except OSError:
+            pass
+
+    # -- operations ------------------------------------------------------------------
+    def put(self, name: str, data: bytes, *, overwrite: bool = False) -> None:
+        path = self._path(name)
+        directory = posixpath.dirname(path)
+        with self._errors(name), self._session() as sftp:
+            self._ensure_dir(sftp, directory)
+            if not overwrite:
+                same = self._same_content(sftp, path, data)
+                if same:
+                    return
+                if same is False:
+                    raise AlreadyExistsError(f"{name} already exists in {self.location()}")
+            tmp = posixpath.join(directory, f"{TEMP_PREFIX}{secrets.token_hex(8)}")
+            renamed = False
+            try:
+                with sftp.open(tmp, "wbx") as handle:
+                    handle.chmod(FILE_MODE)
+                    handle.set_pipelined(True)
+                    handle.write(data)
+                    handle.flush()
+                    self._fsync(sftp, handle)
+                if overwrite:
+                    sftp.posix_rename(tmp, path)
+                    renamed = True
+                    return
+                try:
+                    sftp.rename(tmp, path)
+                    renamed = True
+                except OSError as error:
+                    if error.errno is not None:
+                        raise
+                    # OpenSSH's rename is link()+unlink(): it fails if the target exists.
+                    same = self._same_content(sftp, path, data)
+                    if same is None:
+                        raise
+                    if not same:
+                        raise AlreadyExistsError(
+                            f"{name} already exists in {self.location()}"
+                        ) from None
+            finally:
+                if not renamed:
+                    self._remove_quietly(sftp, tmp)
+
+    def get(self, name: str, offset: int = 0, length: int | None = None) -> bytes:
+        path = self._path(name)
+        with self._errors(name), self._session() as sftp:
+            return self._read(sftp, path, offset, length)
+
+    def stat(self, name: str) -> ObjectInfo:
+        path = self._path(name)
+        with self._errors(name), self._session() as sftp:
+            attrs = sftp.stat(path)
+            if stat_module.S_ISDIR(attrs.st_mode or 0):
+                raise NotFoundError(f"{name} not found in {self.location()}")
+            return ObjectInfo(name, attrs.st_size or 0)
+
+    def list(self, prefix: str) -> Iterator[ObjectInfo]:
+        base = prefix.rsplit("/", 1)[0] if "/" in prefix else ""
+        found: list[ObjectInfo] = []
+        with self._errors(prefix or "listing"), self._session() as sftp:
+            self._walk(sftp, base, prefix, found)
+        yield from found
+
+    def _walk(
+        self, sftp: paramiko.SFTPClient, rel: str, prefix: str, out: builtins.list[ObjectInfo]
+    ) -> None:
+        directory = posixpath.join(self.root, rel) if rel else self.root
+        try:
+            entries = sftp.listdir_attr(directory)
+        except FileNotFoundError:
+            return
+        for entry in entries:
+            name = f"{rel}/{entry.filename}" if rel else entry.filename
+            if stat_module.S_ISDIR(entry.st_mode or 0):
+                if (name + "/").startswith(prefix) or prefix.startswith(name + "/"):
+                    self._walk(sftp, name, prefix, out)
+            elif not entry.filename.startswith(TEMP_PREFIX) and name.startswith(prefix):
+                out.append(ObjectInfo(name, entry.st_size or 0))
+
+    def delete(self, name: str) -> None:
+        path = self._path(name)
+        with self._errors(name), self._session() as sftp:
+            sftp.remove(path)
+
+    def close(self) -> None:
+        self._closed = True
+        with self._lock:
+            idle, self._idle = self._idle, []
+        for connection in idle:
+            try:
+                connection.close()
+            except Exception:
+                pass
+
+
+def from_url(url: str, options: BackendOptions) -> SFTPBackend:
+    """Open ``sftp://user@host[:port]/path`` (settings: ``sftp_known_hosts``,
+    ``sftp_identity``, ``sftp_connections``, ``sftp_timeout``)."""
+    parts = urlsplit(url)
+    if parts.scheme.lower() != "sftp" or not parts.hostname:
+        raise UsageError("an SFTP repository URL looks like sftp://user@host[:port]/path")
+    if parts.password is not None:
+        raise UsageError("passwords in sftp:// URLs are not supported; use an SSH key or agent")
+    try:
+        port = parts.port or 22
+    except ValueError:
+        raise UsageError("the port in the sftp:// URL is not a number") from None
+    path = unquote(parts.path)
+    if not path or path == "/":
+        raise UsageError("the sftp:// URL needs a directory path, e.g. sftp://host/srv/keyark")
+    settings = options.settings
+    identity = settings.get("sftp_identity")
+    known_hosts = settings.get("sftp_known_hosts")
+    return SFTPBackend(
+        parts.hostname,
+        path,
+        user=unquote(parts.username) if parts.username else getpass.getuser(),
+        port=port,
+        known_hosts=os.fspath(known_hosts) if known_hosts else None,
+        identity=os.fspath(identity) if identity else None,
+        connections=int(settings.get("sftp_connections", DEFAULT_CONNECTIONS)),
+        timeout=float(settings.get("sftp_timeout", DEFAULT_TIMEOUT)),
+    )

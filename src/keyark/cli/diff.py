@@ -1,0 +1,41 @@
+"""``keyark diff``: what changed between two snapshots."""
+
+from __future__ import annotations
+
+import click
+
+from keyark import ops
+from keyark.catalog.browse import diff
+from keyark.cli.render import Output
+from keyark.cli.settings import global_options, settings_of
+
+
+@click.command("diff")
+@click.argument("first")
+@click.argument("second")
+@global_options
+@click.pass_context
+def command(ctx: click.Context, first: str, second: str) -> None:
+    """Show changes from snapshot FIRST to snapshot SECOND."""
+    settings = settings_of(ctx)
+    out = Output(settings)
+    repo = settings.open_repository()
+    context = settings.context(out.warn)
+    load, close = ops.browse_loader(repo, context)
+    try:
+        a = ops.find_snapshot(repo, first, ctx=context)
+        b = ops.find_snapshot(repo, second, ctx=context)
+        changes = list(diff(load, a.tree, b.tree))
+    finally:
+        close()
+        repo.close()
+    if out.json:
+        out.emit_json({"from": a.id, "to": b.id,
+                       "changes": [{"modifier": c.code, "path": c.path} for c in changes]})
+        return
+    out.print(f"comparing snapshot {a.short_id} to {b.short_id}:")
+    for change in changes:
+        out.print(f"{change.code:<2} {change.path}")
+    counts = {code: sum(1 for c in changes if c.code == code) for code in "+-MTU"}
+    out.print(f"added {counts['+']}, removed {counts['-']}, modified {counts['M']}, "
+              f"type changed {counts['T']}, metadata changed {counts['U']}")

@@ -1,0 +1,50 @@
+"""``keyark find``: search file names across snapshots."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import click
+
+from keyark import ops
+from keyark.catalog.browse import find
+from keyark.cli.render import Output
+from keyark.cli.settings import global_options, settings_of
+from keyark.cli.snapshots import filter_options, make_filter
+
+
+@click.command("find")
+@click.argument("pattern")
+@filter_options
+@global_options
+@click.pass_context
+def command(
+    ctx: click.Context,
+    pattern: str,
+    hosts: tuple[str, ...],
+    tags: tuple[str, ...],
+    paths: tuple[str, ...],
+) -> None:
+    """Find entries whose name matches PATTERN (a glob; with '/', the full path)."""
+    settings = settings_of(ctx)
+    out = Output(settings)
+    repo = settings.open_repository()
+    context = settings.context(out.warn)
+    load, close = ops.browse_loader(repo, context)
+    try:
+        chosen = ops.snapshots(repo, make_filter(hosts, tags, paths), ctx=context)
+        matches = find(load, chosen, pattern)
+    finally:
+        close()
+        repo.close()
+    if out.json:
+        out.emit_json([{"snapshot": m.snapshot.id, "path": m.path, **m.node.describe()}
+                       for m in matches])
+        return
+    rows = [
+        (m.snapshot.short_id, m.path, m.node.type, m.node.size,
+         datetime.fromtimestamp(m.node.mtime_ns / 1e9).strftime("%Y-%m-%d %H:%M:%S"))
+        for m in matches
+    ]
+    out.table(["Snapshot", "Path", "Type", "Size", "Modified"], rows)
+    out.print(f"{len(matches)} matches in {len(chosen)} snapshots")

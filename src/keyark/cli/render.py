@@ -1,0 +1,112 @@
+"""Output: rich tables and progress on a terminal, plain text in pipes, JSON on request."""
+
+from __future__ import annotations
+
+import json
+import sys
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    DownloadColumn,
+    Progress,
+    TaskProgressColumn,
+    TextColumn,
+    TimeElapsedColumn,
+    TransferSpeedColumn,
+)
+from rich.table import Table
+
+from keyark.archiver.archiver import Progress as Counters
+from keyark.cli.settings import Settings
+
+
+class Output:
+    """Everything a verb prints goes through here."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.json = settings.json
+        self.tty = sys.stdout.isatty()
+        self.console = Console(highlight=False, soft_wrap=not self.tty)
+        self.err = Console(stderr=True, highlight=False)
+
+    def print(self, text: str = "") -> None:
+        if not self.settings.quiet and not self.json:
+            if self.tty:
+                self.console.print(text, markup=False)
+            else:
+                sys.stdout.write(text + "\n")
+
+    def warn(self, text: str) -> None:
+        if self.json:
+            sys.stderr.write(json.dumps({"message_type": "warning", "message": text}) + "\n")
+        else:
+            self.err.print(f"warning: {text}", markup=False, highlight=False)
+
+    def emit_json(self, value: Any) -> None:
+        sys.stdout.write(json.dumps(value, indent=None, default=str) + "\n")
+        sys.stdout.flush()
+
+    def table(self, columns: Sequence[str], rows: Sequence[Sequence[Any]], title: str = "") -> None:
+        if self.settings.quiet:
+            return
+        if self.tty:
+            table = Table(title=title or None)
+            for column in columns:
+                table.add_column(column)
+            for row in rows:
+                table.add_row(*[str(cell) for cell in row])
+            self.console.print(table)
+            return
+        cells = [[str(c) for c in columns]] + [[str(c) for c in row] for row in rows]
+        widths = [max(len(row[i]) for row in cells) for i in range(len(columns))]
+        for row in cells:
+            line = "  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row))
+            sys.stdout.write(line.rstrip() + "\n")
+
+    @contextmanager
+    def progress(self, counters: Counters, label: str) -> Iterator[None]:
+        """A live progress bar on stderr while the block runs (terminal only)."""
+        if self.json or self.settings.quiet or not sys.stderr.isatty():
+            yield
+            return
+        bar = Progress(
+            TextColumn(f"[bold]{label}"),
+            BarColumn(),
+            TaskProgressColumn(),
+            DownloadColumn(),
+            TransferSpeedColumn(),
+            TextColumn("{task.fields[files]} files"),
+            TimeElapsedColumn(),
+            console=self.err,
+            transient=True,
+        )
+        task = bar.add_task(label, total=None, files=0)
+        stop = threading.Event()
+
+        def refresh() -> None:
+            while not stop.wait(0.2):
+                total = counters.total_bytes if counters.scan_finished else None
+                bar.update(task, completed=counters.bytes_done, total=total, files=counters.files_done)
+
+        with bar:
+            thread = threading.Thread(target=refresh, daemon=True)
+            thread.start()
+            try:
+                yield
+            finally:
+                stop.set()
+                thread.join()
+
+
+def human_size(value: float) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if abs(value) < 1024 or unit == "TiB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.3f} {unit}"
+        value /= 1024
+    return f"{value} B"

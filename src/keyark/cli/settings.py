@@ -1,0 +1,158 @@
+"""Global options (valid before or after the verb) and where secrets come from.
+
+Secrets never come from a flag value: the passphrase is read from
+``KEYARK_PASSWORD``, a file (``--password-file`` / ``KEYARK_PASSWORD_FILE``),
+a command (``--password-command`` / ``KEYARK_PASSWORD_COMMAND``) or a prompt.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import subprocess
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from keyark import ops
+from keyark.backends.registry import BackendOptions
+from keyark.crypto.slots import Credentials
+from keyark.errors import UsageError
+from keyark.repo.repository import Repository
+
+F = TypeVar("F", bound=Callable[..., Any])
+_KEY = "keyark.settings"
+
+
+@dataclass
+class Settings:
+    """Merged global options of one invocation."""
+
+    repo: str | None = None
+    password_file: str | None = None
+    password_command: str | None = None
+    cache_dir: str | None = None
+    json: bool = False
+    debug: bool = False
+    quiet: bool = False
+    retry_lock: str | None = None
+
+    def repository_url(self) -> str:
+        url = self.repo or os.environ.get("KEYARK_REPOSITORY")
+        if not url:
+            raise UsageError("no repository given: use --repo or set KEYARK_REPOSITORY")
+        return url
+
+    def context(self, warn: Callable[[str], None] | None = None) -> ops.Context:
+        cache = self.cache_dir or os.environ.get("KEYARK_CACHE_DIR")
+        return ops.Context(cache_dir=Path(cache) if cache else None, warn=warn)
+
+    def backend_options(self) -> BackendOptions:
+        return BackendOptions()
+
+    # ------------------------------------------------------------- secrets
+    def passphrase(self, *, confirm: bool = False, purpose: str = "repository") -> bytes:
+        """The passphrase from the first source that has one."""
+        if self.password_file:
+            return _read_secret_file(self.password_file)
+        if self.password_command:
+            return _run_password_command(self.password_command)
+        if "KEYARK_PASSWORD" in os.environ:
+            return os.environ["KEYARK_PASSWORD"].encode()
+        if os.environ.get("KEYARK_PASSWORD_FILE"):
+            return _read_secret_file(os.environ["KEYARK_PASSWORD_FILE"])
+        if os.environ.get("KEYARK_PASSWORD_COMMAND"):
+            return _run_password_command(os.environ["KEYARK_PASSWORD_COMMAND"])
+        return prompt_secret(f"enter passphrase for {purpose}", confirm=confirm)
+
+    def credentials(self) -> Credentials:
+        return Credentials(passphrase=self.passphrase())
+
+    def open_repository(self) -> Repository:
+        return ops.open_repository(
+            self.repository_url(), self.credentials(), self.backend_options()
+        )
+
+
+def prompt_secret(label: str, *, confirm: bool = False) -> bytes:
+    """Ask on the terminal; refuse when there is none."""
+    if not sys.stdin.isatty():
+        raise UsageError(
+            "no passphrase given: set KEYARK_PASSWORD, KEYARK_PASSWORD_FILE or "
+            "--password-command (no terminal to prompt on)"
+        )
+    import getpass
+
+    first = getpass.getpass(f"{label}: ")
+    if confirm and getpass.getpass(f"{label} again: ") != first:
+        raise UsageError("the passphrases do not match")
+    return first.encode()
+
+
+def new_passphrase(settings: Settings) -> bytes:
+    """A new passphrase: ``KEYARK_NEW_PASSWORD``, ``KEYARK_NEW_PASSWORD_FILE`` or a prompt."""
+    if "KEYARK_NEW_PASSWORD" in os.environ:
+        return os.environ["KEYARK_NEW_PASSWORD"].encode()
+    if os.environ.get("KEYARK_NEW_PASSWORD_FILE"):
+        return _read_secret_file(os.environ["KEYARK_NEW_PASSWORD_FILE"])
+    return prompt_secret("enter new passphrase", confirm=True)
+
+
+def _read_secret_file(path: str) -> bytes:
+    try:
+        data = Path(path).read_bytes()
+    except OSError as error:
+        raise UsageError(f"cannot read passphrase file {path}: {error.strerror}") from None
+    return data.rstrip(b"\r\n")
+
+
+def _run_password_command(command: str) -> bytes:
+    try:
+        result = subprocess.run(shlex.split(command), capture_output=True, check=False, timeout=60)
+    except (OSError, ValueError, subprocess.TimeoutExpired) as error:
+        raise UsageError(f"password command failed to run: {error}") from None
+    if result.returncode != 0:
+        raise UsageError(f"password command exited with status {result.returncode}")
+    return result.stdout.rstrip(b"\r\n")
+
+
+def settings_of(ctx: click.Context) -> Settings:
+    root = ctx.find_root()
+    settings = root.meta.get(_KEY)
+    if settings is None:
+        settings = Settings()
+        root.meta[_KEY] = settings
+    assert isinstance(settings, Settings)
+    return settings
+
+
+def _store(ctx: click.Context, param: click.Parameter, value: Any) -> None:
+    if value is None or value is False or value == ():
+        return
+    assert param.name is not None
+    setattr(settings_of(ctx), param.name, value)
+
+
+def global_options(func: F) -> F:
+    """Attach the global options to the group and to every verb."""
+    options = [
+        click.option("-r", "--repo", help="Repository location (or KEYARK_REPOSITORY)."),
+        click.option("--password-file", metavar="FILE", help="Read the passphrase from FILE."),
+        click.option("--password-command", metavar="CMD", help="Run CMD to get the passphrase."),
+        click.option("--cache-dir", metavar="DIR", help="Local cache directory."),
+        click.option("--retry-lock", metavar="DURATION", help="Retry a held lock for DURATION."),
+        click.option("--json", "json", is_flag=True, help="Machine-readable output."),
+        click.option("-q", "--quiet", is_flag=True, help="Only errors."),
+        click.option("--debug", is_flag=True, help="Log details and show tracebacks."),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    for param in getattr(func, "__click_params__", [])[-len(options) :]:
+        param.expose_value = False
+        param.callback = _store
+        param.is_eager = True
+    return func

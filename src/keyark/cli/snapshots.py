@@ -1,0 +1,68 @@
+"""``keyark snapshots``: list snapshots."""
+
+from __future__ import annotations
+
+import click
+
+from keyark import ops
+from keyark.cli.render import Output
+from keyark.cli.settings import global_options, settings_of
+from keyark.repo.snapshot import SnapshotFilter
+
+
+def filter_options(func: click.decorators.FC) -> click.decorators.FC:
+    """``--host``, ``--tag``, ``--path`` as restic has them."""
+    func = click.option("--path", "paths", multiple=True, metavar="PATH",
+                        help="Only snapshots with this path.")(func)
+    func = click.option("--tag", "tags", multiple=True, metavar="TAG[,TAG]",
+                        help="Only snapshots with these tags.")(func)
+    func = click.option("--host", "hosts", multiple=True, metavar="HOST",
+                        help="Only snapshots of this host.")(func)
+    return func
+
+
+def make_filter(hosts: tuple[str, ...], tags: tuple[str, ...], paths: tuple[str, ...]) -> SnapshotFilter:
+    import os
+
+    return SnapshotFilter(
+        hosts=list(hosts), tags=list(tags), paths=[os.path.abspath(p) for p in paths]
+    )
+
+
+@click.command("snapshots")
+@filter_options
+@click.option("--latest", type=int, metavar="N", help="Only the newest N per host and paths.")
+@global_options
+@click.pass_context
+def command(
+    ctx: click.Context,
+    hosts: tuple[str, ...],
+    tags: tuple[str, ...],
+    paths: tuple[str, ...],
+    latest: int | None,
+) -> None:
+    """List snapshots."""
+    settings = settings_of(ctx)
+    out = Output(settings)
+    repo = settings.open_repository()
+    try:
+        found = ops.snapshots(
+            repo, make_filter(hosts, tags, paths), latest, settings.context(out.warn)
+        )
+    finally:
+        repo.close()
+    if out.json:
+        out.emit_json([s.describe() for s in found])
+        return
+    rows = [
+        (
+            s.short_id,
+            s.time.astimezone().strftime("%Y-%m-%d %H:%M:%S"),
+            s.host + (f" (agent {s.extra['agent']})" if "agent" in s.extra else ""),
+            ",".join(s.tags),
+            "\n".join(s.paths) if out.tty else ",".join(s.paths),
+        )
+        for s in found
+    ]
+    out.table(["ID", "Time", "Host", "Tags", "Paths"], rows)
+    out.print(f"{len(found)} snapshots")

@@ -1,0 +1,237 @@
+"""``check``: structure always; with ``--read-data`` every selected blob is decrypted and verified.
+
+Each problem names the object, and for lost data the snapshots and files it
+affects. Packs that no index names (from a killed backup) are harmless.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import random
+import re
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+from keyark.errors import BackendError, FormatError, IntegrityError, UsageError
+from keyark.repo.index import BlobLocation
+from keyark.repo.pack import TRAILER_SIZE, header_span, pack_id_from_name, pack_name, parse_header
+from keyark.repo.repository import Repository
+from keyark.repo.snapshot import Snapshot
+from keyark.repo.tree import DIR, FILE, Node
+from keyark.results import CheckSummary, Problem
+
+Warn = Callable[[str], None]
+
+
+@dataclass
+class CheckOptions:
+    """``--read-data`` or ``--read-data-subset N%|n/t``."""
+
+    read_data: bool = False
+    subset: str | None = None
+
+
+def select_packs(pack_ids: list[bytes], subset: str | None) -> list[bytes]:
+    """The packs to read for a subset spec (all when None)."""
+    if subset is None:
+        return pack_ids
+    spec = subset.strip()
+    if match := re.fullmatch(r"(\d+(?:\.\d+)?)%", spec):
+        percent = float(match.group(1))
+        if not 0 < percent <= 100:
+            raise UsageError(f"--read-data-subset {spec}: percentage must be in (0, 100]")
+        count = max(1, round(len(pack_ids) * percent / 100)) if pack_ids else 0
+        return random.sample(pack_ids, count)
+    if match := re.fullmatch(r"(\d+)/(\d+)", spec):
+        part, total = int(match.group(1)), int(match.group(2))
+        if not 1 <= part <= total:
+            raise UsageError(f"--read-data-subset {spec}: need 1 <= n <= t")
+        return [p for p in pack_ids if p[0] % total == part - 1]
+    raise UsageError(f"--read-data-subset {spec!r}: use N% or n/t")
+
+
+class Checker:
+    """Runs one check and collects problems."""
+
+    def __init__(self, repo: Repository, warn: Warn | None = None) -> None:
+        self.repo = repo
+        self.summary = CheckSummary()
+        self._lock = threading.Lock()
+        self._warn = warn
+        self.bad_blobs: dict[bytes, str] = {}
+
+    def problem(self, kind: str, obj: str, message: str, harmless: bool = False) -> Problem:
+        found = Problem(kind, obj, message, harmless=harmless)
+        with self._lock:
+            self.summary.problems.append(found)
+        return found
+
+    # ----------------------------------------------------------------- index and packs
+    def check_index(self) -> None:
+        repo = self.repo
+        for info in repo.backend.list("index/"):
+            try:
+                for record in repo.read_index_file(info.name):
+                    repo.index.add_pack(record.pack_id, record.size, record.entries)
+            except (IntegrityError, BackendError) as error:
+                self.problem("index", info.name, f"{error}; run 'keyark repair index'")
+        stored: dict[bytes, int] = {}
+        for name, size in repo.iter_pack_names():
+            pack_id = pack_id_from_name(name)
+            if pack_id is None:
+                self.problem("pack", name, "unexpected object in data/", harmless=True)
+                continue
+            stored[pack_id] = size
+        indexed = repo.index.packs()
+        lost: set[bytes] = set()
+        for pack_id, size in indexed.items():
+            if pack_id not in stored:
+                self.problem("pack", pack_name(pack_id), "pack is missing from storage")
+                lost.add(pack_id)
+            elif stored[pack_id] != size:
+                self.problem(
+                    "pack", pack_name(pack_id),
+                    f"pack has {stored[pack_id]} bytes, index says {size} (truncated?)",
+                )
+                lost.add(pack_id)
+        for pack_id in stored.keys() - indexed.keys():
+            self.problem(
+                "pack", pack_name(pack_id),
+                "pack is not in any index (left by an interrupted backup; prune removes it)",
+                harmless=True,
+            )
+        if lost:
+            for location in repo.index.locations():
+                if location.pack_id in lost:
+                    self.bad_blobs[location.blob_id] = f"pack {location.pack_id.hex()[:16]} lost"
+        self.summary.packs = len(stored)
+        self.summary.blobs = len(repo.index)
+
+    # ----------------------------------------------------------------- data
+    def read_pack(self, pack_id: bytes) -> int:
+        repo = self.repo
+        name = pack_name(pack_id)
+        try:
+            data = repo.backend.get(name)
+        except BackendError as error:
+            self.problem("pack", name, f"cannot read: {error}")
+            return 0
+        try:
+            if hashlib.sha256(data).digest() != pack_id:
+                raise IntegrityError("content does not match its SHA-256 name")
+            offset, length = header_span(len(data), data[-TRAILER_SIZE:])
+            sealed = data[offset : offset + length]
+            entries = parse_header(repo.sealer_for(sealed[4:12]), sealed)
+        except (IntegrityError, FormatError) as error:
+            self.problem("pack", name, f"pack is damaged: {error}")
+            # Fall back to the index's view to find which blobs survive.
+            entries = []
+            for location in repo.index.locations():
+                if location.pack_id == pack_id:
+                    self._verify_blob(location, data, name)
+            return len(data)
+        for entry in entries:
+            location = BlobLocation(
+                entry.blob_id, pack_id, entry.kind, entry.offset, entry.length,
+                entry.raw_length, entry.compression,
+            )
+            self._verify_blob(location, data, name)
+        return len(data)
+
+    def _verify_blob(self, location: BlobLocation, data: bytes, name: str) -> None:
+        sealed = data[location.offset : location.offset + location.length]
+        try:
+            if len(sealed) != location.length:
+                raise IntegrityError("blob extends past the end of the pack")
+            self.repo.decode_blob(location, sealed)
+        except IntegrityError as error:
+            with self._lock:
+                self.bad_blobs[location.blob_id] = f"{name}: {error}"
+
+    def check_data(self, subset: str | None) -> None:
+        packs = select_packs(sorted(self.repo.index.packs()), subset)
+        workers = max(2, self.repo.backend.capabilities().connections)
+        with ThreadPoolExecutor(workers, thread_name_prefix="keyark-check") as pool:
+            for size in pool.map(self.read_pack, packs):
+                self.summary.packs_read += 1
+                self.summary.bytes_read += size
+
+    # ----------------------------------------------------------------- snapshots
+    def check_snapshots(self) -> list[Snapshot]:
+        snapshots: list[Snapshot] = []
+        for snapshot_id in self.repo.snapshot_ids():
+            try:
+                snapshots.append(self.repo.load_snapshot(snapshot_id))
+            except (IntegrityError, BackendError) as error:
+                self.problem("snapshot", snapshot_id[:8], str(error))
+        self.summary.snapshots = len(snapshots)
+        return snapshots
+
+    def check_trees(self, snapshots: list[Snapshot]) -> None:
+        """Walk every snapshot; report damaged trees and files with missing or bad blobs."""
+        trees: dict[bytes, list[Node] | None] = {}
+        damage: dict[tuple[str, str], Problem] = {}
+
+        def load(tree_id: bytes) -> list[Node] | None:
+            if tree_id not in trees:
+                try:
+                    trees[tree_id] = self.repo.load_tree(tree_id)
+                except (IntegrityError, BackendError) as error:
+                    trees[tree_id] = None
+                    self.bad_blobs.setdefault(tree_id, str(error))
+            return trees[tree_id]
+
+        def affect(blob_id: bytes, snapshot: Snapshot, path: str) -> None:
+            reason = self.bad_blobs.get(blob_id) or "blob is not in the index"
+            key = (blob_id.hex(), reason)
+            found = damage.get(key)
+            if found is None:
+                found = self.problem("blob", blob_id.hex()[:16], reason)
+                damage[key] = found
+            if snapshot.short_id not in found.snapshots:
+                found.snapshots.append(snapshot.short_id)
+            if path not in found.files:
+                found.files.append(path)
+
+        for snapshot in snapshots:
+            stack: list[tuple[bytes, str]] = [(snapshot.tree, "")]
+            while stack:
+                tree_id, prefix = stack.pop()
+                nodes = load(tree_id) if tree_id in self.repo.index else None
+                if nodes is None:
+                    affect(tree_id, snapshot, prefix or "/")
+                    continue
+                for node in nodes:
+                    path = f"{prefix}/{node.name}"
+                    if node.type == DIR and node.subtree is not None:
+                        stack.append((node.subtree, path))
+                    elif node.type == FILE:
+                        for blob_id in node.content:
+                            if blob_id in self.bad_blobs or blob_id not in self.repo.index:
+                                affect(blob_id, snapshot, path)
+        self.summary.trees = sum(1 for v in trees.values() if v is not None)
+
+
+def check(
+    repo: Repository, options: CheckOptions | None = None, warn: Warn | None = None
+) -> CheckSummary:
+    """Verify the repository; the summary lists every problem and what it affects."""
+    options = options or CheckOptions()
+    started = time.monotonic()
+    checker = Checker(repo, warn)
+    with repo.lock("check"):
+        checker.check_index()
+        snapshots = checker.check_snapshots()
+        if options.read_data or options.subset:
+            checker.check_data(options.subset)
+        checker.check_trees(snapshots)
+    # Damaged blobs that no snapshot uses are still damage.
+    reported = {p.object for p in checker.summary.problems}
+    for blob_id, reason in checker.bad_blobs.items():
+        if blob_id.hex()[:16] not in reported:
+            checker.problem("blob", blob_id.hex()[:16], f"{reason} (used by no snapshot)")
+    checker.summary.duration_seconds = time.monotonic() - started
+    return checker.summary

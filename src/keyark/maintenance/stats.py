@@ -1,0 +1,98 @@
+"""``stats``: logical size, stored size, dedup and compression ratios, blob counts."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from functools import lru_cache
+from typing import Any
+
+from keyark.repo.pack import DATA, TREE
+from keyark.repo.repository import Repository
+from keyark.repo.snapshot import Snapshot
+from keyark.repo.tree import DIR, FILE, Node
+
+
+@dataclass
+class RepoStats:
+    """Sizes and ratios of a repository (or of some snapshots)."""
+
+    snapshots: int = 0
+    files: int = 0
+    logical_size: int = 0
+    unique_size: int = 0
+    stored_blob_size: int = 0
+    repository_size: int = 0
+    data_blobs: int = 0
+    tree_blobs: int = 0
+    packs: int = 0
+
+    @property
+    def dedup_ratio(self) -> float:
+        return self.logical_size / self.unique_size if self.unique_size else 1.0
+
+    @property
+    def compression_ratio(self) -> float:
+        return self.unique_size / self.stored_blob_size if self.stored_blob_size else 1.0
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["dedup_ratio"] = round(self.dedup_ratio, 3)
+        data["compression_ratio"] = round(self.compression_ratio, 3)
+        return data
+
+
+def stats(
+    repo: Repository, snapshots: list[Snapshot], load_tree: Callable[[bytes], list[Node]]
+) -> RepoStats:
+    """Sizes over ``snapshots``: logical (restore size) and what their unique blobs take."""
+    repo.load_index()
+    result = RepoStats(snapshots=len(snapshots))
+    result.packs = len(repo.index.packs())
+    result.repository_size = sum(size for _name, size in repo.iter_pack_names())
+
+    @lru_cache(maxsize=None)
+    def tree_totals(tree_id: bytes) -> tuple[int, int]:
+        files = size = 0
+        for node in load_tree(tree_id):
+            if node.type == FILE:
+                files += 1
+                size += node.size
+            elif node.type == DIR and node.subtree is not None:
+                sub_files, sub_size = tree_totals(node.subtree)
+                files += sub_files
+                size += sub_size
+        return files, size
+
+    seen_trees: set[bytes] = set()
+    seen_blobs: set[bytes] = set()
+
+    def collect(tree_id: bytes) -> None:
+        stack = [tree_id]
+        while stack:
+            current = stack.pop()
+            if current in seen_trees:
+                continue
+            seen_trees.add(current)
+            for node in load_tree(current):
+                if node.type == FILE:
+                    seen_blobs.update(node.content)
+                elif node.type == DIR and node.subtree is not None:
+                    stack.append(node.subtree)
+
+    for snapshot in snapshots:
+        files, size = tree_totals(snapshot.tree)
+        result.files += files
+        result.logical_size += size
+        collect(snapshot.tree)
+    for blob_id in seen_blobs | seen_trees:
+        location = repo.index.get(blob_id)
+        if location is None:
+            continue
+        if location.kind == DATA:
+            result.data_blobs += 1
+            result.unique_size += location.raw_length
+        elif location.kind == TREE:
+            result.tree_blobs += 1
+        result.stored_blob_size += location.length if location.kind == DATA else 0
+    return result

@@ -1,0 +1,68 @@
+"""``dump``: write one file of a snapshot to a stream, or a directory as a tar archive."""
+
+from __future__ import annotations
+
+import io
+import tarfile
+from typing import BinaryIO
+
+from keyark.catalog.browse import resolve_path, walk
+from keyark.errors import UsageError
+from keyark.repo.repository import Repository
+from keyark.repo.snapshot import Snapshot
+from keyark.repo.tree import DIR, FILE, SYMLINK, Node
+
+
+def write_file(repo: Repository, node: Node, out: BinaryIO) -> None:
+    for blob_id in node.content:
+        out.write(repo.load_blob(blob_id))
+
+
+class _BlobReader(io.RawIOBase):
+    """A file-like view of a node's content for tarfile."""
+
+    def __init__(self, repo: Repository, node: Node) -> None:
+        self._repo = repo
+        self._blobs = list(node.content)
+        self._buffer = b""
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, target: bytearray | memoryview) -> int:  # type: ignore[override]
+        while not self._buffer and self._blobs:
+            self._buffer = self._repo.load_blob(self._blobs.pop(0))
+        size = min(len(target), len(self._buffer))
+        target[:size] = self._buffer[:size]
+        self._buffer = self._buffer[size:]
+        return size
+
+
+def dump(repo: Repository, snapshot: Snapshot, path: str, out: BinaryIO) -> None:
+    """Stream ``path`` of ``snapshot`` to ``out``."""
+    repo.load_index()
+    tree, node = resolve_path(repo.load_tree, snapshot.tree, path)
+    if node is not None and node.type == FILE:
+        write_file(repo, node, out)
+        return
+    if node is not None and node.type != DIR:
+        raise UsageError(f"{path} is a {node.type}; dump writes files and directories")
+    root = tree if tree is not None else snapshot.tree
+    with tarfile.open(fileobj=out, mode="w|") as archive:
+        for entry in walk(repo.load_tree, root):
+            item = entry.node
+            info = tarfile.TarInfo(entry.path.lstrip("/"))
+            info.mode = item.mode
+            info.uid, info.gid = item.uid, item.gid
+            info.uname, info.gname = item.user, item.group
+            info.mtime = item.mtime_ns // 1_000_000_000
+            if item.type == DIR:
+                info.type = tarfile.DIRTYPE
+                archive.addfile(info)
+            elif item.type == SYMLINK:
+                info.type = tarfile.SYMTYPE
+                info.linkname = item.target
+                archive.addfile(info)
+            else:
+                info.size = item.size
+                archive.addfile(info, io.BufferedReader(_BlobReader(repo, item)))

@@ -29,7 +29,12 @@ class Compression(enum.IntEnum):
     LZMA = 4
 
 
-_DEFAULT_LEVELS = {Compression.ZSTD: 3, Compression.GZIP: 6, Compression.BZIP2: 9, Compression.LZMA: 6}
+_DEFAULT_LEVELS = {
+    Compression.ZSTD: 3,
+    Compression.GZIP: 6,
+    Compression.BZIP2: 9,
+    Compression.LZMA: 6,
+}
 _LEVEL_RANGES = {
     Compression.ZSTD: (-7, 22),
     Compression.GZIP: (1, 9),

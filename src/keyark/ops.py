@@ -115,7 +115,7 @@ def key_slots(repo: Repository) -> list[slots.KeySlot]:
 # --------------------------------------------------------------------- snapshots
 def snapshots(
     repo: Repository,
-    selection: SnapshotFilter = SnapshotFilter(),
+    selection: SnapshotFilter | None = None,
     latest: int | None = None,
     ctx: Context | None = None,
 ) -> list[Snapshot]:
@@ -123,7 +123,8 @@ def snapshots(
     ctx = ctx or Context()
     catalog = open_catalog(repo, ctx.cache_dir)
     try:
-        return filter_snapshots(sync_snapshots(catalog, repo, ctx.warn), selection, latest)
+        found = sync_snapshots(catalog, repo, ctx.warn)
+        return filter_snapshots(found, selection or SnapshotFilter(), latest)
     finally:
         catalog.close()
 
@@ -131,12 +132,12 @@ def snapshots(
 def find_snapshot(
     repo: Repository,
     ref: str | None,
-    selection: SnapshotFilter = SnapshotFilter(),
+    selection: SnapshotFilter | None = None,
     at: datetime | None = None,
     ctx: Context | None = None,
 ) -> Snapshot:
     """Resolve an id, prefix, ``latest`` or a point in time to one snapshot."""
-    return select_snapshot(snapshots(repo, ctx=ctx), ref, selection, at)
+    return select_snapshot(snapshots(repo, ctx=ctx), ref, selection or SnapshotFilter(), at)
 
 
 # --------------------------------------------------------------------- backup
@@ -203,8 +204,16 @@ def backup(
 
 def _snapshot_summary(summary: BackupSummary) -> dict[str, object]:
     keys = (
-        "files_new", "files_changed", "files_unchanged", "dirs_new", "dirs_changed",
-        "dirs_unchanged", "data_blobs", "tree_blobs", "bytes_processed", "bytes_added",
+        "files_new",
+        "files_changed",
+        "files_unchanged",
+        "dirs_new",
+        "dirs_changed",
+        "dirs_unchanged",
+        "data_blobs",
+        "tree_blobs",
+        "bytes_processed",
+        "bytes_added",
     )
     data: dict[str, object] = {key: getattr(summary, key) for key in keys}
     data["total_files"] = summary.total_files
@@ -252,9 +261,9 @@ def restore(
 
 
 # --------------------------------------------------------------------- browsing
-def browse_loader(repo: Repository, ctx: Context | None = None) -> tuple[
-    Callable[[bytes], list[Node]], Callable[[], None]
-]:
+def browse_loader(
+    repo: Repository, ctx: Context | None = None
+) -> tuple[Callable[[bytes], list[Node]], Callable[[], None]]:
     """A catalog-backed tree loader and the function that closes it."""
     catalog = open_catalog(repo, (ctx or Context()).cache_dir)
     return tree_loader(catalog, repo), catalog.close

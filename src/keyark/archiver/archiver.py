@@ -1,4 +1,4 @@
-"""The backup pipeline: walk -> stat/parent -> read -> chunk -> hash -> dedup -> compress -> seal -> pack.
+"""The backup pipeline: walk, stat, read, chunk, hash, dedup, compress, seal, pack.
 
 The walking thread builds trees bottom-up. Files are read by a bounded pool of
 workers; a large file's chunks are hashed, compressed and sealed by a second

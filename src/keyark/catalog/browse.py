@@ -5,7 +5,7 @@ from __future__ import annotations
 import fnmatch
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache
 
 from keyark.errors import SnapshotNotFoundError
 from keyark.repo.snapshot import Snapshot
@@ -31,7 +31,7 @@ class FindMatch:
 
 @dataclass(frozen=True)
 class Change:
-    """One line of ``diff``: ``+`` added, ``-`` removed, ``M`` content, ``T`` type, ``U`` metadata."""
+    """A ``diff`` line: ``+`` added, ``-`` removed, ``M`` content, ``T`` type, ``U`` metadata."""
 
     code: str
     path: str
@@ -77,7 +77,7 @@ def find(load: TreeLoader, snapshots: list[Snapshot], pattern: str) -> list[Find
     """Entries whose name (or full path, if the pattern has ``/``) matches, in every snapshot."""
     full = "/" in pattern
 
-    @lru_cache(maxsize=None)
+    @cache
     def matches(tree_id: bytes) -> tuple[tuple[str, Node], ...]:
         found: list[tuple[str, Node]] = []
         for node in load(tree_id):
@@ -87,7 +87,7 @@ def find(load: TreeLoader, snapshots: list[Snapshot], pattern: str) -> list[Find
                 found.extend(("/" + node.name + sub, n) for sub, n in matches(node.subtree))
         return tuple(found)
 
-    @lru_cache(maxsize=None)
+    @cache
     def everything(tree_id: bytes) -> tuple[tuple[str, Node], ...]:
         return tuple((entry.path, entry.node) for entry in walk(load, tree_id))
 

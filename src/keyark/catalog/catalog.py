@@ -101,9 +101,18 @@ class Catalog:
     def add_snapshots(self, snapshots: Iterable[Snapshot]) -> None:
         rows = [
             (
-                s.id, s.time.isoformat(), s.time.timestamp(), s.host, s.username,
-                json.dumps(s.paths), json.dumps(s.tags), s.tree, s.parent,
-                json.dumps(s.summary), s.key_id, json.dumps(_jsonable(s.extra)),
+                s.id,
+                s.time.isoformat(),
+                s.time.timestamp(),
+                s.host,
+                s.username,
+                json.dumps(s.paths),
+                json.dumps(s.tags),
+                s.tree,
+                s.parent,
+                json.dumps(s.summary),
+                s.key_id,
+                json.dumps(_jsonable(s.extra)),
             )
             for s in snapshots
         ]
@@ -126,9 +135,16 @@ class Catalog:
             ).fetchall()
         return [
             Snapshot(
-                id=row[0], time=datetime.fromisoformat(row[1]), host=row[2], username=row[3],
-                paths=json.loads(row[4]), tags=json.loads(row[5]), tree=bytes(row[6]),
-                parent=row[7], summary=json.loads(row[8]), key_id=row[9],
+                id=row[0],
+                time=datetime.fromisoformat(row[1]),
+                host=row[2],
+                username=row[3],
+                paths=json.loads(row[4]),
+                tags=json.loads(row[5]),
+                tree=bytes(row[6]),
+                parent=row[7],
+                summary=json.loads(row[8]),
+                key_id=row[9],
                 extra=json.loads(row[10]),
             )
             for row in rows
@@ -137,13 +153,27 @@ class Catalog:
     # ----------------------------------------------------------------- trees
     def has_tree(self, tree_id: bytes) -> bool:
         with self._lock:
-            return self._db.execute("SELECT 1 FROM trees WHERE id=?", (tree_id,)).fetchone() is not None
+            return (
+                self._db.execute("SELECT 1 FROM trees WHERE id=?", (tree_id,)).fetchone()
+                is not None
+            )
 
     def add_tree(self, tree_id: bytes, nodes: list[Node]) -> None:
         rows = [
             (
-                tree_id, n.name, n.type, n.mode, n.uid, n.gid, n.user, n.group, n.mtime_ns,
-                n.size, n.subtree, n.target, b"".join(n.content),
+                tree_id,
+                n.name,
+                n.type,
+                n.mode,
+                n.uid,
+                n.gid,
+                n.user,
+                n.group,
+                n.mtime_ns,
+                n.size,
+                n.subtree,
+                n.target,
+                b"".join(n.content),
             )
             for n in nodes
         ]
@@ -179,8 +209,16 @@ class Catalog:
             ).fetchall()
         return [
             Node(
-                name=r[0], type=r[1], mode=r[2], uid=r[3], gid=r[4], user=r[5], group=r[6],
-                mtime_ns=r[7], size=r[8], subtree=bytes(r[9]) if r[9] is not None else None,
+                name=r[0],
+                type=r[1],
+                mode=r[2],
+                uid=r[3],
+                gid=r[4],
+                user=r[5],
+                group=r[6],
+                mtime_ns=r[7],
+                size=r[8],
+                subtree=bytes(r[9]) if r[9] is not None else None,
                 target=r[10],
                 content=[bytes(r[11][i : i + 32]) for i in range(0, len(r[11]), 32)],
             )

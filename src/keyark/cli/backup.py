@@ -15,12 +15,20 @@ from keyark.errors import EXIT_PARTIAL
 @click.command("backup")
 @click.argument("paths", nargs=-1, required=True, type=click.Path())
 @click.option("-e", "--exclude", "excludes", multiple=True, metavar="GLOB", help="Skip matches.")
-@click.option("--exclude-file", "exclude_files", multiple=True, metavar="FILE",
-              help="Read exclude patterns from FILE.")
+@click.option(
+    "--exclude-file",
+    "exclude_files",
+    multiple=True,
+    metavar="FILE",
+    help="Read exclude patterns from FILE.",
+)
 @click.option("--tag", "tags", multiple=True, metavar="TAG", help="Tag the snapshot.")
 @click.option("--host", metavar="HOST", help="Host name recorded in the snapshot.")
-@click.option("--compression", metavar="ALGO[:LEVEL]",
-              help="zstd[:LEVEL] (default zstd:3), gzip, bzip2, lzma, none or auto.")
+@click.option(
+    "--compression",
+    metavar="ALGO[:LEVEL]",
+    help="zstd[:LEVEL] (default zstd:3), gzip, bzip2, lzma, none or auto.",
+)
 @click.option("-n", "--dry-run", is_flag=True, help="Show what would be added; write nothing.")
 @global_options
 @click.pass_context

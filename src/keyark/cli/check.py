@@ -30,8 +30,11 @@ def command(ctx: click.Context, read_data: bool, read_data_subset: str | None) -
         out.print(
             f"checked {summary.snapshots} snapshots, {summary.trees} trees, "
             f"{summary.blobs} blobs in {summary.packs} packs"
-            + (f"; read {summary.packs_read} packs ({human_size(summary.bytes_read)})"
-               if summary.packs_read else "")
+            + (
+                f"; read {summary.packs_read} packs ({human_size(summary.bytes_read)})"
+                if summary.packs_read
+                else ""
+            )
         )
         for problem in summary.problems:
             line = f"{'note' if problem.harmless else 'error'}: {problem.kind} {problem.object}: "

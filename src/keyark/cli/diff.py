@@ -30,12 +30,19 @@ def command(ctx: click.Context, first: str, second: str) -> None:
         close()
         repo.close()
     if out.json:
-        out.emit_json({"from": a.id, "to": b.id,
-                       "changes": [{"modifier": c.code, "path": c.path} for c in changes]})
+        out.emit_json(
+            {
+                "from": a.id,
+                "to": b.id,
+                "changes": [{"modifier": c.code, "path": c.path} for c in changes],
+            }
+        )
         return
     out.print(f"comparing snapshot {a.short_id} to {b.short_id}:")
     for change in changes:
         out.print(f"{change.code:<2} {change.path}")
     counts = {code: sum(1 for c in changes if c.code == code) for code in "+-MTU"}
-    out.print(f"added {counts['+']}, removed {counts['-']}, modified {counts['M']}, "
-              f"type changed {counts['T']}, metadata changed {counts['U']}")
+    out.print(
+        f"added {counts['+']}, removed {counts['-']}, modified {counts['M']}, "
+        f"type changed {counts['T']}, metadata changed {counts['U']}"
+    )

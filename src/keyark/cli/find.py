@@ -38,12 +38,18 @@ def command(
         close()
         repo.close()
     if out.json:
-        out.emit_json([{"snapshot": m.snapshot.id, "path": m.path, **m.node.describe()}
-                       for m in matches])
+        out.emit_json(
+            [{"snapshot": m.snapshot.id, "path": m.path, **m.node.describe()} for m in matches]
+        )
         return
     rows = [
-        (m.snapshot.short_id, m.path, m.node.type, m.node.size,
-         datetime.fromtimestamp(m.node.mtime_ns / 1e9).strftime("%Y-%m-%d %H:%M:%S"))
+        (
+            m.snapshot.short_id,
+            m.path,
+            m.node.type,
+            m.node.size,
+            datetime.fromtimestamp(m.node.mtime_ns / 1e9).strftime("%Y-%m-%d %H:%M:%S"),
+        )
         for m in matches
     ]
     out.table(["Snapshot", "Path", "Type", "Size", "Modified"], rows)

@@ -12,7 +12,10 @@ from keyark.crypto import kdf
 
 @click.command("init")
 @click.option(
-    "--kdf", "kdf_name", type=click.Choice(["argon2id", "pbkdf2"]), default="argon2id",
+    "--kdf",
+    "kdf_name",
+    type=click.Choice(["argon2id", "pbkdf2"]),
+    default="argon2id",
     help="Passphrase KDF (pbkdf2 = PBKDF2-HMAC-SHA256, 600,000 iterations).",
 )
 @click.option("--pack-size", type=int, default=16, show_default=True, help="Target pack size, MiB.")
@@ -26,7 +29,10 @@ def command(ctx: click.Context, kdf_name: str, pack_size: int) -> None:
     passphrase = settings.passphrase(confirm=True, purpose="the new repository")
     name = kdf.PBKDF2_SHA256 if kdf_name == "pbkdf2" else kdf.ARGON2ID
     repo = ops.init_repository(
-        url, passphrase, kdf=name, pack_size_mib=pack_size,
+        url,
+        passphrase,
+        kdf=name,
+        pack_size_mib=pack_size,
         backend_options=settings.backend_options(),
     )
     try:
@@ -34,6 +40,8 @@ def command(ctx: click.Context, kdf_name: str, pack_size: int) -> None:
             out.emit_json({"message_type": "initialized", "id": repo.repo_id, "repository": url})
         else:
             out.print(f"created keyark repository {repo.repo_id[:10]} at {url}")
-            out.print("Keep the passphrase safe: without it (or another key slot) the data is lost.")
+            out.print(
+                "Keep the passphrase safe: without it (or another key slot) the data is lost."
+            )
     finally:
         repo.close()

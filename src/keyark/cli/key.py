@@ -50,10 +50,31 @@ def list_keys(ctx: click.Context) -> None:
     finally:
         repo.close()
     if out.json:
-        out.emit_json([{"id": s.slot_id, "kind": s.kind, "created": s.created, "host": s.host,
-                        "username": s.username, "current": s.slot_id == current} for s in found])
+        out.emit_json(
+            [
+                {
+                    "id": s.slot_id,
+                    "kind": s.kind,
+                    "created": s.created,
+                    "host": s.host,
+                    "username": s.username,
+                    "current": s.slot_id == current,
+                }
+                for s in found
+            ]
+        )
         return
-    out.table(["", "ID", "Kind", "Created", "Host", "User"], [
-        ("*" if s.slot_id == current else "", s.slot_id[:8], s.kind, s.created, s.host, s.username)
-        for s in found
-    ])
+    out.table(
+        ["", "ID", "Kind", "Created", "Host", "User"],
+        [
+            (
+                "*" if s.slot_id == current else "",
+                s.slot_id[:8],
+                s.kind,
+                s.created,
+                s.host,
+                s.username,
+            )
+            for s in found
+        ],
+    )

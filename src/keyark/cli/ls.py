@@ -41,8 +41,12 @@ def command(ctx: click.Context, snapshot: str, path: str, long_format: bool) -> 
         close()
         repo.close()
     if out.json:
-        out.emit_json({"snapshot": chosen.describe(),
-                       "entries": [{"path": e.path, **e.node.describe()} for e in entries]})
+        out.emit_json(
+            {
+                "snapshot": chosen.describe(),
+                "entries": [{"path": e.path, **e.node.describe()} for e in entries],
+            }
+        )
         return
     for entry in entries:
         node = entry.node
@@ -53,4 +57,6 @@ def command(ctx: click.Context, snapshot: str, path: str, long_format: bool) -> 
         when = datetime.fromtimestamp(node.mtime_ns / 1e9).strftime("%Y-%m-%d %H:%M:%S")
         owner = f"{node.user or node.uid}:{node.group or node.gid}"
         link = f" -> {node.target}" if node.type == SYMLINK else ""
-        out.print(f"{mode_string(node)} {owner:>12} {node.size:>12} {when} {entry.path}{suffix}{link}")
+        out.print(
+            f"{mode_string(node)} {owner:>12} {node.size:>12} {when} {entry.path}{suffix}{link}"
+        )

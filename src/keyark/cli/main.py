@@ -37,7 +37,19 @@ def cli() -> None:
 
 
 for module in (
-    init, backup, snapshots, ls, restore, dump, diff, find, stats, check, repair, key, debug,
+    init,
+    backup,
+    snapshots,
+    ls,
+    restore,
+    dump,
+    diff,
+    find,
+    stats,
+    check,
+    repair,
+    key,
+    debug,
     catalog,
 ):
     cli.add_command(module.command)

@@ -92,7 +92,9 @@ class Output:
         def refresh() -> None:
             while not stop.wait(0.2):
                 total = counters.total_bytes if counters.scan_finished else None
-                bar.update(task, completed=counters.bytes_done, total=total, files=counters.files_done)
+                bar.update(
+                    task, completed=counters.bytes_done, total=total, files=counters.files_done
+                )
 
         with bar:
             thread = threading.Thread(target=refresh, daemon=True)

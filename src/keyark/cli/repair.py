@@ -29,6 +29,8 @@ def index(ctx: click.Context) -> None:
     if out.json:
         out.emit_json(summary.__dict__)
         return
-    out.print(f"indexed {summary.blobs_indexed} blobs in {summary.packs_indexed} packs; "
-              f"wrote {summary.index_files_written} index file(s), "
-              f"removed {summary.index_files_removed} old one(s)")
+    out.print(
+        f"indexed {summary.blobs_indexed} blobs in {summary.packs_indexed} packs; "
+        f"wrote {summary.index_files_written} index file(s), "
+        f"removed {summary.index_files_removed} old one(s)"
+    )

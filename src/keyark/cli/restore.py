@@ -17,16 +17,32 @@ from keyark.results import RestoreSummary
 @click.command("restore")
 @click.argument("snapshot", required=False)
 @click.option("-t", "--target", required=True, metavar="DIR", help="Directory to restore into.")
-@click.option("-i", "--include", "includes", multiple=True, metavar="GLOB",
-              help="Restore only matching paths.")
-@click.option("-e", "--exclude", "excludes", multiple=True, metavar="GLOB",
-              help="Skip matching paths.")
+@click.option(
+    "-i",
+    "--include",
+    "includes",
+    multiple=True,
+    metavar="GLOB",
+    help="Restore only matching paths.",
+)
+@click.option(
+    "-e", "--exclude", "excludes", multiple=True, metavar="GLOB", help="Skip matching paths."
+)
 @click.option("--verify", is_flag=True, help="Re-read restored files and compare.")
 @click.option("-n", "--dry-run", is_flag=True, help="Show what would be restored.")
-@click.option("--overwrite", type=click.Choice(["always", "if-changed", "never"]),
-              default="always", show_default=True, help="What to do with existing files.")
-@click.option("--at", "at", metavar="'YYYY-MM-DD HH:MM[:SS]'",
-              help="Newest snapshot at or before this time (point-in-time recovery).")
+@click.option(
+    "--overwrite",
+    type=click.Choice(["always", "if-changed", "never"]),
+    default="always",
+    show_default=True,
+    help="What to do with existing files.",
+)
+@click.option(
+    "--at",
+    "at",
+    metavar="'YYYY-MM-DD HH:MM[:SS]'",
+    help="Newest snapshot at or before this time (point-in-time recovery).",
+)
 @filter_options
 @global_options
 @click.pass_context
@@ -57,19 +73,29 @@ def command(
     counters = Progress()
     try:
         chosen = ops.find_snapshot(
-            repo, ref or None, make_filter(hosts, tags, paths),
-            parse_time(at) if at else None, settings.context(out.warn),
+            repo,
+            ref or None,
+            make_filter(hosts, tags, paths),
+            parse_time(at) if at else None,
+            settings.context(out.warn),
         )
         options = ops.RestoreOptions(
-            target=target, includes=list(includes), excludes=list(excludes), verify=verify,
-            dry_run=dry_run, overwrite=overwrite, subpath=subpath or "/",
+            target=target,
+            includes=list(includes),
+            excludes=list(excludes),
+            verify=verify,
+            dry_run=dry_run,
+            overwrite=overwrite,
+            subpath=subpath or "/",
         )
-        out.print(f"restoring snapshot {chosen.short_id} of {chosen.time:%Y-%m-%d %H:%M:%S} "
-                  f"to {target}")
+        out.print(
+            f"restoring snapshot {chosen.short_id} of {chosen.time:%Y-%m-%d %H:%M:%S} to {target}"
+        )
         try:
             with out.progress(counters, "restore"):
-                summary = ops.restore(repo, chosen, options, ctx=settings.context(out.warn),
-                                      progress=counters)
+                summary = ops.restore(
+                    repo, chosen, options, ctx=settings.context(out.warn), progress=counters
+                )
         except RestoreError as error:
             partial: RestoreSummary | None = getattr(error, "summary", None)
             if partial is not None:

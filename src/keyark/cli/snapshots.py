@@ -12,16 +12,21 @@ from keyark.repo.snapshot import SnapshotFilter
 
 def filter_options(func: click.decorators.FC) -> click.decorators.FC:
     """``--host``, ``--tag``, ``--path`` as restic has them."""
-    func = click.option("--path", "paths", multiple=True, metavar="PATH",
-                        help="Only snapshots with this path.")(func)
-    func = click.option("--tag", "tags", multiple=True, metavar="TAG[,TAG]",
-                        help="Only snapshots with these tags.")(func)
-    func = click.option("--host", "hosts", multiple=True, metavar="HOST",
-                        help="Only snapshots of this host.")(func)
+    func = click.option(
+        "--path", "paths", multiple=True, metavar="PATH", help="Only snapshots with this path."
+    )(func)
+    func = click.option(
+        "--tag", "tags", multiple=True, metavar="TAG[,TAG]", help="Only snapshots with these tags."
+    )(func)
+    func = click.option(
+        "--host", "hosts", multiple=True, metavar="HOST", help="Only snapshots of this host."
+    )(func)
     return func
 
 
-def make_filter(hosts: tuple[str, ...], tags: tuple[str, ...], paths: tuple[str, ...]) -> SnapshotFilter:
+def make_filter(
+    hosts: tuple[str, ...], tags: tuple[str, ...], paths: tuple[str, ...]
+) -> SnapshotFilter:
     import os
 
     return SnapshotFilter(

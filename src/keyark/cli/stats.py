@@ -33,15 +33,18 @@ def command(
     if out.json:
         out.emit_json(result.to_dict())
         return
-    out.table(["", "Value"], [
-        ("Snapshots", result.snapshots),
-        ("Files (all snapshots)", result.files),
-        ("Logical size", human_size(result.logical_size)),
-        ("Unique data", human_size(result.unique_size)),
-        ("Stored data blobs", human_size(result.stored_blob_size)),
-        ("Repository packs", f"{result.packs} ({human_size(result.repository_size)})"),
-        ("Dedup ratio", f"{result.dedup_ratio:.2f}x"),
-        ("Compression ratio", f"{result.compression_ratio:.2f}x"),
-        ("Data blobs", result.data_blobs),
-        ("Tree blobs", result.tree_blobs),
-    ])
+    out.table(
+        ["", "Value"],
+        [
+            ("Snapshots", result.snapshots),
+            ("Files (all snapshots)", result.files),
+            ("Logical size", human_size(result.logical_size)),
+            ("Unique data", human_size(result.unique_size)),
+            ("Stored data blobs", human_size(result.stored_blob_size)),
+            ("Repository packs", f"{result.packs} ({human_size(result.repository_size)})"),
+            ("Dedup ratio", f"{result.dedup_ratio:.2f}x"),
+            ("Compression ratio", f"{result.compression_ratio:.2f}x"),
+            ("Data blobs", result.data_blobs),
+            ("Tree blobs", result.tree_blobs),
+        ],
+    )

@@ -83,7 +83,7 @@ class Sealer:
         self._aead = key.aead()
         self._prefix = MAGIC + bytes((VERSION, int(key.cipher))) + key.key_id
 
-    def seal(self, kind: ObjectKind, name: bytes, plaintext: bytes) -> bytes:
+    def seal(self, kind: ObjectKind, name: bytes, plaintext: bytes | memoryview) -> bytes:
         """Encrypt ``plaintext`` bound to ``kind`` and ``name``."""
         nonce = os.urandom(NONCE_SIZE)
         header = self._prefix + nonce

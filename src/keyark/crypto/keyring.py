@@ -100,7 +100,9 @@ class Keyring:
 
     @classmethod
     def open(cls, root: SymmetricKey, envelope: bytes) -> Keyring:
-        return cls.from_bytes(Sealer(root).open(ObjectKind.KEYRING, KEYRING_NAME.encode(), envelope))
+        return cls.from_bytes(
+            Sealer(root).open(ObjectKind.KEYRING, KEYRING_NAME.encode(), envelope)
+        )
 
 
 def _now() -> str:

@@ -21,7 +21,7 @@ from keyark.crypto import kdf
 from keyark.crypto.envelope import KEY_ID_SIZE, ObjectKind, Sealer, SymmetricKey
 from keyark.errors import FormatError, IntegrityError, WrongPasswordError
 
-PASSPHRASE = "passphrase"
+PASSPHRASE = "passphrase"  # noqa: S105 - a slot kind, not a secret
 
 
 @dataclass
@@ -145,9 +145,7 @@ def unlock(slots: Iterable[KeySlot], credentials: Credentials) -> tuple[Symmetri
         except IntegrityError:
             continue
     if tried == 0:
-        raise WrongPasswordError(
-            f"no key slot of this repository accepts {credentials.describe()}"
-        )
+        raise WrongPasswordError(f"no key slot of this repository accepts {credentials.describe()}")
     raise WrongPasswordError(
         "wrong passphrase or key: no key slot opened; check KEYARK_PASSWORD / the key source"
     )

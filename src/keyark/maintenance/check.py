@@ -93,13 +93,15 @@ class Checker:
                 lost.add(pack_id)
             elif stored[pack_id] != size:
                 self.problem(
-                    "pack", pack_name(pack_id),
+                    "pack",
+                    pack_name(pack_id),
                     f"pack has {stored[pack_id]} bytes, index says {size} (truncated?)",
                 )
                 lost.add(pack_id)
         for pack_id in stored.keys() - indexed.keys():
             self.problem(
-                "pack", pack_name(pack_id),
+                "pack",
+                pack_name(pack_id),
                 "pack is not in any index (left by an interrupted backup; prune removes it)",
                 harmless=True,
             )
@@ -135,8 +137,13 @@ class Checker:
             return len(data)
         for entry in entries:
             location = BlobLocation(
-                entry.blob_id, pack_id, entry.kind, entry.offset, entry.length,
-                entry.raw_length, entry.compression,
+                entry.blob_id,
+                pack_id,
+                entry.kind,
+                entry.offset,
+                entry.length,
+                entry.raw_length,
+                entry.compression,
             )
             self._verify_blob(location, data, name)
         return len(data)

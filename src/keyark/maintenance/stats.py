@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
-from functools import lru_cache
+from functools import cache
 from typing import Any
 
 from keyark.repo.pack import DATA, TREE
@@ -51,7 +51,7 @@ def stats(
     result.packs = len(repo.index.packs())
     result.repository_size = sum(size for _name, size in repo.iter_pack_names())
 
-    @lru_cache(maxsize=None)
+    @cache
     def tree_totals(tree_id: bytes) -> tuple[int, int]:
         files = size = 0
         for node in load_tree(tree_id):

@@ -116,7 +116,9 @@ class RepoConfig:
                 profile=document.get("profile", PROFILE_DEFAULT),
                 pack_size=int(document["pack_size"]),
                 chunker=ChunkerParams(
-                    int(chunker["min"]), int(chunker["avg"]), int(chunker["max"]),
+                    int(chunker["min"]),
+                    int(chunker["avg"]),
+                    int(chunker["max"]),
                     int(sealed["chunker_seed"]),
                 ),
                 created=document.get("created", ""),

@@ -8,8 +8,7 @@ from typing import Any
 from keyark.crypto.envelope import ObjectKind, envelope_key_id
 from keyark.errors import NotFoundError, UsageError
 from keyark.repo.index import decode_index
-from keyark.repo.locks import read_locks
-from keyark.repo.locks import lock_sealer
+from keyark.repo.locks import lock_sealer, read_locks
 from keyark.repo.repository import Repository, list_slots
 from keyark.repo.tree import decode_tree
 
@@ -17,7 +16,7 @@ KINDS = ("config", "keyring", "key", "snapshot", "index", "pack", "blob", "lock"
 
 
 def _unique(names: list[str], prefix: str, ref: str, kind: str) -> str:
-    matches = [n for n in names if n[len(prefix):].startswith(ref)]
+    matches = [n for n in names if n[len(prefix) :].startswith(ref)]
     if not matches:
         raise NotFoundError(f"no {kind} with id {ref!r}")
     if len(matches) > 1:
@@ -36,8 +35,12 @@ def cat(repo: Repository, kind: str, ref: str = "") -> dict[str, Any]:
     if kind == "keyring":
         return {
             "data_keys": [
-                {"id": dk.key_id.hex(), "created": dk.created, "state": dk.state,
-                 "cipher": dk.key.cipher.name}
+                {
+                    "id": dk.key_id.hex(),
+                    "created": dk.created,
+                    "state": dk.state,
+                    "cipher": dk.key.cipher.name,
+                }
                 for dk in repo.keyring.data_keys.values()
             ],
             "extra_fields": sorted(repo.keyring.extra),
@@ -45,8 +48,14 @@ def cat(repo: Repository, kind: str, ref: str = "") -> dict[str, Any]:
     if kind == "key":
         slots = {s.slot_id: s for s in list_slots(backend)}
         slot = slots[_unique(sorted(slots), "", ref, "key slot")]
-        return {"id": slot.slot_id, "kind": slot.kind, "created": slot.created,
-                "host": slot.host, "username": slot.username, "params": slot.params}
+        return {
+            "id": slot.slot_id,
+            "kind": slot.kind,
+            "created": slot.created,
+            "host": slot.host,
+            "username": slot.username,
+            "params": slot.params,
+        }
     if kind == "snapshot":
         names = [f"snapshots/{i}" for i in repo.snapshot_ids()]
         name = _unique(names, "snapshots/", ref, "snapshot")
@@ -57,14 +66,25 @@ def cat(repo: Repository, kind: str, ref: str = "") -> dict[str, Any]:
         data = backend.get(name)
         packs, supersedes = decode_index(repo.open_object(ObjectKind.INDEX, b"", data))
         return {
-            "id": name.split("/")[1], "key_id": envelope_key_id(data).hex(),
+            "id": name.split("/")[1],
+            "key_id": envelope_key_id(data).hex(),
             "supersedes": supersedes,
             "packs": [
-                {"id": p.pack_id.hex(), "size": p.size,
-                 "blobs": [{"type": "tree" if e.kind else "data", "id": e.blob_id.hex(),
-                            "offset": e.offset, "length": e.length,
-                            "raw_length": e.raw_length, "compression": e.compression}
-                           for e in p.entries]}
+                {
+                    "id": p.pack_id.hex(),
+                    "size": p.size,
+                    "blobs": [
+                        {
+                            "type": "tree" if e.kind else "data",
+                            "id": e.blob_id.hex(),
+                            "offset": e.offset,
+                            "length": e.length,
+                            "raw_length": e.raw_length,
+                            "compression": e.compression,
+                        }
+                        for e in p.entries
+                    ],
+                }
                 for p in packs
             ],
         }
@@ -72,10 +92,20 @@ def cat(repo: Repository, kind: str, ref: str = "") -> dict[str, Any]:
         names = [n for n, _ in repo.iter_pack_names()]
         name = _unique([n.split("/")[-1] for n in names], "", ref, "pack")
         entries = repo.read_pack_header(bytes.fromhex(name))
-        return {"id": name, "blobs": [
-            {"type": "tree" if e.kind else "data", "id": e.blob_id.hex(), "offset": e.offset,
-             "length": e.length, "raw_length": e.raw_length, "compression": e.compression}
-            for e in entries]}
+        return {
+            "id": name,
+            "blobs": [
+                {
+                    "type": "tree" if e.kind else "data",
+                    "id": e.blob_id.hex(),
+                    "offset": e.offset,
+                    "length": e.length,
+                    "raw_length": e.raw_length,
+                    "compression": e.compression,
+                }
+                for e in entries
+            ],
+        }
     if kind == "blob":
         repo.load_index()
         try:
@@ -90,10 +120,19 @@ def cat(repo: Repository, kind: str, ref: str = "") -> dict[str, Any]:
             return {"id": ref, "type": "tree", "nodes": [n.describe() for n in decode_tree(data)]}
         return {"id": ref, "type": "data", "size": len(data), "pack": location.pack_id.hex()}
     if kind == "lock":
-        return {"locks": [
-            {"name": lock.name, "host": lock.host, "pid": lock.pid, "user": lock.username,
-             "operation": lock.operation, "exclusive": lock.exclusive,
-             "created": lock.created, "expires": lock.expires}
-            for lock in read_locks(backend, lock_sealer(repo.keyring.id_key))
-        ]}
+        return {
+            "locks": [
+                {
+                    "name": lock.name,
+                    "host": lock.host,
+                    "pid": lock.pid,
+                    "user": lock.username,
+                    "operation": lock.operation,
+                    "exclusive": lock.exclusive,
+                    "created": lock.created,
+                    "expires": lock.expires,
+                }
+                for lock in read_locks(backend, lock_sealer(repo.keyring.id_key))
+            ]
+        }
     raise UsageError(f"unknown kind {kind!r}: use one of {', '.join(KINDS)}")

@@ -79,7 +79,9 @@ def read_locks(backend: Backend, sealer: Sealer) -> Iterator[LockInfo]:
         except NotFoundError:
             continue
         except (IntegrityError, ValueError, TypeError):
-            yield LockInfo("unknown", 0, "unknown", "unreadable lock", True, 0, float("inf"), info.name)
+            yield LockInfo(
+                "unknown", 0, "unknown", "unreadable lock", True, 0, float("inf"), info.name
+            )
 
 
 class RepositoryLock:

@@ -35,7 +35,12 @@ class PackEntry:
 
     def as_row(self) -> list[object]:
         return [
-            self.kind, self.blob_id, self.offset, self.length, self.raw_length, self.compression
+            self.kind,
+            self.blob_id,
+            self.offset,
+            self.length,
+            self.raw_length,
+            self.compression,
         ]
 
     @classmethod

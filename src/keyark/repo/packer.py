@@ -53,7 +53,9 @@ class Packer:
         self.bytes_uploaded = 0
         self.index_files: list[str] = []
 
-    def add(self, kind: int, blob_id: bytes, sealed: bytes, raw_length: int, compression: int) -> None:
+    def add(
+        self, kind: int, blob_id: bytes, sealed: bytes, raw_length: int, compression: int
+    ) -> None:
         """Queue a sealed blob; may block while earlier packs upload."""
         self._raise_if_failed()
         full: PackBuilder | None = None

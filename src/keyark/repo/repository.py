@@ -15,7 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 from keyark.backends.base import Backend
 from keyark.compress import CompressionSpec, Compressor, decompress
 from keyark.crypto import slots
-from keyark.crypto.envelope import ObjectKind, Sealer, envelope_key_id
+from keyark.crypto.envelope import ObjectKind, Sealer, SymmetricKey, envelope_key_id
 from keyark.crypto.keyring import KEYRING_NAME, Keyring
 from keyark.errors import (
     AlreadyExistsError,
@@ -32,8 +32,8 @@ from keyark.repo.locks import RepositoryLock, lock_sealer
 from keyark.repo.pack import (
     BLOB_KINDS,
     DATA,
-    TREE,
     TRAILER_SIZE,
+    TREE,
     PackEntry,
     header_span,
     pack_name,
@@ -54,7 +54,7 @@ class Repository:
         backend: Backend,
         config: RepoConfig,
         keyring: Keyring,
-        root_key: slots.SymmetricKey | None = None,
+        root_key: SymmetricKey | None = None,
         slot: slots.KeySlot | None = None,
     ) -> None:
         self.backend = backend
@@ -94,7 +94,7 @@ class Repository:
             )
         if pack_size < 1024 * 1024 or pack_size > 128 * 1024 * 1024:
             raise UsageError("pack size must be between 1 MiB and 128 MiB")
-        root = slots.SymmetricKey(*_random_key_pair())
+        root = SymmetricKey(*_random_key_pair())
         keyring = Keyring.create()
         config = RepoConfig.new(profile=profile, pack_size=pack_size)
         config.public.update(public or {})
@@ -130,7 +130,9 @@ class Repository:
     def __exit__(self, *_exc: object) -> None:
         self.close()
 
-    def lock(self, operation: str, *, exclusive: bool = False, retry: float = 0.0) -> RepositoryLock:
+    def lock(
+        self, operation: str, *, exclusive: bool = False, retry: float = 0.0
+    ) -> RepositoryLock:
         """Take a shared or exclusive lock (a context manager)."""
         sealer = lock_sealer(self.keyring.id_key)
         return RepositoryLock(self.backend, sealer, operation, exclusive).acquire(retry)
@@ -180,7 +182,7 @@ class Repository:
 
     def read_index_file(self, name: str) -> list[PackRecord]:
         data = self.backend.get(name)
-        if hashlib.sha256(data).hexdigest() != name.split("/")[-1]:
+        if hashlib.sha256(data).hexdigest() != name.rsplit("/", maxsplit=1)[-1]:
             raise IntegrityError(f"index file {name} does not match its name (corrupt)")
         records, _superseded = decode_index(self.open_object(ObjectKind.INDEX, b"", data))
         return records

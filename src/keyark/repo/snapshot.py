@@ -123,9 +123,7 @@ def filter_snapshots(
     snapshots: Iterable[Snapshot], selection: SnapshotFilter, latest: int | None = None
 ) -> list[Snapshot]:
     """Filtered snapshots, oldest first; ``latest`` keeps the newest N per host and paths."""
-    chosen = sorted(
-        (s for s in snapshots if selection.matches(s)), key=lambda s: (s.time, s.id)
-    )
+    chosen = sorted((s for s in snapshots if selection.matches(s)), key=lambda s: (s.time, s.id))
     if latest is None:
         return chosen
     groups: dict[tuple[str, tuple[str, ...]], list[Snapshot]] = {}

@@ -28,13 +28,21 @@ class DirHandles:
             os.makedirs(target, mode=0o700, exist_ok=True)
         self.root_fd = os.open(target, DIR_FLAGS & ~os.O_NOFOLLOW)
         self._open: OrderedDict[tuple[str, ...], int] = OrderedDict()
+        self._pinned: dict[tuple[str, ...], int] = {}
         self._lock = threading.RLock()
 
     @contextmanager
     def use(self, parts: tuple[str, ...], create: bool = False) -> Iterator[int]:
         """Hold directory ``parts``'s descriptor; it stays open until the block ends."""
         with self._lock:
-            yield self._get(parts, create)
+            fd = self._get(parts, create)
+            self._pinned[parts] = self._pinned.get(parts, 0) + 1
+            try:
+                yield fd
+            finally:
+                self._pinned[parts] -= 1
+                if not self._pinned[parts]:
+                    del self._pinned[parts]
 
     def _get(self, parts: tuple[str, ...], create: bool = False) -> int:
         """A descriptor for directory ``parts`` (created 0700 if asked and missing)."""
@@ -62,14 +70,12 @@ class DirHandles:
                     ) from None
                 raise
             self._open[parts] = fd
-            while len(self._open) > MAX_OPEN:
-                # Never evict a directory on the path being opened.
-                old_parts, old_fd = next(iter(self._open.items()))
-                if parts[: len(old_parts)] == old_parts:
-                    self._open.move_to_end(old_parts)
-                    break
-                del self._open[old_parts]
-                os.close(old_fd)
+            if len(self._open) > MAX_OPEN:
+                # Evict the least recently used handles that no caller holds.
+                for old_parts in list(self._open)[: len(self._open) - MAX_OPEN]:
+                    if old_parts in self._pinned or old_parts == parts:
+                        continue
+                    os.close(self._open.pop(old_parts))
             return fd
 
     def close(self) -> None:

@@ -85,9 +85,7 @@ class PathFilter:
             if "/" not in pattern or self._match(pattern, path):
                 return True
             prefix = path.rstrip("/") + "/"
-            if pattern.startswith(prefix) or fnmatch.fnmatchcase(
-                prefix, pattern[: len(prefix)]
-            ):
+            if pattern.startswith(prefix) or fnmatch.fnmatchcase(prefix, pattern[: len(prefix)]):
                 return True
         return False
 

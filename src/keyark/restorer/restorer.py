@@ -198,7 +198,7 @@ class Restorer:
             try:
                 data = self.repo.backend.get(name, start, end - start)
             except BackendError as error:
-                for location, users in group:
+                for _location, users in group:
                     self._fail_blob(users, f"cannot read pack {pack_id.hex()[:16]}: {error}")
                 continue
             view = memoryview(data)
@@ -295,12 +295,19 @@ class Restorer:
             if origin is entry:
                 continue
             try:
-                with self._handles.use(origin.parts[:-1]) as src_fd:
-                    with self._handles.use(entry.parts[:-1]) as dst_fd:
-                        temp = TEMP_PREFIX + secrets.token_hex(6)
-                        os.link(origin.node.name, temp, src_dir_fd=src_fd, dst_dir_fd=dst_fd,
-                                follow_symlinks=False)
-                        _replace_entry(dst_fd, temp, node.name)
+                with (
+                    self._handles.use(origin.parts[:-1]) as src_fd,
+                    self._handles.use(entry.parts[:-1]) as dst_fd,
+                ):
+                    temp = TEMP_PREFIX + secrets.token_hex(6)
+                    os.link(
+                        origin.node.name,
+                        temp,
+                        src_dir_fd=src_fd,
+                        dst_dir_fd=dst_fd,
+                        follow_symlinks=False,
+                    )
+                    _replace_entry(dst_fd, temp, node.name)
             except (OSError, UnsafePathError):
                 continue  # the file was written on its own; only the link is lost
 
@@ -328,7 +335,8 @@ class Restorer:
                 try:
                     with handles.use(entry.parts[:-1]) as dir_fd:
                         fd = os.open(
-                            entry.node.name, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC,
+                            entry.node.name,
+                            os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC,
                             dir_fd=dir_fd,
                         )
                     with os.fdopen(fd, "rb") as handle:

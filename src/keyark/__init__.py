@@ -1,5 +1,51 @@
-"""keyark: encrypted, deduplicated, verifiable backups of keys, secrets and any other files."""
+"""keyark: encrypted, deduplicated, verifiable backups of keys, secrets and any other files.
+
+The Python API: :class:`BackupManager` for everyday use, :class:`Repository` for
+low-level access, and the typed results every operation returns. Names are
+imported on first use so the command line starts fast.
+"""
 
 from __future__ import annotations
 
+import importlib
+from typing import TYPE_CHECKING, Any
+
 __version__ = "0.1.0"
+
+if TYPE_CHECKING:
+    from keyark.api import BackupManager, ManagerConfig
+    from keyark.errors import KeyarkError
+    from keyark.repo.repository import Repository
+    from keyark.repo.snapshot import Snapshot
+    from keyark.results import BackupSummary, CheckSummary, RestoreSummary
+
+_EXPORTS = {
+    "BackupManager": "keyark.api",
+    "ManagerConfig": "keyark.api",
+    "KeyarkError": "keyark.errors",
+    "Repository": "keyark.repo.repository",
+    "Snapshot": "keyark.repo.snapshot",
+    "BackupSummary": "keyark.results",
+    "CheckSummary": "keyark.results",
+    "RestoreSummary": "keyark.results",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'keyark' has no attribute {name!r}")
+    return getattr(importlib.import_module(module), name)
+
+
+__all__ = [
+    "BackupManager",
+    "BackupSummary",
+    "CheckSummary",
+    "KeyarkError",
+    "ManagerConfig",
+    "Repository",
+    "RestoreSummary",
+    "Snapshot",
+    "__version__",
+]

@@ -45,7 +45,7 @@ def unsafe_reason(name: str) -> str | None:
     """Why ``name`` cannot be a single safe path component, or None if it can."""
     if name in ("", ".", ".."):
         return f"entry name {name!r} is not allowed"
-    if "/" in name or "\\" in name:
+    if "/" in name:
         return f"entry name {name!r} contains a path separator"
     if "\x00" in name:
         return "entry name contains a NUL byte"

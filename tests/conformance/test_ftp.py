@@ -1,0 +1,92 @@
+"""FTP/FTPS specifics: TLS trust, login errors, LIST fallback, temp names."""
+
+from __future__ import annotations
+
+import secrets
+from pathlib import Path
+
+import pytest
+
+from keyark.backends.ftp import FTPBackend, parse_list_line
+from keyark.backends.registry import BackendOptions, open_backend
+from keyark.errors import PermanentBackendError
+from keyark.testing import CHECKS, ContractOptions
+
+from .conftest import FTPInfo, unique
+
+
+def _open(info: FTPInfo, scheme: str, **settings: object) -> FTPBackend:
+    url = f"{scheme}://{info.user}@127.0.0.1:{info.port}/{unique(scheme)}"
+    backend = open_backend(url, BackendOptions(dict(settings)))
+    assert isinstance(backend, FTPBackend)
+    return backend
+
+
+def test_password_from_environment(ftps_server: FTPInfo, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("KEYARK_FTP_PASSWORD", ftps_server.password)
+    backend = _open(ftps_server, "ftps", ftp_ca_file=str(ftps_server.ca_file))
+    backend.put("config", b"tls")
+    assert backend.get("config") == b"tls"
+    assert ftps_server.password not in backend.location()
+    backend.close()
+
+
+def test_untrusted_certificate_refused(
+    ftps_server: FTPInfo, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("KEYARK_FTP_PASSWORD", ftps_server.password)
+    backend = _open(ftps_server, "ftps")  # system trust store: self-signed cert unknown
+    with pytest.raises(PermanentBackendError, match="not trusted"):
+        backend.stat("config")
+
+
+def test_plain_ftp_to_tls_only_server_refused(
+    ftps_server: FTPInfo, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("KEYARK_FTP_PASSWORD", ftps_server.password)
+    with pytest.raises(PermanentBackendError, match="login failed"):
+        _open(ftps_server, "ftp").stat("config")
+
+
+def test_wrong_password(ftp_server: FTPInfo, monkeypatch: pytest.MonkeyPatch) -> None:
+    wrong = secrets.token_hex(8)
+    monkeypatch.setenv("KEYARK_FTP_PASSWORD", wrong)
+    with pytest.raises(PermanentBackendError, match="login failed for user keyark") as caught:
+        _open(ftp_server, "ftp").stat("config")
+    assert wrong not in str(caught.value)
+
+
+@pytest.mark.parametrize("check", ["listing", "many_keys", "delete"])
+def test_list_fallback_without_mlsd(
+    ftp_server: FTPInfo, monkeypatch: pytest.MonkeyPatch, check: str
+) -> None:
+    monkeypatch.setenv("KEYARK_FTP_PASSWORD", ftp_server.password)
+    backend = _open(ftp_server, "ftp")
+    backend._mlsd = False  # as with servers that lack MLSD (vsftpd)
+    CHECKS[check](backend, "contract/", ContractOptions(many_keys=30))
+    backend.close()
+
+
+def test_temp_names_never_listed(ftp_server: FTPInfo, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("KEYARK_FTP_PASSWORD", ftp_server.password)
+    backend = _open(ftp_server, "ftp")
+    backend.put("snapshots/aa", b"x")
+    directory = Path(ftp_server.root) / backend.root.strip("/") / "snapshots"
+    (directory / ".tmp-0011223344556677").write_bytes(b"partial")
+    assert [info.name for info in backend.list("")] == ["snapshots/aa"]
+    backend.close()
+
+
+@pytest.mark.parametrize(
+    ("line", "parsed"),
+    [
+        ("-rw-r--r--   1 owner group       1234 Jan 01 12:00 abc def", ("abc def", False, 1234)),
+        ("drwx------   2 owner group       4096 Jan 01  2024 data", ("data", True, 4096)),
+        ("lrwxrwxrwx   1 owner group         10 Jan 01 12:00 link -> x", None),
+        ("01-01-24  12:00PM       <DIR>          keys", ("keys", True, 0)),
+        ("01-01-24  12:00PM                  77 config", ("config", False, 77)),
+        ("total 12", None),
+    ],
+)
+def test_parse_list_line(line: str, parsed: tuple[str, bool, int] | None) -> None:
+    assert parse_list_line(line) == parsed

@@ -1,0 +1,170 @@
+"""Retry, fault-injection and throttling wrappers, over real backends."""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from keyark.backends.base import Backend
+from keyark.backends.faults import FaultInjectingBackend
+from keyark.backends.local import LocalBackend
+from keyark.backends.retry import RetryingBackend
+from keyark.backends.throttle import ThrottledBackend, TokenBucket
+from keyark.errors import NotFoundError, PermanentBackendError, TransientBackendError
+
+from .conftest import FTPInfo, open_fresh_backend
+
+MIB = 1024 * 1024
+
+
+@pytest.mark.parametrize("kind", ["local", "sftp", "s3", "ftp"])
+def test_retry_survives_twenty_percent_faults(
+    kind: str, request: pytest.FixtureRequest, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    inner = open_fresh_backend(kind, request, tmp_path)
+    faulty = FaultInjectingBackend(inner, transient_rate=0.2, seed=1234)
+    backend = RetryingBackend(faulty, attempts=12, base_delay=0.001, max_delay=0.01, seed=1)
+    names = [f"data/{h[:2]}/{h}" for h in (secrets.token_hex(32) for _ in range(40))]
+    payload = {name: secrets.token_bytes(2000) for name in names}
+    with caplog.at_level(logging.WARNING, logger="keyark.backend"):
+        for name in names:
+            backend.put(name, payload[name])
+        for name in names:
+            assert backend.get(name) == payload[name]
+            assert backend.get(name, 100, 50) == payload[name][100:150]
+            assert backend.stat(name).size == 2000
+        for _ in range(20):
+            listed = [info.name for info in backend.list("data/")]
+            assert sorted(listed) == sorted(names), "listing lost or repeated names"
+        for name in names[:20]:
+            backend.delete(name)
+        assert sorted(info.name for info in backend.list("")) == sorted(names[20:])
+        with pytest.raises(NotFoundError):
+            backend.get(names[0])
+    backend.close()
+    injected = faulty.injected
+    assert injected["put-after"] > 0 and injected["put-before"] > 0, injected
+    assert injected["get"] > 0 and injected["stat"] > 0, injected
+    assert injected["list"] + injected["list-midway"] > 0, injected
+    assert backend.retries == sum(injected.values()), "every injected fault costs one retry"
+    warnings = [r for r in caplog.records if r.name == "keyark.backend"]
+    assert len(warnings) == backend.retries
+    assert all(r.levelno == logging.WARNING for r in warnings)
+    if kind == "ftp":
+        password = request.getfixturevalue("ftp_server").password
+        assert not any(password in r.getMessage() for r in warnings)
+
+
+def test_retry_is_bounded_with_full_jitter(tmp_path: Path) -> None:
+    delays: list[float] = []
+    always = FaultInjectingBackend(LocalBackend(tmp_path), transient_rate=1.0, seed=3)
+    backend = RetryingBackend(
+        always, attempts=5, base_delay=0.1, max_delay=0.25, sleep=delays.append, seed=7
+    )
+    with pytest.raises(TransientBackendError):
+        backend.get("config")
+    assert len(delays) == 4
+    caps = [0.1, 0.2, 0.25, 0.25]
+    assert all(0 <= d <= cap for d, cap in zip(delays, caps, strict=True)), delays
+    assert len(set(delays)) == 4, "jitter should vary the delays"
+
+
+def test_permanent_and_not_found_are_not_retried(tmp_path: Path) -> None:
+    sleeps: list[float] = []
+    backend = RetryingBackend(LocalBackend(tmp_path), attempts=5, sleep=sleeps.append)
+    with pytest.raises(NotFoundError):
+        backend.get("config")
+    dead = RetryingBackend(
+        FaultInjectingBackend(LocalBackend(tmp_path), transient_rate=0.0, permanent_after=0),
+        attempts=5,
+        sleep=sleeps.append,
+    )
+    with pytest.raises(PermanentBackendError):
+        dead.put("config", b"x")
+    assert sleeps == [] and backend.retries == 0 and dead.retries == 0
+
+
+def test_lost_put_response_then_retry_succeeds(tmp_path: Path) -> None:
+    faulty = FaultInjectingBackend(LocalBackend(tmp_path), transient_rate=1.0, after_put_rate=1.0)
+    with pytest.raises(TransientBackendError):
+        faulty.put("keys/aa", b"slot")
+    faulty.transient_rate = 0.0
+    faulty.put("keys/aa", b"slot")  # identical content: success
+    assert faulty.get("keys/aa") == b"slot"
+
+
+def test_faults_are_deterministic_with_seed(tmp_path: Path) -> None:
+    def run(seed: int) -> list[str]:
+        faulty = FaultInjectingBackend(LocalBackend(tmp_path / str(seed)), 0.3, seed=seed)
+        outcome = []
+        for number in range(50):
+            try:
+                faulty.put(f"index/{number:04d}", b"x", overwrite=True)
+                outcome.append("ok")
+            except TransientBackendError as error:
+                outcome.append(str(error).split("(")[1].split(")")[0])
+        return outcome
+
+    first, second = run(5), run(5)
+    assert first == second and first != ["ok"] * 50
+
+
+def _timed(function: object) -> float:
+    started = time.monotonic()
+    function()  # type: ignore[operator]
+    return time.monotonic() - started
+
+
+@pytest.mark.parametrize("kind", ["local", "s3"])
+def test_throttle_within_ten_percent_on_10_mib(
+    kind: str, request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
+    inner: Backend = open_fresh_backend(kind, request, tmp_path)
+    rate_kib = 4096  # 4 MiB/s: 10 MiB take 2.5 s
+    expected = 10 * MIB / (rate_kib * 1024)
+    backend = ThrottledBackend(inner, upload_kib_s=rate_kib, download_kib_s=rate_kib)
+    data = secrets.token_bytes(10 * MIB)
+    upload = _timed(lambda: backend.put("data/aa/big", data))
+    download = _timed(lambda: backend.get("data/aa/big"))
+    # Four threads share one budget: 4 x 2.5 MiB also take 2.5 s.
+    parts = [secrets.token_bytes(10 * MIB // 4) for _ in range(4)]
+    threads = [
+        threading.Thread(target=backend.put, args=(f"data/bb/{n}", part))
+        for n, part in enumerate(parts)
+    ]
+    shared = _timed(lambda: ([t.start() for t in threads], [t.join() for t in threads]))
+    backend.close()
+    for what, took in (("upload", upload), ("download", download), ("shared", shared)):
+        assert abs(took - expected) <= 0.1 * expected, f"{what} took {took:.2f}s, not {expected}s"
+
+
+def test_token_bucket_charges_debt_fairly() -> None:
+    now = [0.0]
+    slept: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        slept.append(seconds)
+
+    bucket = TokenBucket(1000, clock=lambda: now[0], sleep=sleep)
+    assert bucket.take(100) == 0.0  # the 0.1 s burst
+    assert bucket.take(1000) == pytest.approx(1.0)
+    assert bucket.take(500) == pytest.approx(1.5)  # queued behind the first debt
+    now[0] = 10.0
+    assert bucket.take(50) == 0.0
+
+
+def test_ftp_password_not_in_errors(ftp_server: FTPInfo) -> None:
+    from keyark.backends.registry import BackendOptions, open_backend
+
+    wrong = "definitely-wrong-" + secrets.token_hex(4)
+    backend = open_backend(
+        f"ftp://{ftp_server.user}:{wrong}@127.0.0.1:{ftp_server.port}/x", BackendOptions()
+    )
+    with pytest.raises(PermanentBackendError, match="login failed") as caught:
+        backend.stat("config")
+    assert wrong not in str(caught.value)

@@ -1,0 +1,109 @@
+"""Shared fixtures: temporary repositories, the installed command, sample trees."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from keyark import ops
+from keyark.crypto.slots import Credentials
+from keyark.repo.repository import Repository
+
+PASSWORD = "correct horse battery staple"
+
+
+def keyark_binary() -> str:
+    """The installed console script (next to this interpreter, else on PATH)."""
+    candidate = Path(sys.executable).with_name("keyark")
+    if candidate.exists():
+        return str(candidate)
+    found = shutil.which("keyark")
+    if found is None:
+        raise RuntimeError("the keyark command is not installed; run 'make test'")
+    return found
+
+
+@dataclass
+class CLI:
+    """Runs the installed ``keyark`` in a subprocess with a repository environment."""
+
+    env: dict[str, str]
+    repo: Path
+    cache: Path
+
+    def run(self, *args: str, check: bool = False, env: dict[str, str] | None = None,
+            input: bytes | None = None, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+        merged = dict(self.env)
+        merged.update(env or {})
+        result = subprocess.run(
+            [keyark_binary(), *args], env=merged, capture_output=True, text=True,
+            input=input.decode() if input is not None else None, timeout=timeout, check=False,
+        )
+        if check and result.returncode != 0:
+            raise AssertionError(
+                f"keyark {' '.join(args)} exited {result.returncode}:\n{result.stdout}\n{result.stderr}"
+            )
+        return result
+
+
+@pytest.fixture
+def cli(tmp_path: Path) -> CLI:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("KEYARK_")}
+    repo = tmp_path / "repo"
+    cache = tmp_path / "cache"
+    env.update(KEYARK_REPOSITORY=str(repo), KEYARK_PASSWORD=PASSWORD, KEYARK_CACHE_DIR=str(cache))
+    return CLI(env, repo, cache)
+
+
+@pytest.fixture
+def context(tmp_path: Path) -> ops.Context:
+    return ops.Context(cache_dir=tmp_path / "cache")
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> Iterator[Repository]:
+    created = ops.init_repository(str(tmp_path / "repo"), PASSWORD.encode(), pack_size_mib=1)
+    created.close()
+    opened = ops.open_repository(str(tmp_path / "repo"), Credentials(passphrase=PASSWORD.encode()))
+    yield opened
+    opened.close()
+
+
+def make_tree(root: Path) -> Path:
+    """A small tree of key-like material with odd corners."""
+    (root / "tls").mkdir(parents=True)
+    (root / "tls" / "server.key").write_text("-----BEGIN PRIVATE KEY-----\nMIIE...\n")
+    (root / "tls" / "server.crt").write_text("-----BEGIN CERTIFICATE-----\nMIID...\n")
+    (root / "ssh").mkdir()
+    (root / "ssh" / "id_ed25519").write_bytes(os.urandom(400))
+    os.chmod(root / "ssh" / "id_ed25519", 0o600)
+    (root / "empty").write_bytes(b"")
+    (root / "big.bin").write_bytes(os.urandom(3 * 1024 * 1024 + 17))
+    (root / "unicodé ✓ name").write_text("x")
+    os.symlink("tls/server.crt", root / "current.crt")
+    os.chmod(root / "ssh", 0o700)
+    return root
+
+
+def tree_state(root: Path) -> dict[str, tuple[object, ...]]:
+    """Content and metadata of every entry below ``root`` (for equality checks)."""
+    state: dict[str, tuple[object, ...]] = {}
+    for dirpath, dirnames, filenames in os.walk(root):
+        for name in dirnames + filenames:
+            path = Path(dirpath) / name
+            st = path.lstat()
+            rel = str(path.relative_to(root))
+            if path.is_symlink():
+                state[rel] = ("link", os.readlink(path))
+            elif path.is_dir():
+                state[rel] = ("dir", st.st_mode, st.st_mtime_ns)
+            else:
+                state[rel] = ("file", st.st_mode, st.st_mtime_ns, path.read_bytes())
+    return state

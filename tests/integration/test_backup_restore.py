@@ -1,0 +1,152 @@
+"""Backup and restore through the typed operations and the Python API."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from keyark import BackupManager, ops
+from keyark.errors import SourceError, UsageError
+from keyark.repo.repository import Repository
+from tests.conftest import PASSWORD, make_tree, tree_state
+
+
+def test_round_trip_dedup_and_parent(repo: Repository, tmp_path: Path, context: ops.Context) -> None:
+    source = make_tree(tmp_path / "src")
+    first = ops.backup(repo, [str(source)], ctx=context)
+    assert first.complete and first.files_new == 6 and first.bytes_added > 0
+    second = ops.backup(repo, [str(source)], ctx=context)
+    assert second.parent == first.snapshot_id
+    assert second.files_unchanged == 6 and second.bytes_read == 0 and second.bytes_added == 0
+    (source / "tls" / "server.key").write_text("rotated key\n")
+    third = ops.backup(repo, [str(source)], ctx=context)
+    assert third.files_changed == 1 and third.files_unchanged == 5
+    snapshot = ops.find_snapshot(repo, "latest", ctx=context)
+    target = tmp_path / "out"
+    summary = ops.restore(repo, snapshot, ops.RestoreOptions(str(target), verify=True), ctx=context)
+    assert summary.files_verified == 6
+    assert tree_state(target / source.relative_to("/")) == tree_state(source)
+
+
+def test_dry_run_writes_nothing(repo: Repository, tmp_path: Path, context: ops.Context) -> None:
+    source = make_tree(tmp_path / "src")
+    before = sorted(i.name for i in repo.backend.list(""))
+    summary = ops.backup(repo, [str(source)], ops.BackupOptions(dry_run=True), ctx=context)
+    assert summary.dry_run and summary.files_new == 6 and summary.bytes_added > 0
+    assert sorted(i.name for i in repo.backend.list("")) == before
+
+
+def test_excludes_tags_host_compression(repo: Repository, tmp_path: Path, context: ops.Context) -> None:
+    source = make_tree(tmp_path / "src")
+    options = ops.BackupOptions(
+        tags=["tls"], host="web-1", excludes=["*.bin"],
+        compression=__import__("keyark.compress", fromlist=["x"]).parse_compression("lzma"),
+    )
+    summary = ops.backup(repo, [str(source)], options, ctx=context)
+    assert summary.files_new == 5
+    [snap] = ops.snapshots(repo, ctx=context)
+    assert snap.host == "web-1" and snap.tags == ["tls"]
+
+
+def test_missing_sources(repo: Repository, tmp_path: Path, context: ops.Context) -> None:
+    with pytest.raises(SourceError, match="none of the source paths exist"):
+        ops.backup(repo, [str(tmp_path / "nope")], ctx=context)
+    source = make_tree(tmp_path / "src")
+    summary = ops.backup(repo, [str(source), str(tmp_path / "nope")], ctx=context)
+    assert not summary.complete and "does not exist" in summary.errors[0]
+
+
+def test_sockets_skipped_with_warning(repo: Repository, tmp_path: Path, context: ops.Context) -> None:
+    import socket
+
+    source = make_tree(tmp_path / "src")
+    sock = socket.socket(socket.AF_UNIX)
+    sock.bind(str(source / "agent.sock"))
+    os.mkfifo(source / "fifo")
+    try:
+        summary = ops.backup(repo, [str(source)], ctx=context)
+    finally:
+        sock.close()
+    assert summary.complete and len(summary.warnings) == 2
+
+
+def test_restore_include_exclude_overwrite(repo: Repository, tmp_path: Path, context: ops.Context) -> None:
+    source = make_tree(tmp_path / "src")
+    ops.backup(repo, [str(source)], ctx=context)
+    snap = ops.find_snapshot(repo, "latest", ctx=context)
+    target = tmp_path / "out"
+    ops.restore(repo, snap, ops.RestoreOptions(str(target), includes=["*.key"]), ctx=context)
+    restored = target / source.relative_to("/")
+    assert sorted(p.name for p in restored.rglob("*") if p.is_file()) == ["server.key"]
+    (restored / "tls" / "server.key").write_text("local edit")
+    summary = ops.restore(
+        repo, snap, ops.RestoreOptions(str(target), includes=["*.key"], overwrite="never"),
+        ctx=context,
+    )
+    assert summary.files_skipped == 1
+    assert (restored / "tls" / "server.key").read_text() == "local edit"
+    ops.restore(repo, snap, ops.RestoreOptions(str(target), includes=["*.key"]), ctx=context)
+    assert (restored / "tls" / "server.key").read_text().startswith("-----BEGIN")
+    with pytest.raises(UsageError):
+        ops.restore(repo, snap, ops.RestoreOptions(str(target), overwrite="bogus"), ctx=context)
+
+
+def test_hard_links_restored(repo: Repository, tmp_path: Path, context: ops.Context) -> None:
+    source = tmp_path / "src"
+    source.mkdir()
+    (source / "a").write_text("shared")
+    os.link(source / "a", source / "b")
+    ops.backup(repo, [str(source)], ctx=context)
+    target = tmp_path / "out"
+    ops.restore(repo, ops.find_snapshot(repo, "latest", ctx=context),
+                ops.RestoreOptions(str(target)), ctx=context)
+    restored = target / source.relative_to("/")
+    assert (restored / "a").stat().st_ino == (restored / "b").stat().st_ino
+
+
+def test_point_in_time(repo: Repository, tmp_path: Path, context: ops.Context) -> None:
+    from datetime import datetime, timedelta, timezone
+
+    source = make_tree(tmp_path / "src")
+    old = datetime(2026, 3, 1, 12, 0, tzinfo=timezone.utc)
+    ops.backup(repo, [str(source)], ops.BackupOptions(time=old), ctx=context)
+    (source / "empty").write_text("now not empty")
+    ops.backup(repo, [str(source)], ops.BackupOptions(time=old + timedelta(days=1)), ctx=context)
+    chosen = ops.find_snapshot(repo, None, at=old + timedelta(hours=1), ctx=context)
+    assert chosen.time == old
+
+
+def test_python_api(tmp_path: Path) -> None:
+    source = make_tree(tmp_path / "src")
+    password_file = tmp_path / "pw"
+    password_file.write_text(PASSWORD + "\n")
+    config = tmp_path / "keyark.yaml"
+    config.write_text(
+        f"repository: {tmp_path / 'repo'}\npassword_file: {password_file}\n"
+        f"cache_dir: {tmp_path / 'cache'}\n"
+    )
+    manager = BackupManager(config_file=config)
+    manager.init()
+    summary = manager.create_backup([source], tags=["api"])
+    assert summary.complete and summary.snapshot_id
+    listed = manager.list_backups(tags=["api"])
+    assert [s.id for s in listed] == [summary.snapshot_id]
+    restored = manager.restore_backup(listed[0], tmp_path / "out", include=["*.crt"], verify=True)
+    assert restored.files_restored == 1
+    assert manager.check(read_data=True).ok
+    same = BackupManager(repository=str(tmp_path / "repo"), password=PASSWORD,
+                         cache_dir=tmp_path / "cache2")
+    assert [s.id for s in same.list_backups()] == [summary.snapshot_id]
+
+
+def test_api_config_errors(tmp_path: Path) -> None:
+    config = tmp_path / "bad.yaml"
+    config.write_text("password_file: a\nbogus: 1\n")
+    with pytest.raises(UsageError) as error:
+        BackupManager(config_file=config)
+    assert "bogus" in str(error.value) and "repository" in str(error.value)  # all errors at once
+    config.write_text("repository: /x\npassword_file: a\npassword_env: B\n")
+    with pytest.raises(UsageError, match="exactly one"):
+        BackupManager(config_file=config)

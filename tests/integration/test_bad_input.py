@@ -1,0 +1,159 @@
+"""Hostile snapshots, damaged storage, and the errors users see."""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+import pytest
+
+from keyark import ops
+from keyark.crypto.slots import Credentials
+from keyark.errors import (
+    RepositoryExistsError,
+    RepositoryNotFoundError,
+    RestoreError,
+    WrongPasswordError,
+)
+from keyark.maintenance.check import CheckOptions, check
+from keyark.maintenance.repair import repair_index
+from keyark.repo.repository import Repository
+from keyark.repo.snapshot import Snapshot, now
+from keyark.repo.tree import DIR, FILE, SYMLINK, Node
+from tests.conftest import PASSWORD, make_tree, tree_state
+
+
+def hostile_snapshot(repo: Repository, outside: Path) -> Snapshot:
+    """A snapshot whose tree tries every way out of the target."""
+    secret, _ = repo.save_blob(0, b"pwned\n")
+    inner = repo.save_tree([Node("x", FILE, mode=0o644, size=6, content=[secret])])[0]
+    nodes = [
+        Node("../escape", FILE, mode=0o644, size=6, content=[secret]),
+        Node(str(outside / "abs"), FILE, mode=0o644, size=6, content=[secret]),
+        Node("..", DIR, mode=0o755, subtree=inner),
+        Node("link", SYMLINK, mode=0o777, target=str(outside)),
+        Node("link", DIR, mode=0o755, subtree=inner),  # a file "through" the symlink
+        Node("fine.txt", FILE, mode=0o644, size=6, content=[secret]),
+    ]
+    root = repo.save_tree(nodes)[0]
+    repo.flush()
+    snapshot = Snapshot(time=now(), host="evil", username="x", paths=["/"], tree=root)
+    repo.save_snapshot(snapshot)
+    return snapshot
+
+
+def test_hostile_snapshot_is_refused(repo: Repository, tmp_path: Path, context: ops.Context) -> None:
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    snapshot = hostile_snapshot(repo, outside)
+    target = tmp_path / "target" / "deep"
+    with pytest.raises(RestoreError) as error:
+        ops.restore(repo, snapshot, ops.RestoreOptions(str(target)), ctx=context)
+    summary = error.value.summary  # type: ignore[attr-defined]
+    assert len(summary.errors) == 4 and all("refused" in e for e in summary.errors)
+    assert list(outside.iterdir()) == []
+    assert not (tmp_path / "target" / "escape").exists()
+    assert (target / "fine.txt").read_text() == "pwned\n"
+    assert os.readlink(target / "link") == str(outside)  # the link itself is data
+
+
+def test_existing_symlink_in_target_is_not_followed(
+    repo: Repository, tmp_path: Path, context: ops.Context
+) -> None:
+    source = make_tree(tmp_path / "src")
+    ops.backup(repo, [str(source)], ctx=context)
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    target = tmp_path / "target"
+    target.mkdir()
+    os.symlink(outside, target / source.relative_to("/").parts[0])
+    with pytest.raises(RestoreError, match="could not be restored"):
+        ops.restore(repo, ops.find_snapshot(repo, "latest", ctx=context),
+                    ops.RestoreOptions(str(target)), ctx=context)
+    assert list(outside.iterdir()) == []
+
+
+def _flip_byte(path: Path, offset: int) -> None:
+    data = bytearray(path.read_bytes())
+    data[offset] ^= 0x40
+    path.write_bytes(bytes(data))
+
+
+def _data_packs(repo_dir: Path) -> list[Path]:
+    return sorted(p for p in (repo_dir / "data").rglob("*") if p.is_file())
+
+
+def test_flipped_byte_check_and_restore(repo: Repository, tmp_path: Path, context: ops.Context) -> None:
+    source = tmp_path / "src"
+    source.mkdir()
+    (source / "victim.key").write_bytes(os.urandom(2000))
+    ops.backup(repo, [str(source)], ctx=context)
+    (source / "survivor.key").write_bytes(os.urandom(2000))
+    ops.backup(repo, [str(source)], ctx=context)
+    victim_blob = repo.hasher((source / "victim.key").read_bytes())
+    location = repo.index.get(victim_blob)
+    assert location is not None
+    pack = repo.backend.root / f"data/{location.pack_id.hex()[:2]}/{location.pack_id.hex()}"  # type: ignore[attr-defined]
+    _flip_byte(pack, location.offset + 30)
+    summary = check(repo, CheckOptions(read_data=True))
+    assert not summary.ok
+    text = " ".join(f"{p.object} {p.message} {p.snapshots} {p.files}" for p in summary.problems)
+    assert location.pack_id.hex()[:16] in text and "victim.key" in text
+    assert len([s for p in summary.problems for s in p.snapshots]) >= 2
+    target = tmp_path / "out"
+    with pytest.raises(RestoreError, match="victim.key"):
+        ops.restore(repo, ops.find_snapshot(repo, "latest", ctx=context),
+                    ops.RestoreOptions(str(target)), ctx=context)
+    restored = target / source.relative_to("/")
+    assert (restored / "survivor.key").read_bytes() == (source / "survivor.key").read_bytes()
+    assert not (restored / "victim.key").exists()
+    assert not [p for p in restored.iterdir() if p.name.startswith(".keyark-restore-")]
+
+
+def test_truncated_pack_and_index(repo: Repository, tmp_path: Path, context: ops.Context) -> None:
+    source = make_tree(tmp_path / "src")
+    ops.backup(repo, [str(source)], ctx=context)
+    repo_dir: Path = repo.backend.root  # type: ignore[attr-defined]
+    [index_file] = list((repo_dir / "index").iterdir())
+    index_file.write_bytes(index_file.read_bytes()[:-10])
+    reopened = ops.open_repository(str(repo_dir), Credentials(passphrase=PASSWORD.encode()))
+    summary = check(reopened, CheckOptions(read_data=True))
+    assert any(p.kind == "index" and "repair index" in p.message for p in summary.problems)
+    pack = _data_packs(repo_dir)[0]
+    pack.write_bytes(pack.read_bytes()[:100])
+    reopened = ops.open_repository(str(repo_dir), Credentials(passphrase=PASSWORD.encode()))
+    summary = check(reopened, CheckOptions(read_data=True))
+    assert not summary.ok
+
+
+def test_deleted_index_repaired(repo: Repository, tmp_path: Path, context: ops.Context) -> None:
+    source = make_tree(tmp_path / "src")
+    ops.backup(repo, [str(source)], ctx=context)
+    repo_dir: Path = repo.backend.root  # type: ignore[attr-defined]
+    for path in (repo_dir / "index").iterdir():
+        path.unlink()
+    broken = ops.open_repository(str(repo_dir), Credentials(passphrase=PASSWORD.encode()))
+    assert not check(broken, CheckOptions()).ok
+    result = repair_index(broken)
+    assert result.packs_indexed >= 1 and not result.unreadable_packs
+    fixed = ops.open_repository(str(repo_dir), Credentials(passphrase=PASSWORD.encode()))
+    assert check(fixed, CheckOptions(read_data=True)).ok
+    target = tmp_path / "out"
+    ops.restore(fixed, ops.find_snapshot(fixed, "latest", ctx=context),
+                ops.RestoreOptions(str(target), verify=True), ctx=context)
+    assert tree_state(target / source.relative_to("/")) == tree_state(source)
+
+
+def test_repository_errors(tmp_path: Path) -> None:
+    url = str(tmp_path / "repo")
+    with pytest.raises(RepositoryNotFoundError):
+        ops.open_repository(url, Credentials(passphrase=b"x"))
+    ops.init_repository(url, b"right").close()
+    before = {p: p.stat().st_mtime_ns for p in Path(url).rglob("*")}
+    with pytest.raises(RepositoryExistsError):
+        ops.init_repository(url, b"other")
+    with pytest.raises(WrongPasswordError):
+        ops.open_repository(url, Credentials(passphrase=b"wrong"))
+    time.sleep(0.01)
+    assert {p: p.stat().st_mtime_ns for p in Path(url).rglob("*")} == before

@@ -28,4 +28,4 @@ def test_missing_extra_names_the_extra(
         open_backend(url)
     message = str(caught.value)
     assert f"keyark[{extra}]" in message
-    assert library.split(".")[0] in message
+    assert library.split(".", maxsplit=1)[0] in message

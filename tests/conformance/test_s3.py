@@ -126,5 +126,3 @@ def test_url_with_credentials_refused() -> None:
     with pytest.raises(Exception, match="credentials do not belong") as caught:
         open_backend("s3://AKIA:secret@bucket/prefix")
     assert "secret" not in str(caught.value).replace("credentials", "")
-
-

@@ -93,8 +93,10 @@ class AzureBackend:
         *,
         service: BlobServiceClient,
         connections: int = DEFAULT_CONNECTIONS,
+        list_page_size: int | None = None,
     ) -> None:
         self.container = container
+        self.list_page_size = list_page_size
         self.prefix = prefix.strip("/")
         self._service = service
         self._client: ContainerClient = service.get_container_client(container)
@@ -120,7 +122,8 @@ class AzureBackend:
 
     def _translate(self, error: Exception, what: str) -> KeyarkError:
         where = f"azure backend {self.location()}"
-        code = str(getattr(error, "error_code", None) or "")
+        raw_code = getattr(error, "error_code", None) or ""
+        code = str(getattr(raw_code, "value", raw_code))
         status = getattr(getattr(error, "response", None), "status_code", None) or getattr(
             error, "status_code", None
         )
@@ -128,11 +131,12 @@ class AzureBackend:
             return PermanentBackendError(f"{where}: container {self.container} does not exist")
         if isinstance(error, ResourceNotFoundError):
             return NotFoundError(f"{what} not found in {self.location()}")
-        if isinstance(error, ClientAuthenticationError) or code in (
-            "AuthenticationFailed",
-            "AuthorizationFailure",
-        ):
+        if isinstance(error, ClientAuthenticationError) or code == "AuthenticationFailed":
             return PermanentBackendError(f"{where}: credentials rejected ({code or status})")
+        if code == "AuthorizationFailure":
+            return PermanentBackendError(
+                f"{where}: credentials rejected or not authorised for {what} ({code})"
+            )
         if isinstance(error, (ServiceRequestError, ServiceResponseError)):
             return TransientBackendError(f"{where}: {type(error).__name__} on {what}")
         if isinstance(error, HttpResponseError):
@@ -152,8 +156,9 @@ class AzureBackend:
 
     def _download(self, blob: str, offset: int, length: int | None) -> bytes:
         try:
+            start = offset if (offset or length is not None) else None
             downloader = self._client.download_blob(
-                blob, offset=offset or None, length=length, max_concurrency=1
+                blob, offset=start, length=length, max_concurrency=1
             )
             return downloader.readall()
         except HttpResponseError as error:
@@ -201,7 +206,10 @@ class AzureBackend:
     def list(self, prefix: str) -> Iterator[ObjectInfo]:
         root = f"{self.prefix}/" if self.prefix else ""
         with self._errors(prefix or "listing"):
-            for item in self._client.list_blobs(name_starts_with=root + prefix):
+            items = self._client.list_blobs(
+                name_starts_with=root + prefix, results_per_page=self.list_page_size
+            )
+            for item in items:
                 yield ObjectInfo(item.name[len(root) :], int(item.size))
 
     def delete(self, name: str) -> None:
@@ -219,7 +227,7 @@ class AzureBackend:
 
 def from_url(url: str, options: BackendOptions) -> AzureBackend:
     """Open ``azure://container/prefix`` (settings: ``azure_connections``,
-    ``azure_timeout``; credentials only from the environment)."""
+    ``azure_timeout``, ``azure_list_page_size``; credentials only from the environment)."""
     parts = urlsplit(url)
     if parts.scheme.lower() != "azure" or not parts.netloc:
         raise UsageError("an Azure repository URL looks like azure://container/prefix")
@@ -232,4 +240,7 @@ def from_url(url: str, options: BackendOptions) -> AzureBackend:
         unquote(parts.path),
         service=service,
         connections=int(settings.get("azure_connections", DEFAULT_CONNECTIONS)),
+        list_page_size=int(settings["azure_list_page_size"])
+        if settings.get("azure_list_page_size")
+        else None,
     )

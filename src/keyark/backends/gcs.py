@@ -102,18 +102,20 @@ class GCSBackend:
 
     # -- errors ----------------------------------------------------------------------
     @contextmanager
-    def _errors(self, what: str) -> Iterator[None]:
+    def _errors(self, what: str, *, missing_is_bucket: bool = False) -> Iterator[None]:
+        """Translate library errors; with ``missing_is_bucket`` a 404 (of an upload or
+        a listing) can only mean the bucket is missing."""
         try:
             yield
         except KeyarkError:
             raise
         except Exception as error:
-            raise self._translate(error, what) from None
+            raise self._translate(error, what, missing_is_bucket) from None
 
-    def _translate(self, error: Exception, what: str) -> KeyarkError:
+    def _translate(self, error: Exception, what: str, missing_is_bucket: bool) -> KeyarkError:
         where = f"gcs backend {self.location()}"
         if isinstance(error, gexc.NotFound):
-            if _BUCKET_MISSING in str(error.message).lower():
+            if missing_is_bucket or _BUCKET_MISSING in str(error.message).lower():
                 return PermanentBackendError(f"{where}: bucket {self.bucket_name} does not exist")
             return NotFoundError(f"{what} not found in {self.location()}")
         if isinstance(error, (gexc.Unauthorized, google.auth.exceptions.RefreshError)):
@@ -177,7 +179,7 @@ class GCSBackend:
 
     def put(self, name: str, data: bytes, *, overwrite: bool = False) -> None:
         key = self._key(name)
-        with self._errors(name):
+        with self._errors(name, missing_is_bucket=True):
             try:
                 with self._bucket() as bucket:
                     bucket.blob(key).upload_from_string(
@@ -212,7 +214,7 @@ class GCSBackend:
 
     def list(self, prefix: str) -> Iterator[ObjectInfo]:
         root = f"{self.prefix}/" if self.prefix else ""
-        with self._errors(prefix or "listing"), self._bucket() as bucket:
+        with self._errors(prefix or "listing", missing_is_bucket=True), self._bucket() as bucket:
             blobs = bucket.client.list_blobs(
                 bucket, prefix=root + prefix, retry=None, timeout=self.timeout
             )

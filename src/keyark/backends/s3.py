@@ -195,24 +195,35 @@ class S3Backend:
     def create_container(self) -> None:
         """Create the bucket if it is missing (with Object Lock when configured)."""
         with self._errors(f"bucket {self.bucket}"):
-            kwargs: dict[str, Any] = {"Bucket": self.bucket}
-            if self.region and self.region != "us-east-1":
-                kwargs["CreateBucketConfiguration"] = {"LocationConstraint": self.region}
-            if self.object_lock_days > 0:
-                kwargs["ObjectLockEnabledForBucket"] = True
-            try:
-                self._client.create_bucket(**kwargs)
-            except botocore.exceptions.ClientError as error:
-                code = error.response.get("Error", {}).get("Code", "")
-                if code == "BucketAlreadyExists":
-                    raise PermanentBackendError(
-                        f"s3 backend {self.location()}: bucket name {self.bucket} is taken "
-                        "by another account"
-                    ) from None
-                if code != "BucketAlreadyOwnedByYou":
-                    raise
+            if not self._bucket_exists():
+                kwargs: dict[str, Any] = {"Bucket": self.bucket}
+                if self.region and self.region != "us-east-1":
+                    kwargs["CreateBucketConfiguration"] = {"LocationConstraint": self.region}
                 if self.object_lock_days > 0:
-                    self._require_object_lock()
+                    kwargs["ObjectLockEnabledForBucket"] = True
+                try:
+                    self._client.create_bucket(**kwargs)
+                except botocore.exceptions.ClientError as error:
+                    code = error.response.get("Error", {}).get("Code", "")
+                    if code == "BucketAlreadyExists":
+                        raise PermanentBackendError(
+                            f"s3 backend {self.location()}: bucket name {self.bucket} is "
+                            "taken by another account"
+                        ) from None
+                    if code != "BucketAlreadyOwnedByYou":
+                        raise
+            if self.object_lock_days > 0:
+                self._require_object_lock()
+
+    def _bucket_exists(self) -> bool:
+        try:
+            self._client.head_bucket(Bucket=self.bucket)
+        except botocore.exceptions.ClientError as error:
+            status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+            if status == 404:
+                return False
+            raise
+        return True
 
     def _require_object_lock(self) -> None:
         try:

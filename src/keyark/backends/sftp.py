@@ -50,7 +50,7 @@ FILE_MODE = 0o600
 DIR_MODE = 0o700
 DEFAULT_CONNECTIONS = 4
 DEFAULT_TIMEOUT = 30.0
-_PREFETCH_REQUESTS = 64
+_READ_CHUNK = 32768
 
 
 class _UnknownHostKeyError(Exception):
@@ -299,7 +299,18 @@ class SFTPBackend:
             end = size if length is None else min(size, offset + length)
             if end <= start:
                 return b""
-            chunks = handle.readv([(start, end - start)], _PREFETCH_REQUESTS)
+            # Pipelined reads; collected chunk by chunk (paramiko's own read() of a
+            # large size concatenates bytes quadratically).
+            handle.seek(start)
+            handle.prefetch(end)  # no request cap: paramiko ends early with one
+            chunks: builtins.list[bytes] = []
+            remaining = end - start
+            while remaining > 0:
+                chunk = handle.read(min(remaining, _READ_CHUNK))
+                if not chunk:
+                    break
+                chunks.append(chunk)
+                remaining -= len(chunk)
             return b"".join(chunks)
 
     def _fsync(self, sftp: paramiko.SFTPClient, handle: paramiko.SFTPFile) -> None:

@@ -298,13 +298,13 @@ class Archiver:
     def run(self, sources: list[str], parent_tree: bytes | None) -> bytes:
         """Back up ``sources`` (absolute paths); return the root tree id."""
         missing = [s for s in sources if not os.path.lexists(s)]
-        for path in missing:
-            self._error(f"{path}: source does not exist")
         present = [s for s in sources if s not in missing]
         if not present:
             raise SourceError(
                 "none of the source paths exist: " + ", ".join(missing) + "; nothing backed up"
             )
+        for path in missing:
+            self._error(f"{path}: source does not exist")
         started = time.monotonic()
         try:
             root = self._save_virtual(build_virtual_root(present), parent_tree)

@@ -45,8 +45,10 @@ class Output:
     def warn(self, text: str) -> None:
         if self.json:
             sys.stderr.write(json.dumps({"message_type": "warning", "message": text}) + "\n")
-        else:
+        elif sys.stderr.isatty():
             self.err.print(f"warning: {text}", markup=False, highlight=False)
+        else:
+            sys.stderr.write(f"warning: {text}\n")
 
     def emit_json(self, value: Any) -> None:
         sys.stdout.write(json.dumps(value, indent=None, default=str) + "\n")

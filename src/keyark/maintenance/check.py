@@ -16,7 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from keyark.errors import BackendError, FormatError, IntegrityError, UsageError
-from keyark.repo.index import BlobLocation
+from keyark.repo.index import BlobLocation, PackRecord
 from keyark.repo.pack import TRAILER_SIZE, header_span, pack_id_from_name, pack_name, parse_header
 from keyark.repo.repository import Repository
 from keyark.repo.snapshot import Snapshot
@@ -32,6 +32,7 @@ class CheckOptions:
 
     read_data: bool = False
     subset: str | None = None
+    retry_lock: float = 0.0
 
 
 def select_packs(pack_ids: list[bytes], subset: str | None) -> list[bytes]:
@@ -62,6 +63,10 @@ class Checker:
         self._lock = threading.Lock()
         self._warn = warn
         self.bad_blobs: dict[bytes, str] = {}
+        #: Blobs whose damage is already reported by a pack problem (affected items go there).
+        self.blob_problems: dict[bytes, Problem] = {}
+        self.records: dict[bytes, PackRecord] = {}
+        self.lost: set[bytes] = set()
 
     def problem(self, kind: str, obj: str, message: str, harmless: bool = False) -> Problem:
         found = Problem(kind, obj, message, harmless=harmless)
@@ -71,11 +76,13 @@ class Checker:
 
     # ----------------------------------------------------------------- index and packs
     def check_index(self) -> None:
+        """Index files readable; every indexed pack stored, of the right size and content."""
         repo = self.repo
         for info in repo.backend.list("index/"):
             try:
                 for record in repo.read_index_file(info.name):
                     repo.index.add_pack(record.pack_id, record.size, record.entries)
+                    self.records.setdefault(record.pack_id, record)
             except (IntegrityError, BackendError) as error:
                 self.problem("index", info.name, f"{error}; run 'keyark repair index'")
         stored: dict[bytes, int] = {}
@@ -85,32 +92,80 @@ class Checker:
                 self.problem("pack", name, "unexpected object in data/", harmless=True)
                 continue
             stored[pack_id] = size
-        indexed = repo.index.packs()
-        lost: set[bytes] = set()
-        for pack_id, size in indexed.items():
+        readable: list[bytes] = []
+        for pack_id, record in self.records.items():
             if pack_id not in stored:
-                self.problem("pack", pack_name(pack_id), "pack is missing from storage")
-                lost.add(pack_id)
-            elif stored[pack_id] != size:
-                self.problem(
-                    "pack",
-                    pack_name(pack_id),
-                    f"pack has {stored[pack_id]} bytes, index says {size} (truncated?)",
+                self.lose_pack(pack_id, "pack is missing from storage")
+            elif stored[pack_id] != record.size:
+                self.lose_pack(
+                    pack_id,
+                    f"pack has {stored[pack_id]} bytes, index says {record.size} (truncated?)",
                 )
-                lost.add(pack_id)
-        for pack_id in stored.keys() - indexed.keys():
+            else:
+                readable.append(pack_id)
+        for pack_id in stored.keys() - self.records.keys():
             self.problem(
                 "pack",
                 pack_name(pack_id),
                 "pack is not in any index (left by an interrupted backup; prune removes it)",
                 harmless=True,
             )
-        if lost:
-            for location in repo.index.locations():
-                if location.pack_id in lost:
-                    self.bad_blobs[location.blob_id] = f"pack {location.pack_id.hex()[:16]} lost"
+        workers = max(2, repo.backend.capabilities().connections)
+        with ThreadPoolExecutor(workers, thread_name_prefix="keyark-check") as pool:
+            list(pool.map(self.check_pack_header, readable))
+        copies = sum(len(r.entries) for r in self.records.values()) - len(repo.index)
+        if copies > 0:
+            self.problem(
+                "index",
+                "index/",
+                f"{copies} blob copies are stored more than once (prune removes the extras)",
+                harmless=True,
+            )
         self.summary.packs = len(stored)
         self.summary.blobs = len(repo.index)
+
+    def lose_pack(self, pack_id: bytes, message: str) -> None:
+        """Report a pack whose blobs cannot be read; snapshots using them are added later."""
+        found = self.problem("pack", pack_name(pack_id), message)
+        self.lost.add(pack_id)
+        reason = f"pack {pack_id.hex()[:16]}: {message}"
+        with self._lock:
+            for entry in self.records[pack_id].entries:
+                self._blob_lost(entry.blob_id, pack_id, reason, found)
+
+    def _blob_lost(self, blob_id: bytes, pack_id: bytes, reason: str, found: Problem) -> None:
+        location = self.repo.index.get(blob_id)
+        if location is not None and location.pack_id == pack_id:
+            self.bad_blobs[blob_id] = reason
+            self.blob_problems[blob_id] = found
+
+    def check_pack_header(self, pack_id: bytes) -> None:
+        """The pack's own header must list every blob the index places in it."""
+        record = self.records[pack_id]
+        try:
+            header = self.repo.read_pack_header(pack_id, record.size)
+        except (IntegrityError, BackendError) as error:
+            self.lose_pack(pack_id, f"pack header cannot be read: {error}")
+            return
+        contained = set(header)
+        orphaned = [e for e in record.entries if e not in contained]
+        if orphaned:
+            message = (
+                f"index lists {len(orphaned)} blob(s) the pack does not contain "
+                "(orphaned index entries); run 'keyark repair index'"
+            )
+            found = self.problem("pack", pack_name(pack_id), message)
+            with self._lock:
+                for entry in orphaned:
+                    self._blob_lost(entry.blob_id, pack_id, message, found)
+        unlisted = len(contained - set(record.entries))
+        if unlisted:
+            self.problem(
+                "pack",
+                pack_name(pack_id),
+                f"pack holds {unlisted} blob(s) no index lists ('keyark repair index' adds them)",
+                harmless=True,
+            )
 
     # ----------------------------------------------------------------- data
     def read_pack(self, pack_id: bytes) -> int:
@@ -159,7 +214,7 @@ class Checker:
                 self.bad_blobs[location.blob_id] = f"{name}: {error}"
 
     def check_data(self, subset: str | None) -> None:
-        packs = select_packs(sorted(self.repo.index.packs()), subset)
+        packs = select_packs(sorted(self.records.keys() - self.lost), subset)
         workers = max(2, self.repo.backend.capabilities().connections)
         with ThreadPoolExecutor(workers, thread_name_prefix="keyark-check") as pool:
             for size in pool.map(self.read_pack, packs):
@@ -194,7 +249,7 @@ class Checker:
         def affect(blob_id: bytes, snapshot: Snapshot, path: str) -> None:
             reason = self.bad_blobs.get(blob_id) or "blob is not in the index"
             key = (blob_id.hex(), reason)
-            found = damage.get(key)
+            found = self.blob_problems.get(blob_id) or damage.get(key)
             if found is None:
                 found = self.problem("blob", blob_id.hex()[:16], reason)
                 damage[key] = found
@@ -229,7 +284,7 @@ def check(
     options = options or CheckOptions()
     started = time.monotonic()
     checker = Checker(repo, warn)
-    with repo.lock("check"):
+    with repo.lock("check", retry=options.retry_lock):
         checker.check_index()
         snapshots = checker.check_snapshots()
         if options.read_data or options.subset:
@@ -238,7 +293,7 @@ def check(
     # Damaged blobs that no snapshot uses are still damage.
     reported = {p.object for p in checker.summary.problems}
     for blob_id, reason in checker.bad_blobs.items():
-        if blob_id.hex()[:16] not in reported:
+        if blob_id.hex()[:16] not in reported and blob_id not in checker.blob_problems:
             checker.problem("blob", blob_id.hex()[:16], f"{reason} (used by no snapshot)")
     checker.summary.duration_seconds = time.monotonic() - started
     return checker.summary

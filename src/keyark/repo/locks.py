@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import socket
 import threading
 import time
@@ -84,6 +85,20 @@ def read_locks(backend: Backend, sealer: Sealer) -> Iterator[LockInfo]:
             )
 
 
+def remove_locks(backend: Backend, sealer: Sealer, *, remove_all: bool = False) -> list[LockInfo]:
+    """Delete stale locks (every lock with ``remove_all``); return the ones removed."""
+    removed = []
+    for info in read_locks(backend, sealer):
+        if not (remove_all or info.is_stale()):
+            continue
+        try:
+            backend.delete(info.name)
+        except NotFoundError:
+            continue
+        removed.append(info)
+    return removed
+
+
 class RepositoryLock:
     """A held lock; use as a context manager or call :meth:`release`."""
 
@@ -93,6 +108,7 @@ class RepositoryLock:
         self.operation = operation
         self.exclusive = exclusive
         self.name = ""
+        self._written_at = 0.0
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._mutex = threading.Lock()
@@ -117,22 +133,41 @@ class RepositoryLock:
     def acquire(self, retry_seconds: float = 0.0) -> RepositoryLock:
         """Take the lock, retrying up to ``retry_seconds``; raise :class:`LockError`."""
         deadline = time.monotonic() + retry_seconds
-        delay = 1.0
+        delay = 0.5
         while True:
             self.name = self._write()
+            self._written_at = time.time()
             conflict = self._conflict()
             if conflict is None:
                 break
             self._delete(self.name)
             self.name = ""
-            if time.monotonic() + delay > deadline:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                waited = f" (waited {retry_seconds:g}s)" if retry_seconds > 0 else ""
                 hint = "; if that process is gone, run 'keyark unlock'"
-                raise LockError(f"repository is {conflict.describe()}{hint}")
-            time.sleep(delay)
+                raise LockError(f"repository is {conflict.describe()}{waited}{hint}")
+            # Jitter: two lockers that collided must not collide again in lockstep.
+            time.sleep(min(left, delay * random.uniform(0.5, 1.0)))
             delay = min(delay * 2, 10.0)
         self._thread = threading.Thread(target=self._refresh_loop, daemon=True, name="keyark-lock")
         self._thread.start()
         return self
+
+    def ensure_valid(self) -> None:
+        """Raise :class:`LockError` if the lock may have expired (refresh kept failing).
+
+        Long maintenance calls this before deleting, so it never deletes under a
+        lock that others may already consider stale.
+        """
+        with self._mutex:
+            held = bool(self.name)
+            age = time.time() - self._written_at
+        if not held or age > EXPIRY_SECONDS - REFRESH_SECONDS / 2:
+            raise LockError(
+                f"the {self.operation} lock could not be refreshed and may have expired; "
+                "stopped before deleting anything more (run the command again)"
+            )
 
     def _conflict(self) -> LockInfo | None:
         for info in read_locks(self._backend, self._sealer):
@@ -150,6 +185,7 @@ class RepositoryLock:
                 continue
             with self._mutex:
                 old, self.name = self.name, fresh
+                self._written_at = time.time()
             self._delete(old)
 
     def _delete(self, name: str) -> None:

@@ -1,0 +1,429 @@
+"""``prune``: remove data no snapshot uses, crash-safely.
+
+First a plan is computed (and is all ``--dry-run`` prints):
+
+1. every blob the snapshots use is marked (trees are blobs too); a snapshot
+   that cannot be read, or a blob it needs that the index lacks, or an indexed
+   pack that storage lacks, stops prune before anything is written;
+2. each indexed pack is classified: fully used (kept), fully unused (deleted),
+   partly used (repacked while the unused space is above ``--max-unused``,
+   within ``--max-repack-size``); a blob stored twice counts as used once;
+3. packs no index lists are orphans (left by a killed backup or prune); under
+   the exclusive lock no backup runs, so they are deleted.
+
+Then it is executed in the only order that is safe when killed at any point:
+used blobs of repacked packs are copied (verified, still sealed) into new packs;
+a complete new index (kept + new packs) is written and durable; only then are
+the old index files deleted, and last the unused, repacked and orphan packs.
+Running prune again after a kill finishes the job.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Collection, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from keyark.errors import BackendError, IntegrityError, NotFoundError
+from keyark.repo.index import BlobLocation, MasterIndex, PackRecord
+from keyark.repo.pack import pack_id_from_name, pack_name
+from keyark.repo.packer import Packer, write_index_file
+from keyark.repo.repository import Repository
+from keyark.repo.snapshot import Snapshot
+from keyark.repo.tree import DIR, FILE
+from keyark.units import UnusedLimit
+
+PACKS_PER_INDEX_FILE = 4096
+REPAIR_HINT = (
+    "prune deleted nothing; run 'keyark check', then 'keyark repair index' "
+    "and 'keyark repair snapshots'"
+)
+
+Warn = Callable[[str], None]
+
+
+@dataclass
+class PruneOptions:
+    """``--max-unused``, ``--max-repack-size``, ``--dry-run`` and the lock wait."""
+
+    max_unused: UnusedLimit = field(default_factory=UnusedLimit)
+    max_repack_size: int | None = None
+    dry_run: bool = False
+    retry_lock: float = 0.0
+
+
+@dataclass
+class PrunePlan:
+    """What prune will do, and the numbers behind it."""
+
+    snapshots: int = 0
+    used_blobs: int = 0
+    used_bytes: int = 0
+    unused_blobs: int = 0
+    unused_bytes: int = 0
+    keep: list[bytes] = field(default_factory=list)
+    repack: list[bytes] = field(default_factory=list)
+    delete: list[bytes] = field(default_factory=list)
+    orphans: dict[bytes, int] = field(default_factory=dict)
+    records: dict[bytes, PackRecord] = field(default_factory=dict)
+    #: For each used blob, the one pack whose copy is kept.
+    owner: dict[bytes, bytes] = field(default_factory=dict)
+    index_files: list[str] = field(default_factory=list)
+    repack_used_bytes: int = 0
+    unused_after: int = 0
+
+    @property
+    def changes_index(self) -> bool:
+        return bool(self.repack or self.delete)
+
+    @property
+    def nothing_to_do(self) -> bool:
+        return not (self.changes_index or self.orphans)
+
+    def size_of(self, packs: Collection[bytes]) -> int:
+        return sum(self.records[p].size for p in packs)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "snapshots": self.snapshots,
+            "used_blobs": self.used_blobs,
+            "used_bytes": self.used_bytes,
+            "unused_blobs": self.unused_blobs,
+            "unused_bytes": self.unused_bytes,
+            "packs_kept": len(self.keep),
+            "packs_to_delete": len(self.delete),
+            "bytes_to_delete": self.size_of(self.delete),
+            "packs_to_repack": len(self.repack),
+            "bytes_to_repack": self.size_of(self.repack),
+            "bytes_to_copy": self.repack_used_bytes,
+            "unindexed_packs": len(self.orphans),
+            "unindexed_bytes": sum(self.orphans.values()),
+            "unused_bytes_after": self.unused_after,
+            "estimated_bytes_freed": self.estimated_freed(),
+        }
+
+    def estimated_freed(self) -> int:
+        gone = self.size_of(self.delete) + self.size_of(self.repack) + sum(self.orphans.values())
+        return gone - self.repack_used_bytes
+
+
+@dataclass
+class PruneSummary:
+    """What prune did (``prune --json`` prints this)."""
+
+    plan: PrunePlan
+    dry_run: bool = False
+    packs_deleted: int = 0
+    packs_written: int = 0
+    blobs_repacked: int = 0
+    bytes_deleted: int = 0
+    bytes_written: int = 0
+    index_files_written: int = 0
+    index_files_deleted: int = 0
+
+    @property
+    def bytes_freed(self) -> int:
+        return self.bytes_deleted - self.bytes_written
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "message_type": "summary",
+            "dry_run": self.dry_run,
+            "plan": self.plan.to_dict(),
+            "packs_deleted": self.packs_deleted,
+            "packs_written": self.packs_written,
+            "blobs_repacked": self.blobs_repacked,
+            "bytes_deleted": self.bytes_deleted,
+            "bytes_written": self.bytes_written,
+            "bytes_freed": self.bytes_freed,
+            "index_files_written": self.index_files_written,
+            "index_files_deleted": self.index_files_deleted,
+        }
+
+
+# --------------------------------------------------------------------- plan
+def load_all_snapshots(repo: Repository) -> list[Snapshot]:
+    """Every snapshot; one that cannot be read stops prune (its data would be lost)."""
+    found = []
+    for snapshot_id in repo.snapshot_ids():
+        try:
+            found.append(repo.load_snapshot(snapshot_id))
+        except (IntegrityError, BackendError) as error:
+            raise IntegrityError(
+                f"snapshot {snapshot_id[:8]} cannot be read ({error}); {REPAIR_HINT}"
+            ) from None
+    return found
+
+
+def used_blobs(
+    repo: Repository, snapshots: list[Snapshot], excluded: Collection[str] = ()
+) -> set[bytes]:
+    """Ids of every tree and data blob the snapshots (but not ``excluded``) reach."""
+    used: set[bytes] = set()
+    stack = [s.tree for s in snapshots if s.id not in excluded]
+    while stack:
+        tree_id = stack.pop()
+        if tree_id in used:
+            continue
+        if tree_id not in repo.index:
+            raise IntegrityError(f"tree {tree_id.hex()[:16]} is not in the index; {REPAIR_HINT}")
+        try:
+            nodes = repo.load_tree(tree_id)
+        except (IntegrityError, BackendError) as error:
+            raise IntegrityError(
+                f"tree {tree_id.hex()[:16]} cannot be read ({error}); {REPAIR_HINT}"
+            ) from None
+        used.add(tree_id)
+        for node in nodes:
+            if node.type == DIR and node.subtree is not None:
+                stack.append(node.subtree)
+            elif node.type == FILE:
+                for blob_id in node.content:
+                    if blob_id not in repo.index:
+                        raise IntegrityError(
+                            f"data blob {blob_id.hex()[:16]} is not in the index; {REPAIR_HINT}"
+                        )
+                    used.add(blob_id)
+    return used
+
+
+def _read_index(repo: Repository, plan: PrunePlan) -> None:
+    """Load every index file into ``repo.index`` and ``plan.records``; refuse if one fails."""
+    repo.index = MasterIndex()
+    for info in repo.backend.list("index/"):
+        try:
+            records = repo.read_index_file(info.name)
+        except (IntegrityError, BackendError) as error:
+            raise IntegrityError(
+                f"index file {info.name} is unreadable ({error}); {REPAIR_HINT}"
+            ) from None
+        plan.index_files.append(info.name)
+        for record in records:
+            repo.index.add_pack(record.pack_id, record.size, record.entries)
+            plan.records.setdefault(record.pack_id, record)
+
+
+def _stored_packs(repo: Repository) -> dict[bytes, int]:
+    stored: dict[bytes, int] = {}
+    for name, size in repo.iter_pack_names():
+        pack_id = pack_id_from_name(name)
+        if pack_id is not None:
+            stored[pack_id] = size
+    return stored
+
+
+def plan_prune(
+    repo: Repository, options: PruneOptions, excluded: Collection[str] = ()
+) -> PrunePlan:
+    """Compute what to keep, repack and delete (the lock must be held).
+
+    ``excluded`` snapshots count as already forgotten (``forget --prune --dry-run``).
+    """
+    plan = PrunePlan()
+    _read_index(repo, plan)
+    stored = _stored_packs(repo)
+    for pack_id, record in plan.records.items():
+        size = stored.get(pack_id)
+        if size is None:
+            raise IntegrityError(
+                f"pack {pack_id.hex()[:16]} is in the index but missing from storage; "
+                + REPAIR_HINT
+            )
+        if size != record.size:
+            raise IntegrityError(
+                f"pack {pack_id.hex()[:16]} has {size} bytes but the index says "
+                f"{record.size}; {REPAIR_HINT}"
+            )
+    plan.orphans = {p: size for p, size in stored.items() if p not in plan.records}
+    snapshots = load_all_snapshots(repo)
+    plan.snapshots = sum(1 for s in snapshots if s.id not in excluded)
+    used = used_blobs(repo, snapshots, excluded)
+    _assign_owners(plan, used)
+    _classify(plan, options)
+    return plan
+
+
+def _assign_owners(plan: PrunePlan, used: set[bytes]) -> None:
+    """Pick one pack per used blob: the one with the largest used share."""
+    share: dict[bytes, float] = {}
+    for pack_id, record in plan.records.items():
+        hits = sum(1 for e in record.entries if e.blob_id in used)
+        share[pack_id] = hits / len(record.entries) if record.entries else 0.0
+    for pack_id in sorted(plan.records, key=lambda p: (-share[p], p)):
+        for entry in plan.records[pack_id].entries:
+            if entry.blob_id in used:
+                plan.owner.setdefault(entry.blob_id, pack_id)
+
+
+def _classify(plan: PrunePlan, options: PruneOptions) -> None:
+    partial: list[tuple[float, int, bytes, int]] = []
+    for pack_id, record in plan.records.items():
+        used_bytes = unused_bytes = 0
+        for entry in record.entries:
+            if plan.owner.get(entry.blob_id) == pack_id:
+                plan.used_blobs += 1
+                used_bytes += entry.length
+            else:
+                plan.unused_blobs += 1
+                unused_bytes += entry.length
+        plan.used_bytes += used_bytes
+        plan.unused_bytes += unused_bytes
+        if not used_bytes:
+            plan.delete.append(pack_id)
+        elif not unused_bytes:
+            plan.keep.append(pack_id)
+        else:
+            ratio = unused_bytes / (used_bytes + unused_bytes)
+            partial.append((-ratio, -unused_bytes, pack_id, used_bytes))
+    remaining = sum(-item[1] for item in partial)
+    allowed = options.max_unused.allowed(plan.used_bytes)
+    repacked_size = 0
+    for _ratio, minus_unused, pack_id, used_bytes in sorted(partial):
+        size = plan.records[pack_id].size
+        over_budget = (
+            options.max_repack_size is not None
+            and repacked_size + size > options.max_repack_size
+        )
+        if remaining <= allowed or over_budget:
+            plan.keep.append(pack_id)
+            continue
+        plan.repack.append(pack_id)
+        repacked_size += size
+        plan.repack_used_bytes += used_bytes
+        remaining += minus_unused
+    plan.unused_after = remaining
+
+
+# --------------------------------------------------------------------- execute
+def execute_prune(
+    repo: Repository,
+    plan: PrunePlan,
+    warn: Warn | None = None,
+    guard: Callable[[], None] | None = None,
+) -> PruneSummary:
+    """Carry out ``plan`` in crash-safe order (the exclusive lock must be held).
+
+    ``guard`` is called before each deleting phase; it raises when the lock
+    may have been lost, so nothing is deleted without it.
+    """
+    guard = guard or (lambda: None)
+    summary = PruneSummary(plan)
+    old_index = list(plan.index_files)
+    new_records: list[PackRecord] = []
+    if plan.repack:
+        old_index += _repack(repo, plan, new_records, summary)
+    if plan.changes_index:
+        kept = [plan.records[p] for p in plan.keep] + new_records
+        sealer = repo.current_sealer()
+        written = [
+            write_index_file(
+                repo.backend, sealer, kept[start : start + PACKS_PER_INDEX_FILE], old_index
+            )
+            for start in range(0, len(kept), PACKS_PER_INDEX_FILE)
+        ]
+        summary.index_files_written = len(written)
+        # The new index is durable: the old files, then the packs, may go.
+        guard()
+        for name in old_index:
+            if name not in written and _delete(repo, name, warn):
+                summary.index_files_deleted += 1
+    doomed = [(p, plan.records[p].size) for p in plan.delete + plan.repack]
+    doomed += list(plan.orphans.items())
+    guard()
+    for pack_id, size in doomed:
+        if _delete(repo, pack_name(pack_id), warn):
+            summary.packs_deleted += 1
+            summary.bytes_deleted += size
+    repo.load_index(reload=True)
+    return summary
+
+
+def _repack(
+    repo: Repository, plan: PrunePlan, new_records: list[PackRecord], summary: PruneSummary
+) -> list[str]:
+    """Copy the used blobs of the repacked packs into new packs; return new index files."""
+    packer = Packer(
+        repo.backend,
+        MasterIndex(),
+        repo.current_sealer,
+        repo.config.pack_size,
+        on_uploaded=new_records.append,
+    )
+    try:
+        for pack_id in plan.repack:
+            for kind, blob_id, sealed, raw_length, compression in _used_blobs_of(
+                repo, plan, pack_id
+            ):
+                packer.add(kind, blob_id, sealed, raw_length, compression)
+                summary.blobs_repacked += 1
+        packer.flush()
+    finally:
+        packer.close()
+    summary.packs_written = len(new_records)
+    summary.bytes_written = sum(r.size for r in new_records)
+    return list(packer.index_files)
+
+
+def _used_blobs_of(
+    repo: Repository, plan: PrunePlan, pack_id: bytes
+) -> Iterator[tuple[int, bytes, bytes, int, int]]:
+    """The sealed used blobs of one pack, each verified before it is copied."""
+    name = pack_name(pack_id)
+    data = repo.backend.get(name)
+    if hashlib.sha256(data).digest() != pack_id:
+        raise IntegrityError(f"pack {pack_id.hex()[:16]} does not match its name; {REPAIR_HINT}")
+    for entry in plan.records[pack_id].entries:
+        if plan.owner.get(entry.blob_id) != pack_id:
+            continue
+        sealed = data[entry.offset : entry.offset + entry.length]
+        location = BlobLocation(
+            entry.blob_id,
+            pack_id,
+            entry.kind,
+            entry.offset,
+            entry.length,
+            entry.raw_length,
+            entry.compression,
+        )
+        try:
+            repo.decode_blob(location, sealed)
+        except IntegrityError as error:
+            raise IntegrityError(
+                f"blob {entry.blob_id.hex()[:16]} in pack {pack_id.hex()[:16]} is damaged "
+                f"({error}); {REPAIR_HINT}"
+            ) from None
+        yield entry.kind, entry.blob_id, sealed, entry.raw_length, entry.compression
+
+
+def _delete(repo: Repository, name: str, warn: Warn | None) -> bool:
+    try:
+        repo.backend.delete(name)
+    except NotFoundError:
+        return False
+    except BackendError as error:
+        if warn is not None:
+            warn(f"could not delete {name}: {error} (run prune again)")
+        return False
+    return True
+
+
+def prune(repo: Repository, options: PruneOptions, warn: Warn | None = None) -> PruneSummary:
+    """Plan and (unless ``dry_run``) execute a prune under the right lock."""
+    exclusive = not options.dry_run
+    with repo.lock("prune", exclusive=exclusive, retry=options.retry_lock) as lock:
+        return prune_locked(repo, options, warn, guard=lock.ensure_valid)
+
+
+def prune_locked(
+    repo: Repository,
+    options: PruneOptions,
+    warn: Warn | None = None,
+    excluded: Collection[str] = (),
+    guard: Callable[[], None] | None = None,
+) -> PruneSummary:
+    """Prune while the caller holds the lock (exclusive unless ``dry_run``)."""
+    plan = plan_prune(repo, options, excluded)
+    if options.dry_run or plan.nothing_to_do:
+        return PruneSummary(plan, dry_run=options.dry_run)
+    return execute_prune(repo, plan, warn, guard)

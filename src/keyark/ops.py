@@ -66,6 +66,8 @@ class Context:
 
     cache_dir: Path | None = None
     warn: Warn | None = None
+    #: Seconds to keep retrying a lock another process holds (``--retry-lock``).
+    retry_lock: float = 0.0
 
 
 # --------------------------------------------------------------------- repository
@@ -164,7 +166,7 @@ def backup(
     summary = BackupSummary(dry_run=options.dry_run)
     catalog = open_catalog(repo, ctx.cache_dir)
     try:
-        with repo.lock("backup"):
+        with repo.lock("backup", retry=ctx.retry_lock):
             repo.load_index()
             stored_before = repo.packer().bytes_uploaded
             history = sync_snapshots(catalog, repo, ctx.warn)

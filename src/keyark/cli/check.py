@@ -21,7 +21,8 @@ def command(ctx: click.Context, read_data: bool, read_data_subset: str | None) -
     out = Output(settings)
     repo = settings.open_repository()
     try:
-        summary = check(repo, CheckOptions(read_data, read_data_subset), out.warn)
+        options = CheckOptions(read_data, read_data_subset, settings.retry_lock_seconds())
+        summary = check(repo, options, out.warn)
     finally:
         repo.close()
     if out.json:

@@ -17,13 +17,16 @@ from keyark.cli import (
     diff,
     dump,
     find,
+    forget,
     init,
     key,
     ls,
+    prune,
     repair,
     restore,
     snapshots,
     stats,
+    unlock,
 )
 from keyark.cli.settings import global_options, settings_of
 from keyark.errors import EXIT_ERROR, EXIT_INTERRUPTED, KeyarkError, exit_code_for
@@ -51,6 +54,9 @@ for module in (
     key,
     debug,
     catalog,
+    forget,
+    prune,
+    unlock,
 ):
     cli.add_command(module.command)
 

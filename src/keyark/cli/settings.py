@@ -23,6 +23,7 @@ from keyark.backends.registry import BackendOptions
 from keyark.crypto.slots import Credentials
 from keyark.errors import UsageError
 from keyark.repo.repository import Repository
+from keyark.units import parse_seconds
 
 F = TypeVar("F", bound=Callable[..., Any])
 _KEY = "keyark.settings"
@@ -49,7 +50,15 @@ class Settings:
 
     def context(self, warn: Callable[[str], None] | None = None) -> ops.Context:
         cache = self.cache_dir or os.environ.get("KEYARK_CACHE_DIR")
-        return ops.Context(cache_dir=Path(cache) if cache else None, warn=warn)
+        return ops.Context(
+            cache_dir=Path(cache) if cache else None,
+            warn=warn,
+            retry_lock=self.retry_lock_seconds(),
+        )
+
+    def retry_lock_seconds(self) -> float:
+        """``--retry-lock`` in seconds (0 when not given); a bad value is a UsageError."""
+        return parse_seconds(self.retry_lock) if self.retry_lock is not None else 0.0
 
     def backend_options(self) -> BackendOptions:
         return BackendOptions()

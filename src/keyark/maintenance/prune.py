@@ -282,8 +282,7 @@ def _classify(plan: PrunePlan, options: PruneOptions) -> None:
     for _ratio, minus_unused, pack_id, used_bytes in sorted(partial):
         size = plan.records[pack_id].size
         over_budget = (
-            options.max_repack_size is not None
-            and repacked_size + size > options.max_repack_size
+            options.max_repack_size is not None and repacked_size + size > options.max_repack_size
         )
         if remaining <= allowed or over_budget:
             plan.keep.append(pack_id)

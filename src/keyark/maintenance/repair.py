@@ -26,10 +26,12 @@ class RepairSummary:
     unreadable_packs: list[str] = field(default_factory=list)
 
 
-def repair_index(repo: Repository, warn: Callable[[str], None] | None = None) -> RepairSummary:
+def repair_index(
+    repo: Repository, warn: Callable[[str], None] | None = None, retry_lock: float = 0.0
+) -> RepairSummary:
     """Read every pack header, write a fresh index, then delete the old index files."""
     summary = RepairSummary()
-    with repo.lock("repair index", exclusive=True):
+    with repo.lock("repair index", exclusive=True, retry=retry_lock):
         old = [info.name for info in repo.backend.list("index/")]
         packs = [
             (pack_id, size)

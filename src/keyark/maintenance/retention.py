@@ -94,10 +94,11 @@ class RetentionPolicy:
         """Human summary, e.g. ``keep 7 daily, 4 weekly snapshots, all within 1m``."""
         parts = []
         for name, count in self.counts().items():
+            label = "latest" if name == "last" else name
             if count == UNLIMITED:
-                parts.append(f"all {name}")
+                parts.append(f"all {label}")
             elif count:
-                parts.append(f"{count} {name}")
+                parts.append(f"{count} {label}")
         text = f"keep {', '.join(parts)} snapshots" if parts else "keep"
         if self.within is not None and not self.within.is_zero():
             text += f"{',' if parts else ''} all snapshots within {self.within} of the newest"

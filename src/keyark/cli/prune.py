@@ -1,0 +1,93 @@
+"""``keyark prune``: remove data no snapshot uses."""
+
+from __future__ import annotations
+
+import click
+
+from keyark.cli.render import Output, human_size
+from keyark.cli.settings import global_options, settings_of
+from keyark.maintenance.prune import PruneOptions, PruneSummary, prune
+from keyark.units import parse_size, parse_unused_limit
+
+
+def prune_options(
+    max_unused: str, max_repack_size: str | None, dry_run: bool, retry_lock: float
+) -> PruneOptions:
+    """Parse the prune flags (shared with ``forget --prune``); bad values are UsageErrors."""
+    return PruneOptions(
+        max_unused=parse_unused_limit(max_unused),
+        max_repack_size=parse_size(max_repack_size) if max_repack_size is not None else None,
+        dry_run=dry_run,
+        retry_lock=retry_lock,
+    )
+
+
+def render_prune(out: Output, summary: PruneSummary) -> None:
+    """The plan, then what was done (or would be, on a dry run)."""
+    plan = summary.plan
+    out.print(
+        f"{plan.snapshots} snapshots use {plan.used_blobs} blobs ({human_size(plan.used_bytes)}); "
+        f"{plan.unused_blobs} blobs ({human_size(plan.unused_bytes)}) are unused"
+    )
+    out.print(
+        f"to delete: {len(plan.delete)} unused packs ({human_size(plan.size_of(plan.delete))}), "
+        f"{len(plan.orphans)} unindexed packs ({human_size(sum(plan.orphans.values()))})"
+    )
+    out.print(
+        f"to repack: {len(plan.repack)} packs ({human_size(plan.size_of(plan.repack))}), "
+        f"copying {human_size(plan.repack_used_bytes)} of used blobs"
+    )
+    out.print(
+        f"to keep:   {len(plan.keep)} packs; unused space left: {human_size(plan.unused_after)}"
+    )
+    if summary.dry_run:
+        out.print(f"dry run: nothing was changed; would free {human_size(plan.estimated_freed())}")
+    elif plan.nothing_to_do:
+        out.print("nothing to prune")
+    else:
+        out.print(
+            f"deleted {summary.packs_deleted} packs, wrote {summary.packs_written} "
+            f"({summary.blobs_repacked} blobs repacked), rewrote the index "
+            f"({summary.index_files_written} file(s) written, "
+            f"{summary.index_files_deleted} removed); freed {human_size(summary.bytes_freed)}"
+        )
+
+
+def unused_option(func: click.decorators.FC) -> click.decorators.FC:
+    """``--max-unused`` and ``--max-repack-size`` (shared with ``forget``)."""
+    func = click.option(
+        "--max-repack-size",
+        metavar="SIZE",
+        help="Repack at most SIZE of packs (e.g. 500M, 2G).",
+    )(func)
+    func = click.option(
+        "--max-unused",
+        metavar="LIMIT",
+        default="5%",
+        show_default=True,
+        help="Unused space to tolerate: N%, a size (100M) or 'unlimited'.",
+    )(func)
+    return func
+
+
+@click.command("prune")
+@unused_option
+@click.option("-n", "--dry-run", is_flag=True, help="Show what would be removed; change nothing.")
+@global_options
+@click.pass_context
+def command(
+    ctx: click.Context, max_unused: str, max_repack_size: str | None, dry_run: bool
+) -> None:
+    """Remove unused data: delete unused packs, repack partly used ones."""
+    settings = settings_of(ctx)
+    out = Output(settings)
+    options = prune_options(max_unused, max_repack_size, dry_run, settings.retry_lock_seconds())
+    repo = settings.open_repository()
+    try:
+        summary = prune(repo, options, out.warn)
+    finally:
+        repo.close()
+    if out.json:
+        out.emit_json(summary.to_dict())
+    else:
+        render_prune(out, summary)

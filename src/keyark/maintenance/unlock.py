@@ -1,0 +1,15 @@
+"""``unlock``: remove locks whose holders are gone (or all of them)."""
+
+from __future__ import annotations
+
+from keyark.repo.locks import LockInfo, lock_sealer, remove_locks
+from keyark.repo.repository import Repository
+
+
+def unlock(repo: Repository, *, remove_all: bool = False) -> list[LockInfo]:
+    """Remove stale locks (expired, or of a dead process on this host); all with ``remove_all``.
+
+    Returns the locks removed. ``remove_all`` also removes the locks of running
+    processes: only for when they are known to be gone (another host crashed).
+    """
+    return remove_locks(repo.backend, lock_sealer(repo.keyring.id_key), remove_all=remove_all)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import BinaryIO
 
 from pyfastcdc import FastCDC
 
@@ -40,10 +41,10 @@ class Chunker:
             seed=params.seed,
         )
 
-    def file_chunks(self, path: str) -> Iterator[memoryview]:
-        """Yield chunk views of a regular file (memory-mapped, zero copy)."""
-        for chunk in self._cdc.cut_file(path):
-            yield chunk.data
+    def stream_chunks(self, stream: BinaryIO) -> Iterator[bytes]:
+        """Yield chunks of a stream as owned bytes; memory stays bounded by the max size."""
+        for chunk in self._cdc.cut_stream(stream):
+            yield bytes(chunk.data)
 
     def buffer_chunks(self, buffer: bytes | memoryview) -> Iterator[memoryview]:
         """Yield chunk views of an in-memory buffer."""

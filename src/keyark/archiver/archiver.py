@@ -143,7 +143,7 @@ class Archiver:
         slots = threading.BoundedSemaphore(CHUNKS_IN_FLIGHT)
         futures: list[Future[tuple[bytes, int, bool]]] = []
 
-        def store(chunk: memoryview) -> tuple[bytes, int, bool]:
+        def store(chunk: bytes) -> tuple[bytes, int, bool]:
             try:
                 result = self._store(DATA, chunk)
                 self.progress.add(0, len(chunk))
@@ -152,11 +152,10 @@ class Archiver:
                 slots.release()
 
         read = 0
-        # Chunk the file we opened (not whatever the path names by now).
-        proc_path = f"/proc/self/fd/{fd}"
-        chunks = self._chunker().file_chunks(proc_path if os.path.exists(proc_path) else path)
+        # Chunk the descriptor we opened (not whatever the path names by now).
+        stream = os.fdopen(os.dup(fd), "rb", buffering=0)
         try:
-            for chunk in chunks:
+            for chunk in self._chunker().stream_chunks(stream):
                 slots.acquire()
                 read += len(chunk)
                 futures.append(self._chunk_pool.submit(store, chunk))
@@ -164,6 +163,8 @@ class Archiver:
             for future in futures:
                 future.cancel()
             return _FileResult([], read, 0, 0, f"{path}: {error.strerror}")
+        finally:
+            stream.close()
         results = [future.result() for future in futures]
         return _FileResult(
             [blob_id for blob_id, _, _ in results],

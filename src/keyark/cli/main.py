@@ -9,6 +9,7 @@ import traceback
 import click
 
 from keyark import __version__
+from keyark.allocator import tune_allocator
 from keyark.cli import (
     backup,
     catalog,
@@ -64,6 +65,7 @@ for module in (
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI; map every error to its documented exit code."""
     args = sys.argv[1:] if argv is None else argv
+    tune_allocator()
     debug_mode = "--debug" in args
     logging.basicConfig(
         level=logging.DEBUG if debug_mode else logging.WARNING,

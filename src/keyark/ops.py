@@ -173,9 +173,10 @@ def backup(
             same = [s for s in history if s.host == host and sorted(s.paths) == sources]
             parent = same[-1] if same else None
             summary.parent = parent.id if parent else None
-            archiver = Archiver(
-                repo, ExcludeMatcher(patterns), summary, progress, options.dry_run, ctx.warn
-            )
+            matcher = ExcludeMatcher(patterns)
+            if progress is not None and progress.want_totals:
+                progress.scan(sources, matcher)
+            archiver = Archiver(repo, matcher, summary, progress, options.dry_run, ctx.warn)
             tree = archiver.run(sources, parent.tree if parent else None)
             if options.dry_run:
                 summary.duration_seconds = time.monotonic() - clock

@@ -40,8 +40,41 @@ class Progress:
     total_files: int = 0
     total_bytes: int = 0
     scan_finished: bool = False
+    #: Set by a face that shows a percentage: the backup then counts totals in the background.
+    want_totals: bool = False
     current: str = ""
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def scan(self, sources: list[str], excludes: ExcludeMatcher) -> threading.Thread:
+        """Count files and bytes below ``sources`` in the background (for a percentage)."""
+
+        def walk() -> None:
+            files = size = 0
+            for source in sources:
+                for dirpath, dirnames, filenames in os.walk(source):
+                    dirnames[:] = [
+                        d for d in dirnames if not excludes.excluded(os.path.join(dirpath, d))
+                    ]
+                    for name in filenames:
+                        path = os.path.join(dirpath, name)
+                        if excludes.excluded(path):
+                            continue
+                        try:
+                            st = os.lstat(path)
+                        except OSError:
+                            continue
+                        if stat.S_ISREG(st.st_mode):
+                            files += 1
+                            size += st.st_size
+                if os.path.isfile(source):
+                    files += 1
+                    size += os.path.getsize(source)
+            with self.lock:
+                self.total_files, self.total_bytes, self.scan_finished = files, size, True
+
+        thread = threading.Thread(target=walk, daemon=True, name="keyark-scan")
+        thread.start()
+        return thread
 
     def add(self, files: int, size: int, current: str = "") -> None:
         with self.lock:

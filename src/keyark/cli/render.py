@@ -77,6 +77,7 @@ class Output:
         if self.json or self.settings.quiet or not sys.stderr.isatty():
             yield
             return
+        counters.want_totals = True
         bar = Progress(
             TextColumn(f"[bold]{label}"),
             BarColumn(),

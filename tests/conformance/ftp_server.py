@@ -39,6 +39,7 @@ def main() -> None:
         handler = PlainHandler
     handler.authorizer = authorizer
     handler.banner = "keyark test server"
+    handler.auth_failed_timeout = 0.1  # default 3 s per failed login slows the tests
     server = ThreadedFTPServer(("127.0.0.1", port), handler)
     server.max_cons = 64
     server.serve_forever()

@@ -24,6 +24,9 @@ def test_missing_extra_names_the_extra(
 ) -> None:
     monkeypatch.delitem(sys.modules, module, raising=False)
     monkeypatch.setitem(sys.modules, library, None)  # makes "import library" fail
+    parent, _, child = library.rpartition(".")
+    if parent in sys.modules:  # "from parent import child" would find the attribute
+        monkeypatch.delattr(sys.modules[parent], child, raising=False)
     with pytest.raises(MissingExtraError) as caught:
         open_backend(url)
     message = str(caught.value)

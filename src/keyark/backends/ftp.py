@@ -66,6 +66,8 @@ class _Connection:
     ftp: ftplib.FTP
     last_used: float = field(default_factory=time.monotonic)
     broken: bool = False
+    #: Listing switches the session to ASCII; SIZE needs binary (TYPE I) again.
+    binary: bool = True
 
     def close(self) -> None:
         try:
@@ -225,7 +227,11 @@ class FTPBackend:
         validate_name(name)
         return f"{self.root.rstrip('/')}/{name}"
 
-    def _size(self, ftp: ftplib.FTP, path: str) -> int | None:
+    def _size(self, connection: _Connection, path: str) -> int | None:
+        ftp = connection.ftp
+        if not connection.binary:
+            ftp.voidcmd("TYPE I")  # "550 SIZE not allowed in ASCII mode" otherwise
+            connection.binary = True
         try:
             size = ftp.size(path)
         except ftplib.error_perm as error:
@@ -252,7 +258,7 @@ class FTPBackend:
 
     def _read(self, connection: _Connection, path: str, offset: int, length: int | None) -> bytes:
         ftp = connection.ftp
-        size = self._size(ftp, path)
+        size = self._size(connection, path)
         if size is None:
             raise _Missing(path)
         start = min(offset, size)
@@ -313,7 +319,7 @@ class FTPBackend:
                 try:
                     ftp.rename(tmp, path)
                 except ftplib.error_perm:
-                    if not overwrite or self._size(ftp, path) is None:
+                    if not overwrite or self._size(connection, path) is None:
                         raise
                     # Servers that refuse to rename onto an existing file.
                     ftp.delete(path)
@@ -324,7 +330,7 @@ class FTPBackend:
 
     def _exists_same(self, connection: _Connection, path: str, name: str, data: bytes) -> bool:
         """False if ``path`` is absent, True if it holds ``data``, else AlreadyExistsError."""
-        size = self._size(connection.ftp, path)
+        size = self._size(connection, path)
         if size is None:
             return False
         if size == len(data) and self._read(connection, path, 0, None) == data:
@@ -342,7 +348,7 @@ class FTPBackend:
     def stat(self, name: str) -> ObjectInfo:
         path = self._path(name)
         with self._errors(name), self._session() as connection:
-            size = self._size(connection.ftp, path)
+            size = self._size(connection, path)
             if size is None:
                 raise NotFoundError(f"{name} not found in {self.location()}")
             return ObjectInfo(name, size)
@@ -351,22 +357,28 @@ class FTPBackend:
         base = prefix.rsplit("/", 1)[0] if "/" in prefix else ""
         found: list[ObjectInfo] = []
         with self._errors(prefix or "listing"), self._session() as connection:
-            self._walk(connection.ftp, base, prefix, found)
+            self._walk(connection, base, prefix, found)
         yield from found
 
-    def _walk(self, ftp: ftplib.FTP, rel: str, prefix: str, out: builtins.list[ObjectInfo]) -> None:
+    def _walk(
+        self, connection: _Connection, rel: str, prefix: str, out: builtins.list[ObjectInfo]
+    ) -> None:
         directory = f"{self.root.rstrip('/')}/{rel}" if rel else self.root
-        entries = self._entries(ftp, directory)
+        entries = self._entries(connection, directory)
         for filename, is_dir, size in entries:
             name = f"{rel}/{filename}" if rel else filename
             if is_dir:
                 if (name + "/").startswith(prefix) or prefix.startswith(name + "/"):
-                    self._walk(ftp, name, prefix, out)
+                    self._walk(connection, name, prefix, out)
             elif not filename.startswith(TEMP_PREFIX) and name.startswith(prefix):
                 out.append(ObjectInfo(name, size))
 
-    def _entries(self, ftp: ftplib.FTP, directory: str) -> builtins.list[tuple[str, bool, int]]:
+    def _entries(
+        self, connection: _Connection, directory: str
+    ) -> builtins.list[tuple[str, bool, int]]:
         """(name, is_dir, size) of a directory; empty if it does not exist."""
+        ftp = connection.ftp
+        connection.binary = False  # MLSD and LIST go through retrlines: TYPE A
         try:
             if self._mlsd:
                 try:
@@ -396,7 +408,7 @@ class FTPBackend:
             try:
                 connection.ftp.delete(path)
             except ftplib.error_perm as error:
-                if _code(error) == "550" and self._size(connection.ftp, path) is None:
+                if _code(error) == "550" and self._size(connection, path) is None:
                     raise NotFoundError(f"{name} not found in {self.location()}") from None
                 raise
 

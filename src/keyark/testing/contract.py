@@ -116,19 +116,25 @@ def _expect_listing(backend: Backend, prefix: str, expected: Iterable[str]) -> N
 
 
 def cleanup(backend: Backend, prefix: str) -> int:
-    """Delete every object under ``prefix`` (best effort); return how many went."""
-    removed = 0
+    """Delete every object under ``prefix`` (best effort, in parallel); return how many went."""
     try:
         names = [info.name for info in backend.list(prefix)]
     except Exception:
         return 0
-    for name in names:
+
+    def remove(name: str) -> bool:
         try:
             backend.delete(name)
-            removed += 1
         except Exception:
-            pass
-    return removed
+            return False
+        return True
+
+    try:
+        workers = max(1, min(16, backend.capabilities().connections))
+    except Exception:
+        workers = 1
+    with ThreadPoolExecutor(workers) as pool:
+        return sum(pool.map(remove, names))
 
 
 # -- the checks ------------------------------------------------------------------------
@@ -280,6 +286,12 @@ def check_listing(backend: Backend, prefix: str, options: ContractOptions) -> No
     for sub in ("data/", "keys/", "keys/sessions/", "index/", "snapshots/", "locks/"):
         _expect_listing(backend, prefix + sub, [n for n in names if n.startswith(prefix + sub)])
     _expect_listing(backend, f"{prefix}nothing/", [])
+    # Listing must leave the backend's sessions usable (e.g. FTP's TYPE A for LIST).
+    for name in names:
+        assert backend.stat(name).size == sizes[name], f"stat({name!r}) after listing"
+    _expect_raises(
+        AlreadyExistsError, "put over an object after listing", lambda: backend.put(names[0], b"?")
+    )
 
 
 def check_many_keys(backend: Backend, prefix: str, options: ContractOptions) -> None:

@@ -16,7 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from keyark.errors import BackendError, FormatError, IntegrityError, UsageError
-from keyark.repo.index import BlobLocation, PackRecord
+from keyark.repo.index import BlobLocation, PackRecord, merge_pack_record
 from keyark.repo.pack import TRAILER_SIZE, header_span, pack_id_from_name, pack_name, parse_header
 from keyark.repo.repository import Repository
 from keyark.repo.snapshot import Snapshot
@@ -82,7 +82,14 @@ class Checker:
             try:
                 for record in repo.read_index_file(info.name):
                     repo.index.add_pack(record.pack_id, record.size, record.entries)
-                    self.records.setdefault(record.pack_id, record)
+                    other = merge_pack_record(self.records, record)
+                    if other is not None:
+                        self.problem(
+                            "index",
+                            info.name,
+                            f"lists pack {record.pack_id.hex()[:16]} with {record.size} bytes, "
+                            f"another index file with {other}; run 'keyark repair index'",
+                        )
             except (IntegrityError, BackendError) as error:
                 self.problem("index", info.name, f"{error}; run 'keyark repair index'")
         stored: dict[bytes, int] = {}

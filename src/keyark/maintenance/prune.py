@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from keyark.errors import BackendError, IntegrityError, NotFoundError
-from keyark.repo.index import BlobLocation, MasterIndex, PackRecord
+from keyark.repo.index import BlobLocation, MasterIndex, PackRecord, merge_pack_record
 from keyark.repo.pack import pack_id_from_name, pack_name
 from keyark.repo.packer import Packer, write_index_file
 from keyark.repo.repository import Repository
@@ -201,7 +201,11 @@ def _read_index(repo: Repository, plan: PrunePlan) -> None:
         plan.index_files.append(info.name)
         for record in records:
             repo.index.add_pack(record.pack_id, record.size, record.entries)
-            plan.records.setdefault(record.pack_id, record)
+            if merge_pack_record(plan.records, record) is not None:
+                raise IntegrityError(
+                    f"index files disagree on the size of pack {record.pack_id.hex()[:16]}; "
+                    + REPAIR_HINT
+                )
 
 
 def _stored_packs(repo: Repository) -> dict[bytes, int]:
@@ -240,6 +244,10 @@ def plan_prune(
     plan.snapshots = sum(1 for s in snapshots if s.id not in excluded)
     used = used_blobs(repo, snapshots, excluded)
     _assign_owners(plan, used)
+    homeless = used - plan.owner.keys()
+    if homeless:  # pragma: no cover - the master index is built from the same records
+        blob = next(iter(homeless))
+        raise IntegrityError(f"blob {blob.hex()[:16]} has no pack in the index; {REPAIR_HINT}")
     _classify(plan, options)
     return plan
 

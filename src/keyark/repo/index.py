@@ -114,6 +114,21 @@ class MasterIndex:
                 yield location
 
 
+def merge_pack_record(records: dict[bytes, PackRecord], record: PackRecord) -> int | None:
+    """Add ``record`` to ``records`` by pack id, merging the blob lists of repeated packs.
+
+    Returns the size already recorded when another index file gave the same pack a
+    different size (a conflict the caller reports), else None.
+    """
+    known = records.get(record.pack_id)
+    if known is None:
+        records[record.pack_id] = PackRecord(record.pack_id, record.size, list(record.entries))
+        return None
+    seen = set(known.entries)
+    known.entries.extend(e for e in record.entries if e not in seen)
+    return known.size if known.size != record.size else None
+
+
 def encode_index(packs: Iterable[PackRecord], supersedes: Iterable[str] = ()) -> bytes:
     """Serialise an index file's plaintext."""
     document = {

@@ -1,0 +1,67 @@
+"""Helpers shared by the maintenance tests (prune, check, repair, locks)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from tests.conftest import PASSWORD, tree_state
+
+from keyark import ops
+from keyark.crypto.slots import Credentials
+from keyark.repo.pack import pack_id_from_name
+from keyark.repo.repository import Repository
+from keyark.repo.snapshot import Snapshot
+from keyark.repo.tree import DIR, FILE
+
+
+def reopen(repo: Repository) -> Repository:
+    """A fresh session on the same repository (no cached index)."""
+    return ops.open_repository(repo.backend.location(), Credentials(passphrase=PASSWORD.encode()))
+
+
+def write_files(root: Path, files: dict[str, int], seed: int = 0) -> Path:
+    """Files of random content and the given sizes below ``root``."""
+    for name, size in files.items():
+        path = root / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(os.urandom(size) if seed >= 0 else b"\0" * size)
+    return root
+
+
+def backup(repo: Repository, path: Path, ctx: ops.Context, **kwargs: object) -> Snapshot:
+    summary = ops.backup(repo, [str(path)], ops.BackupOptions(**kwargs), ctx=ctx)  # type: ignore[arg-type]
+    return repo.load_snapshot(summary.snapshot_id)
+
+
+def objects(repo: Repository) -> dict[str, int]:
+    """Every stored object except locks: name -> size."""
+    return {
+        info.name: info.size for info in repo.backend.list("") if not info.name.startswith("locks/")
+    }
+
+
+def pack_ids(repo: Repository) -> set[bytes]:
+    return {p for name, _ in repo.iter_pack_names() if (p := pack_id_from_name(name)) is not None}
+
+
+def file_blobs(repo: Repository, snapshot: Snapshot) -> dict[str, list[bytes]]:
+    """Path inside the snapshot -> content blob ids."""
+    repo.load_index()
+    found: dict[str, list[bytes]] = {}
+    stack = [(snapshot.tree, "")]
+    while stack:
+        tree_id, prefix = stack.pop()
+        for node in repo.load_tree(tree_id):
+            path = f"{prefix}/{node.name}"
+            if node.type == DIR and node.subtree is not None:
+                stack.append((node.subtree, path))
+            elif node.type == FILE:
+                found[path] = list(node.content)
+    return found
+
+
+def restored_state(repo: Repository, snapshot: Snapshot, target: Path, ctx: ops.Context) -> dict:
+    """Restore ``snapshot`` into ``target`` and return the state of its source path."""
+    ops.restore(repo, snapshot, ops.RestoreOptions(str(target)), ctx=ctx)
+    return tree_state(target / snapshot.paths[0].lstrip("/"))

@@ -1,0 +1,147 @@
+"""Shared and exclusive locks: conflicts, waiting, refresh, staleness and unlock."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from tests.integration.maint_helpers import backup, reopen, write_files
+
+from keyark import ops
+from keyark.crypto.envelope import ObjectKind
+from keyark.errors import EXIT_LOCKED, LockError
+from keyark.maintenance.forget import ForgetOptions, forget
+from keyark.maintenance.prune import PruneOptions, prune
+from keyark.maintenance.retention import RetentionPolicy
+from keyark.maintenance.unlock import unlock
+from keyark.repo import locks
+from keyark.repo.locks import LOCK_PREFIX, lock_sealer, read_locks
+from keyark.repo.repository import Repository
+
+
+def fake_lock(
+    repo: Repository,
+    *,
+    pid: int,
+    host: str | None = None,
+    exclusive: bool = False,
+    expires_in: float = 600.0,
+    operation: str = "backup",
+) -> str:
+    """Store a lock object as another process would have."""
+    now = time.time()
+    document = {
+        "host": host or socket.gethostname(),
+        "pid": pid,
+        "username": "someone",
+        "operation": operation,
+        "exclusive": exclusive,
+        "created": now - 60,
+        "expires": now + expires_in,
+    }
+    name = LOCK_PREFIX + os.urandom(16).hex()
+    sealer = lock_sealer(repo.keyring.id_key)
+    repo.backend.put(
+        name, sealer.seal(ObjectKind.LOCK, name.encode(), json.dumps(document).encode())
+    )
+    return name
+
+
+def dead_pid() -> int:
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait()
+    return child.pid
+
+
+def lock_names(repo: Repository) -> set[str]:
+    return {info.name for info in repo.backend.list(LOCK_PREFIX)}
+
+
+def test_shared_locks_coexist_exclusive_conflicts(repo: Repository) -> None:
+    other = reopen(repo)
+    with repo.lock("backup"), other.lock("backup"):
+        assert len(lock_names(repo)) == 2
+        with pytest.raises(LockError) as error:
+            other.lock("prune", exclusive=True)
+    assert error.value.exit_code == EXIT_LOCKED
+    message = str(error.value)
+    assert "shared by backup on host" in message and socket.gethostname() in message
+    assert f"pid {os.getpid()}" in message and "since 20" in message and "keyark unlock" in message
+    assert lock_names(repo) == set()
+    with repo.lock("prune", exclusive=True), pytest.raises(LockError, match="exclusively by prune"):
+        other.lock("backup")
+
+
+def test_prune_during_a_backup_fails_cleanly_or_waits(
+    repo: Repository, tmp_path: Path, context: ops.Context
+) -> None:
+    write_files(tmp_path / "src", {"a": 1000, "b": 2000})
+    backup(repo, tmp_path / "src", context)
+    backup(repo, tmp_path / "src", context)
+    forget(repo, ForgetOptions(policy=RetentionPolicy(last=1)))
+    pruner = reopen(repo)
+    held = repo.lock("backup")
+    started = time.monotonic()
+    with pytest.raises(LockError, match=r"locked shared by backup .*\(waited 1s\)"):
+        prune(pruner, PruneOptions(retry_lock=1.0))
+    assert 0.9 < time.monotonic() - started < 5
+    threading.Timer(1.0, held.release).start()
+    summary = prune(pruner, PruneOptions(retry_lock=30.0))
+    assert summary.plan.snapshots == 1
+
+
+def test_stale_locks_are_ignored_and_unlocked(repo: Repository) -> None:
+    dead = fake_lock(repo, pid=dead_pid(), exclusive=True)
+    expired = fake_lock(repo, pid=1, host="elsewhere", exclusive=True, expires_in=-1)
+    repo.lock("prune", exclusive=True).release()  # stale locks do not block
+    alive = fake_lock(repo, pid=os.getpid(), host="elsewhere")
+    with pytest.raises(LockError, match="on host elsewhere"):
+        repo.lock("prune", exclusive=True)
+    removed = unlock(repo)
+    assert {info.name for info in removed} == {dead, expired}
+    assert lock_names(repo) == {alive}
+    removed = unlock(repo, remove_all=True)
+    assert [info.name for info in removed] == [alive]
+    assert lock_names(repo) == set()
+
+
+def test_unreadable_lock_blocks_until_removed_all(repo: Repository) -> None:
+    repo.backend.put(LOCK_PREFIX + "garbage", b"not a lock")
+    with pytest.raises(LockError, match="unreadable lock"):
+        repo.lock("backup")
+    assert unlock(repo) == []
+    assert len(unlock(repo, remove_all=True)) == 1
+    repo.lock("backup").release()
+
+
+def test_locks_are_refreshed_while_held(repo: Repository, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(locks, "REFRESH_SECONDS", 0.2)
+    held = repo.lock("backup")
+    first = held.name
+    deadline = time.monotonic() + 5
+    while held.name == first and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert held.name != first
+    time.sleep(0.1)
+    names = lock_names(repo)
+    assert first not in names and held.name in names
+    [info] = list(read_locks(repo.backend, lock_sealer(repo.keyring.id_key)))
+    assert info.expires > time.time() + locks.EXPIRY_SECONDS - 5
+    held.ensure_valid()
+    held.release()
+    assert lock_names(repo) == set()
+
+
+def test_lock_that_could_not_be_refreshed_stops_deletion(repo: Repository) -> None:
+    held = repo.lock("prune", exclusive=True)
+    held._written_at -= locks.EXPIRY_SECONDS  # as if every refresh had failed
+    with pytest.raises(LockError, match="may have expired"):
+        held.ensure_valid()
+    held.release()

@@ -7,6 +7,7 @@ files on disk (the archiver and restorer do).
 from __future__ import annotations
 
 import hashlib
+import hmac
 import os
 import threading
 from collections.abc import Iterable, Iterator
@@ -18,7 +19,6 @@ from keyark.crypto import slots
 from keyark.crypto.envelope import ObjectKind, Sealer, SymmetricKey, envelope_key_id
 from keyark.crypto.keyring import KEYRING_NAME, Keyring
 from keyark.errors import (
-    AlreadyExistsError,
     FormatError,
     IntegrityError,
     NotFoundError,
@@ -265,27 +265,40 @@ class Repository:
         return parse_header(self.sealer_for(envelope_key_id(sealed)), sealed)
 
     # ----------------------------------------------------------------- snapshots
+    def snapshot_id_of(self, plaintext: bytes) -> str:
+        """A snapshot's id: a keyed hash of its plaintext, stable under re-encryption."""
+        return self.hasher(b"keyark snapshot\x00" + plaintext).hex()
+
+    def store_snapshot_bytes(
+        self, plaintext: bytes, sealer: Sealer | None = None, *, overwrite: bool = False
+    ) -> str:
+        """Seal and store a snapshot document; return its id."""
+        sealer = sealer or self.current_sealer()
+        snapshot_id = self.snapshot_id_of(plaintext)
+        sealed = sealer.seal(ObjectKind.SNAPSHOT, snapshot_id.encode(), plaintext)
+        self.backend.put(SNAPSHOT_PREFIX + snapshot_id, sealed, overwrite=overwrite)
+        return snapshot_id
+
     def save_snapshot(self, snapshot: Snapshot) -> str:
         sealer = self.current_sealer()
-        sealed = sealer.seal(ObjectKind.SNAPSHOT, b"", snapshot.to_bytes())
-        snapshot_id = hashlib.sha256(sealed).hexdigest()
-        try:
-            self.backend.put(SNAPSHOT_PREFIX + snapshot_id, sealed)
-        except AlreadyExistsError:  # pragma: no cover - a SHA-256 collision
-            raise
-        snapshot.id = snapshot_id
+        snapshot.id = self.store_snapshot_bytes(snapshot.to_bytes(), sealer)
         snapshot.key_id = sealer.key.key_id.hex()
-        return snapshot_id
+        return snapshot.id
 
     def snapshot_ids(self) -> list[str]:
         return [info.name[len(SNAPSHOT_PREFIX) :] for info in self.backend.list(SNAPSHOT_PREFIX)]
 
-    def load_snapshot(self, snapshot_id: str) -> Snapshot:
+    def load_snapshot_bytes(self, snapshot_id: str) -> tuple[bytes, bytes]:
+        """Decrypt and verify a snapshot document: (plaintext, key id)."""
         data = self.backend.get(SNAPSHOT_PREFIX + snapshot_id)
-        if hashlib.sha256(data).hexdigest() != snapshot_id:
-            raise IntegrityError(f"snapshot {snapshot_id[:8]} does not match its name (corrupt)")
         key_id = envelope_key_id(data)
-        raw = self.sealer_for(key_id).open(ObjectKind.SNAPSHOT, b"", data)
+        raw = self.sealer_for(key_id).open(ObjectKind.SNAPSHOT, snapshot_id.encode(), data)
+        if not hmac.compare_digest(self.snapshot_id_of(raw), snapshot_id):
+            raise IntegrityError(f"snapshot {snapshot_id[:8]} does not match its name (corrupt)")
+        return raw, key_id
+
+    def load_snapshot(self, snapshot_id: str) -> Snapshot:
+        raw, key_id = self.load_snapshot_bytes(snapshot_id)
         return Snapshot.from_bytes(snapshot_id, raw, key_id.hex())
 
     def load_snapshots(self, ids: Iterable[str] | None = None) -> list[Snapshot]:

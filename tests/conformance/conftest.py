@@ -1,116 +1,38 @@
-"""Real storage servers on 127.0.0.1 for the conformance suite.
+"""Real storage servers on 127.0.0.1 for the conformance suite (session-scoped).
 
-Each server is started once per session on a free port, polled until it accepts
-connections, and stopped at the end. A server whose program is missing skips its
-tests, except under ``CI=true`` where that is a failure (install them with
-``scripts/install-test-servers.sh``).
+Each server starts once per session on a free port and stops at the end; see
+:mod:`servers` for the helpers and the skip rule (missing program: skip, but fail
+under ``CI=true``; install them with ``scripts/install-test-servers.sh``).
 """
 
 from __future__ import annotations
 
-import datetime as dt
 import getpass
 import os
-import secrets
 import shutil
-import socket
 import subprocess
-import sys
-import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
-from typing import NoReturn
 
 import pytest
 
 from keyark.backends.base import Backend
-from keyark.backends.local import LocalBackend
-from keyark.backends.registry import BackendOptions, open_backend
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-HERE = Path(__file__).resolve().parent
-IN_CI = os.environ.get("CI") == "true"
-READY_TIMEOUT = 60.0
-
-AZURITE_ACCOUNT = "devstoreaccount1"
-# Azurite's well-known, public development key (not a secret).
-AZURITE_KEY = (
-    "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
+from .servers import (
+    AZURITE_ACCOUNT,
+    AZURITE_KEY,
+    BACKEND_KINDS,
+    REPO_ROOT,
+    FTPInfo,
+    SSHInfo,
+    free_port,
+    keygen,
+    missing,
+    open_fresh_backend,
+    start_ftp,
+    start_moto,
+    start_server,
 )
-
-BACKEND_KINDS = ["local", "sftp", "s3", "azure", "gcs", "ftp", "ftps"]
-OBJECT_STORES = {"s3", "azure", "gcs"}
-
-
-def missing(what: str) -> NoReturn:
-    """Skip (or, under CI=true, fail) because a server program is not installed."""
-    message = f"{what} is not installed; run scripts/install-test-servers.sh"
-    if IN_CI:
-        pytest.fail(f"CI=true and {message}", pytrace=False)
-    pytest.skip(message)
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-@dataclass
-class Server:
-    """A started server process and where it listens."""
-
-    name: str
-    process: subprocess.Popen[bytes]
-    port: int
-    log: Path
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout=10)
-
-
-def start_server(
-    name: str,
-    argv: list[str],
-    port: int,
-    workdir: Path,
-    env: dict[str, str] | None = None,
-    timeout: float = READY_TIMEOUT,
-) -> Server:
-    """Start ``argv`` and poll until 127.0.0.1:``port`` accepts a connection."""
-    log = workdir / f"{name}.log"
-    with open(log, "wb") as sink:
-        process = subprocess.Popen(
-            argv,
-            stdin=subprocess.DEVNULL,
-            stdout=sink,
-            stderr=subprocess.STDOUT,
-            env={**os.environ, **(env or {})},
-            cwd=workdir,
-        )
-    server = Server(name, process, port, log)
-    deadline = time.monotonic() + timeout
-    while True:
-        if process.poll() is not None:
-            tail = log.read_text(errors="replace")[-2000:]
-            pytest.fail(f"{name} exited with {process.returncode} at start:\n{tail}")
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=1):
-                return server
-        except OSError:
-            pass
-        if time.monotonic() > deadline:
-            server.stop()
-            tail = log.read_text(errors="replace")[-2000:]
-            pytest.fail(f"{name} did not listen on port {port} within {timeout:.0f}s:\n{tail}")
-        time.sleep(0.05)
 
 
 @pytest.fixture(scope="session")
@@ -137,23 +59,6 @@ def session_env() -> Iterator[pytest.MonkeyPatch]:
 
 
 # -- OpenSSH ---------------------------------------------------------------------------
-@dataclass
-class SSHInfo:
-    port: int
-    user: str
-    identity: Path
-    known_hosts: Path
-    root: Path
-    host_public_key: str
-
-
-def _keygen(path: Path) -> None:
-    subprocess.run(
-        ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "keyark-test", "-f", str(path)],
-        check=True,
-    )
-
-
 @pytest.fixture(scope="session")
 def sshd_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SSHInfo]:
     sshd = "/usr/sbin/sshd"
@@ -162,8 +67,8 @@ def sshd_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SSHInfo]:
     work = tmp_path_factory.mktemp("sshd")
     if os.geteuid() == 0:
         Path("/run/sshd").mkdir(mode=0o755, exist_ok=True)
-    _keygen(work / "host_ed25519")
-    _keygen(work / "client_ed25519")
+    keygen(work / "host_ed25519")
+    keygen(work / "client_ed25519")
     shutil.copy(work / "client_ed25519.pub", work / "authorized_keys")
     port = free_port()
     user = getpass.getuser()
@@ -206,21 +111,6 @@ def sshd_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SSHInfo]:
 
 
 # -- moto (S3) -------------------------------------------------------------------------
-def moto_program() -> str:
-    found = shutil.which("moto_server") or str(Path(sys.executable).parent / "moto_server")
-    if not os.access(found, os.X_OK):
-        missing("moto_server (pip install 'keyark[test]')")
-    return found
-
-
-def start_moto(work: Path, env: dict[str, str] | None = None) -> tuple[Server, str]:
-    port = free_port()
-    server = start_server(
-        f"moto-{port}", [moto_program(), "-H", "127.0.0.1", "-p", str(port)], port, work, env
-    )
-    return server, f"http://127.0.0.1:{port}"
-
-
 @pytest.fixture(scope="session")
 def moto_endpoint(
     tmp_path_factory: pytest.TempPathFactory, session_env: pytest.MonkeyPatch
@@ -305,78 +195,9 @@ def gcs_endpoint(
 
 
 # -- pyftpdlib (FTP, FTPS) -------------------------------------------------------------
-@dataclass
-class FTPInfo:
-    port: int
-    user: str
-    password: str
-    root: Path
-    ca_file: Path | None
-
-
-def _self_signed(work: Path) -> tuple[Path, Path]:
-    import ipaddress
-
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
-
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
-    now = dt.datetime.now(dt.UTC)
-    certificate = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(days=1))
-        .not_valid_after(now + dt.timedelta(days=30))
-        .add_extension(
-            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
-            critical=False,
-        )
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .sign(key, hashes.SHA256())
-    )
-    cert_path, key_path = work / "cert.pem", work / "key.pem"
-    cert_path.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-    return cert_path, key_path
-
-
-def _start_ftp(work: Path, tls: bool) -> tuple[Server, FTPInfo]:
-    try:
-        import pyftpdlib  # noqa: F401
-
-        if tls:
-            import OpenSSL  # noqa: F401
-    except ImportError:
-        missing("pyftpdlib/pyopenssl (pip install 'keyark[test]')")
-    root = work / "files"
-    root.mkdir()
-    port = free_port()
-    password = secrets.token_urlsafe(12)
-    argv = [sys.executable, str(HERE / "ftp_server.py"), str(port), str(root), "keyark"]
-    ca_file = None
-    if tls:
-        ca_file, key_file = _self_signed(work)
-        argv += [str(ca_file), str(key_file)]
-    name = "ftps" if tls else "ftp"
-    server = start_server(name, argv, port, work, {"FTP_TEST_PASSWORD": password})
-    return server, FTPInfo(port, "keyark", password, root, ca_file)
-
-
 @pytest.fixture(scope="session")
 def ftp_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FTPInfo]:
-    server, info = _start_ftp(tmp_path_factory.mktemp("ftp"), tls=False)
+    server, info = start_ftp(tmp_path_factory.mktemp("ftp"), tls=False)
     try:
         yield info
     finally:
@@ -385,49 +206,11 @@ def ftp_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FTPInfo]:
 
 @pytest.fixture(scope="session")
 def ftps_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FTPInfo]:
-    server, info = _start_ftp(tmp_path_factory.mktemp("ftps"), tls=True)
+    server, info = start_ftp(tmp_path_factory.mktemp("ftps"), tls=True)
     try:
         yield info
     finally:
         server.stop()
-
-
-# -- one fresh backend per test --------------------------------------------------------
-def unique(kind: str) -> str:
-    return f"keyark-{kind}-{secrets.token_hex(6)}"
-
-
-def open_fresh_backend(
-    kind: str, request: pytest.FixtureRequest, tmp_path: Path, **settings: object
-) -> Backend:
-    """A backend of ``kind`` on an empty container/directory of its server."""
-    if kind == "local":
-        return LocalBackend(tmp_path / "repo")
-    if kind == "sftp":
-        ssh: SSHInfo = request.getfixturevalue("sshd_server")
-        url = f"sftp://{ssh.user}@127.0.0.1:{ssh.port}{ssh.root}/{unique(kind)}"
-        options = {"sftp_identity": str(ssh.identity), "sftp_known_hosts": str(ssh.known_hosts)}
-        return open_backend(url, BackendOptions({**options, **settings}))
-    if kind in ("ftp", "ftps"):
-        ftp: FTPInfo = request.getfixturevalue(f"{kind}_server")
-        url = f"{kind}://{ftp.user}:{ftp.password}@127.0.0.1:{ftp.port}/{unique(kind)}/repo"
-        options = {"ftp_ca_file": str(ftp.ca_file)} if ftp.ca_file else {}
-        return open_backend(url, BackendOptions({**options, **settings}))
-    if kind == "s3":
-        endpoint = request.getfixturevalue("moto_endpoint")
-        url = f"s3://{unique(kind)}/repo"
-        backend = open_backend(url, BackendOptions({"s3_endpoint": endpoint, **settings}))
-    elif kind == "azure":
-        request.getfixturevalue("azurite_connection_string")
-        url = f"azure://{unique(kind)}/repo"
-        backend = open_backend(url, BackendOptions({"azure_list_page_size": 500, **settings}))
-    elif kind == "gcs":
-        request.getfixturevalue("gcs_endpoint")
-        backend = open_backend(f"gs://{unique(kind)}/repo", BackendOptions(dict(settings)))
-    else:
-        raise ValueError(kind)
-    backend.create_container()  # type: ignore[attr-defined]
-    return backend
 
 
 @pytest.fixture(params=BACKEND_KINDS)

@@ -7,7 +7,7 @@ import pytest
 from keyark.backends.registry import BackendOptions, open_backend
 from keyark.errors import NotFoundError, PermanentBackendError
 
-from .conftest import AZURITE_ACCOUNT, unique
+from .servers import AZURITE_ACCOUNT, unique
 
 
 def test_azure_missing_container_is_permanent(azurite_connection_string: str) -> None:

@@ -8,7 +8,7 @@ from keyark.backends.base import Backend
 from keyark.backends.local import LocalBackend
 from keyark.testing import CHECKS, ContractOptions, cleanup, run_contract
 
-from .conftest import OBJECT_STORES
+from .servers import OBJECT_STORES
 
 # > 1000 keys makes S3, GCS and Azure (page size 500 here) return several pages.
 MANY_KEYS = {"s3": 1100, "azure": 1100, "gcs": 1100}

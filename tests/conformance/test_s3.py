@@ -14,7 +14,7 @@ from keyark.backends.s3 import S3Backend
 from keyark.errors import NotFoundError, PermanentBackendError
 from keyark.testing import CHECKS, ContractOptions
 
-from .conftest import start_moto, unique
+from .servers import start_moto, unique
 
 
 @pytest.fixture(scope="module")

@@ -16,7 +16,7 @@ from keyark.errors import (
     UsageError,
 )
 
-from .conftest import SSHInfo, free_port
+from .servers import SSHInfo, free_port
 
 
 def _open(ssh: SSHInfo, directory: str, **settings: str):

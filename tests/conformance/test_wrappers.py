@@ -17,7 +17,7 @@ from keyark.backends.retry import RetryingBackend
 from keyark.backends.throttle import ThrottledBackend, TokenBucket
 from keyark.errors import NotFoundError, PermanentBackendError, TransientBackendError
 
-from .conftest import FTPInfo, open_fresh_backend
+from .servers import FTPInfo, open_fresh_backend
 
 MIB = 1024 * 1024
 

@@ -1,14 +1,10 @@
 """FTP and explicit-TLS FTPS backend (ftplib): ``ftp[s]://user[:password]@host[:port]/path``.
 
-The path is absolute on the server. The password comes from the URL or
-``KEYARK_FTP_PASSWORD``; FTPS (``AUTH TLS`` + ``PROT P``) verifies the server
-against ``settings["ftp_ca_file"]`` or the system's trust store.
-
-A put is ``STOR`` to ``.tmp-<random>`` in the target directory (never listed),
-then ``RNFR``/``RNTO``. FTP has no atomic create-if-absent, so ``overwrite=False``
-checks that the target is absent just before the rename; concurrent puts of one
-name are serialised inside this process, not across processes. A pool of
-connections makes the backend thread-safe.
+The path is absolute on the server; the password comes from the URL or ``KEYARK_FTP_PASSWORD``;
+FTPS (``AUTH TLS`` + ``PROT P``) trusts ``settings["ftp_ca_file"]`` or the system store.
+A put is ``STOR`` to ``.tmp-<random>`` (never listed), then ``RNFR``/``RNTO``. FTP has no
+atomic create-if-absent: ``overwrite=False`` checks just before the rename, and puts of one
+name are serialised within this process only. A connection pool makes it thread-safe.
 """
 
 from __future__ import annotations
@@ -23,7 +19,7 @@ import ssl
 import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from urllib.parse import unquote, urlsplit
 
@@ -48,8 +44,7 @@ _PROTOCOL_ERRORS = (ftplib.error_perm, ftplib.error_temp)
 
 
 class _FTPTLS(ftplib.FTP_TLS):
-    """FTP_TLS that resumes the control channel's TLS session on data channels
-    (servers such as vsftpd require it)."""
+    """FTP_TLS that resumes the control channel's TLS session on data channels (vsftpd)."""
 
     def ntransfercmd(
         self, cmd: str, rest: int | str | None = None
@@ -70,14 +65,8 @@ class _Connection:
     binary: bool = True
 
     def close(self) -> None:
-        try:
+        with suppress(Exception):
             self.ftp.close()
-        except Exception:
-            pass
-
-
-class _Missing(Exception):
-    """SIZE said the file is not there."""
 
 
 def _code(error: BaseException) -> str:
@@ -100,14 +89,9 @@ class FTPBackend:
         connections: int = DEFAULT_CONNECTIONS,
         timeout: float = DEFAULT_TIMEOUT,
     ) -> None:
-        self.host = host
-        self.port = port
-        self.user = user
-        self._password = password
-        self.tls = tls
-        self.ca_file = ca_file
+        self.host, self.port, self.user, self._password = host, port, user, password
+        self.tls, self.ca_file, self.timeout = tls, ca_file, timeout
         self.root = "/" + path.strip("/")
-        self.timeout = timeout
         self._connections = max(1, connections)
         self._slots = threading.BoundedSemaphore(self._connections)
         self._lock = threading.Lock()
@@ -117,22 +101,18 @@ class FTPBackend:
         self._mlsd = True
         self._closed = False
 
-    # -- description -----------------------------------------------------------------
     def location(self) -> str:
-        scheme = "ftps" if self.tls else "ftp"
-        return f"{scheme}://{self.user}@{self.host}:{self.port}{self.root}"
+        return f"ftp{'s' if self.tls else ''}://{self.user}@{self.host}:{self.port}{self.root}"
 
     def capabilities(self) -> Capabilities:
         return Capabilities(connections=self._connections, atomic_replace=True)
 
-    # -- connections -----------------------------------------------------------------
     def _connect(self) -> _Connection:
-        ftp: ftplib.FTP
-        if self.tls:
-            context = ssl.create_default_context(cafile=self.ca_file)
-            ftp = _FTPTLS(context=context, timeout=self.timeout)
-        else:
-            ftp = ftplib.FTP(timeout=self.timeout)  # noqa: S321 (plain FTP when asked for)
+        ftp = (
+            _FTPTLS(context=ssl.create_default_context(cafile=self.ca_file), timeout=self.timeout)
+            if self.tls
+            else ftplib.FTP(timeout=self.timeout)  # noqa: S321 (plain FTP when asked for)
+        )
         try:
             ftp.connect(self.host, self.port)
             try:
@@ -145,10 +125,7 @@ class FTPBackend:
                 ftp.prot_p()
             ftp.voidcmd("TYPE I")
         except BaseException:
-            try:
-                ftp.close()
-            except Exception:
-                pass
+            _Connection(ftp).close()
             raise
         return _Connection(ftp)
 
@@ -160,22 +137,19 @@ class FTPBackend:
         try:
             with self._lock:
                 connection = self._idle.pop() if self._idle else None
-            if connection is not None and time.monotonic() - connection.last_used > (
-                _IDLE_CHECK_SECONDS
-            ):
+            if connection and time.monotonic() - connection.last_used > _IDLE_CHECK_SECONDS:
                 try:
-                    connection.ftp.voidcmd("NOOP")
+                    connection.ftp.voidcmd("NOOP")  # servers drop idle sessions
                 except Exception:
                     connection.close()
                     connection = None
-            if connection is None:
-                connection = self._connect()
+            connection = connection or self._connect()
             keep = False
             try:
                 yield connection
                 keep = True
             except (KeyarkError, *_PROTOCOL_ERRORS):
-                keep = True
+                keep = True  # clean replies: the session is still in a known state
                 raise
             finally:
                 if keep and not connection.broken and not self._closed:
@@ -188,7 +162,7 @@ class FTPBackend:
             self._slots.release()
 
     def _where(self) -> str:
-        return f"{'ftps' if self.tls else 'ftp'} backend {self.location()}"
+        return f"ftp{'s' if self.tls else ''} backend {self.location()}"
 
     @contextmanager
     def _errors(self, what: str) -> Iterator[None]:
@@ -201,28 +175,21 @@ class FTPBackend:
 
     def _translate(self, error: Exception, what: str) -> KeyarkError:
         where = self._where()
-        code = _code(error)
+        code = _code(error) if isinstance(error, ftplib.Error) else ""
+        if code in ("452", "552"):
+            return PermanentBackendError(f"{where}: storage full or quota exceeded ({what})")
         if isinstance(error, ftplib.error_perm):
-            if code == "552":
-                return PermanentBackendError(f"{where}: storage full or quota exceeded ({what})")
-            if code == "530":
-                return PermanentBackendError(f"{where}: not logged in (530)")
             return PermanentBackendError(f"{where}: server refused {what} ({code})")
         if isinstance(error, ftplib.error_temp):
-            if code == "452":
-                return PermanentBackendError(f"{where}: insufficient storage for {what}")
             return TransientBackendError(f"{where}: temporary failure on {what} ({code})")
         if isinstance(error, ssl.SSLCertVerificationError):
-            return PermanentBackendError(
-                f"{where}: TLS certificate of {self.host} not trusted (set ftp_ca_file)"
-            )
+            return PermanentBackendError(f"{where}: TLS certificate not trusted (ftp_ca_file?)")
         if isinstance(error, socket.gaierror):
             return PermanentBackendError(f"{where}: cannot resolve host {self.host}")
         if isinstance(error, (OSError, EOFError, ftplib.Error)):
             return TransientBackendError(f"{where}: {type(error).__name__} on {what}")
         return PermanentBackendError(f"{where}: {type(error).__name__} on {what}")
 
-    # -- helpers ---------------------------------------------------------------------
     def _path(self, name: str) -> str:
         validate_name(name)
         return f"{self.root.rstrip('/')}/{name}"
@@ -233,43 +200,32 @@ class FTPBackend:
             ftp.voidcmd("TYPE I")  # "550 SIZE not allowed in ASCII mode" otherwise
             connection.binary = True
         try:
-            size = ftp.size(path)
+            return int(ftp.sendcmd(f"SIZE {path}")[3:])  # "213 <size>"
         except ftplib.error_perm as error:
             if _code(error) == "550":
                 return None
             raise
-        if size is None:
-            raise TransientBackendError(f"{self._where()}: unexpected reply to SIZE")
-        return size
 
     def _ensure_dir(self, ftp: ftplib.FTP, directory: str) -> None:
-        if directory in self._made_dirs:
-            return
         parts = [part for part in directory.split("/") if part]
         for depth in range(1, len(parts) + 1):
             path = "/" + "/".join(parts[:depth])
-            if path in self._made_dirs:
-                continue
-            try:
-                ftp.mkd(path)
-            except ftplib.error_perm:
-                pass  # exists (or not allowed: the STOR that follows will say so)
-            self._made_dirs.add(path)
+            if path not in self._made_dirs:
+                with suppress(ftplib.error_perm):  # exists, or not allowed: STOR will say
+                    ftp.mkd(path)
+                self._made_dirs.add(path)
 
     def _read(self, connection: _Connection, path: str, offset: int, length: int | None) -> bytes:
         ftp = connection.ftp
         size = self._size(connection, path)
         if size is None:
-            raise _Missing(path)
+            raise NotFoundError(f"{path} not found in {self.location()}")
         start = min(offset, size)
         end = size if length is None else min(size, offset + length)
         if end <= start:
             return b""
-        want = end - start
+        want, got, to_eof, chunks = end - start, 0, end == size, []
         conn = ftp.transfercmd(f"RETR {path}", rest=start or None)
-        chunks: list[bytes] = []
-        got = 0
-        to_eof = end == size
         try:
             while to_eof or got < want:
                 block = conn.recv(_BLOCK if to_eof else min(_BLOCK, want - got))
@@ -282,25 +238,15 @@ class FTPBackend:
         finally:
             conn.close()
         try:
-            ftp.voidresp()
-        except _PROTOCOL_ERRORS:
-            if to_eof:
-                raise
-        except Exception:
-            connection.broken = True
+            ftp.voidresp()  # 226, or 426 after a transfer we cut short on purpose
+        except Exception as error:
+            connection.broken = not isinstance(error, _PROTOCOL_ERRORS)
             if to_eof:
                 raise
         if got != want:
             raise TransientBackendError(f"{self._where()}: short read of {path}")
         return b"".join(chunks)
 
-    def _remove_quietly(self, ftp: ftplib.FTP, path: str) -> None:
-        try:
-            ftp.delete(path)
-        except Exception:
-            pass
-
-    # -- operations ------------------------------------------------------------------
     def put(self, name: str, data: bytes, *, overwrite: bool = False) -> None:
         path = self._path(name)
         directory = path.rsplit("/", 1)[0] or "/"
@@ -312,21 +258,21 @@ class FTPBackend:
                 return
             tmp = f"{directory.rstrip('/')}/{TEMP_PREFIX}{secrets.token_hex(8)}"
             ftp.storbinary(f"STOR {tmp}", io.BytesIO(data), blocksize=_BLOCK)
+            renamed = False
             try:
-                if not overwrite and self._exists_same(connection, path, name, data):
-                    self._remove_quietly(ftp, tmp)
-                    return
-                try:
-                    ftp.rename(tmp, path)
-                except ftplib.error_perm:
-                    if not overwrite or self._size(connection, path) is None:
-                        raise
-                    # Servers that refuse to rename onto an existing file.
-                    ftp.delete(path)
-                    ftp.rename(tmp, path)
-            except BaseException:
-                self._remove_quietly(ftp, tmp)
-                raise
+                if overwrite or not self._exists_same(connection, path, name, data):
+                    try:
+                        ftp.rename(tmp, path)
+                    except ftplib.error_perm:
+                        if not overwrite or self._size(connection, path) is None:
+                            raise
+                        ftp.delete(path)  # a server that refuses to rename onto a file
+                        ftp.rename(tmp, path)
+                    renamed = True
+            finally:
+                if not renamed:
+                    with suppress(Exception):
+                        ftp.delete(tmp)
 
     def _exists_same(self, connection: _Connection, path: str, name: str, data: bytes) -> bool:
         """False if ``path`` is absent, True if it holds ``data``, else AlreadyExistsError."""
@@ -340,10 +286,7 @@ class FTPBackend:
     def get(self, name: str, offset: int = 0, length: int | None = None) -> bytes:
         path = self._path(name)
         with self._errors(name), self._session() as connection:
-            try:
-                return self._read(connection, path, offset, length)
-            except _Missing:
-                raise NotFoundError(f"{name} not found in {self.location()}") from None
+            return self._read(connection, path, offset, length)
 
     def stat(self, name: str) -> ObjectInfo:
         path = self._path(name)
@@ -382,14 +325,12 @@ class FTPBackend:
         try:
             if self._mlsd:
                 try:
-                    result = []
-                    for filename, facts in ftp.mlsd(directory, facts=["type", "size"]):
-                        kind = facts.get("type", "").lower()
-                        if kind in ("cdir", "pdir") or filename in (".", ".."):
-                            continue
-                        is_dir = kind == "dir"
-                        result.append((filename, is_dir, int(facts.get("size", 0) or 0)))
-                    return result
+                    entries = ftp.mlsd(directory, facts=["type", "size"])
+                    return [
+                        (filename, facts["type"].lower() == "dir", int(facts.get("size") or 0))
+                        for filename, facts in entries
+                        if facts.get("type", "").lower() in ("file", "dir")
+                    ]
                 except ftplib.error_perm as error:
                     if _code(error) not in ("500", "501", "502", "504"):
                         raise
@@ -417,25 +358,17 @@ class FTPBackend:
         with self._lock:
             idle, self._idle = self._idle, []
         for connection in idle:
-            try:
-                connection.ftp.quit()
-            except Exception:
-                connection.close()
+            connection.close()
 
 
 def parse_list_line(line: str) -> tuple[str, bool, int] | None:
-    """Parse one Unix- or DOS-style ``LIST`` line into (name, is_dir, size)."""
+    """Parse one Unix-style ``LIST`` line into (name, is_dir, size); None for others."""
     parts = line.split(None, 8)
-    if len(parts) == 9 and parts[0][:1] in "-d" and parts[4].isdigit():
-        name = parts[8]
-        if name in (".", ".."):
-            return None
-        return name, parts[0].startswith("d"), int(parts[4])
-    dos = line.split(None, 3)
-    if len(dos) == 4 and (dos[2] == "<DIR>" or dos[2].isdigit()):
-        is_dir = dos[2] == "<DIR>"
-        return dos[3], is_dir, 0 if is_dir else int(dos[2])
-    return None
+    if len(parts) < 9 or parts[0][:1] not in "-d" or not parts[4].isdigit():
+        return None  # totals, symlinks, devices, unknown formats
+    if parts[8] in (".", ".."):
+        return None
+    return parts[8], parts[0].startswith("d"), int(parts[4])
 
 
 def from_url(url: str, options: BackendOptions) -> FTPBackend:
@@ -449,21 +382,18 @@ def from_url(url: str, options: BackendOptions) -> FTPBackend:
         port = parts.port or 21
     except ValueError:
         raise UsageError(f"the port in the {scheme}:// URL is not a number") from None
-    user = unquote(parts.username) if parts.username else "anonymous"
+    password = os.environ.get("KEYARK_FTP_PASSWORD", "")
     if parts.password is not None:
         password = unquote(parts.password)
-    else:
-        password = os.environ.get("KEYARK_FTP_PASSWORD", "")
     settings = options.settings
-    ca_file = settings.get("ftp_ca_file")
     return FTPBackend(
         parts.hostname,
         unquote(parts.path),
         port=port,
-        user=user,
+        user=unquote(parts.username) if parts.username else "anonymous",
         password=password,
         tls=scheme == "ftps",
-        ca_file=os.fspath(ca_file) if ca_file else None,
+        ca_file=str(settings["ftp_ca_file"]) if settings.get("ftp_ca_file") else None,
         connections=int(settings.get("ftp_connections", DEFAULT_CONNECTIONS)),
         timeout=float(settings.get("ftp_timeout", DEFAULT_TIMEOUT)),
     )

@@ -1,17 +1,12 @@
-"""SFTP backend (paramiko): ``sftp://user@host[:port]/path``.
+"""SFTP backend (paramiko): ``sftp://user@host[:port]/path``, thread-safe by a connection pool.
 
-The server's host key must already be known: it is checked against
-``options.settings["sftp_known_hosts"]`` (a file) or ``~/.ssh/known_hosts``, and an
-unknown or changed key is refused. Authentication uses ``settings["sftp_identity"]``
-(a private key file), then the SSH agent, then (only without an identity) the usual
-``~/.ssh`` keys. Passwords are not supported.
-
-Writes go to a temporary name in the target directory (``.tmp-<random>``, never
-listed), are fsynced when the server offers ``fsync@openssh.com``, and are then
-renamed: plain SFTP ``rename`` (which OpenSSH implements with ``link()``, so it
-never replaces an existing object) for new objects, ``posix-rename@openssh.com``
-for ``overwrite=True``. A small pool of SSH connections makes the backend
-thread-safe.
+Host keys are checked against ``settings["sftp_known_hosts"]`` or ``~/.ssh/known_hosts``;
+unknown or changed keys are refused. Authentication: ``settings["sftp_identity"]`` (a key
+file), the SSH agent, or (without an identity) the usual ``~/.ssh`` keys; no passwords.
+A put writes ``.tmp-<random>`` (never listed) in the target directory, fsyncs it where the
+server offers ``fsync@openssh.com``, then renames it: plain SFTP ``rename`` (OpenSSH uses
+``link()``, so an existing object is never replaced) or, for ``overwrite=True``,
+``posix-rename@openssh.com``.
 """
 
 from __future__ import annotations
@@ -26,7 +21,7 @@ import socket
 import stat as stat_module
 import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote, urlsplit
@@ -51,10 +46,19 @@ DIR_MODE = 0o700
 DEFAULT_CONNECTIONS = 4
 DEFAULT_TIMEOUT = 30.0
 _READ_CHUNK = 32768
+_CONNECT_FAILURES = (OSError, EOFError, paramiko.SSHException)
 
 
 class _UnknownHostKeyError(Exception):
     """The server's host key is not in the known_hosts file."""
+
+
+_CONNECT_REFUSALS = (
+    paramiko.AuthenticationException,
+    paramiko.BadHostKeyException,
+    _UnknownHostKeyError,
+    socket.gaierror,
+)
 
 
 class _RejectUnknownHost:
@@ -74,9 +78,9 @@ class _Connection:
         return transport is not None and transport.is_active()
 
     def close(self) -> None:
-        try:
+        with suppress(Exception):
             self.sftp.close()
-        finally:
+        with suppress(Exception):
             self.client.close()
 
 
@@ -95,13 +99,10 @@ class SFTPBackend:
         connections: int = DEFAULT_CONNECTIONS,
         timeout: float = DEFAULT_TIMEOUT,
     ) -> None:
-        self.host = host
-        self.port = port
-        self.user = user
+        self.host, self.port, self.user = host, port, user
         self.root = path.rstrip("/") or "/"
         self.known_hosts = known_hosts or os.path.expanduser("~/.ssh/known_hosts")
-        self.identity = identity
-        self.timeout = timeout
+        self.identity, self.timeout = identity, timeout
         self._connections = max(1, connections)
         self._slots = threading.BoundedSemaphore(self._connections)
         self._lock = threading.Lock()
@@ -110,7 +111,6 @@ class SFTPBackend:
         self._fsync_supported = True
         self._closed = False
 
-    # -- description -----------------------------------------------------------------
     def location(self) -> str:
         port = "" if self.port == 22 else f":{self.port}"
         return f"sftp://{self.user}@{self.host}{port}{self.root}"
@@ -118,7 +118,6 @@ class SFTPBackend:
     def capabilities(self) -> Capabilities:
         return Capabilities(connections=self._connections, atomic_replace=True)
 
-    # -- connections -----------------------------------------------------------------
     def _connect(self) -> _Connection:
         client = paramiko.SSHClient()
         if os.path.exists(self.known_hosts):
@@ -145,28 +144,17 @@ class SFTPBackend:
                 auth_timeout=self.timeout,
                 channel_timeout=self.timeout,
             )
+            client.get_transport().set_keepalive(30)
             sftp = client.open_sftp()
             sftp.get_channel().settimeout(self.timeout)
-        except (paramiko.AuthenticationException, paramiko.BadHostKeyException):
+        except BaseException as error:
             client.close()
-            raise
-        except _UnknownHostKeyError:
-            client.close()
-            raise
-        except socket.gaierror:
-            client.close()
-            raise PermanentBackendError(
-                f"sftp backend {self.location()}: cannot resolve host {self.host}"
-            ) from None
-        except (OSError, EOFError, paramiko.SSHException) as error:
-            client.close()
+            if isinstance(error, _CONNECT_REFUSALS) or not isinstance(error, _CONNECT_FAILURES):
+                raise  # translated by _errors()
             raise TransientBackendError(
                 f"sftp backend {self.location()}: cannot connect to {self.host}:{self.port} "
                 f"({type(error).__name__})"
             ) from None
-        except BaseException:
-            client.close()
-            raise
         return _Connection(client, sftp)
 
     @contextmanager
@@ -177,10 +165,10 @@ class SFTPBackend:
         try:
             with self._lock:
                 connection = self._idle.pop() if self._idle else None
-            if connection is None or not connection.alive():
-                if connection is not None:
-                    connection.close()
-                connection = self._connect()
+            if connection is not None and not connection.alive():
+                connection.close()
+                connection = None
+            connection = connection or self._connect()
             keep = False
             try:
                 yield connection.sftp
@@ -214,83 +202,64 @@ class SFTPBackend:
             raise self._translate(error, what) from None
 
     def _translate(self, error: Exception, what: str) -> KeyarkError:
-        where = f"sftp backend {self.location()}"
-        if isinstance(error, _UnknownHostKeyError):
-            return PermanentBackendError(
-                f"{where}: host key of {self.host} is unknown (not in {self.known_hosts}); "
-                "verify it and add it with ssh-keyscan"
-            )
-        if isinstance(error, paramiko.BadHostKeyException):
-            return PermanentBackendError(
-                f"{where}: host key of {self.host} does not match {self.known_hosts} "
-                "(changed key or man-in-the-middle); refusing to connect"
-            )
-        if isinstance(error, paramiko.AuthenticationException):
-            return PermanentBackendError(
-                f"{where}: authentication failed for user {self.user} "
-                "(check sftp_identity, the SSH agent or ~/.ssh keys)"
-            )
+        where, host, known = f"sftp backend {self.location()}", self.host, self.known_hosts
+        refusals: list[tuple[type[BaseException], str]] = [
+            (_UnknownHostKeyError, f"host key of {host} is unknown (not in {known}); verify it"),
+            (
+                paramiko.BadHostKeyException,
+                f"host key of {host} does not match {known} (changed key or man-in-the-middle)",
+            ),
+            (
+                paramiko.AuthenticationException,
+                f"authentication failed for user {self.user} (check sftp_identity, the agent)",
+            ),
+            (PermissionError, f"permission denied for {what}"),
+            (socket.gaierror, f"cannot resolve host {host}"),
+        ]
+        for kind, message in refusals:
+            if isinstance(error, kind):
+                return PermanentBackendError(f"{where}: {message}")
         if isinstance(error, FileNotFoundError) or getattr(error, "errno", None) == errno.ENOENT:
             return NotFoundError(f"{what} not found in {self.location()}")
-        if isinstance(error, PermissionError):
-            return PermanentBackendError(f"{where}: permission denied for {what}")
-        if isinstance(error, socket.gaierror):
-            return PermanentBackendError(f"{where}: cannot resolve host {self.host}")
-        if isinstance(
-            error, (TimeoutError, socket.timeout, ConnectionError, EOFError, paramiko.SSHException)
-        ):
-            return TransientBackendError(f"{where}: {type(error).__name__} on {what}")
-        if isinstance(error, OSError) and error.errno is None:
+        if isinstance(error, OSError) and error.errno is None and type(error) is OSError:
             # A generic SSH_FX_FAILURE: the server refused (full disk, quota, ...).
             return PermanentBackendError(
-                f"{where}: server failure on {what} ({error.strerror or error}); "
-                "disk full or quota exceeded?"
+                f"{where}: server failure on {what} ({error}); disk full or quota exceeded?"
             )
-        if isinstance(error, OSError):
-            return TransientBackendError(f"{where}: {error.strerror} on {what}")
+        if isinstance(error, (OSError, EOFError, paramiko.SSHException)):
+            return TransientBackendError(f"{where}: {type(error).__name__} on {what}")
         return PermanentBackendError(f"{where}: {type(error).__name__} on {what}")
 
-    # -- helpers ---------------------------------------------------------------------
     def _path(self, name: str) -> str:
         validate_name(name)
         return posixpath.join(self.root, name)
 
     def _ensure_dir(self, sftp: paramiko.SFTPClient, directory: str) -> None:
-        if directory in self._made_dirs:
+        if directory in self._made_dirs or directory in ("/", ""):
             return
-        missing: list[str] = []
-        probe = directory
-        while probe not in ("/", "") and probe not in self._made_dirs:
+        for attempt in range(2):
             try:
-                attrs = sftp.stat(probe)
-            except FileNotFoundError:
-                missing.append(probe)
-                probe = posixpath.dirname(probe)
-                continue
-            if not stat_module.S_ISDIR(attrs.st_mode or 0):
-                raise PermanentBackendError(
-                    f"sftp backend {self.location()}: {probe} exists and is not a directory"
-                )
-            break
-        for path in reversed(missing):
-            try:
-                sftp.mkdir(path, DIR_MODE)
-            except OSError:
-                # Lost a race with another writer, or a real error: look again.
-                attrs = sftp.stat(path)
-                if not stat_module.S_ISDIR(attrs.st_mode or 0):
+                sftp.mkdir(directory, DIR_MODE)
+                break
+            except FileNotFoundError:  # the parent is missing too
+                if attempt:
                     raise
+                self._ensure_dir(sftp, posixpath.dirname(directory))
+            except OSError:  # exists already (or a real error: look)
+                if not stat_module.S_ISDIR(sftp.stat(directory).st_mode or 0):
+                    raise
+                break
         self._made_dirs.add(directory)
 
-    def _same_content(self, sftp: paramiko.SFTPClient, path: str, data: bytes) -> bool | None:
-        """None if ``path`` is absent, else whether it holds exactly ``data``."""
+    def _existing(self, sftp: paramiko.SFTPClient, path: str, name: str, data: bytes) -> bool:
+        """False if ``path`` is absent, True if it holds ``data``, else AlreadyExistsError."""
         try:
             size = sftp.stat(path).st_size
         except FileNotFoundError:
-            return None
-        if size != len(data):
             return False
-        return self._read(sftp, path, 0, None) == data
+        if size == len(data) and self._read(sftp, path, 0, None) == data:
+            return True
+        raise AlreadyExistsError(f"{name} already exists in {self.location()}")
 
     def _read(self, sftp: paramiko.SFTPClient, path: str, offset: int, length: int | None) -> bytes:
         with sftp.open(path, "rb") as handle:
@@ -314,31 +283,19 @@ class SFTPBackend:
             return b"".join(chunks)
 
     def _fsync(self, sftp: paramiko.SFTPClient, handle: paramiko.SFTPFile) -> None:
-        if not self._fsync_supported:
-            return
         try:
-            sftp._request(CMD_EXTENDED, "fsync@openssh.com", handle.handle)
+            if self._fsync_supported:
+                sftp._request(CMD_EXTENDED, "fsync@openssh.com", handle.handle)
         except OSError:
             self._fsync_supported = False
 
-    def _remove_quietly(self, sftp: paramiko.SFTPClient, path: str) -> None:
-        try:
-            sftp.remove(path)
-        except OSError:
-            pass
-
-    # -- operations ------------------------------------------------------------------
     def put(self, name: str, data: bytes, *, overwrite: bool = False) -> None:
         path = self._path(name)
         directory = posixpath.dirname(path)
         with self._errors(name), self._session() as sftp:
             self._ensure_dir(sftp, directory)
-            if not overwrite:
-                same = self._same_content(sftp, path, data)
-                if same:
-                    return
-                if same is False:
-                    raise AlreadyExistsError(f"{name} already exists in {self.location()}")
+            if not overwrite and self._existing(sftp, path, name, data):
+                return
             tmp = posixpath.join(directory, f"{TEMP_PREFIX}{secrets.token_hex(8)}")
             renamed = False
             try:
@@ -350,25 +307,19 @@ class SFTPBackend:
                     self._fsync(sftp, handle)
                 if overwrite:
                     sftp.posix_rename(tmp, path)
-                    renamed = True
-                    return
-                try:
-                    sftp.rename(tmp, path)
-                    renamed = True
-                except OSError as error:
-                    if error.errno is not None:
-                        raise
-                    # OpenSSH's rename is link()+unlink(): it fails if the target exists.
-                    same = self._same_content(sftp, path, data)
-                    if same is None:
-                        raise
-                    if not same:
-                        raise AlreadyExistsError(
-                            f"{name} already exists in {self.location()}"
-                        ) from None
+                else:
+                    try:
+                        sftp.rename(tmp, path)
+                    except OSError as error:
+                        # OpenSSH's rename is link()+unlink(): it fails if the target exists.
+                        if error.errno is not None or not self._existing(sftp, path, name, data):
+                            raise
+                        return
+                renamed = True
             finally:
                 if not renamed:
-                    self._remove_quietly(sftp, tmp)
+                    with suppress(OSError):
+                        sftp.remove(tmp)
 
     def get(self, name: str, offset: int = 0, length: int | None = None) -> bytes:
         path = self._path(name)
@@ -416,10 +367,7 @@ class SFTPBackend:
         with self._lock:
             idle, self._idle = self._idle, []
         for connection in idle:
-            try:
-                connection.close()
-            except Exception:
-                pass
+            connection.close()
 
 
 def from_url(url: str, options: BackendOptions) -> SFTPBackend:
@@ -438,15 +386,13 @@ def from_url(url: str, options: BackendOptions) -> SFTPBackend:
     if not path or path == "/":
         raise UsageError("the sftp:// URL needs a directory path, e.g. sftp://host/srv/keyark")
     settings = options.settings
-    identity = settings.get("sftp_identity")
-    known_hosts = settings.get("sftp_known_hosts")
     return SFTPBackend(
         parts.hostname,
         path,
         user=unquote(parts.username) if parts.username else getpass.getuser(),
         port=port,
-        known_hosts=os.fspath(known_hosts) if known_hosts else None,
-        identity=os.fspath(identity) if identity else None,
+        known_hosts=str(settings["sftp_known_hosts"]) if settings.get("sftp_known_hosts") else None,
+        identity=str(settings["sftp_identity"]) if settings.get("sftp_identity") else None,
         connections=int(settings.get("sftp_connections", DEFAULT_CONNECTIONS)),
         timeout=float(settings.get("sftp_timeout", DEFAULT_TIMEOUT)),
     )

@@ -22,6 +22,13 @@ from keyark.crypto.envelope import KEY_ID_SIZE, ObjectKind, Sealer, SymmetricKey
 from keyark.errors import FormatError, IntegrityError, WrongPasswordError
 
 PASSPHRASE = "passphrase"  # noqa: S105 - a slot kind, not a secret
+#: How messages name each slot kind's key material.
+KIND_NAMES = {
+    PASSPHRASE: "the passphrase",
+    "keyfile": "the key file",
+    "pkcs11": "the PKCS#11 key",
+    "recovery": "the recovery shares",
+}
 
 
 @dataclass
@@ -85,7 +92,7 @@ class Credentials:
 
     def describe(self) -> str:
         kinds = ([PASSPHRASE] if self.passphrase is not None else []) + sorted(self.unlockers)
-        return " or ".join(kinds) or "no key material"
+        return " or ".join(KIND_NAMES.get(kind, kind) for kind in kinds) or "no key material"
 
 
 def _slot_sealer(slot_id: str, kek: bytes) -> Sealer:
@@ -133,10 +140,18 @@ def unlock(slots: Iterable[KeySlot], credentials: Credentials) -> tuple[Symmetri
     tried = 0
     for slot in slots:
         kek: bytes | None = None
-        if slot.kind == PASSPHRASE and credentials.passphrase is not None:
-            kek = _passphrase_kek(slot, credentials.passphrase)
-        elif slot.kind in credentials.unlockers:
-            kek = credentials.unlockers[slot.kind](slot)
+        try:
+            if slot.kind == PASSPHRASE and credentials.passphrase is not None:
+                kek = _passphrase_kek(slot, credentials.passphrase)
+            elif slot.kind in credentials.unlockers:
+                # An unlocker returns None for a slot it does not fit, raises
+                # IntegrityError for one it fits but cannot open (wrong key).
+                kek = credentials.unlockers[slot.kind](slot)
+        except IntegrityError as error:
+            if isinstance(error, FormatError):
+                raise
+            tried += 1
+            continue
         if kek is None:
             continue
         tried += 1
@@ -146,9 +161,11 @@ def unlock(slots: Iterable[KeySlot], credentials: Credentials) -> tuple[Symmetri
             continue
     if tried == 0:
         raise WrongPasswordError(f"no key slot of this repository accepts {credentials.describe()}")
-    raise WrongPasswordError(
-        "wrong passphrase or key: no key slot opened; check KEYARK_PASSWORD / the key source"
-    )
+    if credentials.passphrase is not None and not credentials.unlockers:
+        raise WrongPasswordError(
+            "wrong passphrase or key: no key slot opened; check KEYARK_PASSWORD / the key source"
+        )
+    raise WrongPasswordError(f"wrong key: {credentials.describe()} opens no key slot")
 
 
 def _username() -> str:

@@ -1,80 +1,242 @@
-"""``keyark key``: manage key slots."""
+"""``keyark key``: manage key slots (list, add, remove, passwd, split, recover).
+
+The verbs parse options and render results; the operations live in :mod:`keyark.keys`.
+"""
 
 from __future__ import annotations
 
+import sys
+
 import click
 
-from keyark import ops
+from keyark import keys
 from keyark.cli.render import Output
-from keyark.cli.settings import global_options, new_passphrase, settings_of
+from keyark.cli.settings import (
+    global_options,
+    global_options_except,
+    new_passphrase,
+    pkcs11_pin,
+    settings_of,
+)
+from keyark.crypto import hsm, shares
+from keyark.errors import UsageError
+
+_KDF = click.Choice(["argon2id", "pbkdf2"])
+_KDF_HELP = "Passphrase KDF (pbkdf2 = PBKDF2-HMAC-SHA256, 600,000 iterations)."
 
 
 @click.group("key")
 def command() -> None:
-    """Manage the repository's keys."""
-
-
-@command.command("passwd")
-@click.option("--kdf", "kdf_name", type=click.Choice(["argon2id", "pbkdf2"]), default="argon2id")
-@global_options
-@click.pass_context
-def passwd(ctx: click.Context, kdf_name: str) -> None:
-    """Change the passphrase (new one from KEYARK_NEW_PASSWORD or a prompt)."""
-    settings = settings_of(ctx)
-    out = Output(settings)
-    repo = settings.open_repository()
-    try:
-        fresh = new_passphrase(settings)
-        slot_id = ops.change_passphrase(
-            repo, fresh, "pbkdf2-sha256" if kdf_name == "pbkdf2" else "argon2id"
-        )
-    finally:
-        repo.close()
-    if out.json:
-        out.emit_json({"message_type": "passwd", "slot": slot_id})
-    else:
-        out.print(f"passphrase changed (new key slot {slot_id[:8]})")
+    """Manage the repository's key slots."""
 
 
 @command.command("list")
 @global_options
 @click.pass_context
 def list_keys(ctx: click.Context) -> None:
-    """List key slots."""
+    """List key slots (never secrets)."""
     settings = settings_of(ctx)
     out = Output(settings)
-    repo = settings.open_repository()
-    try:
-        found = ops.key_slots(repo)
-        current = repo.slot.slot_id if repo.slot else ""
-    finally:
-        repo.close()
+    with settings.open_repository() as repo:
+        found = keys.list_keys(repo)
     if out.json:
-        out.emit_json(
-            [
-                {
-                    "id": s.slot_id,
-                    "kind": s.kind,
-                    "created": s.created,
-                    "host": s.host,
-                    "username": s.username,
-                    "current": s.slot_id == current,
-                }
-                for s in found
-            ]
-        )
+        out.emit_json([info.to_dict() for info in found])
         return
     out.table(
-        ["", "ID", "Kind", "Created", "Host", "User"],
+        ["", "ID", "Kind", "Created", "Host", "User", "Label", "Details"],
         [
             (
-                "*" if s.slot_id == current else "",
-                s.slot_id[:8],
-                s.kind,
-                s.created,
-                s.host,
-                s.username,
+                "*" if k.current else "",
+                k.slot_id[:8],
+                k.kind,
+                k.created,
+                k.host,
+                k.username,
+                k.label,
+                k.summary(),
             )
-            for s in found
+            for k in found
         ],
     )
+
+
+@command.command("add")
+@click.option("--kdf", "kdf_name", type=_KDF, default="argon2id", help=_KDF_HELP)
+@click.option("--key-file", "new_key_file", metavar="PATH", help="Create a key file at PATH.")
+@click.option("--pkcs11-module", "module", metavar="PATH", help="PKCS#11 module of the HSM.")
+@click.option("--pkcs11-token", "token", metavar="LABEL", help="PKCS#11 token label.")
+@click.option("--pkcs11-key", "key_label", metavar="LABEL", help="Label of the HSM key.")
+@click.option(
+    "--pkcs11-mechanism",
+    "mechanism",
+    type=click.Choice(list(hsm.MECHANISMS)),
+    help="Wrapping mechanism (default: by key type; rsa-oaep-sha1 for SoftHSM RSA keys).",
+)
+@click.option("--label", default="", help="A note shown by 'key list'.")
+@global_options_except("key_file", "pkcs11_module", "pkcs11_token", "pkcs11_key")
+@click.pass_context
+def add(
+    ctx: click.Context,
+    kdf_name: str,
+    new_key_file: str | None,
+    module: str | None,
+    token: str | None,
+    key_label: str | None,
+    mechanism: str | None,
+    label: str,
+) -> None:
+    """Add a key slot: a passphrase (default), a new key file, or an HSM key.
+
+    The repository opens with the usual key source; give --key-file/--pkcs11-* for
+    opening before the verb ('keyark --key-file OLD key add ...') or in the environment.
+    """
+    settings = settings_of(ctx)
+    out = Output(settings)
+    if new_key_file and module:
+        raise UsageError("give either --key-file or --pkcs11-module, not both")
+    if not module and (token or key_label or mechanism):
+        raise UsageError("--pkcs11-token, --pkcs11-key and --pkcs11-mechanism need --pkcs11-module")
+    if module and not (token and key_label):
+        raise UsageError("a PKCS#11 slot needs --pkcs11-token LABEL and --pkcs11-key LABEL")
+    config = None
+    if module:
+        config = hsm.Pkcs11Config(module, token, key_label, pkcs11_pin(token), mechanism)
+    with settings.open_repository() as repo:
+        if config is not None:
+            info = keys.add_pkcs11(repo, config, label)
+        elif new_key_file:
+            info = keys.add_key_file(repo, new_key_file, label)
+        else:
+            info = keys.add_passphrase(repo, new_passphrase(settings), kdf_name, label)
+    if out.json:
+        out.emit_json({"message_type": "key_added", **info.to_dict()})
+        return
+    where = f" ({new_key_file})" if new_key_file else ""
+    out.print(f"added {info.kind} key slot {info.slot_id[:8]}{where}")
+
+
+@command.command("remove")
+@click.argument("slot_id")
+@click.option("--force", is_flag=True, help="Also remove the slot that opened the repository.")
+@global_options
+@click.pass_context
+def remove(ctx: click.Context, slot_id: str, force: bool) -> None:
+    """Remove the key slot SLOT_ID (a unique prefix); never the last one."""
+    settings = settings_of(ctx)
+    out = Output(settings)
+    with settings.open_repository() as repo:
+        info = keys.remove_key(repo, slot_id, force=force)
+    if out.json:
+        out.emit_json({"message_type": "key_removed", **info.to_dict()})
+    else:
+        out.print(f"removed {info.kind} key slot {info.slot_id[:8]}")
+
+
+@command.command("passwd")
+@click.option("--kdf", "kdf_name", type=_KDF, default="argon2id", help=_KDF_HELP)
+@global_options
+@click.pass_context
+def passwd(ctx: click.Context, kdf_name: str) -> None:
+    """Change the passphrase (new one from KEYARK_NEW_PASSWORD or a prompt)."""
+    settings = settings_of(ctx)
+    out = Output(settings)
+    with settings.open_repository() as repo:
+        info = keys.change_passphrase(repo, new_passphrase(settings), kdf_name)
+    if out.json:
+        out.emit_json({"message_type": "passwd", "slot": info.slot_id})
+    else:
+        out.print(f"passphrase changed (new key slot {info.slot_id[:8]})")
+
+
+@command.command("split")
+@click.option("--shares", "count", type=int, required=True, help="Number of shares N.")
+@click.option("--threshold", type=int, required=True, help="Shares M needed to recover.")
+@click.option("--out-dir", metavar="DIR", help="Write share-I-of-N.txt files (0600) here.")
+@click.option("--label", default="", help="A note shown by 'key list'.")
+@global_options
+@click.pass_context
+def split(ctx: click.Context, count: int, threshold: int, out_dir: str | None, label: str) -> None:
+    """Add a recovery slot and split its secret into N SLIP-39 shares (any M recover)."""
+    settings = settings_of(ctx)
+    out = Output(settings)
+    with settings.open_repository() as repo:
+        result = keys.split(repo, count, threshold, out_dir, label)
+    if out.json:
+        document = {
+            "message_type": "key_split",
+            "slot": result.key.slot_id,
+            "identifier": result.identifier,
+            "threshold": result.threshold,
+            "shares": len(result.mnemonics),
+        }
+        if result.files:
+            document["files"] = [str(path) for path in result.files]
+        else:
+            document["mnemonics"] = result.mnemonics
+        out.emit_json(document)
+        return
+    summary = (
+        f"added recovery key slot {result.key.slot_id[:8]}: {result.threshold} of "
+        f"{len(result.mnemonics)} shares recover the key (split {result.identifier})"
+    )
+    if result.files:
+        out.print(summary)
+        for path in result.files:
+            out.print(f"  {path}")
+        out.print("Give each share to a different person or place; keep none together.")
+        return
+    # The shares are the result: printed even with --quiet.
+    sys.stdout.write(summary + "\n")
+    for number, mnemonic in enumerate(result.mnemonics, start=1):
+        sys.stdout.write(f"\nshare {number} of {len(result.mnemonics)}:\n{mnemonic}\n")
+
+
+@command.command("recover")
+@click.option("--share-file", "share_files", multiple=True, metavar="FILE", help="A share file.")
+@click.option("--kdf", "kdf_name", type=_KDF, default="argon2id", help=_KDF_HELP)
+@click.option("--label", default="recovered", help="A note shown by 'key list'.")
+@global_options
+@click.pass_context
+def recover(ctx: click.Context, share_files: tuple[str, ...], kdf_name: str, label: str) -> None:
+    """Open with M recovery shares and add a passphrase slot (KEYARK_NEW_PASSWORD or prompt)."""
+    settings = settings_of(ctx)
+    out = Output(settings)
+    url = settings.repository_url()
+    mnemonics = [keys.read_share_file(path) for path in share_files]
+    if not mnemonics:
+        mnemonics = _prompt_shares()
+    shares.combine(mnemonics)  # report bad shares before asking for a passphrase
+    info = keys.recover(
+        url,
+        mnemonics,
+        new_passphrase(settings),
+        kdf_name,
+        settings.backend_options(),
+        label,
+    )
+    if out.json:
+        out.emit_json({"message_type": "key_recovered", **info.to_dict()})
+    else:
+        out.print(f"recovered: added passphrase key slot {info.slot_id[:8]}")
+
+
+def _prompt_shares() -> list[str]:
+    """Ask for shares on the terminal until the threshold is reached (hidden input)."""
+    if not sys.stdin.isatty():
+        raise UsageError("no recovery shares given: use --share-file FILE (one per share)")
+    import getpass
+
+    collected: list[str] = []
+    needed = 0
+    while not needed or len(collected) < needed:
+        text = shares.normalize(getpass.getpass(f"share {len(collected) + 1}: "))
+        if not text:
+            raise UsageError(f"recovery stopped with {len(collected)} share(s)")
+        try:
+            parsed = shares.parse_share(text, len(collected) + 1)
+        except shares.RecoveryShareError as error:
+            click.echo(f"{error}; type it again", err=True)
+            continue
+        needed = needed or parsed.member_threshold
+        collected.append(text)
+    return collected

@@ -18,8 +18,9 @@ from typing import Any, TypeVar
 
 import click
 
-from keyark import ops
+from keyark import keys, ops
 from keyark.backends.registry import BackendOptions
+from keyark.crypto.hsm import Pkcs11Config
 from keyark.crypto.slots import Credentials
 from keyark.errors import UsageError
 from keyark.repo.repository import Repository
@@ -41,6 +42,10 @@ class Settings:
     debug: bool = False
     quiet: bool = False
     retry_lock: str | None = None
+    key_file: str | None = None
+    pkcs11_module: str | None = None
+    pkcs11_token: str | None = None
+    pkcs11_key: str | None = None
 
     def repository_url(self) -> str:
         url = self.repo or os.environ.get("KEYARK_REPOSITORY")
@@ -78,8 +83,40 @@ class Settings:
             return _run_password_command(os.environ["KEYARK_PASSWORD_COMMAND"])
         return prompt_secret(f"enter passphrase for {purpose}", confirm=confirm)
 
+    def key_file_path(self) -> str | None:
+        """``--key-file`` or ``KEYARK_KEY_FILE``."""
+        return self.key_file or os.environ.get("KEYARK_KEY_FILE") or None
+
+    def pkcs11_config(self, *, mechanism: str | None = None) -> Pkcs11Config | None:
+        """The PKCS#11 options (or ``KEYARK_PKCS11_MODULE/_TOKEN/_KEY``); None without a module.
+
+        The PIN comes only from ``KEYARK_PKCS11_PIN`` or a terminal prompt.
+        """
+        module = self.pkcs11_module or os.environ.get("KEYARK_PKCS11_MODULE")
+        if not module:
+            if self.pkcs11_token or self.pkcs11_key:
+                raise UsageError("--pkcs11-token and --pkcs11-key need --pkcs11-module PATH")
+            return None
+        token = self.pkcs11_token or os.environ.get("KEYARK_PKCS11_TOKEN") or None
+        return Pkcs11Config(
+            module=module,
+            token=token,
+            key=self.pkcs11_key or os.environ.get("KEYARK_PKCS11_KEY") or None,
+            pin=pkcs11_pin(token),
+            mechanism=mechanism,
+        )
+
     def credentials(self) -> Credentials:
-        return Credentials(passphrase=self.passphrase())
+        """Key material for opening: a key file and/or PKCS#11 key when given, else the passphrase.
+
+        A key file or PKCS#11 key, when configured, replaces the passphrase, so a wrong
+        key file is reported as such instead of being passed over silently.
+        """
+        key_file = self.key_file_path()
+        pkcs11 = self.pkcs11_config()
+        if key_file is None and pkcs11 is None:
+            return Credentials(passphrase=self.passphrase())
+        return keys.credentials(key_file=key_file, pkcs11=pkcs11)
 
     def open_repository(self) -> Repository:
         return ops.open_repository(
@@ -100,6 +137,17 @@ def prompt_secret(label: str, *, confirm: bool = False) -> bytes:
     if confirm and getpass.getpass(f"{label} again: ") != first:
         raise UsageError("the passphrases do not match")
     return first.encode()
+
+
+def pkcs11_pin(token: str | None) -> str:
+    """The PKCS#11 user PIN: ``KEYARK_PKCS11_PIN`` or a prompt (never a flag)."""
+    if "KEYARK_PKCS11_PIN" in os.environ:
+        return os.environ["KEYARK_PKCS11_PIN"]
+    if not sys.stdin.isatty():
+        raise UsageError("no PKCS#11 PIN given: set KEYARK_PKCS11_PIN (no terminal to prompt on)")
+    import getpass
+
+    return getpass.getpass(f"PKCS#11 PIN for token {token or '(from the key slot)'}: ")
 
 
 def new_passphrase(settings: Settings) -> bytes:
@@ -148,7 +196,20 @@ def _store(ctx: click.Context, param: click.Parameter, value: Any) -> None:
 
 def global_options(func: F) -> F:
     """Attach the global options to the group and to every verb."""
-    options = [
+    return _attach(func, ())
+
+
+def global_options_except(*names: str) -> Callable[[F], F]:
+    """Like :func:`global_options` but without ``names`` (a verb's own options of that name)."""
+
+    def decorate(func: F) -> F:
+        return _attach(func, names)
+
+    return decorate
+
+
+def _attach(func: F, skip: tuple[str, ...]) -> F:
+    named = [
         click.option("-r", "--repo", help="Repository location (or KEYARK_REPOSITORY)."),
         click.option("--password-file", metavar="FILE", help="Read the passphrase from FILE."),
         click.option("--password-command", metavar="CMD", help="Run CMD to get the passphrase."),
@@ -157,7 +218,14 @@ def global_options(func: F) -> F:
         click.option("--json", "json", is_flag=True, help="Machine-readable output."),
         click.option("-q", "--quiet", is_flag=True, help="Only errors."),
         click.option("--debug", is_flag=True, help="Log details and show tracebacks."),
+        click.option(
+            "--key-file", metavar="PATH", help="Open with this key file (or KEYARK_KEY_FILE)."
+        ),
+        click.option("--pkcs11-module", metavar="PATH", help="Open with a PKCS#11 key: module."),
+        click.option("--pkcs11-token", metavar="LABEL", help="PKCS#11 token label."),
+        click.option("--pkcs11-key", metavar="LABEL", help="PKCS#11 key label."),
     ]
+    options = [option for option in named if _option_name(option) not in skip]
     for option in reversed(options):
         func = option(func)
     for param in getattr(func, "__click_params__", [])[-len(options) :]:
@@ -165,3 +233,9 @@ def global_options(func: F) -> F:
         param.callback = _store
         param.is_eager = True
     return func
+
+
+def _option_name(option: Callable[[Any], Any]) -> str:
+    """The parameter name a ``click.option`` decorator would create."""
+    probe: Any = option(lambda: None)
+    return str(probe.__click_params__[-1].name)

@@ -38,17 +38,29 @@ class CLI:
     repo: Path
     cache: Path
 
-    def run(self, *args: str, check: bool = False, env: dict[str, str] | None = None,
-            input: bytes | None = None, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    def run(
+        self,
+        *args: str,
+        check: bool = False,
+        env: dict[str, str] | None = None,
+        input: bytes | None = None,
+        timeout: float = 300,
+    ) -> subprocess.CompletedProcess[str]:
         merged = dict(self.env)
         merged.update(env or {})
         result = subprocess.run(
-            [keyark_binary(), *args], env=merged, capture_output=True, text=True,
-            input=input.decode() if input is not None else None, timeout=timeout, check=False,
+            [keyark_binary(), *args],
+            env=merged,
+            capture_output=True,
+            text=True,
+            input=input.decode() if input is not None else None,
+            timeout=timeout,
+            check=False,
         )
         if check and result.returncode != 0:
             raise AssertionError(
-                f"keyark {' '.join(args)} exited {result.returncode}:\n{result.stdout}\n{result.stderr}"
+                f"keyark {' '.join(args)} exited {result.returncode}:\n"
+                f"{result.stdout}\n{result.stderr}"
             )
         return result
 

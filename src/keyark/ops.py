@@ -16,13 +16,17 @@ from datetime import datetime
 from pathlib import Path
 
 from keyark import __version__
+from keyark.archiver.agent_cache import AgentCache
 from keyark.archiver.archiver import Archiver, Progress
 from keyark.archiver.sources import ExcludeMatcher, normalize_sources, read_exclude_file
 from keyark.backends.registry import BackendOptions, open_backend
+from keyark.catalog.catalog import default_cache_dir
 from keyark.catalog.sync import open_catalog, sync_snapshots, tree_loader
 from keyark.compress import CompressionSpec
 from keyark.crypto import slots
-from keyark.errors import KeyarkError, RestoreError, UsageError
+from keyark.crypto.agents import TRUSTED, effective_trust
+from keyark.errors import IntegrityError, KeyarkError, RestoreError, UsageError
+from keyark.repo.pack import pack_id_from_name
 from keyark.repo.repository import Repository, list_slots
 from keyark.repo.snapshot import Snapshot, SnapshotFilter, filter_snapshots, now, select_snapshot
 from keyark.repo.tree import Node
@@ -58,6 +62,8 @@ class RestoreOptions:
     overwrite: str = "always"
     #: Restore only this directory of the snapshot (``SNAPSHOT:subdir`` in restic).
     subpath: str = "/"
+    #: Restore a snapshot that no registered agent signed (normally refused).
+    allow_unsigned: bool = False
 
 
 @dataclass
@@ -126,9 +132,18 @@ def snapshots(
     catalog = open_catalog(repo, ctx.cache_dir)
     try:
         found = sync_snapshots(catalog, repo, ctx.warn)
+        for snapshot in found:
+            snapshot.extra["trust"] = snapshot_trust(repo, snapshot)
         return filter_snapshots(found, selection or SnapshotFilter(), latest)
     finally:
         catalog.close()
+
+
+def snapshot_trust(repo: Repository, snapshot: Snapshot) -> str:
+    """``full-key`` or ``signed`` are trusted; anything else is flagged."""
+    return effective_trust(
+        repo.keyring, snapshot.extra.get("agent"), snapshot.extra.get("signature"), snapshot.time
+    )
 
 
 def find_snapshot(
@@ -164,19 +179,35 @@ def backup(
     started = options.time or now()
     clock = time.monotonic()
     summary = BackupSummary(dry_run=options.dry_run)
-    catalog = open_catalog(repo, ctx.cache_dir)
+    agent = repo.agent
+    catalog = None if agent is not None else open_catalog(repo, ctx.cache_dir)
+    cache = None if agent is None else agent_cache(repo, ctx)
     try:
         with repo.lock("backup", retry=ctx.retry_lock):
-            repo.load_index()
+            parent: Snapshot | None = None
+            if catalog is not None:
+                repo.load_index()
+                history = sync_snapshots(catalog, repo, ctx.warn)
+                same = [s for s in history if s.host == host and sorted(s.paths) == sources]
+                parent = same[-1] if same else None
+            elif cache is not None:
+                present = {
+                    pid: size
+                    for name, size in repo.iter_pack_names()
+                    if (pid := pack_id_from_name(name)) is not None
+                }
+                cache.load_into(repo.index, present)
+                repo.pack_listeners.append(cache.add_pack)
+                if agent is not None and not options.dry_run:
+                    agent.store(repo.backend)
             stored_before = repo.packer().bytes_uploaded
-            history = sync_snapshots(catalog, repo, ctx.warn)
-            same = [s for s in history if s.host == host and sorted(s.paths) == sources]
-            parent = same[-1] if same else None
             summary.parent = parent.id if parent else None
             matcher = ExcludeMatcher(patterns)
             if progress is not None and progress.want_totals:
                 progress.scan(sources, matcher)
-            archiver = Archiver(repo, matcher, summary, progress, options.dry_run, ctx.warn)
+            archiver = Archiver(
+                repo, matcher, summary, progress, options.dry_run, ctx.warn, file_cache=cache
+            )
             tree = archiver.run(sources, parent.tree if parent else None)
             if options.dry_run:
                 summary.duration_seconds = time.monotonic() - clock
@@ -199,10 +230,24 @@ def backup(
                 program_version=f"keyark {__version__}",
             )
             summary.snapshot_id = repo.save_snapshot(snapshot)
-        catalog.add_snapshots([snapshot])
+        if catalog is not None:
+            catalog.add_snapshots([snapshot])
+        if cache is not None:
+            cache.commit()
         return summary
     finally:
-        catalog.close()
+        if catalog is not None:
+            catalog.close()
+        if cache is not None:
+            cache.close()
+
+
+def agent_cache(repo: Repository, ctx: Context) -> AgentCache:
+    """The local dedup cache of the agent that opened ``repo``."""
+    assert repo.agent is not None
+    base = ctx.cache_dir or default_cache_dir()
+    name = "".join(c if c.isalnum() or c in "-_." else "_" for c in repo.agent.credential.name)
+    return AgentCache(base / repo.repo_id / f"agent-{name}.sqlite")
 
 
 def _snapshot_summary(summary: BackupSummary) -> dict[str, object]:
@@ -240,6 +285,12 @@ def restore(
     restoring everything else; the summary is attached as ``error.summary``.
     """
     ctx = ctx or Context()
+    trust = snapshot_trust(repo, snapshot)
+    if trust not in TRUSTED and not options.allow_unsigned:
+        raise IntegrityError(
+            f"snapshot {snapshot.short_id} is flagged ({trust}): it is not signed by a "
+            "registered, unrevoked agent; restore it only with --allow-unsigned"
+        )
     if options.overwrite not in OVERWRITE_MODES:
         raise UsageError(f"--overwrite must be one of {', '.join(OVERWRITE_MODES)}")
     if not options.target:

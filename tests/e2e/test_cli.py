@@ -12,7 +12,6 @@ import time
 from pathlib import Path
 
 import pytest
-
 from tests.conftest import CLI, PASSWORD, keyark_binary, make_tree, tree_state
 
 
@@ -30,7 +29,9 @@ def test_full_workflow(cli: CLI, tmp_path: Path) -> None:
     first = json.loads(cli.run("backup", str(source), "--tag", "t1", "--json", check=True).stdout)
     assert first["files_new"] == 6 and first["message_type"] == "summary"
     second = json.loads(cli.run("--json", "backup", str(source), check=True).stdout)
-    assert second["files_unchanged"] == 6 and second["bytes_added"] == 0
+    assert (
+        second["files_unchanged"] == 6 and second["data_blobs"] == 0 and second["bytes_read"] == 0
+    )
     snaps = json.loads(cli.run("snapshots", "--json", check=True).stdout)
     assert [s["id"] for s in snaps] == [first["snapshot_id"], second["snapshot_id"]]
     assert json.loads(cli.run("snapshots", "--tag", "t1", "--json").stdout)[0]["tags"] == ["t1"]
@@ -56,11 +57,15 @@ def test_full_workflow(cli: CLI, tmp_path: Path) -> None:
     assert cli.run("check", "--read-data-subset", "50%", check=True).returncode == 0
     target = tmp_path / "out"
     restored = json.loads(
-        cli.run("restore", "latest", "--target", str(target), "--verify", "--json", check=True).stdout
+        cli.run(
+            "restore", "latest", "--target", str(target), "--verify", "--json", check=True
+        ).stdout
     )
     assert restored["files_verified"] == 7
     assert tree_state(target / source.relative_to("/")) == tree_state(source)
-    cat = json.loads(cli.run("debug", "cat", "snapshot", first["snapshot_id"][:10], check=True).stdout)
+    cat = json.loads(
+        cli.run("debug", "cat", "snapshot", first["snapshot_id"][:10], check=True).stdout
+    )
     assert cat["id"] == first["snapshot_id"]
     config = json.loads(cli.run("debug", "cat", "config", check=True).stdout)
     assert config["version"] == 1 and "sealed" not in config
@@ -104,7 +109,9 @@ def test_key_passwd(cli: CLI) -> None:
     cli.run("key", "passwd", env={"KEYARK_NEW_PASSWORD": "new secret"}, check=True)
     assert_one_line_error(cli.run("snapshots"), 12)
     assert cli.run("snapshots", env={"KEYARK_PASSWORD": "new secret"}, check=True)
-    keys = json.loads(cli.run("key", "list", "--json", env={"KEYARK_PASSWORD": "new secret"}).stdout)
+    keys = json.loads(
+        cli.run("key", "list", "--json", env={"KEYARK_PASSWORD": "new secret"}).stdout
+    )
     assert len(keys) == 1 and keys[0]["current"]
 
 
@@ -128,10 +135,19 @@ def test_unreadable_source_file_exit_3(cli: CLI) -> None:
                     os.lchown(path, 65534, 65534)
             wrap = _as_nobody
         else:
+
             def wrap(args: list[str]) -> list[str]:
                 return args
-        run = lambda *a: subprocess.run(wrap([keyark_binary(), *a]), env=env,  # noqa: E731
-                                        capture_output=True, text=True, check=False)
+
+        def run(*a):
+            return subprocess.run(
+                wrap([keyark_binary(), *a]),
+                env=env,
+                capture_output=True,
+                text=True,
+                check=False,
+            )
+
         assert run("init").returncode == 0
         result = run("backup", str(source), "--json")
         assert result.returncode == 3, result.stderr
@@ -150,8 +166,10 @@ def test_kill_9_backup_then_resume(cli: CLI, tmp_path: Path) -> None:
         (source / f"blob{i:02}.bin").write_bytes(os.urandom(1024 * 1024 + i))
     cli.run("init", "--pack-size", "1", check=True)
     process = subprocess.Popen(
-        [keyark_binary(), "backup", str(source)], env=cli.env,
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        [keyark_binary(), "backup", str(source)],
+        env=cli.env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline and process.poll() is None:
@@ -160,7 +178,9 @@ def test_kill_9_backup_then_resume(cli: CLI, tmp_path: Path) -> None:
         time.sleep(0.01)
     process.send_signal(signal.SIGKILL)
     process.wait()
-    assert not list((cli.repo / "snapshots").glob("*")) if (cli.repo / "snapshots").exists() else True
+    assert (
+        not list((cli.repo / "snapshots").glob("*")) if (cli.repo / "snapshots").exists() else True
+    )
     checked = cli.run("check", "--read-data", "--json")
     assert checked.returncode == 0, checked.stdout + checked.stderr
     resumed = json.loads(cli.run("backup", str(source), "--json", check=True).stdout)
@@ -176,7 +196,9 @@ def test_damaged_pack_cli_reports(cli: CLI, tmp_path: Path) -> None:
     source = make_tree(tmp_path / "src")
     cli.run("init", check=True)
     cli.run("backup", str(source), check=True)
-    packs = sorted((cli.repo / "data").rglob("*"), key=lambda p: p.stat().st_size if p.is_file() else 0)
+    packs = sorted(
+        (cli.repo / "data").rglob("*"), key=lambda p: p.stat().st_size if p.is_file() else 0
+    )
     biggest = packs[-1]
     header = json.loads(cli.run("debug", "cat", "pack", biggest.name, check=True).stdout)
     largest = max(header["blobs"], key=lambda b: b["raw_length"])  # a chunk of big.bin

@@ -7,6 +7,7 @@ import time
 from pathlib import Path
 
 import pytest
+from tests.conftest import PASSWORD, make_tree, tree_state
 
 from keyark import ops
 from keyark.crypto.slots import Credentials
@@ -21,7 +22,6 @@ from keyark.maintenance.repair import repair_index
 from keyark.repo.repository import Repository
 from keyark.repo.snapshot import Snapshot, now
 from keyark.repo.tree import DIR, FILE, SYMLINK, Node
-from tests.conftest import PASSWORD, make_tree, tree_state
 
 
 def hostile_snapshot(repo: Repository, outside: Path) -> Snapshot:
@@ -43,7 +43,9 @@ def hostile_snapshot(repo: Repository, outside: Path) -> Snapshot:
     return snapshot
 
 
-def test_hostile_snapshot_is_refused(repo: Repository, tmp_path: Path, context: ops.Context) -> None:
+def test_hostile_snapshot_is_refused(
+    repo: Repository, tmp_path: Path, context: ops.Context
+) -> None:
     outside = tmp_path / "outside"
     outside.mkdir()
     snapshot = hostile_snapshot(repo, outside)
@@ -69,8 +71,12 @@ def test_existing_symlink_in_target_is_not_followed(
     target.mkdir()
     os.symlink(outside, target / source.relative_to("/").parts[0])
     with pytest.raises(RestoreError, match="could not be restored"):
-        ops.restore(repo, ops.find_snapshot(repo, "latest", ctx=context),
-                    ops.RestoreOptions(str(target)), ctx=context)
+        ops.restore(
+            repo,
+            ops.find_snapshot(repo, "latest", ctx=context),
+            ops.RestoreOptions(str(target)),
+            ctx=context,
+        )
     assert list(outside.iterdir()) == []
 
 
@@ -84,7 +90,9 @@ def _data_packs(repo_dir: Path) -> list[Path]:
     return sorted(p for p in (repo_dir / "data").rglob("*") if p.is_file())
 
 
-def test_flipped_byte_check_and_restore(repo: Repository, tmp_path: Path, context: ops.Context) -> None:
+def test_flipped_byte_check_and_restore(
+    repo: Repository, tmp_path: Path, context: ops.Context
+) -> None:
     source = tmp_path / "src"
     source.mkdir()
     (source / "victim.key").write_bytes(os.urandom(2000))
@@ -102,9 +110,13 @@ def test_flipped_byte_check_and_restore(repo: Repository, tmp_path: Path, contex
     assert location.pack_id.hex()[:16] in text and "victim.key" in text
     assert len([s for p in summary.problems for s in p.snapshots]) >= 2
     target = tmp_path / "out"
-    with pytest.raises(RestoreError, match="victim.key"):
-        ops.restore(repo, ops.find_snapshot(repo, "latest", ctx=context),
-                    ops.RestoreOptions(str(target)), ctx=context)
+    with pytest.raises(RestoreError, match=r"victim\.key"):
+        ops.restore(
+            repo,
+            ops.find_snapshot(repo, "latest", ctx=context),
+            ops.RestoreOptions(str(target)),
+            ctx=context,
+        )
     restored = target / source.relative_to("/")
     assert (restored / "survivor.key").read_bytes() == (source / "survivor.key").read_bytes()
     assert not (restored / "victim.key").exists()
@@ -140,8 +152,12 @@ def test_deleted_index_repaired(repo: Repository, tmp_path: Path, context: ops.C
     fixed = ops.open_repository(str(repo_dir), Credentials(passphrase=PASSWORD.encode()))
     assert check(fixed, CheckOptions(read_data=True)).ok
     target = tmp_path / "out"
-    ops.restore(fixed, ops.find_snapshot(fixed, "latest", ctx=context),
-                ops.RestoreOptions(str(target), verify=True), ctx=context)
+    ops.restore(
+        fixed,
+        ops.find_snapshot(fixed, "latest", ctx=context),
+        ops.RestoreOptions(str(target), verify=True),
+        ctx=context,
+    )
     assert tree_state(target / source.relative_to("/")) == tree_state(source)
 
 

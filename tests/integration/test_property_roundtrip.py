@@ -14,12 +14,13 @@ from keyark.crypto.slots import Credentials
 
 NAME = st.text(
     alphabet=st.characters(blacklist_categories=("Cs", "Cc"), blacklist_characters="/\x00"),
-    min_size=1, max_size=12,
+    min_size=1,
+    max_size=12,
 ).filter(lambda n: n not in (".", "..") and len(n.encode()) < 200)
 CONTENT = st.one_of(
     st.just(b""),
     st.binary(min_size=1, max_size=2048),
-    st.integers(min_value=600_000, max_value=1_500_000).map(lambda n: os.urandom(n)),
+    st.integers(min_value=600_000, max_value=1_500_000).map(os.urandom),
 )
 MODE = st.sampled_from([0o600, 0o644, 0o400, 0o755, 0o700, 0o640])
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import random
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -13,8 +13,14 @@ from keyark.compress import Compression, Compressor, decompress, parse_compressi
 from keyark.crypto.envelope import Sealer, new_key
 from keyark.errors import FormatError, IntegrityError, SnapshotNotFoundError, UsageError
 from keyark.repo.index import MasterIndex, PackRecord, decode_index, encode_index
-from keyark.repo.pack import DATA, PackBuilder, header_span, pack_id_from_name, pack_name
-from keyark.repo.pack import parse_header
+from keyark.repo.pack import (
+    DATA,
+    PackBuilder,
+    header_span,
+    pack_id_from_name,
+    pack_name,
+    parse_header,
+)
 from keyark.repo.snapshot import Snapshot, SnapshotFilter, parse_time, select_snapshot
 from keyark.repo.tree import DIR, FILE, SYMLINK, Node, decode_tree, encode_tree
 
@@ -74,7 +80,8 @@ def test_pack_header_round_trip_and_truncation() -> None:
     offset, length = header_span(len(data), data[-4:])
     entries = parse_header(sealer, data[offset : offset + length])
     assert [(e.blob_id, e.offset, e.length) for e in entries] == [
-        (b"a" * 32, 0, 8), (b"b" * 32, 8, 9)
+        (b"a" * 32, 0, 8),
+        (b"b" * 32, 8, 9),
     ]
     assert pack_id_from_name(pack_name(pack_id)) == pack_id
     assert pack_id_from_name("data/zz/nothex") is None
@@ -112,9 +119,16 @@ def test_tree_encoding_is_deterministic() -> None:
 
 
 def _snap(sid: str, minutes: int, host: str = "h", tags: list[str] | None = None) -> Snapshot:
-    base = datetime(2026, 1, 1, tzinfo=timezone.utc)
-    return Snapshot(time=base + timedelta(minutes=minutes), host=host, username="u",
-                    paths=["/p"], tree=b"t" * 32, tags=tags or [], id=sid)
+    base = datetime(2026, 1, 1, tzinfo=UTC)
+    return Snapshot(
+        time=base + timedelta(minutes=minutes),
+        host=host,
+        username="u",
+        paths=["/p"],
+        tree=b"t" * 32,
+        tags=tags or [],
+        id=sid,
+    )
 
 
 def test_snapshot_selection() -> None:
@@ -126,7 +140,7 @@ def test_snapshot_selection() -> None:
         select_snapshot(snaps, "aaaa")
     with pytest.raises(SnapshotNotFoundError):
         select_snapshot(snaps, "cccc")
-    at = datetime(2026, 1, 1, 0, 15, tzinfo=timezone.utc)
+    at = datetime(2026, 1, 1, 0, 15, tzinfo=UTC)
     assert select_snapshot(snaps, None, at=at).id == "aaaa2222"
     with pytest.raises(SnapshotNotFoundError):
         select_snapshot(snaps, None, at=at - timedelta(hours=1))

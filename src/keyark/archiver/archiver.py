@@ -17,6 +17,7 @@ from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
+from keyark.archiver.agent_cache import AgentCache
 from keyark.archiver.metadata import node_from_stat, node_type
 from keyark.archiver.sources import ExcludeMatcher, VirtualDir, build_virtual_root
 from keyark.chunker import Chunker
@@ -104,8 +105,10 @@ class Archiver:
         progress: Progress | None = None,
         dry_run: bool = False,
         warn: Callable[[str], None] | None = None,
+        file_cache: AgentCache | None = None,
     ) -> None:
         self.repo = repo
+        self.file_cache = file_cache
         self.excludes = excludes
         self.summary = summary
         self.progress = progress or Progress()
@@ -228,6 +231,16 @@ class Archiver:
         except Exception:  # a damaged parent only costs re-reading
             return {}
 
+    def _cached(self, path: str, st: os.stat_result) -> list[bytes] | None:
+        """Content from the agent's file cache, if the file is unchanged and still stored."""
+        if self.file_cache is None:
+            return None
+        content = self.file_cache.lookup(path, st)
+        if content is None or not all(self.repo.has_blob(blob) for blob in content):
+            return None
+        self.file_cache.record(path, st, content)
+        return content
+
     def _unchanged(self, old: Node | None, st: os.stat_result) -> bool:
         return (
             old is not None
@@ -248,7 +261,7 @@ class Archiver:
         """
         parent = self._parent_nodes(parent_tree)
         nodes: list[Node] = []
-        pending: list[tuple[Node, Future[_FileResult], bool]] = []
+        pending: list[tuple[Node, Future[_FileResult], bool, str, os.stat_result]] = []
         for name, target in entries:
             path = target.path if isinstance(target, VirtualDir) else target
             if not isinstance(target, VirtualDir) and self.excludes.excluded(path):
@@ -278,17 +291,26 @@ class Archiver:
                     self.summary.bytes_processed += st.st_size
                 self.progress.add(1, st.st_size)
                 nodes.append(node)
+            elif kind == FILE and (cached := self._cached(path, st)) is not None:
+                node.content = cached
+                with self._lock:
+                    self.summary.files_unchanged += 1
+                    self.summary.bytes_processed += st.st_size
+                self.progress.add(1, st.st_size)
+                nodes.append(node)
             elif kind == FILE:
-                pending.append((node, self._submit_file(path, st), old is not None))
+                pending.append((node, self._submit_file(path, st), old is not None, path, st))
             else:
                 nodes.append(node)
-        for node, future, existed in pending:
+        for node, future, existed, path, st in pending:
             result = future.result()
             if result.error is not None:
                 self._error(result.error)
                 continue
             node.content = result.content
             nodes.append(node)
+            if self.file_cache is not None:
+                self.file_cache.record(path, st, result.content)
             with self._lock:
                 if existed:
                     self.summary.files_changed += 1

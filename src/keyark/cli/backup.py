@@ -53,7 +53,7 @@ def command(
         compression=parse_compression(compression) if compression else None,
         dry_run=dry_run,
     )
-    repo = settings.open_repository()
+    repo = settings.open_for_backup()
     counters = Progress()
     try:
         with out.progress(counters, "backup"):

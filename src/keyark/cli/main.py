@@ -11,6 +11,7 @@ import click
 from keyark import __version__
 from keyark.allocator import tune_allocator
 from keyark.cli import (
+    agent,
     backup,
     catalog,
     check,
@@ -58,6 +59,7 @@ for module in (
     forget,
     prune,
     unlock,
+    agent,
 ):
     cli.add_command(module.command)
 

@@ -38,6 +38,9 @@ from keyark.results import RestoreSummary
     help="What to do with existing files.",
 )
 @click.option(
+    "--allow-unsigned", is_flag=True, help="Restore a snapshot no registered agent signed."
+)
+@click.option(
     "--at",
     "at",
     metavar="'YYYY-MM-DD HH:MM[:SS]'",
@@ -56,6 +59,7 @@ def command(
     dry_run: bool,
     overwrite: str,
     at: str | None,
+    allow_unsigned: bool,
     hosts: tuple[str, ...],
     tags: tuple[str, ...],
     paths: tuple[str, ...],
@@ -87,6 +91,7 @@ def command(
             dry_run=dry_run,
             overwrite=overwrite,
             subpath=subpath or "/",
+            allow_unsigned=allow_unsigned,
         )
         out.print(
             f"restoring snapshot {chosen.short_id} of {chosen.time:%Y-%m-%d %H:%M:%S} to {target}"

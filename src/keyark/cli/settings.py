@@ -46,6 +46,7 @@ class Settings:
     pkcs11_module: str | None = None
     pkcs11_token: str | None = None
     pkcs11_key: str | None = None
+    agent_credential: str | None = None
 
     def repository_url(self) -> str:
         url = self.repo or os.environ.get("KEYARK_REPOSITORY")
@@ -118,7 +119,27 @@ class Settings:
             return Credentials(passphrase=self.passphrase())
         return keys.credentials(key_file=key_file, pkcs11=pkcs11)
 
+    def agent_credential_path(self) -> str | None:
+        """``--agent-credential`` or ``KEYARK_AGENT_CREDENTIAL``."""
+        return self.agent_credential or os.environ.get("KEYARK_AGENT_CREDENTIAL") or None
+
+    def open_for_backup(self) -> Repository:
+        """Like :meth:`open_repository`, but a write-only agent credential is accepted."""
+        credential = self.agent_credential_path()
+        if credential is None:
+            return self.open_repository()
+        from keyark.agents import open_agent_repository
+
+        return open_agent_repository(
+            self.repository_url(), Path(credential), self.backend_options()
+        )
+
     def open_repository(self) -> Repository:
+        if self.agent_credential_path() is not None:
+            raise UsageError(
+                "this credential can only write: only 'keyark backup' accepts an agent "
+                "credential; use a passphrase or another full key to read the repository"
+            )
         return ops.open_repository(
             self.repository_url(), self.credentials(), self.backend_options()
         )
@@ -215,6 +236,9 @@ def _attach(func: F, skip: tuple[str, ...]) -> F:
         click.option("--password-command", metavar="CMD", help="Run CMD to get the passphrase."),
         click.option("--cache-dir", metavar="DIR", help="Local cache directory."),
         click.option("--retry-lock", metavar="DURATION", help="Retry a held lock for DURATION."),
+        click.option(
+            "--agent-credential", metavar="FILE", help="Write-only agent credential (backup only)."
+        ),
         click.option("--json", "json", is_flag=True, help="Machine-readable output."),
         click.option("-q", "--quiet", is_flag=True, help="Only errors."),
         click.option("--debug", is_flag=True, help="Log details and show tracebacks."),

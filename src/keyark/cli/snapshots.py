@@ -7,6 +7,7 @@ import click
 from keyark import ops
 from keyark.cli.render import Output
 from keyark.cli.settings import global_options, settings_of
+from keyark.crypto.agents import TRUSTED
 from keyark.repo.snapshot import SnapshotFilter
 
 
@@ -63,7 +64,9 @@ def command(
         (
             s.short_id,
             s.time.astimezone().strftime("%Y-%m-%d %H:%M:%S"),
-            s.host + (f" (agent {s.extra['agent']})" if "agent" in s.extra else ""),
+            s.host
+            + (f" (agent {s.extra['agent']})" if "agent" in s.extra else "")
+            + ("" if s.extra.get("trust") in TRUSTED else f" [FLAGGED: {s.extra.get('trust')}]"),
             ",".join(s.tags),
             "\n".join(s.paths) if out.tty else ",".join(s.paths),
         )

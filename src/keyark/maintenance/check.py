@@ -15,6 +15,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
+from keyark.crypto.agents import TRUSTED, effective_trust
 from keyark.errors import BackendError, FormatError, IntegrityError, UsageError
 from keyark.repo.index import BlobLocation, PackRecord, merge_pack_record
 from keyark.repo.pack import TRAILER_SIZE, header_span, pack_id_from_name, pack_name, parse_header
@@ -233,9 +234,23 @@ class Checker:
         snapshots: list[Snapshot] = []
         for snapshot_id in self.repo.snapshot_ids():
             try:
-                snapshots.append(self.repo.load_snapshot(snapshot_id))
+                snapshot = self.repo.load_snapshot(snapshot_id)
             except (IntegrityError, BackendError) as error:
                 self.problem("snapshot", snapshot_id[:8], str(error))
+                continue
+            snapshots.append(snapshot)
+            agent = snapshot.extra.get("agent")
+            trust = effective_trust(
+                self.repo.keyring, agent, snapshot.extra.get("signature"), snapshot.time
+            )
+            if trust not in TRUSTED:
+                who = f"agent {agent!r}" if agent else "no agent"
+                self.problem(
+                    "snapshot",
+                    snapshot_id[:8],
+                    f"not signed by a registered, unrevoked agent ({trust}, {who}); "
+                    "restore refuses it without --allow-unsigned",
+                )
         self.summary.snapshots = len(snapshots)
         return snapshots
 

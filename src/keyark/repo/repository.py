@@ -10,14 +10,17 @@ import hashlib
 import hmac
 import os
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from typing import TYPE_CHECKING
 
 from keyark.backends.base import Backend
 from keyark.compress import CompressionSpec, Compressor, decompress
 from keyark.crypto import slots
+from keyark.crypto.agents import UNSIGNED, recipient_of, trust_of, unwrap_signed, wrap_signed
 from keyark.crypto.envelope import ObjectKind, Sealer, SymmetricKey, envelope_key_id
 from keyark.crypto.keyring import KEYRING_NAME, Keyring
+from keyark.crypto.recipients import unwrap
 from keyark.errors import (
     FormatError,
     IntegrityError,
@@ -43,7 +46,15 @@ from keyark.repo.packer import Packer
 from keyark.repo.snapshot import SNAPSHOT_PREFIX, Snapshot
 from keyark.repo.tree import Node, decode_tree, encode_tree
 
+if TYPE_CHECKING:
+    from keyark.repo.agent_session import AgentSession
+
 SLOT_PREFIX = "keys/"
+SESSION_PREFIX = "keys/sessions/"
+
+
+def session_object_name(key_id: bytes) -> str:
+    return f"{SESSION_PREFIX}{key_id.hex()}"
 
 
 class Repository:
@@ -70,6 +81,11 @@ class Repository:
         self._dedup_lock = threading.Lock()
         self._packer: Packer | None = None
         self._index_loaded = False
+        self._sealer_lock = threading.Lock()
+        #: Set when a write-only agent opened the repository (see repo.agent_session).
+        self.agent: AgentSession | None = None
+        #: Called with every pack this session uploads (agents record them in their cache).
+        self.pack_listeners: list[Callable[[PackRecord], None]] = []
 
     # ----------------------------------------------------------------- lifecycle
     @classmethod
@@ -149,15 +165,36 @@ class Repository:
     # ----------------------------------------------------------------- keys
     def sealer_for(self, key_id: bytes) -> Sealer:
         sealer = self._sealers.get(key_id)
-        if sealer is None:
-            data_key = self.keyring.data_keys.get(key_id)
-            if data_key is None:
-                raise IntegrityError(
-                    f"object is encrypted with key {key_id.hex()}, which this keyring lacks"
-                )
+        if sealer is not None:
+            return sealer
+        data_key = self.keyring.data_keys.get(key_id)
+        if data_key is not None:
             sealer = Sealer(data_key.key)
-            self._sealers[key_id] = sealer
+        else:
+            with self._sealer_lock:
+                sealer = self._sealers.get(key_id) or self._session_sealer(key_id)
+        self._sealers[key_id] = sealer
         return sealer
+
+    def _session_sealer(self, key_id: bytes) -> Sealer:
+        """A write-only agent's session key, unwrapped with the recipient private key."""
+        recipient = recipient_of(self.keyring)
+        if self.agent is not None:
+            raise UsageError(
+                "this credential can only write: it cannot decrypt anything in the repository"
+            )
+        if recipient is None or recipient.private is None:
+            raise IntegrityError(
+                f"object is encrypted with key {key_id.hex()}, which this keyring lacks"
+            )
+        try:
+            wrapped = self.backend.get(session_object_name(key_id))
+        except NotFoundError:
+            raise IntegrityError(
+                f"object is encrypted with key {key_id.hex()}, which this keyring lacks "
+                "and no session key object provides"
+            ) from None
+        return Sealer(SymmetricKey(key_id, unwrap(recipient, key_id, wrapped)))
 
     def current_sealer(self) -> Sealer:
         return self.sealer_for(self.keyring.current.key_id)
@@ -169,6 +206,8 @@ class Repository:
     # ----------------------------------------------------------------- index
     def load_index(self, *, reload: bool = False) -> None:
         """Read every index file (in parallel) into the master index."""
+        if self.agent is not None:
+            return  # an agent cannot read the index; it dedups against its own cache
         if self._index_loaded and not reload:
             return
         if reload:
@@ -194,9 +233,17 @@ class Repository:
     def packer(self) -> Packer:
         if self._packer is None:
             self._packer = Packer(
-                self.backend, self.index, self.current_sealer, self.config.pack_size
+                self.backend,
+                self.index,
+                self.current_sealer,
+                self.config.pack_size,
+                on_uploaded=self._pack_uploaded,
             )
         return self._packer
+
+    def _pack_uploaded(self, record: PackRecord) -> None:
+        for listener in self.pack_listeners:
+            listener(record)
 
     def has_blob(self, blob_id: bytes) -> bool:
         return blob_id in self.index or blob_id in self._pending
@@ -281,7 +328,12 @@ class Repository:
 
     def save_snapshot(self, snapshot: Snapshot) -> str:
         sealer = self.current_sealer()
-        snapshot.id = self.store_snapshot_bytes(snapshot.to_bytes(), sealer)
+        plaintext = snapshot.to_bytes()
+        if self.agent is not None:
+            credential = self.agent.credential
+            signature = credential.sign(self.repo_id, plaintext)
+            plaintext = wrap_signed(credential.name, plaintext, signature)
+        snapshot.id = self.store_snapshot_bytes(plaintext, sealer)
         snapshot.key_id = sealer.key.key_id.hex()
         return snapshot.id
 
@@ -299,7 +351,16 @@ class Repository:
 
     def load_snapshot(self, snapshot_id: str) -> Snapshot:
         raw, key_id = self.load_snapshot_bytes(snapshot_id)
-        return Snapshot.from_bytes(snapshot_id, raw, key_id.hex())
+        body, agent, signature = unwrap_signed(raw)
+        snapshot = Snapshot.from_bytes(snapshot_id, body, key_id.hex())
+        if agent is not None:
+            snapshot.extra["agent"] = agent
+            snapshot.extra["signature"] = trust_of(
+                self.keyring, self.repo_id, body, agent, signature, snapshot.time
+            )
+        elif key_id not in self.keyring.data_keys:
+            snapshot.extra["signature"] = UNSIGNED
+        return snapshot
 
     def load_snapshots(self, ids: Iterable[str] | None = None) -> list[Snapshot]:
         """Load snapshots in parallel (all when ``ids`` is None)."""

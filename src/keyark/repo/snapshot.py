@@ -96,7 +96,7 @@ class Snapshot:
             "parent": self.parent,
             "summary": self.summary,
             "key_id": self.key_id,
-            **({"agent": self.extra["agent"]} if "agent" in self.extra else {}),
+            **{key: self.extra[key] for key in ("agent", "trust") if key in self.extra},
         }
 
 

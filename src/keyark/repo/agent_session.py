@@ -1,0 +1,65 @@
+"""Opening a repository as a write-only agent.
+
+The agent makes a fresh session data key for each run, wraps it to the
+repository's recipient public key (``keys/sessions/<key-id>``), and seals
+everything it writes with it. It never holds KR or a data key, cannot read the
+index, and discards the session key when the run ends: not even its own
+snapshots can be read back with the credential.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from keyark.backends.base import Backend
+from keyark.crypto.agents import AgentCredential
+from keyark.crypto.envelope import SymmetricKey, new_key
+from keyark.crypto.keyring import DataKey, Keyring
+from keyark.crypto.recipients import wrap
+from keyark.errors import FormatError, NotFoundError, RepositoryNotFoundError, UsageError
+from keyark.repo.config import CONFIG_NAME, RepoConfig
+from keyark.repo.repository import Repository, session_object_name
+
+
+@dataclass
+class AgentSession:
+    """The credential and this run's session key."""
+
+    credential: AgentCredential
+    key: SymmetricKey = field(repr=False)
+    stored: bool = False
+
+    def store(self, backend: Backend) -> None:
+        """Write the wrapped session key before anything sealed with it."""
+        if self.stored:
+            return
+        wrapped = wrap(self.credential.recipient, self.key.key_id, self.key.secret)
+        backend.put(session_object_name(self.key.key_id), wrapped)
+        self.stored = True
+
+
+def open_for_agent(backend: Backend, credential: AgentCredential) -> Repository:
+    """A repository handle that can only write, sealing with a fresh session key."""
+    try:
+        config_bytes = backend.get(CONFIG_NAME)
+    except NotFoundError:
+        raise RepositoryNotFoundError(f"no repository at {backend.location()}") from None
+    public = RepoConfig.peek(config_bytes)
+    if public.get("id") != credential.repo_id:
+        raise UsageError(
+            "this agent credential belongs to another repository "
+            f"({credential.repo_id[:10]}, not {str(public.get('id'))[:10]})"
+        )
+    try:
+        config = RepoConfig.from_bytes(config_bytes, credential.id_key)
+    except FormatError:
+        raise UsageError("this agent credential does not fit the repository") from None
+    session = new_key()
+    keyring = Keyring(
+        id_key=credential.id_key,
+        data_keys={session.key_id: DataKey(session, datetime.now(UTC).isoformat())},
+    )
+    repo = Repository(backend, config, keyring)
+    repo.agent = AgentSession(credential, session)
+    return repo

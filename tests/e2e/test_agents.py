@@ -1,0 +1,201 @@
+"""Write-only backup agents, end to end through the installed command."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import stat
+import subprocess
+from pathlib import Path
+
+import pytest
+from tests.conftest import CLI, PASSWORD, keyark_binary, make_tree, tree_state
+
+from keyark import ops
+from keyark.backends.local import LocalBackend
+from keyark.crypto.agents import AgentCredential
+from keyark.crypto.envelope import ObjectKind, Sealer, SymmetricKey
+from keyark.crypto.keyring import Keyring
+from keyark.crypto.slots import Credentials
+from keyark.errors import IntegrityError, UsageError
+from keyark.repo.agent_session import open_for_agent
+from keyark.repo.config import derive_subkey
+
+
+def agent_env(cli: CLI, credential: Path) -> dict[str, str]:
+    env = dict(cli.env, KEYARK_AGENT_CREDENTIAL=str(credential))
+    env.pop("KEYARK_PASSWORD")
+    return env
+
+
+@pytest.fixture
+def agent(cli: CLI, tmp_path: Path) -> Path:
+    cli.run("init", check=True)
+    credential = tmp_path / "web1.cred"
+    cli.run("agent", "add", "web1", "--out", str(credential), check=True)
+    return credential
+
+
+def _agent(cli: CLI, credential: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """Run keyark with only the agent credential (no passphrase in the environment)."""
+    return subprocess.run(
+        [keyark_binary(), *args],
+        env=agent_env(cli, credential),
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+
+def test_credential_holds_no_read_key(cli: CLI, agent: Path) -> None:
+    assert stat.S_IMODE(agent.stat().st_mode) == 0o600
+    document = json.loads(agent.read_text())
+    assert set(document) == {
+        "type",
+        "version",
+        "repository_id",
+        "agent",
+        "id_key",
+        "recipient",
+        "signing_key",
+    }
+    with ops.open_repository(str(cli.repo), Credentials(passphrase=PASSWORD.encode())) as repo:
+        secrets = [dk.key.secret.hex() for dk in repo.keyring.data_keys.values()]
+        assert repo.root_key is not None
+        secrets.append(repo.root_key.secret.hex())
+        secrets.append(repo.keyring.extra["recipient"]["private"].hex())
+    assert not any(secret in agent.read_text() for secret in secrets)
+    listed = json.loads(cli.run("agent", "list", "--json", check=True).stdout)
+    assert [a["name"] for a in listed] == ["web1"] and listed[0]["revoked"] is None
+
+
+def test_agent_backup_is_write_only(cli: CLI, agent: Path, tmp_path: Path) -> None:
+    source = make_tree(tmp_path / "src")
+    first = _agent(cli, agent, "backup", str(source), "--json")
+    assert first.returncode == 0, first.stderr
+    second = json.loads(_agent(cli, agent, "backup", str(source), "--json").stdout)
+    assert second["data_blobs"] == 0 and second["files_unchanged"] == 6  # own cache dedups
+    for verb in (
+        ["snapshots"],
+        ["ls", "latest"],
+        ["restore", "latest", "--target", "x"],
+        ["dump", "latest", "/x"],
+        ["check", "--read-data"],
+    ):
+        result = _agent(cli, agent, *verb)
+        assert result.returncode == 1 and "can only write" in result.stderr, verb
+        assert "Traceback" not in result.stderr
+    # A full key sees the agent's snapshots, restores them, and check passes.
+    snaps = json.loads(cli.run("snapshots", "--json", check=True).stdout)
+    assert [s["agent"] for s in snaps] == ["web1", "web1"]
+    assert all(s["trust"] == "signed" for s in snaps)
+    target = tmp_path / "out"
+    cli.run("restore", "latest", "--target", str(target), "--verify", check=True)
+    assert tree_state(target / source.relative_to("/")) == tree_state(source)
+    assert cli.run("check", "--read-data", check=True).returncode == 0
+
+
+def test_credential_decrypts_nothing(cli: CLI, agent: Path, tmp_path: Path) -> None:
+    source = make_tree(tmp_path / "src")
+    assert _agent(cli, agent, "backup", str(source)).returncode == 0
+    credential = AgentCredential.read(agent)
+    # Every key the credential can derive, tried against every stored object.
+    candidates = [Sealer(SymmetricKey(b"\x00" * 8, credential.id_key))]
+    candidates += [
+        Sealer(derive_subkey(credential.id_key, p)) for p in ("keyark config", "keyark locks")
+    ]
+    backend = LocalBackend(cli.repo)
+    for info in backend.list(""):
+        if info.name == "config" or (
+            info.name.startswith(("locks/", "keys/")) and not info.name.startswith("keys/sessions/")
+        ):
+            continue
+        data = backend.get(info.name)
+        for sealer in candidates:
+            for kind in ObjectKind:
+                with pytest.raises(IntegrityError):
+                    sealer.open(kind, b"", data[-64:] if info.name.startswith("data/") else data)
+    # The agent's own session (through the API) cannot read its own snapshot back.
+    repo = open_for_agent(backend, credential)
+    [snapshot_id] = repo.snapshot_ids()
+    with pytest.raises(UsageError, match="can only write"):
+        repo.load_snapshot(snapshot_id)
+    with pytest.raises(IntegrityError):
+        Keyring.open(SymmetricKey(b"\x00" * 8, credential.id_key), backend.get("keyring"))
+
+
+def test_forged_and_revoked_snapshots_are_flagged(cli: CLI, agent: Path, tmp_path: Path) -> None:
+    source = make_tree(tmp_path / "src")
+    assert _agent(cli, agent, "backup", str(source)).returncode == 0
+    # A forger with the public parts but another signing key.
+    forged = json.loads(agent.read_text())
+    forged["signing_key"] = os.urandom(32).hex()
+    forged_path = tmp_path / "forged.cred"
+    forged_path.write_text(json.dumps(forged))
+    os.chmod(forged_path, 0o600)
+    assert _agent(cli, forged_path, "backup", str(source), "--tag", "forged").returncode == 0
+    snaps = json.loads(cli.run("snapshots", "--json", check=True).stdout)
+    trust = {s["id"]: s["trust"] for s in snaps}
+    forged_id = next(s["id"] for s in snaps if s["tags"] == ["forged"])
+    assert trust[forged_id] == "bad-signature"
+    assert "FLAGGED" in cli.run("snapshots", check=True).stdout
+    refused = cli.run("restore", forged_id, "--target", str(tmp_path / "o1"))
+    assert refused.returncode == 1 and "--allow-unsigned" in refused.stderr
+    assert not (tmp_path / "o1").exists()
+    cli.run("restore", forged_id, "--target", str(tmp_path / "o2"), "--allow-unsigned", check=True)
+    checked = cli.run("check")
+    assert checked.returncode == 1 and forged_id[:8] in checked.stdout
+    # Revocation flags what the agent writes afterwards.
+    cli.run("agent", "revoke", "web1", check=True)
+    assert _agent(cli, agent, "backup", str(source), "--tag", "after").returncode == 0
+    snaps = json.loads(cli.run("snapshots", "--json", check=True).stdout)
+    after = next(s for s in snaps if s["tags"] == ["after"])
+    before = next(s for s in snaps if s["tags"] == [])
+    assert after["trust"] == "revoked-agent" and before["trust"] == "signed"
+
+
+def test_agent_bad_input(cli: CLI, agent: Path, tmp_path: Path) -> None:
+    source = make_tree(tmp_path / "src")
+    # Another repository.
+    other = tmp_path / "other"
+    cli.run("init", env={"KEYARK_REPOSITORY": str(other)}, check=True)
+    env = agent_env(cli, agent)
+    env["KEYARK_REPOSITORY"] = str(other)
+    result = subprocess.run(
+        [keyark_binary(), "backup", str(source)],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 1 and "another repository" in result.stderr
+    assert not (other / "snapshots").exists() or not list((other / "snapshots").iterdir())
+    # A credential readable by others is refused.
+    loose = tmp_path / "loose.cred"
+    shutil.copy(agent, loose)
+    os.chmod(loose, 0o644)
+    result = _agent(cli, loose, "backup", str(source))
+    assert result.returncode == 1 and "readable by others" in result.stderr
+    # A tampered session key object: full-key readers get a clear error.
+    assert _agent(cli, agent, "backup", str(source)).returncode == 0
+    [session] = list((cli.repo / "keys" / "sessions").iterdir())
+    data = bytearray(session.read_bytes())
+    data[-3] ^= 1
+    session.write_bytes(bytes(data))
+    listed = cli.run("snapshots")
+    assert "session key" in listed.stderr and "Traceback" not in listed.stderr
+    checked = cli.run("check")
+    assert checked.returncode == 1 and "Traceback" not in checked.stderr
+
+
+def test_lost_agent_cache_costs_only_dedup(cli: CLI, agent: Path, tmp_path: Path) -> None:
+    source = make_tree(tmp_path / "src")
+    assert _agent(cli, agent, "backup", str(source)).returncode == 0
+    shutil.rmtree(cli.cache)
+    again = json.loads(_agent(cli, agent, "backup", str(source), "--json").stdout)
+    assert again["files_new"] == 6  # everything re-read and re-uploaded
+    cli.run("check", "--read-data", check=True)
+    target = tmp_path / "out"
+    cli.run("restore", "latest", "--target", str(target), "--verify", check=True)
+    assert tree_state(target / source.relative_to("/")) == tree_state(source)

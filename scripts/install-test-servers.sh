@@ -1,53 +1,50 @@
 #!/usr/bin/env bash
-# Installs the real servers the test-suite starts on loopback (idempotent).
+# Installs the real servers the test-suite starts on loopback (idempotent, fast when present).
 #
-#   - OpenSSH sshd (SFTP) and SoftHSM2 from Debian packages (needs root);
-#   - Azurite (Azure Blob emulator) from npm, project-local in .test-servers/.
+#   - OpenSSH sshd (SFTP) and SoftHSM2: Debian packages (root, or sudo);
+#   - Azurite (Azure Blob emulator): npm, project-local under .test-servers/.
 #
-# Python-side servers (moto_server, fake-gcs-server, pyftpdlib) come from the
-# `test` extra of pyproject.toml. Fast when everything is already present.
+# moto_server (S3), fake-gcs-server (GCS) and pyftpdlib (FTP/FTPS) come from the
+# `test` extra in pyproject.toml (pip install -e '.[all,test]').
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
-ROOT="$(pwd)"
 AZURITE_VERSION="3.35.0"
-SERVERS_DIR="$ROOT/.test-servers"
+SERVERS_DIR="$(pwd)/.test-servers"
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then
+    SUDO="sudo"
+fi
 
 log() { printf 'install-test-servers: %s\n' "$*"; }
 
-# --- Debian packages -------------------------------------------------------
-missing=()
-[ -x /usr/sbin/sshd ] || missing+=(openssh-server)
-[ -e /usr/lib/softhsm/libsofthsm2.so ] || missing+=(softhsm2)
-if [ "${#missing[@]}" -gt 0 ]; then
-    if [ "$(id -u)" -ne 0 ]; then
-        SUDO="sudo"
-    else
-        SUDO=""
+apt_updated=""
+apt_install() {
+    if [ -z "$apt_updated" ]; then
+        $SUDO apt-get update -qq
+        apt_updated=1
     fi
-    log "installing ${missing[*]} (apt)"
-    $SUDO apt-get update -qq
-    $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openssh-server softhsm2 >/dev/null
+    log "apt-get install $*"
+    $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
+}
+
+# --- Debian packages -------------------------------------------------------
+if [ ! -x /usr/sbin/sshd ] || [ ! -e /usr/lib/softhsm/libsofthsm2.so ] \
+    || ! command -v ssh-keygen >/dev/null 2>&1; then
+    apt_install openssh-server softhsm2
 fi
 # sshd refuses to start without its privilege-separation directory.
-if [ ! -d /run/sshd ]; then
-    mkdir -p /run/sshd 2>/dev/null || sudo mkdir -p /run/sshd || true
-fi
+[ -d /run/sshd ] || $SUDO mkdir -p /run/sshd
 
 # --- Azurite (npm, project-local) ------------------------------------------
 azurite_pkg="$SERVERS_DIR/node_modules/azurite/package.json"
-installed_version=""
-if [ -f "$azurite_pkg" ]; then
-    installed_version="$(node -p "require('$azurite_pkg').version" 2>/dev/null || true)"
+installed=""
+if [ -f "$azurite_pkg" ] && command -v node >/dev/null 2>&1; then
+    installed="$(node -p "require('$azurite_pkg').version" 2>/dev/null || true)"
 fi
-if [ "$installed_version" != "$AZURITE_VERSION" ] \
-    || [ ! -x "$SERVERS_DIR/node_modules/.bin/azurite-blob" ]; then
-    if ! command -v npm >/dev/null 2>&1; then
-        log "npm missing: installing nodejs and npm (apt)"
-        apt-get update -qq
-        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm >/dev/null
-    fi
-    log "installing azurite@$AZURITE_VERSION into $SERVERS_DIR"
+if [ "$installed" != "$AZURITE_VERSION" ] || [ ! -x "$SERVERS_DIR/node_modules/.bin/azurite-blob" ]; then
+    command -v npm >/dev/null 2>&1 || apt_install nodejs npm
+    log "npm install azurite@$AZURITE_VERSION into $SERVERS_DIR"
     mkdir -p "$SERVERS_DIR"
     [ -f "$SERVERS_DIR/package.json" ] \
         || printf '{\n  "name": "keyark-test-servers",\n  "private": true\n}\n' >"$SERVERS_DIR/package.json"
@@ -55,4 +52,4 @@ if [ "$installed_version" != "$AZURITE_VERSION" ] \
         "azurite@$AZURITE_VERSION" >/dev/null
 fi
 
-log "ok (sshd, softhsm2, azurite $AZURITE_VERSION)"
+log "ok: sshd, softhsm2, azurite $AZURITE_VERSION"

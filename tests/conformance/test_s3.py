@@ -126,3 +126,16 @@ def test_url_with_credentials_refused() -> None:
     with pytest.raises(Exception, match="credentials do not belong") as caught:
         open_backend("s3://AKIA:secret@bucket/prefix")
     assert "secret" not in str(caught.value).replace("credentials", "")
+
+
+def test_lock_files_exempt_from_object_lock(moto_endpoint: str) -> None:
+    bucket = unique("s3")
+    backend = _s3(moto_endpoint, f"s3://{bucket}", s3_object_lock_days=1)
+    backend.create_container()
+    backend.put("locks/0123", b"lock")
+    head = boto3.client("s3", endpoint_url=moto_endpoint).head_object(
+        Bucket=bucket, Key="locks/0123"
+    )
+    assert "ObjectLockMode" not in head
+    backend.delete("locks/0123")
+    assert not list(backend.list("locks/"))

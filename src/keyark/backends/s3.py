@@ -9,7 +9,8 @@ path-style addressing unless ``settings["s3_addressing_style"]`` says otherwise.
 A single PUT is atomic on S3; new objects are written with ``If-None-Match: *`` so
 an existing object is never replaced. With ``settings["s3_object_lock_days"] = N``
 the bucket is created with Object Lock and every object carries a COMPLIANCE
-retention of N days, so deletes of locked objects fail at the server.
+retention of N days, so deletes of locked objects fail at the server. Lock files
+(``locks/``) are exempt: they must be removable when an operation ends.
 botocore's own retries are disabled: :mod:`keyark.backends.retry` does that.
 """
 
@@ -38,6 +39,8 @@ from keyark.errors import (
 )
 
 DEFAULT_CONNECTIONS = 8
+#: Names written without retention even on an Object Lock bucket (they must be deletable).
+UNLOCKED_PREFIXES = ("locks/",)
 DEFAULT_TIMEOUT = 60.0
 
 _CREDENTIAL_CODES = {
@@ -242,7 +245,7 @@ class S3Backend:
         kwargs: dict[str, Any] = {"Bucket": self.bucket, "Key": key, "Body": data}
         if not overwrite:
             kwargs["IfNoneMatch"] = "*"
-        if self.object_lock_days > 0:
+        if self.object_lock_days > 0 and not name.startswith(UNLOCKED_PREFIXES):
             kwargs["ObjectLockMode"] = "COMPLIANCE"
             kwargs["ObjectLockRetainUntilDate"] = dt.datetime.now(dt.UTC) + dt.timedelta(
                 days=self.object_lock_days

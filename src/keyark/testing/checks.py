@@ -217,15 +217,16 @@ def check_not_found(backend: Backend, prefix: str, options: ContractOptions) -> 
 
 
 def check_delete(backend: Backend, prefix: str, options: ContractOptions) -> None:
-    """delete removes (or, on a WORM backend, is refused permanently)."""
+    """delete removes; on a WORM backend only lock files, and locked objects stay."""
+    if backend.capabilities().object_lock:
+        locked = f"{prefix}snapshots/{_hex()}"
+        backend.put(locked, b"snapshot")
+        _expect_raises(
+            PermanentBackendError, "delete of a locked object", partial(backend.delete, locked)
+        )
+        _expect_bytes(backend.get(locked), b"snapshot", "locked object after a refused delete")
     name = f"{prefix}locks/{_hex(16)}"
     backend.put(name, b"lock")
-    if backend.capabilities().object_lock:
-        _expect_raises(
-            PermanentBackendError, "delete of a locked object", lambda: backend.delete(name)
-        )
-        _expect_bytes(backend.get(name), b"lock", "locked object after a refused delete")
-        return
     backend.delete(name)
     _expect_raises(NotFoundError, "stat after delete", lambda: backend.stat(name))
     _expect_raises(NotFoundError, "get after delete", lambda: backend.get(name))

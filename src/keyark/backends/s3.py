@@ -39,8 +39,9 @@ from keyark.errors import (
 )
 
 DEFAULT_CONNECTIONS = 8
-#: Names written without retention even on an Object Lock bucket (they must be deletable).
-UNLOCKED_PREFIXES = ("locks/",)
+#: Objects in directories of this name carry no retention even on an Object Lock bucket:
+#: lock files (``locks/<id>``, also under a scratch prefix) must be deletable.
+UNLOCKED_DIRECTORY = "locks"
 DEFAULT_TIMEOUT = 60.0
 
 _CREDENTIAL_CODES = {
@@ -245,7 +246,8 @@ class S3Backend:
         kwargs: dict[str, Any] = {"Bucket": self.bucket, "Key": key, "Body": data}
         if not overwrite:
             kwargs["IfNoneMatch"] = "*"
-        if self.object_lock_days > 0 and not name.startswith(UNLOCKED_PREFIXES):
+        unlocked = name.rpartition("/")[0].rpartition("/")[2] == UNLOCKED_DIRECTORY
+        if self.object_lock_days > 0 and not unlocked:
             kwargs["ObjectLockMode"] = "COMPLIANCE"
             kwargs["ObjectLockRetainUntilDate"] = dt.datetime.now(dt.UTC) + dt.timedelta(
                 days=self.object_lock_days

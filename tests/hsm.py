@@ -19,7 +19,6 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -67,8 +66,18 @@ def _unavailable(reason: str) -> None:
     pytest.skip(message)
 
 
+_READY: list[SoftHSM] = []
+
+
 @pytest.fixture(scope="session")
-def softhsm(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SoftHSM]:
+def softhsm(tmp_path_factory: pytest.TempPathFactory) -> SoftHSM:
+    """The token, made once per process (each test module that imports this fixture shares it).
+
+    ``SOFTHSM2_CONF`` stays set for the rest of the process: SoftHSM reads it once, when
+    python-pkcs11 first loads the module, so it must not change afterwards.
+    """
+    if _READY:
+        return _READY[0]
     module = find_module()
     util = shutil.which("softhsm2-util")
     if module is None or util is None:
@@ -88,17 +97,16 @@ def softhsm(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SoftHSM]:
         "log.level = ERROR\n"
         "slots.removable = false\n"
     )
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("SOFTHSM2_CONF", str(conf))
-        subprocess.run(
-            [util, "--init-token", "--free", "--label", TOKEN, "--pin", PIN, "--so-pin", SO_PIN],
-            check=True,
-            capture_output=True,
-            env={**os.environ, "SOFTHSM2_CONF": str(conf)},
-        )
-        token = pkcs11.lib(module).get_token(token_label=TOKEN)
-        with token.open(user_pin=PIN, rw=True) as session:
-            session.generate_key(KeyType.AES, 256, store=True, label=AES_KEY)
-            session.generate_key(KeyType.AES, 256, store=True, label=OTHER_AES_KEY)
-            session.generate_keypair(KeyType.RSA, 2048, store=True, label=RSA_KEY)
-        yield SoftHSM(module=module, conf=conf)
+    os.environ["SOFTHSM2_CONF"] = str(conf)
+    subprocess.run(
+        [util, "--init-token", "--free", "--label", TOKEN, "--pin", PIN, "--so-pin", SO_PIN],
+        check=True,
+        capture_output=True,
+    )
+    token = pkcs11.lib(module).get_token(token_label=TOKEN)
+    with token.open(user_pin=PIN, rw=True) as session:
+        session.generate_key(KeyType.AES, 256, store=True, label=AES_KEY)
+        session.generate_key(KeyType.AES, 256, store=True, label=OTHER_AES_KEY)
+        session.generate_keypair(KeyType.RSA, 2048, store=True, label=RSA_KEY)
+    _READY.append(SoftHSM(module=module, conf=conf))
+    return _READY[0]

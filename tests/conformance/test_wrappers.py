@@ -120,18 +120,18 @@ def _timed(function: object) -> float:
     return time.monotonic() - started
 
 
-@pytest.mark.parametrize("kind", ["local", "s3"])
+# The inner transfer's own time counts too: the slower server gets a lower limit.
+@pytest.mark.parametrize(("kind", "rate_kib"), [("local", 4096), ("s3", 2048)])
 def test_throttle_within_ten_percent_on_10_mib(
-    kind: str, request: pytest.FixtureRequest, tmp_path: Path
+    kind: str, rate_kib: int, request: pytest.FixtureRequest, tmp_path: Path
 ) -> None:
     inner: Backend = open_fresh_backend(kind, request, tmp_path)
-    rate_kib = 4096  # 4 MiB/s: 10 MiB take 2.5 s
     expected = 10 * MIB / (rate_kib * 1024)
     backend = ThrottledBackend(inner, upload_kib_s=rate_kib, download_kib_s=rate_kib)
     data = secrets.token_bytes(10 * MIB)
     upload = _timed(lambda: backend.put("data/aa/big", data))
     download = _timed(lambda: backend.get("data/aa/big"))
-    # Four threads share one budget: 4 x 2.5 MiB also take 2.5 s.
+    # Four threads share one budget: 4 x 2.5 MiB take as long as 10 MiB.
     parts = [secrets.token_bytes(10 * MIB // 4) for _ in range(4)]
     threads = [
         threading.Thread(target=backend.put, args=(f"data/bb/{n}", part))

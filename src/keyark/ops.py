@@ -48,6 +48,8 @@ class BackupOptions:
     compression: CompressionSpec | None = None
     dry_run: bool = False
     time: datetime | None = None
+    #: Rotate the data key first when the rotation policy says it is due.
+    auto_rotate: bool = False
 
 
 @dataclass
@@ -183,6 +185,8 @@ def backup(
     catalog = None if agent is not None else open_catalog(repo, ctx.cache_dir)
     cache = None if agent is None else agent_cache(repo, ctx)
     try:
+        if agent is None and not options.dry_run:
+            _rotation_check(repo, options.auto_rotate, ctx)
         with repo.lock("backup", retry=ctx.retry_lock):
             parent: Snapshot | None = None
             if catalog is not None:
@@ -240,6 +244,21 @@ def backup(
             catalog.close()
         if cache is not None:
             cache.close()
+
+
+def _rotation_check(repo: Repository, auto_rotate: bool, ctx: Context) -> None:
+    """Warn when the data key is due for rotation; rotate first with ``auto_rotate``."""
+    from keyark.maintenance.rotate import rotate, rotation_due
+
+    repo.load_index()
+    due, warn, reason = rotation_due(repo)
+    if due and auto_rotate:
+        key_id = rotate(repo, retry_lock=ctx.retry_lock)
+        if ctx.warn is not None:
+            ctx.warn(f"{reason}: rotated, data key {key_id} is now current")
+    elif warn and ctx.warn is not None:
+        advice = "run 'keyark key rotate' or back up with --auto-rotate"
+        ctx.warn(f"{reason}; {advice}" if due else reason)
 
 
 def agent_cache(repo: Repository, ctx: Context) -> AgentCache:

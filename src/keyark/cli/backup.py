@@ -29,6 +29,7 @@ from keyark.errors import EXIT_PARTIAL
     metavar="ALGO[:LEVEL]",
     help="zstd[:LEVEL] (default zstd:3), gzip, bzip2, lzma, none or auto.",
 )
+@click.option("--auto-rotate", is_flag=True, help="Rotate the data key first if it is due.")
 @click.option("-n", "--dry-run", is_flag=True, help="Show what would be added; write nothing.")
 @global_options
 @click.pass_context
@@ -41,6 +42,7 @@ def command(
     host: str | None,
     compression: str | None,
     dry_run: bool,
+    auto_rotate: bool,
 ) -> int:
     """Back up PATHS into the repository."""
     settings = settings_of(ctx)
@@ -52,6 +54,7 @@ def command(
         exclude_files=list(exclude_files),
         compression=parse_compression(compression) if compression else None,
         dry_run=dry_run,
+        auto_rotate=auto_rotate,
     )
     repo = settings.open_for_backup()
     counters = Progress()

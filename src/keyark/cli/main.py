@@ -26,12 +26,15 @@ from keyark.cli import (
     prune,
     repair,
     restore,
+    rotation,
     snapshots,
     stats,
     unlock,
 )
 from keyark.cli.settings import global_options, settings_of
 from keyark.errors import EXIT_ERROR, EXIT_INTERRUPTED, KeyarkError, exit_code_for
+
+_ = rotation  # registers 'key rotate' and 'key status' on the key group
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})

@@ -13,7 +13,9 @@ from rich.console import Console
 from rich.progress import (
     BarColumn,
     DownloadColumn,
+    MofNCompleteColumn,
     Progress,
+    ProgressColumn,
     TaskProgressColumn,
     TextColumn,
     TimeElapsedColumn,
@@ -72,23 +74,29 @@ class Output:
             sys.stdout.write(line.rstrip() + "\n")
 
     @contextmanager
-    def progress(self, counters: Counters, label: str) -> Iterator[None]:
-        """A live progress bar on stderr while the block runs (terminal only)."""
+    def progress(self, counters: Counters, label: str, unit: str = "bytes") -> Iterator[None]:
+        """A live progress bar on stderr while the block runs (terminal only).
+
+        ``unit`` is ``"bytes"`` (sizes and speed) or a noun counted as ``done/total``.
+        """
         if self.json or self.settings.quiet or not sys.stderr.isatty():
             yield
             return
         counters.want_totals = True
-        bar = Progress(
+        columns: list[ProgressColumn] = [
             TextColumn(f"[bold]{label}"),
             BarColumn(),
             TaskProgressColumn(),
-            DownloadColumn(),
-            TransferSpeedColumn(),
-            TextColumn("{task.fields[files]} files"),
-            TimeElapsedColumn(),
-            console=self.err,
-            transient=True,
-        )
+        ]
+        if unit == "bytes":
+            columns += [
+                DownloadColumn(),
+                TransferSpeedColumn(),
+                TextColumn("{task.fields[files]} files"),
+            ]
+        else:
+            columns += [MofNCompleteColumn(), TextColumn(unit)]
+        bar = Progress(*columns, TimeElapsedColumn(), console=self.err, transient=True)
         task = bar.add_task(label, total=None, files=0)
         stop = threading.Event()
 

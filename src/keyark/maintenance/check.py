@@ -82,7 +82,7 @@ class Checker:
         for info in repo.backend.list("index/"):
             try:
                 for record in repo.read_index_file(info.name):
-                    repo.index.add_pack(record.pack_id, record.size, record.entries)
+                    repo.index.add_pack(record.pack_id, record.size, record.entries, record.key_id)
                     other = merge_pack_record(self.records, record)
                     if other is not None:
                         self.problem(

@@ -200,7 +200,7 @@ def _read_index(repo: Repository, plan: PrunePlan) -> None:
             ) from None
         plan.index_files.append(info.name)
         for record in records:
-            repo.index.add_pack(record.pack_id, record.size, record.entries)
+            repo.index.add_pack(record.pack_id, record.size, record.entries, record.key_id)
             if merge_pack_record(plan.records, record) is not None:
                 raise IntegrityError(
                     f"index files disagree on the size of pack {record.pack_id.hex()[:16]}; "

@@ -42,7 +42,8 @@ def repair_index(
         def read(item: tuple[bytes, int]) -> PackRecord | None:
             pack_id, size = item
             try:
-                return PackRecord(pack_id, size, repo.read_pack_header(pack_id, size))
+                entries, key_id = repo.pack_header(pack_id, size)
+                return PackRecord(pack_id, size, entries, key_id)
             except (IntegrityError, FormatError, BackendError) as error:
                 message = f"pack {pack_id.hex()[:16]} cannot be indexed: {error}"
                 summary.unreadable_packs.append(message)

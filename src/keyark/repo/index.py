@@ -39,6 +39,8 @@ class PackRecord:
     pack_id: bytes
     size: int
     entries: list[PackEntry]
+    #: Id of the key that sealed the pack header and its blobs (b"" if unknown).
+    key_id: bytes = b""
 
 
 class MasterIndex:
@@ -49,6 +51,7 @@ class MasterIndex:
         self._pack_ids: list[bytes] = []
         self._pack_sizes: list[int] = []
         self._pack_numbers: dict[bytes, int] = {}
+        self._pack_keys: dict[bytes, bytes] = {}
         self._pack = array("I")
         self._offset = array("Q")
         self._length = array("I")
@@ -62,9 +65,13 @@ class MasterIndex:
     def __contains__(self, blob_id: object) -> bool:
         return blob_id in self._rows
 
-    def add_pack(self, pack_id: bytes, size: int, entries: Iterable[PackEntry]) -> None:
+    def add_pack(
+        self, pack_id: bytes, size: int, entries: Iterable[PackEntry], key_id: bytes = b""
+    ) -> None:
         """Record a pack and its blobs (a blob already known keeps its first location)."""
         with self._lock:
+            if key_id:
+                self._pack_keys[pack_id] = key_id
             number = self._pack_numbers.get(pack_id)
             if number is None:
                 number = len(self._pack_ids)
@@ -104,6 +111,18 @@ class MasterIndex:
         """Pack id -> size for every indexed pack."""
         return dict(zip(self._pack_ids, self._pack_sizes, strict=True))
 
+    def pack_key(self, pack_id: bytes) -> bytes:
+        """The key id that sealed a pack (b"" if the index did not record it)."""
+        return self._pack_keys.get(pack_id, b"")
+
+    def blobs_per_key(self) -> dict[bytes, int]:
+        """How many indexed blobs each key sealed (for the nonce budget)."""
+        counts: dict[bytes, int] = {}
+        for row in range(len(self._pack)):
+            key = self._pack_keys.get(self._pack_ids[self._pack[row]], b"")
+            counts[key] = counts.get(key, 0) + 1
+        return counts
+
     def has_pack(self, pack_id: bytes) -> bool:
         return pack_id in self._pack_numbers
 
@@ -122,7 +141,9 @@ def merge_pack_record(records: dict[bytes, PackRecord], record: PackRecord) -> i
     """
     known = records.get(record.pack_id)
     if known is None:
-        records[record.pack_id] = PackRecord(record.pack_id, record.size, list(record.entries))
+        records[record.pack_id] = PackRecord(
+            record.pack_id, record.size, list(record.entries), record.key_id
+        )
         return None
     seen = set(known.entries)
     known.entries.extend(e for e in record.entries if e not in seen)
@@ -135,7 +156,12 @@ def encode_index(packs: Iterable[PackRecord], supersedes: Iterable[str] = ()) ->
         "v": 1,
         "supersedes": list(supersedes),
         "packs": [
-            {"id": pack.pack_id, "size": pack.size, "blobs": [e.as_row() for e in pack.entries]}
+            {
+                "id": pack.pack_id,
+                "size": pack.size,
+                "key": pack.key_id,
+                "blobs": [e.as_row() for e in pack.entries],
+            }
             for pack in packs
         ],
     }
@@ -148,7 +174,10 @@ def decode_index(data: bytes) -> tuple[list[PackRecord], list[str]]:
         document = msgpack.unpackb(data, raw=False)
         packs = [
             PackRecord(
-                pack["id"], int(pack["size"]), [PackEntry.from_row(row) for row in pack["blobs"]]
+                pack["id"],
+                int(pack["size"]),
+                [PackEntry.from_row(row) for row in pack["blobs"]],
+                bytes(pack.get("key", b"")),
             )
             for pack in document["packs"]
         ]

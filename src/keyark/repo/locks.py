@@ -170,12 +170,13 @@ class RepositoryLock:
             )
 
     def _conflict(self) -> LockInfo | None:
-        for info in read_locks(self._backend, self._sealer):
-            if info.name == self.name or info.is_stale():
-                continue
-            if self.exclusive or info.exclusive:
-                return info
-        return None
+        """The oldest live lock that conflicts (a long holder, not another locker's attempt)."""
+        conflicts = [
+            info
+            for info in read_locks(self._backend, self._sealer)
+            if info.name != self.name and not info.is_stale() and (self.exclusive or info.exclusive)
+        ]
+        return min(conflicts, key=lambda info: info.created, default=None)
 
     def _refresh_loop(self) -> None:
         while not self._stop.wait(REFRESH_SECONDS):

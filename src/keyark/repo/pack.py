@@ -87,7 +87,7 @@ class PackBuilder:
         self.size += len(sealed)
 
     def finish(self, sealer: Sealer) -> tuple[bytes, bytes]:
-        """Return (pack id, pack bytes)."""
+        """Return (pack id, pack bytes); the header is sealed with ``sealer``'s key."""
         header = msgpack.packb([entry.as_row() for entry in self.entries], use_bin_type=True)
         sealed_header = sealer.seal(ObjectKind.PACK_HEADER, b"", header)
         self.parts.append(sealed_header)

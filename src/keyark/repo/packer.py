@@ -69,8 +69,9 @@ class Packer:
             self._ship(full)
 
     def _ship(self, builder: PackBuilder) -> None:
-        pack_id, data = builder.finish(self._sealer())
-        record = PackRecord(pack_id, len(data), builder.entries)
+        sealer = self._sealer()
+        pack_id, data = builder.finish(sealer)
+        record = PackRecord(pack_id, len(data), builder.entries, sealer.key.key_id)
         self._in_flight.acquire()
         try:
             future = self._uploads.submit(self._upload, record, data)
@@ -85,7 +86,7 @@ class Packer:
             if hashlib.sha256(data).digest() != record.pack_id:
                 raise AssertionError("pack changed in memory before upload")
             self._backend.put(pack_name(record.pack_id), data)
-            self._index.add_pack(record.pack_id, record.size, record.entries)
+            self._index.add_pack(record.pack_id, record.size, record.entries, record.key_id)
             with self._index_lock:
                 self._unsaved.append(record)
                 self.packs_written += 1

@@ -196,6 +196,11 @@ class Repository:
             ) from None
         return Sealer(SymmetricKey(key_id, unwrap(recipient, key_id, wrapped)))
 
+    def forget_sealers(self) -> None:
+        """Drop cached sealers (after the keyring changed)."""
+        with self._sealer_lock:
+            self._sealers = {}
+
     def current_sealer(self) -> Sealer:
         return self.sealer_for(self.keyring.current.key_id)
 
@@ -216,7 +221,7 @@ class Repository:
         with ThreadPoolExecutor(self.backend.capabilities().connections) as pool:
             for records in pool.map(self.read_index_file, names):
                 for record in records:
-                    self.index.add_pack(record.pack_id, record.size, record.entries)
+                    self.index.add_pack(record.pack_id, record.size, record.entries, record.key_id)
         self._index_loaded = True
 
     def read_index_file(self, name: str) -> list[PackRecord]:
@@ -296,6 +301,10 @@ class Repository:
     # ----------------------------------------------------------------- packs
     def read_pack_header(self, pack_id: bytes, size: int | None = None) -> list[PackEntry]:
         """Read and decrypt the header at the end of a pack."""
+        return self.pack_header(pack_id, size)[0]
+
+    def pack_header(self, pack_id: bytes, size: int | None = None) -> tuple[list[PackEntry], bytes]:
+        """Read and decrypt a pack's header: (entries, id of the key that sealed it)."""
         name = pack_name(pack_id)
         if size is None:
             size = self.backend.stat(name).size
@@ -309,7 +318,8 @@ class Repository:
             sealed = self.backend.get(name, offset, length)
         if len(sealed) != length:
             raise IntegrityError(f"pack {pack_id.hex()[:16]} is truncated")
-        return parse_header(self.sealer_for(envelope_key_id(sealed)), sealed)
+        key_id = envelope_key_id(sealed)
+        return parse_header(self.sealer_for(key_id), sealed), key_id
 
     # ----------------------------------------------------------------- snapshots
     def snapshot_id_of(self, plaintext: bytes) -> str:

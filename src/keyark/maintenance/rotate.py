@@ -1,0 +1,332 @@
+"""Data-key rotation (epochs) and re-encryption of everything sealed with retired keys.
+
+``rotate`` makes a fresh data key current; retired keys keep decrypting.
+``rotate --reencrypt`` also rewrites, under an exclusive lock and in crash-safe
+order, every pack, index file and snapshot sealed with a retired key (agents'
+session keys included), then deletes the old objects and finally the retired
+keys. A marker in the keyring makes an interrupted run resumable: running it
+again finishes the job with the same target key.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from keyark.crypto.envelope import envelope_key_id
+from keyark.crypto.keyring import CURRENT, Keyring
+from keyark.errors import BackendError, IntegrityError, NotFoundError, UsageError
+from keyark.maintenance.repair import PACKS_PER_INDEX_FILE
+from keyark.repo.index import MasterIndex, PackRecord, merge_pack_record
+from keyark.repo.pack import BLOB_KINDS, pack_id_from_name, pack_name
+from keyark.repo.packer import Packer, write_index_file
+from keyark.repo.repository import SESSION_PREFIX, Repository
+from keyark.repo.snapshot import SNAPSHOT_PREFIX
+
+Warn = Callable[[str], None]
+MARKER = "reencrypt"
+
+
+@dataclass(frozen=True)
+class RotationPolicy:
+    """When a data key is due for rotation (stored in the repository config)."""
+
+    max_age_days: int = 90
+    warn_age_days: int = 80
+    #: AES-GCM with random 96-bit nonces: stay far below 2^32 encryptions per key.
+    max_encryptions: int = 2**31
+    warn_encryptions: int = 2**30
+
+    @classmethod
+    def of(cls, repo: Repository) -> RotationPolicy:
+        data = repo.config.policies.get("rotation", {})
+        return cls(**{k: int(v) for k, v in data.items() if k in cls.__dataclass_fields__})
+
+
+@dataclass
+class Epoch:
+    """One data key as ``key status`` reports it."""
+
+    id: str
+    created: str
+    age_days: float
+    state: str
+    objects: int = 0
+    blobs: int = 0
+
+
+@dataclass
+class KeyStatus:
+    """Epochs, and whether (and when) rotation is due."""
+
+    epochs: list[Epoch]
+    current: str
+    due: bool
+    warn: bool
+    reason: str
+    next_due: str
+    reencrypt_pending: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class ReencryptSummary:
+    """What ``rotate --reencrypt`` did."""
+
+    target_key: str = ""
+    packs_rewritten: int = 0
+    blobs_rewritten: int = 0
+    packs_deleted: int = 0
+    index_files_written: int = 0
+    index_files_deleted: int = 0
+    snapshots_rewritten: int = 0
+    session_keys_deleted: int = 0
+    retired_keys_removed: list[str] = field(default_factory=list)
+    duration_seconds: float = 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _created(created: str) -> datetime:
+    value = datetime.fromisoformat(created)
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+# --------------------------------------------------------------------- status and policy
+def rotation_due(repo: Repository, blobs_of_current: int | None = None) -> tuple[bool, bool, str]:
+    """(due, warn, reason) for the current key, from its age and use."""
+    policy = RotationPolicy.of(repo)
+    current = repo.keyring.current
+    age = (datetime.now(UTC) - _created(current.created)).total_seconds() / 86400
+    used = blobs_of_current
+    if used is None:
+        used = repo.index.blobs_per_key().get(current.key_id, 0)
+    if age >= policy.max_age_days:
+        return True, True, f"the data key is {age:.0f} days old (policy: {policy.max_age_days})"
+    if used >= policy.max_encryptions:
+        return True, True, f"the data key sealed {used} blobs (budget {policy.max_encryptions})"
+    if age >= policy.warn_age_days:
+        return (
+            False,
+            True,
+            f"the data key is {age:.0f} days old; rotation due at {policy.max_age_days}",
+        )
+    if used >= policy.warn_encryptions:
+        return False, True, f"the data key sealed {used} blobs; nearing the nonce budget"
+    return False, False, ""
+
+
+def key_status(repo: Repository) -> KeyStatus:
+    """Each epoch with its age, state and how many stored objects it sealed."""
+    repo.load_index()
+    objects: dict[bytes, int] = {}
+    for pack_id in repo.index.packs():
+        key = repo.index.pack_key(pack_id)
+        objects[key] = objects.get(key, 0) + 1
+    for prefix in ("index/", SNAPSHOT_PREFIX):
+        for info in repo.backend.list(prefix):
+            try:
+                key = envelope_key_id(repo.backend.get(info.name, 0, 64))
+            except (IntegrityError, BackendError):
+                continue
+            objects[key] = objects.get(key, 0) + 1
+    blobs = repo.index.blobs_per_key()
+    now = datetime.now(UTC)
+    epochs = [
+        Epoch(
+            id=dk.key_id.hex(),
+            created=dk.created,
+            age_days=round((now - _created(dk.created)).total_seconds() / 86400, 2),
+            state=dk.state,
+            objects=objects.get(dk.key_id, 0),
+            blobs=blobs.get(dk.key_id, 0),
+        )
+        for dk in sorted(repo.keyring.data_keys.values(), key=lambda d: d.created)
+    ]
+    current = repo.keyring.current
+    due, warn, reason = rotation_due(repo, blobs.get(current.key_id, 0))
+    policy = RotationPolicy.of(repo)
+    next_due = _created(current.created) + timedelta(days=policy.max_age_days)
+    return KeyStatus(
+        epochs=epochs,
+        current=current.key_id.hex(),
+        due=due,
+        warn=warn,
+        reason=reason,
+        next_due=next_due.isoformat(timespec="seconds"),
+        reencrypt_pending=MARKER in repo.keyring.extra,
+    )
+
+
+# --------------------------------------------------------------------- rotation
+def _reload_keyring(repo: Repository) -> Keyring:
+    if repo.root_key is None or repo.agent is not None:
+        raise UsageError("rotating keys needs a full key (passphrase, key file, HSM)")
+    repo.keyring = Keyring.open(repo.root_key, repo.backend.get("keyring"))
+    repo.forget_sealers()
+    return repo.keyring
+
+
+def rotate(repo: Repository, *, retry_lock: float = 0.0) -> str:
+    """Make a fresh data key current; return its id."""
+    with repo.lock("key rotate", exclusive=True, retry=retry_lock):
+        keyring = _reload_keyring(repo)
+        fresh = keyring.rotate()
+        repo.save_keyring()
+        repo.forget_sealers()
+        return fresh.key_id.hex()
+
+
+def reencrypt(
+    repo: Repository,
+    *,
+    retry_lock: float = 0.0,
+    warn: Warn | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> ReencryptSummary:
+    """Rotate (unless resuming) and rewrite everything sealed with retired keys."""
+    started = time.monotonic()
+    summary = ReencryptSummary()
+    with repo.lock("key rotate --reencrypt", exclusive=True, retry=retry_lock):
+        keyring = _reload_keyring(repo)
+        if MARKER not in keyring.extra:
+            fresh = keyring.rotate()
+            keyring.extra[MARKER] = {"target": fresh.key_id.hex(), "started": fresh.created}
+            repo.save_keyring()  # durable before anything is sealed with it
+            repo.forget_sealers()
+        target = bytes.fromhex(keyring.extra[MARKER]["target"])
+        if keyring.current.key_id != target:
+            raise IntegrityError("keyring's re-encryption marker names a key that is not current")
+        summary.target_key = target.hex()
+        _rewrite_packs(repo, target, summary, warn, progress)
+        _rewrite_snapshots(repo, target, summary)
+        for info in list(repo.backend.list(SESSION_PREFIX)):
+            if _delete(repo, info.name, warn):
+                summary.session_keys_deleted += 1
+        retired = [k for k, dk in keyring.data_keys.items() if dk.state != CURRENT]
+        for key_id in retired:
+            del keyring.data_keys[key_id]
+        keyring.extra.pop(MARKER, None)
+        repo.save_keyring()
+        repo.forget_sealers()
+        summary.retired_keys_removed = [k.hex() for k in retired]
+    repo.load_index(reload=True)
+    summary.duration_seconds = time.monotonic() - started
+    return summary
+
+
+def _rewrite_packs(
+    repo: Repository,
+    target: bytes,
+    summary: ReencryptSummary,
+    warn: Warn | None,
+    progress: Callable[[int, int], None] | None,
+) -> None:
+    old_index = [info.name for info in repo.backend.list("index/")]
+    records: dict[bytes, PackRecord] = {}
+    for name in old_index:
+        for record in repo.read_index_file(name):
+            merge_pack_record(records, record)
+    stored = {
+        pid: size
+        for name, size in repo.iter_pack_names()
+        if (pid := pack_id_from_name(name)) is not None
+    }
+    keep = [r for r in records.values() if r.key_id == target and r.pack_id in stored]
+    rewrite = [r for r in records.values() if r.key_id != target and r.pack_id in stored]
+    index_current = all(_key_of(repo, n) == target for n in old_index)
+    if not rewrite and index_current:
+        doomed = [p for p in stored if p not in records]
+    else:
+        new_records: list[PackRecord] = []
+        packer = Packer(
+            repo.backend,
+            MasterIndex(),
+            repo.current_sealer,
+            repo.config.pack_size,
+            on_uploaded=new_records.append,
+        )
+        sealer = repo.current_sealer()
+        done: set[bytes] = {e.blob_id for r in keep for e in r.entries}
+        try:
+            for number, record in enumerate(rewrite, 1):
+                data = repo.backend.get(pack_name(record.pack_id))
+                if hashlib.sha256(data).digest() != record.pack_id:
+                    raise IntegrityError(
+                        f"pack {record.pack_id.hex()[:16]} is damaged; run 'keyark check "
+                        "--read-data' and repair before re-encrypting"
+                    )
+                for entry in record.entries:
+                    if entry.blob_id in done:
+                        continue
+                    sealed = data[entry.offset : entry.offset + entry.length]
+                    kind = BLOB_KINDS[entry.kind]
+                    payload = repo.open_object(kind, entry.blob_id, sealed)
+                    packer.add(
+                        entry.kind,
+                        entry.blob_id,
+                        sealer.seal(kind, entry.blob_id, payload),
+                        entry.raw_length,
+                        entry.compression,
+                    )
+                    done.add(entry.blob_id)
+                    summary.blobs_rewritten += 1
+                summary.packs_rewritten += 1
+                if progress is not None:
+                    progress(number, len(rewrite))
+            packer.flush()
+        finally:
+            packer.close()
+        fresh_index = keep + new_records
+        written = [
+            write_index_file(
+                repo.backend, sealer, fresh_index[i : i + PACKS_PER_INDEX_FILE], old_index
+            )
+            for i in range(0, len(fresh_index), PACKS_PER_INDEX_FILE)
+        ]
+        summary.index_files_written = len(written)
+        # The new index is durable; now the old index files and packs may go.
+        for name in old_index:
+            if name not in written and _delete(repo, name, warn):
+                summary.index_files_deleted += 1
+        live = {r.pack_id for r in fresh_index}
+        doomed = [p for p in stored if p not in live]
+    for pack_id in doomed:
+        if _delete(repo, pack_name(pack_id), warn):
+            summary.packs_deleted += 1
+
+
+def _key_of(repo: Repository, name: str) -> bytes:
+    try:
+        return envelope_key_id(repo.backend.get(name, 0, 64))
+    except (IntegrityError, BackendError):
+        return b""
+
+
+def _rewrite_snapshots(repo: Repository, target: bytes, summary: ReencryptSummary) -> None:
+    sealer = repo.sealer_for(target)
+    for snapshot_id in repo.snapshot_ids():
+        if _key_of(repo, SNAPSHOT_PREFIX + snapshot_id) == target:
+            continue
+        plaintext, _key = repo.load_snapshot_bytes(snapshot_id)
+        repo.store_snapshot_bytes(plaintext, sealer, overwrite=True)
+        summary.snapshots_rewritten += 1
+
+
+def _delete(repo: Repository, name: str, warn: Warn | None) -> bool:
+    try:
+        repo.backend.delete(name)
+    except NotFoundError:
+        return False
+    except BackendError as error:
+        if warn is not None:
+            warn(f"could not delete {name}: {error} (run the command again)")
+        return False
+    return True

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import BinaryIO
+from typing import Any
 
 from pyfastcdc import FastCDC
 
@@ -41,8 +41,11 @@ class Chunker:
             seed=params.seed,
         )
 
-    def stream_chunks(self, stream: BinaryIO) -> Iterator[bytes]:
-        """Yield chunks of a stream as owned bytes; memory stays bounded by the max size."""
+    def stream_chunks(self, stream: Any) -> Iterator[bytes]:
+        """Yield chunks of a raw stream (``readinto`` or ``read``) as owned bytes.
+
+        Memory stays bounded by the maximum chunk size.
+        """
         for chunk in self._cdc.cut_stream(stream):
             yield bytes(chunk.data)
 

@@ -15,6 +15,7 @@ from keyark.cli import (
     backup,
     catalog,
     check,
+    copy,
     debug,
     diff,
     dump,
@@ -63,6 +64,7 @@ for module in (
     prune,
     unlock,
     agent,
+    copy,
 ):
     cli.add_command(module.command)
 

@@ -73,13 +73,13 @@ class Settings:
     def passphrase(self, *, confirm: bool = False, purpose: str = "repository") -> bytes:
         """The passphrase from the first source that has one."""
         if self.password_file:
-            return _read_secret_file(self.password_file)
+            return read_secret_file(self.password_file)
         if self.password_command:
             return _run_password_command(self.password_command)
         if "KEYARK_PASSWORD" in os.environ:
             return os.environ["KEYARK_PASSWORD"].encode()
         if os.environ.get("KEYARK_PASSWORD_FILE"):
-            return _read_secret_file(os.environ["KEYARK_PASSWORD_FILE"])
+            return read_secret_file(os.environ["KEYARK_PASSWORD_FILE"])
         if os.environ.get("KEYARK_PASSWORD_COMMAND"):
             return _run_password_command(os.environ["KEYARK_PASSWORD_COMMAND"])
         return prompt_secret(f"enter passphrase for {purpose}", confirm=confirm)
@@ -176,11 +176,11 @@ def new_passphrase(settings: Settings) -> bytes:
     if "KEYARK_NEW_PASSWORD" in os.environ:
         return os.environ["KEYARK_NEW_PASSWORD"].encode()
     if os.environ.get("KEYARK_NEW_PASSWORD_FILE"):
-        return _read_secret_file(os.environ["KEYARK_NEW_PASSWORD_FILE"])
+        return read_secret_file(os.environ["KEYARK_NEW_PASSWORD_FILE"])
     return prompt_secret("enter new passphrase", confirm=True)
 
 
-def _read_secret_file(path: str) -> bytes:
+def read_secret_file(path: str) -> bytes:
     try:
         data = Path(path).read_bytes()
     except OSError as error:

@@ -1,0 +1,174 @@
+"""``copy``: snapshots from one repository into another, re-encrypted under the target's keys.
+
+Blob ids are keyed per repository and chunk boundaries are seeded per
+repository, so content is streamed out of the source, re-chunked and re-hashed
+in the target's key space, and deduplicated against what the target holds.
+Shared subtrees and identical files are copied once (memoised by source id).
+A copied snapshot records its source id; copying it again adds nothing.
+"""
+
+from __future__ import annotations
+
+import io
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from keyark.chunker import Chunker
+from keyark.errors import SnapshotNotFoundError, UsageError
+from keyark.repo.pack import DATA
+from keyark.repo.repository import Repository
+from keyark.repo.snapshot import Snapshot, select_snapshot
+from keyark.repo.tree import DIR, FILE, Node
+
+Warn = Callable[[str], None]
+ORIGIN = "copied_from"
+
+
+@dataclass
+class CopySummary:
+    """What ``copy`` did."""
+
+    copied: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+    files: int = 0
+    bytes_read: int = 0
+    bytes_added: int = 0
+    duration_seconds: float = 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["message_type"] = "summary"
+        return data
+
+
+class _ContentStream(io.RawIOBase):
+    """A file's content read blob by blob from the source repository."""
+
+    def __init__(self, source: Repository, blobs: list[bytes]) -> None:
+        self._source = source
+        self._blobs = list(reversed(blobs))
+        self._buffer = memoryview(b"")
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, target: bytearray | memoryview) -> int:  # type: ignore[override]
+        while not self._buffer and self._blobs:
+            self._buffer = memoryview(self._source.load_blob(self._blobs.pop()))
+        size = min(len(target), len(self._buffer))
+        target[:size] = self._buffer[:size]
+        self._buffer = self._buffer[size:]
+        return size
+
+
+class Copier:
+    """Copies trees and file contents from ``source`` into ``target``."""
+
+    def __init__(self, source: Repository, target: Repository, summary: CopySummary) -> None:
+        self.source = source
+        self.target = target
+        self.summary = summary
+        self.chunker = Chunker(target.config.chunker)
+        self._trees: dict[bytes, bytes] = {}
+        self._contents: dict[tuple[bytes, ...], list[bytes]] = {}
+
+    def _save(self, data: bytes | memoryview) -> bytes:
+        blob_id, added = self.target.save_blob(DATA, data)
+        self.summary.bytes_added += added
+        return blob_id
+
+    def copy_content(self, node: Node) -> list[bytes]:
+        key = tuple(node.content)
+        known = self._contents.get(key)
+        if known is not None:
+            return known
+        if node.size < self.chunker.params.min_size:
+            data = b"".join(self.source.load_blob(blob) for blob in node.content)
+            content = [self._save(data)] if data else []
+            self.summary.bytes_read += len(data)
+        else:
+            stream = _ContentStream(self.source, node.content)
+            content = []
+            for chunk in self.chunker.stream_chunks(stream):
+                self.summary.bytes_read += len(chunk)
+                content.append(self._save(chunk))
+        self._contents[key] = content
+        return content
+
+    def copy_tree(self, tree_id: bytes) -> bytes:
+        known = self._trees.get(tree_id)
+        if known is not None:
+            return known
+        nodes = self.source.load_tree(tree_id)
+        for node in nodes:
+            if node.type == DIR and node.subtree is not None:
+                node.subtree = self.copy_tree(node.subtree)
+            elif node.type == FILE:
+                node.content = self.copy_content(node)
+                self.summary.files += 1
+        new_id, added = self.target.save_tree(nodes)
+        self.summary.bytes_added += added
+        self._trees[tree_id] = new_id
+        return new_id
+
+
+def choose_snapshots(available: list[Snapshot], refs: Sequence[str], all_: bool) -> list[Snapshot]:
+    """The source snapshots named by id/prefix/``latest``, or all of them."""
+    if all_:
+        return sorted(available, key=lambda s: (s.time, s.id))
+    if not refs:
+        raise UsageError("name snapshots to copy, or use --all")
+    chosen: dict[str, Snapshot] = {}
+    for ref in refs:
+        snapshot = select_snapshot(available, ref)
+        chosen[snapshot.id] = snapshot
+    return sorted(chosen.values(), key=lambda s: (s.time, s.id))
+
+
+def copy_snapshots(
+    source: Repository,
+    target: Repository,
+    snapshots: list[Snapshot],
+    existing: list[Snapshot],
+    *,
+    retry_lock: float = 0.0,
+    warn: Warn | None = None,
+) -> CopySummary:
+    """Copy ``snapshots`` (loaded from ``source``) into ``target`` unless already there."""
+    started = time.monotonic()
+    summary = CopySummary()
+    present = {s.extra.get(ORIGIN) for s in existing} | {s.id for s in existing}
+    if source.repo_id == target.repo_id:
+        raise UsageError("source and target are the same repository")
+    with target.lock("copy", retry=retry_lock):
+        target.load_index()
+        source.load_index()
+        copier = Copier(source, target, summary)
+        for snapshot in snapshots:
+            if snapshot.id in present:
+                summary.skipped.append(snapshot.id)
+                continue
+            tree = copier.copy_tree(snapshot.tree)
+            target.flush()
+            copy = Snapshot(
+                time=snapshot.time,
+                host=snapshot.host,
+                username=snapshot.username,
+                paths=list(snapshot.paths),
+                tree=tree,
+                tags=list(snapshot.tags),
+                uid=snapshot.uid,
+                gid=snapshot.gid,
+                excludes=list(snapshot.excludes),
+                summary=dict(snapshot.summary),
+                program_version=snapshot.program_version,
+                extra={ORIGIN: snapshot.id},
+            )
+            target.save_snapshot(copy)
+            summary.copied.append(copy.id)
+    summary.duration_seconds = time.monotonic() - started
+    if not summary.copied and not summary.skipped:
+        raise SnapshotNotFoundError("no snapshots to copy")
+    return summary

@@ -7,6 +7,7 @@ import click
 from keyark import ops
 from keyark.catalog.browse import diff
 from keyark.cli.render import Output
+from keyark.cli.session import browsing
 from keyark.cli.settings import global_options, settings_of
 
 
@@ -19,16 +20,10 @@ def command(ctx: click.Context, first: str, second: str) -> None:
     """Show changes from snapshot FIRST to snapshot SECOND."""
     settings = settings_of(ctx)
     out = Output(settings)
-    repo = settings.open_repository()
-    context = settings.context(out.warn)
-    load, close = ops.browse_loader(repo, context)
-    try:
-        a = ops.find_snapshot(repo, first, ctx=context)
-        b = ops.find_snapshot(repo, second, ctx=context)
-        changes = list(diff(load, a.tree, b.tree))
-    finally:
-        close()
-        repo.close()
+    with browsing(settings, out) as session:
+        a = ops.find_snapshot(session.repo, first, ctx=session.context)
+        b = ops.find_snapshot(session.repo, second, ctx=session.context)
+        changes = list(diff(session.load, a.tree, b.tree))
     if out.json:
         out.emit_json(
             {

@@ -9,6 +9,7 @@ import click
 from keyark import ops
 from keyark.catalog.browse import find
 from keyark.cli.render import Output
+from keyark.cli.session import browsing
 from keyark.cli.settings import global_options, settings_of
 from keyark.cli.snapshots import filter_options, make_filter
 
@@ -28,15 +29,9 @@ def command(
     """Find entries whose name matches PATTERN (a glob; with '/', the full path)."""
     settings = settings_of(ctx)
     out = Output(settings)
-    repo = settings.open_repository()
-    context = settings.context(out.warn)
-    load, close = ops.browse_loader(repo, context)
-    try:
-        chosen = ops.snapshots(repo, make_filter(hosts, tags, paths), ctx=context)
-        matches = find(load, chosen, pattern)
-    finally:
-        close()
-        repo.close()
+    with browsing(settings, out) as session:
+        chosen = ops.snapshots(session.repo, make_filter(hosts, tags, paths), ctx=session.context)
+        matches = find(session.load, chosen, pattern)
     if out.json:
         out.emit_json(
             [{"snapshot": m.snapshot.id, "path": m.path, **m.node.describe()} for m in matches]

@@ -9,6 +9,7 @@ import click
 from keyark import ops
 from keyark.catalog.browse import list_entries
 from keyark.cli.render import Output
+from keyark.cli.session import browsing
 from keyark.cli.settings import global_options, settings_of
 from keyark.repo.tree import DIR, SYMLINK, Node
 
@@ -31,15 +32,9 @@ def command(ctx: click.Context, snapshot: str, path: str, long_format: bool) -> 
     """List files in SNAPSHOT (below PATH)."""
     settings = settings_of(ctx)
     out = Output(settings)
-    repo = settings.open_repository()
-    context = settings.context(out.warn)
-    load, close = ops.browse_loader(repo, context)
-    try:
-        chosen = ops.find_snapshot(repo, snapshot, ctx=context)
-        entries = list_entries(load, chosen, path)
-    finally:
-        close()
-        repo.close()
+    with browsing(settings, out) as session:
+        chosen = ops.find_snapshot(session.repo, snapshot, ctx=session.context)
+        entries = list_entries(session.load, chosen, path)
     if out.json:
         out.emit_json(
             {

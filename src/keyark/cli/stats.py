@@ -6,6 +6,7 @@ import click
 
 from keyark import ops
 from keyark.cli.render import Output, human_size
+from keyark.cli.session import browsing
 from keyark.cli.settings import global_options, settings_of
 from keyark.cli.snapshots import filter_options, make_filter
 from keyark.maintenance.stats import stats
@@ -21,15 +22,9 @@ def command(
     """Show logical and stored size, dedup and compression ratios, blob counts."""
     settings = settings_of(ctx)
     out = Output(settings)
-    repo = settings.open_repository()
-    context = settings.context(out.warn)
-    load, close = ops.browse_loader(repo, context)
-    try:
-        chosen = ops.snapshots(repo, make_filter(hosts, tags, paths), ctx=context)
-        result = stats(repo, chosen, load)
-    finally:
-        close()
-        repo.close()
+    with browsing(settings, out) as session:
+        chosen = ops.snapshots(session.repo, make_filter(hosts, tags, paths), ctx=session.context)
+        result = stats(session.repo, chosen, session.load)
     if out.json:
         out.emit_json(result.to_dict())
         return

@@ -9,7 +9,6 @@ import traceback
 import click
 
 from keyark import __version__
-from keyark.allocator import tune_allocator
 from keyark.cli import (
     agent,
     backup,
@@ -34,6 +33,7 @@ from keyark.cli import (
 )
 from keyark.cli.settings import global_options, settings_of
 from keyark.errors import EXIT_ERROR, EXIT_INTERRUPTED, KeyarkError, exit_code_for
+from keyark.process import prepare
 
 _ = rotation  # registers 'key rotate' and 'key status' on the key group
 
@@ -72,7 +72,7 @@ for module in (
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI; map every error to its documented exit code."""
     args = sys.argv[1:] if argv is None else argv
-    tune_allocator()
+    prepare()
     debug_mode = "--debug" in args
     logging.basicConfig(
         level=logging.DEBUG if debug_mode else logging.WARNING,

@@ -1,4 +1,8 @@
-"""Process memory tuning for the command line.
+"""Process-wide settings for the command line: no core dumps, a tuned allocator.
+
+Core dumps would write decrypted keys and passphrases to disk, so the command
+turns them off for itself (principle 6).
+
 
 glibc raises its mmap threshold dynamically after large blocks are freed, after
 which pack-sized buffers (megabytes) come from the heap and fragment it: peak RSS
@@ -10,6 +14,7 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import resource
 import sys
 
 M_MMAP_THRESHOLD = -3
@@ -28,3 +33,17 @@ def tune_allocator() -> bool:
         return bool(libc.mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD))
     except (OSError, AttributeError):
         return False
+
+
+def disable_core_dumps() -> None:
+    """Set this process's core-dump size limit to zero (best effort)."""
+    try:
+        resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    except (ValueError, OSError):
+        pass
+
+
+def prepare() -> None:
+    """Everything the command line sets up before it touches key material."""
+    disable_core_dumps()
+    tune_allocator()

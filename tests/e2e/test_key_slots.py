@@ -455,3 +455,66 @@ def test_remove_bad_input(cli: CLI, tmp_path: Path) -> None:
 def test_every_key_verb_has_help(cli: CLI, verb: str) -> None:
     result = cli.run("key", verb, "--help", check=True)
     assert "Usage: keyark key " + verb in result.stdout
+
+
+def _run_on_terminal(argv: list[str], env: dict[str, str], answers: list[str]) -> tuple[int, str]:
+    """Run ``argv`` with a pseudo-terminal as its controlling terminal, answering prompts."""
+    import pty
+    import select
+    import time
+
+    pid, fd = pty.fork()
+    if pid == 0:  # child: the terminal is now stdin/stdout/stderr and /dev/tty
+        os.execve(argv[0], argv, env)
+    output = b""
+    pending = list(answers)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        ready, _, _ = select.select([fd], [], [], 0.5)
+        if not ready:
+            continue
+        try:
+            chunk = os.read(fd, 4096)
+        except OSError:  # the child closed the terminal
+            break
+        if not chunk:
+            break
+        output += chunk
+        if pending and output.rstrip().endswith(b":"):
+            os.write(fd, pending.pop(0).encode() + b"\n")
+            output += b"<answered>\n"
+    _, status = os.waitpid(pid, 0)
+    os.close(fd)
+    return os.waitstatus_to_exitcode(status), output.decode(errors="replace")
+
+
+def test_recover_prompts_for_shares_on_a_terminal(cli: CLI) -> None:
+    from tests.conftest import keyark_binary
+
+    cli.run("init", check=True)
+    made = json.loads(
+        cli.run("key", "split", "--shares", "3", "--threshold", "2", "--json", check=True).stdout
+    )
+    first, second = made["mnemonics"][0], made["mnemonics"][2]
+    typo = first.split()
+    typo[3] = "xylophonx"
+    env = {k: v for k, v in cli.env.items() if k != "KEYARK_PASSWORD"}
+    env["KEYARK_NEW_PASSWORD"] = "typed recovery"
+    code, screen = _run_on_terminal(
+        [keyark_binary(), "key", "recover"], env, [" ".join(typo), first, second]
+    )
+    assert code == 0, screen
+    assert "word 4 'xylophonx' is not a SLIP-39 word" in screen and "type it again" in screen
+    assert "recovered: added passphrase key slot" in screen
+    assert first not in screen  # shares are typed at a hidden prompt
+    listed = keys_json(cli, env={"KEYARK_PASSWORD": "typed recovery"})
+    assert sum(1 for k in listed if k["kind"] == "passphrase") == 2
+
+
+def test_key_add_option_conflicts(cli: CLI, tmp_path: Path) -> None:
+    cli.run("init", check=True)
+    key = str(tmp_path / "k")
+    refused(cli, 1, "key", "add", "--key-file", key, "--kdf", "pbkdf2", says="--kdf applies")
+    refused(cli, 1, "key", "add", "--key-file", key, "--pkcs11-module", "/x.so", says="not both")
+    refused(cli, 1, "key", "add", "--pkcs11-token", "t", says="need --pkcs11-module")
+    assert not Path(key).exists()

@@ -99,3 +99,13 @@ def test_skip_rule_fails_under_ci(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("CI", "false")
     with pytest.raises(pytest.skip.Exception):
         softhsm_support._unavailable("SoftHSM2 is not installed")
+
+
+def test_missing_python_pkcs11_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
+    import sys
+
+    from keyark.errors import MissingExtraError
+
+    monkeypatch.setitem(sys.modules, "pkcs11", None)  # makes 'import pkcs11' fail
+    with pytest.raises(MissingExtraError, match=r"pip install 'keyark\[hsm\]'"):
+        hsm.wrap_secret(hsm.Pkcs11Config("/x.so", "t", "k", "1234"), b"x" * 32)

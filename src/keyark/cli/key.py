@@ -61,7 +61,7 @@ def list_keys(ctx: click.Context) -> None:
 
 
 @command.command("add")
-@click.option("--kdf", "kdf_name", type=_KDF, default="argon2id", help=_KDF_HELP)
+@click.option("--kdf", "kdf_name", type=_KDF, default=None, help=_KDF_HELP)
 @click.option("--key-file", "new_key_file", metavar="PATH", help="Create a key file at PATH.")
 @click.option("--pkcs11-module", "module", metavar="PATH", help="PKCS#11 module of the HSM.")
 @click.option("--pkcs11-token", "token", metavar="LABEL", help="PKCS#11 token label.")
@@ -77,7 +77,7 @@ def list_keys(ctx: click.Context) -> None:
 @click.pass_context
 def add(
     ctx: click.Context,
-    kdf_name: str,
+    kdf_name: str | None,
     new_key_file: str | None,
     module: str | None,
     token: str | None,
@@ -94,6 +94,8 @@ def add(
     out = Output(settings)
     if new_key_file and module:
         raise UsageError("give either --key-file or --pkcs11-module, not both")
+    if kdf_name and (new_key_file or module):
+        raise UsageError("--kdf applies to passphrase slots only")
     if not module and (token or key_label or mechanism):
         raise UsageError("--pkcs11-token, --pkcs11-key and --pkcs11-mechanism need --pkcs11-module")
     if module and not (token and key_label):
@@ -107,7 +109,8 @@ def add(
         elif new_key_file:
             info = keys.add_key_file(repo, new_key_file, label)
         else:
-            info = keys.add_passphrase(repo, new_passphrase(settings), kdf_name, label)
+            fresh = new_passphrase(settings)
+            info = keys.add_passphrase(repo, fresh, kdf_name or "argon2id", label)
     if out.json:
         out.emit_json({"message_type": "key_added", **info.to_dict()})
         return

@@ -158,6 +158,7 @@ def _oaep(mechanism: str) -> tuple[Any, Any]:
 
 def wrap_secret(config: Pkcs11Config, secret: bytes) -> tuple[str, bytes]:
     """Wrap ``secret`` with the HSM key; return (mechanism, wrapped bytes)."""
+    _pkcs11()  # MissingExtraError before any other import of it
     from pkcs11 import Attribute, KeyType, Mechanism, ObjectClass
     from pkcs11 import exceptions as p11e
 
@@ -198,6 +199,7 @@ def wrap_secret(config: Pkcs11Config, secret: bytes) -> tuple[str, bytes]:
 
 def unwrap_secret(config: Pkcs11Config, mechanism: str, wrapped: bytes) -> bytes:
     """Unwrap inside the HSM; :class:`IntegrityError` if this key did not wrap it."""
+    _pkcs11()  # MissingExtraError before any other import of it
     from pkcs11 import Attribute, KeyType, Mechanism, ObjectClass
     from pkcs11 import exceptions as p11e
 

@@ -7,13 +7,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from keyark.backends.registry import BackendOptions, open_backend
+from keyark.backends.registry import BackendOptions
 from keyark.crypto import recipients
 from keyark.crypto.agents import AgentCredential, agents_of, new_signing_key, recipient_of, register
 from keyark.crypto.keyring import Keyring
 from keyark.errors import UsageError
 from keyark.repo.agent_session import open_for_agent
 from keyark.repo.repository import Repository
+from keyark.storage import open_repository_backend
 
 
 @dataclass(frozen=True)
@@ -110,4 +111,6 @@ def open_agent_repository(
     url: str, credential: Path, backend_options: BackendOptions | None = None
 ) -> Repository:
     """Open ``url`` write-only with an agent credential file."""
-    return open_for_agent(open_backend(url, backend_options), AgentCredential.read(credential))
+    return open_for_agent(
+        open_repository_backend(url, backend_options), AgentCredential.read(credential)
+    )

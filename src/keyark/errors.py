@@ -88,6 +88,12 @@ class PermanentBackendError(BackendError):
     """Retrying will not help: bad credentials, missing bucket, disk full, ..."""
 
 
+class ContainerNotFoundError(PermanentBackendError):
+    """The bucket or container of an object store does not exist: no repository there."""
+
+    exit_code = EXIT_NO_REPOSITORY
+
+
 class TransientBackendError(BackendError):
     """A retry may succeed: timeouts, throttling, dropped connections."""
 

@@ -26,12 +26,13 @@ from pathlib import Path
 from typing import Any
 
 from keyark import ops
-from keyark.backends.registry import BackendOptions, open_backend
+from keyark.backends.registry import BackendOptions
 from keyark.crypto import hsm, kdf, keyfile, shares, slots
 from keyark.crypto.envelope import SymmetricKey
 from keyark.crypto.slots import Credentials, KeySlot
 from keyark.errors import UsageError
 from keyark.repo.repository import Repository, list_slots
+from keyark.storage import open_repository_backend
 
 
 @dataclass(frozen=True)
@@ -309,7 +310,7 @@ def recover(
     secret, identifier = shares.combine(mnemonics)
     if not new_passphrase:
         raise UsageError("an empty passphrase is not allowed")
-    backend = open_backend(url, backend_options)
+    backend = open_repository_backend(url, backend_options)
     fitting = [
         s
         for s in list_slots(backend)

@@ -19,7 +19,7 @@ from keyark import __version__
 from keyark.archiver.agent_cache import AgentCache
 from keyark.archiver.archiver import Archiver, Progress
 from keyark.archiver.sources import ExcludeMatcher, normalize_sources, read_exclude_file
-from keyark.backends.registry import BackendOptions, open_backend
+from keyark.backends.registry import BackendOptions, open_storage
 from keyark.catalog.catalog import default_cache_dir
 from keyark.catalog.sync import open_catalog, sync_snapshots, tree_loader
 from keyark.compress import CompressionSpec
@@ -33,6 +33,7 @@ from keyark.repo.tree import Node
 from keyark.restorer.plan import PathFilter, build_plan, find_subtree
 from keyark.restorer.restorer import OVERWRITE_MODES, Restorer
 from keyark.results import BackupSummary, RestoreSummary
+from keyark.storage import PUBLIC_KEY, open_repository_backend, persistent_settings
 
 Warn = Callable[[str], None]
 
@@ -87,21 +88,42 @@ def init_repository(
     pack_size_mib: int = 16,
     backend_options: BackendOptions | None = None,
 ) -> Repository:
-    """Create a repository at ``url`` protected by ``passphrase``."""
+    """Create a repository at ``url`` protected by ``passphrase``.
+
+    The bucket or container is created when missing. Persistent backend settings
+    (S3 Object Lock) are recorded in the config and apply to every later open.
+    """
     if not passphrase:
         raise UsageError("an empty passphrase is not allowed")
-    backend = open_backend(url, backend_options)
-    create = getattr(backend, "create_container", None)
-    if callable(create):
-        create()
-    return Repository.init(backend, passphrase, kdf=kdf, pack_size=pack_size_mib * 1024 * 1024)
+    options = backend_options or BackendOptions()
+    recorded = persistent_settings(url, options)
+    backend = open_storage(url, options)
+    try:
+        create = getattr(backend, "create_container", None)
+        if callable(create):
+            create()
+        return Repository.init(
+            backend,
+            passphrase,
+            kdf=kdf,
+            pack_size=pack_size_mib * 1024 * 1024,
+            public={PUBLIC_KEY: recorded} if recorded else None,
+        )
+    except BaseException:
+        backend.close()
+        raise
 
 
 def open_repository(
     url: str, credentials: slots.Credentials, backend_options: BackendOptions | None = None
 ) -> Repository:
-    """Open and unlock the repository at ``url``."""
-    return Repository.open(open_backend(url, backend_options), credentials)
+    """Open and unlock the repository at ``url`` (with the backend settings it records)."""
+    backend = open_repository_backend(url, backend_options)
+    try:
+        return Repository.open(backend, credentials)
+    except BaseException:
+        backend.close()
+        raise
 
 
 def change_passphrase(repo: Repository, new_passphrase: bytes, kdf: str = "argon2id") -> str:

@@ -32,6 +32,7 @@ from keyark.backends.base import Capabilities, ObjectInfo, validate_name
 from keyark.backends.registry import BackendOptions
 from keyark.errors import (
     AlreadyExistsError,
+    ContainerNotFoundError,
     KeyarkError,
     NotFoundError,
     PermanentBackendError,
@@ -128,7 +129,7 @@ class AzureBackend:
             error, "status_code", None
         )
         if code == "ContainerNotFound":
-            return PermanentBackendError(f"{where}: container {self.container} does not exist")
+            return ContainerNotFoundError(f"{where}: container {self.container} does not exist")
         if isinstance(error, ResourceNotFoundError):
             return NotFoundError(f"{what} not found in {self.location()}")
         if isinstance(error, ClientAuthenticationError) or code == "AuthenticationFailed":

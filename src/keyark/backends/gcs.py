@@ -30,6 +30,7 @@ from keyark.backends.base import Capabilities, ObjectInfo, validate_name
 from keyark.backends.registry import BackendOptions
 from keyark.errors import (
     AlreadyExistsError,
+    ContainerNotFoundError,
     KeyarkError,
     NotFoundError,
     PermanentBackendError,
@@ -116,7 +117,7 @@ class GCSBackend:
         where = f"gcs backend {self.location()}"
         if isinstance(error, gexc.NotFound):
             if missing_is_bucket or _BUCKET_MISSING in str(error.message).lower():
-                return PermanentBackendError(f"{where}: bucket {self.bucket_name} does not exist")
+                return ContainerNotFoundError(f"{where}: bucket {self.bucket_name} does not exist")
             return NotFoundError(f"{what} not found in {self.location()}")
         if isinstance(error, (gexc.Unauthorized, google.auth.exceptions.RefreshError)):
             return PermanentBackendError(f"{where}: credentials rejected")

@@ -42,15 +42,16 @@ def _oserror(error: OSError, what: str, location: str) -> Exception:
 class LocalBackend:
     """A repository in a directory of the local filesystem."""
 
-    def __init__(self, root: str | os.PathLike[str]) -> None:
+    def __init__(self, root: str | os.PathLike[str], *, connections: int = 2) -> None:
         self.root = Path(root)
+        self._connections = max(1, connections)
         self._made_dirs: set[Path] = set()
 
     def location(self) -> str:
         return str(self.root)
 
     def capabilities(self) -> Capabilities:
-        return Capabilities(connections=2, atomic_replace=True)
+        return Capabilities(connections=self._connections, atomic_replace=True)
 
     def _path(self, name: str) -> Path:
         validate_name(name)

@@ -3,17 +3,30 @@
 ``/path``, ``./path`` or ``file:///path`` is the local backend. Other schemes are
 registered by their modules; a scheme whose optional extra is missing raises
 :class:`MissingExtraError` naming the extra to install.
+
+:func:`open_backend` returns the bare backend (what the conformance suite tests);
+:func:`open_storage` returns it as repositories use it: remote backends wrapped in
+:class:`~keyark.backends.retry.RetryingBackend`, and every backend in
+:class:`~keyark.backends.throttle.ThrottledBackend` when a bandwidth limit is set
+(``RetryingBackend(ThrottledBackend(inner))``, so a retried transfer is charged again).
 """
 
 from __future__ import annotations
 
 import importlib
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 from urllib.parse import urlsplit
 
 from keyark.backends.base import Backend
+from keyark.backends.retry import (
+    DEFAULT_ATTEMPTS,
+    DEFAULT_BASE_DELAY,
+    DEFAULT_MAX_DELAY,
+    RetryingBackend,
+)
+from keyark.backends.throttle import ThrottledBackend
 from keyark.errors import MissingExtraError, UsageError
 
 
@@ -23,6 +36,22 @@ class BackendOptions:
 
     #: Free-form per-backend settings (``sftp_identity``, ``s3_endpoint``, ...).
     settings: dict[str, Any] = field(default_factory=dict)
+    #: Upload bandwidth limit in KiB/s (``--limit-upload``); None = unlimited.
+    upload_kib_s: float | None = None
+    #: Download bandwidth limit in KiB/s (``--limit-download``); None = unlimited.
+    download_kib_s: float | None = None
+    #: Parallel connections (``--connections``): sets ``<backend>_connections``.
+    connections: int | None = None
+    #: Attempts per operation of a remote backend (1 = no retries).
+    retry_attempts: int = DEFAULT_ATTEMPTS
+    #: First retry delay ceiling, seconds (doubles per attempt, full jitter).
+    retry_base_delay: float = DEFAULT_BASE_DELAY
+    #: Largest retry delay ceiling, seconds.
+    retry_max_delay: float = DEFAULT_MAX_DELAY
+
+    def with_settings(self, extra: dict[str, Any]) -> BackendOptions:
+        """A copy with ``extra`` added to (and overriding) the settings."""
+        return replace(self, settings={**self.settings, **extra})
 
 
 Factory = Callable[[str, BackendOptions], Backend]
@@ -45,8 +74,43 @@ def scheme_of(url: str) -> str:
     return urlsplit(url).scheme.lower()
 
 
+def settings_prefix(url: str) -> str:
+    """The prefix of this URL's backend settings (``s3``, ``gcs``, ``ftp``, ...)."""
+    scheme = scheme_of(url)
+    return "local" if scheme == "file" else _SCHEMES.get(scheme, ("", "", scheme))[2]
+
+
+def open_storage(url: str, options: BackendOptions | None = None) -> Backend:
+    """Return the backend for ``url`` as a repository uses it: with retries and limits.
+
+    Remote backends retry transient errors (``options.retry_attempts``, exponential
+    backoff with full jitter, each retry logged); the local backend is not retried.
+    Bandwidth limits wrap any backend.
+    """
+    options = options or BackendOptions()
+    for limit in (options.upload_kib_s, options.download_kib_s):
+        if limit is not None and not limit > 0:
+            raise UsageError("bandwidth limits must be positive numbers of KiB/s")
+    if options.connections is not None:
+        if options.connections < 1:
+            raise UsageError("--connections must be at least 1")
+        key = f"{settings_prefix(url)}_connections"
+        options = options.with_settings({key: options.connections, **options.settings})
+    backend = open_backend(url, options)
+    if options.upload_kib_s or options.download_kib_s:
+        backend = ThrottledBackend(backend, options.upload_kib_s, options.download_kib_s)
+    if scheme_of(url) != "file" and options.retry_attempts > 1:
+        backend = RetryingBackend(
+            backend,
+            attempts=options.retry_attempts,
+            base_delay=options.retry_base_delay,
+            max_delay=options.retry_max_delay,
+        )
+    return backend
+
+
 def open_backend(url: str, options: BackendOptions | None = None) -> Backend:
-    """Return a backend for ``url`` (not yet checked for a repository)."""
+    """Return the bare backend for ``url`` (no retries, no limits; see :func:`open_storage`)."""
     options = options or BackendOptions()
     scheme = scheme_of(url)
     if scheme == "file":
@@ -55,7 +119,7 @@ def open_backend(url: str, options: BackendOptions | None = None) -> Backend:
         path = urlsplit(url).path if url.startswith("file://") else url
         if not path:
             raise UsageError(f"repository URL {url!r} has no path")
-        return LocalBackend(path)
+        return LocalBackend(path, connections=int(options.settings.get("local_connections", 2)))
     if scheme not in _SCHEMES:
         known = ", ".join(["file", *sorted(_SCHEMES)])
         raise UsageError(f"unknown repository scheme {scheme!r} (known: {known})")

@@ -31,6 +31,7 @@ from keyark.backends.base import Capabilities, ObjectInfo, validate_name
 from keyark.backends.registry import BackendOptions
 from keyark.errors import (
     AlreadyExistsError,
+    ContainerNotFoundError,
     KeyarkError,
     NotFoundError,
     PermanentBackendError,
@@ -136,7 +137,7 @@ class S3Backend:
             code = str(error.response.get("Error", {}).get("Code", ""))
             status = int(error.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0))
             if code == "NoSuchBucket":
-                return PermanentBackendError(f"{where}: bucket {self.bucket} does not exist")
+                return ContainerNotFoundError(f"{where}: bucket {self.bucket} does not exist")
             if code in ("NoSuchKey", "NotFound", "404") or status == 404:
                 return NotFoundError(f"{what} not found in {self.location()}")
             if code in _CREDENTIAL_CODES:
@@ -295,11 +296,22 @@ class S3Backend:
             head = self._client.head_object(Bucket=self.bucket, Key=key)
             kwargs: dict[str, Any] = {"Bucket": self.bucket, "Key": key}
             version = head.get("VersionId")
-            if self.object_lock_days > 0 and version and version != "null":
+            retained = head.get("ObjectLockRetainUntilDate")
+            if (self.object_lock_days > 0 or retained) and version and version != "null":
                 # Delete the version itself: a locked one is refused by the server
                 # instead of being hidden behind a delete marker.
                 kwargs["VersionId"] = version
-            self._client.delete_object(**kwargs)
+            try:
+                self._client.delete_object(**kwargs)
+            except botocore.exceptions.ClientError as error:
+                code = error.response.get("Error", {}).get("Code", "")
+                if code == "AccessDenied" and isinstance(retained, dt.datetime):
+                    until = retained.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
+                    raise PermanentBackendError(
+                        f"s3 backend {self.location()}: access denied for deleting {name}: "
+                        f"it is under S3 Object Lock retention until {until}"
+                    ) from None
+                raise
 
     def close(self) -> None:
         try:

@@ -19,11 +19,22 @@ from keyark.crypto import kdf
     help="Passphrase KDF (pbkdf2 = PBKDF2-HMAC-SHA256, 600,000 iterations).",
 )
 @click.option("--pack-size", type=int, default=16, show_default=True, help="Target pack size, MiB.")
+@click.option(
+    "--s3-object-lock-days",
+    type=click.IntRange(min=1),
+    metavar="N",
+    help="S3: create the bucket with Object Lock; every object is retained N days (WORM).",
+)
 @global_options
 @click.pass_context
-def command(ctx: click.Context, kdf_name: str, pack_size: int) -> None:
-    """Create a new repository."""
+def command(
+    ctx: click.Context, kdf_name: str, pack_size: int, s3_object_lock_days: int | None
+) -> None:
+    """Create a new repository (and its bucket or container when missing)."""
     settings = settings_of(ctx)
+    options = settings.backend_options()
+    if s3_object_lock_days:
+        options = options.with_settings({"s3_object_lock_days": s3_object_lock_days})
     out = Output(settings)
     url = settings.repository_url()
     passphrase = settings.passphrase(confirm=True, purpose="the new repository")
@@ -33,7 +44,7 @@ def command(ctx: click.Context, kdf_name: str, pack_size: int) -> None:
         passphrase,
         kdf=name,
         pack_size_mib=pack_size,
-        backend_options=settings.backend_options(),
+        backend_options=options,
     )
     try:
         if out.json:

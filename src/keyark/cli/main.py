@@ -11,6 +11,7 @@ import click
 from keyark import __version__
 from keyark.cli import (
     agent,
+    backend,
     backup,
     catalog,
     check,
@@ -65,6 +66,7 @@ for module in (
     unlock,
     agent,
     copy,
+    backend,
 ):
     cli.add_command(module.command)
 

@@ -47,6 +47,12 @@ class Settings:
     pkcs11_token: str | None = None
     pkcs11_key: str | None = None
     agent_credential: str | None = None
+    sftp_known_hosts: str | None = None
+    sftp_identity: str | None = None
+    s3_endpoint: str | None = None
+    limit_upload: str | None = None
+    limit_download: str | None = None
+    connections: str | None = None
 
     def repository_url(self) -> str:
         url = self.repo or os.environ.get("KEYARK_REPOSITORY")
@@ -67,7 +73,29 @@ class Settings:
         return parse_seconds(self.retry_lock) if self.retry_lock is not None else 0.0
 
     def backend_options(self) -> BackendOptions:
-        return BackendOptions()
+        """Backend settings from the flags (or their ``KEYARK_*`` variables)."""
+        settings: dict[str, Any] = {}
+        for key, value in (
+            (
+                "sftp_known_hosts",
+                self.sftp_known_hosts or os.environ.get("KEYARK_SFTP_KNOWN_HOSTS"),
+            ),
+            ("sftp_identity", self.sftp_identity or os.environ.get("KEYARK_SFTP_IDENTITY")),
+            ("s3_endpoint", self.s3_endpoint),
+        ):
+            if value:
+                settings[key] = value
+        connections = _number(self.connections, "KEYARK_CONNECTIONS", "--connections")
+        if connections is not None and (connections < 1 or connections != int(connections)):
+            raise UsageError(f"--connections {connections:g}: use a whole number of at least 1")
+        return BackendOptions(
+            settings,
+            upload_kib_s=_number(self.limit_upload, "KEYARK_LIMIT_UPLOAD", "--limit-upload"),
+            download_kib_s=_number(
+                self.limit_download, "KEYARK_LIMIT_DOWNLOAD", "--limit-download"
+            ),
+            connections=None if connections is None else int(connections),
+        )
 
     # ------------------------------------------------------------- secrets
     def passphrase(self, *, confirm: bool = False, purpose: str = "repository") -> bytes:
@@ -143,6 +171,20 @@ class Settings:
         return ops.open_repository(
             self.repository_url(), self.credentials(), self.backend_options()
         )
+
+
+def _number(flag: str | None, variable: str, option: str) -> float | None:
+    """A positive number from ``flag`` or the environment variable; None when unset."""
+    text = flag if flag is not None else os.environ.get(variable) or None
+    if text is None:
+        return None
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not value > 0 or value == float("inf"):
+        raise UsageError(f"{option} {text!r}: not a positive number")
+    return value
 
 
 def prompt_secret(label: str, *, confirm: bool = False) -> bytes:
@@ -248,6 +290,26 @@ def _attach(func: F, skip: tuple[str, ...]) -> F:
         click.option("--pkcs11-module", metavar="PATH", help="Open with a PKCS#11 key: module."),
         click.option("--pkcs11-token", metavar="LABEL", help="PKCS#11 token label."),
         click.option("--pkcs11-key", metavar="LABEL", help="PKCS#11 key label."),
+        click.option(
+            "--sftp-known-hosts",
+            metavar="FILE",
+            help="SFTP: trusted host keys (~/.ssh/known_hosts).",
+        ),
+        click.option("--sftp-identity", metavar="FILE", help="SFTP: private key to log in with."),
+        click.option(
+            "--s3-endpoint", metavar="URL", help="S3: endpoint of an S3-compatible store."
+        ),
+        click.option(
+            "--limit-upload", metavar="KiB/s", help="Upload bandwidth limit (KEYARK_LIMIT_UPLOAD)."
+        ),
+        click.option(
+            "--limit-download",
+            metavar="KiB/s",
+            help="Download bandwidth limit (KEYARK_LIMIT_DOWNLOAD).",
+        ),
+        click.option(
+            "--connections", metavar="N", help="Parallel backend connections (KEYARK_CONNECTIONS)."
+        ),
     ]
     options = [option for option in named if _option_name(option) not in skip]
     for option in reversed(options):

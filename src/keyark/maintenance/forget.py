@@ -14,7 +14,7 @@ from datetime import tzinfo
 from typing import Any
 
 from keyark.errors import BackendError, IntegrityError, NotFoundError, UsageError
-from keyark.maintenance.prune import PruneOptions, PruneSummary, prune_locked
+from keyark.maintenance.prune import PruneOptions, PruneSummary, finish_prune, plan_prune
 from keyark.maintenance.retention import (
     DEFAULT_GROUP_BY,
     Decision,
@@ -114,6 +114,10 @@ def forget(repo: Repository, options: ForgetOptions, warn: Warn | None = None) -
     with repo.lock("forget", exclusive=exclusive, retry=options.retry_lock) as lock:
         result.groups = decide(load_snapshots(repo, warn), options)
         doomed = [s.id for g in result.groups for s in g.removed]
+        prune_options = options.prune_options or PruneOptions()
+        prune_options.dry_run = options.dry_run
+        # Planned before any snapshot goes: a repository prune refuses is left untouched.
+        plan = plan_prune(repo, prune_options, set(doomed)) if options.prune else None
         if not options.dry_run:
             for snapshot_id in doomed:
                 try:
@@ -121,10 +125,6 @@ def forget(repo: Repository, options: ForgetOptions, warn: Warn | None = None) -
                 except NotFoundError:
                     continue
                 result.removed.append(snapshot_id)
-        if options.prune:
-            prune_options = options.prune_options or PruneOptions()
-            prune_options.dry_run = options.dry_run
-            result.prune = prune_locked(
-                repo, prune_options, warn, excluded=set(doomed), guard=lock.ensure_valid
-            )
+        if plan is not None:
+            result.prune = finish_prune(repo, plan, prune_options, warn, lock.ensure_valid)
     return result

@@ -222,7 +222,7 @@ def plan_prune(
 ) -> PrunePlan:
     """Compute what to keep, repack and delete (the lock must be held).
 
-    ``excluded`` snapshots count as already forgotten (``forget --prune --dry-run``).
+    ``excluded`` snapshots count as already forgotten (``forget --prune`` plans first).
     """
     plan = PrunePlan()
     _read_index(repo, plan)
@@ -426,11 +426,20 @@ def prune_locked(
     repo: Repository,
     options: PruneOptions,
     warn: Warn | None = None,
-    excluded: Collection[str] = (),
     guard: Callable[[], None] | None = None,
 ) -> PruneSummary:
     """Prune while the caller holds the lock (exclusive unless ``dry_run``)."""
-    plan = plan_prune(repo, options, excluded)
+    return finish_prune(repo, plan_prune(repo, options), options, warn, guard)
+
+
+def finish_prune(
+    repo: Repository,
+    plan: PrunePlan,
+    options: PruneOptions,
+    warn: Warn | None = None,
+    guard: Callable[[], None] | None = None,
+) -> PruneSummary:
+    """Execute a plan made under the lock still held (nothing on a dry run)."""
     if options.dry_run or plan.nothing_to_do:
         return PruneSummary(plan, dry_run=options.dry_run)
     return execute_prune(repo, plan, warn, guard)

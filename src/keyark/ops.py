@@ -212,7 +212,7 @@ def backup(
         with repo.lock("backup", retry=ctx.retry_lock):
             parent: Snapshot | None = None
             if catalog is not None:
-                repo.load_index()
+                repo.load_index(reload=True)  # as of the lock: older views may name pruned packs
                 history = sync_snapshots(catalog, repo, ctx.warn)
                 same = [s for s in history if s.host == host and sorted(s.paths) == sources]
                 parent = same[-1] if same else None

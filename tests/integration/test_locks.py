@@ -13,6 +13,7 @@ from tests.integration.maint_helpers import backup, dead_pid, fake_lock, reopen,
 
 from keyark import ops
 from keyark.errors import EXIT_LOCKED, LockError
+from keyark.maintenance.check import CheckOptions, check
 from keyark.maintenance.forget import ForgetOptions, forget
 from keyark.maintenance.prune import PruneOptions, prune
 from keyark.maintenance.retention import RetentionPolicy
@@ -107,3 +108,18 @@ def test_lock_that_could_not_be_refreshed_stops_deletion(repo: Repository) -> No
     with pytest.raises(LockError, match="may have expired"):
         held.ensure_valid()
     held.release()
+
+
+def test_backup_uses_an_index_loaded_under_its_lock(
+    repo: Repository, tmp_path: Path, context: ops.Context
+) -> None:
+    """An index read before the lock may name packs a prune has deleted since."""
+    source = write_files(tmp_path / "src", {"a": 30_000, "b": 40_000})
+    seed = backup(repo, source, context)
+    forget(repo, ForgetOptions(ids=[seed.id]))
+    writer = reopen(repo)
+    writer.load_index()  # e.g. a pre-flight check before the backup takes its lock
+    prune(reopen(repo), PruneOptions())  # deletes every pack of the forgotten seed
+    backup(writer, source, context)  # dedups against what it sees under its lock
+    summary = check(reopen(repo), CheckOptions(read_data=True))
+    assert summary.ok, summary.problems

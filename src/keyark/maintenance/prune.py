@@ -1,111 +1,48 @@
 """``prune``: remove data no snapshot uses, crash-safely.
 
-First a plan is computed (and is all ``--dry-run`` prints):
-
-1. every blob the snapshots use is marked (trees are blobs too); a snapshot
-   that cannot be read, or a blob it needs that the index lacks, or an indexed
-   pack that storage lacks, stops prune before anything is written;
-2. each indexed pack is classified: fully used (kept), fully unused (deleted),
-   partly used (repacked while the unused space is above ``--max-unused``,
-   within ``--max-repack-size``); a blob stored twice counts as used once;
-3. packs no index lists are orphans (left by a killed backup or prune); under
-   the exclusive lock no backup runs, so they are deleted.
-
-Then it is executed in the only order that is safe when killed at any point:
-used blobs of repacked packs are copied (verified, still sealed) into new packs;
-a complete new index (kept + new packs) is written and durable; only then are
-the old index files deleted, and last the unused, repacked and orphan packs.
-Running prune again after a kill finishes the job.
+The plan (:mod:`keyark.maintenance.prune_plan`) is computed first and is all
+``--dry-run`` prints. Then it is executed in the only order that is safe when
+killed at any point: used blobs of repacked packs are copied (verified, still
+sealed) into new packs; a complete new index (kept + new packs) is written and
+durable; only then are the old index files deleted, and last the unused,
+repacked and orphan packs. Running prune again after a kill finishes the job.
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Collection, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from typing import Any
 
 from keyark.errors import BackendError, IntegrityError, NotFoundError
-from keyark.repo.index import BlobLocation, MasterIndex, PackRecord, merge_pack_record
-from keyark.repo.pack import pack_id_from_name, pack_name
+from keyark.maintenance.prune_plan import (
+    PACKS_PER_INDEX_FILE,
+    REPAIR_HINT,
+    PruneOptions,
+    PrunePlan,
+    Warn,
+    load_all_snapshots,
+    plan_prune,
+    used_blobs,
+)
+from keyark.repo.index import BlobLocation, MasterIndex, PackRecord
+from keyark.repo.pack import pack_name
 from keyark.repo.packer import Packer, write_index_file
 from keyark.repo.repository import Repository
-from keyark.repo.snapshot import Snapshot
-from keyark.repo.tree import DIR, FILE
-from keyark.units import UnusedLimit
 
-PACKS_PER_INDEX_FILE = 4096
-REPAIR_HINT = (
-    "prune deleted nothing; run 'keyark check', then 'keyark repair index' "
-    "and 'keyark repair snapshots'"
-)
-
-Warn = Callable[[str], None]
-
-
-@dataclass
-class PruneOptions:
-    """``--max-unused``, ``--max-repack-size``, ``--dry-run`` and the lock wait."""
-
-    max_unused: UnusedLimit = field(default_factory=UnusedLimit)
-    max_repack_size: int | None = None
-    dry_run: bool = False
-    retry_lock: float = 0.0
-
-
-@dataclass
-class PrunePlan:
-    """What prune will do, and the numbers behind it."""
-
-    snapshots: int = 0
-    used_blobs: int = 0
-    used_bytes: int = 0
-    unused_blobs: int = 0
-    unused_bytes: int = 0
-    keep: list[bytes] = field(default_factory=list)
-    repack: list[bytes] = field(default_factory=list)
-    delete: list[bytes] = field(default_factory=list)
-    orphans: dict[bytes, int] = field(default_factory=dict)
-    records: dict[bytes, PackRecord] = field(default_factory=dict)
-    #: For each used blob, the one pack whose copy is kept.
-    owner: dict[bytes, bytes] = field(default_factory=dict)
-    index_files: list[str] = field(default_factory=list)
-    repack_used_bytes: int = 0
-    unused_after: int = 0
-
-    @property
-    def changes_index(self) -> bool:
-        return bool(self.repack or self.delete)
-
-    @property
-    def nothing_to_do(self) -> bool:
-        return not (self.changes_index or self.orphans)
-
-    def size_of(self, packs: Collection[bytes]) -> int:
-        return sum(self.records[p].size for p in packs)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "snapshots": self.snapshots,
-            "used_blobs": self.used_blobs,
-            "used_bytes": self.used_bytes,
-            "unused_blobs": self.unused_blobs,
-            "unused_bytes": self.unused_bytes,
-            "packs_kept": len(self.keep),
-            "packs_to_delete": len(self.delete),
-            "bytes_to_delete": self.size_of(self.delete),
-            "packs_to_repack": len(self.repack),
-            "bytes_to_repack": self.size_of(self.repack),
-            "bytes_to_copy": self.repack_used_bytes,
-            "unindexed_packs": len(self.orphans),
-            "unindexed_bytes": sum(self.orphans.values()),
-            "unused_bytes_after": self.unused_after,
-            "estimated_bytes_freed": self.estimated_freed(),
-        }
-
-    def estimated_freed(self) -> int:
-        gone = self.size_of(self.delete) + self.size_of(self.repack) + sum(self.orphans.values())
-        return gone - self.repack_used_bytes
+__all__ = [
+    "PruneOptions",
+    "PrunePlan",
+    "PruneSummary",
+    "execute_prune",
+    "finish_prune",
+    "load_all_snapshots",
+    "plan_prune",
+    "prune",
+    "prune_locked",
+    "used_blobs",
+]
 
 
 @dataclass
@@ -140,166 +77,6 @@ class PruneSummary:
             "index_files_written": self.index_files_written,
             "index_files_deleted": self.index_files_deleted,
         }
-
-
-# --------------------------------------------------------------------- plan
-def load_all_snapshots(repo: Repository) -> list[Snapshot]:
-    """Every snapshot; one that cannot be read stops prune (its data would be lost)."""
-    found = []
-    for snapshot_id in repo.snapshot_ids():
-        try:
-            found.append(repo.load_snapshot(snapshot_id))
-        except (IntegrityError, BackendError) as error:
-            raise IntegrityError(
-                f"snapshot {snapshot_id[:8]} cannot be read ({error}); {REPAIR_HINT}"
-            ) from None
-    return found
-
-
-def used_blobs(
-    repo: Repository, snapshots: list[Snapshot], excluded: Collection[str] = ()
-) -> set[bytes]:
-    """Ids of every tree and data blob the snapshots (but not ``excluded``) reach."""
-    used: set[bytes] = set()
-    stack = [s.tree for s in snapshots if s.id not in excluded]
-    while stack:
-        tree_id = stack.pop()
-        if tree_id in used:
-            continue
-        if tree_id not in repo.index:
-            raise IntegrityError(f"tree {tree_id.hex()[:16]} is not in the index; {REPAIR_HINT}")
-        try:
-            nodes = repo.load_tree(tree_id)
-        except (IntegrityError, BackendError) as error:
-            raise IntegrityError(
-                f"tree {tree_id.hex()[:16]} cannot be read ({error}); {REPAIR_HINT}"
-            ) from None
-        used.add(tree_id)
-        for node in nodes:
-            if node.type == DIR and node.subtree is not None:
-                stack.append(node.subtree)
-            elif node.type == FILE:
-                for blob_id in node.content:
-                    if blob_id not in repo.index:
-                        raise IntegrityError(
-                            f"data blob {blob_id.hex()[:16]} is not in the index; {REPAIR_HINT}"
-                        )
-                    used.add(blob_id)
-    return used
-
-
-def _read_index(repo: Repository, plan: PrunePlan) -> None:
-    """Load every index file into ``repo.index`` and ``plan.records``; refuse if one fails."""
-    repo.index = MasterIndex()
-    for info in repo.backend.list("index/"):
-        try:
-            records = repo.read_index_file(info.name)
-        except (IntegrityError, BackendError) as error:
-            raise IntegrityError(
-                f"index file {info.name} is unreadable ({error}); {REPAIR_HINT}"
-            ) from None
-        plan.index_files.append(info.name)
-        for record in records:
-            repo.index.add_pack(record.pack_id, record.size, record.entries, record.key_id)
-            if merge_pack_record(plan.records, record) is not None:
-                raise IntegrityError(
-                    f"index files disagree on the size of pack {record.pack_id.hex()[:16]}; "
-                    + REPAIR_HINT
-                )
-
-
-def _stored_packs(repo: Repository) -> dict[bytes, int]:
-    stored: dict[bytes, int] = {}
-    for name, size in repo.iter_pack_names():
-        pack_id = pack_id_from_name(name)
-        if pack_id is not None:
-            stored[pack_id] = size
-    return stored
-
-
-def plan_prune(
-    repo: Repository, options: PruneOptions, excluded: Collection[str] = ()
-) -> PrunePlan:
-    """Compute what to keep, repack and delete (the lock must be held).
-
-    ``excluded`` snapshots count as already forgotten (``forget --prune`` plans first).
-    """
-    plan = PrunePlan()
-    _read_index(repo, plan)
-    stored = _stored_packs(repo)
-    for pack_id, record in plan.records.items():
-        size = stored.get(pack_id)
-        if size is None:
-            raise IntegrityError(
-                f"pack {pack_id.hex()[:16]} is in the index but missing from storage; "
-                + REPAIR_HINT
-            )
-        if size != record.size:
-            raise IntegrityError(
-                f"pack {pack_id.hex()[:16]} has {size} bytes but the index says "
-                f"{record.size}; {REPAIR_HINT}"
-            )
-    plan.orphans = {p: size for p, size in stored.items() if p not in plan.records}
-    snapshots = load_all_snapshots(repo)
-    plan.snapshots = sum(1 for s in snapshots if s.id not in excluded)
-    used = used_blobs(repo, snapshots, excluded)
-    _assign_owners(plan, used)
-    homeless = used - plan.owner.keys()
-    if homeless:  # pragma: no cover - the master index is built from the same records
-        blob = next(iter(homeless))
-        raise IntegrityError(f"blob {blob.hex()[:16]} has no pack in the index; {REPAIR_HINT}")
-    _classify(plan, options)
-    return plan
-
-
-def _assign_owners(plan: PrunePlan, used: set[bytes]) -> None:
-    """Pick one pack per used blob: the one with the largest used share."""
-    share: dict[bytes, float] = {}
-    for pack_id, record in plan.records.items():
-        hits = sum(1 for e in record.entries if e.blob_id in used)
-        share[pack_id] = hits / len(record.entries) if record.entries else 0.0
-    for pack_id in sorted(plan.records, key=lambda p: (-share[p], p)):
-        for entry in plan.records[pack_id].entries:
-            if entry.blob_id in used:
-                plan.owner.setdefault(entry.blob_id, pack_id)
-
-
-def _classify(plan: PrunePlan, options: PruneOptions) -> None:
-    partial: list[tuple[float, int, bytes, int]] = []
-    for pack_id, record in plan.records.items():
-        used_bytes = unused_bytes = 0
-        for entry in record.entries:
-            if plan.owner.get(entry.blob_id) == pack_id:
-                plan.used_blobs += 1
-                used_bytes += entry.length
-            else:
-                plan.unused_blobs += 1
-                unused_bytes += entry.length
-        plan.used_bytes += used_bytes
-        plan.unused_bytes += unused_bytes
-        if not used_bytes:
-            plan.delete.append(pack_id)
-        elif not unused_bytes:
-            plan.keep.append(pack_id)
-        else:
-            ratio = unused_bytes / (used_bytes + unused_bytes)
-            partial.append((-ratio, -unused_bytes, pack_id, used_bytes))
-    remaining = sum(-item[1] for item in partial)
-    allowed = options.max_unused.allowed(plan.used_bytes)
-    repacked_size = 0
-    for _ratio, minus_unused, pack_id, used_bytes in sorted(partial):
-        size = plan.records[pack_id].size
-        over_budget = (
-            options.max_repack_size is not None and repacked_size + size > options.max_repack_size
-        )
-        if remaining <= allowed or over_budget:
-            plan.keep.append(pack_id)
-            continue
-        plan.repack.append(pack_id)
-        repacked_size += size
-        plan.repack_used_bytes += used_bytes
-        remaining += minus_unused
-    plan.unused_after = remaining
 
 
 # --------------------------------------------------------------------- execute

@@ -65,6 +65,10 @@ class RetryingBackend:
     def _backoff(self, operation: str, what: str, attempt: int, error: Exception) -> None:
         """Sleep before retry ``attempt`` (1-based), or re-raise when out of attempts."""
         if attempt >= self.attempts:
+            if self.attempts > 1:
+                raise TransientBackendError(
+                    f"{error} (gave up after {self.attempts} attempts)"
+                ) from None
             raise error
         delay = self._delay(attempt)
         self.retries += 1
@@ -146,4 +150,4 @@ class RetryingBackend:
         """Create the bucket/container of the inner backend, if it has one to create."""
         create: Callable[[], None] | None = getattr(self.inner, "create_container", None)
         if create is not None:
-            self._call("create_container", "", create)
+            self._call("create", "bucket/container", create)

@@ -154,6 +154,9 @@ class S3Backend:
             )
         if isinstance(error, botocore.exceptions.ParamValidationError):
             return PermanentBackendError(f"{where}: invalid request for {what}")
+        if isinstance(error, botocore.exceptions.EndpointConnectionError):
+            endpoint = error.kwargs.get("endpoint_url", "the endpoint")
+            return TransientBackendError(f"{where}: cannot connect to {endpoint} on {what}")
         if isinstance(
             error,
             (
@@ -227,6 +230,11 @@ class S3Backend:
             status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
             if status == 404:
                 return False
+            if status == 403:
+                # HEAD responses carry no error code: ask again with a request whose
+                # error names the cause (bad credentials vs. no permission).
+                self._client.list_objects_v2(Bucket=self.bucket, MaxKeys=1)
+                return True
             raise
         return True
 

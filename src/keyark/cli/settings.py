@@ -50,6 +50,7 @@ class Settings:
     sftp_known_hosts: str | None = None
     sftp_identity: str | None = None
     s3_endpoint: str | None = None
+    ftp_ca_file: str | None = None
     limit_upload: str | None = None
     limit_download: str | None = None
     connections: str | None = None
@@ -82,6 +83,7 @@ class Settings:
             ),
             ("sftp_identity", self.sftp_identity or os.environ.get("KEYARK_SFTP_IDENTITY")),
             ("s3_endpoint", self.s3_endpoint),
+            ("ftp_ca_file", self.ftp_ca_file or os.environ.get("KEYARK_FTP_CA_FILE")),
         ):
             if value:
                 settings[key] = value
@@ -299,6 +301,7 @@ def _attach(func: F, skip: tuple[str, ...]) -> F:
         click.option(
             "--s3-endpoint", metavar="URL", help="S3: endpoint of an S3-compatible store."
         ),
+        click.option("--ftp-ca-file", metavar="FILE", help="FTPS: trusted CA certificate(s)."),
         click.option(
             "--limit-upload", metavar="KiB/s", help="Upload bandwidth limit (KEYARK_LIMIT_UPLOAD)."
         ),

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from keyark.errors import BackendError, IntegrityError
-from keyark.repo.index import MasterIndex, PackRecord, merge_pack_record
+from keyark.repo.index import PackRecord, merge_pack_record
 from keyark.repo.pack import pack_id_from_name
 from keyark.repo.repository import Repository
 from keyark.repo.snapshot import Snapshot
@@ -146,7 +146,7 @@ def used_blobs(
 
 def _read_index(repo: Repository, plan: PrunePlan) -> None:
     """Load every index file into ``repo.index`` and ``plan.records``; refuse if one fails."""
-    repo.index = MasterIndex()
+    repo.index.clear()
     for info in repo.backend.list("index/"):
         try:
             records = repo.read_index_file(info.name)

@@ -24,7 +24,6 @@ from typing import Any
 from keyark.errors import BackendError, IntegrityError
 from keyark.maintenance.check import Checker
 from keyark.maintenance.forget import load_snapshots
-from keyark.repo.index import MasterIndex
 from keyark.repo.repository import Repository
 from keyark.repo.snapshot import Snapshot
 from keyark.repo.tree import DIR, FILE, Node
@@ -143,7 +142,7 @@ def _marker(name: str, taken: set[str]) -> str:
 
 def find_damage(repo: Repository, read_data: bool) -> dict[bytes, str]:
     """Blob id -> reason for every blob ``check`` finds damaged (loads a fresh index)."""
-    repo.index = MasterIndex()
+    repo.index.clear()
     checker = Checker(repo)
     checker.check_index()
     if read_data:

@@ -59,6 +59,13 @@ class MasterIndex:
         self._meta = array("B")  # kind << 4 | compression
         self._lock = threading.Lock()
 
+    def clear(self) -> None:
+        """Forget every pack and blob in place, so every holder of this index sees a reload."""
+        with self._lock:
+            for name, value in vars(MasterIndex()).items():
+                if name != "_lock":
+                    setattr(self, name, value)
+
     def __len__(self) -> int:
         return len(self._rows)
 

@@ -39,7 +39,7 @@ def persistent_settings(url: str, options: BackendOptions) -> dict[str, Any]:
             continue
         if scheme_of(url) != scheme:
             flag = "--" + key.replace("_", "-")
-            raise UsageError(f"{flag} needs a {scheme}:// repository")
+            raise UsageError(f"{flag} works only with {scheme}:// repositories")
         recorded[key] = value
     return recorded
 

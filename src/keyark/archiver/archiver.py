@@ -118,7 +118,7 @@ class Archiver:
         self._lock = threading.Lock()
         self._file_pool = ThreadPoolExecutor(FILE_WORKERS, thread_name_prefix="keyark-read")
         self._chunk_pool = ThreadPoolExecutor(os.cpu_count() or 2, thread_name_prefix="keyark-blob")
-        self._file_slots = threading.BoundedSemaphore(FILE_WORKERS * 8)
+        self._file_slots = threading.BoundedSemaphore(FILE_WORKERS * 4)
         self._dry_seen: set[bytes] = set()
 
     # ----------------------------------------------------------------- helpers

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import logging
 import sys
 import traceback
@@ -9,66 +10,58 @@ import traceback
 import click
 
 from keyark import __version__
-from keyark.cli import (
-    agent,
-    backend,
-    backup,
-    catalog,
-    check,
-    copy,
-    debug,
-    diff,
-    dump,
-    find,
-    forget,
-    init,
-    key,
-    ls,
-    prune,
-    repair,
-    restore,
-    rotation,
-    snapshots,
-    stats,
-    unlock,
-)
 from keyark.cli.settings import global_options, settings_of
 from keyark.errors import EXIT_ERROR, EXIT_INTERRUPTED, KeyarkError, exit_code_for
 from keyark.process import prepare
 
-_ = rotation  # registers 'key rotate' and 'key status' on the key group
+#: Verb -> module defining ``command``; imported only when the verb runs (fast start-up).
+VERBS = {
+    "init": "keyark.cli.init",
+    "backup": "keyark.cli.backup",
+    "snapshots": "keyark.cli.snapshots",
+    "ls": "keyark.cli.ls",
+    "restore": "keyark.cli.restore",
+    "dump": "keyark.cli.dump",
+    "diff": "keyark.cli.diff",
+    "find": "keyark.cli.find",
+    "stats": "keyark.cli.stats",
+    "check": "keyark.cli.check",
+    "repair": "keyark.cli.repair",
+    "key": "keyark.cli.key",
+    "agent": "keyark.cli.agent",
+    "copy": "keyark.cli.copy",
+    "forget": "keyark.cli.forget",
+    "prune": "keyark.cli.prune",
+    "unlock": "keyark.cli.unlock",
+    "debug": "keyark.cli.debug",
+    "catalog": "keyark.cli.catalog",
+}
+#: Modules that add subcommands to a verb's group when it loads.
+EXTENSIONS = {"key": ["keyark.cli.rotation"]}
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class LazyGroup(click.Group):
+    """A group whose verbs are imported on first use."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(VERBS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        module_name = VERBS.get(cmd_name)
+        if module_name is None:
+            return None
+        module = importlib.import_module(module_name)
+        for extension in EXTENSIONS.get(cmd_name, []):
+            importlib.import_module(extension)
+        command: click.Command = module.command
+        return command
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="keyark")
 @global_options
 def cli() -> None:
     """keyark: encrypted, deduplicated, verifiable backups of keys and secrets."""
-
-
-for module in (
-    init,
-    backup,
-    snapshots,
-    ls,
-    restore,
-    dump,
-    diff,
-    find,
-    stats,
-    check,
-    repair,
-    key,
-    debug,
-    catalog,
-    forget,
-    prune,
-    unlock,
-    agent,
-    copy,
-    backend,
-):
-    cli.add_command(module.command)
 
 
 def main(argv: list[str] | None = None) -> int:

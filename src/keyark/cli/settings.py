@@ -18,7 +18,7 @@ from typing import Any, TypeVar
 
 import click
 
-from keyark import keys, ops
+from keyark import ops
 from keyark.backends.registry import BackendOptions
 from keyark.crypto.hsm import Pkcs11Config
 from keyark.crypto.slots import Credentials
@@ -147,6 +147,8 @@ class Settings:
         pkcs11 = self.pkcs11_config()
         if key_file is None and pkcs11 is None:
             return Credentials(passphrase=self.passphrase())
+        from keyark import keys  # only when a key file or HSM is in use
+
         return keys.credentials(key_file=key_file, pkcs11=pkcs11)
 
     def agent_credential_path(self) -> str | None:

@@ -43,7 +43,8 @@ class Packer:
         self._lock = threading.Lock()
         connections = max(1, backend.capabilities().connections)
         self._uploads = ThreadPoolExecutor(connections, thread_name_prefix="keyark-upload")
-        self._in_flight = threading.BoundedSemaphore(connections + 1)
+        # Each finished pack waiting for upload is held in memory: one per connection.
+        self._in_flight = threading.BoundedSemaphore(connections)
         self._futures: list[Future[None]] = []
         self._error: BaseException | None = None
         self._unsaved: list[PackRecord] = []
@@ -83,8 +84,6 @@ class Packer:
 
     def _upload(self, record: PackRecord, data: bytes) -> None:
         try:
-            if hashlib.sha256(data).digest() != record.pack_id:
-                raise AssertionError("pack changed in memory before upload")
             self._backend.put(pack_name(record.pack_id), data)
             self._index.add_pack(record.pack_id, record.size, record.entries, record.key_id)
             with self._index_lock:

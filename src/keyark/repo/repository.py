@@ -204,7 +204,7 @@ class Repository:
     def current_sealer(self) -> Sealer:
         return self.sealer_for(self.keyring.current.key_id)
 
-    def open_object(self, kind: ObjectKind, name: bytes, envelope: bytes) -> bytes:
+    def open_object(self, kind: ObjectKind, name: bytes, envelope: bytes | memoryview) -> bytes:
         """Decrypt any sealed object with the data key it names."""
         return self.sealer_for(envelope_key_id(envelope)).open(kind, name, envelope)
 
@@ -274,7 +274,7 @@ class Repository:
 
     def decode_blob(self, location: BlobLocation, sealed: bytes | memoryview) -> bytes:
         """Decrypt, decompress and verify one blob read from its pack."""
-        payload = self.open_object(BLOB_KINDS[location.kind], location.blob_id, bytes(sealed))
+        payload = self.open_object(BLOB_KINDS[location.kind], location.blob_id, sealed)
         data = decompress(location.compression, payload, location.raw_length)
         if self.hasher(data) != location.blob_id:
             raise IntegrityError(f"blob {location.blob_id.hex()[:16]} does not match its id")

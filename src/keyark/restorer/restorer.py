@@ -31,6 +31,8 @@ from keyark.results import RestoreSummary
 
 TEMP_PREFIX = ".keyark-restore-"
 MAX_GAP = 1024 * 1024
+#: Upper bound of one ranged read (and so of each restore worker's buffer).
+MAX_READ = 4 * 1024 * 1024
 OVERWRITE_MODES = ("always", "if-changed", "never")
 
 
@@ -188,7 +190,11 @@ class Restorer:
         for item in blobs:
             if groups:
                 last = groups[-1][-1][0]
-                if item[0].offset - (last.offset + last.length) <= MAX_GAP:
+                first = groups[-1][0][0]
+                end = item[0].offset + item[0].length
+                if item[0].offset - (last.offset + last.length) <= MAX_GAP and (
+                    end - first.offset <= MAX_READ
+                ):
                     groups[-1].append(item)
                     continue
             groups.append([item])

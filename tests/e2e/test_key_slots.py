@@ -93,7 +93,7 @@ def test_passphrase_slots_and_pbkdf2(cli: CLI) -> None:
     assert len(listed) == 2 and [k["id"] for k in current] == [slot["id"]]
     assert current[0]["label"] == "fips" and current[0]["details"]["kdf"] == "pbkdf2-sha256"
     plain = cli.run("key", "list", check=True).stdout
-    assert "pbkdf2-sha256, 600000 iterations" in plain and "argon2id, t=2 m=46MiB p=1" in plain
+    assert "pbkdf2-sha256, 600000 iterations" in plain and "argon2id, t=3 m=19MiB p=1" in plain
     assert "salt" not in json.dumps(listed)
     removed = cli.run("key", "remove", str(slot["id"])[:8], check=True)
     assert "removed passphrase key slot" in removed.stdout

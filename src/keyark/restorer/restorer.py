@@ -33,6 +33,7 @@ TEMP_PREFIX = ".keyark-restore-"
 MAX_GAP = 1024 * 1024
 #: Upper bound of one ranged read (and so of each restore worker's buffer).
 MAX_READ = 4 * 1024 * 1024
+RESTORE_WORKERS = 4
 OVERWRITE_MODES = ("always", "if-changed", "never")
 
 
@@ -44,6 +45,10 @@ class _FileJob:
     fd: int = -1
     failed: bool = False
     lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+#: A wanted blob and the (file, offset) pairs it is written to.
+_Wanted = tuple[BlobLocation, list[tuple[_FileJob, int]]]
 
 
 class Restorer:
@@ -126,7 +131,6 @@ class Restorer:
         try:
             if job.fd < 0:
                 self._open_temp(job)
-            os.ftruncate(job.fd, node.size)
             self._apply_file_meta(job.fd, node)
             os.close(job.fd)
             job.fd = -1
@@ -180,13 +184,11 @@ class Restorer:
             with job.lock:
                 self._abandon(job, reason)
 
-    def _restore_pack(
-        self, pack_id: bytes, blobs: list[tuple[BlobLocation, list[tuple[_FileJob, int]]]]
-    ) -> None:
+    @staticmethod
+    def _read_groups(blobs: list[_Wanted]) -> list[list[_Wanted]]:
+        """Coalesce a pack's wanted blobs into ranged reads (small gaps, bounded size)."""
         blobs.sort(key=lambda item: item[0].offset)
-        name = pack_name(pack_id)
-        # Coalesce neighbouring blobs into ranges with small gaps.
-        groups: list[list[tuple[BlobLocation, list[tuple[_FileJob, int]]]]] = []
+        groups: list[list[_Wanted]] = []
         for item in blobs:
             if groups:
                 last = groups[-1][-1][0]
@@ -198,30 +200,33 @@ class Restorer:
                     groups[-1].append(item)
                     continue
             groups.append([item])
-        for group in groups:
-            start = group[0][0].offset
-            end = max(loc.offset + loc.length for loc, _ in group)
+        return groups
+
+    def _restore_range(self, pack_id: bytes, group: list[_Wanted]) -> None:
+        """Read one range of a pack, decrypt its blobs and write them where they belong."""
+        start = group[0][0].offset
+        end = max(loc.offset + loc.length for loc, _ in group)
+        try:
+            data = self.repo.backend.get(pack_name(pack_id), start, end - start)
+        except BackendError as error:
+            for _location, users in group:
+                self._fail_blob(users, f"cannot read pack {pack_id.hex()[:16]}: {error}")
+            return
+        view = memoryview(data)
+        for location, users in group:
+            rel = location.offset - start
+            sealed = view[rel : rel + location.length]
             try:
-                data = self.repo.backend.get(name, start, end - start)
-            except BackendError as error:
-                for _location, users in group:
-                    self._fail_blob(users, f"cannot read pack {pack_id.hex()[:16]}: {error}")
+                if len(sealed) != location.length:
+                    raise IntegrityError(f"pack {pack_id.hex()[:16]} is truncated")
+                plain = self.repo.decode_blob(location, sealed)
+            except IntegrityError as error:
+                self._fail_blob(
+                    users, f"damaged data in pack {pack_id.hex()[:16]} ({error}); not restored"
+                )
                 continue
-            view = memoryview(data)
-            for location, users in group:
-                rel = location.offset - start
-                sealed = view[rel : rel + location.length]
-                try:
-                    if len(sealed) != location.length:
-                        raise IntegrityError(f"pack {pack_id.hex()[:16]} is truncated")
-                    plain = self.repo.decode_blob(location, sealed)
-                except IntegrityError as error:
-                    self._fail_blob(
-                        users, f"damaged data in pack {pack_id.hex()[:16]} ({error}); not restored"
-                    )
-                    continue
-                for job, offset in users:
-                    self._write_blob(job, offset, plain)
+            for job, offset in users:
+                self._write_blob(job, offset, plain)
 
     def _restore_files(self, files: list[PlanEntry]) -> None:
         assert self._handles is not None
@@ -261,11 +266,14 @@ class Restorer:
                 per_pack = packs.setdefault(location.pack_id, {})
                 slot = per_pack.setdefault(location.blob_id, (location, []))
                 slot[1].append((job, file_offset))
-        workers = max(2, self.repo.backend.capabilities().connections)
+        # Ranges (not whole packs) are the unit of work: many small files in a few packs
+        # still keep every worker busy; file system calls release the GIL.
+        workers = max(RESTORE_WORKERS, self.repo.backend.capabilities().connections)
         with ThreadPoolExecutor(workers, thread_name_prefix="keyark-restore") as pool:
             futures = [
-                pool.submit(self._restore_pack, pack_id, list(blobs.values()))
+                pool.submit(self._restore_range, pack_id, group)
                 for pack_id, blobs in packs.items()
+                for group in self._read_groups(list(blobs.values()))
             ]
             for future in futures:
                 future.result()

@@ -199,15 +199,7 @@ class Checker:
                     self._verify_blob(location, data, name)
             return len(data)
         for entry in entries:
-            location = BlobLocation(
-                entry.blob_id,
-                pack_id,
-                entry.kind,
-                entry.offset,
-                entry.length,
-                entry.raw_length,
-                entry.compression,
-            )
+            location = BlobLocation.in_pack(pack_id, entry)
             self._verify_blob(location, data, name)
         return len(data)
 

@@ -13,8 +13,9 @@ from dataclasses import dataclass, field
 from datetime import tzinfo
 from typing import Any
 
-from keyark.errors import BackendError, IntegrityError, NotFoundError, UsageError
+from keyark.errors import KeyarkError, NotFoundError, UsageError
 from keyark.maintenance.prune import PruneOptions, PruneSummary, finish_prune, plan_prune
+from keyark.maintenance.prune_plan import read_snapshots
 from keyark.maintenance.retention import (
     DEFAULT_GROUP_BY,
     Decision,
@@ -82,14 +83,12 @@ class ForgetResult:
 
 def load_snapshots(repo: Repository, warn: Warn | None) -> list[Snapshot]:
     """Every readable snapshot; unreadable ones are reported and left alone."""
-    found = []
-    for snapshot_id in repo.snapshot_ids():
-        try:
-            found.append(repo.load_snapshot(snapshot_id))
-        except (IntegrityError, BackendError) as error:
-            if warn is not None:
-                warn(f"snapshot {snapshot_id[:8]} cannot be read and is left alone: {error}")
-    return found
+
+    def report(snapshot_id: str, error: KeyarkError) -> None:
+        if warn is not None:
+            warn(f"snapshot {snapshot_id[:8]} cannot be read and is left alone: {error}")
+
+    return read_snapshots(repo, report)
 
 
 def decide(snapshots: list[Snapshot], options: ForgetOptions) -> list[GroupDecisions]:

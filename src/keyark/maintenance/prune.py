@@ -161,15 +161,7 @@ def _used_blobs_of(
         if plan.owner.get(entry.blob_id) != pack_id:
             continue
         sealed = data[entry.offset : entry.offset + entry.length]
-        location = BlobLocation(
-            entry.blob_id,
-            pack_id,
-            entry.kind,
-            entry.offset,
-            entry.length,
-            entry.raw_length,
-            entry.compression,
-        )
+        location = BlobLocation.in_pack(pack_id, entry)
         try:
             repo.decode_blob(location, sealed)
         except IntegrityError as error:

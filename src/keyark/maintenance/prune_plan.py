@@ -16,7 +16,7 @@ from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from typing import Any
 
-from keyark.errors import BackendError, IntegrityError
+from keyark.errors import BackendError, IntegrityError, KeyarkError
 from keyark.repo.index import PackRecord, merge_pack_record
 from keyark.repo.pack import pack_id_from_name
 from keyark.repo.repository import Repository
@@ -99,17 +99,26 @@ class PrunePlan:
 
 
 # --------------------------------------------------------------------- plan
-def load_all_snapshots(repo: Repository) -> list[Snapshot]:
-    """Every snapshot; one that cannot be read stops prune (its data would be lost)."""
+def read_snapshots(
+    repo: Repository, unreadable: Callable[[str, KeyarkError], None]
+) -> list[Snapshot]:
+    """Every snapshot that loads; ``unreadable(id, error)`` deals with the others."""
     found = []
     for snapshot_id in repo.snapshot_ids():
         try:
             found.append(repo.load_snapshot(snapshot_id))
         except (IntegrityError, BackendError) as error:
-            raise IntegrityError(
-                f"snapshot {snapshot_id[:8]} cannot be read ({error}); {REPAIR_HINT}"
-            ) from None
+            unreadable(snapshot_id, error)
     return found
+
+
+def load_all_snapshots(repo: Repository) -> list[Snapshot]:
+    """Every snapshot; one that cannot be read stops prune (its data would be lost)."""
+
+    def refuse(snapshot_id: str, error: KeyarkError) -> None:
+        raise IntegrityError(f"snapshot {snapshot_id[:8]} cannot be read ({error}); {REPAIR_HINT}")
+
+    return read_snapshots(repo, refuse)
 
 
 def used_blobs(

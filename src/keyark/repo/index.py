@@ -31,6 +31,19 @@ class BlobLocation:
     raw_length: int
     compression: int
 
+    @classmethod
+    def in_pack(cls, pack_id: bytes, entry: PackEntry) -> BlobLocation:
+        """Where a pack header (or index) entry of ``pack_id`` puts its blob."""
+        return cls(
+            entry.blob_id,
+            pack_id,
+            entry.kind,
+            entry.offset,
+            entry.length,
+            entry.raw_length,
+            entry.compression,
+        )
+
 
 @dataclass
 class PackRecord:

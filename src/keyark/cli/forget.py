@@ -120,7 +120,11 @@ def command(
     max_unused: str,
     max_repack_size: str | None,
 ) -> None:
-    """Remove snapshots: the SNAPSHOT_IDS given, or those a --keep-* policy does not keep."""
+    """Remove snapshots: the SNAPSHOT_IDS given, or those a --keep-* policy does not keep.
+
+    Counts take a number or 'unlimited'. A snapshot kept by any rule is kept; the
+    newest snapshot of each group always is. Without a policy nothing is removed.
+    """
     settings = settings_of(ctx)
     out = Output(settings)
     counts = dict(

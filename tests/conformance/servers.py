@@ -66,20 +66,27 @@ class Server:
     #: Started in its own process group (stopping it stops its children too).
     group: bool = False
 
-    def kill_group(self) -> None:
-        """SIGKILL the server and every process of its group (a crash, mid-transfer)."""
-        try:
-            os.killpg(self.process.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
+    def kill_all(self) -> None:
+        """SIGKILL the server and all its descendants (a crash: connections drop mid-transfer).
+
+        Descendants are found through /proc, since per-connection children (sshd's)
+        may have left the server's process group.
+        """
+        victims = [self.process.pid, *descendants(self.process.pid)]
+        for pid in victims:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
         self.process.wait(timeout=10)
 
     def stop(self) -> None:
-        if self.group:
-            try:
-                os.killpg(self.process.pid, signal.SIGTERM)
-            except ProcessLookupError:
-                pass
+        if self.group:  # sshd: its per-connection children too
+            for pid in descendants(self.process.pid):
+                try:
+                    os.kill(pid, signal.SIGTERM)
+                except ProcessLookupError:
+                    pass
         if self.process.poll() is None:
             self.process.terminate()
             try:
@@ -87,6 +94,26 @@ class Server:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait(timeout=10)
+
+
+def descendants(pid: int) -> list[int]:
+    """Every live descendant of ``pid`` (from /proc), children first."""
+    parents: dict[int, int] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        parents[int(entry.name)] = int(stat.rsplit(")", 1)[1].split()[1])
+    found: list[int] = []
+    frontier = [pid]
+    while frontier:
+        children = [child for child, parent in parents.items() if parent in frontier]
+        found.extend(children)
+        frontier = children
+    return found
 
 
 def start_server(

@@ -177,7 +177,7 @@ def test_sftp_server_restarted_within_the_retry_window(tmp_path: Path) -> None:
         fresh_repository(raw)
         source = source_tree(tmp_path / "src")
         ctx = ops.Context(cache_dir=tmp_path / "cache")
-        killer = KillOnPut(raw, 2, servers[0].kill_group, restart)
+        killer = KillOnPut(raw, 2, servers[0].kill_all, restart)
         patient = RetryingBackend(killer, attempts=40, base_delay=0.2, max_delay=1.0)  # type: ignore[arg-type]
         with Repository.open(patient, CREDENTIALS) as repo:
             summary = ops.backup(repo, [str(source)], ctx=ctx)

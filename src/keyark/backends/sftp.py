@@ -304,6 +304,7 @@ class SFTPBackend:
                     handle.set_pipelined(True)
                     handle.write(data)
                     handle.flush()
+                    _confirm_writes(sftp, handle, len(data))
                     self._fsync(sftp, handle)
                 if overwrite:
                     sftp.posix_rename(tmp, path)
@@ -368,6 +369,20 @@ class SFTPBackend:
             idle, self._idle = self._idle, []
         for connection in idle:
             connection.close()
+
+
+def _confirm_writes(sftp: paramiko.SFTPClient, handle: paramiko.SFTPFile, size: int) -> None:
+    """Collect the answer to every pipelined write (paramiko drops those it did not wait
+    for: a full disk went unnoticed) before another request consumes them; raise on one."""
+    pending = getattr(handle, "_reqs", None)
+    if pending is None:  # another paramiko: at least the size must be right
+        if handle.stat().st_size != size:
+            raise OSError(f"short write of {size} bytes")
+        return
+    while pending:
+        kind, _message = sftp._read_response(pending.popleft())  # raises on a failure
+        if kind != paramiko.sftp.CMD_STATUS:
+            raise OSError("unexpected answer to a write")
 
 
 def from_url(url: str, options: BackendOptions) -> SFTPBackend:

@@ -124,9 +124,27 @@ def test_object_lock_every_object_retained_delete_fails_at_server(
     line = assert_one_line_error(remote.run("forget", "--keep-last", "1", "--prune"), 1)
     assert line.startswith(f"keyark: s3 backend {remote.url}: access denied for deleting ")
     assert "S3 Object Lock retention until" in line
-    assert len(remote.json("snapshots")) == 2
+    snapshots = remote.json("snapshots")
+    assert len(snapshots) == 2
     assert remote.json("check", "--read-data")["ok"]
     restored_equal(remote, "latest", source_dir, tmp_path / "out")
+
+    # Hide the newer snapshot behind a delete marker (allowed: the version stays), then
+    # prune finds its data unused; it cannot delete the locked packs and says why for
+    # each (prune reports undeletable packs as warnings and carries on).
+    newer = max(snapshots, key=lambda s: s["time"])["id"]
+    raw.delete_object(Bucket=bucket, Key=f"repo/snapshots/{newer}")
+    pruned = remote.run("prune", "--max-unused", "0")
+    assert pruned.returncode == 0 and "Traceback" not in pruned.stderr, pruned.stderr
+    warnings = pruned.stderr.strip().splitlines()
+    assert warnings and all(
+        line.startswith("warning: could not delete ")
+        and f"s3 backend {remote.url}: access denied for deleting " in line
+        and "S3 Object Lock retention until" in line
+        for line in warnings
+    ), pruned.stderr
+    assert remote.json("check", "--read-data")["ok"]
+    assert len(remote.json("snapshots")) == 1
 
 
 def test_object_lock_needs_s3(request: pytest.FixtureRequest, tmp_path: Path) -> None:

@@ -30,6 +30,7 @@ VERBS = {
     "key": "keyark.cli.key",
     "agent": "keyark.cli.agent",
     "copy": "keyark.cli.copy",
+    "backend": "keyark.cli.backend",
     "forget": "keyark.cli.forget",
     "prune": "keyark.cli.prune",
     "unlock": "keyark.cli.unlock",

@@ -207,12 +207,14 @@ def backup(
     catalog = None if agent is not None else open_catalog(repo, ctx.cache_dir)
     cache = None if agent is None else agent_cache(repo, ctx)
     try:
-        if agent is None and not options.dry_run:
-            _rotation_check(repo, options.auto_rotate, ctx)
+        if agent is None and not options.dry_run and options.auto_rotate:
+            _rotation_check(repo, ctx, rotate_if_due=True)
         with repo.lock("backup", retry=ctx.retry_lock):
             parent: Snapshot | None = None
             if catalog is not None:
                 repo.load_index(reload=True)  # as of the lock: older views may name pruned packs
+                if not options.dry_run and not options.auto_rotate:
+                    _rotation_check(repo, ctx, rotate_if_due=False)
                 history = sync_snapshots(catalog, repo, ctx.warn)
                 same = [s for s in history if s.host == host and sorted(s.paths) == sources]
                 parent = same[-1] if same else None
@@ -268,13 +270,18 @@ def backup(
             cache.close()
 
 
-def _rotation_check(repo: Repository, auto_rotate: bool, ctx: Context) -> None:
-    """Warn when the data key is due for rotation; rotate first with ``auto_rotate``."""
+def _rotation_check(repo: Repository, ctx: Context, *, rotate_if_due: bool) -> None:
+    """Warn when the data key is due for rotation, or rotate first (``--auto-rotate``).
+
+    Rotating takes an exclusive lock, so it runs before the backup's shared lock; the
+    warning alone uses the index the backup loads under its lock.
+    """
     from keyark.maintenance.rotate import rotate, rotation_due
 
-    repo.load_index()
+    if rotate_if_due:
+        repo.load_index()
     due, warn, reason = rotation_due(repo)
-    if due and auto_rotate:
+    if due and rotate_if_due:
         key_id = rotate(repo, retry_lock=ctx.retry_lock)
         if ctx.warn is not None:
             ctx.warn(f"{reason}: rotated, data key {key_id} is now current")

@@ -17,7 +17,6 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import BinaryIO
 
 from keyark.archiver.archiver import Progress
 from keyark.errors import BackendError, IntegrityError, UnsafePathError
@@ -27,6 +26,7 @@ from keyark.repo.repository import Repository
 from keyark.repo.tree import Node
 from keyark.restorer.dirs import DirHandles
 from keyark.restorer.plan import PlanEntry, RestorePlan
+from keyark.restorer.verify import verify_files
 from keyark.results import RestoreSummary
 
 TEMP_PREFIX = ".keyark-restore-"
@@ -345,40 +345,7 @@ class Restorer:
 
     def verify(self, files: list[PlanEntry]) -> None:
         """Re-read every restored file and compare its content with the snapshot."""
-        failed = set(self.summary.failed)
-        handles = DirHandles(self.target, create=False)
-        try:
-            for entry in files:
-                if entry.path in failed:
-                    continue
-                try:
-                    with handles.use(entry.parts[:-1]) as dir_fd:
-                        fd = os.open(
-                            entry.node.name,
-                            os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC,
-                            dir_fd=dir_fd,
-                        )
-                    with os.fdopen(fd, "rb") as handle:
-                        ok = self._matches(handle, entry.node)
-                except (OSError, UnsafePathError) as error:
-                    self._fail(entry.path, f"verification could not read the file ({error})")
-                    continue
-                if ok:
-                    with self._lock:
-                        self.summary.files_verified += 1
-                else:
-                    self._fail(entry.path, "restored content differs from the snapshot")
-        finally:
-            handles.close()
-
-    def _matches(self, handle: BinaryIO, node: Node) -> bool:
-        for blob_id in node.content:
-            length = self.repo.index.raw_length(blob_id)
-            if length is None:
-                return False
-            if self.repo.hasher(handle.read(length)) != blob_id:
-                return False
-        return handle.read(1) == b""
+        verify_files(self.repo, self.target, files, self.summary, self._fail)
 
     # ----------------------------------------------------------------- entry point
     def run(self, plan: RestorePlan, dry_run: bool = False) -> RestoreSummary:

@@ -130,19 +130,21 @@ def test_object_lock_every_object_retained_delete_fails_at_server(
     restored_equal(remote, "latest", source_dir, tmp_path / "out")
 
     # Hide the newer snapshot behind a delete marker (allowed: the version stays), then
-    # prune finds its data unused; it cannot delete the locked packs and says why for
-    # each (prune reports undeletable packs as warnings and carries on).
+    # prune finds its data unused; it cannot delete the locked packs, says why for each,
+    # and fails (exit 1) with one closing line.
     newer = max(snapshots, key=lambda s: s["time"])["id"]
     raw.delete_object(Bucket=bucket, Key=f"repo/snapshots/{newer}")
     pruned = remote.run("prune", "--max-unused", "0")
-    assert pruned.returncode == 0 and "Traceback" not in pruned.stderr, pruned.stderr
-    warnings = pruned.stderr.strip().splitlines()
+    assert pruned.returncode == 1 and "Traceback" not in pruned.stderr, pruned.stderr
+    *warnings, final = pruned.stderr.strip().splitlines()
     assert warnings and all(
         line.startswith("warning: could not delete ")
         and f"s3 backend {remote.url}: access denied for deleting " in line
         and "S3 Object Lock retention until" in line
+        and "run prune again" not in line
         for line in warnings
     ), pruned.stderr
+    assert final.startswith("keyark: prune could not delete ") and "consistent" in final
     assert remote.json("check", "--read-data")["ok"]
     assert len(remote.json("snapshots")) == 1
 

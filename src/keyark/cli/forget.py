@@ -160,7 +160,9 @@ def command(
         out.emit_json(result.to_dict())
         if result.prune is not None:
             out.emit_json(result.prune.to_dict())
+            result.prune.raise_for_failures()
         return
     render(out, result, policy)
     if result.prune is not None:
         render_prune(out, result.prune)
+        result.prune.raise_for_failures()

@@ -91,3 +91,4 @@ def command(
         out.emit_json(summary.to_dict())
     else:
         render_prune(out, summary)
+    summary.raise_for_failures()

@@ -12,10 +12,16 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
-from keyark.errors import BackendError, IntegrityError, NotFoundError
+from keyark.errors import (
+    BackendError,
+    IntegrityError,
+    NotFoundError,
+    PermanentBackendError,
+    TransientBackendError,
+)
 from keyark.maintenance.prune_plan import (
     PACKS_PER_INDEX_FILE,
     REPAIR_HINT,
@@ -58,6 +64,16 @@ class PruneSummary:
     bytes_written: int = 0
     index_files_written: int = 0
     index_files_deleted: int = 0
+    #: Objects storage refused to delete (e.g. under Object Lock retention).
+    delete_failures: list[str] = field(default_factory=list)
+
+    def raise_for_failures(self) -> None:
+        """Raise :class:`PermanentBackendError` if storage refused deletions."""
+        if self.delete_failures:
+            raise PermanentBackendError(
+                f"prune could not delete {len(self.delete_failures)} object(s), first "
+                f"{self.delete_failures[0]}; the repository stays consistent"
+            )
 
     @property
     def bytes_freed(self) -> int:
@@ -76,6 +92,7 @@ class PruneSummary:
             "bytes_freed": self.bytes_freed,
             "index_files_written": self.index_files_written,
             "index_files_deleted": self.index_files_deleted,
+            "delete_failures": self.delete_failures,
         }
 
 
@@ -110,13 +127,13 @@ def execute_prune(
         # The new index is durable: the old files, then the packs, may go.
         guard()
         for name in old_index:
-            if name not in written and _delete(repo, name, warn):
+            if name not in written and _delete(repo, name, warn, summary.delete_failures):
                 summary.index_files_deleted += 1
     doomed = [(p, plan.records[p].size) for p in plan.delete + plan.repack]
     doomed += list(plan.orphans.items())
     guard()
     for pack_id, size in doomed:
-        if _delete(repo, pack_name(pack_id), warn):
+        if _delete(repo, pack_name(pack_id), warn, summary.delete_failures):
             summary.packs_deleted += 1
             summary.bytes_deleted += size
     repo.load_index(reload=True)
@@ -172,14 +189,19 @@ def _used_blobs_of(
         yield entry.kind, entry.blob_id, sealed, entry.raw_length, entry.compression
 
 
-def _delete(repo: Repository, name: str, warn: Warn | None) -> bool:
+def _delete(repo: Repository, name: str, warn: Warn | None, failures: list[str]) -> bool:
     try:
         repo.backend.delete(name)
     except NotFoundError:
         return False
-    except BackendError as error:
+    except TransientBackendError as error:
         if warn is not None:
             warn(f"could not delete {name}: {error} (run prune again)")
+        return False
+    except BackendError as error:
+        failures.append(f"{name}: {error}")
+        if warn is not None:
+            warn(f"could not delete {name}: {error}")
         return False
     return True
 

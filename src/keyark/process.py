@@ -42,7 +42,18 @@ def disable_core_dumps() -> None:
         pass
 
 
+def raise_file_limit() -> None:
+    """Raise the soft open-file limit to the hard one (restore keeps directories open)."""
+    try:
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        if hard == resource.RLIM_INFINITY or hard > soft:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, 65536), hard))
+    except (ValueError, OSError):
+        pass
+
+
 def prepare() -> None:
     """Everything the command line sets up before it touches key material."""
     disable_core_dumps()
+    raise_file_limit()
     tune_allocator()

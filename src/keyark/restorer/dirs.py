@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import errno
 import os
+import resource
 import threading
 from collections import OrderedDict
 from collections.abc import Iterator
@@ -17,7 +18,15 @@ from contextlib import contextmanager
 from keyark.errors import UnsafePathError
 
 DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
-MAX_OPEN = 128
+
+
+def _max_open() -> int:
+    """How many directory descriptors to keep: a quarter of the descriptor limit."""
+    soft, _hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    return max(64, min(4096, soft // 4)) if soft != resource.RLIM_INFINITY else 4096
+
+
+MAX_OPEN = _max_open()
 
 
 class DirHandles:

@@ -9,6 +9,7 @@ complete. A blob that cannot be read fails only the files that need it.
 
 from __future__ import annotations
 
+import itertools
 import os
 import secrets
 import stat
@@ -34,6 +35,8 @@ MAX_GAP = 1024 * 1024
 #: Upper bound of one ranged read (and so of each restore worker's buffer).
 MAX_READ = 4 * 1024 * 1024
 RESTORE_WORKERS = 4
+#: Below this average blob size a restore is dominated by per-file work.
+SMALL_BLOB = 64 * 1024
 OVERWRITE_MODES = ("always", "if-changed", "never")
 
 
@@ -72,6 +75,12 @@ class Restorer:
         self._lock = threading.Lock()
         self._is_root = os.geteuid() == 0
         self._handles: DirHandles | None = None
+        self._run_token = secrets.token_hex(6)
+        self._counter = itertools.count()
+
+    def _temp_name(self) -> str:
+        """A fresh temporary name: a random per-run token and a counter."""
+        return f"{TEMP_PREFIX}{self._run_token}-{next(self._counter)}"
 
     # ----------------------------------------------------------------- errors
     def _fail(self, path: str, reason: str) -> None:
@@ -116,7 +125,7 @@ class Restorer:
         assert self._handles is not None
         parent = job.entry.parts[:-1]
         with self._handles.use(parent, create=True) as dir_fd:
-            job.temp = TEMP_PREFIX + secrets.token_hex(6)
+            job.temp = self._temp_name()
             job.fd = os.open(
                 job.temp,
                 os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC,
@@ -266,9 +275,14 @@ class Restorer:
                 per_pack = packs.setdefault(location.pack_id, {})
                 slot = per_pack.setdefault(location.blob_id, (location, []))
                 slot[1].append((job, file_offset))
-        # Ranges (not whole packs) are the unit of work: many small files in a few packs
-        # still keep every worker busy; file system calls release the GIL.
-        workers = max(RESTORE_WORKERS, self.repo.backend.capabilities().connections)
+        # Ranges (not whole packs) are the unit of work. Large blobs are decrypted in
+        # parallel; for many small files the per-file work is GIL-bound Python and file
+        # system calls, where extra threads only add lock hand-offs: use half as many.
+        connections = self.repo.backend.capabilities().connections
+        blobs = sum(len(per_pack) for per_pack in packs.values())
+        raw = sum(loc.raw_length for per_pack in packs.values() for loc, _ in per_pack.values())
+        small = blobs > 0 and raw / blobs < SMALL_BLOB
+        workers = max(1, connections // 2) if small else max(RESTORE_WORKERS, connections)
         with ThreadPoolExecutor(workers, thread_name_prefix="keyark-restore") as pool:
             futures = [
                 pool.submit(self._restore_range, pack_id, group)
@@ -286,7 +300,7 @@ class Restorer:
             with self._handles.use(entry.parts[:-1], create=True) as dir_fd:
                 if self._skip_existing(dir_fd, node) and self.overwrite == "never":
                     return
-                temp = TEMP_PREFIX + secrets.token_hex(6)
+                temp = self._temp_name()
                 os.symlink(node.target, temp, dir_fd=dir_fd)
                 if self._is_root:
                     os.chown(temp, node.uid, node.gid, dir_fd=dir_fd, follow_symlinks=False)
@@ -318,7 +332,7 @@ class Restorer:
                     self._handles.use(origin.parts[:-1]) as src_fd,
                     self._handles.use(entry.parts[:-1]) as dst_fd,
                 ):
-                    temp = TEMP_PREFIX + secrets.token_hex(6)
+                    temp = self._temp_name()
                     os.link(
                         origin.node.name,
                         temp,

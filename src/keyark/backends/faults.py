@@ -19,7 +19,8 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from typing import TypeVar
 
-from keyark.backends.base import Backend, Capabilities, ObjectInfo
+from keyark.backends.base import Backend, ObjectInfo
+from keyark.backends.wrapper import BackendWrapper
 from keyark.errors import PermanentBackendError, TransientBackendError
 
 T = TypeVar("T")
@@ -27,7 +28,7 @@ T = TypeVar("T")
 ALL_OPERATIONS = frozenset({"put", "get", "stat", "list", "delete"})
 
 
-class FaultInjectingBackend:
+class FaultInjectingBackend(BackendWrapper):
     """Wraps a backend and makes some of its operations fail on purpose."""
 
     def __init__(
@@ -45,7 +46,7 @@ class FaultInjectingBackend:
         unknown = operations - ALL_OPERATIONS
         if unknown:
             raise ValueError(f"unknown operations: {sorted(unknown)}")
-        self.inner = inner
+        super().__init__(inner)
         self.transient_rate = transient_rate
         self.after_put_rate = after_put_rate
         self.permanent_after = permanent_after
@@ -119,18 +120,3 @@ class FaultInjectingBackend:
         items = list(self.inner.list(prefix))
         yield from items[: int(len(items) * fault)]
         raise self._fail("list-midway", prefix or "(all)")
-
-    def close(self) -> None:
-        self.inner.close()
-
-    def capabilities(self) -> Capabilities:
-        return self.inner.capabilities()
-
-    def location(self) -> str:
-        return self.inner.location()
-
-    def create_container(self) -> None:
-        """Create the bucket/container of the inner backend, if it has one to create."""
-        create: Callable[[], None] | None = getattr(self.inner, "create_container", None)
-        if create is not None:
-            create()

@@ -20,7 +20,8 @@ import time
 from collections.abc import Callable, Iterator
 from typing import TypeVar
 
-from keyark.backends.base import Backend, Capabilities, ObjectInfo
+from keyark.backends.base import Backend, ObjectInfo
+from keyark.backends.wrapper import BackendWrapper
 from keyark.errors import NotFoundError, TransientBackendError
 
 log = logging.getLogger("keyark.backend")
@@ -32,7 +33,7 @@ DEFAULT_BASE_DELAY = 0.5
 DEFAULT_MAX_DELAY = 30.0
 
 
-class RetryingBackend:
+class RetryingBackend(BackendWrapper):
     """Wraps a backend and retries its transient failures."""
 
     def __init__(
@@ -47,7 +48,7 @@ class RetryingBackend:
     ) -> None:
         if attempts < 1:
             raise ValueError("attempts must be at least 1")
-        self.inner = inner
+        super().__init__(inner)
         self.attempts = attempts
         self.base_delay = base_delay
         self.max_delay = max_delay
@@ -137,17 +138,5 @@ class RetryingBackend:
                 self._backoff("list", prefix or "(all)", attempt, error)
                 attempt += 1
 
-    def close(self) -> None:
-        self.inner.close()
-
-    def capabilities(self) -> Capabilities:
-        return self.inner.capabilities()
-
-    def location(self) -> str:
-        return self.inner.location()
-
-    def create_container(self) -> None:
-        """Create the bucket/container of the inner backend, if it has one to create."""
-        create: Callable[[], None] | None = getattr(self.inner, "create_container", None)
-        if create is not None:
-            self._call("create", "bucket/container", create)
+    def _create_container(self, create: Callable[[], None]) -> None:
+        self._call("create", "bucket/container", create)

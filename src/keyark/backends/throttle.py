@@ -14,7 +14,8 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 
-from keyark.backends.base import Backend, Capabilities, ObjectInfo
+from keyark.backends.base import Backend, ObjectInfo
+from keyark.backends.wrapper import BackendWrapper
 
 BURST_SECONDS = 0.1
 
@@ -55,7 +56,7 @@ class TokenBucket:
         return wait
 
 
-class ThrottledBackend:
+class ThrottledBackend(BackendWrapper):
     """Wraps a backend and limits its upload and download bandwidth."""
 
     def __init__(
@@ -64,7 +65,7 @@ class ThrottledBackend:
         upload_kib_s: float | None = None,
         download_kib_s: float | None = None,
     ) -> None:
-        self.inner = inner
+        super().__init__(inner)
         self.upload = TokenBucket(upload_kib_s * 1024) if upload_kib_s else None
         self.download = TokenBucket(download_kib_s * 1024) if download_kib_s else None
 
@@ -87,18 +88,3 @@ class ThrottledBackend:
 
     def delete(self, name: str) -> None:
         self.inner.delete(name)
-
-    def close(self) -> None:
-        self.inner.close()
-
-    def capabilities(self) -> Capabilities:
-        return self.inner.capabilities()
-
-    def location(self) -> str:
-        return self.inner.location()
-
-    def create_container(self) -> None:
-        """Create the bucket/container of the inner backend, if it has one to create."""
-        create: Callable[[], None] | None = getattr(self.inner, "create_container", None)
-        if create is not None:
-            create()

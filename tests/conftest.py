@@ -7,6 +7,7 @@ import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -89,6 +90,26 @@ def repo(tmp_path: Path) -> Iterator[Repository]:
     opened = ops.open_repository(str(tmp_path / "repo"), Credentials(passphrase=PASSWORD.encode()))
     yield opened
     opened.close()
+
+
+@contextmanager
+def mounted_tmpfs(mount_point: Path, size: str = "3m") -> Iterator[Path]:
+    """A tiny tmpfs at ``mount_point`` (for full-disk tests); skipped without root outside CI."""
+    mount_point.mkdir(parents=True, exist_ok=True)
+    result = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(mount_point)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if result.returncode != 0:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"cannot mount a small tmpfs in CI: {result.stderr.strip()}")
+        pytest.skip("mounting a tmpfs needs root")
+    try:
+        yield mount_point
+    finally:
+        subprocess.run(["umount", "-l", str(mount_point)], check=False)
 
 
 def make_tree(root: Path) -> Path:

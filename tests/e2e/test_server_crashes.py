@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 from tests.conformance.servers import Server, SSHInfo, start_sshd
-from tests.conftest import keyark_binary, make_tree, tree_state
+from tests.conftest import keyark_binary, make_tree, mounted_tmpfs, tree_state
 from tests.e2e.remote import Remote, base_env, make_remote
 from tests.e2e.test_backends import assert_one_line_error
 
@@ -77,22 +77,8 @@ def test_sftp_server_killed_mid_backup_then_next_run_succeeds(tmp_path: Path) ->
 @pytest.fixture
 def small_disk(sshd_server: SSHInfo) -> Iterator[Path]:
     """A 3 MiB tmpfs inside the SFTP server's tree."""
-    mount_point = sshd_server.root / f"disk-{os.getpid()}-{time.monotonic_ns()}"
-    mount_point.mkdir()
-    result = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", "size=3m", "tmpfs", str(mount_point)],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if result.returncode != 0:
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"cannot mount a small tmpfs in CI: {result.stderr.strip()}")
-        pytest.skip("mounting a tmpfs needs root")
-    try:
-        yield mount_point
-    finally:
-        subprocess.run(["umount", "-l", str(mount_point)], check=False)
+    with mounted_tmpfs(sshd_server.root / f"disk-{os.getpid()}-{time.monotonic_ns()}") as path:
+        yield path
 
 
 def test_sftp_disk_full_is_one_line_and_repository_stays_consistent(

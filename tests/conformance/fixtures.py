@@ -71,6 +71,20 @@ def moto_endpoint(
 
 
 @pytest.fixture(scope="session")
+def moto_with_auth(
+    tmp_path_factory: pytest.TempPathFactory, session_env: pytest.MonkeyPatch
+) -> Iterator[str]:
+    """A second moto server that checks access keys (none exist, so every key is bad)."""
+    server, endpoint = start_moto(
+        tmp_path_factory.mktemp("moto-auth"), {"INITIAL_NO_AUTH_ACTION_COUNT": "0"}
+    )
+    try:
+        yield endpoint
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
 def azurite_connection_string(
     tmp_path_factory: pytest.TempPathFactory, session_env: pytest.MonkeyPatch
 ) -> Iterator[str]:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
 
 import boto3
 import botocore.exceptions
@@ -14,21 +13,7 @@ from keyark.backends.s3 import S3Backend
 from keyark.errors import NotFoundError, PermanentBackendError
 from keyark.testing import CHECKS, ContractOptions
 
-from .servers import start_moto, unique
-
-
-@pytest.fixture(scope="module")
-def moto_with_auth(
-    tmp_path_factory: pytest.TempPathFactory, session_env: pytest.MonkeyPatch
-) -> Iterator[str]:
-    """A second moto server that checks access keys (none exist, so all are bad)."""
-    server, endpoint = start_moto(
-        tmp_path_factory.mktemp("moto-auth"), {"INITIAL_NO_AUTH_ACTION_COUNT": "0"}
-    )
-    try:
-        yield endpoint
-    finally:
-        server.stop()
+from .servers import unique
 
 
 def _s3(endpoint: str, url: str | None = None, **settings: object) -> S3Backend:

@@ -5,11 +5,10 @@ from __future__ import annotations
 
 import os
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from tests.conformance.servers import keygen, start_moto
+from tests.conformance.servers import keygen
 from tests.conftest import PASSWORD, make_tree, tree_state
 from tests.e2e.remote import REMOTE_KINDS, make_remote
 
@@ -108,20 +107,6 @@ def test_bad_s3_credentials_are_one_clear_line(
         assert line.startswith(f"keyark: s3 backend {remote.url}: ")
         assert "credentials rejected (InvalidAccessKeyId)" in line
         assert secret not in line
-
-
-@pytest.fixture(scope="module")
-def moto_with_auth(
-    tmp_path_factory: pytest.TempPathFactory, session_env: pytest.MonkeyPatch
-) -> Iterator[str]:
-    """A moto server that checks access keys (none exist, so every key is bad)."""
-    server, endpoint = start_moto(
-        tmp_path_factory.mktemp("moto-auth"), {"INITIAL_NO_AUTH_ACTION_COUNT": "0"}
-    )
-    try:
-        yield endpoint
-    finally:
-        server.stop()
 
 
 def test_missing_extra_names_it(request: pytest.FixtureRequest, tmp_path: Path) -> None:

@@ -56,6 +56,14 @@ class FormatError(IntegrityError):
     """An object is not in a format this version of keyark understands."""
 
 
+class TrustError(IntegrityError):
+    """Storage holds an object older or weaker than one this client already trusted.
+
+    For example a replayed (older) keyring, or a config whose recorded Object Lock
+    setting was removed. See ``keyark.repo.trust_state``.
+    """
+
+
 class SnapshotNotFoundError(KeyarkError):
     """No snapshot matches the given id, prefix or selector."""
 

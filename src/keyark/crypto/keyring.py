@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import msgpack
+from cryptography.hazmat.primitives.asymmetric import ed25519
 
 from keyark.crypto.envelope import Cipher, ObjectKind, Sealer, SymmetricKey, new_key
 from keyark.errors import FormatError
@@ -43,11 +44,24 @@ class Keyring:
     data_keys: dict[bytes, DataKey]
     #: Extension point for later key kinds (recipients, agents), kept verbatim.
     extra: dict[str, Any] = field(default_factory=dict, repr=False)
+    #: Monotonic: every save increments it; clients refuse a keyring older than one seen.
+    version: int = 1
+    #: Ed25519 private key (raw 32 bytes) that signs the repository config.
+    config_signing_key: bytes = field(default=b"", repr=False)
+
+    @property
+    def config_public_key(self) -> bytes:
+        """The raw Ed25519 public key that verifies the config signature."""
+        private = ed25519.Ed25519PrivateKey.from_private_bytes(self.config_signing_key)
+        return private.public_key().public_bytes_raw()
 
     @classmethod
     def create(cls, cipher: Cipher = Cipher.AES_256_GCM) -> Keyring:
         first = DataKey(new_key(cipher), _now())
-        return cls(id_key=os.urandom(32), data_keys={first.key_id: first})
+        signing = ed25519.Ed25519PrivateKey.generate().private_bytes_raw()
+        return cls(
+            id_key=os.urandom(32), data_keys={first.key_id: first}, config_signing_key=signing
+        )
 
     @property
     def current(self) -> DataKey:
@@ -67,7 +81,9 @@ class Keyring:
 
     def to_bytes(self) -> bytes:
         document = {
-            "v": 1,
+            "v": 2,
+            "version": self.version,
+            "config_signing_key": self.config_signing_key,
             "id_key": self.id_key,
             "data_keys": [
                 {
@@ -91,7 +107,13 @@ class Keyring:
             for entry in document["data_keys"]:
                 key = SymmetricKey(entry["id"], entry["key"], Cipher(entry["cipher"]))
                 keys[key.key_id] = DataKey(key, entry["created"], entry["state"])
-            return cls(id_key=document["id_key"], data_keys=keys, extra=document.get("extra", {}))
+            return cls(
+                id_key=document["id_key"],
+                data_keys=keys,
+                extra=document.get("extra", {}),
+                version=int(document["version"]),
+                config_signing_key=bytes(document["config_signing_key"]),
+            )
         except (KeyError, ValueError, TypeError, msgpack.UnpackException) as error:
             raise FormatError(f"keyring is malformed ({error})") from None
 

@@ -10,7 +10,12 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
+from keyark.process import disable_core_dumps
+
 __version__ = "0.1.0"
+
+# Secrets never land in a core dump, whichever face loaded keyark (issue 8, section 9).
+disable_core_dumps()
 
 if TYPE_CHECKING:
     from keyark.api import BackupManager, ManagerConfig

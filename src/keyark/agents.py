@@ -2,19 +2,34 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import UTC, datetime
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from keyark.backends.registry import BackendOptions
 from keyark.crypto import recipients
-from keyark.crypto.agents import AgentCredential, agents_of, new_signing_key, recipient_of, register
+from keyark.crypto.agent_registry import (
+    accepted_of,
+    agents_of,
+    hosts_of,
+    recipient_of,
+    register,
+    revoke,
+)
+from keyark.crypto.agents import (
+    SIGNED,
+    AgentCredential,
+    check_agent_name,
+    check_hosts,
+    new_signing_key,
+)
 from keyark.crypto.keyring import Keyring
-from keyark.errors import UsageError
+from keyark.errors import BackendError, IntegrityError, RepositoryNotFoundError, UsageError
 from keyark.repo.agent_session import open_for_agent
 from keyark.repo.repository import Repository
-from keyark.storage import open_repository_backend
+from keyark.repo.snapshot_trust import AGENT, snapshot_trust
+from keyark.storage import open_repository_storage
 
 
 @dataclass(frozen=True)
@@ -25,6 +40,9 @@ class AgentInfo:
     created: str
     revoked: str | None
     public_key: str
+    hosts: list[str] = field(default_factory=list)
+    #: How many of its snapshots stayed trusted when it was revoked.
+    accepted: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -32,12 +50,21 @@ class AgentInfo:
             "created": self.created,
             "revoked": self.revoked,
             "public_key": self.public_key,
+            "hosts": list(self.hosts),
+            "accepted": self.accepted,
         }
 
 
 def _info(name: str, entry: dict[str, Any]) -> AgentInfo:
+    public = entry.get("public")
+    revoked = entry.get("revoked")
     return AgentInfo(
-        name, str(entry.get("created", "")), entry.get("revoked"), bytes(entry["public"]).hex()
+        name,
+        str(entry.get("created", "")),
+        revoked if isinstance(revoked, str) else None,
+        public.hex() if isinstance(public, bytes) else "",
+        hosts_of(entry),
+        len(accepted_of(entry)),
     )
 
 
@@ -54,12 +81,19 @@ def _fresh_keyring(repo: Repository) -> Keyring:
 
 
 def add_agent(
-    repo: Repository, name: str, out: Path, *, rsa: bool = False, retry_lock: float = 0.0
+    repo: Repository,
+    name: str,
+    out: Path,
+    *,
+    hosts: Sequence[str] = (),
+    rsa: bool = False,
+    retry_lock: float = 0.0,
 ) -> AgentInfo:
-    """Register agent ``name`` and write its credential (0600) to ``out``."""
+    """Register agent ``name`` for ``hosts`` (default: the name) and write its credential
+    (0600) to ``out``. Agent names are never re-used, even after revocation."""
     _require_full_key(repo)
-    if not name or any(c in name for c in "/\\\x00") or len(name) > 64:
-        raise UsageError("agent names are 1-64 characters without slashes")
+    check_agent_name(name)
+    allowed = check_hosts(list(hosts) or [name])
     if out.exists():
         raise UsageError(f"{out} already exists; choose another --out")
     with repo.lock("agent add", exclusive=True, retry=retry_lock):
@@ -75,9 +109,15 @@ def add_agent(
                 "when the first agent is added"
             )
         private, public = new_signing_key()
-        register(keyring, name, public)
+        register(keyring, name, public, allowed)
         credential = AgentCredential(
-            repo.repo_id, name, keyring.id_key, recipient.public_only(), private
+            repo.repo_id,
+            name,
+            keyring.id_key,
+            recipient.public_only(),
+            private,
+            config_public=keyring.config_public_key,
+            hosts=allowed,
         )
         credential.write(out)
         try:
@@ -89,12 +129,20 @@ def add_agent(
 
 
 def list_agents(repo: Repository) -> list[AgentInfo]:
+    """Every registered agent, by name (revoked ones included)."""
     _require_full_key(repo)
     return [_info(name, entry) for name, entry in sorted(agents_of(repo.keyring).items())]
 
 
-def revoke_agent(repo: Repository, name: str, *, retry_lock: float = 0.0) -> AgentInfo:
-    """Mark ``name`` revoked: its snapshots from now on are flagged."""
+def revoke_agent(
+    repo: Repository,
+    name: str,
+    *,
+    retry_lock: float = 0.0,
+    warn: Callable[[str], None] | None = None,
+) -> AgentInfo:
+    """Revoke ``name``: its snapshots trusted now stay trusted (their ids are recorded in
+    the keyring); every other snapshot it wrote or writes is flagged, whatever its time."""
     _require_full_key(repo)
     with repo.lock("agent revoke", exclusive=True, retry=retry_lock):
         keyring = _fresh_keyring(repo)
@@ -102,15 +150,38 @@ def revoke_agent(repo: Repository, name: str, *, retry_lock: float = 0.0) -> Age
         if entry is None:
             raise UsageError(f"no agent named {name!r}; see 'keyark agent list'")
         if entry.get("revoked") is None:
-            entry["revoked"] = datetime.now(UTC).isoformat(timespec="seconds")
+            revoke(keyring, name, _trusted_snapshots_of(repo, name, warn))
             repo.save_keyring()
     return _info(name, entry)
+
+
+def _trusted_snapshots_of(
+    repo: Repository, name: str, warn: Callable[[str], None] | None
+) -> list[str]:
+    """Ids of the agent's snapshots that are trusted now (read under the lock)."""
+    accepted = []
+    for snapshot_id in repo.snapshot_ids():
+        try:
+            snapshot = repo.load_snapshot(snapshot_id)
+        except (IntegrityError, BackendError) as error:
+            if warn is not None:
+                warn(f"snapshot {snapshot_id[:8]} cannot be read and stays untrusted: {error}")
+            continue
+        if snapshot.extra.get(AGENT) == name and snapshot_trust(repo.keyring, snapshot) == SIGNED:
+            accepted.append(snapshot.id)
+    return accepted
 
 
 def open_agent_repository(
     url: str, credential: Path, backend_options: BackendOptions | None = None
 ) -> Repository:
     """Open ``url`` write-only with an agent credential file."""
-    return open_for_agent(
-        open_repository_backend(url, backend_options), AgentCredential.read(credential)
-    )
+    agent = AgentCredential.read(credential)
+    backend, config_bytes = open_repository_storage(url, backend_options)
+    try:
+        if config_bytes is None:
+            raise RepositoryNotFoundError(f"no repository at {backend.location()}")
+        return open_for_agent(backend, agent, config_bytes)
+    except BaseException:
+        backend.close()
+        raise

@@ -18,12 +18,12 @@ import os
 import shlex
 import subprocess
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
 import yaml
-from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from keyark import ops
 from keyark.compress import parse_compression
@@ -31,6 +31,7 @@ from keyark.crypto.slots import Credentials
 from keyark.errors import UsageError
 from keyark.maintenance.check import CheckOptions
 from keyark.maintenance.check import check as run_check
+from keyark.redaction import child_environment, redact, register_secret
 from keyark.repo.repository import Repository
 from keyark.repo.snapshot import Snapshot, SnapshotFilter
 from keyark.results import BackupSummary, CheckSummary, RestoreSummary
@@ -44,9 +45,17 @@ class ManagerConfig(BaseModel):
     repository: str
     #: Exactly one passphrase source.
     password_file: str | None = None
-    password_command: str | None = None
+    #: Not shown by ``repr()``: a command line may carry a secret.
+    password_command: str | None = Field(default=None, repr=False)
     password_env: str | None = None
     cache_dir: str | None = None
+
+    def __repr_args__(self) -> list[tuple[str | None, object]]:
+        """As pydantic's, with a password in the repository URL masked."""
+        return [
+            (name, redact(value) if name == "repository" and isinstance(value, str) else value)
+            for name, value in super().__repr_args__()
+        ]
 
     @model_validator(mode="after")
     def _one_source(self) -> ManagerConfig:
@@ -56,11 +65,25 @@ class ManagerConfig(BaseModel):
         return self
 
     def passphrase(self) -> bytes:
+        """The passphrase from the configured source (masked in keyark's logs from then on).
+
+        A password command runs with a scrubbed environment: no passphrases, PINs or
+        cloud credentials of this process reach it.
+        """
+        secret = self._read_passphrase()
+        register_secret(secret)
+        return secret
+
+    def _read_passphrase(self) -> bytes:
         if self.password_file:
             return Path(self.password_file).expanduser().read_bytes().rstrip(b"\r\n")
         if self.password_command:
             result = subprocess.run(
-                shlex.split(self.password_command), capture_output=True, check=False, timeout=60
+                shlex.split(self.password_command),
+                capture_output=True,
+                check=False,
+                timeout=60,
+                env=child_environment(),
             )
             if result.returncode != 0:
                 raise UsageError(f"password command exited with status {result.returncode}")
@@ -89,12 +112,23 @@ def load_config(path: str | os.PathLike[str]) -> ManagerConfig:
 
 @dataclass
 class BackupManager:
-    """High-level access to one repository. Each call opens, works and closes."""
+    """High-level access to one repository. Each call opens, works and closes.
+
+    ``repr()`` never shows the password (nor a password inside the repository URL).
+    """
 
     repository: str | None = None
-    password: str | bytes | None = None
+    password: str | bytes | None = field(default=None, repr=False)
     config_file: str | os.PathLike[str] | None = None
     cache_dir: str | os.PathLike[str] | None = None
+
+    def __repr__(self) -> str:
+        password = "None" if self.password is None else "'***'"
+        repository = None if self.repository is None else redact(self.repository)
+        return (
+            f"BackupManager(repository={repository!r}, password={password}, "
+            f"config_file={self.config_file!r}, cache_dir={self.cache_dir!r})"
+        )
 
     def __post_init__(self) -> None:
         if self.config_file is not None:

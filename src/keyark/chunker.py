@@ -8,7 +8,7 @@ the minimum is one chunk.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from pyfastcdc import FastCDC
@@ -25,7 +25,8 @@ class ChunkerParams:
     min_size: int = MIN_SIZE
     avg_size: int = AVG_SIZE
     max_size: int = MAX_SIZE
-    seed: int = 0
+    #: Secret (sealed in the config): never shown by ``repr()``.
+    seed: int = field(default=0, repr=False)
 
 
 class Chunker:

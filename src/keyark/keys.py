@@ -131,7 +131,11 @@ def describe(slot: KeySlot, current_id: str = "") -> KeyInfo:
 def list_keys(repo: Repository) -> list[KeyInfo]:
     """Every key slot, oldest first; ``current`` marks the one that opened ``repo``."""
     current = repo.slot.slot_id if repo.slot else ""
-    found = sorted(list_slots(repo.backend), key=lambda s: (s.created, s.slot_id))
+    found = list_slots(repo.backend)
+    if repo.root_key is not None:
+        for slot in found:
+            slot.reveal(repo.root_key)  # host, user, label, created are sealed under KR
+    found.sort(key=lambda s: (s.created, s.slot_id))
     return [describe(slot, current) for slot in found]
 
 
@@ -155,8 +159,7 @@ def add_passphrase(
     name = _kdf_name(kdf_name)
     if name not in (kdf.ARGON2ID, kdf.PBKDF2_SHA256):
         raise UsageError(f"unknown KDF {kdf_name!r} (use argon2id or pbkdf2)")
-    slot = slots.passphrase_slot(_root(repo), passphrase, name)
-    slot.label = label
+    slot = slots.passphrase_slot(_root(repo), passphrase, name, label)
     repo.add_slot(slot)
     return describe(slot)
 

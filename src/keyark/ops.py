@@ -24,16 +24,20 @@ from keyark.catalog.catalog import default_cache_dir
 from keyark.catalog.sync import open_catalog, sync_snapshots, tree_loader
 from keyark.compress import CompressionSpec
 from keyark.crypto import slots
-from keyark.crypto.agents import TRUSTED, effective_trust
+from keyark.crypto.agents import FULL_KEY, TRUSTED
 from keyark.errors import IntegrityError, KeyarkError, RestoreError, UsageError
+from keyark.repo.config import RepoConfig
 from keyark.repo.pack import pack_id_from_name
 from keyark.repo.repository import Repository, list_slots
 from keyark.repo.snapshot import Snapshot, SnapshotFilter, filter_snapshots, now, select_snapshot
+from keyark.repo.snapshot_trust import is_agent_snapshot
+from keyark.repo.snapshot_trust import snapshot_trust as _trust_of
 from keyark.repo.tree import Node
+from keyark.repo.trust_state import TrustState
 from keyark.restorer.plan import PathFilter, build_plan, find_subtree
 from keyark.restorer.restorer import OVERWRITE_MODES, Restorer
 from keyark.results import BackupSummary, RestoreSummary
-from keyark.storage import PUBLIC_KEY, open_repository_backend, persistent_settings
+from keyark.storage import PUBLIC_KEY, open_repository_storage, persistent_settings
 
 Warn = Callable[[str], None]
 
@@ -67,6 +71,9 @@ class RestoreOptions:
     subpath: str = "/"
     #: Restore a snapshot that no registered agent signed (normally refused).
     allow_unsigned: bool = False
+    #: Keep setuid/setgid bits and security.*, trusted.*, system.* xattrs of an agent
+    #: snapshot (normally dropped: an agent must not plant privileges on the restore host).
+    keep_privileges: bool = False
 
 
 @dataclass
@@ -115,12 +122,24 @@ def init_repository(
 
 
 def open_repository(
-    url: str, credentials: slots.Credentials, backend_options: BackendOptions | None = None
+    url: str,
+    credentials: slots.Credentials,
+    backend_options: BackendOptions | None = None,
+    cache_dir: Path | None = None,
 ) -> Repository:
-    """Open and unlock the repository at ``url`` (with the backend settings it records)."""
-    backend = open_repository_backend(url, backend_options)
+    """Open and unlock the repository at ``url`` (with the backend settings it records).
+
+    The config is authenticated, and what this client remembers about the repository
+    (``<cache_dir>/trust/``, default cache dir when None) is checked and updated.
+    """
+    backend, config_bytes = open_repository_storage(url, backend_options)
     try:
-        return Repository.open(backend, credentials)
+        trust = None
+        if config_bytes is not None:
+            repo_id = RepoConfig.peek(config_bytes).get("id")
+            if isinstance(repo_id, str):
+                trust = TrustState.load(cache_dir or default_cache_dir(), repo_id)
+        return Repository.open(backend, credentials, trust=trust, config_bytes=config_bytes)
     except BaseException:
         backend.close()
         raise
@@ -164,10 +183,20 @@ def snapshots(
 
 
 def snapshot_trust(repo: Repository, snapshot: Snapshot) -> str:
-    """``full-key`` or ``signed`` are trusted; anything else is flagged."""
-    return effective_trust(
-        repo.keyring, snapshot.extra.get("agent"), snapshot.extra.get("signature"), snapshot.time
-    )
+    """``full-key`` or ``signed`` are trusted; anything else is flagged (design D9)."""
+    return _trust_of(repo.keyring, snapshot)
+
+
+def require_trusted(repo: Repository, snapshot: Snapshot, allow_unsigned: bool, verb: str) -> str:
+    """The snapshot's trust; IntegrityError if it is flagged and not ``allow_unsigned``."""
+    trust = snapshot_trust(repo, snapshot)
+    if trust not in TRUSTED and not allow_unsigned:
+        raise IntegrityError(
+            f"snapshot {snapshot.short_id} is flagged ({trust}): it is not a full-key "
+            f"snapshot or one signed by a registered, unrevoked agent for its host; "
+            f"{verb} it only with --allow-unsigned"
+        )
+    return trust
 
 
 def find_snapshot(
@@ -177,8 +206,15 @@ def find_snapshot(
     at: datetime | None = None,
     ctx: Context | None = None,
 ) -> Snapshot:
-    """Resolve an id, prefix, ``latest`` or a point in time to one snapshot."""
-    return select_snapshot(snapshots(repo, ctx=ctx), ref, selection or SnapshotFilter(), at)
+    """Resolve an id, prefix, ``latest`` or a point in time to one snapshot.
+
+    ``latest``/``at`` skip flagged snapshots and say how many through ``ctx.warn``; an
+    explicit id may name a flagged one (with a warning).
+    """
+    ctx = ctx or Context()
+    return select_snapshot(
+        snapshots(repo, ctx=ctx), ref, selection or SnapshotFilter(), at, ctx.warn
+    )
 
 
 # --------------------------------------------------------------------- backup
@@ -199,11 +235,14 @@ def backup(
         patterns.extend(read_exclude_file(exclude_file))
     if options.compression is not None:
         repo.set_compression(options.compression)
-    host = options.host or socket.gethostname()
+    agent = repo.agent
+    if agent is not None:
+        host = agent.credential.choose_host(options.host, socket.gethostname())
+    else:
+        host = options.host or socket.gethostname()
     started = options.time or now()
     clock = time.monotonic()
     summary = BackupSummary(dry_run=options.dry_run)
-    agent = repo.agent
     catalog = None if agent is not None else open_catalog(repo, ctx.cache_dir)
     cache = None if agent is None else agent_cache(repo, ctx)
     try:
@@ -216,7 +255,15 @@ def backup(
                 if not options.dry_run and not options.auto_rotate:
                     _rotation_check(repo, ctx, rotate_if_due=False)
                 history = sync_snapshots(catalog, repo, ctx.warn)
-                same = [s for s in history if s.host == host and sorted(s.paths) == sources]
+                # Never an agent's snapshot as parent (design D9): only full-key ones.
+                same = [
+                    s
+                    for s in history
+                    if s.host == host
+                    and sorted(s.paths) == sources
+                    and not is_agent_snapshot(s)
+                    and snapshot_trust(repo, s) == FULL_KEY
+                ]
                 parent = same[-1] if same else None
             elif cache is not None:
                 present = {
@@ -333,12 +380,7 @@ def restore(
     restoring everything else; the summary is attached as ``error.summary``.
     """
     ctx = ctx or Context()
-    trust = snapshot_trust(repo, snapshot)
-    if trust not in TRUSTED and not options.allow_unsigned:
-        raise IntegrityError(
-            f"snapshot {snapshot.short_id} is flagged ({trust}): it is not signed by a "
-            "registered, unrevoked agent; restore it only with --allow-unsigned"
-        )
+    require_trusted(repo, snapshot, options.allow_unsigned, "restore")
     if options.overwrite not in OVERWRITE_MODES:
         raise UsageError(f"--overwrite must be one of {', '.join(OVERWRITE_MODES)}")
     if not options.target:
@@ -347,7 +389,15 @@ def restore(
     root, base = find_subtree(repo.load_tree, snapshot.tree, options.subpath)
     plan = build_plan(repo.load_tree, root, PathFilter(options.includes, options.excludes), base)
     summary = RestoreSummary(snapshot_id=snapshot.id, target=os.path.abspath(options.target))
-    restorer = Restorer(repo, options.target, summary, options.overwrite, progress, ctx.warn)
+    restorer = Restorer(
+        repo,
+        options.target,
+        summary,
+        options.overwrite,
+        progress,
+        ctx.warn,
+        drop_privileges=is_agent_snapshot(snapshot) and not options.keep_privileges,
+    )
     restorer.run(plan, dry_run=options.dry_run)
     if options.verify and not options.dry_run:
         restorer.verify(plan.files)

@@ -1,7 +1,11 @@
-"""Process-wide settings for the command line: no core dumps, a tuned allocator.
+"""Process-wide settings: no core dumps (every face), a tuned allocator (the command line).
 
-Core dumps would write decrypted keys and passphrases to disk, so the command
-turns them off for itself (principle 6).
+Core dumps would write decrypted keys and passphrases to disk, so keyark turns
+them off for the whole process as soon as the package is imported (the command
+line, the Python API, the daemon and the server alike; principle 6): the core
+size limit goes to zero and, on Linux, the process is marked not dumpable,
+which also keeps other processes of the same user from reading its memory
+through ``ptrace`` or ``/proc/<pid>/mem``.
 
 
 glibc raises its mmap threshold dynamically after large blocks are freed, after
@@ -17,6 +21,8 @@ import resource
 import sys
 
 M_MMAP_THRESHOLD = -3
+PR_SET_DUMPABLE = 4
+PR_GET_DUMPABLE = 3
 #: Pack-sized buffers (16 MiB) and large chunks get their own mappings; smaller ones,
 #: which are allocated and freed at a high rate, stay on the heap (a lower threshold costs
 #: measurable system time on big files).
@@ -34,12 +40,25 @@ def tune_allocator() -> bool:
         return False
 
 
-def disable_core_dumps() -> None:
-    """Set this process's core-dump size limit to zero (best effort)."""
+def disable_core_dumps() -> bool:
+    """No core dump of this process: core size limit 0 and, on Linux, not dumpable.
+
+    Best effort and idempotent; returns True if both took effect (or the platform
+    has no dumpable flag).
+    """
+    limited = True
     try:
         resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
     except (ValueError, OSError):
-        pass
+        limited = False
+    if not sys.platform.startswith("linux"):
+        return limited
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(PR_SET_DUMPABLE, 0, 0, 0, 0)
+        return limited and libc.prctl(PR_GET_DUMPABLE, 0, 0, 0, 0) == 0
+    except (OSError, AttributeError):
+        return False
 
 
 def raise_file_limit() -> None:

@@ -5,6 +5,11 @@ repository, so content is streamed out of the source, re-chunked and re-hashed
 in the target's key space, and deduplicated against what the target holds.
 Shared subtrees and identical files are copied once (memoised by source id).
 A copied snapshot records its source id; copying it again adds nothing.
+
+Trust follows the data (design D10): a copy of an agent's snapshot records the
+agent's name and its trust in the source (``extra["provenance"]``), so it stays
+attributed (and flagged, if it was) in the target; a flagged snapshot is copied
+only with ``allow_unsigned``.
 """
 
 from __future__ import annotations
@@ -16,14 +21,15 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from keyark.chunker import Chunker
-from keyark.errors import SnapshotNotFoundError, UsageError
+from keyark.crypto.agents import TRUSTED
+from keyark.errors import IntegrityError, SnapshotNotFoundError, UsageError
 from keyark.repo.pack import DATA
 from keyark.repo.repository import Repository
 from keyark.repo.snapshot import Snapshot, select_snapshot
+from keyark.repo.snapshot_trust import ORIGIN, PROVENANCE, provenance_of, snapshot_trust
 from keyark.repo.tree import DIR, FILE, Node
 
 Warn = Callable[[str], None]
-ORIGIN = "copied_from"
 
 
 @dataclass
@@ -114,15 +120,20 @@ class Copier:
         return new_id
 
 
-def choose_snapshots(available: list[Snapshot], refs: Sequence[str], all_: bool) -> list[Snapshot]:
-    """The source snapshots named by id/prefix/``latest``, or all of them."""
+def choose_snapshots(
+    available: list[Snapshot], refs: Sequence[str], all_: bool, warn: Warn | None = None
+) -> list[Snapshot]:
+    """The source snapshots named by id/prefix/``latest``, or all of them.
+
+    ``latest`` skips flagged snapshots (and ``warn`` says how many).
+    """
     if all_:
         return sorted(available, key=lambda s: (s.time, s.id))
     if not refs:
         raise UsageError("name snapshots to copy, or use --all")
     chosen: dict[str, Snapshot] = {}
     for ref in refs:
-        snapshot = select_snapshot(available, ref)
+        snapshot = select_snapshot(available, ref, warn=warn)
         chosen[snapshot.id] = snapshot
     return sorted(chosen.values(), key=lambda s: (s.time, s.id))
 
@@ -135,13 +146,28 @@ def copy_snapshots(
     *,
     retry_lock: float = 0.0,
     warn: Warn | None = None,
+    allow_unsigned: bool = False,
 ) -> CopySummary:
-    """Copy ``snapshots`` (loaded from ``source``) into ``target`` unless already there."""
+    """Copy ``snapshots`` (loaded from ``source``) into ``target`` unless already there.
+
+    Each copy keeps its provenance (agent name and trust). A flagged snapshot is
+    refused (IntegrityError, nothing copied) unless ``allow_unsigned``; then it is
+    copied and stays flagged in the target.
+    """
     started = time.monotonic()
     summary = CopySummary()
     present = {s.extra.get(ORIGIN) for s in existing} | {s.id for s in existing}
     if source.repo_id == target.repo_id:
         raise UsageError("source and target are the same repository")
+    flagged = [
+        (s, trust) for s in snapshots if (trust := snapshot_trust(source.keyring, s)) not in TRUSTED
+    ]
+    if flagged and not allow_unsigned:
+        names = ", ".join(f"{s.short_id} ({trust})" for s, trust in flagged[:5])
+        raise IntegrityError(
+            f"{len(flagged)} of the snapshots to copy are flagged: {names}; nothing was "
+            "copied; copy them only with --allow-unsigned (they stay flagged in the target)"
+        )
     with target.lock("copy", retry=retry_lock):
         target.load_index()
         source.load_index()
@@ -166,6 +192,11 @@ def copy_snapshots(
                 program_version=snapshot.program_version,
                 extra={ORIGIN: snapshot.id},
             )
+            provenance = provenance_of(source.keyring, snapshot)
+            if provenance is not None:
+                copy.extra[PROVENANCE] = provenance
+                if warn is not None and provenance["trust"] not in TRUSTED:
+                    warn(f"snapshot {snapshot.short_id} is flagged and stays flagged in the target")
             target.save_snapshot(copy)
             summary.copied.append(copy.id)
     summary.duration_seconds = time.monotonic() - started

@@ -3,9 +3,12 @@
 Some backend settings must hold for every later writer, not just for ``init``: an
 S3 repository created with Object Lock must lock every object anyone writes later.
 ``init`` records them in the plaintext part of the repository ``config``
-(``public["backend_settings"]``); :func:`open_repository_backend` reads them back
+(``public["backend_settings"]``); :func:`open_repository_storage` reads them back
 before the repository is opened and re-opens the backend with them, so no flag has
-to be given again.
+to be given again. The config bytes it decided on are returned so that
+``Repository.open`` authenticates exactly those bytes (its signature covers
+``public``): a config edited in storage to drop Object Lock is refused, never
+obeyed.
 """
 
 from __future__ import annotations
@@ -45,11 +48,20 @@ def persistent_settings(url: str, options: BackendOptions) -> dict[str, Any]:
 
 
 def recorded_settings(backend: Backend) -> dict[str, Any]:
-    """The backend settings recorded in the repository config (empty without a config)."""
+    """The backend settings recorded in the repository config (empty without a config).
+
+    Not authenticated by itself: use :func:`open_repository_storage` and pass the
+    returned bytes to ``Repository.open``, which verifies them.
+    """
     try:
-        document = RepoConfig.peek(backend.get(CONFIG_NAME))
+        return settings_in(backend.get(CONFIG_NAME))
     except NotFoundError:
         return {}  # opening reports the missing repository
+
+
+def settings_in(config_bytes: bytes) -> dict[str, Any]:
+    """The persistent backend settings a config document records."""
+    document = RepoConfig.peek(config_bytes)
     public = document.get("public")
     stored = public.get(PUBLIC_KEY) if isinstance(public, dict) else None
     if not isinstance(stored, dict):
@@ -62,18 +74,33 @@ def open_repository_backend(url: str, options: BackendOptions | None = None) -> 
 
     Settings given explicitly in ``options`` win over recorded ones.
     """
+    return open_repository_storage(url, options)[0]
+
+
+def open_repository_storage(
+    url: str, options: BackendOptions | None = None
+) -> tuple[Backend, bytes | None]:
+    """Like :func:`open_repository_backend`; also return the config bytes read (None if absent).
+
+    Pass the bytes to ``Repository.open(..., config_bytes=...)`` so the settings the
+    backend was opened with are the ones whose signature is verified.
+    """
     options = options or BackendOptions()
     backend = open_storage(url, options)
     try:
-        stored = recorded_settings(backend)
+        try:
+            config_bytes: bytes | None = backend.get(CONFIG_NAME)
+        except NotFoundError:
+            config_bytes = None  # opening reports the missing repository
+        stored = settings_in(config_bytes) if config_bytes is not None else {}
     except BaseException:
         backend.close()
         raise
     missing = {key: value for key, value in stored.items() if key not in options.settings}
     if not missing:
-        return backend
+        return backend, config_bytes
     backend.close()
-    return open_storage(url, options.with_settings(missing))
+    return open_storage(url, options.with_settings(missing)), config_bytes
 
 
 @dataclass
@@ -148,6 +175,8 @@ __all__ = [
     "BackendCheckReport",
     "check_backend",
     "open_repository_backend",
+    "open_repository_storage",
     "persistent_settings",
     "recorded_settings",
+    "settings_in",
 ]

@@ -15,12 +15,13 @@ from tests.conftest import CLI, PASSWORD, keyark_binary, make_tree, tree_state
 from keyark import ops
 from keyark.backends.local import LocalBackend
 from keyark.crypto.agents import AgentCredential
-from keyark.crypto.envelope import ObjectKind, Sealer, SymmetricKey
-from keyark.crypto.keyring import Keyring
+from keyark.crypto.envelope import Cipher, ObjectKind, Sealer, SymmetricKey, envelope_key_id
+from keyark.crypto.recipients import Recipient, unwrap
 from keyark.crypto.slots import Credentials
 from keyark.errors import IntegrityError, UsageError
 from keyark.repo.agent_session import open_for_agent
 from keyark.repo.config import derive_subkey
+from keyark.repo.pack import BLOB_KINDS, header_span, parse_header
 
 
 def agent_env(cli: CLI, credential: Path) -> dict[str, str]:
@@ -59,7 +60,10 @@ def test_credential_holds_no_read_key(cli: CLI, agent: Path) -> None:
         "id_key",
         "recipient",
         "signing_key",
+        "config_public_key",
+        "hosts",
     }
+    assert document["version"] == 2 and document["hosts"] == ["web1"]
     with ops.open_repository(str(cli.repo), Credentials(passphrase=PASSWORD.encode())) as repo:
         secrets = [dk.key.secret.hex() for dk in repo.keyring.data_keys.values()]
         assert repo.root_key is not None
@@ -68,6 +72,23 @@ def test_credential_holds_no_read_key(cli: CLI, agent: Path) -> None:
     assert not any(secret in agent.read_text() for secret in secrets)
     listed = json.loads(cli.run("agent", "list", "--json", check=True).stdout)
     assert [a["name"] for a in listed] == ["web1"] and listed[0]["revoked"] is None
+    assert listed[0]["hosts"] == ["web1"]
+    # Several hosts; shown by 'agent list'; a name is never re-used.
+    cli.run(
+        "agent",
+        "add",
+        "db",
+        "--host",
+        "db1",
+        "--host",
+        "db2",
+        "--out",
+        str(agent) + "2",
+        check=True,
+    )
+    assert "db1,db2" in cli.run("agent", "list", check=True).stdout
+    again = cli.run("agent", "add", "db", "--out", str(agent) + "3")
+    assert again.returncode == 1 and "already exists" in again.stderr
 
 
 def test_agent_backup_is_write_only(cli: CLI, agent: Path, tmp_path: Path) -> None:
@@ -96,33 +117,99 @@ def test_agent_backup_is_write_only(cli: CLI, agent: Path, tmp_path: Path) -> No
     assert cli.run("check", "--read-data", check=True).returncode == 0
 
 
+def _open_everything(
+    backend: LocalBackend, secrets: list[bytes], recipient: Recipient
+) -> dict[str, bool]:
+    """Try to open every sealed object the way keyark does: with the key its envelope
+    names (its own key id and cipher), its own object kind and its own name, trying each
+    of ``secrets`` as that key (and as the recipient private key for session keys, whose
+    unwrapped secrets then join the candidates). Returns {object name: opened}."""
+    secrets = list(secrets)
+    opened: dict[str, bool] = {}
+    names = sorted(info.name for info in backend.list(""))
+    for name in [n for n in names if n.startswith("keys/sessions/")]:
+        key_id = bytes.fromhex(name.rsplit("/", 1)[-1])
+        wrapped = backend.get(name)
+        opened[name] = False
+        for secret in list(secrets):
+            try:
+                key = unwrap(Recipient(recipient.kind, recipient.public, secret), key_id, wrapped)
+            except (IntegrityError, ValueError, TypeError):
+                continue
+            secrets.append(key)
+            opened[name] = True
+            break
+
+    def open_with_any(envelope: bytes, kind: ObjectKind, name: bytes) -> Sealer | None:
+        key_id, cipher = envelope_key_id(envelope), Cipher(envelope[3])
+        for secret in secrets:
+            sealer = Sealer(SymmetricKey(key_id, secret, cipher))
+            try:
+                sealer.open(kind, name, envelope)
+            except IntegrityError:
+                continue
+            return sealer
+        return None
+
+    for name in names:
+        data = backend.get(name)
+        if name == "keyring":
+            opened[name] = open_with_any(data, ObjectKind.KEYRING, b"keyring") is not None
+        elif name.startswith("index/"):
+            opened[name] = open_with_any(data, ObjectKind.INDEX, b"") is not None
+        elif name.startswith("snapshots/"):
+            snapshot_id = name.split("/", 1)[1].encode()
+            opened[name] = open_with_any(data, ObjectKind.SNAPSHOT, snapshot_id) is not None
+        elif name.startswith("data/"):
+            offset, length = header_span(len(data), data[-4:])
+            header = data[offset : offset + length]
+            sealer = open_with_any(header, ObjectKind.PACK_HEADER, b"")
+            if sealer is None:
+                opened[name] = False
+                continue
+            entries = parse_header(sealer, header)
+            for entry in entries:  # every blob, with its own kind and id
+                blob = data[entry.offset : entry.offset + entry.length]
+                sealer.open_bare(BLOB_KINDS[entry.kind], entry.blob_id, blob)
+            opened[name] = bool(entries)
+    return opened
+
+
 def test_credential_decrypts_nothing(cli: CLI, agent: Path, tmp_path: Path) -> None:
     source = make_tree(tmp_path / "src")
-    assert _agent(cli, agent, "backup", str(source)).returncode == 0
+    cli.run("backup", str(source), check=True)  # full-key objects too
+    assert _agent(cli, agent, "backup", str(source), "--tag", "agent").returncode == 0
     credential = AgentCredential.read(agent)
-    # Every key the credential can derive, tried against every stored object.
-    candidates = [Sealer(SymmetricKey(b"\x00" * 8, credential.id_key))]
-    candidates += [
-        Sealer(derive_subkey(credential.id_key, p)) for p in ("keyark config", "keyark locks")
-    ]
     backend = LocalBackend(cli.repo)
-    for info in backend.list(""):
-        if info.name == "config" or (
-            info.name.startswith(("locks/", "keys/")) and not info.name.startswith("keys/sessions/")
-        ):
-            continue
-        data = backend.get(info.name)
-        for sealer in candidates:
-            for kind in ObjectKind:
-                with pytest.raises(IntegrityError):
-                    sealer.open(kind, b"", data[-64:] if info.name.startswith("data/") else data)
+    # Every secret the credential holds or derives, tried on every sealed object.
+    held = [
+        credential.id_key,
+        credential.signing_key,
+        credential.config_public,
+        credential.recipient.public[:32],
+    ]
+    held += [derive_subkey(credential.id_key, p).secret for p in ("keyark config", "keyark locks")]
+    with_credential = _open_everything(backend, held, credential.recipient)
+    kinds = {name.split("/")[0] for name in with_credential}
+    assert {"keyring", "index", "snapshots", "data", "keys"} <= kinds
+    assert not any(with_credential.values()), [n for n, ok in with_credential.items() if ok]
+    # Positive control: the same procedure with the real KR, data keys and recipient
+    # private key opens every one of those objects (so the check above can fail).
+    creds = Credentials(passphrase=PASSWORD.encode())
+    with ops.open_repository(str(cli.repo), creds, cache_dir=cli.cache) as repo:
+        assert repo.root_key is not None
+        real = [repo.root_key.secret] + [dk.key.secret for dk in repo.keyring.data_keys.values()]
+        real.append(bytes(repo.keyring.extra["recipient"]["private"]))
+    with_real_keys = _open_everything(backend, real, credential.recipient)
+    assert with_real_keys.keys() == with_credential.keys()
+    assert all(with_real_keys.values()), [n for n, ok in with_real_keys.items() if not ok]
     # The agent's own session (through the API) cannot read its own snapshot back.
     repo = open_for_agent(backend, credential)
-    [snapshot_id] = repo.snapshot_ids()
+    snapshot_ids = repo.snapshot_ids()
+    assert snapshot_ids
     with pytest.raises(UsageError, match="can only write"):
-        repo.load_snapshot(snapshot_id)
-    with pytest.raises(IntegrityError):
-        Keyring.open(SymmetricKey(b"\x00" * 8, credential.id_key), backend.get("keyring"))
+        for snapshot_id in snapshot_ids:
+            repo.load_snapshot(snapshot_id)
 
 
 def test_forged_and_revoked_snapshots_are_flagged(cli: CLI, agent: Path, tmp_path: Path) -> None:

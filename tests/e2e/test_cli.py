@@ -68,7 +68,7 @@ def test_full_workflow(cli: CLI, tmp_path: Path) -> None:
     )
     assert cat["id"] == first["snapshot_id"]
     config = json.loads(cli.run("debug", "cat", "config", check=True).stdout)
-    assert config["version"] == 1 and "sealed" not in config
+    assert config["version"] == 2 and "sealed" not in config
     rebuilt = cli.run("catalog", "rebuild", "--json", check=True)
     assert json.loads(rebuilt.stdout)["snapshots"] == 3
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import os
 import subprocess
 from pathlib import Path
@@ -93,7 +94,8 @@ def test_passphrase_slots_and_pbkdf2(cli: CLI) -> None:
     assert len(listed) == 2 and [k["id"] for k in current] == [slot["id"]]
     assert current[0]["label"] == "fips" and current[0]["details"]["kdf"] == "pbkdf2-sha256"
     plain = cli.run("key", "list", check=True).stdout
-    assert "pbkdf2-sha256, 600000 iterations" in plain and "argon2id, t=3 m=19MiB p=1" in plain
+    assert "pbkdf2-sha256, 600000 iterations" in plain
+    assert re.search(r"argon2id, t=\d+ m=\d+MiB p=1", plain)
     assert "salt" not in json.dumps(listed)
     removed = cli.run("key", "remove", str(slot["id"])[:8], check=True)
     assert "removed passphrase key slot" in removed.stdout

@@ -103,7 +103,11 @@ def test_unindexed_pack_is_a_note_then_pruned(cli: CLI, tmp_path: Path) -> None:
         blob = b"orphan" * 5000
         blob_id = repo.hasher(blob)
         packer.add(
-            DATA, blob_id, repo.current_sealer().seal(BLOB_KINDS[DATA], blob_id, blob), len(blob), 0
+            DATA,
+            blob_id,
+            repo.current_sealer().seal_bare(BLOB_KINDS[DATA], blob_id, blob),
+            len(blob),
+            0,
         )
         packer.flush()
         packer.close()

@@ -71,7 +71,8 @@ def test_orphaned_index_entries_are_errors(
     repo.load_index()
     pack_id, size = next(iter(repo.index.packs().items()))
     bogus = PackEntry(0, b"\x01" * 32, 0, 10, 10, 0)
-    write_index_file(repo.backend, repo.current_sealer(), [PackRecord(pack_id, size, [bogus])])
+    record = PackRecord(pack_id, size, [bogus], repo.index.pack_key(pack_id))
+    write_index_file(repo.backend, repo.current_sealer(), [record])
     summary = check(reopen(repo))
     orphaned = [p for p in summary.problems if "orphaned index entries" in p.message]
     assert [p.object for p in orphaned] == [pack_name(pack_id)]
@@ -91,7 +92,7 @@ def test_unlisted_blobs_in_a_pack_are_harmless(
     if len(header) < 2:
         return
     # Replace the index with one that forgets a blob of this pack (it stays in the pack).
-    records = [PackRecord(p, s, repo.read_pack_header(p, s)) for p, s in repo.index.packs().items()]
+    records = [PackRecord(p, s, *repo.pack_header(p, s)) for p, s in repo.index.packs().items()]
     for record in records:
         if record.pack_id == pack_id:
             record.entries = record.entries[1:]

@@ -138,7 +138,7 @@ def test_unindexed_packs_are_harmless_then_pruned(
     packer = Packer(repo.backend, MasterIndex(), repo.current_sealer, repo.config.pack_size)
     blob = b"left behind" * 1000
     blob_id = repo.hasher(blob)
-    sealed = repo.current_sealer().seal(BLOB_KINDS[DATA], blob_id, blob)
+    sealed = repo.current_sealer().seal_bare(BLOB_KINDS[DATA], blob_id, blob)
     packer.add(DATA, blob_id, sealed, len(blob), 0)
     packer._maybe_write_index = lambda force=False: None  # type: ignore[method-assign]
     packer.flush()

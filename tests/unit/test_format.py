@@ -92,9 +92,10 @@ def test_pack_header_round_trip_and_truncation() -> None:
 def test_index_round_trip_and_lookup() -> None:
     builder = PackBuilder(DATA)
     builder.add(b"x" * 32, b"payload", 7, 1)
-    record = PackRecord(b"p" * 32, 100, builder.entries)
+    record = PackRecord(b"p" * 32, 100, builder.entries, b"k" * 8)
     packs, supersedes = decode_index(encode_index([record], ["index/old"]))
     assert supersedes == ["index/old"] and packs[0].entries == record.entries
+    assert packs[0].key_id == b"k" * 8 and packs[0].trusted
     index = MasterIndex()
     index.add_pack(record.pack_id, record.size, record.entries)
     location = index.get(b"x" * 32)

@@ -5,6 +5,13 @@ remembers what it uploaded (ids and positions only, never content) and the
 metadata of files it saved. Packs that are gone from storage (pruned or
 re-encrypted) are forgotten at start. Losing the cache costs dedup, never
 correctness.
+
+It keeps no content id of a file the agent no longer holds: when a file changed
+or vanished, its row is dropped, and every blob id no current file (or tree of
+the last backup) refers to is deleted, with SQLite's ``secure_delete`` so the
+bytes do not linger in free pages. Otherwise a compromised agent host could
+confirm guesses about content it no longer has (say, a rotated password in a
+``.env`` file) by hashing candidates with the id key and looking them up here.
 """
 
 from __future__ import annotations
@@ -12,8 +19,10 @@ from __future__ import annotations
 import os
 import sqlite3
 import threading
+from collections.abc import Iterable
 from pathlib import Path
 
+from keyark.cache_dir import private_directory
 from keyark.repo.index import MasterIndex, PackRecord
 from keyark.repo.pack import PackEntry
 
@@ -28,20 +37,28 @@ CREATE TABLE IF NOT EXISTS files (
     path TEXT PRIMARY KEY, size INTEGER, mtime INTEGER, ctime INTEGER, inode INTEGER,
     content BLOB NOT NULL
 );
+CREATE TABLE IF NOT EXISTS trees (id BLOB PRIMARY KEY);
 """
+ID_SIZE = 32
 
 
 class AgentCache:
     """SQLite cache in ``<cache dir>/<repo id>/agent-<name>.sqlite`` (0600)."""
 
     def __init__(self, path: Path) -> None:
-        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        private_directory(path.parent)
         fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
         os.close(fd)
+        os.chmod(path, 0o600)
         self._db = sqlite3.connect(path, check_same_thread=False)
+        self._db.execute("PRAGMA secure_delete=ON")
+        self._db.execute("PRAGMA temp_store=MEMORY")
         self._db.executescript(SCHEMA)
         self._lock = threading.Lock()
         self._files: list[tuple[str, int, int, int, int, bytes]] = []
+        self._trees: set[bytes] = set()
+        self._sources: list[str] = []
+        self._dropped = False
 
     def load_into(self, index: MasterIndex, present: dict[bytes, int]) -> None:
         """Fill ``index`` with what this agent uploaded and is still in storage."""
@@ -87,30 +104,90 @@ class AgentCache:
             )
             self._db.commit()
 
+    def begin(self, sources: Iterable[str]) -> None:
+        """Start a backup of ``sources``: files below them not recorded by then are gone."""
+        with self._lock:
+            self._sources = [source.rstrip("/") or "/" for source in sources]
+            self._files = []
+            self._trees = set()
+
     def lookup(self, path: str, st: os.stat_result) -> list[bytes] | None:
-        """Content ids of ``path`` if it is unchanged since it was saved."""
+        """Content ids of ``path`` if it is unchanged since it was saved.
+
+        A changed file's row is dropped at once: its old content ids are not kept.
+        """
         with self._lock:
             row = self._db.execute(
                 "SELECT size, mtime, ctime, inode, content FROM files WHERE path=?", (path,)
             ).fetchone()
-        if row is None or tuple(row[:4]) != (st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino):
-            return None
+            if row is None:
+                return None
+            if tuple(row[:4]) != (st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino):
+                self._db.execute("DELETE FROM files WHERE path=?", (path,))
+                self._db.commit()
+                self._dropped = True
+                return None
         content = bytes(row[4])
-        return [content[i : i + 32] for i in range(0, len(content), 32)]
+        return [content[i : i + ID_SIZE] for i in range(0, len(content), ID_SIZE)]
 
     def record(self, path: str, st: os.stat_result, content: list[bytes]) -> None:
+        """Remember ``path``'s metadata and content ids (saved by :meth:`commit`)."""
         with self._lock:
             self._files.append(
                 (path, st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino, b"".join(content))
             )
 
-    def commit(self) -> None:
-        """Save recorded files (after the snapshot is stored)."""
+    def record_tree(self, tree_id: bytes) -> None:
+        """Remember a tree of this backup (its id stays usable for dedup)."""
         with self._lock:
+            self._trees.add(tree_id)
+
+    def commit(self) -> None:
+        """Save recorded files (after the snapshot is stored) and forget everything else.
+
+        Files below this backup's sources that were not recorded (vanished, excluded
+        or unreadable) lose their rows; blob ids no remaining file and no tree of this
+        backup refers to are deleted.
+        """
+        with self._lock:
+            recorded = {row[0] for row in self._files}
+            stale = [
+                (path,)
+                for (path,) in self._db.execute("SELECT path FROM files")
+                if path not in recorded and self._below_sources(path)
+            ]
+            self._db.executemany("DELETE FROM files WHERE path=?", stale)
             self._db.executemany("INSERT OR REPLACE INTO files VALUES (?,?,?,?,?,?)", self._files)
-            self._db.commit()
+            self._db.execute("DELETE FROM trees")
+            self._db.executemany("INSERT INTO trees VALUES (?)", [(t,) for t in self._trees])
+            self._collect()
             self._files = []
+            self._trees = set()
+            self._dropped = False
+
+    def _below_sources(self, path: str) -> bool:
+        return any(
+            path == source or path.startswith(source + "/") or source == "/"
+            for source in self._sources
+        )
+
+    def _collect(self) -> None:
+        """Delete blob ids nothing current refers to (call with the lock held)."""
+        live: set[bytes] = {bytes(tree) for (tree,) in self._db.execute("SELECT id FROM trees")}
+        for (content,) in self._db.execute("SELECT content FROM files"):
+            data = bytes(content)
+            live.update(data[i : i + ID_SIZE] for i in range(0, len(data), ID_SIZE))
+        self._db.execute("CREATE TEMP TABLE IF NOT EXISTS live (id BLOB PRIMARY KEY)")
+        self._db.execute("DELETE FROM live")
+        self._db.executemany("INSERT OR IGNORE INTO live VALUES (?)", [(i,) for i in live])
+        self._db.execute("DELETE FROM blobs WHERE id NOT IN (SELECT id FROM live)")
+        self._db.execute("DELETE FROM packs WHERE id NOT IN (SELECT pack FROM blobs)")
+        self._db.execute("DELETE FROM live")
+        self._db.commit()
 
     def close(self) -> None:
+        """Close; content ids of files found changed in an unfinished backup are dropped."""
         with self._lock:
+            if self._dropped:
+                self._collect()
             self._db.close()

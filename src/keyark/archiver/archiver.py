@@ -1,6 +1,10 @@
 """The backup pipeline: walk, stat, read, chunk, hash, dedup, compress, seal, pack.
 
-The walking thread builds trees bottom-up. Files are read by a bounded pool of
+The walking thread builds trees bottom-up. It never follows a path twice: every
+directory and file is opened relative to its parent directory's descriptor and
+must still be the entry that was listed (see :mod:`keyark.archiver.walk`), so
+swapping a directory for a symlink during a backup cannot redirect it. Small
+files are read on the walking thread; larger ones by a bounded pool of
 workers; a large file's chunks are hashed, compressed and sealed by a second
 pool, so one big file uses every core. Unchanged files (same size, mtime, ctime
 and inode as in the parent snapshot) are not read: their content ids are reused.
@@ -10,15 +14,16 @@ Memory stays bounded by the semaphores on in-flight files and chunks.
 from __future__ import annotations
 
 import os
-import stat
 import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
+from keyark.archiver import walk
 from keyark.archiver.agent_cache import AgentCache
 from keyark.archiver.metadata import node_from_stat, node_type
+from keyark.archiver.progress import Progress
 from keyark.archiver.sources import ExcludeMatcher, VirtualDir, build_virtual_root
 from keyark.chunker import Chunker
 from keyark.errors import SourceError
@@ -33,65 +38,14 @@ CHUNKS_IN_FLIGHT = 4
 
 
 @dataclass
-class Progress:
-    """Counters the faces may poll to draw progress (written by the pipeline)."""
-
-    files_done: int = 0
-    bytes_done: int = 0
-    total_files: int = 0
-    total_bytes: int = 0
-    scan_finished: bool = False
-    #: Set by a face that shows a percentage: the backup then counts totals in the background.
-    want_totals: bool = False
-    current: str = ""
-    lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
-
-    def scan(self, sources: list[str], excludes: ExcludeMatcher) -> threading.Thread:
-        """Count files and bytes below ``sources`` in the background (for a percentage)."""
-
-        def walk() -> None:
-            files = size = 0
-            for source in sources:
-                for dirpath, dirnames, filenames in os.walk(source):
-                    dirnames[:] = [
-                        d for d in dirnames if not excludes.excluded(os.path.join(dirpath, d))
-                    ]
-                    for name in filenames:
-                        path = os.path.join(dirpath, name)
-                        if excludes.excluded(path):
-                            continue
-                        try:
-                            st = os.lstat(path)
-                        except OSError:
-                            continue
-                        if stat.S_ISREG(st.st_mode):
-                            files += 1
-                            size += st.st_size
-                if os.path.isfile(source):
-                    files += 1
-                    size += os.path.getsize(source)
-            with self.lock:
-                self.total_files, self.total_bytes, self.scan_finished = files, size, True
-
-        thread = threading.Thread(target=walk, daemon=True, name="keyark-scan")
-        thread.start()
-        return thread
-
-    def add(self, files: int, size: int, current: str = "") -> None:
-        with self.lock:
-            self.files_done += files
-            self.bytes_done += size
-            if current:
-                self.current = current
-
-
-@dataclass
 class _FileResult:
     content: list[bytes]
     bytes_read: int
     bytes_added: int
     new_blobs: int
     error: str | None = None
+    #: The file changed during the backup and was skipped (a warning, not an error).
+    skipped: str | None = None
 
 
 class Archiver:
@@ -122,7 +76,7 @@ class Archiver:
         # One thread, first in first out: a directory's tree is queued after its children's.
         self._finisher = ThreadPoolExecutor(1, thread_name_prefix="keyark-tree")
         # Asks the kernel to read a directory's files ahead of the walk (cold caches).
-        self._prefetch = ThreadPoolExecutor(1, thread_name_prefix="keyark-prefetch")
+        self._prefetch = walk.Prefetcher()
         self._dry_seen: set[bytes] = set()
 
     # ----------------------------------------------------------------- helpers
@@ -157,17 +111,11 @@ class Archiver:
         return blob_id, added, added > 0
 
     # ----------------------------------------------------------------- files
-    def _read_file(self, path: str, st: os.stat_result) -> _FileResult:
+    def _read_file(self, path: str, fd: int, size: int) -> _FileResult:
+        """Read and store the open file ``fd`` (of ``size`` bytes when opened); closes it."""
         try:
-            fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
-        except OSError as error:
-            return _FileResult([], 0, 0, 0, f"{path}: {error.strerror}")
-        try:
-            now = os.fstat(fd)
-            if not stat.S_ISREG(now.st_mode):
-                return _FileResult([], 0, 0, 0, f"{path}: changed type during backup")
-            if now.st_size < SMALL_FILE:
-                data = _read_all(fd, now.st_size)
+            if size < SMALL_FILE:
+                data = _read_all(fd, size)
                 if not data:
                     return _FileResult([], 0, 0, 0)
                 blob_id, added, new = self._store(DATA, data)
@@ -213,19 +161,36 @@ class Archiver:
             sum(1 for _, _, new in results if new),
         )
 
-    def _submit_file(self, path: str, st: os.stat_result) -> Future[_FileResult]:
-        if st.st_size < SMALL_FILE:
+    def _submit_file(
+        self, dir_fd: int, name: str, path: str, st: os.stat_result
+    ) -> Future[_FileResult]:
+        """Open file ``name`` below ``dir_fd`` (still the one listed as ``st``) and read it."""
+        small = st.st_size < SMALL_FILE
+        if not small:
+            self._file_slots.acquire()
+        try:
+            fd, size = walk.open_file(dir_fd, name, st, path)
+        except (SourceError, OSError) as error:
+            if not small:
+                self._file_slots.release()
+            failed: Future[_FileResult] = Future()
+            if isinstance(error, SourceError):
+                failed.set_result(_FileResult([], 0, 0, 0, skipped=str(error)))
+            else:
+                failed.set_result(_FileResult([], 0, 0, 0, f"{path}: {error.strerror}"))
+            self.progress.add(1, 0, path)
+            return failed
+        if small:
             # Small files are read on the walking thread: a hand-off to a worker costs
             # more (GIL contention) than the read itself.
             done: Future[_FileResult] = Future()
-            done.set_result(self._read_file(path, st))
+            done.set_result(self._read_file(path, fd, size))
             self.progress.add(1, 0, path)
             return done
-        self._file_slots.acquire()
 
         def job() -> _FileResult:
             try:
-                result = self._read_file(path, st)
+                result = self._read_file(path, fd, size)
                 self.progress.add(1, 0, path)
                 return result
             finally:
@@ -265,16 +230,19 @@ class Archiver:
 
     def _save_entries(
         self,
+        dir_fd: int,
         entries: list[tuple[str, str | VirtualDir]],
         parent_tree: bytes | None,
         counted: Node | bool | None = False,
     ) -> Future[bytes]:
-        """Save one directory's entries (name -> real path, or a virtual parent directory).
+        """Save the entries of the open directory ``dir_fd`` (name -> path or virtual dir).
 
-        The walk goes on at once: the tree is assembled by the finisher thread when the
-        files and subdirectories below are done, so reads never stall at directory ends.
-        ``counted`` is the parent snapshot's node of this directory (None if new), or
-        False for directories that are not counted (virtual parents, the root).
+        Everything that needs ``dir_fd`` (stat, open, xattrs, link targets) happens
+        before this returns, so the caller may close it then. The walk goes on at once:
+        the tree is assembled by the finisher thread when the files and subdirectories
+        below are done, so reads never stall at directory ends. ``counted`` is the
+        parent snapshot's node of this directory (None if new), or False for
+        directories that are not counted (virtual parents, the root).
         """
         parent = self._parent_nodes(parent_tree)
         nodes: list[Node] = []
@@ -285,20 +253,25 @@ class Archiver:
             if not isinstance(target, VirtualDir) and self.excludes.excluded(path):
                 continue
             try:
-                st = os.lstat(path)
+                st = walk.stat_at(dir_fd, name)
                 kind = node_type(st.st_mode)
                 if kind is None:
                     self._warning(f"{path}: skipped (socket, device or FIFO)")
                     continue
-                node = node_from_stat(name, path, st, kind)
+                node = node_from_stat(name, st, kind, dir_fd)
             except OSError as error:
                 self._error(f"{path}: {error.strerror}")
                 continue
             old = parent.get(name)
-            if isinstance(target, VirtualDir) and kind == DIR:
-                subdirs.append((node, self._save_virtual(target, old.subtree if old else None)))
-            elif kind == DIR:
-                subdirs.append((node, self._save_directory(path, old)))
+            if kind == DIR:
+                if isinstance(target, VirtualDir):
+                    subtree = self._save_virtual(
+                        dir_fd, name, st, target, old.subtree if old else None
+                    )
+                else:
+                    subtree = self._save_directory(dir_fd, name, st, path, old)
+                if subtree is not None:
+                    subdirs.append((node, subtree))
             elif kind == FILE and self._unchanged(old, st):
                 assert old is not None
                 node.content = list(old.content)
@@ -309,7 +282,8 @@ class Archiver:
                 self._count_unchanged(st)
                 nodes.append(node)
             elif kind == FILE:
-                pending.append((node, self._submit_file(path, st), old is not None, path, st))
+                future = self._submit_file(dir_fd, name, path, st)
+                pending.append((node, future, old is not None, path, st))
             else:
                 nodes.append(node)
         return self._finisher.submit(
@@ -336,6 +310,9 @@ class Archiver:
             nodes.append(node)
         for node, future, existed, path, st in pending:
             result = future.result()
+            if result.skipped is not None:
+                self._warning(result.skipped)
+                continue
             if result.error is not None:
                 self._error(result.error)
                 continue
@@ -353,6 +330,8 @@ class Archiver:
                 self.summary.bytes_added += result.bytes_added
                 self.summary.data_blobs += result.new_blobs
         blob_id, added, new = self._store(TREE, encode_tree(nodes))
+        if self.file_cache is not None:
+            self.file_cache.record_tree(blob_id)
         with self._lock:
             self.summary.bytes_added += added
             self.summary.tree_blobs += int(new)
@@ -364,21 +343,53 @@ class Archiver:
                 self.summary.dirs_unchanged += 1
         return blob_id
 
-    def _save_directory(self, path: str, old: Node | None) -> Future[bytes]:
+    def _open_directory(self, dir_fd: int, name: str, st: os.stat_result, path: str) -> int | None:
+        """Directory ``name`` below ``dir_fd`` if it is still the one listed; else report."""
         try:
-            with os.scandir(path) as listing:
-                names = sorted(entry.name for entry in listing)
+            return walk.open_directory(dir_fd, name, st, path)
+        except SourceError as error:
+            self._warning(str(error))
         except OSError as error:
             self._error(f"{path}: {error.strerror}")
-            names = []
-        entries: list[tuple[str, str | VirtualDir]] = [
-            (name, os.path.join(path, name)) for name in names
-        ]
-        self._prefetch.submit(_prefetch, [p for _n, p in entries if isinstance(p, str)])
-        return self._save_entries(entries, old.subtree if old else None, old)
+        return None
 
-    def _save_virtual(self, vdir: VirtualDir, parent_tree: bytes | None) -> Future[bytes]:
-        return self._save_entries(sorted(vdir.children.items()), parent_tree)
+    def _save_directory(
+        self, dir_fd: int, name: str, st: os.stat_result, path: str, old: Node | None
+    ) -> Future[bytes] | None:
+        """Save a real directory; None if it was skipped (reported already)."""
+        fd = self._open_directory(dir_fd, name, st, path)
+        if fd is None:
+            return None
+        try:
+            try:
+                names = walk.list_directory(fd)
+            except OSError as error:
+                self._error(f"{path}: {error.strerror}")
+                names = []
+            entries: list[tuple[str, str | VirtualDir]] = [
+                (child, os.path.join(path, child)) for child in names
+            ]
+            self._prefetch.submit(fd, names)
+            return self._save_entries(fd, entries, old.subtree if old else None, old)
+        finally:
+            os.close(fd)
+
+    def _save_virtual(
+        self,
+        dir_fd: int,
+        name: str,
+        st: os.stat_result,
+        vdir: VirtualDir,
+        parent_tree: bytes | None,
+    ) -> Future[bytes] | None:
+        """Save a directory above the sources (only its named children)."""
+        fd = self._open_directory(dir_fd, name, st, vdir.path)
+        if fd is None:
+            return None
+        try:
+            return self._save_entries(fd, sorted(vdir.children.items()), parent_tree)
+        finally:
+            os.close(fd)
 
     # ----------------------------------------------------------------- entry point
     def run(self, sources: list[str], parent_tree: bytes | None) -> bytes:
@@ -391,31 +402,24 @@ class Archiver:
             )
         for path in missing:
             self._error(f"{path}: source does not exist")
+        if self.file_cache is not None:
+            self.file_cache.begin(present)
         started = time.monotonic()
         try:
-            root = self._save_virtual(build_virtual_root(present), parent_tree).result()
+            root_fd = walk.open_root()
+            try:
+                entries = sorted(build_virtual_root(present).children.items())
+                saved = self._save_entries(root_fd, entries, parent_tree)
+            finally:
+                os.close(root_fd)
+            root = saved.result()
         finally:
             self._file_pool.shutdown(wait=True)
             self._chunk_pool.shutdown(wait=True)
             self._finisher.shutdown(wait=True)
-            self._prefetch.shutdown(wait=False, cancel_futures=True)
+            self._prefetch.shutdown()
         self.summary.duration_seconds = time.monotonic() - started
         return root
-
-
-def _prefetch(paths: list[str]) -> None:
-    """Start kernel read-ahead of small regular files (no data enters this process)."""
-    for path in paths:
-        try:
-            fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK)
-        except OSError:
-            continue
-        try:
-            os.posix_fadvise(fd, 0, SMALL_FILE, os.POSIX_FADV_WILLNEED)
-        except OSError:
-            pass
-        finally:
-            os.close(fd)
 
 
 def _read_all(fd: int, expected: int) -> bytes:

@@ -8,6 +8,7 @@ import pwd
 import stat
 from functools import lru_cache
 
+from keyark.archiver.walk import read_link, read_xattrs
 from keyark.repo.tree import DIR, FILE, SYMLINK, Node
 
 
@@ -27,21 +28,6 @@ def group_name(gid: int) -> str:
         return ""
 
 
-def read_xattrs(path: str) -> dict[str, bytes]:
-    """Extended attributes of ``path`` (not following symlinks); empty where unsupported."""
-    try:
-        names = os.listxattr(path, follow_symlinks=False)
-    except OSError:
-        return {}
-    values: dict[str, bytes] = {}
-    for name in names:
-        try:
-            values[name] = os.getxattr(path, name, follow_symlinks=False)
-        except OSError:
-            continue
-    return values
-
-
 def node_type(mode: int) -> str | None:
     """Our node type for a stat mode, or None for sockets, devices and FIFOs."""
     if stat.S_ISREG(mode):
@@ -53,8 +39,12 @@ def node_type(mode: int) -> str | None:
     return None
 
 
-def node_from_stat(name: str, path: str, st: os.stat_result, kind: str) -> Node:
-    """A node with the metadata of ``st`` (content and subtree filled in later)."""
+def node_from_stat(name: str, st: os.stat_result, kind: str, dir_fd: int) -> Node:
+    """A node with the metadata of ``st`` for entry ``name`` of directory ``dir_fd``.
+
+    The link target and extended attributes are read relative to ``dir_fd``, never
+    through a path; content and subtree are filled in later.
+    """
     node = Node(
         name=name,
         type=kind,
@@ -73,6 +63,6 @@ def node_from_stat(name: str, path: str, st: os.stat_result, kind: str) -> Node:
             node.links = st.st_nlink
             node.device = st.st_dev
     elif kind == SYMLINK:
-        node.target = os.readlink(path)
-    node.xattrs = read_xattrs(path)
+        node.target = read_link(dir_fd, name)
+    node.xattrs = read_xattrs(dir_fd, name)
     return node

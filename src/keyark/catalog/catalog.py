@@ -6,6 +6,12 @@ ones dropped), and rebuilt from scratch by ``keyark catalog rebuild`` or when
 its file is missing or unreadable. Trees are stored once per tree id, so a
 thousand snapshots of a mostly unchanged tree cost little, and listing or
 searching them is a walk with memoisation.
+
+It forgets what the repository forgot: when a snapshot disappears, its row and
+every tree no remaining snapshot reaches (with the file names in it) are
+deleted, with ``secure_delete`` on, then the file is vacuumed and the
+write-ahead log truncated, so the names do not linger in free pages. The
+directories it lives in are created 0700 and its files 0600.
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ from collections.abc import Callable, Iterable
 from datetime import datetime
 from pathlib import Path
 
+from keyark.cache_dir import default_cache_dir, private_directory
 from keyark.repo.snapshot import Snapshot
 from keyark.repo.tree import DIR, Node
 
@@ -38,15 +45,21 @@ CREATE TABLE IF NOT EXISTS nodes (
 );
 CREATE INDEX IF NOT EXISTS nodes_tree ON nodes (tree);
 """
-
-
-def default_cache_dir() -> Path:
-    """``$KEYARK_CACHE_DIR``, else ``$XDG_CACHE_HOME/keyark``, else ``~/.cache/keyark``."""
-    explicit = os.environ.get("KEYARK_CACHE_DIR")
-    if explicit:
-        return Path(explicit)
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base) / "keyark"
+#: Trees (and their nodes) that no remaining snapshot reaches.
+FORGET_UNREACHABLE = """
+CREATE TEMP TABLE IF NOT EXISTS reachable (id BLOB PRIMARY KEY);
+DELETE FROM reachable;
+INSERT INTO reachable
+    WITH RECURSIVE live(id) AS (
+        SELECT tree FROM snapshots
+        UNION
+        SELECT n.subtree FROM nodes n JOIN live l ON n.tree = l.id WHERE n.subtree IS NOT NULL
+    )
+    SELECT id FROM live;
+DELETE FROM nodes WHERE tree NOT IN (SELECT id FROM reachable);
+DELETE FROM trees WHERE id NOT IN (SELECT id FROM reachable);
+DELETE FROM reachable;
+"""
 
 
 class Catalog:
@@ -54,8 +67,7 @@ class Catalog:
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        os.chmod(path.parent, 0o700)
+        private_directory(path.parent)
         self._lock = threading.RLock()
         self._db = self._connect()
 
@@ -77,11 +89,19 @@ class Catalog:
 
     def _open_db(self) -> sqlite3.Connection:
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+        os.fchmod(fd, 0o600)
         os.close(fd)
         db = sqlite3.connect(self.path, check_same_thread=False)
+        db.execute("PRAGMA secure_delete=ON")
+        db.execute("PRAGMA temp_store=MEMORY")
         db.execute("PRAGMA journal_mode=WAL")
         db.execute("PRAGMA synchronous=NORMAL")
         db.executescript(SCHEMA)
+        for suffix in ("-wal", "-shm"):
+            try:
+                os.chmod(str(self.path) + suffix, 0o600)
+            except FileNotFoundError:
+                pass
         return db
 
     def close(self) -> None:
@@ -89,9 +109,24 @@ class Catalog:
             self._db.close()
 
     def clear(self) -> None:
+        """Forget everything (the names too: the file is vacuumed)."""
         with self._lock:
             self._db.executescript("DELETE FROM snapshots; DELETE FROM trees; DELETE FROM nodes;")
             self._db.commit()
+            self._compact()
+
+    def _compact(self) -> None:
+        """Rewrite the file without free pages and empty the write-ahead log (lock held).
+
+        Best effort: another process using the catalog at this moment can make SQLite
+        refuse; deleted rows are zeroed anyway (``secure_delete``), and the next
+        forget compacts again.
+        """
+        try:
+            self._db.execute("VACUUM")
+            self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        except sqlite3.OperationalError:
+            pass
 
     # ----------------------------------------------------------------- snapshots
     def snapshot_ids(self) -> set[str]:
@@ -123,9 +158,12 @@ class Catalog:
             self._db.commit()
 
     def remove_snapshots(self, ids: Iterable[str]) -> None:
+        """Forget snapshots ``ids`` and every tree (file names) only they reached."""
         with self._lock:
             self._db.executemany("DELETE FROM snapshots WHERE id=?", [(i,) for i in ids])
+            self._db.executescript(FORGET_UNREACHABLE)
             self._db.commit()
+            self._compact()
 
     def snapshots(self) -> list[Snapshot]:
         with self._lock:
@@ -234,3 +272,6 @@ def _jsonable(value: object) -> object:
     if isinstance(value, list | tuple):
         return [_jsonable(v) for v in value]
     return value
+
+
+__all__ = ["Catalog", "default_cache_dir"]

@@ -6,7 +6,8 @@ import logging
 from collections.abc import Callable
 from pathlib import Path
 
-from keyark.catalog.catalog import Catalog, default_cache_dir
+from keyark.cache_dir import default_cache_dir
+from keyark.catalog.catalog import Catalog
 from keyark.errors import BackendError, IntegrityError
 from keyark.repo.repository import Repository
 from keyark.repo.snapshot import Snapshot

@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from keyark import agents
-from keyark.cli.render import Output
+from keyark.cli.render import Output, printable
 from keyark.cli.settings import global_options, settings_of
 
 
@@ -19,17 +19,32 @@ def command() -> None:
 @command.command("add")
 @click.argument("name")
 @click.option("--out", required=True, type=click.Path(dir_okay=False), help="Credential file.")
+@click.option(
+    "--host",
+    "hosts",
+    multiple=True,
+    metavar="HOST",
+    help="Host name the agent may claim (repeatable; default: NAME).",
+)
 @click.option("--rsa", is_flag=True, help="Use RSA-OAEP-4096 for the recipient key (first agent).")
 @global_options
 @click.pass_context
-def add(ctx: click.Context, name: str, out: str, rsa: bool) -> None:
-    """Register agent NAME and write its credential (0600) to --out."""
+def add(ctx: click.Context, name: str, out: str, hosts: tuple[str, ...], rsa: bool) -> None:
+    """Register agent NAME for --host names and write its credential (0600) to --out.
+
+    Snapshots the agent writes for any other host are flagged and never selected.
+    """
     settings = settings_of(ctx)
     output = Output(settings)
     repo = settings.open_repository()
     try:
         info = agents.add_agent(
-            repo, name, Path(out), rsa=rsa, retry_lock=settings.retry_lock_seconds()
+            repo,
+            name,
+            Path(out),
+            hosts=list(hosts),
+            rsa=rsa,
+            retry_lock=settings.retry_lock_seconds(),
         )
     finally:
         repo.close()
@@ -37,8 +52,9 @@ def add(ctx: click.Context, name: str, out: str, rsa: bool) -> None:
         output.emit_json(info.to_dict())
     else:
         output.print(
-            f"agent {info.name} added; credential written to {out} (keep it secret: "
-            "it can write backups but read nothing)"
+            f"agent {printable(info.name)} added for host(s) "
+            f"{', '.join(printable(h) for h in info.hosts)}; credential written to {out} "
+            "(keep it secret: it can write backups but read nothing)"
         )
 
 
@@ -58,8 +74,17 @@ def list_command(ctx: click.Context) -> None:
         output.emit_json([info.to_dict() for info in found])
         return
     output.table(
-        ["Name", "Created", "Revoked", "Public key"],
-        [(i.name, i.created, i.revoked or "", i.public_key[:16]) for i in found],
+        ["Name", "Hosts", "Created", "Revoked", "Public key"],
+        [
+            (
+                printable(i.name),
+                ",".join(printable(h) for h in i.hosts),
+                printable(i.created),
+                printable(i.revoked or ""),
+                i.public_key[:16],
+            )
+            for i in found
+        ],
     )
 
 
@@ -68,18 +93,24 @@ def list_command(ctx: click.Context) -> None:
 @global_options
 @click.pass_context
 def revoke(ctx: click.Context, name: str) -> None:
-    """Revoke agent NAME: snapshots it signs from now on are flagged."""
+    """Revoke agent NAME: only its snapshots trusted now stay trusted.
+
+    Every other snapshot it wrote or writes is flagged, whatever time it claims.
+    """
     settings = settings_of(ctx)
     output = Output(settings)
     repo = settings.open_repository()
     try:
-        info = agents.revoke_agent(repo, name, retry_lock=settings.retry_lock_seconds())
+        info = agents.revoke_agent(
+            repo, name, retry_lock=settings.retry_lock_seconds(), warn=output.warn
+        )
     finally:
         repo.close()
     if output.json:
         output.emit_json(info.to_dict())
     else:
         output.print(
-            f"agent {info.name} revoked at {info.revoked}; consider "
-            "'keyark key rotate --reencrypt' if its host was compromised"
+            f"agent {printable(info.name)} revoked at {info.revoked}; {info.accepted} of its "
+            "snapshots stay trusted; consider 'keyark key rotate --root --reencrypt' if its "
+            "host was compromised"
         )

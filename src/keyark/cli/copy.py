@@ -36,6 +36,11 @@ def source_credentials(password_file: str | None, key_file: str | None) -> Crede
 @click.option("--from-password-file", metavar="FILE", help="Source passphrase file.")
 @click.option("--from-key-file", metavar="FILE", help="Source key file.")
 @click.option("--all", "all_", is_flag=True, help="Copy every snapshot of the source.")
+@click.option(
+    "--allow-unsigned",
+    is_flag=True,
+    help="Also copy flagged snapshots (they stay flagged in the target).",
+)
 @global_options
 @click.pass_context
 def command(
@@ -45,8 +50,13 @@ def command(
     from_password_file: str | None,
     from_key_file: str | None,
     all_: bool,
+    allow_unsigned: bool,
 ) -> None:
-    """Copy snapshots from --from-repo into the repository, re-encrypted under its keys."""
+    """Copy snapshots from --from-repo into the repository, re-encrypted under its keys.
+
+    Copies keep their provenance (agent name and trust); flagged snapshots are refused
+    unless --allow-unsigned.
+    """
     settings = settings_of(ctx)
     out = Output(settings)
     context = settings.context(out.warn)
@@ -58,7 +68,7 @@ def command(
     try:
         target = settings.open_repository()
         try:
-            chosen = choose_snapshots(ops.snapshots(source, ctx=context), refs, all_)
+            chosen = choose_snapshots(ops.snapshots(source, ctx=context), refs, all_, out.warn)
             summary = copy_snapshots(
                 source,
                 target,
@@ -66,6 +76,7 @@ def command(
                 ops.snapshots(target, ctx=context),
                 retry_lock=settings.retry_lock_seconds(),
                 warn=out.warn,
+                allow_unsigned=allow_unsigned,
             )
             ops.snapshots(target, ctx=context)  # bring the catalog up to date
         finally:

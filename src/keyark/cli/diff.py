@@ -6,7 +6,7 @@ import click
 
 from keyark import ops
 from keyark.catalog.browse import diff
-from keyark.cli.render import Output
+from keyark.cli.render import Output, printable, snapshot_label
 from keyark.cli.session import browsing
 from keyark.cli.settings import global_options, settings_of
 
@@ -29,13 +29,15 @@ def command(ctx: click.Context, first: str, second: str) -> None:
             {
                 "from": a.id,
                 "to": b.id,
+                "from_trust": a.extra.get("trust"),
+                "to_trust": b.extra.get("trust"),
                 "changes": [{"modifier": c.code, "path": c.path} for c in changes],
             }
         )
         return
-    out.print(f"comparing snapshot {a.short_id} to {b.short_id}:")
+    out.print(f"comparing snapshot {snapshot_label(a)} to {snapshot_label(b)}:")
     for change in changes:
-        out.print(f"{change.code:<2} {change.path}")
+        out.print(f"{change.code:<2} {printable(change.path)}")
     counts = {code: sum(1 for c in changes if c.code == code) for code in "+-MTU"}
     out.print(
         f"added {counts['+']}, removed {counts['-']}, modified {counts['M']}, "

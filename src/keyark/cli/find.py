@@ -8,7 +8,7 @@ import click
 
 from keyark import ops
 from keyark.catalog.browse import find
-from keyark.cli.render import Output
+from keyark.cli.render import Output, flag_marker, printable
 from keyark.cli.session import browsing
 from keyark.cli.settings import global_options, settings_of
 from keyark.cli.snapshots import filter_options, make_filter
@@ -34,13 +34,21 @@ def command(
         matches = find(session.load, chosen, pattern)
     if out.json:
         out.emit_json(
-            [{"snapshot": m.snapshot.id, "path": m.path, **m.node.describe()} for m in matches]
+            [
+                {
+                    "snapshot": m.snapshot.id,
+                    "trust": m.snapshot.extra.get("trust"),
+                    "path": m.path,
+                    **m.node.describe(),
+                }
+                for m in matches
+            ]
         )
         return
     rows = [
         (
-            m.snapshot.short_id,
-            m.path,
+            m.snapshot.short_id + flag_marker(m.snapshot.extra.get("trust")),
+            printable(m.path),
             m.node.type,
             m.node.size,
             datetime.fromtimestamp(m.node.mtime_ns / 1e9).strftime("%Y-%m-%d %H:%M:%S"),

@@ -8,7 +8,7 @@ import click
 
 from keyark import ops
 from keyark.catalog.browse import list_entries
-from keyark.cli.render import Output
+from keyark.cli.render import Output, printable, snapshot_label
 from keyark.cli.session import browsing
 from keyark.cli.settings import global_options, settings_of
 from keyark.repo.tree import DIR, SYMLINK, Node
@@ -43,15 +43,17 @@ def command(ctx: click.Context, snapshot: str, path: str, long_format: bool) -> 
             }
         )
         return
+    out.print(f"snapshot {snapshot_label(chosen)} of {printable(chosen.host)}:")
     for entry in entries:
         node = entry.node
         suffix = "/" if node.type == DIR else ""
         if not long_format:
-            out.print(entry.path + suffix)
+            out.print(printable(entry.path) + suffix)
             continue
         when = datetime.fromtimestamp(node.mtime_ns / 1e9).strftime("%Y-%m-%d %H:%M:%S")
-        owner = f"{node.user or node.uid}:{node.group or node.gid}"
-        link = f" -> {node.target}" if node.type == SYMLINK else ""
+        owner = printable(f"{node.user or node.uid}:{node.group or node.gid}")
+        link = f" -> {printable(node.target)}" if node.type == SYMLINK else ""
         out.print(
-            f"{mode_string(node)} {owner:>12} {node.size:>12} {when} {entry.path}{suffix}{link}"
+            f"{mode_string(node)} {owner:>12} {node.size:>12} {when} "
+            f"{printable(entry.path)}{suffix}{link}"
         )

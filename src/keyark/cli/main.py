@@ -13,6 +13,7 @@ from keyark import __version__
 from keyark.cli.settings import global_options, settings_of
 from keyark.errors import EXIT_ERROR, EXIT_INTERRUPTED, KeyarkError, exit_code_for
 from keyark.process import prepare
+from keyark.redaction import RedactingFilter, redact
 
 #: Verb -> module defining ``command``; imported only when the verb runs (fast start-up).
 VERBS = {
@@ -39,6 +40,19 @@ VERBS = {
 }
 #: Modules that add subcommands to a verb's group when it loads.
 EXTENSIONS = {"key": ["keyark.cli.rotation"]}
+#: Libraries whose debug output carries credentials (signed headers, session tokens):
+#: they stay at WARNING even with ``--debug``.
+QUIET_LIBRARIES = (
+    "botocore",
+    "boto3",
+    "s3transfer",
+    "urllib3",
+    "requests",
+    "paramiko",
+    "azure",
+    "google",
+    "ftplib",
+)
 
 
 class LazyGroup(click.Group):
@@ -65,15 +79,36 @@ def cli() -> None:
     """keyark: encrypted, deduplicated, verifiable backups of keys and secrets."""
 
 
+def configure_logging(debug: bool) -> None:
+    """Log to stderr through a redacting filter; ``--debug`` raises keyark's loggers only.
+
+    The root logger stays at WARNING, so a library never logs its requests (with
+    their credentials) at debug level; everything that is logged passes
+    :class:`RedactingFilter` first.
+    """
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    handler.addFilter(RedactingFilter())
+    root = logging.getLogger()
+    for old in list(root.handlers):
+        root.removeHandler(old)
+    root.addHandler(handler)
+    root.setLevel(logging.WARNING)
+    for name in QUIET_LIBRARIES:
+        logging.getLogger(name).setLevel(logging.WARNING)
+    logging.getLogger("keyark").setLevel(logging.DEBUG if debug else logging.WARNING)
+
+
+def _print_traceback() -> None:
+    sys.stderr.write(redact(traceback.format_exc()))
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI; map every error to its documented exit code."""
     args = sys.argv[1:] if argv is None else argv
     prepare()
     debug_mode = "--debug" in args
-    logging.basicConfig(
-        level=logging.DEBUG if debug_mode else logging.WARNING,
-        format="%(levelname)s %(name)s: %(message)s",
-    )
+    configure_logging(debug_mode)
     try:
         result = cli.main(args=args, prog_name="keyark", standalone_mode=False)
         return int(result or 0)
@@ -90,16 +125,16 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_INTERRUPTED
     except KeyarkError as error:
         if debug_mode:
-            traceback.print_exc()
-        sys.stderr.write(f"keyark: {error}\n")
+            _print_traceback()
+        sys.stderr.write(f"keyark: {redact(str(error))}\n")
         return exit_code_for(error)
     except BrokenPipeError:
         return EXIT_ERROR
     except Exception as error:  # the last line of defence: one line, no traceback
         if debug_mode:
-            traceback.print_exc()
+            _print_traceback()
         sys.stderr.write(
-            f"keyark: unexpected error: {type(error).__name__}: {error} "
+            f"keyark: unexpected error: {type(error).__name__}: {redact(str(error))} "
             "(run with --debug for details)\n"
         )
         return EXIT_ERROR

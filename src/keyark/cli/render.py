@@ -25,10 +25,40 @@ from rich.table import Table
 
 from keyark.archiver.archiver import Progress as Counters
 from keyark.cli.settings import Settings
+from keyark.crypto.agents import TRUSTED
+from keyark.repo.snapshot import Snapshot
+
+#: Bidirectional-text controls that can reorder what a terminal shows.
+_BIDI = frozenset(range(0x202A, 0x202F)) | frozenset(range(0x2066, 0x206A)) | {0x200E, 0x200F}
+
+
+def printable(text: object, *, keep_newlines: bool = False) -> str:
+    """``text`` with every control character escaped (``\\x1b`` for ESC).
+
+    C0 and C1 controls, DEL and bidirectional overrides become ``\\xNN`` / ``\\uNNNN``,
+    so a name an agent or storage chose cannot move the cursor, hide text (ESC[8m) or
+    recolour a ``[FLAGGED]`` marker. With ``keep_newlines``, ``\\n`` stays a line break.
+    Idempotent: escaped text has no controls left.
+    """
+    value = str(text)
+    if value.isprintable():
+        return value
+    out: list[str] = []
+    for char in value:
+        code = ord(char)
+        if char == "\n" and keep_newlines:
+            out.append(char)
+        elif code < 0x20 or 0x7F <= code <= 0x9F:
+            out.append(f"\\x{code:02x}")
+        elif code in _BIDI or (not char.isprintable() and char != " "):
+            out.append(f"\\u{code:04x}" if code <= 0xFFFF else f"\\U{code:08x}")
+        else:
+            out.append(char)
+    return "".join(out)
 
 
 class Output:
-    """Everything a verb prints goes through here."""
+    """Everything a verb prints goes through here (control characters escaped)."""
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
@@ -39,12 +69,14 @@ class Output:
 
     def print(self, text: str = "") -> None:
         if not self.settings.quiet and not self.json:
+            text = printable(text, keep_newlines=True)
             if self.tty:
                 self.console.print(text, markup=False)
             else:
                 sys.stdout.write(text + "\n")
 
     def warn(self, text: str) -> None:
+        text = printable(text)
         if self.json:
             sys.stderr.write(json.dumps({"message_type": "warning", "message": text}) + "\n")
         elif sys.stderr.isatty():
@@ -64,10 +96,10 @@ class Output:
             for column in columns:
                 table.add_column(column)
             for row in rows:
-                table.add_row(*[str(cell) for cell in row])
+                table.add_row(*[printable(cell, keep_newlines=True) for cell in row])
             self.console.print(table)
             return
-        cells = [[str(c) for c in columns]] + [[str(c) for c in row] for row in rows]
+        cells = [[printable(c) for c in columns]] + [[printable(c) for c in row] for row in rows]
         widths = [max(len(row[i]) for row in cells) for i in range(len(columns))]
         for row in cells:
             line = "  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row))
@@ -115,6 +147,20 @@ class Output:
             finally:
                 stop.set()
                 thread.join()
+
+
+def flag_marker(trust: object) -> str:
+    """`` [FLAGGED: <trust>]`` for a flagged snapshot's trust value, else empty."""
+    if trust in TRUSTED:
+        return ""
+    return f" [FLAGGED: {printable(trust if isinstance(trust, str) else 'unknown')}]"
+
+
+def snapshot_label(snapshot: Snapshot) -> str:
+    """``<short id>`` plus the agent and the flag marker, escaped, for one-line headers."""
+    agent = snapshot.extra.get("agent")
+    who = f" (agent {printable(agent)})" if isinstance(agent, str) and agent else ""
+    return f"{snapshot.short_id}{who}{flag_marker(snapshot.extra.get('trust'))}"
 
 
 def human_size(value: float) -> str:

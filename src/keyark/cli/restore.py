@@ -6,7 +6,7 @@ import click
 
 from keyark import ops
 from keyark.archiver.archiver import Progress
-from keyark.cli.render import Output, human_size
+from keyark.cli.render import Output, human_size, snapshot_label
 from keyark.cli.settings import global_options, settings_of
 from keyark.cli.snapshots import filter_options, make_filter
 from keyark.errors import RestoreError, UsageError
@@ -41,6 +41,11 @@ from keyark.results import RestoreSummary
     "--allow-unsigned", is_flag=True, help="Restore a snapshot no registered agent signed."
 )
 @click.option(
+    "--keep-privileges",
+    is_flag=True,
+    help="Keep setuid/setgid bits and security/trusted/system xattrs of an agent's snapshot.",
+)
+@click.option(
     "--at",
     "at",
     metavar="'YYYY-MM-DD HH:MM[:SS]'",
@@ -60,6 +65,7 @@ def command(
     overwrite: str,
     at: str | None,
     allow_unsigned: bool,
+    keep_privileges: bool,
     hosts: tuple[str, ...],
     tags: tuple[str, ...],
     paths: tuple[str, ...],
@@ -92,9 +98,11 @@ def command(
             overwrite=overwrite,
             subpath=subpath or "/",
             allow_unsigned=allow_unsigned,
+            keep_privileges=keep_privileges,
         )
         out.print(
-            f"restoring snapshot {chosen.short_id} of {chosen.time:%Y-%m-%d %H:%M:%S} to {target}"
+            f"restoring snapshot {snapshot_label(chosen)} of "
+            f"{chosen.time:%Y-%m-%d %H:%M:%S} to {target}"
         )
         try:
             with out.progress(counters, "restore"):

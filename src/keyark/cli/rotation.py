@@ -8,6 +8,7 @@ from keyark.archiver.archiver import Progress
 from keyark.cli.key import command as key_group
 from keyark.cli.render import Output
 from keyark.cli.settings import global_options, settings_of
+from keyark.maintenance.root_rotation import rotate_root
 from keyark.maintenance.rotate import key_status, reencrypt, rotate
 
 
@@ -18,15 +19,43 @@ from keyark.maintenance.rotate import key_status, reencrypt, rotate
     is_flag=True,
     help="Rewrite everything sealed with retired keys, then delete those keys.",
 )
+@click.option(
+    "--root",
+    "root_flag",
+    is_flag=True,
+    help="Also replace the keyring key KR (re-wrapped to every remaining slot): "
+    "a removed slot file then opens nothing.",
+)
 @global_options
 @click.pass_context
-def rotate_command(ctx: click.Context, reencrypt_flag: bool) -> None:
+def rotate_command(ctx: click.Context, reencrypt_flag: bool, root_flag: bool) -> None:
     """Make a new data key current (retired keys only decrypt)."""
     settings = settings_of(ctx)
     out = Output(settings)
     repo = settings.open_repository()
     counters = Progress()
     try:
+        if root_flag:
+            rotated = rotate_root(
+                repo, retry_lock=settings.retry_lock_seconds(), reencrypt_next=reencrypt_flag
+            )
+            if out.json:
+                out.emit_json(rotated.to_dict())
+            else:
+                skipped = (
+                    f"; left {len(rotated.slots_skipped)} malformed or unauthenticated slot(s) "
+                    f"as they were: {', '.join(s[:8] for s in rotated.slots_skipped)}"
+                    if rotated.slots_skipped
+                    else ""
+                )
+                out.print(
+                    f"{'finished interrupted' if rotated.resumed else 'rotated'} keyring key: "
+                    f"{len(rotated.slots_rewrapped)} slot(s) re-wrapped, keyring version "
+                    f"{rotated.keyring_version}, data key {rotated.data_key} current, "
+                    f"config re-signed{skipped}; re-issue agent credentials ('keyark agent add')"
+                )
+            if not reencrypt_flag:
+                return
         if not reencrypt_flag:
             key_id = rotate(repo, retry_lock=settings.retry_lock_seconds())
             if out.json:

@@ -12,7 +12,7 @@ import shlex
 import subprocess
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -23,6 +23,7 @@ from keyark.backends.registry import BackendOptions
 from keyark.crypto.hsm import Pkcs11Config
 from keyark.crypto.slots import Credentials
 from keyark.errors import UsageError
+from keyark.redaction import child_environment, redact, register_secret
 from keyark.repo.repository import Repository
 from keyark.units import parse_seconds
 
@@ -32,11 +33,12 @@ _KEY = "keyark.settings"
 
 @dataclass
 class Settings:
-    """Merged global options of one invocation."""
+    """Merged global options of one invocation (``repr()`` shows no secret)."""
 
     repo: str | None = None
     password_file: str | None = None
-    password_command: str | None = None
+    #: Not shown by ``repr()``: a command line may carry a secret.
+    password_command: str | None = field(default=None, repr=False)
     cache_dir: str | None = None
     json: bool = False
     debug: bool = False
@@ -54,6 +56,15 @@ class Settings:
     limit_upload: str | None = None
     limit_download: str | None = None
     connections: str | None = None
+
+    def __repr__(self) -> str:
+        """The options, with a password in the repository URL masked."""
+        shown = ", ".join(
+            f"{item.name}={redact(repr(getattr(self, item.name)))}"
+            for item in fields(self)
+            if item.repr
+        )
+        return f"Settings({shown})"
 
     def repository_url(self) -> str:
         url = self.repo or os.environ.get("KEYARK_REPOSITORY")
@@ -101,7 +112,12 @@ class Settings:
 
     # ------------------------------------------------------------- secrets
     def passphrase(self, *, confirm: bool = False, purpose: str = "repository") -> bytes:
-        """The passphrase from the first source that has one."""
+        """The passphrase from the first source that has one (masked in logs from then on)."""
+        secret = self._passphrase(confirm=confirm, purpose=purpose)
+        register_secret(secret)
+        return secret
+
+    def _passphrase(self, *, confirm: bool, purpose: str) -> bytes:
         if self.password_file:
             return read_secret_file(self.password_file)
         if self.password_command:
@@ -172,8 +188,12 @@ class Settings:
                 "this credential can only write: only 'keyark backup' accepts an agent "
                 "credential; use a passphrase or another full key to read the repository"
             )
+        cache = self.cache_dir or os.environ.get("KEYARK_CACHE_DIR")
         return ops.open_repository(
-            self.repository_url(), self.credentials(), self.backend_options()
+            self.repository_url(),
+            self.credentials(),
+            self.backend_options(),
+            Path(cache) if cache else None,
         )
 
 
@@ -214,7 +234,9 @@ def pkcs11_pin(token: str | None) -> str:
         raise UsageError("no PKCS#11 PIN given: set KEYARK_PKCS11_PIN (no terminal to prompt on)")
     import getpass
 
-    return getpass.getpass(f"PKCS#11 PIN for token {token or '(from the key slot)'}: ")
+    pin = getpass.getpass(f"PKCS#11 PIN for token {token or '(from the key slot)'}: ")
+    register_secret(pin)
+    return pin
 
 
 def new_passphrase(settings: Settings) -> bytes:
@@ -222,8 +244,11 @@ def new_passphrase(settings: Settings) -> bytes:
     if "KEYARK_NEW_PASSWORD" in os.environ:
         return os.environ["KEYARK_NEW_PASSWORD"].encode()
     if os.environ.get("KEYARK_NEW_PASSWORD_FILE"):
-        return read_secret_file(os.environ["KEYARK_NEW_PASSWORD_FILE"])
-    return prompt_secret("enter new passphrase", confirm=True)
+        secret = read_secret_file(os.environ["KEYARK_NEW_PASSWORD_FILE"])
+    else:
+        secret = prompt_secret("enter new passphrase", confirm=True)
+    register_secret(secret)
+    return secret
 
 
 def read_secret_file(path: str) -> bytes:
@@ -235,8 +260,15 @@ def read_secret_file(path: str) -> bytes:
 
 
 def _run_password_command(command: str) -> bytes:
+    """Run ``command`` with a scrubbed environment (no passphrases, PINs or cloud secrets)."""
     try:
-        result = subprocess.run(shlex.split(command), capture_output=True, check=False, timeout=60)
+        result = subprocess.run(
+            shlex.split(command),
+            capture_output=True,
+            check=False,
+            timeout=60,
+            env=child_environment(),
+        )
     except (OSError, ValueError, subprocess.TimeoutExpired) as error:
         raise UsageError(f"password command failed to run: {error}") from None
     if result.returncode != 0:

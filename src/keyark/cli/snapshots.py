@@ -5,9 +5,8 @@ from __future__ import annotations
 import click
 
 from keyark import ops
-from keyark.cli.render import Output
+from keyark.cli.render import Output, flag_marker, printable
 from keyark.cli.settings import global_options, settings_of
-from keyark.crypto.agents import TRUSTED
 from keyark.repo.snapshot import SnapshotFilter
 
 
@@ -64,11 +63,11 @@ def command(
         (
             s.short_id,
             s.time.astimezone().strftime("%Y-%m-%d %H:%M:%S"),
-            s.host
-            + (f" (agent {s.extra['agent']})" if "agent" in s.extra else "")
-            + ("" if s.extra.get("trust") in TRUSTED else f" [FLAGGED: {s.extra.get('trust')}]"),
-            ",".join(s.tags),
-            "\n".join(s.paths) if out.tty else ",".join(s.paths),
+            printable(s.host)
+            + (f" (agent {printable(s.extra['agent'])})" if "agent" in s.extra else "")
+            + flag_marker(s.extra.get("trust")),
+            ",".join(printable(t) for t in s.tags),
+            ("\n" if out.tty else ",").join(printable(p) for p in s.paths),
         )
         for s in found
     ]

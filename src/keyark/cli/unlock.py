@@ -35,11 +35,16 @@ def command(ctx: click.Context, remove_all: bool) -> None:
                     "operation": info.operation,
                     "exclusive": info.exclusive,
                     "created": info.created,
+                    "readable": info.readable,
                 }
                 for info in removed
             ]
         )
         return
     for info in removed:
-        out.print(f"removed lock {info.name.rsplit('/', 1)[-1][:8]}: {info.describe()}")
+        short = info.name.rsplit("/", 1)[-1][:8]
+        if not info.readable:
+            out.print(f"removed unreadable lock {short} (damaged, or not written by keyark)")
+            continue
+        out.print(f"removed lock {short}: {info.describe()}")
     out.print(f"{len(removed)} lock(s) removed")

@@ -104,6 +104,30 @@ class Sealer:
             ) from None
 
 
+    def seal_bare(self, kind: ObjectKind, name: bytes, plaintext: bytes | memoryview) -> bytes:
+        """Like :meth:`seal` without the 12-byte prefix: ``nonce | ciphertext+tag``.
+
+        Packs store blobs this way so a keyless reader finds no per-blob marker; the
+        prefix (magic, version, cipher, key id) is still part of the associated data.
+        """
+        nonce = os.urandom(NONCE_SIZE)
+        aad = self._prefix + nonce + bytes((int(kind),)) + name
+        return nonce + self._aead.encrypt(nonce, plaintext, aad)
+
+    def open_bare(self, kind: ObjectKind, name: bytes, bare: bytes | memoryview) -> bytes:
+        """Open what :meth:`seal_bare` made, rebuilding the prefix from this key."""
+        if len(bare) < NONCE_SIZE + TAG_SIZE:
+            raise IntegrityError(f"{kind.name.lower()} object is too short (corrupt)")
+        nonce = bytes(bare[:NONCE_SIZE])
+        aad = self._prefix + nonce + bytes((int(kind),)) + name
+        try:
+            return self._aead.decrypt(nonce, bare[NONCE_SIZE:], aad)
+        except InvalidTag:
+            raise IntegrityError(
+                f"{kind.name.lower()} object failed authentication (corrupt or tampered)"
+            ) from None
+
+
 def envelope_key_id(envelope: bytes | memoryview) -> bytes:
     """Return the key id an envelope names, checking magic and version."""
     if len(envelope) < OVERHEAD or bytes(envelope[:2]) != MAGIC:

@@ -256,9 +256,7 @@ def pkcs11_slot(root: SymmetricKey, config: Pkcs11Config, label: str = "") -> Ke
         "mechanism": mechanism,
         "wrapped_kek": wrapped.hex(),
     }
-    slot = wrap_root_key(root, PKCS11, params, kek)
-    slot.label = label
-    return slot
+    return wrap_root_key(root, PKCS11, params, kek, label)
 
 
 def unlocker(config: Pkcs11Config) -> Callable[[KeySlot], bytes | None]:

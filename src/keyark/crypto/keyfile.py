@@ -81,9 +81,7 @@ def derive_kek(secret: bytes, salt: bytes, info: bytes = _INFO) -> bytes:
 def key_file_slot(root: SymmetricKey, secret: bytes, label: str = "") -> KeySlot:
     """A new slot that the key file holding ``secret`` opens."""
     salt = os.urandom(16)
-    slot = wrap_root_key(root, KEYFILE, {"salt": salt.hex()}, derive_kek(secret, salt))
-    slot.label = label
-    return slot
+    return wrap_root_key(root, KEYFILE, {"salt": salt.hex()}, derive_kek(secret, salt), label)
 
 
 def unlocker(secret: bytes) -> Callable[[KeySlot], bytes | None]:

@@ -10,17 +10,19 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import msgpack
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
-from keyark.crypto.envelope import Cipher, ObjectKind, Sealer, SymmetricKey, new_key
+from keyark.crypto.envelope import KEY_ID_SIZE, Cipher, ObjectKind, Sealer, SymmetricKey, new_key
 from keyark.errors import FormatError
 
 KEYRING_NAME = "keyring"
 CURRENT = "current"
 RETIRED = "retired"
+MAX_DATA_KEYS = 10_000
+_T = TypeVar("_T")
 
 
 @dataclass
@@ -101,21 +103,37 @@ class Keyring:
 
     @classmethod
     def from_bytes(cls, data: bytes) -> Keyring:
+        """Parse and validate every field (types, key sizes, states); :class:`FormatError`."""
         try:
-            document = msgpack.unpackb(data, raw=False)
-            keys = {}
-            for entry in document["data_keys"]:
-                key = SymmetricKey(entry["id"], entry["key"], Cipher(entry["cipher"]))
-                keys[key.key_id] = DataKey(key, entry["created"], entry["state"])
-            return cls(
-                id_key=document["id_key"],
-                data_keys=keys,
-                extra=document.get("extra", {}),
-                version=int(document["version"]),
-                config_signing_key=bytes(document["config_signing_key"]),
-            )
-        except (KeyError, ValueError, TypeError, msgpack.UnpackException) as error:
-            raise FormatError(f"keyring is malformed ({error})") from None
+            document = msgpack.unpackb(data, raw=False, strict_map_key=False)
+        except (ValueError, TypeError, RecursionError, msgpack.UnpackException):
+            raise FormatError("keyring is not valid msgpack (damaged)") from None
+        if not isinstance(document, dict) or document.get("v") != 2:
+            raise FormatError("keyring is malformed or of an unknown format")
+        version = _field(document, "version", int)
+        if isinstance(version, bool) or not 1 <= version < 2**63:
+            raise FormatError("keyring version is out of range")
+        entries = _field(document, "data_keys", list)
+        if not 1 <= len(entries) <= MAX_DATA_KEYS:
+            raise FormatError("keyring holds no or too many data keys")
+        keys: dict[bytes, DataKey] = {}
+        for entry in entries:
+            data_key = _data_key(entry)
+            if data_key.key_id in keys:
+                raise FormatError("keyring lists one data key twice")
+            keys[data_key.key_id] = data_key
+        if sum(1 for dk in keys.values() if dk.state == CURRENT) != 1:
+            raise FormatError("keyring must have exactly one current data key")
+        extra = _field(document, "extra", dict)
+        if not all(isinstance(key, str) for key in extra):
+            raise FormatError("keyring extension fields are malformed")
+        return cls(
+            id_key=_key_bytes(document, "id_key"),
+            data_keys=keys,
+            extra=extra,
+            version=version,
+            config_signing_key=_key_bytes(document, "config_signing_key"),
+        )
 
     def seal(self, root: SymmetricKey) -> bytes:
         return Sealer(root).seal(ObjectKind.KEYRING, KEYRING_NAME.encode(), self.to_bytes())
@@ -125,6 +143,35 @@ class Keyring:
         return cls.from_bytes(
             Sealer(root).open(ObjectKind.KEYRING, KEYRING_NAME.encode(), envelope)
         )
+
+
+def _field(document: dict[Any, Any], name: str, kind: type[_T]) -> _T:
+    value = document.get(name)
+    if not isinstance(value, kind):
+        raise FormatError(f"keyring field {name!r} is missing or not a {kind.__name__}")
+    return value
+
+
+def _key_bytes(document: dict[Any, Any], name: str, size: int = 32) -> bytes:
+    value = _field(document, name, bytes)
+    if len(value) != size:
+        raise FormatError(f"keyring field {name!r} must be {size} bytes")
+    return value
+
+
+def _data_key(entry: object) -> DataKey:
+    if not isinstance(entry, dict):
+        raise FormatError("keyring data key entry is not a map")
+    key_id = _key_bytes(entry, "id", KEY_ID_SIZE)
+    secret = _key_bytes(entry, "key")
+    cipher = _field(entry, "cipher", int)
+    if isinstance(cipher, bool) or cipher not in {int(c) for c in Cipher}:
+        raise FormatError("keyring data key names an unknown cipher")
+    created = _field(entry, "created", str)
+    state = _field(entry, "state", str)
+    if len(created) > 64 or state not in (CURRENT, RETIRED):
+        raise FormatError("keyring data key has a bad creation time or state")
+    return DataKey(SymmetricKey(key_id, secret, Cipher(cipher)), created, state)
 
 
 def _now() -> str:

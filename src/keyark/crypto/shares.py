@@ -195,9 +195,7 @@ def recovery_slot(root: SymmetricKey, secret: bytes, shares: ShareSet, label: st
         "shares": shares.count,
         "scheme": "slip39",
     }
-    slot = wrap_root_key(root, RECOVERY, params, derive_kek(secret, salt, _INFO))
-    slot.label = label
-    return slot
+    return wrap_root_key(root, RECOVERY, params, derive_kek(secret, salt, _INFO), label)
 
 
 def unlocker(secret: bytes, identifier: int) -> Callable[[KeySlot], bytes | None]:

@@ -15,12 +15,14 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
-from keyark.crypto.agents import TRUSTED, effective_trust
+from keyark.crypto.agents import TRUSTED
+from keyark.crypto.envelope import envelope_key_id
 from keyark.errors import BackendError, FormatError, IntegrityError, UsageError
 from keyark.repo.index import BlobLocation, PackRecord, merge_pack_record
 from keyark.repo.pack import TRAILER_SIZE, header_span, pack_id_from_name, pack_name, parse_header
 from keyark.repo.repository import Repository
 from keyark.repo.snapshot import Snapshot
+from keyark.repo.snapshot_trust import snapshot_trust
 from keyark.repo.tree import DIR, FILE, Node
 from keyark.results import CheckSummary, Problem
 
@@ -68,6 +70,8 @@ class Checker:
         self.blob_problems: dict[bytes, Problem] = {}
         self.records: dict[bytes, PackRecord] = {}
         self.lost: set[bytes] = set()
+        #: (blob id, pack id) of every copy known to be bad or gone.
+        self.bad_copies: dict[tuple[bytes, bytes], str] = {}
 
     def problem(self, kind: str, obj: str, message: str, harmless: bool = False) -> Problem:
         found = Problem(kind, obj, message, harmless=harmless)
@@ -82,7 +86,7 @@ class Checker:
         for info in repo.backend.list("index/"):
             try:
                 for record in repo.read_index_file(info.name):
-                    repo.index.add_pack(record.pack_id, record.size, record.entries, record.key_id)
+                    repo.add_record(record)
                     other = merge_pack_record(self.records, record)
                     if other is not None:
                         self.problem(
@@ -142,8 +146,10 @@ class Checker:
                 self._blob_lost(entry.blob_id, pack_id, reason, found)
 
     def _blob_lost(self, blob_id: bytes, pack_id: bytes, reason: str, found: Problem) -> None:
-        location = self.repo.index.get(blob_id)
-        if location is not None and location.pack_id == pack_id:
+        """The copy in ``pack_id`` is gone: the blob is lost when no other copy survives."""
+        self.bad_copies[(blob_id, pack_id)] = reason
+        candidates = self.repo.index.candidates(blob_id)
+        if all((blob_id, c.pack_id) in self.bad_copies for c in candidates):
             self.bad_blobs[blob_id] = reason
             self.blob_problems[blob_id] = found
 
@@ -189,29 +195,47 @@ class Checker:
                 raise IntegrityError("content does not match its SHA-256 name")
             offset, length = header_span(len(data), data[-TRAILER_SIZE:])
             sealed = data[offset : offset + length]
-            entries = parse_header(repo.sealer_for(sealed[4:12]), sealed)
+            key_id = envelope_key_id(sealed)
+            entries = parse_header(repo.sealer_for(key_id), sealed)
         except (IntegrityError, FormatError) as error:
             self.problem("pack", name, f"pack is damaged: {error}")
             # Fall back to the index's view to find which blobs survive.
             entries = []
-            for location in repo.index.locations():
+            for location in repo.index.all_locations():
                 if location.pack_id == pack_id:
                     self._verify_blob(location, data, name)
             return len(data)
+        trusted = self.records[pack_id].trusted
         for entry in entries:
-            location = BlobLocation.in_pack(pack_id, entry)
+            location = BlobLocation.in_pack(pack_id, entry, key_id, trusted)
             self._verify_blob(location, data, name)
         return len(data)
 
     def _verify_blob(self, location: BlobLocation, data: bytes, name: str) -> None:
+        """Verify one copy; a bad copy is reported with its pack and who wrote it."""
         sealed = data[location.offset : location.offset + location.length]
         try:
             if len(sealed) != location.length:
                 raise IntegrityError("blob extends past the end of the pack")
             self.repo.decode_blob(location, sealed)
         except IntegrityError as error:
+            writer = "full-key" if location.trusted else "agent-written (untrusted)"
+            reason = f"{name}: {error}"
             with self._lock:
-                self.bad_blobs[location.blob_id] = f"{name}: {error}"
+                self.bad_copies[(location.blob_id, location.pack_id)] = reason
+            self.problem(
+                "pack",
+                name,
+                f"copy of blob {location.blob_id.hex()[:16]} does not verify "
+                f"({writer} copy in pack {location.pack_id.hex()[:16]}): {error}",
+            )
+
+    def settle_bad_copies(self) -> None:
+        """A blob is bad only when none of its copies verifies."""
+        for (blob_id, _pack_id), reason in list(self.bad_copies.items()):
+            candidates = self.repo.index.candidates(blob_id)
+            if all((blob_id, c.pack_id) in self.bad_copies for c in candidates):
+                self.bad_blobs.setdefault(blob_id, reason)
 
     def check_data(self, subset: str | None) -> None:
         packs = select_packs(sorted(self.records.keys() - self.lost), subset)
@@ -232,9 +256,7 @@ class Checker:
                 continue
             snapshots.append(snapshot)
             agent = snapshot.extra.get("agent")
-            trust = effective_trust(
-                self.repo.keyring, agent, snapshot.extra.get("signature"), snapshot.time
-            )
+            trust = snapshot_trust(self.repo.keyring, snapshot)
             if trust not in TRUSTED:
                 who = f"agent {agent!r}" if agent else "no agent"
                 self.problem(
@@ -303,6 +325,7 @@ def check(
         snapshots = checker.check_snapshots()
         if options.read_data or options.subset:
             checker.check_data(options.subset)
+        checker.settle_bad_copies()
         checker.check_trees(snapshots)
     # Damaged blobs that no snapshot uses are still damage.
     reported = {p.object for p in checker.summary.problems}

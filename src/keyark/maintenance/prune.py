@@ -2,8 +2,9 @@
 
 The plan (:mod:`keyark.maintenance.prune_plan`) is computed first and is all
 ``--dry-run`` prints. Then it is executed in the only order that is safe when
-killed at any point: used blobs of repacked packs are copied (verified, still
-sealed) into new packs; a complete new index (kept + new packs) is written and
+killed at any point: used blobs of repacked packs are verified and re-sealed
+under the current data key into new packs (adoption: from then on they are
+trusted, design D7); a complete new index (kept + new packs) is written and
 durable; only then are the old index files deleted, and last the unused,
 repacked and orphan packs. Running prune again after a kill finishes the job.
 """
@@ -11,6 +12,7 @@ repacked and orphan packs. Running prune again after a kill finishes the job.
 from __future__ import annotations
 
 import hashlib
+import hmac
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -110,10 +112,13 @@ def execute_prune(
     """
     guard = guard or (lambda: None)
     summary = PruneSummary(plan)
+    for note in plan.notes:
+        if warn is not None:
+            warn(note)
     old_index = list(plan.index_files)
     new_records: list[PackRecord] = []
     if plan.repack:
-        old_index += _repack(repo, plan, new_records, summary)
+        old_index += _repack(repo, plan, new_records, summary, warn)
     if plan.changes_index:
         kept = [plan.records[p] for p in plan.keep] + new_records
         sealer = repo.current_sealer()
@@ -141,7 +146,11 @@ def execute_prune(
 
 
 def _repack(
-    repo: Repository, plan: PrunePlan, new_records: list[PackRecord], summary: PruneSummary
+    repo: Repository,
+    plan: PrunePlan,
+    new_records: list[PackRecord],
+    summary: PruneSummary,
+    warn: Warn | None = None,
 ) -> list[str]:
     """Copy the used blobs of the repacked packs into new packs; return new index files."""
     packer = Packer(
@@ -154,7 +163,7 @@ def _repack(
     try:
         for pack_id in plan.repack:
             for kind, blob_id, sealed, raw_length, compression in _used_blobs_of(
-                repo, plan, pack_id
+                repo, plan, pack_id, warn
             ):
                 packer.add(kind, blob_id, sealed, raw_length, compression)
                 summary.blobs_repacked += 1
@@ -167,26 +176,43 @@ def _repack(
 
 
 def _used_blobs_of(
-    repo: Repository, plan: PrunePlan, pack_id: bytes
+    repo: Repository, plan: PrunePlan, pack_id: bytes, warn: Warn | None = None
 ) -> Iterator[tuple[int, bytes, bytes, int, int]]:
-    """The sealed used blobs of one pack, each verified before it is copied."""
+    """The used blobs of one pack, each verified and re-sealed under the current key.
+
+    A damaged full-key copy stops prune (nothing is deleted); an untrusted
+    (agent-written) copy that does not verify held nothing genuine: it is dropped
+    with a warning.
+    """
     name = pack_name(pack_id)
     data = repo.backend.get(name)
-    if hashlib.sha256(data).digest() != pack_id:
+    if not hmac.compare_digest(hashlib.sha256(data).digest(), pack_id):
         raise IntegrityError(f"pack {pack_id.hex()[:16]} does not match its name; {REPAIR_HINT}")
-    for entry in plan.records[pack_id].entries:
-        if plan.owner.get(entry.blob_id) != pack_id:
+    record = plan.records[pack_id]
+    seen: set[bytes] = set()
+    for entry in record.entries:
+        if plan.owner.get(entry.blob_id) != pack_id or entry.blob_id in seen:
             continue
+        seen.add(entry.blob_id)
         sealed = data[entry.offset : entry.offset + entry.length]
-        location = BlobLocation.in_pack(pack_id, entry)
+        location = BlobLocation.in_pack(pack_id, entry, record.key_id, record.trusted)
         try:
-            repo.decode_blob(location, sealed)
+            if len(sealed) != entry.length:
+                raise IntegrityError("blob extends past the end of the pack")
+            resealed = repo.reseal_blob(location, sealed, record.key_id)
         except IntegrityError as error:
+            if not record.trusted:
+                if warn is not None:
+                    warn(
+                        f"untrusted copy of blob {entry.blob_id.hex()[:16]} in pack "
+                        f"{pack_id.hex()[:16]} does not verify ({error}); dropped"
+                    )
+                continue
             raise IntegrityError(
                 f"blob {entry.blob_id.hex()[:16]} in pack {pack_id.hex()[:16]} is damaged "
                 f"({error}); {REPAIR_HINT}"
             ) from None
-        yield entry.kind, entry.blob_id, sealed, entry.raw_length, entry.compression
+        yield entry.kind, entry.blob_id, resealed, entry.raw_length, entry.compression
 
 
 def _delete(repo: Repository, name: str, warn: Warn | None, failures: list[str]) -> bool:

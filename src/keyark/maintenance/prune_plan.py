@@ -8,6 +8,12 @@ belongs to the one with the largest used share; the others' copies are unused.
 Partly used packs are repacked, most wasteful first, while the unused space is
 above ``--max-unused`` and within ``--max-repack-size``. Packs no index lists
 are orphans (under the exclusive lock no backup is running).
+
+Trust (design D7): the kept copy of a used blob is a trusted (full-key) one when
+there is one, and whenever a blob has several copies the kept one is verified
+(decrypted, decompressed, id recomputed) before any other may be deleted; a copy
+that fails is passed over. Untrusted (agent-written) index records that name
+missing packs or disagree with storage are ignored, not obeyed.
 """
 
 from __future__ import annotations
@@ -16,8 +22,9 @@ from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from typing import Any
 
+from keyark.crypto.envelope import envelope_key_id
 from keyark.errors import BackendError, IntegrityError, KeyarkError
-from keyark.repo.index import PackRecord, merge_pack_record
+from keyark.repo.index import BlobLocation, PackRecord, merge_pack_record
 from keyark.repo.pack import pack_id_from_name
 from keyark.repo.repository import Repository
 from keyark.repo.snapshot import Snapshot
@@ -62,6 +69,10 @@ class PrunePlan:
     index_files: list[str] = field(default_factory=list)
     repack_used_bytes: int = 0
     unused_after: int = 0
+    #: Untrusted index records ignored, and copies that failed verification.
+    notes: list[str] = field(default_factory=list)
+    #: An untrusted index file could not be read (orphans are then kept).
+    skipped_index: bool = False
 
     @property
     def changes_index(self) -> bool:
@@ -153,24 +164,50 @@ def used_blobs(
     return used
 
 
-def _read_index(repo: Repository, plan: PrunePlan) -> None:
-    """Load every index file into ``repo.index`` and ``plan.records``; refuse if one fails."""
+def _read_index(repo: Repository, plan: PrunePlan, stored: dict[bytes, int]) -> None:
+    """Load every index file into ``repo.index`` and ``plan.records``; refuse if one fails.
+
+    Untrusted records naming a pack that is not stored with that size are ignored.
+    """
     repo.index.clear()
     for info in repo.backend.list("index/"):
         try:
             records = repo.read_index_file(info.name)
-        except (IntegrityError, BackendError) as error:
+        except IntegrityError as error:
+            if _sealed_by_keyring(repo, info.name):
+                raise IntegrityError(
+                    f"index file {info.name} is unreadable ({error}); {REPAIR_HINT}"
+                ) from None
+            # An agent's (untrusted) index file: skip it, and keep every unindexed
+            # pack, since it may list some of them.
+            plan.notes.append(f"{error}; skipped, and unindexed packs are kept")
+            plan.skipped_index = True
+            continue
+        except BackendError as error:
             raise IntegrityError(
                 f"index file {info.name} is unreadable ({error}); {REPAIR_HINT}"
             ) from None
         plan.index_files.append(info.name)
         for record in records:
-            repo.index.add_pack(record.pack_id, record.size, record.entries, record.key_id)
+            if not record.trusted and stored.get(record.pack_id) != record.size:
+                plan.notes.append(
+                    f"ignored an untrusted record of pack {record.pack_id.hex()[:16]} "
+                    f"in {info.name}: the pack is not stored with that size"
+                )
+                continue
+            repo.add_record(record)
             if merge_pack_record(plan.records, record) is not None:
                 raise IntegrityError(
                     f"index files disagree on the size of pack {record.pack_id.hex()[:16]}; "
                     + REPAIR_HINT
                 )
+
+
+def _sealed_by_keyring(repo: Repository, name: str) -> bool:
+    try:
+        return envelope_key_id(repo.backend.get(name, 0, 64)) in repo.keyring.data_keys
+    except (IntegrityError, BackendError):
+        return False
 
 
 def _stored_packs(repo: Repository) -> dict[bytes, int]:
@@ -190,8 +227,8 @@ def plan_prune(
     ``excluded`` snapshots count as already forgotten (``forget --prune`` plans first).
     """
     plan = PrunePlan()
-    _read_index(repo, plan)
     stored = _stored_packs(repo)
+    _read_index(repo, plan, stored)
     for pack_id, record in plan.records.items():
         size = stored.get(pack_id)
         if size is None:
@@ -204,11 +241,12 @@ def plan_prune(
                 f"pack {pack_id.hex()[:16]} has {size} bytes but the index says "
                 f"{record.size}; {REPAIR_HINT}"
             )
-    plan.orphans = {p: size for p, size in stored.items() if p not in plan.records}
+    if not plan.skipped_index:
+        plan.orphans = {p: size for p, size in stored.items() if p not in plan.records}
     snapshots = load_all_snapshots(repo)
     plan.snapshots = sum(1 for s in snapshots if s.id not in excluded)
     used = used_blobs(repo, snapshots, excluded)
-    _assign_owners(plan, used)
+    _assign_owners(repo, plan, used)
     homeless = used - plan.owner.keys()
     if homeless:  # pragma: no cover - the master index is built from the same records
         blob = next(iter(homeless))
@@ -217,16 +255,39 @@ def plan_prune(
     return plan
 
 
-def _assign_owners(plan: PrunePlan, used: set[bytes]) -> None:
-    """Pick one pack per used blob: the one with the largest used share."""
+def _assign_owners(repo: Repository, plan: PrunePlan, used: set[bytes]) -> None:
+    """Pick one pack per used blob: trusted first, then the largest used share.
+
+    When a blob has several copies, the chosen copy must verify before any other
+    copy may be dropped; a copy that fails is passed over for the next one.
+    """
     share: dict[bytes, float] = {}
     for pack_id, record in plan.records.items():
         hits = sum(1 for e in record.entries if e.blob_id in used)
         share[pack_id] = hits / len(record.entries) if record.entries else 0.0
-    for pack_id in sorted(plan.records, key=lambda p: (-share[p], p)):
-        for entry in plan.records[pack_id].entries:
+    copies: dict[bytes, list[BlobLocation]] = {}
+    order = sorted(plan.records, key=lambda p: (not plan.records[p].trusted, -share[p], p))
+    for pack_id in order:
+        record = plan.records[pack_id]
+        for entry in record.entries:
             if entry.blob_id in used:
-                plan.owner.setdefault(entry.blob_id, pack_id)
+                location = BlobLocation.in_pack(pack_id, entry, record.key_id, record.trusted)
+                copies.setdefault(entry.blob_id, []).append(location)
+    for blob_id, locations in copies.items():
+        plan.owner[blob_id] = locations[0].pack_id
+        if len(locations) == 1 or len({loc.pack_id for loc in locations}) == 1:
+            continue
+        for location in locations:
+            try:
+                repo.read_copy(location)
+            except (IntegrityError, BackendError) as error:
+                plan.notes.append(
+                    f"copy of blob {blob_id.hex()[:16]} in pack {location.pack_id.hex()[:16]} "
+                    f"does not verify ({error}); another copy is kept"
+                )
+                continue
+            plan.owner[blob_id] = location.pack_id
+            break
 
 
 def _classify(plan: PrunePlan, options: PruneOptions) -> None:

@@ -1,14 +1,32 @@
-"""``repair index``: rebuild the index from the pack headers."""
+"""``repair index``: rebuild the index from the packs themselves.
+
+Nothing a pack header says is trusted until it is proven: the pack's bytes must
+match the SHA-256 in its name, and every blob the header lists must decrypt,
+decompress and hash to its id. A pack that fails is reported, not indexed (its
+good blobs are indexed when only some fail). Packs sealed under an agent session
+key stay untrusted (design D7). The old index files are deleted only after every
+new one has been written and read back successfully.
+"""
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
-from keyark.errors import BackendError, FormatError, IntegrityError
-from keyark.repo.index import PackRecord
-from keyark.repo.pack import pack_id_from_name
+from keyark.crypto.envelope import envelope_key_id
+from keyark.errors import BackendError, IntegrityError
+from keyark.repo.index import BlobLocation, PackRecord
+from keyark.repo.pack import (
+    TRAILER_SIZE,
+    PackEntry,
+    header_span,
+    pack_id_from_name,
+    pack_name,
+    parse_header,
+)
 from keyark.repo.packer import write_index_file
 from keyark.repo.repository import Repository
 
@@ -23,14 +41,54 @@ class RepairSummary:
     blobs_indexed: int = 0
     index_files_written: int = 0
     index_files_removed: int = 0
+    #: Packs indexed as untrusted (sealed under an agent session key).
+    untrusted_packs: int = 0
     unreadable_packs: list[str] = field(default_factory=list)
+    #: Blobs left out because they do not verify (pack and blob named).
+    bad_blobs: list[str] = field(default_factory=list)
+
+
+def verified_record(repo: Repository, pack_id: bytes, size: int) -> tuple[PackRecord, list[str]]:
+    """Read a whole pack, prove it and its header; return (record of good blobs, bad blobs).
+
+    Raises :class:`IntegrityError` (or a backend error) when the pack cannot be
+    trusted at all: wrong SHA-256, unreadable or malformed header.
+    """
+    data = repo.backend.get(pack_name(pack_id))
+    if len(data) != size or not hmac.compare_digest(hashlib.sha256(data).digest(), pack_id):
+        raise IntegrityError("its bytes do not match its SHA-256 name")
+    offset, length = header_span(len(data), data[-TRAILER_SIZE:])
+    sealed = data[offset : offset + length]
+    key_id = envelope_key_id(sealed)
+    entries = parse_header(repo.sealer_for(key_id), sealed)
+    trusted = key_id in repo.keyring.data_keys
+    good: list[PackEntry] = []
+    bad: list[str] = []
+    view = memoryview(data)
+    for entry in entries:
+        location = BlobLocation.in_pack(pack_id, entry, key_id, trusted)
+        try:
+            if entry.offset + entry.length > offset:
+                raise IntegrityError("blob overlaps the header")
+            repo.decode_blob(location, view[entry.offset : entry.offset + entry.length], key_id)
+        except IntegrityError as error:
+            bad.append(f"blob {entry.blob_id.hex()[:16]} in pack {pack_id.hex()[:16]}: {error}")
+            continue
+        good.append(entry)
+    return PackRecord(pack_id, size, good, key_id, trusted), bad
 
 
 def repair_index(
     repo: Repository, warn: Callable[[str], None] | None = None, retry_lock: float = 0.0
 ) -> RepairSummary:
-    """Read every pack header, write a fresh index, then delete the old index files."""
+    """Prove every pack, write a fresh index, read it back, then delete the old index files."""
     summary = RepairSummary()
+
+    def report(message: str, into: list[str]) -> None:
+        into.append(message)
+        if warn is not None:
+            warn(message)
+
     with repo.lock("repair index", exclusive=True, retry=retry_lock):
         old = [info.name for info in repo.backend.list("index/")]
         packs = [
@@ -42,14 +100,14 @@ def repair_index(
         def read(item: tuple[bytes, int]) -> PackRecord | None:
             pack_id, size = item
             try:
-                entries, key_id = repo.pack_header(pack_id, size)
-                return PackRecord(pack_id, size, entries, key_id)
-            except (IntegrityError, FormatError, BackendError) as error:
+                record, bad = verified_record(repo, pack_id, size)
+            except (IntegrityError, BackendError) as error:
                 message = f"pack {pack_id.hex()[:16]} cannot be indexed: {error}"
-                summary.unreadable_packs.append(message)
-                if warn is not None:
-                    warn(message)
+                report(message, summary.unreadable_packs)
                 return None
+            for message in bad:
+                report(f"{message} (left out of the index)", summary.bad_blobs)
+            return record if record.entries else None
 
         workers = max(2, repo.backend.capabilities().connections)
         with ThreadPoolExecutor(workers) as pool:
@@ -59,7 +117,8 @@ def repair_index(
         for start in range(0, len(records), PACKS_PER_INDEX_FILE):
             batch = records[start : start + PACKS_PER_INDEX_FILE]
             written.append(write_index_file(repo.backend, sealer, batch, old))
-        # The new index is durable: only now do the old files go.
+        _prove_written(repo, written, records)
+        # The new index is durable and readable: only now do the old files go.
         for name in old:
             if name in written:
                 continue
@@ -69,7 +128,21 @@ def repair_index(
             except BackendError:
                 pass
         summary.packs_indexed = len(records)
+        summary.untrusted_packs = sum(1 for r in records if not r.trusted)
         summary.blobs_indexed = sum(len(r.entries) for r in records)
         summary.index_files_written = len(written)
     repo.load_index(reload=True)
     return summary
+
+
+def _prove_written(repo: Repository, written: list[str], records: list[PackRecord]) -> None:
+    """Read the new index files back; raise (keeping the old ones) if they differ."""
+    expected = {(r.pack_id, r.trusted, len(r.entries)) for r in records}
+    found: set[tuple[bytes, bool, int]] = set()
+    for name in written:
+        found.update((r.pack_id, r.trusted, len(r.entries)) for r in repo.read_index_file(name))
+    if found != expected:
+        raise IntegrityError(
+            "the rebuilt index does not read back as written; the old index is kept "
+            "(run 'keyark repair index' again)"
+        )

@@ -21,11 +21,14 @@ from keyark.crypto.envelope import envelope_key_id
 from keyark.crypto.keyring import CURRENT, Keyring
 from keyark.errors import BackendError, IntegrityError, NotFoundError, UsageError
 from keyark.maintenance.repair import PACKS_PER_INDEX_FILE
-from keyark.repo.index import MasterIndex, PackRecord, merge_pack_record
-from keyark.repo.pack import BLOB_KINDS, pack_id_from_name, pack_name
+from keyark.repo import key_store
+from keyark.repo.config import CONFIG_NAME
+from keyark.repo.index import BlobLocation, MasterIndex, PackRecord, merge_pack_record
+from keyark.repo.pack import pack_id_from_name, pack_name
 from keyark.repo.packer import Packer, write_index_file
 from keyark.repo.repository import SESSION_PREFIX, Repository
 from keyark.repo.snapshot import SNAPSHOT_PREFIX
+from keyark.repo.snapshot_trust import keep_provenance
 
 Warn = Callable[[str], None]
 MARKER = "reencrypt"
@@ -167,9 +170,17 @@ def key_status(repo: Repository) -> KeyStatus:
 
 # --------------------------------------------------------------------- rotation
 def _reload_keyring(repo: Repository) -> Keyring:
+    """The live keyring, read again under the lock (and checked against the trust state)."""
     if repo.root_key is None or repo.agent is not None:
         raise UsageError("rotating keys needs a full key (passphrase, key file, HSM)")
-    repo.keyring = Keyring.open(repo.root_key, repo.backend.get("keyring"))
+    loaded = key_store.load_keyring(repo.backend, repo.root_key, repo.backend.get(CONFIG_NAME))
+    if loaded is None:
+        raise IntegrityError("the keyring no longer opens with this key; open the repository again")
+    keyring, root, _pending = loaded
+    if repo.trust is not None:
+        repo.trust.check_keyring(keyring.version)
+        repo.trust.save()
+    repo.keyring, repo.root_key = keyring, root
     repo.forget_sealers()
     return repo.keyring
 
@@ -229,6 +240,13 @@ def _rewrite_packs(
     warn: Warn | None,
     progress: Callable[[int, int], None] | None,
 ) -> None:
+    """Re-seal every blob not yet under ``target``, verifying each copy it keeps (D7).
+
+    Trusted records go first, so a verified full-key copy wins over an agent's; a
+    copy that fails verification is skipped and another tried. Nothing is deleted
+    while a blob that had a trusted copy has no verified one (the only good copy
+    must never go); blobs only agents wrote, none verifying, are garbage and dropped.
+    """
     old_index = [info.name for info in repo.backend.list("index/")]
     records: dict[bytes, PackRecord] = {}
     for name in old_index:
@@ -239,8 +257,10 @@ def _rewrite_packs(
         for name, size in repo.iter_pack_names()
         if (pid := pack_id_from_name(name)) is not None
     }
-    keep = [r for r in records.values() if r.key_id == target and r.pack_id in stored]
-    rewrite = [r for r in records.values() if r.key_id != target and r.pack_id in stored]
+    present = [r for r in records.values() if r.pack_id in stored]
+    keep = [r for r in present if r.key_id == target and r.trusted]
+    kept = {r.pack_id for r in keep}
+    rewrite = sorted((r for r in present if r.pack_id not in kept), key=lambda r: not r.trusted)
     index_current = all(_key_of(repo, n) == target for n in old_index)
     if not rewrite and index_current:
         doomed = [p for p in stored if p not in records]
@@ -255,26 +275,26 @@ def _rewrite_packs(
         )
         sealer = repo.current_sealer()
         done: set[bytes] = {e.blob_id for r in keep for e in r.entries}
+        failed: dict[bytes, bool] = {}  # blob id -> whether a trusted copy failed
         try:
             for number, record in enumerate(rewrite, 1):
                 data = repo.backend.get(pack_name(record.pack_id))
-                if hashlib.sha256(data).digest() != record.pack_id:
-                    raise IntegrityError(
-                        f"pack {record.pack_id.hex()[:16]} is damaged; run 'keyark check "
-                        "--read-data' and repair before re-encrypting"
-                    )
+                if hashlib.sha256(data).digest() != record.pack_id and warn is not None:
+                    warn(f"pack {record.pack_id.hex()[:16]} is damaged; verifying each blob")
                 for entry in record.entries:
                     if entry.blob_id in done:
                         continue
+                    location = BlobLocation.in_pack(
+                        record.pack_id, entry, record.key_id, record.trusted
+                    )
                     sealed = data[entry.offset : entry.offset + entry.length]
-                    kind = BLOB_KINDS[entry.kind]
-                    payload = repo.open_object(kind, entry.blob_id, sealed)
+                    try:
+                        resealed = repo.reseal_blob(location, sealed, record.key_id)
+                    except IntegrityError:
+                        failed[entry.blob_id] = failed.get(entry.blob_id, False) or record.trusted
+                        continue
                     packer.add(
-                        entry.kind,
-                        entry.blob_id,
-                        sealer.seal(kind, entry.blob_id, payload),
-                        entry.raw_length,
-                        entry.compression,
+                        entry.kind, entry.blob_id, resealed, entry.raw_length, entry.compression
                     )
                     done.add(entry.blob_id)
                     summary.blobs_rewritten += 1
@@ -284,6 +304,14 @@ def _rewrite_packs(
             packer.flush()
         finally:
             packer.close()
+        lost = [b for b, trusted in failed.items() if trusted and b not in done]
+        if lost:
+            raise IntegrityError(
+                f"{len(lost)} blob(s) have no copy that verifies (first {lost[0].hex()[:16]}); "
+                "nothing was deleted: run 'keyark check --read-data' and repair first"
+            )
+        if warn is not None and any(b not in done for b in failed):
+            warn("dropped agent-written blob copies that failed verification")
         fresh_index = keep + new_records
         written = [
             write_index_file(
@@ -315,8 +343,11 @@ def _rewrite_snapshots(repo: Repository, target: bytes, summary: ReencryptSummar
     for snapshot_id in repo.snapshot_ids():
         if _key_of(repo, SNAPSHOT_PREFIX + snapshot_id) == target:
             continue
-        plaintext, _key = repo.load_snapshot_bytes(snapshot_id)
-        repo.store_snapshot_bytes(plaintext, sealer, overwrite=True)
+        plaintext, key = repo.load_snapshot_bytes(snapshot_id)
+        # A session-key snapshot must not become a full-key one (design D9).
+        plaintext = keep_provenance(repo.keyring, plaintext, key)
+        if repo.store_snapshot_bytes(plaintext, sealer, overwrite=True) != snapshot_id:
+            repo.delete_snapshot(snapshot_id)
         summary.snapshots_rewritten += 1
 
 

@@ -4,7 +4,8 @@ The agent makes a fresh session data key for each run, wraps it to the
 repository's recipient public key (``keys/sessions/<key-id>``), and seals
 everything it writes with it. It never holds KR or a data key, cannot read the
 index, and discards the session key when the run ends: not even its own
-snapshots can be read back with the credential.
+snapshots can be read back with the credential. The config is verified with the
+config public key pinned in the credential before anything uses it.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from keyark.crypto.agents import AgentCredential
 from keyark.crypto.envelope import SymmetricKey, new_key
 from keyark.crypto.keyring import DataKey, Keyring
 from keyark.crypto.recipients import wrap
-from keyark.errors import FormatError, NotFoundError, RepositoryNotFoundError, UsageError
+from keyark.errors import NotFoundError, RepositoryNotFoundError, UsageError
 from keyark.repo.config import CONFIG_NAME, RepoConfig
 from keyark.repo.repository import Repository, session_object_name
 
@@ -39,22 +40,29 @@ class AgentSession:
         self.stored = True
 
 
-def open_for_agent(backend: Backend, credential: AgentCredential) -> Repository:
-    """A repository handle that can only write, sealing with a fresh session key."""
-    try:
-        config_bytes = backend.get(CONFIG_NAME)
-    except NotFoundError:
-        raise RepositoryNotFoundError(f"no repository at {backend.location()}") from None
+def open_for_agent(
+    backend: Backend, credential: AgentCredential, config_bytes: bytes | None = None
+) -> Repository:
+    """A repository handle that can only write, sealing with a fresh session key.
+
+    ``config_bytes`` are the config bytes the backend was opened with (read here when
+    None); they must verify with the credential's pinned config public key, else a
+    :class:`FormatError`. A credential of another repository is a :class:`UsageError`.
+    """
+    if config_bytes is None:
+        try:
+            config_bytes = backend.get(CONFIG_NAME)
+        except NotFoundError:
+            raise RepositoryNotFoundError(f"no repository at {backend.location()}") from None
     public = RepoConfig.peek(config_bytes)
     if public.get("id") != credential.repo_id:
         raise UsageError(
             "this agent credential belongs to another repository "
             f"({credential.repo_id[:10]}, not {str(public.get('id'))[:10]})"
         )
-    try:
-        config = RepoConfig.from_bytes(config_bytes, credential.id_key)
-    except FormatError:
-        raise UsageError("this agent credential does not fit the repository") from None
+    # Verified with the config public key pinned in the credential (design D2, D6):
+    # storage cannot change a setting the agent obeys (pack size, Object Lock, ...).
+    config = RepoConfig.from_bytes(config_bytes, credential.id_key, credential.config_public)
     session = new_key()
     keyring = Keyring(
         id_key=credential.id_key,

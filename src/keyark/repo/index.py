@@ -3,7 +3,9 @@
 The master index keeps one dict from blob id to a row number plus parallel
 typed arrays (pack number, offset, length, raw length, kind, compression),
 not an object per blob. Index files (``index/<sha256>``) are sealed msgpack
-documents listing packs and their blobs.
+documents listing packs and their blobs. Each location carries a trust flag
+(design D7): copies written under an agent session are untrusted, never satisfy
+a full-key writer's dedup, and never shadow a trusted copy.
 """
 
 from __future__ import annotations
@@ -15,13 +17,16 @@ from dataclasses import dataclass
 
 import msgpack
 
+from keyark.crypto.envelope import KEY_ID_SIZE
 from keyark.errors import FormatError
 from keyark.repo.pack import PackEntry
+
+_U63 = 2**63
 
 
 @dataclass(frozen=True, slots=True)
 class BlobLocation:
-    """A blob's position: which pack, where in it, and how it is stored."""
+    """A blob's position: which pack, where in it, how it is stored, and whether trusted."""
 
     blob_id: bytes
     pack_id: bytes
@@ -30,9 +35,15 @@ class BlobLocation:
     length: int
     raw_length: int
     compression: int
+    #: Id of the key that sealed the pack (b"" when not known; readers look it up).
+    key_id: bytes = b""
+    #: Listed by a full-key index for a pack sealed with a keyring data key (design D7).
+    trusted: bool = True
 
     @classmethod
-    def in_pack(cls, pack_id: bytes, entry: PackEntry) -> BlobLocation:
+    def in_pack(
+        cls, pack_id: bytes, entry: PackEntry, key_id: bytes = b"", trusted: bool = True
+    ) -> BlobLocation:
         """Where a pack header (or index) entry of ``pack_id`` puts its blob."""
         return cls(
             entry.blob_id,
@@ -42,6 +53,8 @@ class BlobLocation:
             entry.length,
             entry.raw_length,
             entry.compression,
+            key_id,
+            trusted,
         )
 
 
@@ -54,13 +67,22 @@ class PackRecord:
     entries: list[PackEntry]
     #: Id of the key that sealed the pack header and its blobs (b"" if unknown).
     key_id: bytes = b""
+    #: Trusted (design D7): the index file was sealed with a keyring data key, the pack
+    #: key is a keyring data key, and the writer marked the record trusted.
+    trusted: bool = True
 
 
 class MasterIndex:
-    """All known blobs; thread-safe for concurrent adds and lookups."""
+    """All known blobs; thread-safe for concurrent adds and lookups.
+
+    Per blob: the best location (trusted before untrusted, first listed within a
+    rank) in compact parallel arrays; other copies' rows only for duplicates, in
+    a side dict, so the common case costs nothing extra.
+    """
 
     def __init__(self) -> None:
         self._rows: dict[bytes, int] = {}
+        self._alternates: dict[bytes, list[int]] = {}
         self._pack_ids: list[bytes] = []
         self._pack_sizes: list[int] = []
         self._pack_numbers: dict[bytes, int] = {}
@@ -70,6 +92,7 @@ class MasterIndex:
         self._length = array("I")
         self._raw = array("Q")
         self._meta = array("B")  # kind << 4 | compression
+        self._trusted = array("B")
         self._lock = threading.Lock()
 
     def clear(self) -> None:
@@ -83,45 +106,106 @@ class MasterIndex:
         return len(self._rows)
 
     def __contains__(self, blob_id: object) -> bool:
+        """Whether any copy (trusted or not) is indexed."""
         return blob_id in self._rows
 
+    def has_trusted(self, blob_id: bytes) -> bool:
+        """Whether a trusted copy is indexed (the only kind full-key writers dedup against)."""
+        row = self._rows.get(blob_id)
+        return row is not None and bool(self._trusted[row])
+
     def add_pack(
-        self, pack_id: bytes, size: int, entries: Iterable[PackEntry], key_id: bytes = b""
+        self,
+        pack_id: bytes,
+        size: int,
+        entries: Iterable[PackEntry],
+        key_id: bytes = b"",
+        trusted: bool = True,
     ) -> None:
-        """Record a pack and its blobs (a blob already known keeps its first location)."""
+        """Record a pack and its blobs.
+
+        A trusted copy replaces an untrusted best location whatever the order of
+        calls; otherwise the first location stays best and later ones are alternates.
+        """
         with self._lock:
-            if key_id:
-                self._pack_keys[pack_id] = key_id
             number = self._pack_numbers.get(pack_id)
             if number is None:
                 number = len(self._pack_ids)
                 self._pack_ids.append(pack_id)
                 self._pack_sizes.append(size)
                 self._pack_numbers[pack_id] = number
+            if key_id and (trusted or pack_id not in self._pack_keys):
+                self._pack_keys[pack_id] = key_id
             for entry in entries:
-                if entry.blob_id in self._rows:
+                best = self._rows.get(entry.blob_id)
+                if best is not None and self._same(best, number, entry):
+                    if trusted and not self._trusted[best]:
+                        self._trusted[best] = 1
                     continue
-                self._rows[entry.blob_id] = len(self._pack)
-                self._pack.append(number)
-                self._offset.append(entry.offset)
-                self._length.append(entry.length)
-                self._raw.append(entry.raw_length)
-                self._meta.append(entry.kind << 4 | entry.compression)
+                others = self._alternates.get(entry.blob_id, [])
+                known = next((r for r in others if self._same(r, number, entry)), None)
+                if known is not None:
+                    if trusted:
+                        self._trusted[known] = 1
+                    if trusted and best is not None and not self._trusted[best]:
+                        others.remove(known)
+                        others.insert(0, best)
+                        self._rows[entry.blob_id] = known
+                    continue
+                row = self._append(number, entry, trusted)
+                if best is None:
+                    self._rows[entry.blob_id] = row
+                elif trusted and not self._trusted[best]:
+                    self._rows[entry.blob_id] = row
+                    self._alternates.setdefault(entry.blob_id, []).insert(0, best)
+                else:
+                    self._alternates.setdefault(entry.blob_id, []).append(row)
 
-    def get(self, blob_id: bytes) -> BlobLocation | None:
-        row = self._rows.get(blob_id)
-        if row is None:
-            return None
+    def _same(self, row: int, number: int, entry: PackEntry) -> bool:
+        return self._pack[row] == number and self._offset[row] == entry.offset
+
+    def _append(self, number: int, entry: PackEntry, trusted: bool) -> int:
+        row = len(self._pack)
+        self._pack.append(number)
+        self._offset.append(entry.offset)
+        self._length.append(entry.length)
+        self._raw.append(entry.raw_length)
+        self._meta.append(entry.kind << 4 | entry.compression)
+        self._trusted.append(1 if trusted else 0)
+        return row
+
+    def _location(self, blob_id: bytes, row: int) -> BlobLocation:
         meta = self._meta[row]
+        pack_id = self._pack_ids[self._pack[row]]
         return BlobLocation(
             blob_id,
-            self._pack_ids[self._pack[row]],
+            pack_id,
             meta >> 4,
             self._offset[row],
             self._length[row],
             self._raw[row],
             meta & 0x0F,
+            self._pack_keys.get(pack_id, b""),
+            bool(self._trusted[row]),
         )
+
+    def get(self, blob_id: bytes) -> BlobLocation | None:
+        """The best location of a blob (a trusted one when there is one)."""
+        row = self._rows.get(blob_id)
+        return None if row is None else self._location(blob_id, row)
+
+    def candidates(self, blob_id: bytes) -> list[BlobLocation]:
+        """Every known copy, best first: trusted before untrusted, then listing order."""
+        row = self._rows.get(blob_id)
+        if row is None:
+            return []
+        rows = [row, *self._alternates.get(blob_id, ())]
+        rows.sort(key=lambda r: (not self._trusted[r], r != row))
+        return [self._location(blob_id, r) for r in rows]
+
+    def copies(self) -> int:
+        """How many indexed copies exist beyond one per blob."""
+        return sum(len(rows) for rows in self._alternates.values())
 
     def raw_length(self, blob_id: bytes) -> int | None:
         row = self._rows.get(blob_id)
@@ -147,23 +231,33 @@ class MasterIndex:
         return pack_id in self._pack_numbers
 
     def locations(self) -> Iterator[BlobLocation]:
+        """The best location of every blob."""
         for blob_id in list(self._rows):
             location = self.get(blob_id)
             if location is not None:
                 yield location
 
+    def all_locations(self) -> Iterator[BlobLocation]:
+        """Every indexed copy, alternates included."""
+        for blob_id in list(self._rows):
+            yield from self.candidates(blob_id)
+
 
 def merge_pack_record(records: dict[bytes, PackRecord], record: PackRecord) -> int | None:
     """Add ``record`` to ``records`` by pack id, merging the blob lists of repeated packs.
 
-    Returns the size already recorded when another index file gave the same pack a
-    different size (a conflict the caller reports), else None.
+    A trusted record replaces an untrusted one and an untrusted record never adds
+    entries to a trusted one (so an agent's index cannot inject entries into a
+    full-key pack). Returns the size already recorded when another index file of the
+    same trust gave the pack a different size (a conflict the caller reports), else None.
     """
     known = records.get(record.pack_id)
-    if known is None:
+    if known is None or (record.trusted and not known.trusted):
         records[record.pack_id] = PackRecord(
-            record.pack_id, record.size, list(record.entries), record.key_id
+            record.pack_id, record.size, list(record.entries), record.key_id, record.trusted
         )
+        return None
+    if known.trusted and not record.trusted:
         return None
     seen = set(known.entries)
     known.entries.extend(e for e in record.entries if e not in seen)
@@ -171,15 +265,16 @@ def merge_pack_record(records: dict[bytes, PackRecord], record: PackRecord) -> i
 
 
 def encode_index(packs: Iterable[PackRecord], supersedes: Iterable[str] = ()) -> bytes:
-    """Serialise an index file's plaintext."""
+    """Serialise an index file's plaintext (each record keeps its trust mark)."""
     document = {
-        "v": 1,
+        "v": 2,
         "supersedes": list(supersedes),
         "packs": [
             {
                 "id": pack.pack_id,
                 "size": pack.size,
                 "key": pack.key_id,
+                "t": pack.trusted,
                 "blobs": [e.as_row() for e in pack.entries],
             }
             for pack in packs
@@ -189,18 +284,44 @@ def encode_index(packs: Iterable[PackRecord], supersedes: Iterable[str] = ()) ->
 
 
 def decode_index(data: bytes) -> tuple[list[PackRecord], list[str]]:
-    """Parse an index file's plaintext into pack records and superseded index names."""
+    """Parse an index file's plaintext into pack records and superseded index names.
+
+    Every field is type- and range-checked; ``trusted`` is the writer's mark only
+    (the caller combines it with who sealed the file and the pack).
+    """
     try:
         document = msgpack.unpackb(data, raw=False)
-        packs = [
-            PackRecord(
-                pack["id"],
-                int(pack["size"]),
-                [PackEntry.from_row(row) for row in pack["blobs"]],
-                bytes(pack.get("key", b"")),
-            )
-            for pack in document["packs"]
-        ]
-        return packs, [str(name) for name in document.get("supersedes", [])]
-    except (KeyError, ValueError, TypeError, msgpack.UnpackException) as error:
-        raise FormatError(f"index file is malformed ({error})") from None
+        if not isinstance(document, dict) or document.get("v") != 2:
+            raise ValueError("not a version 2 index")
+        packs = [_pack_record(pack) for pack in document["packs"]]
+        supersedes = document.get("supersedes", [])
+        if not isinstance(supersedes, list) or not all(isinstance(n, str) for n in supersedes):
+            raise ValueError("bad supersedes list")
+        return packs, list(supersedes)
+    except (
+        KeyError,
+        ValueError,
+        TypeError,
+        FormatError,
+        msgpack.UnpackException,
+        RecursionError,
+    ) as error:
+        raise FormatError(f"index file is malformed ({str(error)[:80]})") from None
+
+
+def _pack_record(pack: object) -> PackRecord:
+    if not isinstance(pack, dict):
+        raise ValueError("pack record is not a map")
+    pack_id, size, key, trusted, rows = (pack[k] for k in ("id", "size", "key", "t", "blobs"))
+    if not isinstance(pack_id, bytes) or len(pack_id) != 32:
+        raise ValueError("bad pack id")
+    if not isinstance(size, int) or isinstance(size, bool) or not 0 < size < _U63:
+        raise ValueError("bad pack size")
+    if not isinstance(key, bytes) or len(key) != KEY_ID_SIZE:
+        raise ValueError("bad pack key id")
+    if not isinstance(trusted, bool) or not isinstance(rows, list):
+        raise ValueError("bad pack record")
+    entries = [PackEntry.from_row(row) for row in rows]
+    if any(e.offset + e.length > size for e in entries):
+        raise ValueError("blob extends past the end of its pack")
+    return PackRecord(pack_id, size, entries, key, trusted)

@@ -64,7 +64,8 @@ def cat(repo: Repository, kind: str, ref: str = "") -> dict[str, Any]:
         names = [i.name for i in backend.list("index/")]
         name = _unique(names, "index/", ref, "index file")
         data = backend.get(name)
-        packs, supersedes = decode_index(repo.open_object(ObjectKind.INDEX, b"", data))
+        _packs, supersedes = decode_index(repo.open_object(ObjectKind.INDEX, b"", data))
+        packs = repo.read_index_file(name)
         return {
             "id": name.split("/")[1],
             "key_id": envelope_key_id(data).hex(),
@@ -73,6 +74,8 @@ def cat(repo: Repository, kind: str, ref: str = "") -> dict[str, Any]:
                 {
                     "id": p.pack_id.hex(),
                     "size": p.size,
+                    "key_id": p.key_id.hex(),
+                    "trusted": p.trusted,
                     "blobs": [
                         {
                             "type": "tree" if e.kind else "data",
@@ -118,7 +121,13 @@ def cat(repo: Repository, kind: str, ref: str = "") -> dict[str, Any]:
         data = repo.load_blob(blob_id)
         if location.kind == 1:
             return {"id": ref, "type": "tree", "nodes": [n.describe() for n in decode_tree(data)]}
-        return {"id": ref, "type": "data", "size": len(data), "pack": location.pack_id.hex()}
+        return {
+            "id": ref,
+            "type": "data",
+            "size": len(data),
+            "pack": location.pack_id.hex(),
+            "trusted": location.trusted,
+        }
     if kind == "lock":
         return {
             "locks": [

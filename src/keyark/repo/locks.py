@@ -6,11 +6,23 @@ id key, so write-only agents can take and read locks too. A held lock is
 refreshed in the background (a new object, then the old one deleted). A lock is
 stale when it has expired, or when it names this host and a process that no
 longer exists.
+
+A lock object that cannot be opened or parsed (damaged, planted, renamed, or with a
+field of the wrong type) never crashes a command. It is reported by name (a warning on
+the ``keyark.locks`` logger) and then:
+
+- counts as a conflicting lock for *exclusive* operations (prune, rotate, repair): they
+  stop with a :class:`LockError` naming the object and saying to run ``keyark unlock``,
+  since its holder cannot be known;
+- is ignored by *shared* operations (backup), so one bad object cannot stop backups;
+- is removed by plain ``keyark unlock`` (no ``--remove-all`` needed): no keyark client
+  writes such a lock, so nobody can be holding it.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import os
 import random
 import socket
@@ -22,12 +34,22 @@ from datetime import UTC, datetime
 
 from keyark.backends.base import Backend
 from keyark.crypto.envelope import ObjectKind, Sealer
-from keyark.errors import BackendError, IntegrityError, LockError, NotFoundError
+from keyark.errors import BackendError, KeyarkError, LockError, NotFoundError
 from keyark.repo.config import derive_subkey
+from keyark.repo.fields import Fields, load_json
+
+log = logging.getLogger("keyark.locks")
 
 LOCK_PREFIX = "locks/"
 REFRESH_SECONDS = 120.0
 EXPIRY_SECONDS = 600.0
+#: A lock may claim validity for at most this long past its creation.
+MAX_LIFETIME_SECONDS = 86400.0
+MAX_TEXT = 256
+MAX_PID = 2**31 - 1
+#: Year 6325: far beyond any real lock, within what datetime can render.
+MAX_TIMESTAMP = 2.0**37
+UNREADABLE = "unreadable lock"
 
 
 @dataclass(frozen=True)
@@ -42,8 +64,42 @@ class LockInfo:
     created: float
     expires: float
     name: str = ""
+    #: False for an object that could not be opened or parsed (see the module docstring).
+    readable: bool = True
+
+    @classmethod
+    def parse(cls, raw: bytes, name: str) -> LockInfo:
+        """Parse the plaintext of lock object ``name``; FormatError if anything is malformed.
+
+        Every field is checked for type and range; ``expires`` must lie between 0
+        and ``created`` plus :data:`MAX_LIFETIME_SECONDS`.
+        """
+        fields = Fields(load_json(raw, f"lock {_short(name)}"), f"lock {_short(name)}")
+        created = fields.get_float("created", 0, MAX_TIMESTAMP)
+        expires = fields.get_float("expires", 0, created + MAX_LIFETIME_SECONDS)
+        return cls(
+            host=fields.get_str("host", max_len=MAX_TEXT),
+            pid=fields.get_int("pid", 0, MAX_PID),
+            username=fields.get_str("username", max_len=MAX_TEXT),
+            operation=fields.get_str("operation", max_len=MAX_TEXT),
+            exclusive=fields.get_bool("exclusive"),
+            created=created,
+            expires=expires,
+            name=name,
+        )
+
+    @classmethod
+    def unreadable(cls, name: str) -> LockInfo:
+        """The stand-in for lock object ``name`` that could not be opened or parsed."""
+        return cls("unknown", 0, "unknown", UNREADABLE, True, 0.0, 0.0, name, readable=False)
 
     def is_stale(self, now: float | None = None) -> bool:
+        """Whether the holder is gone (expired, or a dead process on this host).
+
+        An unreadable lock is never stale: only ``keyark unlock`` removes it.
+        """
+        if not self.readable:
+            return False
         now = time.time() if now is None else now
         if self.expires < now:
             return True
@@ -57,6 +113,11 @@ class LockInfo:
         return False
 
     def describe(self) -> str:
+        """One line saying who holds the lock and since when."""
+        if not self.readable:
+            return (
+                f"locked by unreadable lock object {self.name} (damaged, or not written by keyark)"
+            )
         since = datetime.fromtimestamp(self.created, UTC).isoformat(timespec="seconds")
         kind = "exclusively" if self.exclusive else "shared"
         return (
@@ -65,31 +126,43 @@ class LockInfo:
         )
 
 
+def _short(name: str) -> str:
+    return name.rsplit("/", 1)[-1][:16]
+
+
 def lock_sealer(id_key: bytes) -> Sealer:
+    """The sealer of lock objects (derived from the id key, so agents can lock too)."""
     return Sealer(derive_subkey(id_key, "keyark locks"))
 
 
+def read_lock(backend: Backend, sealer: Sealer, name: str) -> LockInfo:
+    """Open and parse lock object ``name``; an unreadable one gives :meth:`LockInfo.unreadable`.
+
+    Raises only :class:`NotFoundError` (the object vanished) and backend errors.
+    """
+    data = backend.get(name)
+    try:
+        raw = sealer.open(ObjectKind.LOCK, name.encode(), data)
+        return LockInfo.parse(raw, name)
+    except KeyarkError as error:  # IntegrityError, FormatError
+        log.warning("lock %s is unreadable and is ignored by backups: %s", name, error)
+    return LockInfo.unreadable(name)
+
+
 def read_locks(backend: Backend, sealer: Sealer) -> Iterator[LockInfo]:
-    """Every lock in the repository; unreadable ones are reported as foreign locks."""
+    """Every lock in the repository; unreadable ones as :meth:`LockInfo.unreadable` (warned)."""
     for info in backend.list(LOCK_PREFIX):
         try:
-            raw = sealer.open(ObjectKind.LOCK, info.name.encode(), backend.get(info.name))
-            fields = json.loads(raw)
-            fields.pop("name", None)
-            yield LockInfo(**fields, name=info.name)
+            yield read_lock(backend, sealer, info.name)
         except NotFoundError:
             continue
-        except (IntegrityError, ValueError, TypeError):
-            yield LockInfo(
-                "unknown", 0, "unknown", "unreadable lock", True, 0, float("inf"), info.name
-            )
 
 
 def remove_locks(backend: Backend, sealer: Sealer, *, remove_all: bool = False) -> list[LockInfo]:
-    """Delete stale locks (every lock with ``remove_all``); return the ones removed."""
+    """Delete stale and unreadable locks (every lock with ``remove_all``); return those removed."""
     removed = []
     for info in read_locks(backend, sealer):
-        if not (remove_all or info.is_stale()):
+        if not (remove_all or info.is_stale() or not info.readable):
             continue
         try:
             backend.delete(info.name)
@@ -125,7 +198,7 @@ class RepositoryLock:
             expires=now + EXPIRY_SECONDS,
         )
         name = LOCK_PREFIX + os.urandom(16).hex()
-        document = {k: v for k, v in asdict(info).items() if k != "name"}
+        document = {k: v for k, v in asdict(info).items() if k not in ("name", "readable")}
         payload = self._sealer.seal(ObjectKind.LOCK, name.encode(), json.dumps(document).encode())
         self._backend.put(name, payload)
         return name
@@ -146,6 +219,8 @@ class RepositoryLock:
             if left <= 0:
                 waited = f" (waited {retry_seconds:g}s)" if retry_seconds > 0 else ""
                 hint = "; if that process is gone, run 'keyark unlock'"
+                if not conflict.readable:
+                    hint = "; run 'keyark unlock' to remove it"
                 raise LockError(f"repository is {conflict.describe()}{waited}{hint}")
             # Jitter: two lockers that collided must not collide again in lockstep.
             time.sleep(min(left, delay * random.uniform(0.5, 1.0)))
@@ -170,11 +245,16 @@ class RepositoryLock:
             )
 
     def _conflict(self) -> LockInfo | None:
-        """The oldest live lock that conflicts (a long holder, not another locker's attempt)."""
+        """The oldest live lock that conflicts (a long holder, not another locker's attempt).
+
+        Unreadable locks conflict with exclusive operations only (see the module docstring).
+        """
         conflicts = [
             info
             for info in read_locks(self._backend, self._sealer)
-            if info.name != self.name and not info.is_stale() and (self.exclusive or info.exclusive)
+            if info.name != self.name
+            and not info.is_stale()
+            and (self.exclusive or (info.exclusive and info.readable))
         ]
         return min(conflicts, key=lambda info: info.created, default=None)
 

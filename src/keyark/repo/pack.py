@@ -2,7 +2,9 @@
 
 The header lists each blob's kind, id, offset, length, raw length and
 compression. Packs are named by the SHA-256 of their bytes and live in
-``data/<first two hex digits>/<sha256>``.
+``data/<first two hex digits>/<sha256>``. Blobs are stored bare (nonce and
+ciphertext, no envelope prefix, design D8): a keyless reader finds no per-blob
+marker; readers rebuild the prefix from the pack's key id.
 """
 
 from __future__ import annotations
@@ -20,6 +22,10 @@ DATA = 0
 TREE = 1
 BLOB_KINDS = {DATA: ObjectKind.DATA_BLOB, TREE: ObjectKind.TREE_BLOB}
 _TRAILER = struct.Struct("<I")
+#: Bounds of header and index fields (a blob is at most one 16 MiB chunk, compressed
+#: or sealed a little larger; offsets fit the index's 64-bit arrays).
+MAX_BLOB = 2**32
+MAX_OFFSET = 2**63
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,11 +50,25 @@ class PackEntry:
         ]
 
     @classmethod
-    def from_row(cls, row: list[object]) -> PackEntry:
+    def from_row(cls, row: object) -> PackEntry:
+        """Parse a header or index row; every field is type- and range-checked."""
+        if not isinstance(row, list) or len(row) != 6:
+            raise FormatError("pack entry is not a list of six fields")
         kind, blob_id, offset, length, raw_length, compression = row
         if not isinstance(blob_id, bytes) or len(blob_id) != 32:
             raise FormatError("pack entry has a malformed blob id")
-        return cls(int(kind), blob_id, int(offset), int(length), int(raw_length), int(compression))  # type: ignore[call-overload]
+        numbers = (kind, offset, length, raw_length, compression)
+        if not all(isinstance(n, int) and not isinstance(n, bool) for n in numbers):
+            raise FormatError("pack entry has a non-integer field")
+        if (
+            kind not in BLOB_KINDS
+            or not 0 <= offset < MAX_OFFSET
+            or not 0 < length < MAX_BLOB
+            or not 0 <= raw_length < MAX_BLOB
+            or not 0 <= compression <= 15
+        ):
+            raise FormatError("pack entry has a field out of range")
+        return cls(kind, blob_id, offset, length, raw_length, compression)
 
 
 def pack_name(pack_id: bytes) -> str:
@@ -113,9 +133,11 @@ def parse_header(sealer: Sealer, sealed_header: bytes) -> list[PackEntry]:
     raw = sealer.open(ObjectKind.PACK_HEADER, b"", sealed_header)
     try:
         rows = msgpack.unpackb(raw, raw=False)
+        if not isinstance(rows, list):
+            raise ValueError("not a list")
         return [PackEntry.from_row(row) for row in rows]
-    except (ValueError, TypeError, msgpack.UnpackException) as error:
-        raise FormatError(f"pack header is malformed ({error})") from None
+    except (ValueError, TypeError, msgpack.UnpackException, RecursionError) as error:
+        raise FormatError(f"pack header is malformed ({str(error)[:80]})") from None
 
 
 TRAILER_SIZE = _TRAILER.size

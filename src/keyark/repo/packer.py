@@ -33,8 +33,12 @@ class Packer:
         sealer: Callable[[], Sealer],
         pack_size: int,
         on_uploaded: Callable[[PackRecord], None] | None = None,
+        *,
+        trusted: bool = True,
     ) -> None:
+        """``trusted``: whether this writer seals with a keyring data key (not an agent)."""
         self._backend = backend
+        self._trusted = trusted
         self._index = index
         self._sealer = sealer
         self._pack_size = pack_size
@@ -57,7 +61,8 @@ class Packer:
     def add(
         self, kind: int, blob_id: bytes, sealed: bytes, raw_length: int, compression: int
     ) -> None:
-        """Queue a sealed blob; may block while earlier packs upload."""
+        """Queue a blob sealed bare (``Sealer.seal_bare``) with the key the pack header
+        gets; may block while earlier packs upload."""
         self._raise_if_failed()
         full: PackBuilder | None = None
         with self._lock:
@@ -72,7 +77,7 @@ class Packer:
     def _ship(self, builder: PackBuilder) -> None:
         sealer = self._sealer()
         pack_id, data = builder.finish(sealer)
-        record = PackRecord(pack_id, len(data), builder.entries, sealer.key.key_id)
+        record = PackRecord(pack_id, len(data), builder.entries, sealer.key.key_id, self._trusted)
         self._in_flight.acquire()
         try:
             future = self._uploads.submit(self._upload, record, data)
@@ -85,7 +90,9 @@ class Packer:
     def _upload(self, record: PackRecord, data: bytes) -> None:
         try:
             self._backend.put(pack_name(record.pack_id), data)
-            self._index.add_pack(record.pack_id, record.size, record.entries, record.key_id)
+            self._index.add_pack(
+                record.pack_id, record.size, record.entries, record.key_id, record.trusted
+            )
             with self._index_lock:
                 self._unsaved.append(record)
                 self.packs_written += 1

@@ -17,18 +17,20 @@ from typing import TYPE_CHECKING
 from keyark.backends.base import Backend
 from keyark.compress import CompressionSpec, Compressor, decompress
 from keyark.crypto import slots
-from keyark.crypto.agents import UNSIGNED, recipient_of, trust_of, unwrap_signed, wrap_signed
+from keyark.crypto.agent_registry import recipient_of
+from keyark.crypto.agents import wrap_signed
 from keyark.crypto.envelope import ObjectKind, Sealer, SymmetricKey, envelope_key_id
 from keyark.crypto.keyring import KEYRING_NAME, Keyring
 from keyark.crypto.recipients import unwrap
 from keyark.errors import (
-    FormatError,
+    BackendError,
     IntegrityError,
     NotFoundError,
     RepositoryExistsError,
     RepositoryNotFoundError,
     UsageError,
 )
+from keyark.repo import key_store
 from keyark.repo.config import CONFIG_NAME, DEFAULT_PACK_SIZE, BlobHasher, RepoConfig
 from keyark.repo.index import BlobLocation, MasterIndex, PackRecord, decode_index
 from keyark.repo.locks import RepositoryLock, lock_sealer
@@ -44,7 +46,9 @@ from keyark.repo.pack import (
 )
 from keyark.repo.packer import Packer
 from keyark.repo.snapshot import SNAPSHOT_PREFIX, Snapshot
+from keyark.repo.snapshot_trust import read_snapshot
 from keyark.repo.tree import Node, decode_tree, encode_tree
+from keyark.repo.trust_state import TrustState
 
 if TYPE_CHECKING:
     from keyark.repo.agent_session import AgentSession
@@ -86,6 +90,10 @@ class Repository:
         self.agent: AgentSession | None = None
         #: Called with every pack this session uploads (agents record them in their cache).
         self.pack_listeners: list[Callable[[PackRecord], None]] = []
+        #: What this client remembers about the repository (None: nothing remembered).
+        self.trust: TrustState | None = None
+        #: Index files the last :meth:`load_index` skipped (unreadable or malformed).
+        self.index_problems: list[str] = []
 
     # ----------------------------------------------------------------- lifecycle
     @classmethod
@@ -118,21 +126,47 @@ class Repository:
         # Order: keyring and slot first, config last: config marks a complete repository.
         backend.put(KEYRING_NAME, keyring.seal(root))
         backend.put(slot.name, slot.to_bytes())
-        backend.put(CONFIG_NAME, config.to_bytes(keyring.id_key))
+        backend.put(CONFIG_NAME, config.to_bytes(keyring.id_key, keyring.config_signing_key))
         return cls(backend, config, keyring, root, slot)
 
     @classmethod
-    def open(cls, backend: Backend, credentials: slots.Credentials) -> Repository:
-        """Unlock with whatever key material the credentials hold."""
-        config_bytes = _read_config(backend)
+    def open(
+        cls,
+        backend: Backend,
+        credentials: slots.Credentials,
+        *,
+        trust: TrustState | None = None,
+        config_bytes: bytes | None = None,
+    ) -> Repository:
+        """Unlock with whatever key material the credentials hold.
+
+        The config's signature is verified with the keyring's config public key
+        (a :class:`FormatError` if it fails). ``config_bytes`` are the config bytes
+        the backend was opened with (so backend settings come from the bytes that
+        are authenticated); ``trust`` is what this client remembers: an older
+        keyring or a config that lost its recorded Object Lock is refused with a
+        :class:`TrustError`, and the newer state is saved.
+        """
+        if config_bytes is None:
+            config_bytes = _read_config(backend)
         RepoConfig.peek(config_bytes)
-        root, slot = slots.unlock(list_slots(backend), credentials)
-        try:
-            keyring = Keyring.open(root, backend.get(KEYRING_NAME))
-        except NotFoundError:
-            raise FormatError("repository has no keyring object; it is damaged") from None
-        config = RepoConfig.from_bytes(config_bytes, keyring.id_key)
-        return cls(backend, config, keyring, root, slot)
+        unlocked = key_store.unlock(backend, credentials, config_bytes)
+        keyring, root, slot = unlocked.keyring, unlocked.root, unlocked.slot
+        config = RepoConfig.from_bytes(config_bytes, keyring.id_key, keyring.config_public_key)
+        if trust is not None:
+            trust.check_keyring(keyring.version)
+            trust.check_object_lock(config.object_lock)
+            trust.save()
+        repo = cls(backend, config, keyring, root, slot)
+        repo.trust = trust
+        return repo
+
+    def save_config(self) -> None:
+        """Re-sign ``self.config`` with the keyring's config signing key and replace it."""
+        if self.root_key is None or self.agent is not None:
+            raise UsageError("this key cannot change the repository config")
+        data = self.config.to_bytes(self.keyring.id_key, self.keyring.config_signing_key)
+        self.backend.put(CONFIG_NAME, data, overwrite=True)
 
     def close(self) -> None:
         if self._packer is not None:
@@ -157,7 +191,10 @@ class Repository:
         """Replace the keyring object atomically (after rotation or agent changes)."""
         if self.root_key is None:
             raise UsageError("this key cannot change the keyring")
-        self.backend.put(KEYRING_NAME, self.keyring.seal(self.root_key), overwrite=True)
+        key_store.save_keyring(self.backend, self.keyring, self.root_key)  # version + 1
+        if self.trust is not None:  # remember it: a replay of the older one is refused
+            self.trust.check_keyring(self.keyring.version)
+            self.trust.save()
 
     def add_slot(self, slot: slots.KeySlot) -> None:
         self.backend.put(slot.name, slot.to_bytes())
@@ -218,17 +255,49 @@ class Repository:
         if reload:
             self.index.clear()  # in place: the packer holds this object
         names = [info.name for info in self.backend.list("index/")]
+        self.index_problems = []
         with ThreadPoolExecutor(self.backend.capabilities().connections) as pool:
-            for records in pool.map(self.read_index_file, names):
-                for record in records:
-                    self.index.add_pack(record.pack_id, record.size, record.entries, record.key_id)
+            for records in pool.map(self._index_file_or_none, names):
+                for record in records or ():
+                    self.add_record(record)
         self._index_loaded = True
 
+    def _index_file_or_none(self, name: str) -> list[PackRecord] | None:
+        """One index file's records; a damaged or hostile one is skipped and reported."""
+        try:
+            return self.read_index_file(name)
+        except IntegrityError as error:
+            self.index_problems.append(f"{error}; skipped (run 'keyark check')")
+            return None
+
+    def add_record(self, record: PackRecord) -> None:
+        """Add one pack record (with its trust) to the master index."""
+        self.index.add_pack(
+            record.pack_id, record.size, record.entries, record.key_id, record.trusted
+        )
+
     def read_index_file(self, name: str) -> list[PackRecord]:
+        """Read, verify and parse one index file; set each record's trust (design D7).
+
+        A record is trusted only when the index file is sealed with a keyring data
+        key, its writer marked it trusted, and the pack's key is a keyring data key;
+        an index file sealed with an agent session key yields only untrusted records.
+        """
         data = self.backend.get(name)
-        if hashlib.sha256(data).hexdigest() != name.rsplit("/", maxsplit=1)[-1]:
+        if not hmac.compare_digest(
+            hashlib.sha256(data).hexdigest(), name.rsplit("/", maxsplit=1)[-1]
+        ):
             raise IntegrityError(f"index file {name} does not match its name (corrupt)")
-        records, _superseded = decode_index(self.open_object(ObjectKind.INDEX, b"", data))
+        try:
+            key_id = envelope_key_id(data)
+            records, _superseded = decode_index(self.open_object(ObjectKind.INDEX, b"", data))
+        except IntegrityError as error:
+            raise IntegrityError(f"index file {name}: {error}") from None
+        sealed_by_keyring = self.agent is None and key_id in self.keyring.data_keys
+        for record in records:
+            record.trusted = (
+                record.trusted and sealed_by_keyring and record.key_id in self.keyring.data_keys
+            )
         return records
 
     # ----------------------------------------------------------------- blobs
@@ -243,6 +312,7 @@ class Repository:
                 self.current_sealer,
                 self.config.pack_size,
                 on_uploaded=self._pack_uploaded,
+                trusted=self.agent is None,
             )
         return self._packer
 
@@ -251,17 +321,21 @@ class Repository:
             listener(record)
 
     def has_blob(self, blob_id: bytes) -> bool:
-        return blob_id in self.index or blob_id in self._pending
+        """Whether a trusted copy exists (or is being written by this session).
+
+        Untrusted (agent-written) copies never satisfy dedup (design D7).
+        """
+        return self.index.has_trusted(blob_id) or blob_id in self._pending
 
     def save_blob(self, kind: int, data: bytes | memoryview) -> tuple[bytes, int]:
-        """Store a blob unless known; return (blob id, bytes added to packs)."""
+        """Store a blob unless a trusted copy is known; return (blob id, bytes added)."""
         blob_id = self.hasher(data)
         with self._dedup_lock:
-            if blob_id in self.index or blob_id in self._pending:
+            if self.index.has_trusted(blob_id) or blob_id in self._pending:
                 return blob_id, 0
             self._pending.add(blob_id)
         algorithm, payload = self.compressor.compress(data)
-        sealed = self.current_sealer().seal(BLOB_KINDS[kind], blob_id, payload)
+        sealed = self.current_sealer().seal_bare(BLOB_KINDS[kind], blob_id, payload)
         self.packer().add(kind, blob_id, sealed, len(data), int(algorithm))
         return blob_id, len(sealed)
 
@@ -270,33 +344,94 @@ class Repository:
         if self._packer is not None:
             self._packer.flush()
         with self._dedup_lock:
-            self._pending = {b for b in self._pending if b not in self.index}
+            self._pending = {b for b in self._pending if not self.index.has_trusted(b)}
 
-    def decode_blob(self, location: BlobLocation, sealed: bytes | memoryview) -> bytes:
-        """Decrypt, decompress and verify one blob read from its pack."""
-        payload = self.open_object(BLOB_KINDS[location.kind], location.blob_id, sealed)
+    def _open_blob(
+        self, location: BlobLocation, sealed: bytes | memoryview, key_id: bytes | None
+    ) -> tuple[bytes, bytes]:
+        """(payload, plaintext) of one stored copy, verified against its id."""
+        key = key_id or location.key_id or self.index.pack_key(location.pack_id)
+        if not key:
+            raise IntegrityError(f"pack {location.pack_id.hex()[:16]} has no recorded key id")
+        payload = self.sealer_for(key).open_bare(
+            BLOB_KINDS[location.kind], location.blob_id, sealed
+        )
         data = decompress(location.compression, payload, location.raw_length)
-        if self.hasher(data) != location.blob_id:
+        if not hmac.compare_digest(self.hasher(data), location.blob_id):
             raise IntegrityError(f"blob {location.blob_id.hex()[:16]} does not match its id")
-        return data
+        return payload, data
 
-    def load_blob(self, blob_id: bytes) -> bytes:
-        location = self.index.get(blob_id)
-        if location is None:
-            raise IntegrityError(f"blob {blob_id.hex()[:16]} is not in the index")
+    def decode_blob(
+        self, location: BlobLocation, sealed: bytes | memoryview, key_id: bytes | None = None
+    ) -> bytes:
+        """Decrypt, decompress and verify one copy read from its pack (stored bare).
+
+        ``key_id`` is the pack's key (default: the location's, else the index's).
+        Raises :class:`IntegrityError` if this copy is bad.
+        """
+        return self._open_blob(location, sealed, key_id)[1]
+
+    def reseal_blob(
+        self, location: BlobLocation, sealed: bytes | memoryview, key_id: bytes | None = None
+    ) -> bytes:
+        """Verify one stored copy and re-seal it (bare) under the current data key.
+
+        This is adoption (design D7): prune's repacking and ``rotate --reencrypt``
+        move blobs this way, so what they write is verified and trusted.
+        """
+        payload, _data = self._open_blob(location, sealed, key_id)
+        return self.current_sealer().seal_bare(BLOB_KINDS[location.kind], location.blob_id, payload)
+
+    def read_copy(self, location: BlobLocation) -> bytes:
+        """Read and verify one stored copy of a blob."""
         sealed = self.backend.get(pack_name(location.pack_id), location.offset, location.length)
         if len(sealed) != location.length:
-            raise IntegrityError(
-                f"pack {location.pack_id.hex()[:16]} is truncated (blob {blob_id.hex()[:16]})"
-            )
+            raise IntegrityError(f"pack {location.pack_id.hex()[:16]} is truncated")
         return self.decode_blob(location, sealed)
+
+    def load_blob(self, blob_id: bytes) -> bytes:
+        """Load a blob from the first copy that verifies (trusted copies first).
+
+        A planted or damaged copy is skipped; :class:`IntegrityError` names the blob
+        only when no copy verifies.
+        """
+        candidates = self.index.candidates(blob_id)
+        if not candidates:
+            raise IntegrityError(f"blob {blob_id.hex()[:16]} is not in the index")
+        return self._first_good(blob_id, candidates)
+
+    def decode_or_fetch(self, location: BlobLocation, sealed: bytes | memoryview) -> bytes:
+        """Decode ``sealed`` (the copy at ``location``); if it is bad, load another copy."""
+        try:
+            return self.decode_blob(location, sealed)
+        except IntegrityError as error:
+            others = [
+                c
+                for c in self.index.candidates(location.blob_id)
+                if (c.pack_id, c.offset) != (location.pack_id, location.offset)
+            ]
+            if not others:
+                raise
+            return self._first_good(location.blob_id, others, str(error))
+
+    def _first_good(self, blob_id: bytes, candidates: list[BlobLocation], error: str = "") -> bytes:
+        for location in candidates:
+            try:
+                return self.read_copy(location)
+            except (IntegrityError, BackendError) as failure:
+                error = str(failure)
+        count = len(candidates)
+        raise IntegrityError(
+            f"blob {blob_id.hex()[:16]}: none of its {count} stored copies verifies "
+            f"(last: {error}); run 'keyark check --read-data'"
+        )
 
     # ----------------------------------------------------------------- trees
     def save_tree(self, nodes: list[Node]) -> tuple[bytes, int]:
         return self.save_blob(TREE, encode_tree(nodes))
 
     def load_tree(self, tree_id: bytes) -> list[Node]:
-        return decode_tree(self.load_blob(tree_id))
+        return decode_tree(self.load_blob(tree_id), tree_id)
 
     # ----------------------------------------------------------------- packs
     def read_pack_header(self, pack_id: bytes, size: int | None = None) -> list[PackEntry]:
@@ -360,17 +495,14 @@ class Repository:
         return raw, key_id
 
     def load_snapshot(self, snapshot_id: str) -> Snapshot:
+        """Load, verify and parse one snapshot, recording its provenance (design D9).
+
+        ``extra["agent"]`` names the agent that wrote it and ``extra["signature"]``
+        holds the signature check (see :mod:`keyark.repo.snapshot_trust`); a malformed
+        snapshot is a :class:`FormatError` naming it.
+        """
         raw, key_id = self.load_snapshot_bytes(snapshot_id)
-        body, agent, signature = unwrap_signed(raw)
-        snapshot = Snapshot.from_bytes(snapshot_id, body, key_id.hex())
-        if agent is not None:
-            snapshot.extra["agent"] = agent
-            snapshot.extra["signature"] = trust_of(
-                self.keyring, self.repo_id, body, agent, signature, snapshot.time
-            )
-        elif key_id not in self.keyring.data_keys:
-            snapshot.extra["signature"] = UNSIGNED
-        return snapshot
+        return read_snapshot(self.keyring, self.repo_id, snapshot_id, raw, key_id)
 
     def load_snapshots(self, ids: Iterable[str] | None = None) -> list[Snapshot]:
         """Load snapshots in parallel (all when ``ids`` is None)."""
@@ -391,14 +523,8 @@ class Repository:
 
 
 def list_slots(backend: Backend) -> list[slots.KeySlot]:
-    """Every key slot (not the agent session keys under keys/sessions/)."""
-    found = []
-    for info in backend.list(SLOT_PREFIX):
-        slot_id = info.name[len(SLOT_PREFIX) :]
-        if "/" in slot_id:
-            continue
-        found.append(slots.KeySlot.from_bytes(slot_id, backend.get(info.name)))
-    return found
+    """Every well-formed key slot (malformed ones skipped; see ``key_store.scan_slots``)."""
+    return key_store.scan_slots(backend)[0]
 
 
 def _exists(backend: Backend) -> bool:

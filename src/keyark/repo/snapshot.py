@@ -2,16 +2,31 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 import msgpack
 
+from keyark.crypto.agents import FULL_KEY, TRUSTED
 from keyark.errors import FormatError, SnapshotNotFoundError, UsageError
+from keyark.repo.fields import (
+    ID_LENGTH,
+    UINT32_MAX,
+    Fields,
+    checker,
+    malformed,
+    require_hex,
+    require_str,
+    unpack_msgpack,
+)
 
 SNAPSHOT_PREFIX = "snapshots/"
+MAX_TEXT = 4096
+MAX_PATH = 4096
+MAX_ITEMS = 100_000
+_MAX_DEPTH = 8
 
 
 @dataclass
@@ -60,27 +75,31 @@ class Snapshot:
 
     @classmethod
     def from_bytes(cls, snapshot_id: str, data: bytes, key_id: str = "") -> Snapshot:
-        try:
-            document = msgpack.unpackb(data, raw=False)
-            return cls(
-                id=snapshot_id,
-                time=datetime.fromisoformat(document["time"]),
-                host=str(document["host"]),
-                username=str(document.get("username", "")),
-                uid=int(document.get("uid", 0)),
-                gid=int(document.get("gid", 0)),
-                paths=[str(p) for p in document["paths"]],
-                tags=[str(t) for t in document.get("tags", [])],
-                tree=bytes(document["tree"]),
-                parent=document.get("parent"),
-                excludes=list(document.get("excludes", [])),
-                summary=dict(document.get("summary", {})),
-                program_version=str(document.get("program_version", "")),
-                key_id=key_id,
-                extra=dict(document.get("extra", {})),
-            )
-        except (KeyError, ValueError, TypeError, msgpack.UnpackException) as error:
-            raise FormatError(f"snapshot {snapshot_id[:8]} is malformed ({error})") from None
+        """Parse a snapshot document, checking the type and range of every field.
+
+        A bad field is a FormatError naming the snapshot (never a TypeError).
+        """
+        what = f"snapshot {snapshot_id[:8]}"
+        fields = Fields(unpack_msgpack(data, what), what)
+        text = checker(require_str, max_len=MAX_TEXT)
+        path = checker(require_str, max_len=MAX_PATH)
+        return cls(
+            id=snapshot_id,
+            time=_parse_stored_time(fields.get_str("time", max_len=64), what),
+            host=fields.get_str("host", max_len=MAX_TEXT),
+            username=fields.get_str("username", "", max_len=MAX_TEXT),
+            uid=fields.get_int("uid", 0, UINT32_MAX, default=0),
+            gid=fields.get_int("gid", 0, UINT32_MAX, default=0),
+            paths=fields.get_list_of("paths", path, max_items=MAX_ITEMS),
+            tags=fields.get_list_of("tags", text, [], max_items=MAX_ITEMS),
+            tree=fields.get_id("tree"),
+            parent=fields.get_optional("parent", checker(require_hex, ID_LENGTH)),
+            excludes=fields.get_list_of("excludes", path, [], max_items=MAX_ITEMS),
+            summary=_summary(fields.get_map("summary", {}, max_items=MAX_ITEMS), what),
+            program_version=fields.get_str("program_version", "", max_len=MAX_TEXT),
+            key_id=key_id,
+            extra=_extra(fields.get_map("extra", {}, max_items=MAX_ITEMS), what),
+        )
 
     def describe(self) -> dict[str, Any]:
         """The JSON view used by ``snapshots --json`` and the API."""
@@ -98,6 +117,62 @@ class Snapshot:
             "key_id": self.key_id,
             **{key: self.extra[key] for key in ("agent", "trust") if key in self.extra},
         }
+
+
+def _parse_stored_time(text: str, what: str) -> datetime:
+    try:
+        value = datetime.fromisoformat(text)
+    except ValueError:
+        raise FormatError(
+            f"{what} field 'time' is not a valid time: the object is malformed"
+        ) from None
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    if not 1900 <= value.year <= 9000:
+        raise FormatError(f"{what} field 'time' is out of range: the object is malformed")
+    return value
+
+
+def _summary(document: dict[Any, Any], what: str) -> dict[str, Any]:
+    """A summary maps names to numbers, strings, booleans or null."""
+    summary: dict[str, Any] = {}
+    for key, value in document.items():
+        name = require_str(key, f"{what} summary key", max_len=MAX_TEXT)
+        if value is not None and not isinstance(value, bool | int | float | str):
+            raise malformed(f"{what} summary field {name!r}", "a number or string", value)
+        if isinstance(value, int) and not isinstance(value, bool) and abs(value) >= 2**63:
+            raise malformed(f"{what} summary field {name!r}", "a 64-bit number", value)
+        if isinstance(value, str) and len(value) > MAX_TEXT:
+            raise FormatError(f"{what} summary field {name!r} is too long: the object is malformed")
+        summary[name] = value
+    return summary
+
+
+def _extra(document: dict[Any, Any], what: str) -> dict[str, Any]:
+    """Extension fields: string keys, JSON-like values (no bytes), bounded depth."""
+    return {
+        require_str(key, f"{what} extra key", max_len=MAX_TEXT): _plain(value, what, 0)
+        for key, value in document.items()
+    }
+
+
+def _plain(value: Any, what: str, depth: int) -> Any:
+    if depth > _MAX_DEPTH:
+        raise FormatError(f"{what} field 'extra' is nested too deeply: the object is malformed")
+    if value is None or isinstance(value, bool | str | float):
+        return value
+    if isinstance(value, int):
+        if abs(value) >= 2**63:
+            raise malformed(f"{what} field 'extra'", "64-bit numbers", value)
+        return value
+    if isinstance(value, list):
+        return [_plain(item, what, depth + 1) for item in value]
+    if isinstance(value, dict):
+        return {
+            require_str(key, f"{what} extra key", max_len=MAX_TEXT): _plain(item, what, depth + 1)
+            for key, item in value.items()
+        }
+    raise malformed(f"{what} field 'extra'", "plain values (no bytes)", value)
 
 
 @dataclass(frozen=True)
@@ -144,25 +219,57 @@ def parse_time(text: str) -> datetime:
     return value
 
 
+def trust_label(snapshot: Snapshot) -> str:
+    """The trust computed for ``snapshot`` (``extra["trust"]``, set when snapshots are
+    listed for use); without it, the recorded signature check, else ``full-key``."""
+    for key in ("trust", "signature"):
+        value = snapshot.extra.get(key)
+        if isinstance(value, str):
+            return value
+    return FULL_KEY
+
+
+def is_trusted(snapshot: Snapshot) -> bool:
+    """Whether ``snapshot``'s trust is ``full-key`` or ``signed`` (else it is flagged)."""
+    return trust_label(snapshot) in TRUSTED
+
+
 def select_snapshot(
     snapshots: Iterable[Snapshot],
     ref: str | None,
     selection: SnapshotFilter = SnapshotFilter(),
     at: datetime | None = None,
+    warn: Callable[[str], None] | None = None,
 ) -> Snapshot:
-    """Resolve an id, unique id prefix, ``latest``, or ``at`` (point in time)."""
+    """Resolve an id, unique id prefix, ``latest``, or ``at`` (point in time).
+
+    ``latest`` and ``at`` pick among trusted snapshots only and ``warn`` how many flagged
+    ones they skipped; an explicit id may name a flagged snapshot (with a warning).
+    """
     candidates = filter_snapshots(snapshots, selection)
-    if at is not None:
-        before = [s for s in candidates if s.time <= at]
-        if not before:
-            raise SnapshotNotFoundError(
-                f"no snapshot at or before {at.isoformat(sep=' ', timespec='seconds')}"
+    if at is not None or ref is None or ref == "latest":
+        if at is not None:
+            candidates = [s for s in candidates if s.time <= at]
+        trusted = [s for s in candidates if is_trusted(s)]
+        skipped = len(candidates) - len(trusted)
+        note = (
+            f"{skipped} flagged snapshot{'s' if skipped != 1 else ''} skipped "
+            "(see 'keyark snapshots'; name one by id to use it anyway)"
+            if skipped
+            else ""
+        )
+        if not trusted:
+            where = (
+                f"at or before {at.isoformat(sep=' ', timespec='seconds')}"
+                if at is not None
+                else "(is the repository empty?)"
             )
-        return before[-1]
-    if ref is None or ref == "latest":
-        if not candidates:
-            raise SnapshotNotFoundError("no snapshot found (is the repository empty?)")
-        return candidates[-1]
+            raise SnapshotNotFoundError(
+                f"no trusted snapshot found {where}" + (f"; {note}" if note else "")
+            )
+        if note and warn is not None:
+            warn(note)
+        return trusted[-1]
     ref = ref.lower()
     matches = [s for s in candidates if s.id.startswith(ref)]
     if not matches:
@@ -171,7 +278,10 @@ def select_snapshot(
         raise SnapshotNotFoundError(
             f"snapshot id prefix {ref!r} is ambiguous ({len(matches)} matches); give more digits"
         )
-    return matches[0]
+    chosen = matches[0]
+    if not is_trusted(chosen) and warn is not None:
+        warn(f"snapshot {chosen.short_id} is flagged ({trust_label(chosen)}): handle with care")
+    return chosen
 
 
 def now() -> datetime:

@@ -14,11 +14,31 @@ from typing import Any
 import msgpack
 
 from keyark.errors import FormatError
+from keyark.repo.fields import (
+    INT64_MAX,
+    INT64_MIN,
+    UINT32_MAX,
+    UINT64_MAX,
+    Fields,
+    require_bytes,
+    require_id,
+    require_str,
+    unpack_msgpack,
+)
 
 FILE = "file"
 DIR = "dir"
 SYMLINK = "symlink"
 NODE_TYPES = (FILE, DIR, SYMLINK)
+TREE_VERSION = 1
+
+MAX_NAME_BYTES = 4096
+MAX_TARGET_BYTES = 4096
+MAX_OWNER_CHARS = 256
+MAX_MODE = 0o7777
+MAX_XATTRS = 1024
+MAX_XATTR_NAME = 255
+MAX_XATTR_VALUE = 65536
 
 
 @dataclass(slots=True)
@@ -71,29 +91,50 @@ class Node:
         return data
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> Node:
-        node_type = data["t"]
+    def from_dict(cls, data: object, what: str = "tree") -> Node:
+        """Parse one entry of the tree named ``what``; any bad field is a FormatError.
+
+        Every field is checked for type and range: name (bytes, no '/' or NUL, not '.'
+        or '..'), type (file, dir or symlink), mode, ids and times as bounded integers,
+        content as 32-byte ids, subtree as a 32-byte id or null, link target, xattrs as a
+        bounded map of str to bytes. Fields that do not belong to the entry's type are
+        ignored.
+        """
+        fields = Fields(data, f"{what} entry")
+        name = _entry_name(fields.get_bytes("n", max_len=MAX_NAME_BYTES), fields.name("n"))
+        fields.what = f"{what} entry {name!r}"
+        node_type = fields.get_str("t", max_len=16)
         if node_type not in NODE_TYPES:
-            raise FormatError(f"tree has an entry of unknown type {node_type!r}")
-        return cls(
-            name=os.fsdecode(data["n"]),
+            raise FormatError(
+                f"{fields.what} has an unknown type: the tree is malformed "
+                "(run 'keyark check' to list damaged objects)"
+            )
+        node = cls(
+            name=name,
             type=node_type,
-            mode=int(data.get("m", 0)),
-            uid=int(data.get("u", 0)),
-            gid=int(data.get("g", 0)),
-            user=str(data.get("un", "")),
-            group=str(data.get("gn", "")),
-            mtime_ns=int(data.get("mt", 0)),
-            ctime_ns=int(data.get("ct", 0)),
-            size=int(data.get("s", 0)),
-            inode=int(data.get("i", 0)),
-            device=int(data.get("d", 0)),
-            links=int(data.get("l", 1)),
-            content=list(data.get("c", [])),
-            subtree=data.get("st"),
-            target=os.fsdecode(data["lt"]) if "lt" in data else "",
-            xattrs=dict(data.get("x", {})),
+            mode=fields.get_int("m", 0, MAX_MODE, default=0),
+            uid=fields.get_int("u", 0, UINT32_MAX, default=0),
+            gid=fields.get_int("g", 0, UINT32_MAX, default=0),
+            user=fields.get_str("un", "", max_len=MAX_OWNER_CHARS),
+            group=fields.get_str("gn", "", max_len=MAX_OWNER_CHARS),
+            mtime_ns=fields.get_int("mt", INT64_MIN, INT64_MAX, default=0),
+            ctime_ns=fields.get_int("ct", INT64_MIN, INT64_MAX, default=0),
+            inode=fields.get_int("i", 0, UINT64_MAX, default=0),
+            xattrs=_xattrs(fields),
         )
+        if node_type == FILE:
+            node.size = fields.get_int("s", 0, INT64_MAX, default=0)
+            node.content = fields.get_list_of("c", require_id, default=[])
+            node.links = fields.get_int("l", 1, UINT32_MAX, default=1)
+            node.device = fields.get_int("d", 0, UINT64_MAX, default=0)
+        elif node_type == DIR:
+            node.subtree = fields.get_optional("st", require_id)
+        else:
+            target = fields.get_bytes("lt", max_len=MAX_TARGET_BYTES)
+            if b"\0" in target:
+                raise FormatError(f"{fields.what} has a link target with a NUL byte")
+            node.target = os.fsdecode(target)
+        return node
 
     def describe(self) -> dict[str, Any]:
         """JSON-friendly view for listings and ``debug cat``."""
@@ -123,13 +164,46 @@ def encode_tree(nodes: list[Node]) -> bytes:
     """Serialise a directory deterministically."""
     ordered = sorted(nodes, key=lambda node: os.fsencode(node.name))
     payload = [node.to_dict() for node in ordered]
-    return bytes(msgpack.packb({"v": 1, "nodes": payload}, use_bin_type=True))
+    return bytes(msgpack.packb({"v": TREE_VERSION, "nodes": payload}, use_bin_type=True))
 
 
-def decode_tree(data: bytes) -> list[Node]:
-    """Parse a tree blob."""
-    try:
-        document = msgpack.unpackb(data, raw=False, strict_map_key=False)
-        return [Node.from_dict(item) for item in document["nodes"]]
-    except (KeyError, ValueError, TypeError, msgpack.UnpackException) as error:
-        raise FormatError(f"tree blob is malformed ({error})") from None
+def _entry_name(raw: bytes, name: str) -> str:
+    """Check a directory-entry name (one path component) and decode it."""
+    if not raw or raw in (b".", b"..") or b"/" in raw or b"\0" in raw:
+        raise FormatError(
+            f"{name} is not a valid file name (empty, '.', '..', or holding '/' or NUL): "
+            "the tree is malformed (run 'keyark check' to list damaged objects)"
+        )
+    return os.fsdecode(raw)
+
+
+def _xattrs(fields: Fields) -> dict[str, bytes]:
+    """The entry's extended attributes, bounded in count and size."""
+    xattrs = fields.get_map("x", {}, max_items=MAX_XATTRS)
+    checked: dict[str, bytes] = {}
+    for key, value in xattrs.items():
+        attr = require_str(key, f"{fields.name('x')} name", min_len=1, max_len=MAX_XATTR_NAME)
+        checked[attr] = require_bytes(value, f"{fields.name('x')} value", max_len=MAX_XATTR_VALUE)
+    return checked
+
+
+def decode_tree(data: bytes, tree_id: bytes | None = None) -> list[Node]:
+    """Parse a tree blob; anything malformed raises FormatError naming the tree.
+
+    Entries are validated field by field (see :meth:`Node.from_dict`) and names must be
+    unique within the directory.
+    """
+    what = f"tree {tree_id.hex()[:16]}" if tree_id is not None else "tree"
+    document = Fields(unpack_msgpack(data, what), what)
+    version = document.get_int("v")
+    if version != TREE_VERSION:
+        raise FormatError(f"{what} has unsupported version {version}: the tree is malformed")
+    entries = document.get_list("nodes")
+    nodes = [Node.from_dict(item, what) for item in entries]
+    names = {node.name for node in nodes}
+    if len(names) != len(nodes):
+        raise FormatError(
+            f"{what} lists the same name twice: the tree is malformed "
+            "(run 'keyark check' to list damaged objects)"
+        )
+    return nodes

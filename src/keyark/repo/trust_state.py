@@ -15,6 +15,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from keyark.cache_dir import private_directory
 from keyark.errors import TrustError
 
 
@@ -77,7 +78,7 @@ class TrustState:
         if self.path is None or not self._dirty:
             return
         directory = self.path.parent
-        directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+        private_directory(directory)  # every missing parent 0700 too
         temp = directory / f".{self.path.name}.{os.getpid()}.tmp"
         document = {
             "keyring_version": self.keyring_version,

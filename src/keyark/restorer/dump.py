@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import stat
 import tarfile
 from typing import BinaryIO
 
@@ -38,8 +39,16 @@ class _BlobReader(io.RawIOBase):
         return size
 
 
-def dump(repo: Repository, snapshot: Snapshot, path: str, out: BinaryIO) -> None:
-    """Stream ``path`` of ``snapshot`` to ``out``."""
+def dump(
+    repo: Repository,
+    snapshot: Snapshot,
+    path: str,
+    out: BinaryIO,
+    *,
+    drop_privileges: bool = False,
+) -> None:
+    """Stream ``path`` of ``snapshot`` to ``out``; with ``drop_privileges`` (an agent's
+    snapshot) tar entries carry no setuid/setgid bits."""
     repo.load_index()
     tree, node = resolve_path(repo.load_tree, snapshot.tree, path)
     if node is not None and node.type == FILE:
@@ -52,7 +61,7 @@ def dump(repo: Repository, snapshot: Snapshot, path: str, out: BinaryIO) -> None
         for entry in walk(repo.load_tree, root):
             item = entry.node
             info = tarfile.TarInfo(entry.path.lstrip("/"))
-            info.mode = item.mode
+            info.mode = item.mode & ~(stat.S_ISUID | stat.S_ISGID) if drop_privileges else item.mode
             info.uid, info.gid = item.uid, item.gid
             info.uname, info.gname = item.user, item.group
             info.mtime = item.mtime_ns // 1_000_000_000

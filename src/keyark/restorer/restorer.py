@@ -38,6 +38,8 @@ RESTORE_WORKERS = 4
 #: Below this average blob size a restore is dominated by per-file work.
 SMALL_BLOB = 64 * 1024
 OVERWRITE_MODES = ("always", "if-changed", "never")
+#: Extended attributes an agent's snapshot must not plant (unless --keep-privileges).
+PRIVILEGED_XATTRS = ("security.", "trusted.", "system.")
 
 
 @dataclass
@@ -65,8 +67,12 @@ class Restorer:
         overwrite: str = "always",
         progress: Progress | None = None,
         warn: Callable[[str], None] | None = None,
+        *,
+        drop_privileges: bool = False,
     ) -> None:
         self.repo = repo
+        #: Drop setuid/setgid bits and privileged xattrs (restoring an agent's snapshot).
+        self.drop_privileges = drop_privileges
         self.target = target
         self.summary = summary
         self.overwrite = overwrite
@@ -91,9 +97,16 @@ class Restorer:
             self._warn(f"{path}: {reason}")
 
     # ----------------------------------------------------------------- metadata
+    def _mode(self, node: Node) -> int:
+        """The permission bits to set: without setuid/setgid when privileges are dropped."""
+        mode = stat.S_IMODE(node.mode)
+        return mode & ~(stat.S_ISUID | stat.S_ISGID) if self.drop_privileges else mode
+
     def _apply_file_meta(self, fd: int, node: Node) -> None:
         if node.xattrs:
             for name, value in node.xattrs.items():
+                if self.drop_privileges and name.startswith(PRIVILEGED_XATTRS):
+                    continue
                 try:
                     os.setxattr(fd, name, value)
                 except OSError:
@@ -103,7 +116,7 @@ class Restorer:
                 os.fchown(fd, node.uid, node.gid)
             except OSError:
                 pass
-        os.fchmod(fd, stat.S_IMODE(node.mode))
+        os.fchmod(fd, self._mode(node))
         os.utime(fd, ns=(node.mtime_ns, node.mtime_ns))
 
     def _skip_existing(self, dir_fd: int, node: Node) -> bool:
@@ -228,7 +241,7 @@ class Restorer:
             try:
                 if len(sealed) != location.length:
                     raise IntegrityError(f"pack {pack_id.hex()[:16]} is truncated")
-                plain = self.repo.decode_blob(location, sealed)
+                plain = self.repo.decode_or_fetch(location, sealed)
             except IntegrityError as error:
                 self._fail_blob(
                     users, f"damaged data in pack {pack_id.hex()[:16]} ({error}); not restored"
@@ -352,7 +365,7 @@ class Restorer:
                 with self._handles.use(entry.parts, create=True) as fd:
                     if self._is_root:
                         os.fchown(fd, node.uid, node.gid)
-                    os.fchmod(fd, stat.S_IMODE(node.mode))
+                    os.fchmod(fd, self._mode(node))
                     os.utime(fd, ns=(node.mtime_ns, node.mtime_ns))
             except (OSError, UnsafePathError) as error:
                 self._fail(entry.path, str(error))

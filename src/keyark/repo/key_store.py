@@ -1,0 +1,172 @@
+"""The key store: key slots, the keyring object and an interrupted root-key rotation.
+
+Unlocking (design D5): every slot under ``keys/`` is parsed and validated; a
+malformed or planted one is skipped (and named if nothing opens). A slot's KR
+counts only if it opens the live keyring, so a stale slot (a saved copy of a
+removed slot, after ``key rotate --root``) opens nothing.
+
+Which keyring is live: ``keyring`` sealed under KR, or, while a root rotation
+is in flight, ``keyring.pending`` (see :mod:`keyark.maintenance.root_rotation`),
+which holds the new keyring under KR' and a *bridge* (KR' sealed under KR) for
+slots not yet re-wrapped. The config is the commit point: the keyring whose
+config signing key verifies the config is the live one.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import msgpack
+
+from keyark.backends.base import Backend
+from keyark.crypto import slots
+from keyark.crypto.envelope import KEY_ID_SIZE, ObjectKind, Sealer, SymmetricKey
+from keyark.crypto.keyring import KEYRING_NAME, Keyring
+from keyark.errors import FormatError, IntegrityError, NotFoundError, UsageError
+from keyark.repo.config import RepoConfig
+
+SLOT_PREFIX = "keys/"
+PENDING_NAME = "keyring.pending"
+_BRIDGE_NAME = b"keyring.pending bridge"
+_PENDING_KEYRING = b"keyring.pending"
+MAX_PENDING_BYTES = 16 * 1024 * 1024
+
+
+def scan_slots(backend: Backend) -> tuple[list[slots.KeySlot], list[str]]:
+    """(valid slots, ids of malformed ones); a bad slot never stops the scan."""
+    found: list[slots.KeySlot] = []
+    malformed: list[str] = []
+    for info in backend.list(SLOT_PREFIX):
+        slot_id = info.name[len(SLOT_PREFIX) :]
+        if "/" in slot_id:
+            continue  # keys/sessions/: agents' session keys
+        try:
+            if info.size > slots.MAX_SLOT_BYTES:
+                raise FormatError(f"key slot {slot_id[:32]} is too large")
+            found.append(slots.KeySlot.from_bytes(slot_id, backend.get(info.name)))
+        except (FormatError, NotFoundError):
+            malformed.append(slot_id[:32])
+    return found, malformed
+
+
+@dataclass
+class Unlocked:
+    """What an unlock produced: the live keyring, the key that seals it, the slot used."""
+
+    keyring: Keyring
+    root: SymmetricKey
+    slot: slots.KeySlot
+    #: A root rotation is committed but not finished (``key rotate --root`` finishes it).
+    pending: bool = False
+
+
+def config_verifies(config_bytes: bytes, keyring: Keyring) -> bool:
+    """Whether ``keyring``'s config signing key verifies (and so fits) the config."""
+    try:
+        RepoConfig.from_bytes(config_bytes, keyring.id_key, keyring.config_public_key)
+    except (FormatError, ValueError):
+        return False
+    return True
+
+
+def unlock(backend: Backend, credentials: slots.Credentials, config_bytes: bytes) -> Unlocked:
+    """Find a slot the credentials open whose KR opens the live keyring."""
+    found, malformed = scan_slots(backend)
+    result: list[Unlocked] = []
+
+    def accept(root: SymmetricKey, slot: slots.KeySlot) -> bool:
+        loaded = load_keyring(backend, root, config_bytes)
+        if loaded is None:
+            return False
+        keyring, live_root, pending = loaded
+        result.append(Unlocked(keyring, live_root, slot, pending))
+        return True
+
+    slots.unlock(found, credentials, malformed, accept=accept)
+    return result[-1]
+
+
+def load_keyring(
+    backend: Backend, root: SymmetricKey, config_bytes: bytes
+) -> tuple[Keyring, SymmetricKey, bool] | None:
+    """(live keyring, its KR, rotation pending) as ``root`` reaches it; None if it cannot."""
+    try:
+        envelope: bytes | None = backend.get(KEYRING_NAME)
+    except NotFoundError:
+        envelope = None
+    main: Keyring | None = None
+    if envelope is not None:
+        try:
+            main = Keyring.open(root, envelope)
+        except FormatError:
+            raise
+        except IntegrityError:
+            main = None
+    if main is not None and config_verifies(config_bytes, main):
+        return main, root, False
+    pending = open_pending(backend, root)
+    if pending is not None and config_verifies(config_bytes, pending[0]):
+        return pending[0], pending[1], True
+    if main is not None:
+        return main, root, False  # the config check that follows names the problem
+    if envelope is None and pending is None:
+        raise FormatError("repository has no keyring object; it is damaged")
+    return None
+
+
+def seal_pending(keyring: Keyring, old_root: SymmetricKey, new_root: SymmetricKey) -> bytes:
+    """The ``keyring.pending`` object: the new keyring under KR' and KR' under KR."""
+    bridge = Sealer(old_root).seal(
+        ObjectKind.KEYRING, _BRIDGE_NAME, new_root.key_id + new_root.secret
+    )
+    sealed = Sealer(new_root).seal(ObjectKind.KEYRING, _PENDING_KEYRING, keyring.to_bytes())
+    return bytes(msgpack.packb({"v": 1, "bridge": bridge, "keyring": sealed}, use_bin_type=True))
+
+
+def open_pending(backend: Backend, root: SymmetricKey) -> tuple[Keyring, SymmetricKey] | None:
+    """(pending keyring, KR') if a pending rotation exists that ``root`` reaches; else None."""
+    try:
+        data = backend.get(PENDING_NAME)
+    except NotFoundError:
+        return None
+    try:
+        if len(data) > MAX_PENDING_BYTES:
+            return None
+        document = msgpack.unpackb(data, raw=False)
+        if not isinstance(document, dict) or document.get("v") != 1:
+            return None
+        bridge, sealed = document.get("bridge"), document.get("keyring")
+        if not isinstance(bridge, bytes) or not isinstance(sealed, bytes):
+            return None
+        new_root = root
+        try:
+            plain = Sealer(root).open(ObjectKind.KEYRING, _PENDING_KEYRING, sealed)
+        except IntegrityError:
+            raw = Sealer(root).open(ObjectKind.KEYRING, _BRIDGE_NAME, bridge)
+            if len(raw) != KEY_ID_SIZE + 32:
+                return None
+            new_root = SymmetricKey(raw[:KEY_ID_SIZE], raw[KEY_ID_SIZE:])
+            plain = Sealer(new_root).open(ObjectKind.KEYRING, _PENDING_KEYRING, sealed)
+        return Keyring.from_bytes(plain), new_root
+    except (IntegrityError, ValueError, TypeError, msgpack.UnpackException):
+        return None
+
+
+def pending_exists(backend: Backend) -> bool:
+    """Whether a ``keyring.pending`` object is present (a root rotation was interrupted)."""
+    try:
+        backend.stat(PENDING_NAME)
+    except NotFoundError:
+        return False
+    return True
+
+
+def save_keyring(backend: Backend, keyring: Keyring, root: SymmetricKey) -> None:
+    """Replace ``keyring`` with the next version (monotonic: clients refuse older ones)."""
+    if pending_exists(backend):
+        raise UsageError(
+            "an interrupted 'keyark key rotate --root' is pending; run it again to finish "
+            "before changing keys"
+        )
+    keyring.version += 1
+    backend.put(KEYRING_NAME, keyring.seal(root), overwrite=True)

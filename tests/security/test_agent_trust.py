@@ -1,0 +1,374 @@
+"""Attacks by a write-only agent on snapshot trust (issue 8, sections 2, 3, 6 and 7).
+
+Each test performs the attack the way the review did it, asserts that it fails and
+that nothing genuine is lost, and has a positive control so that it can fail.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from tests.conftest import CLI, PASSWORD
+
+from keyark import agents, ops
+from keyark.crypto.slots import Credentials
+from keyark.errors import IntegrityError, UsageError
+from keyark.repo.repository import Repository
+from keyark.repo.snapshot import Snapshot, SnapshotFilter, now
+
+CREDS = Credentials(passphrase=PASSWORD.encode())
+
+
+class Setup:
+    """A repository, its full-key client and helpers to act as an agent."""
+
+    def __init__(self, tmp_path: Path, name: str = "repo") -> None:
+        self.tmp = tmp_path
+        self.url = str(tmp_path / name)
+        self.cache = tmp_path / f"{name}-cache"
+        ops.init_repository(self.url, PASSWORD.encode(), pack_size_mib=1).close()
+        self.repo = ops.open_repository(self.url, CREDS, cache_dir=self.cache)
+        self.ctx = ops.Context(cache_dir=self.cache)
+        self.warnings: list[str] = []
+        self.ctx.warn = self.warnings.append
+
+    def add_agent(self, name: str, hosts: list[str]) -> Path:
+        credential = self.tmp / f"{name}.cred"
+        agents.add_agent(self.repo, name, credential, hosts=hosts)
+        return credential
+
+    def agent_repo(self, credential: Path) -> Repository:
+        return agents.open_agent_repository(self.url, credential)
+
+    def agent_backup(
+        self, credential: Path, source: Path, options: ops.BackupOptions | None = None
+    ) -> str:
+        """One agent run through the ordinary code path; returns the snapshot id."""
+        agent = self.agent_repo(credential)
+        try:
+            agent_ctx = ops.Context(cache_dir=self.tmp / f"agent-cache-{credential.stem}")
+            summary = ops.backup(agent, [str(source)], options, ctx=agent_ctx)
+        finally:
+            agent.close()
+        assert summary.snapshot_id
+        return summary.snapshot_id
+
+    def backup(self, source: Path, host: str) -> str:
+        summary = ops.backup(self.repo, [str(source)], ops.BackupOptions(host=host), ctx=self.ctx)
+        assert summary.snapshot_id
+        return summary.snapshot_id
+
+    def trust(self) -> dict[str, str]:
+        return {s.id: s.extra["trust"] for s in ops.snapshots(self.repo, ctx=self.ctx)}
+
+    def close(self) -> None:
+        self.repo.close()
+
+
+@pytest.fixture
+def setup(tmp_path: Path) -> Iterator[Setup]:
+    made = Setup(tmp_path)
+    yield made
+    made.close()
+
+
+def _source(root: Path, content: str) -> Path:
+    (root / "tls").mkdir(parents=True, exist_ok=True)
+    (root / "tls" / "server.key").write_text(content)
+    return root
+
+
+def _restored(setup: Setup, snapshot: Snapshot, target: Path, source: Path) -> str:
+    ops.restore(setup.repo, snapshot, ops.RestoreOptions(target=str(target)), ctx=setup.ctx)
+    return (target / source.relative_to("/") / "tls" / "server.key").read_text()
+
+
+# --------------------------------------------------------------------- section 2
+def test_forged_host_is_flagged_never_selected_never_a_parent(setup: Setup, tmp_path: Path) -> None:
+    source = _source(tmp_path / "srv", "GENUINE host B key")
+    genuine = setup.backup(source, "hostB")
+    credential = setup.add_agent("web1", ["hostA"])
+    # Attack: the agent (registered for hostA) edits its credential to claim hostB and
+    # plants a snapshot of hostB's path with its own content.
+    document = json.loads(credential.read_text())
+    document["hosts"] = ["hostA", "hostB"]
+    credential.write_text(json.dumps(document))
+    (source / "tls" / "server.key").write_text("PLANTED by the agent")
+    planted = setup.agent_backup(credential, source, ops.BackupOptions(host="hostB"))
+    (source / "tls" / "server.key").write_text("GENUINE host B key")
+    # Positive control: the same agent's snapshot of its own host is trusted and selected.
+    own = setup.agent_backup(
+        credential, _source(tmp_path / "a", "A"), ops.BackupOptions(host="hostA")
+    )
+    trust = setup.trust()
+    assert trust[planted] == "foreign-host" and trust[own] == "signed"
+    assert trust[genuine] == "full-key"
+    latest_a = ops.find_snapshot(
+        setup.repo, "latest", SnapshotFilter(hosts=["hostA"]), ctx=setup.ctx
+    )
+    assert latest_a.id == own
+    # The planted snapshot is the newest of hostB, yet 'latest --host hostB' skips it, says so.
+    snaps = {s.id: s for s in ops.snapshots(setup.repo, ctx=setup.ctx)}
+    assert snaps[planted].time > snaps[genuine].time and snaps[planted].host == "hostB"
+    setup.warnings.clear()
+    chosen = ops.find_snapshot(setup.repo, "latest", SnapshotFilter(hosts=["hostB"]), ctx=setup.ctx)
+    assert chosen.id == genuine
+    assert any("1 flagged snapshot skipped" in w for w in setup.warnings), setup.warnings
+    at = ops.find_snapshot(
+        setup.repo, None, SnapshotFilter(hosts=["hostB"]), at=now(), ctx=setup.ctx
+    )
+    assert at.id == genuine
+    assert _restored(setup, chosen, tmp_path / "out", source) == "GENUINE host B key"
+    # The flagged snapshot is refused by restore unless asked for explicitly.
+    with pytest.raises(IntegrityError, match="allow-unsigned"):
+        ops.restore(setup.repo, snaps[planted], ops.RestoreOptions(target=str(tmp_path / "x")))
+    # hostB's next full-key backup does not take the agent's snapshot as its parent.
+    summary = ops.backup(setup.repo, [str(source)], ops.BackupOptions(host="hostB"), ctx=setup.ctx)
+    assert summary.parent == genuine
+    latest = ops.find_snapshot(setup.repo, "latest", SnapshotFilter(hosts=["hostB"]), ctx=setup.ctx)
+    assert latest.id == summary.snapshot_id
+    assert _restored(setup, latest, tmp_path / "out2", source) == "GENUINE host B key"
+
+
+def test_trusted_agent_snapshot_is_never_a_full_key_parent(setup: Setup, tmp_path: Path) -> None:
+    source = _source(tmp_path / "srv", "GENUINE")
+    genuine = setup.backup(source, "hostB")
+    credential = setup.add_agent("b-agent", ["hostB"])
+    agent_snapshot = setup.agent_backup(credential, source, ops.BackupOptions(host="hostB"))
+    assert setup.trust()[agent_snapshot] == "signed"  # trusted, newest for hostB...
+    summary = ops.backup(setup.repo, [str(source)], ops.BackupOptions(host="hostB"), ctx=setup.ctx)
+    assert summary.parent == genuine  # ...but never a full-key backup's parent
+
+
+def test_agent_refuses_an_unregistered_host(setup: Setup, tmp_path: Path) -> None:
+    credential = setup.add_agent("web1", ["hostA"])
+    source = _source(tmp_path / "a", "A")
+    with pytest.raises(UsageError, match="not registered for host 'hostB'"):
+        setup.agent_backup(credential, source, ops.BackupOptions(host="hostB"))
+    assert setup.agent_backup(credential, source, ops.BackupOptions(host="hostA"))
+
+
+# --------------------------------------------------------------------- section 3
+def test_backdated_snapshot_after_revocation_is_flagged(setup: Setup, tmp_path: Path) -> None:
+    credential = setup.add_agent("web1", ["hostA"])
+    source = _source(tmp_path / "a", "accepted")
+    accepted = setup.agent_backup(credential, source)
+    assert setup.trust()[accepted] == "signed"
+    info = agents.revoke_agent(setup.repo, "web1")
+    assert info.accepted == 1
+    # Attack: the revoked agent back-dates new snapshots to before the revocation.
+    (source / "tls" / "server.key").write_text("written after revocation")
+    backdated = setup.agent_backup(
+        credential, source, ops.BackupOptions(time=now() - timedelta(days=30))
+    )
+    minutes = setup.agent_backup(
+        credential, source, ops.BackupOptions(time=now() - timedelta(minutes=10), tags=["m"])
+    )
+    trust = setup.trust()
+    assert trust[backdated] == "revoked-agent" and trust[minutes] == "revoked-agent"
+    # Positive control: the snapshot accepted before revocation stays trusted.
+    assert trust[accepted] == "signed"
+    chosen = ops.find_snapshot(setup.repo, "latest", ctx=setup.ctx)
+    assert chosen.id == accepted
+    assert _restored(setup, chosen, tmp_path / "out", source) == "accepted"
+    # A reopened client (fresh catalog) reaches the same verdict.
+    setup.repo.close()
+    setup.repo = ops.open_repository(setup.url, CREDS, cache_dir=setup.cache)
+    ctx = ops.Context(cache_dir=tmp_path / "fresh-cache")
+    fresh = {s.id: s.extra["trust"] for s in ops.snapshots(setup.repo, ctx=ctx)}
+    assert fresh == trust
+
+
+# --------------------------------------------------------------------- section 6
+def _plant_hostile_snapshot(url: str, credential: Path) -> str:
+    """An agent seals (validly) a snapshot whose summary holds a bytes value."""
+    agent = agents.open_agent_repository(url, credential)
+    try:
+        assert agent.agent is not None
+        agent.agent.store(agent.backend)
+        tree, _ = agent.save_tree([])
+        agent.flush()
+        snapshot = Snapshot(
+            time=now(),
+            host="web1",
+            username="x",
+            paths=["/etc"],
+            tree=tree,
+            summary={"files_new": b"\x00not a number"},
+        )
+        return agent.save_snapshot(snapshot)
+    finally:
+        agent.close()
+
+
+def test_hostile_snapshot_summary_does_not_stop_commands(cli: CLI, tmp_path: Path) -> None:
+    source = _source(tmp_path / "srv", "GENUINE")
+    cli.run("init", check=True)
+    cli.run("backup", str(source), "--host", "hostB", check=True)
+    credential = tmp_path / "web1.cred"
+    cli.run("agent", "add", "web1", "--out", str(credential), check=True)
+    hostile = _plant_hostile_snapshot(str(cli.repo), credential)
+    listed = cli.run("snapshots")
+    assert listed.returncode == 0, listed.stderr
+    assert hostile[:8] in listed.stderr and "Traceback" not in listed.stderr
+    assert "1 snapshots" in listed.stdout  # the genuine one is still listed
+    target = tmp_path / "out"
+    restored = cli.run("restore", "latest", "--target", str(target))
+    assert restored.returncode == 0, restored.stderr
+    assert (target / source.relative_to("/") / "tls" / "server.key").read_text() == "GENUINE"
+    backup = cli.run("backup", str(source), "--host", "hostB")
+    assert backup.returncode == 0 and "Traceback" not in backup.stderr, backup.stderr
+    checked = cli.run("check")
+    assert checked.returncode == 1 and hostile[:8] in checked.stdout + checked.stderr
+    # Positive control: the agent's ordinary snapshots are still read and trusted.
+    env = dict(cli.env, KEYARK_AGENT_CREDENTIAL=str(credential))
+    env.pop("KEYARK_PASSWORD")
+    cli.run("backup", str(source), env=env, check=True)
+    snaps = json.loads(cli.run("snapshots", "--json", check=True).stdout)
+    assert sorted(s["trust"] for s in snaps) == ["full-key", "full-key", "signed"]
+
+
+# --------------------------------------------------------------------- section 7
+def test_copy_keeps_provenance_and_refuses_flagged(cli: CLI, tmp_path: Path) -> None:
+    source_setup = Setup(tmp_path, "source")
+    try:
+        src = _source(tmp_path / "srv", "content")
+        full = source_setup.backup(src, "hostB")
+        credential = source_setup.add_agent("web1", ["web1"])
+        signed = source_setup.agent_backup(credential, src)
+        document = json.loads(credential.read_text())
+        document["hosts"] = ["web1", "hostB"]
+        credential.write_text(json.dumps(document))
+        flagged = source_setup.agent_backup(credential, src, ops.BackupOptions(host="hostB"))
+        assert source_setup.trust() == {full: "full-key", signed: "signed", flagged: "foreign-host"}
+    finally:
+        source_setup.close()
+    cli.run("init", check=True)
+    env = {"KEYARK_FROM_PASSWORD": PASSWORD}
+    from_repo = ("--from-repo", source_setup.url)
+    refused = cli.run("copy", *from_repo, flagged, env=env)
+    assert refused.returncode == 1 and "--allow-unsigned" in refused.stderr, refused.stderr
+    assert json.loads(cli.run("snapshots", "--json", check=True).stdout) == []
+    refused_all = cli.run("copy", *from_repo, "--all", env=env)
+    assert refused_all.returncode == 1
+    assert json.loads(cli.run("snapshots", "--json", check=True).stdout) == []
+    # Positive control: trusted snapshots copy, the agent's keeping its name and trust.
+    cli.run("copy", *from_repo, full, signed, env=env, check=True)
+    copied = json.loads(cli.run("snapshots", "--json", check=True).stdout)
+    by_trust = {s["trust"]: s for s in copied}
+    assert set(by_trust) == {"full-key", "signed"}
+    assert by_trust["signed"]["agent"] == "web1" and "agent" not in by_trust["full-key"]
+    # With --allow-unsigned the flagged snapshot is copied and stays flagged, attributed.
+    cli.run("copy", *from_repo, flagged, "--allow-unsigned", env=env, check=True)
+    copied = json.loads(cli.run("snapshots", "--json", check=True).stdout)
+    flagged_copy = [s for s in copied if s["trust"] not in ("full-key", "signed")]
+    assert len(flagged_copy) == 1
+    assert flagged_copy[0]["trust"] == "foreign-host" and flagged_copy[0]["agent"] == "web1"
+    assert "[FLAGGED: foreign-host]" in cli.run("snapshots", check=True).stdout
+    # In the target, the flagged copy is neither selected nor a full-key parent.
+    restored = cli.run("restore", "latest", "--host", "hostB", "--target", str(tmp_path / "o"))
+    assert restored.returncode == 0 and "flagged snapshot skipped" in restored.stderr
+    refused_restore = cli.run("restore", flagged_copy[0]["id"], "--target", str(tmp_path / "p"))
+    assert refused_restore.returncode == 1 and "--allow-unsigned" in refused_restore.stderr
+    backup = json.loads(cli.run("backup", str(src), "--host", "hostB", "--json", check=True).stdout)
+    assert backup.get("parent") == by_trust["full-key"]["id"]
+
+
+def test_escape_sequences_are_rendered_escaped(cli: CLI, tmp_path: Path) -> None:
+    hide = "\x1b[8m"
+    cli.run("init", check=True)
+    credential = tmp_path / "web1.cred"
+    cli.run("agent", "add", "web1", "--out", str(credential), check=True)
+    source = tmp_path / "srv"
+    source.mkdir()
+    (source / f"a{hide}b.key").write_text("x")
+    # A modified agent client claims a host name (and tag) carrying ESC[8m.
+    agent = agents.open_agent_repository(str(cli.repo), credential)
+    try:
+        assert agent.agent is not None
+        agent.agent.credential.hosts.append(f"evil{hide}")
+        summary = ops.backup(
+            agent,
+            [str(source)],
+            ops.BackupOptions(host=f"evil{hide}", tags=[f"t{hide}"]),
+            ctx=ops.Context(cache_dir=tmp_path / "agent-cache"),
+        )
+    finally:
+        agent.close()
+    assert summary.snapshot_id
+    short = summary.snapshot_id[:8]
+    # Positive control: the data really holds ESC (JSON escapes it as \u001b).
+    raw = json.loads(cli.run("snapshots", "--json", check=True).stdout)
+    assert raw[0]["host"] == f"evil{hide}" and raw[0]["trust"] == "foreign-host"
+    for args in (
+        ("snapshots",),
+        ("ls", summary.snapshot_id),
+        ("ls", "--long", summary.snapshot_id),
+        ("find", "*.key"),
+        ("diff", summary.snapshot_id, summary.snapshot_id),
+        ("agent", "list"),
+    ):
+        result = cli.run(*args, check=True)
+        assert "\x1b" not in result.stdout + result.stderr, args
+        if args[0] in ("snapshots", "ls", "find", "diff"):
+            assert "[FLAGGED: foreign-host]" in result.stdout, (args, result.stdout)
+    listing = cli.run("snapshots", check=True).stdout
+    assert "evil\\x1b[8m" in listing and "t\\x1b[8m" in listing and short in listing
+    assert "a\\x1b[8mb.key" in cli.run("ls", summary.snapshot_id, check=True).stdout
+    # dump of the flagged snapshot is refused; 'latest' does not pick it.
+    dumped = cli.run("dump", summary.snapshot_id, f"{source}/a{hide}b.key")
+    assert dumped.returncode == 1 and "--allow-unsigned" in dumped.stderr
+    latest = cli.run("dump", "latest", "/x")
+    assert latest.returncode == 1 and "flagged snapshot skipped" in latest.stderr
+    assert "\x1b" not in latest.stderr
+
+
+def _has_xattr(path: Path, name: str) -> bool:
+    return name in os.listxattr(path, follow_symlinks=False)
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="trusted.* xattrs need root")
+def test_restore_of_agent_snapshot_drops_privileges(setup: Setup, tmp_path: Path) -> None:
+    source = tmp_path / "srv"
+    source.mkdir()
+    tool = source / "tool"
+    tool.write_bytes(b"#!/bin/sh\n")
+    os.chmod(tool, 0o4755)
+    shared = source / "shared"
+    shared.mkdir()
+    os.chmod(shared, 0o2775)
+    try:
+        os.setxattr(tool, "trusted.planted", b"1")
+    except OSError:
+        pytest.skip("this file system has no trusted.* xattrs")
+    os.setxattr(tool, "user.note", b"kept")
+    credential = setup.add_agent("web1", ["web1"])
+    agent_snapshot = setup.agent_backup(credential, source)
+    full_snapshot = setup.backup(source, "hostB")
+    snaps = {s.id: s for s in ops.snapshots(setup.repo, ctx=setup.ctx)}
+
+    def restore(snapshot: str, target: Path, keep: bool) -> Path:
+        options = ops.RestoreOptions(target=str(target), keep_privileges=keep)
+        ops.restore(setup.repo, snaps[snapshot], options, ctx=setup.ctx)
+        return target / source.relative_to("/")
+
+    dropped = restore(agent_snapshot, tmp_path / "dropped", False)
+    mode = (dropped / "tool").stat().st_mode
+    assert not mode & (stat.S_ISUID | stat.S_ISGID) and stat.S_IMODE(mode) == 0o755
+    assert not (dropped / "shared").stat().st_mode & stat.S_ISGID
+    assert not _has_xattr(dropped / "tool", "trusted.planted")
+    assert _has_xattr(dropped / "tool", "user.note")  # ordinary xattrs stay
+    # --keep-privileges keeps them; so does a full-key snapshot (positive controls).
+    for restored in (
+        restore(agent_snapshot, tmp_path / "kept", True),
+        restore(full_snapshot, tmp_path / "full", False),
+    ):
+        assert (restored / "tool").stat().st_mode & stat.S_ISUID
+        assert (restored / "shared").stat().st_mode & stat.S_ISGID
+        assert _has_xattr(restored / "tool", "trusted.planted")

@@ -75,13 +75,13 @@ def test_stale_locks_are_ignored_and_unlocked(repo: Repository) -> None:
     assert lock_names(repo) == set()
 
 
-def test_unreadable_lock_blocks_until_removed_all(repo: Repository) -> None:
+def test_unreadable_lock_blocks_exclusive_until_unlock(repo: Repository) -> None:
     repo.backend.put(LOCK_PREFIX + "garbage", b"not a lock")
+    repo.lock("backup").release()  # shared operations ignore it (with a warning)
     with pytest.raises(LockError, match="unreadable lock"):
-        repo.lock("backup")
-    assert unlock(repo) == []
-    assert len(unlock(repo, remove_all=True)) == 1
-    repo.lock("backup").release()
+        repo.lock("prune", exclusive=True)
+    assert [info.name for info in unlock(repo)] == [LOCK_PREFIX + "garbage"]
+    repo.lock("prune", exclusive=True).release()
 
 
 def test_locks_are_refreshed_while_held(repo: Repository, monkeypatch: pytest.MonkeyPatch) -> None:

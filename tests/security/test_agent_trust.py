@@ -372,3 +372,37 @@ def test_restore_of_agent_snapshot_drops_privileges(setup: Setup, tmp_path: Path
         assert (restored / "tool").stat().st_mode & stat.S_ISUID
         assert (restored / "shared").stat().st_mode & stat.S_ISGID
         assert _has_xattr(restored / "tool", "trusted.planted")
+
+
+def test_reencryption_does_not_launder_an_unsigned_snapshot(setup: Setup, tmp_path: Path) -> None:
+    from keyark.maintenance.rotate import reencrypt
+
+    source = _source(tmp_path / "srv", "GENUINE")
+    full = setup.backup(source, "hostB")
+    credential = setup.add_agent("web1", ["web1"])
+    signed = setup.agent_backup(credential, source)
+    # Attack: the agent stores a snapshot without its signature wrapper (unsigned), hoping
+    # that 'key rotate --reencrypt' re-seals it under the full data key.
+    agent = setup.agent_repo(credential)
+    try:
+        assert agent.agent is not None
+        agent.agent.store(agent.backend)
+        tree, _ = agent.save_tree([])
+        agent.flush()
+        body = Snapshot(time=now(), host="hostB", username="x", paths=[str(source)], tree=tree)
+        unsigned = agent.store_snapshot_bytes(body.to_bytes())
+    finally:
+        agent.close()
+    before = setup.trust()
+    assert before == {full: "full-key", signed: "signed", unsigned: "unsigned"}
+    reencrypt(setup.repo)
+    after = {
+        s.extra["trust"]: s
+        for s in ops.snapshots(setup.repo, ctx=ops.Context(cache_dir=tmp_path / "c2"))
+    }
+    # The unsigned snapshot was moved under the data key (its session key is gone) but
+    # stays unsigned; the full-key and signed ones keep their trust (positive controls).
+    assert sorted(after) == ["full-key", "signed", "unsigned"]
+    assert after["full-key"].id == full and after["signed"].id == signed
+    chosen = ops.find_snapshot(setup.repo, "latest", SnapshotFilter(hosts=["hostB"]), ctx=setup.ctx)
+    assert chosen.id == full

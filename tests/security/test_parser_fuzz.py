@@ -36,9 +36,11 @@ from tests.conftest import PASSWORD, make_tree
 
 from keyark import ops
 from keyark.agents import add_agent, open_agent_repository
+from keyark.crypto.agent_registry import accepted_of, agents_of, hosts_of, recipient_of
 from keyark.crypto.agents import AgentCredential, wrap_signed
 from keyark.crypto.envelope import ObjectKind
 from keyark.crypto.keyring import Keyring
+from keyark.crypto.recipients import unwrap
 from keyark.crypto.slots import Credentials, KeySlot
 from keyark.errors import KeyarkError
 from keyark.repo.config import CONFIG_NAME, SIGNATURE_CONTEXT, RepoConfig, canonical_json
@@ -66,7 +68,7 @@ def hostile_values(binary: bool) -> st.SearchStrategy[Any]:
     texts = st.text(max_size=12) | st.sampled_from(
         ["", ".", "..", "a/b", "\0", "\x1b[8m", "ff" * 32, "zz", "x" * 300]
     )
-    scalars = (
+    scalars: st.SearchStrategy[Any] = (
         st.none() | st.booleans() | ints | st.floats(allow_nan=True, allow_infinity=True) | texts
     )
     keys: st.SearchStrategy[Any] = st.text(max_size=6)
@@ -227,6 +229,8 @@ class Corpus:
     keyring: bytes
     config: bytes
     credential: bytes
+    session: bytes
+    session_key_id: bytes
 
 
 def _richest_tree(repo: Repository, root: bytes) -> bytes:
@@ -282,6 +286,7 @@ def corpus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Corpus]:
         info.name for info in repo.backend.list("keys/") if "/" not in info.name[len("keys/") :]
     )
     snapshot_raw, key_id = repo.load_snapshot_bytes(snapshot.id)
+    session_name = next(info.name for info in repo.backend.list("keys/sessions/"))
     yield Corpus(
         repo=repo,
         agent_credential=AgentCredential.from_bytes((base / "web1.cred").read_bytes()),
@@ -299,6 +304,8 @@ def corpus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Corpus]:
         keyring=repo.keyring.to_bytes(),
         config=repo.backend.get(CONFIG_NAME),
         credential=(base / "web1.cred").read_bytes(),
+        session=repo.backend.get(session_name),
+        session_key_id=bytes.fromhex(session_name.rsplit("/", 1)[-1]),
     )
     repo.close()
 
@@ -464,7 +471,18 @@ def test_key_slot_parser(corpus: Corpus) -> None:
 
 
 def test_keyring_parser(corpus: Corpus) -> None:
-    fuzz("Keyring.from_bytes", Keyring.from_bytes, corpus.keyring, MSGPACK, 200)
+    """The keyring and what its readers do with it next (agent registry, recipient)."""
+
+    def parse(data: bytes) -> None:
+        keyring = Keyring.from_bytes(data)
+        keyring.current.key_id.hex()
+        keyring.config_public_key.hex()
+        recipient_of(keyring)
+        for entry in agents_of(keyring).values():
+            hosts_of(entry)
+            accepted_of(entry)
+
+    fuzz("Keyring.from_bytes", parse, corpus.keyring, MSGPACK, 200)
 
 
 def test_config_parser(corpus: Corpus) -> None:
@@ -499,6 +517,19 @@ def test_config_parser_behind_a_valid_signature(corpus: Corpus) -> None:
         RepoConfig.from_bytes(data, keyring.id_key, keyring.config_public_key)
 
     fuzz("RepoConfig (re-signed)", parse, corpus.config, JSON, 200)
+
+
+def test_session_key_parser(corpus: Corpus) -> None:
+    """Wrapped agent session keys (keys/sessions/*), which any storage writer can replace."""
+    recipient = recipient_of(corpus.repo.keyring)
+    assert recipient is not None
+    fuzz(
+        "recipients.unwrap",
+        lambda data: unwrap(recipient, corpus.session_key_id, data),
+        corpus.session,
+        MSGPACK,
+        200,
+    )
 
 
 def test_agent_credential_parser(corpus: Corpus) -> None:

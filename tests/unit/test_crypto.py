@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import time
+from pathlib import Path
+
 import pytest
 
 from keyark.crypto import kdf, slots
@@ -87,3 +90,75 @@ def test_keyring_round_trip_and_rotation() -> None:
     assert set(reopened.data_keys) == set(ring.data_keys)
     with pytest.raises(IntegrityError):
         Keyring.open(new_key(), ring.seal(root))
+
+
+def test_default_argon2id_is_calibrated(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without the test-suite switch: 64 MiB and a time cost making a derive take ~0.4 s."""
+    monkeypatch.delenv(kdf.FAST_ENV, raising=False)
+    params = kdf.default_params()
+    assert params.memory_kib == 64 * 1024 and params.parallelism == 1
+    assert kdf.ARGON2_MIN_TIME_COST <= params.time_cost <= kdf.MAX_TIME_COST
+    started = time.perf_counter()
+    kdf.derive(b"pw", params)
+    elapsed = time.perf_counter() - started
+    assert 0.1 < elapsed < 2.0, elapsed  # loose: the machine may be busy
+    assert params.is_current()
+    old = kdf.KdfParams(kdf.ARGON2ID, b"s" * 16, time_cost=3, memory_kib=19 * 1024, parallelism=1)
+    assert not old.is_current()
+
+
+def test_slot_x25519_layout_and_sealed_metadata() -> None:
+    root = new_key()
+    slot = slots.passphrase_slot(root, b"pw", label="ops laptop")
+    stored = slot.to_bytes()
+    assert b"ops laptop" not in stored and slot.host.encode() not in stored
+    parsed = slots.KeySlot.from_bytes(slot.slot_id, stored)
+    assert parsed.label == "" and parsed.public == slot.public
+    assert parsed.reveal(root) and parsed.label == "ops laptop" and parsed.host == slot.host
+    assert not parsed.reveal(new_key())
+    # Re-wrapping needs no passphrase; the old KR no longer comes out of the slot.
+    new_root = new_key()
+    moved = slots.rewrap(parsed, root, new_root)
+    opened, _ = slots.unlock([moved], slots.Credentials(passphrase=b"pw"))
+    assert opened.secret == new_root.secret
+    assert moved.reveal(new_root) and moved.label == "ops laptop"
+    with pytest.raises(IntegrityError):
+        slots.rewrap(moved, root, new_key())  # not authentic under the old KR any more
+
+
+def test_unlock_skips_stale_slots() -> None:
+    root, stale_root = new_key(), new_key()
+    stale = slots.passphrase_slot(stale_root, b"pw")
+    good = slots.passphrase_slot(root, b"pw")
+    opened, used = slots.unlock(
+        [stale, good], slots.Credentials(passphrase=b"pw"), accept=lambda r, _s: r == root
+    )
+    assert used.slot_id == good.slot_id and opened == root
+    with pytest.raises(WrongPasswordError, match="outdated keyring key"):
+        slots.unlock([stale], slots.Credentials(passphrase=b"pw"), accept=lambda r, _s: r == root)
+
+
+def test_passwd_upgrades_an_old_slot(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from keyark import keys, ops
+    from keyark.backends.local import LocalBackend
+    from keyark.repo.repository import Repository, list_slots
+
+    repo = Repository.init(LocalBackend(tmp_path / "repo"), b"pw")
+    assert repo.root_key is not None
+    old = kdf.KdfParams(kdf.ARGON2ID, b"s" * 16, time_cost=3, memory_kib=19 * 1024, parallelism=1)
+    legacy = slots.wrap_root_key(
+        repo.root_key, slots.PASSPHRASE, {"kdf": old.to_dict()}, kdf.derive(b"legacy", old)
+    )
+    repo.add_slot(legacy)
+    repo.close()
+    monkeypatch.delenv(kdf.FAST_ENV, raising=False)
+    with ops.open_repository(
+        str(tmp_path / "repo"), slots.Credentials(passphrase=b"legacy"), cache_dir=tmp_path / "c"
+    ) as opened:
+        assert opened.slot is not None and opened.slot.slot_id == legacy.slot_id
+        info = keys.change_passphrase(opened, b"new passphrase")
+        backend = opened.backend
+        remaining = {s.slot_id: s for s in list_slots(backend)}
+    assert legacy.slot_id not in remaining
+    upgraded = slots.passphrase_params(remaining[info.slot_id])
+    assert upgraded.is_current() and upgraded.memory_kib == 64 * 1024

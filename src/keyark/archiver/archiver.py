@@ -18,34 +18,18 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
 
 from keyark.archiver import walk
 from keyark.archiver.agent_cache import AgentCache
+from keyark.archiver.files import FileReader, FileResult
 from keyark.archiver.metadata import node_from_stat, node_type
 from keyark.archiver.progress import Progress
 from keyark.archiver.sources import ExcludeMatcher, VirtualDir, build_virtual_root
-from keyark.chunker import Chunker
 from keyark.errors import SourceError
-from keyark.repo.pack import DATA, TREE
+from keyark.repo.pack import TREE
 from keyark.repo.repository import Repository
 from keyark.repo.tree import DIR, FILE, Node, encode_tree
 from keyark.results import BackupSummary
-
-SMALL_FILE = 256 * 1024
-FILE_WORKERS = 1
-CHUNKS_IN_FLIGHT = 4
-
-
-@dataclass
-class _FileResult:
-    content: list[bytes]
-    bytes_read: int
-    bytes_added: int
-    new_blobs: int
-    error: str | None = None
-    #: The file changed during the backup and was skipped (a warning, not an error).
-    skipped: str | None = None
 
 
 class Archiver:
@@ -68,11 +52,8 @@ class Archiver:
         self.progress = progress or Progress()
         self.dry_run = dry_run
         self._warn_cb = warn
-        self._local = threading.local()
         self._lock = threading.Lock()
-        self._file_pool = ThreadPoolExecutor(FILE_WORKERS, thread_name_prefix="keyark-read")
-        self._chunk_pool = ThreadPoolExecutor(os.cpu_count() or 2, thread_name_prefix="keyark-blob")
-        self._file_slots = threading.BoundedSemaphore(FILE_WORKERS * 4)
+        self._files = FileReader(self._store, repo.config.chunker, self.progress)
         # One thread, first in first out: a directory's tree is queued after its children's.
         self._finisher = ThreadPoolExecutor(1, thread_name_prefix="keyark-tree")
         # Asks the kernel to read a directory's files ahead of the walk (cold caches).
@@ -80,13 +61,6 @@ class Archiver:
         self._dry_seen: set[bytes] = set()
 
     # ----------------------------------------------------------------- helpers
-    def _chunker(self) -> Chunker:
-        chunker: Chunker | None = getattr(self._local, "chunker", None)
-        if chunker is None:
-            chunker = Chunker(self.repo.config.chunker)
-            self._local.chunker = chunker
-        return chunker
-
     def _error(self, message: str) -> None:
         with self._lock:
             self.summary.errors.append(message)
@@ -109,94 +83,6 @@ class Archiver:
             return blob_id, len(data) if new else 0, new
         blob_id, added = self.repo.save_blob(kind, data)
         return blob_id, added, added > 0
-
-    # ----------------------------------------------------------------- files
-    def _read_file(self, path: str, fd: int, size: int) -> _FileResult:
-        """Read and store the open file ``fd`` (of ``size`` bytes when opened); closes it."""
-        try:
-            if size < SMALL_FILE:
-                data = _read_all(fd, size)
-                if not data:
-                    return _FileResult([], 0, 0, 0)
-                blob_id, added, new = self._store(DATA, data)
-                self.progress.add(0, len(data))
-                return _FileResult([blob_id], len(data), added, int(new))
-            return self._read_large(path, fd)
-        except OSError as error:
-            return _FileResult([], 0, 0, 0, f"{path}: {error.strerror}")
-        finally:
-            os.close(fd)
-
-    def _read_large(self, path: str, fd: int) -> _FileResult:
-        slots = threading.BoundedSemaphore(CHUNKS_IN_FLIGHT)
-        futures: list[Future[tuple[bytes, int, bool]]] = []
-
-        def store(chunk: bytes) -> tuple[bytes, int, bool]:
-            try:
-                result = self._store(DATA, chunk)
-                self.progress.add(0, len(chunk))
-                return result
-            finally:
-                slots.release()
-
-        read = 0
-        # Chunk the descriptor we opened (not whatever the path names by now).
-        stream = os.fdopen(os.dup(fd), "rb", buffering=0)
-        try:
-            for chunk in self._chunker().stream_chunks(stream):
-                slots.acquire()
-                read += len(chunk)
-                futures.append(self._chunk_pool.submit(store, chunk))
-        except OSError as error:
-            for future in futures:
-                future.cancel()
-            return _FileResult([], read, 0, 0, f"{path}: {error.strerror}")
-        finally:
-            stream.close()
-        results = [future.result() for future in futures]
-        return _FileResult(
-            [blob_id for blob_id, _, _ in results],
-            read,
-            sum(added for _, added, _ in results),
-            sum(1 for _, _, new in results if new),
-        )
-
-    def _submit_file(
-        self, dir_fd: int, name: str, path: str, st: os.stat_result
-    ) -> Future[_FileResult]:
-        """Open file ``name`` below ``dir_fd`` (still the one listed as ``st``) and read it."""
-        small = st.st_size < SMALL_FILE
-        if not small:
-            self._file_slots.acquire()
-        try:
-            fd, size = walk.open_file(dir_fd, name, st, path)
-        except (SourceError, OSError) as error:
-            if not small:
-                self._file_slots.release()
-            failed: Future[_FileResult] = Future()
-            if isinstance(error, SourceError):
-                failed.set_result(_FileResult([], 0, 0, 0, skipped=str(error)))
-            else:
-                failed.set_result(_FileResult([], 0, 0, 0, f"{path}: {error.strerror}"))
-            self.progress.add(1, 0, path)
-            return failed
-        if small:
-            # Small files are read on the walking thread: a hand-off to a worker costs
-            # more (GIL contention) than the read itself.
-            done: Future[_FileResult] = Future()
-            done.set_result(self._read_file(path, fd, size))
-            self.progress.add(1, 0, path)
-            return done
-
-        def job() -> _FileResult:
-            try:
-                result = self._read_file(path, fd, size)
-                self.progress.add(1, 0, path)
-                return result
-            finally:
-                self._file_slots.release()
-
-        return self._file_pool.submit(job)
 
     # ----------------------------------------------------------------- dirs
     def _parent_nodes(self, tree_id: bytes | None) -> dict[str, Node]:
@@ -246,7 +132,7 @@ class Archiver:
         """
         parent = self._parent_nodes(parent_tree)
         nodes: list[Node] = []
-        pending: list[tuple[Node, Future[_FileResult], bool, str, os.stat_result]] = []
+        pending: list[tuple[Node, Future[FileResult], bool, str, os.stat_result]] = []
         subdirs: list[tuple[Node, Future[bytes]]] = []
         for name, target in entries:
             path = target.path if isinstance(target, VirtualDir) else target
@@ -282,7 +168,7 @@ class Archiver:
                 self._count_unchanged(st)
                 nodes.append(node)
             elif kind == FILE:
-                future = self._submit_file(dir_fd, name, path, st)
+                future = self._files.submit(dir_fd, name, path, st)
                 pending.append((node, future, old is not None, path, st))
             else:
                 nodes.append(node)
@@ -299,7 +185,7 @@ class Archiver:
     def _finish_tree(
         self,
         nodes: list[Node],
-        pending: list[tuple[Node, Future[_FileResult], bool, str, os.stat_result]],
+        pending: list[tuple[Node, Future[FileResult], bool, str, os.stat_result]],
         subdirs: list[tuple[Node, Future[bytes]]],
         parent_tree: bytes | None,
         counted: Node | bool | None,
@@ -414,23 +300,11 @@ class Archiver:
                 os.close(root_fd)
             root = saved.result()
         finally:
-            self._file_pool.shutdown(wait=True)
-            self._chunk_pool.shutdown(wait=True)
+            self._files.shutdown()
             self._finisher.shutdown(wait=True)
             self._prefetch.shutdown()
         self.summary.duration_seconds = time.monotonic() - started
         return root
-
-
-def _read_all(fd: int, expected: int) -> bytes:
-    parts: list[bytes] = []
-    size = max(expected, 0) + 1
-    while True:
-        part = os.read(fd, max(size, 65536))
-        if not part:
-            break
-        parts.append(part)
-    return b"".join(parts)
 
 
 __all__ = ["Archiver", "Progress"]

@@ -122,9 +122,14 @@ class AgentCredential:
             )
         repo_id = _hex_field(document, "repository_id", 32).hex()
         recipient = document.get("recipient")
-        if not isinstance(recipient, dict) or recipient.get("kind") not in _RECIPIENT_SIZES:
+        kind = recipient.get("kind") if isinstance(recipient, dict) else None
+        if (
+            not isinstance(recipient, dict)
+            or not isinstance(kind, str)
+            or kind not in _RECIPIENT_SIZES
+        ):
             raise UsageError("agent credential field 'recipient' is malformed")
-        low, high = _RECIPIENT_SIZES[recipient["kind"]]
+        low, high = _RECIPIENT_SIZES[kind]
         public = _hex_field(recipient, "public", None)
         if not low <= len(public) <= high:
             raise UsageError("agent credential field 'recipient' is malformed")
@@ -142,7 +147,7 @@ class AgentCredential:
             repo_id=repo_id,
             name=name,
             id_key=_hex_field(document, "id_key", _KEY_SIZE),
-            recipient=Recipient(recipient["kind"], public),
+            recipient=Recipient(kind, public),
             signing_key=signing_key,
             config_public=config_public,
             hosts=hosts,

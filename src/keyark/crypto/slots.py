@@ -174,7 +174,7 @@ class KeySlot:
         if document["version"] != SLOT_FORMAT or isinstance(document["version"], bool):
             raise FormatError(f"{where} is not a format {SLOT_FORMAT} key slot")
         kind = document["kind"]
-        if kind not in KIND_NAMES:
+        if not isinstance(kind, str) or kind not in KIND_NAMES:
             raise FormatError(f"{where} has an unknown kind")
         return cls(
             slot_id=slot_id,

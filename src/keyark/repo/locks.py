@@ -8,15 +8,15 @@ stale when it has expired, or when it names this host and a process that no
 longer exists.
 
 A lock object that cannot be opened or parsed (damaged, planted, renamed, or with a
-field of the wrong type) never crashes a command. It is reported by name (a warning on
-the ``keyark.locks`` logger) and then:
+field of the wrong type) never crashes a command; it is always reported by name, and:
 
 - counts as a conflicting lock for *exclusive* operations (prune, rotate, repair): they
   stop with a :class:`LockError` naming the object and saying to run ``keyark unlock``,
   since its holder cannot be known;
-- is ignored by *shared* operations (backup), so one bad object cannot stop backups;
-- is removed by plain ``keyark unlock`` (no ``--remove-all`` needed): no keyark client
-  writes such a lock, so nobody can be holding it.
+- is ignored by *shared* operations (backup), with a warning naming it (once per process,
+  on the ``keyark.locks`` logger), so one bad object cannot stop backups;
+- is removed (and listed) by plain ``keyark unlock``, no ``--remove-all`` needed: no
+  keyark client writes such a lock, so nobody can be holding it.
 """
 
 from __future__ import annotations
@@ -66,6 +66,8 @@ class LockInfo:
     name: str = ""
     #: False for an object that could not be opened or parsed (see the module docstring).
     readable: bool = True
+    #: Why an unreadable lock could not be read (one line, no secret).
+    problem: str = ""
 
     @classmethod
     def parse(cls, raw: bytes, name: str) -> LockInfo:
@@ -89,9 +91,9 @@ class LockInfo:
         )
 
     @classmethod
-    def unreadable(cls, name: str) -> LockInfo:
+    def unreadable(cls, name: str, problem: str = "") -> LockInfo:
         """The stand-in for lock object ``name`` that could not be opened or parsed."""
-        return cls("unknown", 0, "unknown", UNREADABLE, True, 0.0, 0.0, name, readable=False)
+        return cls("unknown", 0, "unknown", UNREADABLE, True, 0.0, 0.0, name, False, problem[:200])
 
     def is_stale(self, now: float | None = None) -> bool:
         """Whether the holder is gone (expired, or a dead process on this host).
@@ -130,6 +132,22 @@ def _short(name: str) -> str:
     return name.rsplit("/", 1)[-1][:16]
 
 
+_warned: set[str] = set()
+
+
+def _warn_ignored(info: LockInfo) -> None:
+    """Report (once per process) an unreadable lock that a shared operation ignores."""
+    if info.name in _warned:
+        return
+    _warned.add(info.name)
+    log.warning(
+        "ignoring unreadable lock %s (%s); exclusive operations stop on it until "
+        "'keyark unlock' removes it",
+        info.name,
+        info.problem or "damaged, or not written by keyark",
+    )
+
+
 def lock_sealer(id_key: bytes) -> Sealer:
     """The sealer of lock objects (derived from the id key, so agents can lock too)."""
     return Sealer(derive_subkey(id_key, "keyark locks"))
@@ -145,8 +163,7 @@ def read_lock(backend: Backend, sealer: Sealer, name: str) -> LockInfo:
         raw = sealer.open(ObjectKind.LOCK, name.encode(), data)
         return LockInfo.parse(raw, name)
     except KeyarkError as error:  # IntegrityError, FormatError
-        log.warning("lock %s is unreadable and is ignored by backups: %s", name, error)
-    return LockInfo.unreadable(name)
+        return LockInfo.unreadable(name, str(error))
 
 
 def read_locks(backend: Backend, sealer: Sealer) -> Iterator[LockInfo]:
@@ -198,7 +215,8 @@ class RepositoryLock:
             expires=now + EXPIRY_SECONDS,
         )
         name = LOCK_PREFIX + os.urandom(16).hex()
-        document = {k: v for k, v in asdict(info).items() if k not in ("name", "readable")}
+        skip = ("name", "readable", "problem")
+        document = {k: v for k, v in asdict(info).items() if k not in skip}
         payload = self._sealer.seal(ObjectKind.LOCK, name.encode(), json.dumps(document).encode())
         self._backend.put(name, payload)
         return name
@@ -249,13 +267,15 @@ class RepositoryLock:
 
         Unreadable locks conflict with exclusive operations only (see the module docstring).
         """
-        conflicts = [
-            info
-            for info in read_locks(self._backend, self._sealer)
-            if info.name != self.name
-            and not info.is_stale()
-            and (self.exclusive or (info.exclusive and info.readable))
-        ]
+        conflicts = []
+        for info in read_locks(self._backend, self._sealer):
+            if info.name == self.name or info.is_stale():
+                continue
+            if not info.readable and not self.exclusive:
+                _warn_ignored(info)
+                continue
+            if self.exclusive or info.exclusive:
+                conflicts.append(info)
         return min(conflicts, key=lambda info: info.created, default=None)
 
     def _refresh_loop(self) -> None:

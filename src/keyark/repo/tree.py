@@ -132,7 +132,9 @@ class Node:
         else:
             target = fields.get_bytes("lt", max_len=MAX_TARGET_BYTES)
             if b"\0" in target:
-                raise FormatError(f"{fields.what} has a link target with a NUL byte")
+                raise FormatError(
+                    f"{fields.what} has a link target with a NUL byte: the tree is malformed"
+                )
             node.target = os.fsdecode(target)
         return node
 

@@ -1,0 +1,164 @@
+"""Reading the files of a backup: opened relative to their directory, stored as blobs.
+
+Small files are read on the walking thread (a hand-off would cost more than the
+read); larger ones by a bounded pool of workers, their chunks hashed,
+compressed and sealed by a second pool so one big file uses every core. Memory
+stays bounded by the semaphores on in-flight files and chunks.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+
+from keyark.archiver import walk
+from keyark.archiver.progress import Progress
+from keyark.chunker import Chunker, ChunkerParams
+from keyark.errors import SourceError
+from keyark.repo.pack import DATA
+
+SMALL_FILE = 256 * 1024
+FILE_WORKERS = 1
+CHUNKS_IN_FLIGHT = 4
+#: Stores a blob: (kind, data) -> (id, bytes added, is new).
+Store = Callable[[int, bytes | memoryview], tuple[bytes, int, bool]]
+
+
+@dataclass
+class FileResult:
+    """What reading one file gave: content ids and counts, or why it was not read."""
+
+    content: list[bytes]
+    bytes_read: int
+    bytes_added: int
+    new_blobs: int
+    error: str | None = None
+    #: The file changed during the backup and was skipped (a warning, not an error).
+    skipped: str | None = None
+
+
+class FileReader:
+    """Opens listed files (still the ones listed) and stores their content."""
+
+    def __init__(self, store: Store, chunker: ChunkerParams, progress: Progress) -> None:
+        self._store = store
+        self._chunker_params = chunker
+        self.progress = progress
+        self._local = threading.local()
+        self._file_pool = ThreadPoolExecutor(FILE_WORKERS, thread_name_prefix="keyark-read")
+        self._chunk_pool = ThreadPoolExecutor(os.cpu_count() or 2, thread_name_prefix="keyark-blob")
+        self._file_slots = threading.BoundedSemaphore(FILE_WORKERS * 4)
+
+    def _chunker(self) -> Chunker:
+        chunker: Chunker | None = getattr(self._local, "chunker", None)
+        if chunker is None:
+            chunker = Chunker(self._chunker_params)
+            self._local.chunker = chunker
+        return chunker
+
+    def _read(self, path: str, fd: int, size: int) -> FileResult:
+        """Read and store the open file ``fd`` (of ``size`` bytes when opened); closes it."""
+        try:
+            if size < SMALL_FILE:
+                data = _read_all(fd, size)
+                if not data:
+                    return FileResult([], 0, 0, 0)
+                blob_id, added, new = self._store(DATA, data)
+                self.progress.add(0, len(data))
+                return FileResult([blob_id], len(data), added, int(new))
+            return self._read_large(path, fd)
+        except OSError as error:
+            return FileResult([], 0, 0, 0, f"{path}: {error.strerror}")
+        finally:
+            os.close(fd)
+
+    def _read_large(self, path: str, fd: int) -> FileResult:
+        slots = threading.BoundedSemaphore(CHUNKS_IN_FLIGHT)
+        futures: list[Future[tuple[bytes, int, bool]]] = []
+
+        def store(chunk: bytes) -> tuple[bytes, int, bool]:
+            try:
+                result = self._store(DATA, chunk)
+                self.progress.add(0, len(chunk))
+                return result
+            finally:
+                slots.release()
+
+        read = 0
+        # Chunk the descriptor we opened (not whatever the path names by now).
+        stream = os.fdopen(os.dup(fd), "rb", buffering=0)
+        try:
+            for chunk in self._chunker().stream_chunks(stream):
+                slots.acquire()
+                read += len(chunk)
+                futures.append(self._chunk_pool.submit(store, chunk))
+        except OSError as error:
+            for future in futures:
+                future.cancel()
+            return FileResult([], read, 0, 0, f"{path}: {error.strerror}")
+        finally:
+            stream.close()
+        results = [future.result() for future in futures]
+        return FileResult(
+            [blob_id for blob_id, _, _ in results],
+            read,
+            sum(added for _, added, _ in results),
+            sum(1 for _, _, new in results if new),
+        )
+
+    def submit(self, dir_fd: int, name: str, path: str, st: os.stat_result) -> Future[FileResult]:
+        """Open file ``name`` below ``dir_fd`` (still the one listed as ``st``) and read it."""
+        small = st.st_size < SMALL_FILE
+        if not small:
+            self._file_slots.acquire()
+        try:
+            fd, size = walk.open_file(dir_fd, name, st, path)
+        except (SourceError, OSError) as error:
+            if not small:
+                self._file_slots.release()
+            failed: Future[FileResult] = Future()
+            if isinstance(error, SourceError):
+                failed.set_result(FileResult([], 0, 0, 0, skipped=str(error)))
+            else:
+                failed.set_result(FileResult([], 0, 0, 0, f"{path}: {error.strerror}"))
+            self.progress.add(1, 0, path)
+            return failed
+        if small:
+            # Small files are read on the walking thread: a hand-off to a worker costs
+            # more (GIL contention) than the read itself.
+            done: Future[FileResult] = Future()
+            done.set_result(self._read(path, fd, size))
+            self.progress.add(1, 0, path)
+            return done
+
+        def job() -> FileResult:
+            try:
+                result = self._read(path, fd, size)
+                self.progress.add(1, 0, path)
+                return result
+            finally:
+                self._file_slots.release()
+
+        return self._file_pool.submit(job)
+
+    def shutdown(self) -> None:
+        """Wait for every file and chunk in flight."""
+        self._file_pool.shutdown(wait=True)
+        self._chunk_pool.shutdown(wait=True)
+
+
+def _read_all(fd: int, expected: int) -> bytes:
+    parts: list[bytes] = []
+    size = max(expected, 0) + 1
+    while True:
+        part = os.read(fd, max(size, 65536))
+        if not part:
+            break
+        parts.append(part)
+    return b"".join(parts)
+
+
+__all__ = ["FileReader", "FileResult"]

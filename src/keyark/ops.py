@@ -385,7 +385,20 @@ def restore(
         raise UsageError(f"--overwrite must be one of {', '.join(OVERWRITE_MODES)}")
     if not options.target:
         raise UsageError("restore needs a --target directory")
-    repo.load_index()
+    # A shared lock: prune (exclusive) waits for or refuses a running restore, so no pack
+    # the restore plans to read is deleted under it.
+    with repo.lock("restore", retry=ctx.retry_lock):
+        return _restore_locked(repo, snapshot, options, ctx, progress)
+
+
+def _restore_locked(
+    repo: Repository,
+    snapshot: Snapshot,
+    options: RestoreOptions,
+    ctx: Context,
+    progress: Progress | None,
+) -> RestoreSummary:
+    repo.load_index(reload=True)  # packs prune replaced before our lock are gone now
     root, base = find_subtree(repo.load_tree, snapshot.tree, options.subpath)
     plan = build_plan(repo.load_tree, root, PathFilter(options.includes, options.excludes), base)
     summary = RestoreSummary(snapshot_id=snapshot.id, target=os.path.abspath(options.target))

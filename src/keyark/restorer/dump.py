@@ -48,8 +48,16 @@ def dump(
     drop_privileges: bool = False,
 ) -> None:
     """Stream ``path`` of ``snapshot`` to ``out``; with ``drop_privileges`` (an agent's
-    snapshot) tar entries carry no setuid/setgid bits."""
-    repo.load_index()
+    snapshot) tar entries carry no setuid/setgid bits. Holds a shared lock, so prune
+    cannot delete a pack the dump is reading."""
+    with repo.lock("dump"):
+        repo.load_index(reload=True)
+        _dump_locked(repo, snapshot, path, out, drop_privileges)
+
+
+def _dump_locked(
+    repo: Repository, snapshot: Snapshot, path: str, out: BinaryIO, drop_privileges: bool
+) -> None:
     tree, node = resolve_path(repo.load_tree, snapshot.tree, path)
     if node is not None and node.type == FILE:
         write_file(repo, node, out)

@@ -27,6 +27,8 @@ FILE_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK
 PREFETCH_BYTES = 256 * 1024
 _PROC_FD = "/proc/self/fd"
 _SWAPPED = (errno.ELOOP, errno.ENOTDIR, errno.EISDIR, errno.ENXIO)
+#: Extended attributes can be read relative to a directory descriptor (Linux with /proc).
+_XATTRS = hasattr(os, "listxattr") and os.path.isdir(_PROC_FD)
 
 
 def changed(path: str) -> SourceError:
@@ -110,7 +112,7 @@ def read_xattrs(dir_fd: int, name: str) -> dict[str, bytes]:
     ``/proc/self/fd``, which resolves to the open directory itself, not a path.
     Empty where unsupported or unavailable.
     """
-    if not hasattr(os, "listxattr") or not os.path.isdir(_PROC_FD):
+    if not _XATTRS:
         return {}
     where = f"{_PROC_FD}/{dir_fd}/{name}"
     try:

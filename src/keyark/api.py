@@ -142,6 +142,7 @@ class BackupManager:
             raise UsageError("BackupManager needs repository= or config_file=")
         if self.password is None:
             raise UsageError("BackupManager needs password= or a config file naming a source")
+        register_secret(self.password)  # masked by keyark.redaction.RedactingFilter
 
     # ----------------------------------------------------------------- plumbing
     def _passphrase(self) -> bytes:

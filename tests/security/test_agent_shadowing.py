@@ -180,3 +180,30 @@ def test_planted_copy_alone_is_never_used_for_dedup(url: str, tmp_path: Path) ->
     assert summary.bytes_added >= len(GUESSED) // 4  # stored, not deduplicated away
     restore_ok(repo, summary.snapshot_id, tmp_path / "r", source)
     repo.close()
+
+
+def test_copy_never_dedups_against_a_planted_target_copy(tmp_path: Path) -> None:
+    """``copy`` into a repository where an agent planted garbage under the content's id."""
+    from keyark.replication import copy_snapshots
+
+    source_url, target_url = str(tmp_path / "source"), str(tmp_path / "target")
+    for path in (source_url, target_url):
+        ops.init_repository(path, PASSWORD.encode(), pack_size_mib=1).close()
+    src = ops.open_repository(source_url, CREDS, cache_dir=tmp_path / "c1")
+    files = source_with(tmp_path / "host", {".env": GUESSED, "ca.pem": KNOWN})
+    made = ops.backup(src, [str(files)], ctx=ops.Context())
+    target = ops.open_repository(target_url, CREDS, cache_dir=tmp_path / "c2")
+    add_agent(target, "web1", tmp_path / "web1.cred")
+    target.close()
+    planted = plant(target_url, tmp_path / "web1.cred")
+    target = ops.open_repository(target_url, CREDS, cache_dir=tmp_path / "c2")
+    target.load_index()
+    assert {c.pack_id for c in target.index.candidates(target.hasher(GUESSED))} & planted
+    summary = copy_snapshots(src, target, [src.load_snapshot(made.snapshot_id)], [])
+    assert summary.bytes_added > 0
+    fresh = ops.open_repository(target_url, CREDS, cache_dir=tmp_path / "c2")
+    fresh.load_index()
+    [copied] = summary.copied
+    restore_ok(fresh, copied, tmp_path / "out", files)
+    for handle in (src, target, fresh):
+        handle.close()

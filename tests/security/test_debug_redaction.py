@@ -25,7 +25,7 @@ SESSION_TOKEN = "FwoGZXIvYXdzEH5SESSIONtokenIQoJb3JpZ2luX2VjEJr//////////wEaCXVz
 SECRETS = (SECRET_KEY, SESSION_TOKEN, ACCESS_KEY, PASSWORD)
 
 
-def _s3_env(tmp_path: Path, endpoint: str) -> dict[str, str]:
+def _s3_env(tmp_path: Path) -> dict[str, str]:
     env = base_env(tmp_path / "cache")
     env.update(
         KEYARK_REPOSITORY=f"s3://{unique('debug')}/repo",
@@ -48,7 +48,7 @@ def _keyark(env: dict[str, str], endpoint: str, *args: str) -> subprocess.Comple
 
 
 def test_debug_against_s3_prints_no_credentials(moto_endpoint: str, tmp_path: Path) -> None:
-    env = _s3_env(tmp_path, moto_endpoint)
+    env = _s3_env(tmp_path)
     source = tmp_path / "src"
     source.mkdir()
     (source / "server.key").write_text("-----BEGIN PRIVATE KEY-----\n")
@@ -73,7 +73,7 @@ logging.basicConfig(level=logging.DEBUG)
 client = boto3.client("s3", endpoint_url={moto_endpoint!r}, region_name="us-east-1")
 client.list_buckets()
 """
-    env = _s3_env(tmp_path, moto_endpoint)
+    env = _s3_env(tmp_path)
     leaked = subprocess.run(
         [sys.executable, "-c", script], env=env, capture_output=True, text=True, check=False
     )

@@ -6,6 +6,7 @@ import importlib
 import logging
 import sys
 import traceback
+from typing import TextIO
 
 import click
 
@@ -79,6 +80,10 @@ def cli() -> None:
     """keyark: encrypted, deduplicated, verifiable backups of keys and secrets."""
 
 
+class _StderrHandler(logging.StreamHandler[TextIO]):
+    """The command line's log handler (told apart from handlers a host program added)."""
+
+
 def configure_logging(debug: bool) -> None:
     """Log to stderr through a redacting filter; ``--debug`` raises keyark's loggers only.
 
@@ -86,12 +91,13 @@ def configure_logging(debug: bool) -> None:
     their credentials) at debug level; everything that is logged passes
     :class:`RedactingFilter` first.
     """
-    handler = logging.StreamHandler(sys.stderr)
+    handler = _StderrHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
     handler.addFilter(RedactingFilter())
     root = logging.getLogger()
     for old in list(root.handlers):
-        root.removeHandler(old)
+        if isinstance(old, _StderrHandler):  # from an earlier in-process run
+            root.removeHandler(old)
     root.addHandler(handler)
     root.setLevel(logging.WARNING)
     for name in QUIET_LIBRARIES:

@@ -288,7 +288,10 @@ class Fields:
         self, key: str, lo: int | None = None, hi: int | None = None, default: Any = _MISSING
     ) -> int:
         """Field ``key`` as by :func:`require_int`."""
-        if default is not _MISSING and key not in self.data:
+        value = self.data.get(key, _MISSING)
+        if type(value) is int and (lo is None or lo <= value) and (hi is None or value <= hi):
+            return value  # the fast path: a valid value, no message built
+        if value is _MISSING and default is not _MISSING:
             return int(default)
         return require_int(self.get(key), self.name(key), lo, hi)
 
@@ -316,7 +319,15 @@ class Fields:
         allow_nul: bool = False,
     ) -> str:
         """Field ``key`` as by :func:`require_str`."""
-        if default is not _MISSING and key not in self.data:
+        value = self.data.get(key, _MISSING)
+        if (
+            type(value) is str
+            and min_len <= len(value)
+            and (max_len is None or len(value) <= max_len)
+            and (allow_nul or "\0" not in value)
+        ):
+            return value
+        if value is _MISSING and default is not _MISSING:
             return str(default)
         return require_str(
             self.get(key), self.name(key), max_len=max_len, min_len=min_len, allow_nul=allow_nul
@@ -331,7 +342,14 @@ class Fields:
         max_len: int | None = None,
     ) -> bytes:
         """Field ``key`` as by :func:`require_bytes`."""
-        if default is not _MISSING and key not in self.data:
+        value = self.data.get(key, _MISSING)
+        if (
+            type(value) is bytes
+            and (length is None or len(value) == length)
+            and (max_len is None or len(value) <= max_len)
+        ):
+            return value
+        if value is _MISSING and default is not _MISSING:
             return bytes(default)
         return require_bytes(self.get(key), self.name(key), length, max_len=max_len)
 

@@ -45,7 +45,7 @@ from keyark.crypto.slots import Credentials, KeySlot
 from keyark.errors import KeyarkError
 from keyark.repo.config import CONFIG_NAME, SIGNATURE_CONTEXT, RepoConfig, canonical_json
 from keyark.repo.fields import unpack_msgpack
-from keyark.repo.index import decode_index
+from keyark.repo.index import BlobLocation, decode_index
 from keyark.repo.locks import LOCK_PREFIX, LockInfo, lock_sealer, read_locks
 from keyark.repo.pack import TRAILER_SIZE, TREE, PackEntry, header_span, pack_name, parse_header
 from keyark.repo.repository import Repository
@@ -407,16 +407,30 @@ def test_index_parser(corpus: Corpus) -> None:
 
 
 def test_index_read_path(corpus: Corpus) -> None:
-    """Index files sealed validly, named by their SHA-256, read by ``read_index_file``."""
-    repo = corpus.repo
+    """Index files sealed validly, named by their SHA-256, read by ``read_index_file``.
+
+    Each record then goes into a master index and its locations are read from the packs
+    (hostile offsets and lengths must give keyark errors, not crashes).
+    """
+    shared = corpus.repo
 
     def parse(data: bytes) -> None:
+        repo = Repository(shared.backend, shared.config, shared.keyring)  # a fresh index
         sealed = repo.current_sealer().seal(ObjectKind.INDEX, b"", data)
         name = "index/" + hashlib.sha256(sealed).hexdigest()
         repo.backend.put(name, sealed)
         try:
             for record in repo.read_index_file(name):
                 repo.add_record(record)
+                for entry in record.entries[:4]:
+                    location = BlobLocation.in_pack(
+                        record.pack_id, entry, record.key_id, record.trusted
+                    )
+                    try:
+                        repo.read_copy(location)
+                    except KeyarkError:
+                        pass
+                    repo.load_blob(entry.blob_id)
         finally:
             repo.backend.delete(name)
 

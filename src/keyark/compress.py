@@ -129,7 +129,11 @@ _local_decompressor = threading.local()
 
 
 def decompress(algorithm: int, payload: bytes, raw_length: int) -> bytes:
-    """Inverse of :meth:`Compressor.compress`; checks the length."""
+    """Inverse of :meth:`Compressor.compress`; checks the length.
+
+    Output is capped at ``raw_length`` (+1 to detect a longer stream) for every
+    algorithm, so a hostile payload cannot make decompression allocate without bound.
+    """
     try:
         if algorithm == Compression.NONE:
             data = payload
@@ -138,13 +142,22 @@ def decompress(algorithm: int, payload: bytes, raw_length: int) -> bytes:
             if decompressor is None:
                 decompressor = zstandard.ZstdDecompressor()
                 _local_decompressor.zstd = decompressor
-            data = decompressor.decompress(payload, max_output_size=raw_length)
+            # A frame that declares its size is decompressed in one allocation of that size,
+            # whatever max_output_size says: refuse a declared size above the recorded one.
+            declared = zstandard.frame_content_size(payload)
+            if declared > raw_length:
+                raise IntegrityError("blob decompresses past its recorded length")
+            if declared < 0:
+                with decompressor.stream_reader(payload) as reader:
+                    data = reader.read(raw_length + 1)
+            else:
+                data = decompressor.decompress(payload, max_output_size=raw_length)
         elif algorithm == Compression.GZIP:
-            data = zlib.decompress(payload)
+            data = zlib.decompressobj().decompress(payload, raw_length + 1)
         elif algorithm == Compression.BZIP2:
-            data = bz2.decompress(payload)
+            data = bz2.BZ2Decompressor().decompress(payload, raw_length + 1)
         elif algorithm == Compression.LZMA:
-            data = lzma.decompress(payload)
+            data = lzma.LZMADecompressor().decompress(payload, raw_length + 1)
         else:
             raise IntegrityError(f"unknown compression id {algorithm}")
     except (zstandard.ZstdError, zlib.error, OSError, lzma.LZMAError, ValueError) as error:

@@ -406,3 +406,34 @@ def test_reencryption_does_not_launder_an_unsigned_snapshot(setup: Setup, tmp_pa
     assert after["full-key"].id == full and after["signed"].id == signed
     chosen = ops.find_snapshot(setup.repo, "latest", SnapshotFilter(hosts=["hostB"]), ctx=setup.ctx)
     assert chosen.id == full
+
+
+def test_hostile_agent_snapshot_does_not_block_prune(cli: CLI, tmp_path: Path) -> None:
+    """Prune skips an agent's unreadable snapshot, keeps its session's packs, frees the rest."""
+    source = _source(tmp_path / "srv", "GENUINE")
+    cli.run("init", check=True)
+    old = json.loads(cli.run("backup", str(source), "--json", check=True).stdout.splitlines()[-1])
+    (source / "tls" / "server.key").write_text("ROTATED")
+    cli.run("backup", str(source), check=True)
+    credential = tmp_path / "web1.cred"
+    cli.run("agent", "add", "web1", "--out", str(credential), check=True)
+    hostile = _plant_hostile_snapshot(str(cli.repo), credential)
+    cli.run("forget", old["snapshot_id"], check=True)
+    pruned = cli.run("prune", "--max-unused", "0%")
+    assert pruned.returncode == 0, pruned.stderr
+    assert hostile[:8] in pruned.stdout + pruned.stderr  # reported by name
+    cli.run("check", "--read-data")  # still names the hostile snapshot, but data verifies
+    target = tmp_path / "out"
+    cli.run("restore", "latest", "--target", str(target), check=True)
+    assert (target / source.relative_to("/") / "tls" / "server.key").read_text() == "ROTATED"
+    # Positive control: a damaged full-key snapshot still stops prune (its data would be lost).
+    snapshot_file = next((cli.repo / "snapshots").iterdir())
+    for path in (cli.repo / "snapshots").iterdir():
+        if not path.name.startswith(hostile):
+            snapshot_file = path
+    data = bytearray(snapshot_file.read_bytes())
+    data[-1] ^= 1
+    snapshot_file.chmod(0o600)
+    snapshot_file.write_bytes(bytes(data))
+    refused = cli.run("prune", "--max-unused", "0%")
+    assert refused.returncode != 0 and "deleted nothing" in refused.stderr, refused.stderr

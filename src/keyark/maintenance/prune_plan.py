@@ -27,7 +27,7 @@ from keyark.errors import BackendError, IntegrityError, KeyarkError
 from keyark.repo.index import BlobLocation, PackRecord, merge_pack_record
 from keyark.repo.pack import pack_id_from_name
 from keyark.repo.repository import Repository
-from keyark.repo.snapshot import Snapshot
+from keyark.repo.snapshot import SNAPSHOT_PREFIX, Snapshot
 from keyark.repo.tree import DIR, FILE
 from keyark.units import UnusedLimit
 
@@ -73,6 +73,8 @@ class PrunePlan:
     notes: list[str] = field(default_factory=list)
     #: An untrusted index file could not be read (orphans are then kept).
     skipped_index: bool = False
+    #: Session keys of unreadable agent snapshots: every pack they sealed is kept.
+    kept_keys: set[bytes] = field(default_factory=set)
 
     @property
     def changes_index(self) -> bool:
@@ -123,21 +125,69 @@ def read_snapshots(
     return found
 
 
-def load_all_snapshots(repo: Repository) -> list[Snapshot]:
-    """Every snapshot; one that cannot be read stops prune (its data would be lost)."""
+def load_all_snapshots(repo: Repository, plan: PrunePlan | None = None) -> list[Snapshot]:
+    """Every snapshot; one that cannot be read stops prune (its data would be lost).
+
+    Except an agent's: a snapshot not sealed with a keyring data key that cannot be read
+    is skipped and noted, and every pack sealed with its session key is kept (``plan``).
+    """
 
     def refuse(snapshot_id: str, error: KeyarkError) -> None:
+        key_id = _snapshot_key(repo, snapshot_id)
+        if plan is not None and key_id is not None and key_id not in repo.keyring.data_keys:
+            plan.notes.append(
+                f"agent snapshot {snapshot_id[:8]} cannot be read ({error}); skipped, "
+                "and every pack of its session is kept"
+            )
+            plan.kept_keys.add(key_id)
+            return
         raise IntegrityError(f"snapshot {snapshot_id[:8]} cannot be read ({error}); {REPAIR_HINT}")
 
     return read_snapshots(repo, refuse)
 
 
+def _snapshot_key(repo: Repository, snapshot_id: str) -> bytes | None:
+    """The key id a stored snapshot's envelope names (None if unreadable)."""
+    try:
+        return envelope_key_id(repo.backend.get(SNAPSHOT_PREFIX + snapshot_id, 0, 64))
+    except (IntegrityError, BackendError):
+        return None
+
+
 def used_blobs(
-    repo: Repository, snapshots: list[Snapshot], excluded: Collection[str] = ()
+    repo: Repository,
+    snapshots: list[Snapshot],
+    excluded: Collection[str] = (),
+    plan: PrunePlan | None = None,
 ) -> set[bytes]:
-    """Ids of every tree and data blob the snapshots (but not ``excluded``) reach."""
+    """Ids of every tree and data blob the snapshots (but not ``excluded``) reach.
+
+    A full-key snapshot whose trees cannot be walked stops prune. An agent snapshot's
+    (one sealed with a session key) is skipped and noted in ``plan``, and every pack
+    sealed with that session key is kept: agent-written garbage never blocks prune and
+    never costs genuine data.
+    """
     used: set[bytes] = set()
-    stack = [s.tree for s in snapshots if s.id not in excluded]
+    for snapshot in snapshots:
+        if snapshot.id in excluded:
+            continue
+        key_id = bytes.fromhex(snapshot.key_id) if snapshot.key_id else b""
+        agent_written = plan is not None and key_id and key_id not in repo.keyring.data_keys
+        try:
+            _walk_snapshot(repo, snapshot.tree, used)
+        except IntegrityError as error:
+            if not agent_written or plan is None:
+                raise
+            plan.notes.append(
+                f"agent snapshot {snapshot.short_id} cannot be walked ({error}); skipped, "
+                "and every pack of its session is kept"
+            )
+            plan.kept_keys.add(key_id)
+    return used
+
+
+def _walk_snapshot(repo: Repository, root: bytes, used: set[bytes]) -> None:
+    stack = [root]
     while stack:
         tree_id = stack.pop()
         if tree_id in used:
@@ -161,7 +211,6 @@ def used_blobs(
                             f"data blob {blob_id.hex()[:16]} is not in the index; {REPAIR_HINT}"
                         )
                     used.add(blob_id)
-    return used
 
 
 def _read_index(repo: Repository, plan: PrunePlan, stored: dict[bytes, int]) -> None:
@@ -243,9 +292,9 @@ def plan_prune(
             )
     if not plan.skipped_index:
         plan.orphans = {p: size for p, size in stored.items() if p not in plan.records}
-    snapshots = load_all_snapshots(repo)
+    snapshots = load_all_snapshots(repo, plan)
     plan.snapshots = sum(1 for s in snapshots if s.id not in excluded)
-    used = used_blobs(repo, snapshots, excluded)
+    used = used_blobs(repo, snapshots, excluded, plan)
     _assign_owners(repo, plan, used)
     homeless = used - plan.owner.keys()
     if homeless:  # pragma: no cover - the master index is built from the same records
@@ -293,6 +342,9 @@ def _assign_owners(repo: Repository, plan: PrunePlan, used: set[bytes]) -> None:
 def _classify(plan: PrunePlan, options: PruneOptions) -> None:
     partial: list[tuple[float, int, bytes, int]] = []
     for pack_id, record in plan.records.items():
+        if record.key_id in plan.kept_keys:
+            plan.keep.append(pack_id)
+            continue
         used_bytes = unused_bytes = 0
         for entry in record.entries:
             if plan.owner.get(entry.blob_id) == pack_id:

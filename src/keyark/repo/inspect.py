@@ -48,12 +48,15 @@ def cat(repo: Repository, kind: str, ref: str = "") -> dict[str, Any]:
     if kind == "key":
         slots = {s.slot_id: s for s in list_slots(backend)}
         slot = slots[_unique(sorted(slots), "", ref, "key slot")]
+        authentic = repo.root_key is not None and slot.reveal(repo.root_key)
         return {
             "id": slot.slot_id,
             "kind": slot.kind,
             "created": slot.created,
             "host": slot.host,
             "username": slot.username,
+            "label": slot.label,
+            "authentic": authentic,
             "params": slot.params,
         }
     if kind == "snapshot":

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs the real servers the test-suite starts on loopback (idempotent, fast when present).
 #
-#   - OpenSSH sshd (SFTP) and SoftHSM2: Debian packages (root, or sudo);
+#   - OpenSSH sshd (SFTP), SoftHSM2 and acl (setfacl): Debian packages (root, or sudo);
 #   - Azurite (Azure Blob emulator): npm, project-local under .test-servers/.
 #
 # moto_server (S3), fake-gcs-server (GCS) and pyftpdlib (FTP/FTPS) come from the
@@ -33,6 +33,8 @@ if [ ! -x /usr/sbin/sshd ] || [ ! -e /usr/lib/softhsm/libsofthsm2.so ] \
     || ! command -v ssh-keygen >/dev/null 2>&1; then
     apt_install openssh-server softhsm2
 fi
+# setfacl/getfacl: the ACL round-trip tests (tests/reliability/test_sources.py).
+command -v setfacl >/dev/null 2>&1 || apt_install acl
 # sshd refuses to start without its privilege-separation directory.
 [ -d /run/sshd ] || $SUDO mkdir -p /run/sshd
 

@@ -26,6 +26,7 @@ from keyark.compress import CompressionSpec
 from keyark.crypto import slots
 from keyark.crypto.agents import FULL_KEY, TRUSTED
 from keyark.errors import IntegrityError, KeyarkError, RestoreError, UsageError
+from keyark.repo import key_store
 from keyark.repo.config import RepoConfig
 from keyark.repo.pack import pack_id_from_name
 from keyark.repo.repository import Repository, list_slots
@@ -249,6 +250,9 @@ def backup(
         if agent is None and not options.dry_run and options.auto_rotate:
             _rotation_check(repo, ctx, rotate_if_due=True)
         with repo.lock("backup", retry=ctx.retry_lock):
+            # The keyring as of the lock: a rotation before it may have deleted our key.
+            key_store.refresh_keyring(repo)
+            sealing_key = repo.keyring.current.key_id
             parent: Snapshot | None = None
             if catalog is not None:
                 repo.load_index(reload=True)  # as of the lock: older views may name pruned packs
@@ -287,6 +291,7 @@ def backup(
             if options.dry_run:
                 summary.duration_seconds = time.monotonic() - clock
                 return summary
+            key_store.require_current_key(repo, sealing_key)  # before index and snapshot
             repo.flush()
             summary.bytes_stored = repo.packer().bytes_uploaded - stored_before
             summary.duration_seconds = time.monotonic() - clock

@@ -1,4 +1,4 @@
-"""Process-wide settings: no core dumps (every face), a tuned allocator (the command line).
+"""Process-wide settings: no core dumps (every face), a tuned allocator, SIGTERM handling.
 
 Core dumps would write decrypted keys and passphrases to disk, so keyark turns
 them off for the whole process as soon as the package is imported (the command
@@ -12,13 +12,23 @@ glibc raises its mmap threshold dynamically after large blocks are freed, after
 which pack-sized buffers (megabytes) come from the heap and fragment it: peak RSS
 grows to several times the live data. Pinning the threshold keeps large buffers
 in their own mappings, returned to the system as soon as they are freed.
+
+``SIGTERM`` (what ``kill``, systemd and container runtimes send) unwinds the command
+line like Ctrl-C: :class:`Terminated` is a :class:`KeyboardInterrupt`, so every
+``finally`` and context manager runs (the lock object is deleted, temporary files are
+removed) and the command exits :data:`EXIT_TERMINATED` (143, as a process killed by the
+signal would). A second ``SIGTERM`` during that clean-up ends the process at once.
 """
 
 from __future__ import annotations
 
 import ctypes
 import resource
+import signal
 import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from types import FrameType
 
 M_MMAP_THRESHOLD = -3
 PR_SET_DUMPABLE = 4
@@ -27,6 +37,12 @@ PR_GET_DUMPABLE = 3
 #: which are allocated and freed at a high rate, stay on the heap (a lower threshold costs
 #: measurable system time on big files).
 MMAP_THRESHOLD = 1024 * 1024
+#: Exit code after SIGTERM: 128 + the signal number, as the shell reports a killed process.
+EXIT_TERMINATED = 128 + signal.SIGTERM
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM arrived; unwinds like Ctrl-C (locks released, temporary files removed)."""
 
 
 def tune_allocator() -> bool:
@@ -76,3 +92,37 @@ def prepare() -> None:
     disable_core_dumps()
     raise_file_limit()
     tune_allocator()
+
+
+def _terminate(signum: int, _frame: FrameType | None) -> None:
+    signal.signal(signum, signal.SIG_DFL)  # a second SIGTERM ends the process at once
+    raise Terminated()
+
+
+@contextmanager
+def terminate_gracefully() -> Iterator[None]:
+    """While the block runs, SIGTERM raises :class:`Terminated` in the main thread.
+
+    Outside the main thread (an embedding program's worker) nothing is installed.
+    The previous handler is restored when the block ends.
+    """
+    previous: Callable[[int, FrameType | None], object] | int | None
+    try:
+        previous = signal.signal(signal.SIGTERM, _terminate)
+    except ValueError:  # not the main thread of the main interpreter
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous if previous is not None else signal.SIG_DFL)
+
+
+def was_terminated(error: BaseException) -> bool:
+    """Whether ``error`` (or what it was raised from, e.g. click's Abort) is a SIGTERM."""
+    seen: BaseException | None = error
+    while seen is not None:
+        if isinstance(seen, Terminated):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False

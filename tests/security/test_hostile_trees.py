@@ -19,6 +19,7 @@ import pytest
 
 from keyark import ops
 from keyark.errors import FormatError, KeyarkError
+from keyark.maintenance.check import CheckOptions, check
 from keyark.repo.pack import TREE
 from keyark.repo.repository import Repository
 from keyark.repo.snapshot import Snapshot
@@ -136,3 +137,18 @@ def test_restore_of_a_snapshot_with_a_hostile_tree_fails_cleanly(
         ops.restore(repo, snapshot, ops.RestoreOptions(str(target)), ctx=context)
     assert not (tmp_path / "etc").exists()
     assert decode_tree(tree_bytes())  # the same parser accepts the valid document
+
+
+def test_check_lists_the_hostile_tree_and_goes_on(repo: Repository) -> None:
+    """`check` names the malformed tree and still checks the good part of the snapshot."""
+    repo.load_index()
+    bad = seal_tree(repo, tree_bytes(HOSTILE["mode a string"]))
+    good = seal_tree(repo, tree_bytes())
+    outer = {"v": 1, "nodes": [dict(entry(b"d"), n=b"a", st=bad), dict(entry(b"d"), st=good)]}
+    root = seal_tree(repo, bytes(msgpack.packb(outer, use_bin_type=True)))
+    snapshot = Snapshot(time=datetime.now(UTC), host="h", username="u", paths=["/s"], tree=root)
+    repo.save_snapshot(snapshot)
+    summary = check(repo, CheckOptions())
+    assert not summary.ok
+    text = " ".join(f"{p.object} {p.message}" for p in summary.problems)
+    assert bad.hex()[:16] in text and "malformed" in text

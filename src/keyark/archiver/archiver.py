@@ -22,7 +22,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from keyark.archiver import walk
 from keyark.archiver.agent_cache import AgentCache
 from keyark.archiver.files import FileReader, FileResult
-from keyark.archiver.metadata import node_from_stat, node_type
+from keyark.archiver.metadata import node_from_stat, node_type, skip_note
 from keyark.archiver.progress import Progress
 from keyark.archiver.sources import ExcludeMatcher, VirtualDir, build_virtual_root
 from keyark.errors import SourceError
@@ -142,7 +142,7 @@ class Archiver:
                 st = walk.stat_at(dir_fd, name)
                 kind = node_type(st.st_mode)
                 if kind is None:
-                    self._warning(f"{path}: skipped (socket, device or FIFO)")
+                    self._warning(skip_note(path, st.st_mode))
                     continue
                 node = node_from_stat(name, st, kind, dir_fd)
             except OSError as error:
@@ -203,6 +203,9 @@ class Archiver:
                 self._error(result.error)
                 continue
             node.content = result.content
+            # What was stored, not what the stat said: the file may have grown or
+            # shrunk while it was read, and size and content must agree.
+            node.size = result.bytes_read
             nodes.append(node)
             if self.file_cache is not None:
                 self.file_cache.record(path, st, result.content)

@@ -32,6 +32,7 @@ class FileResult:
     """What reading one file gave: content ids and counts, or why it was not read."""
 
     content: list[bytes]
+    #: The length of the content read, which the node records as the file's size.
     bytes_read: int
     bytes_added: int
     new_blobs: int

@@ -1,4 +1,9 @@
-"""File metadata as tree nodes: mode, owner ids and names, times, xattrs."""
+"""File metadata as tree nodes: mode, owner ids and names, times, xattrs, device numbers.
+
+Extended attributes include POSIX ACLs, which Linux exposes as the
+``system.posix_acl_access`` and ``system.posix_acl_default`` attributes (of files
+and directories alike), so an ACL is stored and restored like any other xattr.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +14,7 @@ import stat
 from functools import lru_cache
 
 from keyark.archiver.walk import read_link, read_xattrs
-from keyark.repo.tree import DIR, FILE, SYMLINK, Node
+from keyark.repo.tree import BLOCKDEV, CHARDEV, DEVICES, DIR, FIFO, FILE, SYMLINK, Node
 
 
 @lru_cache(maxsize=1024)
@@ -29,21 +34,40 @@ def group_name(gid: int) -> str:
 
 
 def node_type(mode: int) -> str | None:
-    """Our node type for a stat mode, or None for sockets, devices and FIFOs."""
+    """Our node type for a stat mode, or None for what is not stored (sockets).
+
+    A socket belongs to the program that listens on it and is recreated by it, so,
+    like restic, keyark skips it (the caller reports a note).
+    """
     if stat.S_ISREG(mode):
         return FILE
     if stat.S_ISDIR(mode):
         return DIR
     if stat.S_ISLNK(mode):
         return SYMLINK
+    if stat.S_ISFIFO(mode):
+        return FIFO
+    if stat.S_ISCHR(mode):
+        return CHARDEV
+    if stat.S_ISBLK(mode):
+        return BLOCKDEV
     return None
+
+
+def skip_note(path: str, mode: int) -> str:
+    """The note reported for an entry whose type is not stored (see :func:`node_type`)."""
+    if stat.S_ISSOCK(mode):
+        return f"{path}: skipped (a socket; the program that listens on it recreates it)"
+    return f"{path}: skipped (unsupported file type {stat.S_IFMT(mode):o})"
 
 
 def node_from_stat(name: str, st: os.stat_result, kind: str, dir_fd: int) -> Node:
     """A node with the metadata of ``st`` for entry ``name`` of directory ``dir_fd``.
 
     The link target and extended attributes are read relative to ``dir_fd``, never
-    through a path; content and subtree are filled in later.
+    through a path; content and subtree are filled in later, and a file's size is
+    replaced then by the number of bytes actually read (a file may grow or shrink
+    between this stat and its read).
     """
     node = Node(
         name=name,
@@ -64,5 +88,7 @@ def node_from_stat(name: str, st: os.stat_result, kind: str, dir_fd: int) -> Nod
             node.device = st.st_dev
     elif kind == SYMLINK:
         node.target = read_link(dir_fd, name)
+    elif kind in DEVICES:
+        node.rdev = st.st_rdev
     node.xattrs = read_xattrs(dir_fd, name)
     return node

@@ -13,7 +13,7 @@ import click
 from keyark import __version__
 from keyark.cli.settings import global_options, settings_of
 from keyark.errors import EXIT_ERROR, EXIT_INTERRUPTED, KeyarkError, exit_code_for
-from keyark.process import prepare
+from keyark.process import EXIT_TERMINATED, prepare, terminate_gracefully, was_terminated
 from keyark.redaction import RedactingFilter, redact
 
 #: Verb -> module defining ``command``; imported only when the verb runs (fast start-up).
@@ -110,25 +110,40 @@ def _print_traceback() -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run the CLI; map every error to its documented exit code."""
+    """Run the CLI; map every error to its documented exit code.
+
+    Ctrl-C (SIGINT) exits 130 and SIGTERM exits 143, both after the command has
+    unwound: its lock is released and its temporary files are removed.
+    """
     args = sys.argv[1:] if argv is None else argv
     prepare()
     debug_mode = "--debug" in args
     configure_logging(debug_mode)
+    with terminate_gracefully():
+        return _run_cli(args, debug_mode)
+
+
+def _interrupted(error: BaseException) -> int:
+    if was_terminated(error):
+        sys.stderr.write("keyark: terminated (SIGTERM)\n")
+        return EXIT_TERMINATED
+    sys.stderr.write("keyark: interrupted\n")
+    return EXIT_INTERRUPTED
+
+
+def _run_cli(args: list[str], debug_mode: bool) -> int:
     try:
         result = cli.main(args=args, prog_name="keyark", standalone_mode=False)
         return int(result or 0)
     except click.exceptions.Exit as stop:
         return int(stop.exit_code)
-    except click.exceptions.Abort:
-        sys.stderr.write("keyark: interrupted\n")
-        return EXIT_INTERRUPTED
+    except click.exceptions.Abort as abort:  # click turns KeyboardInterrupt into Abort
+        return _interrupted(abort)
     except click.ClickException as error:
         error.show()
         return EXIT_ERROR
-    except KeyboardInterrupt:
-        sys.stderr.write("keyark: interrupted\n")
-        return EXIT_INTERRUPTED
+    except KeyboardInterrupt as interrupt:  # Terminated (SIGTERM) included
+        return _interrupted(interrupt)
     except KeyarkError as error:
         if debug_mode:
             _print_traceback()

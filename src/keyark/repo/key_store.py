@@ -15,6 +15,7 @@ config signing key verifies the config is the live one.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import msgpack
 
@@ -23,7 +24,10 @@ from keyark.crypto import slots
 from keyark.crypto.envelope import KEY_ID_SIZE, ObjectKind, Sealer, SymmetricKey
 from keyark.crypto.keyring import KEYRING_NAME, Keyring
 from keyark.errors import FormatError, IntegrityError, NotFoundError, UsageError
-from keyark.repo.config import RepoConfig
+from keyark.repo.config import CONFIG_NAME, RepoConfig
+
+if TYPE_CHECKING:
+    from keyark.repo.repository import Repository
 
 SLOT_PREFIX = "keys/"
 PENDING_NAME = "keyring.pending"
@@ -170,3 +174,55 @@ def save_keyring(backend: Backend, keyring: Keyring, root: SymmetricKey) -> None
         )
     keyring.version += 1
     backend.put(KEYRING_NAME, keyring.seal(root), overwrite=True)
+
+
+def refresh_keyring(repo: Repository) -> bool:
+    """Re-read the live keyring into ``repo`` (a writer calls this under its lock).
+
+    A writer reads the keyring when it opens the repository, before it takes its
+    lock; a ``key rotate --reencrypt`` that completes in between deletes the data key
+    it read. Re-reading under the lock (rotation holds an exclusive one) makes the
+    writer seal with the key that is current now. Cached sealers are dropped; the
+    keyring version is checked against (and saved to) the client's trust state.
+    Returns False, doing nothing, for a session without the root key (a write-only
+    agent seals with its own session key). Raises :class:`IntegrityError` if the
+    keyring no longer opens with this session's key.
+    """
+    if repo.root_key is None or repo.agent is not None:
+        return False
+    loaded = load_keyring(repo.backend, repo.root_key, repo.backend.get(CONFIG_NAME))
+    if loaded is None:
+        raise IntegrityError(
+            "the repository keyring no longer opens with this key (changed by another "
+            "client); run the command again"
+        )
+    keyring, root, _pending = loaded
+    if repo.trust is not None:
+        repo.trust.check_keyring(keyring.version)
+        try:
+            repo.trust.save()
+        except OSError:
+            pass  # remembered next time; an unwritable cache must not stop a writer
+    repo.keyring, repo.root_key = keyring, root
+    repo.forget_sealers()
+    return True
+
+
+def require_current_key(repo: Repository, key_id: bytes) -> None:
+    """Refuse to commit objects sealed with ``key_id`` unless it is still the current key.
+
+    Called by a writer right before it writes the index and snapshot that make its
+    packs reachable: if a rotation replaced (or a re-encryption deleted) the key
+    since the writer's lock was taken, what it sealed may be unreadable, so it stops
+    with an :class:`IntegrityError` instead of saving a snapshot nobody can restore.
+    A session without the root key is not checked (see :func:`refresh_keyring`).
+    """
+    if repo.root_key is None or repo.agent is not None:
+        return
+    loaded = load_keyring(repo.backend, repo.root_key, repo.backend.get(CONFIG_NAME))
+    current = loaded[0].current.key_id if loaded is not None else None
+    if current != key_id:
+        raise IntegrityError(
+            "the data key this backup sealed with is no longer current (a concurrent "
+            "'keyark key rotate' replaced it); nothing was saved, run the backup again"
+        )

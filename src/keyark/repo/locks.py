@@ -218,11 +218,25 @@ class RepositoryLock:
         skip = ("name", "readable", "problem")
         document = {k: v for k, v in asdict(info).items() if k not in skip}
         payload = self._sealer.seal(ObjectKind.LOCK, name.encode(), json.dumps(document).encode())
-        self._backend.put(name, payload)
+        try:
+            self._backend.put(name, payload)
+        except BaseException:  # interrupted after the object landed: remove it again
+            self._delete(name)
+            raise
         return name
 
     def acquire(self, retry_seconds: float = 0.0) -> RepositoryLock:
-        """Take the lock, retrying up to ``retry_seconds``; raise :class:`LockError`."""
+        """Take the lock, retrying up to ``retry_seconds``; raise :class:`LockError`.
+
+        Interrupted at any point (Ctrl-C, SIGTERM, a backend error), it leaves no lock.
+        """
+        try:
+            return self._acquire(retry_seconds)
+        except BaseException:
+            self.release()
+            raise
+
+    def _acquire(self, retry_seconds: float) -> RepositoryLock:
         deadline = time.monotonic() + retry_seconds
         delay = 0.5
         while True:
@@ -298,7 +312,10 @@ class RepositoryLock:
     def release(self) -> None:
         self._stop.set()
         if self._thread is not None:
-            self._thread.join(timeout=5)
+            try:
+                self._thread.join(timeout=5)
+            except RuntimeError:  # interrupted while starting: it never ran
+                pass
             self._thread = None
         with self._mutex:
             if self.name:

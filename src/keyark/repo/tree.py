@@ -29,7 +29,12 @@ from keyark.repo.fields import (
 FILE = "file"
 DIR = "dir"
 SYMLINK = "symlink"
-NODE_TYPES = (FILE, DIR, SYMLINK)
+FIFO = "fifo"
+CHARDEV = "chardev"
+BLOCKDEV = "blockdev"
+#: Device nodes: they carry ``rdev``, the device number.
+DEVICES = (CHARDEV, BLOCKDEV)
+NODE_TYPES = (FILE, DIR, SYMLINK, FIFO, CHARDEV, BLOCKDEV)
 TREE_VERSION = 1
 
 MAX_NAME_BYTES = 4096
@@ -62,6 +67,8 @@ class Node:
     subtree: bytes | None = None
     target: str = ""
     xattrs: dict[str, bytes] = field(default_factory=dict)
+    #: Device number of a device node (``st_rdev``); 0 for every other type.
+    rdev: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         data: dict[str, Any] = {
@@ -86,6 +93,8 @@ class Node:
             data["st"] = self.subtree
         elif self.type == SYMLINK:
             data["lt"] = os.fsencode(self.target)
+        elif self.type in DEVICES and self.rdev:
+            data["r"] = self.rdev
         if self.xattrs:
             data["x"] = self.xattrs
         return data
@@ -95,8 +104,9 @@ class Node:
         """Parse one entry of the tree named ``what``; any bad field is a FormatError.
 
         Every field is checked for type and range: name (bytes, no '/' or NUL, not '.'
-        or '..'), type (file, dir or symlink), mode, ids and times as bounded integers,
-        content as 32-byte ids, subtree as a 32-byte id or null, link target, xattrs as a
+        or '..'), type (file, dir, symlink, fifo, chardev or blockdev), mode, ids and
+        times as bounded integers, content as 32-byte ids, subtree as a 32-byte id or
+        null, link target, a device's rdev as an unsigned 64-bit integer, xattrs as a
         bounded map of str to bytes. Fields that do not belong to the entry's type are
         ignored.
         """
@@ -129,13 +139,15 @@ class Node:
             node.device = fields.get_int("d", 0, UINT64_MAX, default=0)
         elif node_type == DIR:
             node.subtree = fields.get_optional("st", require_id)
-        else:
+        elif node_type == SYMLINK:
             target = fields.get_bytes("lt", max_len=MAX_TARGET_BYTES)
             if b"\0" in target:
                 raise FormatError(
                     f"{fields.what} has a link target with a NUL byte: the tree is malformed"
                 )
             node.target = os.fsdecode(target)
+        elif node_type in DEVICES:
+            node.rdev = fields.get_int("r", 0, UINT64_MAX, default=0)
         return node
 
     def describe(self) -> dict[str, Any]:
@@ -157,6 +169,8 @@ class Node:
             view["subtree"] = self.subtree.hex()
         elif self.type == SYMLINK:
             view["target"] = self.target
+        elif self.type in DEVICES:
+            view["rdev"] = self.rdev
         if self.xattrs:
             view["xattrs"] = sorted(self.xattrs)
         return view

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import os
 import stat
 import tarfile
 from typing import BinaryIO
@@ -11,12 +12,32 @@ from keyark.catalog.browse import resolve_path, walk
 from keyark.errors import UsageError
 from keyark.repo.repository import Repository
 from keyark.repo.snapshot import Snapshot
-from keyark.repo.tree import DIR, FILE, SYMLINK, Node
+from keyark.repo.tree import BLOCKDEV, CHARDEV, DIR, FIFO, FILE, SYMLINK, Node
+
+#: Tar entry types of FIFOs and device nodes (stored without content).
+_SPECIAL_TYPES = {FIFO: tarfile.FIFOTYPE, CHARDEV: tarfile.CHRTYPE, BLOCKDEV: tarfile.BLKTYPE}
 
 
 def write_file(repo: Repository, node: Node, out: BinaryIO) -> None:
     for blob_id in node.content:
         out.write(repo.load_blob(blob_id))
+
+
+def content_length(repo: Repository, node: Node) -> int:
+    """The length of a file's stored content: the sum of its blobs' lengths.
+
+    Snapshots made before sizes were recorded as read may hold a size that
+    disagrees with the content of a file that grew or shrank during the backup;
+    the content is what a tar entry must announce. Falls back to the recorded
+    size if a blob is not in the index (reading it fails then anyway).
+    """
+    total = 0
+    for blob_id in node.content:
+        length = repo.index.raw_length(blob_id)
+        if length is None:
+            return node.size
+        total += length
+    return total
 
 
 class _BlobReader(io.RawIOBase):
@@ -80,6 +101,11 @@ def _dump_locked(
                 info.type = tarfile.SYMTYPE
                 info.linkname = item.target
                 archive.addfile(info)
-            else:
-                info.size = item.size
+            elif item.type in _SPECIAL_TYPES:
+                info.type = _SPECIAL_TYPES[item.type]
+                if item.type != FIFO:
+                    info.devmajor, info.devminor = os.major(item.rdev), os.minor(item.rdev)
+                archive.addfile(info)
+            elif item.type == FILE:
+                info.size = content_length(repo, item)
                 archive.addfile(info, io.BufferedReader(_BlobReader(repo, item)))

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from keyark.errors import SnapshotNotFoundError
-from keyark.repo.tree import DIR, FILE, SYMLINK, Node
+from keyark.repo.tree import DEVICES, DIR, FIFO, FILE, SYMLINK, Node
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,6 +34,8 @@ class RestorePlan:
     dirs: list[PlanEntry] = field(default_factory=list)
     files: list[PlanEntry] = field(default_factory=list)
     symlinks: list[PlanEntry] = field(default_factory=list)
+    #: FIFOs and device nodes.
+    specials: list[PlanEntry] = field(default_factory=list)
     refused: list[str] = field(default_factory=list)
 
     @property
@@ -130,14 +132,14 @@ def build_plan(
             if node.type == DIR:
                 if not path_filter.may_contain_included(full):
                     continue
-                before = len(plan.files) + len(plan.symlinks)
+                before = len(plan.files) + len(plan.symlinks) + len(plan.specials)
                 plan.dirs.append(PlanEntry(parts, node))
                 if node.subtree is not None:
                     walk(node.subtree, parts)
                 if (
                     path_filter.includes
                     and not path_filter.included(full)
-                    and len(plan.files) + len(plan.symlinks) == before
+                    and len(plan.files) + len(plan.symlinks) + len(plan.specials) == before
                 ):
                     plan.dirs.remove(PlanEntry(parts, node))
             elif path_filter.included(full):
@@ -145,6 +147,8 @@ def build_plan(
                     plan.files.append(PlanEntry(parts, node))
                 elif node.type == SYMLINK:
                     plan.symlinks.append(PlanEntry(parts, node))
+                elif node.type == FIFO or node.type in DEVICES:
+                    plan.specials.append(PlanEntry(parts, node))
 
     walk(root, ())
     return plan

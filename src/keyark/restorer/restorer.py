@@ -24,8 +24,9 @@ from keyark.errors import BackendError, IntegrityError, UnsafePathError
 from keyark.repo.index import BlobLocation
 from keyark.repo.pack import pack_name
 from keyark.repo.repository import Repository
-from keyark.repo.tree import Node
+from keyark.repo.tree import DEVICES, Node
 from keyark.restorer.dirs import DirHandles
+from keyark.restorer.metadata import MetadataWriter
 from keyark.restorer.plan import PlanEntry, RestorePlan
 from keyark.restorer.verify import verify_files
 from keyark.results import RestoreSummary
@@ -38,8 +39,6 @@ RESTORE_WORKERS = 4
 #: Below this average blob size a restore is dominated by per-file work.
 SMALL_BLOB = 64 * 1024
 OVERWRITE_MODES = ("always", "if-changed", "never")
-#: Extended attributes an agent's snapshot must not plant (unless --keep-privileges).
-PRIVILEGED_XATTRS = ("security.", "trusted.", "system.")
 
 
 @dataclass
@@ -80,6 +79,9 @@ class Restorer:
         self._warn = warn
         self._lock = threading.Lock()
         self._is_root = os.geteuid() == 0
+        self._meta = MetadataWriter(
+            drop_privileges=drop_privileges, is_root=self._is_root, warn=warn
+        )
         self._handles: DirHandles | None = None
         self._run_token = secrets.token_hex(6)
         self._counter = itertools.count()
@@ -99,25 +101,11 @@ class Restorer:
     # ----------------------------------------------------------------- metadata
     def _mode(self, node: Node) -> int:
         """The permission bits to set: without setuid/setgid when privileges are dropped."""
-        mode = stat.S_IMODE(node.mode)
-        return mode & ~(stat.S_ISUID | stat.S_ISGID) if self.drop_privileges else mode
+        return self._meta.mode(node)
 
-    def _apply_file_meta(self, fd: int, node: Node) -> None:
-        if node.xattrs:
-            for name, value in node.xattrs.items():
-                if self.drop_privileges and name.startswith(PRIVILEGED_XATTRS):
-                    continue
-                try:
-                    os.setxattr(fd, name, value)
-                except OSError:
-                    pass
-        if self._is_root:
-            try:
-                os.fchown(fd, node.uid, node.gid)
-            except OSError:
-                pass
-        os.fchmod(fd, self._mode(node))
-        os.utime(fd, ns=(node.mtime_ns, node.mtime_ns))
+    def _apply_file_meta(self, fd: int, node: Node, path: str = "") -> None:
+        """Owner, xattrs (ACLs among them), mode, times of the open file ``fd``."""
+        self._meta.apply(fd, node, path or node.name)
 
     def _skip_existing(self, dir_fd: int, node: Node) -> bool:
         """Apply ``--overwrite``: True if the existing file stays as it is."""
@@ -358,17 +346,54 @@ class Restorer:
                 continue  # the file was written on its own; only the link is lost
 
     def _finish_dirs(self, dirs: list[PlanEntry]) -> None:
+        """Directory metadata, deepest first, once every entry below is written."""
         assert self._handles is not None
         for entry in sorted(dirs, key=lambda e: len(e.parts), reverse=True):
-            node = entry.node
             try:
                 with self._handles.use(entry.parts, create=True) as fd:
-                    if self._is_root:
-                        os.fchown(fd, node.uid, node.gid)
-                    os.fchmod(fd, self._mode(node))
-                    os.utime(fd, ns=(node.mtime_ns, node.mtime_ns))
+                    self._meta.apply(fd, entry.node, entry.path)
             except (OSError, UnsafePathError) as error:
                 self._fail(entry.path, str(error))
+
+    def _restore_special(self, entry: PlanEntry) -> None:
+        """Create a FIFO or device node (devices only as root, else a warning)."""
+        assert self._handles is not None
+        node = entry.node
+        if node.type in DEVICES and not self._is_root:
+            if self._warn is not None:
+                self._warn(
+                    f"{entry.path}: device node not restored "
+                    "(creating devices needs root; run the restore as root)"
+                )
+            return
+        try:
+            with self._handles.use(entry.parts[:-1], create=True) as dir_fd:
+                if self._keep_existing_special(dir_fd, node):
+                    return
+                temp = self._temp_name()
+                self._meta.make_special(dir_fd, temp, node)
+                try:
+                    self._meta.apply_at(dir_fd, temp, node, entry.path)
+                    _replace_entry(dir_fd, temp, node.name)
+                except BaseException:
+                    try:
+                        os.unlink(temp, dir_fd=dir_fd)
+                    except OSError:
+                        pass
+                    raise
+        except (OSError, UnsafePathError) as error:
+            reason = error.strerror if isinstance(error, OSError) else None
+            self._fail(entry.path, reason or str(error))
+
+    def _keep_existing_special(self, dir_fd: int, node: Node) -> bool:
+        """Apply ``--overwrite`` to a FIFO or device: True if the existing entry stays."""
+        if self.overwrite == "always":
+            return False
+        try:
+            st = os.stat(node.name, dir_fd=dir_fd, follow_symlinks=False)
+        except FileNotFoundError:
+            return False
+        return self.overwrite == "never" or self._meta.same_special(st, node)
 
     def verify(self, files: list[PlanEntry]) -> None:
         """Re-read every restored file and compare its content with the snapshot."""
@@ -402,6 +427,8 @@ class Restorer:
             self._restore_files(plan.files)
             for entry in plan.symlinks:
                 self._restore_symlink(entry)
+            for entry in plan.specials:
+                self._restore_special(entry)
             self._restore_hardlinks(plan.files)
             self._finish_dirs(plan.dirs)
         finally:

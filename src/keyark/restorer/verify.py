@@ -14,13 +14,32 @@ from keyark.restorer.plan import PlanEntry
 from keyark.results import RestoreSummary
 
 
-def content_matches(repo: Repository, handle: BinaryIO, node: Node) -> bool:
-    """True if the stream holds exactly the node's content blobs, in order."""
+def content_mismatch(repo: Repository, handle: BinaryIO, node: Node) -> str | None:
+    """Why the stream is not the node's file, or None if it is.
+
+    It must hold exactly the node's content blobs, in order, and their total length
+    must be the size the snapshot records (a file that grew during a backup once got
+    a size that disagreed with its stored content).
+    """
+    total = 0
     for blob_id in node.content:
         length = repo.index.raw_length(blob_id)
         if length is None or repo.hasher(handle.read(length)) != blob_id:
-            return False
-    return handle.read(1) == b""
+            return "restored content differs from the snapshot"
+        total += length
+    if handle.read(1) != b"":
+        return "restored content differs from the snapshot"
+    if total != node.size:
+        return (
+            f"the snapshot records {node.size} bytes but its content holds {total}: "
+            "the snapshot is inconsistent (back the file up again)"
+        )
+    return None
+
+
+def content_matches(repo: Repository, handle: BinaryIO, node: Node) -> bool:
+    """True if the stream holds exactly the node's content and recorded size."""
+    return content_mismatch(repo, handle, node) is None
 
 
 def verify_files(
@@ -43,13 +62,13 @@ def verify_files(
                         entry.node.name, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=dir_fd
                     )
                 with os.fdopen(fd, "rb") as handle:
-                    ok = content_matches(repo, handle, entry.node)
+                    mismatch = content_mismatch(repo, handle, entry.node)
             except (OSError, UnsafePathError) as error:
                 fail(entry.path, f"verification could not read the file ({error})")
                 continue
-            if ok:
+            if mismatch is None:
                 summary.files_verified += 1
             else:
-                fail(entry.path, "restored content differs from the snapshot")
+                fail(entry.path, mismatch)
     finally:
         handles.close()

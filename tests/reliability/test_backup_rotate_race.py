@@ -1,0 +1,115 @@
+"""Silent loss 2 of the reliability review: ``backup`` racing ``key rotate --reencrypt``.
+
+The backup opens the repository (reading the keyring) and only then takes its shared
+lock. A ``key rotate --reencrypt`` that runs to completion in that window deletes the
+data key the backup read. The window is made deterministic with a hook on the backup's
+lock acquisition: the rotation runs (in a second session) right before the backup's lock
+is taken. The backup must then either seal with the current key (its snapshot restores
+and ``check --read-data`` passes) or fail clearly; never succeed with an unreadable
+snapshot. The positive control shows the hook fired inside the window: the key the
+backup had read was really gone from the repository before the backup took its lock.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from tests.conftest import tree_state
+from tests.integration.maint_helpers import backup, reopen, write_files
+
+from keyark import ops
+from keyark.errors import KeyarkError
+from keyark.maintenance.check import CheckOptions, check
+from keyark.maintenance.rotate import reencrypt
+from keyark.repo.locks import RepositoryLock
+from keyark.repo.repository import Repository
+
+
+def _rotate_in_other_session(repo: Repository) -> set[bytes]:
+    """Run ``key rotate --reencrypt`` to completion in a second session; keys left."""
+    other = reopen(repo)
+    try:
+        reencrypt(other)
+        return set(other.keyring.data_keys)
+    finally:
+        other.close()
+
+
+def _before_first_lock(
+    monkeypatch: pytest.MonkeyPatch, repo: Repository, action: Callable[[], None]
+) -> list[str]:
+    """Run ``action`` once, right before ``repo`` takes its first lock."""
+    fired: list[str] = []
+    original = Repository.lock
+
+    def lock(self: Repository, operation: str, **kwargs: object) -> RepositoryLock:
+        if self is repo and not fired:
+            fired.append(operation)
+            action()
+        return original(self, operation, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(Repository, "lock", lock)
+    return fired
+
+
+def test_backup_racing_reencrypt_seals_with_the_current_key(
+    repo: Repository, context: ops.Context, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    source = write_files(tmp_path / "src", {f"k{i}.pem": 30_000 for i in range(12)})
+    backup(repo, source, context)  # a first snapshot, so rotation has something to rewrite
+    write_files(source, {f"new{i}.pem": 30_000 for i in range(6)})
+    key_read_by_backup = repo.keyring.current.key_id
+    keys_after_rotation: list[set[bytes]] = []
+    fired = _before_first_lock(
+        monkeypatch, repo, lambda: keys_after_rotation.append(_rotate_in_other_session(repo))
+    )
+    try:
+        snapshot = backup(repo, source, context)
+    except KeyarkError as error:  # failing clearly is acceptable; exit 0 with a bad snapshot is not
+        assert fired and str(error)
+        return
+    # Positive control: the hook fired in the window and the rotation deleted the backup's key.
+    assert fired == ["backup"]
+    assert keys_after_rotation and key_read_by_backup not in keys_after_rotation[0]
+
+    fresh = reopen(repo)
+    try:
+        summary = check(fresh, CheckOptions(read_data=True))
+        assert not summary.problems, [p.message for p in summary.problems]
+        target = tmp_path / "out"
+        restored = fresh.load_snapshot(snapshot.id)
+        ops.restore(fresh, restored, ops.RestoreOptions(target=str(target)), ctx=context)
+        assert tree_state(target / source.relative_to("/")) == tree_state(source)
+    finally:
+        fresh.close()
+
+
+def test_backup_refuses_to_commit_when_its_key_was_replaced_under_it(
+    repo: Repository, context: ops.Context, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A key replaced while the backup holds its lock (say, after the lock expired) stops
+    the backup before it writes index and snapshot, instead of committing packs sealed
+    with a key that is no longer current."""
+    from keyark.archiver.archiver import Archiver
+
+    source = write_files(tmp_path / "src", {f"k{i}.pem": 30_000 for i in range(6)})
+    original = Archiver.run
+    replaced: list[bytes] = []
+
+    def run(self: Archiver, *args: object, **kwargs: object) -> bytes:
+        tree = original(self, *args, **kwargs)  # type: ignore[arg-type]
+        other = reopen(repo)
+        try:  # no lock: what a rotation does once the backup's lock has expired
+            replaced.append(other.keyring.rotate().key_id)
+            other.save_keyring()
+        finally:
+            other.close()
+        return tree
+
+    monkeypatch.setattr(Archiver, "run", run)
+    with pytest.raises(KeyarkError, match="no longer current"):
+        ops.backup(repo, [str(source)], ctx=context)
+    assert replaced  # positive control: the key really changed inside the backup
+    assert not reopen(repo).snapshot_ids()

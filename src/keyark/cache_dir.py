@@ -3,12 +3,31 @@
 Everything under the cache directory describes the user's backups (file names,
 content ids, trust records), so every directory keyark creates there is 0700 and
 every file 0600, whatever the umask.
+
+The cache is never required for correctness: when its disk is full or it cannot be
+written, the catalog and the agent cache fall back to memory for the rest of the
+command (one warning naming the directory and the remedies), and the backup or
+restore carries on. ``KEYARK_NO_CACHE=1`` (``--no-cache``) keeps them in memory
+from the start.
 """
 
 from __future__ import annotations
 
+import errno
+import logging
 import os
+import sqlite3
 from pathlib import Path
+
+log = logging.getLogger("keyark.cache")
+
+#: Set (to anything but "" or "0") to keep the catalog and agent cache in memory only.
+NO_CACHE_ENV = "KEYARK_NO_CACHE"
+#: OS errors meaning "this directory cannot take more writes", not a bug.
+_DISK_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM, errno.EIO}
+#: SQLite result codes with the same meaning (extended codes start with these names).
+_DISK_SQLITE = ("SQLITE_FULL", "SQLITE_IOERR", "SQLITE_CANTOPEN", "SQLITE_READONLY", "SQLITE_PERM")
+_warned: set[str] = set()
 
 
 def private_directory(path: Path) -> Path:
@@ -43,4 +62,53 @@ def default_cache_dir() -> Path:
     return Path(base) / "keyark"
 
 
-__all__ = ["default_cache_dir", "private_directory"]
+def cache_disabled() -> bool:
+    """Whether ``--no-cache`` (``KEYARK_NO_CACHE``) asks for in-memory caches only."""
+    return os.environ.get(NO_CACHE_ENV, "") not in ("", "0")
+
+
+def is_cache_failure(error: BaseException) -> bool:
+    """Whether ``error`` says the cache's disk is full or unwritable (not a bug)."""
+    if isinstance(error, sqlite3.OperationalError):
+        name = getattr(error, "sqlite_errorname", "") or ""
+        if name.startswith(_DISK_SQLITE):
+            return True
+        text = str(error)
+        return "disk is full" in text or "unable to open" in text or "readonly" in text
+    return isinstance(error, OSError) and error.errno in _DISK_ERRNOS
+
+
+def describe_failure(error: BaseException) -> str:
+    """``full`` or ``not writable`` (for the one warning line)."""
+    full = (isinstance(error, OSError) and error.errno in (errno.ENOSPC, errno.EDQUOT)) or (
+        isinstance(error, sqlite3.OperationalError)
+        and (
+            getattr(error, "sqlite_errorname", "") == "SQLITE_FULL" or "disk is full" in str(error)
+        )
+    )
+    return "full" if full else "not writable"
+
+
+def warn_cache_unusable(directory: Path, error: BaseException, what: str) -> None:
+    """Warn once per directory that ``what`` continues in memory, and how to fix it."""
+    key = str(directory)
+    if key in _warned:
+        return
+    _warned.add(key)
+    log.warning(
+        "the cache directory %s is %s; continuing without the %s (slower, nothing is "
+        "lost): free space there, or use --cache-dir DIR or --no-cache",
+        directory,
+        describe_failure(error),
+        what,
+    )
+
+
+__all__ = [
+    "NO_CACHE_ENV",
+    "cache_disabled",
+    "default_cache_dir",
+    "is_cache_failure",
+    "private_directory",
+    "warn_cache_unusable",
+]

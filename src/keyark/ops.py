@@ -27,6 +27,7 @@ from keyark.crypto import slots
 from keyark.crypto.agents import FULL_KEY, TRUSTED
 from keyark.errors import IntegrityError, KeyarkError, RestoreError, UsageError
 from keyark.repo import key_store
+from keyark.repo.adoption import adopt_unindexed
 from keyark.repo.config import RepoConfig
 from keyark.repo.pack import pack_id_from_name
 from keyark.repo.repository import Repository, list_slots
@@ -256,6 +257,8 @@ def backup(
             parent: Snapshot | None = None
             if catalog is not None:
                 repo.load_index(reload=True)  # as of the lock: older views may name pruned packs
+                if not options.dry_run:  # reuse what a killed run uploaded (issue 9)
+                    adopt_unindexed(repo, warn=ctx.warn)
                 if not options.dry_run and not options.auto_rotate:
                     _rotation_check(repo, ctx, rotate_if_due=False)
                 history = sync_snapshots(catalog, repo, ctx.warn)

@@ -5,6 +5,8 @@ repository, so content is streamed out of the source, re-chunked and re-hashed
 in the target's key space, and deduplicated against what the target holds.
 Shared subtrees and identical files are copied once (memoised by source id).
 A copied snapshot records its source id; copying it again adds nothing.
+An interrupted copy is resumed: the packs it uploaded are adopted on the target
+(:mod:`keyark.repo.adoption`) before anything dedups, so the next run reuses them.
 
 Trust follows the data (design D10): a copy of an agent's snapshot records the
 agent's name and its trust in the source (``extra["provenance"]``), so it stays
@@ -23,6 +25,7 @@ from typing import Any
 from keyark.chunker import Chunker
 from keyark.crypto.agents import TRUSTED
 from keyark.errors import IntegrityError, SnapshotNotFoundError, UsageError
+from keyark.repo.adoption import adopt_unindexed
 from keyark.repo.pack import DATA
 from keyark.repo.repository import Repository
 from keyark.repo.snapshot import Snapshot, select_snapshot
@@ -169,7 +172,8 @@ def copy_snapshots(
             "copied; copy them only with --allow-unsigned (they stay flagged in the target)"
         )
     with target.lock("copy", retry=retry_lock):
-        target.load_index()
+        target.load_index(reload=True)  # as of the lock
+        adopt_unindexed(target, warn=warn)  # reuse what an interrupted copy uploaded
         source.load_index()
         copier = Copier(source, target, summary)
         for snapshot in snapshots:

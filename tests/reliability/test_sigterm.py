@@ -68,7 +68,6 @@ def test_sigterm_releases_lock_and_temp_files(cli: CLI, tmp_path: Path, event: s
     assert seen and running, "positive control: the event was observed while the backup ran"
     assert process.returncode == EXIT_TERMINATED, err.decode()
     assert "Traceback" not in err.decode()
-    print(err.decode())
     assert not list((cli.repo / "locks").iterdir()), "the lock object must be deleted"
     assert not list(cli.repo.rglob(".tmp-*")), "no temporary object may be left"
     cli.run("backup", str(source), check=True)

@@ -58,7 +58,7 @@ HOSTILE: dict[str, Callable[[dict[str, Any]], None]] = {
     "name with NUL": setter(b"f.key", "n", b"a\0b"),
     "empty name": setter(b"f.key", "n", b""),
     "name an int": setter(b"f.key", "n", 7),
-    "unknown type": setter(b"f.key", "t", "fifo"),
+    "unknown type": setter(b"f.key", "t", "socket"),
     "type a list": setter(b"f.key", "t", ["file"]),
     "mode negative": setter(b"f.key", "m", -1),
     "mode setuid+file bits": setter(b"f.key", "m", 0o100755),

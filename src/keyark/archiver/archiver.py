@@ -207,7 +207,8 @@ class Archiver:
             # shrunk while it was read, and size and content must agree.
             node.size = result.bytes_read
             nodes.append(node)
-            if self.file_cache is not None:
+            if self.file_cache is not None and result.bytes_read == st.st_size:
+                # A file that changed while it was read is not cached under its old stat.
                 self.file_cache.record(path, st, result.content)
             with self._lock:
                 if existed:

@@ -154,7 +154,11 @@ class Prefetcher:
         try:
             for name in names:
                 try:
-                    fd = os.open(name, FILE_FLAGS, dir_fd=dir_fd)
+                    # Only regular files: opening a FIFO or a device has side effects
+                    # (a FIFO's writer sees a reader come and go, a tape rewinds).
+                    if not stat.S_ISREG(stat_at(dir_fd, name).st_mode):
+                        continue
+                    fd = os.open(name, FILE_FLAGS | os.O_NOCTTY, dir_fd=dir_fd)
                 except OSError:
                     continue
                 try:

@@ -6,13 +6,23 @@ repository format. Seven operations; three error kinds
 (:class:`~keyark.errors.NotFoundError`, :class:`~keyark.errors.PermanentBackendError`,
 :class:`~keyark.errors.TransientBackendError`); only transient errors are retried
 (by :mod:`keyark.backends.retry`, never inside a backend).
+
+Backends that write through temporary objects (local, SFTP, FTP: ``.tmp-<random>``
+next to the target, renamed when complete) may leave one behind when the process
+is killed mid-write. They also implement :class:`TemporaryObjects`, so ``check``
+can report and ``prune`` remove them; object stores (S3, Azure, GCS) write
+atomically and have none. Use :func:`list_temporary` and :func:`delete_temporary`,
+which fall back to "none" for a backend without the methods.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
+
+#: The name prefix of temporary objects, for every backend that writes them.
+TEMP_PREFIX = ".tmp-"
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,6 +98,64 @@ class Backend(Protocol):
     def location(self) -> str:
         """A human-readable location without credentials, for messages."""
         ...
+
+
+@dataclass(frozen=True, slots=True)
+class TemporaryObject:
+    """A temporary object an unfinished write left (or is still writing)."""
+
+    #: Its name relative to the repository root, e.g. ``data/ab/.tmp-0123abcd``.
+    name: str
+    size: int
+    #: Seconds since it was last modified (storage's modification time, client's clock).
+    age_seconds: float
+
+
+@runtime_checkable
+class TemporaryObjects(Protocol):
+    """Optional part of a backend that writes through temporary objects."""
+
+    def list_temporary(self) -> Iterator[TemporaryObject]:
+        """Yield every temporary object (``.tmp-*``) anywhere under the root, each once.
+
+        Includes ones a running write still owns: callers decide by ``age_seconds``.
+        """
+        ...
+
+    def delete_temporary(self, name: str) -> None:
+        """Remove one temporary object listed by :meth:`list_temporary`.
+
+        ``name`` must be a temporary name (last part starts with ``.tmp-``), else
+        ``ValueError``; a missing object raises :class:`NotFoundError`.
+        """
+        ...
+
+
+def is_temporary_name(name: str) -> bool:
+    """Whether ``name``'s last part is a temporary object's (``.tmp-...``)."""
+    return name.rsplit("/", 1)[-1].startswith(TEMP_PREFIX)
+
+
+def list_temporary(backend: Backend) -> list[TemporaryObject]:
+    """The temporary objects of ``backend``; none for a backend that never writes them."""
+    lister: Callable[[], Iterator[TemporaryObject]] | None = getattr(
+        backend, "list_temporary", None
+    )
+    return [] if lister is None else list(lister())
+
+
+def delete_temporary(backend: Backend, name: str) -> None:
+    """Remove a temporary object (see :meth:`TemporaryObjects.delete_temporary`).
+
+    Raises ``ValueError`` for a name that is not temporary, or when the backend
+    has no temporary objects to delete.
+    """
+    if not is_temporary_name(name):
+        raise ValueError(f"{name!r} is not a temporary object")
+    deleter: Callable[[str], None] | None = getattr(backend, "delete_temporary", None)
+    if deleter is None:
+        raise ValueError(f"{backend.location()} has no temporary objects")
+    deleter(name)
 
 
 def validate_name(name: str) -> None:

@@ -9,10 +9,18 @@ from __future__ import annotations
 import errno
 import os
 import secrets
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from keyark.backends.base import Capabilities, ObjectInfo, validate_name
+from keyark.backends.base import (
+    TEMP_PREFIX,
+    Capabilities,
+    ObjectInfo,
+    TemporaryObject,
+    is_temporary_name,
+    validate_name,
+)
 from keyark.errors import (
     AlreadyExistsError,
     NotFoundError,
@@ -20,7 +28,6 @@ from keyark.errors import (
     TransientBackendError,
 )
 
-TEMP_PREFIX = ".tmp-"
 FILE_MODE = 0o600
 DIR_MODE = 0o700
 
@@ -159,6 +166,29 @@ class LocalBackend:
         except OSError as error:
             raise _oserror(error, name, self.location()) from None
         _fsync_dir(path.parent)
+
+    def list_temporary(self) -> Iterator[TemporaryObject]:
+        """Every ``.tmp-*`` file under the root, with its age by modification time."""
+        if not self.root.is_dir():
+            return
+        root_len = len(str(self.root)) + 1
+        now = time.time()
+        for dirpath, _dirnames, filenames in os.walk(self.root):
+            for filename in filenames:
+                if not filename.startswith(TEMP_PREFIX):
+                    continue
+                full = os.path.join(dirpath, filename)
+                try:
+                    info = os.lstat(full)
+                except FileNotFoundError:
+                    continue  # its write finished (renamed) or failed meanwhile
+                yield TemporaryObject(full[root_len:], info.st_size, max(0.0, now - info.st_mtime))
+
+    def delete_temporary(self, name: str) -> None:
+        """Remove one ``.tmp-*`` file (``ValueError`` for any other name)."""
+        if not is_temporary_name(name):
+            raise ValueError(f"{name!r} is not a temporary object")
+        self.delete(name)
 
     def close(self) -> None:
         self._made_dirs.clear()

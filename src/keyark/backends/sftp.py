@@ -20,6 +20,7 @@ import secrets
 import socket
 import stat as stat_module
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
@@ -29,7 +30,14 @@ from urllib.parse import unquote, urlsplit
 import paramiko
 from paramiko.sftp import CMD_EXTENDED
 
-from keyark.backends.base import Capabilities, ObjectInfo, validate_name
+from keyark.backends.base import (
+    TEMP_PREFIX,
+    Capabilities,
+    ObjectInfo,
+    TemporaryObject,
+    is_temporary_name,
+    validate_name,
+)
 from keyark.backends.registry import BackendOptions
 from keyark.errors import (
     AlreadyExistsError,
@@ -40,7 +48,6 @@ from keyark.errors import (
     UsageError,
 )
 
-TEMP_PREFIX = ".tmp-"
 FILE_MODE = 0o600
 DIR_MODE = 0o700
 DEFAULT_CONNECTIONS = 4
@@ -362,6 +369,35 @@ class SFTPBackend:
         path = self._path(name)
         with self._errors(name), self._session() as sftp:
             sftp.remove(path)
+
+    def list_temporary(self) -> Iterator[TemporaryObject]:
+        """Every ``.tmp-*`` file under the root, aged by the server's modification time."""
+        found: list[TemporaryObject] = []
+        with self._errors("temporary objects"), self._session() as sftp:
+            self._walk_temporary(sftp, "", time.time(), found)
+        yield from found
+
+    def _walk_temporary(
+        self, sftp: paramiko.SFTPClient, rel: str, now: float, out: builtins.list[TemporaryObject]
+    ) -> None:
+        directory = posixpath.join(self.root, rel) if rel else self.root
+        try:
+            entries = sftp.listdir_attr(directory)
+        except FileNotFoundError:
+            return
+        for entry in entries:
+            name = f"{rel}/{entry.filename}" if rel else entry.filename
+            if stat_module.S_ISDIR(entry.st_mode or 0):
+                self._walk_temporary(sftp, name, now, out)
+            elif entry.filename.startswith(TEMP_PREFIX):
+                age = max(0.0, now - float(entry.st_mtime or now))
+                out.append(TemporaryObject(name, entry.st_size or 0, age))
+
+    def delete_temporary(self, name: str) -> None:
+        """Remove one ``.tmp-*`` file (``ValueError`` for any other name)."""
+        if not is_temporary_name(name):
+            raise ValueError(f"{name!r} is not a temporary object")
+        self.delete(name)
 
     def close(self) -> None:
         self._closed = True

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
-from keyark.backends.base import Backend, Capabilities
+from keyark.backends.base import Backend, Capabilities, TemporaryObject, delete_temporary
 
 
 class BackendWrapper:
@@ -24,6 +24,18 @@ class BackendWrapper:
     def location(self) -> str:
         """The inner backend's location."""
         return self.inner.location()
+
+    def list_temporary(self) -> Iterator[TemporaryObject]:
+        """The inner backend's temporary objects (none if it writes none)."""
+        lister: Callable[[], Iterator[TemporaryObject]] | None = getattr(
+            self.inner, "list_temporary", None
+        )
+        if lister is not None:
+            yield from lister()
+
+    def delete_temporary(self, name: str) -> None:
+        """Remove one of the inner backend's temporary objects."""
+        delete_temporary(self.inner, name)
 
     def create_container(self) -> None:
         """Create the bucket/container of the inner backend, if it has one to create."""

@@ -12,6 +12,11 @@ every tree no remaining snapshot reaches (with the file names in it) are
 deleted, with ``secure_delete`` on, then the file is vacuumed and the
 write-ahead log truncated, so the names do not linger in free pages. The
 directories it lives in are created 0700 and its files 0600.
+
+A full or unwritable cache disk never stops a command: the catalog then moves to
+memory (a copy of what the file held, when it can still be read; else empty, and
+:attr:`Catalog.generation` changes so callers rebuild what they read), with one
+warning. Only a damaged file (not a disk error) is deleted and rebuilt.
 """
 
 from __future__ import annotations
@@ -23,8 +28,15 @@ import threading
 from collections.abc import Callable, Iterable
 from datetime import datetime
 from pathlib import Path
+from typing import TypeVar
 
-from keyark.cache_dir import default_cache_dir, private_directory
+from keyark.cache_dir import (
+    cache_disabled,
+    default_cache_dir,
+    is_cache_failure,
+    private_directory,
+    warn_cache_unusable,
+)
 from keyark.repo.snapshot import Snapshot
 from keyark.repo.tree import DIR, Node
 
@@ -60,6 +72,7 @@ DELETE FROM nodes WHERE tree NOT IN (SELECT id FROM reachable);
 DELETE FROM trees WHERE id NOT IN (SELECT id FROM reachable);
 DELETE FROM reachable;
 """
+_T = TypeVar("_T")
 
 
 class Catalog:
@@ -67,9 +80,55 @@ class Catalog:
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        private_directory(path.parent)
         self._lock = threading.RLock()
-        self._db = self._connect()
+        #: Changes when the catalog fell back to an empty in-memory one (see module doc).
+        self.generation = 0
+        #: True once the catalog lives in memory (full cache disk, or ``--no-cache``).
+        self.in_memory = cache_disabled()
+        if self.in_memory:
+            self._db = _memory_db()
+            return
+        try:
+            private_directory(path.parent)
+            self._db = self._connect()
+        except (sqlite3.Error, OSError) as error:
+            if not is_cache_failure(error):
+                raise
+            self._db = self._fall_back(error)
+
+    def _fall_back(self, error: BaseException) -> sqlite3.Connection:
+        """An in-memory catalog holding what the file held (if still readable)."""
+        warn_cache_unusable(self.path.parent.parent, error, "local catalog")
+        self.in_memory = True
+        memory = _memory_db()
+        try:
+            disk = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True)
+            try:
+                disk.backup(memory)
+            finally:
+                disk.close()
+            memory.executescript(SCHEMA)
+        except sqlite3.Error:
+            memory.close()
+            memory = _memory_db()
+            self.generation += 1
+        return memory
+
+    def _writing(self, action: Callable[[], _T]) -> _T:
+        """Run a write; on a cache-disk failure move to memory and run it again there."""
+        with self._lock:
+            try:
+                return action()
+            except (sqlite3.Error, OSError) as error:
+                if self.in_memory or not is_cache_failure(error):
+                    raise
+                old = self._db
+                self._db = self._fall_back(error)
+                try:
+                    old.close()
+                except sqlite3.Error:
+                    pass
+                return action()
 
     def _connect(self) -> sqlite3.Connection:
         try:
@@ -79,7 +138,9 @@ class Catalog:
                 db.close()
                 raise sqlite3.DatabaseError("old schema")
             return db
-        except sqlite3.DatabaseError:
+        except sqlite3.DatabaseError as error:
+            if is_cache_failure(error):
+                raise  # a full or unwritable disk: the file is fine, keep it
             for suffix in ("", "-wal", "-shm"):
                 Path(str(self.path) + suffix).unlink(missing_ok=True)
             db = self._open_db()
@@ -110,10 +171,13 @@ class Catalog:
 
     def clear(self) -> None:
         """Forget everything (the names too: the file is vacuumed)."""
-        with self._lock:
+
+        def clear() -> None:
             self._db.executescript("DELETE FROM snapshots; DELETE FROM trees; DELETE FROM nodes;")
             self._db.commit()
             self._compact()
+
+        self._writing(clear)
 
     def _compact(self) -> None:
         """Rewrite the file without free pages and empty the write-ahead log (lock held).
@@ -151,19 +215,26 @@ class Catalog:
             )
             for s in snapshots
         ]
-        with self._lock:
+
+        def add() -> None:
             self._db.executemany(
                 "INSERT OR REPLACE INTO snapshots VALUES (?,?,?,?,?,?,?,?,?,?,?,?)", rows
             )
             self._db.commit()
 
+        self._writing(add)
+
     def remove_snapshots(self, ids: Iterable[str]) -> None:
         """Forget snapshots ``ids`` and every tree (file names) only they reached."""
-        with self._lock:
-            self._db.executemany("DELETE FROM snapshots WHERE id=?", [(i,) for i in ids])
+        gone = [(i,) for i in ids]
+
+        def remove() -> None:
+            self._db.executemany("DELETE FROM snapshots WHERE id=?", gone)
             self._db.executescript(FORGET_UNREACHABLE)
             self._db.commit()
             self._compact()
+
+        self._writing(remove)
 
     def snapshots(self) -> list[Snapshot]:
         with self._lock:
@@ -222,20 +293,30 @@ class Catalog:
             self._db.executemany("INSERT INTO nodes VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)", rows)
 
     def commit(self) -> None:
-        with self._lock:
-            self._db.commit()
+        self._writing(self._db_commit)
+
+    def _db_commit(self) -> None:
+        self._db.commit()
 
     def ensure_trees(self, root: bytes, load_tree: Callable[[bytes], list[Node]]) -> None:
-        """Load every tree below ``root`` that the catalog does not have yet."""
-        stack = [root]
-        while stack:
-            tree_id = stack.pop()
-            if self.has_tree(tree_id):
-                continue
-            nodes = load_tree(tree_id)
-            self.add_tree(tree_id, nodes)
-            stack.extend(n.subtree for n in nodes if n.type == DIR and n.subtree is not None)
-        self.commit()
+        """Load every tree below ``root`` that the catalog does not have yet.
+
+        One unit of work: if the cache disk fails on the way, it runs again in memory
+        (trees added before the failure were not committed).
+        """
+
+        def ensure() -> None:
+            stack = [root]
+            while stack:
+                tree_id = stack.pop()
+                if self.has_tree(tree_id):
+                    continue
+                nodes = load_tree(tree_id)
+                self.add_tree(tree_id, nodes)
+                stack.extend(n.subtree for n in nodes if n.type == DIR and n.subtree is not None)
+            self._db.commit()
+
+        self._writing(ensure)
 
     def tree(self, tree_id: bytes) -> list[Node]:
         """A directory listing from the catalog (its content field is the joined ids)."""
@@ -262,6 +343,14 @@ class Catalog:
             )
             for r in rows
         ]
+
+
+def _memory_db() -> sqlite3.Connection:
+    db = sqlite3.connect(":memory:", check_same_thread=False)
+    db.executescript(SCHEMA)
+    db.execute("INSERT OR REPLACE INTO meta VALUES ('schema', ?)", (str(SCHEMA_VERSION),))
+    db.commit()
+    return db
 
 
 def _jsonable(value: object) -> object:

@@ -15,7 +15,9 @@ from keyark.repo.tree import DIR, SYMLINK, Node
 
 
 def mode_string(node: Node) -> str:
-    kind = {"dir": "d", "symlink": "l"}.get(node.type, "-")
+    kind = {"dir": "d", "symlink": "l", "fifo": "p", "chardev": "c", "blockdev": "b"}.get(
+        node.type, "-"
+    )
     bits = "".join(
         char if node.mode & (1 << (8 - i)) else "-" for i, char in enumerate("rwxrwxrwx")
     )

@@ -51,6 +51,11 @@ def render_prune(out: Output, summary: PruneSummary) -> None:
             f"({summary.index_files_written} file(s) written, "
             f"{summary.index_files_deleted} removed); freed {human_size(summary.bytes_freed)}"
         )
+    if summary.temporaries_deleted:
+        out.print(
+            f"removed {summary.temporaries_deleted} stale temporary objects "
+            f"({human_size(summary.temporary_bytes_deleted)}) left by interrupted writes"
+        )
 
 
 def unused_option(func: click.decorators.FC) -> click.decorators.FC:

@@ -1,7 +1,8 @@
 """``check``: structure always; with ``--read-data`` every selected blob is decrypted and verified.
 
 Each problem names the object, and for lost data the snapshots and files it
-affects. Packs that no index names (from a killed backup) are harmless.
+affects. Packs that no index names (from a killed backup) are harmless, and so
+are temporary objects of killed writes: both are reported as notes.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from keyark.repo.pack import TRAILER_SIZE, header_span, pack_id_from_name, pack_
 from keyark.repo.repository import Repository
 from keyark.repo.snapshot import Snapshot
 from keyark.repo.snapshot_trust import snapshot_trust
+from keyark.repo.temporaries import scan_temporaries
 from keyark.repo.tree import DIR, FILE, Node
 from keyark.results import CheckSummary, Problem
 
@@ -135,6 +137,16 @@ class Checker:
             )
         self.summary.packs = len(stored)
         self.summary.blobs = len(repo.index)
+
+    def check_temporaries(self) -> None:
+        """Note the temporary objects killed writes left (harmless; prune removes them)."""
+        try:
+            report = scan_temporaries(self.repo.backend)
+        except BackendError as error:
+            self.problem("storage", "temporary objects", f"cannot list: {error}", harmless=True)
+            return
+        if report.found:
+            self.problem("storage", "temporary objects", report.describe(), harmless=True)
 
     def lose_pack(self, pack_id: bytes, message: str) -> None:
         """Report a pack whose blobs cannot be read; snapshots using them are added later."""
@@ -322,6 +334,7 @@ def check(
     checker = Checker(repo, warn)
     with repo.lock("check", retry=options.retry_lock):
         checker.check_index()
+        checker.check_temporaries()
         snapshots = checker.check_snapshots()
         if options.read_data or options.subset:
             checker.check_data(options.subset)

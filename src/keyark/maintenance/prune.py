@@ -7,6 +7,8 @@ under the current data key into new packs (adoption: from then on they are
 trusted, design D7); a complete new index (kept + new packs) is written and
 durable; only then are the old index files deleted, and last the unused,
 repacked and orphan packs. Running prune again after a kill finishes the job.
+Last, temporary objects of killed writes older than a lock's expiry are removed
+(:mod:`keyark.repo.temporaries`).
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ from keyark.repo.index import BlobLocation, MasterIndex, PackRecord
 from keyark.repo.pack import pack_name
 from keyark.repo.packer import Packer, write_index_file
 from keyark.repo.repository import Repository
+from keyark.repo.temporaries import remove_stale_temporaries
 
 __all__ = [
     "PruneOptions",
@@ -66,6 +69,9 @@ class PruneSummary:
     bytes_written: int = 0
     index_files_written: int = 0
     index_files_deleted: int = 0
+    #: Stale temporary objects (``.tmp-*`` of killed writes) removed, and their bytes.
+    temporaries_deleted: int = 0
+    temporary_bytes_deleted: int = 0
     #: Objects storage refused to delete (e.g. under Object Lock retention).
     delete_failures: list[str] = field(default_factory=list)
 
@@ -94,6 +100,8 @@ class PruneSummary:
             "bytes_freed": self.bytes_freed,
             "index_files_written": self.index_files_written,
             "index_files_deleted": self.index_files_deleted,
+            "temporaries_deleted": self.temporaries_deleted,
+            "temporary_bytes_deleted": self.temporary_bytes_deleted,
             "delete_failures": self.delete_failures,
         }
 
@@ -256,7 +264,17 @@ def finish_prune(
     warn: Warn | None = None,
     guard: Callable[[], None] | None = None,
 ) -> PruneSummary:
-    """Execute a plan made under the lock still held (nothing on a dry run)."""
-    if options.dry_run or plan.nothing_to_do:
-        return PruneSummary(plan, dry_run=options.dry_run)
-    return execute_prune(repo, plan, warn, guard)
+    """Execute a plan made under the lock still held (nothing on a dry run).
+
+    Also removes stale temporary objects (:mod:`keyark.repo.temporaries`), which
+    needs the exclusive lock this implies.
+    """
+    if options.dry_run:
+        return PruneSummary(plan, dry_run=True)
+    summary = PruneSummary(plan) if plan.nothing_to_do else execute_prune(repo, plan, warn, guard)
+    if guard is not None:
+        guard()
+    removal = remove_stale_temporaries(repo.backend, warn)
+    summary.temporaries_deleted = removal.removed
+    summary.temporary_bytes_deleted = removal.bytes
+    return summary

@@ -5,7 +5,9 @@
 order, every pack, index file and snapshot sealed with a retired key (agents'
 session keys included), then deletes the old objects and finally the retired
 keys. A marker in the keyring makes an interrupted run resumable: running it
-again finishes the job with the same target key.
+again finishes the job with the same target key, and first adopts the packs the
+interrupted run had already sealed under that key (:mod:`keyark.repo.adoption`),
+so their blobs are not re-encrypted and uploaded again.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from keyark.crypto.keyring import CURRENT, Keyring
 from keyark.errors import BackendError, IntegrityError, NotFoundError, UsageError
 from keyark.maintenance.repair import PACKS_PER_INDEX_FILE
 from keyark.repo import key_store
+from keyark.repo.adoption import adopt_unindexed
 from keyark.repo.config import CONFIG_NAME
 from keyark.repo.index import BlobLocation, MasterIndex, PackRecord, merge_pack_record
 from keyark.repo.pack import pack_id_from_name, pack_name
@@ -83,6 +86,8 @@ class ReencryptSummary:
     """What ``rotate --reencrypt`` did."""
 
     target_key: str = ""
+    #: Packs an interrupted run had already re-encrypted, now indexed and kept.
+    packs_adopted: int = 0
     packs_rewritten: int = 0
     blobs_rewritten: int = 0
     packs_deleted: int = 0
@@ -216,6 +221,10 @@ def reencrypt(
         if keyring.current.key_id != target:
             raise IntegrityError("keyring's re-encryption marker names a key that is not current")
         summary.target_key = target.hex()
+        # Resume: packs an interrupted run already sealed under the target key are
+        # indexed (durably) now, so their blobs are kept, not re-encrypted again.
+        repo.load_index(reload=True)
+        summary.packs_adopted = adopt_unindexed(repo, keys={target}, warn=warn).packs
         _rewrite_packs(repo, target, summary, warn, progress)
         _rewrite_snapshots(repo, target, summary)
         for info in list(repo.backend.list(SESSION_PREFIX)):
@@ -304,6 +313,7 @@ def _rewrite_packs(
             packer.flush()
         finally:
             packer.close()
+        interim = list(packer.index_files)  # superseded by the complete index below
         lost = [b for b, trusted in failed.items() if trusted and b not in done]
         if lost:
             raise IntegrityError(
@@ -321,7 +331,7 @@ def _rewrite_packs(
         ]
         summary.index_files_written = len(written)
         # The new index is durable; now the old index files and packs may go.
-        for name in old_index:
+        for name in old_index + interim:
             if name not in written and _delete(repo, name, warn):
                 summary.index_files_deleted += 1
         live = {r.pack_id for r in fresh_index}

@@ -5,6 +5,11 @@ writer for a pack sealed with a keyring data key; dedup uses trusted copies only
 every read verifies, and a copy that fails is skipped for the next candidate.
 Blobs are stored bare in packs (design D8): the envelope prefix is rebuilt from
 the pack's key id.
+
+Writes are guarded (issue 9): before each index file and each snapshot,
+:meth:`BlobStore.ensure_writable` checks that every lock this session holds is still
+valid (a writer paused past its lock's expiry may have had its packs pruned) and that
+the packs this session stored since the last check still exist.
 """
 
 from __future__ import annotations
@@ -19,7 +24,7 @@ from keyark.backends.base import Backend
 from keyark.compress import Compressor, decompress
 from keyark.crypto.envelope import ObjectKind, Sealer, envelope_key_id
 from keyark.crypto.keyring import Keyring
-from keyark.errors import BackendError, IntegrityError
+from keyark.errors import BackendError, IntegrityError, NotFoundError
 from keyark.repo.config import BlobHasher
 from keyark.repo.index import BlobLocation, MasterIndex, PackRecord, decode_index
 from keyark.repo.pack import BLOB_KINDS, pack_name
@@ -27,6 +32,7 @@ from keyark.repo.packer import Packer
 
 if TYPE_CHECKING:
     from keyark.repo.agent_session import AgentSession
+    from keyark.repo.locks import RepositoryLock
 
 
 class BlobStore:
@@ -43,6 +49,8 @@ class BlobStore:
     _dedup_lock: threading.Lock
     _packer: Packer | None
     _index_loaded: bool
+    #: Locks this session took (see :meth:`ensure_writable`); released ones are skipped.
+    held_locks: list[RepositoryLock]
 
     def sealer_for(self, key_id: bytes) -> Sealer:  # pragma: no cover - Repository's
         raise NotImplementedError
@@ -134,11 +142,64 @@ class BlobStore:
         return blob_id, len(sealed)
 
     def flush(self) -> None:
-        """Make every saved blob durable and indexed."""
+        """Make every saved blob durable and indexed.
+
+        If anything fails (an upload, an index write, the write guard), the error is
+        raised and this session forgets every blob it had not indexed and starts a
+        fresh packer: no later save in this session dedups against a blob whose pack
+        never became durable and indexed.
+        """
         if self._packer is not None:
-            self._packer.flush()
+            try:
+                self._packer.flush()
+            except BaseException:
+                self._abandon_writes()
+                raise
         with self._dedup_lock:
             self._pending = {b for b in self._pending if not self.index.has_trusted(b)}
+
+    def _abandon_writes(self) -> None:
+        """Forget unindexed blobs and the failed packer (after a failed flush)."""
+        packer, self._packer = self._packer, None
+        with self._dedup_lock:
+            self._pending = set()
+        if packer is not None:
+            packer.close()
+
+    def ensure_writable(self, records: list[PackRecord], consequence: str) -> None:
+        """Raise unless this session may still write what refers to ``records``.
+
+        Every lock this session holds must still be valid (a :class:`LockError` if it
+        was lost, e.g. the process was paused past its expiry) and every pack in
+        ``records`` must still be stored with its size (an :class:`IntegrityError`
+        naming it otherwise). ``consequence`` says what was not written.
+        """
+        for lock in [lock for lock in self.held_locks if lock.held]:
+            lock.ensure_valid(consequence)
+        self.held_locks = [lock for lock in self.held_locks if lock.held]
+        if not records:
+            return
+        workers = max(1, min(len(records), self.backend.capabilities().connections))
+        with ThreadPoolExecutor(workers, thread_name_prefix="keyark-verify") as pool:
+            stored = list(pool.map(self._pack_stored, records))
+        missing = [r for r, ok in zip(records, stored, strict=True) if not ok]
+        if missing:
+            raise IntegrityError(
+                f"{len(missing)} pack(s) this session stored are gone or changed "
+                f"(pack {missing[0].pack_id.hex()[:16]}), deleted while it was paused or "
+                f"by another command; {consequence}; run it again"
+            )
+
+    def _pack_stored(self, record: PackRecord) -> bool:
+        try:
+            return self.backend.stat(pack_name(record.pack_id)).size == record.size
+        except NotFoundError:
+            return False
+
+    def ensure_packs_durable(self, consequence: str) -> None:
+        """Before a snapshot: the write guard over every pack stored since the last one."""
+        records = self._packer.take_unverified() if self._packer is not None else []
+        self.ensure_writable(records, consequence)
 
     def _open_blob(
         self, location: BlobLocation, sealed: bytes | memoryview, key_id: bytes | None

@@ -7,6 +7,16 @@ refreshed in the background (a new object, then the old one deleted). A lock is
 stale when it has expired, or when it names this host and a process that no
 longer exists.
 
+Expiry: a lock object is valid for :data:`EXPIRY_SECONDS` (10 minutes; restic uses
+30) after it was written and is refreshed every :data:`REFRESH_SECONDS` (2 minutes).
+A process paused longer than the expiry (Ctrl-Z, a suspended laptop, a paused VM)
+has lost its lock: others may have treated it as stale (prune deletes the packs an
+unfinished backup had not indexed yet). On resume the refresh notices that more
+than the expiry passed since the last successful refresh and marks the lock *lost*
+instead of renewing it; :meth:`RepositoryLock.ensure_valid` then raises, and writers
+call it before each index file and snapshot, so a paused backup fails with "nothing
+was saved" instead of saving a snapshot that names deleted packs.
+
 A lock object that cannot be opened or parsed (damaged, planted, renamed, or with a
 field of the wrong type) never crashes a command; it is always reported by name, and:
 
@@ -198,12 +208,16 @@ class RepositoryLock:
         self.operation = operation
         self.exclusive = exclusive
         self.name = ""
+        #: When the current lock object was written (it is valid for EXPIRY_SECONDS).
         self._written_at = 0.0
+        #: Set when the lock expired before it could be refreshed (see ensure_valid).
+        self._lost = False
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._mutex = threading.Lock()
 
-    def _write(self) -> str:
+    def _write(self) -> tuple[str, float]:
+        """Store a new lock object; return its name and creation time."""
         now = time.time()
         info = LockInfo(
             host=socket.gethostname(),
@@ -223,7 +237,7 @@ class RepositoryLock:
         except BaseException:  # interrupted after the object landed: remove it again
             self._delete(name)
             raise
-        return name
+        return name, now
 
     def acquire(self, retry_seconds: float = 0.0) -> RepositoryLock:
         """Take the lock, retrying up to ``retry_seconds``; raise :class:`LockError`.
@@ -240,8 +254,7 @@ class RepositoryLock:
         deadline = time.monotonic() + retry_seconds
         delay = 0.5
         while True:
-            self.name = self._write()
-            self._written_at = time.time()
+            self.name, self._written_at = self._write()
             conflict = self._conflict()
             if conflict is None:
                 break
@@ -261,19 +274,31 @@ class RepositoryLock:
         self._thread.start()
         return self
 
-    def ensure_valid(self) -> None:
-        """Raise :class:`LockError` if the lock may have expired (refresh kept failing).
+    @property
+    def held(self) -> bool:
+        """Whether this lock was taken and not released (a lost lock is still held)."""
+        with self._mutex:
+            return bool(self.name)
 
-        Long maintenance calls this before deleting, so it never deletes under a
-        lock that others may already consider stale.
+    def ensure_valid(self, consequence: str = "stopped before deleting anything more") -> None:
+        """Raise :class:`LockError` if the lock is lost or may have expired.
+
+        Lost: the process was paused (or refreshing kept failing) past the expiry.
+        Long maintenance calls this before deleting, and writers before each index
+        file and snapshot, so nothing is deleted or saved under a lock that others may
+        already consider stale. ``consequence`` ends the message (what was not done).
         """
         with self._mutex:
             held = bool(self.name)
             age = time.time() - self._written_at
-        if not held or age > EXPIRY_SECONDS - REFRESH_SECONDS / 2:
+            if held and age > EXPIRY_SECONDS:
+                self._lost = True
+            lost = self._lost
+        if lost or not held or age > EXPIRY_SECONDS - REFRESH_SECONDS / 2:
             raise LockError(
-                f"the {self.operation} lock could not be refreshed and may have expired; "
-                "stopped before deleting anything more (run the command again)"
+                f"the {self.operation} was paused past its lock's expiry "
+                f"({EXPIRY_SECONDS:g} s) or could not refresh its lock, so the lock "
+                f"may have expired and is lost; {consequence}; run it again"
             )
 
     def _conflict(self) -> LockInfo | None:
@@ -294,14 +319,36 @@ class RepositoryLock:
 
     def _refresh_loop(self) -> None:
         while not self._stop.wait(REFRESH_SECONDS):
-            try:
-                fresh = self._write()
-            except BackendError:
-                continue
-            with self._mutex:
-                old, self.name = self.name, fresh
-                self._written_at = time.time()
-            self._delete(old)
+            if not self.refresh():
+                return
+
+    def refresh(self) -> bool:
+        """Replace the lock object with a fresh one; False once the lock is lost.
+
+        The refresh must not hide a pause: if the current object expired before the
+        new one is stored (more than the expiry passed since the last successful
+        refresh), the lock is marked lost and not renewed, so :meth:`ensure_valid`
+        raises even when this thread runs before the paused main thread resumes.
+        A failed write keeps the old object and is retried on the next round.
+        """
+        with self._mutex:
+            if self._lost or not self.name:
+                return not self._lost
+            if time.time() - self._written_at > EXPIRY_SECONDS:
+                self._lost = True
+                return False
+        try:
+            fresh, created = self._write()
+        except BackendError:
+            return True
+        with self._mutex:
+            # The new object only counts if the old one was still valid when it landed.
+            if self.name and time.time() - self._written_at <= EXPIRY_SECONDS:
+                old, self.name, self._written_at = self.name, fresh, created
+            else:
+                old, self._lost = fresh, bool(self.name)
+        self._delete(old)
+        return not self._lost
 
     def _delete(self, name: str) -> None:
         try:

@@ -42,7 +42,7 @@ from keyark.repo.pack import (
     pack_name,
     parse_header,
 )
-from keyark.repo.packer import Packer
+from keyark.repo.packer import AGENT_PACKS_PER_FILE, INDEX_PACKS_PER_FILE, Packer
 from keyark.repo.snapshot import SNAPSHOT_PREFIX, Snapshot
 from keyark.repo.snapshot_trust import read_snapshot
 from keyark.repo.tree import Node, decode_tree, encode_tree
@@ -86,8 +86,10 @@ class Repository(BlobStore):
         self._sealer_lock = threading.Lock()
         #: Set when a write-only agent opened the repository (see repo.agent_session).
         self.agent: AgentSession | None = None
-        #: Called with every pack this session uploads (agents record them in their cache).
+        #: Called with every pack this session stored, once an index file lists it (agents
+        #: record them in their dedup cache: never a pack no index lists).
         self.pack_listeners: list[Callable[[PackRecord], None]] = []
+        self.held_locks = []
         #: What this client remembers about the repository (None: nothing remembered).
         self.trust: TrustState | None = None
         #: Index files the last :meth:`load_index` skipped (unreadable or malformed).
@@ -183,7 +185,9 @@ class Repository(BlobStore):
     ) -> RepositoryLock:
         """Take a shared or exclusive lock (a context manager)."""
         sealer = lock_sealer(self.keyring.id_key)
-        return RepositoryLock(self.backend, sealer, operation, exclusive).acquire(retry)
+        held = RepositoryLock(self.backend, sealer, operation, exclusive).acquire(retry)
+        self.held_locks.append(held)  # checked before each index file and snapshot
+        return held
 
     def save_keyring(self) -> None:
         """Replace the keyring object atomically (after rotation or agent changes)."""
@@ -254,14 +258,20 @@ class Repository(BlobStore):
                 self.index,
                 self.current_sealer,
                 self.config.pack_size,
-                on_uploaded=self._pack_uploaded,
                 trusted=self.agent is None,
+                on_indexed=self._packs_indexed,
+                before_index=self._before_index,
+                packs_per_index=AGENT_PACKS_PER_FILE if self.agent else INDEX_PACKS_PER_FILE,
             )
         return self._packer
 
-    def _pack_uploaded(self, record: PackRecord) -> None:
-        for listener in self.pack_listeners:
-            listener(record)
+    def _before_index(self, records: list[PackRecord]) -> None:
+        self.ensure_writable(records, "nothing was saved")
+
+    def _packs_indexed(self, records: list[PackRecord]) -> None:
+        for record in records:
+            for listener in self.pack_listeners:
+                listener(record)
 
     # ----------------------------------------------------------------- trees
     def save_tree(self, nodes: list[Node]) -> tuple[bytes, int]:
@@ -309,6 +319,8 @@ class Repository(BlobStore):
         return snapshot_id
 
     def save_snapshot(self, snapshot: Snapshot) -> str:
+        # Refuse if the lock was lost or a pack this session stored is gone (issue 9).
+        self.ensure_packs_durable("nothing was saved")
         sealer = self.current_sealer()
         plaintext = snapshot.to_bytes()
         if self.agent is not None:

@@ -26,12 +26,12 @@ from keyark.repo.pack import pack_name
 from keyark.repo.repository import Repository
 from keyark.repo.tree import DEVICES, Node
 from keyark.restorer.dirs import DirHandles
+from keyark.restorer.leftovers import remove_abandoned, temp_name
 from keyark.restorer.metadata import MetadataWriter
 from keyark.restorer.plan import PlanEntry, RestorePlan
 from keyark.restorer.verify import verify_files
 from keyark.results import RestoreSummary
 
-TEMP_PREFIX = ".keyark-restore-"
 MAX_GAP = 1024 * 1024
 #: Upper bound of one ranged read (and so of each restore worker's buffer).
 MAX_READ = 4 * 1024 * 1024
@@ -87,8 +87,8 @@ class Restorer:
         self._counter = itertools.count()
 
     def _temp_name(self) -> str:
-        """A fresh temporary name: a random per-run token and a counter."""
-        return f"{TEMP_PREFIX}{self._run_token}-{next(self._counter)}"
+        """A fresh temporary name: this process, a random per-run token and a counter."""
+        return temp_name(self._run_token, next(self._counter))
 
     # ----------------------------------------------------------------- errors
     def _fail(self, path: str, reason: str) -> None:
@@ -290,8 +290,12 @@ class Restorer:
                 for pack_id, blobs in packs.items()
                 for group in self._read_groups(list(blobs.values()))
             ]
-            for future in futures:
-                future.result()
+            try:
+                for future in futures:
+                    future.result()
+            except BaseException:  # Ctrl-C, SIGTERM: stop instead of finishing every range
+                pool.shutdown(wait=True, cancel_futures=True)
+                raise
 
     # ----------------------------------------------------------------- others
     def _restore_symlink(self, entry: PlanEntry) -> None:
@@ -417,6 +421,8 @@ class Restorer:
         self.progress.total_bytes = plan.total_bytes
         self.progress.scan_finished = True
         self._handles = DirHandles(self.target)
+        wall_started = time.time()
+        stopped_early = True
         try:
             for entry in plan.dirs:
                 try:
@@ -431,11 +437,27 @@ class Restorer:
                 self._restore_special(entry)
             self._restore_hardlinks(plan.files)
             self._finish_dirs(plan.dirs)
+            stopped_early = False
         finally:
+            self._remove_leftovers(plan, wall_started, stopped_early)
             self._handles.close()
             self._handles = None
         summary.duration_seconds = time.monotonic() - started
         return summary
+
+    def _remove_leftovers(self, plan: RestorePlan, started: float, stopped_early: bool) -> None:
+        """Remove abandoned temporary files (see :mod:`keyark.restorer.leftovers`) in every
+        directory this restore writes; this run's own too when it ``stopped_early``."""
+        assert self._handles is not None
+        directories = {entry.parts for entry in plan.dirs}
+        directories.update(entry.parts[:-1] for entry in plan.files)
+        own = self._run_token if stopped_early else None
+        for parts in sorted(directories):
+            try:
+                with self._handles.use(parts) as dir_fd:
+                    remove_abandoned(dir_fd, started, own)
+            except (OSError, UnsafePathError):
+                continue
 
 
 def _replace_entry(dir_fd: int, temp: str, name: str) -> None:

@@ -16,7 +16,6 @@ from __future__ import annotations
 import errno
 import logging
 import os
-import sqlite3
 from pathlib import Path
 
 log = logging.getLogger("keyark.cache")
@@ -69,6 +68,8 @@ def cache_disabled() -> bool:
 
 def is_cache_failure(error: BaseException) -> bool:
     """Whether ``error`` says the cache's disk is full or unwritable (not a bug)."""
+    import sqlite3  # here: the command line imports this module at start-up
+
     if isinstance(error, sqlite3.OperationalError):
         name = getattr(error, "sqlite_errorname", "") or ""
         if name.startswith(_DISK_SQLITE):
@@ -78,15 +79,18 @@ def is_cache_failure(error: BaseException) -> bool:
     return isinstance(error, OSError) and error.errno in _DISK_ERRNOS
 
 
-def describe_failure(error: BaseException) -> str:
+def describe_failure(directory: Path, error: BaseException) -> str:
     """``full`` or ``not writable`` (for the one warning line)."""
-    full = (isinstance(error, OSError) and error.errno in (errno.ENOSPC, errno.EDQUOT)) or (
-        isinstance(error, sqlite3.OperationalError)
-        and (
-            getattr(error, "sqlite_errorname", "") == "SQLITE_FULL" or "disk is full" in str(error)
-        )
-    )
-    return "full" if full else "not writable"
+    if isinstance(error, OSError) and error.errno in (errno.ENOSPC, errno.EDQUOT):
+        return "full"
+    if "disk is full" in str(error):
+        return "full"
+    try:
+        if os.statvfs(directory).f_bavail == 0:
+            return "full"
+    except OSError:
+        pass
+    return "not writable"
 
 
 def warn_cache_unusable(directory: Path, error: BaseException, what: str) -> None:
@@ -99,7 +103,7 @@ def warn_cache_unusable(directory: Path, error: BaseException, what: str) -> Non
         "the cache directory %s is %s; continuing without the %s (slower, nothing is "
         "lost): free space there, or use --cache-dir DIR or --no-cache",
         directory,
-        describe_failure(error),
+        describe_failure(directory, error),
         what,
     )
 

@@ -29,6 +29,7 @@ from keyark.errors import IntegrityError, KeyarkError, RestoreError, UsageError
 from keyark.repo import key_store
 from keyark.repo.adoption import adopt_unindexed
 from keyark.repo.config import RepoConfig
+from keyark.repo.full_disk import read_lock
 from keyark.repo.pack import pack_id_from_name
 from keyark.repo.repository import Repository, list_slots
 from keyark.repo.snapshot import Snapshot, SnapshotFilter, filter_snapshots, now, select_snapshot
@@ -36,7 +37,8 @@ from keyark.repo.snapshot_trust import is_agent_snapshot
 from keyark.repo.snapshot_trust import snapshot_trust as _trust_of
 from keyark.repo.tree import Node
 from keyark.repo.trust_state import TrustState
-from keyark.restorer.plan import PathFilter, build_plan, find_subtree
+from keyark.restorer.header_index import plan_restore
+from keyark.restorer.plan import PathFilter
 from keyark.restorer.restorer import OVERWRITE_MODES, Restorer
 from keyark.results import BackupSummary, RestoreSummary
 from keyark.storage import PUBLIC_KEY, open_repository_storage, persistent_settings
@@ -395,7 +397,7 @@ def restore(
         raise UsageError("restore needs a --target directory")
     # A shared lock: prune (exclusive) waits for or refuses a running restore, so no pack
     # the restore plans to read is deleted under it.
-    with repo.lock("restore", retry=ctx.retry_lock):
+    with read_lock(repo, "restore", ctx.retry_lock, ctx.warn):  # none on a full disk
         return _restore_locked(repo, snapshot, options, ctx, progress)
 
 
@@ -407,9 +409,15 @@ def _restore_locked(
     progress: Progress | None,
 ) -> RestoreSummary:
     repo.load_index(reload=True)  # packs prune replaced before our lock are gone now
-    root, base = find_subtree(repo.load_tree, snapshot.tree, options.subpath)
-    plan = build_plan(repo.load_tree, root, PathFilter(options.includes, options.excludes), base)
+    # Tolerant of damage: unreadable directories are listed, everything else restored.
+    path_filter = PathFilter(options.includes, options.excludes)
+    plan = plan_restore(repo, snapshot.tree, options.subpath, path_filter, ctx.warn)
     summary = RestoreSummary(snapshot_id=snapshot.id, target=os.path.abspath(options.target))
+    for path, reason in plan.unreadable:
+        summary.failed.append(path)
+        summary.errors.append(f"{path}: {reason}")
+        if ctx.warn is not None:
+            ctx.warn(f"{path}: {reason}")
     restorer = Restorer(
         repo,
         options.target,

@@ -29,10 +29,10 @@ from tests.conftest import CLI, PASSWORD, keyark_binary
 from keyark import ops
 from keyark.crypto.slots import Credentials
 from keyark.maintenance.rotate import reencrypt
+from keyark.replication import choose_snapshots, copy_snapshots
 from keyark.repo import adoption
 from keyark.repo.pack import pack_id_from_name
 from keyark.repo.repository import Repository
-from keyark.replication import choose_snapshots, copy_snapshots
 
 FILES = 6
 FILE_SIZE = 4 * 1024 * 1024

@@ -74,6 +74,9 @@ HOSTILE: dict[str, Callable[[dict[str, Any]], None]] = {
     "links zero": setter(b"f.key", "l", 0),
     "subtree a string": setter(b"d", "st", BLOB.hex()),
     "subtree short": setter(b"d", "st", b"\x11"),
+    "device rdev negative": lambda document: document["nodes"].append(
+        {"n": b"dev", "t": "chardev", "m": 0o600, "r": -1}
+    ),
     "link target NUL": setter(b"l", "lt", b"a\0b"),
     "link target an int": setter(b"l", "lt", 5),
     "xattrs a list": setter(b"f.key", "x", [b"v"]),

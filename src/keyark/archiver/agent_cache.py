@@ -12,6 +12,10 @@ the last backup) refers to is deleted, with SQLite's ``secure_delete`` so the
 bytes do not linger in free pages. Otherwise a compromised agent host could
 confirm guesses about content it no longer has (say, a rotated password in a
 ``.env`` file) by hashing candidates with the id key and looking them up here.
+
+A full or unwritable cache disk (or ``--no-cache``) never stops the backup: the
+cache continues empty, in memory, for the rest of the run (dedup against what it
+held is lost, correctness is not), with one warning naming the directory.
 """
 
 from __future__ import annotations
@@ -19,10 +23,16 @@ from __future__ import annotations
 import os
 import sqlite3
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
+from typing import TypeVar
 
-from keyark.cache_dir import private_directory
+from keyark.cache_dir import (
+    cache_disabled,
+    is_cache_failure,
+    private_directory,
+    warn_cache_unusable,
+)
 from keyark.repo.index import MasterIndex, PackRecord
 from keyark.repo.pack import PackEntry
 
@@ -40,28 +50,56 @@ CREATE TABLE IF NOT EXISTS files (
 CREATE TABLE IF NOT EXISTS trees (id BLOB PRIMARY KEY);
 """
 ID_SIZE = 32
+_T = TypeVar("_T")
 
 
 class AgentCache:
     """SQLite cache in ``<cache dir>/<repo id>/agent-<name>.sqlite`` (0600)."""
 
     def __init__(self, path: Path) -> None:
-        private_directory(path.parent)
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
-        os.close(fd)
-        os.chmod(path, 0o600)
-        self._db = sqlite3.connect(path, check_same_thread=False)
-        self._db.execute("PRAGMA secure_delete=ON")
-        self._db.execute("PRAGMA temp_store=MEMORY")
-        self._db.executescript(SCHEMA)
-        self._lock = threading.Lock()
+        self.path = path
+        #: True once the cache lives in memory (full cache disk, or ``--no-cache``).
+        self.in_memory = cache_disabled()
+        self._lock = threading.RLock()
+        if self.in_memory:
+            self._db = _memory_db()
+        else:
+            try:
+                self._db = _open_db(path)
+            except (sqlite3.Error, OSError) as error:
+                if not is_cache_failure(error):
+                    raise
+                self._db = self._fall_back(error)
         self._files: list[tuple[str, int, int, int, int, bytes]] = []
         self._trees: set[bytes] = set()
         self._sources: list[str] = []
         self._dropped = False
 
+    def _fall_back(self, error: BaseException) -> sqlite3.Connection:
+        warn_cache_unusable(self.path.parent.parent, error, "agent's dedup cache")
+        self.in_memory = True
+        return _memory_db()
+
+    def _writing(self, action: Callable[[], _T]) -> _T:
+        """Run a write; on a cache-disk failure continue with an empty in-memory cache."""
+        with self._lock:
+            try:
+                return action()
+            except (sqlite3.Error, OSError) as error:
+                if self.in_memory or not is_cache_failure(error):
+                    raise
+                old, self._db = self._db, self._fall_back(error)
+                try:
+                    old.close()
+                except sqlite3.Error:
+                    pass
+                return action()
+
     def load_into(self, index: MasterIndex, present: dict[bytes, int]) -> None:
         """Fill ``index`` with what this agent uploaded and is still in storage."""
+        self._writing(lambda: self._load_into(index, present))
+
+    def _load_into(self, index: MasterIndex, present: dict[bytes, int]) -> None:
         with self._lock:
             gone = [
                 (pack,)
@@ -83,6 +121,9 @@ class AgentCache:
             index.add_pack(pack_id, size, entries)
 
     def add_pack(self, record: PackRecord) -> None:
+        self._writing(lambda: self._add_pack(record))
+
+    def _add_pack(self, record: PackRecord) -> None:
         with self._lock:
             self._db.execute(
                 "INSERT OR REPLACE INTO packs VALUES (?, ?)", (record.pack_id, record.size)
@@ -116,6 +157,13 @@ class AgentCache:
 
         A changed file's row is dropped at once: its old content ids are not kept.
         """
+        row = self._writing(lambda: self._lookup(path, st))
+        if row is None:
+            return None
+        content = bytes(row[4])
+        return [content[i : i + ID_SIZE] for i in range(0, len(content), ID_SIZE)]
+
+    def _lookup(self, path: str, st: os.stat_result) -> tuple[int, int, int, int, bytes] | None:
         with self._lock:
             row = self._db.execute(
                 "SELECT size, mtime, ctime, inode, content FROM files WHERE path=?", (path,)
@@ -127,8 +175,8 @@ class AgentCache:
                 self._db.commit()
                 self._dropped = True
                 return None
-        content = bytes(row[4])
-        return [content[i : i + ID_SIZE] for i in range(0, len(content), ID_SIZE)]
+            found: tuple[int, int, int, int, bytes] = row
+            return found
 
     def record(self, path: str, st: os.stat_result, content: list[bytes]) -> None:
         """Remember ``path``'s metadata and content ids (saved by :meth:`commit`)."""
@@ -149,6 +197,9 @@ class AgentCache:
         or unreadable) lose their rows; blob ids no remaining file and no tree of this
         backup refers to are deleted.
         """
+        self._writing(self._commit)
+
+    def _commit(self) -> None:
         with self._lock:
             recorded = {row[0] for row in self._files}
             stale = [
@@ -188,6 +239,35 @@ class AgentCache:
     def close(self) -> None:
         """Close; content ids of files found changed in an unfinished backup are dropped."""
         with self._lock:
-            if self._dropped:
-                self._collect()
-            self._db.close()
+            try:
+                if self._dropped:
+                    self._collect()
+            except (sqlite3.Error, OSError) as error:
+                if not is_cache_failure(error):
+                    raise
+                warn_cache_unusable(self.path.parent.parent, error, "agent's dedup cache")
+            finally:
+                self._db.close()
+
+
+def _open_db(path: Path) -> sqlite3.Connection:
+    private_directory(path.parent)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    os.close(fd)
+    os.chmod(path, 0o600)
+    db = sqlite3.connect(path, check_same_thread=False)
+    try:
+        db.execute("PRAGMA secure_delete=ON")
+        db.execute("PRAGMA temp_store=MEMORY")
+        db.executescript(SCHEMA)
+    except BaseException:
+        db.close()
+        raise
+    return db
+
+
+def _memory_db() -> sqlite3.Connection:
+    db = sqlite3.connect(":memory:", check_same_thread=False)
+    db.execute("PRAGMA secure_delete=ON")
+    db.executescript(SCHEMA)
+    return db

@@ -25,7 +25,19 @@ def open_catalog(repo: Repository, cache_dir: Path | None = None) -> Catalog:
 def sync_snapshots(
     catalog: Catalog, repo: Repository, warn: Callable[[str], None] | None = None
 ) -> list[Snapshot]:
-    """Add snapshots the catalog lacks, drop those the repository lost; return all."""
+    """Add snapshots the catalog lacks, drop those the repository lost; return all.
+
+    If the catalog lost its content on the way (a full cache disk: see
+    :class:`Catalog`), the sync runs again against the now in-memory catalog.
+    """
+    generation = catalog.generation
+    found = _sync(catalog, repo, warn)
+    if catalog.generation != generation:
+        found = _sync(catalog, repo, warn)
+    return found
+
+
+def _sync(catalog: Catalog, repo: Repository, warn: Callable[[str], None] | None) -> list[Snapshot]:
     present = set(repo.snapshot_ids())
     known = catalog.snapshot_ids()
     gone = known - present

@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import importlib
 import logging
+import os
 import sys
 import traceback
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import TextIO
 
 import click
 
 from keyark import __version__
+from keyark.cache_dir import NO_CACHE_ENV
 from keyark.cli.settings import global_options, settings_of
 from keyark.errors import EXIT_ERROR, EXIT_INTERRUPTED, KeyarkError, exit_code_for
 from keyark.process import EXIT_TERMINATED, prepare, terminate_gracefully, was_terminated
@@ -119,8 +123,24 @@ def main(argv: list[str] | None = None) -> int:
     prepare()
     debug_mode = "--debug" in args
     configure_logging(debug_mode)
-    with terminate_gracefully():
+    with terminate_gracefully(), _no_cache("--no-cache" in args):
         return _run_cli(args, debug_mode)
+
+
+@contextmanager
+def _no_cache(wanted: bool) -> Iterator[None]:
+    """``--no-cache``: the catalog and agent cache stay in memory for this command."""
+    previous = os.environ.get(NO_CACHE_ENV)
+    if wanted:
+        os.environ[NO_CACHE_ENV] = "1"
+    try:
+        yield
+    finally:
+        if wanted:
+            if previous is None:
+                os.environ.pop(NO_CACHE_ENV, None)
+            else:
+                os.environ[NO_CACHE_ENV] = previous
 
 
 def _interrupted(error: BaseException) -> int:

@@ -40,6 +40,8 @@ class Settings:
     #: Not shown by ``repr()``: a command line may carry a secret.
     password_command: str | None = field(default=None, repr=False)
     cache_dir: str | None = None
+    #: ``--no-cache``: catalog and agent cache in memory only (applied by ``cli.main``).
+    no_cache: bool = False
     json: bool = False
     debug: bool = False
     quiet: bool = False
@@ -313,6 +315,9 @@ def _attach(func: F, skip: tuple[str, ...]) -> F:
         click.option("--password-file", metavar="FILE", help="Read the passphrase from FILE."),
         click.option("--password-command", metavar="CMD", help="Run CMD to get the passphrase."),
         click.option("--cache-dir", metavar="DIR", help="Local cache directory."),
+        click.option(
+            "--no-cache", is_flag=True, help="Keep the catalog and caches in memory only."
+        ),
         click.option("--retry-lock", metavar="DURATION", help="Retry a held lock for DURATION."),
         click.option(
             "--agent-credential", metavar="FILE", help="Write-only agent credential (backup only)."

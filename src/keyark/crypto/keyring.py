@@ -17,6 +17,7 @@ from cryptography.hazmat.primitives.asymmetric import ed25519
 
 from keyark.crypto.envelope import KEY_ID_SIZE, Cipher, ObjectKind, Sealer, SymmetricKey, new_key
 from keyark.errors import FormatError
+from keyark.repo.fields import Fields, checker, require_bytes
 
 KEYRING_NAME = "keyring"
 CURRENT = "current"
@@ -127,6 +128,7 @@ class Keyring:
         extra = _field(document, "extra", dict)
         if not all(isinstance(key, str) for key in extra):
             raise FormatError("keyring extension fields are malformed")
+        _check_registry(extra)
         return cls(
             id_key=_key_bytes(document, "id_key"),
             data_keys=keys,
@@ -172,6 +174,22 @@ def _data_key(entry: object) -> DataKey:
     if len(created) > 64 or state not in (CURRENT, RETIRED):
         raise FormatError("keyring data key has a bad creation time or state")
     return DataKey(SymmetricKey(key_id, secret, Cipher(cipher)), created, state)
+
+
+def _check_registry(extra: dict[str, Any]) -> None:
+    """The agent registry and recipient key, when present, have the shape their readers use."""
+    agents = extra.get("agents", {})
+    if not isinstance(agents, dict) or not all(
+        isinstance(name, str) and isinstance(entry, dict) for name, entry in agents.items()
+    ):
+        raise FormatError("keyring agent registry is malformed (not a map of agent entries)")
+    recipient = extra.get("recipient")
+    if recipient is None:
+        return
+    fields = Fields(recipient, "keyring recipient key")
+    fields.get_str("kind", max_len=64)
+    fields.get_bytes("public", max_len=4096)
+    fields.get_optional("private", checker(require_bytes, max_len=8192))
 
 
 def _now() -> str:

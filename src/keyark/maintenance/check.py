@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from keyark.crypto.agents import TRUSTED
 from keyark.crypto.envelope import envelope_key_id
 from keyark.errors import BackendError, FormatError, IntegrityError, UsageError
+from keyark.repo.full_disk import read_lock
 from keyark.repo.index import BlobLocation, PackRecord, merge_pack_record
 from keyark.repo.pack import TRAILER_SIZE, header_span, pack_id_from_name, pack_name, parse_header
 from keyark.repo.repository import Repository
@@ -332,7 +333,7 @@ def check(
     options = options or CheckOptions()
     started = time.monotonic()
     checker = Checker(repo, warn)
-    with repo.lock("check", retry=options.retry_lock):
+    with read_lock(repo, "check", options.retry_lock, warn):  # none on a full disk
         checker.check_index()
         checker.check_temporaries()
         snapshots = checker.check_snapshots()

@@ -6,6 +6,12 @@ decompress and hash to its id. A pack that fails is reported, not indexed (its
 good blobs are indexed when only some fail). Packs sealed under an agent session
 key stay untrusted (design D7). The old index files are deleted only after every
 new one has been written and read back successfully.
+
+Repair keeps what is readable (issue 9): before a damaged pack is left out, every
+blob in it that still verifies is salvaged into a new pack (see
+:mod:`keyark.maintenance.salvage`), its offsets taken from the old index when the
+pack's header is gone. The damaged pack itself is not deleted (``prune`` removes
+it once it is unindexed); the summary says how many blobs could not be saved.
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ from dataclasses import dataclass, field
 
 from keyark.crypto.envelope import envelope_key_id
 from keyark.errors import BackendError, IntegrityError
+from keyark.maintenance.salvage import SalvageReport, old_index_records, salvage_packs
 from keyark.repo.index import BlobLocation, PackRecord
 from keyark.repo.pack import (
     TRAILER_SIZE,
@@ -46,6 +53,10 @@ class RepairSummary:
     unreadable_packs: list[str] = field(default_factory=list)
     #: Blobs left out because they do not verify (pack and blob named).
     bad_blobs: list[str] = field(default_factory=list)
+    #: Damaged packs salvaged, blobs copied out of them, blobs that could not be saved.
+    damaged_packs: int = 0
+    blobs_salvaged: int = 0
+    blobs_lost: int = 0
 
 
 def verified_record(repo: Repository, pack_id: bytes, size: int) -> tuple[PackRecord, list[str]]:
@@ -81,7 +92,13 @@ def verified_record(repo: Repository, pack_id: bytes, size: int) -> tuple[PackRe
 def repair_index(
     repo: Repository, warn: Callable[[str], None] | None = None, retry_lock: float = 0.0
 ) -> RepairSummary:
-    """Prove every pack, write a fresh index, read it back, then delete the old index files."""
+    """Prove every pack, salvage the damaged ones, write a fresh index, read it back, then
+    delete the old index files.
+
+    Every blob that still verifies in a damaged pack is copied into a new pack first
+    (the summary counts what could not be saved); nothing is deleted before the new
+    index reads back.
+    """
     summary = RepairSummary()
 
     def report(message: str, into: list[str]) -> None:
@@ -91,11 +108,9 @@ def repair_index(
 
     with repo.lock("repair index", exclusive=True, retry=retry_lock):
         old = [info.name for info in repo.backend.list("index/")]
-        packs = [
-            (pack_id, size)
-            for name, size in repo.iter_pack_names()
-            if (pack_id := pack_id_from_name(name)) is not None
-        ]
+        known = old_index_records(repo, old, warn)
+        stored = _stored_packs(repo)
+        damaged: list[bytes] = []
 
         def read(item: tuple[bytes, int]) -> PackRecord | None:
             pack_id, size = item
@@ -104,14 +119,24 @@ def repair_index(
             except (IntegrityError, BackendError) as error:
                 message = f"pack {pack_id.hex()[:16]} cannot be indexed: {error}"
                 report(message, summary.unreadable_packs)
+                damaged.append(pack_id)
                 return None
             for message in bad:
                 report(f"{message} (left out of the index)", summary.bad_blobs)
             return record if record.entries else None
 
-        workers = max(2, repo.backend.capabilities().connections)
-        with ThreadPoolExecutor(workers) as pool:
-            records = [r for r in pool.map(read, packs) if r is not None]
+        records = _read_all(repo, read, stored)
+        # Packs the old index lists that are gone: their blobs are lost unless copied.
+        damaged.extend(p for p, r in known.items() if p not in stored and r.trusted)
+        safe = {e.blob_id for r in records if r.trusted for e in r.entries}
+        salvage = salvage_packs(repo, damaged, known, safe)
+        _note_salvage(summary, salvage, warn)
+        if salvage.saved:
+            # The salvaged copies are in new packs, listed by the packer's own index file:
+            # prove them like every other pack and fold them into the rebuilt index.
+            fresh = {p: s for p, s in _stored_packs(repo).items() if p not in stored}
+            records.extend(_read_all(repo, read, fresh))
+            old = [info.name for info in repo.backend.list("index/")]
         sealer = repo.current_sealer()
         written: list[str] = []
         for start in range(0, len(records), PACKS_PER_INDEX_FILE):
@@ -133,6 +158,34 @@ def repair_index(
         summary.index_files_written = len(written)
     repo.load_index(reload=True)
     return summary
+
+
+def _stored_packs(repo: Repository) -> dict[bytes, int]:
+    return {
+        pack_id: size
+        for name, size in repo.iter_pack_names()
+        if (pack_id := pack_id_from_name(name)) is not None
+    }
+
+
+def _read_all(
+    repo: Repository,
+    read: Callable[[tuple[bytes, int]], PackRecord | None],
+    packs: dict[bytes, int],
+) -> list[PackRecord]:
+    workers = max(2, repo.backend.capabilities().connections)
+    with ThreadPoolExecutor(workers) as pool:
+        return [r for r in pool.map(read, sorted(packs.items())) if r is not None]
+
+
+def _note_salvage(
+    summary: RepairSummary, salvage: SalvageReport, warn: Callable[[str], None] | None
+) -> None:
+    summary.damaged_packs = salvage.packs
+    summary.blobs_salvaged = salvage.saved
+    summary.blobs_lost = len(salvage.lost)
+    if warn is not None and salvage.packs:
+        warn(salvage.describe())
 
 
 def _prove_written(repo: Repository, written: list[str], records: list[PackRecord]) -> None:

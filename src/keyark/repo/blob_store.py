@@ -158,8 +158,17 @@ class BlobStore:
         with self._dedup_lock:
             self._pending = {b for b in self._pending if not self.index.has_trusted(b)}
 
+    def discard_failed_writes(self) -> None:
+        """Start afresh if an earlier write of this session failed (a new operation begins).
+
+        The failed packer stays in place until then, so the operation it failed in
+        cannot save a snapshot (every later add and flush raises).
+        """
+        if self._packer is not None and self._packer.failed:
+            self._abandon_writes()
+
     def _abandon_writes(self) -> None:
-        """Forget unindexed blobs and the failed packer (after a failed flush)."""
+        """Forget unindexed blobs and the failed packer (after a failed write)."""
         packer, self._packer = self._packer, None
         with self._dedup_lock:
             self._pending = set()

@@ -199,10 +199,7 @@ def refresh_keyring(repo: Repository) -> bool:
     keyring, root, _pending = loaded
     if repo.trust is not None:
         repo.trust.check_keyring(keyring.version)
-        try:
-            repo.trust.save()
-        except OSError:
-            pass  # remembered next time; an unwritable cache must not stop a writer
+        repo.trust.save()  # a full cache disk is warned about, never fatal
     repo.keyring, repo.root_key = keyring, root
     repo.forget_sealers()
     return True

@@ -150,6 +150,11 @@ class Packer:
         if self._on_indexed is not None:
             self._on_indexed(records)
 
+    @property
+    def failed(self) -> bool:
+        """Whether an upload or index write failed (every later add and flush raises)."""
+        return self._error is not None
+
     def _raise_if_failed(self) -> None:
         if self._error is not None:
             raise self._error

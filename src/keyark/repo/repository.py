@@ -184,6 +184,7 @@ class Repository(BlobStore):
         self, operation: str, *, exclusive: bool = False, retry: float = 0.0
     ) -> RepositoryLock:
         """Take a shared or exclusive lock (a context manager)."""
+        self.discard_failed_writes()  # a new operation: never dedup against failed uploads
         sealer = lock_sealer(self.keyring.id_key)
         held = RepositoryLock(self.backend, sealer, operation, exclusive).acquire(retry)
         self.held_locks.append(held)  # checked before each index file and snapshot

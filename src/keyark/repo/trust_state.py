@@ -15,7 +15,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from keyark.cache_dir import private_directory
+from keyark.cache_dir import is_cache_failure, private_directory, warn_cache_unusable
 from keyark.errors import TrustError
 
 
@@ -74,12 +74,28 @@ class TrustState:
             self._dirty = True
 
     def save(self) -> None:
-        """Write the record if it changed (atomically; 0600 in a 0700 directory)."""
+        """Write the record if it changed (atomically; 0600 in a 0700 directory).
+
+        A full or unwritable cache directory is warned about (once) and the record
+        stays unsaved: the command goes on, and a later run saves it.
+        """
         if self.path is None or not self._dirty:
             return
         directory = self.path.parent
-        private_directory(directory)  # every missing parent 0700 too
         temp = directory / f".{self.path.name}.{os.getpid()}.tmp"
+        try:
+            private_directory(directory)  # every missing parent 0700 too
+            self._write(temp)
+        except OSError as error:
+            temp.unlink(missing_ok=True)
+            if not is_cache_failure(error):
+                raise
+            warn_cache_unusable(directory.parent, error, "client trust record update")
+            return
+        self._dirty = False
+
+    def _write(self, temp: Path) -> None:
+        assert self.path is not None
         document = {
             "keyring_version": self.keyring_version,
             "object_lock": self.object_lock,
@@ -91,4 +107,3 @@ class TrustState:
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(temp, self.path)
-        self._dirty = False

@@ -3,6 +3,10 @@
 Every entry name must be one path component (no ``/``, not ``.`` or ``..``, no
 NUL) and unique within its directory. Anything else could land outside the
 target, so it is refused and reported, and never written.
+
+Planning is tolerant of damage (issue 9): a directory whose listing cannot be
+read is recorded as ``dir/...`` in :attr:`RestorePlan.unreadable` with the reason
+and skipped; everything else is planned and restored.
 """
 
 from __future__ import annotations
@@ -11,7 +15,7 @@ import fnmatch
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from keyark.errors import SnapshotNotFoundError
+from keyark.errors import BackendError, IntegrityError, RestoreError, SnapshotNotFoundError
 from keyark.repo.tree import DEVICES, DIR, FIFO, FILE, SYMLINK, Node
 
 
@@ -37,6 +41,8 @@ class RestorePlan:
     #: FIFOs and device nodes.
     specials: list[PlanEntry] = field(default_factory=list)
     refused: list[str] = field(default_factory=list)
+    #: Directories whose listing could not be read: (``/dir/...``, reason).
+    unreadable: list[tuple[str, str]] = field(default_factory=list)
 
     @property
     def total_bytes(self) -> int:
@@ -95,11 +101,22 @@ class PathFilter:
 def find_subtree(
     load_tree: Callable[[bytes], list[Node]], root: bytes, subpath: str
 ) -> tuple[bytes, tuple[str, ...]]:
-    """The tree id of directory ``subpath`` inside a snapshot, and its parts."""
+    """The tree id of directory ``subpath`` inside a snapshot, and its parts.
+
+    Raises :class:`RestoreError` naming the directory whose listing is unreadable.
+    """
     tree = root
     parts = tuple(p for p in subpath.split("/") if p)
-    for part in parts:
-        match = next((n for n in load_tree(tree) if n.name == part), None)
+    for depth, part in enumerate(parts):
+        try:
+            nodes = load_tree(tree)
+        except (IntegrityError, BackendError) as error:
+            where = "/" + "/".join(parts[:depth])
+            raise RestoreError(
+                f"directory {where} of the snapshot cannot be read ({error}); nothing below "
+                "it can be restored (restore another snapshot, or run 'keyark repair index')"
+            ) from None
+        match = next((n for n in nodes if n.name == part), None)
         if match is None or match.type != DIR or match.subtree is None:
             raise SnapshotNotFoundError(f"path {subpath!r} is not a directory in the snapshot")
         tree = match.subtree
@@ -112,12 +129,23 @@ def build_plan(
     path_filter: PathFilter,
     base: tuple[str, ...] = (),
 ) -> RestorePlan:
-    """Walk from ``root``; entries are placed relative to the target (without ``base``)."""
+    """Walk from ``root``; entries are placed relative to the target (without ``base``).
+
+    A tree that cannot be loaded (an :class:`IntegrityError` or storage error) does
+    not stop the walk: its directory is recorded in ``plan.unreadable`` as
+    ``/path/...`` with the reason, and the rest of the snapshot is planned.
+    """
     plan = RestorePlan()
 
     def walk(tree_id: bytes, rel: tuple[str, ...]) -> None:
         seen: set[str] = set()
-        for node in load_tree(tree_id):
+        try:
+            nodes = load_tree(tree_id)
+        except (IntegrityError, BackendError) as error:
+            where = "/".join((*base, *rel))
+            plan.unreadable.append((f"/{where}/..." if where else "/...", str(error)))
+            return
+        for node in nodes:
             full = "/" + "/".join((*base, *rel, node.name))
             reason = unsafe_reason(node.name)
             if reason is None and node.name in seen:

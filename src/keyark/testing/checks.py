@@ -17,7 +17,13 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import partial
 
-from keyark.backends.base import Backend, Capabilities
+from keyark.backends.base import (
+    Backend,
+    Capabilities,
+    delete_temporary,
+    is_temporary_name,
+    list_temporary,
+)
 from keyark.errors import AlreadyExistsError, NotFoundError, PermanentBackendError
 
 MIB = 1024 * 1024
@@ -323,6 +329,28 @@ def check_large_object(backend: Backend, prefix: str, options: ContractOptions) 
     _expect_bytes(backend.get(name, size - 100, MIB), data[-100:], "read past the end")
 
 
+def check_temporaries(backend: Backend, prefix: str, options: ContractOptions) -> None:
+    """Finished puts leave no temporary object; only temporary names are listed as such,
+    and ``delete_temporary`` refuses any other name (object stores list none)."""
+    names = format_names(prefix)
+    for name in names:
+        backend.put(name, name.encode())
+    backend.put(names[0], b"replaced", overwrite=True)
+    listed = list_temporary(backend)
+    for temporary in listed:
+        assert is_temporary_name(temporary.name), f"{temporary.name!r} listed as temporary"
+        assert temporary.size >= 0 and temporary.age_seconds >= 0, f"{temporary} is malformed"
+    left = [t.name for t in listed if t.name.startswith(prefix)]
+    assert not left, f"finished puts left temporary objects: {left[:3]}"
+    if getattr(backend, "delete_temporary", None) is not None:
+        _expect_raises(
+            ValueError,
+            "delete_temporary of a real object",
+            lambda: delete_temporary(backend, names[1]),
+        )
+    _expect_bytes(backend.get(names[1]), names[1].encode(), "object after delete_temporary refused")
+
+
 CHECKS: dict[str, Check] = {
     "describe": check_describe,
     "put_get": check_put_get,
@@ -337,4 +365,5 @@ CHECKS: dict[str, Check] = {
     "many_keys": check_many_keys,
     "concurrent_puts": check_concurrent_puts,
     "large_object": check_large_object,
+    "temporaries": check_temporaries,
 }

@@ -205,10 +205,15 @@ def restore_latest(repo_path: Path, pristine: Pristine, target: Path) -> Outcome
             rel
             for rel, digest in pristine.expected[origin].items()
             if present.get(rel) != digest
-            and not any(f"{prefix}/{rel}" == n or f"{prefix}/{rel}".startswith(n) for n in named)
+            and not any(_covers(n, f"{prefix}/{rel}") for n in named)
         ]
         assert not unexplained or outcome.markers, f"not restored, not named: {unexplained}"
     return outcome
+
+
+def _covers(named: str, path: str) -> bool:
+    """Whether a failed entry (a file, or ``dir/`` for ``dir/...``) covers ``path``."""
+    return path.startswith(named) if named.endswith("/") else path == named
 
 
 def _contents(pristine: Pristine, out: Path) -> dict[str, str]:

@@ -36,7 +36,9 @@ from keyark.maintenance.prune_plan import (
     plan_prune,
     used_blobs,
 )
+from keyark.repo.full_disk import is_disk_full, make_room_for_lock
 from keyark.repo.index import BlobLocation, MasterIndex, PackRecord
+from keyark.repo.locks import RepositoryLock
 from keyark.repo.pack import pack_name
 from keyark.repo.packer import Packer, write_index_file
 from keyark.repo.repository import Repository
@@ -241,10 +243,36 @@ def _delete(repo: Repository, name: str, warn: Warn | None, failures: list[str])
 
 
 def prune(repo: Repository, options: PruneOptions, warn: Warn | None = None) -> PruneSummary:
-    """Plan and (unless ``dry_run``) execute a prune under the right lock."""
+    """Plan and (unless ``dry_run``) execute a prune under the right lock.
+
+    On a repository disk so full that the lock cannot be written, prune first makes room
+    for it (:func:`keyark.repo.full_disk.make_room_for_lock`: stale locks, then packs no
+    index lists, and only while no live lock exists) and tries once more; if that is not
+    enough it stops with one line saying so. Prune is the command that frees space, so it
+    must be able to run at 100% full.
+    """
     exclusive = not options.dry_run
-    with repo.lock("prune", exclusive=exclusive, retry=options.retry_lock) as lock:
+    with _prune_lock(repo, exclusive, options.retry_lock) as lock:
         return prune_locked(repo, options, warn, guard=lock.ensure_valid)
+
+
+def _prune_lock(repo: Repository, exclusive: bool, retry: float) -> RepositoryLock:
+    try:
+        return repo.lock("prune", exclusive=exclusive, retry=retry)
+    except BackendError as error:
+        if not is_disk_full(error):
+            raise
+    make_room_for_lock(repo)
+    try:
+        return repo.lock("prune", exclusive=exclusive, retry=retry)
+    except BackendError as error:
+        if not is_disk_full(error):
+            raise
+        raise BackendError(
+            f"the repository disk is full and prune cannot write its lock; free space on "
+            f"{repo.backend.location()} (no stale lock or unindexed pack was left to delete) "
+            "and run prune again"
+        ) from None
 
 
 def prune_locked(

@@ -26,6 +26,7 @@ from keyark.crypto.agents import (
 )
 from keyark.crypto.keyring import Keyring
 from keyark.errors import BackendError, IntegrityError, RepositoryNotFoundError, UsageError
+from keyark.repo import key_store
 from keyark.repo.agent_session import open_for_agent
 from keyark.repo.repository import Repository
 from keyark.repo.snapshot_trust import AGENT, snapshot_trust
@@ -76,7 +77,7 @@ def _require_full_key(repo: Repository) -> None:
 def _fresh_keyring(repo: Repository) -> Keyring:
     """Re-read the keyring under the lock so concurrent changes are not lost."""
     assert repo.root_key is not None
-    repo.keyring = Keyring.open(repo.root_key, repo.backend.get("keyring"))
+    key_store.refresh_keyring(repo)  # ``keyring``, or its copy if damaged (issue 9)
     return repo.keyring
 
 

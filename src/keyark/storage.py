@@ -25,6 +25,7 @@ from keyark.backends.base import Backend
 from keyark.backends.registry import BackendOptions, open_storage, scheme_of
 from keyark.errors import NotFoundError, UsageError
 from keyark.repo.config import CONFIG_NAME, RepoConfig
+from keyark.repo.state_copies import read_config_bytes
 from keyark.testing import ContractOptions, ContractResult, run_contract
 
 #: Where ``init`` records the persistent backend settings in the config's public part.
@@ -89,7 +90,7 @@ def open_repository_storage(
     backend = open_storage(url, options)
     try:
         try:
-            config_bytes: bytes | None = backend.get(CONFIG_NAME)
+            config_bytes: bytes | None = read_config_bytes(backend)  # config.bak if damaged
         except NotFoundError:
             config_bytes = None  # opening reports the missing repository
         stored = settings_in(config_bytes) if config_bytes is not None else {}

@@ -204,8 +204,7 @@ def restore_latest(repo_path: Path, pristine: Pristine, target: Path) -> Outcome
         unexplained = [
             rel
             for rel, digest in pristine.expected[origin].items()
-            if present.get(rel) != digest
-            and not any(_covers(n, f"{prefix}/{rel}") for n in named)
+            if present.get(rel) != digest and not any(_covers(n, f"{prefix}/{rel}") for n in named)
         ]
         assert not unexplained or outcome.markers, f"not restored, not named: {unexplained}"
     return outcome
@@ -218,7 +217,8 @@ def _covers(named: str, path: str) -> bool:
 
 def _contents(pristine: Pristine, out: Path) -> dict[str, str]:
     prefix = str(pristine.source).lstrip("/") + "/"
-    return {rel[len(prefix) :]: _sha(p.read_bytes()) for rel, p in _restored_files(out) if p.is_file()}
+    files = [(rel, path) for rel, path in _restored_files(out) if path.is_file()]
+    return {rel[len(prefix) :]: _sha(path.read_bytes()) for rel, path in files}
 
 
 def count(pristine: Pristine, out: Path, error: str = "") -> Outcome:

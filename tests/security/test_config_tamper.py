@@ -40,7 +40,8 @@ def open_repo(path: Path, cache: Path) -> Repository:
 def edit_config(path: Path, change: Any) -> None:
     document = json.loads((path / "config").read_bytes())
     change(document)
-    (path / "config").write_text(json.dumps(document))
+    for name in ("config", "config.bak"):  # storage edits the config and its copy (issue 9)
+        (path / name).write_text(json.dumps(document))
 
 
 def sign_as_full_key_holder(path: Path, document: dict[str, Any]) -> None:
@@ -50,7 +51,8 @@ def sign_as_full_key_holder(path: Path, document: dict[str, Any]) -> None:
     document.pop("signature", None)
     private = ed25519.Ed25519PrivateKey.from_private_bytes(signing_key)
     document["signature"] = private.sign(SIGNATURE_CONTEXT + canonical_json(document)).hex()
-    (path / "config").write_text(json.dumps(document))
+    for name in ("config", "config.bak"):
+        (path / name).write_text(json.dumps(document))
 
 
 def assert_one_line(

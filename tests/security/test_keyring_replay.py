@@ -45,7 +45,8 @@ def test_replayed_keyring_is_refused(cli: CLI, tmp_path: Path, change: str) -> N
     # Positive control: the same client opens the genuine, newer keyring.
     assert cli.run("snapshots").returncode == 0
 
-    (cli.repo / "keyring").write_bytes(saved)  # the replay
+    for name in ("keyring", "keyring.bak"):  # the replay, of the keyring and its copy
+        (cli.repo / name).write_bytes(saved)
     refused = cli.run("snapshots")
     assert refused.returncode == 1
     line = _one_error_line(refused)
@@ -58,7 +59,8 @@ def test_replayed_keyring_is_refused(cli: CLI, tmp_path: Path, change: str) -> N
     assert fresh.returncode == 0, fresh.stderr
 
     # Nothing genuine is lost: with the newest keyring back, the client opens again.
-    (cli.repo / "keyring").write_bytes(newest)
+    for name in ("keyring", "keyring.bak"):
+        (cli.repo / name).write_bytes(newest)
     assert cli.run("snapshots").returncode == 0
 
 

@@ -7,6 +7,7 @@ import click
 from keyark.cli.render import Output
 from keyark.cli.settings import global_options, settings_of
 from keyark.maintenance.repair import repair_index
+from keyark.maintenance.repair_packs import repair_packs
 from keyark.maintenance.repair_snapshots import RepairSnapshotsOptions, repair_snapshots
 
 
@@ -36,6 +37,46 @@ def index(ctx: click.Context) -> None:
         f"wrote {summary.index_files_written} index file(s), "
         f"removed {summary.index_files_removed} old one(s)"
     )
+    if summary.damaged_packs:
+        out.print(
+            f"salvaged {summary.blobs_salvaged} readable blob(s) from "
+            f"{summary.damaged_packs} damaged pack(s) into new packs"
+        )
+    if summary.blobs_lost:
+        out.print(
+            f"{summary.blobs_lost} blob(s) could not be saved; run 'keyark repair snapshots' "
+            "to see the files they belong to and mark them"
+        )
+
+
+@command.command("packs")
+@click.argument("pack_ids", nargs=-1, required=True)
+@global_options
+@click.pass_context
+def packs(ctx: click.Context, pack_ids: tuple[str, ...]) -> None:
+    """Salvage the readable blobs of PACK_IDS into new packs, then remove them from the index."""
+    settings = settings_of(ctx)
+    out = Output(settings)
+    retry = settings.retry_lock_seconds()
+    repo = settings.open_repository()
+    try:
+        summary = repair_packs(repo, list(pack_ids), out.warn, retry)
+    finally:
+        repo.close()
+    if out.json:
+        out.emit_json(summary.to_dict())
+        return
+    out.print(
+        f"salvaged {summary.blobs_salvaged} blob(s) from {len(summary.packs)} pack(s) "
+        f"({summary.blobs_already_safe} already had another copy); "
+        f"rewrote {summary.index_files_rewritten} index file(s); "
+        "the packs are no longer indexed ('keyark prune' deletes them)"
+    )
+    if summary.blobs_lost:
+        out.print(
+            f"{summary.blobs_lost} blob(s) could not be saved; run 'keyark repair snapshots' "
+            "to mark the files they belong to"
+        )
 
 
 @command.command("snapshots")
@@ -73,3 +114,39 @@ def snapshots(ctx: click.Context, forget: bool, read_data: bool, dry_run: bool) 
         out.print(f"dry run: {damaged} of {summary.checked} snapshots would be repaired")
     else:
         out.print(f"{damaged} of {summary.checked} snapshots were damaged")
+
+
+@command.command("config")
+@global_options
+@click.pass_context
+def config(ctx: click.Context) -> None:
+    """Rewrite a damaged config (or its copy config.bak) from the verified one."""
+    _repair_state(ctx)
+
+
+@command.command("keyring")
+@global_options
+@click.pass_context
+def keyring(ctx: click.Context) -> None:
+    """Rewrite a damaged keyring (or its copy keyring.bak) from the verified one."""
+    _repair_state(ctx)
+
+
+def _repair_state(ctx: click.Context) -> None:
+    """Both subcommands check and rewrite all four objects: config, keyring and copies."""
+    from keyark.maintenance.repair_state import repair_state
+
+    settings = settings_of(ctx)
+    out = Output(settings)
+    repo = settings.open_repository()
+    try:
+        summary = repair_state(repo, retry_lock=settings.retry_lock_seconds())
+    finally:
+        repo.close()
+    if out.json:
+        out.emit_json(summary.to_dict())
+        return
+    for name in summary.rewritten:
+        out.print(f"rewrote '{name}' from the verified copy")
+    if not summary.rewritten:
+        out.print("config, keyring and their copies are intact; nothing was changed")

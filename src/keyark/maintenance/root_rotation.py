@@ -15,12 +15,14 @@ Crash safety. Each step is one atomic PUT or DELETE, in this order:
 1. build K' (the keyring with a new epoch and config signing key, version + 1, and
    the re-wrapped bytes of every slot in ``extra["root_rotation"]``);
 2. PUT ``keyring.pending``: K' sealed under KR', and KR' sealed under KR (a bridge);
-3. PUT ``config`` re-signed with K''s signing key: **the commit point**. Before it,
+3. PUT ``config.bak``, then ``config``, re-signed with K''s signing key; the PUT of
+   ``config`` is **the commit point** (the primary wins while it verifies). Before it,
    the old keyring is live (the config verifies only with it) and every slot still
    wraps KR; from it on, K' is live: a slot not yet re-wrapped reaches it through
    the bridge, a re-wrapped one directly (:func:`keyark.repo.key_store.load_keyring`);
 4. PUT every re-wrapped slot (each now opens K' directly);
-5. PUT ``keyring``: K' without the slot list, under KR', version + 1;
+5. PUT ``keyring.bak``, then ``keyring``: K' without the slot list, under KR',
+   version + 1 (a crash between them: the copy with the higher version is live);
 6. DELETE ``keyring.pending`` (the bridge goes with it).
 
 A crash before 3 leaves the old state (the stale pending object is overwritten by
@@ -41,11 +43,10 @@ from cryptography.hazmat.primitives.asymmetric import ed25519
 
 from keyark.crypto import slots
 from keyark.crypto.envelope import SymmetricKey
-from keyark.crypto.keyring import KEYRING_NAME, Keyring
+from keyark.crypto.keyring import Keyring
 from keyark.errors import IntegrityError, NotFoundError, UsageError
 from keyark.maintenance.rotate import MARKER
-from keyark.repo import key_store
-from keyark.repo.config import CONFIG_NAME
+from keyark.repo import key_store, state_copies
 from keyark.repo.repository import Repository
 
 ROTATION = "root_rotation"
@@ -79,7 +80,7 @@ def rotate_root(
     if repo.root_key is None or repo.agent is not None:
         raise UsageError("rotating the root key needs a full key (passphrase, key file, HSM)")
     with repo.lock("key rotate --root", exclusive=True, retry=retry_lock):
-        config_bytes = repo.backend.get(CONFIG_NAME)
+        config_bytes = state_copies.read_config_bytes(repo.backend)
         loaded = key_store.load_keyring(repo.backend, repo.root_key, config_bytes)
         if loaded is None:
             raise IntegrityError("the keyring no longer opens with this key; open again")
@@ -128,7 +129,7 @@ def _start(
         key_store.PENDING_NAME, key_store.seal_pending(fresh, root, new_root), overwrite=True
     )
     config = repo.config.to_bytes(fresh.id_key, fresh.config_signing_key)
-    repo.backend.put(CONFIG_NAME, config, overwrite=True)  # the commit point
+    state_copies.write_config(repo.backend, config)  # config.bak, then config: the commit point
     if not key_store.config_verifies(config, fresh):
         raise IntegrityError("the re-signed config does not verify; run the rotation again")
     summary.old_root = root.key_id.hex()
@@ -156,7 +157,7 @@ def _finish(
             repo.slot = slot
     keyring.extra.pop(ROTATION, None)
     keyring.version += 1
-    repo.backend.put(KEYRING_NAME, keyring.seal(new_root), overwrite=True)
+    state_copies.write_keyring(repo.backend, keyring.seal(new_root))  # keyring.bak, keyring
     try:
         repo.backend.delete(key_store.PENDING_NAME)
     except NotFoundError:

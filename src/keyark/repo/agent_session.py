@@ -21,6 +21,7 @@ from keyark.crypto.recipients import wrap
 from keyark.errors import NotFoundError, RepositoryNotFoundError, UsageError
 from keyark.repo.config import CONFIG_NAME, RepoConfig
 from keyark.repo.repository import Repository, session_object_name
+from keyark.repo.state_copies import verify_config_with_copy
 
 
 @dataclass
@@ -62,7 +63,12 @@ def open_for_agent(
         )
     # Verified with the config public key pinned in the credential (design D2, D6):
     # storage cannot change a setting the agent obeys (pack size, Object Lock, ...).
-    config = RepoConfig.from_bytes(config_bytes, credential.id_key, credential.config_public)
+    # A damaged ``config`` falls back to its verified copy ``config.bak`` (issue 9).
+    config, _used = verify_config_with_copy(
+        backend,
+        config_bytes,
+        lambda data: RepoConfig.from_bytes(data, credential.id_key, credential.config_public),
+    )
     session = new_key()
     keyring = Keyring(
         id_key=credential.id_key,

@@ -21,10 +21,17 @@ import msgpack
 
 from keyark.backends.base import Backend
 from keyark.crypto import slots
-from keyark.crypto.envelope import KEY_ID_SIZE, ObjectKind, Sealer, SymmetricKey
+from keyark.crypto.envelope import (
+    KEY_ID_SIZE,
+    ObjectKind,
+    Sealer,
+    SymmetricKey,
+    envelope_key_id,
+)
 from keyark.crypto.keyring import KEYRING_NAME, Keyring
 from keyark.errors import FormatError, IntegrityError, NotFoundError, UsageError
-from keyark.repo.config import CONFIG_NAME, RepoConfig
+from keyark.repo import state_copies
+from keyark.repo.config import RepoConfig
 
 if TYPE_CHECKING:
     from keyark.repo.repository import Repository
@@ -62,6 +69,21 @@ class Unlocked:
     slot: slots.KeySlot
     #: A root rotation is committed but not finished (``key rotate --root`` finishes it).
     pending: bool = False
+    #: The config bytes the keyring verified (``config``, or ``config.bak`` if damaged).
+    config_bytes: bytes = b""
+
+
+@dataclass
+class LiveState:
+    """The live keyring as one KR reaches it, and the objects it was read from."""
+
+    keyring: Keyring
+    root: SymmetricKey
+    pending: bool
+    #: The config bytes this keyring verifies (the primary's, or the copy's).
+    config_bytes: bytes
+    #: The sealed keyring object chosen (None while a root rotation is pending).
+    envelope: bytes | None
 
 
 def config_verifies(config_bytes: bytes, keyring: Keyring) -> bool:
@@ -79,11 +101,10 @@ def unlock(backend: Backend, credentials: slots.Credentials, config_bytes: bytes
     result: list[Unlocked] = []
 
     def accept(root: SymmetricKey, slot: slots.KeySlot) -> bool:
-        loaded = load_keyring(backend, root, config_bytes)
-        if loaded is None:
+        live = load_live(backend, root, config_bytes)
+        if live is None:
             return False
-        keyring, live_root, pending = loaded
-        result.append(Unlocked(keyring, live_root, slot, pending))
+        result.append(Unlocked(live.keyring, live.root, slot, live.pending, live.config_bytes))
         return True
 
     slots.unlock(found, credentials, malformed, accept=accept)
@@ -94,28 +115,87 @@ def load_keyring(
     backend: Backend, root: SymmetricKey, config_bytes: bytes
 ) -> tuple[Keyring, SymmetricKey, bool] | None:
     """(live keyring, its KR, rotation pending) as ``root`` reaches it; None if it cannot."""
-    try:
-        envelope: bytes | None = backend.get(KEYRING_NAME)
-    except NotFoundError:
-        envelope = None
-    main: Keyring | None = None
-    if envelope is not None:
+    live = load_live(backend, root, config_bytes)
+    return None if live is None else (live.keyring, live.root, live.pending)
+
+
+def load_live(backend: Backend, root: SymmetricKey, config_bytes: bytes) -> LiveState | None:
+    """The live keyring as ``root`` reaches it, from ``keyring`` or ``keyring.bak``.
+
+    Every keyring copy that opens under ``root`` is a candidate; the config is
+    ``config_bytes``, then ``config.bak`` (:mod:`keyark.repo.state_copies`). The
+    first config that a candidate verifies wins, with the candidate of the highest
+    version (a rotation in flight: ``keyring.pending``). A damaged copy is skipped
+    with one warning naming it. None if ``root`` reaches no keyring (a stale slot);
+    an :class:`IntegrityError` naming the objects if every copy sealed under
+    ``root`` is damaged.
+    """
+    opened: list[tuple[str, bytes, Keyring]] = []
+    present: dict[str, bytes] = {}
+    malformed: set[str] = set()
+    for name in (KEYRING_NAME, state_copies.KEYRING_COPY_NAME):
+        envelope = state_copies.read_optional(backend, name)
+        if envelope is None:
+            continue
+        present[name] = envelope
         try:
-            main = Keyring.open(root, envelope)
+            opened.append((name, envelope, Keyring.open(root, envelope)))
         except FormatError:
-            raise
+            malformed.add(name)  # not an envelope, or an authentic but malformed keyring
         except IntegrityError:
-            main = None
-    if main is not None and config_verifies(config_bytes, main):
-        return main, root, False
-    pending = open_pending(backend, root)
-    if pending is not None and config_verifies(config_bytes, pending[0]):
-        return pending[0], pending[1], True
-    if main is not None:
-        return main, root, False  # the config check that follows names the problem
-    if envelope is None and pending is None:
+            pass  # damaged, or sealed under another KR (a stale slot)
+    configs = state_copies.config_candidates(backend, config_bytes)
+    pending: tuple[Keyring, SymmetricKey] | None = None
+    for config_name, config in configs:
+        fitting = [entry for entry in opened if config_verifies(config, entry[2])]
+        if fitting:
+            name, envelope, keyring = max(fitting, key=lambda entry: entry[2].version)
+            _warn_outdated(backend, present, opened, name, keyring.version)
+            if config_name != configs[0][0]:
+                state_copies.warn_damaged(backend, configs[0][0], config_name)
+            return LiveState(keyring, root, False, config, envelope)
+        pending = pending or open_pending(backend, root)
+        if pending is not None and config_verifies(config, pending[0]):
+            if config_name != configs[0][0]:
+                state_copies.warn_damaged(backend, configs[0][0], config_name)
+            return LiveState(pending[0], pending[1], True, config, None)
+    if opened:  # the config check that follows names the problem
+        name, envelope, keyring = max(opened, key=lambda entry: entry[2].version)
+        return LiveState(keyring, root, False, config_bytes, envelope)
+    if pending is not None:
+        return None
+    if not present:
         raise FormatError("repository has no keyring object; it is damaged")
+    damaged = [n for n in present if n in malformed or _sealed_with(present[n], root)]
+    if damaged:
+        raise FormatError(
+            f"the repository keyring is damaged: {' and '.join(repr(n) for n in damaged)} "
+            "failed verification and no intact copy is left; restore one from a copy of "
+            "the repository storage"
+        )
     return None
+
+
+def _sealed_with(envelope: bytes, root: SymmetricKey) -> bool:
+    """Whether ``envelope`` names ``root``'s key id (so it failed authentication: damaged)."""
+    try:
+        return envelope_key_id(envelope) == root.key_id
+    except (FormatError, ValueError, IndexError):
+        return False
+
+
+def _warn_outdated(
+    backend: Backend,
+    present: dict[str, bytes],
+    opened: list[tuple[str, bytes, Keyring]],
+    chosen: str,
+    version: int,
+) -> None:
+    """Warn about a keyring object that did not open, or opened with an older version."""
+    versions = {name: keyring.version for name, _, keyring in opened}
+    for name in present:
+        if name != chosen and versions.get(name, -1) < version:
+            state_copies.warn_damaged(backend, name, chosen)
 
 
 def seal_pending(keyring: Keyring, old_root: SymmetricKey, new_root: SymmetricKey) -> bytes:
@@ -173,7 +253,7 @@ def save_keyring(backend: Backend, keyring: Keyring, root: SymmetricKey) -> None
             "before changing keys"
         )
     keyring.version += 1
-    backend.put(KEYRING_NAME, keyring.seal(root), overwrite=True)
+    state_copies.write_keyring(backend, keyring.seal(root))  # keyring.bak, then keyring
 
 
 def refresh_keyring(repo: Repository) -> bool:
@@ -190,7 +270,7 @@ def refresh_keyring(repo: Repository) -> bool:
     """
     if repo.root_key is None or repo.agent is not None:
         return False
-    loaded = load_keyring(repo.backend, repo.root_key, repo.backend.get(CONFIG_NAME))
+    loaded = load_keyring(repo.backend, repo.root_key, state_copies.read_config_bytes(repo.backend))
     if loaded is None:
         raise IntegrityError(
             "the repository keyring no longer opens with this key (changed by another "
@@ -216,7 +296,7 @@ def require_current_key(repo: Repository, key_id: bytes) -> None:
     """
     if repo.root_key is None or repo.agent is not None:
         return
-    loaded = load_keyring(repo.backend, repo.root_key, repo.backend.get(CONFIG_NAME))
+    loaded = load_keyring(repo.backend, repo.root_key, state_copies.read_config_bytes(repo.backend))
     current = loaded[0].current.key_id if loaded is not None else None
     if current != key_id:
         raise IntegrityError(

@@ -19,16 +19,17 @@ from keyark.crypto import slots
 from keyark.crypto.agent_registry import recipient_of
 from keyark.crypto.agents import wrap_signed
 from keyark.crypto.envelope import ObjectKind, Sealer, SymmetricKey, envelope_key_id
-from keyark.crypto.keyring import KEYRING_NAME, Keyring
+from keyark.crypto.keyring import Keyring
 from keyark.crypto.recipients import unwrap
 from keyark.errors import (
+    FormatError,
     IntegrityError,
     NotFoundError,
     RepositoryExistsError,
     RepositoryNotFoundError,
     UsageError,
 )
-from keyark.repo import key_store
+from keyark.repo import key_store, state_copies
 from keyark.repo.blob_store import BlobStore
 from keyark.repo.config import CONFIG_NAME, DEFAULT_PACK_SIZE, BlobHasher, RepoConfig
 from keyark.repo.index import MasterIndex, PackRecord
@@ -124,9 +125,11 @@ class Repository(BlobStore):
         config.public.update(public or {})
         slot = slots.passphrase_slot(root, passphrase, kdf)
         # Order: keyring and slot first, config last: config marks a complete repository.
-        backend.put(KEYRING_NAME, keyring.seal(root))
+        # Each copy (``*.bak``) is written before its primary (see repo.state_copies).
+        state_copies.write_keyring(backend, keyring.seal(root), overwrite=False)
         backend.put(slot.name, slot.to_bytes())
-        backend.put(CONFIG_NAME, config.to_bytes(keyring.id_key, keyring.config_signing_key))
+        signed = config.to_bytes(keyring.id_key, keyring.config_signing_key)
+        state_copies.write_config(backend, signed, overwrite=False)
         return cls(backend, config, keyring, root, slot)
 
     @classmethod
@@ -152,6 +155,9 @@ class Repository(BlobStore):
         RepoConfig.peek(config_bytes)
         unlocked = key_store.unlock(backend, credentials, config_bytes)
         keyring, root, slot = unlocked.keyring, unlocked.root, unlocked.slot
+        if unlocked.config_bytes and unlocked.config_bytes != config_bytes:
+            _same_backend_settings(config_bytes, unlocked.config_bytes)  # config.bak was used
+            config_bytes = unlocked.config_bytes
         config = RepoConfig.from_bytes(config_bytes, keyring.id_key, keyring.config_public_key)
         if trust is not None:
             trust.check_keyring(keyring.version)
@@ -166,7 +172,7 @@ class Repository(BlobStore):
         if self.root_key is None or self.agent is not None:
             raise UsageError("this key cannot change the repository config")
         data = self.config.to_bytes(self.keyring.id_key, self.keyring.config_signing_key)
-        self.backend.put(CONFIG_NAME, data, overwrite=True)
+        state_copies.write_config(self.backend, data)  # config.bak, then config
 
     def close(self) -> None:
         if self._packer is not None:
@@ -385,9 +391,26 @@ def _exists(backend: Backend) -> bool:
     return True
 
 
+def _same_backend_settings(opened_with: bytes, verified: bytes) -> None:
+    """Refuse a verified ``config.bak`` whose backend settings differ from those opened with."""
+    try:
+        before = RepoConfig.peek(opened_with).get("public")
+    except FormatError:
+        return  # unparsable: the storage layer opened with the copy's settings already
+    after = RepoConfig.peek(verified).get("public")
+    key = "backend_settings"
+    if (before.get(key) if isinstance(before, dict) else None) != (
+        after.get(key) if isinstance(after, dict) else None
+    ):
+        raise FormatError(
+            "repository 'config' is damaged and records other backend settings than its "
+            "intact copy 'config.bak'; replace 'config' with 'config.bak' in storage"
+        )
+
+
 def _read_config(backend: Backend) -> bytes:
     try:
-        return backend.get(CONFIG_NAME)
+        return state_copies.read_config_bytes(backend)
     except NotFoundError:
         raise RepositoryNotFoundError(
             f"no repository at {backend.location()}; create one with 'keyark init'"

@@ -244,12 +244,17 @@ def select_snapshot(
     """Resolve an id, unique id prefix, ``latest``, or ``at`` (point in time).
 
     ``latest`` and ``at`` pick among trusted snapshots only and ``warn`` how many flagged
-    ones they skipped; an explicit id may name a flagged snapshot (with a warning).
+    ones they skipped; they never pick an original that a trusted repaired snapshot
+    (``extra["repaired_from"]``) replaces. An explicit id may name a flagged snapshot
+    (with a warning) or a damaged original.
     """
     candidates = filter_snapshots(snapshots, selection)
     if at is not None or ref is None or ref == "latest":
         if at is not None:
             candidates = [s for s in candidates if s.time <= at]
+        # A repaired snapshot replaces its damaged original (``repair snapshots``).
+        replaced = {s.extra.get("repaired_from") for s in candidates if is_trusted(s)}
+        candidates = [s for s in candidates if s.id not in replaced]
         trusted = [s for s in candidates if is_trusted(s)]
         skipped = len(candidates) - len(trusted)
         note = (

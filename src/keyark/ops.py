@@ -387,7 +387,10 @@ def restore(
     """Restore ``snapshot`` into ``options.target``.
 
     Raises :class:`RestoreError` naming what could not be restored, after
-    restoring everything else; the summary is attached as ``error.summary``.
+    restoring everything else; the summary is attached as ``error.summary``. A
+    directory whose listing is unreadable is named ``/path/...``; blobs an unreadable
+    index file listed are found from the pack headers (with a warning naming
+    ``keyark repair index``).
     """
     ctx = ctx or Context()
     require_trusted(repo, snapshot, options.allow_unsigned, "restore")

@@ -270,7 +270,11 @@ class Restorer:
                 planned.append((location, offset))
                 offset += location.raw_length
             if missing:
-                self._fail(entry.path, "content blob missing from the index; not restored")
+                self._fail(
+                    entry.path,
+                    "content is in no index file nor pack header; not restored "
+                    "(run 'keyark check')",
+                )
                 continue
             for location, file_offset in planned:
                 per_pack = packs.setdefault(location.pack_id, {})

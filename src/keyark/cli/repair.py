@@ -102,7 +102,8 @@ def snapshots(ctx: click.Context, forget: bool, read_data: bool, dry_run: bool) 
         short = item.original[:8]
         if item.root_lost:
             fate = "removed" if item.forgotten else "cannot be repaired (use --forget to remove it)"
-            out.print(f"snapshot {short}: root directory is lost; {fate}")
+            what = "cannot be read at all" if item.unreadable else "root directory is lost"
+            out.print(f"snapshot {short}: {what}; {fate}")
             continue
         for path in item.replaced:
             out.print(f"snapshot {short}: {path} is damaged; replaced by an empty marker")

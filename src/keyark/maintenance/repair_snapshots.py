@@ -12,7 +12,9 @@ blobs with ``read_data``). In a rewritten snapshot:
 every replacement is named in the result. The new snapshot keeps time, host,
 paths and tags and records ``repaired_from``. With ``forget`` the damaged
 originals are removed (and snapshots whose root is lost, which cannot be
-rewritten); without it they stay, and ``check`` keeps reporting them.
+rewritten, and snapshot objects that cannot be read at all: nothing in them can be
+restored, and they would stop ``prune`` for ever); without it they stay, and ``check``
+keeps reporting them.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from typing import Any
 
 from keyark.errors import BackendError, IntegrityError
 from keyark.maintenance.check import Checker
-from keyark.maintenance.forget import load_snapshots
+from keyark.maintenance.prune_plan import read_snapshots
 from keyark.repo.repository import Repository
 from keyark.repo.snapshot import Snapshot
 from keyark.repo.tree import DIR, FILE, Node
@@ -51,6 +53,8 @@ class RepairedSnapshot:
     replacement: str | None = None
     replaced: list[str] = field(default_factory=list)
     root_lost: bool = False
+    #: The snapshot object itself cannot be read (damaged, or not a snapshot).
+    unreadable: bool = False
     forgotten: bool = False
 
 
@@ -157,8 +161,13 @@ def repair_snapshots(
     summary = RepairSnapshotsSummary(dry_run=options.dry_run)
     with repo.lock("repair snapshots", exclusive=True, retry=options.retry_lock):
         rewriter = _Rewriter(repo, find_damage(repo, options.read_data), options.dry_run)
-        snapshots = load_snapshots(repo, warn)
-        summary.checked = len(snapshots)
+        snapshots = read_snapshots(
+            repo,
+            lambda snapshot_id, _error: summary.snapshots.append(
+                RepairedSnapshot(snapshot_id, root_lost=True, unreadable=True)
+            ),
+        )
+        summary.checked = len(snapshots) + len(summary.snapshots)
         pending: list[tuple[Snapshot, RepairedSnapshot, bytes]] = []
         for snapshot in snapshots:
             item = RepairedSnapshot(snapshot.id)

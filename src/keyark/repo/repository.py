@@ -193,7 +193,8 @@ class Repository(BlobStore):
         self.discard_failed_writes()  # a new operation: never dedup against failed uploads
         sealer = lock_sealer(self.keyring.id_key)
         held = RepositoryLock(self.backend, sealer, operation, exclusive).acquire(retry)
-        self.held_locks.append(held)  # checked before each index file and snapshot
+        # Checked before each index file and snapshot (released ones are dropped).
+        self.held_locks = [lock for lock in self.held_locks if lock.held] + [held]
         return held
 
     def save_keyring(self) -> None:

@@ -20,7 +20,7 @@ from tests.conftest import CLI, PASSWORD
 from keyark import ops
 from keyark.backends.local import LocalBackend
 from keyark.crypto.slots import Credentials, passphrase_slot
-from keyark.errors import PermanentBackendError, WrongPasswordError
+from keyark.errors import FormatError, PermanentBackendError, WrongPasswordError
 from keyark.maintenance.repair_state import repair_state
 from keyark.maintenance.rotate import rotate
 from keyark.repo.repository import Repository
@@ -234,3 +234,18 @@ def test_copies_are_written_before_their_primaries(tmp_path: Path) -> None:
     Repository.init(recorder, PASSWORD.encode(), kdf="argon2id").close()
     names = [n for n in recorder.puts if not n.startswith("keys/")]
     assert names == ["keyring.bak", "keyring", "config.bak", "config"]
+
+
+def test_copy_with_other_backend_settings_than_the_damaged_primary_is_refused(
+    tmp_path: Path,
+) -> None:
+    """The backend is opened with the primary's settings: the copy may not differ there."""
+    path, cache = tmp_path / "repo", tmp_path / "cache"
+    lock = {"backend_settings": {"s3_object_lock_days": 1}}
+    Repository.init(LocalBackend(path), PASSWORD.encode(), public=lock).close()
+    _open(path, cache).close()  # positive control: intact, it opens
+    document = json.loads((path / "config").read_bytes())
+    document["public"].pop("backend_settings")  # storage drops Object Lock from the primary
+    (path / "config").write_text(json.dumps(document))
+    with pytest.raises(FormatError, match=r"config\.bak"):
+        _open(path, tmp_path / "fresh-cache")

@@ -22,7 +22,6 @@ from keyark.crypto.envelope import ObjectKind, Sealer, SymmetricKey, envelope_ke
 from keyark.crypto.keyring import Keyring
 from keyark.crypto.recipients import unwrap
 from keyark.errors import (
-    FormatError,
     IntegrityError,
     NotFoundError,
     RepositoryExistsError,
@@ -156,7 +155,7 @@ class Repository(BlobStore):
         unlocked = key_store.unlock(backend, credentials, config_bytes)
         keyring, root, slot = unlocked.keyring, unlocked.root, unlocked.slot
         if unlocked.config_bytes and unlocked.config_bytes != config_bytes:
-            _same_backend_settings(config_bytes, unlocked.config_bytes)  # config.bak was used
+            state_copies.check_same_settings(config_bytes, unlocked.config_bytes)
             config_bytes = unlocked.config_bytes
         config = RepoConfig.from_bytes(config_bytes, keyring.id_key, keyring.config_public_key)
         if trust is not None:
@@ -390,23 +389,6 @@ def _exists(backend: Backend) -> bool:
     except NotFoundError:
         return False
     return True
-
-
-def _same_backend_settings(opened_with: bytes, verified: bytes) -> None:
-    """Refuse a verified ``config.bak`` whose backend settings differ from those opened with."""
-    try:
-        before = RepoConfig.peek(opened_with).get("public")
-    except FormatError:
-        return  # unparsable: the storage layer opened with the copy's settings already
-    after = RepoConfig.peek(verified).get("public")
-    key = "backend_settings"
-    if (before.get(key) if isinstance(before, dict) else None) != (
-        after.get(key) if isinstance(after, dict) else None
-    ):
-        raise FormatError(
-            "repository 'config' is damaged and records other backend settings than its "
-            "intact copy 'config.bak'; replace 'config' with 'config.bak' in storage"
-        )
 
 
 def _read_config(backend: Backend) -> bytes:

@@ -125,6 +125,28 @@ def verify_config_with_copy(
         raise error from None
 
 
+def check_same_settings(opened_with: bytes, verified: bytes) -> None:
+    """Refuse a verified config whose backend settings differ from those the backend used.
+
+    The backend is opened with the settings of the (not yet authenticated) primary
+    ``config``; when the verified ``config.bak`` is used instead, a difference there
+    (Object Lock) would otherwise go unnoticed: a :class:`FormatError` names it.
+    """
+    try:
+        before = RepoConfig.peek(opened_with).get("public")
+    except FormatError:
+        return  # unparsable: the storage layer opened with the copy's settings already
+    after = RepoConfig.peek(verified).get("public")
+    key = "backend_settings"
+    if (before.get(key) if isinstance(before, dict) else None) != (
+        after.get(key) if isinstance(after, dict) else None
+    ):
+        raise FormatError(
+            "repository 'config' is damaged and records other backend settings than its "
+            "intact copy 'config.bak'; replace 'config' with 'config.bak' in storage"
+        )
+
+
 def warn_damaged(backend: Backend, damaged: str, used: str) -> None:
     """Warn once per repository and object that ``damaged`` failed verification."""
     key = (backend.location(), damaged)
@@ -153,6 +175,7 @@ __all__ = [
     "COPY_OF",
     "KEYRING_COPY_NAME",
     "REPAIR_COMMAND",
+    "check_same_settings",
     "config_candidates",
     "read_config_bytes",
     "read_optional",

@@ -16,7 +16,13 @@ from __future__ import annotations
 import errno
 import logging
 import os
+from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING, TypeVar
+
+if TYPE_CHECKING:
+    import sqlite3
+    import threading
 
 log = logging.getLogger("keyark.cache")
 
@@ -27,6 +33,7 @@ _DISK_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPE
 #: SQLite result codes with the same meaning (extended codes start with these names).
 _DISK_SQLITE = ("SQLITE_FULL", "SQLITE_IOERR", "SQLITE_CANTOPEN", "SQLITE_READONLY", "SQLITE_PERM")
 _warned: set[str] = set()
+_T = TypeVar("_T")
 
 
 def private_directory(path: Path) -> Path:
@@ -108,8 +115,41 @@ def warn_cache_unusable(directory: Path, error: BaseException, what: str) -> Non
     )
 
 
+class MemoryFallback:
+    """A SQLite cache that moves to memory when its disk fails (the catalog, the agent cache).
+
+    The class sets ``_db``, ``_lock`` and ``in_memory`` and implements :meth:`_fall_back`
+    (warn, set ``in_memory``, return the in-memory database to continue with).
+    """
+
+    _db: sqlite3.Connection
+    _lock: threading.RLock
+    in_memory: bool
+
+    def _fall_back(self, error: BaseException) -> sqlite3.Connection:
+        raise NotImplementedError
+
+    def _writing(self, action: Callable[[], _T]) -> _T:
+        """Run a write; on a cache-disk failure move to memory and run it again there."""
+        import sqlite3  # here: the command line imports this module at start-up
+
+        with self._lock:
+            try:
+                return action()
+            except (sqlite3.Error, OSError) as error:
+                if self.in_memory or not is_cache_failure(error):
+                    raise
+                old, self._db = self._db, self._fall_back(error)
+                try:
+                    old.close()
+                except sqlite3.Error:
+                    pass
+                return action()
+
+
 __all__ = [
     "NO_CACHE_ENV",
+    "MemoryFallback",
     "cache_disabled",
     "default_cache_dir",
     "is_cache_failure",

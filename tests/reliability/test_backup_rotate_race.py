@@ -16,42 +16,31 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from tests.conftest import tree_state
 from tests.integration.maint_helpers import backup, reopen, write_files
+from tests.reliability.helpers import assert_restores, in_other_session, run_before_first_call
 
 from keyark import ops
 from keyark.errors import KeyarkError
 from keyark.maintenance.check import CheckOptions, check
 from keyark.maintenance.rotate import reencrypt
-from keyark.repo.locks import RepositoryLock
 from keyark.repo.repository import Repository
 
 
 def _rotate_in_other_session(repo: Repository) -> set[bytes]:
     """Run ``key rotate --reencrypt`` to completion in a second session; keys left."""
-    other = reopen(repo)
-    try:
+
+    def rotate(other: Repository) -> set[bytes]:
         reencrypt(other)
         return set(other.keyring.data_keys)
-    finally:
-        other.close()
+
+    return in_other_session(repo, rotate)
 
 
 def _before_first_lock(
     monkeypatch: pytest.MonkeyPatch, repo: Repository, action: Callable[[], None]
-) -> list[str]:
-    """Run ``action`` once, right before ``repo`` takes its first lock."""
-    fired: list[str] = []
-    original = Repository.lock
-
-    def lock(self: Repository, operation: str, **kwargs: object) -> RepositoryLock:
-        if self is repo and not fired:
-            fired.append(operation)
-            action()
-        return original(self, operation, **kwargs)  # type: ignore[arg-type]
-
-    monkeypatch.setattr(Repository, "lock", lock)
-    return fired
+) -> list[object]:
+    """Run ``action`` once, right before ``repo`` takes its first lock (records its operation)."""
+    return run_before_first_call(monkeypatch, Repository, "lock", action, instance=repo)
 
 
 def test_backup_racing_reencrypt_seals_with_the_current_key(
@@ -78,10 +67,8 @@ def test_backup_racing_reencrypt_seals_with_the_current_key(
     try:
         summary = check(fresh, CheckOptions(read_data=True))
         assert not summary.problems, [p.message for p in summary.problems]
-        target = tmp_path / "out"
         restored = fresh.load_snapshot(snapshot.id)
-        ops.restore(fresh, restored, ops.RestoreOptions(target=str(target)), ctx=context)
-        assert tree_state(target / source.relative_to("/")) == tree_state(source)
+        assert_restores(fresh, restored, source, tmp_path / "out", context)
     finally:
         fresh.close()
 

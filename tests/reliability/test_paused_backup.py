@@ -23,8 +23,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from tests.conftest import tree_state
 from tests.integration.maint_helpers import backup, pack_ids, reopen, write_files
+from tests.reliability.helpers import assert_restores
 
 from keyark import ops
 from keyark.crypto.envelope import envelope_key_id
@@ -164,9 +164,7 @@ def test_backup_paused_past_lock_expiry_saves_nothing(
     # Running it again (same session, as an API user would) succeeds and restores.
     snapshot = backup(repo, source, context)
     assert _problems(repo) == []
-    target = tmp_path / "out"
-    ops.restore(repo, snapshot, ops.RestoreOptions(target=str(target)), ctx=context)
-    assert tree_state(target / source.relative_to("/")) == tree_state(source)
+    assert_restores(repo, snapshot, source, tmp_path / "out", context)
 
 
 def test_backup_whose_pack_was_deleted_while_paused_saves_nothing(
@@ -250,6 +248,4 @@ def test_failed_pack_upload_is_never_deduplicated_against(
     assert _problems(repo) == []
     repo.load_index(reload=True)
     assert all(repo.index.candidates(blob) for blob in failed[0])
-    target = tmp_path / "out"
-    ops.restore(repo, snapshot, ops.RestoreOptions(target=str(target)), ctx=context)
-    assert tree_state(target / source.relative_to("/")) == tree_state(source)
+    assert_restores(repo, snapshot, source, tmp_path / "out", context)

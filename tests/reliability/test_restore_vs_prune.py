@@ -14,8 +14,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from tests.conftest import tree_state
-from tests.integration.maint_helpers import backup, reopen, write_files
+from tests.integration.maint_helpers import backup, write_files
+from tests.reliability.helpers import assert_restores, in_other_session, run_before_first_call
 
 from keyark import ops
 from keyark.errors import LockError, RestoreError
@@ -27,25 +27,17 @@ from keyark.units import UnusedLimit
 
 def _forget_and_prune(repo: Repository, snapshot_id: str) -> int:
     """In a second session: forget ``snapshot_id`` and prune everything; packs deleted."""
-    other = reopen(repo)
-    try:
+
+    def forget_and_prune(other: Repository) -> int:
         other.delete_snapshot(snapshot_id)
         return prune(other, PruneOptions(max_unused=UnusedLimit(percent=0))).packs_deleted
-    finally:
-        other.close()
+
+    return in_other_session(repo, forget_and_prune)
 
 
-def _hook_run(monkeypatch: pytest.MonkeyPatch, action: Callable[[], None]) -> list[bool]:
-    fired: list[bool] = []
-    original = Restorer.run
-
-    def run(self: Restorer, *args: object, **kwargs: object) -> None:
-        fired.append(True)
-        action()
-        original(self, *args, **kwargs)  # type: ignore[arg-type]
-
-    monkeypatch.setattr(Restorer, "run", run)
-    return fired
+def _hook_run(monkeypatch: pytest.MonkeyPatch, action: Callable[[], None]) -> list[object]:
+    """Run ``action`` when the restore has planned its work, before it reads any pack."""
+    return run_before_first_call(monkeypatch, Restorer, "run", action)
 
 
 def test_prune_cannot_delete_packs_under_a_restore(
@@ -62,11 +54,9 @@ def test_prune_cannot_delete_packs_under_a_restore(
             refused.append(error)
 
     fired = _hook_run(monkeypatch, racing_prune)
-    target = tmp_path / "out"
-    summary = ops.restore(repo, snapshot, ops.RestoreOptions(target=str(target)), ctx=context)
+    summary = assert_restores(repo, snapshot, source, tmp_path / "out", context)
     assert fired and refused, "the racing prune must have run inside the restore and been refused"
     assert summary.files_restored == 30
-    assert tree_state(target / source.relative_to("/")) == tree_state(source)
 
 
 def test_positive_control_unlocked_restore_loses_files(

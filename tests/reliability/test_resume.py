@@ -126,6 +126,37 @@ def _no_adoption(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(adoption, "find_unindexed", lambda repo: {})
 
 
+def _rerun(
+    cli: CLI,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    stored: dict[str, int],
+    args: list[str],
+    adopt: bool,
+    in_process: Callable[[Path], None],
+) -> tuple[int, int]:
+    """Run ``keyark ARGS`` again (for the control: ``in_process(cache)`` with adoption off).
+
+    Returns (bytes that had reached storage, of which the second run uploaded again),
+    having asserted that enough had reached storage and, for the control, that the
+    second run started over.
+    """
+    cache = tmp_path / "probe-cache"
+
+    def second() -> None:
+        if adopt:
+            cli.run(*args, check=True)
+            return
+        _no_adoption(monkeypatch)
+        in_process(cache)
+
+    reached, again = _reuploaded(cli.repo, cache, stored, second)
+    assert reached >= KILL_AT * 1024 * 1024 // 2
+    if not adopt:
+        assert again > 0.5 * reached, "positive control: without adoption it starts over"
+    return reached, again
+
+
 # --------------------------------------------------------------------------- backup
 @pytest.mark.parametrize("adopt", [True, False], ids=["adoption", "control-no-adoption"])
 def test_backup_resumes(
@@ -133,24 +164,17 @@ def test_backup_resumes(
 ) -> None:
     source = _source(tmp_path / "src")
     cli.run("init", "--pack-size", "1", check=True)
-    stored = _run_until_packs(cli, cli.repo, ["backup", str(source)], KILL_AT)
-    cache = tmp_path / "probe-cache"
+    args = ["backup", str(source)]
+    stored = _run_until_packs(cli, cli.repo, args, KILL_AT)
 
-    def second() -> None:
-        if adopt:
-            cli.run("backup", str(source), check=True)
-            return
-        _no_adoption(monkeypatch)
+    def in_process(cache: Path) -> None:
         with _open(cli.repo, cache) as repo:
             ops.backup(repo, [str(source)], ctx=ops.Context(cache_dir=cache))
 
-    reached, again = _reuploaded(cli.repo, cache, stored, second)
-    assert reached >= KILL_AT * 1024 * 1024 // 2
+    reached, again = _rerun(cli, tmp_path, monkeypatch, stored, args, adopt, in_process)
     if adopt:
         assert again <= ALLOWED * reached, f"re-uploaded {again} of {reached} bytes"
         _assert_healthy(cli, tmp_path, source, {})
-    else:
-        assert again > 0.5 * reached, "positive control: without adoption it starts over"
 
 
 # --------------------------------------------------------------------------- copy
@@ -167,25 +191,17 @@ def test_copy_resumes(
     cli.env["KEYARK_FROM_PASSWORD"] = PASSWORD
     args = ["copy", "--from-repo", str(origin), "--all"]
     stored = _run_until_packs(cli, cli.repo, args, KILL_AT)
-    cache = tmp_path / "probe-cache"
 
-    def second() -> None:
-        if adopt:
-            cli.run(*args, check=True)
-            return
-        _no_adoption(monkeypatch)
+    def in_process(cache: Path) -> None:
         context = ops.Context(cache_dir=cache)
         with _open(origin, cache) as src, _open(cli.repo, cache) as dst:
             chosen = choose_snapshots(ops.snapshots(src, ctx=context), [], True)
             copy_snapshots(src, dst, chosen, ops.snapshots(dst, ctx=context))
 
-    reached, again = _reuploaded(cli.repo, cache, stored, second)
-    assert reached >= KILL_AT * 1024 * 1024 // 2
+    reached, again = _rerun(cli, tmp_path, monkeypatch, stored, args, adopt, in_process)
     if adopt:
         assert again <= ALLOWED * reached, f"re-uploaded {again} of {reached} bytes"
         _assert_healthy(cli, tmp_path, source, {})
-    else:
-        assert again > 0.5 * reached, "positive control: without adoption it starts over"
 
 
 # --------------------------------------------------------------------------- rotate
@@ -196,23 +212,16 @@ def test_reencrypt_resumes(
     source = _source(tmp_path / "src")
     cli.run("init", "--pack-size", "1", check=True)
     cli.run("backup", str(source), check=True)
-    stored = _run_until_packs(cli, cli.repo, ["key", "rotate", "--reencrypt"], KILL_AT)
-    cache = tmp_path / "probe-cache"
+    args = ["key", "rotate", "--reencrypt"]
+    stored = _run_until_packs(cli, cli.repo, args, KILL_AT)
 
-    def second() -> None:
-        if adopt:
-            cli.run("key", "rotate", "--reencrypt", check=True)
-            return
-        _no_adoption(monkeypatch)
+    def in_process(cache: Path) -> None:
         with _open(cli.repo, cache) as repo:
             reencrypt(repo)
 
-    reached, again = _reuploaded(cli.repo, cache, stored, second)
-    assert reached >= KILL_AT * 1024 * 1024 // 2
+    reached, again = _rerun(cli, tmp_path, monkeypatch, stored, args, adopt, in_process)
     if adopt:
         assert again <= ALLOWED * reached, f"re-encrypted {again} of {reached} bytes again"
         _assert_healthy(cli, tmp_path, source, {})
         status = cli.run("key", "status", check=True).stdout
         assert "pending" not in status
-    else:
-        assert again > 0.5 * reached, "positive control: without adoption it starts over"

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -192,6 +194,17 @@ def _open(path: Path, cache: Path) -> Repository:
     return ops.open_repository(str(path), CREDS, cache_dir=cache)
 
 
+@contextmanager
+def _crash_on_put(repo: Repository, path: Path, name: str) -> Iterator[FailPut]:
+    """Within: ``repo`` writes through a backend that crashes on a PUT of ``name``, and the
+    body must fail with that crash; then ``repo`` writes to ``path`` normally again."""
+    failing = FailPut(path, name)
+    repo.backend = failing
+    with pytest.raises(PermanentBackendError):
+        yield failing
+    repo.backend = LocalBackend(path)
+
+
 @pytest.mark.parametrize("second", ["keyring", "keyring.bak"])
 def test_crash_between_the_keyring_writes_leaves_an_openable_repository(
     tmp_path: Path, second: str
@@ -200,11 +213,8 @@ def test_crash_between_the_keyring_writes_leaves_an_openable_repository(
     _init(path)
     with _open(path, cache) as repo:
         before = repo.keyring.version
-        failing = FailPut(path, second)
-        repo.backend = failing
-        with pytest.raises(PermanentBackendError):
+        with _crash_on_put(repo, path, second) as failing:
             rotate(repo)
-        repo.backend = LocalBackend(path)
     assert "keyring.bak" in failing.puts  # the keyring was being saved
     with _open(path, cache) as repo:
         # The copy is written first: a crash before the primary leaves the new state.
@@ -220,11 +230,9 @@ def test_crash_between_the_config_writes_leaves_an_openable_repository(
     path, cache = tmp_path / "repo", tmp_path / "cache"
     _init(path)
     with _open(path, cache) as repo:
-        repo.backend = FailPut(path, second)
         repo.config.policies["note"] = "changed"
-        with pytest.raises(PermanentBackendError):
+        with _crash_on_put(repo, path, second):
             repo.save_config()
-        repo.backend = LocalBackend(path)
     with _open(path, cache) as repo:  # the primary still verifies: the old state
         assert "note" not in repo.config.policies
 

@@ -359,16 +359,21 @@ def test_snapshot_parser(corpus: Corpus) -> None:
     fuzz("Snapshot.from_bytes", parse, corpus.snapshot, MSGPACK, 200)
 
 
+def _read_back_snapshot(repo: Repository, document: bytes) -> None:
+    """Seal ``document`` validly under its own id, read it by ``load_snapshot``, delete it."""
+    snapshot_id = repo.store_snapshot_bytes(document, overwrite=True)
+    try:
+        repo.load_snapshot(snapshot_id).describe()
+    finally:
+        repo.delete_snapshot(snapshot_id)
+
+
 def test_snapshot_read_path(corpus: Corpus) -> None:
     """Snapshot documents sealed validly under their own id and read by ``load_snapshot``."""
     repo = corpus.repo
 
     def parse(data: bytes) -> None:
-        snapshot_id = repo.store_snapshot_bytes(data, overwrite=True)
-        try:
-            repo.load_snapshot(snapshot_id).describe()
-        finally:
-            repo.delete_snapshot(snapshot_id)
+        _read_back_snapshot(repo, data)
 
     fuzz("load_snapshot", parse, corpus.snapshot, MSGPACK, 50)
 
@@ -379,11 +384,7 @@ def test_agent_signed_snapshot_read_path(corpus: Corpus) -> None:
 
     def parse(body: bytes) -> None:
         signed = wrap_signed(credential.name, body, credential.sign(repo.repo_id, body))
-        snapshot_id = repo.store_snapshot_bytes(signed, overwrite=True)
-        try:
-            repo.load_snapshot(snapshot_id).describe()
-        finally:
-            repo.delete_snapshot(snapshot_id)
+        _read_back_snapshot(repo, signed)
 
     fuzz("load_snapshot (agent-signed)", parse, corpus.agent_snapshot_body, MSGPACK, 50)
 
@@ -393,11 +394,7 @@ def test_snapshot_wrapper_read_path(corpus: Corpus) -> None:
     repo = corpus.repo
 
     def parse(data: bytes) -> None:
-        snapshot_id = repo.store_snapshot_bytes(data, overwrite=True)
-        try:
-            repo.load_snapshot(snapshot_id).describe()
-        finally:
-            repo.delete_snapshot(snapshot_id)
+        _read_back_snapshot(repo, data)
 
     fuzz("load_snapshot (wrapper)", parse, corpus.agent_snapshot, MSGPACK, 50)
 

@@ -23,11 +23,11 @@ from __future__ import annotations
 import os
 import sqlite3
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from pathlib import Path
-from typing import TypeVar
 
 from keyark.cache_dir import (
+    MemoryFallback,
     cache_disabled,
     is_cache_failure,
     private_directory,
@@ -50,10 +50,9 @@ CREATE TABLE IF NOT EXISTS files (
 CREATE TABLE IF NOT EXISTS trees (id BLOB PRIMARY KEY);
 """
 ID_SIZE = 32
-_T = TypeVar("_T")
 
 
-class AgentCache:
+class AgentCache(MemoryFallback):
     """SQLite cache in ``<cache dir>/<repo id>/agent-<name>.sqlite`` (0600)."""
 
     def __init__(self, path: Path) -> None:
@@ -79,21 +78,6 @@ class AgentCache:
         warn_cache_unusable(self.path.parent.parent, error, "agent's dedup cache")
         self.in_memory = True
         return _memory_db()
-
-    def _writing(self, action: Callable[[], _T]) -> _T:
-        """Run a write; on a cache-disk failure continue with an empty in-memory cache."""
-        with self._lock:
-            try:
-                return action()
-            except (sqlite3.Error, OSError) as error:
-                if self.in_memory or not is_cache_failure(error):
-                    raise
-                old, self._db = self._db, self._fall_back(error)
-                try:
-                    old.close()
-                except sqlite3.Error:
-                    pass
-                return action()
 
     def load_into(self, index: MasterIndex, present: dict[bytes, int]) -> None:
         """Fill ``index`` with what this agent uploaded and is still in storage."""

@@ -21,6 +21,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
+from keyark.errors import NotFoundError
+
 #: The name prefix of temporary objects, for every backend that writes them.
 TEMP_PREFIX = ".tmp-"
 
@@ -129,6 +131,15 @@ class TemporaryObjects(Protocol):
         ``ValueError``; a missing object raises :class:`NotFoundError`.
         """
         ...
+
+
+def object_exists(backend: Backend, name: str) -> bool:
+    """Whether ``backend`` holds an object ``name`` (by ``stat``, without reading it)."""
+    try:
+        backend.stat(name)
+    except NotFoundError:
+        return False
+    return True
 
 
 def is_temporary_name(name: str) -> bool:

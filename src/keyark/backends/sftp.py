@@ -21,7 +21,7 @@ import socket
 import stat as stat_module
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from typing import Any
@@ -344,14 +344,23 @@ class SFTPBackend:
 
     def list(self, prefix: str) -> Iterator[ObjectInfo]:
         base = prefix.rsplit("/", 1)[0] if "/" in prefix else ""
-        found: list[ObjectInfo] = []
+
+        def descend(name: str) -> bool:
+            return (name + "/").startswith(prefix) or prefix.startswith(name + "/")
+
         with self._errors(prefix or "listing"), self._session() as sftp:
-            self._walk(sftp, base, prefix, found)
+            found = [
+                ObjectInfo(name, entry.st_size or 0)
+                for name, entry in self._files(sftp, base, descend)
+                if not entry.filename.startswith(TEMP_PREFIX) and name.startswith(prefix)
+            ]
         yield from found
 
-    def _walk(
-        self, sftp: paramiko.SFTPClient, rel: str, prefix: str, out: builtins.list[ObjectInfo]
-    ) -> None:
+    def _files(
+        self, sftp: paramiko.SFTPClient, rel: str, descend: Callable[[str], bool]
+    ) -> Iterator[tuple[str, paramiko.SFTPAttributes]]:
+        """(name, attributes) of every non-directory entry below ``rel``, depth first,
+        entering only the subdirectories ``descend`` accepts; a missing directory is empty."""
         directory = posixpath.join(self.root, rel) if rel else self.root
         try:
             entries = sftp.listdir_attr(directory)
@@ -360,10 +369,10 @@ class SFTPBackend:
         for entry in entries:
             name = f"{rel}/{entry.filename}" if rel else entry.filename
             if stat_module.S_ISDIR(entry.st_mode or 0):
-                if (name + "/").startswith(prefix) or prefix.startswith(name + "/"):
-                    self._walk(sftp, name, prefix, out)
-            elif not entry.filename.startswith(TEMP_PREFIX) and name.startswith(prefix):
-                out.append(ObjectInfo(name, entry.st_size or 0))
+                if descend(name):
+                    yield from self._files(sftp, name, descend)
+            else:
+                yield name, entry
 
     def delete(self, name: str) -> None:
         path = self._path(name)
@@ -372,26 +381,16 @@ class SFTPBackend:
 
     def list_temporary(self) -> Iterator[TemporaryObject]:
         """Every ``.tmp-*`` file under the root, aged by the server's modification time."""
-        found: list[TemporaryObject] = []
         with self._errors("temporary objects"), self._session() as sftp:
-            self._walk_temporary(sftp, "", time.time(), found)
+            now = time.time()
+            found = [
+                TemporaryObject(
+                    name, entry.st_size or 0, max(0.0, now - float(entry.st_mtime or now))
+                )
+                for name, entry in self._files(sftp, "", lambda _name: True)
+                if entry.filename.startswith(TEMP_PREFIX)
+            ]
         yield from found
-
-    def _walk_temporary(
-        self, sftp: paramiko.SFTPClient, rel: str, now: float, out: builtins.list[TemporaryObject]
-    ) -> None:
-        directory = posixpath.join(self.root, rel) if rel else self.root
-        try:
-            entries = sftp.listdir_attr(directory)
-        except FileNotFoundError:
-            return
-        for entry in entries:
-            name = f"{rel}/{entry.filename}" if rel else entry.filename
-            if stat_module.S_ISDIR(entry.st_mode or 0):
-                self._walk_temporary(sftp, name, now, out)
-            elif entry.filename.startswith(TEMP_PREFIX):
-                age = max(0.0, now - float(entry.st_mtime or now))
-                out.append(TemporaryObject(name, entry.st_size or 0, age))
 
     def delete_temporary(self, name: str) -> None:
         """Remove one ``.tmp-*`` file (``ValueError`` for any other name)."""

@@ -28,9 +28,9 @@ import threading
 from collections.abc import Callable, Iterable
 from datetime import datetime
 from pathlib import Path
-from typing import TypeVar
 
 from keyark.cache_dir import (
+    MemoryFallback,
     cache_disabled,
     default_cache_dir,
     is_cache_failure,
@@ -72,10 +72,9 @@ DELETE FROM nodes WHERE tree NOT IN (SELECT id FROM reachable);
 DELETE FROM trees WHERE id NOT IN (SELECT id FROM reachable);
 DELETE FROM reachable;
 """
-_T = TypeVar("_T")
 
 
-class Catalog:
+class Catalog(MemoryFallback):
     """One repository's catalog; thread-safe."""
 
     def __init__(self, path: Path) -> None:
@@ -113,22 +112,6 @@ class Catalog:
             memory = _memory_db()
             self.generation += 1
         return memory
-
-    def _writing(self, action: Callable[[], _T]) -> _T:
-        """Run a write; on a cache-disk failure move to memory and run it again there."""
-        with self._lock:
-            try:
-                return action()
-            except (sqlite3.Error, OSError) as error:
-                if self.in_memory or not is_cache_failure(error):
-                    raise
-                old = self._db
-                self._db = self._fall_back(error)
-                try:
-                    old.close()
-                except sqlite3.Error:
-                    pass
-                return action()
 
     def _connect(self) -> sqlite3.Connection:
         try:

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 
 import msgpack
 
-from keyark.backends.base import Backend
+from keyark.backends.base import Backend, object_exists
 from keyark.crypto import slots
 from keyark.crypto.envelope import (
     KEY_ID_SIZE,
@@ -238,11 +238,7 @@ def open_pending(backend: Backend, root: SymmetricKey) -> tuple[Keyring, Symmetr
 
 def pending_exists(backend: Backend) -> bool:
     """Whether a ``keyring.pending`` object is present (a root rotation was interrupted)."""
-    try:
-        backend.stat(PENDING_NAME)
-    except NotFoundError:
-        return False
-    return True
+    return object_exists(backend, PENDING_NAME)
 
 
 def save_keyring(backend: Backend, keyring: Keyring, root: SymmetricKey) -> None:

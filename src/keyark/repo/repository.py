@@ -6,18 +6,15 @@ files on disk (the archiver and restorer do).
 
 from __future__ import annotations
 
-import hmac
 import os
 import threading
-from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING
 
-from keyark.backends.base import Backend
+from keyark.backends.base import Backend, object_exists
 from keyark.compress import CompressionSpec, Compressor
 from keyark.crypto import slots
 from keyark.crypto.agent_registry import recipient_of
-from keyark.crypto.agents import wrap_signed
 from keyark.crypto.envelope import ObjectKind, Sealer, SymmetricKey, envelope_key_id
 from keyark.crypto.keyring import Keyring
 from keyark.crypto.recipients import unwrap
@@ -29,7 +26,6 @@ from keyark.errors import (
     UsageError,
 )
 from keyark.repo import key_store, state_copies
-from keyark.repo.blob_store import BlobStore
 from keyark.repo.config import CONFIG_NAME, DEFAULT_PACK_SIZE, BlobHasher, RepoConfig
 from keyark.repo.index import MasterIndex, PackRecord
 from keyark.repo.locks import RepositoryLock, lock_sealer
@@ -43,8 +39,7 @@ from keyark.repo.pack import (
     parse_header,
 )
 from keyark.repo.packer import AGENT_PACKS_PER_FILE, INDEX_PACKS_PER_FILE, Packer
-from keyark.repo.snapshot import SNAPSHOT_PREFIX, Snapshot
-from keyark.repo.snapshot_trust import read_snapshot
+from keyark.repo.snapshot_store import SnapshotStore
 from keyark.repo.tree import Node, decode_tree, encode_tree
 from keyark.repo.trust_state import TrustState
 
@@ -59,8 +54,9 @@ def session_object_name(key_id: bytes) -> str:
     return f"{SESSION_PREFIX}{key_id.hex()}"
 
 
-class Repository(BlobStore):
-    """An unlocked repository (index and blob I/O: :class:`BlobStore`)."""
+class Repository(SnapshotStore):
+    """An unlocked repository (index and blob I/O: :class:`BlobStore`; snapshots:
+    :class:`SnapshotStore`)."""
 
     def __init__(
         self,
@@ -108,7 +104,7 @@ class Repository(BlobStore):
         public: dict[str, object] | None = None,
     ) -> Repository:
         """Create a new repository with one passphrase slot; refuse if one exists."""
-        if _exists(backend):
+        if object_exists(backend, CONFIG_NAME):
             raise RepositoryExistsError(
                 f"a repository already exists at {backend.location()}; nothing was changed"
             )
@@ -310,65 +306,6 @@ class Repository(BlobStore):
         key_id = envelope_key_id(sealed)
         return parse_header(self.sealer_for(key_id), sealed), key_id
 
-    # ----------------------------------------------------------------- snapshots
-    def snapshot_id_of(self, plaintext: bytes) -> str:
-        """A snapshot's id: a keyed hash of its plaintext, stable under re-encryption."""
-        return self.hasher(b"keyark snapshot\x00" + plaintext).hex()
-
-    def store_snapshot_bytes(
-        self, plaintext: bytes, sealer: Sealer | None = None, *, overwrite: bool = False
-    ) -> str:
-        """Seal and store a snapshot document; return its id."""
-        sealer = sealer or self.current_sealer()
-        snapshot_id = self.snapshot_id_of(plaintext)
-        sealed = sealer.seal(ObjectKind.SNAPSHOT, snapshot_id.encode(), plaintext)
-        self.backend.put(SNAPSHOT_PREFIX + snapshot_id, sealed, overwrite=overwrite)
-        return snapshot_id
-
-    def save_snapshot(self, snapshot: Snapshot) -> str:
-        # Refuse if the lock was lost or a pack this session stored is gone (issue 9).
-        self.ensure_packs_durable("nothing was saved")
-        sealer = self.current_sealer()
-        plaintext = snapshot.to_bytes()
-        if self.agent is not None:
-            credential = self.agent.credential
-            signature = credential.sign(self.repo_id, plaintext)
-            plaintext = wrap_signed(credential.name, plaintext, signature)
-        snapshot.id = self.store_snapshot_bytes(plaintext, sealer)
-        snapshot.key_id = sealer.key.key_id.hex()
-        return snapshot.id
-
-    def snapshot_ids(self) -> list[str]:
-        return [info.name[len(SNAPSHOT_PREFIX) :] for info in self.backend.list(SNAPSHOT_PREFIX)]
-
-    def load_snapshot_bytes(self, snapshot_id: str) -> tuple[bytes, bytes]:
-        """Decrypt and verify a snapshot document: (plaintext, key id)."""
-        data = self.backend.get(SNAPSHOT_PREFIX + snapshot_id)
-        key_id = envelope_key_id(data)
-        raw = self.sealer_for(key_id).open(ObjectKind.SNAPSHOT, snapshot_id.encode(), data)
-        if not hmac.compare_digest(self.snapshot_id_of(raw), snapshot_id):
-            raise IntegrityError(f"snapshot {snapshot_id[:8]} does not match its name (corrupt)")
-        return raw, key_id
-
-    def load_snapshot(self, snapshot_id: str) -> Snapshot:
-        """Load, verify and parse one snapshot, recording its provenance (design D9).
-
-        ``extra["agent"]`` names the agent that wrote it and ``extra["signature"]``
-        holds the signature check (see :mod:`keyark.repo.snapshot_trust`); a malformed
-        snapshot is a :class:`FormatError` naming it.
-        """
-        raw, key_id = self.load_snapshot_bytes(snapshot_id)
-        return read_snapshot(self.keyring, self.repo_id, snapshot_id, raw, key_id)
-
-    def load_snapshots(self, ids: Iterable[str] | None = None) -> list[Snapshot]:
-        """Load snapshots in parallel (all when ``ids`` is None)."""
-        wanted = self.snapshot_ids() if ids is None else list(ids)
-        with ThreadPoolExecutor(self.backend.capabilities().connections) as pool:
-            return list(pool.map(self.load_snapshot, wanted))
-
-    def delete_snapshot(self, snapshot_id: str) -> None:
-        self.backend.delete(SNAPSHOT_PREFIX + snapshot_id)
-
     def iter_pack_names(self) -> Iterator[tuple[str, int]]:
         for info in self.backend.list("data/"):
             yield info.name, info.size
@@ -381,14 +318,6 @@ class Repository(BlobStore):
 def list_slots(backend: Backend) -> list[slots.KeySlot]:
     """Every well-formed key slot (malformed ones skipped; see ``key_store.scan_slots``)."""
     return key_store.scan_slots(backend)[0]
-
-
-def _exists(backend: Backend) -> bool:
-    try:
-        backend.stat(CONFIG_NAME)
-    except NotFoundError:
-        return False
-    return True
 
 
 def _read_config(backend: Backend) -> bytes:

@@ -18,6 +18,13 @@ from __future__ import annotations
 
 import os
 import stat
+from typing import TYPE_CHECKING
+
+from keyark.errors import UnsafePathError
+
+if TYPE_CHECKING:
+    from keyark.restorer.dirs import DirHandles
+    from keyark.restorer.plan import RestorePlan
 
 TEMP_PREFIX = ".keyark-restore-"
 
@@ -89,4 +96,21 @@ def remove_abandoned(dir_fd: int, started: float, own_run: str | None = None) ->
     return removed
 
 
-__all__ = ["TEMP_PREFIX", "is_abandoned", "remove_abandoned", "temp_name"]
+def remove_leftovers(
+    handles: DirHandles, plan: RestorePlan, started: float, own_run: str | None
+) -> None:
+    """Remove the abandoned temporary files in every directory ``plan`` writes.
+
+    ``own_run`` (the run token of a restore that stopped early) adds that run's own.
+    """
+    directories = {entry.parts for entry in plan.dirs}
+    directories.update(entry.parts[:-1] for entry in plan.files)
+    for parts in sorted(directories):
+        try:
+            with handles.use(parts) as dir_fd:
+                remove_abandoned(dir_fd, started, own_run)
+        except (OSError, UnsafePathError):
+            continue
+
+
+__all__ = ["TEMP_PREFIX", "is_abandoned", "remove_abandoned", "remove_leftovers", "temp_name"]

@@ -17,42 +17,29 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
 
 from keyark.archiver.archiver import Progress
 from keyark.errors import BackendError, IntegrityError, UnsafePathError
-from keyark.repo.index import BlobLocation
 from keyark.repo.pack import pack_name
 from keyark.repo.repository import Repository
 from keyark.repo.tree import DEVICES, Node
 from keyark.restorer.dirs import DirHandles
-from keyark.restorer.leftovers import remove_abandoned, temp_name
+from keyark.restorer.leftovers import remove_leftovers, temp_name
 from keyark.restorer.metadata import MetadataWriter
 from keyark.restorer.plan import PlanEntry, RestorePlan
+from keyark.restorer.reads import (
+    FileJob,
+    PackReads,
+    Wanted,
+    add_reads,
+    locate_content,
+    read_groups,
+    worker_count,
+)
 from keyark.restorer.verify import verify_files
 from keyark.results import RestoreSummary
 
-MAX_GAP = 1024 * 1024
-#: Upper bound of one ranged read (and so of each restore worker's buffer).
-MAX_READ = 4 * 1024 * 1024
-RESTORE_WORKERS = 4
-#: Below this average blob size a restore is dominated by per-file work.
-SMALL_BLOB = 64 * 1024
 OVERWRITE_MODES = ("always", "if-changed", "never")
-
-
-@dataclass
-class _FileJob:
-    entry: PlanEntry
-    remaining: int
-    temp: str = ""
-    fd: int = -1
-    failed: bool = False
-    lock: threading.Lock = field(default_factory=threading.Lock)
-
-
-#: A wanted blob and the (file, offset) pairs it is written to.
-_Wanted = tuple[BlobLocation, list[tuple[_FileJob, int]]]
 
 
 class Restorer:
@@ -109,20 +96,25 @@ class Restorer:
 
     def _skip_existing(self, dir_fd: int, node: Node) -> bool:
         """Apply ``--overwrite``: True if the existing file stays as it is."""
+        return self._keep_existing(dir_fd, node, _same_file)
+
+    def _keep_existing(
+        self, dir_fd: int, node: Node, unchanged: Callable[[os.stat_result, Node], bool]
+    ) -> bool:
+        """Apply ``--overwrite`` to ``node``'s existing entry: True if it stays as it is.
+
+        ``unchanged`` decides for ``if-changed`` whether the entry already is ``node``.
+        """
         if self.overwrite == "always":
             return False
         try:
             st = os.stat(node.name, dir_fd=dir_fd, follow_symlinks=False)
         except FileNotFoundError:
             return False
-        if self.overwrite == "never":
-            return True
-        return (
-            stat.S_ISREG(st.st_mode) and st.st_size == node.size and st.st_mtime_ns == node.mtime_ns
-        )
+        return self.overwrite == "never" or unchanged(st, node)
 
     # ----------------------------------------------------------------- files
-    def _open_temp(self, job: _FileJob) -> None:
+    def _open_temp(self, job: FileJob) -> None:
         assert self._handles is not None
         parent = job.entry.parts[:-1]
         with self._handles.use(parent, create=True) as dir_fd:
@@ -134,7 +126,7 @@ class Restorer:
                 dir_fd=dir_fd,
             )
 
-    def _finish_file(self, job: _FileJob) -> None:
+    def _finish_file(self, job: FileJob) -> None:
         """Truncate, set metadata, rename into place."""
         assert self._handles is not None
         node = job.entry.node
@@ -155,7 +147,7 @@ class Restorer:
         except OSError as error:
             self._abandon(job, error.strerror or str(error))
 
-    def _abandon(self, job: _FileJob, reason: str) -> None:
+    def _abandon(self, job: FileJob, reason: str) -> None:
         if job.failed:
             return
         job.failed = True
@@ -170,7 +162,7 @@ class Restorer:
                 pass
         self._fail(job.entry.path, reason)
 
-    def _write_blob(self, job: _FileJob, offset: int, data: bytes) -> None:
+    def _write_blob(self, job: FileJob, offset: int, data: bytes) -> None:
         with job.lock:
             if job.failed:
                 return
@@ -189,30 +181,12 @@ class Restorer:
             if job.remaining == 0:
                 self._finish_file(job)
 
-    def _fail_blob(self, users: list[tuple[_FileJob, int]], reason: str) -> None:
+    def _fail_blob(self, users: list[tuple[FileJob, int]], reason: str) -> None:
         for job, _offset in users:
             with job.lock:
                 self._abandon(job, reason)
 
-    @staticmethod
-    def _read_groups(blobs: list[_Wanted]) -> list[list[_Wanted]]:
-        """Coalesce a pack's wanted blobs into ranged reads (small gaps, bounded size)."""
-        blobs.sort(key=lambda item: item[0].offset)
-        groups: list[list[_Wanted]] = []
-        for item in blobs:
-            if groups:
-                last = groups[-1][-1][0]
-                first = groups[-1][0][0]
-                end = item[0].offset + item[0].length
-                if item[0].offset - (last.offset + last.length) <= MAX_GAP and (
-                    end - first.offset <= MAX_READ
-                ):
-                    groups[-1].append(item)
-                    continue
-            groups.append([item])
-        return groups
-
-    def _restore_range(self, pack_id: bytes, group: list[_Wanted]) -> None:
+    def _restore_range(self, pack_id: bytes, group: list[Wanted]) -> None:
         """Read one range of a pack, decrypt its blobs and write them where they belong."""
         start = group[0][0].offset
         end = max(loc.offset + loc.length for loc, _ in group)
@@ -240,7 +214,7 @@ class Restorer:
 
     def _restore_files(self, files: list[PlanEntry]) -> None:
         assert self._handles is not None
-        packs: dict[bytes, dict[bytes, tuple[BlobLocation, list[tuple[_FileJob, int]]]]] = {}
+        packs: PackReads = {}
         for entry in files:
             node = entry.node
             try:
@@ -255,44 +229,25 @@ class Restorer:
                     self.summary.files_skipped += 1
                 self.progress.add(1, node.size)
                 continue
-            job = _FileJob(entry, remaining=len(node.content))
+            job = FileJob(entry, remaining=len(node.content))
             if not node.content:
                 self._finish_file(job)
                 continue
-            offset = 0
-            missing = False
-            planned: list[tuple[BlobLocation, int]] = []
-            for blob_id in node.content:
-                location = self.repo.index.get(blob_id)
-                if location is None:
-                    missing = True
-                    break
-                planned.append((location, offset))
-                offset += location.raw_length
-            if missing:
+            planned = locate_content(self.repo.index, node.content)
+            if planned is None:
                 self._fail(
                     entry.path,
                     "content is in no index file nor pack header; not restored "
                     "(run 'keyark check')",
                 )
                 continue
-            for location, file_offset in planned:
-                per_pack = packs.setdefault(location.pack_id, {})
-                slot = per_pack.setdefault(location.blob_id, (location, []))
-                slot[1].append((job, file_offset))
-        # Ranges (not whole packs) are the unit of work. Large blobs are decrypted in
-        # parallel; for many small files the per-file work is GIL-bound Python and file
-        # system calls, where extra threads only add lock hand-offs: use half as many.
-        connections = self.repo.backend.capabilities().connections
-        blobs = sum(len(per_pack) for per_pack in packs.values())
-        raw = sum(loc.raw_length for per_pack in packs.values() for loc, _ in per_pack.values())
-        small = blobs > 0 and raw / blobs < SMALL_BLOB
-        workers = max(1, connections // 2) if small else max(RESTORE_WORKERS, connections)
+            add_reads(packs, job, planned)
+        workers = worker_count(packs, self.repo.backend.capabilities().connections)
         with ThreadPoolExecutor(workers, thread_name_prefix="keyark-restore") as pool:
             futures = [
                 pool.submit(self._restore_range, pack_id, group)
                 for pack_id, blobs in packs.items()
-                for group in self._read_groups(list(blobs.values()))
+                for group in read_groups(list(blobs.values()))
             ]
             try:
                 for future in futures:
@@ -376,7 +331,7 @@ class Restorer:
             return
         try:
             with self._handles.use(entry.parts[:-1], create=True) as dir_fd:
-                if self._keep_existing_special(dir_fd, node):
+                if self._keep_existing(dir_fd, node, self._meta.same_special):
                     return
                 temp = self._temp_name()
                 self._meta.make_special(dir_fd, temp, node)
@@ -392,16 +347,6 @@ class Restorer:
         except (OSError, UnsafePathError) as error:
             reason = error.strerror if isinstance(error, OSError) else None
             self._fail(entry.path, reason or str(error))
-
-    def _keep_existing_special(self, dir_fd: int, node: Node) -> bool:
-        """Apply ``--overwrite`` to a FIFO or device: True if the existing entry stays."""
-        if self.overwrite == "always":
-            return False
-        try:
-            st = os.stat(node.name, dir_fd=dir_fd, follow_symlinks=False)
-        except FileNotFoundError:
-            return False
-        return self.overwrite == "never" or self._meta.same_special(st, node)
 
     def verify(self, files: list[PlanEntry]) -> None:
         """Re-read every restored file and compare its content with the snapshot."""
@@ -443,25 +388,17 @@ class Restorer:
             self._finish_dirs(plan.dirs)
             stopped_early = False
         finally:
-            self._remove_leftovers(plan, wall_started, stopped_early)
+            own = self._run_token if stopped_early else None
+            remove_leftovers(self._handles, plan, wall_started, own)
             self._handles.close()
             self._handles = None
         summary.duration_seconds = time.monotonic() - started
         return summary
 
-    def _remove_leftovers(self, plan: RestorePlan, started: float, stopped_early: bool) -> None:
-        """Remove abandoned temporary files (see :mod:`keyark.restorer.leftovers`) in every
-        directory this restore writes; this run's own too when it ``stopped_early``."""
-        assert self._handles is not None
-        directories = {entry.parts for entry in plan.dirs}
-        directories.update(entry.parts[:-1] for entry in plan.files)
-        own = self._run_token if stopped_early else None
-        for parts in sorted(directories):
-            try:
-                with self._handles.use(parts) as dir_fd:
-                    remove_abandoned(dir_fd, started, own)
-            except (OSError, UnsafePathError):
-                continue
+
+def _same_file(st: os.stat_result, node: Node) -> bool:
+    """Whether the existing entry ``st`` is ``node``'s regular file, unchanged by size and time."""
+    return stat.S_ISREG(st.st_mode) and st.st_size == node.size and st.st_mtime_ns == node.mtime_ns
 
 
 def _replace_entry(dir_fd: int, temp: str, name: str) -> None:

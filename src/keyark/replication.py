@@ -26,6 +26,7 @@ from keyark.chunker import Chunker
 from keyark.crypto.agents import TRUSTED
 from keyark.errors import IntegrityError, SnapshotNotFoundError, UsageError
 from keyark.repo.adoption import adopt_unindexed
+from keyark.repo.full_disk import read_lock
 from keyark.repo.pack import DATA
 from keyark.repo.repository import Repository
 from keyark.repo.snapshot import Snapshot, select_snapshot
@@ -171,10 +172,15 @@ def copy_snapshots(
             f"{len(flagged)} of the snapshots to copy are flagged: {names}; nothing was "
             "copied; copy them only with --allow-unsigned (they stay flagged in the target)"
         )
-    with target.lock("copy", retry=retry_lock):
+    # A shared lock on the source too: a prune there waits for (or refuses) the copy, so
+    # no pack the copy is reading is deleted under it.
+    with (
+        target.lock("copy", retry=retry_lock),
+        read_lock(source, "copy", retry=retry_lock, warn=warn),
+    ):
         target.load_index(reload=True)  # as of the lock
         adopt_unindexed(target, warn=warn)  # reuse what an interrupted copy uploaded
-        source.load_index()
+        source.load_index(reload=True)  # as of the source's lock
         copier = Copier(source, target, summary)
         for snapshot in snapshots:
             if snapshot.id in present:

@@ -14,12 +14,14 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from tests.conftest import PASSWORD
 from tests.integration.maint_helpers import backup, write_files
 from tests.reliability.helpers import assert_restores, in_other_session, run_before_first_call
 
 from keyark import ops
 from keyark.errors import LockError, RestoreError
 from keyark.maintenance.prune import PruneOptions, prune
+from keyark.replication import Copier, copy_snapshots
 from keyark.repo.repository import Repository
 from keyark.restorer.restorer import Restorer
 from keyark.units import UnusedLimit
@@ -70,3 +72,28 @@ def test_positive_control_unlocked_restore_loses_files(
     with pytest.raises(RestoreError):
         ops._restore_locked(repo, snapshot, options, context, None)  # no lock taken
     assert fired and deleted and deleted[0] > 0
+
+
+def test_prune_cannot_delete_source_packs_under_a_copy(
+    repo: Repository, context: ops.Context, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``copy`` holds a shared lock on its source, so a prune there is refused meanwhile."""
+    source = write_files(tmp_path / "src", {f"k{i}.pem": 40_000 for i in range(30)})
+    snapshot = backup(repo, source, context)
+    target = ops.init_repository(str(tmp_path / "target"), PASSWORD.encode())
+    refused: list[BaseException] = []
+
+    def racing_prune() -> None:
+        try:
+            _forget_and_prune(repo, snapshot.id)
+        except LockError as error:
+            refused.append(error)
+
+    fired = run_before_first_call(monkeypatch, Copier, "copy_tree", racing_prune)
+    try:
+        summary = copy_snapshots(repo, target, [snapshot], [])
+        copied = target.load_snapshot(summary.copied[0])
+        assert fired and refused, "the racing prune must have run inside the copy and been refused"
+        assert_restores(target, copied, source, tmp_path / "out", context)
+    finally:
+        target.close()

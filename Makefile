@@ -33,7 +33,7 @@ lint: test-deps
 	$(VENV)/bin/ruff format --check src tests benchmarks scripts
 
 typecheck: test-deps
-	$(VENV)/bin/mypy --strict src
+	$(VENV)/bin/mypy --strict src tests
 
 pytest: test-deps test-servers
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(PY) -m pytest -q tests

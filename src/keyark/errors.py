@@ -106,6 +106,10 @@ class TransientBackendError(BackendError):
     """A retry may succeed: timeouts, throttling, dropped connections."""
 
 
+class ContractError(KeyarkError):
+    """A backend does not do what the backend contract (``keyark.testing``) requires."""
+
+
 class MissingExtraError(KeyarkError):
     """A backend needs an optional dependency that is not installed."""
 

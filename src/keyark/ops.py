@@ -31,7 +31,7 @@ from keyark.repo.adoption import adopt_unindexed
 from keyark.repo.config import RepoConfig
 from keyark.repo.full_disk import read_lock
 from keyark.repo.pack import pack_id_from_name
-from keyark.repo.repository import Repository, list_slots
+from keyark.repo.repository import Repository
 from keyark.repo.snapshot import Snapshot, SnapshotFilter, filter_snapshots, now, select_snapshot
 from keyark.repo.snapshot_trust import is_agent_snapshot
 from keyark.repo.snapshot_trust import snapshot_trust as _trust_of
@@ -161,10 +161,6 @@ def change_passphrase(repo: Repository, new_passphrase: bytes, kdf: str = "argon
         repo.backend.delete(repo.slot.name)
     repo.slot = slot
     return slot.slot_id
-
-
-def key_slots(repo: Repository) -> list[slots.KeySlot]:
-    return list_slots(repo.backend)
 
 
 # --------------------------------------------------------------------- snapshots

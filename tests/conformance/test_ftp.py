@@ -1,15 +1,20 @@
-"""FTP/FTPS specifics: TLS trust, login errors, LIST fallback, temp names."""
+"""FTP/FTPS specifics: TLS trust, login errors, LIST fallback, temp names, non-atomic replace."""
 
 from __future__ import annotations
 
+import ftplib
 import secrets
 from pathlib import Path
 
 import pytest
 
+from keyark import ops
 from keyark.backends.ftp import FTPBackend, parse_list_line
 from keyark.backends.registry import BackendOptions, open_backend
-from keyark.errors import PermanentBackendError
+from keyark.crypto.slots import Credentials
+from keyark.errors import NotFoundError, PermanentBackendError
+from keyark.maintenance.repair_state import repair_state
+from keyark.maintenance.rotate import rotate
 from keyark.testing import CHECKS, ContractOptions
 
 from .servers import FTPInfo, unique
@@ -89,3 +94,59 @@ def test_temp_names_never_listed(ftp_server: FTPInfo, monkeypatch: pytest.Monkey
 )
 def test_parse_list_line(line: str, parsed: tuple[str, bool, int] | None) -> None:
     assert parse_list_line(line) == parsed
+
+
+class _Killed(BaseException):
+    """The process dies here (a BaseException: no handler on the way out catches it)."""
+
+
+@pytest.mark.parametrize("victim", ["keyring", "config"])
+def test_crash_between_delete_and_rename_leaves_an_openable_repository(
+    ftp_server: FTPInfo, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, victim: str
+) -> None:
+    """A server that refuses RNTO onto a file makes overwrite=True a DELE, then an RNTO:
+    the process dies between the two while saving ``victim``, and the copy opens it."""
+    monkeypatch.setenv("KEYARK_FTP_PASSWORD", ftp_server.password)
+    url = f"ftp://{ftp_server.user}@127.0.0.1:{ftp_server.port}/{unique('ftp')}/repo"
+    credentials = Credentials(passphrase=b"pw")
+    ops.init_repository(url, b"pw", pack_size_mib=1).close()
+    real_rename = ftplib.FTP.rename
+    renames: list[str] = []
+
+    def rename(ftp: ftplib.FTP, fromname: str, toname: str) -> str:
+        if toname.endswith(f"/{victim}"):
+            renames.append(toname)
+            if len(renames) == 1:
+                raise ftplib.error_perm("553 rename onto an existing file refused")
+            raise _Killed  # after the DELE of the old object, before the RNTO of the new one
+        return real_rename(ftp, fromname, toname)
+
+    with ops.open_repository(url, credentials, cache_dir=tmp_path / "cache") as repo:
+        assert repo.backend.capabilities().atomic_replace is False
+        version = repo.keyring.version
+        monkeypatch.setattr(ftplib.FTP, "rename", rename)
+        with pytest.raises(_Killed):
+            if victim == "keyring":
+                rotate(repo)
+            else:
+                repo.config.policies["note"] = "changed"
+                repo.save_config()
+        monkeypatch.setattr(ftplib.FTP, "rename", real_rename)
+    assert len(renames) == 2  # the crash came after the DELE: the primary is gone
+    backend = open_backend(url)
+    try:
+        with pytest.raises(NotFoundError):
+            backend.stat(victim)
+        assert backend.get(f"{victim}.bak")  # written (and read back) first
+    finally:
+        backend.close()
+
+    with ops.open_repository(url, credentials, cache_dir=tmp_path / "cache") as repo:
+        # The copy holds the new state: the repository opens with it.
+        if victim == "keyring":
+            assert repo.keyring.version == version + 1
+        else:
+            assert repo.config.policies.get("note") == "changed"
+        assert victim in repair_state(repo).rewritten
+    with ops.open_repository(url, credentials, cache_dir=tmp_path / "cache") as repo:
+        assert repo.backend.get(victim) == repo.backend.get(f"{victim}.bak")

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from keyark.backends.base import Backend
 from keyark.backends.registry import BackendOptions, open_backend
 from keyark.errors import (
     NotFoundError,
@@ -19,7 +20,7 @@ from keyark.errors import (
 from .servers import SSHInfo, free_port
 
 
-def _open(ssh: SSHInfo, directory: str, **settings: str):
+def _open(ssh: SSHInfo, directory: str, **settings: str) -> Backend:
     url = f"sftp://{ssh.user}@127.0.0.1:{ssh.port}{ssh.root}/{directory}"
     options = {"sftp_identity": str(ssh.identity), "sftp_known_hosts": str(ssh.known_hosts)}
     return open_backend(url, BackendOptions({**options, **settings}))

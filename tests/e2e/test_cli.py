@@ -139,7 +139,7 @@ def test_unreadable_source_file_exit_3(cli: CLI) -> None:
             def wrap(args: list[str]) -> list[str]:
                 return args
 
-        def run(*a):
+        def run(*a: str) -> subprocess.CompletedProcess[str]:
             return subprocess.run(
                 wrap([keyark_binary(), *a]),
                 env=env,

@@ -12,6 +12,7 @@ import os
 import re
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import pytest
 import tests.hsm as softhsm_support
@@ -57,8 +58,8 @@ def refused(
     return lines[0]
 
 
-def keys_json(cli: CLI, *args: str, env: dict[str, str] | None = None) -> list[dict[str, object]]:
-    listed: list[dict[str, object]] = json.loads(
+def keys_json(cli: CLI, *args: str, env: dict[str, str] | None = None) -> list[dict[str, Any]]:
+    listed: list[dict[str, Any]] = json.loads(
         cli.run("key", "list", "--json", *args, env=env, check=True).stdout
     )
     return listed

@@ -68,7 +68,9 @@ def file_blobs(repo: Repository, snapshot: Snapshot) -> dict[str, list[bytes]]:
     return found
 
 
-def restored_state(repo: Repository, snapshot: Snapshot, target: Path, ctx: ops.Context) -> dict:
+def restored_state(
+    repo: Repository, snapshot: Snapshot, target: Path, ctx: ops.Context
+) -> dict[str, tuple[object, ...]]:
     """Restore ``snapshot`` into ``target`` and return the state of its source path."""
     ops.restore(repo, snapshot, ops.RestoreOptions(str(target)), ctx=ctx)
     return tree_state(target / snapshot.paths[0].lstrip("/"))

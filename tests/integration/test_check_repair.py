@@ -34,7 +34,7 @@ KIB = 1024
 
 def two_snapshots(
     repo: Repository, tmp_path: Path, ctx: ops.Context
-) -> tuple[Path, Snapshot, Snapshot, dict, dict]:
+) -> tuple[Path, Snapshot, Snapshot, dict[str, tuple[object, ...]], dict[str, tuple[object, ...]]]:
     """Snapshot 1 of small files; snapshot 2 adds big.bin, whose blobs get their own packs."""
     source = write_files(tmp_path / "src", {f"keys/k{i}.pem": 3 * KIB for i in range(5)})
     first = backup(repo, source, ctx)

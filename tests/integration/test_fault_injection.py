@@ -50,7 +50,7 @@ def bare(kind: str, request: pytest.FixtureRequest, tmp_path: Path) -> Backend:
     """A fresh bare backend with one connection: one thread draws the faults, in order."""
     prefix = "ftp" if kind == "ftps" else kind
     inner = open_fresh_backend(kind, request, tmp_path, **{f"{prefix}_connections": 1})
-    return Unclosable(inner)  # type: ignore[return-value]
+    return Unclosable(inner)
 
 
 def fresh_repository(backend: Backend) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import tempfile
 from pathlib import Path
+from typing import Literal
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -24,10 +25,15 @@ CONTENT = st.one_of(
 )
 MODE = st.sampled_from([0o600, 0o644, 0o400, 0o755, 0o700, 0o640])
 
+FileSpec = tuple[Literal["file"], bytes, int]
+DirSpec = tuple[Literal["dir"], "Tree"]
+LinkSpec = tuple[Literal["link"], str]
+Tree = dict[str, FileSpec | DirSpec | LinkSpec]
+
 
 @st.composite
-def trees(draw: st.DrawFn, depth: int = 0) -> dict[str, object]:
-    entries: dict[str, object] = {}
+def trees(draw: st.DrawFn, depth: int = 0) -> Tree:
+    entries: Tree = {}
     for name in draw(st.lists(NAME, max_size=6, unique_by=lambda n: n.casefold())):
         kind = draw(st.sampled_from(["file", "file", "dir", "link"] if depth < 3 else ["file"]))
         if kind == "file":
@@ -39,23 +45,22 @@ def trees(draw: st.DrawFn, depth: int = 0) -> dict[str, object]:
     return entries
 
 
-def materialise(root: Path, tree: dict[str, object], stamp: list[int]) -> list[Path]:
+def materialise(root: Path, tree: Tree, stamp: list[int]) -> list[Path]:
     root.mkdir(exist_ok=True)
     files: list[Path] = []
     for name, spec in tree.items():
         path = root / name
-        kind = spec[0]  # type: ignore[index]
-        if kind == "file":
-            _, content, mode = spec  # type: ignore[misc]
+        if spec[0] == "file":
+            _, content, mode = spec
             path.write_bytes(content)
             os.chmod(path, mode)
             stamp[0] += 1
             os.utime(path, ns=(stamp[0] * 10**9 + 123, stamp[0] * 10**9 + 123))
             files.append(path)
-        elif kind == "dir":
-            files += materialise(path, spec[1], stamp)  # type: ignore[index]
+        elif spec[0] == "dir":
+            files += materialise(path, spec[1], stamp)
         else:
-            os.symlink(spec[1], path)  # type: ignore[index]
+            os.symlink(spec[1], path)
     return files
 
 
@@ -79,7 +84,7 @@ def snapshot_of(root: Path) -> dict[str, tuple[object, ...]]:
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(tree=trees(), hardlinks=st.integers(min_value=0, max_value=2))
-def test_backup_restore_identical(tree: dict[str, object], hardlinks: int) -> None:
+def test_backup_restore_identical(tree: Tree, hardlinks: int) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         base = Path(tmp)
         source = base / "src"

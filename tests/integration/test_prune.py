@@ -38,7 +38,7 @@ KIB = 1024
 
 def history(
     repo: Repository, tmp_path: Path, ctx: ops.Context, rounds: int = 4
-) -> list[tuple[Snapshot, dict]]:
+) -> list[tuple[Snapshot, dict[str, tuple[object, ...]]]]:
     """Backups of a changing tree; returns each snapshot with the state it saved."""
     source = tmp_path / "src"
     files = {f"d{i % 3}/f{i}": 90 * KIB + i for i in range(12)}
@@ -52,7 +52,12 @@ def history(
     return saved
 
 
-def assert_healthy(repo: Repository, tmp_path: Path, ctx: ops.Context, expected: list) -> None:
+def assert_healthy(
+    repo: Repository,
+    tmp_path: Path,
+    ctx: ops.Context,
+    expected: list[tuple[Snapshot, dict[str, tuple[object, ...]]]],
+) -> None:
     fresh = reopen(repo)
     try:
         summary = check(fresh, CheckOptions(read_data=True))
@@ -250,7 +255,7 @@ class CrashingBackend:
         return self.inner.capabilities()
 
     def location(self) -> str:
-        return self.inner.location()  # type: ignore[attr-defined,no-any-return]
+        return self.inner.location()
 
 
 def test_crash_at_every_change_leaves_a_consistent_repository(
@@ -268,7 +273,7 @@ def test_crash_at_every_change_leaves_a_consistent_repository(
         shutil.copytree(pristine, root)
         base = reopen(repo)
         crashing = CrashingBackend(base.backend, crash_at)
-        victim = Repository(crashing, base.config, base.keyring, base.root_key, base.slot)  # type: ignore[arg-type]
+        victim = Repository(crashing, base.config, base.keyring, base.root_key, base.slot)
         try:
             prune(victim, PruneOptions(max_unused=UnusedLimit(percent=0)))
         except CrashError:

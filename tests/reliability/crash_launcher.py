@@ -149,7 +149,7 @@ class CrashingBackend(BackendWrapper):
         return self.inner.list(prefix)
 
     def __getattr__(self, name: str) -> Any:
-        # Backend-specific extras (e.g. LocalBackend.exists) pass through.
+        # Backend-specific extras (e.g. a backend-specific helper) pass through.
         return getattr(self.inner, name)
 
 

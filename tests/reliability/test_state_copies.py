@@ -14,17 +14,25 @@ import json
 import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 from tests.conftest import CLI, PASSWORD
 
 from keyark import ops
+from keyark.backends.base import Capabilities
 from keyark.backends.local import LocalBackend
 from keyark.crypto.slots import Credentials, passphrase_slot
-from keyark.errors import FormatError, PermanentBackendError, WrongPasswordError
+from keyark.errors import (
+    FormatError,
+    PermanentBackendError,
+    TransientBackendError,
+    WrongPasswordError,
+)
 from keyark.maintenance.repair_state import repair_state
 from keyark.maintenance.rotate import rotate
+from keyark.repo import state_copies
 from keyark.repo.repository import Repository
 
 CREDS = Credentials(passphrase=PASSWORD.encode())
@@ -257,3 +265,29 @@ def test_copy_with_other_backend_settings_than_the_damaged_primary_is_refused(
     (path / "config").write_text(json.dumps(document))
     with pytest.raises(FormatError, match=r"config\.bak"):
         _open(path, tmp_path / "fresh-cache")
+
+
+class NoAtomicReplace(LocalBackend):
+    """Declares no atomic replace; a put of ``lossy`` stores a truncated object."""
+
+    def __init__(self, root: Path, lossy: str = "") -> None:
+        super().__init__(root)
+        self.lossy = lossy
+
+    def capabilities(self) -> Capabilities:
+        return replace(super().capabilities(), atomic_replace=False)
+
+    def put(self, name: str, data: bytes, *, overwrite: bool = False) -> None:
+        super().put(name, data[:-1] if name == self.lossy else data, overwrite=overwrite)
+
+
+def test_without_atomic_replace_the_primary_waits_for_a_verified_copy(tmp_path: Path) -> None:
+    path = tmp_path / "repo"
+    _init(path)
+    before = (path / "keyring").read_bytes()
+    state_copies.write_keyring(NoAtomicReplace(path), b"new keyring")  # positive control
+    assert (path / "keyring").read_bytes() == (path / "keyring.bak").read_bytes() == b"new keyring"
+    (path / "keyring").write_bytes(before)
+    with pytest.raises(TransientBackendError, match=r"'keyring\.bak' did not read back"):
+        state_copies.write_keyring(NoAtomicReplace(path, "keyring.bak"), b"newer keyring")
+    assert (path / "keyring").read_bytes() == before  # not put at risk

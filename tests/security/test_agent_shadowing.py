@@ -19,6 +19,7 @@ from tests.conftest import PASSWORD, tree_state
 
 from keyark import ops
 from keyark.agents import add_agent
+from keyark.backends.base import ObjectInfo
 from keyark.backends.local import LocalBackend
 from keyark.crypto.agents import AgentCredential
 from keyark.crypto.envelope import ObjectKind
@@ -86,7 +87,7 @@ class _Ordered(LocalBackend):
 
     reverse = False
 
-    def list(self, prefix: str) -> Iterator:  # type: ignore[override]
+    def list(self, prefix: str) -> Iterator[ObjectInfo]:
         items = sorted(super().list(prefix), key=lambda i: i.name)
         return iter(reversed(items) if self.reverse and prefix == "index/" else items)
 

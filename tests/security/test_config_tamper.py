@@ -9,6 +9,7 @@ shows the untouched repository opens.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +28,7 @@ CREDS = Credentials(passphrase=PASSWORD.encode())
 LOCK = {"backend_settings": {"s3_object_lock_days": 1}}
 
 
-def make_repo(tmp_path: Path, public: dict[str, object] | None = None) -> Path:
+def make_repo(tmp_path: Path, public: Mapping[str, object] | None = None) -> Path:
     path = tmp_path / "repo"
     Repository.init(LocalBackend(path), PASSWORD.encode(), public=public).close()
     return path

@@ -14,8 +14,9 @@ import sys
 from pathlib import Path
 
 import pytest
+from tests.conformance.servers import unique
 from tests.conftest import PASSWORD, keyark_binary
-from tests.e2e.remote import base_env, unique
+from tests.e2e.remote import base_env
 
 from keyark.redaction import RedactingFilter, redact
 

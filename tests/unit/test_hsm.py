@@ -19,7 +19,7 @@ softhsm = softhsm_support.softhsm  # the session fixture
 def config(hsm_: SoftHSM, key: str = AES_KEY, **changes: str) -> hsm.Pkcs11Config:
     base = {"module": hsm_.module, "token": hsm_.token, "key": key, "pin": hsm_.pin}
     base.update(changes)
-    return hsm.Pkcs11Config(**base)  # type: ignore[arg-type]
+    return hsm.Pkcs11Config(**base)
 
 
 def test_aes_key_wrap_pad_round_trip(softhsm: SoftHSM) -> None:

@@ -75,7 +75,7 @@ def test_open_reapplies_recorded_settings(tmp_path: Path, monkeypatch: pytest.Mo
     recorded = {"backend_settings": {"s3_object_lock_days": 9, "unknown": 1}}
     Repository.init(LocalBackend(url), b"pw", public=recorded).close()
     calls: list[dict[str, Any]] = []
-    real = storage.open_storage
+    real = open_storage  # what storage imported, before the spy replaces it
 
     def spy(target: str, options: BackendOptions | None = None) -> Any:
         calls.append(dict((options or BackendOptions()).settings))

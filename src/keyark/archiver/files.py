@@ -125,20 +125,20 @@ class FileReader:
                 failed.set_result(FileResult([], 0, 0, 0, skipped=str(error)))
             else:
                 failed.set_result(FileResult([], 0, 0, 0, f"{path}: {error.strerror}"))
-            self.progress.add(1, 0, path)
+            self.progress.add(1, 0)
             return failed
         if small:
             # Small files are read on the walking thread: a hand-off to a worker costs
             # more (GIL contention) than the read itself.
             done: Future[FileResult] = Future()
             done.set_result(self._read(path, fd, size))
-            self.progress.add(1, 0, path)
+            self.progress.add(1, 0)
             return done
 
         def job() -> FileResult:
             try:
                 result = self._read(path, fd, size)
-                self.progress.add(1, 0, path)
+                self.progress.add(1, 0)
                 return result
             finally:
                 self._file_slots.release()

@@ -21,7 +21,6 @@ class Progress:
     scan_finished: bool = False
     #: Set by a face that shows a percentage: the backup then counts totals in the background.
     want_totals: bool = False
-    current: str = ""
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def scan(self, sources: list[str], excludes: ExcludeMatcher) -> threading.Thread:
@@ -55,12 +54,10 @@ class Progress:
         thread.start()
         return thread
 
-    def add(self, files: int, size: int, current: str = "") -> None:
+    def add(self, files: int, size: int) -> None:
         with self.lock:
             self.files_done += files
             self.bytes_done += size
-            if current:
-                self.current = current
 
 
 __all__ = ["Progress"]

@@ -4,7 +4,11 @@ The path is absolute on the server; the password comes from the URL or ``KEYARK_
 FTPS (``AUTH TLS`` + ``PROT P``) trusts ``settings["ftp_ca_file"]`` or the system store.
 A put is ``STOR`` to ``.tmp-<random>`` (never listed), then ``RNFR``/``RNTO``. FTP has no
 atomic create-if-absent: ``overwrite=False`` checks just before the rename, and puts of one
-name are serialised within this process only. A connection pool makes it thread-safe.
+name are serialised within this process only. Nor is ``overwrite=True`` atomic on every
+server: one that refuses to rename onto an existing file gets ``DELE``, then ``RNTO``, and a
+crash between the two leaves no object, so :meth:`FTPBackend.capabilities` declares
+``atomic_replace=False`` (the keyring and config survive it: see
+:mod:`keyark.repo.state_copies`). A connection pool makes it thread-safe.
 """
 
 from __future__ import annotations
@@ -105,7 +109,8 @@ class FTPBackend:
         return f"ftp{'s' if self.tls else ''}://{self.user}@{self.host}:{self.port}{self.root}"
 
     def capabilities(self) -> Capabilities:
-        return Capabilities(connections=self._connections, atomic_replace=True)
+        # RNTO onto an existing file is refused by some servers: DELE, then RNTO (not atomic).
+        return Capabilities(connections=self._connections, atomic_replace=False)
 
     def _connect(self) -> _Connection:
         ftp = (

@@ -193,10 +193,6 @@ class LocalBackend:
     def close(self) -> None:
         self._made_dirs.clear()
 
-    def exists(self) -> bool:
-        """True if the root directory exists (used by ``init`` and open)."""
-        return self.root.is_dir()
-
 
 def _same_content(path: Path, data: bytes) -> bool:
     try:

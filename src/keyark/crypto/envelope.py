@@ -103,7 +103,6 @@ class Sealer:
                 f"{kind.name.lower()} object failed authentication (corrupt or tampered)"
             ) from None
 
-
     def seal_bare(self, kind: ObjectKind, name: bytes, plaintext: bytes | memoryview) -> bytes:
         """Like :meth:`seal` without the 12-byte prefix: ``nonce | ciphertext+tag``.
 

@@ -63,11 +63,10 @@ def select_packs(pack_ids: list[bytes], subset: str | None) -> list[bytes]:
 class Checker:
     """Runs one check and collects problems."""
 
-    def __init__(self, repo: Repository, warn: Warn | None = None) -> None:
+    def __init__(self, repo: Repository) -> None:
         self.repo = repo
         self.summary = CheckSummary()
         self._lock = threading.Lock()
-        self._warn = warn
         self.bad_blobs: dict[bytes, str] = {}
         #: Blobs whose damage is already reported by a pack problem (affected items go there).
         self.blob_problems: dict[bytes, Problem] = {}
@@ -332,7 +331,7 @@ def check(
     """Verify the repository; the summary lists every problem and what it affects."""
     options = options or CheckOptions()
     started = time.monotonic()
-    checker = Checker(repo, warn)
+    checker = Checker(repo)
     with read_lock(repo, "check", options.retry_lock, warn):  # none on a full disk
         checker.check_index()
         checker.check_temporaries()

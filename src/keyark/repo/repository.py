@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from typing import TYPE_CHECKING
 
 from keyark.backends.base import Backend, object_exists
@@ -101,7 +101,7 @@ class Repository(SnapshotStore):
         kdf: str = "argon2id",
         pack_size: int = DEFAULT_PACK_SIZE,
         profile: str = "default",
-        public: dict[str, object] | None = None,
+        public: Mapping[str, object] | None = None,
     ) -> Repository:
         """Create a new repository with one passphrase slot; refuse if one exists."""
         if object_exists(backend, CONFIG_NAME):

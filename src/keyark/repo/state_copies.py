@@ -17,6 +17,14 @@ keyring the verified copy with the highest version wins. At ``init`` the copies
 are written before their primaries and ``config`` last, so ``config`` still marks
 a complete repository.
 
+Backends without atomic replace (``Capabilities.atomic_replace`` is False: FTP
+on a server that refuses to rename onto a file deletes the old object, then
+renames the new one in). A crash between that delete and rename leaves one of the
+two objects missing, never both: the other one is complete, so the repository
+opens (a missing primary falls back to the copy like a damaged one). On such a
+backend the copy is read back before its primary is replaced, so the primary is
+put at risk only once the copy verifiably holds the new bytes.
+
 No rollback. Both keyring objects carry the same monotonic version; the one with
 the highest version is chosen, and the client's remembered version
 (:mod:`keyark.repo.trust_state`) still refuses a keyring older than one seen, so
@@ -31,7 +39,7 @@ from typing import TypeVar
 
 from keyark.backends.base import Backend
 from keyark.crypto.keyring import KEYRING_NAME
-from keyark.errors import FormatError, NotFoundError
+from keyark.errors import FormatError, NotFoundError, TransientBackendError
 from keyark.repo.config import CONFIG_NAME, RepoConfig
 
 log = logging.getLogger(__name__)
@@ -54,14 +62,29 @@ _warned: set[tuple[str, str]] = set()
 
 def write_config(backend: Backend, data: bytes, *, overwrite: bool = True) -> None:
     """Store a signed config: ``config.bak`` first, then ``config`` (the commit point)."""
-    backend.put(CONFIG_COPY_NAME, data, overwrite=overwrite)
-    backend.put(CONFIG_NAME, data, overwrite=overwrite)
+    _write_both(backend, CONFIG_NAME, data, overwrite)
 
 
 def write_keyring(backend: Backend, envelope: bytes, *, overwrite: bool = True) -> None:
     """Store a sealed keyring: ``keyring.bak`` first, then ``keyring`` (same bytes)."""
-    backend.put(KEYRING_COPY_NAME, envelope, overwrite=overwrite)
-    backend.put(KEYRING_NAME, envelope, overwrite=overwrite)
+    _write_both(backend, KEYRING_NAME, envelope, overwrite)
+
+
+def _write_both(backend: Backend, primary: str, data: bytes, overwrite: bool) -> None:
+    """Put the copy of ``primary``, then ``primary``; without atomic replace, check the copy
+    reads back whole before the primary's replacement (which may delete it first) starts."""
+    copy = COPY_OF[primary]
+    backend.put(copy, data, overwrite=overwrite)
+    if (
+        overwrite
+        and not backend.capabilities().atomic_replace
+        and read_optional(backend, copy) != data
+    ):
+        raise TransientBackendError(
+            f"'{copy}' did not read back as written to {backend.location()}; "
+            f"'{primary}' was left unchanged"
+        )
+    backend.put(primary, data, overwrite=overwrite)
 
 
 def read_optional(backend: Backend, name: str) -> bytes | None:

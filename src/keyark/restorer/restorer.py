@@ -141,7 +141,7 @@ class Restorer:
             with self._lock:
                 self.summary.files_restored += 1
                 self.summary.bytes_restored += node.size
-            self.progress.add(1, 0, job.entry.path)
+            self.progress.add(1, 0)
         except UnsafePathError as error:
             self._abandon(job, str(error))
         except OSError as error:

@@ -1,8 +1,8 @@
 """The checks of the backend contract (see :mod:`keyark.testing.contract`).
 
 Each check is a plain function ``check(backend, prefix, options)`` that works only on
-names under ``prefix`` and raises :class:`AssertionError` with a clear message when the
-backend misbehaves.
+names under ``prefix`` and raises :class:`~keyark.errors.ContractError` with a clear message
+when the backend misbehaves. The checks never use ``assert``, so they hold under ``python -O``.
 """
 
 from __future__ import annotations
@@ -24,7 +24,12 @@ from keyark.backends.base import (
     is_temporary_name,
     list_temporary,
 )
-from keyark.errors import AlreadyExistsError, NotFoundError, PermanentBackendError
+from keyark.errors import (
+    AlreadyExistsError,
+    ContractError,
+    NotFoundError,
+    PermanentBackendError,
+)
 
 MIB = 1024 * 1024
 
@@ -45,6 +50,12 @@ Check = Callable[[Backend, str, ContractOptions], None]
 
 
 # -- helpers ---------------------------------------------------------------------------
+def _require(condition: bool, message: str) -> None:
+    """Raise :class:`ContractError` with ``message`` unless ``condition`` holds."""
+    if not condition:
+        raise ContractError(message)
+
+
 def _hex(nbytes: int = 32) -> str:
     return secrets.token_hex(nbytes)
 
@@ -71,7 +82,7 @@ def _expect_bytes(actual: bytes, expected: bytes, what: str) -> None:
         (i for i, (a, b) in enumerate(zip(actual, expected, strict=False)) if a != b),
         min(len(actual), len(expected)),
     )
-    raise AssertionError(
+    raise ContractError(
         f"{what}: got {len(actual)} bytes, expected {len(expected)} (first difference at {first})"
     )
 
@@ -82,10 +93,10 @@ def _expect_raises(kind: type[Exception], what: str, function: Callable[[], obje
     except kind:
         return
     except Exception as error:
-        raise AssertionError(
+        raise ContractError(
             f"{what}: expected {kind.__name__}, got {type(error).__name__}: {error}"
         ) from error
-    raise AssertionError(f"{what}: expected {kind.__name__}, but it succeeded")
+    raise ContractError(f"{what}: expected {kind.__name__}, but it succeeded")
 
 
 def _listed(backend: Backend, prefix: str) -> Counter[str]:
@@ -105,19 +116,19 @@ def _expect_listing(backend: Backend, prefix: str, expected: Iterable[str]) -> N
     if extra:
         problems.append(f"{len(extra)} unexpected, e.g. {extra[:5]}")
     if problems:
-        raise AssertionError(f"list({prefix!r}): " + "; ".join(problems))
+        raise ContractError(f"list({prefix!r}): " + "; ".join(problems))
 
 
 # -- the checks ------------------------------------------------------------------------
 def check_describe(backend: Backend, prefix: str, options: ContractOptions) -> None:
     """The backend implements the protocol and describes itself without credentials."""
-    assert isinstance(backend, Backend), "object does not implement the Backend protocol"
+    _require(isinstance(backend, Backend), "object does not implement the Backend protocol")
     location = backend.location()
-    assert isinstance(location, str) and location, "location() must be a non-empty string"
-    assert not re.search(r"://[^/@]*:[^/@]*@", location), "location() shows a password"
+    _require(isinstance(location, str) and bool(location), "location() must be a non-empty string")
+    _require(not re.search(r"://[^/@]*:[^/@]*@", location), "location() shows a password")
     capabilities = backend.capabilities()
-    assert isinstance(capabilities, Capabilities), "capabilities() must return Capabilities"
-    assert capabilities.connections >= 1, "capabilities().connections must be at least 1"
+    _require(isinstance(capabilities, Capabilities), "capabilities() must return Capabilities")
+    _require(capabilities.connections >= 1, "capabilities().connections must be at least 1")
 
 
 def check_put_get(backend: Backend, prefix: str, options: ContractOptions) -> None:
@@ -129,7 +140,7 @@ def check_put_get(backend: Backend, prefix: str, options: ContractOptions) -> No
         backend.put(name, data)
         _expect_bytes(backend.get(name), data, f"get({name!r}) after put")
         size = backend.stat(name).size
-        assert size == len(data), f"stat({name!r}).size is {size}, expected {len(data)}"
+        _require(size == len(data), f"stat({name!r}).size is {size}, expected {len(data)}")
 
 
 def check_format_names(backend: Backend, prefix: str, options: ContractOptions) -> None:
@@ -138,7 +149,7 @@ def check_format_names(backend: Backend, prefix: str, options: ContractOptions) 
         data = name.encode() + secrets.token_bytes(64)
         backend.put(name, data)
         _expect_bytes(backend.get(name), data, f"get({name!r})")
-        assert backend.stat(name).name == name, f"stat({name!r}) reports another name"
+        _require(backend.stat(name).name == name, f"stat({name!r}) reports another name")
 
 
 def check_refuse_overwrite(backend: Backend, prefix: str, options: ContractOptions) -> None:
@@ -164,7 +175,8 @@ def check_overwrite_replaces(backend: Backend, prefix: str, options: ContractOpt
     for data in (secrets.token_bytes(5000), b"short"):
         backend.put(name, data, overwrite=True)
         _expect_bytes(backend.get(name), data, "content after overwrite=True")
-        assert backend.stat(name).size == len(data), "stat size after overwrite=True"
+        size = backend.stat(name).size
+        _require(size == len(data), f"stat size after overwrite=True is {size}, not {len(data)}")
     fresh = f"{prefix}config"
     backend.put(fresh, b"created", overwrite=True)
     _expect_bytes(backend.get(fresh), b"created", "overwrite=True of a missing object")
@@ -203,7 +215,7 @@ def check_stat_sizes(backend: Backend, prefix: str, options: ContractOptions) ->
         name = f"{prefix}index/{_hex()}"
         backend.put(name, secrets.token_bytes(size))
         info = backend.stat(name)
-        assert (info.name, info.size) == (name, size), f"stat gave {info}, expected size {size}"
+        _require((info.name, info.size) == (name, size), f"stat gave {info}, expected size {size}")
 
 
 def check_not_found(backend: Backend, prefix: str, options: ContractOptions) -> None:
@@ -219,7 +231,7 @@ def check_not_found(backend: Backend, prefix: str, options: ContractOptions) -> 
         ]
         for what, call in calls:
             _expect_raises(NotFoundError, what, call)
-    assert not _listed(backend, f"{prefix}nothing/"), "list of a missing prefix is not empty"
+    _require(not _listed(backend, f"{prefix}nothing/"), "list of a missing prefix is not empty")
 
 
 def check_delete(backend: Backend, prefix: str, options: ContractOptions) -> None:
@@ -237,7 +249,7 @@ def check_delete(backend: Backend, prefix: str, options: ContractOptions) -> Non
     _expect_raises(NotFoundError, "stat after delete", lambda: backend.stat(name))
     _expect_raises(NotFoundError, "get after delete", lambda: backend.get(name))
     _expect_raises(NotFoundError, "second delete", lambda: backend.delete(name))
-    assert name not in _listed(backend, f"{prefix}locks/"), "deleted object is still listed"
+    _require(name not in _listed(backend, f"{prefix}locks/"), "deleted object is still listed")
     backend.put(name, b"again")
     _expect_bytes(backend.get(name), b"again", "put after delete")
 
@@ -254,13 +266,14 @@ def check_listing(backend: Backend, prefix: str, options: ContractOptions) -> No
         sizes[name] = len(data)
     _expect_listing(backend, prefix, names)
     for info in backend.list(prefix):
-        assert info.size == sizes[info.name], f"list size of {info.name}: {info.size}"
+        _require(info.size == sizes[info.name], f"list size of {info.name}: {info.size}")
     for sub in ("data/", "keys/", "keys/sessions/", "index/", "snapshots/", "locks/"):
         _expect_listing(backend, prefix + sub, [n for n in names if n.startswith(prefix + sub)])
     _expect_listing(backend, f"{prefix}nothing/", [])
     # Listing must leave the backend's sessions usable (e.g. FTP's TYPE A for LIST).
     for name in names:
-        assert backend.stat(name).size == sizes[name], f"stat({name!r}) after listing"
+        size = backend.stat(name).size
+        _require(size == sizes[name], f"stat({name!r}) after listing: {size}, not {sizes[name]}")
     _expect_raises(
         AlreadyExistsError, "put over an object after listing", lambda: backend.put(names[0], b"?")
     )
@@ -308,7 +321,7 @@ def check_concurrent_puts(backend: Backend, prefix: str, options: ContractOption
         _expect_bytes(backend.get(name), name.rsplit("/", 1)[1].encode() * 1000, f"get({name!r})")
     _expect_bytes(backend.get(same_name), same_data, "object put identically by every thread")
     winners = [number for number, (_mine, won) in enumerate(results) if won]
-    assert len(winners) == 1, f"{len(winners)} threads won the race to create one object"
+    _require(len(winners) == 1, f"{len(winners)} threads won the race to create one object")
     _expect_bytes(backend.get(race_name), contenders[winners[0]], "content of the raced object")
     _expect_listing(backend, prefix, [*written, same_name, race_name])
 
@@ -319,10 +332,12 @@ def check_large_object(backend: Backend, prefix: str, options: ContractOptions) 
     size = options.large_mib * MIB
     data = secrets.token_bytes(size)
     backend.put(name, data)
-    assert backend.stat(name).size == size, "stat size of the large object"
+    stat_size = backend.stat(name).size
+    _require(stat_size == size, f"stat size of the large object is {stat_size}, not {size}")
     got = backend.get(name)
-    assert hashlib.sha256(got).digest() == hashlib.sha256(data).digest(), (
-        f"large object read back differs ({len(got)} of {size} bytes)"
+    _require(
+        hashlib.sha256(got).digest() == hashlib.sha256(data).digest(),
+        f"large object read back differs ({len(got)} of {size} bytes)",
     )
     middle = size // 3 + 3
     _expect_bytes(backend.get(name, middle, MIB), data[middle : middle + MIB], "ranged read")
@@ -338,10 +353,10 @@ def check_temporaries(backend: Backend, prefix: str, options: ContractOptions) -
     backend.put(names[0], b"replaced", overwrite=True)
     listed = list_temporary(backend)
     for temporary in listed:
-        assert is_temporary_name(temporary.name), f"{temporary.name!r} listed as temporary"
-        assert temporary.size >= 0 and temporary.age_seconds >= 0, f"{temporary} is malformed"
+        _require(is_temporary_name(temporary.name), f"{temporary.name!r} listed as temporary")
+        _require(temporary.size >= 0 and temporary.age_seconds >= 0, f"{temporary} is malformed")
     left = [t.name for t in listed if t.name.startswith(prefix)]
-    assert not left, f"finished puts left temporary objects: {left[:3]}"
+    _require(not left, f"finished puts left temporary objects: {left[:3]}")
     if getattr(backend, "delete_temporary", None) is not None:
         _expect_raises(
             ValueError,

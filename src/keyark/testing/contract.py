@@ -15,6 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from keyark.backends.base import Backend
+from keyark.errors import ContractError
 from keyark.testing.checks import CHECKS, Check, ContractOptions, format_names
 
 __all__ = [
@@ -71,8 +72,8 @@ def run_check(
     try:
         CHECKS[name](backend, scratch, options)
         ok, detail = True, "ok"
-    except AssertionError as error:
-        ok, detail = False, str(error) or "assertion failed"
+    except ContractError as error:
+        ok, detail = False, str(error) or "contract violated"
     except Exception as error:
         ok, detail = False, f"{type(error).__name__}: {error}"
     finally:

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import ftplib
+import os
 import secrets
+import time
 from pathlib import Path
 
 import pytest
 
 from keyark import ops
+from keyark.backends.base import delete_temporary, list_temporary
 from keyark.backends.ftp import FTPBackend, parse_list_line
 from keyark.backends.registry import BackendOptions, open_backend
 from keyark.crypto.slots import Credentials
@@ -79,6 +82,31 @@ def test_temp_names_never_listed(ftp_server: FTPInfo, monkeypatch: pytest.Monkey
     directory = Path(ftp_server.root) / backend.root.strip("/") / "snapshots"
     (directory / ".tmp-0011223344556677").write_bytes(b"partial")
     assert [info.name for info in backend.list("")] == ["snapshots/aa"]
+    backend.close()
+
+
+def test_temporaries_listed_aged_and_removed(
+    ftp_server: FTPInfo, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An unfinished put's ``.tmp-*`` is listed with its MDTM age, so prune can remove it."""
+    monkeypatch.setenv("KEYARK_FTP_PASSWORD", ftp_server.password)
+    backend = _open(ftp_server, "ftp")
+    backend.put("data/ab/" + "ab" * 32, b"pack")
+    directory = Path(ftp_server.root) / backend.root.strip("/") / "data" / "ab"
+    stale = directory / ".tmp-0011223344556677"
+    stale.write_bytes(b"partial")
+    old = time.time() - 3600
+    os.utime(stale, (old, old))
+    (directory / ".tmp-fresh").write_bytes(b"in flight")
+    found = {t.name: t for t in list_temporary(backend)}
+    assert set(found) == {"data/ab/.tmp-0011223344556677", "data/ab/.tmp-fresh"}
+    assert found["data/ab/.tmp-0011223344556677"].age_seconds >= 3500
+    assert found["data/ab/.tmp-fresh"].age_seconds < 600  # positive control: ages differ
+    with pytest.raises(ValueError):
+        delete_temporary(backend, "data/ab/" + "ab" * 32)
+    delete_temporary(backend, "data/ab/.tmp-0011223344556677")
+    assert [t.name for t in list_temporary(backend)] == ["data/ab/.tmp-fresh"]
+    assert backend.get("data/ab/" + "ab" * 32) == b"pack"
     backend.close()
 
 

@@ -1,10 +1,10 @@
 """FTP and explicit-TLS FTPS backend (ftplib): ``ftp[s]://user[:password]@host[:port]/path``.
 
 The path is absolute on the server; the password comes from the URL or ``KEYARK_FTP_PASSWORD``;
-FTPS (``AUTH TLS`` + ``PROT P``) trusts ``settings["ftp_ca_file"]`` or the system store.
-A put is ``STOR`` to ``.tmp-<random>`` (never listed), then ``RNFR``/``RNTO``. FTP has no
-atomic create-if-absent: ``overwrite=False`` checks just before the rename, and puts of one
-name are serialised within this process only. Nor is ``overwrite=True`` atomic on every
+FTPS (``AUTH TLS`` + ``PROT P``) trusts ``settings["ftp_ca_file"]`` or the system store. A put
+is ``STOR`` to ``.tmp-<random>`` (listed only by ``list_temporary``), then ``RNFR``/``RNTO``.
+FTP has no atomic create-if-absent: ``overwrite=False`` checks just before the rename, and puts
+of one name are serialised within this process only. Nor is ``overwrite=True`` atomic on every
 server: one that refuses to rename onto an existing file gets ``DELE``, then ``RNTO``, and a
 crash between the two leaves no object, so :meth:`FTPBackend.capabilities` declares
 ``atomic_replace=False`` (the keyring and config survive it: see
@@ -14,6 +14,7 @@ crash between the two leaves no object, so :meth:`FTPBackend.capabilities` decla
 from __future__ import annotations
 
 import builtins
+import calendar
 import ftplib
 import io
 import os
@@ -27,7 +28,13 @@ from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from urllib.parse import unquote, urlsplit
 
-from keyark.backends.base import Capabilities, ObjectInfo, validate_name
+from keyark.backends.base import (
+    Capabilities,
+    ObjectInfo,
+    TemporaryObject,
+    is_temporary_name,
+    validate_name,
+)
 from keyark.backends.registry import BackendOptions
 from keyark.errors import (
     AlreadyExistsError,
@@ -309,17 +316,53 @@ class FTPBackend:
         yield from found
 
     def _walk(
-        self, connection: _Connection, rel: str, prefix: str, out: builtins.list[ObjectInfo]
+        self,
+        connection: _Connection,
+        rel: str,
+        prefix: str,
+        out: builtins.list[ObjectInfo],
+        *,
+        temporary: bool = False,
     ) -> None:
+        """Collect the objects below ``rel`` whose names start with ``prefix``: the finished
+        ones, or with ``temporary`` only the ``.tmp-*`` files unfinished puts left."""
         directory = f"{self.root.rstrip('/')}/{rel}" if rel else self.root
         entries = self._entries(connection, directory)
         for filename, is_dir, size in entries:
             name = f"{rel}/{filename}" if rel else filename
             if is_dir:
                 if (name + "/").startswith(prefix) or prefix.startswith(name + "/"):
-                    self._walk(connection, name, prefix, out)
-            elif not filename.startswith(TEMP_PREFIX) and name.startswith(prefix):
+                    self._walk(connection, name, prefix, out, temporary=temporary)
+            elif filename.startswith(TEMP_PREFIX) == temporary and name.startswith(prefix):
                 out.append(ObjectInfo(name, size))
+
+    def list_temporary(self) -> Iterator[TemporaryObject]:
+        """Every ``.tmp-*`` file under the root, aged by the server's ``MDTM`` time.
+
+        A server without ``MDTM`` reports age 0 for each, so they are listed (and
+        reported by ``check``) but never old enough for ``prune`` to remove.
+        """
+        found: list[ObjectInfo] = []
+        with self._errors("listing"), self._session() as connection:
+            self._walk(connection, "", "", found, temporary=True)
+            ages = [self._age(connection, self._path(info.name)) for info in found]
+        for info, age in zip(found, ages, strict=True):
+            yield TemporaryObject(info.name, info.size, age)
+
+    def _age(self, connection: _Connection, path: str) -> float:
+        try:
+            reply = connection.ftp.voidcmd(f"MDTM {path}")
+            stamp = reply.split()[-1][:14]
+            written = calendar.timegm(time.strptime(stamp, "%Y%m%d%H%M%S"))
+        except (ftplib.Error, ValueError, IndexError):
+            return 0.0
+        return max(0.0, time.time() - written)
+
+    def delete_temporary(self, name: str) -> None:
+        """Remove one ``.tmp-*`` file (``ValueError`` for any other name)."""
+        if not is_temporary_name(name):
+            raise ValueError(f"{name!r} is not a temporary object")
+        self.delete(name)
 
     def _entries(
         self, connection: _Connection, directory: str

@@ -15,8 +15,6 @@ from __future__ import annotations
 
 import json
 import os
-import shlex
-import subprocess
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -27,18 +25,34 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from keyark import ops
 from keyark.compress import parse_compression
-from keyark.crypto.slots import Credentials
+from keyark.config.backends import (
+    OPTION_MODELS,
+    AzureOptions,
+    FTPOptions,
+    GCSOptions,
+    LocalOptions,
+    S3Options,
+    SFTPOptions,
+)
+from keyark.config.models import CredentialSpec, RepositoryConfig, RepositorySpec
+from keyark.config.resolve import backend_options, resolve_credentials
+from keyark.config.secrets import SecretRef, resolve_secret
 from keyark.errors import UsageError
 from keyark.maintenance.check import CheckOptions
 from keyark.maintenance.check import check as run_check
-from keyark.redaction import child_environment, redact, register_secret
+from keyark.redaction import redact, register_secret
 from keyark.repo.repository import Repository
 from keyark.repo.snapshot import Snapshot, SnapshotFilter
 from keyark.results import BackupSummary, CheckSummary, RestoreSummary
 
 
 class ManagerConfig(BaseModel):
-    """The small config file ``BackupManager(config_file=...)`` reads (YAML or JSON)."""
+    """The small config file ``BackupManager(config_file=...)`` reads (YAML or JSON).
+
+    It is a front for :class:`keyark.config.RepositoryConfig` (:meth:`to_config`):
+    the repository URL with at most one typed backend section (``s3:``, ``azure:``,
+    ``gcs:``, ``sftp:``, ``ftp:``, ``local:``), one passphrase source and a cache dir.
+    """
 
     model_config = ConfigDict(extra="forbid")
 
@@ -49,6 +63,12 @@ class ManagerConfig(BaseModel):
     password_command: str | None = Field(default=None, repr=False)
     password_env: str | None = None
     cache_dir: str | None = None
+    local: LocalOptions | None = None
+    s3: S3Options | None = None
+    azure: AzureOptions | None = None
+    gcs: GCSOptions | None = None
+    sftp: SFTPOptions | None = None
+    ftp: FTPOptions | None = None
 
     def __repr_args__(self) -> list[tuple[str | None, object]]:
         """As pydantic's, with a password in the repository URL masked."""
@@ -62,7 +82,33 @@ class ManagerConfig(BaseModel):
         sources = [self.password_file, self.password_command, self.password_env]
         if sum(1 for s in sources if s) != 1:
             raise ValueError("name exactly one of password_file, password_command, password_env")
+        self.spec()  # options of another backend than the URL's are an error here
         return self
+
+    def source(self) -> SecretRef:
+        """The passphrase source as a secret reference."""
+        if self.password_file:
+            return SecretRef(file=self.password_file)
+        if self.password_command:
+            return SecretRef(command=self.password_command)
+        assert self.password_env is not None
+        return SecretRef(env=self.password_env)
+
+    def spec(self) -> RepositorySpec:
+        """The repository spec: URL and backend section."""
+        sections = {name: getattr(self, name) for name in OPTION_MODELS}
+        return RepositorySpec(
+            url=self.repository,
+            **{name: value for name, value in sections.items() if value is not None},
+        )
+
+    def to_config(self) -> RepositoryConfig:
+        """The same model every face builds."""
+        return RepositoryConfig(
+            repository=self.spec(),
+            credentials=CredentialSpec(passphrase=[self.source()]),
+            cache_dir=self.cache_dir,
+        )
 
     def passphrase(self) -> bytes:
         """The passphrase from the configured source (masked in keyark's logs from then on).
@@ -70,28 +116,8 @@ class ManagerConfig(BaseModel):
         A password command runs with a scrubbed environment: no passphrases, PINs or
         cloud credentials of this process reach it.
         """
-        secret = self._read_passphrase()
-        register_secret(secret)
-        return secret
-
-    def _read_passphrase(self) -> bytes:
-        if self.password_file:
-            return Path(self.password_file).expanduser().read_bytes().rstrip(b"\r\n")
-        if self.password_command:
-            result = subprocess.run(
-                shlex.split(self.password_command),
-                capture_output=True,
-                check=False,
-                timeout=60,
-                env=child_environment(),
-            )
-            if result.returncode != 0:
-                raise UsageError(f"password command exited with status {result.returncode}")
-            return result.stdout.rstrip(b"\r\n")
-        assert self.password_env is not None
-        if self.password_env not in os.environ:
-            raise UsageError(f"environment variable {self.password_env} is not set")
-        return os.environ[self.password_env].encode()
+        missing = f"environment variable {self.password_env} is not set"
+        return resolve_secret(self.source(), missing=missing).get_secret_value()
 
 
 def load_config(path: str | os.PathLike[str]) -> ManagerConfig:
@@ -114,13 +140,18 @@ def load_config(path: str | os.PathLike[str]) -> ManagerConfig:
 class BackupManager:
     """High-level access to one repository. Each call opens, works and closes.
 
-    ``repr()`` never shows the password (nor a password inside the repository URL).
+    Built from ``repository=`` and ``password=``, a ``config_file=``, or a
+    :class:`keyark.config.RepositoryConfig` (``config=``: typed backend options and
+    any credential source, e.g. a key file or PKCS#11 key); all three become the
+    same config model the CLI builds. ``repr()`` never shows the password (nor a
+    password inside the repository URL).
     """
 
     repository: str | None = None
     password: str | bytes | None = field(default=None, repr=False)
     config_file: str | os.PathLike[str] | None = None
     cache_dir: str | os.PathLike[str] | None = None
+    config: RepositoryConfig | None = field(default=None, repr=False)
 
     def __repr__(self) -> str:
         password = "None" if self.password is None else "'***'"
@@ -131,36 +162,65 @@ class BackupManager:
         )
 
     def __post_init__(self) -> None:
+        spec: RepositorySpec | None = None
+        if self.config is not None:
+            spec = self.config.repository
+            self.repository = self.repository or spec.url
+            if self.cache_dir is None and self.config.cache_dir:
+                self.cache_dir = self.config.cache_dir
         if self.config_file is not None:
-            config = load_config(self.config_file)
-            self.repository = self.repository or config.repository
+            loaded = load_config(self.config_file)
+            spec = spec or loaded.spec()
+            self.repository = self.repository or loaded.repository
             if self.password is None:
-                self.password = config.passphrase()
-            if self.cache_dir is None and config.cache_dir:
-                self.cache_dir = config.cache_dir
+                self.password = loaded.passphrase()
+            if self.cache_dir is None and loaded.cache_dir:
+                self.cache_dir = loaded.cache_dir
         if not self.repository:
             raise UsageError("BackupManager needs repository= or config_file=")
-        if self.password is None:
+        if self.password is None and self.config is None:
             raise UsageError("BackupManager needs password= or a config file naming a source")
-        register_secret(self.password)  # masked by keyark.redaction.RedactingFilter
+        if spec is None or spec.url != self.repository:
+            spec = RepositorySpec(url=self.repository)
+        credentials = self.config.credentials if self.config else CredentialSpec()
+        if self.password is not None:
+            register_secret(self.password)  # masked by keyark.redaction.RedactingFilter
+            credentials = CredentialSpec(passphrase=[SecretRef.of(self.password)])
+        self.config = RepositoryConfig(
+            repository=spec,
+            credentials=credentials,
+            cache_dir=None if self.cache_dir is None else os.fspath(self.cache_dir),
+        )
 
     # ----------------------------------------------------------------- plumbing
+    def _spec(self) -> RepositoryConfig:
+        assert self.config is not None
+        return self.config
+
     def _passphrase(self) -> bytes:
-        assert self.password is not None
-        return self.password.encode() if isinstance(self.password, str) else self.password
+        secret = resolve_secret(self._spec().credentials.passphrase)
+        return secret.get_secret_value()
 
     def _context(self) -> ops.Context:
         return ops.Context(cache_dir=Path(self.cache_dir) if self.cache_dir else None)
 
     def open(self) -> Repository:
         """The lower-level :class:`Repository`, unlocked (close it when done)."""
-        assert self.repository is not None
-        return ops.open_repository(self.repository, Credentials(passphrase=self._passphrase()))
+        config = self._spec()
+        return ops.open_repository(
+            config.repository.url,
+            resolve_credentials(config.credentials),
+            backend_options(config.repository),
+        )
 
     def init(self) -> str:
         """Create the repository; return its id."""
-        assert self.repository is not None
-        repo = ops.init_repository(self.repository, self._passphrase())
+        config = self._spec()
+        repo = ops.init_repository(
+            config.repository.url,
+            self._passphrase(),
+            backend_options=backend_options(config.repository),
+        )
         repo.close()
         return repo.repo_id
 

@@ -21,9 +21,11 @@ from typing import NoReturn
 
 import pytest
 
+from keyark.backends import registry
 from keyark.backends.base import Backend
 from keyark.backends.local import LocalBackend
-from keyark.backends.registry import BackendOptions, open_backend
+from keyark.backends.registry import BackendOptions
+from keyark.config import with_environment
 
 from .certs import self_signed
 
@@ -31,6 +33,14 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 HERE = Path(__file__).resolve().parent
 IN_CI = os.environ.get("CI") == "true"
 READY_TIMEOUT = 60.0
+
+
+def open_backend(url: str, options: BackendOptions | None = None) -> Backend:
+    """Open the bare backend as a face does: settings from the environment (the config
+    resolver reads ``AZURE_STORAGE_*``, ``STORAGE_EMULATOR_HOST``, ``KEYARK_FTP_PASSWORD``,
+    ``AWS_ENDPOINT_URL_S3``), then the explicit ``options``."""
+    return registry.open_backend(url, with_environment(url, options))
+
 
 AZURITE_ACCOUNT = "devstoreaccount1"
 # Azurite's well-known, public development key (not a secret).

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from keyark.backends.registry import BackendOptions, open_backend
+from keyark.backends.registry import BackendOptions
 from keyark.errors import NotFoundError, PermanentBackendError
 
-from .servers import AZURITE_ACCOUNT, unique
+from .servers import AZURITE_ACCOUNT, open_backend, unique
 
 
 def test_azure_missing_container_is_permanent(azurite_connection_string: str) -> None:

@@ -13,14 +13,15 @@ import pytest
 from keyark import ops
 from keyark.backends.base import delete_temporary, list_temporary
 from keyark.backends.ftp import FTPBackend, parse_list_line
-from keyark.backends.registry import BackendOptions, open_backend
+from keyark.backends.registry import BackendOptions
+from keyark.config import with_environment
 from keyark.crypto.slots import Credentials
 from keyark.errors import NotFoundError, PermanentBackendError
 from keyark.maintenance.repair_state import repair_state
 from keyark.maintenance.rotate import rotate
 from keyark.testing import CHECKS, ContractOptions
 
-from .servers import FTPInfo, unique
+from .servers import FTPInfo, open_backend, unique
 
 
 def _open(info: FTPInfo, scheme: str, **settings: object) -> FTPBackend:
@@ -137,7 +138,8 @@ def test_crash_between_delete_and_rename_leaves_an_openable_repository(
     monkeypatch.setenv("KEYARK_FTP_PASSWORD", ftp_server.password)
     url = f"ftp://{ftp_server.user}@127.0.0.1:{ftp_server.port}/{unique('ftp')}/repo"
     credentials = Credentials(passphrase=b"pw")
-    ops.init_repository(url, b"pw", pack_size_mib=1).close()
+    options = with_environment(url)  # the password, as a face resolves it
+    ops.init_repository(url, b"pw", pack_size_mib=1, backend_options=options).close()
     real_rename = ftplib.FTP.rename
     renames: list[str] = []
 
@@ -149,7 +151,7 @@ def test_crash_between_delete_and_rename_leaves_an_openable_repository(
             raise _Killed  # after the DELE of the old object, before the RNTO of the new one
         return real_rename(ftp, fromname, toname)
 
-    with ops.open_repository(url, credentials, cache_dir=tmp_path / "cache") as repo:
+    with ops.open_repository(url, credentials, options, cache_dir=tmp_path / "cache") as repo:
         assert repo.backend.capabilities().atomic_replace is False
         version = repo.keyring.version
         monkeypatch.setattr(ftplib.FTP, "rename", rename)
@@ -169,12 +171,12 @@ def test_crash_between_delete_and_rename_leaves_an_openable_repository(
     finally:
         backend.close()
 
-    with ops.open_repository(url, credentials, cache_dir=tmp_path / "cache") as repo:
+    with ops.open_repository(url, credentials, options, cache_dir=tmp_path / "cache") as repo:
         # The copy holds the new state: the repository opens with it.
         if victim == "keyring":
             assert repo.keyring.version == version + 1
         else:
             assert repo.config.policies.get("note") == "changed"
         assert victim in repair_state(repo).rewritten
-    with ops.open_repository(url, credentials, cache_dir=tmp_path / "cache") as repo:
+    with ops.open_repository(url, credentials, options, cache_dir=tmp_path / "cache") as repo:
         assert repo.backend.get(victim) == repo.backend.get(f"{victim}.bak")

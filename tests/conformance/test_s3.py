@@ -8,12 +8,12 @@ import boto3
 import botocore.exceptions
 import pytest
 
-from keyark.backends.registry import BackendOptions, open_backend
+from keyark.backends.registry import BackendOptions
 from keyark.backends.s3 import S3Backend
 from keyark.errors import NotFoundError, PermanentBackendError
 from keyark.testing import CHECKS, ContractOptions
 
-from .servers import unique
+from .servers import open_backend, unique
 
 
 def _s3(endpoint: str, url: str | None = None, **settings: object) -> S3Backend:

@@ -1,8 +1,8 @@
 """Azure Blob Storage backend (azure-storage-blob): ``azure://container/prefix``.
 
-Credentials come from ``AZURE_STORAGE_CONNECTION_STRING``, or from
-``AZURE_STORAGE_ACCOUNT`` with ``AZURE_STORAGE_KEY`` (or ``AZURE_STORAGE_SAS_TOKEN``)
-and an optional ``AZURE_STORAGE_BLOB_ENDPOINT`` (e.g. an Azurite URL).
+Credentials are parameters (settings ``azure_connection_string``, or ``azure_account``
+with ``azure_key`` or ``azure_sas_token`` and an optional ``azure_blob_endpoint``, e.g.
+an Azurite URL); the config resolver fills them from ``AZURE_STORAGE_*`` variables.
 
 An upload is committed atomically; new objects are written with ``If-None-Match: *``
 (``overwrite=False``) so an existing object is never replaced. The SDK's own
@@ -11,7 +11,6 @@ retries are disabled: :mod:`keyark.backends.retry` does that.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -29,7 +28,7 @@ from azure.core.exceptions import (
 from azure.storage.blob import BlobServiceClient, ContainerClient
 
 from keyark.backends.base import Capabilities, ObjectInfo, validate_name
-from keyark.backends.registry import BackendOptions
+from keyark.backends.registry import BackendOptions, secret_setting
 from keyark.errors import (
     AlreadyExistsError,
     ContainerNotFoundError,
@@ -44,24 +43,26 @@ DEFAULT_CONNECTIONS = 8
 DEFAULT_TIMEOUT = 60.0
 
 
-def service_client_from_env(timeout: float = DEFAULT_TIMEOUT) -> BlobServiceClient:
-    """Build a client from the ``AZURE_STORAGE_*`` variables (no SDK retries)."""
+def service_client(
+    *,
+    connection_string: str | None = None,
+    account: str | None = None,
+    key: str | None = None,
+    sas: str | None = None,
+    endpoint: str | None = None,
+    timeout: float = DEFAULT_TIMEOUT,
+) -> BlobServiceClient:
+    """Build a client from explicit credentials (no SDK retries)."""
     options: dict[str, Any] = {
         "retry_total": 0,
         "connection_timeout": timeout,
         "read_timeout": timeout,
     }
-    connection_string = os.environ.get("AZURE_STORAGE_CONNECTION_STRING")
-    account = os.environ.get("AZURE_STORAGE_ACCOUNT")
     try:
         if connection_string:
             return BlobServiceClient.from_connection_string(connection_string, **options)
         if account:
-            endpoint = os.environ.get(
-                "AZURE_STORAGE_BLOB_ENDPOINT", f"https://{account}.blob.core.windows.net"
-            )
-            key = os.environ.get("AZURE_STORAGE_KEY")
-            sas = os.environ.get("AZURE_STORAGE_SAS_TOKEN")
+            endpoint = endpoint or f"https://{account}.blob.core.windows.net"
             credential: Any
             if key:
                 credential = {"account_name": account, "account_key": key}
@@ -228,14 +229,21 @@ class AzureBackend:
 
 def from_url(url: str, options: BackendOptions) -> AzureBackend:
     """Open ``azure://container/prefix`` (settings: ``azure_connections``,
-    ``azure_timeout``, ``azure_list_page_size``; credentials only from the environment)."""
+    ``azure_timeout``, ``azure_list_page_size``; credentials: see :func:`service_client`)."""
     parts = urlsplit(url)
     if parts.scheme.lower() != "azure" or not parts.netloc:
         raise UsageError("an Azure repository URL looks like azure://container/prefix")
     if "@" in parts.netloc:
         raise UsageError("credentials do not belong in azure:// URLs; use AZURE_STORAGE_*")
     settings = options.settings
-    service = service_client_from_env(float(settings.get("azure_timeout", DEFAULT_TIMEOUT)))
+    service = service_client(
+        connection_string=secret_setting(settings, "azure_connection_string"),
+        account=settings.get("azure_account") or None,
+        key=secret_setting(settings, "azure_key"),
+        sas=secret_setting(settings, "azure_sas_token"),
+        endpoint=settings.get("azure_blob_endpoint") or None,
+        timeout=float(settings.get("azure_timeout", DEFAULT_TIMEOUT)),
+    )
     return AzureBackend(
         parts.netloc,
         unquote(parts.path),

@@ -17,7 +17,6 @@ import builtins
 import calendar
 import ftplib
 import io
-import os
 import secrets
 import socket
 import ssl
@@ -35,7 +34,7 @@ from keyark.backends.base import (
     is_temporary_name,
     validate_name,
 )
-from keyark.backends.registry import BackendOptions
+from keyark.backends.registry import BackendOptions, secret_setting
 from keyark.errors import (
     AlreadyExistsError,
     KeyarkError,
@@ -421,7 +420,8 @@ def parse_list_line(line: str) -> tuple[str, bool, int] | None:
 
 def from_url(url: str, options: BackendOptions) -> FTPBackend:
     """Open ``ftp[s]://user[:password]@host[:port]/path`` (settings: ``ftp_ca_file``,
-    ``ftp_connections``, ``ftp_timeout``; password also from ``KEYARK_FTP_PASSWORD``)."""
+    ``ftp_connections``, ``ftp_timeout``; the password from the URL or the ``SecretStr``
+    setting ``ftp_password``, which the config resolver takes from ``KEYARK_FTP_PASSWORD``)."""
     parts = urlsplit(url)
     scheme = parts.scheme.lower()
     if scheme not in ("ftp", "ftps") or not parts.hostname:
@@ -430,10 +430,10 @@ def from_url(url: str, options: BackendOptions) -> FTPBackend:
         port = parts.port or 21
     except ValueError:
         raise UsageError(f"the port in the {scheme}:// URL is not a number") from None
-    password = os.environ.get("KEYARK_FTP_PASSWORD", "")
+    settings = options.settings
+    password = secret_setting(settings, "ftp_password") or ""
     if parts.password is not None:
         password = unquote(parts.password)
-    settings = options.settings
     return FTPBackend(
         parts.hostname,
         unquote(parts.path),

@@ -1,10 +1,10 @@
 """Google Cloud Storage backend (google-cloud-storage): ``gs://bucket/prefix``.
 
-Credentials come from the environment (``GOOGLE_APPLICATION_CREDENTIALS`` or the
-other Application Default Credentials). With ``STORAGE_EMULATOR_HOST`` set, or an
-endpoint in ``settings["gcs_endpoint"]`` and no ``GOOGLE_APPLICATION_CREDENTIALS``,
+Credentials come from the client library's Application Default Credentials. With
+``settings["gcs_emulator"]`` (the config resolver sets it from ``STORAGE_EMULATOR_HOST``),
+or an endpoint in ``settings["gcs_endpoint"]`` and no ``settings["gcs_credentials_file"]``,
 requests are anonymous (emulators). The project for ``create_container()`` comes
-from ``settings["gcs_project"]`` or ``GOOGLE_CLOUD_PROJECT``.
+from ``settings["gcs_project"]``.
 
 An upload is atomic; new objects are written with ``ifGenerationMatch=0`` so an
 existing object is never replaced. The client library's retries are disabled:
@@ -13,7 +13,6 @@ existing object is never replaced. The client library's retries are disabled:
 
 from __future__ import annotations
 
-import os
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -240,7 +239,10 @@ class GCSBackend:
 
 def from_url(url: str, options: BackendOptions) -> GCSBackend:
     """Open ``gs://bucket/prefix`` (settings: ``gcs_endpoint``, ``gcs_project``,
-    ``gcs_anonymous``, ``gcs_connections``, ``gcs_timeout``)."""
+    ``gcs_anonymous``, ``gcs_emulator``, ``gcs_credentials_file``, ``gcs_connections``,
+    ``gcs_timeout``; the config resolver fills emulator, credentials file and project
+    from ``STORAGE_EMULATOR_HOST``, ``GOOGLE_APPLICATION_CREDENTIALS``,
+    ``GOOGLE_CLOUD_PROJECT``)."""
     parts = urlsplit(url)
     if parts.scheme.lower() != "gs" or not parts.netloc:
         raise UsageError("a Google Cloud Storage repository URL looks like gs://bucket/prefix")
@@ -248,14 +250,14 @@ def from_url(url: str, options: BackendOptions) -> GCSBackend:
         raise UsageError("credentials do not belong in gs:// URLs")
     settings = options.settings
     endpoint = settings.get("gcs_endpoint") or None
-    emulator = bool(os.environ.get("STORAGE_EMULATOR_HOST"))
+    emulator = bool(settings.get("gcs_emulator"))
     anonymous = bool(settings.get("gcs_anonymous")) or emulator
-    if endpoint and not os.environ.get("GOOGLE_APPLICATION_CREDENTIALS"):
+    if endpoint and not settings.get("gcs_credentials_file"):
         anonymous = True
     return GCSBackend(
         parts.netloc,
         unquote(parts.path),
-        project=settings.get("gcs_project") or os.environ.get("GOOGLE_CLOUD_PROJECT"),
+        project=settings.get("gcs_project") or None,
         endpoint=endpoint,
         anonymous=anonymous,
         connections=int(settings.get("gcs_connections", DEFAULT_CONNECTIONS)),

@@ -34,7 +34,8 @@ from keyark.errors import MissingExtraError, UsageError
 class BackendOptions:
     """Backend settings that come from flags rather than the URL."""
 
-    #: Free-form per-backend settings (``sftp_identity``, ``s3_endpoint``, ...).
+    #: Per-backend settings (``sftp_identity``, ``s3_endpoint``, ...), typed and checked
+    #: by :mod:`keyark.config`; credentials are ``SecretStr`` values (masked by ``repr()``).
     settings: dict[str, Any] = field(default_factory=dict)
     #: Upload bandwidth limit in KiB/s (``--limit-upload``); None = unlimited.
     upload_kib_s: float | None = None
@@ -52,6 +53,15 @@ class BackendOptions:
     def with_settings(self, extra: dict[str, Any]) -> BackendOptions:
         """A copy with ``extra`` added to (and overriding) the settings."""
         return replace(self, settings={**self.settings, **extra})
+
+
+def secret_setting(settings: dict[str, Any], key: str) -> str | None:
+    """A credential setting as text: a ``SecretStr`` (what the config resolver gives) or str."""
+    value = settings.get(key)
+    if value is None:
+        return None
+    reveal = getattr(value, "get_secret_value", None)
+    return str(reveal() if callable(reveal) else value)
 
 
 Factory = Callable[[str, BackendOptions], Backend]

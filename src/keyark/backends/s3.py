@@ -17,7 +17,6 @@ botocore's own retries are disabled: :mod:`keyark.backends.retry` does that.
 from __future__ import annotations
 
 import datetime as dt
-import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -28,7 +27,7 @@ import botocore.config
 import botocore.exceptions
 
 from keyark.backends.base import Capabilities, ObjectInfo, validate_name
-from keyark.backends.registry import BackendOptions
+from keyark.backends.registry import BackendOptions, secret_setting
 from keyark.errors import (
     AlreadyExistsError,
     ContainerNotFoundError,
@@ -83,7 +82,11 @@ class S3Backend:
         object_lock_days: int = 0,
         connections: int = DEFAULT_CONNECTIONS,
         timeout: float = DEFAULT_TIMEOUT,
+        access_key_id: str | None = None,
+        secret_access_key: str | None = None,
+        session_token: str | None = None,
     ) -> None:
+        """Explicit credentials, when given, are used; otherwise the SDK's default chain."""
         self.bucket = bucket
         self.prefix = prefix.strip("/")
         self.object_lock_days = object_lock_days
@@ -98,7 +101,13 @@ class S3Backend:
             s3={"addressing_style": addressing_style or "auto"},
         )
         try:
-            session = boto3.session.Session(profile_name=profile, region_name=region)
+            session = boto3.session.Session(
+                aws_access_key_id=access_key_id,
+                aws_secret_access_key=secret_access_key,
+                aws_session_token=session_token,
+                profile_name=profile,
+                region_name=region,
+            )
             self._client: Any = session.client("s3", endpoint_url=endpoint, config=config)
         except botocore.exceptions.ProfileNotFound:
             raise PermanentBackendError(
@@ -331,19 +340,18 @@ class S3Backend:
 def from_url(url: str, options: BackendOptions) -> S3Backend:
     """Open ``s3://bucket/prefix`` (settings: ``s3_endpoint``, ``s3_region``,
     ``s3_profile``, ``s3_addressing_style``, ``s3_object_lock_days``,
-    ``s3_connections``, ``s3_timeout``)."""
+    ``s3_connections``, ``s3_timeout``; credentials ``s3_access_key_id`` with the
+    ``SecretStr`` settings ``s3_secret_access_key`` and ``s3_session_token``, else
+    the AWS SDK's default chain)."""
     parts = urlsplit(url)
     if parts.scheme.lower() != "s3" or not parts.netloc:
         raise UsageError("an S3 repository URL looks like s3://bucket/prefix")
     if "@" in parts.netloc:
-        raise UsageError("credentials do not belong in s3:// URLs; use AWS_* variables")
+        raise UsageError(
+            "credentials do not belong in s3:// URLs; use AWS_* variables or the spec's credentials"
+        )
     settings = options.settings
-    endpoint = (
-        settings.get("s3_endpoint")
-        or os.environ.get("AWS_ENDPOINT_URL_S3")
-        or os.environ.get("AWS_ENDPOINT_URL")
-        or None
-    )
+    endpoint = settings.get("s3_endpoint") or None
     try:
         lock_days = int(settings.get("s3_object_lock_days") or 0)
     except (TypeError, ValueError):
@@ -360,4 +368,7 @@ def from_url(url: str, options: BackendOptions) -> S3Backend:
         object_lock_days=lock_days,
         connections=int(settings.get("s3_connections", DEFAULT_CONNECTIONS)),
         timeout=float(settings.get("s3_timeout", DEFAULT_TIMEOUT)),
+        access_key_id=settings.get("s3_access_key_id"),
+        secret_access_key=secret_setting(settings, "s3_secret_access_key"),
+        session_token=secret_setting(settings, "s3_session_token"),
     )

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import os
-
 import click
 
 from keyark import keys, ops
 from keyark.cli.render import Output, human_size
-from keyark.cli.settings import global_options, read_secret_file, settings_of
+from keyark.cli.settings import global_options, settings_of
+from keyark.config.environment import source_passphrase_sources
+from keyark.config.secrets import resolve_secret
 from keyark.crypto.slots import Credentials
-from keyark.errors import UsageError
 from keyark.replication import choose_snapshots, copy_snapshots
 
 
@@ -18,16 +17,12 @@ def source_credentials(password_file: str | None, key_file: str | None) -> Crede
     """The source repository's key: ``KEYARK_FROM_PASSWORD``, a file, or a key file."""
     if key_file:
         return keys.credentials(key_file=key_file)
-    if password_file:
-        return Credentials(passphrase=read_secret_file(password_file))
-    if "KEYARK_FROM_PASSWORD" in os.environ:
-        return Credentials(passphrase=os.environ["KEYARK_FROM_PASSWORD"].encode())
-    if os.environ.get("KEYARK_FROM_PASSWORD_FILE"):
-        return Credentials(passphrase=read_secret_file(os.environ["KEYARK_FROM_PASSWORD_FILE"]))
-    raise UsageError(
-        "no key for the source repository: set KEYARK_FROM_PASSWORD, --from-password-file "
-        "or --from-key-file"
+    secret = resolve_secret(
+        source_passphrase_sources(password_file),
+        missing="no key for the source repository: set KEYARK_FROM_PASSWORD, "
+        "--from-password-file or --from-key-file",
     )
+    return Credentials(passphrase=secret.get_secret_value())
 
 
 @click.command("copy")
@@ -63,7 +58,7 @@ def command(
     source = ops.open_repository(
         from_repo,
         source_credentials(from_password_file, from_key_file),
-        settings.backend_options(),
+        settings.backend_options(from_repo),
     )
     try:
         target = settings.open_repository()

@@ -1,18 +1,17 @@
-"""Global options (valid before or after the verb) and where secrets come from.
+"""Global options (valid before or after the verb), turned into :mod:`keyark.config`.
 
-Secrets never come from a flag value: the passphrase is read from
-``KEYARK_PASSWORD``, a file (``--password-file`` / ``KEYARK_PASSWORD_FILE``),
-a command (``--password-command`` / ``KEYARK_PASSWORD_COMMAND``) or a prompt.
+The flags and their ``KEYARK_*`` variables become the config model
+(:func:`keyark.config.environment.from_flags`), which the one resolver turns into
+backend options and credentials. Secrets never come from a flag value: the
+passphrase is read from ``KEYARK_PASSWORD``, a file (``--password-file`` /
+``KEYARK_PASSWORD_FILE``), a command (``--password-command`` /
+``KEYARK_PASSWORD_COMMAND``) or a prompt.
 """
 
 from __future__ import annotations
 
-import os
-import shlex
-import subprocess
-import sys
 from collections.abc import Callable
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -20,10 +19,15 @@ import click
 
 from keyark import ops
 from keyark.backends.registry import BackendOptions
+from keyark.config import environment
+from keyark.config.environment import Flags
+from keyark.config.models import RepositoryConfig
+from keyark.config.resolve import backend_options, resolve_credentials, resolve_pkcs11
+from keyark.config.secrets import resolve_secret
 from keyark.crypto.hsm import Pkcs11Config
 from keyark.crypto.slots import Credentials
 from keyark.errors import UsageError
-from keyark.redaction import child_environment, redact, register_secret
+from keyark.redaction import redact
 from keyark.repo.repository import Repository
 from keyark.units import parse_seconds
 
@@ -68,14 +72,19 @@ class Settings:
         )
         return f"Settings({shown})"
 
+    def flags(self) -> Flags:
+        """The flags that configure the repository, for :mod:`keyark.config`."""
+        return Flags(**{item.name: getattr(self, item.name) for item in fields(Flags)})
+
+    def config(self) -> RepositoryConfig:
+        """The flags and ``KEYARK_*`` variables as the config model (every face's model)."""
+        return environment.from_flags(self.flags())
+
     def repository_url(self) -> str:
-        url = self.repo or os.environ.get("KEYARK_REPOSITORY")
-        if not url:
-            raise UsageError("no repository given: use --repo or set KEYARK_REPOSITORY")
-        return url
+        return environment.repository_url(self.flags())
 
     def context(self, warn: Callable[[str], None] | None = None) -> ops.Context:
-        cache = self.cache_dir or os.environ.get("KEYARK_CACHE_DIR")
+        cache = environment.cache_dir(self.flags())
         return ops.Context(
             cache_dir=Path(cache) if cache else None,
             warn=warn,
@@ -86,74 +95,33 @@ class Settings:
         """``--retry-lock`` in seconds (0 when not given); a bad value is a UsageError."""
         return parse_seconds(self.retry_lock) if self.retry_lock is not None else 0.0
 
-    def backend_options(self) -> BackendOptions:
-        """Backend settings from the flags (or their ``KEYARK_*`` variables)."""
-        settings: dict[str, Any] = {}
-        for key, value in (
-            (
-                "sftp_known_hosts",
-                self.sftp_known_hosts or os.environ.get("KEYARK_SFTP_KNOWN_HOSTS"),
-            ),
-            ("sftp_identity", self.sftp_identity or os.environ.get("KEYARK_SFTP_IDENTITY")),
-            ("s3_endpoint", self.s3_endpoint),
-            ("ftp_ca_file", self.ftp_ca_file or os.environ.get("KEYARK_FTP_CA_FILE")),
-        ):
-            if value:
-                settings[key] = value
-        connections = _number(self.connections, "KEYARK_CONNECTIONS", "--connections")
-        if connections is not None and (connections < 1 or connections != int(connections)):
-            raise UsageError(f"--connections {connections:g}: use a whole number of at least 1")
-        return BackendOptions(
-            settings,
-            upload_kib_s=_number(self.limit_upload, "KEYARK_LIMIT_UPLOAD", "--limit-upload"),
-            download_kib_s=_number(
-                self.limit_download, "KEYARK_LIMIT_DOWNLOAD", "--limit-download"
-            ),
-            connections=None if connections is None else int(connections),
-        )
+    def backend_options(self, url: str | None = None) -> BackendOptions:
+        """Backend settings from the flags (or their ``KEYARK_*`` variables).
+
+        ``url``: for another repository than ``--repo`` (the source of ``copy``).
+        """
+        flags = self.flags() if url is None else replace(self.flags(), repo=url)
+        if environment.named_repository(flags) is None:
+            return environment.unbound_options(flags)
+        return backend_options(environment.repository_spec(flags))
 
     # ------------------------------------------------------------- secrets
     def passphrase(self, *, confirm: bool = False, purpose: str = "repository") -> bytes:
         """The passphrase from the first source that has one (masked in logs from then on)."""
-        secret = self._passphrase(confirm=confirm, purpose=purpose)
-        register_secret(secret)
-        return secret
-
-    def _passphrase(self, *, confirm: bool, purpose: str) -> bytes:
-        if self.password_file:
-            return read_secret_file(self.password_file)
-        if self.password_command:
-            return _run_password_command(self.password_command)
-        if "KEYARK_PASSWORD" in os.environ:
-            return os.environ["KEYARK_PASSWORD"].encode()
-        if os.environ.get("KEYARK_PASSWORD_FILE"):
-            return read_secret_file(os.environ["KEYARK_PASSWORD_FILE"])
-        if os.environ.get("KEYARK_PASSWORD_COMMAND"):
-            return _run_password_command(os.environ["KEYARK_PASSWORD_COMMAND"])
-        return prompt_secret(f"enter passphrase for {purpose}", confirm=confirm)
+        sources = environment.passphrase_sources(self.flags(), purpose=purpose, confirm=confirm)
+        return resolve_secret(sources).get_secret_value()
 
     def key_file_path(self) -> str | None:
         """``--key-file`` or ``KEYARK_KEY_FILE``."""
-        return self.key_file or os.environ.get("KEYARK_KEY_FILE") or None
+        return environment.credential_spec(self.flags()).key_file
 
     def pkcs11_config(self, *, mechanism: str | None = None) -> Pkcs11Config | None:
         """The PKCS#11 options (or ``KEYARK_PKCS11_MODULE/_TOKEN/_KEY``); None without a module.
 
         The PIN comes only from ``KEYARK_PKCS11_PIN`` or a terminal prompt.
         """
-        module = self.pkcs11_module or os.environ.get("KEYARK_PKCS11_MODULE")
-        if not module:
-            if self.pkcs11_token or self.pkcs11_key:
-                raise UsageError("--pkcs11-token and --pkcs11-key need --pkcs11-module PATH")
-            return None
-        token = self.pkcs11_token or os.environ.get("KEYARK_PKCS11_TOKEN") or None
-        return Pkcs11Config(
-            module=module,
-            token=token,
-            key=self.pkcs11_key or os.environ.get("KEYARK_PKCS11_KEY") or None,
-            pin=pkcs11_pin(token),
-            mechanism=mechanism,
-        )
+        spec = environment.pkcs11_spec(self.flags())
+        return None if spec is None else resolve_pkcs11(spec, mechanism=mechanism)
 
     def credentials(self) -> Credentials:
         """Key material for opening: a key file and/or PKCS#11 key when given, else the passphrase.
@@ -161,17 +129,11 @@ class Settings:
         A key file or PKCS#11 key, when configured, replaces the passphrase, so a wrong
         key file is reported as such instead of being passed over silently.
         """
-        key_file = self.key_file_path()
-        pkcs11 = self.pkcs11_config()
-        if key_file is None and pkcs11 is None:
-            return Credentials(passphrase=self.passphrase())
-        from keyark import keys  # only when a key file or HSM is in use
-
-        return keys.credentials(key_file=key_file, pkcs11=pkcs11)
+        return resolve_credentials(environment.credential_spec(self.flags()))
 
     def agent_credential_path(self) -> str | None:
         """``--agent-credential`` or ``KEYARK_AGENT_CREDENTIAL``."""
-        return self.agent_credential or os.environ.get("KEYARK_AGENT_CREDENTIAL") or None
+        return environment.credential_spec(self.flags()).agent_credential
 
     def open_for_backup(self) -> Repository:
         """Like :meth:`open_repository`, but a write-only agent credential is accepted."""
@@ -190,92 +152,23 @@ class Settings:
                 "this credential can only write: only 'keyark backup' accepts an agent "
                 "credential; use a passphrase or another full key to read the repository"
             )
-        cache = self.cache_dir or os.environ.get("KEYARK_CACHE_DIR")
+        config = self.config()
         return ops.open_repository(
-            self.repository_url(),
-            self.credentials(),
-            self.backend_options(),
-            Path(cache) if cache else None,
+            config.repository.url,
+            resolve_credentials(config.credentials),
+            backend_options(config.repository),
+            Path(config.cache_dir) if config.cache_dir else None,
         )
-
-
-def _number(flag: str | None, variable: str, option: str) -> float | None:
-    """A positive number from ``flag`` or the environment variable; None when unset."""
-    text = flag if flag is not None else os.environ.get(variable) or None
-    if text is None:
-        return None
-    try:
-        value = float(text)
-    except ValueError:
-        value = float("nan")
-    if not value > 0 or value == float("inf"):
-        raise UsageError(f"{option} {text!r}: not a positive number")
-    return value
-
-
-def prompt_secret(label: str, *, confirm: bool = False) -> bytes:
-    """Ask on the terminal; refuse when there is none."""
-    if not sys.stdin.isatty():
-        raise UsageError(
-            "no passphrase given: set KEYARK_PASSWORD, KEYARK_PASSWORD_FILE or "
-            "--password-command (no terminal to prompt on)"
-        )
-    import getpass
-
-    first = getpass.getpass(f"{label}: ")
-    if confirm and getpass.getpass(f"{label} again: ") != first:
-        raise UsageError("the passphrases do not match")
-    return first.encode()
 
 
 def pkcs11_pin(token: str | None) -> str:
     """The PKCS#11 user PIN: ``KEYARK_PKCS11_PIN`` or a prompt (never a flag)."""
-    if "KEYARK_PKCS11_PIN" in os.environ:
-        return os.environ["KEYARK_PKCS11_PIN"]
-    if not sys.stdin.isatty():
-        raise UsageError("no PKCS#11 PIN given: set KEYARK_PKCS11_PIN (no terminal to prompt on)")
-    import getpass
-
-    pin = getpass.getpass(f"PKCS#11 PIN for token {token or '(from the key slot)'}: ")
-    register_secret(pin)
-    return pin
+    return resolve_secret(environment.pin_sources(token)).get_secret_value().decode()
 
 
 def new_passphrase(settings: Settings) -> bytes:
     """A new passphrase: ``KEYARK_NEW_PASSWORD``, ``KEYARK_NEW_PASSWORD_FILE`` or a prompt."""
-    if "KEYARK_NEW_PASSWORD" in os.environ:
-        return os.environ["KEYARK_NEW_PASSWORD"].encode()
-    if os.environ.get("KEYARK_NEW_PASSWORD_FILE"):
-        secret = read_secret_file(os.environ["KEYARK_NEW_PASSWORD_FILE"])
-    else:
-        secret = prompt_secret("enter new passphrase", confirm=True)
-    register_secret(secret)
-    return secret
-
-
-def read_secret_file(path: str) -> bytes:
-    try:
-        data = Path(path).read_bytes()
-    except OSError as error:
-        raise UsageError(f"cannot read passphrase file {path}: {error.strerror}") from None
-    return data.rstrip(b"\r\n")
-
-
-def _run_password_command(command: str) -> bytes:
-    """Run ``command`` with a scrubbed environment (no passphrases, PINs or cloud secrets)."""
-    try:
-        result = subprocess.run(
-            shlex.split(command),
-            capture_output=True,
-            check=False,
-            timeout=60,
-            env=child_environment(),
-        )
-    except (OSError, ValueError, subprocess.TimeoutExpired) as error:
-        raise UsageError(f"password command failed to run: {error}") from None
-    if result.returncode != 0:
-        raise UsageError(f"password command exited with status {result.returncode}")
-    return result.stdout.rstrip(b"\r\n")
+    return resolve_secret(environment.new_passphrase_sources()).get_secret_value()
 
 
 def settings_of(ctx: click.Context) -> Settings:

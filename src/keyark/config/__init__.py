@@ -1,0 +1,62 @@
+"""One configuration and secret model for every face (CLI, Python API, later daemon/server).
+
+Layers:
+
+- :mod:`keyark.config.secrets`: :class:`SecretRef` (env variable, file, command,
+  prompt, or a given value) and :func:`resolve_secret`, the one secret resolver.
+- :mod:`keyark.config.backends`: typed per-backend options (S3, Azure, GCS, SFTP,
+  FTP, local); unknown keys are validation errors.
+- :mod:`keyark.config.models`: :class:`RepositorySpec` (URL + options + limits),
+  :class:`CredentialSpec` (passphrase sources, key file, PKCS#11, agent credential),
+  :class:`RepositoryConfig` (both + cache directory) and :class:`Config`
+  (``repositories: dict[str, RepositoryConfig]``; the config-file issue adds jobs).
+- :mod:`keyark.config.environment`: environment variables and CLI flags -> the model.
+- :mod:`keyark.config.resolve`: model (+ environment) -> ``BackendOptions`` with
+  ``SecretStr`` credentials and ``Credentials``: what the core and backends receive.
+
+Backends never read the environment: they get credentials and settings as
+parameters, so one process can serve two S3 or Azure accounts.
+"""
+
+from keyark.config.backends import (
+    AzureOptions,
+    FTPOptions,
+    GCSOptions,
+    LocalOptions,
+    S3Options,
+    SFTPOptions,
+)
+from keyark.config.models import (
+    Config,
+    CredentialSpec,
+    Pkcs11Spec,
+    RepositoryConfig,
+    RepositorySpec,
+)
+from keyark.config.resolve import (
+    backend_options,
+    resolve_credentials,
+    resolve_pkcs11,
+    with_environment,
+)
+from keyark.config.secrets import SecretRef, resolve_secret
+
+__all__ = [
+    "AzureOptions",
+    "Config",
+    "CredentialSpec",
+    "FTPOptions",
+    "GCSOptions",
+    "LocalOptions",
+    "Pkcs11Spec",
+    "RepositoryConfig",
+    "RepositorySpec",
+    "S3Options",
+    "SFTPOptions",
+    "SecretRef",
+    "backend_options",
+    "resolve_credentials",
+    "resolve_pkcs11",
+    "resolve_secret",
+    "with_environment",
+]

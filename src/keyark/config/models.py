@@ -1,0 +1,124 @@
+"""The repository spec, the credential spec and the top-level configuration.
+
+- :class:`RepositorySpec`: where a repository is (URL) and how to reach it (one
+  typed options section for its backend, bandwidth limits, connections, retries).
+- :class:`CredentialSpec`: how to open it (passphrase sources in precedence order,
+  key file, PKCS#11 key, write-only agent credential).
+- :class:`RepositoryConfig`: both, plus the cache directory: what one face needs.
+- :class:`Config`: named repositories; the config-file issue adds ``jobs`` here
+  (a job names a repository of ``repositories``).
+
+Nothing here reads the environment or a secret: :mod:`keyark.config.resolve` does.
+"""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from keyark.backends.registry import settings_prefix
+from keyark.backends.retry import DEFAULT_ATTEMPTS, DEFAULT_BASE_DELAY, DEFAULT_MAX_DELAY
+from keyark.config.backends import (
+    OPTION_MODELS,
+    AzureOptions,
+    BackendSection,
+    FTPOptions,
+    GCSOptions,
+    LocalOptions,
+    S3Options,
+    SFTPOptions,
+)
+from keyark.config.secrets import SecretRef
+from keyark.redaction import redact
+
+
+class RepositorySpec(BaseModel):
+    """A repository URL plus typed options; the options of another backend are an error."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    url: str = Field(min_length=1)
+    local: LocalOptions | None = None
+    s3: S3Options | None = None
+    azure: AzureOptions | None = None
+    gcs: GCSOptions | None = None
+    sftp: SFTPOptions | None = None
+    ftp: FTPOptions | None = None
+    #: Bandwidth limits in KiB/s; None = unlimited.
+    limit_upload: float | None = Field(default=None, gt=0)
+    limit_download: float | None = Field(default=None, gt=0)
+    #: Parallel connections of whichever backend (a section's ``connections`` wins).
+    connections: int | None = Field(default=None, ge=1)
+    retry_attempts: int = Field(default=DEFAULT_ATTEMPTS, ge=1)
+    retry_base_delay: float = Field(default=DEFAULT_BASE_DELAY, ge=0)
+    retry_max_delay: float = Field(default=DEFAULT_MAX_DELAY, ge=0)
+
+    def __repr_args__(self) -> list[tuple[str | None, object]]:
+        """As pydantic's, with a password in the URL masked."""
+        return [
+            (name, redact(value) if name == "url" and isinstance(value, str) else value)
+            for name, value in super().__repr_args__()
+        ]
+
+    @property
+    def prefix(self) -> str:
+        """The settings prefix of the URL's backend (``s3``, ``local``, ...)."""
+        return settings_prefix(self.url)
+
+    @model_validator(mode="after")
+    def _one_backend(self) -> RepositorySpec:
+        prefix = self.prefix
+        for name in OPTION_MODELS:
+            if name != prefix and getattr(self, name) is not None:
+                raise ValueError(f"{name} options given for a {prefix} repository ({self.url!r})")
+        return self
+
+    def section(self) -> BackendSection:
+        """The options of the URL's backend (defaults when none were given)."""
+        given = getattr(self, self.prefix, None) if self.prefix in OPTION_MODELS else None
+        if given is not None:
+            assert isinstance(given, OPTION_MODELS[self.prefix])
+            return given
+        return OPTION_MODELS.get(self.prefix, LocalOptions)()
+
+
+class Pkcs11Spec(BaseModel):
+    """A PKCS#11 key: module, token and key labels; the PIN from ``pin`` sources in order."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    module: str
+    token: str | None = None
+    key: str | None = None
+    pin: list[SecretRef] = Field(default_factory=list)
+    mechanism: str | None = None
+
+
+class CredentialSpec(BaseModel):
+    """How to open a repository. A key file or PKCS#11 key replaces the passphrase."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    #: Passphrase sources, first that has one wins (the CLI: flag, env, file, command, prompt).
+    passphrase: list[SecretRef] = Field(default_factory=list)
+    key_file: str | None = None
+    pkcs11: Pkcs11Spec | None = None
+    #: A write-only agent credential file (backups only).
+    agent_credential: str | None = None
+
+
+class RepositoryConfig(BaseModel):
+    """One repository as a face opens it."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    repository: RepositorySpec
+    credentials: CredentialSpec = Field(default_factory=CredentialSpec)
+    cache_dir: str | None = None
+
+
+class Config(BaseModel):
+    """The top level of a configuration: named repositories (later also jobs)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    repositories: dict[str, RepositoryConfig] = Field(default_factory=dict)

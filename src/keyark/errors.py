@@ -7,6 +7,8 @@ Messages are one line that says what is wrong and what to do; they never carry s
 
 from __future__ import annotations
 
+from enum import StrEnum
+
 EXIT_OK = 0
 EXIT_ERROR = 1
 EXIT_PARTIAL = 3
@@ -16,18 +18,69 @@ EXIT_WRONG_PASSWORD = 12
 EXIT_INTERRUPTED = 130
 
 
+class Hint(StrEnum):
+    """What the user can do about an error, said without naming a face.
+
+    Each face words it for its users (:mod:`keyark.cli.hints` names a command or
+    flag; the HTTP API returns the code and an action in its own terms).
+    """
+
+    #: Remove stale locks of processes that are gone.
+    UNLOCK = "unlock"
+    #: Wait for (or retry after) the process that holds the lock.
+    RETRY_LOCK = "retry_lock"
+    #: Create a repository at this location first.
+    INIT = "init"
+    #: Supply the right passphrase or key source.
+    PASSPHRASE = "passphrase"  # noqa: S105 (a hint name, not a secret)
+    #: Supply the PKCS#11 user PIN.
+    PKCS11_PIN = "pkcs11_pin"
+    #: Name the PKCS#11 token / key.
+    PKCS11_TOKEN = "pkcs11_token"  # noqa: S105 (a hint name, not a secret)
+    PKCS11_KEY = "pkcs11_key"
+    #: Run a check to list damaged objects.
+    CHECK = "check"
+    #: Rebuild the index from the packs.
+    REPAIR_INDEX = "repair_index"
+    #: Restore the config / keyring from its verified copy.
+    REPAIR_CONFIG = "repair_config"
+    REPAIR_KEYRING = "repair_keyring"
+    #: Free space in storage (prune).
+    PRUNE = "prune"
+    #: Issue a new agent credential.
+    AGENT_ADD = "agent_add"
+    #: List the registered agents.
+    AGENT_LIST = "agent_list"
+    #: Re-create the repository (an unsupported format).
+    REINIT = "reinit"
+
+
 class KeyarkError(Exception):
-    """Base of every keyark error; `exit_code` is what the CLI returns for it."""
+    """Base of every keyark error.
+
+    ``code`` is machine-readable and stable (``"lock"``, ``"wrong_password"`` ...),
+    ``hint`` a face-neutral :class:`Hint` (or None), ``exit_code`` what the CLI
+    returns. The message says what is wrong, in words any face can show.
+    """
 
     exit_code: int = EXIT_ERROR
+    code: str = "error"
+
+    def __init__(self, message: str = "", *, hint: Hint | None = None) -> None:
+        super().__init__(message)
+        self.hint = hint
 
 
 class UsageError(KeyarkError):
     """The user asked for something malformed or contradictory."""
 
+    code = "usage"
+
 
 class RepositoryNotFoundError(KeyarkError):
     """No repository exists at the given location."""
+
+    code = "no_repository"
 
     exit_code = EXIT_NO_REPOSITORY
 
@@ -35,9 +88,13 @@ class RepositoryNotFoundError(KeyarkError):
 class RepositoryExistsError(KeyarkError):
     """`init` was asked to create a repository where one already exists."""
 
+    code = "repository_exists"
+
 
 class WrongPasswordError(KeyarkError):
     """No key slot opens with the supplied key material."""
+
+    code = "wrong_password"
 
     exit_code = EXIT_WRONG_PASSWORD
 
@@ -45,15 +102,21 @@ class WrongPasswordError(KeyarkError):
 class LockError(KeyarkError):
     """A lock could not be taken because another process holds a conflicting one."""
 
+    code = "locked"
+
     exit_code = EXIT_LOCKED
 
 
 class IntegrityError(KeyarkError):
     """Stored data failed authentication, hashing or parsing."""
 
+    code = "integrity"
+
 
 class FormatError(IntegrityError):
     """An object is not in a format this version of keyark understands."""
+
+    code = "format"
 
 
 class TrustError(IntegrityError):
@@ -63,41 +126,61 @@ class TrustError(IntegrityError):
     setting was removed. See ``keyark.repo.trust_state``.
     """
 
+    code = "trust"
+
 
 class SnapshotNotFoundError(KeyarkError):
     """No snapshot matches the given id, prefix or selector."""
+
+    code = "snapshot_not_found"
 
 
 class SourceError(KeyarkError):
     """A backup source is missing or unusable as a whole."""
 
+    code = "source"
+
 
 class RestoreError(KeyarkError):
     """Restore could not write some entries (the message names them)."""
+
+    code = "restore"
 
 
 class UnsafePathError(RestoreError):
     """A snapshot entry would land outside the restore target."""
 
+    code = "unsafe_path"
+
 
 class BackendError(KeyarkError):
     """Base of the three storage error kinds."""
+
+    code = "backend"
 
 
 class NotFoundError(BackendError):
     """The named object does not exist in the backend."""
 
+    code = "not_found"
+
 
 class AlreadyExistsError(BackendError):
     """`put` was refused because the object already exists."""
+
+    code = "already_exists"
 
 
 class PermanentBackendError(BackendError):
     """Retrying will not help: bad credentials, missing bucket, disk full, ..."""
 
+    code = "backend_permanent"
+
 
 class ContainerNotFoundError(PermanentBackendError):
     """The bucket or container of an object store does not exist: no repository there."""
+
+    code = "no_container"
 
     exit_code = EXIT_NO_REPOSITORY
 
@@ -105,13 +188,34 @@ class ContainerNotFoundError(PermanentBackendError):
 class TransientBackendError(BackendError):
     """A retry may succeed: timeouts, throttling, dropped connections."""
 
+    code = "backend_transient"
+
 
 class ContractError(KeyarkError):
     """A backend does not do what the backend contract (``keyark.testing``) requires."""
 
+    code = "contract"
+
 
 class MissingExtraError(KeyarkError):
     """A backend needs an optional dependency that is not installed."""
+
+    code = "missing_extra"
+
+
+class CancelledError(KeyarkError):
+    """The operation was cancelled (Ctrl-C, SIGTERM, a daemon shutdown, an API request).
+
+    Raised at a checkpoint of :class:`keyark.cancel.CancelToken`; the repository is
+    consistent and the lock released by the time a face sees it.
+    """
+
+    exit_code = EXIT_INTERRUPTED
+    code = "cancelled"
+
+    def __init__(self, message: str = "operation cancelled", *, exit_code: int = EXIT_INTERRUPTED):
+        super().__init__(message)
+        self.exit_code = exit_code
 
 
 def exit_code_for(error: BaseException) -> int:

@@ -30,6 +30,9 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from types import FrameType
 
+from keyark.cancel import CancelToken
+from keyark.errors import EXIT_INTERRUPTED
+
 M_MMAP_THRESHOLD = -3
 PR_SET_DUMPABLE = 4
 PR_GET_DUMPABLE = 3
@@ -94,28 +97,42 @@ def prepare() -> None:
     tune_allocator()
 
 
-def _terminate(signum: int, _frame: FrameType | None) -> None:
-    signal.signal(signum, signal.SIG_DFL)  # a second SIGTERM ends the process at once
-    raise Terminated()
-
-
 @contextmanager
-def terminate_gracefully() -> Iterator[None]:
-    """While the block runs, SIGTERM raises :class:`Terminated` in the main thread.
+def terminate_gracefully(token: CancelToken | None = None) -> Iterator[None]:
+    """While the block runs, SIGINT and SIGTERM cancel ``token`` and unwind the main thread.
 
-    Outside the main thread (an embedding program's worker) nothing is installed.
-    The previous handler is restored when the block ends.
+    The token stops worker threads at their next checkpoint; the main thread gets
+    ``KeyboardInterrupt`` (SIGINT) or :class:`Terminated` (SIGTERM) at once, so every
+    ``finally`` runs: the lock is released and temporary files are removed. A second
+    SIGTERM during that clean-up ends the process at once. Outside the main thread (an
+    embedding program's worker) nothing is installed; the previous handlers come back
+    when the block ends.
     """
-    previous: Callable[[int, FrameType | None], object] | int | None
+
+    def on_signal(number: int, _frame: FrameType | None) -> None:
+        terminated = number == signal.SIGTERM
+        if token is not None:
+            token.cancel(
+                "terminated" if terminated else "interrupted",
+                EXIT_TERMINATED if terminated else EXIT_INTERRUPTED,
+            )
+        if terminated:
+            signal.signal(number, signal.SIG_DFL)
+            raise Terminated()
+        raise KeyboardInterrupt()
+
+    previous: dict[signal.Signals, Callable[[int, FrameType | None], object] | int | None] = {}
     try:
-        previous = signal.signal(signal.SIGTERM, _terminate)
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            previous[signum] = signal.signal(signum, on_signal)
     except ValueError:  # not the main thread of the main interpreter
         yield
         return
     try:
         yield
     finally:
-        signal.signal(signal.SIGTERM, previous if previous is not None else signal.SIG_DFL)
+        for signum, handler in previous.items():
+            signal.signal(signum, handler if handler is not None else signal.SIG_DFL)
 
 
 def was_terminated(error: BaseException) -> bool:

@@ -27,7 +27,9 @@ from keyark.backends.retry import (
     RetryingBackend,
 )
 from keyark.backends.throttle import ThrottledBackend
+from keyark.cancel import CancelToken
 from keyark.errors import MissingExtraError, UsageError
+from keyark.events import Events
 
 
 @dataclass(frozen=True)
@@ -49,6 +51,10 @@ class BackendOptions:
     retry_base_delay: float = DEFAULT_BASE_DELAY
     #: Largest retry delay ceiling, seconds.
     retry_max_delay: float = DEFAULT_MAX_DELAY
+    #: Where the retry wrapper reports retries (the operation's events), if anywhere.
+    events: Events | None = field(default=None, repr=False, compare=False)
+    #: Cancels retry sleeps (the operation's cancel token), if anything does.
+    cancel: CancelToken | None = field(default=None, repr=False, compare=False)
 
     def with_settings(self, extra: dict[str, Any]) -> BackendOptions:
         """A copy with ``extra`` added to (and overriding) the settings."""

@@ -59,7 +59,7 @@ def command(
     repo = settings.open_for_backup()
     counters = Progress()
     try:
-        with out.progress(counters, "backup"):
+        with out.progress("backup"):
             summary = ops.backup(
                 repo, list(paths), options, ctx=settings.context(out.warn), progress=counters
             )

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import click
 
+from keyark import ops
 from keyark.cli.render import Output, human_size
 from keyark.cli.settings import global_options, settings_of
 from keyark.errors import IntegrityError
-from keyark.maintenance.check import CheckOptions, check
 
 
 @click.command("check")
@@ -19,12 +19,9 @@ def command(ctx: click.Context, read_data: bool, read_data_subset: str | None) -
     """Check the repository's structure, and with --read-data its data."""
     settings = settings_of(ctx)
     out = Output(settings)
-    repo = settings.open_repository()
-    try:
-        options = CheckOptions(read_data, read_data_subset, settings.retry_lock_seconds())
-        summary = check(repo, options, out.warn)
-    finally:
-        repo.close()
+    context = settings.operation_context(out.event)
+    with out.progress("check", unit="packs"):
+        summary = ops.check(context, ops.CheckOptions(read_data, read_data_subset))
     if out.json:
         out.emit_json(summary.to_dict())
     else:

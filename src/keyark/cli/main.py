@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import json
 import logging
 import os
 import sys
@@ -15,8 +16,16 @@ import click
 
 from keyark import __version__
 from keyark.cache_dir import NO_CACHE_ENV
-from keyark.cli.settings import global_options, settings_of
-from keyark.errors import EXIT_ERROR, EXIT_INTERRUPTED, KeyarkError, exit_code_for
+from keyark.cancel import CancelToken
+from keyark.cli.hints import cli_hint
+from keyark.cli.settings import CANCEL, global_options, settings_of
+from keyark.errors import (
+    EXIT_ERROR,
+    EXIT_INTERRUPTED,
+    CancelledError,
+    KeyarkError,
+    exit_code_for,
+)
 from keyark.process import EXIT_TERMINATED, prepare, terminate_gracefully, was_terminated
 from keyark.redaction import RedactingFilter, redact
 
@@ -123,8 +132,9 @@ def main(argv: list[str] | None = None) -> int:
     prepare()
     debug_mode = "--debug" in args
     configure_logging(debug_mode)
-    with terminate_gracefully(), _no_cache("--no-cache" in args):
-        return _run_cli(args, debug_mode)
+    CANCEL.token = CancelToken()
+    with terminate_gracefully(CANCEL.token), _no_cache("--no-cache" in args):
+        return _run_cli(args, debug_mode, json_mode="--json" in args)
 
 
 @contextmanager
@@ -144,14 +154,27 @@ def _no_cache(wanted: bool) -> Iterator[None]:
 
 
 def _interrupted(error: BaseException) -> int:
-    if was_terminated(error):
+    if was_terminated(error) or CANCEL.token.exit_code == EXIT_TERMINATED:
         sys.stderr.write("keyark: terminated (SIGTERM)\n")
         return EXIT_TERMINATED
     sys.stderr.write("keyark: interrupted\n")
     return EXIT_INTERRUPTED
 
 
-def _run_cli(args: list[str], debug_mode: bool) -> int:
+def _report(error: KeyarkError, json_mode: bool) -> None:
+    """The error as one line: its message and the CLI's wording of its hint."""
+    message = redact(str(error))
+    advice = cli_hint(error.hint)
+    if json_mode:
+        line = {"message_type": "error", "code": error.code, "message": message}
+        if error.hint is not None:
+            line.update(hint=str(error.hint), advice=advice)
+        sys.stderr.write(json.dumps(line) + "\n")
+    else:
+        sys.stderr.write(f"keyark: {message}{'; ' + advice if advice else ''}\n")
+
+
+def _run_cli(args: list[str], debug_mode: bool, *, json_mode: bool = False) -> int:
     try:
         result = cli.main(args=args, prog_name="keyark", standalone_mode=False)
         return int(result or 0)
@@ -164,10 +187,12 @@ def _run_cli(args: list[str], debug_mode: bool) -> int:
         return EXIT_ERROR
     except KeyboardInterrupt as interrupt:  # Terminated (SIGTERM) included
         return _interrupted(interrupt)
+    except CancelledError as cancelled:
+        return _interrupted(cancelled)
     except KeyarkError as error:
         if debug_mode:
             _print_traceback()
-        sys.stderr.write(f"keyark: {redact(str(error))}\n")
+        _report(error, json_mode)
         return exit_code_for(error)
     except BrokenPipeError:
         return EXIT_ERROR

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sys
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -23,9 +23,10 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from keyark.archiver.archiver import Progress as Counters
 from keyark.cli.settings import Settings
 from keyark.crypto.agents import TRUSTED
+from keyark.events import Event, Failed, OperationWarning
+from keyark.events import Progress as ProgressEvent
 from keyark.repo.snapshot import Snapshot
 
 #: Bidirectional-text controls that can reorder what a terminal shows.
@@ -66,6 +67,8 @@ class Output:
         self.tty = sys.stdout.isatty()
         self.console = Console(highlight=False, soft_wrap=not self.tty)
         self.err = Console(stderr=True, highlight=False)
+        self._bar: Callable[[ProgressEvent], None] | None = None
+        self._stderr_lock = threading.Lock()
 
     def print(self, text: str = "") -> None:
         if not self.settings.quiet and not self.json:
@@ -78,7 +81,7 @@ class Output:
     def warn(self, text: str) -> None:
         text = printable(text)
         if self.json:
-            sys.stderr.write(json.dumps({"message_type": "warning", "message": text}) + "\n")
+            self._json_line({"message_type": "warning", "message": text})
         elif sys.stderr.isatty():
             self.err.print(f"warning: {text}", markup=False, highlight=False)
         else:
@@ -105,16 +108,43 @@ class Output:
             line = "  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row))
             sys.stdout.write(line.rstrip() + "\n")
 
-    @contextmanager
-    def progress(self, counters: Counters, label: str, unit: str = "bytes") -> Iterator[None]:
-        """A live progress bar on stderr while the block runs (terminal only).
+    # ----------------------------------------------------------------- events
+    def event(self, event: Event) -> None:
+        """Render one event of the running operation (the CLI's event sink).
 
-        ``unit`` is ``"bytes"`` (sizes and speed) or a noun counted as ``done/total``.
+        With ``--json`` every event but ``failed`` (the error line says it) is a JSON
+        line on stderr; otherwise warnings are ``warning:`` lines, progress feeds the
+        live bar of :meth:`progress`, and retries and lock waits are logged.
         """
-        if self.json or self.settings.quiet or not sys.stderr.isatty():
+        if self.json:
+            if not isinstance(event, Failed):
+                data = event.to_dict()
+                if isinstance(event, OperationWarning):  # the pre-event warning line, kept
+                    data = {"message_type": "warning", "message": printable(event.message), **data}
+                self._json_line(data)
+            return
+        if isinstance(event, OperationWarning):
+            self.warn(event.message)
+        elif isinstance(event, ProgressEvent):
+            bar = self._bar
+            if bar is not None:
+                bar(event)
+
+    def _json_line(self, data: dict[str, Any]) -> None:
+        with self._stderr_lock:
+            sys.stderr.write(json.dumps(data, default=str) + "\n")
+            sys.stderr.flush()
+
+    @contextmanager
+    def progress(self, label: str, unit: str = "bytes") -> Iterator[None]:
+        """A live progress bar on stderr, fed by the operation's progress events.
+
+        Terminal only (nothing with ``--json``, ``--quiet`` or a pipe). ``unit`` is
+        ``"bytes"`` (sizes and speed) or a noun counted as ``done/total`` files.
+        """
+        if not self.live_progress:
             yield
             return
-        counters.want_totals = True
         columns: list[ProgressColumn] = [
             TextColumn(f"[bold]{label}"),
             BarColumn(),
@@ -130,23 +160,29 @@ class Output:
             columns += [MofNCompleteColumn(), TextColumn(unit)]
         bar = Progress(*columns, TimeElapsedColumn(), console=self.err, transient=True)
         task = bar.add_task(label, total=None, files=0)
-        stop = threading.Event()
 
-        def refresh() -> None:
-            while not stop.wait(0.2):
-                total = counters.total_bytes if counters.scan_finished else None
+        def update(event: ProgressEvent) -> None:
+            if unit == "bytes":
                 bar.update(
-                    task, completed=counters.bytes_done, total=total, files=counters.files_done
+                    task,
+                    completed=event.bytes_done,
+                    total=event.bytes_total,
+                    files=event.files_done,
                 )
+            else:
+                bar.update(task, completed=event.files_done, total=event.files_total)
 
         with bar:
-            thread = threading.Thread(target=refresh, daemon=True)
-            thread.start()
+            self._bar = update
             try:
                 yield
             finally:
-                stop.set()
-                thread.join()
+                self._bar = None
+
+    @property
+    def live_progress(self) -> bool:
+        """Whether progress bars are drawn (an operation then counts totals up front)."""
+        return not (self.json or self.settings.quiet or not sys.stderr.isatty())
 
 
 def flag_marker(trust: object) -> str:

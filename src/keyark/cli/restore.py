@@ -105,7 +105,7 @@ def command(
             f"{chosen.time:%Y-%m-%d %H:%M:%S} to {target}"
         )
         try:
-            with out.progress(counters, "restore"):
+            with out.progress("restore"):
                 summary = ops.restore(
                     repo, chosen, options, ctx=settings.context(out.warn), progress=counters
                 )

@@ -68,7 +68,7 @@ def rotate_command(ctx: click.Context, reencrypt_flag: bool, root_flag: bool) ->
             counters.total_bytes, counters.scan_finished = total, True
             counters.bytes_done, counters.files_done = done, done
 
-        with out.progress(counters, "re-encrypt", unit="packs"):
+        with out.progress("re-encrypt", unit="packs"):
             summary = reencrypt(
                 repo, retry_lock=settings.retry_lock_seconds(), warn=out.warn, progress=advance
             )

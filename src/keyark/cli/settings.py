@@ -19,6 +19,7 @@ import click
 
 from keyark import ops
 from keyark.backends.registry import BackendOptions
+from keyark.cancel import CancelToken
 from keyark.config import environment
 from keyark.config.environment import Flags
 from keyark.config.models import RepositoryConfig
@@ -27,11 +28,22 @@ from keyark.config.secrets import resolve_secret
 from keyark.crypto.hsm import Pkcs11Config
 from keyark.crypto.slots import Credentials
 from keyark.errors import UsageError
+from keyark.events import Events, EventSink
 from keyark.redaction import redact
 from keyark.repo.repository import Repository
 from keyark.units import parse_seconds
 
 F = TypeVar("F", bound=Callable[..., Any])
+
+
+class _CurrentToken:
+    """The cancel token of the running command (a new one per ``main()`` call)."""
+
+    token = CancelToken()
+
+
+#: ``cli.main`` installs a fresh token per run and trips it on ``SIGINT``/``SIGTERM``.
+CANCEL = _CurrentToken()
 _KEY = "keyark.settings"
 
 
@@ -89,6 +101,19 @@ class Settings:
             cache_dir=Path(cache) if cache else None,
             warn=warn,
             retry_lock=self.retry_lock_seconds(),
+        )
+
+    def operation_context(self, sink: EventSink | None = None) -> ops.OperationContext:
+        """The context every operation of this invocation runs with.
+
+        ``sink`` is the command's event renderer (``Output.event``); the cancel token
+        is the one ``SIGINT``/``SIGTERM`` trip (:data:`CANCEL`).
+        """
+        return ops.OperationContext(
+            config=self.config(),
+            events=Events("", sink),
+            cancel=CANCEL.token,
+            lock_wait=self.retry_lock_seconds(),
         )
 
     def retry_lock_seconds(self) -> float:

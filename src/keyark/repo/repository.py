@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterator, Mapping
 from typing import TYPE_CHECKING
 
 from keyark.backends.base import Backend, object_exists
+from keyark.cancel import NEVER, CancelToken
 from keyark.compress import CompressionSpec, Compressor
 from keyark.crypto import slots
 from keyark.crypto.agent_registry import recipient_of
@@ -25,6 +26,7 @@ from keyark.errors import (
     RepositoryNotFoundError,
     UsageError,
 )
+from keyark.events import Events
 from keyark.repo import key_store, state_copies
 from keyark.repo.config import CONFIG_NAME, DEFAULT_PACK_SIZE, BlobHasher, RepoConfig
 from keyark.repo.index import MasterIndex, PackRecord
@@ -90,6 +92,10 @@ class Repository(SnapshotStore):
         self.trust: TrustState | None = None
         #: Index files the last :meth:`load_index` skipped (unreadable or malformed).
         self.index_problems: list[str] = []
+        #: The running operation's events and cancel token (bound by ``keyark.ops``):
+        #: lock waits and warnings of the repository layer go there.
+        self.events = Events()
+        self.cancel: CancelToken = NEVER
 
     # ----------------------------------------------------------------- lifecycle
     @classmethod

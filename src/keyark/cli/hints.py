@@ -1,0 +1,32 @@
+"""The command line's wording of the core's face-neutral hints (:class:`keyark.errors.Hint`)."""
+
+from __future__ import annotations
+
+from keyark.errors import Hint
+
+#: Each hint as a command or flag of this CLI.
+WORDING: dict[Hint, str] = {
+    Hint.UNLOCK: "if that process is gone, run 'keyark unlock'",
+    Hint.RETRY_LOCK: "wait for it, or retry with --retry-lock DURATION",
+    Hint.INIT: "create one with 'keyark init'",
+    Hint.PASSPHRASE: "check KEYARK_PASSWORD / --password-file / --key-file",
+    Hint.PKCS11_PIN: "set KEYARK_PKCS11_PIN",
+    Hint.PKCS11_TOKEN: "use --pkcs11-token LABEL",
+    Hint.PKCS11_KEY: "use --pkcs11-key LABEL",
+    Hint.CHECK: "run 'keyark check' to list damaged objects",
+    Hint.REPAIR_INDEX: "run 'keyark repair index'",
+    Hint.REPAIR_CONFIG: "run 'keyark repair config'",
+    Hint.REPAIR_KEYRING: "run 'keyark repair keyring'",
+    Hint.PRUNE: "run 'keyark prune' to free space",
+    Hint.AGENT_ADD: "issue a new credential with 'keyark agent add'",
+    Hint.AGENT_LIST: "see 'keyark agent list'",
+    Hint.REINIT: "re-create the repository with 'keyark init' and back up again",
+}
+
+
+def cli_hint(hint: Hint | None) -> str:
+    """The hint as this CLI says it ('' for none)."""
+    return "" if hint is None else WORDING.get(hint, "")
+
+
+__all__ = ["WORDING", "cli_hint"]

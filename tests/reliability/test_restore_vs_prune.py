@@ -19,6 +19,7 @@ from tests.integration.maint_helpers import backup, write_files
 from tests.reliability.helpers import assert_restores, in_other_session, run_before_first_call
 
 from keyark import ops
+from keyark.ops import _restore
 from keyark.errors import LockError, RestoreError
 from keyark.maintenance.prune import PruneOptions, prune
 from keyark.replication import Copier, copy_snapshots
@@ -70,7 +71,7 @@ def test_positive_control_unlocked_restore_loses_files(
     fired = _hook_run(monkeypatch, lambda: deleted.append(_forget_and_prune(repo, snapshot.id)))
     options = ops.RestoreOptions(target=str(tmp_path / "out"))
     with pytest.raises(RestoreError):
-        ops._restore_locked(repo, snapshot, options, context, None)  # no lock taken
+        _restore._restore_locked(repo, snapshot, options, context, None)  # no lock taken
     assert fired and deleted and deleted[0] > 0
 
 

@@ -7,24 +7,20 @@ Faces import this package, :mod:`keyark.config`, :mod:`keyark.events` and
 :mod:`keyark.errors`, and nothing else of keyark (``tests/unit/test_face_imports.py``).
 """
 
-from keyark.ops._legacy import (
-    BackupOptions,
-    Context,
-    RestoreOptions,
-    backup,
+from keyark.context import Actor, OperationContext
+from keyark.ops._backup import BackupOptions, backup
+from keyark.ops._compat import Context
+from keyark.ops._repository import change_passphrase, init_repository, open_repository
+from keyark.ops._restore import RestoreOptions, restore
+from keyark.ops._snapshots import (
     browse_loader,
-    change_passphrase,
     find_snapshot,
-    init_repository,
-    open_repository,
     require_trusted,
-    restore,
     snapshot_trust,
     snapshots,
 )
 from keyark.ops.catalogue import CATALOGUE, Operation, Result, operation
 from keyark.ops.check import CheckOptions, CheckSummary, check
-from keyark.ops.context import Actor, OperationContext
 
 __all__ = [
     "CATALOGUE",

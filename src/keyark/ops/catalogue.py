@@ -20,8 +20,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Generic, Protocol, TypeVar
 
+from keyark.context import OperationContext
 from keyark.errors import KeyarkError
-from keyark.ops.context import OperationContext
 
 
 class Result(Protocol):

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+from keyark.context import OperationContext
 from keyark.events import Code
 from keyark.maintenance.check import CheckOptions
 from keyark.maintenance.check import check as run_check
 from keyark.ops.catalogue import operation
-from keyark.ops.context import OperationContext
 from keyark.ops.session import opened
 from keyark.results import CheckSummary
 

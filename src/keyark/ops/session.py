@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+from keyark.context import OperationContext
 from keyark.errors import UsageError
-from keyark.ops import _legacy
-from keyark.ops.context import OperationContext
+from keyark.ops import _repository
 from keyark.repo.repository import Repository
 
 #: The one message for a write-only credential used to read.
@@ -21,7 +21,7 @@ def open_repository(ctx: OperationContext) -> Repository:
     """Open and unlock the context's repository with a full key, bound to its events."""
     if ctx.agent_credential is not None:
         raise UsageError(WRITE_ONLY)
-    repo = _legacy.open_repository(
+    repo = _repository.open_repository(
         ctx.url, ctx.resolve_credentials(), ctx.backend_options(), ctx.cache_dir
     )
     return bind(repo, ctx)

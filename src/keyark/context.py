@@ -1,4 +1,4 @@
-"""What every operation runs with: :class:`OperationContext`.
+"""What every operation and pipeline runs with: :class:`OperationContext`.
 
 A face builds one context per operation from the config model (the CLI from its
 flags and ``KEYARK_*`` variables, the Python API from arguments or a YAML file,
@@ -67,20 +67,19 @@ class OperationContext:
 
     config: RepositoryConfig | None = None
     credentials: Credentials | None = field(default=None, repr=False)
+    #: Client-side state (catalog, agent cache, trust state); None: the default directory.
+    cache_dir: Path | None = None
     events: Events = field(default_factory=Events)
     cancel: CancelToken = NEVER
     #: Seconds to keep retrying a lock another process holds (``--retry-lock``).
     lock_wait: float = 0.0
     actor: Actor = field(default_factory=Actor.current)
 
-    # ----------------------------------------------------------------- derived
-    @property
-    def cache_dir(self) -> Path | None:
-        """The configured cache directory (None: the default one)."""
-        if self.config is None or not self.config.cache_dir:
-            return None
-        return Path(self.config.cache_dir)
+    def __post_init__(self) -> None:
+        if self.cache_dir is None and self.config is not None and self.config.cache_dir:
+            self.cache_dir = Path(self.config.cache_dir)
 
+    # ----------------------------------------------------------------- derived
     @property
     def cache_root(self) -> Path:
         """The cache directory in use."""
@@ -119,7 +118,8 @@ class OperationContext:
 
     def with_config(self, config: RepositoryConfig) -> OperationContext:
         """The same context for another repository (the source of ``copy``)."""
-        return replace(self, config=config, credentials=None)
+        cache = Path(config.cache_dir) if config.cache_dir else self.cache_dir
+        return replace(self, config=config, credentials=None, cache_dir=cache)
 
 
 __all__ = ["Actor", "OperationContext"]

@@ -31,6 +31,7 @@ test-servers:
 lint: test-deps
 	$(VENV)/bin/ruff check src tests benchmarks scripts
 	$(VENV)/bin/ruff format --check src tests benchmarks scripts
+	$(PY) -m pytest -q tests/unit/test_face_imports.py
 
 typecheck: test-deps
 	$(VENV)/bin/mypy --strict src tests

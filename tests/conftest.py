@@ -14,7 +14,9 @@ from pathlib import Path
 import pytest
 
 from keyark import ops
+from keyark.context import OperationContext
 from keyark.crypto.slots import Credentials
+from keyark.events import Event, Events, OperationWarning
 from keyark.repo.repository import Repository
 
 #: The real storage servers (sshd, moto, Azurite, fake-gcs-server, FTP/FTPS), per session.
@@ -84,8 +86,19 @@ def cli(tmp_path: Path) -> CLI:
 
 
 @pytest.fixture
-def context(tmp_path: Path) -> ops.Context:
-    return ops.Context(cache_dir=tmp_path / "cache")
+def context(tmp_path: Path) -> OperationContext:
+    return OperationContext(cache_dir=tmp_path / "cache")
+
+
+def warning_context(cache_dir: Path | None = None) -> tuple[OperationContext, list[str]]:
+    """A context whose warnings' messages are collected in the returned list."""
+    messages: list[str] = []
+
+    def sink(event: Event) -> None:
+        if isinstance(event, OperationWarning):
+            messages.append(event.message)
+
+    return OperationContext(cache_dir=cache_dir, events=Events("", sink)), messages
 
 
 @pytest.fixture

@@ -1,6 +1,7 @@
 """keyark: encrypted, deduplicated, verifiable backups of keys, secrets and any other files.
 
-The Python API: :class:`BackupManager` for everyday use, :class:`Repository` for
+The Python API: :class:`Client` (every operation of ``keyark.ops.CATALOGUE``),
+:class:`BackupManager` for everyday use, :class:`Repository` for
 low-level access, and the typed results every operation returns. Names are
 imported on first use so the command line starts fast.
 """
@@ -18,7 +19,7 @@ __version__ = "0.1.0"
 disable_core_dumps()
 
 if TYPE_CHECKING:
-    from keyark.api import BackupManager, ManagerConfig
+    from keyark.api import BackupManager, Client, ManagerConfig
     from keyark.errors import KeyarkError
     from keyark.repo.repository import Repository
     from keyark.repo.snapshot import Snapshot
@@ -26,6 +27,7 @@ if TYPE_CHECKING:
 
 _EXPORTS = {
     "BackupManager": "keyark.api",
+    "Client": "keyark.api",
     "ManagerConfig": "keyark.api",
     "KeyarkError": "keyark.errors",
     "Repository": "keyark.repo.repository",
@@ -47,6 +49,7 @@ __all__ = [
     "BackupManager",
     "BackupSummary",
     "CheckSummary",
+    "Client",
     "KeyarkError",
     "ManagerConfig",
     "Repository",

@@ -1,13 +1,19 @@
-"""Typed operations for write-only backup agents (the CLI and API call these)."""
+"""Write-only backup agents: register, list, revoke, and open a repository as one.
+
+The agent operations of the catalogue (:mod:`keyark.ops.agents`) run these on an
+opened repository; a registration or revocation changes the keyring under an
+exclusive lock (waiting ``ctx.lock_wait`` for it).
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from keyark.backends.registry import BackendOptions
+from keyark.context import OperationContext
 from keyark.crypto import recipients
 from keyark.crypto.agent_registry import (
     accepted_of,
@@ -25,9 +31,16 @@ from keyark.crypto.agents import (
     new_signing_key,
 )
 from keyark.crypto.keyring import Keyring
-from keyark.errors import BackendError, IntegrityError, RepositoryNotFoundError, UsageError
+from keyark.errors import (
+    BackendError,
+    Hint,
+    IntegrityError,
+    RepositoryNotFoundError,
+    UsageError,
+)
+from keyark.events import Code
 from keyark.repo import key_store
-from keyark.repo.agent_session import open_for_agent
+from keyark.repo.agent_session import AgentRepository, open_for_agent
 from keyark.repo.repository import Repository
 from keyark.repo.snapshot_trust import AGENT, snapshot_trust
 from keyark.storage import open_repository_storage
@@ -70,7 +83,7 @@ def _info(name: str, entry: dict[str, Any]) -> AgentInfo:
 
 
 def _require_full_key(repo: Repository) -> None:
-    if repo.root_key is None or repo.agent is not None:
+    if repo.root_key is None:
         raise UsageError("managing agents needs a full key (passphrase, key file, HSM)")
 
 
@@ -88,7 +101,7 @@ def add_agent(
     *,
     hosts: Sequence[str] = (),
     rsa: bool = False,
-    retry_lock: float = 0.0,
+    ctx: OperationContext | None = None,
 ) -> AgentInfo:
     """Register agent ``name`` for ``hosts`` (default: the name) and write its credential
     (0600) to ``out``. Agent names are never re-used, even after revocation."""
@@ -96,8 +109,9 @@ def add_agent(
     check_agent_name(name)
     allowed = check_hosts(list(hosts) or [name])
     if out.exists():
-        raise UsageError(f"{out} already exists; choose another --out")
-    with repo.lock("agent add", exclusive=True, retry=retry_lock):
+        raise UsageError(f"{out} already exists; choose another output path")
+    ctx = ctx or OperationContext()
+    with repo.lock("agent add", exclusive=True, retry=ctx.lock_wait):
         keyring = _fresh_keyring(repo)
         recipient = recipient_of(keyring)
         wanted = recipients.RSA_OAEP_4096 if rsa else recipients.X25519
@@ -106,8 +120,8 @@ def add_agent(
             keyring.extra["recipient"] = recipient.to_dict(private=True)
         elif rsa and recipient.kind != wanted:
             raise UsageError(
-                f"the repository's recipient key is {recipient.kind}; --rsa only applies "
-                "when the first agent is added"
+                f"the repository's recipient key is {recipient.kind}; choosing RSA only "
+                "applies when the first agent is added"
             )
         private, public = new_signing_key()
         register(keyring, name, public, allowed)
@@ -135,38 +149,35 @@ def list_agents(repo: Repository) -> list[AgentInfo]:
     return [_info(name, entry) for name, entry in sorted(agents_of(repo.keyring).items())]
 
 
-def revoke_agent(
-    repo: Repository,
-    name: str,
-    *,
-    retry_lock: float = 0.0,
-    warn: Callable[[str], None] | None = None,
-) -> AgentInfo:
+def revoke_agent(repo: Repository, name: str, *, ctx: OperationContext | None = None) -> AgentInfo:
     """Revoke ``name``: its snapshots trusted now stay trusted (their ids are recorded in
     the keyring); every other snapshot it wrote or writes is flagged, whatever its time."""
     _require_full_key(repo)
-    with repo.lock("agent revoke", exclusive=True, retry=retry_lock):
+    ctx = ctx or OperationContext()
+    with repo.lock("agent revoke", exclusive=True, retry=ctx.lock_wait):
         keyring = _fresh_keyring(repo)
         entry = agents_of(keyring).get(name)
         if entry is None:
-            raise UsageError(f"no agent named {name!r}; see 'keyark agent list'")
+            raise UsageError(f"no agent named {name!r}", hint=Hint.AGENT_LIST)
         if entry.get("revoked") is None:
-            revoke(keyring, name, _trusted_snapshots_of(repo, name, warn))
+            revoke(keyring, name, _trusted_snapshots_of(repo, name, ctx))
             repo.save_keyring()
     return _info(name, entry)
 
 
-def _trusted_snapshots_of(
-    repo: Repository, name: str, warn: Callable[[str], None] | None
-) -> list[str]:
+def _trusted_snapshots_of(repo: Repository, name: str, ctx: OperationContext) -> list[str]:
     """Ids of the agent's snapshots that are trusted now (read under the lock)."""
     accepted = []
     for snapshot_id in repo.snapshot_ids():
+        ctx.cancel.check()
         try:
             snapshot = repo.load_snapshot(snapshot_id)
         except (IntegrityError, BackendError) as error:
-            if warn is not None:
-                warn(f"snapshot {snapshot_id[:8]} cannot be read and stays untrusted: {error}")
+            ctx.events.warn(
+                Code.SNAPSHOT_DAMAGED,
+                f"snapshot {snapshot_id[:8]} cannot be read and stays untrusted: {error}",
+                subject=snapshot_id,
+            )
             continue
         if snapshot.extra.get(AGENT) == name and snapshot_trust(repo.keyring, snapshot) == SIGNED:
             accepted.append(snapshot.id)
@@ -175,13 +186,13 @@ def _trusted_snapshots_of(
 
 def open_agent_repository(
     url: str, credential: Path, backend_options: BackendOptions | None = None
-) -> Repository:
+) -> AgentRepository:
     """Open ``url`` write-only with an agent credential file."""
     agent = AgentCredential.read(credential)
     backend, config_bytes = open_repository_storage(url, backend_options)
     try:
         if config_bytes is None:
-            raise RepositoryNotFoundError(f"no repository at {backend.location()}")
+            raise RepositoryNotFoundError(f"no repository at {backend.location()}", hint=Hint.INIT)
         return open_for_agent(backend, agent, config_bytes)
     except BaseException:
         backend.close()

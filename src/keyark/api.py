@@ -1,4 +1,4 @@
-"""The Python API: ``BackupManager`` over the same typed operations the CLI uses.
+"""The Python API: :class:`Client` (every catalogue operation) and ``BackupManager``.
 
 Example::
 
@@ -13,18 +13,20 @@ Example::
 
 from __future__ import annotations
 
+import functools
 import json
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
+from typing import Any, TypeVar, cast
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from keyark import ops
-from keyark.compress import parse_compression
+from keyark.cancel import CancelToken
 from keyark.config.backends import (
     OPTION_MODELS,
     AzureOptions,
@@ -35,15 +37,14 @@ from keyark.config.backends import (
     SFTPOptions,
 )
 from keyark.config.models import CredentialSpec, RepositoryConfig, RepositorySpec
-from keyark.config.resolve import backend_options, resolve_credentials
 from keyark.config.secrets import SecretRef, resolve_secret
 from keyark.errors import UsageError
-from keyark.maintenance.check import CheckOptions
-from keyark.maintenance.check import check as run_check
+from keyark.events import EventBus, Events, EventSink
+from keyark.ops import Actor, Operation, OperationContext, Result
+from keyark.ops.session import Repository, open_repository
 from keyark.redaction import redact, register_secret
-from keyark.repo.repository import Repository
-from keyark.repo.snapshot import Snapshot, SnapshotFilter
-from keyark.results import BackupSummary, CheckSummary, RestoreSummary
+
+R = TypeVar("R", bound=Result)
 
 
 class ManagerConfig(BaseModel):
@@ -136,15 +137,134 @@ def load_config(path: str | os.PathLike[str]) -> ManagerConfig:
         raise UsageError(f"config file {path} is not valid YAML/JSON: {error}") from None
 
 
+class Client:
+    """Every catalogue operation, with the same options and results as the CLI.
+
+    Built from the config model every face builds: a :class:`RepositoryConfig`
+    (``config=``), a YAML/JSON file (``config_file=``, see :class:`ManagerConfig`), or
+    ``repository=`` and ``password=``. Each call opens the repository, runs the
+    operation and closes it::
+
+        client = Client(repository="/srv/backup/keys", password="...")
+        summary = client.run("check", read_data=True)     # by name, options as keywords
+        summary = client.check(read_data=True)            # the same, as a method
+        summary = client.run(ops.check, ops.CheckOptions(read_data=True))  # typed
+
+    ``events`` receives every event of every operation (progress, warnings, retries,
+    lock waits); :meth:`cancel` stops the running operation at its next checkpoint
+    (from another thread) with :class:`~keyark.errors.CancelledError`.
+    """
+
+    def __init__(
+        self,
+        config: RepositoryConfig | None = None,
+        *,
+        repository: str | None = None,
+        password: str | bytes | None = None,
+        config_file: str | os.PathLike[str] | None = None,
+        cache_dir: str | os.PathLike[str] | None = None,
+        events: EventSink | None = None,
+        lock_wait: float = 0.0,
+        actor: Actor | None = None,
+    ) -> None:
+        self.config = build_config(config, repository, password, config_file, cache_dir)
+        self.bus = EventBus()
+        if events is not None:
+            self.bus.subscribe(events)
+        self.lock_wait = lock_wait
+        self.actor = actor or Actor.current()
+        self._token = CancelToken()
+
+    def __repr__(self) -> str:
+        return f"Client(repository={redact(self.config.repository.url)!r})"
+
+    def context(self) -> OperationContext:
+        """The context the next operation runs with."""
+        if self._token.cancelled:  # a cancel ends one operation, not the client
+            self._token = CancelToken()
+        return OperationContext(
+            config=self.config,
+            events=Events("", self.bus),
+            cancel=self._token,
+            lock_wait=self.lock_wait,
+            actor=self.actor,
+        )
+
+    def cancel(self) -> None:
+        """Stop the running operation at its next checkpoint (thread-safe)."""
+        self._token.cancel()
+
+    def run(
+        self, operation: Operation[Any, R] | str, options: object = None, /, **fields: Any
+    ) -> R:
+        """Run a catalogue operation: by entry or name, with options or their fields."""
+        entry = ops.CATALOGUE[operation] if isinstance(operation, str) else operation
+        if options is None:
+            options = entry.options(**fields)
+        elif fields:
+            raise UsageError("give options or keyword fields, not both")
+        return cast(R, entry(self.context(), options))
+
+    def __getattr__(self, name: str) -> Callable[..., Any]:
+        """``client.key_add(...)`` runs catalogue operation ``key add`` (any separator)."""
+        wanted = _method_name(name)
+        for entry_name in ops.CATALOGUE:
+            if _method_name(entry_name) == wanted:
+                return functools.partial(self.run, entry_name)
+        raise AttributeError(f"{type(self).__name__!r} has no operation {name!r}")
+
+    def __dir__(self) -> list[str]:
+        return sorted({*super().__dir__(), *(_method_name(n) for n in ops.CATALOGUE)})
+
+
+def _method_name(name: str) -> str:
+    return "".join(c if c.isalnum() else "_" for c in name.lower())
+
+
+def build_config(
+    config: RepositoryConfig | None,
+    repository: str | None,
+    password: str | bytes | None,
+    config_file: str | os.PathLike[str] | None,
+    cache_dir: str | os.PathLike[str] | None,
+) -> RepositoryConfig:
+    """The config model from whichever of the API's inputs were given.
+
+    ``config`` first, then ``config_file``; ``repository``/``password``/``cache_dir``
+    override what those say. A password is registered with the log redaction filter.
+    """
+    spec: RepositorySpec | None = config.repository if config is not None else None
+    credentials = config.credentials if config is not None else None
+    cache = config.cache_dir if config is not None else None
+    if config_file is not None:
+        loaded = load_config(config_file)
+        spec = spec or loaded.spec()
+        credentials = credentials or CredentialSpec(passphrase=[loaded.source()])
+        cache = cache or loaded.cache_dir
+    url = repository or (spec.url if spec is not None else None)
+    if not url:
+        raise UsageError("no repository given: pass repository=, config= or config_file=")
+    if spec is None or spec.url != url:
+        spec = RepositorySpec(url=url)
+    if password is not None:
+        register_secret(password)  # masked by keyark.redaction.RedactingFilter
+        credentials = CredentialSpec(passphrase=[SecretRef.of(password)])
+    if credentials is None:
+        raise UsageError("no passphrase given: pass password=, config= or config_file=")
+    if cache_dir is not None:
+        cache = os.fspath(cache_dir)
+    return RepositoryConfig(repository=spec, credentials=credentials, cache_dir=cache)
+
+
 @dataclass
 class BackupManager:
-    """High-level access to one repository. Each call opens, works and closes.
+    """The seed's friendly calls over :class:`Client`. Each call opens, works and closes.
 
     Built from ``repository=`` and ``password=``, a ``config_file=``, or a
     :class:`keyark.config.RepositoryConfig` (``config=``: typed backend options and
     any credential source, e.g. a key file or PKCS#11 key); all three become the
     same config model the CLI builds. ``repr()`` never shows the password (nor a
-    password inside the repository URL).
+    password inside the repository URL). ``manager.client`` runs every other operation.
     """
 
     repository: str | None = None
@@ -162,69 +282,26 @@ class BackupManager:
         )
 
     def __post_init__(self) -> None:
-        spec: RepositorySpec | None = None
-        if self.config is not None:
-            spec = self.config.repository
-            self.repository = self.repository or spec.url
-            if self.cache_dir is None and self.config.cache_dir:
-                self.cache_dir = self.config.cache_dir
-        if self.config_file is not None:
-            loaded = load_config(self.config_file)
-            spec = spec or loaded.spec()
-            self.repository = self.repository or loaded.repository
-            if self.password is None:
-                self.password = loaded.passphrase()
-            if self.cache_dir is None and loaded.cache_dir:
-                self.cache_dir = loaded.cache_dir
-        if not self.repository:
-            raise UsageError("BackupManager needs repository= or config_file=")
-        if self.password is None and self.config is None:
-            raise UsageError("BackupManager needs password= or a config file naming a source")
-        if spec is None or spec.url != self.repository:
-            spec = RepositorySpec(url=self.repository)
-        credentials = self.config.credentials if self.config else CredentialSpec()
-        if self.password is not None:
-            register_secret(self.password)  # masked by keyark.redaction.RedactingFilter
-            credentials = CredentialSpec(passphrase=[SecretRef.of(self.password)])
-        self.config = RepositoryConfig(
-            repository=spec,
-            credentials=credentials,
-            cache_dir=None if self.cache_dir is None else os.fspath(self.cache_dir),
+        self.client = Client(
+            self.config,
+            repository=self.repository,
+            password=self.password,
+            config_file=self.config_file,
+            cache_dir=self.cache_dir,
         )
-
-    # ----------------------------------------------------------------- plumbing
-    def _spec(self) -> RepositoryConfig:
-        assert self.config is not None
-        return self.config
-
-    def _passphrase(self) -> bytes:
-        secret = resolve_secret(self._spec().credentials.passphrase)
-        return secret.get_secret_value()
-
-    def _context(self) -> ops.Context:
-        return ops.Context(cache_dir=Path(self.cache_dir) if self.cache_dir else None)
+        self.config = self.client.config
+        self.repository = self.config.repository.url
+        self.cache_dir = self.config.cache_dir
 
     def open(self) -> Repository:
-        """The lower-level :class:`Repository`, unlocked (close it when done)."""
-        config = self._spec()
-        return ops.open_repository(
-            config.repository.url,
-            resolve_credentials(config.credentials),
-            backend_options(config.repository),
-        )
+        """The lower-level :class:`keyark.Repository`, unlocked (close it when done)."""
+        return open_repository(self.client.context())
 
     def init(self) -> str:
         """Create the repository; return its id."""
-        config = self._spec()
-        repo = ops.init_repository(
-            config.repository.url,
-            self._passphrase(),
-            backend_options=backend_options(config.repository),
-        )
-        repo.close()
-        return repo.repo_id
+        passphrase = resolve_secret(self.client.config.credentials.passphrase)
+        return self.client.run(ops.init, ops.InitOptions(passphrase.get_secret_value())).id
 
-    # ----------------------------------------------------------------- operations
     def create_backup(
         self,
         paths: Sequence[str | os.PathLike[str]],
@@ -234,17 +311,17 @@ class BackupManager:
         excludes: Sequence[str] = (),
         compression: str | None = None,
         dry_run: bool = False,
-    ) -> BackupSummary:
+    ) -> ops.BackupSummary:
         """Back up ``paths``; ``summary.complete`` is False if some could not be read."""
         options = ops.BackupOptions(
+            paths=[os.fspath(p) for p in paths],
             tags=list(tags),
             host=host,
             excludes=list(excludes),
-            compression=parse_compression(compression) if compression else None,
+            compression=compression,
             dry_run=dry_run,
         )
-        with self.open() as repo:
-            return ops.backup(repo, [os.fspath(p) for p in paths], options, ctx=self._context())
+        return self.client.run(ops.backup, options)
 
     def list_backups(
         self,
@@ -253,19 +330,18 @@ class BackupManager:
         tags: Sequence[str] = (),
         paths: Sequence[str] = (),
         latest: int | None = None,
-    ) -> list[Snapshot]:
+    ) -> list[ops.Snapshot]:
         """Snapshots, oldest first, optionally filtered."""
-        selection = SnapshotFilter(
+        selection = ops.SnapshotFilter(
             hosts=[host] if host else [],
             tags=list(tags),
             paths=[os.path.abspath(p) for p in paths],
         )
-        with self.open() as repo:
-            return ops.snapshots(repo, selection, latest, self._context())
+        return self.client.run(ops.snapshots, ops.SnapshotsOptions(selection, latest)).snapshots
 
     def restore_backup(
         self,
-        snapshot: Snapshot | str,
+        snapshot: ops.Snapshot | str,
         target: str | os.PathLike[str],
         *,
         include: Sequence[str] = (),
@@ -273,23 +349,23 @@ class BackupManager:
         verify: bool = False,
         overwrite: str = "always",
         at: datetime | None = None,
-    ) -> RestoreSummary:
+    ) -> ops.RestoreSummary:
         """Restore a snapshot (object, id, prefix or ``"latest"``) into ``target``."""
+        ref = snapshot.id if isinstance(snapshot, ops.Snapshot) else snapshot
         options = ops.RestoreOptions(
             target=os.fspath(target),
             includes=list(include),
             excludes=list(exclude),
             verify=verify,
             overwrite=overwrite,
+            snapshot=ref if at is None else None,
+            at=at,
         )
-        with self.open() as repo:
-            ref = snapshot.id if isinstance(snapshot, Snapshot) else snapshot
-            chosen = ops.find_snapshot(
-                repo, ref if at is None else None, at=at, ctx=self._context()
-            )
-            return ops.restore(repo, chosen, options, ctx=self._context())
+        return self.client.run(ops.restore, options)
 
-    def check(self, *, read_data: bool = False, subset: str | None = None) -> CheckSummary:
+    def check(self, *, read_data: bool = False, subset: str | None = None) -> ops.CheckSummary:
         """Verify the repository; ``summary.ok`` and ``summary.problems`` say what was found."""
-        with self.open() as repo:
-            return run_check(repo, CheckOptions(read_data, subset))
+        return self.client.run(ops.check, ops.CheckOptions(read_data, subset))
+
+
+__all__ = ["BackupManager", "Client", "ManagerConfig", "build_config", "load_config"]

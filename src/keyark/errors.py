@@ -47,12 +47,36 @@ class Hint(StrEnum):
     REPAIR_KEYRING = "repair_keyring"
     #: Free space in storage (prune).
     PRUNE = "prune"
+    #: List the damage with a check, then repair the index and the snapshots.
+    REPAIR = "repair"
+    #: Give a retention policy (which snapshots to keep).
+    RETENTION_POLICY = "retention_policy"
     #: Issue a new agent credential.
     AGENT_ADD = "agent_add"
     #: List the registered agents.
     AGENT_LIST = "agent_list"
     #: Re-create the repository (an unsupported format).
     REINIT = "reinit"
+    #: Remove an unreadable lock object (no process can be holding it).
+    REMOVE_LOCK = "remove_lock"
+    #: Read and verify every stored blob to list what is damaged.
+    CHECK_DATA = "check_data"
+    #: Finish an interrupted root-key rotation by running it again.
+    ROTATE_ROOT = "rotate_root"
+    #: List the snapshots (to find an id).
+    SNAPSHOTS = "snapshots"
+    #: List the key slots (to find a slot id).
+    KEY_LIST = "key_list"
+    #: Repeat with the force option to remove the key slot in use.
+    FORCE_REMOVE = "force_remove"
+    #: Use the PKCS#11 mechanism rsa-oaep-sha1 (the token lacks SHA-256 OAEP).
+    PKCS11_MECHANISM = "pkcs11_mechanism"
+    #: Name one of the agent's registered hosts explicitly.
+    AGENT_HOST = "agent_host"
+    #: Allow flagged (unsigned) snapshots explicitly.
+    ALLOW_UNSIGNED = "allow_unsigned"
+    #: Select every snapshot instead of naming some.
+    SELECT_ALL = "select_all"
 
 
 class KeyarkError(Exception):

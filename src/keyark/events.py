@@ -45,12 +45,16 @@ class Code(StrEnum):
     SNAPSHOT_DAMAGED = "snapshot.damaged"
     #: A snapshot is not signed by a registered agent or full key.
     SNAPSHOT_UNTRUSTED = "snapshot.untrusted"
+    #: A snapshot a write-only agent wrote is used (its privileges are dropped).
+    SNAPSHOT_AGENT = "snapshot.agent"
     #: A pack is damaged; what it held is reported per snapshot and file.
     PACK_DAMAGED = "pack.damaged"
     #: An interrupted write left a temporary object in storage.
     TEMPORARY_LEFT = "storage.temporary"
     #: Storage refused a delete (Object Lock retention, permissions).
     DELETE_REFUSED = "storage.delete_refused"
+    #: A delete failed transiently; the object stays until a later prune removes it.
+    DELETE_DEFERRED = "storage.delete_deferred"
     #: Storage is full; the operation went on read-only or stopped.
     STORAGE_FULL = "storage.full"
     #: The data key is due for rotation.

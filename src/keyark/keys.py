@@ -1,15 +1,15 @@
-"""Key-slot operations: list, add, remove, change passphrase, split into shares, recover.
+"""Key-slot pipelines: list, add, remove, change passphrase, split into shares, recover.
 
-Every ``keyark key`` verb is one function here; the CLI only parses and renders.
-Slots wrap KR, so nothing here touches data, index or snapshots. Each function
-checks its input before writing, and writes at most one slot (plus the files it
-promised), so a refused request changes nothing.
+The key operations of the catalogue (:mod:`keyark.ops.keys`) run these on an opened
+repository. Slots wrap KR, so nothing here touches data, index or snapshots. Each
+function checks its input before writing, and writes at most one slot (plus the files
+it promised), so a refused request changes nothing.
 
 Example::
 
-    from keyark import keys, ops
+    from keyark import keys, storage
 
-    repo = ops.open_repository(url, keys.credentials(passphrase=b"old"))
+    repo = storage.open_repository(url, keys.credentials(passphrase=b"old"))
     keys.add_key_file(repo, "/root/backup.key")
     shares = keys.split(repo, shares=5, threshold=3, out_dir="/root/shares")
     ...
@@ -25,14 +25,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from keyark import ops
 from keyark.backends.registry import BackendOptions
 from keyark.crypto import hsm, kdf, keyfile, shares, slots
 from keyark.crypto.envelope import SymmetricKey
 from keyark.crypto.slots import Credentials, KeySlot
-from keyark.errors import UsageError
+from keyark.errors import Hint, UsageError
 from keyark.repo.repository import Repository, list_slots
-from keyark.storage import open_repository_backend
+from keyark.storage import EMPTY_PASSPHRASE, open_repository_backend
 
 
 @dataclass(frozen=True)
@@ -82,8 +81,21 @@ class SplitResult:
     key: KeyInfo
     identifier: int
     threshold: int
-    mnemonics: list[str] = field(repr=False)
+    mnemonics: list[str] = field(repr=False, metadata={"secret": True})
     files: list[Path] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The split's public part: the shares themselves only through :attr:`mnemonics`."""
+        document: dict[str, Any] = {
+            "message_type": "key_split",
+            "slot": self.key.slot_id,
+            "identifier": self.identifier,
+            "threshold": self.threshold,
+            "shares": len(self.mnemonics),
+        }
+        if self.files:
+            document["files"] = [str(path) for path in self.files]
+        return document
 
 
 # --------------------------------------------------------------------- credentials
@@ -92,7 +104,7 @@ def credentials(
     key_file: str | os.PathLike[str] | None = None,
     pkcs11: hsm.Pkcs11Config | None = None,
 ) -> Credentials:
-    """Key material for :func:`keyark.ops.open_repository`; any combination of the three."""
+    """Key material for :func:`keyark.storage.open_repository`; any combination of the three."""
     unlockers: dict[str, Any] = {}
     if key_file is not None:
         unlockers[keyfile.KEYFILE] = keyfile.unlocker(keyfile.load_key_file(key_file))
@@ -146,22 +158,27 @@ def _root(repo: Repository) -> SymmetricKey:
     return repo.root_key
 
 
-def _kdf_name(name: str) -> str:
-    return kdf.PBKDF2_SHA256 if name in ("pbkdf2", kdf.PBKDF2_SHA256) else name
-
-
 def add_passphrase(
     repo: Repository, passphrase: bytes, kdf_name: str = kdf.ARGON2ID, label: str = ""
 ) -> KeyInfo:
     """Add a passphrase slot (Argon2id, or ``pbkdf2`` = PBKDF2-HMAC-SHA256 600,000 rounds)."""
-    if not passphrase:
-        raise UsageError("an empty passphrase is not allowed")
-    name = _kdf_name(kdf_name)
-    if name not in (kdf.ARGON2ID, kdf.PBKDF2_SHA256):
-        raise UsageError(f"unknown KDF {kdf_name!r} (use argon2id or pbkdf2)")
-    slot = slots.passphrase_slot(_root(repo), passphrase, name, label)
+    slot = slots.passphrase_slot(_root(repo), _checked(passphrase), kdf_of(kdf_name), label)
     repo.add_slot(slot)
     return describe(slot)
+
+
+def _checked(passphrase: bytes) -> bytes:
+    if not passphrase:
+        raise UsageError(EMPTY_PASSPHRASE)
+    return passphrase
+
+
+def kdf_of(name: str) -> str:
+    """The KDF called ``name`` (``argon2id``; ``pbkdf2`` = PBKDF2-HMAC-SHA256); else UsageError."""
+    known = kdf.PBKDF2_SHA256 if name == "pbkdf2" else name
+    if known not in (kdf.ARGON2ID, kdf.PBKDF2_SHA256):
+        raise UsageError(f"unknown KDF {name!r} (use argon2id or pbkdf2)")
+    return known
 
 
 def add_key_file(repo: Repository, path: str | os.PathLike[str], label: str = "") -> KeyInfo:
@@ -189,10 +206,10 @@ def find_slot(repo: Repository, reference: str) -> KeySlot:
     """The slot whose id starts with ``reference`` (unique prefix, at least 4 characters)."""
     reference = reference.strip().lower()
     if len(reference) < 4:
-        raise UsageError("give at least 4 characters of the key slot id (see 'keyark key list')")
+        raise UsageError("give at least 4 characters of the key slot id", hint=Hint.KEY_LIST)
     matches = [s for s in list_slots(repo.backend) if s.slot_id.startswith(reference)]
     if not matches:
-        raise UsageError(f"no key slot {reference}; see 'keyark key list'")
+        raise UsageError(f"no key slot {reference}", hint=Hint.KEY_LIST)
     if len(matches) > 1:
         raise UsageError(f"key slot prefix {reference} is ambiguous; give more characters")
     return matches[0]
@@ -208,8 +225,8 @@ def remove_key(repo: Repository, reference: str, *, force: bool = False) -> KeyI
     current = repo.slot is not None and repo.slot.slot_id == slot.slot_id
     if current and not force:
         raise UsageError(
-            f"key slot {slot.slot_id[:8]} is the one that opened the repository now; "
-            "add --force to remove it anyway"
+            f"key slot {slot.slot_id[:8]} is the one that opened the repository now",
+            hint=Hint.FORCE_REMOVE,
         )
     repo.backend.delete(slot.name)
     return describe(slot)
@@ -218,10 +235,18 @@ def remove_key(repo: Repository, reference: str, *, force: bool = False) -> KeyI
 def change_passphrase(
     repo: Repository, new_passphrase: bytes, kdf_name: str = "argon2id"
 ) -> KeyInfo:
-    """Replace the passphrase slot in use (or add one when another kind opened ``repo``)."""
-    slot_id = ops.change_passphrase(repo, new_passphrase, _kdf_name(kdf_name))
-    assert repo.slot is not None and repo.slot.slot_id == slot_id
-    return describe(repo.slot, slot_id)
+    """Replace the passphrase slot in use (or add one when another kind opened ``repo``).
+
+    The new slot is durable before the old one goes.
+    """
+    if repo.root_key is None or repo.slot is None:
+        raise UsageError("this key cannot change passphrases")
+    slot = slots.passphrase_slot(repo.root_key, _checked(new_passphrase), kdf_of(kdf_name))
+    repo.add_slot(slot)
+    if repo.slot.kind == slots.PASSPHRASE:
+        repo.backend.delete(repo.slot.name)
+    repo.slot = slot
+    return describe(slot, slot.slot_id)
 
 
 # --------------------------------------------------------------------- recovery shares
@@ -270,7 +295,7 @@ def _write_shares(directory: Path, share_set: shares.ShareSet, repo_id: str) -> 
     paths = [directory / f"share-{i}-of-{count}.txt" for i in range(1, count + 1)]
     existing = [p for p in paths if p.exists()]
     if existing:
-        raise UsageError(f"{existing[0]} already exists; use an empty --out-dir")
+        raise UsageError(f"{existing[0]} already exists; use an empty share directory")
     written: list[Path] = []
     try:
         for number, (path, mnemonic) in enumerate(zip(paths, share_set.mnemonics, strict=True), 1):
@@ -311,8 +336,7 @@ def recover(
 ) -> KeyInfo:
     """Open the repository with M recovery shares and add a passphrase slot."""
     secret, identifier = shares.combine(mnemonics)
-    if not new_passphrase:
-        raise UsageError("an empty passphrase is not allowed")
+    _checked(new_passphrase)
     backend = open_repository_backend(url, backend_options)
     fitting = [
         s

@@ -12,19 +12,26 @@ Trust follows the data (design D10): a copy of an agent's snapshot records the
 agent's name and its trust in the source (``extra["provenance"]``), so it stays
 attributed (and flagged, if it was) in the target; a flagged snapshot is copied
 only with ``allow_unsigned``.
+
+Progress (phase ``copy``: files and bytes read so far, the snapshot being copied)
+and warnings go to the context's events; the cancel token is checked per file and
+per blob, and a cancelled copy leaves both repositories unlocked and consistent.
 """
 
 from __future__ import annotations
 
 import io
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from keyark.cancel import CancelToken
 from keyark.chunker import Chunker
+from keyark.context import OperationContext
 from keyark.crypto.agents import TRUSTED
-from keyark.errors import IntegrityError, SnapshotNotFoundError, UsageError
+from keyark.errors import Hint, IntegrityError, SnapshotNotFoundError, UsageError
+from keyark.events import Code, Events
 from keyark.repo.adoption import adopt_unindexed
 from keyark.repo.full_disk import read_lock
 from keyark.repo.pack import DATA
@@ -32,8 +39,6 @@ from keyark.repo.repository import Repository
 from keyark.repo.snapshot import Snapshot, select_snapshot
 from keyark.repo.snapshot_trust import ORIGIN, PROVENANCE, provenance_of, snapshot_trust
 from keyark.repo.tree import DIR, FILE, Node
-
-Warn = Callable[[str], None]
 
 
 @dataclass
@@ -56,16 +61,18 @@ class CopySummary:
 class _ContentStream(io.RawIOBase):
     """A file's content read blob by blob from the source repository."""
 
-    def __init__(self, source: Repository, blobs: list[bytes]) -> None:
+    def __init__(self, source: Repository, blobs: list[bytes], cancel: CancelToken) -> None:
         self._source = source
         self._blobs = list(reversed(blobs))
         self._buffer = memoryview(b"")
+        self._cancel = cancel
 
     def readable(self) -> bool:
         return True
 
     def readinto(self, target: bytearray | memoryview) -> int:  # type: ignore[override]
         while not self._buffer and self._blobs:
+            self._cancel.check()
             self._buffer = memoryview(self._source.load_blob(self._blobs.pop()))
         size = min(len(target), len(self._buffer))
         target[:size] = self._buffer[:size]
@@ -76,13 +83,34 @@ class _ContentStream(io.RawIOBase):
 class Copier:
     """Copies trees and file contents from ``source`` into ``target``."""
 
-    def __init__(self, source: Repository, target: Repository, summary: CopySummary) -> None:
+    def __init__(
+        self,
+        source: Repository,
+        target: Repository,
+        summary: CopySummary,
+        ctx: OperationContext | None = None,
+    ) -> None:
         self.source = source
         self.target = target
         self.summary = summary
         self.chunker = Chunker(target.config.chunker)
+        ctx = ctx or OperationContext()
+        self.events: Events = ctx.events
+        self.cancel: CancelToken = ctx.cancel
+        #: The snapshot being copied (the ``current`` item of progress events).
+        self.current: str | None = None
         self._trees: dict[bytes, bytes] = {}
         self._contents: dict[tuple[bytes, ...], list[bytes]] = {}
+
+    def progress(self, *, final: bool = False) -> None:
+        """Report files and bytes read so far."""
+        self.events.progress(
+            "copy",
+            files_done=self.summary.files,
+            bytes_done=self.summary.bytes_read,
+            current=self.current,
+            final=final,
+        )
 
     def _save(self, data: bytes | memoryview) -> bytes:
         blob_id, added = self.target.save_blob(DATA, data)
@@ -99,7 +127,7 @@ class Copier:
             content = [self._save(data)] if data else []
             self.summary.bytes_read += len(data)
         else:
-            stream = _ContentStream(self.source, node.content)
+            stream = _ContentStream(self.source, node.content, self.cancel)
             content = []
             for chunk in self.chunker.stream_chunks(stream):
                 self.summary.bytes_read += len(chunk)
@@ -113,11 +141,13 @@ class Copier:
             return known
         nodes = self.source.load_tree(tree_id)
         for node in nodes:
+            self.cancel.check()
             if node.type == DIR and node.subtree is not None:
                 node.subtree = self.copy_tree(node.subtree)
             elif node.type == FILE:
                 node.content = self.copy_content(node)
                 self.summary.files += 1
+                self.progress()
         new_id, added = self.target.save_tree(nodes)
         self.summary.bytes_added += added
         self._trees[tree_id] = new_id
@@ -125,16 +155,17 @@ class Copier:
 
 
 def choose_snapshots(
-    available: list[Snapshot], refs: Sequence[str], all_: bool, warn: Warn | None = None
+    available: list[Snapshot], refs: Sequence[str], all_: bool, events: Events | None = None
 ) -> list[Snapshot]:
     """The source snapshots named by id/prefix/``latest``, or all of them.
 
-    ``latest`` skips flagged snapshots (and ``warn`` says how many).
+    ``latest`` skips flagged snapshots (and says how many through ``events``).
     """
     if all_:
         return sorted(available, key=lambda s: (s.time, s.id))
     if not refs:
-        raise UsageError("name snapshots to copy, or use --all")
+        raise UsageError("name the snapshots to copy", hint=Hint.SELECT_ALL)
+    warn = (events or Events()).warner(Code.SNAPSHOT_UNTRUSTED)
     chosen: dict[str, Snapshot] = {}
     for ref in refs:
         snapshot = select_snapshot(available, ref, warn=warn)
@@ -148,16 +179,17 @@ def copy_snapshots(
     snapshots: list[Snapshot],
     existing: list[Snapshot],
     *,
-    retry_lock: float = 0.0,
-    warn: Warn | None = None,
+    ctx: OperationContext | None = None,
     allow_unsigned: bool = False,
 ) -> CopySummary:
     """Copy ``snapshots`` (loaded from ``source``) into ``target`` unless already there.
 
     Each copy keeps its provenance (agent name and trust). A flagged snapshot is
     refused (IntegrityError, nothing copied) unless ``allow_unsigned``; then it is
-    copied and stays flagged in the target.
+    copied and stays flagged in the target. ``ctx`` gives the lock wait, the events
+    (progress, warnings) and the cancel token.
     """
+    ctx = ctx or OperationContext()
     started = time.monotonic()
     summary = CopySummary()
     present = {s.extra.get(ORIGIN) for s in existing} | {s.id for s in existing}
@@ -170,22 +202,26 @@ def copy_snapshots(
         names = ", ".join(f"{s.short_id} ({trust})" for s, trust in flagged[:5])
         raise IntegrityError(
             f"{len(flagged)} of the snapshots to copy are flagged: {names}; nothing was "
-            "copied; copy them only with --allow-unsigned (they stay flagged in the target)"
+            "copied (copied when allowed, they stay flagged in the target)",
+            hint=Hint.ALLOW_UNSIGNED,
         )
     # A shared lock on the source too: a prune there waits for (or refuses) the copy, so
     # no pack the copy is reading is deleted under it.
     with (
-        target.lock("copy", retry=retry_lock),
-        read_lock(source, "copy", retry=retry_lock, warn=warn),
+        target.lock("copy", retry=ctx.lock_wait),
+        read_lock(source, "copy", retry=ctx.lock_wait, warn=ctx.events.warner(Code.STORAGE_FULL)),
     ):
         target.load_index(reload=True)  # as of the lock
-        adopt_unindexed(target, warn=warn)  # reuse what an interrupted copy uploaded
+        # Reuse what an interrupted copy uploaded.
+        adopt_unindexed(target, warn=ctx.events.warner(Code.PACK_DAMAGED))
         source.load_index(reload=True)  # as of the source's lock
-        copier = Copier(source, target, summary)
+        copier = Copier(source, target, summary, ctx)
         for snapshot in snapshots:
+            ctx.cancel.check()
             if snapshot.id in present:
                 summary.skipped.append(snapshot.id)
                 continue
+            copier.current = snapshot.short_id
             tree = copier.copy_tree(snapshot.tree)
             target.flush()
             copy = Snapshot(
@@ -205,10 +241,15 @@ def copy_snapshots(
             provenance = provenance_of(source.keyring, snapshot)
             if provenance is not None:
                 copy.extra[PROVENANCE] = provenance
-                if warn is not None and provenance["trust"] not in TRUSTED:
-                    warn(f"snapshot {snapshot.short_id} is flagged and stays flagged in the target")
+                if provenance["trust"] not in TRUSTED:
+                    ctx.events.warn(
+                        Code.SNAPSHOT_UNTRUSTED,
+                        f"snapshot {snapshot.short_id} is flagged and stays flagged in the target",
+                        subject=snapshot.id,
+                    )
             target.save_snapshot(copy)
             summary.copied.append(copy.id)
+        copier.progress(final=True)
     summary.duration_seconds = time.monotonic() - started
     if not summary.copied and not summary.skipped:
         raise SnapshotNotFoundError("no snapshots to copy")

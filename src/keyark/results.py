@@ -63,6 +63,8 @@ class RestoreSummary:
     dry_run: bool = False
     failed: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
+    #: The snapshot restored, as ``snapshots --json`` shows it.
+    snapshot: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)

@@ -1,4 +1,4 @@
-"""Storage for repositories: settings a repository remembers, and the backend check.
+"""Storage for repositories: creating and opening them at a URL, and the settings they remember.
 
 Some backend settings must hold for every later writer, not just for ``init``: an
 S3 repository created with Object Lock must lock every object anyone writes later.
@@ -13,25 +13,26 @@ obeyed.
 
 from __future__ import annotations
 
-import os
-import secrets
-import time
-from collections.abc import Iterable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from keyark.backends.base import Backend
 from keyark.backends.registry import BackendOptions, open_storage, scheme_of
+from keyark.cache_dir import default_cache_dir
+from keyark.crypto.slots import Credentials
 from keyark.errors import NotFoundError, UsageError
-from keyark.repo.config import CONFIG_NAME, RepoConfig
+from keyark.repo.config import RepoConfig
+from keyark.repo.repository import Repository
 from keyark.repo.state_copies import read_config_bytes
-from keyark.testing import ContractOptions, ContractResult, run_contract
+from keyark.repo.trust_state import TrustState
 
 #: Where ``init`` records the persistent backend settings in the config's public part.
 PUBLIC_KEY = "backend_settings"
 #: Settings that, given to ``init``, are recorded and apply to every later open.
 PERSISTENT_SETTINGS: dict[str, str] = {"s3_object_lock_days": "s3"}
+#: What each persistent setting is called in messages.
+SETTING_NAMES: dict[str, str] = {"s3_object_lock_days": "S3 Object Lock"}
+EMPTY_PASSPHRASE = "an empty passphrase is not allowed"  # noqa: S105 (a message, not a secret)
 
 
 def persistent_settings(url: str, options: BackendOptions) -> dict[str, Any]:
@@ -42,22 +43,10 @@ def persistent_settings(url: str, options: BackendOptions) -> dict[str, Any]:
         if not value:
             continue
         if scheme_of(url) != scheme:
-            flag = "--" + key.replace("_", "-")
-            raise UsageError(f"{flag} works only with {scheme}:// repositories")
+            name = SETTING_NAMES.get(key, key)
+            raise UsageError(f"{name} works only with {scheme}:// repositories")
         recorded[key] = value
     return recorded
-
-
-def recorded_settings(backend: Backend) -> dict[str, Any]:
-    """The backend settings recorded in the repository config (empty without a config).
-
-    Not authenticated by itself: use :func:`open_repository_storage` and pass the
-    returned bytes to ``Repository.open``, which verifies them.
-    """
-    try:
-        return settings_in(backend.get(CONFIG_NAME))
-    except NotFoundError:
-        return {}  # opening reports the missing repository
 
 
 def settings_in(config_bytes: bytes) -> dict[str, Any]:
@@ -104,80 +93,72 @@ def open_repository_storage(
     return open_storage(url, options.with_settings(missing)), config_bytes
 
 
-@dataclass
-class BackendCheckReport:
-    """Outcome of ``keyark backend check``: one result per contract check."""
-
-    location: str
-    results: list[ContractResult] = field(default_factory=list)
-    duration_seconds: float = 0.0
-
-    @property
-    def ok(self) -> bool:
-        return all(result.ok for result in self.results)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "message_type": "backend_check",
-            "location": self.location,
-            "ok": self.ok,
-            "failed": sum(1 for result in self.results if not result.ok),
-            "duration_seconds": round(self.duration_seconds, 3),
-            "checks": [
-                {
-                    "name": result.name,
-                    "ok": result.ok,
-                    "detail": result.detail,
-                    "seconds": round(result.seconds, 3),
-                }
-                for result in self.results
-            ],
-        }
-
-
-def check_backend(
+def init_repository(
     url: str,
-    options: BackendOptions | None = None,
-    contract: ContractOptions | None = None,
-    only: Iterable[str] | None = None,
-) -> BackendCheckReport:
-    """Run the backend contract against ``url`` in a scratch prefix, then clean up.
+    passphrase: bytes,
+    *,
+    kdf: str = "argon2id",
+    pack_size_mib: int = 16,
+    backend_options: BackendOptions | None = None,
+) -> Repository:
+    """Create a repository at ``url`` protected by ``passphrase``.
 
-    Objects outside the scratch prefix ``keyark-contract-<random>/`` are never
-    touched, so this is safe on storage that already holds a repository.
+    The bucket or container is created when missing. Persistent backend settings
+    (S3 Object Lock) are recorded in the config and apply to every later open.
     """
-    started = time.monotonic()
-    prefix = f"keyark-contract-{secrets.token_hex(4)}/"
+    if not passphrase:
+        raise UsageError(EMPTY_PASSPHRASE)
+    options = backend_options or BackendOptions()
+    recorded = persistent_settings(url, options)
     backend = open_storage(url, options)
     try:
-        results = run_contract(backend, prefix, options=contract, only=only)
-        location = backend.location()
-    finally:
+        create = getattr(backend, "create_container", None)
+        if callable(create):
+            create()
+        return Repository.init(
+            backend,
+            passphrase,
+            kdf=kdf,
+            pack_size=pack_size_mib * 1024 * 1024,
+            public={PUBLIC_KEY: recorded} if recorded else None,
+        )
+    except BaseException:
         backend.close()
-    if scheme_of(url) == "file":
-        _remove_empty_directories(Path(location) / prefix)
-    return BackendCheckReport(location, results, time.monotonic() - started)
+        raise
 
 
-def _remove_empty_directories(top: Path) -> None:
-    """Remove the directories a local check left behind (only empty ones)."""
-    if not top.is_dir():
-        return
-    for directory, _subdirs, _files in sorted(os.walk(top), key=lambda e: -len(e[0])):
-        try:
-            os.rmdir(directory)
-        except OSError:
-            pass
+def open_repository(
+    url: str,
+    credentials: Credentials,
+    backend_options: BackendOptions | None = None,
+    cache_dir: Path | None = None,
+) -> Repository:
+    """Open and unlock the repository at ``url`` (with the backend settings it records).
+
+    The config is authenticated, and what this client remembers about the repository
+    (``<cache_dir>/trust/``, default cache dir when None) is checked and updated.
+    """
+    backend, config_bytes = open_repository_storage(url, backend_options)
+    try:
+        trust = None
+        if config_bytes is not None:
+            repo_id = RepoConfig.peek(config_bytes).get("id")
+            if isinstance(repo_id, str):
+                trust = TrustState.load(cache_dir or default_cache_dir(), repo_id)
+        return Repository.open(backend, credentials, trust=trust, config_bytes=config_bytes)
+    except BaseException:
+        backend.close()
+        raise
 
 
 __all__ = [
+    "EMPTY_PASSPHRASE",
     "PERSISTENT_SETTINGS",
     "PUBLIC_KEY",
-    "BackendCheckReport",
-    "check_backend",
+    "init_repository",
+    "open_repository",
     "open_repository_backend",
     "open_repository_storage",
     "persistent_settings",
-    "recorded_settings",
     "settings_in",
 ]

@@ -1,14 +1,16 @@
-"""Parsing of the sizes, durations and limits users type on the command line.
+"""Parsing of the sizes, durations and limits users type (CLI flags, config files).
 
 Three small grammars, all strict (a bad value is a :class:`UsageError` naming the
-expected form, never a guess):
+option and the expected form, never a guess). Each parser takes the ``option``
+name the face calls the value by (the CLI passes its flag, e.g. ``--retry-lock``);
+the default is a face-neutral description.
 
-- lock waits (``--retry-lock``) are clock durations as in restic/Go:
+- lock waits are clock durations as in restic/Go:
   ``30s``, ``5m``, ``1h30m``, ``1.5h``, ``500ms``, ``2d`` (``m`` = minutes);
-- retention windows (``--keep-within``) are calendar durations as in restic:
+- retention windows (keep within) are calendar durations as in restic:
   ``1y2m3d4h`` (``m`` = months);
-- sizes (``--max-repack-size``) are bytes with an optional binary unit:
-  ``1024``, ``500K``, ``10MiB``, ``1.5g``; ``--max-unused`` also takes ``N%``
+- sizes (the repack limit) are bytes with an optional binary unit:
+  ``1024``, ``500K``, ``10MiB``, ``1.5g``; the unused-space limit also takes ``N%``
   or ``unlimited``.
 """
 
@@ -27,7 +29,7 @@ _SIZE_POWERS = {"": 0, "k": 1, "m": 2, "g": 3, "t": 4, "p": 5}
 _CALENDAR_PART = re.compile(r"(\d+)([ymdh])")
 
 
-def parse_seconds(text: str, option: str = "--retry-lock") -> float:
+def parse_seconds(text: str, option: str = "lock wait") -> float:
     """A clock duration such as ``30s``, ``5m``, ``1h30m`` in seconds (``0`` is allowed)."""
     spec = text.strip().lower()
     if spec == "0":
@@ -48,7 +50,7 @@ def parse_seconds(text: str, option: str = "--retry-lock") -> float:
 
 @dataclass(frozen=True)
 class CalendarDuration:
-    """A ``--keep-within`` window: years, months, days and hours."""
+    """A keep-within window: years, months, days and hours."""
 
     years: int = 0
     months: int = 0
@@ -72,7 +74,7 @@ class CalendarDuration:
         return "".join(parts) or "0h"
 
 
-def parse_calendar_duration(text: str, option: str = "--keep-within") -> CalendarDuration:
+def parse_calendar_duration(text: str, option: str = "keep within") -> CalendarDuration:
     """``1y2m3d4h`` (any subset, each unit at most once) as a :class:`CalendarDuration`."""
     spec = text.strip().lower()
     values: dict[str, int] = {}
@@ -95,7 +97,7 @@ def parse_calendar_duration(text: str, option: str = "--keep-within") -> Calenda
     return duration
 
 
-def parse_size(text: str, option: str = "--max-repack-size") -> int:
+def parse_size(text: str, option: str = "size") -> int:
     """Bytes from ``1024``, ``500K``, ``10MiB``, ``1.5g`` (binary units, as restic)."""
     match = _SIZE.fullmatch(text.strip())
     if match is None:
@@ -137,7 +139,7 @@ class UnusedLimit:
         return f"{self.percent:g}%"
 
 
-def parse_unused_limit(text: str, option: str = "--max-unused") -> UnusedLimit:
+def parse_unused_limit(text: str, option: str = "unused limit") -> UnusedLimit:
     """``N%`` (0-100), a size such as ``100M``, or ``unlimited``."""
     spec = text.strip().lower()
     if spec == "unlimited":
@@ -158,3 +160,13 @@ def parse_unused_limit(text: str, option: str = "--max-unused") -> UnusedLimit:
         raise UsageError(
             f"{option} {text!r}: use a percentage (5%), a size (100M) or 'unlimited'"
         ) from None
+
+
+__all__ = [
+    "CalendarDuration",
+    "UnusedLimit",
+    "parse_calendar_duration",
+    "parse_seconds",
+    "parse_size",
+    "parse_unused_limit",
+]

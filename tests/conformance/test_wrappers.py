@@ -12,11 +12,18 @@ from pathlib import Path
 import pytest
 
 from keyark.backends.base import Backend
-from keyark.backends.faults import FaultInjectingBackend
 from keyark.backends.local import LocalBackend
 from keyark.backends.retry import RetryingBackend
 from keyark.backends.throttle import ThrottledBackend, TokenBucket
-from keyark.errors import NotFoundError, PermanentBackendError, TransientBackendError
+from keyark.cancel import CancelToken
+from keyark.errors import (
+    CancelledError,
+    NotFoundError,
+    PermanentBackendError,
+    TransientBackendError,
+)
+from keyark.events import Event, Events, Retry
+from keyark.testing.faults import FaultInjectingBackend
 
 from .servers import FTPInfo, open_fresh_backend
 
@@ -88,6 +95,72 @@ def test_permanent_and_not_found_are_not_retried(tmp_path: Path) -> None:
     with pytest.raises(PermanentBackendError):
         dead.put("config", b"x")
     assert sleeps == [] and backend.retries == 0 and dead.retries == 0
+
+
+def test_each_retry_emits_a_retry_event(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    inner = LocalBackend(tmp_path)
+    inner.put("config", b"x")
+    seen: list[Event] = []
+    events = Events("check", seen.append)
+    calm = RetryingBackend(inner, attempts=5, sleep=lambda _seconds: None, events=events)
+    assert calm.get("config") == b"x"
+    assert seen == [] and calm.retries == 0  # no transient error, no event
+    faulty = FaultInjectingBackend(inner, transient_rate=1.0, seed=1)
+    delays: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        delays.append(seconds)
+        if len(delays) == 2:
+            faulty.transient_rate = 0.0  # the third attempt succeeds
+
+    backend = RetryingBackend(faulty, attempts=5, sleep=sleep, seed=3, events=events)
+    with caplog.at_level(logging.WARNING, logger="keyark.backend"):
+        assert backend.get("config") == b"x"
+    retries = [event for event in seen if isinstance(event, Retry)]
+    assert len(seen) == len(retries) == backend.retries == 2
+    assert [event.attempt for event in retries] == [1, 2]
+    assert [event.delay for event in retries] == delays
+    for event in retries:
+        assert event.operation == "check"
+        assert event.error.startswith("get config: injected transient failure")
+    assert len([r for r in caplog.records if r.name == "keyark.backend"]) == 2  # still logged
+
+
+def test_cancel_ends_a_backoff_at_once(tmp_path: Path) -> None:
+    token = CancelToken()
+    retried = threading.Event()
+    seen: list[Retry] = []
+
+    def sink(event: Event) -> None:
+        if isinstance(event, Retry):
+            seen.append(event)
+            retried.set()
+
+    def cancel_on_retry() -> None:
+        if retried.wait(30):
+            token.cancel()
+
+    always = FaultInjectingBackend(LocalBackend(tmp_path), transient_rate=1.0, seed=1)
+    # seed 2: the first backoff is 57 s (full jitter up to 60 s).
+    backend = RetryingBackend(
+        always,
+        attempts=10,
+        base_delay=60.0,
+        max_delay=60.0,
+        seed=2,
+        events=Events("backup", sink),
+        cancel=token,
+    )
+    canceller = threading.Thread(target=cancel_on_retry)
+    canceller.start()
+    started = time.monotonic()
+    with pytest.raises(CancelledError):
+        backend.get("config")
+    took = time.monotonic() - started
+    canceller.join()
+    assert len(seen) == 1 and seen[0].attempt == 1 and seen[0].delay > 30
+    assert took < 5, f"the cancel took {took:.1f}s to end a {seen[0].delay:.0f}s backoff"
+    assert always.injected["get"] == 1, "no attempt after the cancel"
 
 
 def test_lost_put_response_then_retry_succeeds(tmp_path: Path) -> None:

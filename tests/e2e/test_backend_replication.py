@@ -152,7 +152,7 @@ def test_object_lock_every_object_retained_delete_fails_at_server(
 def test_object_lock_needs_s3(request: pytest.FixtureRequest, tmp_path: Path) -> None:
     remote = make_remote("gcs", request, tmp_path)
     line = assert_one_line_error(remote.run("init", "--s3-object-lock-days", "3"), 1)
-    assert line == "keyark: --s3-object-lock-days works only with s3:// repositories"
+    assert line == "keyark: S3 Object Lock works only with s3:// repositories"
 
 
 def test_object_lock_refused_on_existing_bucket_without_lock(

@@ -11,6 +11,8 @@ from tests.conftest import CLI, PASSWORD
 from tests.e2e.maint_cli import assert_one_line_error, init_small, objects, write_random
 
 from keyark import ops
+from keyark.archiver.backup import BackupOptions, backup
+from keyark.context import OperationContext
 from keyark.crypto.slots import Credentials
 
 
@@ -18,17 +20,20 @@ def dated_history(cli: CLI, tmp_path: Path) -> dict[str, list[str]]:
     """Snapshots of two hosts, one every 12 hours over 6 days (through the API, with times)."""
     source = write_random(tmp_path / "src", {"a.key": 2000, "b.crt": 3000})
     repo = ops.open_repository(str(cli.repo), Credentials(passphrase=PASSWORD.encode()))
-    ctx = ops.Context(cache_dir=cli.cache)
+    ctx = OperationContext(cache_dir=cli.cache)
     made: dict[str, list[str]] = {"web": [], "db": []}
     start = datetime(2024, 3, 1, 1, 0, tzinfo=UTC)
     try:
         for step in range(12):
             for host, ids in made.items():
                 write_random(source, {"a.key": 2000 + step})
-                options = ops.BackupOptions(
-                    host=host, time=start + timedelta(hours=12 * step), tags=["t"] if step else []
+                options = BackupOptions(
+                    paths=[str(source)],
+                    host=host,
+                    time=start + timedelta(hours=12 * step),
+                    tags=["t"] if step else [],
                 )
-                summary = ops.backup(repo, [str(source)], options, ctx=ctx)
+                summary = backup(repo, options, ctx)
                 ids.append(summary.snapshot_id)
     finally:
         repo.close()

@@ -13,18 +13,44 @@ from pathlib import Path
 from tests.conftest import PASSWORD, tree_state
 
 from keyark import ops
+from keyark.archiver.backup import BackupOptions
+from keyark.archiver.backup import backup as run_backup
+from keyark.cancel import NEVER, CancelToken
+from keyark.config.models import RepositoryConfig, RepositorySpec
 from keyark.crypto.envelope import ObjectKind
 from keyark.crypto.slots import Credentials
+from keyark.events import Events, EventSink
 from keyark.repo.locks import LOCK_PREFIX, lock_sealer
 from keyark.repo.pack import pack_id_from_name
 from keyark.repo.repository import Repository
 from keyark.repo.snapshot import Snapshot
 from keyark.repo.tree import DIR, FILE
+from keyark.restorer.run import RestoreOptions
+from keyark.restorer.run import restore as run_restore
 
 
 def reopen(repo: Repository) -> Repository:
     """A fresh session on the same repository (no cached index)."""
     return ops.open_repository(repo.backend.location(), Credentials(passphrase=PASSWORD.encode()))
+
+
+def operation_context(
+    repo: Repository,
+    sink: EventSink | None = None,
+    cancel: CancelToken = NEVER,
+    *,
+    lock_wait: float = 0.0,
+) -> ops.OperationContext:
+    """A context for catalogue operations on ``repo``'s storage (every progress event sent)."""
+    location = repo.backend.location()
+    return ops.OperationContext(
+        config=RepositoryConfig(repository=RepositorySpec(url=location)),
+        credentials=Credentials(passphrase=PASSWORD.encode()),
+        cache_dir=Path(location).parent / "cache",
+        events=Events("", sink, interval=0.0),
+        cancel=cancel,
+        lock_wait=lock_wait,
+    )
 
 
 def write_files(root: Path, files: dict[str, int], seed: int = 0) -> Path:
@@ -36,8 +62,13 @@ def write_files(root: Path, files: dict[str, int], seed: int = 0) -> Path:
     return root
 
 
-def backup(repo: Repository, path: Path, ctx: ops.Context, **kwargs: object) -> Snapshot:
-    summary = ops.backup(repo, [str(path)], ops.BackupOptions(**kwargs), ctx=ctx)  # type: ignore[arg-type]
+def backup(
+    repo: Repository, path: Path, ctx: ops.OperationContext | None = None, **kwargs: object
+) -> Snapshot:
+    """Back up ``path`` through this session (``ctx``: default :func:`operation_context`)."""
+    context = ctx if isinstance(ctx, ops.OperationContext) else operation_context(repo)
+    options = BackupOptions(paths=[str(path)], **kwargs)  # type: ignore[arg-type]
+    summary = run_backup(repo, options, context)
     return repo.load_snapshot(summary.snapshot_id)
 
 
@@ -69,10 +100,10 @@ def file_blobs(repo: Repository, snapshot: Snapshot) -> dict[str, list[bytes]]:
 
 
 def restored_state(
-    repo: Repository, snapshot: Snapshot, target: Path, ctx: ops.Context
+    repo: Repository, snapshot: Snapshot, target: Path
 ) -> dict[str, tuple[object, ...]]:
     """Restore ``snapshot`` into ``target`` and return the state of its source path."""
-    ops.restore(repo, snapshot, ops.RestoreOptions(str(target)), ctx=ctx)
+    run_restore(repo, snapshot, RestoreOptions(str(target)), operation_context(repo))
     return tree_state(target / snapshot.paths[0].lstrip("/"))
 
 

@@ -9,65 +9,72 @@ from pathlib import Path
 import pytest
 from tests.conftest import PASSWORD, make_tree, tree_state
 
-from keyark import BackupManager, ops
+from keyark import BackupManager
+from keyark.archiver.backup import BackupOptions, backup
+from keyark.catalog.snapshots import find_snapshot, list_snapshots
+from keyark.context import OperationContext
 from keyark.errors import SourceError, UsageError
 from keyark.repo.repository import Repository
+from keyark.restorer.run import RestoreOptions, restore
 
 
 def test_round_trip_dedup_and_parent(
-    repo: Repository, tmp_path: Path, context: ops.Context
+    repo: Repository, tmp_path: Path, context: OperationContext
 ) -> None:
     source = make_tree(tmp_path / "src")
-    first = ops.backup(repo, [str(source)], ctx=context)
+    first = backup(repo, BackupOptions([str(source)]), context)
     assert first.complete and first.files_new == 6 and first.bytes_added > 0
-    second = ops.backup(repo, [str(source)], ctx=context)
+    second = backup(repo, BackupOptions([str(source)]), context)
     assert second.parent == first.snapshot_id
     # Parent directories above the source may change (other processes), file data may not.
     assert second.files_unchanged == 6 and second.bytes_read == 0 and second.data_blobs == 0
     (source / "tls" / "server.key").write_text("rotated key\n")
-    third = ops.backup(repo, [str(source)], ctx=context)
+    third = backup(repo, BackupOptions([str(source)]), context)
     assert third.files_changed == 1 and third.files_unchanged == 5
-    snapshot = ops.find_snapshot(repo, "latest", ctx=context)
+    snapshot = find_snapshot(repo, "latest", context)
     target = tmp_path / "out"
-    summary = ops.restore(repo, snapshot, ops.RestoreOptions(str(target), verify=True), ctx=context)
+    summary = restore(repo, snapshot, RestoreOptions(str(target), verify=True), context)
     assert summary.files_verified == 6
     assert tree_state(target / source.relative_to("/")) == tree_state(source)
 
 
-def test_dry_run_writes_nothing(repo: Repository, tmp_path: Path, context: ops.Context) -> None:
+def test_dry_run_writes_nothing(
+    repo: Repository, tmp_path: Path, context: OperationContext
+) -> None:
     source = make_tree(tmp_path / "src")
     before = sorted(i.name for i in repo.backend.list(""))
-    summary = ops.backup(repo, [str(source)], ops.BackupOptions(dry_run=True), ctx=context)
+    summary = backup(repo, BackupOptions(paths=[str(source)], dry_run=True), context)
     assert summary.dry_run and summary.files_new == 6 and summary.bytes_added > 0
     assert sorted(i.name for i in repo.backend.list("")) == before
 
 
 def test_excludes_tags_host_compression(
-    repo: Repository, tmp_path: Path, context: ops.Context
+    repo: Repository, tmp_path: Path, context: OperationContext
 ) -> None:
     source = make_tree(tmp_path / "src")
-    options = ops.BackupOptions(
+    options = BackupOptions(
+        paths=[str(source)],
         tags=["tls"],
         host="web-1",
         excludes=["*.bin"],
-        compression=__import__("keyark.compress", fromlist=["x"]).parse_compression("lzma"),
+        compression="lzma",
     )
-    summary = ops.backup(repo, [str(source)], options, ctx=context)
+    summary = backup(repo, options, context)
     assert summary.files_new == 5
-    [snap] = ops.snapshots(repo, ctx=context)
+    [snap] = list_snapshots(repo, context)
     assert snap.host == "web-1" and snap.tags == ["tls"]
 
 
-def test_missing_sources(repo: Repository, tmp_path: Path, context: ops.Context) -> None:
+def test_missing_sources(repo: Repository, tmp_path: Path, context: OperationContext) -> None:
     with pytest.raises(SourceError, match="none of the source paths exist"):
-        ops.backup(repo, [str(tmp_path / "nope")], ctx=context)
+        backup(repo, BackupOptions([str(tmp_path / "nope")]), context)
     source = make_tree(tmp_path / "src")
-    summary = ops.backup(repo, [str(source), str(tmp_path / "nope")], ctx=context)
+    summary = backup(repo, BackupOptions([str(source), str(tmp_path / "nope")]), context)
     assert not summary.complete and "does not exist" in summary.errors[0]
 
 
 def test_sockets_skipped_with_warning(
-    repo: Repository, tmp_path: Path, context: ops.Context
+    repo: Repository, tmp_path: Path, context: OperationContext
 ) -> None:
     import socket
 
@@ -76,7 +83,7 @@ def test_sockets_skipped_with_warning(
     sock.bind(str(source / "agent.sock"))
     os.mkfifo(source / "fifo")
     try:
-        summary = ops.backup(repo, [str(source)], ctx=context)
+        summary = backup(repo, BackupOptions([str(source)]), context)
     finally:
         sock.close()
     # The socket is skipped with a note; the FIFO is stored (issue 9).
@@ -84,56 +91,48 @@ def test_sockets_skipped_with_warning(
 
 
 def test_restore_include_exclude_overwrite(
-    repo: Repository, tmp_path: Path, context: ops.Context
+    repo: Repository, tmp_path: Path, context: OperationContext
 ) -> None:
     source = make_tree(tmp_path / "src")
-    ops.backup(repo, [str(source)], ctx=context)
-    snap = ops.find_snapshot(repo, "latest", ctx=context)
+    backup(repo, BackupOptions([str(source)]), context)
+    snap = find_snapshot(repo, "latest", context)
     target = tmp_path / "out"
-    ops.restore(repo, snap, ops.RestoreOptions(str(target), includes=["*.key"]), ctx=context)
+    restore(repo, snap, RestoreOptions(str(target), includes=["*.key"]), context)
     restored = target / source.relative_to("/")
     assert sorted(p.name for p in restored.rglob("*") if p.is_file()) == ["server.key"]
     (restored / "tls" / "server.key").write_text("local edit")
-    summary = ops.restore(
-        repo,
-        snap,
-        ops.RestoreOptions(str(target), includes=["*.key"], overwrite="never"),
-        ctx=context,
+    summary = restore(
+        repo, snap, RestoreOptions(str(target), includes=["*.key"], overwrite="never"), context
     )
     assert summary.files_skipped == 1
     assert (restored / "tls" / "server.key").read_text() == "local edit"
-    ops.restore(repo, snap, ops.RestoreOptions(str(target), includes=["*.key"]), ctx=context)
+    restore(repo, snap, RestoreOptions(str(target), includes=["*.key"]), context)
     assert (restored / "tls" / "server.key").read_text().startswith("-----BEGIN")
     with pytest.raises(UsageError):
-        ops.restore(repo, snap, ops.RestoreOptions(str(target), overwrite="bogus"), ctx=context)
+        restore(repo, snap, RestoreOptions(str(target), overwrite="bogus"), context)
 
 
-def test_hard_links_restored(repo: Repository, tmp_path: Path, context: ops.Context) -> None:
+def test_hard_links_restored(repo: Repository, tmp_path: Path, context: OperationContext) -> None:
     source = tmp_path / "src"
     source.mkdir()
     (source / "a").write_text("shared")
     os.link(source / "a", source / "b")
-    ops.backup(repo, [str(source)], ctx=context)
+    backup(repo, BackupOptions([str(source)]), context)
     target = tmp_path / "out"
-    ops.restore(
-        repo,
-        ops.find_snapshot(repo, "latest", ctx=context),
-        ops.RestoreOptions(str(target)),
-        ctx=context,
-    )
+    restore(repo, find_snapshot(repo, "latest", context), RestoreOptions(str(target)), context)
     restored = target / source.relative_to("/")
     assert (restored / "a").stat().st_ino == (restored / "b").stat().st_ino
 
 
-def test_point_in_time(repo: Repository, tmp_path: Path, context: ops.Context) -> None:
+def test_point_in_time(repo: Repository, tmp_path: Path, context: OperationContext) -> None:
     from datetime import datetime, timedelta
 
     source = make_tree(tmp_path / "src")
     old = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
-    ops.backup(repo, [str(source)], ops.BackupOptions(time=old), ctx=context)
+    backup(repo, BackupOptions(paths=[str(source)], time=old), context)
     (source / "empty").write_text("now not empty")
-    ops.backup(repo, [str(source)], ops.BackupOptions(time=old + timedelta(days=1)), ctx=context)
-    chosen = ops.find_snapshot(repo, None, at=old + timedelta(hours=1), ctx=context)
+    backup(repo, BackupOptions(paths=[str(source)], time=old + timedelta(days=1)), context)
+    chosen = find_snapshot(repo, None, context, at=old + timedelta(hours=1))
     assert chosen.time == old
 
 

@@ -10,6 +10,9 @@ import pytest
 from tests.conftest import PASSWORD, make_tree, tree_state
 
 from keyark import ops
+from keyark.archiver.backup import BackupOptions, backup
+from keyark.catalog.snapshots import find_snapshot
+from keyark.context import OperationContext
 from keyark.crypto.slots import Credentials
 from keyark.errors import (
     RepositoryExistsError,
@@ -22,6 +25,7 @@ from keyark.maintenance.repair import repair_index
 from keyark.repo.repository import Repository
 from keyark.repo.snapshot import Snapshot, now
 from keyark.repo.tree import DIR, FILE, SYMLINK, Node
+from keyark.restorer.run import RestoreOptions, restore
 
 
 def hostile_snapshot(repo: Repository, outside: Path) -> Snapshot:
@@ -44,7 +48,7 @@ def hostile_snapshot(repo: Repository, outside: Path) -> Snapshot:
 
 
 def test_hostile_snapshot_is_refused(
-    repo: Repository, tmp_path: Path, context: ops.Context
+    repo: Repository, tmp_path: Path, context: OperationContext
 ) -> None:
     outside = tmp_path / "outside"
     outside.mkdir()
@@ -53,7 +57,7 @@ def test_hostile_snapshot_is_refused(
     # Format 2: the tree parser refuses such a tree as a whole, naming it (issue 8 s.6);
     # restore lists it as unreadable.
     with pytest.raises(RestoreError) as error:
-        ops.restore(repo, snapshot, ops.RestoreOptions(str(target)), ctx=context)
+        restore(repo, snapshot, RestoreOptions(str(target)), context)
     summary = error.value.summary  # type: ignore[attr-defined]
     assert any(f"tree {snapshot.tree.hex()[:16]}" in e for e in summary.errors), summary.errors
     assert list(outside.iterdir()) == []
@@ -61,21 +65,21 @@ def test_hostile_snapshot_is_refused(
 
 
 def test_existing_symlink_in_target_is_not_followed(
-    repo: Repository, tmp_path: Path, context: ops.Context
+    repo: Repository, tmp_path: Path, context: OperationContext
 ) -> None:
     source = make_tree(tmp_path / "src")
-    ops.backup(repo, [str(source)], ctx=context)
+    backup(repo, BackupOptions([str(source)]), context)
     outside = tmp_path / "outside"
     outside.mkdir()
     target = tmp_path / "target"
     target.mkdir()
     os.symlink(outside, target / source.relative_to("/").parts[0])
     with pytest.raises(RestoreError, match="could not be restored"):
-        ops.restore(
+        restore(
             repo,
-            ops.find_snapshot(repo, "latest", ctx=context),
-            ops.RestoreOptions(str(target)),
-            ctx=context,
+            find_snapshot(repo, "latest", context),
+            RestoreOptions(str(target)),
+            context,
         )
     assert list(outside.iterdir()) == []
 
@@ -91,14 +95,14 @@ def _data_packs(repo_dir: Path) -> list[Path]:
 
 
 def test_flipped_byte_check_and_restore(
-    repo: Repository, tmp_path: Path, context: ops.Context
+    repo: Repository, tmp_path: Path, context: OperationContext
 ) -> None:
     source = tmp_path / "src"
     source.mkdir()
     (source / "victim.key").write_bytes(os.urandom(2000))
-    ops.backup(repo, [str(source)], ctx=context)
+    backup(repo, BackupOptions([str(source)]), context)
     (source / "survivor.key").write_bytes(os.urandom(2000))
-    ops.backup(repo, [str(source)], ctx=context)
+    backup(repo, BackupOptions([str(source)]), context)
     victim_blob = repo.hasher((source / "victim.key").read_bytes())
     location = repo.index.get(victim_blob)
     assert location is not None
@@ -111,11 +115,11 @@ def test_flipped_byte_check_and_restore(
     assert len([s for p in summary.problems for s in p.snapshots]) >= 2
     target = tmp_path / "out"
     with pytest.raises(RestoreError, match=r"victim\.key"):
-        ops.restore(
+        restore(
             repo,
-            ops.find_snapshot(repo, "latest", ctx=context),
-            ops.RestoreOptions(str(target)),
-            ctx=context,
+            find_snapshot(repo, "latest", context),
+            RestoreOptions(str(target)),
+            context,
         )
     restored = target / source.relative_to("/")
     assert (restored / "survivor.key").read_bytes() == (source / "survivor.key").read_bytes()
@@ -123,15 +127,17 @@ def test_flipped_byte_check_and_restore(
     assert not [p for p in restored.iterdir() if p.name.startswith(".keyark-restore-")]
 
 
-def test_truncated_pack_and_index(repo: Repository, tmp_path: Path, context: ops.Context) -> None:
+def test_truncated_pack_and_index(
+    repo: Repository, tmp_path: Path, context: OperationContext
+) -> None:
     source = make_tree(tmp_path / "src")
-    ops.backup(repo, [str(source)], ctx=context)
+    backup(repo, BackupOptions([str(source)]), context)
     repo_dir: Path = repo.backend.root  # type: ignore[attr-defined]
     [index_file] = list((repo_dir / "index").iterdir())
     index_file.write_bytes(index_file.read_bytes()[:-10])
     reopened = ops.open_repository(str(repo_dir), Credentials(passphrase=PASSWORD.encode()))
     summary = check(reopened, CheckOptions(read_data=True))
-    assert any(p.kind == "index" and "repair index" in p.message for p in summary.problems)
+    assert any(p.kind == "index" and "repair the index" in p.message for p in summary.problems)
     pack = _data_packs(repo_dir)[0]
     pack.write_bytes(pack.read_bytes()[:100])
     reopened = ops.open_repository(str(repo_dir), Credentials(passphrase=PASSWORD.encode()))
@@ -139,9 +145,11 @@ def test_truncated_pack_and_index(repo: Repository, tmp_path: Path, context: ops
     assert not summary.ok
 
 
-def test_deleted_index_repaired(repo: Repository, tmp_path: Path, context: ops.Context) -> None:
+def test_deleted_index_repaired(
+    repo: Repository, tmp_path: Path, context: OperationContext
+) -> None:
     source = make_tree(tmp_path / "src")
-    ops.backup(repo, [str(source)], ctx=context)
+    backup(repo, BackupOptions([str(source)]), context)
     repo_dir: Path = repo.backend.root  # type: ignore[attr-defined]
     for path in (repo_dir / "index").iterdir():
         path.unlink()
@@ -152,11 +160,11 @@ def test_deleted_index_repaired(repo: Repository, tmp_path: Path, context: ops.C
     fixed = ops.open_repository(str(repo_dir), Credentials(passphrase=PASSWORD.encode()))
     assert check(fixed, CheckOptions(read_data=True)).ok
     target = tmp_path / "out"
-    ops.restore(
+    restore(
         fixed,
-        ops.find_snapshot(fixed, "latest", ctx=context),
-        ops.RestoreOptions(str(target), verify=True),
-        ctx=context,
+        find_snapshot(fixed, "latest", context),
+        RestoreOptions(str(target), verify=True),
+        context,
     )
     assert tree_state(target / source.relative_to("/")) == tree_state(source)
 

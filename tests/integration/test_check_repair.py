@@ -14,7 +14,6 @@ from tests.integration.maint_helpers import (
     write_files,
 )
 
-from keyark import ops
 from keyark.maintenance.check import CheckOptions, check
 from keyark.maintenance.prune import PruneOptions, prune
 from keyark.maintenance.repair import repair_index
@@ -33,14 +32,14 @@ KIB = 1024
 
 
 def two_snapshots(
-    repo: Repository, tmp_path: Path, ctx: ops.Context
+    repo: Repository, tmp_path: Path
 ) -> tuple[Path, Snapshot, Snapshot, dict[str, tuple[object, ...]], dict[str, tuple[object, ...]]]:
     """Snapshot 1 of small files; snapshot 2 adds big.bin, whose blobs get their own packs."""
     source = write_files(tmp_path / "src", {f"keys/k{i}.pem": 3 * KIB for i in range(5)})
-    first = backup(repo, source, ctx)
+    first = backup(repo, source)
     first_state = tree_state(source)
     write_files(source, {"big.bin": 1200 * KIB})
-    second = backup(repo, source, ctx)
+    second = backup(repo, source)
     return source, first, second, first_state, tree_state(source)
 
 
@@ -48,10 +47,8 @@ def packs_of(repo: Repository, blob_ids: list[bytes]) -> set[bytes]:
     return {repo.index.get(b).pack_id for b in blob_ids}  # type: ignore[union-attr]
 
 
-def test_missing_pack_lists_snapshots_and_files(
-    repo: Repository, tmp_path: Path, context: ops.Context
-) -> None:
-    source, first, second, _, _ = two_snapshots(repo, tmp_path, context)
+def test_missing_pack_lists_snapshots_and_files(repo: Repository, tmp_path: Path) -> None:
+    source, first, second, _, _ = two_snapshots(repo, tmp_path)
     big = f"{source}/big.bin"
     lost = packs_of(repo, file_blobs(repo, second)[big])
     for pack_id in lost:
@@ -64,10 +61,8 @@ def test_missing_pack_lists_snapshots_and_files(
     assert all(first.short_id not in p.snapshots for p in summary.problems)
 
 
-def test_orphaned_index_entries_are_errors(
-    repo: Repository, tmp_path: Path, context: ops.Context
-) -> None:
-    two_snapshots(repo, tmp_path, context)
+def test_orphaned_index_entries_are_errors(repo: Repository, tmp_path: Path) -> None:
+    two_snapshots(repo, tmp_path)
     repo.load_index()
     pack_id, size = next(iter(repo.index.packs().items()))
     bogus = PackEntry(0, b"\x01" * 32, 0, 10, 10, 0)
@@ -82,10 +77,8 @@ def test_orphaned_index_entries_are_errors(
     assert check(reopen(repo), CheckOptions(read_data=True)).ok
 
 
-def test_unlisted_blobs_in_a_pack_are_harmless(
-    repo: Repository, tmp_path: Path, context: ops.Context
-) -> None:
-    two_snapshots(repo, tmp_path, context)
+def test_unlisted_blobs_in_a_pack_are_harmless(repo: Repository, tmp_path: Path) -> None:
+    two_snapshots(repo, tmp_path)
     repo.load_index()
     pack_id, size = next(iter(repo.index.packs().items()))
     header = repo.read_pack_header(pack_id, size)
@@ -105,10 +98,8 @@ def test_unlisted_blobs_in_a_pack_are_harmless(
     assert notes and all(p.harmless for p in notes)
 
 
-def test_bit_flip_found_by_read_data_names_files(
-    repo: Repository, tmp_path: Path, context: ops.Context
-) -> None:
-    source, _first, second, _, _ = two_snapshots(repo, tmp_path, context)
+def test_bit_flip_found_by_read_data_names_files(repo: Repository, tmp_path: Path) -> None:
+    source, _first, second, _, _ = two_snapshots(repo, tmp_path)
     big = f"{source}/big.bin"
     blob = file_blobs(repo, second)[big][0]
     location = repo.index.get(blob)
@@ -124,9 +115,9 @@ def test_bit_flip_found_by_read_data_names_files(
 
 
 def test_repair_snapshots_replaces_lost_files_with_markers(
-    repo: Repository, tmp_path: Path, context: ops.Context
+    repo: Repository, tmp_path: Path
 ) -> None:
-    source, first, second, first_state, second_state = two_snapshots(repo, tmp_path, context)
+    source, first, second, first_state, second_state = two_snapshots(repo, tmp_path)
     big = f"{source}/big.bin"
     for pack_id in packs_of(repo, file_blobs(repo, second)[big]):
         repo.backend.delete(pack_name(pack_id))
@@ -150,7 +141,7 @@ def test_repair_snapshots_replaces_lost_files_with_markers(
         second.host,
         second.paths,
     )
-    state = restored_state(fresh, repaired, tmp_path / "out", context)
+    state = restored_state(fresh, repaired, tmp_path / "out")
     expected = dict(second_state)
     del expected["big.bin"]
     marker = state.pop("big.bin" + MARKER_SUFFIX)
@@ -159,16 +150,14 @@ def test_repair_snapshots_replaces_lost_files_with_markers(
     assert {k: v for k, v in state.items() if v[0] != "dir"} == {
         k: v for k, v in expected.items() if v[0] != "dir"
     }
-    assert restored_state(fresh, first, tmp_path / "out1", context) == first_state
+    assert restored_state(fresh, first, tmp_path / "out1") == first_state
     # And prune works again on the repaired repository.
     prune(fresh, PruneOptions())
     assert check(reopen(repo), CheckOptions(read_data=True)).ok
 
 
-def test_repair_snapshots_lost_directory_and_lost_root(
-    repo: Repository, tmp_path: Path, context: ops.Context
-) -> None:
-    source, first, second, _, _ = two_snapshots(repo, tmp_path, context)
+def test_repair_snapshots_lost_directory_and_lost_root(repo: Repository, tmp_path: Path) -> None:
+    source, first, second, _, _ = two_snapshots(repo, tmp_path)
     # Lose the tree pack(s) holding the keys/ directory listing: both snapshots share it.
     keys_dir_tree = None
     for node in repo.load_tree(_tree_of(repo, second, str(source))):
@@ -191,7 +180,7 @@ def test_repair_snapshots_lost_directory_and_lost_root(
     assert check(fresh, CheckOptions(read_data=True)).ok
     for snapshot_id in fresh.snapshot_ids():
         snapshot = fresh.load_snapshot(snapshot_id)
-        state = restored_state(fresh, snapshot, tmp_path / snapshot_id[:8], context)
+        state = restored_state(fresh, snapshot, tmp_path / snapshot_id[:8])
         assert state["keys" + MARKER_SUFFIX][0] == "dir"
 
 

@@ -18,15 +18,18 @@ from tests.conformance.servers import Server, open_fresh_backend, start_sshd
 from tests.conftest import PASSWORD, make_tree, tree_state
 from tests.integration.maint_helpers import write_files
 
-from keyark import ops
+from keyark.archiver.backup import BackupOptions, backup
 from keyark.backends.base import Backend
-from keyark.backends.faults import FaultInjectingBackend
 from keyark.backends.registry import BackendOptions, open_backend
 from keyark.backends.retry import RetryingBackend
+from keyark.catalog.snapshots import find_snapshot
+from keyark.context import OperationContext
 from keyark.crypto.slots import Credentials
 from keyark.errors import PermanentBackendError
 from keyark.maintenance.check import CheckOptions, check
 from keyark.repo.repository import Repository
+from keyark.restorer.run import RestoreOptions, restore
+from keyark.testing.faults import FaultInjectingBackend
 
 MIB = 1024 * 1024
 CREDENTIALS = Credentials(passphrase=PASSWORD.encode())
@@ -73,10 +76,10 @@ def assert_consistent(backend: Backend, snapshots: int, tmp_path: Path) -> None:
         assert len(repo.snapshot_ids()) == snapshots
 
 
-def restore_equal(backend: Backend, source: Path, target: Path, ctx: ops.Context) -> None:
+def restore_equal(backend: Backend, source: Path, target: Path, ctx: OperationContext) -> None:
     with Repository.open(backend, CREDENTIALS) as repo:
-        snapshot = ops.find_snapshot(repo, "latest", ctx=ctx)
-        ops.restore(repo, snapshot, ops.RestoreOptions(target=str(target), verify=True), ctx=ctx)
+        snapshot = find_snapshot(repo, "latest", ctx)
+        restore(repo, snapshot, RestoreOptions(target=str(target), verify=True), ctx)
     assert tree_state(target / source.relative_to("/")) == tree_state(source)
 
 
@@ -91,11 +94,11 @@ def test_backup_with_twenty_percent_transient_faults(
     raw = bare(kind, request, tmp_path)
     fresh_repository(raw)
     source = source_tree(tmp_path / "src")
-    ctx = ops.Context(cache_dir=tmp_path / "cache")
+    ctx = OperationContext(cache_dir=tmp_path / "cache")
     faulty = FaultInjectingBackend(raw, transient_rate=0.2, seed=20)
     retrying = fast_retries(faulty)
     with Repository.open(retrying, CREDENTIALS) as repo:
-        summary = ops.backup(repo, [str(source)], ctx=ctx)
+        summary = backup(repo, BackupOptions([str(source)]), ctx)
     assert summary.complete and summary.files_new == 18
     injected = faulty.injected
     assert injected["put-before"] + injected["put-after"] >= 1, injected
@@ -112,20 +115,20 @@ def test_permanent_failure_mid_backup_leaves_repository_consistent(
     raw = bare(kind, request, tmp_path)
     fresh_repository(raw)
     source = source_tree(tmp_path / "src")
-    ctx = ops.Context(cache_dir=tmp_path / "cache")
+    ctx = OperationContext(cache_dir=tmp_path / "cache")
     with Repository.open(raw, CREDENTIALS) as repo:
-        ops.backup(repo, [str(source / "tls")], ctx=ctx)
+        backup(repo, BackupOptions([str(source / "tls")]), ctx)
     dying = FaultInjectingBackend(raw, transient_rate=0.0)
     with Repository.open(fast_retries(dying), CREDENTIALS) as repo:
         dying.permanent_after = dying._calls + 12  # a few packs in, then it dies
         with pytest.raises(PermanentBackendError) as caught:
-            ops.backup(repo, [str(source)], ctx=ctx)
+            backup(repo, BackupOptions([str(source)]), ctx)
     message = str(caught.value)
     assert "\n" not in message and raw.location() in message and "permanent failure" in message
     assert dying.injected["permanent"] >= 1
     assert_consistent(raw, 1, tmp_path)
     with Repository.open(raw, CREDENTIALS) as repo:  # the next run succeeds
-        assert ops.backup(repo, [str(source)], ctx=ctx).complete
+        assert backup(repo, BackupOptions([str(source)]), ctx).complete
     assert_consistent(raw, 2, tmp_path)
     restore_equal(raw, source, tmp_path / "out", ctx)
     raw.inner.close()  # type: ignore[attr-defined]
@@ -176,11 +179,11 @@ def test_sftp_server_restarted_within_the_retry_window(tmp_path: Path) -> None:
     try:
         fresh_repository(raw)
         source = source_tree(tmp_path / "src")
-        ctx = ops.Context(cache_dir=tmp_path / "cache")
+        ctx = OperationContext(cache_dir=tmp_path / "cache")
         killer = KillOnPut(raw, 2, servers[0].kill_all, restart)
         patient = RetryingBackend(killer, attempts=40, base_delay=0.2, max_delay=1.0)  # type: ignore[arg-type]
         with Repository.open(patient, CREDENTIALS) as repo:
-            summary = ops.backup(repo, [str(source)], ctx=ctx)
+            summary = backup(repo, BackupOptions([str(source)]), ctx)
         assert summary.complete and killer.restarter is not None
         killer.restarter.join()
         assert patient.retries >= 1, "the kill should have cost retries"

@@ -15,7 +15,8 @@ from tests.hsm import AES_KEY, SoftHSM
 from keyark import keys, ops
 from keyark.crypto import shares
 from keyark.crypto.hsm import Pkcs11Config
-from keyark.errors import UsageError, WrongPasswordError
+from keyark.errors import Hint, UsageError, WrongPasswordError
+from keyark.ops.catalogue import describe_options
 from keyark.repo.pack import DATA
 from keyark.repo.repository import Repository
 
@@ -115,8 +116,9 @@ def test_remove_rules(url: str, tmp_path: Path) -> None:
             keys.remove_key(repo, "ffff" if not only.slot_id.startswith("ffff") else "eeee")
         assert repo_state(Path(url)) == before
         added = keys.add_key_file(repo, tmp_path / "k")
-        with pytest.raises(UsageError, match="opened the repository now; add --force"):
+        with pytest.raises(UsageError, match="opened the repository now") as refused:
             keys.remove_key(repo, only.slot_id[:8])
+        assert refused.value.hint == Hint.FORCE_REMOVE
         removed = keys.remove_key(repo, only.slot_id[:8], force=True)
         assert removed.slot_id == only.slot_id
         assert [k.slot_id for k in keys.list_keys(repo)] == [added.slot_id]
@@ -187,3 +189,33 @@ def test_change_passphrase_from_a_key_file_keeps_the_key_file(url: str, tmp_path
             "passphrase",
             "passphrase",
         ]
+
+
+def test_secret_options_stay_out_of_the_catalogue_and_events() -> None:
+    """New passphrases, PINs and shares are options no repr, description or event shows."""
+    secret = "s3cret-value-h4"
+    given = [
+        ops.InitOptions(passphrase=secret.encode()),
+        ops.KeyAddOptions(passphrase=secret.encode(), pkcs11_pin=secret),
+        ops.KeyPasswdOptions(new_passphrase=secret.encode()),
+        ops.KeyRecoverOptions(shares=[secret], new_passphrase=secret.encode()),
+    ]
+    for options in given:
+        assert secret not in repr(options)
+        assert secret not in repr(describe_options(options))
+    for name in ("init", "key add", "key passwd", "key recover"):
+        described = ops.CATALOGUE[name].describe()
+        shown = {item["name"] for item in described["options"]}
+        assert not shown & {"passphrase", "new_passphrase", "pkcs11_pin", "shares"}, name
+    flags = {name: (entry.mutates, entry.reads_secrets) for name, entry in ops.CATALOGUE.items()}
+    assert flags["key list"] == (False, False) and flags["key split"] == (True, True)
+    assert flags["debug cat"] == (False, True) and flags["key rotate"] == (True, False)
+
+
+def test_split_result_keeps_the_shares_out_of_its_dict(url: str) -> None:
+    with open_with(url, passphrase=PASSWORD.encode()) as repo:
+        result = keys.split(repo, 3, 2)
+    document = result.to_dict()
+    assert document["shares"] == 3
+    assert set(document) == {"message_type", "slot", "identifier", "threshold", "shares"}
+    assert result.mnemonics[0] not in repr(result)

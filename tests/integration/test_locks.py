@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 from tests.integration.maint_helpers import backup, dead_pid, fake_lock, reopen, write_files
 
-from keyark import ops
-from keyark.errors import EXIT_LOCKED, LockError
+from keyark.context import OperationContext
+from keyark.errors import EXIT_LOCKED, Hint, LockError
 from keyark.maintenance.check import CheckOptions, check
 from keyark.maintenance.forget import ForgetOptions, forget
 from keyark.maintenance.prune import PruneOptions, prune
@@ -36,27 +36,26 @@ def test_shared_locks_coexist_exclusive_conflicts(repo: Repository) -> None:
     assert error.value.exit_code == EXIT_LOCKED
     message = str(error.value)
     assert "shared by backup on host" in message and socket.gethostname() in message
-    assert f"pid {os.getpid()}" in message and "since 20" in message and "keyark unlock" in message
+    assert f"pid {os.getpid()}" in message and "since 20" in message
+    assert error.value.hint is Hint.UNLOCK  # the CLI words it "run 'keyark unlock'"
     assert lock_names(repo) == set()
     with repo.lock("prune", exclusive=True), pytest.raises(LockError, match="exclusively by prune"):
         other.lock("backup")
 
 
-def test_prune_during_a_backup_fails_cleanly_or_waits(
-    repo: Repository, tmp_path: Path, context: ops.Context
-) -> None:
+def test_prune_during_a_backup_fails_cleanly_or_waits(repo: Repository, tmp_path: Path) -> None:
     write_files(tmp_path / "src", {"a": 1000, "b": 2000})
-    backup(repo, tmp_path / "src", context)
-    backup(repo, tmp_path / "src", context)
+    backup(repo, tmp_path / "src")
+    backup(repo, tmp_path / "src")
     forget(repo, ForgetOptions(policy=RetentionPolicy(last=1)))
     pruner = reopen(repo)
     held = repo.lock("backup")
     started = time.monotonic()
     with pytest.raises(LockError, match=r"locked shared by backup .*\(waited 1s\)"):
-        prune(pruner, PruneOptions(retry_lock=1.0))
+        prune(pruner, PruneOptions(), OperationContext(lock_wait=1.0))
     assert 0.9 < time.monotonic() - started < 5
     threading.Timer(1.0, held.release).start()
-    summary = prune(pruner, PruneOptions(retry_lock=30.0))
+    summary = prune(pruner, PruneOptions(), OperationContext(lock_wait=30.0))
     assert summary.plan.snapshots == 1
 
 
@@ -110,16 +109,14 @@ def test_lock_that_could_not_be_refreshed_stops_deletion(repo: Repository) -> No
     held.release()
 
 
-def test_backup_uses_an_index_loaded_under_its_lock(
-    repo: Repository, tmp_path: Path, context: ops.Context
-) -> None:
+def test_backup_uses_an_index_loaded_under_its_lock(repo: Repository, tmp_path: Path) -> None:
     """An index read before the lock may name packs a prune has deleted since."""
     source = write_files(tmp_path / "src", {"a": 30_000, "b": 40_000})
-    seed = backup(repo, source, context)
+    seed = backup(repo, source)
     forget(repo, ForgetOptions(ids=[seed.id]))
     writer = reopen(repo)
     writer.load_index()  # e.g. a pre-flight check before the backup takes its lock
     prune(reopen(repo), PruneOptions())  # deletes every pack of the forgotten seed
-    backup(writer, source, context)  # dedups against what it sees under its lock
+    backup(writer, source)  # dedups against what it sees under its lock
     summary = check(reopen(repo), CheckOptions(read_data=True))
     assert summary.ok, summary.problems

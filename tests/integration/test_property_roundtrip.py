@@ -11,7 +11,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from keyark import ops
+from keyark.archiver.backup import BackupOptions, backup
+from keyark.catalog.snapshots import find_snapshot
+from keyark.context import OperationContext
 from keyark.crypto.slots import Credentials
+from keyark.restorer.run import RestoreOptions, restore
 
 NAME = st.text(
     alphabet=st.characters(blacklist_categories=("Cs", "Cc"), blacklist_characters="/\x00"),
@@ -93,11 +97,11 @@ def test_backup_restore_identical(tree: Tree, hardlinks: int) -> None:
             os.link(files[i], source / f"hardlink-{i}")
         url = str(base / "repo")
         ops.init_repository(url, b"pw", pack_size_mib=1).close()
-        ctx = ops.Context(cache_dir=base / "cache")
+        ctx = OperationContext(cache_dir=base / "cache")
         with ops.open_repository(url, Credentials(passphrase=b"pw")) as repo:
-            summary = ops.backup(repo, [str(source)], ctx=ctx)
+            summary = backup(repo, BackupOptions([str(source)]), ctx)
             assert summary.complete
-            snapshot = ops.find_snapshot(repo, "latest", ctx=ctx)
-            ops.restore(repo, snapshot, ops.RestoreOptions(str(base / "out"), verify=True), ctx=ctx)
+            snapshot = find_snapshot(repo, "latest", ctx)
+            restore(repo, snapshot, RestoreOptions(str(base / "out"), verify=True), ctx)
         restored = base / "out" / source.relative_to("/")
         assert snapshot_of(restored) == snapshot_of(source)

@@ -18,9 +18,8 @@ from tests.integration.maint_helpers import (
     write_files,
 )
 
-from keyark import ops
 from keyark.backends.base import Backend, Capabilities, ObjectInfo
-from keyark.errors import IntegrityError
+from keyark.errors import Hint, IntegrityError
 from keyark.maintenance.check import CheckOptions, check
 from keyark.maintenance.forget import ForgetOptions, forget
 from keyark.maintenance.prune import PruneOptions, prune
@@ -37,7 +36,7 @@ KIB = 1024
 
 
 def history(
-    repo: Repository, tmp_path: Path, ctx: ops.Context, rounds: int = 4
+    repo: Repository, tmp_path: Path, rounds: int = 4
 ) -> list[tuple[Snapshot, dict[str, tuple[object, ...]]]]:
     """Backups of a changing tree; returns each snapshot with the state it saved."""
     source = tmp_path / "src"
@@ -47,7 +46,7 @@ def history(
     for round_ in range(rounds):
         for i in range(round_ * 3, round_ * 3 + 3):  # rewrite a quarter of the files
             write_files(source, {f"d{i % 3}/f{i % 12}": 90 * KIB + i})
-        snapshot = backup(repo, source, ctx)
+        snapshot = backup(repo, source)
         saved.append((snapshot, tree_state(source)))
     return saved
 
@@ -55,7 +54,6 @@ def history(
 def assert_healthy(
     repo: Repository,
     tmp_path: Path,
-    ctx: ops.Context,
     expected: list[tuple[Snapshot, dict[str, tuple[object, ...]]]],
 ) -> None:
     fresh = reopen(repo)
@@ -66,15 +64,13 @@ def assert_healthy(
         for n, (snapshot, state) in enumerate(expected):
             if snapshot.id in ids:
                 target = tmp_path / f"restore-{n}-{len(list(tmp_path.iterdir()))}"
-                assert restored_state(fresh, snapshot, target, ctx) == state
+                assert restored_state(fresh, snapshot, target) == state
     finally:
         fresh.close()
 
 
-def test_forget_then_prune_frees_space_and_keeps_the_rest(
-    repo: Repository, tmp_path: Path, context: ops.Context
-) -> None:
-    saved = history(repo, tmp_path, context)
+def test_forget_then_prune_frees_space_and_keeps_the_rest(repo: Repository, tmp_path: Path) -> None:
+    saved = history(repo, tmp_path)
     before = sum(objects(repo).values())
     result = forget(repo, ForgetOptions(policy=RetentionPolicy(last=2)))
     assert len(result.removed) == 2
@@ -82,14 +78,14 @@ def test_forget_then_prune_frees_space_and_keeps_the_rest(
     assert summary.packs_deleted > 0 and summary.bytes_freed > 0
     assert sum(objects(repo).values()) < before
     assert summary.plan.unused_after == 0
-    assert_healthy(repo, tmp_path, context, saved)
+    assert_healthy(repo, tmp_path, saved)
     # Nothing is left to do.
     again = prune(reopen(repo), PruneOptions(max_unused=UnusedLimit(percent=0)))
     assert again.plan.nothing_to_do and again.packs_deleted == 0
 
 
-def test_dry_run_changes_nothing(repo: Repository, tmp_path: Path, context: ops.Context) -> None:
-    history(repo, tmp_path, context)
+def test_dry_run_changes_nothing(repo: Repository, tmp_path: Path) -> None:
+    history(repo, tmp_path)
     forget(repo, ForgetOptions(policy=RetentionPolicy(last=1)))
     before = objects(repo)
     summary = prune(repo, PruneOptions(dry_run=True))
@@ -98,13 +94,11 @@ def test_dry_run_changes_nothing(repo: Repository, tmp_path: Path, context: ops.
     assert objects(repo) == before
 
 
-def test_repack_keeps_used_blobs_and_drops_unused(
-    repo: Repository, tmp_path: Path, context: ops.Context
-) -> None:
+def test_repack_keeps_used_blobs_and_drops_unused(repo: Repository, tmp_path: Path) -> None:
     source = write_files(tmp_path / "src", {"keep.bin": 100 * KIB, "drop.bin": 100 * KIB})
-    first = backup(repo, source, context)
+    first = backup(repo, source)
     (source / "drop.bin").unlink()
-    second = backup(repo, source, context)
+    second = backup(repo, source)
     state = tree_state(source)
     keep_blob = file_blobs(repo, second)[f"{source}/keep.bin"][0]
     old_pack = repo.index.get(keep_blob).pack_id  # type: ignore[union-attr]
@@ -119,14 +113,12 @@ def test_repack_keeps_used_blobs_and_drops_unused(
     fresh = reopen(repo)
     fresh.load_index()
     assert fresh.index.get(keep_blob).pack_id != old_pack  # type: ignore[union-attr]
-    assert restored_state(fresh, second, tmp_path / "out", context) == state
+    assert restored_state(fresh, second, tmp_path / "out") == state
     assert check(fresh, CheckOptions(read_data=True)).ok
 
 
-def test_max_repack_size_limits_repacking(
-    repo: Repository, tmp_path: Path, context: ops.Context
-) -> None:
-    history(repo, tmp_path, context)
+def test_max_repack_size_limits_repacking(repo: Repository, tmp_path: Path) -> None:
+    history(repo, tmp_path)
     forget(repo, ForgetOptions(policy=RetentionPolicy(last=1)))
     full = prune(repo, PruneOptions(max_unused=UnusedLimit(percent=0), dry_run=True))
     assert full.plan.repack
@@ -135,10 +127,8 @@ def test_max_repack_size_limits_repacking(
     assert limited.plan.unused_after > full.plan.unused_after
 
 
-def test_unindexed_packs_are_harmless_then_pruned(
-    repo: Repository, tmp_path: Path, context: ops.Context
-) -> None:
-    saved = history(repo, tmp_path, context, rounds=1)
+def test_unindexed_packs_are_harmless_then_pruned(repo: Repository, tmp_path: Path) -> None:
+    saved = history(repo, tmp_path, rounds=1)
     # A killed backup: a pack is uploaded, its index never written.
     packer = Packer(repo.backend, MasterIndex(), repo.current_sealer, repo.config.pack_size)
     blob = b"left behind" * 1000
@@ -156,49 +146,47 @@ def test_unindexed_packs_are_harmless_then_pruned(
     pruned = prune(reopen(repo), PruneOptions())
     assert orphan in pruned.plan.orphans and pruned.packs_deleted == 1
     assert orphan not in pack_ids(repo)
-    assert_healthy(repo, tmp_path, context, saved)
+    assert_healthy(repo, tmp_path, saved)
 
 
-def test_refuses_when_a_pack_is_missing(
-    repo: Repository, tmp_path: Path, context: ops.Context
-) -> None:
-    history(repo, tmp_path, context)
+def test_refuses_when_a_pack_is_missing(repo: Repository, tmp_path: Path) -> None:
+    history(repo, tmp_path)
     forget(repo, ForgetOptions(policy=RetentionPolicy(last=1)))
     victim = sorted(repo.index.packs())[0]
     repo.backend.delete(pack_name(victim))
     before = objects(repo)
-    with pytest.raises(IntegrityError, match=r"missing from storage.*deleted nothing.*check"):
+    with pytest.raises(IntegrityError, match=r"missing from storage.*deleted nothing") as error:
         prune(reopen(repo), PruneOptions())
+    assert error.value.hint is Hint.REPAIR  # check, then repair index and snapshots
     assert objects(repo) == before
 
 
 def test_refuses_when_a_snapshot_needs_a_blob_the_index_lacks(
-    repo: Repository, tmp_path: Path, context: ops.Context
+    repo: Repository, tmp_path: Path
 ) -> None:
-    history(repo, tmp_path, context, rounds=2)
+    history(repo, tmp_path, rounds=2)
     for name in [n for n in objects(repo) if n.startswith("index/")]:
         repo.backend.delete(name)
     before = objects(repo)
-    with pytest.raises(IntegrityError, match=r"not in the index.*repair"):
+    with pytest.raises(IntegrityError, match=r"not in the index.*deleted nothing") as error:
         prune(reopen(repo), PruneOptions())
+    assert error.value.hint is Hint.REPAIR
     assert objects(repo) == before
 
 
-def test_duplicate_blobs_are_collapsed(
-    repo: Repository, tmp_path: Path, context: ops.Context
-) -> None:
+def test_duplicate_blobs_are_collapsed(repo: Repository, tmp_path: Path) -> None:
     source = write_files(tmp_path / "src", {"a": 50 * KIB, "b": 60 * KIB})
     state = tree_state(source)
     # A second session whose index predates the backup stores the same blobs again
     # (as two backups running at once do).
     other = reopen(repo)
     other.load_index()
-    first = backup(repo, source, context)
+    first = backup(repo, source)
     for name in ("a", "b"):  # files under the minimum chunk size are one blob each
         other.save_blob(DATA, (source / name).read_bytes())
     other.flush()
     other.close()
-    second = backup(repo, source, context)
+    second = backup(repo, source)
     fresh = reopen(repo)
     summary = check(fresh)
     assert summary.ok and any("more than once" in p.message for p in summary.problems)
@@ -208,7 +196,7 @@ def test_duplicate_blobs_are_collapsed(
     summary = check(final, CheckOptions(read_data=True))
     assert summary.ok and not any("more than once" in p.message for p in summary.problems)
     for n, snapshot in enumerate((first, second)):
-        assert restored_state(final, snapshot, tmp_path / f"out{n}", context) == state
+        assert restored_state(final, snapshot, tmp_path / f"out{n}") == state
 
 
 # --------------------------------------------------------------------- crash safety
@@ -259,10 +247,10 @@ class CrashingBackend:
 
 
 def test_crash_at_every_change_leaves_a_consistent_repository(
-    repo: Repository, tmp_path: Path, context: ops.Context
+    repo: Repository, tmp_path: Path
 ) -> None:
     """Kill prune before each of its writes and deletes in turn: always consistent."""
-    saved = history(repo, tmp_path, context)
+    saved = history(repo, tmp_path)
     forget(repo, ForgetOptions(policy=RetentionPolicy(last=2)))
     pristine = tmp_path / "pristine"
     root = Path(repo.backend.location())
@@ -288,7 +276,7 @@ def test_crash_at_every_change_leaves_a_consistent_repository(
         finished = prune(reopen(repo), PruneOptions(max_unused=UnusedLimit(percent=0)))
         assert finished.plan.unused_after == 0
         assert prune(reopen(repo), PruneOptions(max_unused=UnusedLimit(0))).plan.nothing_to_do
-        assert_healthy(repo, tmp_path, context, saved[-2:])
+        assert_healthy(repo, tmp_path, saved[-2:])
         crash_at += 1
     assert crash_at > 5  # packs written, index written, old index and packs deleted
-    assert_healthy(repo, tmp_path, context, saved[-2:])
+    assert_healthy(repo, tmp_path, saved[-2:])

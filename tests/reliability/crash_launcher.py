@@ -155,7 +155,7 @@ class CrashingBackend(BackendWrapper):
 
 def install(plan: CrashPlan) -> None:
     """Wrap every backend the CLI opens from now on."""
-    import keyark.ops._repository
+    import keyark.ops.backend
     import keyark.storage
     from keyark.backends import registry
 
@@ -166,7 +166,7 @@ def install(plan: CrashPlan) -> None:
 
     registry.open_storage = open_storage
     keyark.storage.open_storage = open_storage  # type: ignore[attr-defined]
-    keyark.ops._repository.open_storage = open_storage  # type: ignore[attr-defined]
+    keyark.ops.backend.open_storage = open_storage  # type: ignore[attr-defined]
 
 
 def run_single(args: list[str]) -> int:

@@ -10,9 +10,10 @@ import pytest
 from tests.conftest import tree_state
 from tests.integration.maint_helpers import reopen
 
-from keyark import ops
+from keyark.context import OperationContext
 from keyark.repo.repository import Repository
 from keyark.repo.snapshot import Snapshot
+from keyark.restorer.run import RestoreOptions, restore
 from keyark.results import RestoreSummary
 
 T = TypeVar("T")
@@ -52,9 +53,9 @@ def run_before_first_call(
 
 
 def assert_restores(
-    repo: Repository, snapshot: Snapshot, source: Path, target: Path, context: ops.Context
+    repo: Repository, snapshot: Snapshot, source: Path, target: Path, context: OperationContext
 ) -> RestoreSummary:
     """Restore ``snapshot`` into ``target``; assert it holds exactly ``source`` again."""
-    summary = ops.restore(repo, snapshot, ops.RestoreOptions(target=str(target)), ctx=context)
+    summary = restore(repo, snapshot, RestoreOptions(target=str(target)), context)
     assert tree_state(target / source.relative_to("/")) == tree_state(source)
     return summary

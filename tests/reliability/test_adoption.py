@@ -19,9 +19,10 @@ from tests.conftest import PASSWORD
 from keyark import agents, ops
 from keyark.crypto.slots import Credentials
 from keyark.errors import PermanentBackendError
-from keyark.repo import adoption
 from keyark.repo.adoption import adopt_unindexed
-from keyark.repo.pack import DATA, pack_id_from_name, pack_name
+from keyark.repo.agent_session import AgentRepository
+from keyark.repo.pack import DATA, pack_name
+from keyark.repo.pack_store import PackStore
 from keyark.repo.repository import Repository
 
 CREDS = Credentials(passphrase=PASSWORD.encode())
@@ -41,18 +42,15 @@ def repo(url: str, tmp_path: Path) -> Iterator[Repository]:
     opened.close()
 
 
-def _orphan(repo: Repository, data: bytes) -> tuple[bytes, bytes]:
+def _orphan(repo: Repository | AgentRepository, data: bytes) -> tuple[bytes, bytes]:
     """What a killed writer leaves: one uploaded pack, no index file. (pack id, blob id)"""
-    before = {name for name, _size in repo.iter_pack_names()}
-    packer = repo.packer()
+    before = set(repo.stored_packs())
+    packer = repo.blobs.packer()
     packer._maybe_write_index = lambda force=False: None  # type: ignore[method-assign]
-    blob_id, _added = repo.save_blob(DATA, data)
-    repo.flush()
-    packer.close()
-    repo._packer = None
-    (name,) = {name for name, _size in repo.iter_pack_names()} - before
-    pack_id = pack_id_from_name(name)
-    assert pack_id is not None
+    blob_id, _added = repo.blobs.save_blob(DATA, data)
+    repo.blobs.flush()
+    repo.blobs.close()  # the packer goes: the next write starts a fresh one
+    (pack_id,) = set(repo.stored_packs()) - before
     return pack_id, blob_id
 
 
@@ -83,7 +81,7 @@ def test_index_is_durable_before_anything_dedups(
     def refuse(*_args: object, **_kwargs: object) -> str:
         raise PermanentBackendError("disk full")
 
-    monkeypatch.setattr(adoption, "write_index_file", refuse)
+    monkeypatch.setattr(PackStore, "write_index", refuse)
     with _fresh(url, tmp_path) as writer:
         writer.load_index()
         with pytest.raises(PermanentBackendError):
@@ -113,7 +111,7 @@ def test_agent_pack_is_never_adopted(url: str, repo: Repository, tmp_path: Path)
     agents.add_agent(repo, "host1", credential)
     agent = agents.open_agent_repository(url, credential)
     try:
-        agent.agent.store(agent.backend)  # type: ignore[union-attr]
+        agent.store_session_key()
         data = os.urandom(5000)
         agent_pack, _ = _orphan(agent, data)
     finally:

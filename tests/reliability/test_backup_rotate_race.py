@@ -19,7 +19,9 @@ import pytest
 from tests.integration.maint_helpers import backup, reopen, write_files
 from tests.reliability.helpers import assert_restores, in_other_session, run_before_first_call
 
-from keyark import ops
+from keyark.archiver.backup import BackupOptions
+from keyark.archiver.backup import backup as run_backup
+from keyark.context import OperationContext
 from keyark.errors import KeyarkError
 from keyark.maintenance.check import CheckOptions, check
 from keyark.maintenance.rotate import reencrypt
@@ -44,7 +46,7 @@ def _before_first_lock(
 
 
 def test_backup_racing_reencrypt_seals_with_the_current_key(
-    repo: Repository, context: ops.Context, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    repo: Repository, context: OperationContext, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     source = write_files(tmp_path / "src", {f"k{i}.pem": 30_000 for i in range(12)})
     backup(repo, source, context)  # a first snapshot, so rotation has something to rewrite
@@ -74,7 +76,7 @@ def test_backup_racing_reencrypt_seals_with_the_current_key(
 
 
 def test_backup_refuses_to_commit_when_its_key_was_replaced_under_it(
-    repo: Repository, context: ops.Context, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    repo: Repository, context: OperationContext, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A key replaced while the backup holds its lock (say, after the lock expired) stops
     the backup before it writes index and snapshot, instead of committing packs sealed
@@ -97,6 +99,6 @@ def test_backup_refuses_to_commit_when_its_key_was_replaced_under_it(
 
     monkeypatch.setattr(Archiver, "run", run)
     with pytest.raises(KeyarkError, match="no longer current"):
-        ops.backup(repo, [str(source)], ctx=context)
+        run_backup(repo, BackupOptions([str(source)]), context)
     assert replaced  # positive control: the key really changed inside the backup
     assert not reopen(repo).snapshot_ids()

@@ -27,6 +27,9 @@ import pytest
 from tests.conftest import PASSWORD
 
 from keyark import ops
+from keyark.archiver.backup import BackupOptions, backup
+from keyark.catalog.snapshots import find_snapshot
+from keyark.context import OperationContext
 from keyark.crypto.slots import Credentials
 from keyark.errors import KeyarkError, RestoreError
 from keyark.maintenance.check import CheckOptions, check
@@ -41,6 +44,7 @@ from keyark.maintenance.repair_snapshots import (
 from keyark.repo.pack import DATA, TREE, pack_id_from_name
 from keyark.repo.repository import Repository
 from keyark.repo.snapshot import SNAPSHOT_PREFIX
+from keyark.restorer.run import RestoreOptions, restore
 
 #: Small packs: several blobs per data pack, trees over several tree packs.
 PACK_SIZE = 6 * 1024
@@ -112,14 +116,14 @@ def pristine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pristine]:
     repo = _open(repo_path)
     expected: dict[str, dict[str, str]] = {}
     try:
-        repo.config.pack_size = PACK_SIZE  # this session only: many small packs
-        ctx = ops.Context(cache_dir=base / "cache")
-        first = ops.backup(repo, [str(source)], ctx=ctx).snapshot_id
+        repo.blobs.pack_size = PACK_SIZE  # this session only: many small packs
+        ctx = OperationContext(cache_dir=base / "cache")
+        first = backup(repo, BackupOptions([str(source)]), ctx).snapshot_id
         expected[first] = {rel: _sha(data) for rel, data in files.items()}
         for rel in sorted(files)[:CHANGED]:
             files[rel] = rng.randbytes(1500)
             (source / rel).write_bytes(files[rel])
-        second = ops.backup(repo, [str(source)], ctx=ctx).snapshot_id
+        second = backup(repo, BackupOptions([str(source)]), ctx).snapshot_id
         expected[second] = {rel: _sha(data) for rel, data in files.items()}
         objects = _classify(repo)
     finally:
@@ -184,9 +188,9 @@ def restore_latest(repo_path: Path, pristine: Pristine, target: Path) -> Outcome
     failed: list[str] = []
     repo = _open(repo_path)
     try:
-        snapshot = ops.find_snapshot(repo, "latest", ctx=ops.Context(cache_dir=target / ".c"))
+        snapshot = find_snapshot(repo, "latest", OperationContext(cache_dir=target / ".c"))
         origin = str(snapshot.extra.get("repaired_from", snapshot.id))
-        ops.restore(repo, snapshot, ops.RestoreOptions(str(target / "out")), ctx=ops.Context())
+        restore(repo, snapshot, RestoreOptions(str(target / "out")), OperationContext())
     except RestoreError as failure:
         error = str(failure)
         failed = list(getattr(failure, "summary").failed)

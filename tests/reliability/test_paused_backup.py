@@ -26,12 +26,13 @@ import pytest
 from tests.integration.maint_helpers import backup, pack_ids, reopen, write_files
 from tests.reliability.helpers import assert_restores
 
-from keyark import ops
+from keyark.context import OperationContext
 from keyark.crypto.envelope import envelope_key_id
 from keyark.errors import BackendError, IntegrityError, LockError
 from keyark.maintenance.check import CheckOptions, check
 from keyark.maintenance.prune import PruneOptions, prune
 from keyark.repo import locks
+from keyark.repo.blob_writer import BlobWriter
 from keyark.repo.index import PackRecord
 from keyark.repo.locks import RepositoryLock
 from keyark.repo.pack import TRAILER_SIZE, header_span, pack_name, parse_header
@@ -61,23 +62,23 @@ def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
 class PausedBackup:
     """A backup in a thread, paused by a hook right before its first index write."""
 
-    def __init__(self, repo: Repository, source: Path, context: ops.Context) -> None:
+    def __init__(self, repo: Repository, source: Path, context: OperationContext) -> None:
         self.paused = threading.Event()
         self.resume = threading.Event()
         self.error: BaseException | None = None
         self.snapshot_id = ""
         self._thread = threading.Thread(target=self._run, args=(repo, source, context))
 
-    def hook(self, original: Callable[[Repository, list[PackRecord]], None]) -> Callable[..., None]:
-        def before_index(repo: Repository, records: list[PackRecord]) -> None:
+    def hook(self, original: Callable[[BlobWriter, list[PackRecord]], None]) -> Callable[..., None]:
+        def before_index(blobs: BlobWriter, records: list[PackRecord]) -> None:
             if not self.paused.is_set():
                 self.paused.set()
                 assert self.resume.wait(120), "the test never resumed the backup"
-            original(repo, records)
+            original(blobs, records)
 
         return before_index
 
-    def _run(self, repo: Repository, source: Path, context: ops.Context) -> None:
+    def _run(self, repo: Repository, source: Path, context: OperationContext) -> None:
         try:
             self.snapshot_id = backup(repo, source, context).id
         except BaseException as error:  # the thread reports, the test asserts
@@ -125,7 +126,7 @@ def _backup_lock(repo: Repository) -> RepositoryLock:
 @pytest.mark.parametrize("guarded", [True, False], ids=["guarded", "control-unguarded"])
 def test_backup_paused_past_lock_expiry_saves_nothing(
     repo: Repository,
-    context: ops.Context,
+    context: OperationContext,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
     clock: Clock,
@@ -134,9 +135,9 @@ def test_backup_paused_past_lock_expiry_saves_nothing(
     source = write_files(tmp_path / "src", {f"k{i}.pem": 700_000 for i in range(4)})
     before = set(repo.snapshot_ids())
     run = PausedBackup(repo, source, context)
-    monkeypatch.setattr(Repository, "_before_index", run.hook(Repository._before_index))
+    monkeypatch.setattr(BlobWriter, "_before_index", run.hook(BlobWriter._before_index))
     if not guarded:  # the positive control: no write guard at all
-        monkeypatch.setattr(Repository, "ensure_writable", lambda *args: None)
+        monkeypatch.setattr(BlobWriter, "ensure_writable", lambda *args: None)
     run.start()
     uploaded = pack_ids(repo)
     assert uploaded and not list(repo.backend.list("index/"))  # paused before any index
@@ -168,12 +169,12 @@ def test_backup_paused_past_lock_expiry_saves_nothing(
 
 
 def test_backup_whose_pack_was_deleted_while_paused_saves_nothing(
-    repo: Repository, context: ops.Context, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    repo: Repository, context: OperationContext, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Even under a valid lock, a pack the backup stored and then lost stops it."""
     source = write_files(tmp_path / "src", {f"k{i}.pem": 700_000 for i in range(3)})
     run = PausedBackup(repo, source, context)
-    monkeypatch.setattr(Repository, "_before_index", run.hook(Repository._before_index))
+    monkeypatch.setattr(BlobWriter, "_before_index", run.hook(BlobWriter._before_index))
     run.start()
     victim = sorted(pack_ids(repo))[0]
     repo.backend.delete(pack_name(victim))
@@ -226,7 +227,7 @@ def test_refresh_that_lands_after_the_expiry_is_not_trusted(
 
 
 def test_failed_pack_upload_is_never_deduplicated_against(
-    repo: Repository, context: ops.Context, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    repo: Repository, context: OperationContext, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A pack whose upload failed: its blobs must not satisfy dedup in this session later."""
     source = write_files(tmp_path / "src", {f"k{i}.pem": 700_000 for i in range(3)})

@@ -19,6 +19,9 @@ import pytest
 from tests.conftest import CLI, PASSWORD
 
 from keyark import ops
+from keyark.archiver.backup import BackupOptions, backup
+from keyark.catalog.snapshots import find_snapshot
+from keyark.context import OperationContext
 from keyark.crypto.slots import Credentials
 from keyark.errors import RestoreError
 from keyark.maintenance.check import CheckOptions, check
@@ -30,6 +33,7 @@ from keyark.repo.pack import DATA, pack_name
 from keyark.repo.repository import Repository
 from keyark.repo.snapshot import Snapshot, select_snapshot
 from keyark.repo.tree import DIR
+from keyark.restorer.run import RestoreOptions, restore
 
 PACK_SIZE = 24 * 1024
 
@@ -56,17 +60,17 @@ def _make(tmp_path: Path, repo_path: Path) -> tuple[Path, dict[str, str], str]:
     files = _corpus(source)
     ops.init_repository(str(repo_path), PASSWORD.encode(), pack_size_mib=1).close()
     with _open(repo_path) as repo:
-        repo.config.pack_size = PACK_SIZE  # this session only: several packs
-        snapshot_id = ops.backup(repo, [str(source)], ctx=ops.Context()).snapshot_id
+        repo.blobs.pack_size = PACK_SIZE  # this session only: several packs
+        snapshot_id = backup(repo, BackupOptions([str(source)]), OperationContext()).snapshot_id
     return source, files, snapshot_id
 
 
 def _restore(repo_path: Path, source: Path, files: dict[str, str], out: Path) -> int:
     """Restore ``latest``; the number of files with the right content (never a wrong one)."""
     with _open(repo_path) as repo:
-        snapshot = ops.find_snapshot(repo, "latest", ctx=ops.Context(cache_dir=out / ".cache"))
+        snapshot = find_snapshot(repo, "latest", OperationContext(cache_dir=out / ".cache"))
         try:
-            ops.restore(repo, snapshot, ops.RestoreOptions(str(out)), ctx=ops.Context())
+            restore(repo, snapshot, RestoreOptions(str(out)), OperationContext())
         except RestoreError:
             pass
     root = out / str(source).lstrip("/")
@@ -186,7 +190,7 @@ def test_damaged_index_files_are_read_past(tmp_path: Path, cli: CLI) -> None:
     out = tmp_path / "out"
     result = cli.run("restore", "latest", "--target", str(out))
     assert result.returncode == 0, result.stderr
-    assert "run 'keyark repair index'" in result.stderr
+    assert "rebuild the index with 'repair index'" in result.stderr
     assert _restore(cli.repo, source, files, tmp_path / "again") == len(files)
     assert cli.run("repair", "index").returncode == 0
     clean = cli.run("restore", "latest", "--target", str(tmp_path / "clean"))

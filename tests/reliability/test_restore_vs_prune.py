@@ -19,12 +19,14 @@ from tests.integration.maint_helpers import backup, write_files
 from tests.reliability.helpers import assert_restores, in_other_session, run_before_first_call
 
 from keyark import ops
-from keyark.ops import _restore
+from keyark.context import OperationContext
 from keyark.errors import LockError, RestoreError
 from keyark.maintenance.prune import PruneOptions, prune
 from keyark.replication import Copier, copy_snapshots
 from keyark.repo.repository import Repository
+from keyark.restorer import run
 from keyark.restorer.restorer import Restorer
+from keyark.restorer.run import RestoreOptions
 from keyark.units import UnusedLimit
 
 
@@ -44,7 +46,7 @@ def _hook_run(monkeypatch: pytest.MonkeyPatch, action: Callable[[], None]) -> li
 
 
 def test_prune_cannot_delete_packs_under_a_restore(
-    repo: Repository, context: ops.Context, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    repo: Repository, context: OperationContext, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     source = write_files(tmp_path / "src", {f"k{i}.pem": 40_000 for i in range(30)})
     snapshot = backup(repo, source, context)
@@ -63,20 +65,20 @@ def test_prune_cannot_delete_packs_under_a_restore(
 
 
 def test_positive_control_unlocked_restore_loses_files(
-    repo: Repository, context: ops.Context, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    repo: Repository, context: OperationContext, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     source = write_files(tmp_path / "src", {f"k{i}.pem": 40_000 for i in range(30)})
     snapshot = backup(repo, source, context)
     deleted: list[int] = []
     fired = _hook_run(monkeypatch, lambda: deleted.append(_forget_and_prune(repo, snapshot.id)))
-    options = ops.RestoreOptions(target=str(tmp_path / "out"))
+    options = RestoreOptions(target=str(tmp_path / "out"))
     with pytest.raises(RestoreError):
-        _restore._restore_locked(repo, snapshot, options, context, None)  # no lock taken
+        run._restore_locked(repo, snapshot, options, context)  # no lock taken
     assert fired and deleted and deleted[0] > 0
 
 
 def test_prune_cannot_delete_source_packs_under_a_copy(
-    repo: Repository, context: ops.Context, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    repo: Repository, context: OperationContext, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """``copy`` holds a shared lock on its source, so a prune there is refused meanwhile."""
     source = write_files(tmp_path / "src", {f"k{i}.pem": 40_000 for i in range(30)})

@@ -27,6 +27,9 @@ import pytest
 from tests.conftest import CLI, PASSWORD, keyark_binary
 
 from keyark import ops
+from keyark.archiver.backup import BackupOptions, backup
+from keyark.catalog.snapshots import list_snapshots
+from keyark.context import OperationContext
 from keyark.crypto.slots import Credentials
 from keyark.maintenance.rotate import reencrypt
 from keyark.replication import choose_snapshots, copy_snapshots
@@ -169,7 +172,7 @@ def test_backup_resumes(
 
     def in_process(cache: Path) -> None:
         with _open(cli.repo, cache) as repo:
-            ops.backup(repo, [str(source)], ctx=ops.Context(cache_dir=cache))
+            backup(repo, BackupOptions([str(source)]), OperationContext(cache_dir=cache))
 
     reached, again = _rerun(cli, tmp_path, monkeypatch, stored, args, adopt, in_process)
     if adopt:
@@ -193,10 +196,10 @@ def test_copy_resumes(
     stored = _run_until_packs(cli, cli.repo, args, KILL_AT)
 
     def in_process(cache: Path) -> None:
-        context = ops.Context(cache_dir=cache)
+        context = OperationContext(cache_dir=cache)
         with _open(origin, cache) as src, _open(cli.repo, cache) as dst:
-            chosen = choose_snapshots(ops.snapshots(src, ctx=context), [], True)
-            copy_snapshots(src, dst, chosen, ops.snapshots(dst, ctx=context))
+            chosen = choose_snapshots(list_snapshots(src, context), [], True)
+            copy_snapshots(src, dst, chosen, list_snapshots(dst, context))
 
     reached, again = _rerun(cli, tmp_path, monkeypatch, stored, args, adopt, in_process)
     if adopt:

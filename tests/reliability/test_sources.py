@@ -20,20 +20,25 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from tests.conftest import tree_state
+from tests.conftest import tree_state, warning_context
 from tests.integration.maint_helpers import backup
 
-from keyark import ops
 from keyark.archiver import files
+from keyark.archiver.backup import BackupOptions
+from keyark.archiver.backup import backup as run_backup
 from keyark.archiver.files import FileReader, FileResult
-from keyark.catalog.browse import resolve_path
+from keyark.archiver.progress import Tracker
+from keyark.catalog.trees import resolve_path
+from keyark.context import OperationContext
 from keyark.errors import RestoreError
+from keyark.events import Events
 from keyark.repo.repository import Repository
 from keyark.repo.snapshot import Snapshot
 from keyark.repo.tree import Node
 from keyark.restorer.dump import dump
 from keyark.restorer.plan import PathFilter, build_plan
 from keyark.restorer.restorer import Restorer
+from keyark.restorer.run import RestoreOptions, restore
 from keyark.results import RestoreSummary
 
 FIXED_NS = 1_600_000_000_123_456_789
@@ -70,13 +75,17 @@ def _getfacl(path: Path) -> list[str]:
 
 
 def _restore(
-    repo: Repository, snapshot: Snapshot, target: Path, context: ops.Context, verify: bool = True
+    repo: Repository,
+    snapshot: Snapshot,
+    target: Path,
+    context: OperationContext,
+    verify: bool = True,
 ) -> RestoreSummary:
-    return ops.restore(repo, snapshot, ops.RestoreOptions(str(target), verify=verify), ctx=context)
+    return restore(repo, snapshot, RestoreOptions(str(target), verify=verify), context)
 
 
 def _node(repo: Repository, snapshot: Snapshot, path: Path) -> Node:
-    _tree, node = resolve_path(repo.load_tree, snapshot.tree, str(path))
+    _tree, node = resolve_path(repo.blobs.load_tree, snapshot.tree, str(path))
     assert node is not None
     return node
 
@@ -107,7 +116,7 @@ def _acl_tree(source: Path) -> dict[str, Path]:
 
 
 def test_directory_acls_xattrs_and_modes_round_trip(
-    repo: Repository, context: ops.Context, tmp_path: Path
+    repo: Repository, context: OperationContext, tmp_path: Path
 ) -> None:
     _acl_tools(tmp_path)
     source = tmp_path / "src"
@@ -134,7 +143,7 @@ def test_directory_acls_xattrs_and_modes_round_trip(
 
 
 def test_dropped_acl_never_widens_the_group_permission(
-    repo: Repository, context: ops.Context, tmp_path: Path
+    repo: Repository, context: OperationContext, tmp_path: Path
 ) -> None:
     """Restoring without system.* xattrs (an agent's snapshot): the mode's group bits are the
     ACL mask (rwx); without the ACL the group gets what group:: allowed (r-x), not rwx."""
@@ -145,10 +154,11 @@ def test_dropped_acl_never_widens_the_group_permission(
     assert stat.S_IMODE(shared.stat().st_mode) == 0o770
     snapshot = backup(repo, source, context)
     repo.load_index(reload=True)
-    plan = build_plan(repo.load_tree, snapshot.tree, PathFilter([], []))
+    plan = build_plan(repo.blobs.load_tree, snapshot.tree, PathFilter([], []))
     target = tmp_path / "out"
     summary = RestoreSummary()
-    Restorer(repo, str(target), summary, drop_privileges=True).run(plan)
+    tracker = Tracker(Events(), "restore")
+    Restorer(repo, str(target), summary, tracker, drop_privileges=True).run(plan)
     assert not summary.failed, summary.errors
     restored = _restored(target, shared)
     assert stat.S_IMODE(restored.stat().st_mode) == 0o750
@@ -171,7 +181,7 @@ def _special_tree(source: Path, device: bool) -> Path:
 
 
 def test_fifo_and_char_device_round_trip_and_dump(
-    repo: Repository, context: ops.Context, tmp_path: Path
+    repo: Repository, context: OperationContext, tmp_path: Path
 ) -> None:
     if os.geteuid() != 0:
         pytest.skip("creating a device node needs root")
@@ -179,7 +189,7 @@ def test_fifo_and_char_device_round_trip_and_dump(
     listener = socket.socket(socket.AF_UNIX)
     listener.bind(str(source / "agent.sock"))
     try:
-        summary = ops.backup(repo, [str(source)], ctx=context)
+        summary = run_backup(repo, BackupOptions([str(source)]), context)
     finally:
         listener.close()
     assert summary.complete
@@ -200,7 +210,7 @@ def test_fifo_and_char_device_round_trip_and_dump(
     assert not stat.S_ISCHR((_restored(target, source) / "pipe").lstat().st_mode)
 
     out = io.BytesIO()
-    dump(repo, snapshot, str(source), out)
+    dump(repo, snapshot, str(source), out, context)
     out.seek(0)
     with tarfile.open(fileobj=out) as archive:
         members = {Path(m.name).name: m for m in archive.getmembers()}
@@ -211,16 +221,15 @@ def test_fifo_and_char_device_round_trip_and_dump(
 
 
 def test_device_restore_without_root_is_a_warning(
-    repo: Repository, context: ops.Context, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    repo: Repository, context: OperationContext, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     if os.geteuid() != 0:
         pytest.skip("creating the source device node needs root")
     source = _special_tree(tmp_path / "src", device=True)
     snapshot = backup(repo, source, context)
-    warnings: list[str] = []
     monkeypatch.setattr("keyark.restorer.restorer.os.geteuid", lambda: 1000)
     target = tmp_path / "out"
-    ctx = ops.Context(cache_dir=context.cache_dir, warn=warnings.append)
+    ctx, warnings = warning_context(context.cache_dir)
     _restore(repo, snapshot, target, ctx)
     restored = _restored(target, source)
     assert stat.S_ISFIFO((restored / "pipe").lstat().st_mode)
@@ -261,7 +270,7 @@ def _grow_on_read(
 @pytest.mark.parametrize("size", [1000, files.SMALL_FILE + 70_000], ids=["small", "large"])
 def test_file_growing_during_backup_records_the_size_read(
     repo: Repository,
-    context: ops.Context,
+    context: OperationContext,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
     size: int,
@@ -284,7 +293,7 @@ def test_file_growing_during_backup_records_the_size_read(
 
 
 def test_positive_control_size_disagreeing_with_content_fails_verify(
-    repo: Repository, context: ops.Context, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    repo: Repository, context: OperationContext, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A node whose recorded size is not its content's length: restore --verify must fail."""
     source = tmp_path / "src"

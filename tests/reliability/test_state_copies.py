@@ -26,6 +26,7 @@ from keyark.backends.local import LocalBackend
 from keyark.crypto.slots import Credentials, passphrase_slot
 from keyark.errors import (
     FormatError,
+    Hint,
     PermanentBackendError,
     TransientBackendError,
     WrongPasswordError,
@@ -48,6 +49,11 @@ def flip(path: Path, at: float = 0.5) -> None:
 
 def warnings_in(stderr: str) -> list[str]:
     return [line for line in stderr.splitlines() if "WARNING" in line]
+
+
+def _repair_hint(record: logging.LogRecord) -> bool:
+    """Whether the log record names a repair of config or keyring as its hint."""
+    return getattr(record, "hint", None) in (Hint.REPAIR_CONFIG, Hint.REPAIR_KEYRING)
 
 
 @pytest.fixture
@@ -104,15 +110,16 @@ def test_unparsable_config_and_damaged_copies_are_reported_and_repaired(
     with caplog.at_level(logging.WARNING, logger="keyark"):
         with _open(path, cache) as repo:
             summary = repair_state(repo)
-    named = {m.split("'")[1] for m in caplog.messages if "keyark repair" in m}
-    assert named == {"config", "keyring.bak"}, caplog.messages
+    repairs = [record for record in caplog.records if _repair_hint(record)]
+    named = {r.getMessage().split("'")[1]: getattr(r, "hint", None) for r in repairs}
+    assert named == {"config": Hint.REPAIR_CONFIG, "keyring.bak": Hint.REPAIR_KEYRING}, named
     assert sorted(summary.rewritten) == ["config", "keyring.bak"]
     for name in ("config", "keyring"):
         assert (path / name).read_bytes() == (path / f"{name}.bak").read_bytes()
     caplog.clear()
     with caplog.at_level(logging.WARNING, logger="keyark"):
         _open(path, tmp_path / "other-cache").close()
-    assert not [m for m in caplog.messages if "keyark repair" in m]
+    assert not [r for r in caplog.records if _repair_hint(r)]
 
 
 @pytest.mark.parametrize("name", ["config", "keyring"])
@@ -203,14 +210,13 @@ def _open(path: Path, cache: Path) -> Repository:
 
 
 @contextmanager
-def _crash_on_put(repo: Repository, path: Path, name: str) -> Iterator[FailPut]:
-    """Within: ``repo`` writes through a backend that crashes on a PUT of ``name``, and the
-    body must fail with that crash; then ``repo`` writes to ``path`` normally again."""
+def _crash_on_put(repo: Repository, path: Path, name: str) -> Iterator[tuple[Repository, FailPut]]:
+    """Within: ``repo``'s keys and config open on a backend that crashes on a PUT of
+    ``name`` (the repository given, the backend), and the body must fail with that crash."""
     failing = FailPut(path, name)
-    repo.backend = failing
+    crashing = Repository(failing, repo.config, repo.keyring, repo.root_key, repo.slot)
     with pytest.raises(PermanentBackendError):
-        yield failing
-    repo.backend = LocalBackend(path)
+        yield crashing, failing
 
 
 @pytest.mark.parametrize("second", ["keyring", "keyring.bak"])
@@ -221,8 +227,8 @@ def test_crash_between_the_keyring_writes_leaves_an_openable_repository(
     _init(path)
     with _open(path, cache) as repo:
         before = repo.keyring.version
-        with _crash_on_put(repo, path, second) as failing:
-            rotate(repo)
+        with _crash_on_put(repo, path, second) as (crashing, failing):
+            rotate(crashing)
     assert "keyring.bak" in failing.puts  # the keyring was being saved
     with _open(path, cache) as repo:
         # The copy is written first: a crash before the primary leaves the new state.
@@ -239,8 +245,8 @@ def test_crash_between_the_config_writes_leaves_an_openable_repository(
     _init(path)
     with _open(path, cache) as repo:
         repo.config.policies["note"] = "changed"
-        with _crash_on_put(repo, path, second):
-            repo.save_config()
+        with _crash_on_put(repo, path, second) as (crashing, _failing):
+            crashing.save_config()
     with _open(path, cache) as repo:  # the primary still verifies: the old state
         assert "note" not in repo.config.policies
 

@@ -19,16 +19,19 @@ from tests.conftest import PASSWORD, tree_state
 
 from keyark import ops
 from keyark.agents import add_agent
+from keyark.archiver.backup import BackupOptions, backup
 from keyark.backends.base import ObjectInfo
 from keyark.backends.local import LocalBackend
+from keyark.context import OperationContext
 from keyark.crypto.agents import AgentCredential
 from keyark.crypto.envelope import ObjectKind
 from keyark.crypto.slots import Credentials
 from keyark.maintenance.check import CheckOptions, check
 from keyark.maintenance.prune import PruneOptions, prune
-from keyark.repo.agent_session import open_for_agent
+from keyark.repo.agent_session import AgentRepository, open_for_agent
 from keyark.repo.pack import DATA
 from keyark.repo.repository import Repository
+from keyark.restorer.run import RestoreOptions, restore
 from keyark.units import UnusedLimit
 
 CREDS = Credentials(passphrase=PASSWORD.encode())
@@ -64,7 +67,7 @@ def plant(url: str, credential: Path) -> set[bytes]:
     return planted
 
 
-def _pack_ids(repo: Repository) -> set[bytes]:
+def _pack_ids(repo: Repository | AgentRepository) -> set[bytes]:
     return set(repo.index.packs())
 
 
@@ -78,7 +81,7 @@ def source_with(root: Path, files: dict[str, bytes]) -> Path:
 
 def restore_ok(repo: Repository, snapshot_id: str, target: Path, source: Path) -> None:
     snapshot = repo.load_snapshot(snapshot_id)
-    ops.restore(repo, snapshot, ops.RestoreOptions(str(target)), ctx=ops.Context())
+    restore(repo, snapshot, RestoreOptions(str(target)), OperationContext())
     assert tree_state(target / str(source).lstrip("/")) == tree_state(source)
 
 
@@ -99,7 +102,7 @@ def test_planted_copy_never_dedups_shadows_or_survives_maintenance(
     repo = full(url, tmp_path)
     add_agent(repo, "web1", tmp_path / "web1.cred")
     host_a = source_with(tmp_path / "hostA", {"ca.pem": KNOWN})
-    first = ops.backup(repo, [str(host_a)], ctx=ops.Context())
+    first = backup(repo, BackupOptions([str(host_a)]), OperationContext())
     repo.close()
 
     planted = plant(url, tmp_path / "web1.cred")
@@ -115,7 +118,7 @@ def test_planted_copy_never_dedups_shadows_or_survives_maintenance(
 
     # Host B's full-key backup stores its own copy of GUESSED (no dedup on garbage).
     host_b = source_with(tmp_path / "hostB", {"ca.pem": KNOWN, ".env": GUESSED})
-    second = ops.backup(repo, [str(host_b)], ctx=ops.Context())
+    second = backup(repo, BackupOptions([str(host_b)]), OperationContext())
     assert second.bytes_added > 0
     repo.close()
 
@@ -153,14 +156,13 @@ def test_rotate_reencrypt_keeps_the_genuine_copy(url: str, tmp_path: Path) -> No
     repo = full(url, tmp_path)
     add_agent(repo, "web1", tmp_path / "web1.cred")
     source = source_with(tmp_path / "hostA", {"ca.pem": KNOWN, ".env": GUESSED})
-    first = ops.backup(repo, [str(source)], ctx=ops.Context())
+    first = backup(repo, BackupOptions([str(source)]), OperationContext())
     repo.close()
     planted = plant(url, tmp_path / "web1.cred")
     repo = full(url, tmp_path)
     repo.load_index()
     assert {c.pack_id for c in repo.index.candidates(repo.hasher(GUESSED))} & planted
-    warnings: list[str] = []
-    reencrypt(repo, warn=warnings.append)
+    reencrypt(repo, ctx=OperationContext())
     repo = full(url, tmp_path)
     repo.load_index()
     assert not set(repo.index.packs()) & planted
@@ -177,7 +179,7 @@ def test_planted_copy_alone_is_never_used_for_dedup(url: str, tmp_path: Path) ->
     plant(url, tmp_path / "web1.cred")
     repo = full(url, tmp_path)
     source = source_with(tmp_path / "host", {".env": GUESSED})
-    summary = ops.backup(repo, [str(source)], ctx=ops.Context())
+    summary = backup(repo, BackupOptions([str(source)]), OperationContext())
     assert summary.bytes_added >= len(GUESSED) // 4  # stored, not deduplicated away
     restore_ok(repo, summary.snapshot_id, tmp_path / "r", source)
     repo.close()
@@ -192,7 +194,7 @@ def test_copy_never_dedups_against_a_planted_target_copy(tmp_path: Path) -> None
         ops.init_repository(path, PASSWORD.encode(), pack_size_mib=1).close()
     src = ops.open_repository(source_url, CREDS, cache_dir=tmp_path / "c1")
     files = source_with(tmp_path / "host", {".env": GUESSED, "ca.pem": KNOWN})
-    made = ops.backup(src, [str(files)], ctx=ops.Context())
+    made = backup(src, BackupOptions([str(files)]), OperationContext())
     target = ops.open_repository(target_url, CREDS, cache_dir=tmp_path / "c2")
     add_agent(target, "web1", tmp_path / "web1.cred")
     target.close()

@@ -10,17 +10,22 @@ import json
 import os
 import stat
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from tests.conftest import CLI, PASSWORD
+from tests.conftest import CLI, PASSWORD, warning_context
 
 from keyark import agents, ops
+from keyark.archiver.backup import BackupOptions, backup
+from keyark.catalog.snapshots import find_snapshot, list_snapshots
+from keyark.context import OperationContext
 from keyark.crypto.slots import Credentials
-from keyark.errors import IntegrityError, UsageError
+from keyark.errors import Hint, IntegrityError, UsageError
 from keyark.repo.repository import Repository
 from keyark.repo.snapshot import Snapshot, SnapshotFilter, now
+from keyark.restorer.run import RestoreOptions, restore
 
 CREDS = Credentials(passphrase=PASSWORD.encode())
 
@@ -34,9 +39,7 @@ class Setup:
         self.cache = tmp_path / f"{name}-cache"
         ops.init_repository(self.url, PASSWORD.encode(), pack_size_mib=1).close()
         self.repo = ops.open_repository(self.url, CREDS, cache_dir=self.cache)
-        self.ctx = ops.Context(cache_dir=self.cache)
-        self.warnings: list[str] = []
-        self.ctx.warn = self.warnings.append
+        self.ctx, self.warnings = warning_context(self.cache)
 
     def add_agent(self, name: str, hosts: list[str]) -> Path:
         credential = self.tmp / f"{name}.cred"
@@ -47,25 +50,26 @@ class Setup:
         return agents.open_agent_repository(self.url, credential)
 
     def agent_backup(
-        self, credential: Path, source: Path, options: ops.BackupOptions | None = None
+        self, credential: Path, source: Path, options: BackupOptions | None = None
     ) -> str:
         """One agent run through the ordinary code path; returns the snapshot id."""
         agent = self.agent_repo(credential)
         try:
-            agent_ctx = ops.Context(cache_dir=self.tmp / f"agent-cache-{credential.stem}")
-            summary = ops.backup(agent, [str(source)], options, ctx=agent_ctx)
+            agent_ctx = OperationContext(cache_dir=self.tmp / f"agent-cache-{credential.stem}")
+            chosen = replace(options or BackupOptions(), paths=[str(source)])
+            summary = backup(agent, chosen, agent_ctx)
         finally:
             agent.close()
         assert summary.snapshot_id
         return summary.snapshot_id
 
     def backup(self, source: Path, host: str) -> str:
-        summary = ops.backup(self.repo, [str(source)], ops.BackupOptions(host=host), ctx=self.ctx)
+        summary = backup(self.repo, BackupOptions(paths=[str(source)], host=host), self.ctx)
         assert summary.snapshot_id
         return summary.snapshot_id
 
     def trust(self) -> dict[str, str]:
-        return {s.id: s.extra["trust"] for s in ops.snapshots(self.repo, ctx=self.ctx)}
+        return {s.id: s.extra["trust"] for s in list_snapshots(self.repo, self.ctx)}
 
     def close(self) -> None:
         self.repo.close()
@@ -85,7 +89,7 @@ def _source(root: Path, content: str) -> Path:
 
 
 def _restored(setup: Setup, snapshot: Snapshot, target: Path, source: Path) -> str:
-    ops.restore(setup.repo, snapshot, ops.RestoreOptions(target=str(target)), ctx=setup.ctx)
+    restore(setup.repo, snapshot, RestoreOptions(target=str(target)), setup.ctx)
     return (target / source.relative_to("/") / "tls" / "server.key").read_text()
 
 
@@ -100,38 +104,38 @@ def test_forged_host_is_flagged_never_selected_never_a_parent(setup: Setup, tmp_
     document["hosts"] = ["hostA", "hostB"]
     credential.write_text(json.dumps(document))
     (source / "tls" / "server.key").write_text("PLANTED by the agent")
-    planted = setup.agent_backup(credential, source, ops.BackupOptions(host="hostB"))
+    planted = setup.agent_backup(credential, source, BackupOptions(host="hostB"))
     (source / "tls" / "server.key").write_text("GENUINE host B key")
     # Positive control: the same agent's snapshot of its own host is trusted and selected.
-    own = setup.agent_backup(
-        credential, _source(tmp_path / "a", "A"), ops.BackupOptions(host="hostA")
-    )
+    own = setup.agent_backup(credential, _source(tmp_path / "a", "A"), BackupOptions(host="hostA"))
     trust = setup.trust()
     assert trust[planted] == "foreign-host" and trust[own] == "signed"
     assert trust[genuine] == "full-key"
-    latest_a = ops.find_snapshot(
-        setup.repo, "latest", SnapshotFilter(hosts=["hostA"]), ctx=setup.ctx
-    )
+    latest_a = find_snapshot(setup.repo, "latest", setup.ctx, SnapshotFilter(hosts=["hostA"]))
     assert latest_a.id == own
     # The planted snapshot is the newest of hostB, yet 'latest --host hostB' skips it, says so.
-    snaps = {s.id: s for s in ops.snapshots(setup.repo, ctx=setup.ctx)}
+    snaps = {s.id: s for s in list_snapshots(setup.repo, setup.ctx)}
     assert snaps[planted].time > snaps[genuine].time and snaps[planted].host == "hostB"
     setup.warnings.clear()
-    chosen = ops.find_snapshot(setup.repo, "latest", SnapshotFilter(hosts=["hostB"]), ctx=setup.ctx)
+    chosen = find_snapshot(setup.repo, "latest", setup.ctx, SnapshotFilter(hosts=["hostB"]))
     assert chosen.id == genuine
     assert any("1 flagged snapshot skipped" in w for w in setup.warnings), setup.warnings
-    at = ops.find_snapshot(
-        setup.repo, None, SnapshotFilter(hosts=["hostB"]), at=now(), ctx=setup.ctx
-    )
+    at = find_snapshot(setup.repo, None, setup.ctx, SnapshotFilter(hosts=["hostB"]), at=now())
     assert at.id == genuine
     assert _restored(setup, chosen, tmp_path / "out", source) == "GENUINE host B key"
     # The flagged snapshot is refused by restore unless asked for explicitly.
-    with pytest.raises(IntegrityError, match="allow-unsigned"):
-        ops.restore(setup.repo, snaps[planted], ops.RestoreOptions(target=str(tmp_path / "x")))
+    with pytest.raises(IntegrityError, match="only if unsigned snapshots are allowed") as refused:
+        restore(
+            setup.repo,
+            snaps[planted],
+            RestoreOptions(target=str(tmp_path / "x")),
+            OperationContext(),
+        )
+    assert refused.value.hint == Hint.ALLOW_UNSIGNED
     # hostB's next full-key backup does not take the agent's snapshot as its parent.
-    summary = ops.backup(setup.repo, [str(source)], ops.BackupOptions(host="hostB"), ctx=setup.ctx)
+    summary = backup(setup.repo, BackupOptions(paths=[str(source)], host="hostB"), setup.ctx)
     assert summary.parent == genuine
-    latest = ops.find_snapshot(setup.repo, "latest", SnapshotFilter(hosts=["hostB"]), ctx=setup.ctx)
+    latest = find_snapshot(setup.repo, "latest", setup.ctx, SnapshotFilter(hosts=["hostB"]))
     assert latest.id == summary.snapshot_id
     assert _restored(setup, latest, tmp_path / "out2", source) == "GENUINE host B key"
 
@@ -140,9 +144,9 @@ def test_trusted_agent_snapshot_is_never_a_full_key_parent(setup: Setup, tmp_pat
     source = _source(tmp_path / "srv", "GENUINE")
     genuine = setup.backup(source, "hostB")
     credential = setup.add_agent("b-agent", ["hostB"])
-    agent_snapshot = setup.agent_backup(credential, source, ops.BackupOptions(host="hostB"))
+    agent_snapshot = setup.agent_backup(credential, source, BackupOptions(host="hostB"))
     assert setup.trust()[agent_snapshot] == "signed"  # trusted, newest for hostB...
-    summary = ops.backup(setup.repo, [str(source)], ops.BackupOptions(host="hostB"), ctx=setup.ctx)
+    summary = backup(setup.repo, BackupOptions(paths=[str(source)], host="hostB"), setup.ctx)
     assert summary.parent == genuine  # ...but never a full-key backup's parent
 
 
@@ -150,8 +154,8 @@ def test_agent_refuses_an_unregistered_host(setup: Setup, tmp_path: Path) -> Non
     credential = setup.add_agent("web1", ["hostA"])
     source = _source(tmp_path / "a", "A")
     with pytest.raises(UsageError, match="not registered for host 'hostB'"):
-        setup.agent_backup(credential, source, ops.BackupOptions(host="hostB"))
-    assert setup.agent_backup(credential, source, ops.BackupOptions(host="hostA"))
+        setup.agent_backup(credential, source, BackupOptions(host="hostB"))
+    assert setup.agent_backup(credential, source, BackupOptions(host="hostA"))
 
 
 # --------------------------------------------------------------------- section 3
@@ -165,23 +169,23 @@ def test_backdated_snapshot_after_revocation_is_flagged(setup: Setup, tmp_path: 
     # Attack: the revoked agent back-dates new snapshots to before the revocation.
     (source / "tls" / "server.key").write_text("written after revocation")
     backdated = setup.agent_backup(
-        credential, source, ops.BackupOptions(time=now() - timedelta(days=30))
+        credential, source, BackupOptions(time=now() - timedelta(days=30))
     )
     minutes = setup.agent_backup(
-        credential, source, ops.BackupOptions(time=now() - timedelta(minutes=10), tags=["m"])
+        credential, source, BackupOptions(time=now() - timedelta(minutes=10), tags=["m"])
     )
     trust = setup.trust()
     assert trust[backdated] == "revoked-agent" and trust[minutes] == "revoked-agent"
     # Positive control: the snapshot accepted before revocation stays trusted.
     assert trust[accepted] == "signed"
-    chosen = ops.find_snapshot(setup.repo, "latest", ctx=setup.ctx)
+    chosen = find_snapshot(setup.repo, "latest", setup.ctx)
     assert chosen.id == accepted
     assert _restored(setup, chosen, tmp_path / "out", source) == "accepted"
     # A reopened client (fresh catalog) reaches the same verdict.
     setup.repo.close()
     setup.repo = ops.open_repository(setup.url, CREDS, cache_dir=setup.cache)
-    ctx = ops.Context(cache_dir=tmp_path / "fresh-cache")
-    fresh = {s.id: s.extra["trust"] for s in ops.snapshots(setup.repo, ctx=ctx)}
+    ctx = OperationContext(cache_dir=tmp_path / "fresh-cache")
+    fresh = {s.id: s.extra["trust"] for s in list_snapshots(setup.repo, ctx)}
     assert fresh == trust
 
 
@@ -245,7 +249,7 @@ def test_copy_keeps_provenance_and_refuses_flagged(cli: CLI, tmp_path: Path) -> 
         document = json.loads(credential.read_text())
         document["hosts"] = ["web1", "hostB"]
         credential.write_text(json.dumps(document))
-        flagged = source_setup.agent_backup(credential, src, ops.BackupOptions(host="hostB"))
+        flagged = source_setup.agent_backup(credential, src, BackupOptions(host="hostB"))
         assert source_setup.trust() == {full: "full-key", signed: "signed", flagged: "foreign-host"}
     finally:
         source_setup.close()
@@ -293,11 +297,10 @@ def test_escape_sequences_are_rendered_escaped(cli: CLI, tmp_path: Path) -> None
     try:
         assert agent.agent is not None
         agent.agent.credential.hosts.append(f"evil{hide}")
-        summary = ops.backup(
+        summary = backup(
             agent,
-            [str(source)],
-            ops.BackupOptions(host=f"evil{hide}", tags=[f"t{hide}"]),
-            ctx=ops.Context(cache_dir=tmp_path / "agent-cache"),
+            BackupOptions(paths=[str(source)], host=f"evil{hide}", tags=[f"t{hide}"]),
+            OperationContext(cache_dir=tmp_path / "agent-cache"),
         )
     finally:
         agent.close()
@@ -351,14 +354,14 @@ def test_restore_of_agent_snapshot_drops_privileges(setup: Setup, tmp_path: Path
     credential = setup.add_agent("web1", ["web1"])
     agent_snapshot = setup.agent_backup(credential, source)
     full_snapshot = setup.backup(source, "hostB")
-    snaps = {s.id: s for s in ops.snapshots(setup.repo, ctx=setup.ctx)}
+    snaps = {s.id: s for s in list_snapshots(setup.repo, setup.ctx)}
 
-    def restore(snapshot: str, target: Path, keep: bool) -> Path:
-        options = ops.RestoreOptions(target=str(target), keep_privileges=keep)
-        ops.restore(setup.repo, snaps[snapshot], options, ctx=setup.ctx)
+    def restore_to(snapshot: str, target: Path, keep: bool) -> Path:
+        options = RestoreOptions(target=str(target), keep_privileges=keep)
+        restore(setup.repo, snaps[snapshot], options, setup.ctx)
         return target / source.relative_to("/")
 
-    dropped = restore(agent_snapshot, tmp_path / "dropped", False)
+    dropped = restore_to(agent_snapshot, tmp_path / "dropped", False)
     mode = (dropped / "tool").stat().st_mode
     assert not mode & (stat.S_ISUID | stat.S_ISGID) and stat.S_IMODE(mode) == 0o755
     assert not (dropped / "shared").stat().st_mode & stat.S_ISGID
@@ -366,8 +369,8 @@ def test_restore_of_agent_snapshot_drops_privileges(setup: Setup, tmp_path: Path
     assert _has_xattr(dropped / "tool", "user.note")  # ordinary xattrs stay
     # --keep-privileges keeps them; so does a full-key snapshot (positive controls).
     for restored in (
-        restore(agent_snapshot, tmp_path / "kept", True),
-        restore(full_snapshot, tmp_path / "full", False),
+        restore_to(agent_snapshot, tmp_path / "kept", True),
+        restore_to(full_snapshot, tmp_path / "full", False),
     ):
         assert (restored / "tool").stat().st_mode & stat.S_ISUID
         assert (restored / "shared").stat().st_mode & stat.S_ISGID
@@ -398,13 +401,13 @@ def test_reencryption_does_not_launder_an_unsigned_snapshot(setup: Setup, tmp_pa
     reencrypt(setup.repo)
     after = {
         s.extra["trust"]: s
-        for s in ops.snapshots(setup.repo, ctx=ops.Context(cache_dir=tmp_path / "c2"))
+        for s in list_snapshots(setup.repo, OperationContext(cache_dir=tmp_path / "c2"))
     }
     # The unsigned snapshot was moved under the data key (its session key is gone) but
     # stays unsigned; the full-key and signed ones keep their trust (positive controls).
     assert sorted(after) == ["full-key", "signed", "unsigned"]
     assert after["full-key"].id == full and after["signed"].id == signed
-    chosen = ops.find_snapshot(setup.repo, "latest", SnapshotFilter(hosts=["hostB"]), ctx=setup.ctx)
+    chosen = find_snapshot(setup.repo, "latest", setup.ctx, SnapshotFilter(hosts=["hostB"]))
     assert chosen.id == full
 
 

@@ -17,13 +17,14 @@ from typing import Any
 import msgpack
 import pytest
 
-from keyark import ops
+from keyark.context import OperationContext
 from keyark.errors import FormatError, KeyarkError
 from keyark.maintenance.check import CheckOptions, check
 from keyark.repo.pack import TREE
 from keyark.repo.repository import Repository
 from keyark.repo.snapshot import Snapshot
 from keyark.repo.tree import decode_tree
+from keyark.restorer.run import RestoreOptions, restore
 
 BLOB = b"\x11" * 32
 
@@ -126,7 +127,7 @@ def test_hostile_tree_is_a_format_error_naming_the_tree(
 
 
 def test_restore_of_a_snapshot_with_a_hostile_tree_fails_cleanly(
-    repo: Repository, tmp_path: Path, context: ops.Context
+    repo: Repository, tmp_path: Path, context: OperationContext
 ) -> None:
     """'..' as an entry name: restore stops with keyark's error and writes nothing outside."""
     repo.load_index()
@@ -137,7 +138,7 @@ def test_restore_of_a_snapshot_with_a_hostile_tree_fails_cleanly(
     repo.save_snapshot(snapshot)
     target = tmp_path / "target"
     with pytest.raises(KeyarkError):
-        ops.restore(repo, snapshot, ops.RestoreOptions(str(target)), ctx=context)
+        restore(repo, snapshot, RestoreOptions(str(target)), context)
     assert not (tmp_path / "etc").exists()
     assert decode_tree(tree_bytes())  # the same parser accepts the valid document
 

@@ -14,9 +14,12 @@ from pathlib import Path
 from tests.conftest import PASSWORD, tree_state
 
 from keyark import ops
+from keyark.archiver.backup import BackupOptions, backup
+from keyark.context import OperationContext
 from keyark.crypto.envelope import ObjectKind
 from keyark.crypto.slots import Credentials
 from keyark.repo.pack import TRAILER_SIZE, header_span, pack_id_from_name
+from keyark.restorer.run import RestoreOptions, restore
 
 MARKER = b"KA\x01"
 FILES = 40
@@ -30,7 +33,7 @@ def test_keyless_scan_finds_no_per_blob_marker(tmp_path: Path) -> None:
     for i in range(FILES):  # one blob per small file, all in one data pack
         (source / f"key{i}.pem").write_bytes(os.urandom(2000 + 37 * i))
     repo = ops.open_repository(url, Credentials(passphrase=PASSWORD.encode()))
-    summary = ops.backup(repo, [str(source)], ctx=ops.Context())
+    summary = backup(repo, BackupOptions([str(source)]), OperationContext())
     key_id = repo.keyring.current.key_id
     blobs = 0
     old_way = b""
@@ -54,6 +57,6 @@ def test_keyless_scan_finds_no_per_blob_marker(tmp_path: Path) -> None:
     assert old_way.count(MARKER) >= blobs
     # And the bare layout still restores byte for byte.
     snapshot = repo.load_snapshot(summary.snapshot_id)
-    ops.restore(repo, snapshot, ops.RestoreOptions(str(tmp_path / "out")), ctx=ops.Context())
+    restore(repo, snapshot, RestoreOptions(str(tmp_path / "out")), OperationContext())
     assert tree_state(tmp_path / "out" / str(source).lstrip("/")) == tree_state(source)
     repo.close()

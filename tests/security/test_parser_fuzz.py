@@ -36,6 +36,8 @@ from tests.conftest import PASSWORD, make_tree
 
 from keyark import ops
 from keyark.agents import add_agent, open_agent_repository
+from keyark.archiver.backup import BackupOptions, backup
+from keyark.context import OperationContext
 from keyark.crypto.agent_registry import accepted_of, agents_of, hosts_of, recipient_of
 from keyark.crypto.agents import AgentCredential, wrap_signed
 from keyark.crypto.envelope import ObjectKind
@@ -258,8 +260,8 @@ def corpus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Corpus]:
         os.setxattr(source / "empty", "user.note", b"hello")
     except OSError:
         pass  # no user xattrs on this filesystem: the tree seed simply has none
-    ctx = ops.Context(cache_dir=base / "cache")
-    summary = ops.backup(repo, [str(source)], ops.BackupOptions(), ctx=ctx)
+    ctx = OperationContext(cache_dir=base / "cache")
+    summary = backup(repo, BackupOptions(paths=[str(source)]), ctx)
     snapshot = repo.load_snapshot(summary.snapshot_id)
     repo.load_index()
 
@@ -268,7 +270,7 @@ def corpus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Corpus]:
     repo = ops.open_repository(url, Credentials(passphrase=PASSWORD.encode()))
     repo.load_index()
     agent_repo = open_agent_repository(url, base / "web1.cred")
-    agent_summary = ops.backup(agent_repo, [str(source)], ops.BackupOptions(), ctx=ctx)
+    agent_summary = backup(agent_repo, BackupOptions(paths=[str(source)]), ctx)
     agent_repo.close()
     agent_raw, _ = repo.load_snapshot_bytes(agent_summary.snapshot_id)
     agent_body = msgpack.unpackb(agent_raw, raw=False)["signed"]

@@ -18,15 +18,20 @@ from tests.conftest import PASSWORD, tree_state
 
 from keyark import ops
 from keyark.agents import add_agent
+from keyark.archiver.backup import BackupOptions, backup
 from keyark.backends.local import LocalBackend
+from keyark.context import OperationContext
 from keyark.crypto.agents import AgentCredential
 from keyark.crypto.envelope import ObjectKind
 from keyark.crypto.slots import Credentials
 from keyark.errors import IntegrityError
 from keyark.maintenance.repair import repair_index
 from keyark.repo.agent_session import open_for_agent
+from keyark.repo.blob_store import BlobStore
+from keyark.repo.index import PackRecord
 from keyark.repo.pack import pack_name
 from keyark.repo.repository import Repository
+from keyark.restorer.run import RestoreOptions, restore
 
 CREDS = Credentials(passphrase=PASSWORD.encode())
 SECRET = b"-----BEGIN PRIVATE KEY-----\ngenuine key material\n" * 50
@@ -42,7 +47,7 @@ def setup(tmp_path: Path) -> tuple[str, Path, str]:
     (source / "server.key").write_bytes(SECRET)
     with ops.open_repository(url, CREDS, cache_dir=tmp_path / "cache") as repo:
         add_agent(repo, "web1", tmp_path / "web1.cred")
-        snapshot_id = ops.backup(repo, [str(source)], ctx=ops.Context()).snapshot_id
+        snapshot_id = backup(repo, BackupOptions([str(source)]), OperationContext()).snapshot_id
     return url, source, snapshot_id
 
 
@@ -53,9 +58,8 @@ def open_full(url: str, tmp_path: Path) -> Repository:
 def put_pack(url: str, tmp_path: Path, rows: list[list[object]], body: bytes) -> bytes:
     """An agent writes a pack with the header rows it likes (sealed validly)."""
     agent = open_for_agent(LocalBackend(Path(url)), AgentCredential.read(tmp_path / "web1.cred"))
-    assert agent.agent is not None
-    agent.agent.store(agent.backend)
-    header = agent.current_sealer().seal(
+    agent.store_session_key()
+    header = agent.blobs.current_sealer().seal(
         ObjectKind.PACK_HEADER, b"", msgpack.packb(rows, use_bin_type=True)
     )
     data = body + header + struct.pack("<I", len(header))
@@ -66,8 +70,8 @@ def put_pack(url: str, tmp_path: Path, rows: list[list[object]], body: bytes) ->
 
 
 def restores(repo: Repository, snapshot_id: str, target: Path, source: Path) -> None:
-    snapshot = repo.load_snapshot(snapshot_id)
-    ops.restore(repo, snapshot, ops.RestoreOptions(str(target)), ctx=ops.Context())
+    snapshot = repo.snapshots.load(snapshot_id)
+    restore(repo, snapshot, RestoreOptions(str(target)), OperationContext())
     assert tree_state(target / str(source).lstrip("/")) == tree_state(source)
 
 
@@ -76,7 +80,7 @@ def test_lying_and_malformed_headers_are_not_indexed(
 ) -> None:
     url, source, snapshot_id = setup
     with open_full(url, tmp_path) as repo:
-        secret_id = repo.hasher(SECRET)
+        secret_id = repo.blobs.hasher(SECRET)
     # A header claiming the genuine blob's id over garbage, and one with offset -1.
     lying = put_pack(url, tmp_path, [[0, secret_id, 0, 100, len(SECRET), 0]], b"\x00" * 100)
     hostile = put_pack(url, tmp_path, [[0, secret_id, -1, 100, len(SECRET), 0]], b"\x01" * 100)
@@ -84,9 +88,9 @@ def test_lying_and_malformed_headers_are_not_indexed(
         summary = repair_index(repo)
         assert any(hostile.hex()[:16] in m for m in summary.unreadable_packs)
         assert any(lying.hex()[:16] in m for m in summary.bad_blobs)
-        repo.load_index(reload=True)
-        assert not {lying, hostile} & set(repo.index.packs())
-        assert repo.index.has_trusted(secret_id)
+        repo.blobs.load_index(reload=True)
+        assert not {lying, hostile} & set(repo.blobs.index.packs())
+        assert repo.blobs.index.has_trusted(secret_id)
     with open_full(url, tmp_path) as repo:
         restores(repo, snapshot_id, tmp_path / "out", source)
 
@@ -96,14 +100,14 @@ def test_pack_not_matching_its_name_is_not_indexed(
 ) -> None:
     url, source, snapshot_id = setup
     with open_full(url, tmp_path) as repo:
-        repo.load_index()
-        genuine = next(iter(repo.index.packs()))
-        data = repo.backend.get(pack_name(genuine))
+        repo.blobs.load_index()
+        genuine = next(iter(repo.blobs.index.packs()))
+        data = repo.packs.read(genuine)
         impostor = hashlib.sha256(b"not these bytes").digest()
         repo.backend.put(pack_name(impostor), data)  # valid header, wrong name
         summary = repair_index(repo)
         assert any(impostor.hex()[:16] in m and "SHA-256" in m for m in summary.unreadable_packs)
-        assert impostor not in repo.index.packs() and genuine in repo.index.packs()
+        assert impostor not in repo.blobs.index.packs() and genuine in repo.blobs.index.packs()
         restores(repo, snapshot_id, tmp_path / "out", source)
 
 
@@ -112,22 +116,22 @@ def test_old_index_kept_until_the_new_one_reads_back(
 ) -> None:
     url, source, snapshot_id = setup
     with open_full(url, tmp_path) as repo:
-        old = {i.name for i in repo.backend.list("index/")}
-        original = Repository.read_index_file
+        old = set(repo.packs.index_names())
+        original = BlobStore.read_index_file
 
-        def unreadable_if_new(self: Repository, name: str) -> list:  # type: ignore[type-arg]
+        def unreadable_if_new(self: BlobStore, name: str) -> list[PackRecord]:
             if name not in old:
                 raise IntegrityError(f"index file {name} failed authentication")
             return original(self, name)
 
-        monkeypatch.setattr(Repository, "read_index_file", unreadable_if_new)
+        monkeypatch.setattr(BlobStore, "read_index_file", unreadable_if_new)
         with pytest.raises(IntegrityError):
             repair_index(repo)
         monkeypatch.undo()
-        assert old <= {i.name for i in repo.backend.list("index/")}  # old index kept
+        assert old <= set(repo.packs.index_names())  # old index kept
     with open_full(url, tmp_path) as repo:
         restores(repo, snapshot_id, tmp_path / "out", source)
         # Positive control: a repair that reads back replaces the old files.
         repair_index(repo)
-        assert not old & {i.name for i in repo.backend.list("index/")}
+        assert not old & set(repo.packs.index_names())
         restores(repo, snapshot_id, tmp_path / "out2", source)

@@ -12,10 +12,10 @@ from pathlib import Path
 
 from tests.conftest import PASSWORD
 
-from keyark import ops
 from keyark.api import BackupManager, ManagerConfig
 from keyark.chunker import ChunkerParams
 from keyark.cli.settings import Settings
+from keyark.context import OperationContext
 from keyark.crypto.hsm import Pkcs11Config
 from keyark.crypto.slots import Credentials
 from keyark.repo.repository import Repository
@@ -60,7 +60,8 @@ def test_manager_config_and_loaded_manager(tmp_path: Path) -> None:
         json.dumps({"repository": "/srv/keys", "password_command": f"echo {COMMAND_SECRET}"})
     )
     manager = BackupManager(config_file=path)
-    assert manager.password == COMMAND_SECRET.encode()
+    assert manager.config is not None  # the command (and its secret) is held, run when needed
+    assert COMMAND_SECRET in str(manager.config.credentials.passphrase[0].command)
     assert COMMAND_SECRET not in _shown(manager)
 
 
@@ -88,7 +89,7 @@ def test_open_repository_objects(repo: Repository) -> None:
         repo.root_key,
         repo.config,
         *repo.keyring.data_keys.values(),
-        ops.Context(),
+        OperationContext(),
     ]
     for obj in objects:
         shown = _shown(obj)

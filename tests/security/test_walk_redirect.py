@@ -17,8 +17,9 @@ from pathlib import Path
 
 import pytest
 
-from keyark import ops
 from keyark.archiver import walk
+from keyark.archiver.backup import BackupOptions, backup
+from keyark.context import OperationContext
 from keyark.repo.repository import Repository
 from keyark.repo.tree import DIR, FILE
 
@@ -123,13 +124,13 @@ def test_naive_path_walk_reads_the_secret(tmp_path: Path) -> None:
 
 
 def test_directory_swapped_for_symlink_is_not_followed(
-    repo: Repository, context: ops.Context, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    repo: Repository, context: OperationContext, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     source, secret = _layout(tmp_path)
     fired = _hook_directory(
         monkeypatch, "victim", lambda: _swap_for_symlink(source / "victim", secret)
     )
-    summary = ops.backup(repo, [str(source)], ctx=context)
+    summary = backup(repo, BackupOptions([str(source)]), context)
 
     assert fired == [str(source / "victim")]  # the swap happened between listing and opening
     assert (source / "victim").is_symlink()
@@ -143,7 +144,7 @@ def test_directory_swapped_for_symlink_is_not_followed(
 
 
 def test_directory_swapped_for_another_directory_is_skipped(
-    repo: Repository, context: ops.Context, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    repo: Repository, context: OperationContext, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A real directory renamed into place passes O_NOFOLLOW; the inode check catches it."""
     source, _secret = _layout(tmp_path)
@@ -157,7 +158,7 @@ def test_directory_swapped_for_another_directory_is_skipped(
 
     fired = _hook_directory(monkeypatch, "victim", swap)
     # list "decoy" too late: exclude it so only the swapped-in copy could be read
-    summary = ops.backup(repo, [str(source)], ops.BackupOptions(excludes=["decoy"]), ctx=context)
+    summary = backup(repo, BackupOptions(paths=[str(source)], excludes=["decoy"]), context)
     assert fired and (source / "victim" / "planted.txt").exists()
     assert any("victim" in w and "changed during backup" in w for w in summary.warnings)
     files = dict(_snapshot_files(repo, summary.snapshot_id or ""))
@@ -165,7 +166,7 @@ def test_directory_swapped_for_another_directory_is_skipped(
 
 
 def test_file_swapped_after_listing_is_skipped(
-    repo: Repository, context: ops.Context, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    repo: Repository, context: OperationContext, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A file replaced (by rename or by a symlink) after it was stat'ed is not read."""
     source, secret = _layout(tmp_path)
@@ -180,7 +181,7 @@ def test_file_swapped_after_listing_is_skipped(
         os.symlink(secret / "root.key", source / "z.txt")
 
     fired = _hook_files(monkeypatch, {"a.txt": replace_a, "z.txt": symlink_z})
-    summary = ops.backup(repo, [str(source)], ctx=context)
+    summary = backup(repo, BackupOptions([str(source)]), context)
     assert sorted(fired) == [str(source / "a.txt"), str(source / "z.txt")]
     assert (source / "z.txt").is_symlink()
     changed = [w for w in summary.warnings if "changed during backup" in w]
@@ -192,11 +193,11 @@ def test_file_swapped_after_listing_is_skipped(
 
 
 def test_unhooked_backup_keeps_everything(
-    repo: Repository, context: ops.Context, tmp_path: Path
+    repo: Repository, context: OperationContext, tmp_path: Path
 ) -> None:
     """Control: without a swap nothing is skipped, so the checks above can fail."""
     source, _secret = _layout(tmp_path)
-    summary = ops.backup(repo, [str(source)], ctx=context)
+    summary = backup(repo, BackupOptions([str(source)]), context)
     assert not summary.warnings and not summary.errors
     files = dict(_snapshot_files(repo, summary.snapshot_id or ""))
     assert set(files) == {f"{source}/a.txt", f"{source}/z.txt", f"{source}/victim/notes.txt"}

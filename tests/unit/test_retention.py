@@ -8,12 +8,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from keyark.errors import UsageError
+from keyark.errors import Hint, UsageError
 from keyark.maintenance.retention import (
     NEWEST_REASON,
     RetentionPolicy,
     apply_policy,
     parse_group_by,
+    parse_keep_tag,
     plan_retention,
     within_cutoff,
 )
@@ -164,8 +165,8 @@ def test_buckets_in_the_given_zone() -> None:
     [
         (RetentionPolicy(), "no retention policy"),
         (RetentionPolicy(last=0, daily=0), "no retention policy"),
-        (RetentionPolicy(last=-2), "--keep-last -2"),
-        (RetentionPolicy(tags=(",",)), "--keep-tag"),
+        (RetentionPolicy(last=-2), "keep last -2"),
+        (RetentionPolicy(tags=(",",)), "keep tag ','"),
     ],
 )
 def test_invalid_policies(policy: RetentionPolicy, message: str) -> None:
@@ -178,6 +179,22 @@ def test_parse_group_by() -> None:
     assert parse_group_by("") == ()
     with pytest.raises(UsageError, match="unknown field 'hostname'"):
         parse_group_by("hostname")
+    with pytest.raises(UsageError, match=r"^--group-by 'hostname': unknown field"):
+        parse_group_by("hostname", "--group-by")
+
+
+def test_parse_keep_tag_names_the_option() -> None:
+    assert parse_keep_tag("a,b") == "a,b"
+    with pytest.raises(UsageError, match=r"^keep tag ',': needs a tag name"):
+        parse_keep_tag(",")
+    with pytest.raises(UsageError, match=r"^--keep-tag '': needs a tag name"):
+        parse_keep_tag("", "--keep-tag")
+
+
+def test_an_empty_policy_hints_at_the_keep_rules() -> None:
+    with pytest.raises(UsageError) as error:
+        RetentionPolicy().validate()
+    assert error.value.hint is Hint.RETENTION_POLICY and "--" not in str(error.value)
 
 
 # --------------------------------------------------------------------- properties

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any
 
@@ -13,9 +14,12 @@ from keyark.backends.registry import BackendOptions, open_storage
 from keyark.backends.retry import RetryingBackend
 from keyark.backends.s3 import S3Backend
 from keyark.backends.throttle import ThrottledBackend
+from keyark.cancel import CancelToken
 from keyark.cli.main import main
 from keyark.cli.settings import Settings
-from keyark.errors import UsageError
+from keyark.config.environment import unbound_options
+from keyark.errors import CancelledError, UsageError
+from keyark.events import Event, Events, Retry
 from keyark.repo.repository import Repository
 
 S3 = "s3://bucket/prefix"
@@ -42,6 +46,32 @@ def test_remote_is_retried_outside_the_throttle() -> None:
     assert isinstance(both.inner, ThrottledBackend) and isinstance(both.inner.inner, S3Backend)
     no_retries = open_storage(S3, BackendOptions(ENDPOINT.settings, retry_attempts=1))
     assert isinstance(no_retries, S3Backend)
+
+
+def test_retries_report_to_the_operation_and_obey_its_cancel() -> None:
+    token = CancelToken()
+    seen: list[Retry] = []
+
+    def sink(event: Event) -> None:
+        if isinstance(event, Retry):
+            seen.append(event)
+            token.cancel()  # as a face does on SIGINT, here on the first retry
+
+    keys = {"s3_access_key_id": "id", "s3_secret_access_key": "secret"}
+    options = BackendOptions(
+        {**ENDPOINT.settings, **keys},  # nothing listens on port 9: a transient error
+        retry_base_delay=60.0,
+        retry_max_delay=60.0,
+        events=Events("snapshots", sink),
+        cancel=token,
+    )
+    backend = open_storage(S3, options)
+    started = time.monotonic()
+    with pytest.raises(CancelledError):
+        backend.stat("config")
+    assert time.monotonic() - started < 10, "the backoff outlived the cancel"
+    assert [(event.operation, event.attempt) for event in seen] == [("snapshots", 1)]
+    assert "stat config" in seen[0].error and "cannot connect" in seen[0].error
 
 
 def test_connections_per_backend(tmp_path: Path) -> None:
@@ -97,9 +127,11 @@ def test_settings_from_flags_and_environment(monkeypatch: pytest.MonkeyPatch) ->
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("KEYARK_LIMIT_UPLOAD", "300")
     monkeypatch.setenv("KEYARK_SFTP_IDENTITY", "/env/id")
-    options = Settings(
-        limit_download="1.5", connections="2", s3_endpoint="http://e", sftp_known_hosts="/kh"
-    ).backend_options()
+    options = unbound_options(
+        Settings(
+            limit_download="1.5", connections="2", s3_endpoint="http://e", sftp_known_hosts="/kh"
+        )
+    )
     assert options.upload_kib_s == 300 and options.download_kib_s == 1.5
     assert options.connections == 2
     assert options.settings == {
@@ -107,9 +139,9 @@ def test_settings_from_flags_and_environment(monkeypatch: pytest.MonkeyPatch) ->
         "sftp_identity": "/env/id",
         "s3_endpoint": "http://e",
     }
-    assert Settings(limit_upload="10").backend_options().upload_kib_s == 10  # flag wins
+    assert unbound_options(Settings(limit_upload="10")).upload_kib_s == 10  # flag wins
     with pytest.raises(UsageError, match="use a whole number"):
-        Settings(connections="2.5").backend_options()
+        unbound_options(Settings(connections="2.5"))
 
 
 @pytest.mark.parametrize("before", [True, False])

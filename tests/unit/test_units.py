@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import pytest
 
@@ -37,7 +38,7 @@ def test_parse_seconds(text: str, seconds: float) -> None:
 @pytest.mark.parametrize("text", ["", "10", "5x", "m5", "1h 30m", "-5s", "abc", "1e9999s", "5mm"])
 def test_parse_seconds_rejects(text: str) -> None:
     with pytest.raises(UsageError, match="--retry-lock"):
-        parse_seconds(text)
+        parse_seconds(text, "--retry-lock")
 
 
 @pytest.mark.parametrize(
@@ -57,7 +58,7 @@ def test_parse_calendar_duration(text: str, expected: CalendarDuration) -> None:
 @pytest.mark.parametrize("text", ["", "0d", "1w", "1d1d", "d", "1.5d", "-1d", "1y 2m", "forever"])
 def test_parse_calendar_duration_rejects(text: str) -> None:
     with pytest.raises(UsageError, match="--keep-within"):
-        parse_calendar_duration(text)
+        parse_calendar_duration(text, "--keep-within")
 
 
 def test_calendar_duration_str() -> None:
@@ -82,7 +83,7 @@ def test_parse_size(text: str, size: int) -> None:
 @pytest.mark.parametrize("text", ["", "-1M", "12X", "M", "1..5M", "ten", "99999999999999P"])
 def test_parse_size_rejects(text: str) -> None:
     with pytest.raises(UsageError, match="--max-repack-size"):
-        parse_size(text)
+        parse_size(text, "--max-repack-size")
 
 
 def test_unused_limit_forms() -> None:
@@ -98,4 +99,23 @@ def test_unused_limit_forms() -> None:
 @pytest.mark.parametrize("text", ["101%", "-1%", "x%", "%", "lots", ""])
 def test_unused_limit_rejects(text: str) -> None:
     with pytest.raises(UsageError, match="--max-unused"):
-        parse_unused_limit(text)
+        parse_unused_limit(text, "--max-unused")
+
+
+@pytest.mark.parametrize(
+    ("parse", "text", "name"),
+    [
+        (parse_seconds, "soon", "lock wait"),
+        (parse_calendar_duration, "1w", "keep within"),
+        (parse_size, "12X", "size"),
+        (parse_unused_limit, "lots", "unused limit"),
+    ],
+)
+def test_default_option_names_are_face_neutral(
+    parse: Callable[[str], object], text: str, name: str
+) -> None:
+    """Without the face's option name the error names the value, not a CLI flag."""
+    with pytest.raises(UsageError) as error:
+        parse(text)
+    message = str(error.value)
+    assert message.startswith(f"{name} {text!r}:") and "--" not in message, message

@@ -16,18 +16,19 @@ from __future__ import annotations
 import os
 import threading
 import time
-from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 
 from keyark.archiver import walk
 from keyark.archiver.agent_cache import AgentCache
 from keyark.archiver.files import FileReader, FileResult
 from keyark.archiver.metadata import node_from_stat, node_type, skip_note
-from keyark.archiver.progress import Progress
+from keyark.archiver.progress import Tracker
 from keyark.archiver.sources import ExcludeMatcher, VirtualDir, build_virtual_root
+from keyark.catalog.trees import TreeLoader
 from keyark.errors import SourceError
+from keyark.events import Code
+from keyark.repo.handle import WritableRepository
 from keyark.repo.pack import TREE
-from keyark.repo.repository import Repository
 from keyark.repo.tree import DIR, FILE, Node, encode_tree
 from keyark.results import BackupSummary
 
@@ -37,23 +38,25 @@ class Archiver:
 
     def __init__(
         self,
-        repo: Repository,
+        repo: WritableRepository,
         excludes: ExcludeMatcher,
         summary: BackupSummary,
-        progress: Progress | None = None,
+        tracker: Tracker,
+        *,
         dry_run: bool = False,
-        warn: Callable[[str], None] | None = None,
         file_cache: AgentCache | None = None,
+        load_tree: TreeLoader | None = None,
     ) -> None:
         self.repo = repo
         self.file_cache = file_cache
+        #: Reads the parent snapshot's trees (None: no parent can be read, as for an agent).
+        self._load_tree = load_tree
         self.excludes = excludes
         self.summary = summary
-        self.progress = progress or Progress()
+        self.tracker = tracker
         self.dry_run = dry_run
-        self._warn_cb = warn
         self._lock = threading.Lock()
-        self._files = FileReader(self._store, repo.config.chunker, self.progress)
+        self._files = FileReader(self._store, repo.config.chunker, tracker)
         # One thread, first in first out: a directory's tree is queued after its children's.
         self._finisher = ThreadPoolExecutor(1, thread_name_prefix="keyark-tree")
         # Asks the kernel to read a directory's files ahead of the walk (cold caches).
@@ -61,35 +64,36 @@ class Archiver:
         self._dry_seen: set[bytes] = set()
 
     # ----------------------------------------------------------------- helpers
-    def _error(self, message: str) -> None:
+    def _error(self, path: str, message: str) -> None:
+        """``path`` could not be read: the snapshot lacks it (the backup is incomplete)."""
         with self._lock:
             self.summary.errors.append(message)
-        if self._warn_cb is not None:
-            self._warn_cb(message)
+        self.tracker.events.warn(Code.SOURCE_UNREADABLE, message, subject=path)
 
-    def _warning(self, message: str) -> None:
+    def _warning(self, code: Code, path: str, message: str) -> None:
+        """``path`` was passed over on purpose (skipped, or changed while read)."""
         with self._lock:
             self.summary.warnings.append(message)
-        if self._warn_cb is not None:
-            self._warn_cb(message)
+        self.tracker.events.warn(code, message, subject=path)
 
     def _store(self, kind: int, data: bytes | memoryview) -> tuple[bytes, int, bool]:
         """Save (or, in a dry run, only look up) a blob: (id, bytes added, is new)."""
+        blobs = self.repo.blobs
         if self.dry_run:
-            blob_id = self.repo.hasher(data)
+            blob_id = blobs.hasher(data)
             with self._lock:
-                new = not self.repo.has_blob(blob_id) and blob_id not in self._dry_seen
+                new = not blobs.has_blob(blob_id) and blob_id not in self._dry_seen
                 self._dry_seen.add(blob_id)
             return blob_id, len(data) if new else 0, new
-        blob_id, added = self.repo.save_blob(kind, data)
+        blob_id, added = blobs.save_blob(kind, data)
         return blob_id, added, added > 0
 
     # ----------------------------------------------------------------- dirs
     def _parent_nodes(self, tree_id: bytes | None) -> dict[str, Node]:
-        if tree_id is None:
+        if tree_id is None or self._load_tree is None:
             return {}
         try:
-            return {node.name: node for node in self.repo.load_tree(tree_id)}
+            return {node.name: node for node in self._load_tree(tree_id)}
         except Exception:  # a damaged parent only costs re-reading
             return {}
 
@@ -98,7 +102,7 @@ class Archiver:
         if self.file_cache is None:
             return None
         content = self.file_cache.lookup(path, st)
-        if content is None or not all(self.repo.has_blob(blob) for blob in content):
+        if content is None or not all(self.repo.blobs.has_blob(blob) for blob in content):
             return None
         self.file_cache.record(path, st, content)
         return content
@@ -111,7 +115,7 @@ class Archiver:
             and old.mtime_ns == st.st_mtime_ns
             and old.ctime_ns == st.st_ctime_ns
             and old.inode == st.st_ino
-            and all(self.repo.has_blob(blob) for blob in old.content)
+            and all(self.repo.blobs.has_blob(blob) for blob in old.content)
         )
 
     def _save_entries(
@@ -135,6 +139,7 @@ class Archiver:
         pending: list[tuple[Node, Future[FileResult], bool, str, os.stat_result]] = []
         subdirs: list[tuple[Node, Future[bytes]]] = []
         for name, target in entries:
+            self.tracker.check()  # per entry: a cancel stops the walk at the next file
             path = target.path if isinstance(target, VirtualDir) else target
             if not isinstance(target, VirtualDir) and self.excludes.excluded(path):
                 continue
@@ -142,11 +147,11 @@ class Archiver:
                 st = walk.stat_at(dir_fd, name)
                 kind = node_type(st.st_mode)
                 if kind is None:
-                    self._warning(skip_note(path, st.st_mode))
+                    self._warning(Code.SOURCE_SKIPPED, path, skip_note(path, st.st_mode))
                     continue
                 node = node_from_stat(name, st, kind, dir_fd)
             except OSError as error:
-                self._error(f"{path}: {error.strerror}")
+                self._error(path, f"{path}: {error.strerror}")
                 continue
             old = parent.get(name)
             if kind == DIR:
@@ -161,11 +166,11 @@ class Archiver:
             elif kind == FILE and self._unchanged(old, st):
                 assert old is not None
                 node.content = list(old.content)
-                self._count_unchanged(st)
+                self._count_unchanged(path, st)
                 nodes.append(node)
             elif kind == FILE and (cached := self._cached(path, st)) is not None:
                 node.content = cached
-                self._count_unchanged(st)
+                self._count_unchanged(path, st)
                 nodes.append(node)
             elif kind == FILE:
                 future = self._files.submit(dir_fd, name, path, st)
@@ -176,11 +181,11 @@ class Archiver:
             self._finish_tree, nodes, pending, subdirs, parent_tree, counted
         )
 
-    def _count_unchanged(self, st: os.stat_result) -> None:
+    def _count_unchanged(self, path: str, st: os.stat_result) -> None:
         with self._lock:
             self.summary.files_unchanged += 1
             self.summary.bytes_processed += st.st_size
-        self.progress.add(1, st.st_size)
+        self.tracker.add(1, st.st_size, path)
 
     def _finish_tree(
         self,
@@ -197,10 +202,10 @@ class Archiver:
         for node, future, existed, path, st in pending:
             result = future.result()
             if result.skipped is not None:
-                self._warning(result.skipped)
+                self._warning(Code.SOURCE_CHANGED, path, result.skipped)
                 continue
             if result.error is not None:
-                self._error(result.error)
+                self._error(path, result.error)
                 continue
             node.content = result.content
             # What was stored, not what the stat said: the file may have grown or
@@ -238,9 +243,9 @@ class Archiver:
         try:
             return walk.open_directory(dir_fd, name, st, path)
         except SourceError as error:
-            self._warning(str(error))
+            self._warning(Code.SOURCE_CHANGED, path, str(error))
         except OSError as error:
-            self._error(f"{path}: {error.strerror}")
+            self._error(path, f"{path}: {error.strerror}")
         return None
 
     def _save_directory(
@@ -254,7 +259,7 @@ class Archiver:
             try:
                 names = walk.list_directory(fd)
             except OSError as error:
-                self._error(f"{path}: {error.strerror}")
+                self._error(path, f"{path}: {error.strerror}")
                 names = []
             entries: list[tuple[str, str | VirtualDir]] = [
                 (child, os.path.join(path, child)) for child in names
@@ -291,7 +296,7 @@ class Archiver:
                 "none of the source paths exist: " + ", ".join(missing) + "; nothing backed up"
             )
         for path in missing:
-            self._error(f"{path}: source does not exist")
+            self._error(path, f"{path}: source does not exist")
         if self.file_cache is not None:
             self.file_cache.begin(present)
         started = time.monotonic()
@@ -311,4 +316,4 @@ class Archiver:
         return root
 
 
-__all__ = ["Archiver", "Progress"]
+__all__ = ["Archiver"]

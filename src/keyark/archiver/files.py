@@ -15,7 +15,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
 from keyark.archiver import walk
-from keyark.archiver.progress import Progress
+from keyark.archiver.progress import Tracker
 from keyark.chunker import Chunker, ChunkerParams
 from keyark.errors import SourceError
 from keyark.repo.pack import DATA
@@ -44,10 +44,15 @@ class FileResult:
 class FileReader:
     """Opens listed files (still the ones listed) and stores their content."""
 
-    def __init__(self, store: Store, chunker: ChunkerParams, progress: Progress) -> None:
+    def __init__(
+        self,
+        store: Store,
+        chunker: ChunkerParams,
+        tracker: Tracker,
+    ) -> None:
         self._store = store
         self._chunker_params = chunker
-        self.progress = progress
+        self.tracker = tracker
         self._local = threading.local()
         self._file_pool = ThreadPoolExecutor(FILE_WORKERS, thread_name_prefix="keyark-read")
         self._chunk_pool = ThreadPoolExecutor(os.cpu_count() or 2, thread_name_prefix="keyark-blob")
@@ -68,7 +73,7 @@ class FileReader:
                 if not data:
                     return FileResult([], 0, 0, 0)
                 blob_id, added, new = self._store(DATA, data)
-                self.progress.add(0, len(data))
+                self.tracker.add(0, len(data), path)
                 return FileResult([blob_id], len(data), added, int(new))
             return self._read_large(path, fd)
         except OSError as error:
@@ -82,8 +87,9 @@ class FileReader:
 
         def store(chunk: bytes) -> tuple[bytes, int, bool]:
             try:
+                self.tracker.check()
                 result = self._store(DATA, chunk)
-                self.progress.add(0, len(chunk))
+                self.tracker.add(0, len(chunk), path)
                 return result
             finally:
                 slots.release()
@@ -93,6 +99,7 @@ class FileReader:
         stream = os.fdopen(os.dup(fd), "rb", buffering=0)
         try:
             for chunk in self._chunker().stream_chunks(stream):
+                self.tracker.check()  # per chunk: a large file stops within one chunk
                 slots.acquire()
                 read += len(chunk)
                 futures.append(self._chunk_pool.submit(store, chunk))
@@ -125,20 +132,20 @@ class FileReader:
                 failed.set_result(FileResult([], 0, 0, 0, skipped=str(error)))
             else:
                 failed.set_result(FileResult([], 0, 0, 0, f"{path}: {error.strerror}"))
-            self.progress.add(1, 0)
+            self.tracker.add(1, 0, path)
             return failed
         if small:
             # Small files are read on the walking thread: a hand-off to a worker costs
             # more (GIL contention) than the read itself.
             done: Future[FileResult] = Future()
             done.set_result(self._read(path, fd, size))
-            self.progress.add(1, 0)
+            self.tracker.add(1, 0, path)
             return done
 
         def job() -> FileResult:
             try:
                 result = self._read(path, fd, size)
-                self.progress.add(1, 0)
+                self.tracker.add(1, 0, path)
                 return result
             finally:
                 self._file_slots.release()

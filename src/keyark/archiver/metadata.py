@@ -18,19 +18,15 @@ from keyark.repo.tree import BLOCKDEV, CHARDEV, DEVICES, DIR, FIFO, FILE, SYMLIN
 
 
 @lru_cache(maxsize=1024)
-def user_name(uid: int) -> str:
-    try:
-        return pwd.getpwuid(uid).pw_name
-    except KeyError:
-        return ""
-
-
-@lru_cache(maxsize=1024)
-def group_name(gid: int) -> str:
-    try:
-        return grp.getgrgid(gid).gr_name
-    except KeyError:
-        return ""
+def owner_names(uid: int, gid: int) -> tuple[str, str]:
+    """The names of user ``uid`` and group ``gid`` (``""`` for one the system lacks)."""
+    names: list[str] = []
+    for lookup, number in ((pwd.getpwuid, uid), (grp.getgrgid, gid)):
+        try:
+            names.append(str(lookup(number)[0]))
+        except KeyError:
+            names.append("")
+    return names[0], names[1]
 
 
 def node_type(mode: int) -> str | None:
@@ -69,14 +65,15 @@ def node_from_stat(name: str, st: os.stat_result, kind: str, dir_fd: int) -> Nod
     replaced then by the number of bytes actually read (a file may grow or shrink
     between this stat and its read).
     """
+    user, group = owner_names(st.st_uid, st.st_gid)
     node = Node(
         name=name,
         type=kind,
         mode=stat.S_IMODE(st.st_mode),
         uid=st.st_uid,
         gid=st.st_gid,
-        user=user_name(st.st_uid),
-        group=group_name(st.st_gid),
+        user=user,
+        group=group,
         mtime_ns=st.st_mtime_ns,
         ctime_ns=st.st_ctime_ns,
         inode=st.st_ino,

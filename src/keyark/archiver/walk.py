@@ -51,25 +51,38 @@ def same_entry(listed: os.stat_result, opened: os.stat_result) -> bool:
     return (listed.st_dev, listed.st_ino) == (opened.st_dev, opened.st_ino)
 
 
+def _open_listed(
+    dir_fd: int, name: str, flags: int, listed: os.stat_result, path: str, regular: bool
+) -> tuple[int, os.stat_result]:
+    """Open ``name`` below ``dir_fd`` with ``flags`` if it is still the entry ``listed``
+    (and, with ``regular``, a regular file): the descriptor and its ``fstat``.
+
+    Raises :class:`SourceError` ("changed during backup") when it is no longer that
+    entry, and ``OSError`` for other failures.
+    """
+    try:
+        fd = os.open(name, flags, dir_fd=dir_fd)
+    except OSError as error:
+        if error.errno in _SWAPPED:
+            raise changed(path) from None
+        raise
+    try:
+        now = os.fstat(fd)
+        if (regular and not stat.S_ISREG(now.st_mode)) or not same_entry(listed, now):
+            raise changed(path)
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd, now
+
+
 def open_directory(dir_fd: int, name: str, listed: os.stat_result, path: str) -> int:
     """Open directory ``name`` below ``dir_fd`` if it is still the one listed.
 
     Raises :class:`SourceError` ("changed during backup") when it became a symlink,
     another type or another directory, and ``OSError`` for other failures.
     """
-    try:
-        fd = os.open(name, DIR_FLAGS, dir_fd=dir_fd)
-    except OSError as error:
-        if error.errno in _SWAPPED:
-            raise changed(path) from None
-        raise
-    try:
-        if not same_entry(listed, os.fstat(fd)):
-            raise changed(path)
-    except BaseException:
-        os.close(fd)
-        raise
-    return fd
+    return _open_listed(dir_fd, name, DIR_FLAGS, listed, path, regular=False)[0]
 
 
 def open_file(dir_fd: int, name: str, listed: os.stat_result, path: str) -> tuple[int, int]:
@@ -79,19 +92,7 @@ def open_file(dir_fd: int, name: str, listed: os.stat_result, path: str) -> tupl
     ("changed during backup") when it is no longer that regular file, and
     ``OSError`` for other failures.
     """
-    try:
-        fd = os.open(name, FILE_FLAGS, dir_fd=dir_fd)
-    except OSError as error:
-        if error.errno in _SWAPPED:
-            raise changed(path) from None
-        raise
-    try:
-        now = os.fstat(fd)
-        if not stat.S_ISREG(now.st_mode) or not same_entry(listed, now):
-            raise changed(path)
-    except BaseException:
-        os.close(fd)
-        raise
+    fd, now = _open_listed(dir_fd, name, FILE_FLAGS, listed, path, regular=True)
     return fd, now.st_size
 
 

@@ -12,9 +12,8 @@ retries are disabled: :mod:`keyark.backends.retry` does that.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import suppress
 from typing import Any
-from urllib.parse import unquote, urlsplit
 
 from azure.core.exceptions import (
     AzureError,
@@ -27,16 +26,13 @@ from azure.core.exceptions import (
 )
 from azure.storage.blob import BlobServiceClient, ContainerClient
 
-from keyark.backends.base import Capabilities, ObjectInfo, validate_name
+from keyark.backends.object_store import ObjectStoreBackend
 from keyark.backends.registry import BackendOptions, secret_setting
 from keyark.errors import (
     AlreadyExistsError,
-    ContainerNotFoundError,
     KeyarkError,
-    NotFoundError,
     PermanentBackendError,
     TransientBackendError,
-    UsageError,
 )
 
 DEFAULT_CONNECTIONS = 8
@@ -70,23 +66,28 @@ def service_client(
                 credential = sas
             else:
                 raise PermanentBackendError(
-                    "azure backend: AZURE_STORAGE_ACCOUNT is set but neither "
-                    "AZURE_STORAGE_KEY nor AZURE_STORAGE_SAS_TOKEN"
+                    "azure backend: an account is given but neither its key nor a SAS token"
                 )
             return BlobServiceClient(account_url=endpoint, credential=credential, **options)
     except (ValueError, AzureError):
         # Never echo the error: it may quote the connection string.
         raise PermanentBackendError(
-            "azure backend: malformed AZURE_STORAGE_CONNECTION_STRING or account settings"
+            "azure backend: malformed connection string or account settings"
         ) from None
     raise PermanentBackendError(
-        "azure backend: no credentials (set AZURE_STORAGE_CONNECTION_STRING, or "
-        "AZURE_STORAGE_ACCOUNT and AZURE_STORAGE_KEY)"
+        "azure backend: no credentials (give a connection string, or an account "
+        "with its key or a SAS token)"
     )
 
 
-class AzureBackend:
+class AzureBackend(ObjectStoreBackend):
     """A repository under a prefix of an Azure Blob Storage container."""
+
+    kind = "azure"
+    scheme = "azure"
+    container_noun = "container"
+    service = "Azure"
+    transient_errors = (ServiceRequestError, ServiceResponseError)
 
     def __init__(
         self,
@@ -97,70 +98,43 @@ class AzureBackend:
         connections: int = DEFAULT_CONNECTIONS,
         list_page_size: int | None = None,
     ) -> None:
-        self.container = container
+        super().__init__(container, prefix, connections)
         self.list_page_size = list_page_size
-        self.prefix = prefix.strip("/")
         self._service = service
         self._client: ContainerClient = service.get_container_client(container)
-        self._connections = max(1, connections)
-
-    # -- description -----------------------------------------------------------------
-    def location(self) -> str:
-        base = f"azure://{self.container}"
-        return f"{base}/{self.prefix}" if self.prefix else base
-
-    def capabilities(self) -> Capabilities:
-        return Capabilities(connections=self._connections, atomic_replace=True)
 
     # -- errors ----------------------------------------------------------------------
-    @contextmanager
-    def _errors(self, what: str) -> Iterator[None]:
-        try:
-            yield
-        except KeyarkError:
-            raise
-        except Exception as error:
-            raise self._translate(error, what) from None
-
-    def _translate(self, error: Exception, what: str) -> KeyarkError:
-        where = f"azure backend {self.location()}"
+    def _classify(self, error: Exception, what: str, *, container: bool) -> KeyarkError | None:
+        where = self._where()
         raw_code = getattr(error, "error_code", None) or ""
         code = str(getattr(raw_code, "value", raw_code))
         status = getattr(getattr(error, "response", None), "status_code", None) or getattr(
             error, "status_code", None
         )
         if code == "ContainerNotFound":
-            return ContainerNotFoundError(f"{where}: container {self.container} does not exist")
+            return self._missing_container()
         if isinstance(error, ResourceNotFoundError):
-            return NotFoundError(f"{what} not found in {self.location()}")
+            return self._not_found(what)
         if isinstance(error, ClientAuthenticationError) or code == "AuthenticationFailed":
             return PermanentBackendError(f"{where}: credentials rejected ({code or status})")
         if code == "AuthorizationFailure":
             return PermanentBackendError(
                 f"{where}: credentials rejected or not authorised for {what} ({code})"
             )
-        if isinstance(error, (ServiceRequestError, ServiceResponseError)):
-            return TransientBackendError(f"{where}: {type(error).__name__} on {what}")
         if isinstance(error, HttpResponseError):
             if status in (408, 429) or (isinstance(status, int) and status >= 500):
                 return TransientBackendError(f"{where}: {code or status} on {what}")
             if status == 403:
                 return PermanentBackendError(f"{where}: access denied for {what} ({code})")
             return PermanentBackendError(f"{where}: {code or status} on {what}")
-        if isinstance(error, (ConnectionError, TimeoutError)):
-            return TransientBackendError(f"{where}: {type(error).__name__} on {what}")
-        return PermanentBackendError(f"{where}: {type(error).__name__} on {what}")
+        return None
 
-    # -- helpers ---------------------------------------------------------------------
-    def _blob(self, name: str) -> str:
-        validate_name(name)
-        return f"{self.prefix}/{name}" if self.prefix else name
-
-    def _download(self, blob: str, offset: int, length: int | None) -> bytes:
+    # -- requests --------------------------------------------------------------------
+    def _download(self, key: str, offset: int, length: int | None) -> bytes:
         try:
             start = offset if (offset or length is not None) else None
             downloader = self._client.download_blob(
-                blob, offset=start, length=length, max_concurrency=1
+                key, offset=start, length=length, max_concurrency=1
             )
             return downloader.readall()
         except HttpResponseError as error:
@@ -169,72 +143,43 @@ class AzureBackend:
                 return b""
             raise
 
-    # -- operations ------------------------------------------------------------------
-    def create_container(self) -> None:
-        """Create the container if it is missing."""
-        with self._errors(f"container {self.container}"):
-            try:
-                self._client.create_container()
-            except ResourceExistsError:
-                pass
+    def _create(self) -> None:
+        with suppress(ResourceExistsError):
+            self._client.create_container()
 
-    def put(self, name: str, data: bytes, *, overwrite: bool = False) -> None:
-        blob = self._blob(name)
-        with self._errors(name):
-            try:
-                self._client.upload_blob(
-                    blob, data, length=len(data), overwrite=overwrite, max_concurrency=1
-                )
-            except ResourceExistsError:
-                if overwrite or self._download(blob, 0, None) != data:
-                    raise AlreadyExistsError(
-                        f"{name} already exists in {self.location()}"
-                    ) from None
-
-    def get(self, name: str, offset: int = 0, length: int | None = None) -> bytes:
-        blob = self._blob(name)
-        if length is not None and length <= 0:
-            self.stat(name)
-            return b""
-        with self._errors(name):
-            return self._download(blob, offset, length)
-
-    def stat(self, name: str) -> ObjectInfo:
-        blob = self._blob(name)
-        with self._errors(name):
-            properties = self._client.get_blob_client(blob).get_blob_properties()
-            return ObjectInfo(name, int(properties.size))
-
-    def list(self, prefix: str) -> Iterator[ObjectInfo]:
-        root = f"{self.prefix}/" if self.prefix else ""
-        with self._errors(prefix or "listing"):
-            items = self._client.list_blobs(
-                name_starts_with=root + prefix, results_per_page=self.list_page_size
-            )
-            for item in items:
-                yield ObjectInfo(item.name[len(root) :], int(item.size))
-
-    def delete(self, name: str) -> None:
-        blob = self._blob(name)
-        with self._errors(name):
-            self._client.delete_blob(blob)
-
-    def close(self) -> None:
+    def _upload(self, name: str, key: str, data: bytes, *, overwrite: bool) -> bool:
         try:
-            self._client.close()
-            self._service.close()
-        except Exception:
-            pass
+            self._client.upload_blob(
+                key, data, length=len(data), overwrite=overwrite, max_concurrency=1
+            )
+        except ResourceExistsError:
+            if overwrite:
+                raise AlreadyExistsError(f"{name} already exists in {self.location()}") from None
+            return False
+        return True
+
+    def _size(self, key: str) -> int:
+        return int(self._client.get_blob_client(key).get_blob_properties().size)
+
+    def _keys(self, prefix: str) -> Iterator[tuple[str, int]]:
+        items = self._client.list_blobs(
+            name_starts_with=prefix, results_per_page=self.list_page_size
+        )
+        for item in items:
+            yield str(item.name), int(item.size)
+
+    def _remove(self, name: str, key: str) -> None:
+        self._client.delete_blob(key)
+
+    def _release(self) -> None:
+        self._client.close()
+        self._service.close()
 
 
 def from_url(url: str, options: BackendOptions) -> AzureBackend:
     """Open ``azure://container/prefix`` (settings: ``azure_connections``,
     ``azure_timeout``, ``azure_list_page_size``; credentials: see :func:`service_client`)."""
-    parts = urlsplit(url)
-    if parts.scheme.lower() != "azure" or not parts.netloc:
-        raise UsageError("an Azure repository URL looks like azure://container/prefix")
-    if "@" in parts.netloc:
-        raise UsageError("credentials do not belong in azure:// URLs; use AZURE_STORAGE_*")
+    container, prefix = AzureBackend.split_url(url)
     settings = options.settings
     service = service_client(
         connection_string=secret_setting(settings, "azure_connection_string"),
@@ -245,8 +190,8 @@ def from_url(url: str, options: BackendOptions) -> AzureBackend:
         timeout=float(settings.get("azure_timeout", DEFAULT_TIMEOUT)),
     )
     return AzureBackend(
-        parts.netloc,
-        unquote(parts.path),
+        container,
+        prefix,
         service=service,
         connections=int(settings.get("azure_connections", DEFAULT_CONNECTIONS)),
         list_page_size=int(settings["azure_list_page_size"])

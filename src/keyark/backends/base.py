@@ -147,6 +147,13 @@ def is_temporary_name(name: str) -> bool:
     return name.rsplit("/", 1)[-1].startswith(TEMP_PREFIX)
 
 
+def require_temporary_name(name: str) -> None:
+    """Raise ``ValueError`` unless ``name`` is a temporary object's (the guard of every
+    ``delete_temporary``: it must never remove a repository object)."""
+    if not is_temporary_name(name):
+        raise ValueError(f"{name!r} is not a temporary object")
+
+
 def list_temporary(backend: Backend) -> list[TemporaryObject]:
     """The temporary objects of ``backend``; none for a backend that never writes them."""
     lister: Callable[[], Iterator[TemporaryObject]] | None = getattr(
@@ -161,8 +168,7 @@ def delete_temporary(backend: Backend, name: str) -> None:
     Raises ``ValueError`` for a name that is not temporary, or when the backend
     has no temporary objects to delete.
     """
-    if not is_temporary_name(name):
-        raise ValueError(f"{name!r} is not a temporary object")
+    require_temporary_name(name)
     deleter: Callable[[str], None] | None = getattr(backend, "delete_temporary", None)
     if deleter is None:
         raise ValueError(f"{backend.location()} has no temporary objects")

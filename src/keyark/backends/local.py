@@ -18,7 +18,7 @@ from keyark.backends.base import (
     Capabilities,
     ObjectInfo,
     TemporaryObject,
-    is_temporary_name,
+    require_temporary_name,
     validate_name,
 )
 from keyark.errors import (
@@ -55,9 +55,11 @@ class LocalBackend:
         self._made_dirs: set[Path] = set()
 
     def location(self) -> str:
+        """The root directory's path."""
         return str(self.root)
 
     def capabilities(self) -> Capabilities:
+        """Parallel connections as configured; ``rename`` replaces atomically."""
         return Capabilities(connections=self._connections, atomic_replace=True)
 
     def _path(self, name: str) -> Path:
@@ -83,6 +85,9 @@ class LocalBackend:
         self._made_dirs.add(directory)
 
     def put(self, name: str, data: bytes, *, overwrite: bool = False) -> None:
+        """Write a temporary file, fsync it, then link it into place (``rename`` with
+        ``overwrite``) and fsync the directory (see ``Backend.put``). ``link()`` fails
+        on an existing target, so no race overwrites; identical content is success."""
         path = self._path(name)
         try:
             self._ensure_dir(path.parent)
@@ -125,6 +130,7 @@ class LocalBackend:
             raise _oserror(error, name, self.location()) from None
 
     def get(self, name: str, offset: int = 0, length: int | None = None) -> bytes:
+        """``length`` bytes of ``name`` from ``offset`` (see ``Backend.get``)."""
         path = self._path(name)
         try:
             with open(path, "rb") as handle:
@@ -135,12 +141,15 @@ class LocalBackend:
             raise _oserror(error, name, self.location()) from None
 
     def stat(self, name: str) -> ObjectInfo:
+        """The size of ``name``; :class:`NotFoundError` if it does not exist."""
         try:
             return ObjectInfo(name, self._path(name).stat().st_size)
         except OSError as error:
             raise _oserror(error, name, self.location()) from None
 
     def list(self, prefix: str) -> Iterator[ObjectInfo]:
+        """Every finished file whose name starts with ``prefix``, once; never a
+        temporary file (see ``Backend.list``)."""
         base = self.root / prefix.rstrip("/") if prefix else self.root
         if not base.is_dir():
             return
@@ -160,6 +169,7 @@ class LocalBackend:
                 yield ObjectInfo(name, size)
 
     def delete(self, name: str) -> None:
+        """Remove ``name`` and fsync its directory; :class:`NotFoundError` if missing."""
         path = self._path(name)
         try:
             os.unlink(path)
@@ -186,11 +196,11 @@ class LocalBackend:
 
     def delete_temporary(self, name: str) -> None:
         """Remove one ``.tmp-*`` file (``ValueError`` for any other name)."""
-        if not is_temporary_name(name):
-            raise ValueError(f"{name!r} is not a temporary object")
+        require_temporary_name(name)
         self.delete(name)
 
     def close(self) -> None:
+        """Forget the directories known to exist (there is nothing else to release)."""
         self._made_dirs.clear()
 
 

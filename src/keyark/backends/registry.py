@@ -100,7 +100,8 @@ def open_storage(url: str, options: BackendOptions | None = None) -> Backend:
     """Return the backend for ``url`` as a repository uses it: with retries and limits.
 
     Remote backends retry transient errors (``options.retry_attempts``, exponential
-    backoff with full jitter, each retry logged); the local backend is not retried.
+    backoff with full jitter, each retry logged and reported to ``options.events``,
+    backoffs ended by ``options.cancel``); the local backend is not retried.
     Bandwidth limits wrap any backend.
     """
     options = options or BackendOptions()
@@ -109,7 +110,7 @@ def open_storage(url: str, options: BackendOptions | None = None) -> Backend:
             raise UsageError("bandwidth limits must be positive numbers of KiB/s")
     if options.connections is not None:
         if options.connections < 1:
-            raise UsageError("--connections must be at least 1")
+            raise UsageError("connections must be at least 1")
         key = f"{settings_prefix(url)}_connections"
         options = options.with_settings({key: options.connections, **options.settings})
     backend = open_backend(url, options)
@@ -121,6 +122,8 @@ def open_storage(url: str, options: BackendOptions | None = None) -> Backend:
             attempts=options.retry_attempts,
             base_delay=options.retry_base_delay,
             max_delay=options.retry_max_delay,
+            events=options.events,
+            cancel=options.cancel,
         )
     return backend
 

@@ -1,10 +1,11 @@
 """Amazon S3 and S3-compatible backend (boto3): ``s3://bucket/prefix``.
 
-Credentials and region come from the usual AWS sources (``AWS_*`` variables,
-profiles, instance roles); ``settings["s3_profile"]`` and ``settings["s3_region"]``
-override them. The endpoint comes from ``settings["s3_endpoint"]`` or the standard
-``AWS_ENDPOINT_URL_S3`` / ``AWS_ENDPOINT_URL`` variables; custom endpoints use
-path-style addressing unless ``settings["s3_addressing_style"]`` says otherwise.
+Credentials are the settings ``s3_access_key_id`` / ``s3_secret_access_key`` /
+``s3_session_token``, else the AWS SDK's default chain (profiles, instance roles);
+``settings["s3_profile"]`` and ``settings["s3_region"]`` override it. The endpoint is
+``settings["s3_endpoint"]`` (the config resolver fills it from ``AWS_ENDPOINT_URL_S3``
+/ ``AWS_ENDPOINT_URL``); custom endpoints use path-style addressing unless
+``settings["s3_addressing_style"]`` says otherwise.
 
 A single PUT is atomic on S3; new objects are written with ``If-None-Match: *`` so
 an existing object is never replaced. With ``settings["s3_object_lock_days"] = N``
@@ -18,21 +19,17 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
-from urllib.parse import unquote, urlsplit
 
 import boto3
 import botocore.config
 import botocore.exceptions
 
-from keyark.backends.base import Capabilities, ObjectInfo, validate_name
+from keyark.backends.base import Capabilities
+from keyark.backends.object_store import ObjectStoreBackend
 from keyark.backends.registry import BackendOptions, secret_setting
 from keyark.errors import (
-    AlreadyExistsError,
-    ContainerNotFoundError,
     KeyarkError,
-    NotFoundError,
     PermanentBackendError,
     TransientBackendError,
     UsageError,
@@ -67,8 +64,19 @@ _TRANSIENT_CODES = {
 }
 
 
-class S3Backend:
+class S3Backend(ObjectStoreBackend):
     """A repository under a prefix of an S3 bucket."""
+
+    kind = "s3"
+    scheme = "s3"
+    service = "S3"
+    transient_errors = (
+        botocore.exceptions.ConnectionError,
+        botocore.exceptions.HTTPClientError,
+        botocore.exceptions.ReadTimeoutError,
+        botocore.exceptions.IncompleteReadError,
+        botocore.exceptions.ResponseStreamingError,
+    )
 
     def __init__(
         self,
@@ -87,10 +95,8 @@ class S3Backend:
         session_token: str | None = None,
     ) -> None:
         """Explicit credentials, when given, are used; otherwise the SDK's default chain."""
-        self.bucket = bucket
-        self.prefix = prefix.strip("/")
+        super().__init__(bucket, prefix, connections)
         self.object_lock_days = object_lock_days
-        self._connections = max(1, connections)
         if addressing_style is None and endpoint:
             addressing_style = "path"
         config = botocore.config.Config(
@@ -111,19 +117,21 @@ class S3Backend:
             self._client: Any = session.client("s3", endpoint_url=endpoint, config=config)
         except botocore.exceptions.ProfileNotFound:
             raise PermanentBackendError(
-                f"s3 backend {self.location()}: AWS profile {profile!r} not found"
+                f"{self._where()}: AWS profile {profile!r} not found"
             ) from None
         except (botocore.exceptions.BotoCoreError, ValueError) as error:
             raise PermanentBackendError(
-                f"s3 backend {self.location()}: cannot configure client ({type(error).__name__})"
+                f"{self._where()}: cannot configure client ({type(error).__name__})"
             ) from None
         self.region = self._client.meta.region_name
 
-    # -- description -----------------------------------------------------------------
-    def location(self) -> str:
-        return f"s3://{self.bucket}/{self.prefix}" if self.prefix else f"s3://{self.bucket}"
+    @property
+    def bucket(self) -> str:
+        """The bucket's name."""
+        return self.container
 
     def capabilities(self) -> Capabilities:
+        """Connections; atomic replace; Object Lock when ``object_lock_days`` is set."""
         return Capabilities(
             connections=self._connections,
             atomic_replace=True,
@@ -131,24 +139,15 @@ class S3Backend:
         )
 
     # -- errors ----------------------------------------------------------------------
-    @contextmanager
-    def _errors(self, what: str) -> Iterator[None]:
-        try:
-            yield
-        except KeyarkError:
-            raise
-        except Exception as error:
-            raise self._translate(error, what) from None
-
-    def _translate(self, error: Exception, what: str) -> KeyarkError:
-        where = f"s3 backend {self.location()}"
+    def _classify(self, error: Exception, what: str, *, container: bool) -> KeyarkError | None:
+        where = self._where()
         if isinstance(error, botocore.exceptions.ClientError):
             code = str(error.response.get("Error", {}).get("Code", ""))
             status = int(error.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0))
             if code == "NoSuchBucket":
-                return ContainerNotFoundError(f"{where}: bucket {self.bucket} does not exist")
+                return self._missing_container()
             if code in ("NoSuchKey", "NotFound", "404") or status == 404:
-                return NotFoundError(f"{what} not found in {self.location()}")
+                return self._not_found(what)
             if code in _CREDENTIAL_CODES:
                 return PermanentBackendError(f"{where}: credentials rejected ({code})")
             if code in _TRANSIENT_CODES or status in (408, 429) or status >= 500:
@@ -158,37 +157,18 @@ class S3Backend:
             return PermanentBackendError(f"{where}: {code or status} on {what}")
         if isinstance(error, botocore.exceptions.NoCredentialsError):
             return PermanentBackendError(
-                f"{where}: no AWS credentials found (set AWS_ACCESS_KEY_ID/"
-                "AWS_SECRET_ACCESS_KEY or AWS_PROFILE)"
+                f"{where}: no AWS credentials found (give an access key, a profile "
+                "or an instance role)"
             )
         if isinstance(error, botocore.exceptions.ParamValidationError):
             return PermanentBackendError(f"{where}: invalid request for {what}")
         if isinstance(error, botocore.exceptions.EndpointConnectionError):
             endpoint = error.kwargs.get("endpoint_url", "the endpoint")
             return TransientBackendError(f"{where}: cannot connect to {endpoint} on {what}")
-        if isinstance(
-            error,
-            (
-                botocore.exceptions.ConnectionError,
-                botocore.exceptions.HTTPClientError,
-                botocore.exceptions.ReadTimeoutError,
-                botocore.exceptions.IncompleteReadError,
-                botocore.exceptions.ResponseStreamingError,
-                ConnectionError,
-                TimeoutError,
-            ),
-        ):
-            return TransientBackendError(f"{where}: {type(error).__name__} on {what}")
-        if isinstance(error, botocore.exceptions.BotoCoreError):
-            return PermanentBackendError(f"{where}: {type(error).__name__} on {what}")
-        return PermanentBackendError(f"{where}: {type(error).__name__} on {what}")
+        return None
 
-    # -- helpers ---------------------------------------------------------------------
-    def _key(self, name: str) -> str:
-        validate_name(name)
-        return f"{self.prefix}/{name}" if self.prefix else name
-
-    def _fetch(self, key: str, offset: int, length: int | None) -> bytes:
+    # -- requests --------------------------------------------------------------------
+    def _download(self, key: str, offset: int, length: int | None) -> bytes:
         kwargs: dict[str, Any] = {"Bucket": self.bucket, "Key": key}
         if length is not None:
             kwargs["Range"] = f"bytes={offset}-{offset + length - 1}"
@@ -197,8 +177,7 @@ class S3Backend:
         try:
             response = self._client.get_object(**kwargs)
         except botocore.exceptions.ClientError as error:
-            code = error.response.get("Error", {}).get("Code", "")
-            if code == "InvalidRange":  # offset at or beyond the end of an existing object
+            if _code(error) == "InvalidRange":  # offset at or beyond the end of an object
                 return b""
             raise
         body = response["Body"]
@@ -208,29 +187,26 @@ class S3Backend:
             body.close()
         return data
 
-    # -- operations ------------------------------------------------------------------
-    def create_container(self) -> None:
+    def _create(self) -> None:
         """Create the bucket if it is missing (with Object Lock when configured)."""
-        with self._errors(f"bucket {self.bucket}"):
-            if not self._bucket_exists():
-                kwargs: dict[str, Any] = {"Bucket": self.bucket}
-                if self.region and self.region != "us-east-1":
-                    kwargs["CreateBucketConfiguration"] = {"LocationConstraint": self.region}
-                if self.object_lock_days > 0:
-                    kwargs["ObjectLockEnabledForBucket"] = True
-                try:
-                    self._client.create_bucket(**kwargs)
-                except botocore.exceptions.ClientError as error:
-                    code = error.response.get("Error", {}).get("Code", "")
-                    if code == "BucketAlreadyExists":
-                        raise PermanentBackendError(
-                            f"s3 backend {self.location()}: bucket name {self.bucket} is "
-                            "taken by another account"
-                        ) from None
-                    if code != "BucketAlreadyOwnedByYou":
-                        raise
+        if not self._bucket_exists():
+            kwargs: dict[str, Any] = {"Bucket": self.bucket}
+            if self.region and self.region != "us-east-1":
+                kwargs["CreateBucketConfiguration"] = {"LocationConstraint": self.region}
             if self.object_lock_days > 0:
-                self._require_object_lock()
+                kwargs["ObjectLockEnabledForBucket"] = True
+            try:
+                self._client.create_bucket(**kwargs)
+            except botocore.exceptions.ClientError as error:
+                code = _code(error)
+                if code == "BucketAlreadyExists":
+                    raise PermanentBackendError(
+                        f"{self._where()}: bucket name {self.bucket} is taken by another account"
+                    ) from None
+                if code != "BucketAlreadyOwnedByYou":
+                    raise
+        if self.object_lock_days > 0:
+            self._require_object_lock()
 
     def _bucket_exists(self) -> bool:
         try:
@@ -255,12 +231,11 @@ class S3Backend:
             enabled = None
         if enabled != "Enabled":
             raise PermanentBackendError(
-                f"s3 backend {self.location()}: s3_object_lock_days is set but bucket "
+                f"{self._where()}: s3_object_lock_days is set but bucket "
                 f"{self.bucket} exists without Object Lock"
             )
 
-    def put(self, name: str, data: bytes, *, overwrite: bool = False) -> None:
-        key = self._key(name)
+    def _upload(self, name: str, key: str, data: bytes, *, overwrite: bool) -> bool:
         kwargs: dict[str, Any] = {"Bucket": self.bucket, "Key": key, "Body": data}
         if not overwrite:
             kwargs["IfNoneMatch"] = "*"
@@ -270,71 +245,51 @@ class S3Backend:
             kwargs["ObjectLockRetainUntilDate"] = dt.datetime.now(dt.UTC) + dt.timedelta(
                 days=self.object_lock_days
             )
-        with self._errors(name):
-            try:
-                self._client.put_object(**kwargs)
-            except botocore.exceptions.ClientError as error:
-                code = error.response.get("Error", {}).get("Code", "")
-                if overwrite or code != "PreconditionFailed":
-                    raise
-                if self._fetch(key, 0, None) != data:
-                    raise AlreadyExistsError(
-                        f"{name} already exists in {self.location()}"
-                    ) from None
-
-    def get(self, name: str, offset: int = 0, length: int | None = None) -> bytes:
-        key = self._key(name)
-        if length is not None and length <= 0:
-            self.stat(name)
-            return b""
-        with self._errors(name):
-            return self._fetch(key, offset, length)
-
-    def stat(self, name: str) -> ObjectInfo:
-        key = self._key(name)
-        with self._errors(name):
-            head = self._client.head_object(Bucket=self.bucket, Key=key)
-            return ObjectInfo(name, int(head["ContentLength"]))
-
-    def list(self, prefix: str) -> Iterator[ObjectInfo]:
-        root = f"{self.prefix}/" if self.prefix else ""
-        paginator = self._client.get_paginator("list_objects_v2")
-        with self._errors(prefix or "listing"):
-            for page in paginator.paginate(Bucket=self.bucket, Prefix=root + prefix):
-                for item in page.get("Contents", []):
-                    key: str = item["Key"]
-                    if key.endswith("/"):
-                        continue  # "directory" placeholder objects of some tools
-                    yield ObjectInfo(key[len(root) :], int(item["Size"]))
-
-    def delete(self, name: str) -> None:
-        key = self._key(name)
-        with self._errors(name):
-            head = self._client.head_object(Bucket=self.bucket, Key=key)
-            kwargs: dict[str, Any] = {"Bucket": self.bucket, "Key": key}
-            version = head.get("VersionId")
-            retained = head.get("ObjectLockRetainUntilDate")
-            if (self.object_lock_days > 0 or retained) and version and version != "null":
-                # Delete the version itself: a locked one is refused by the server
-                # instead of being hidden behind a delete marker.
-                kwargs["VersionId"] = version
-            try:
-                self._client.delete_object(**kwargs)
-            except botocore.exceptions.ClientError as error:
-                code = error.response.get("Error", {}).get("Code", "")
-                if code == "AccessDenied" and isinstance(retained, dt.datetime):
-                    until = retained.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
-                    raise PermanentBackendError(
-                        f"s3 backend {self.location()}: access denied for deleting {name}: "
-                        f"it is under S3 Object Lock retention until {until}"
-                    ) from None
-                raise
-
-    def close(self) -> None:
         try:
-            self._client.close()
-        except Exception:
-            pass
+            self._client.put_object(**kwargs)
+        except botocore.exceptions.ClientError as error:
+            if overwrite or _code(error) != "PreconditionFailed":
+                raise
+            return False
+        return True
+
+    def _size(self, key: str) -> int:
+        head = self._client.head_object(Bucket=self.bucket, Key=key)
+        return int(head["ContentLength"])
+
+    def _keys(self, prefix: str) -> Iterator[tuple[str, int]]:
+        paginator = self._client.get_paginator("list_objects_v2")
+        for page in paginator.paginate(Bucket=self.bucket, Prefix=prefix):
+            for item in page.get("Contents", []):
+                yield str(item["Key"]), int(item["Size"])
+
+    def _remove(self, name: str, key: str) -> None:
+        head = self._client.head_object(Bucket=self.bucket, Key=key)
+        kwargs: dict[str, Any] = {"Bucket": self.bucket, "Key": key}
+        version = head.get("VersionId")
+        retained = head.get("ObjectLockRetainUntilDate")
+        if (self.object_lock_days > 0 or retained) and version and version != "null":
+            # Delete the version itself: a locked one is refused by the server
+            # instead of being hidden behind a delete marker.
+            kwargs["VersionId"] = version
+        try:
+            self._client.delete_object(**kwargs)
+        except botocore.exceptions.ClientError as error:
+            if _code(error) == "AccessDenied" and isinstance(retained, dt.datetime):
+                until = retained.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
+                raise PermanentBackendError(
+                    f"{self._where()}: access denied for deleting {name}: "
+                    f"it is under S3 Object Lock retention until {until}"
+                ) from None
+            raise
+
+    def _release(self) -> None:
+        self._client.close()
+
+
+def _code(error: botocore.exceptions.ClientError) -> str:
+    """The S3 error code of a client error (``NoSuchKey``, ``PreconditionFailed``, ...)."""
+    return str(error.response.get("Error", {}).get("Code", ""))
 
 
 def from_url(url: str, options: BackendOptions) -> S3Backend:
@@ -343,13 +298,7 @@ def from_url(url: str, options: BackendOptions) -> S3Backend:
     ``s3_connections``, ``s3_timeout``; credentials ``s3_access_key_id`` with the
     ``SecretStr`` settings ``s3_secret_access_key`` and ``s3_session_token``, else
     the AWS SDK's default chain)."""
-    parts = urlsplit(url)
-    if parts.scheme.lower() != "s3" or not parts.netloc:
-        raise UsageError("an S3 repository URL looks like s3://bucket/prefix")
-    if "@" in parts.netloc:
-        raise UsageError(
-            "credentials do not belong in s3:// URLs; use AWS_* variables or the spec's credentials"
-        )
+    bucket, prefix = S3Backend.split_url(url)
     settings = options.settings
     endpoint = settings.get("s3_endpoint") or None
     try:
@@ -359,8 +308,8 @@ def from_url(url: str, options: BackendOptions) -> S3Backend:
     if lock_days < 0:
         raise UsageError("s3_object_lock_days must not be negative")
     return S3Backend(
-        parts.netloc,
-        unquote(parts.path),
+        bucket,
+        prefix,
         endpoint=endpoint,
         region=settings.get("s3_region"),
         profile=settings.get("s3_profile"),

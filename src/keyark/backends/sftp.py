@@ -11,18 +11,13 @@ server offers ``fsync@openssh.com``, then renames it: plain SFTP ``rename`` (Ope
 
 from __future__ import annotations
 
-import builtins
 import errno
 import getpass
 import os
 import posixpath
-import secrets
 import socket
 import stat as stat_module
-import threading
-import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager, suppress
+from contextlib import suppress
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote, urlsplit
@@ -30,19 +25,10 @@ from urllib.parse import unquote, urlsplit
 import paramiko
 from paramiko.sftp import CMD_EXTENDED
 
-from keyark.backends.base import (
-    TEMP_PREFIX,
-    Capabilities,
-    ObjectInfo,
-    TemporaryObject,
-    is_temporary_name,
-    validate_name,
-)
+from keyark.backends.file_server import DirectoryEntry, FileServerBackend
 from keyark.backends.registry import BackendOptions
 from keyark.errors import (
-    AlreadyExistsError,
     KeyarkError,
-    NotFoundError,
     PermanentBackendError,
     TransientBackendError,
     UsageError,
@@ -77,12 +63,31 @@ class _RejectUnknownHost:
 
 @dataclass
 class _Connection:
+    """One SSH connection with its SFTP session (a pooled connection)."""
+
     client: paramiko.SSHClient
     sftp: paramiko.SFTPClient
+    #: The backend's message prefix, for "connection lost".
+    where: str
 
     def alive(self) -> bool:
         transport = self.client.get_transport()
         return transport is not None and transport.is_active()
+
+    def usable(self) -> bool:
+        return self.alive()
+
+    def keep(self, error: BaseException | None) -> bool:
+        """Pooled again after success or a clean refusal; a dead one is "connection lost"."""
+        if error is None or isinstance(error, (KeyarkError, FileNotFoundError, PermissionError)):
+            return self.alive()
+        if not isinstance(error, Exception):
+            return False
+        if not self.alive():
+            raise TransientBackendError(
+                f"{self.where}: connection lost ({type(error).__name__})"
+            ) from None
+        return isinstance(error, OSError) and not isinstance(error, socket.timeout)
 
     def close(self) -> None:
         with suppress(Exception):
@@ -91,8 +96,11 @@ class _Connection:
             self.client.close()
 
 
-class SFTPBackend:
+class SFTPBackend(FileServerBackend[_Connection]):
     """A repository in a directory on an SFTP server, reached over SSH."""
+
+    kind = "sftp"
+    transient_errors = (OSError, EOFError, paramiko.SSHException)
 
     def __init__(
         self,
@@ -107,23 +115,15 @@ class SFTPBackend:
         timeout: float = DEFAULT_TIMEOUT,
     ) -> None:
         self.host, self.port, self.user = host, port, user
-        self.root = path.rstrip("/") or "/"
+        super().__init__(path.rstrip("/") or "/", connections)
         self.known_hosts = known_hosts or os.path.expanduser("~/.ssh/known_hosts")
         self.identity, self.timeout = identity, timeout
-        self._connections = max(1, connections)
-        self._slots = threading.BoundedSemaphore(self._connections)
-        self._lock = threading.Lock()
-        self._idle: list[_Connection] = []
-        self._made_dirs: set[str] = set()
         self._fsync_supported = True
-        self._closed = False
 
     def location(self) -> str:
+        """``sftp://user@host[:port]/path``."""
         port = "" if self.port == 22 else f":{self.port}"
         return f"sftp://{self.user}@{self.host}{port}{self.root}"
-
-    def capabilities(self) -> Capabilities:
-        return Capabilities(connections=self._connections, atomic_replace=True)
 
     def _connect(self) -> _Connection:
         client = paramiko.SSHClient()
@@ -131,13 +131,11 @@ class SFTPBackend:
             client.load_system_host_keys(self.known_hosts)
         elif self.known_hosts != os.path.expanduser("~/.ssh/known_hosts"):
             raise PermanentBackendError(
-                f"sftp backend {self.location()}: known_hosts file {self.known_hosts} not found"
+                f"{self._where()}: known_hosts file {self.known_hosts} not found"
             )
         client.set_missing_host_key_policy(_RejectUnknownHost())
         if self.identity is not None and not os.path.exists(self.identity):
-            raise PermanentBackendError(
-                f"sftp backend {self.location()}: identity file {self.identity} not found"
-            )
+            raise PermanentBackendError(f"{self._where()}: identity file {self.identity} not found")
         try:
             client.connect(
                 self.host,
@@ -159,57 +157,13 @@ class SFTPBackend:
             if isinstance(error, _CONNECT_REFUSALS) or not isinstance(error, _CONNECT_FAILURES):
                 raise  # translated by _errors()
             raise TransientBackendError(
-                f"sftp backend {self.location()}: cannot connect to {self.host}:{self.port} "
+                f"{self._where()}: cannot connect to {self.host}:{self.port} "
                 f"({type(error).__name__})"
             ) from None
-        return _Connection(client, sftp)
+        return _Connection(client, sftp, self._where())
 
-    @contextmanager
-    def _session(self) -> Iterator[paramiko.SFTPClient]:
-        if self._closed:
-            raise PermanentBackendError(f"sftp backend {self.location()} is closed")
-        self._slots.acquire()
-        try:
-            with self._lock:
-                connection = self._idle.pop() if self._idle else None
-            if connection is not None and not connection.alive():
-                connection.close()
-                connection = None
-            connection = connection or self._connect()
-            keep = False
-            try:
-                yield connection.sftp
-                keep = True
-            except (KeyarkError, FileNotFoundError, PermissionError):
-                keep = True
-                raise
-            except Exception as error:
-                if not connection.alive():
-                    raise TransientBackendError(
-                        f"sftp backend {self.location()}: connection lost ({type(error).__name__})"
-                    ) from None
-                keep = isinstance(error, OSError) and not isinstance(error, socket.timeout)
-                raise
-            finally:
-                if keep and connection.alive() and not self._closed:
-                    with self._lock:
-                        self._idle.append(connection)
-                else:
-                    connection.close()
-        finally:
-            self._slots.release()
-
-    @contextmanager
-    def _errors(self, what: str) -> Iterator[None]:
-        try:
-            yield
-        except KeyarkError:
-            raise
-        except Exception as error:
-            raise self._translate(error, what) from None
-
-    def _translate(self, error: Exception, what: str) -> KeyarkError:
-        where, host, known = f"sftp backend {self.location()}", self.host, self.known_hosts
+    def _classify(self, error: Exception, what: str, *, container: bool) -> KeyarkError | None:
+        where, host, known = self._where(), self.host, self.known_hosts
         refusals: list[tuple[type[BaseException], str]] = [
             (_UnknownHostKeyError, f"host key of {host} is unknown (not in {known}); verify it"),
             (
@@ -218,7 +172,7 @@ class SFTPBackend:
             ),
             (
                 paramiko.AuthenticationException,
-                f"authentication failed for user {self.user} (check sftp_identity, the agent)",
+                f"authentication failed for user {self.user} (check the identity file, the agent)",
             ),
             (PermissionError, f"permission denied for {what}"),
             (socket.gaierror, f"cannot resolve host {host}"),
@@ -227,49 +181,24 @@ class SFTPBackend:
             if isinstance(error, kind):
                 return PermanentBackendError(f"{where}: {message}")
         if isinstance(error, FileNotFoundError) or getattr(error, "errno", None) == errno.ENOENT:
-            return NotFoundError(f"{what} not found in {self.location()}")
+            return self._not_found(what)
         if isinstance(error, OSError) and error.errno is None and type(error) is OSError:
             # A generic SSH_FX_FAILURE: the server refused (full disk, quota, ...).
             return PermanentBackendError(
                 f"{where}: server failure on {what} ({error}); disk full or quota exceeded?"
             )
-        if isinstance(error, (OSError, EOFError, paramiko.SSHException)):
-            return TransientBackendError(f"{where}: {type(error).__name__} on {what}")
-        return PermanentBackendError(f"{where}: {type(error).__name__} on {what}")
+        return None
 
-    def _path(self, name: str) -> str:
-        validate_name(name)
-        return posixpath.join(self.root, name)
-
-    def _ensure_dir(self, sftp: paramiko.SFTPClient, directory: str) -> None:
-        if directory in self._made_dirs or directory in ("/", ""):
-            return
-        for attempt in range(2):
-            try:
-                sftp.mkdir(directory, DIR_MODE)
-                break
-            except FileNotFoundError:  # the parent is missing too
-                if attempt:
-                    raise
-                self._ensure_dir(sftp, posixpath.dirname(directory))
-            except OSError:  # exists already (or a real error: look)
-                if not stat_module.S_ISDIR(sftp.stat(directory).st_mode or 0):
-                    raise
-                break
-        self._made_dirs.add(directory)
-
-    def _existing(self, sftp: paramiko.SFTPClient, path: str, name: str, data: bytes) -> bool:
-        """False if ``path`` is absent, True if it holds ``data``, else AlreadyExistsError."""
+    # -- file requests ---------------------------------------------------------------
+    def _file_size(self, session: _Connection, path: str) -> int | None:
         try:
-            size = sftp.stat(path).st_size
+            attrs = session.sftp.stat(path)
         except FileNotFoundError:
-            return False
-        if size == len(data) and self._read(sftp, path, 0, None) == data:
-            return True
-        raise AlreadyExistsError(f"{name} already exists in {self.location()}")
+            return None
+        return None if stat_module.S_ISDIR(attrs.st_mode or 0) else attrs.st_size or 0
 
-    def _read(self, sftp: paramiko.SFTPClient, path: str, offset: int, length: int | None) -> bytes:
-        with sftp.open(path, "rb") as handle:
+    def _read(self, session: _Connection, path: str, offset: int, length: int | None) -> bytes:
+        with session.sftp.open(path, "rb") as handle:
             size = handle.stat().st_size or 0
             start = min(offset, size)
             end = size if length is None else min(size, offset + length)
@@ -279,7 +208,7 @@ class SFTPBackend:
             # large size concatenates bytes quadratically).
             handle.seek(start)
             handle.prefetch(end)  # no request cap: paramiko ends early with one
-            chunks: builtins.list[bytes] = []
+            chunks: list[bytes] = []
             remaining = end - start
             while remaining > 0:
                 chunk = handle.read(min(remaining, _READ_CHUNK))
@@ -289,6 +218,53 @@ class SFTPBackend:
                 remaining -= len(chunk)
             return b"".join(chunks)
 
+    def _entries(self, session: _Connection, directory: str) -> list[DirectoryEntry]:
+        try:
+            listing = session.sftp.listdir_attr(directory)
+        except FileNotFoundError:
+            return []
+        return [
+            DirectoryEntry(
+                entry.filename,
+                stat_module.S_ISDIR(entry.st_mode or 0),
+                entry.st_size or 0,
+                float(entry.st_mtime) if entry.st_mtime else None,
+            )
+            for entry in listing
+        ]
+
+    def _remove(self, session: _Connection, path: str, name: str) -> None:
+        session.sftp.remove(path)
+
+    def _ensure_dir(self, session: _Connection, directory: str) -> None:
+        if directory in self._made_dirs or directory in ("/", ""):
+            return
+        sftp = session.sftp
+        for attempt in range(2):
+            try:
+                sftp.mkdir(directory, DIR_MODE)
+                break
+            except FileNotFoundError:  # the parent is missing too
+                if attempt:
+                    raise
+                self._ensure_dir(session, posixpath.dirname(directory))
+            except OSError:  # exists already (or a real error: look)
+                if not stat_module.S_ISDIR(sftp.stat(directory).st_mode or 0):
+                    raise
+                break
+        self._made_dirs.add(directory)
+
+    def _write_temporary(self, session: _Connection, tmp: str, data: bytes) -> None:
+        """Pipelined writes, each answer confirmed, then ``fsync@openssh.com`` if offered."""
+        sftp = session.sftp
+        with sftp.open(tmp, "wbx") as handle:
+            handle.chmod(FILE_MODE)
+            handle.set_pipelined(True)
+            handle.write(data)
+            handle.flush()
+            _confirm_writes(sftp, handle, len(data))
+            self._fsync(sftp, handle)
+
     def _fsync(self, sftp: paramiko.SFTPClient, handle: paramiko.SFTPFile) -> None:
         try:
             if self._fsync_supported:
@@ -296,114 +272,25 @@ class SFTPBackend:
         except OSError:
             self._fsync_supported = False
 
-    def put(self, name: str, data: bytes, *, overwrite: bool = False) -> None:
-        path = self._path(name)
-        directory = posixpath.dirname(path)
-        with self._errors(name), self._session() as sftp:
-            self._ensure_dir(sftp, directory)
-            if not overwrite and self._existing(sftp, path, name, data):
-                return
-            tmp = posixpath.join(directory, f"{TEMP_PREFIX}{secrets.token_hex(8)}")
-            renamed = False
-            try:
-                with sftp.open(tmp, "wbx") as handle:
-                    handle.chmod(FILE_MODE)
-                    handle.set_pipelined(True)
-                    handle.write(data)
-                    handle.flush()
-                    _confirm_writes(sftp, handle, len(data))
-                    self._fsync(sftp, handle)
-                if overwrite:
-                    sftp.posix_rename(tmp, path)
-                else:
-                    try:
-                        sftp.rename(tmp, path)
-                    except OSError as error:
-                        # OpenSSH's rename is link()+unlink(): it fails if the target exists.
-                        if error.errno is not None or not self._existing(sftp, path, name, data):
-                            raise
-                        return
-                renamed = True
-            finally:
-                if not renamed:
-                    with suppress(OSError):
-                        sftp.remove(tmp)
-
-    def get(self, name: str, offset: int = 0, length: int | None = None) -> bytes:
-        path = self._path(name)
-        with self._errors(name), self._session() as sftp:
-            return self._read(sftp, path, offset, length)
-
-    def stat(self, name: str) -> ObjectInfo:
-        path = self._path(name)
-        with self._errors(name), self._session() as sftp:
-            attrs = sftp.stat(path)
-            if stat_module.S_ISDIR(attrs.st_mode or 0):
-                raise NotFoundError(f"{name} not found in {self.location()}")
-            return ObjectInfo(name, attrs.st_size or 0)
-
-    def list(self, prefix: str) -> Iterator[ObjectInfo]:
-        base = prefix.rsplit("/", 1)[0] if "/" in prefix else ""
-
-        def descend(name: str) -> bool:
-            return (name + "/").startswith(prefix) or prefix.startswith(name + "/")
-
-        with self._errors(prefix or "listing"), self._session() as sftp:
-            found = [
-                ObjectInfo(name, entry.st_size or 0)
-                for name, entry in self._files(sftp, base, descend)
-                if not entry.filename.startswith(TEMP_PREFIX) and name.startswith(prefix)
-            ]
-        yield from found
-
-    def _files(
-        self, sftp: paramiko.SFTPClient, rel: str, descend: Callable[[str], bool]
-    ) -> Iterator[tuple[str, paramiko.SFTPAttributes]]:
-        """(name, attributes) of every non-directory entry below ``rel``, depth first,
-        entering only the subdirectories ``descend`` accepts; a missing directory is empty."""
-        directory = posixpath.join(self.root, rel) if rel else self.root
+    def _rename_into_place(
+        self, session: _Connection, tmp: str, path: str, name: str, data: bytes, *, overwrite: bool
+    ) -> bool:
+        """``posix-rename@openssh.com`` to replace; else plain ``rename``, which OpenSSH
+        implements as ``link()``+``unlink()``: it fails if the target exists."""
+        if overwrite:
+            session.sftp.posix_rename(tmp, path)
+            return True
         try:
-            entries = sftp.listdir_attr(directory)
-        except FileNotFoundError:
-            return
-        for entry in entries:
-            name = f"{rel}/{entry.filename}" if rel else entry.filename
-            if stat_module.S_ISDIR(entry.st_mode or 0):
-                if descend(name):
-                    yield from self._files(sftp, name, descend)
-            else:
-                yield name, entry
+            session.sftp.rename(tmp, path)
+        except OSError as error:
+            if error.errno is not None or not self._existing(session, path, name, data):
+                raise
+            return False
+        return True
 
-    def delete(self, name: str) -> None:
-        path = self._path(name)
-        with self._errors(name), self._session() as sftp:
-            sftp.remove(path)
-
-    def list_temporary(self) -> Iterator[TemporaryObject]:
-        """Every ``.tmp-*`` file under the root, aged by the server's modification time."""
-        with self._errors("temporary objects"), self._session() as sftp:
-            now = time.time()
-            found = [
-                TemporaryObject(
-                    name, entry.st_size or 0, max(0.0, now - float(entry.st_mtime or now))
-                )
-                for name, entry in self._files(sftp, "", lambda _name: True)
-                if entry.filename.startswith(TEMP_PREFIX)
-            ]
-        yield from found
-
-    def delete_temporary(self, name: str) -> None:
-        """Remove one ``.tmp-*`` file (``ValueError`` for any other name)."""
-        if not is_temporary_name(name):
-            raise ValueError(f"{name!r} is not a temporary object")
-        self.delete(name)
-
-    def close(self) -> None:
-        self._closed = True
-        with self._lock:
-            idle, self._idle = self._idle, []
-        for connection in idle:
-            connection.close()
+    def _discard(self, session: _Connection, tmp: str) -> None:
+        with suppress(OSError):
+            session.sftp.remove(tmp)
 
 
 def _confirm_writes(sftp: paramiko.SFTPClient, handle: paramiko.SFTPFile, size: int) -> None:

@@ -1,23 +1,15 @@
-"""Listing, searching and comparing snapshots through the catalog."""
+"""Listing, searching and comparing snapshots (``ls``, ``find``, ``diff``) over a tree loader."""
 
 from __future__ import annotations
 
 import fnmatch
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import cache
 
-from keyark.errors import SnapshotNotFoundError
+from keyark.catalog.trees import Entry, TreeLoader, resolve_path, split_path, walk
 from keyark.repo.snapshot import Snapshot
 from keyark.repo.tree import DIR, Node
-
-
-@dataclass(frozen=True)
-class Entry:
-    """A node with its full path inside a snapshot."""
-
-    path: str
-    node: Node
 
 
 @dataclass(frozen=True)
@@ -28,6 +20,15 @@ class FindMatch:
     path: str
     node: Node
 
+    def to_dict(self) -> dict[str, object]:
+        """``find --json``'s view of the hit."""
+        return {
+            "snapshot": self.snapshot.id,
+            "trust": self.snapshot.extra.get("trust"),
+            "path": self.path,
+            **self.node.describe(),
+        }
+
 
 @dataclass(frozen=True)
 class Change:
@@ -36,41 +37,17 @@ class Change:
     code: str
     path: str
 
-
-TreeLoader = Callable[[bytes], list[Node]]
-
-
-def walk(load: TreeLoader, tree_id: bytes, prefix: str = "") -> Iterator[Entry]:
-    """Every entry below ``tree_id`` in depth-first order."""
-    for node in load(tree_id):
-        path = f"{prefix}/{node.name}"
-        yield Entry(path, node)
-        if node.type == DIR and node.subtree is not None:
-            yield from walk(load, node.subtree, path)
-
-
-def resolve_path(load: TreeLoader, root: bytes, path: str) -> tuple[bytes | None, Node | None]:
-    """Find ``path`` in a snapshot: (tree id if it is a directory, its node)."""
-    parts = [p for p in path.split("/") if p]
-    tree: bytes | None = root
-    node: Node | None = None
-    for part in parts:
-        if tree is None:
-            raise SnapshotNotFoundError(f"path {path!r} is not in the snapshot")
-        node = next((n for n in load(tree) if n.name == part), None)
-        if node is None:
-            raise SnapshotNotFoundError(f"path {path!r} is not in the snapshot")
-        tree = node.subtree if node.type == DIR else None
-    return tree, node
+    def to_dict(self) -> dict[str, str]:
+        return {"modifier": self.code, "path": self.path}
 
 
 def list_entries(load: TreeLoader, snapshot: Snapshot, path: str = "/") -> list[Entry]:
     """``ls``: everything below ``path`` (or the single entry if it is a file)."""
     tree, node = resolve_path(load, snapshot.tree, path)
-    prefix = "/" + "/".join(p for p in path.split("/") if p)
+    prefix = split_path(path)
     if tree is None and node is not None:
         return [Entry(prefix, node)]
-    return list(walk(load, tree or snapshot.tree, "" if prefix == "/" else prefix))
+    return [entry.under(prefix) for entry in walk(load, tree or snapshot.tree)]
 
 
 def find(load: TreeLoader, snapshots: list[Snapshot], pattern: str) -> list[FindMatch]:
@@ -101,23 +78,22 @@ def find(load: TreeLoader, snapshots: list[Snapshot], pattern: str) -> list[Find
     return results
 
 
-def diff(load: TreeLoader, old: bytes, new: bytes, prefix: str = "") -> Iterator[Change]:
+def diff(
+    load: TreeLoader, old: bytes, new: bytes, prefix: tuple[str, ...] = ()
+) -> Iterator[Change]:
     """Changes from tree ``old`` to tree ``new`` (identical subtrees are skipped)."""
     if old == new:
         return
     before = {n.name: n for n in load(old)}
     after = {n.name: n for n in load(new)}
     for name in sorted(before.keys() | after.keys()):
-        path = f"{prefix}/{name}"
+        parts = (*prefix, name)
+        path = "/" + "/".join(parts)
         a, b = before.get(name), after.get(name)
         if a is None and b is not None:
-            yield Change("+", path + ("/" if b.type == DIR else ""))
-            if b.type == DIR and b.subtree is not None:
-                yield from (Change("+", e.path) for e in walk(load, b.subtree, path))
+            yield from _whole("+", load, parts, b)
         elif b is None and a is not None:
-            yield Change("-", path + ("/" if a.type == DIR else ""))
-            if a.type == DIR and a.subtree is not None:
-                yield from (Change("-", e.path) for e in walk(load, a.subtree, path))
+            yield from _whole("-", load, parts, a)
         elif a is not None and b is not None:
             if a.type != b.type:
                 yield Change("T", path)
@@ -125,8 +101,19 @@ def diff(load: TreeLoader, old: bytes, new: bytes, prefix: str = "") -> Iterator
                 if (a.mode, a.uid, a.gid) != (b.mode, b.uid, b.gid):
                     yield Change("U", path + "/")
                 if a.subtree is not None and b.subtree is not None:
-                    yield from diff(load, a.subtree, b.subtree, path)
+                    yield from diff(load, a.subtree, b.subtree, parts)
             elif a.content != b.content or a.target != b.target:
                 yield Change("M", path)
             elif (a.mode, a.uid, a.gid, a.mtime_ns) != (b.mode, b.uid, b.gid, b.mtime_ns):
                 yield Change("U", path)
+
+
+def _whole(code: str, load: TreeLoader, parts: tuple[str, ...], node: Node) -> Iterator[Change]:
+    """An entry added or removed, and (a directory) everything below it."""
+    path = "/" + "/".join(parts)
+    yield Change(code, path + ("/" if node.type == DIR else ""))
+    if node.type == DIR and node.subtree is not None:
+        yield from (Change(code, e.under(parts).path) for e in walk(load, node.subtree))
+
+
+__all__ = ["Change", "Entry", "FindMatch", "diff", "find", "list_entries"]

@@ -37,8 +37,9 @@ from keyark.cache_dir import (
     private_directory,
     warn_cache_unusable,
 )
+from keyark.catalog.trees import unique_trees
 from keyark.repo.snapshot import Snapshot
-from keyark.repo.tree import DIR, Node
+from keyark.repo.tree import Node
 
 SCHEMA_VERSION = 2
 SCHEMA = """
@@ -289,14 +290,8 @@ class Catalog(MemoryFallback):
         """
 
         def ensure() -> None:
-            stack = [root]
-            while stack:
-                tree_id = stack.pop()
-                if self.has_tree(tree_id):
-                    continue
-                nodes = load_tree(tree_id)
+            for tree_id, nodes in unique_trees(load_tree, [root], known=self.has_tree):
                 self.add_tree(tree_id, nodes)
-                stack.extend(n.subtree for n in nodes if n.type == DIR and n.subtree is not None)
             self._db.commit()
 
         self._writing(ensure)

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import click
 
-from keyark import agents
+from keyark import ops
 from keyark.cli.render import Output, printable
 from keyark.cli.settings import global_options, settings_of
 
@@ -36,18 +34,8 @@ def add(ctx: click.Context, name: str, out: str, hosts: tuple[str, ...], rsa: bo
     """
     settings = settings_of(ctx)
     output = Output(settings)
-    repo = settings.open_repository()
-    try:
-        info = agents.add_agent(
-            repo,
-            name,
-            Path(out),
-            hosts=list(hosts),
-            rsa=rsa,
-            retry_lock=settings.retry_lock_seconds(),
-        )
-    finally:
-        repo.close()
+    context = settings.operation_context(output.event)
+    info = ops.agent_add(context, ops.AgentAddOptions(name, out, list(hosts), rsa))
     if output.json:
         output.emit_json(info.to_dict())
     else:
@@ -65,11 +53,7 @@ def list_command(ctx: click.Context) -> None:
     """List registered agents."""
     settings = settings_of(ctx)
     output = Output(settings)
-    repo = settings.open_repository()
-    try:
-        found = agents.list_agents(repo)
-    finally:
-        repo.close()
+    found = ops.agent_list(settings.operation_context(output.event), ops.AgentListOptions()).agents
     if output.json:
         output.emit_json([info.to_dict() for info in found])
         return
@@ -99,13 +83,8 @@ def revoke(ctx: click.Context, name: str) -> None:
     """
     settings = settings_of(ctx)
     output = Output(settings)
-    repo = settings.open_repository()
-    try:
-        info = agents.revoke_agent(
-            repo, name, retry_lock=settings.retry_lock_seconds(), warn=output.warn
-        )
-    finally:
-        repo.close()
+    context = settings.operation_context(output.event)
+    info = ops.agent_revoke(context, ops.AgentRevokeOptions(name))
     if output.json:
         output.emit_json(info.to_dict())
     else:

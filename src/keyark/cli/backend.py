@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import click
 
+from keyark import ops
 from keyark.cli.render import Output
 from keyark.cli.settings import global_options, settings_of
-from keyark.errors import PermanentBackendError, UsageError
-from keyark.storage import check_backend
-from keyark.testing import CHECKS, ContractOptions
+from keyark.errors import PermanentBackendError
 
 
 @click.group("backend")
@@ -48,16 +49,10 @@ def check(
     """
     settings = settings_of(ctx)
     out = Output(settings)
-    unknown = [name for name in only if name not in CHECKS]
-    if unknown:
-        raise UsageError(f"unknown check {unknown[0]!r}; the checks are: {', '.join(CHECKS)}")
-    target = url or settings.repository_url()
-    report = check_backend(
-        target,
-        settings.backend_options(),
-        ContractOptions(many_keys=many, large_mib=large_mib),
-        only=list(only) or None,
-    )
+    target = replace(settings, repo=url) if url else settings
+    context = target.operation_context(out.event)
+    with out.progress("backend check", unit="checks"):
+        report = ops.backend_check(context, ops.BackendCheckOptions(many, large_mib, list(only)))
     if out.json:
         out.emit_json(report.to_dict())
     else:

@@ -5,10 +5,8 @@ from __future__ import annotations
 import click
 
 from keyark import ops
-from keyark.archiver.archiver import Progress
 from keyark.cli.render import Output, human_size
 from keyark.cli.settings import global_options, settings_of
-from keyark.compress import parse_compression
 from keyark.errors import EXIT_PARTIAL
 
 
@@ -47,24 +45,20 @@ def command(
     """Back up PATHS into the repository."""
     settings = settings_of(ctx)
     out = Output(settings)
+    context = settings.operation_context(out.event)
     options = ops.BackupOptions(
+        paths=list(paths),
         tags=[t for value in tags for t in value.split(",") if t],
         host=host,
         excludes=list(excludes),
         exclude_files=list(exclude_files),
-        compression=parse_compression(compression) if compression else None,
+        compression=compression,
         dry_run=dry_run,
         auto_rotate=auto_rotate,
+        count_totals=out.live_progress,
     )
-    repo = settings.open_for_backup()
-    counters = Progress()
-    try:
-        with out.progress("backup"):
-            summary = ops.backup(
-                repo, list(paths), options, ctx=settings.context(out.warn), progress=counters
-            )
-    finally:
-        repo.close()
+    with out.progress("backup"):
+        summary = ops.backup(context, options)
     if out.json:
         out.emit_json(summary.to_dict())
     else:

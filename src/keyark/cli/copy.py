@@ -2,27 +2,39 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import click
 
-from keyark import keys, ops
+from keyark import ops
 from keyark.cli.render import Output, human_size
-from keyark.cli.settings import global_options, settings_of
-from keyark.config.environment import source_passphrase_sources
-from keyark.config.secrets import resolve_secret
-from keyark.crypto.slots import Credentials
-from keyark.replication import choose_snapshots, copy_snapshots
+from keyark.cli.settings import Settings, global_options, settings_of
+from keyark.config import CredentialSpec, RepositoryConfig, SecretRef, environment, resolve_secret
+
+NO_SOURCE_KEY = (
+    "no key for the source repository: set KEYARK_FROM_PASSWORD, "
+    "--from-password-file or --from-key-file"
+)
 
 
-def source_credentials(password_file: str | None, key_file: str | None) -> Credentials:
-    """The source repository's key: ``KEYARK_FROM_PASSWORD``, a file, or a key file."""
+def source_config(
+    settings: Settings, url: str, password_file: str | None, key_file: str | None
+) -> RepositoryConfig:
+    """The source repository: the backend flags for ``url``, and its key
+    (``--from-key-file``, else ``--from-password-file`` / ``KEYARK_FROM_PASSWORD(_FILE)``)."""
+    flags = replace(settings.flags(), repo=url)
     if key_file:
-        return keys.credentials(key_file=key_file)
-    secret = resolve_secret(
-        source_passphrase_sources(password_file),
-        missing="no key for the source repository: set KEYARK_FROM_PASSWORD, "
-        "--from-password-file or --from-key-file",
+        credentials = CredentialSpec(key_file=key_file)
+    else:
+        secret = resolve_secret(
+            environment.source_passphrase_sources(password_file), missing=NO_SOURCE_KEY
+        )
+        credentials = CredentialSpec(passphrase=[SecretRef(value=secret)])
+    return RepositoryConfig(
+        repository=environment.repository_spec(flags),
+        credentials=credentials,
+        cache_dir=environment.cache_dir(flags),
     )
-    return Credentials(passphrase=secret.get_secret_value())
 
 
 @click.command("copy")
@@ -54,30 +66,11 @@ def command(
     """
     settings = settings_of(ctx)
     out = Output(settings)
-    context = settings.context(out.warn)
-    source = ops.open_repository(
-        from_repo,
-        source_credentials(from_password_file, from_key_file),
-        settings.backend_options(from_repo),
-    )
-    try:
-        target = settings.open_repository()
-        try:
-            chosen = choose_snapshots(ops.snapshots(source, ctx=context), refs, all_, out.warn)
-            summary = copy_snapshots(
-                source,
-                target,
-                chosen,
-                ops.snapshots(target, ctx=context),
-                retry_lock=settings.retry_lock_seconds(),
-                warn=out.warn,
-                allow_unsigned=allow_unsigned,
-            )
-            ops.snapshots(target, ctx=context)  # bring the catalog up to date
-        finally:
-            target.close()
-    finally:
-        source.close()
+    source = source_config(settings, from_repo, from_password_file, from_key_file)
+    context = settings.operation_context(out.event)
+    options = ops.CopyOptions(source, list(refs), all_, allow_unsigned)
+    with out.progress("copy"):
+        summary = ops.copy(context, options)
     if out.json:
         out.emit_json(summary.to_dict())
         return

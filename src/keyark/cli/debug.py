@@ -6,8 +6,9 @@ import json
 
 import click
 
+from keyark import ops
+from keyark.cli.render import Output
 from keyark.cli.settings import global_options, settings_of
-from keyark.repo.inspect import KINDS, cat
 
 
 @click.group("debug")
@@ -16,15 +17,13 @@ def command() -> None:
 
 
 @command.command("cat")
-@click.argument("kind", type=click.Choice(KINDS))
+@click.argument("kind", type=click.Choice(ops.DEBUG_KINDS))
 @click.argument("object_id", required=False, default="")
 @global_options
 @click.pass_context
 def cat_command(ctx: click.Context, kind: str, object_id: str) -> None:
     """Print object KIND with id OBJECT_ID (prefix allowed) as JSON."""
     settings = settings_of(ctx)
-    repo = settings.open_repository()
-    try:
-        click.echo(json.dumps(cat(repo, kind, object_id), indent=2, default=str))
-    finally:
-        repo.close()
+    context = settings.operation_context(Output(settings).event)
+    shown = ops.debug_cat(context, ops.DebugCatOptions(kind, object_id))
+    click.echo(json.dumps(shown.to_dict(), indent=2, default=str))

@@ -5,9 +5,7 @@ from __future__ import annotations
 import click
 
 from keyark import ops
-from keyark.catalog.browse import diff
 from keyark.cli.render import Output, printable, snapshot_label
-from keyark.cli.session import browsing
 from keyark.cli.settings import global_options, settings_of
 
 
@@ -20,25 +18,17 @@ def command(ctx: click.Context, first: str, second: str) -> None:
     """Show changes from snapshot FIRST to snapshot SECOND."""
     settings = settings_of(ctx)
     out = Output(settings)
-    with browsing(settings, out) as session:
-        a = ops.find_snapshot(session.repo, first, ctx=session.context)
-        b = ops.find_snapshot(session.repo, second, ctx=session.context)
-        changes = list(diff(session.load, a.tree, b.tree))
+    context = settings.operation_context(out.event)
+    result = ops.diff(context, ops.DiffOptions(first, second))
     if out.json:
-        out.emit_json(
-            {
-                "from": a.id,
-                "to": b.id,
-                "from_trust": a.extra.get("trust"),
-                "to_trust": b.extra.get("trust"),
-                "changes": [{"modifier": c.code, "path": c.path} for c in changes],
-            }
-        )
+        out.emit_json(result.to_dict())
         return
-    out.print(f"comparing snapshot {snapshot_label(a)} to {snapshot_label(b)}:")
-    for change in changes:
+    out.print(
+        f"comparing snapshot {snapshot_label(result.first)} to {snapshot_label(result.second)}:"
+    )
+    for change in result.changes:
         out.print(f"{change.code:<2} {printable(change.path)}")
-    counts = {code: sum(1 for c in changes if c.code == code) for code in "+-MTU"}
+    counts = result.counts()
     out.print(
         f"added {counts['+']}, removed {counts['-']}, modified {counts['M']}, "
         f"type changed {counts['T']}, metadata changed {counts['U']}"

@@ -7,10 +7,8 @@ import sys
 import click
 
 from keyark import ops
-from keyark.cli.render import Output, snapshot_label
+from keyark.cli.render import Output
 from keyark.cli.settings import global_options, settings_of
-from keyark.repo.snapshot_trust import is_agent_snapshot
-from keyark.restorer.dump import dump
 
 
 @click.command("dump")
@@ -28,19 +26,5 @@ def command(ctx: click.Context, snapshot: str, path: str, allow_unsigned: bool) 
     """
     settings = settings_of(ctx)
     out = Output(settings)
-    repo = settings.open_repository()
-    try:
-        chosen = ops.find_snapshot(repo, snapshot, ctx=settings.context(out.warn))
-        ops.require_trusted(repo, chosen, allow_unsigned, "dump")
-        if is_agent_snapshot(chosen):
-            out.warn(f"dumping snapshot {snapshot_label(chosen)}")
-        dump(
-            repo,
-            chosen,
-            path,
-            sys.stdout.buffer,
-            drop_privileges=is_agent_snapshot(chosen),
-        )
-        sys.stdout.buffer.flush()
-    finally:
-        repo.close()
+    context = settings.operation_context(out.event)
+    ops.dump(context, ops.DumpOptions(snapshot, path, sys.stdout.buffer, allow_unsigned))

@@ -7,9 +7,7 @@ from datetime import datetime
 import click
 
 from keyark import ops
-from keyark.catalog.browse import find
 from keyark.cli.render import Output, flag_marker, printable
-from keyark.cli.session import browsing
 from keyark.cli.settings import global_options, settings_of
 from keyark.cli.snapshots import filter_options, make_filter
 
@@ -29,21 +27,10 @@ def command(
     """Find entries whose name matches PATTERN (a glob; with '/', the full path)."""
     settings = settings_of(ctx)
     out = Output(settings)
-    with browsing(settings, out) as session:
-        chosen = ops.snapshots(session.repo, make_filter(hosts, tags, paths), ctx=session.context)
-        matches = find(session.load, chosen, pattern)
+    context = settings.operation_context(out.event)
+    result = ops.find(context, ops.FindOptions(pattern, make_filter(hosts, tags, paths)))
     if out.json:
-        out.emit_json(
-            [
-                {
-                    "snapshot": m.snapshot.id,
-                    "trust": m.snapshot.extra.get("trust"),
-                    "path": m.path,
-                    **m.node.describe(),
-                }
-                for m in matches
-            ]
-        )
+        out.emit_json([match.to_dict() for match in result.matches])
         return
     rows = [
         (
@@ -53,7 +40,7 @@ def command(
             m.node.size,
             datetime.fromtimestamp(m.node.mtime_ns / 1e9).strftime("%Y-%m-%d %H:%M:%S"),
         )
-        for m in matches
+        for m in result.matches
     ]
     out.table(["Snapshot", "Path", "Type", "Size", "Modified"], rows)
-    out.print(f"{len(matches)} matches in {len(chosen)} snapshots")
+    out.print(f"{len(result.matches)} matches in {result.snapshots} snapshots")

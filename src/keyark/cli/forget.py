@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import click
 
+from keyark import ops
 from keyark.cli.prune import prune_options, render_prune, unused_option
 from keyark.cli.render import Output
 from keyark.cli.settings import global_options, settings_of
 from keyark.cli.snapshots import filter_options, make_filter
 from keyark.errors import UsageError
-from keyark.maintenance.forget import ForgetOptions, ForgetResult, forget
-from keyark.maintenance.retention import UNLIMITED, Decision, RetentionPolicy, parse_group_by
-from keyark.units import parse_calendar_duration
 
 PERIODS = ("last", "hourly", "daily", "weekly", "monthly", "yearly")
 
@@ -22,17 +20,17 @@ def parse_count(option: str, text: str | None) -> int:
         return 0
     spec = text.strip().lower()
     if spec == "unlimited":
-        return UNLIMITED
+        return ops.UNLIMITED
     try:
         value = int(spec)
     except ValueError:
         raise UsageError(f"{option} {text!r}: use a whole number or 'unlimited'") from None
-    if value < UNLIMITED:
+    if value < ops.UNLIMITED:
         raise UsageError(f"{option} {text!r}: a count must be 0 or more (or -1/unlimited)")
     return value
 
 
-def _rows(decisions: list[Decision], tty: bool) -> list[tuple[str, ...]]:
+def _rows(decisions: list[ops.Decision], tty: bool) -> list[tuple[str, ...]]:
     return [
         (
             d.snapshot.short_id,
@@ -46,7 +44,7 @@ def _rows(decisions: list[Decision], tty: bool) -> list[tuple[str, ...]]:
     ]
 
 
-def render(out: Output, result: ForgetResult, policy: RetentionPolicy) -> None:
+def render(out: Output, result: ops.ForgetResult, policy: ops.RetentionPolicy) -> None:
     """Per group: kept snapshots with their reasons, then removed ones."""
     if not policy.is_empty():
         out.print(f"Applying policy: {policy.describe()}")
@@ -134,30 +132,29 @@ def command(
             strict=True,
         )
     )
-    policy = RetentionPolicy(
+    policy = ops.RetentionPolicy(
         **{name: parse_count(f"--keep-{name}", text) for name, text in counts.items()},
-        within=parse_calendar_duration(keep_within) if keep_within is not None else None,
-        tags=keep_tags,
+        within=(
+            ops.parse_calendar_duration(keep_within, "--keep-within")
+            if keep_within is not None
+            else None
+        ),
+        tags=tuple(ops.parse_keep_tag(value, "--keep-tag") for value in keep_tags),
     )
-    retry = settings.retry_lock_seconds()
-    options = ForgetOptions(
+    options = ops.ForgetOptions(
         policy=policy,
         ids=snapshot_ids,
         selection=make_filter(hosts, tags, paths),
-        group_by=parse_group_by(group_by),
+        group_by=ops.parse_group_by(group_by, "--group-by"),
         dry_run=dry_run,
         prune=then_prune,
-        prune_options=prune_options(max_unused, max_repack_size, dry_run, retry),
-        retry_lock=retry,
+        prune_options=prune_options(max_unused, max_repack_size, dry_run),
     )
-    options.validate()
-    repo = settings.open_repository()
-    try:
-        result = forget(repo, options, out.warn)
-    finally:
-        repo.close()
+    context = settings.operation_context(out.event)
+    with out.progress("forget", unit="objects"):
+        result = ops.forget(context, options)
     if out.json:
-        out.emit_json(result.to_dict())
+        out.emit_json(result.group_dicts())
         if result.prune is not None:
             out.emit_json(result.prune.to_dict())
             result.prune.raise_for_failures()

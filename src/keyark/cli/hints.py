@@ -21,6 +21,18 @@ WORDING: dict[Hint, str] = {
     Hint.AGENT_ADD: "issue a new credential with 'keyark agent add'",
     Hint.AGENT_LIST: "see 'keyark agent list'",
     Hint.REINIT: "re-create the repository with 'keyark init' and back up again",
+    Hint.REPAIR: "run 'keyark check', then 'keyark repair index' and 'keyark repair snapshots'",
+    Hint.RETENTION_POLICY: "use --keep-last, --keep-daily, --keep-within, ...",
+    Hint.REMOVE_LOCK: "run 'keyark unlock' to remove it",
+    Hint.CHECK_DATA: "run 'keyark check --read-data'",
+    Hint.ROTATE_ROOT: "run 'keyark key rotate --root' again to finish it",
+    Hint.SNAPSHOTS: "see 'keyark snapshots'",
+    Hint.KEY_LIST: "see 'keyark key list'",
+    Hint.FORCE_REMOVE: "use --force to remove the key slot in use",
+    Hint.PKCS11_MECHANISM: "use --pkcs11-mechanism rsa-oaep-sha1",
+    Hint.AGENT_HOST: "pass --host with one of the agent's hosts",
+    Hint.ALLOW_UNSIGNED: "use --allow-unsigned to allow it",
+    Hint.SELECT_ALL: "name snapshots, or use --all",
 }
 
 

@@ -7,7 +7,6 @@ import click
 from keyark import ops
 from keyark.cli.render import Output
 from keyark.cli.settings import global_options, settings_of
-from keyark.crypto import kdf
 
 
 @click.command("init")
@@ -32,27 +31,17 @@ def command(
 ) -> None:
     """Create a new repository (and its bucket or container when missing)."""
     settings = settings_of(ctx)
-    options = settings.backend_options()
-    if s3_object_lock_days:
-        options = options.with_settings({"s3_object_lock_days": s3_object_lock_days})
     out = Output(settings)
-    url = settings.repository_url()
-    passphrase = settings.passphrase(confirm=True, purpose="the new repository")
-    name = kdf.PBKDF2_SHA256 if kdf_name == "pbkdf2" else kdf.ARGON2ID
-    repo = ops.init_repository(
-        url,
-        passphrase,
-        kdf=name,
+    context = settings.operation_context(out.event)
+    options = ops.InitOptions(
+        passphrase=settings.passphrase(confirm=True, purpose="the new repository"),
+        kdf=kdf_name,
         pack_size_mib=pack_size,
-        backend_options=options,
+        s3_object_lock_days=s3_object_lock_days,
     )
-    try:
-        if out.json:
-            out.emit_json({"message_type": "initialized", "id": repo.repo_id, "repository": url})
-        else:
-            out.print(f"created keyark repository {repo.repo_id[:10]} at {url}")
-            out.print(
-                "Keep the passphrase safe: without it (or another key slot) the data is lost."
-            )
-    finally:
-        repo.close()
+    created = ops.init(context, options)
+    if out.json:
+        out.emit_json(created.to_dict())
+    else:
+        out.print(f"created keyark repository {created.id[:10]} at {created.repository}")
+        out.print("Keep the passphrase safe: without it (or another key slot) the data is lost.")

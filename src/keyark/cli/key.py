@@ -1,6 +1,7 @@
 """``keyark key``: manage key slots (list, add, remove, passwd, split, recover).
 
-The verbs parse options and render results; the operations live in :mod:`keyark.keys`.
+The verbs parse options, resolve the secrets they need and render results; the
+operations live in :mod:`keyark.ops.keys`.
 """
 
 from __future__ import annotations
@@ -9,7 +10,7 @@ import sys
 
 import click
 
-from keyark import keys
+from keyark import ops
 from keyark.cli.render import Output
 from keyark.cli.settings import (
     global_options,
@@ -18,7 +19,6 @@ from keyark.cli.settings import (
     pkcs11_pin,
     settings_of,
 )
-from keyark.crypto import hsm, shares
 from keyark.errors import UsageError
 
 _KDF = click.Choice(["argon2id", "pbkdf2"])
@@ -37,8 +37,7 @@ def list_keys(ctx: click.Context) -> None:
     """List key slots (never secrets)."""
     settings = settings_of(ctx)
     out = Output(settings)
-    with settings.open_repository() as repo:
-        found = keys.list_keys(repo)
+    found = ops.key_list(settings.operation_context(out.event), ops.KeyListOptions()).keys
     if out.json:
         out.emit_json([info.to_dict() for info in found])
         return
@@ -69,7 +68,7 @@ def list_keys(ctx: click.Context) -> None:
 @click.option(
     "--pkcs11-mechanism",
     "mechanism",
-    type=click.Choice(list(hsm.MECHANISMS)),
+    type=click.Choice(list(ops.PKCS11_MECHANISMS)),
     help="Wrapping mechanism (default: by key type; rsa-oaep-sha1 for SoftHSM RSA keys).",
 )
 @click.option("--label", default="", help="A note shown by 'key list'.")
@@ -100,22 +99,26 @@ def add(
         raise UsageError("--pkcs11-token, --pkcs11-key and --pkcs11-mechanism need --pkcs11-module")
     if module and not (token and key_label):
         raise UsageError("a PKCS#11 slot needs --pkcs11-token LABEL and --pkcs11-key LABEL")
-    config = None
-    if module:
-        config = hsm.Pkcs11Config(module, token, key_label, pkcs11_pin(token), mechanism)
-    with settings.open_repository() as repo:
-        if config is not None:
-            info = keys.add_pkcs11(repo, config, label)
-        elif new_key_file:
-            info = keys.add_key_file(repo, new_key_file, label)
-        else:
-            fresh = new_passphrase(settings)
-            info = keys.add_passphrase(repo, fresh, kdf_name or "argon2id", label)
+    pin = pkcs11_pin(token) if module else ""
+    context = settings.operation_context(out.event)
+    context.resolve_credentials()  # the current key first, then the new passphrase
+    options = ops.KeyAddOptions(
+        passphrase=None if module or new_key_file else new_passphrase(settings),
+        kdf=kdf_name,
+        key_file=new_key_file,
+        pkcs11_module=module,
+        pkcs11_token=token,
+        pkcs11_key=key_label,
+        pkcs11_mechanism=mechanism,
+        pkcs11_pin=pin,
+        label=label,
+    )
+    added = ops.key_add(context, options)
     if out.json:
-        out.emit_json({"message_type": "key_added", **info.to_dict()})
+        out.emit_json(added.to_dict())
         return
     where = f" ({new_key_file})" if new_key_file else ""
-    out.print(f"added {info.kind} key slot {info.slot_id[:8]}{where}")
+    out.print(f"added {added.key.kind} key slot {added.key.slot_id[:8]}{where}")
 
 
 @command.command("remove")
@@ -127,12 +130,12 @@ def remove(ctx: click.Context, slot_id: str, force: bool) -> None:
     """Remove the key slot SLOT_ID (a unique prefix); never the last one."""
     settings = settings_of(ctx)
     out = Output(settings)
-    with settings.open_repository() as repo:
-        info = keys.remove_key(repo, slot_id, force=force)
+    context = settings.operation_context(out.event)
+    removed = ops.key_remove(context, ops.KeyRemoveOptions(slot_id, force))
     if out.json:
-        out.emit_json({"message_type": "key_removed", **info.to_dict()})
+        out.emit_json(removed.to_dict())
     else:
-        out.print(f"removed {info.kind} key slot {info.slot_id[:8]}")
+        out.print(f"removed {removed.key.kind} key slot {removed.key.slot_id[:8]}")
 
 
 @command.command("passwd")
@@ -143,12 +146,13 @@ def passwd(ctx: click.Context, kdf_name: str) -> None:
     """Change the passphrase (new one from KEYARK_NEW_PASSWORD or a prompt)."""
     settings = settings_of(ctx)
     out = Output(settings)
-    with settings.open_repository() as repo:
-        info = keys.change_passphrase(repo, new_passphrase(settings), kdf_name)
+    context = settings.operation_context(out.event)
+    context.resolve_credentials()  # the current key first, then the new passphrase
+    changed = ops.key_passwd(context, ops.KeyPasswdOptions(new_passphrase(settings), kdf_name))
     if out.json:
-        out.emit_json({"message_type": "passwd", "slot": info.slot_id})
+        out.emit_json(changed.to_dict())
     else:
-        out.print(f"passphrase changed (new key slot {info.slot_id[:8]})")
+        out.print(f"passphrase changed (new key slot {changed.key.slot_id[:8]})")
 
 
 @command.command("split")
@@ -162,20 +166,12 @@ def split(ctx: click.Context, count: int, threshold: int, out_dir: str | None, l
     """Add a recovery slot and split its secret into N SLIP-39 shares (any M recover)."""
     settings = settings_of(ctx)
     out = Output(settings)
-    with settings.open_repository() as repo:
-        result = keys.split(repo, count, threshold, out_dir, label)
+    context = settings.operation_context(out.event)
+    result = ops.key_split(context, ops.KeySplitOptions(count, threshold, out_dir, label))
     if out.json:
-        document = {
-            "message_type": "key_split",
-            "slot": result.key.slot_id,
-            "identifier": result.identifier,
-            "threshold": result.threshold,
-            "shares": len(result.mnemonics),
-        }
-        if result.files:
-            document["files"] = [str(path) for path in result.files]
-        else:
-            document["mnemonics"] = result.mnemonics
+        document = result.to_dict()
+        if not result.files:
+            document["mnemonics"] = result.mnemonics  # the result, on stdout only
         out.emit_json(document)
         return
     summary = (
@@ -204,23 +200,17 @@ def recover(ctx: click.Context, share_files: tuple[str, ...], kdf_name: str, lab
     """Open with M recovery shares and add a passphrase slot (KEYARK_NEW_PASSWORD or prompt)."""
     settings = settings_of(ctx)
     out = Output(settings)
-    url = settings.repository_url()
-    mnemonics = [keys.read_share_file(path) for path in share_files]
+    context = settings.operation_context(out.event)
+    mnemonics = [ops.read_share_file(path) for path in share_files]
     if not mnemonics:
         mnemonics = _prompt_shares()
-    shares.combine(mnemonics)  # report bad shares before asking for a passphrase
-    info = keys.recover(
-        url,
-        mnemonics,
-        new_passphrase(settings),
-        kdf_name,
-        settings.backend_options(),
-        label,
-    )
+    ops.check_shares(mnemonics)  # report bad shares before asking for a passphrase
+    options = ops.KeyRecoverOptions(mnemonics, new_passphrase(settings), kdf_name, label)
+    recovered = ops.key_recover(context, options)
     if out.json:
-        out.emit_json({"message_type": "key_recovered", **info.to_dict()})
+        out.emit_json(recovered.to_dict())
     else:
-        out.print(f"recovered: added passphrase key slot {info.slot_id[:8]}")
+        out.print(f"recovered: added passphrase key slot {recovered.key.slot_id[:8]}")
 
 
 def _prompt_shares() -> list[str]:
@@ -232,14 +222,14 @@ def _prompt_shares() -> list[str]:
     collected: list[str] = []
     needed = 0
     while not needed or len(collected) < needed:
-        text = shares.normalize(getpass.getpass(f"share {len(collected) + 1}: "))
+        text = ops.normalize_share(getpass.getpass(f"share {len(collected) + 1}: "))
         if not text:
             raise UsageError(f"recovery stopped with {len(collected)} share(s)")
         try:
-            parsed = shares.parse_share(text, len(collected) + 1)
-        except shares.RecoveryShareError as error:
+            threshold = ops.share_threshold(text, len(collected) + 1)
+        except ops.RecoveryShareError as error:
             click.echo(f"{error}; type it again", err=True)
             continue
-        needed = needed or parsed.member_threshold
+        needed = needed or threshold
         collected.append(text)
     return collected

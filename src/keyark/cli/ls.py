@@ -7,21 +7,17 @@ from datetime import datetime
 import click
 
 from keyark import ops
-from keyark.catalog.browse import list_entries
 from keyark.cli.render import Output, printable, snapshot_label
-from keyark.cli.session import browsing
 from keyark.cli.settings import global_options, settings_of
-from keyark.repo.tree import DIR, SYMLINK, Node
+
+#: The ``ls -l`` type letter of each node type (regular files: ``-``).
+TYPE_LETTERS = {"dir": "d", "symlink": "l", "fifo": "p", "chardev": "c", "blockdev": "b"}
 
 
-def mode_string(node: Node) -> str:
-    kind = {"dir": "d", "symlink": "l", "fifo": "p", "chardev": "c", "blockdev": "b"}.get(
-        node.type, "-"
-    )
-    bits = "".join(
-        char if node.mode & (1 << (8 - i)) else "-" for i, char in enumerate("rwxrwxrwx")
-    )
-    return kind + bits
+def mode_string(kind: str, mode: int) -> str:
+    """``drwxr-x---``: the type letter and the permission bits of a node."""
+    bits = "".join(char if mode & (1 << (8 - i)) else "-" for i, char in enumerate("rwxrwxrwx"))
+    return TYPE_LETTERS.get(kind, "-") + bits
 
 
 @click.command("ls")
@@ -34,28 +30,23 @@ def command(ctx: click.Context, snapshot: str, path: str, long_format: bool) -> 
     """List files in SNAPSHOT (below PATH)."""
     settings = settings_of(ctx)
     out = Output(settings)
-    with browsing(settings, out) as session:
-        chosen = ops.find_snapshot(session.repo, snapshot, ctx=session.context)
-        entries = list_entries(session.load, chosen, path)
+    context = settings.operation_context(out.event)
+    listing = ops.ls(context, ops.LsOptions(snapshot, path))
     if out.json:
-        out.emit_json(
-            {
-                "snapshot": chosen.describe(),
-                "entries": [{"path": e.path, **e.node.describe()} for e in entries],
-            }
-        )
+        out.emit_json(listing.to_dict())
         return
+    chosen = listing.snapshot
     out.print(f"snapshot {snapshot_label(chosen)} of {printable(chosen.host)}:")
-    for entry in entries:
+    for entry in listing.entries:
         node = entry.node
-        suffix = "/" if node.type == DIR else ""
+        suffix = "/" if entry.is_dir else ""
         if not long_format:
             out.print(printable(entry.path) + suffix)
             continue
         when = datetime.fromtimestamp(node.mtime_ns / 1e9).strftime("%Y-%m-%d %H:%M:%S")
         owner = printable(f"{node.user or node.uid}:{node.group or node.gid}")
-        link = f" -> {printable(node.target)}" if node.type == SYMLINK else ""
+        link = f" -> {printable(node.target)}" if node.target else ""
         out.print(
-            f"{mode_string(node)} {owner:>12} {node.size:>12} {when} "
+            f"{mode_string(node.type, node.mode)} {owner:>12} {node.size:>12} {when} "
             f"{printable(entry.path)}{suffix}{link}"
         )

@@ -23,6 +23,7 @@ from keyark.errors import (
     EXIT_ERROR,
     EXIT_INTERRUPTED,
     CancelledError,
+    Hint,
     KeyarkError,
     exit_code_for,
 )
@@ -97,6 +98,16 @@ class _StderrHandler(logging.StreamHandler[TextIO]):
     """The command line's log handler (told apart from handlers a host program added)."""
 
 
+class _HintFormatter(logging.Formatter):
+    """Appends the CLI's wording of a record's face-neutral ``hint`` (``extra={"hint": ...}``)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        text = super().format(record)
+        hint = getattr(record, "hint", None)
+        advice = cli_hint(hint) if isinstance(hint, Hint) else ""
+        return f"{text}; {advice}" if advice else text
+
+
 def configure_logging(debug: bool) -> None:
     """Log to stderr through a redacting filter; ``--debug`` raises keyark's loggers only.
 
@@ -105,7 +116,7 @@ def configure_logging(debug: bool) -> None:
     :class:`RedactingFilter` first.
     """
     handler = _StderrHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    handler.setFormatter(_HintFormatter("%(levelname)s %(name)s: %(message)s"))
     handler.addFilter(RedactingFilter())
     root = logging.getLogger()
     for old in list(root.handlers):

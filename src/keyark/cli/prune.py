@@ -4,25 +4,25 @@ from __future__ import annotations
 
 import click
 
+from keyark import ops
 from keyark.cli.render import Output, human_size
 from keyark.cli.settings import global_options, settings_of
-from keyark.maintenance.prune import PruneOptions, PruneSummary, prune
-from keyark.units import parse_size, parse_unused_limit
 
 
-def prune_options(
-    max_unused: str, max_repack_size: str | None, dry_run: bool, retry_lock: float
-) -> PruneOptions:
+def prune_options(max_unused: str, max_repack_size: str | None, dry_run: bool) -> ops.PruneOptions:
     """Parse the prune flags (shared with ``forget --prune``); bad values are UsageErrors."""
-    return PruneOptions(
-        max_unused=parse_unused_limit(max_unused),
-        max_repack_size=parse_size(max_repack_size) if max_repack_size is not None else None,
+    return ops.PruneOptions(
+        max_unused=ops.parse_unused_limit(max_unused, "--max-unused"),
+        max_repack_size=(
+            ops.parse_size(max_repack_size, "--max-repack-size")
+            if max_repack_size is not None
+            else None
+        ),
         dry_run=dry_run,
-        retry_lock=retry_lock,
     )
 
 
-def render_prune(out: Output, summary: PruneSummary) -> None:
+def render_prune(out: Output, summary: ops.PruneSummary) -> None:
     """The plan, then what was done (or would be, on a dry run)."""
     plan = summary.plan
     out.print(
@@ -86,12 +86,10 @@ def command(
     """Remove unused data: delete unused packs, repack partly used ones."""
     settings = settings_of(ctx)
     out = Output(settings)
-    options = prune_options(max_unused, max_repack_size, dry_run, settings.retry_lock_seconds())
-    repo = settings.open_repository()
-    try:
-        summary = prune(repo, options, out.warn)
-    finally:
-        repo.close()
+    options = prune_options(max_unused, max_repack_size, dry_run)
+    context = settings.operation_context(out.event)
+    with out.progress("prune", unit="objects"):
+        summary = ops.prune(context, options)
     if out.json:
         out.emit_json(summary.to_dict())
     else:

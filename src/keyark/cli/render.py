@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sys
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -24,10 +24,9 @@ from rich.progress import (
 from rich.table import Table
 
 from keyark.cli.settings import Settings
-from keyark.crypto.agents import TRUSTED
 from keyark.events import Event, Failed, OperationWarning
 from keyark.events import Progress as ProgressEvent
-from keyark.repo.snapshot import Snapshot
+from keyark.ops import TRUSTED, Snapshot
 
 #: Bidirectional-text controls that can reorder what a terminal shows.
 _BIDI = frozenset(range(0x202A, 0x202F)) | frozenset(range(0x2066, 0x206A)) | {0x200E, 0x200F}
@@ -192,11 +191,15 @@ def flag_marker(trust: object) -> str:
     return f" [FLAGGED: {printable(trust if isinstance(trust, str) else 'unknown')}]"
 
 
-def snapshot_label(snapshot: Snapshot) -> str:
-    """``<short id>`` plus the agent and the flag marker, escaped, for one-line headers."""
-    agent = snapshot.extra.get("agent")
+def snapshot_label(snapshot: Snapshot | Mapping[str, Any]) -> str:
+    """``<short id>`` plus the agent and the flag marker, escaped, for one-line headers.
+
+    ``snapshot`` is a snapshot or its JSON view (``Snapshot.describe()``).
+    """
+    view = snapshot.describe() if isinstance(snapshot, Snapshot) else snapshot
+    agent = view.get("agent")
     who = f" (agent {printable(agent)})" if isinstance(agent, str) and agent else ""
-    return f"{snapshot.short_id}{who}{flag_marker(snapshot.extra.get('trust'))}"
+    return f"{printable(view.get('short_id', ''))}{who}{flag_marker(view.get('trust'))}"
 
 
 def human_size(value: float) -> str:

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from typing import Any, TypeVar
+
 import click
 
+from keyark import ops
 from keyark.cli.render import Output
 from keyark.cli.settings import global_options, settings_of
-from keyark.maintenance.repair import repair_index
-from keyark.maintenance.repair_packs import repair_packs
-from keyark.maintenance.repair_snapshots import RepairSnapshotsOptions, repair_snapshots
+
+R = TypeVar("R", bound=ops.Result)
 
 
 @click.group("repair")
@@ -16,22 +18,27 @@ def command() -> None:
     """Repair the repository."""
 
 
+def _run(
+    ctx: click.Context, operation: ops.Operation[Any, R], options: object, unit: str = "packs"
+) -> tuple[Output, R]:
+    """Run a repair operation; with ``--json`` its result is printed here (and the
+    verb's text output is then silent)."""
+    settings = settings_of(ctx)
+    out = Output(settings)
+    context = settings.operation_context(out.event)
+    with out.progress(operation.name, unit=unit):
+        result = operation(context, options)
+    if out.json:
+        out.emit_json(result.to_dict())
+    return out, result
+
+
 @command.command("index")
 @global_options
 @click.pass_context
 def index(ctx: click.Context) -> None:
     """Rebuild the index from the pack headers."""
-    settings = settings_of(ctx)
-    out = Output(settings)
-    retry = settings.retry_lock_seconds()
-    repo = settings.open_repository()
-    try:
-        summary = repair_index(repo, out.warn, retry)
-    finally:
-        repo.close()
-    if out.json:
-        out.emit_json(summary.__dict__)
-        return
+    out, summary = _run(ctx, ops.repair_index, ops.RepairIndexOptions())
     out.print(
         f"indexed {summary.blobs_indexed} blobs in {summary.packs_indexed} packs; "
         f"wrote {summary.index_files_written} index file(s), "
@@ -55,17 +62,7 @@ def index(ctx: click.Context) -> None:
 @click.pass_context
 def packs(ctx: click.Context, pack_ids: tuple[str, ...]) -> None:
     """Salvage the readable blobs of PACK_IDS into new packs, then remove them from the index."""
-    settings = settings_of(ctx)
-    out = Output(settings)
-    retry = settings.retry_lock_seconds()
-    repo = settings.open_repository()
-    try:
-        summary = repair_packs(repo, list(pack_ids), out.warn, retry)
-    finally:
-        repo.close()
-    if out.json:
-        out.emit_json(summary.to_dict())
-        return
+    out, summary = _run(ctx, ops.repair_packs, ops.RepairPacksOptions(list(pack_ids)))
     out.print(
         f"salvaged {summary.blobs_salvaged} blob(s) from {len(summary.packs)} pack(s) "
         f"({summary.blobs_already_safe} already had another copy); "
@@ -87,17 +84,8 @@ def packs(ctx: click.Context, pack_ids: tuple[str, ...]) -> None:
 @click.pass_context
 def snapshots(ctx: click.Context, forget: bool, read_data: bool, dry_run: bool) -> None:
     """Rewrite damaged snapshots, replacing lost files and directories with empty markers."""
-    settings = settings_of(ctx)
-    out = Output(settings)
-    options = RepairSnapshotsOptions(forget, dry_run, read_data, settings.retry_lock_seconds())
-    repo = settings.open_repository()
-    try:
-        summary = repair_snapshots(repo, options, out.warn)
-    finally:
-        repo.close()
-    if out.json:
-        out.emit_json(summary.to_dict())
-        return
+    options = ops.RepairSnapshotsOptions(forget=forget, dry_run=dry_run, read_data=read_data)
+    out, summary = _run(ctx, ops.repair_snapshots, options)
     for item in summary.snapshots:
         short = item.original[:8]
         if item.root_lost:
@@ -122,7 +110,7 @@ def snapshots(ctx: click.Context, forget: bool, read_data: bool, dry_run: bool) 
 @click.pass_context
 def config(ctx: click.Context) -> None:
     """Rewrite a damaged config (or its copy config.bak) from the verified one."""
-    _repair_state(ctx)
+    _render_state(*_run(ctx, ops.repair_config, ops.RepairStateOptions()))
 
 
 @command.command("keyring")
@@ -130,23 +118,11 @@ def config(ctx: click.Context) -> None:
 @click.pass_context
 def keyring(ctx: click.Context) -> None:
     """Rewrite a damaged keyring (or its copy keyring.bak) from the verified one."""
-    _repair_state(ctx)
+    _render_state(*_run(ctx, ops.repair_keyring, ops.RepairStateOptions()))
 
 
-def _repair_state(ctx: click.Context) -> None:
+def _render_state(out: Output, summary: ops.RepairStateSummary) -> None:
     """Both subcommands check and rewrite all four objects: config, keyring and copies."""
-    from keyark.maintenance.repair_state import repair_state
-
-    settings = settings_of(ctx)
-    out = Output(settings)
-    repo = settings.open_repository()
-    try:
-        summary = repair_state(repo, retry_lock=settings.retry_lock_seconds())
-    finally:
-        repo.close()
-    if out.json:
-        out.emit_json(summary.to_dict())
-        return
     for name in summary.rewritten:
         out.print(f"rewrote '{name}' from the verified copy")
     if not summary.rewritten:

@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 import click
 
 from keyark import ops
-from keyark.archiver.archiver import Progress
 from keyark.cli.render import Output, human_size, snapshot_label
 from keyark.cli.settings import global_options, settings_of
 from keyark.cli.snapshots import filter_options, make_filter
 from keyark.errors import RestoreError, UsageError
-from keyark.repo.snapshot import parse_time
-from keyark.results import RestoreSummary
 
 
 @click.command("restore")
@@ -79,50 +78,42 @@ def command(
     if snapshot is None and at is None:
         raise UsageError("name a SNAPSHOT (id, prefix or 'latest') or give --at TIME")
     ref, _, subpath = (snapshot or "").partition(":")
-    repo = settings.open_repository()
-    counters = Progress()
+    options = ops.RestoreOptions(
+        target=target,
+        includes=list(includes),
+        excludes=list(excludes),
+        verify=verify,
+        dry_run=dry_run,
+        overwrite=overwrite,
+        subpath=subpath or "/",
+        allow_unsigned=allow_unsigned,
+        keep_privileges=keep_privileges,
+        snapshot=ref or None,
+        at=ops.parse_time(at) if at else None,
+        selection=make_filter(hosts, tags, paths),
+    )
+    context = settings.operation_context(out.event)
     try:
-        chosen = ops.find_snapshot(
-            repo,
-            ref or None,
-            make_filter(hosts, tags, paths),
-            parse_time(at) if at else None,
-            settings.context(out.warn),
-        )
-        options = ops.RestoreOptions(
-            target=target,
-            includes=list(includes),
-            excludes=list(excludes),
-            verify=verify,
-            dry_run=dry_run,
-            overwrite=overwrite,
-            subpath=subpath or "/",
-            allow_unsigned=allow_unsigned,
-            keep_privileges=keep_privileges,
-        )
-        out.print(
-            f"restoring snapshot {snapshot_label(chosen)} of "
-            f"{chosen.time:%Y-%m-%d %H:%M:%S} to {target}"
-        )
-        try:
-            with out.progress("restore"):
-                summary = ops.restore(
-                    repo, chosen, options, ctx=settings.context(out.warn), progress=counters
-                )
-        except RestoreError as error:
-            partial: RestoreSummary | None = getattr(error, "summary", None)
-            if partial is not None:
-                _report(out, partial)
-            raise
-    finally:
-        repo.close()
-    _report(out, summary)
+        with out.progress("restore"):
+            summary = ops.restore(context, options)
+    except RestoreError as error:
+        partial: ops.RestoreSummary | None = getattr(error, "summary", None)
+        if partial is not None:
+            _report(out, partial, target)
+        raise
+    _report(out, summary, target)
 
 
-def _report(out: Output, summary: RestoreSummary) -> None:
+def _report(out: Output, summary: ops.RestoreSummary, target: str) -> None:
     if out.json:
         out.emit_json(summary.to_dict())
         return
+    if summary.snapshot:
+        when = datetime.fromisoformat(summary.snapshot["time"])
+        out.print(
+            f"restoring snapshot {snapshot_label(summary.snapshot)} of "
+            f"{when:%Y-%m-%d %H:%M:%S} to {target}"
+        )
     verb = "would restore" if summary.dry_run else "restored"
     out.print(
         f"{verb} {summary.files_restored} files, {summary.dirs_restored} dirs, "

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
+from contextlib import nullcontext
+
 import click
 
-from keyark.archiver.archiver import Progress
+from keyark import ops
 from keyark.cli.key import command as key_group
 from keyark.cli.render import Output
 from keyark.cli.settings import global_options, settings_of
-from keyark.maintenance.root_rotation import rotate_root
-from keyark.maintenance.rotate import key_status, reencrypt, rotate
 
 
 @key_group.command("rotate")
@@ -32,48 +32,40 @@ def rotate_command(ctx: click.Context, reencrypt_flag: bool, root_flag: bool) ->
     """Make a new data key current (retired keys only decrypt)."""
     settings = settings_of(ctx)
     out = Output(settings)
-    repo = settings.open_repository()
-    counters = Progress()
-    try:
-        if root_flag:
-            rotated = rotate_root(
-                repo, retry_lock=settings.retry_lock_seconds(), reencrypt_next=reencrypt_flag
-            )
-            if out.json:
-                out.emit_json(rotated.to_dict())
-            else:
-                skipped = (
-                    f"; left {len(rotated.slots_skipped)} malformed or unauthenticated slot(s) "
-                    f"as they were: {', '.join(s[:8] for s in rotated.slots_skipped)}"
-                    if rotated.slots_skipped
-                    else ""
-                )
-                out.print(
-                    f"{'finished interrupted' if rotated.resumed else 'rotated'} keyring key: "
-                    f"{len(rotated.slots_rewrapped)} slot(s) re-wrapped, keyring version "
-                    f"{rotated.keyring_version}, data key {rotated.data_key} current, "
-                    f"config re-signed{skipped}; re-issue agent credentials ('keyark agent add')"
-                )
-            if not reencrypt_flag:
-                return
-        if not reencrypt_flag:
-            key_id = rotate(repo, retry_lock=settings.retry_lock_seconds())
-            if out.json:
-                out.emit_json({"message_type": "rotated", "current": key_id})
-            else:
-                out.print(f"data key {key_id} is now current; older keys only decrypt")
-            return
+    context = settings.operation_context(out.event)
+    options = ops.RotateOptions(reencrypt_flag, root_flag)
+    with out.progress("re-encrypt", unit="packs") if reencrypt_flag else nullcontext():
+        rotation = ops.key_rotate(context, options)
+    if rotation.root is not None:
+        _print_root(out, rotation.root)
+    if rotation.reencrypt is not None:
+        _print_reencrypt(out, rotation.reencrypt)
+    elif rotation.root is None:
+        if out.json:
+            out.emit_json({"message_type": "rotated", "current": rotation.current})
+        else:
+            out.print(f"data key {rotation.current} is now current; older keys only decrypt")
 
-        def advance(done: int, total: int) -> None:
-            counters.total_bytes, counters.scan_finished = total, True
-            counters.bytes_done, counters.files_done = done, done
 
-        with out.progress("re-encrypt", unit="packs"):
-            summary = reencrypt(
-                repo, retry_lock=settings.retry_lock_seconds(), warn=out.warn, progress=advance
-            )
-    finally:
-        repo.close()
+def _print_root(out: Output, rotated: ops.RootRotationSummary) -> None:
+    if out.json:
+        out.emit_json(rotated.to_dict())
+        return
+    skipped = (
+        f"; left {len(rotated.slots_skipped)} malformed or unauthenticated slot(s) "
+        f"as they were: {', '.join(s[:8] for s in rotated.slots_skipped)}"
+        if rotated.slots_skipped
+        else ""
+    )
+    out.print(
+        f"{'finished interrupted' if rotated.resumed else 'rotated'} keyring key: "
+        f"{len(rotated.slots_rewrapped)} slot(s) re-wrapped, keyring version "
+        f"{rotated.keyring_version}, data key {rotated.data_key} current, "
+        f"config re-signed{skipped}; re-issue agent credentials ('keyark agent add')"
+    )
+
+
+def _print_reencrypt(out: Output, summary: ops.ReencryptSummary) -> None:
     if out.json:
         out.emit_json(summary.to_dict())
         return
@@ -93,11 +85,7 @@ def status_command(ctx: click.Context) -> None:
     """Show each data-key epoch and when rotation is due."""
     settings = settings_of(ctx)
     out = Output(settings)
-    repo = settings.open_repository()
-    try:
-        status = key_status(repo)
-    finally:
-        repo.close()
+    status = ops.key_status(settings.operation_context(out.event), ops.KeyStatusOptions())
     if out.json:
         out.emit_json(status.to_dict())
         return

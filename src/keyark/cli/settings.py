@@ -11,27 +11,19 @@ passphrase is read from ``KEYARK_PASSWORD``, a file (``--password-file`` /
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field, fields, replace
-from pathlib import Path
+from dataclasses import dataclass, fields
 from typing import Any, TypeVar
 
 import click
 
 from keyark import ops
-from keyark.backends.registry import BackendOptions
 from keyark.cancel import CancelToken
 from keyark.config import environment
 from keyark.config.environment import Flags
 from keyark.config.models import RepositoryConfig
-from keyark.config.resolve import backend_options, resolve_credentials, resolve_pkcs11
 from keyark.config.secrets import resolve_secret
-from keyark.crypto.hsm import Pkcs11Config
-from keyark.crypto.slots import Credentials
-from keyark.errors import UsageError
 from keyark.events import Events, EventSink
 from keyark.redaction import redact
-from keyark.repo.repository import Repository
-from keyark.units import parse_seconds
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -48,32 +40,18 @@ _KEY = "keyark.settings"
 
 
 @dataclass
-class Settings:
-    """Merged global options of one invocation (``repr()`` shows no secret)."""
+class Settings(Flags):
+    """Merged global options of one invocation: the repository flags plus output options.
 
-    repo: str | None = None
-    password_file: str | None = None
-    #: Not shown by ``repr()``: a command line may carry a secret.
-    password_command: str | None = field(default=None, repr=False)
-    cache_dir: str | None = None
+    ``repr()`` shows no secret.
+    """
+
     #: ``--no-cache``: catalog and agent cache in memory only (applied by ``cli.main``).
     no_cache: bool = False
     json: bool = False
     debug: bool = False
     quiet: bool = False
     retry_lock: str | None = None
-    key_file: str | None = None
-    pkcs11_module: str | None = None
-    pkcs11_token: str | None = None
-    pkcs11_key: str | None = None
-    agent_credential: str | None = None
-    sftp_known_hosts: str | None = None
-    sftp_identity: str | None = None
-    s3_endpoint: str | None = None
-    ftp_ca_file: str | None = None
-    limit_upload: str | None = None
-    limit_download: str | None = None
-    connections: str | None = None
 
     def __repr__(self) -> str:
         """The options, with a password in the repository URL masked."""
@@ -86,22 +64,11 @@ class Settings:
 
     def flags(self) -> Flags:
         """The flags that configure the repository, for :mod:`keyark.config`."""
-        return Flags(**{item.name: getattr(self, item.name) for item in fields(Flags)})
+        return Flags(**{item.name: getattr(self, item.name) for item in fields(Flags)})  # a copy
 
     def config(self) -> RepositoryConfig:
         """The flags and ``KEYARK_*`` variables as the config model (every face's model)."""
         return environment.from_flags(self.flags())
-
-    def repository_url(self) -> str:
-        return environment.repository_url(self.flags())
-
-    def context(self, warn: Callable[[str], None] | None = None) -> ops.Context:
-        cache = environment.cache_dir(self.flags())
-        return ops.Context(
-            cache_dir=Path(cache) if cache else None,
-            warn=warn,
-            retry_lock=self.retry_lock_seconds(),
-        )
 
     def operation_context(self, sink: EventSink | None = None) -> ops.OperationContext:
         """The context every operation of this invocation runs with.
@@ -118,72 +85,15 @@ class Settings:
 
     def retry_lock_seconds(self) -> float:
         """``--retry-lock`` in seconds (0 when not given); a bad value is a UsageError."""
-        return parse_seconds(self.retry_lock) if self.retry_lock is not None else 0.0
-
-    def backend_options(self, url: str | None = None) -> BackendOptions:
-        """Backend settings from the flags (or their ``KEYARK_*`` variables).
-
-        ``url``: for another repository than ``--repo`` (the source of ``copy``).
-        """
-        flags = self.flags() if url is None else replace(self.flags(), repo=url)
-        if environment.named_repository(flags) is None:
-            return environment.unbound_options(flags)
-        return backend_options(environment.repository_spec(flags))
+        if self.retry_lock is None:
+            return 0.0
+        return ops.parse_seconds(self.retry_lock, "--retry-lock")
 
     # ------------------------------------------------------------- secrets
     def passphrase(self, *, confirm: bool = False, purpose: str = "repository") -> bytes:
         """The passphrase from the first source that has one (masked in logs from then on)."""
         sources = environment.passphrase_sources(self.flags(), purpose=purpose, confirm=confirm)
         return resolve_secret(sources).get_secret_value()
-
-    def key_file_path(self) -> str | None:
-        """``--key-file`` or ``KEYARK_KEY_FILE``."""
-        return environment.credential_spec(self.flags()).key_file
-
-    def pkcs11_config(self, *, mechanism: str | None = None) -> Pkcs11Config | None:
-        """The PKCS#11 options (or ``KEYARK_PKCS11_MODULE/_TOKEN/_KEY``); None without a module.
-
-        The PIN comes only from ``KEYARK_PKCS11_PIN`` or a terminal prompt.
-        """
-        spec = environment.pkcs11_spec(self.flags())
-        return None if spec is None else resolve_pkcs11(spec, mechanism=mechanism)
-
-    def credentials(self) -> Credentials:
-        """Key material for opening: a key file and/or PKCS#11 key when given, else the passphrase.
-
-        A key file or PKCS#11 key, when configured, replaces the passphrase, so a wrong
-        key file is reported as such instead of being passed over silently.
-        """
-        return resolve_credentials(environment.credential_spec(self.flags()))
-
-    def agent_credential_path(self) -> str | None:
-        """``--agent-credential`` or ``KEYARK_AGENT_CREDENTIAL``."""
-        return environment.credential_spec(self.flags()).agent_credential
-
-    def open_for_backup(self) -> Repository:
-        """Like :meth:`open_repository`, but a write-only agent credential is accepted."""
-        credential = self.agent_credential_path()
-        if credential is None:
-            return self.open_repository()
-        from keyark.agents import open_agent_repository
-
-        return open_agent_repository(
-            self.repository_url(), Path(credential), self.backend_options()
-        )
-
-    def open_repository(self) -> Repository:
-        if self.agent_credential_path() is not None:
-            raise UsageError(
-                "this credential can only write: only 'keyark backup' accepts an agent "
-                "credential; use a passphrase or another full key to read the repository"
-            )
-        config = self.config()
-        return ops.open_repository(
-            config.repository.url,
-            resolve_credentials(config.credentials),
-            backend_options(config.repository),
-            Path(config.cache_dir) if config.cache_dir else None,
-        )
 
 
 def pkcs11_pin(token: str | None) -> str:

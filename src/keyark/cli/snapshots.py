@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import os
+
 import click
 
 from keyark import ops
 from keyark.cli.render import Output, flag_marker, printable
 from keyark.cli.settings import global_options, settings_of
-from keyark.repo.snapshot import SnapshotFilter
 
 
 def filter_options(func: click.decorators.FC) -> click.decorators.FC:
@@ -26,10 +27,9 @@ def filter_options(func: click.decorators.FC) -> click.decorators.FC:
 
 def make_filter(
     hosts: tuple[str, ...], tags: tuple[str, ...], paths: tuple[str, ...]
-) -> SnapshotFilter:
-    import os
-
-    return SnapshotFilter(
+) -> ops.SnapshotFilter:
+    """The filter options as a snapshot filter (``--path`` relative to the working directory)."""
+    return ops.SnapshotFilter(
         hosts=list(hosts), tags=list(tags), paths=[os.path.abspath(p) for p in paths]
     )
 
@@ -49,13 +49,10 @@ def command(
     """List snapshots."""
     settings = settings_of(ctx)
     out = Output(settings)
-    repo = settings.open_repository()
-    try:
-        found = ops.snapshots(
-            repo, make_filter(hosts, tags, paths), latest, settings.context(out.warn)
-        )
-    finally:
-        repo.close()
+    context = settings.operation_context(out.event)
+    found = ops.snapshots(
+        context, ops.SnapshotsOptions(make_filter(hosts, tags, paths), latest)
+    ).snapshots
     if out.json:
         out.emit_json([s.describe() for s in found])
         return

@@ -6,10 +6,8 @@ import click
 
 from keyark import ops
 from keyark.cli.render import Output, human_size
-from keyark.cli.session import browsing
 from keyark.cli.settings import global_options, settings_of
 from keyark.cli.snapshots import filter_options, make_filter
-from keyark.maintenance.stats import stats
 
 
 @click.command("stats")
@@ -22,9 +20,8 @@ def command(
     """Show logical and stored size, dedup and compression ratios, blob counts."""
     settings = settings_of(ctx)
     out = Output(settings)
-    with browsing(settings, out) as session:
-        chosen = ops.snapshots(session.repo, make_filter(hosts, tags, paths), ctx=session.context)
-        result = stats(session.repo, chosen, session.load)
+    context = settings.operation_context(out.event)
+    result = ops.stats(context, ops.StatsOptions(make_filter(hosts, tags, paths)))
     if out.json:
         out.emit_json(result.to_dict())
         return

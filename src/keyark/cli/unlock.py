@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import click
 
+from keyark import ops
 from keyark.cli.render import Output
 from keyark.cli.settings import global_options, settings_of
-from keyark.maintenance.unlock import unlock
 
 
 @click.command("unlock")
@@ -19,32 +19,15 @@ def command(ctx: click.Context, remove_all: bool) -> None:
     """Remove locks left by processes that are gone."""
     settings = settings_of(ctx)
     out = Output(settings)
-    repo = settings.open_repository()
-    try:
-        removed = unlock(repo, remove_all=remove_all)
-    finally:
-        repo.close()
+    context = settings.operation_context(out.event)
+    result = ops.unlock(context, ops.UnlockOptions(remove_all=remove_all))
     if out.json:
-        out.emit_json(
-            [
-                {
-                    "name": info.name,
-                    "host": info.host,
-                    "pid": info.pid,
-                    "username": info.username,
-                    "operation": info.operation,
-                    "exclusive": info.exclusive,
-                    "created": info.created,
-                    "readable": info.readable,
-                }
-                for info in removed
-            ]
-        )
+        out.emit_json(result.rows())
         return
-    for info in removed:
+    for info in result.removed:
         short = info.name.rsplit("/", 1)[-1][:8]
         if not info.readable:
             out.print(f"removed unreadable lock {short} (damaged, or not written by keyark)")
             continue
         out.print(f"removed lock {short}: {info.describe()}")
-    out.print(f"{len(removed)} lock(s) removed")
+    out.print(f"{len(result.removed)} lock(s) removed")

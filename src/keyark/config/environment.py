@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from keyark.backends.registry import BackendOptions, settings_prefix
@@ -72,13 +72,14 @@ def _azure(environ: Mapping[str, str]) -> dict[str, Any]:
     return found
 
 
-@dataclass(frozen=True)
+@dataclass
 class Flags:
     """The CLI's global flags that configure a repository (None = not given)."""
 
     repo: str | None = None
     password_file: str | None = None
-    password_command: str | None = None
+    #: Not shown by ``repr()``: a command line may carry a secret.
+    password_command: str | None = field(default=None, repr=False)
     cache_dir: str | None = None
     key_file: str | None = None
     pkcs11_module: str | None = None

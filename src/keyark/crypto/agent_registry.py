@@ -34,7 +34,7 @@ from keyark.crypto.agents import (
 )
 from keyark.crypto.keyring import Keyring
 from keyark.crypto.recipients import Recipient
-from keyark.errors import UsageError
+from keyark.errors import Hint, UsageError
 
 
 def recipient_of(keyring: Keyring) -> Recipient | None:
@@ -84,7 +84,7 @@ def revoke(keyring: Keyring, name: str, accepted: Iterable[str]) -> dict[str, An
     """Mark ``name`` revoked, keeping trust only in the ``accepted`` snapshot ids."""
     entry = agents_of(keyring).get(name)
     if entry is None:
-        raise UsageError(f"no agent named {name!r}; see 'keyark agent list'")
+        raise UsageError(f"no agent named {name!r}", hint=Hint.AGENT_LIST)
     if entry.get("revoked") is None:
         entry["revoked"] = datetime.now(UTC).isoformat(timespec="seconds")
         entry["accepted"] = sorted(set(accepted))

@@ -22,7 +22,8 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
 from keyark.crypto.recipients import RSA_OAEP_4096, X25519, Recipient
-from keyark.errors import FormatError, UsageError
+from keyark.crypto.slots import parse_hex
+from keyark.errors import FormatError, Hint, UsageError
 
 CREDENTIAL_TYPE = "keyark-agent-credential"
 CREDENTIAL_VERSION = 2
@@ -118,7 +119,8 @@ class AgentCredential:
         if document.get("version") != CREDENTIAL_VERSION:
             raise UsageError(
                 f"agent credential version {_shown(document.get('version'))} is not supported "
-                f"(this keyark reads version {CREDENTIAL_VERSION}); run 'keyark agent add' again"
+                f"(this keyark reads version {CREDENTIAL_VERSION})",
+                hint=Hint.AGENT_ADD,
             )
         repo_id = _hex_field(document, "repository_id", 32).hex()
         recipient = document.get("recipient")
@@ -158,7 +160,7 @@ class AgentCredential:
         try:
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
         except FileExistsError:
-            raise UsageError(f"{path} already exists; choose another --out") from None
+            raise UsageError(f"{path} already exists; choose another output path") from None
         with os.fdopen(fd, "wb") as handle:
             handle.write(self.to_bytes())
 
@@ -186,8 +188,9 @@ class AgentCredential:
             if requested not in self.hosts:
                 raise UsageError(
                     f"agent {self.name!r} is not registered for host {requested!r} "
-                    f"(registered: {', '.join(self.hosts)}); a full-key holder can add it "
-                    "with 'keyark agent add NAME --host HOST' for a new agent"
+                    f"(registered: {', '.join(self.hosts)}); a full-key holder can register "
+                    "a new agent for it",
+                    hint=Hint.AGENT_ADD,
                 )
             return requested
         if hostname in self.hosts:
@@ -195,8 +198,9 @@ class AgentCredential:
         if len(self.hosts) == 1:
             return self.hosts[0]
         raise UsageError(
-            f"this machine's host name is not one agent {self.name!r} is registered for; "
-            f"pass --host with one of: {', '.join(self.hosts)}"
+            f"this machine's host name is not one agent {self.name!r} is registered for "
+            f"(registered: {', '.join(self.hosts)})",
+            hint=Hint.AGENT_HOST,
         )
 
 
@@ -205,16 +209,10 @@ def _shown(value: object) -> str:
 
 
 def _hex_field(document: dict[str, Any], key: str, size: int | None) -> bytes:
-    value = document.get(key)
     try:
-        if not isinstance(value, str):
-            raise ValueError(key)
-        raw = bytes.fromhex(value)
-    except ValueError:
+        return parse_hex(document.get(key), key, length=size)
+    except FormatError:
         raise UsageError(f"agent credential field {key!r} is malformed") from None
-    if size is not None and len(raw) != size:
-        raise UsageError(f"agent credential field {key!r} is malformed")
-    return raw
 
 
 def _signed_message(repo_id: str, body: bytes) -> bytes:

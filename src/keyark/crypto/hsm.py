@@ -14,7 +14,7 @@ Mechanisms (stored in the slot, so opening uses the one that wrapped):
 * ``rsa-oaep-sha1`` — the same with SHA-1, for tokens that lack SHA-256 OAEP: SoftHSM
   2.6 rejects SHA-256 OAEP parameters (CKR_ARGUMENTS_BAD).
 
-The PIN comes from the caller (the CLI reads ``KEYARK_PKCS11_PIN``), never from argv.
+The PIN comes from the caller (a face resolves it with :mod:`keyark.config`), never from argv.
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ from keyark.crypto.envelope import SymmetricKey
 from keyark.crypto.slots import KeySlot, wrap_root_key
 from keyark.errors import (
     FormatError,
+    Hint,
     IntegrityError,
     KeyarkError,
     MissingExtraError,
@@ -79,7 +80,7 @@ def _session(config: Pkcs11Config) -> Iterator[Any]:
     from pkcs11 import exceptions as p11e
 
     if not config.token:
-        raise UsageError("no PKCS#11 token given: use --pkcs11-token LABEL")
+        raise UsageError("no PKCS#11 token given", hint=Hint.PKCS11_TOKEN)
     if not os.path.exists(config.module):
         raise UsageError(f"PKCS#11 module {config.module} does not exist")
     try:
@@ -93,12 +94,12 @@ def _session(config: Pkcs11Config) -> Iterator[Any]:
     except p11e.MultipleTokensReturned:
         raise UsageError(f"several PKCS#11 tokens are labelled {config.token!r}") from None
     if not config.pin:
-        raise UsageError("no PKCS#11 PIN given: set KEYARK_PKCS11_PIN")
+        raise UsageError("no PKCS#11 PIN given", hint=Hint.PKCS11_PIN)
     try:
         session = token.open(user_pin=config.pin)
     except (p11e.PinIncorrect, p11e.PinInvalid, p11e.PinLenRange):
         raise WrongPasswordError(
-            f"PKCS#11 PIN rejected by token {config.token!r} (check KEYARK_PKCS11_PIN)"
+            f"PKCS#11 PIN rejected by token {config.token!r}", hint=Hint.PKCS11_PIN
         ) from None
     except (p11e.PinLocked, p11e.PinExpired) as error:
         raise WrongPasswordError(
@@ -126,7 +127,7 @@ def _find_key(session: Any, config: Pkcs11Config, *, private: bool) -> tuple[str
     from pkcs11 import exceptions as p11e
 
     if not config.key:
-        raise UsageError("no PKCS#11 key given: use --pkcs11-key LABEL")
+        raise UsageError("no PKCS#11 key given", hint=Hint.PKCS11_KEY)
     try:
         key = session.get_key(label=config.key, object_class=ObjectClass.SECRET_KEY)
         if key.key_type != KeyType.AES:
@@ -188,13 +189,13 @@ def wrap_secret(config: Pkcs11Config, secret: bytes) -> tuple[str, bytes]:
         try:
             return mechanism, bytes(key.encrypt(secret, mechanism=name, mechanism_param=param))
         except (p11e.ArgumentsBad, p11e.MechanismInvalid, p11e.MechanismParamInvalid):
-            hint = (
-                "; this token lacks SHA-256 OAEP (SoftHSM 2.6 does): "
-                "use --pkcs11-mechanism rsa-oaep-sha1"
-                if mechanism == RSA_OAEP_SHA256
-                else ""
-            )
-            raise UsageError(f"the PKCS#11 token rejected {mechanism}{hint}") from None
+            if mechanism == RSA_OAEP_SHA256:
+                raise UsageError(
+                    f"the PKCS#11 token rejected {mechanism}; this token lacks SHA-256 OAEP "
+                    "(SoftHSM 2.6 does)",
+                    hint=Hint.PKCS11_MECHANISM,
+                ) from None
+            raise UsageError(f"the PKCS#11 token rejected {mechanism}") from None
 
 
 def unwrap_secret(config: Pkcs11Config, mechanism: str, wrapped: bytes) -> bytes:

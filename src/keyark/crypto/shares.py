@@ -57,7 +57,7 @@ def split(secret: bytes, threshold: int, count: int) -> ShareSet:
     if threshold == 1 and count > 1:
         raise UsageError(
             "a threshold of 1 would make every share a full copy of the key; "
-            "use --threshold 2 or more (or --shares 1)"
+            "use a threshold of 2 or more (or a single share)"
         )
     mnemonics = shamir_mnemonic.generate_mnemonics(1, [(threshold, count)], secret)[0]
     identifier = Share.from_mnemonic(mnemonics[0]).identifier

@@ -33,7 +33,7 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from keyark.crypto import kdf, recipients
 from keyark.crypto.envelope import KEY_ID_SIZE, OVERHEAD, ObjectKind, Sealer, SymmetricKey
-from keyark.errors import FormatError, IntegrityError, WrongPasswordError
+from keyark.errors import FormatError, Hint, IntegrityError, WrongPasswordError
 
 SLOT_FORMAT = 2
 PASSPHRASE = "passphrase"  # noqa: S105 - a slot kind, not a secret
@@ -54,7 +54,9 @@ _INFO_KEY = b"keyark slot info v2"
 _WRAP_CONTEXT = b"keyark slot v2 "
 
 
-def _hex(value: object, what: str, *, length: int | None = None, max_len: int = 4096) -> bytes:
+def parse_hex(value: object, what: str, *, length: int | None = None, max_len: int = 4096) -> bytes:
+    """``value`` as bytes: a hex string of ``length`` (or at most ``max_len``) bytes, else a
+    :class:`FormatError` naming ``what``."""
     if not isinstance(value, str) or len(value) > 2 * max_len:
         raise FormatError(f"{what} is not a hex string of at most {max_len} bytes")
     try:
@@ -92,10 +94,10 @@ def check_params(kind: str, params: object, where: str) -> dict[str, Any]:
         kdf.KdfParams.from_dict(params.get("kdf"))
     elif kind == KEYFILE:
         _only(params, {"salt"}, where)
-        _hex(params.get("salt"), f"{where} salt", max_len=64)
+        parse_hex(params.get("salt"), f"{where} salt", max_len=64)
     elif kind == RECOVERY:
         _only(params, {"salt", "identifier", "threshold", "shares", "scheme"}, where)
-        _hex(params.get("salt"), f"{where} salt", max_len=64)
+        parse_hex(params.get("salt"), f"{where} salt", max_len=64)
         _int(params.get("identifier"), f"{where} identifier", 0, 2**15 - 1)
         count = _int(params.get("shares"), f"{where} share count", 1, 16)
         _int(params.get("threshold"), f"{where} threshold", 1, count)
@@ -107,7 +109,7 @@ def check_params(kind: str, params: object, where: str) -> dict[str, Any]:
         _text(params.get("token"), f"{where} token")
         _text(params.get("key"), f"{where} key label")
         _text(params.get("mechanism"), f"{where} mechanism", 32)
-        _hex(params.get("wrapped_kek"), f"{where} wrapped key", max_len=2048)
+        parse_hex(params.get("wrapped_kek"), f"{where} wrapped key", max_len=2048)
     else:
         raise FormatError(f"{where} has an unknown kind")
     return params
@@ -180,10 +182,12 @@ class KeySlot:
             slot_id=slot_id,
             kind=kind,
             params=check_params(kind, document["params"], where),
-            public=_hex(document["public"], f"{where} public key", length=32),
-            sealed_private=_hex(document["private"], f"{where} private key", length=OVERHEAD + 32),
-            wrapped=_hex(document["wrapped"], f"{where} wrapped key", max_len=1024),
-            sealed_info=_hex(document["info"], f"{where} info", max_len=4096),
+            public=parse_hex(document["public"], f"{where} public key", length=32),
+            sealed_private=parse_hex(
+                document["private"], f"{where} private key", length=OVERHEAD + 32
+            ),
+            wrapped=parse_hex(document["wrapped"], f"{where} wrapped key", max_len=1024),
+            sealed_info=parse_hex(document["info"], f"{where} info", max_len=4096),
         )
 
     def reveal(self, root: SymmetricKey) -> bool:
@@ -377,7 +381,7 @@ def unlock(
     if stale:
         note += (
             f" ({stale} key slot(s) opened but hold an outdated keyring key: removed, or "
-            "from before 'key rotate --root')"
+            "from before a root-key rotation)"
         )
     if skipped:
         names = ", ".join(s[:8] for s in skipped[:5]) + (", ..." if len(skipped) > 5 else "")
@@ -388,8 +392,7 @@ def unlock(
         )
     if credentials.passphrase is not None and not credentials.unlockers:
         raise WrongPasswordError(
-            "wrong passphrase or key: no key slot opened; check KEYARK_PASSWORD / the key source"
-            + note
+            "wrong passphrase or key: no key slot opened" + note, hint=Hint.PASSPHRASE
         )
     raise WrongPasswordError(f"wrong key: {credentials.describe()} opens no key slot{note}")
 

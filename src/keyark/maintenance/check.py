@@ -1,8 +1,11 @@
-"""``check``: structure always; with ``--read-data`` every selected blob is decrypted and verified.
+"""``check``: structure always; with ``read_data`` every selected blob is decrypted and verified.
 
 Each problem names the object, and for lost data the snapshots and files it
 affects. Packs that no index names (from a killed backup) are harmless, and so
 are temporary objects of killed writes: both are reported as notes.
+
+Progress is reported per pack: ``structure`` (pack headers checked) and, with
+``read_data``, ``read`` (packs and bytes read); every pack is a cancel checkpoint.
 """
 
 from __future__ import annotations
@@ -16,29 +19,32 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
+from keyark.cancel import NEVER, CancelToken
+from keyark.context import OperationContext
 from keyark.crypto.agents import TRUSTED
 from keyark.crypto.envelope import envelope_key_id
-from keyark.errors import BackendError, FormatError, IntegrityError, UsageError
+from keyark.errors import BackendError, FormatError, IntegrityError, KeyarkError, UsageError
+from keyark.events import Events
+from keyark.maintenance.usage import read_snapshots
 from keyark.repo.full_disk import read_lock
 from keyark.repo.index import BlobLocation, PackRecord, merge_pack_record
 from keyark.repo.pack import TRAILER_SIZE, header_span, pack_id_from_name, pack_name, parse_header
 from keyark.repo.repository import Repository
 from keyark.repo.snapshot import Snapshot
 from keyark.repo.snapshot_trust import snapshot_trust
-from keyark.repo.temporaries import scan_temporaries
 from keyark.repo.tree import DIR, FILE, Node
 from keyark.results import CheckSummary, Problem
 
-Warn = Callable[[str], None]
+#: What the check says to do about a damaged index (face-neutral).
+REPAIR_THE_INDEX = "repair the index"
 
 
 @dataclass
 class CheckOptions:
-    """``--read-data`` or ``--read-data-subset N%|n/t``."""
+    """Verify every blob (``read_data``), or those of a subset of the packs (``N%`` or ``n/t``)."""
 
     read_data: bool = False
     subset: str | None = None
-    retry_lock: float = 0.0
 
 
 def select_packs(pack_ids: list[bytes], subset: str | None) -> list[bytes]:
@@ -49,22 +55,26 @@ def select_packs(pack_ids: list[bytes], subset: str | None) -> list[bytes]:
     if match := re.fullmatch(r"(\d+(?:\.\d+)?)%", spec):
         percent = float(match.group(1))
         if not 0 < percent <= 100:
-            raise UsageError(f"--read-data-subset {spec}: percentage must be in (0, 100]")
+            raise UsageError(f"read-data subset {spec}: percentage must be in (0, 100]")
         count = max(1, round(len(pack_ids) * percent / 100)) if pack_ids else 0
         return random.sample(pack_ids, count)
     if match := re.fullmatch(r"(\d+)/(\d+)", spec):
         part, total = int(match.group(1)), int(match.group(2))
         if not 1 <= part <= total:
-            raise UsageError(f"--read-data-subset {spec}: need 1 <= n <= t")
+            raise UsageError(f"read-data subset {spec}: need 1 <= n <= t")
         return [p for p in pack_ids if p[0] % total == part - 1]
-    raise UsageError(f"--read-data-subset {spec!r}: use N% or n/t")
+    raise UsageError(f"read-data subset {spec!r}: use N% or n/t")
 
 
 class Checker:
-    """Runs one check and collects problems."""
+    """Runs one check and collects problems (progress and cancel through ``events``/``cancel``)."""
 
-    def __init__(self, repo: Repository) -> None:
+    def __init__(
+        self, repo: Repository, events: Events | None = None, cancel: CancelToken = NEVER
+    ) -> None:
         self.repo = repo
+        self.events = events or Events()
+        self.cancel = cancel
         self.summary = CheckSummary()
         self._lock = threading.Lock()
         self.bad_blobs: dict[bytes, str] = {}
@@ -85,22 +95,22 @@ class Checker:
     def check_index(self) -> None:
         """Index files readable; every indexed pack stored, of the right size and content."""
         repo = self.repo
-        for info in repo.backend.list("index/"):
+        for index_name in repo.packs.index_names():
             try:
-                for record in repo.read_index_file(info.name):
+                for record in repo.read_index_file(index_name):
                     repo.add_record(record)
                     other = merge_pack_record(self.records, record)
                     if other is not None:
                         self.problem(
                             "index",
-                            info.name,
+                            index_name,
                             f"lists pack {record.pack_id.hex()[:16]} with {record.size} bytes, "
-                            f"another index file with {other}; run 'keyark repair index'",
+                            f"another index file with {other}; {REPAIR_THE_INDEX}",
                         )
             except (IntegrityError, BackendError) as error:
-                self.problem("index", info.name, f"{error}; run 'keyark repair index'")
+                self.problem("index", index_name, f"{error}; {REPAIR_THE_INDEX}")
         stored: dict[bytes, int] = {}
-        for name, size in repo.iter_pack_names():
+        for name, size in repo.packs.names():
             pack_id = pack_id_from_name(name)
             if pack_id is None:
                 self.problem("pack", name, "unexpected object in data/", harmless=True)
@@ -124,9 +134,7 @@ class Checker:
                 "pack is not in any index (left by an interrupted backup; prune removes it)",
                 harmless=True,
             )
-        workers = max(2, repo.backend.capabilities().connections)
-        with ThreadPoolExecutor(workers, thread_name_prefix="keyark-check") as pool:
-            list(pool.map(self.check_pack_header, readable))
+        self._per_pack("structure", self.check_pack_header, readable)
         copies = sum(len(r.entries) for r in self.records.values()) - len(repo.index)
         if copies > 0:
             self.problem(
@@ -141,7 +149,7 @@ class Checker:
     def check_temporaries(self) -> None:
         """Note the temporary objects killed writes left (harmless; prune removes them)."""
         try:
-            report = scan_temporaries(self.repo.backend)
+            report = self.repo.scan_temporaries()
         except BackendError as error:
             self.problem("storage", "temporary objects", f"cannot list: {error}", harmless=True)
             return
@@ -167,6 +175,7 @@ class Checker:
 
     def check_pack_header(self, pack_id: bytes) -> None:
         """The pack's own header must list every blob the index places in it."""
+        self.cancel.check()
         record = self.records[pack_id]
         try:
             header = self.repo.read_pack_header(pack_id, record.size)
@@ -178,7 +187,7 @@ class Checker:
         if orphaned:
             message = (
                 f"index lists {len(orphaned)} blob(s) the pack does not contain "
-                "(orphaned index entries); run 'keyark repair index'"
+                f"(orphaned index entries); {REPAIR_THE_INDEX}"
             )
             found = self.problem("pack", pack_name(pack_id), message)
             with self._lock:
@@ -189,16 +198,18 @@ class Checker:
             self.problem(
                 "pack",
                 pack_name(pack_id),
-                f"pack holds {unlisted} blob(s) no index lists ('keyark repair index' adds them)",
+                f"pack holds {unlisted} blob(s) no index lists (repairing the index adds them)",
                 harmless=True,
             )
 
     # ----------------------------------------------------------------- data
     def read_pack(self, pack_id: bytes) -> int:
+        """Read one pack whole and verify every blob in it; return the bytes read."""
+        self.cancel.check()
         repo = self.repo
         name = pack_name(pack_id)
         try:
-            data = repo.backend.get(name)
+            data = repo.packs.read(pack_id)
         except BackendError as error:
             self.problem("pack", name, f"cannot read: {error}")
             return 0
@@ -250,32 +261,58 @@ class Checker:
                 self.bad_blobs.setdefault(blob_id, reason)
 
     def check_data(self, subset: str | None) -> None:
+        """Read the packs ``subset`` selects (all when None) and verify every blob."""
         packs = select_packs(sorted(self.records.keys() - self.lost), subset)
-        workers = max(2, self.repo.backend.capabilities().connections)
+        total = sum(self.records[p].size for p in packs)
+        for size in self._per_pack("read", self.read_pack, packs, total):
+            self.summary.packs_read += 1
+            self.summary.bytes_read += size
+
+    def _per_pack(
+        self,
+        phase: str,
+        work: Callable[[bytes], int | None],
+        packs: list[bytes],
+        bytes_total: int | None = None,
+    ) -> list[int]:
+        """Run ``work`` on every pack in parallel, reporting progress as each one ends."""
+        workers = max(2, self.repo.connections)
+        done = done_bytes = 0
+        results: list[int] = []
         with ThreadPoolExecutor(workers, thread_name_prefix="keyark-check") as pool:
-            for size in pool.map(self.read_pack, packs):
-                self.summary.packs_read += 1
-                self.summary.bytes_read += size
+            for size in pool.map(work, packs):
+                done += 1
+                done_bytes += size or 0
+                results.append(size or 0)
+                self.events.progress(
+                    phase,
+                    files_done=done,
+                    files_total=len(packs),
+                    bytes_done=done_bytes,
+                    bytes_total=bytes_total,
+                    final=done == len(packs),
+                )
+                self.cancel.check()
+        return results
 
     # ----------------------------------------------------------------- snapshots
     def check_snapshots(self) -> list[Snapshot]:
-        snapshots: list[Snapshot] = []
-        for snapshot_id in self.repo.snapshot_ids():
-            try:
-                snapshot = self.repo.load_snapshot(snapshot_id)
-            except (IntegrityError, BackendError) as error:
-                self.problem("snapshot", snapshot_id[:8], str(error))
-                continue
-            snapshots.append(snapshot)
+        """Load every snapshot; report unreadable and untrusted ones."""
+
+        def unreadable(snapshot_id: str, error: KeyarkError) -> None:
+            self.problem("snapshot", snapshot_id[:8], str(error))
+
+        snapshots = read_snapshots(self.repo, unreadable, self.cancel)
+        for snapshot in snapshots:
             agent = snapshot.extra.get("agent")
             trust = snapshot_trust(self.repo.keyring, snapshot)
             if trust not in TRUSTED:
                 who = f"agent {agent!r}" if agent else "no agent"
                 self.problem(
                     "snapshot",
-                    snapshot_id[:8],
+                    snapshot.id[:8],
                     f"not signed by a registered, unrevoked agent ({trust}, {who}); "
-                    "restore refuses it without --allow-unsigned",
+                    "restore refuses it unless unsigned snapshots are allowed",
                 )
         self.summary.snapshots = len(snapshots)
         return snapshots
@@ -307,6 +344,7 @@ class Checker:
                 found.files.append(path)
 
         for snapshot in snapshots:
+            self.cancel.check()
             stack: list[tuple[bytes, str]] = [(snapshot.tree, "")]
             while stack:
                 tree_id, prefix = stack.pop()
@@ -326,13 +364,18 @@ class Checker:
 
 
 def check(
-    repo: Repository, options: CheckOptions | None = None, warn: Warn | None = None
+    repo: Repository, options: CheckOptions | None = None, ctx: OperationContext | None = None
 ) -> CheckSummary:
-    """Verify the repository; the summary lists every problem and what it affects."""
+    """Verify the repository; the summary lists every problem and what it affects.
+
+    ``ctx`` gives the events, the cancel token and the lock wait (default: the
+    repository's bound events and cancel token, no wait).
+    """
     options = options or CheckOptions()
+    ctx = ctx or OperationContext(events=repo.events, cancel=repo.cancel)
     started = time.monotonic()
-    checker = Checker(repo)
-    with read_lock(repo, "check", options.retry_lock, warn):  # none on a full disk
+    checker = Checker(repo, ctx.events, ctx.cancel)
+    with read_lock(repo, "check", ctx.lock_wait, ctx.events):  # none on a full disk
         checker.check_index()
         checker.check_temporaries()
         snapshots = checker.check_snapshots()
@@ -347,3 +390,6 @@ def check(
             checker.problem("blob", blob_id.hex()[:16], f"{reason} (used by no snapshot)")
     checker.summary.duration_seconds = time.monotonic() - started
     return checker.summary
+
+
+__all__ = ["REPAIR_THE_INDEX", "CheckOptions", "Checker", "check", "select_packs"]

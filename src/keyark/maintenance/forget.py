@@ -1,21 +1,23 @@
 """``forget``: remove snapshots by id or by retention policy, optionally then prune.
 
 Snapshots are deleted under an exclusive lock (principle 4). The decisions
-come from the pure :mod:`keyark.maintenance.retention`; ``--dry-run`` computes
+come from the pure :mod:`keyark.maintenance.retention`; a dry run computes
 exactly the same decisions and deletes nothing. With ``prune`` the prune runs
-under the same lock, so no backup can slip in between.
+under the same lock, so no backup can slip in between. Progress is reported per
+snapshot removed (``forget``); each is a cancel checkpoint.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
 from datetime import tzinfo
 from typing import Any
 
+from keyark.context import OperationContext
 from keyark.errors import KeyarkError, NotFoundError, UsageError
+from keyark.events import Code
 from keyark.maintenance.prune import PruneOptions, PruneSummary, finish_prune, plan_prune
-from keyark.maintenance.prune_plan import read_snapshots
 from keyark.maintenance.retention import (
     DEFAULT_GROUP_BY,
     Decision,
@@ -23,10 +25,9 @@ from keyark.maintenance.retention import (
     RetentionPolicy,
     plan_retention,
 )
+from keyark.maintenance.usage import read_snapshots
 from keyark.repo.repository import Repository
 from keyark.repo.snapshot import Snapshot, SnapshotFilter, filter_snapshots, select_snapshot
-
-Warn = Callable[[str], None]
 
 
 @dataclass
@@ -40,7 +41,6 @@ class ForgetOptions:
     dry_run: bool = False
     prune: bool = False
     prune_options: PruneOptions | None = None
-    retry_lock: float = 0.0
     #: Time zone of the hourly/daily/... periods (None: this machine's).
     zone: tzinfo | None = None
 
@@ -49,7 +49,7 @@ class ForgetOptions:
         if self.ids:
             if not self.policy.is_empty():
                 raise UsageError(
-                    "give snapshot ids or a --keep-* policy, not both (nothing was removed)"
+                    "give snapshot ids or a retention policy, not both (nothing was removed)"
                 )
             return
         self.policy.validate()
@@ -64,7 +64,17 @@ class ForgetResult:
     dry_run: bool = False
     prune: PruneSummary | None = None
 
-    def to_dict(self) -> list[dict[str, Any]]:
+    def to_dict(self) -> dict[str, Any]:
+        """The groups (:meth:`group_dicts`), the snapshots removed and the prune's summary."""
+        return {
+            "message_type": "summary",
+            "dry_run": self.dry_run,
+            "groups": self.group_dicts(),
+            "removed": list(self.removed),
+            "prune": None if self.prune is None else self.prune.to_dict(),
+        }
+
+    def group_dicts(self) -> list[dict[str, Any]]:
         """restic's ``forget --json`` shape: one object per group."""
         return [
             {
@@ -81,16 +91,6 @@ class ForgetResult:
         ]
 
 
-def load_snapshots(repo: Repository, warn: Warn | None) -> list[Snapshot]:
-    """Every readable snapshot; unreadable ones are reported and left alone."""
-
-    def report(snapshot_id: str, error: KeyarkError) -> None:
-        if warn is not None:
-            warn(f"snapshot {snapshot_id[:8]} cannot be read and is left alone: {error}")
-
-    return read_snapshots(repo, report)
-
-
 def decide(snapshots: list[Snapshot], options: ForgetOptions) -> list[GroupDecisions]:
     """The decisions for ``options`` over ``snapshots`` (explicit ids or the policy)."""
     if options.ids:
@@ -105,25 +105,48 @@ def decide(snapshots: list[Snapshot], options: ForgetOptions) -> list[GroupDecis
     return plan_retention(selected, options.policy, options.group_by, options.zone)
 
 
-def forget(repo: Repository, options: ForgetOptions, warn: Warn | None = None) -> ForgetResult:
-    """Apply ``options``; delete the snapshots it removes unless ``dry_run``."""
+def forget(
+    repo: Repository, options: ForgetOptions, ctx: OperationContext | None = None
+) -> ForgetResult:
+    """Apply ``options``; delete the snapshots it removes unless ``dry_run``.
+
+    ``ctx`` gives the events, the cancel token and the lock wait (default: the
+    repository's bound events and cancel token, no wait). Unreadable snapshots are
+    reported and left alone.
+    """
     options.validate()
+    ctx = ctx or OperationContext(events=repo.events, cancel=repo.cancel)
     result = ForgetResult(dry_run=options.dry_run)
     exclusive = not options.dry_run
-    with repo.lock("forget", exclusive=exclusive, retry=options.retry_lock) as lock:
-        result.groups = decide(load_snapshots(repo, warn), options)
+
+    def unreadable(snapshot_id: str, error: KeyarkError) -> None:
+        message = f"snapshot {snapshot_id[:8]} cannot be read and is left alone: {error}"
+        ctx.events.warn(Code.SNAPSHOT_DAMAGED, message, subject=snapshot_id)
+
+    with repo.lock("forget", exclusive=exclusive, retry=ctx.lock_wait) as lock:
+        result.groups = decide(read_snapshots(repo, unreadable, ctx.cancel), options)
         doomed = [s.id for g in result.groups for s in g.removed]
-        prune_options = options.prune_options or PruneOptions()
-        prune_options.dry_run = options.dry_run
+        prune_options = replace(options.prune_options or PruneOptions(), dry_run=options.dry_run)
         # Planned before any snapshot goes: a repository prune refuses is left untouched.
-        plan = plan_prune(repo, prune_options, set(doomed)) if options.prune else None
+        plan = plan_prune(repo, prune_options, set(doomed), ctx.cancel) if options.prune else None
         if not options.dry_run:
-            for snapshot_id in doomed:
+            for number, snapshot_id in enumerate(doomed, 1):
+                ctx.cancel.check()
                 try:
                     repo.delete_snapshot(snapshot_id)
+                    result.removed.append(snapshot_id)
                 except NotFoundError:
-                    continue
-                result.removed.append(snapshot_id)
+                    pass  # removed meanwhile (by another client's forget)
+                ctx.events.progress(
+                    "forget",
+                    files_done=number,
+                    files_total=len(doomed),
+                    current=snapshot_id,
+                    final=number == len(doomed),
+                )
         if plan is not None:
-            result.prune = finish_prune(repo, plan, prune_options, warn, lock.ensure_valid)
+            result.prune = finish_prune(repo, plan, prune_options, ctx, lock.ensure_valid)
     return result
+
+
+__all__ = ["ForgetOptions", "ForgetResult", "decide", "forget"]

@@ -1,61 +1,37 @@
 """``prune``: remove data no snapshot uses, crash-safely.
 
 The plan (:mod:`keyark.maintenance.prune_plan`) is computed first and is all
-``--dry-run`` prints. Then it is executed in the only order that is safe when
-killed at any point: used blobs of repacked packs are verified and re-sealed
-under the current data key into new packs (adoption: from then on they are
-trusted, design D7); a complete new index (kept + new packs) is written and
-durable; only then are the old index files deleted, and last the unused,
-repacked and orphan packs. Running prune again after a kill finishes the job.
-Last, temporary objects of killed writes older than a lock's expiry are removed
-(:mod:`keyark.repo.temporaries`).
+a dry run reports. Then it is executed in the only order that is safe when
+killed at any point (the sequence of :mod:`keyark.repo.rewrite`): used blobs of
+repacked packs are verified and re-sealed under the current data key into new
+packs (adoption: from then on they are trusted, design D7); a complete new index
+(kept + new packs) is written and durable; only then are the old index files
+deleted, and last the unused, repacked and orphan packs. Running prune again
+after a kill finishes the job. Last, temporary objects of killed writes older
+than a lock's expiry are removed (:mod:`keyark.repo.temporaries`).
+
+Progress is reported per pack repacked (``repack``) and per object deleted
+(``delete``); every blob copied and every object deleted is a cancel checkpoint,
+and a cancelled prune is as safe as a killed one.
 """
 
 from __future__ import annotations
 
-import hashlib
-import hmac
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from keyark.errors import (
-    BackendError,
-    IntegrityError,
-    NotFoundError,
-    PermanentBackendError,
-    TransientBackendError,
-)
-from keyark.maintenance.prune_plan import (
-    PACKS_PER_INDEX_FILE,
-    REPAIR_HINT,
-    PruneOptions,
-    PrunePlan,
-    Warn,
-    load_all_snapshots,
-    plan_prune,
-    used_blobs,
-)
+from keyark.context import OperationContext
+from keyark.errors import BackendError, IntegrityError, PermanentBackendError
+from keyark.events import Code, Events
+from keyark.maintenance.prune_plan import PruneOptions, PrunePlan, plan_prune
+from keyark.maintenance.usage import refusal
 from keyark.repo.full_disk import is_disk_full, make_room_for_lock
-from keyark.repo.index import BlobLocation, MasterIndex, PackRecord
+from keyark.repo.index import PackRecord
 from keyark.repo.locks import RepositoryLock
 from keyark.repo.pack import pack_name
-from keyark.repo.packer import Packer, write_index_file
 from keyark.repo.repository import Repository
-from keyark.repo.temporaries import remove_stale_temporaries
-
-__all__ = [
-    "PruneOptions",
-    "PrunePlan",
-    "PruneSummary",
-    "execute_prune",
-    "finish_prune",
-    "load_all_snapshots",
-    "plan_prune",
-    "prune",
-    "prune_locked",
-    "used_blobs",
-]
+from keyark.repo.rewrite import BlobCopier, delete_objects, read_pack, write_index
 
 
 @dataclass
@@ -112,7 +88,7 @@ class PruneSummary:
 def execute_prune(
     repo: Repository,
     plan: PrunePlan,
-    warn: Warn | None = None,
+    ctx: OperationContext,
     guard: Callable[[], None] | None = None,
 ) -> PruneSummary:
     """Carry out ``plan`` in crash-safe order (the exclusive lock must be held).
@@ -123,137 +99,154 @@ def execute_prune(
     guard = guard or (lambda: None)
     summary = PruneSummary(plan)
     for note in plan.notes:
-        if warn is not None:
-            warn(note)
+        ctx.events.warn(note.code, note.message)
     old_index = list(plan.index_files)
     new_records: list[PackRecord] = []
     if plan.repack:
-        old_index += _repack(repo, plan, new_records, summary, warn)
+        new_records, interim = _repack(repo, plan, summary, ctx)
+        old_index += interim
+    doomed = {p: plan.records[p].size for p in plan.delete + plan.repack} | plan.orphans
+    deleting = _Deletion(repo, ctx, summary.delete_failures, len(doomed))
     if plan.changes_index:
         kept = [plan.records[p] for p in plan.keep] + new_records
-        sealer = repo.current_sealer()
-        written = [
-            write_index_file(
-                repo.backend, sealer, kept[start : start + PACKS_PER_INDEX_FILE], old_index
-            )
-            for start in range(0, len(kept), PACKS_PER_INDEX_FILE)
-        ]
+        written = write_index(repo, kept, old_index)
         summary.index_files_written = len(written)
         # The new index is durable: the old files, then the packs, may go.
         guard()
-        for name in old_index:
-            if name not in written and _delete(repo, name, warn, summary.delete_failures):
-                summary.index_files_deleted += 1
-    doomed = [(p, plan.records[p].size) for p in plan.delete + plan.repack]
-    doomed += list(plan.orphans.items())
+        stale = [name for name in old_index if name not in written]
+        deleting.total += len(stale)
+        summary.index_files_deleted = sum(deleting.delete(name) for name in stale)
     guard()
-    for pack_id, size in doomed:
-        if _delete(repo, pack_name(pack_id), warn, summary.delete_failures):
+    for pack_id, size in doomed.items():
+        if deleting.delete(pack_name(pack_id), size):
             summary.packs_deleted += 1
             summary.bytes_deleted += size
+    deleting.report(final=True)
     repo.load_index(reload=True)
     return summary
 
 
+class _Deletion:
+    """Deletes objects one by one, reporting progress (each one is a cancel checkpoint).
+
+    A missing object is skipped, a transient failure warned about (a later prune
+    deletes it), a refused deletion warned about and listed in ``failures``.
+    """
+
+    def __init__(
+        self, repo: Repository, ctx: OperationContext, failures: list[str], total: int
+    ) -> None:
+        self.repo, self.ctx, self.failures, self.total = repo, ctx, failures, total
+        self.done = self.bytes = 0
+
+    def delete(self, name: str, size: int = 0) -> bool:
+        """Delete ``name``; whether it was deleted now."""
+        self.ctx.cancel.check()
+        gone = delete_objects(self.repo, [name], {name: size}, self.ctx.events)
+        self.failures.extend(gone.refused)
+        self.done += 1
+        self.bytes += gone.bytes
+        self.report()
+        return gone.deleted == 1
+
+    def report(self, final: bool = False) -> None:
+        self.ctx.events.progress(
+            "delete",
+            files_done=self.done,
+            files_total=self.total,
+            bytes_done=self.bytes,
+            final=final,
+        )
+
+
 def _repack(
-    repo: Repository,
-    plan: PrunePlan,
-    new_records: list[PackRecord],
-    summary: PruneSummary,
-    warn: Warn | None = None,
-) -> list[str]:
-    """Copy the used blobs of the repacked packs into new packs; return new index files."""
-    packer = Packer(
-        repo.backend,
-        MasterIndex(),
-        repo.current_sealer,
-        repo.config.pack_size,
-        on_uploaded=new_records.append,
-    )
-    try:
-        for pack_id in plan.repack:
-            for kind, blob_id, sealed, raw_length, compression in _used_blobs_of(
-                repo, plan, pack_id, warn
-            ):
-                packer.add(kind, blob_id, sealed, raw_length, compression)
-                summary.blobs_repacked += 1
-        packer.flush()
-    finally:
-        packer.close()
-    summary.packs_written = len(new_records)
-    summary.bytes_written = sum(r.size for r in new_records)
-    return list(packer.index_files)
+    repo: Repository, plan: PrunePlan, summary: PruneSummary, ctx: OperationContext
+) -> tuple[list[PackRecord], list[str]]:
+    """Copy the used blobs of the repacked packs into new packs.
+
+    Returns the new packs' records and the interim index files listing them.
+    """
+    total = plan.size_of(plan.repack)
+    done = 0
+    with BlobCopier(repo) as copier:
+        for number, pack_id in enumerate(plan.repack, 1):
+            _copy_used_blobs(repo, plan, pack_id, copier, ctx)
+            done += plan.records[pack_id].size
+            ctx.events.progress(
+                "repack",
+                files_done=number,
+                files_total=len(plan.repack),
+                bytes_done=done,
+                bytes_total=total,
+                current=pack_name(pack_id),
+                final=number == len(plan.repack),
+            )
+        records = copier.finish()
+        interim = copier.index_files
+    summary.blobs_repacked = copier.blobs
+    summary.packs_written = len(records)
+    summary.bytes_written = copier.bytes_written
+    return records, interim
 
 
-def _used_blobs_of(
-    repo: Repository, plan: PrunePlan, pack_id: bytes, warn: Warn | None = None
-) -> Iterator[tuple[int, bytes, bytes, int, int]]:
-    """The used blobs of one pack, each verified and re-sealed under the current key.
+def _copy_used_blobs(
+    repo: Repository, plan: PrunePlan, pack_id: bytes, copier: BlobCopier, ctx: OperationContext
+) -> None:
+    """Copy the used blobs of one pack, each verified and re-sealed under the current key.
 
     A damaged full-key copy stops prune (nothing is deleted); an untrusted
     (agent-written) copy that does not verify held nothing genuine: it is dropped
     with a warning.
     """
-    name = pack_name(pack_id)
-    data = repo.backend.get(name)
-    if not hmac.compare_digest(hashlib.sha256(data).digest(), pack_id):
-        raise IntegrityError(f"pack {pack_id.hex()[:16]} does not match its name; {REPAIR_HINT}")
+    content = read_pack(repo, pack_id)
+    if not content.intact:
+        raise refusal(f"pack {pack_id.hex()[:16]} does not match its name")
     record = plan.records[pack_id]
     seen: set[bytes] = set()
-    for entry in record.entries:
-        if plan.owner.get(entry.blob_id) != pack_id or entry.blob_id in seen:
+    for location, sealed in content.copies(record):
+        blob_id = location.blob_id
+        if plan.owner.get(blob_id) != pack_id or blob_id in seen:
             continue
-        seen.add(entry.blob_id)
-        sealed = data[entry.offset : entry.offset + entry.length]
-        location = BlobLocation.in_pack(pack_id, entry, record.key_id, record.trusted)
+        seen.add(blob_id)
+        ctx.cancel.check()
         try:
-            if len(sealed) != entry.length:
-                raise IntegrityError("blob extends past the end of the pack")
-            resealed = repo.reseal_blob(location, sealed, record.key_id)
+            copier.copy(location, sealed, record.key_id)
         except IntegrityError as error:
             if not record.trusted:
-                if warn is not None:
-                    warn(
-                        f"untrusted copy of blob {entry.blob_id.hex()[:16]} in pack "
-                        f"{pack_id.hex()[:16]} does not verify ({error}); dropped"
-                    )
+                _dropped(ctx.events, blob_id, pack_id, error)
                 continue
-            raise IntegrityError(
-                f"blob {entry.blob_id.hex()[:16]} in pack {pack_id.hex()[:16]} is damaged "
-                f"({error}); {REPAIR_HINT}"
+            raise refusal(
+                f"blob {blob_id.hex()[:16]} in pack {pack_id.hex()[:16]} is damaged ({error})"
             ) from None
-        yield entry.kind, entry.blob_id, resealed, entry.raw_length, entry.compression
 
 
-def _delete(repo: Repository, name: str, warn: Warn | None, failures: list[str]) -> bool:
-    try:
-        repo.backend.delete(name)
-    except NotFoundError:
-        return False
-    except TransientBackendError as error:
-        if warn is not None:
-            warn(f"could not delete {name}: {error} (run prune again)")
-        return False
-    except BackendError as error:
-        failures.append(f"{name}: {error}")
-        if warn is not None:
-            warn(f"could not delete {name}: {error}")
-        return False
-    return True
+def _dropped(events: Events, blob_id: bytes, pack_id: bytes, error: IntegrityError) -> None:
+    events.warn(
+        Code.PACK_DAMAGED,
+        f"untrusted copy of blob {blob_id.hex()[:16]} in pack {pack_id.hex()[:16]} "
+        f"does not verify ({error}); dropped",
+        subject=pack_name(pack_id),
+    )
 
 
-def prune(repo: Repository, options: PruneOptions, warn: Warn | None = None) -> PruneSummary:
+def prune(
+    repo: Repository, options: PruneOptions, ctx: OperationContext | None = None
+) -> PruneSummary:
     """Plan and (unless ``dry_run``) execute a prune under the right lock.
+
+    ``ctx`` gives the events, the cancel token and the lock wait (default: the
+    repository's bound events and cancel token, no wait).
 
     On a repository disk so full that the lock cannot be written, prune first makes room
     for it (:func:`keyark.repo.full_disk.make_room_for_lock`: stale locks, then packs no
     index lists, and only while no live lock exists) and tries once more; if that is not
-    enough it stops with one line saying so. Prune is the command that frees space, so it
-    must be able to run at 100% full.
+    enough it stops with one line saying so. Prune is the operation that frees space, so
+    it must be able to run at 100% full.
     """
+    ctx = ctx or OperationContext(events=repo.events, cancel=repo.cancel)
     exclusive = not options.dry_run
-    with _prune_lock(repo, exclusive, options.retry_lock) as lock:
-        return prune_locked(repo, options, warn, guard=lock.ensure_valid)
+    with _prune_lock(repo, exclusive, ctx.lock_wait) as lock:
+        return prune_locked(repo, options, ctx, guard=lock.ensure_valid)
 
 
 def _prune_lock(repo: Repository, exclusive: bool, retry: float) -> RepositoryLock:
@@ -270,7 +263,7 @@ def _prune_lock(repo: Repository, exclusive: bool, retry: float) -> RepositoryLo
             raise
         raise BackendError(
             f"the repository disk is full and prune cannot write its lock; free space on "
-            f"{repo.backend.location()} (no stale lock or unindexed pack was left to delete) "
+            f"{repo.location} (no stale lock or unindexed pack was left to delete) "
             "and run prune again"
         ) from None
 
@@ -278,18 +271,19 @@ def _prune_lock(repo: Repository, exclusive: bool, retry: float) -> RepositoryLo
 def prune_locked(
     repo: Repository,
     options: PruneOptions,
-    warn: Warn | None = None,
+    ctx: OperationContext,
     guard: Callable[[], None] | None = None,
 ) -> PruneSummary:
     """Prune while the caller holds the lock (exclusive unless ``dry_run``)."""
-    return finish_prune(repo, plan_prune(repo, options), options, warn, guard)
+    plan = plan_prune(repo, options, cancel=ctx.cancel)
+    return finish_prune(repo, plan, options, ctx, guard)
 
 
 def finish_prune(
     repo: Repository,
     plan: PrunePlan,
     options: PruneOptions,
-    warn: Warn | None = None,
+    ctx: OperationContext,
     guard: Callable[[], None] | None = None,
 ) -> PruneSummary:
     """Execute a plan made under the lock still held (nothing on a dry run).
@@ -299,10 +293,22 @@ def finish_prune(
     """
     if options.dry_run:
         return PruneSummary(plan, dry_run=True)
-    summary = PruneSummary(plan) if plan.nothing_to_do else execute_prune(repo, plan, warn, guard)
+    summary = PruneSummary(plan) if plan.nothing_to_do else execute_prune(repo, plan, ctx, guard)
     if guard is not None:
         guard()
-    removal = remove_stale_temporaries(repo.backend, warn)
+    removal = repo.remove_stale_temporaries(events=ctx.events)
     summary.temporaries_deleted = removal.removed
     summary.temporary_bytes_deleted = removal.bytes
     return summary
+
+
+__all__ = [
+    "PruneOptions",
+    "PrunePlan",
+    "PruneSummary",
+    "execute_prune",
+    "finish_prune",
+    "plan_prune",
+    "prune",
+    "prune_locked",
+]

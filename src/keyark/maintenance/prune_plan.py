@@ -1,12 +1,12 @@
 """Prune's plan: which blobs are used, and which packs to keep, repack or delete.
 
-Computed under the lock before anything is written (and all ``prune --dry-run``
-prints). Every snapshot must be readable, every blob they use indexed, and
+Computed under the lock before anything is written (and all a dry run
+reports). Every snapshot must be readable, every blob they use indexed, and
 every indexed pack stored with the size the index gives; otherwise prune
 refuses before writing or deleting anything. A blob stored in several packs
 belongs to the one with the largest used share; the others' copies are unused.
 Partly used packs are repacked, most wasteful first, while the unused space is
-above ``--max-unused`` and within ``--max-repack-size``. Packs no index lists
+above the unused-space limit and within the repack size limit. Packs no index lists
 are orphans (under the exclusive lock no backup is running).
 
 Trust (design D7): the kept copy of a used blob is a trusted (full-key) one when
@@ -18,36 +18,26 @@ missing packs or disagree with storage are ignored, not obeyed.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from typing import Any
 
-from keyark.crypto.envelope import envelope_key_id
-from keyark.errors import BackendError, IntegrityError, KeyarkError
+from keyark.cancel import NEVER, CancelToken
+from keyark.errors import BackendError, IntegrityError
+from keyark.events import Code
+from keyark.maintenance.usage import Note, load_all_snapshots, refusal, used_blobs
 from keyark.repo.index import BlobLocation, PackRecord, merge_pack_record
-from keyark.repo.pack import pack_id_from_name
 from keyark.repo.repository import Repository
-from keyark.repo.snapshot import SNAPSHOT_PREFIX, Snapshot
-from keyark.repo.tree import DIR, FILE
 from keyark.units import UnusedLimit
-
-PACKS_PER_INDEX_FILE = 4096
-REPAIR_HINT = (
-    "prune deleted nothing; run 'keyark check', then 'keyark repair index' "
-    "and 'keyark repair snapshots'"
-)
-
-Warn = Callable[[str], None]
 
 
 @dataclass
 class PruneOptions:
-    """``--max-unused``, ``--max-repack-size``, ``--dry-run`` and the lock wait."""
+    """Unused space to tolerate, the most to repack per run, and whether to change nothing."""
 
     max_unused: UnusedLimit = field(default_factory=UnusedLimit)
     max_repack_size: int | None = None
     dry_run: bool = False
-    retry_lock: float = 0.0
 
 
 @dataclass
@@ -70,7 +60,7 @@ class PrunePlan:
     repack_used_bytes: int = 0
     unused_after: int = 0
     #: Untrusted index records ignored, and copies that failed verification.
-    notes: list[str] = field(default_factory=list)
+    notes: list[Note] = field(default_factory=list)
     #: An untrusted index file could not be read (orphans are then kept).
     skipped_index: bool = False
     #: Session keys of unreadable agent snapshots: every pack they sealed is kept.
@@ -112,199 +102,87 @@ class PrunePlan:
 
 
 # --------------------------------------------------------------------- plan
-def read_snapshots(
-    repo: Repository, unreadable: Callable[[str, KeyarkError], None]
-) -> list[Snapshot]:
-    """Every snapshot that loads; ``unreadable(id, error)`` deals with the others."""
-    found = []
-    for snapshot_id in repo.snapshot_ids():
-        try:
-            found.append(repo.load_snapshot(snapshot_id))
-        except (IntegrityError, BackendError) as error:
-            unreadable(snapshot_id, error)
-    return found
-
-
-def load_all_snapshots(repo: Repository, plan: PrunePlan | None = None) -> list[Snapshot]:
-    """Every snapshot; one that cannot be read stops prune (its data would be lost).
-
-    Except an agent's: a snapshot not sealed with a keyring data key that cannot be read
-    is skipped and noted, and every pack sealed with its session key is kept (``plan``).
-    """
-
-    def refuse(snapshot_id: str, error: KeyarkError) -> None:
-        key_id = _snapshot_key(repo, snapshot_id)
-        if plan is not None and key_id is not None and key_id not in repo.keyring.data_keys:
-            plan.notes.append(
-                f"agent snapshot {snapshot_id[:8]} cannot be read ({error}); skipped, "
-                "and every pack of its session is kept"
-            )
-            plan.kept_keys.add(key_id)
-            return
-        raise IntegrityError(f"snapshot {snapshot_id[:8]} cannot be read ({error}); {REPAIR_HINT}")
-
-    return read_snapshots(repo, refuse)
-
-
-def _snapshot_key(repo: Repository, snapshot_id: str) -> bytes | None:
-    """The key id a stored snapshot's envelope names (None if unreadable)."""
-    try:
-        return envelope_key_id(repo.backend.get(SNAPSHOT_PREFIX + snapshot_id, 0, 64))
-    except (IntegrityError, BackendError):
-        return None
-
-
-def used_blobs(
-    repo: Repository,
-    snapshots: list[Snapshot],
-    excluded: Collection[str] = (),
-    plan: PrunePlan | None = None,
-) -> set[bytes]:
-    """Ids of every tree and data blob the snapshots (but not ``excluded``) reach.
-
-    A full-key snapshot whose trees cannot be walked stops prune. An agent snapshot's
-    (one sealed with a session key) is skipped and noted in ``plan``, and every pack
-    sealed with that session key is kept: agent-written garbage never blocks prune and
-    never costs genuine data.
-    """
-    used: set[bytes] = set()
-    for snapshot in snapshots:
-        if snapshot.id in excluded:
-            continue
-        key_id = bytes.fromhex(snapshot.key_id) if snapshot.key_id else b""
-        agent_written = plan is not None and key_id and key_id not in repo.keyring.data_keys
-        try:
-            _walk_snapshot(repo, snapshot.tree, used)
-        except IntegrityError as error:
-            if not agent_written or plan is None:
-                raise
-            plan.notes.append(
-                f"agent snapshot {snapshot.short_id} cannot be walked ({error}); skipped, "
-                "and every pack of its session is kept"
-            )
-            plan.kept_keys.add(key_id)
-    return used
-
-
-def _walk_snapshot(repo: Repository, root: bytes, used: set[bytes]) -> None:
-    stack = [root]
-    while stack:
-        tree_id = stack.pop()
-        if tree_id in used:
-            continue
-        if tree_id not in repo.index:
-            raise IntegrityError(f"tree {tree_id.hex()[:16]} is not in the index; {REPAIR_HINT}")
-        try:
-            nodes = repo.load_tree(tree_id)
-        except (IntegrityError, BackendError) as error:
-            raise IntegrityError(
-                f"tree {tree_id.hex()[:16]} cannot be read ({error}); {REPAIR_HINT}"
-            ) from None
-        used.add(tree_id)
-        for node in nodes:
-            if node.type == DIR and node.subtree is not None:
-                stack.append(node.subtree)
-            elif node.type == FILE:
-                for blob_id in node.content:
-                    if blob_id not in repo.index:
-                        raise IntegrityError(
-                            f"data blob {blob_id.hex()[:16]} is not in the index; {REPAIR_HINT}"
-                        )
-                    used.add(blob_id)
-
-
 def _read_index(repo: Repository, plan: PrunePlan, stored: dict[bytes, int]) -> None:
     """Load every index file into ``repo.index`` and ``plan.records``; refuse if one fails.
 
     Untrusted records naming a pack that is not stored with that size are ignored.
     """
     repo.index.clear()
-    for info in repo.backend.list("index/"):
+    for name in repo.packs.index_names():
         try:
-            records = repo.read_index_file(info.name)
+            records = repo.read_index_file(name)
         except IntegrityError as error:
-            if _sealed_by_keyring(repo, info.name):
-                raise IntegrityError(
-                    f"index file {info.name} is unreadable ({error}); {REPAIR_HINT}"
-                ) from None
+            if _sealed_by_keyring(repo, name):
+                raise refusal(f"index file {name} is unreadable ({error})") from None
             # An agent's (untrusted) index file: skip it, and keep every unindexed
             # pack, since it may list some of them.
-            plan.notes.append(f"{error}; skipped, and unindexed packs are kept")
+            message = f"{error}; skipped, and unindexed packs are kept"
+            plan.notes.append(Note(Code.INDEX_DAMAGED, message))
             plan.skipped_index = True
             continue
         except BackendError as error:
-            raise IntegrityError(
-                f"index file {info.name} is unreadable ({error}); {REPAIR_HINT}"
-            ) from None
-        plan.index_files.append(info.name)
+            raise refusal(f"index file {name} is unreadable ({error})") from None
+        plan.index_files.append(name)
         for record in records:
             if not record.trusted and stored.get(record.pack_id) != record.size:
-                plan.notes.append(
+                message = (
                     f"ignored an untrusted record of pack {record.pack_id.hex()[:16]} "
-                    f"in {info.name}: the pack is not stored with that size"
+                    f"in {name}: the pack is not stored with that size"
                 )
+                plan.notes.append(Note(Code.INDEX_UNTRUSTED, message))
                 continue
             repo.add_record(record)
             if merge_pack_record(plan.records, record) is not None:
-                raise IntegrityError(
-                    f"index files disagree on the size of pack {record.pack_id.hex()[:16]}; "
-                    + REPAIR_HINT
+                raise refusal(
+                    f"index files disagree on the size of pack {record.pack_id.hex()[:16]}"
                 )
 
 
 def _sealed_by_keyring(repo: Repository, name: str) -> bool:
     try:
-        return envelope_key_id(repo.backend.get(name, 0, 64)) in repo.keyring.data_keys
+        return repo.packs.index_key_id(name) in repo.keyring.data_keys
     except (IntegrityError, BackendError):
         return False
 
 
-def _stored_packs(repo: Repository) -> dict[bytes, int]:
-    stored: dict[bytes, int] = {}
-    for name, size in repo.iter_pack_names():
-        pack_id = pack_id_from_name(name)
-        if pack_id is not None:
-            stored[pack_id] = size
-    return stored
-
-
 def plan_prune(
-    repo: Repository, options: PruneOptions, excluded: Collection[str] = ()
+    repo: Repository,
+    options: PruneOptions,
+    excluded: Collection[str] = (),
+    cancel: CancelToken = NEVER,
 ) -> PrunePlan:
     """Compute what to keep, repack and delete (the lock must be held).
 
-    ``excluded`` snapshots count as already forgotten (``forget --prune`` plans first).
+    ``excluded`` snapshots count as already forgotten (forget with prune plans first).
     """
     plan = PrunePlan()
-    stored = _stored_packs(repo)
+    stored = repo.stored_packs()
     _read_index(repo, plan, stored)
     for pack_id, record in plan.records.items():
         size = stored.get(pack_id)
         if size is None:
-            raise IntegrityError(
-                f"pack {pack_id.hex()[:16]} is in the index but missing from storage; "
-                + REPAIR_HINT
-            )
+            raise refusal(f"pack {pack_id.hex()[:16]} is in the index but missing from storage")
         if size != record.size:
-            raise IntegrityError(
-                f"pack {pack_id.hex()[:16]} has {size} bytes but the index says "
-                f"{record.size}; {REPAIR_HINT}"
+            raise refusal(
+                f"pack {pack_id.hex()[:16]} has {size} bytes but the index says {record.size}"
             )
     if not plan.skipped_index:
         plan.orphans = {p: size for p, size in stored.items() if p not in plan.records}
-    snapshots = load_all_snapshots(repo, plan)
+    snapshots = load_all_snapshots(repo, plan, cancel)
     plan.snapshots = sum(1 for s in snapshots if s.id not in excluded)
-    used = used_blobs(repo, snapshots, excluded, plan)
-    _assign_owners(repo, plan, used)
+    used = used_blobs(repo, snapshots, excluded, plan, cancel)
+    _assign_owners(repo, plan, used, cancel)
     homeless = used - plan.owner.keys()
     if homeless:  # pragma: no cover - the master index is built from the same records
         blob = next(iter(homeless))
-        raise IntegrityError(f"blob {blob.hex()[:16]} has no pack in the index; {REPAIR_HINT}")
+        raise refusal(f"blob {blob.hex()[:16]} has no pack in the index")
     _classify(plan, options)
     return plan
 
 
-def _assign_owners(repo: Repository, plan: PrunePlan, used: set[bytes]) -> None:
+def _assign_owners(
+    repo: Repository, plan: PrunePlan, used: set[bytes], cancel: CancelToken
+) -> None:
     """Pick one pack per used blob: trusted first, then the largest used share.
 
     When a blob has several copies, the chosen copy must verify before any other
@@ -327,13 +205,15 @@ def _assign_owners(repo: Repository, plan: PrunePlan, used: set[bytes]) -> None:
         if len(locations) == 1 or len({loc.pack_id for loc in locations}) == 1:
             continue
         for location in locations:
+            cancel.check()
             try:
                 repo.read_copy(location)
             except (IntegrityError, BackendError) as error:
-                plan.notes.append(
+                message = (
                     f"copy of blob {blob_id.hex()[:16]} in pack {location.pack_id.hex()[:16]} "
                     f"does not verify ({error}); another copy is kept"
                 )
+                plan.notes.append(Note(Code.PACK_DAMAGED, message))
                 continue
             plan.owner[blob_id] = location.pack_id
             break
@@ -378,3 +258,6 @@ def _classify(plan: PrunePlan, options: PruneOptions) -> None:
         plan.repack_used_bytes += used_bytes
         remaining += minus_unused
     plan.unused_after = remaining
+
+
+__all__ = ["PruneOptions", "PrunePlan", "plan_prune"]

@@ -12,36 +12,31 @@ blob in it that still verifies is salvaged into a new pack (see
 :mod:`keyark.maintenance.salvage`), its offsets taken from the old index when the
 pack's header is gone. The damaged pack itself is not deleted (``prune`` removes
 it once it is unindexed); the summary says how many blobs could not be saved.
+
+Every pack proven is a cancel checkpoint; a cancel before the new index is written
+leaves the old one in place (salvaged copies are in new, indexed packs).
 """
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
+from keyark.context import OperationContext
 from keyark.crypto.envelope import envelope_key_id
-from keyark.errors import BackendError, IntegrityError
+from keyark.errors import BackendError, Hint, IntegrityError
+from keyark.events import Code, Events
 from keyark.maintenance.salvage import SalvageReport, old_index_records, salvage_packs
+from keyark.maintenance.summary import Summary
 from keyark.repo.index import BlobLocation, PackRecord
-from keyark.repo.pack import (
-    TRAILER_SIZE,
-    PackEntry,
-    header_span,
-    pack_id_from_name,
-    pack_name,
-    parse_header,
-)
-from keyark.repo.packer import write_index_file
+from keyark.repo.pack import TRAILER_SIZE, PackEntry, header_span, parse_header
 from keyark.repo.repository import Repository
-
-PACKS_PER_INDEX_FILE = 4096
+from keyark.repo.rewrite import PACKS_PER_INDEX_FILE, read_pack, rewrite_index
 
 
 @dataclass
-class RepairSummary:
+class RepairSummary(Summary):
     """What ``repair index`` did."""
 
     packs_indexed: int = 0
@@ -65,8 +60,9 @@ def verified_record(repo: Repository, pack_id: bytes, size: int) -> tuple[PackRe
     Raises :class:`IntegrityError` (or a backend error) when the pack cannot be
     trusted at all: wrong SHA-256, unreadable or malformed header.
     """
-    data = repo.backend.get(pack_name(pack_id))
-    if len(data) != size or not hmac.compare_digest(hashlib.sha256(data).digest(), pack_id):
+    content = read_pack(repo, pack_id)
+    data = content.data
+    if len(data) != size or not content.intact:
         raise IntegrityError("its bytes do not match its SHA-256 name")
     offset, length = header_span(len(data), data[-TRAILER_SIZE:])
     sealed = data[offset : offset + length]
@@ -89,31 +85,31 @@ def verified_record(repo: Repository, pack_id: bytes, size: int) -> tuple[PackRe
     return PackRecord(pack_id, size, good, key_id, trusted), bad
 
 
-def repair_index(
-    repo: Repository, warn: Callable[[str], None] | None = None, retry_lock: float = 0.0
-) -> RepairSummary:
+def repair_index(repo: Repository, ctx: OperationContext | None = None) -> RepairSummary:
     """Prove every pack, salvage the damaged ones, write a fresh index, read it back, then
     delete the old index files.
 
     Every blob that still verifies in a damaged pack is copied into a new pack first
     (the summary counts what could not be saved); nothing is deleted before the new
-    index reads back.
+    index reads back. ``ctx`` gives the events, the cancel token and the lock wait
+    (default: the repository's bound events and cancel token, no wait).
     """
+    ctx = ctx or OperationContext(events=repo.events, cancel=repo.cancel)
     summary = RepairSummary()
 
     def report(message: str, into: list[str]) -> None:
         into.append(message)
-        if warn is not None:
-            warn(message)
+        ctx.events.warn(Code.PACK_DAMAGED, message)
 
-    with repo.lock("repair index", exclusive=True, retry=retry_lock):
-        old = [info.name for info in repo.backend.list("index/")]
-        known = old_index_records(repo, old, warn)
-        stored = _stored_packs(repo)
+    with repo.lock("repair index", exclusive=True, retry=ctx.lock_wait):
+        old = repo.packs.index_names()
+        known = old_index_records(repo, old, ctx.events)
+        stored = repo.stored_packs()
         damaged: list[bytes] = []
 
         def read(item: tuple[bytes, int]) -> PackRecord | None:
             pack_id, size = item
+            ctx.cancel.check()
             try:
                 record, bad = verified_record(repo, pack_id, size)
             except (IntegrityError, BackendError) as error:
@@ -129,43 +125,30 @@ def repair_index(
         # Packs the old index lists that are gone: their blobs are lost unless copied.
         damaged.extend(p for p, r in known.items() if p not in stored and r.trusted)
         safe = {e.blob_id for r in records if r.trusted for e in r.entries}
-        salvage = salvage_packs(repo, damaged, known, safe)
-        _note_salvage(summary, salvage, warn)
+        salvage = salvage_packs(repo, damaged, known, safe, ctx.cancel)
+        _note_salvage(summary, salvage, ctx.events)
         if salvage.saved:
             # The salvaged copies are in new packs, listed by the packer's own index file:
             # prove them like every other pack and fold them into the rebuilt index.
-            fresh = {p: s for p, s in _stored_packs(repo).items() if p not in stored}
+            fresh = {p: s for p, s in repo.stored_packs().items() if p not in stored}
             records.extend(_read_all(repo, read, fresh))
-            old = [info.name for info in repo.backend.list("index/")]
-        sealer = repo.current_sealer()
-        written: list[str] = []
-        for start in range(0, len(records), PACKS_PER_INDEX_FILE):
-            batch = records[start : start + PACKS_PER_INDEX_FILE]
-            written.append(write_index_file(repo.backend, sealer, batch, old))
-        _prove_written(repo, written, records)
-        # The new index is durable and readable: only now do the old files go.
-        for name in old:
-            if name in written:
-                continue
-            try:
-                repo.backend.delete(name)
-                summary.index_files_removed += 1
-            except BackendError:
-                pass
+            old = repo.packs.index_names()
+        ctx.cancel.check()
+        # The new index is written and read back; only then do the old files go.
+        rewritten = rewrite_index(
+            repo,
+            records,
+            old,
+            {},
+            prove=lambda written: _prove_written(repo, written, records),
+            events=ctx.events,
+        )
+        summary.index_files_removed = rewritten.index_deleted
         summary.packs_indexed = len(records)
         summary.untrusted_packs = sum(1 for r in records if not r.trusted)
         summary.blobs_indexed = sum(len(r.entries) for r in records)
-        summary.index_files_written = len(written)
-    repo.load_index(reload=True)
+        summary.index_files_written = len(rewritten.index_written)
     return summary
-
-
-def _stored_packs(repo: Repository) -> dict[bytes, int]:
-    return {
-        pack_id: size
-        for name, size in repo.iter_pack_names()
-        if (pack_id := pack_id_from_name(name)) is not None
-    }
 
 
 def _read_all(
@@ -173,19 +156,17 @@ def _read_all(
     read: Callable[[tuple[bytes, int]], PackRecord | None],
     packs: dict[bytes, int],
 ) -> list[PackRecord]:
-    workers = max(2, repo.backend.capabilities().connections)
+    workers = max(2, repo.connections)
     with ThreadPoolExecutor(workers) as pool:
         return [r for r in pool.map(read, sorted(packs.items())) if r is not None]
 
 
-def _note_salvage(
-    summary: RepairSummary, salvage: SalvageReport, warn: Callable[[str], None] | None
-) -> None:
+def _note_salvage(summary: RepairSummary, salvage: SalvageReport, events: Events) -> None:
     summary.damaged_packs = salvage.packs
     summary.blobs_salvaged = salvage.saved
     summary.blobs_lost = len(salvage.lost)
-    if warn is not None and salvage.packs:
-        warn(salvage.describe())
+    if salvage.packs:
+        events.warn(Code.PACK_DAMAGED, salvage.describe())
 
 
 def _prove_written(repo: Repository, written: list[str], records: list[PackRecord]) -> None:
@@ -196,6 +177,9 @@ def _prove_written(repo: Repository, written: list[str], records: list[PackRecor
         found.update((r.pack_id, r.trusted, len(r.entries)) for r in repo.read_index_file(name))
     if found != expected:
         raise IntegrityError(
-            "the rebuilt index does not read back as written; the old index is kept "
-            "(run 'keyark repair index' again)"
+            "the rebuilt index does not read back as written; the old index is kept",
+            hint=Hint.REPAIR_INDEX,
         )
+
+
+__all__ = ["PACKS_PER_INDEX_FILE", "RepairSummary", "repair_index", "verified_record"]

@@ -19,30 +19,29 @@ keeps reporting them.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from typing import Any
 
+from keyark.cancel import NEVER, CancelToken
+from keyark.context import OperationContext
 from keyark.errors import BackendError, IntegrityError
+from keyark.events import Events
 from keyark.maintenance.check import Checker
-from keyark.maintenance.prune_plan import read_snapshots
+from keyark.maintenance.summary import Summary
+from keyark.maintenance.usage import read_snapshots
 from keyark.repo.repository import Repository
 from keyark.repo.snapshot import Snapshot
 from keyark.repo.tree import DIR, FILE, Node
 
 MARKER_SUFFIX = ".keyark-damaged"
 
-Warn = Callable[[str], None]
-
 
 @dataclass
 class RepairSnapshotsOptions:
-    """``--forget``, ``--dry-run``, ``--read-data`` and the lock wait."""
+    """Remove the damaged originals, change nothing, and decrypt data blobs to find damage."""
 
     forget: bool = False
     dry_run: bool = False
     read_data: bool = False
-    retry_lock: float = 0.0
 
 
 @dataclass
@@ -59,20 +58,12 @@ class RepairedSnapshot:
 
 
 @dataclass
-class RepairSnapshotsSummary:
+class RepairSnapshotsSummary(Summary):
     """What ``repair snapshots`` found and did."""
 
     checked: int = 0
     dry_run: bool = False
     snapshots: list[RepairedSnapshot] = field(default_factory=list)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "message_type": "summary",
-            "checked": self.checked,
-            "dry_run": self.dry_run,
-            "snapshots": [vars(item) for item in self.snapshots],
-        }
 
 
 class _Rewriter:
@@ -144,10 +135,12 @@ def _marker(name: str, taken: set[str]) -> str:
     return candidate
 
 
-def find_damage(repo: Repository, read_data: bool) -> dict[bytes, str]:
+def find_damage(
+    repo: Repository, read_data: bool, events: Events | None = None, cancel: CancelToken = NEVER
+) -> dict[bytes, str]:
     """Blob id -> reason for every blob ``check`` finds damaged (loads a fresh index)."""
     repo.index.clear()
-    checker = Checker(repo)
+    checker = Checker(repo, events, cancel)
     checker.check_index()
     if read_data:
         checker.check_data(None)
@@ -155,21 +148,30 @@ def find_damage(repo: Repository, read_data: bool) -> dict[bytes, str]:
 
 
 def repair_snapshots(
-    repo: Repository, options: RepairSnapshotsOptions, warn: Warn | None = None
+    repo: Repository, options: RepairSnapshotsOptions, ctx: OperationContext | None = None
 ) -> RepairSnapshotsSummary:
-    """Rewrite every damaged snapshot (under an exclusive lock)."""
+    """Rewrite every damaged snapshot (under an exclusive lock).
+
+    ``ctx`` gives the events, the cancel token and the lock wait (default: the
+    repository's bound events and cancel token, no wait). Every snapshot is a cancel
+    checkpoint until the first replacement is saved; from then on the run completes.
+    """
+    ctx = ctx or OperationContext(events=repo.events, cancel=repo.cancel)
     summary = RepairSnapshotsSummary(dry_run=options.dry_run)
-    with repo.lock("repair snapshots", exclusive=True, retry=options.retry_lock):
-        rewriter = _Rewriter(repo, find_damage(repo, options.read_data), options.dry_run)
+    with repo.lock("repair snapshots", exclusive=True, retry=ctx.lock_wait):
+        damage = find_damage(repo, options.read_data, ctx.events, ctx.cancel)
+        rewriter = _Rewriter(repo, damage, options.dry_run)
         snapshots = read_snapshots(
             repo,
             lambda snapshot_id, _error: summary.snapshots.append(
                 RepairedSnapshot(snapshot_id, root_lost=True, unreadable=True)
             ),
+            ctx.cancel,
         )
         summary.checked = len(snapshots) + len(summary.snapshots)
         pending: list[tuple[Snapshot, RepairedSnapshot, bytes]] = []
         for snapshot in snapshots:
+            ctx.cancel.check()
             item = RepairedSnapshot(snapshot.id)
             nodes = rewriter.load(snapshot.tree)
             if nodes is None:
@@ -193,3 +195,13 @@ def repair_snapshots(
                 repo.delete_snapshot(item.original)
                 item.forgotten = True
     return summary
+
+
+__all__ = [
+    "MARKER_SUFFIX",
+    "RepairSnapshotsOptions",
+    "RepairSnapshotsSummary",
+    "RepairedSnapshot",
+    "find_damage",
+    "repair_snapshots",
+]

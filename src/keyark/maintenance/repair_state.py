@@ -12,52 +12,52 @@ point leaves at least one verified copy of each.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
-from typing import Any
+from dataclasses import dataclass, field
 
+from keyark.context import OperationContext
 from keyark.crypto.keyring import KEYRING_NAME
-from keyark.errors import IntegrityError, UsageError
+from keyark.errors import Hint, IntegrityError, UsageError
+from keyark.maintenance.summary import Summary
 from keyark.repo import key_store, state_copies
 from keyark.repo.config import CONFIG_NAME
 from keyark.repo.repository import Repository
 
 
 @dataclass
-class RepairStateSummary:
+class RepairStateSummary(Summary):
     """What the repair rewrote (object names only)."""
+
+    message_type = "repair_state"
 
     rewritten: list[str] = field(default_factory=list)
     #: Objects that were already intact.
     intact: list[str] = field(default_factory=list)
     keyring_version: int = 0
 
-    def to_dict(self) -> dict[str, Any]:
-        return {"message_type": "repair_state", **asdict(self)}
 
-
-def repair_state(repo: Repository, *, retry_lock: float = 0.0) -> RepairStateSummary:
+def repair_state(repo: Repository, ctx: OperationContext | None = None) -> RepairStateSummary:
     """Rewrite ``config``, ``config.bak``, ``keyring`` and ``keyring.bak`` from the verified state.
 
     Needs a full key. Refuses (:class:`UsageError`) while a root-key rotation is
-    pending (``key rotate --root`` finishes it and rewrites both keyring objects);
+    pending (running the rotation again finishes it and rewrites both keyring objects);
     raises :class:`IntegrityError` if the keyring no longer opens with this key and
     :class:`keyark.errors.TrustError` if it is older than one this client has seen.
     """
     if repo.root_key is None or repo.agent is not None:
         raise UsageError("repairing the config or keyring needs a full key (passphrase, key file)")
+    lock_wait = ctx.lock_wait if ctx is not None else 0.0
     summary = RepairStateSummary()
-    with repo.lock("repair state", exclusive=True, retry=retry_lock):
-        config_bytes = state_copies.read_config_bytes(repo.backend)
-        live = key_store.load_live(repo.backend, repo.root_key, config_bytes)
+    with repo.lock("repair state", exclusive=True, retry=lock_wait):
+        live = repo.keys.load_live()
         if live is None:
             raise IntegrityError(
                 "the repository keyring no longer opens with this key (changed by another "
-                "client); run the command again"
+                "client); try again"
             )
         if live.pending or live.envelope is None:
             raise UsageError(
-                "an interrupted 'keyark key rotate --root' is pending; run it again: it "
-                "rewrites the keyring"
+                "an interrupted root-key rotation is pending; finishing it rewrites the keyring",
+                hint=Hint.ROTATE_ROOT,
             )
         if not key_store.config_verifies(live.config_bytes, live.keyring):
             raise IntegrityError(
@@ -76,8 +76,11 @@ def repair_state(repo: Repository, *, retry_lock: float = 0.0) -> RepairStateSum
 def _rewrite(repo: Repository, primary: str, verified: bytes, summary: RepairStateSummary) -> None:
     """Put ``verified`` wherever the copy or the primary differs from it (copy first)."""
     for name in (state_copies.COPY_OF[primary], primary):
-        if state_copies.read_optional(repo.backend, name) == verified:
+        if repo.keys.read_state(name) == verified:
             summary.intact.append(name)
             continue
-        repo.backend.put(name, verified, overwrite=True)
+        repo.keys.put_state(name, verified)
         summary.rewritten.append(name)
+
+
+__all__ = ["RepairStateSummary", "repair_state"]

@@ -1,17 +1,17 @@
-"""Retention policies (``forget --keep-*``): a pure function from snapshots to decisions.
+"""Retention policies (forget's keep rules): a pure function from snapshots to decisions.
 
 The semantics are restic's:
 
 - snapshots are grouped (by default by host and paths) and each group is
   judged on its own, newest first;
-- ``--keep-last N`` keeps the N newest; ``--keep-hourly/daily/weekly/monthly/
-  yearly N`` keep the newest snapshot of each of the N newest periods that have
+- keep last N keeps the N newest; keep hourly/daily/weekly/monthly/
+  yearly N keep the newest snapshot of each of the N newest periods that have
   one (periods in local time; weeks are ISO weeks); when fewer periods exist
   than N, the oldest snapshot is kept as well ("oldest daily snapshot");
   ``-1`` means unlimited;
-- ``--keep-within 1y2m3d4h`` keeps every snapshot newer than the newest
+- keep within ``1y2m3d4h`` keeps every snapshot newer than the newest
   snapshot of the group minus that duration;
-- ``--keep-tag a,b`` keeps every snapshot carrying all of ``a`` and ``b``;
+- keep tag ``a,b`` keeps every snapshot carrying all of ``a`` and ``b``;
 - a snapshot kept by any rule is kept, with every rule that kept it as reason.
 
 One deliberate safety rule on top: the newest snapshot of a group is never
@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, tzinfo
 from typing import Any
 
-from keyark.errors import UsageError
+from keyark.errors import Hint, UsageError
 from keyark.repo.snapshot import Snapshot
 from keyark.units import CalendarDuration
 
@@ -70,7 +70,7 @@ class RetentionPolicy:
         )
 
     def tag_sets(self) -> list[frozenset[str]]:
-        """Each ``--keep-tag`` value as the set of tags a snapshot must all carry."""
+        """Each keep-tag value as the set of tags a snapshot must all carry."""
         sets = [frozenset(t for t in value.split(",") if t) for value in self.tags]
         return [s for s in sets if s]
 
@@ -79,15 +79,15 @@ class RetentionPolicy:
         for name, count in self.counts().items():
             if count < UNLIMITED:
                 raise UsageError(
-                    f"--keep-{name} {count}: a count must be 0 or more (or -1/unlimited)"
+                    f"keep {name} {count}: a count must be 0 or more (or -1/unlimited)"
                 )
         for value in self.tags:
-            if not any(t for t in value.split(",")):
-                raise UsageError("--keep-tag needs a tag name; an empty tag keeps nothing")
+            parse_keep_tag(value)
         if self.is_empty():
             raise UsageError(
-                "no retention policy given: forget would remove every snapshot; "
-                "use --keep-last, --keep-daily, --keep-within, ... (nothing was removed)"
+                "no retention policy given: forget would remove every snapshot "
+                "(nothing was removed)",
+                hint=Hint.RETENTION_POLICY,
             )
 
     def describe(self) -> str:
@@ -133,15 +133,28 @@ class GroupDecisions:
         return [d.snapshot for d in self.decisions if not d.keep]
 
 
-def parse_group_by(text: str) -> tuple[str, ...]:
-    """``host,paths,tags`` (any subset, or empty for one group) as a tuple of fields."""
+def parse_group_by(text: str, option: str = "group by") -> tuple[str, ...]:
+    """``host,paths,tags`` (any subset, or empty for one group) as a tuple of fields.
+
+    ``option`` is what the face calls the value in its error (the CLI: ``--group-by``).
+    """
     fields = tuple(part.strip() for part in text.split(",") if part.strip())
     for name in fields:
         if name not in GROUP_FIELDS:
             raise UsageError(
-                f"--group-by {text!r}: unknown field {name!r}; use host, paths and/or tags"
+                f"{option} {text!r}: unknown field {name!r}; use host, paths and/or tags"
             )
     return fields
+
+
+def parse_keep_tag(text: str, option: str = "keep tag") -> str:
+    """A keep-tag value (``a,b``: snapshots with all of them); refuse one without a tag.
+
+    ``option`` is what the face calls the value in its error (the CLI: ``--keep-tag``).
+    """
+    if not any(t for t in text.split(",")):
+        raise UsageError(f"{option} {text!r}: needs a tag name; an empty tag keeps nothing")
+    return text
 
 
 def group_key(snapshot: Snapshot, group_by: Sequence[str]) -> tuple[tuple[str, ...], ...]:
@@ -280,3 +293,20 @@ def plan_retention(
         GroupDecisions(key, apply_policy(members, policy, zone))
         for key, members in group_snapshots(snapshots, group_by)
     ]
+
+
+__all__ = [
+    "DEFAULT_GROUP_BY",
+    "GROUP_FIELDS",
+    "NEWEST_REASON",
+    "UNLIMITED",
+    "Decision",
+    "GroupDecisions",
+    "RetentionPolicy",
+    "apply_policy",
+    "group_snapshots",
+    "parse_group_by",
+    "parse_keep_tag",
+    "plan_retention",
+    "within_cutoff",
+]

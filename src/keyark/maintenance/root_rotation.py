@@ -41,10 +41,11 @@ from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
+from keyark.context import OperationContext
 from keyark.crypto import slots
 from keyark.crypto.envelope import SymmetricKey
 from keyark.crypto.keyring import Keyring
-from keyark.errors import IntegrityError, NotFoundError, UsageError
+from keyark.errors import Hint, IntegrityError, NotFoundError, UsageError
 from keyark.maintenance.rotate import MARKER
 from keyark.repo import key_store, state_copies
 from keyark.repo.repository import Repository
@@ -70,16 +71,17 @@ class RootRotationSummary:
 
 
 def rotate_root(
-    repo: Repository, *, retry_lock: float = 0.0, reencrypt_next: bool = False
+    repo: Repository, *, ctx: OperationContext | None = None, reencrypt_next: bool = False
 ) -> RootRotationSummary:
     """Replace KR (resuming an interrupted rotation); see the module docstring.
 
     ``reencrypt_next`` records the new epoch as the target of a following
     :func:`keyark.maintenance.rotate.reencrypt`, so it rewrites everything under it.
     """
-    if repo.root_key is None or repo.agent is not None:
+    if repo.root_key is None:
         raise UsageError("rotating the root key needs a full key (passphrase, key file, HSM)")
-    with repo.lock("key rotate --root", exclusive=True, retry=retry_lock):
+    lock_wait = ctx.lock_wait if ctx is not None else 0.0
+    with repo.lock("key rotate (root key)", exclusive=True, retry=lock_wait):
         config_bytes = state_copies.read_config_bytes(repo.backend)
         loaded = key_store.load_keyring(repo.backend, repo.root_key, config_bytes)
         if loaded is None:
@@ -131,7 +133,9 @@ def _start(
     config = repo.config.to_bytes(fresh.id_key, fresh.config_signing_key)
     state_copies.write_config(repo.backend, config)  # config.bak, then config: the commit point
     if not key_store.config_verifies(config, fresh):
-        raise IntegrityError("the re-signed config does not verify; run the rotation again")
+        raise IntegrityError(
+            "the re-signed config does not verify; run the rotation again", hint=Hint.ROTATE_ROOT
+        )
     summary.old_root = root.key_id.hex()
     return fresh, new_root
 

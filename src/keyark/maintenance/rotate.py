@@ -8,20 +8,25 @@ keys. A marker in the keyring makes an interrupted run resumable: running it
 again finishes the job with the same target key, and first adopts the packs the
 interrupted run had already sealed under that key (:mod:`keyark.repo.adoption`),
 so their blobs are not re-encrypted and uploaded again.
+
+Re-encryption reports progress (phase ``re-encrypt``: packs done of the packs to
+rewrite) and warnings to the context's events and checks its cancel token per pack;
+a cancelled run releases its lock, and the next run resumes it.
 """
 
 from __future__ import annotations
 
 import hashlib
 import time
-from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from keyark.context import OperationContext
 from keyark.crypto.envelope import envelope_key_id
 from keyark.crypto.keyring import CURRENT, Keyring
-from keyark.errors import BackendError, IntegrityError, NotFoundError, UsageError
+from keyark.errors import BackendError, Hint, IntegrityError, NotFoundError, UsageError
+from keyark.events import Code, Events
 from keyark.maintenance.repair import PACKS_PER_INDEX_FILE
 from keyark.repo import key_store
 from keyark.repo.adoption import adopt_unindexed
@@ -33,7 +38,6 @@ from keyark.repo.repository import SESSION_PREFIX, Repository
 from keyark.repo.snapshot import SNAPSHOT_PREFIX
 from keyark.repo.snapshot_trust import keep_provenance
 
-Warn = Callable[[str], None]
 MARKER = "reencrypt"
 
 
@@ -176,7 +180,7 @@ def key_status(repo: Repository) -> KeyStatus:
 # --------------------------------------------------------------------- rotation
 def _reload_keyring(repo: Repository) -> Keyring:
     """The live keyring, read again under the lock (and checked against the trust state)."""
-    if repo.root_key is None or repo.agent is not None:
+    if repo.root_key is None:
         raise UsageError("rotating keys needs a full key (passphrase, key file, HSM)")
     loaded = key_store.load_keyring(repo.backend, repo.root_key, repo.backend.get(CONFIG_NAME))
     if loaded is None:
@@ -190,9 +194,10 @@ def _reload_keyring(repo: Repository) -> Keyring:
     return repo.keyring
 
 
-def rotate(repo: Repository, *, retry_lock: float = 0.0) -> str:
+def rotate(repo: Repository, *, ctx: OperationContext | None = None) -> str:
     """Make a fresh data key current; return its id."""
-    with repo.lock("key rotate", exclusive=True, retry=retry_lock):
+    lock_wait = ctx.lock_wait if ctx is not None else 0.0
+    with repo.lock("key rotate", exclusive=True, retry=lock_wait):
         keyring = _reload_keyring(repo)
         fresh = keyring.rotate()
         repo.save_keyring()
@@ -200,17 +205,12 @@ def rotate(repo: Repository, *, retry_lock: float = 0.0) -> str:
         return fresh.key_id.hex()
 
 
-def reencrypt(
-    repo: Repository,
-    *,
-    retry_lock: float = 0.0,
-    warn: Warn | None = None,
-    progress: Callable[[int, int], None] | None = None,
-) -> ReencryptSummary:
+def reencrypt(repo: Repository, *, ctx: OperationContext | None = None) -> ReencryptSummary:
     """Rotate (unless resuming) and rewrite everything sealed with retired keys."""
+    ctx = ctx or OperationContext()
     started = time.monotonic()
     summary = ReencryptSummary()
-    with repo.lock("key rotate --reencrypt", exclusive=True, retry=retry_lock):
+    with repo.lock("key rotate (re-encrypt)", exclusive=True, retry=ctx.lock_wait):
         keyring = _reload_keyring(repo)
         if MARKER not in keyring.extra:
             fresh = keyring.rotate()
@@ -224,11 +224,12 @@ def reencrypt(
         # Resume: packs an interrupted run already sealed under the target key are
         # indexed (durably) now, so their blobs are kept, not re-encrypted again.
         repo.load_index(reload=True)
-        summary.packs_adopted = adopt_unindexed(repo, keys={target}, warn=warn).packs
-        _rewrite_packs(repo, target, summary, warn, progress)
-        _rewrite_snapshots(repo, target, summary)
+        adopted = adopt_unindexed(repo, keys={target}, warn=ctx.events.warner(Code.PACK_DAMAGED))
+        summary.packs_adopted = adopted.packs
+        _rewrite_packs(repo, target, summary, ctx)
+        _rewrite_snapshots(repo, target, summary, ctx)
         for info in list(repo.backend.list(SESSION_PREFIX)):
-            if _delete(repo, info.name, warn):
+            if _delete(repo, info.name, ctx.events):
                 summary.session_keys_deleted += 1
         retired = [k for k, dk in keyring.data_keys.items() if dk.state != CURRENT]
         for key_id in retired:
@@ -243,11 +244,7 @@ def reencrypt(
 
 
 def _rewrite_packs(
-    repo: Repository,
-    target: bytes,
-    summary: ReencryptSummary,
-    warn: Warn | None,
-    progress: Callable[[int, int], None] | None,
+    repo: Repository, target: bytes, summary: ReencryptSummary, ctx: OperationContext
 ) -> None:
     """Re-seal every blob not yet under ``target``, verifying each copy it keeps (D7).
 
@@ -285,11 +282,21 @@ def _rewrite_packs(
         sealer = repo.current_sealer()
         done: set[bytes] = {e.blob_id for r in keep for e in r.entries}
         failed: dict[bytes, bool] = {}  # blob id -> whether a trusted copy failed
+        total_bytes = sum(r.size for r in rewrite)
+        done_bytes = 0
+        ctx.events.progress(
+            "re-encrypt", files_total=len(rewrite), bytes_total=total_bytes, final=True
+        )
         try:
             for number, record in enumerate(rewrite, 1):
+                ctx.cancel.check()
                 data = repo.backend.get(pack_name(record.pack_id))
-                if hashlib.sha256(data).digest() != record.pack_id and warn is not None:
-                    warn(f"pack {record.pack_id.hex()[:16]} is damaged; verifying each blob")
+                if hashlib.sha256(data).digest() != record.pack_id:
+                    ctx.events.warn(
+                        Code.PACK_DAMAGED,
+                        f"pack {record.pack_id.hex()[:16]} is damaged; verifying each blob",
+                        subject=pack_name(record.pack_id),
+                    )
                 for entry in record.entries:
                     if entry.blob_id in done:
                         continue
@@ -308,8 +315,16 @@ def _rewrite_packs(
                     done.add(entry.blob_id)
                     summary.blobs_rewritten += 1
                 summary.packs_rewritten += 1
-                if progress is not None:
-                    progress(number, len(rewrite))
+                done_bytes += record.size
+                ctx.events.progress(
+                    "re-encrypt",
+                    files_done=number,
+                    files_total=len(rewrite),
+                    bytes_done=done_bytes,
+                    bytes_total=total_bytes,
+                    current=record.pack_id.hex(),
+                    final=number == len(rewrite),
+                )
             packer.flush()
         finally:
             packer.close()
@@ -318,10 +333,13 @@ def _rewrite_packs(
         if lost:
             raise IntegrityError(
                 f"{len(lost)} blob(s) have no copy that verifies (first {lost[0].hex()[:16]}); "
-                "nothing was deleted: run 'keyark check --read-data' and repair first"
+                "nothing was deleted",
+                hint=Hint.CHECK_DATA,
             )
-        if warn is not None and any(b not in done for b in failed):
-            warn("dropped agent-written blob copies that failed verification")
+        if any(b not in done for b in failed):
+            ctx.events.warn(
+                Code.PACK_DAMAGED, "dropped agent-written blob copies that failed verification"
+            )
         fresh_index = keep + new_records
         written = [
             write_index_file(
@@ -332,12 +350,12 @@ def _rewrite_packs(
         summary.index_files_written = len(written)
         # The new index is durable; now the old index files and packs may go.
         for name in old_index + interim:
-            if name not in written and _delete(repo, name, warn):
+            if name not in written and _delete(repo, name, ctx.events):
                 summary.index_files_deleted += 1
         live = {r.pack_id for r in fresh_index}
         doomed = [p for p in stored if p not in live]
     for pack_id in doomed:
-        if _delete(repo, pack_name(pack_id), warn):
+        if _delete(repo, pack_name(pack_id), ctx.events):
             summary.packs_deleted += 1
 
 
@@ -348,9 +366,12 @@ def _key_of(repo: Repository, name: str) -> bytes:
         return b""
 
 
-def _rewrite_snapshots(repo: Repository, target: bytes, summary: ReencryptSummary) -> None:
+def _rewrite_snapshots(
+    repo: Repository, target: bytes, summary: ReencryptSummary, ctx: OperationContext
+) -> None:
     sealer = repo.sealer_for(target)
     for snapshot_id in repo.snapshot_ids():
+        ctx.cancel.check()
         if _key_of(repo, SNAPSHOT_PREFIX + snapshot_id) == target:
             continue
         plaintext, key = repo.load_snapshot_bytes(snapshot_id)
@@ -361,13 +382,16 @@ def _rewrite_snapshots(repo: Repository, target: bytes, summary: ReencryptSummar
         summary.snapshots_rewritten += 1
 
 
-def _delete(repo: Repository, name: str, warn: Warn | None) -> bool:
+def _delete(repo: Repository, name: str, events: Events) -> bool:
     try:
         repo.backend.delete(name)
     except NotFoundError:
         return False
     except BackendError as error:
-        if warn is not None:
-            warn(f"could not delete {name}: {error} (run the command again)")
+        events.warn(
+            Code.DELETE_REFUSED,
+            f"could not delete {name}: {error} (run the re-encryption again)",
+            subject=name,
+        )
         return False
     return True

@@ -17,16 +17,16 @@ caller can say what could not be saved.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection
+from collections.abc import Collection
 from dataclasses import dataclass, field
 
+from keyark.cancel import NEVER, CancelToken
 from keyark.crypto.envelope import envelope_key_id
 from keyark.errors import BackendError, IntegrityError
+from keyark.events import Code, Events
 from keyark.repo.index import BlobLocation, PackRecord, merge_pack_record
-from keyark.repo.pack import TRAILER_SIZE, PackEntry, header_span, pack_name, parse_header
+from keyark.repo.pack import TRAILER_SIZE, PackEntry, header_span, parse_header
 from keyark.repo.repository import Repository
-
-Warn = Callable[[str], None]
 
 
 @dataclass
@@ -50,25 +50,26 @@ class SalvageReport:
         if self.lost:
             line += (
                 f"; {len(self.lost)} blob(s) could not be saved "
-                "(run 'keyark repair snapshots --dry-run' to see the files they belong to)"
+                "(a dry run of repair snapshots shows the files they belong to)"
             )
         return line
 
 
 def old_index_records(
-    repo: Repository, names: Collection[str], warn: Warn | None = None
+    repo: Repository, names: Collection[str], events: Events | None = None
 ) -> dict[bytes, PackRecord]:
     """What the readable index files among ``names`` say about each pack (merged).
 
-    An unreadable index file is skipped (and reported through ``warn``).
+    An unreadable index file is skipped (and reported to ``events``).
     """
     records: dict[bytes, PackRecord] = {}
     for name in sorted(names):
         try:
             found = repo.read_index_file(name)
         except (IntegrityError, BackendError) as error:
-            if warn is not None:
-                warn(f"{error}; its packs are indexed from their headers")
+            if events is not None:
+                message = f"{error}; its packs are indexed from their headers"
+                events.warn(Code.INDEX_DAMAGED, message, subject=name)
             continue
         for record in found:
             merge_pack_record(records, record)
@@ -94,6 +95,7 @@ def salvage_pack(
     known: PackRecord | None,
     safe: set[bytes],
     report: SalvageReport,
+    cancel: CancelToken = NEVER,
 ) -> None:
     """Re-pack every readable blob of one damaged pack that has no good copy in ``safe``.
 
@@ -105,7 +107,7 @@ def salvage_pack(
     entries = list(known.entries) if known is not None else []
     key_id = known.key_id if known is not None and known.trusted else b""
     try:
-        data = repo.backend.get(pack_name(pack_id))
+        data = repo.packs.read(pack_id)
     except BackendError as error:
         data, reason = b"", f"pack {pack_id.hex()[:16]} cannot be read: {error}"
     else:
@@ -118,6 +120,7 @@ def salvage_pack(
         key_id = b""  # an agent's pack is never promoted to trusted
     view = memoryview(data)
     for entry in entries:
+        cancel.check()
         if entry.blob_id in safe:
             report.already_safe += 1
             continue
@@ -142,6 +145,7 @@ def salvage_packs(
     damaged: Collection[bytes],
     known: dict[bytes, PackRecord],
     safe: set[bytes],
+    cancel: CancelToken = NEVER,
 ) -> SalvageReport:
     """Salvage each pack in ``damaged`` (see :func:`salvage_pack`) and flush the copies.
 
@@ -151,10 +155,13 @@ def salvage_packs(
     """
     report = SalvageReport()
     for pack_id in sorted(damaged):
-        salvage_pack(repo, pack_id, known.get(pack_id), safe, report)
+        salvage_pack(repo, pack_id, known.get(pack_id), safe, report, cancel)
     for blob_id in list(report.lost):
         if blob_id in safe:
             del report.lost[blob_id]
     if report.saved:
         repo.flush()
     return report
+
+
+__all__ = ["SalvageReport", "old_index_records", "salvage_pack", "salvage_packs"]

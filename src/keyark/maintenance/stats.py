@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
+from keyark.cancel import NEVER, CancelToken
+from keyark.maintenance.summary import Summary
 from keyark.repo.pack import DATA, TREE
 from keyark.repo.repository import Repository
 from keyark.repo.snapshot import Snapshot
@@ -14,7 +16,7 @@ from keyark.repo.tree import DIR, FILE, Node
 
 
 @dataclass
-class RepoStats:
+class RepoStats(Summary):
     """Sizes and ratios of a repository (or of some snapshots)."""
 
     snapshots: int = 0
@@ -35,21 +37,27 @@ class RepoStats:
     def compression_ratio(self) -> float:
         return self.unique_size / self.stored_blob_size if self.stored_blob_size else 1.0
 
-    def to_dict(self) -> dict[str, Any]:
-        data = asdict(self)
-        data["dedup_ratio"] = round(self.dedup_ratio, 3)
-        data["compression_ratio"] = round(self.compression_ratio, 3)
-        return data
+    def derived(self) -> dict[str, Any]:
+        return {
+            "dedup_ratio": round(self.dedup_ratio, 3),
+            "compression_ratio": round(self.compression_ratio, 3),
+        }
 
 
 def stats(
-    repo: Repository, snapshots: list[Snapshot], load_tree: Callable[[bytes], list[Node]]
+    repo: Repository,
+    snapshots: list[Snapshot],
+    load_tree: Callable[[bytes], list[Node]],
+    cancel: CancelToken = NEVER,
 ) -> RepoStats:
-    """Sizes over ``snapshots``: logical (restore size) and what their unique blobs take."""
+    """Sizes over ``snapshots``: logical (restore size) and what their unique blobs take.
+
+    Every snapshot walked is a cancel checkpoint.
+    """
     repo.load_index()
     result = RepoStats(snapshots=len(snapshots))
     result.packs = len(repo.index.packs())
-    result.repository_size = sum(size for _name, size in repo.iter_pack_names())
+    result.repository_size = sum(size for _name, size in repo.packs.names())
 
     @cache
     def tree_totals(tree_id: bytes) -> tuple[int, int]:
@@ -81,6 +89,7 @@ def stats(
                     stack.append(node.subtree)
 
     for snapshot in snapshots:
+        cancel.check()
         files, size = tree_totals(snapshot.tree)
         result.files += files
         result.logical_size += size
@@ -96,3 +105,6 @@ def stats(
             result.tree_blobs += 1
         result.stored_blob_size += location.length if location.kind == DATA else 0
     return result
+
+
+__all__ = ["RepoStats", "stats"]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from keyark.repo.locks import LockInfo, lock_sealer, remove_locks
+from keyark.repo.locks import LockInfo
 from keyark.repo.repository import Repository
 
 
@@ -14,4 +14,7 @@ def unlock(repo: Repository, *, remove_all: bool = False) -> list[LockInfo]:
     unreadable one has ``readable`` False). ``remove_all`` also removes the locks of running
     processes: only for when they are known to be gone (another host crashed).
     """
-    return remove_locks(repo.backend, lock_sealer(repo.keyring.id_key), remove_all=remove_all)
+    return repo.locks.remove(remove_all=remove_all)
+
+
+__all__ = ["unlock"]

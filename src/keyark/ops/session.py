@@ -4,11 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import TypeVar
 
+from keyark import storage
 from keyark.context import OperationContext
 from keyark.errors import UsageError
-from keyark.ops import _repository
+from keyark.repo.agent_session import AgentRepository
 from keyark.repo.repository import Repository
+
+H = TypeVar("H", Repository, AgentRepository)
 
 #: The one message for a write-only credential used to read.
 WRITE_ONLY = (
@@ -21,13 +25,13 @@ def open_repository(ctx: OperationContext) -> Repository:
     """Open and unlock the context's repository with a full key, bound to its events."""
     if ctx.agent_credential is not None:
         raise UsageError(WRITE_ONLY)
-    repo = _repository.open_repository(
+    repo = storage.open_repository(
         ctx.url, ctx.resolve_credentials(), ctx.backend_options(), ctx.cache_dir
     )
     return bind(repo, ctx)
 
 
-def open_for_backup(ctx: OperationContext) -> Repository:
+def open_for_backup(ctx: OperationContext) -> Repository | AgentRepository:
     """Like :func:`open_repository`, but a write-only agent credential is accepted."""
     credential = ctx.agent_credential
     if credential is None:
@@ -37,7 +41,7 @@ def open_for_backup(ctx: OperationContext) -> Repository:
     return bind(open_agent_repository(ctx.url, credential, ctx.backend_options()), ctx)
 
 
-def bind(repo: Repository, ctx: OperationContext) -> Repository:
+def bind(repo: H, ctx: OperationContext) -> H:
     """Route the repository layer's events and cancel checks to ``ctx``."""
     repo.events = ctx.events
     repo.cancel = ctx.cancel
@@ -54,4 +58,4 @@ def opened(ctx: OperationContext) -> Iterator[Repository]:
         repo.close()
 
 
-__all__ = ["WRITE_ONLY", "bind", "open_for_backup", "open_repository", "opened"]
+__all__ = ["WRITE_ONLY", "Repository", "bind", "open_for_backup", "open_repository", "opened"]

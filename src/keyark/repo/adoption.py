@@ -31,30 +31,29 @@ stored, and every later read verifies each blob anyway (design D7).
 Concurrent writers under a shared lock may adopt the same packs (another
 backup's packs still waiting for its index): the same pack then appears in two
 index files, which readers merge and ``prune`` tidies. Agents (which cannot read
-the index) never adopt.
+the index) never adopt: their repository type has no index to adopt into.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
-from collections.abc import Callable, Collection
+from collections.abc import Collection
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from keyark.crypto.envelope import envelope_key_id
 from keyark.errors import BackendError, FormatError, IntegrityError
+from keyark.events import Code, Events
 from keyark.repo.index import PackRecord
-from keyark.repo.pack import TRAILER_SIZE, header_span, pack_id_from_name, pack_name, parse_header
-from keyark.repo.packer import write_index_file
+from keyark.repo.pack import TRAILER_SIZE, header_span, pack_name, parse_header
+from keyark.repo.reporting import Report, report
 from keyark.repo.repository import Repository
 
 #: Packs per adoption index file (as prune and rotate write them).
 PACKS_PER_INDEX_FILE = 64
 #: Bytes read per request while hashing a pack.
 READ_PIECE = 8 * 1024 * 1024
-
-Warn = Callable[[str], None]
 
 
 @dataclass
@@ -74,12 +73,8 @@ class AdoptionSummary:
 
 def find_unindexed(repo: Repository) -> dict[bytes, int]:
     """Pack id -> size of every stored pack the (loaded) master index does not list."""
-    found: dict[bytes, int] = {}
-    for name, size in repo.iter_pack_names():
-        pack_id = pack_id_from_name(name)
-        if pack_id is not None and not repo.index.has_pack(pack_id):
-            found[pack_id] = size
-    return found
+    indexed = repo.blobs.index.packs()
+    return {p: size for p, size in repo.packs.stored().items() if p not in indexed}
 
 
 def verify_pack(repo: Repository, pack_id: bytes, size: int, keys: Collection[bytes]) -> PackRecord:
@@ -88,11 +83,10 @@ def verify_pack(repo: Repository, pack_id: bytes, size: int, keys: Collection[by
     The pack's bytes must hash to its name, its header must be sealed with one of
     ``keys`` (keyring data keys) and open, and every entry must lie in the blob area.
     """
-    name = pack_name(pack_id)
     digest = hashlib.sha256()
     offset = 0
     while offset < size:
-        piece = repo.backend.get(name, offset, min(READ_PIECE, size - offset))
+        piece = repo.packs.read(pack_id, offset, min(READ_PIECE, size - offset))
         if not piece:
             break
         digest.update(piece)
@@ -100,12 +94,13 @@ def verify_pack(repo: Repository, pack_id: bytes, size: int, keys: Collection[by
     if offset != size or not hmac.compare_digest(digest.digest(), pack_id):
         raise IntegrityError("content does not match its SHA-256 name (incomplete or damaged)")
     try:
-        start, length = header_span(size, repo.backend.get(name, size - TRAILER_SIZE, TRAILER_SIZE))
-        sealed = repo.backend.get(name, start, length)
+        trailer = repo.packs.read(pack_id, size - TRAILER_SIZE, TRAILER_SIZE)
+        start, length = header_span(size, trailer)
+        sealed = repo.packs.read(pack_id, start, length)
         key_id = envelope_key_id(sealed)
         if key_id not in keys:
             raise IntegrityError("sealed with a key that is not a keyring data key here")
-        entries = parse_header(repo.sealer_for(key_id), sealed)
+        entries = parse_header(repo.keys.sealer_for(key_id), sealed)
     except FormatError as error:
         raise IntegrityError(str(error)) from None
     if not entries or any(e.offset + e.length > start for e in entries):
@@ -114,23 +109,28 @@ def verify_pack(repo: Repository, pack_id: bytes, size: int, keys: Collection[by
 
 
 def adopt_unindexed(
-    repo: Repository, *, keys: Collection[bytes] | None = None, warn: Warn | None = None
+    repo: Repository,
+    *,
+    keys: Collection[bytes] | None = None,
+    events: Events | None = None,
+    warn: Report = None,
 ) -> AdoptionSummary:
     """Index the complete, full-key packs no index lists; return what was done.
 
     Call under the operation's lock, after the index is loaded, before anything
     dedups. ``keys`` limits adoption to packs sealed with those data keys
     (default: every keyring data key). The index files are durable before the
-    master index learns the packs. Does nothing for agents. A pack that fails a
-    check is skipped (it stays unindexed; ``prune`` removes it); ``warn`` hears of
-    damaged ones. Storage errors while writing the index propagate.
+    master index learns the packs. (Agents never adopt: an
+    :class:`~keyark.repo.agent_session.AgentRepository` is not a :class:`Repository`.)
+    A pack that fails a check is skipped (it stays unindexed; prune removes it);
+    damaged ones are warned about (:data:`~keyark.events.Code.PACK_DAMAGED`) to
+    ``events`` (default ``repo.events``; ``warn``, a legacy callback, instead when
+    given). Storage errors while writing the index propagate.
     """
     summary = AdoptionSummary()
-    if repo.agent is not None:
-        return summary
-    repo.load_index()
-    allowed = set(repo.keyring.data_keys) if keys is None else set(keys)
-    allowed &= set(repo.keyring.data_keys)
+    repo.blobs.load_index()
+    data_keys = set(repo.keys.keyring.data_keys)
+    allowed = data_keys if keys is None else set(keys) & data_keys
     unindexed = find_unindexed(repo)
     summary.unindexed = len(unindexed)
     if not unindexed:
@@ -144,29 +144,30 @@ def adopt_unindexed(
             return pack_name(pack_id), str(error)
 
     records: list[PackRecord] = []
-    workers = max(1, repo.backend.capabilities().connections)
+    workers = repo.packs.connections
     with ThreadPoolExecutor(workers, thread_name_prefix="keyark-adopt") as pool:
         for outcome in pool.map(attempt, sorted(unindexed.items())):
             if isinstance(outcome, PackRecord):
                 records.append(outcome)
             else:
                 summary.skipped.append(outcome)
-    if warn is not None:
-        damaged = [s for s in summary.skipped if "SHA-256" in s[1]]
-        if damaged:
-            warn(
-                f"{len(damaged)} unindexed pack(s) are incomplete or damaged, first "
-                f"{damaged[0][0]}; not reused ('keyark prune' removes them)"
-            )
+    damaged = [s for s in summary.skipped if "SHA-256" in s[1]]
+    if damaged:
+        message = (
+            f"{len(damaged)} unindexed pack(s) are incomplete or damaged, first "
+            f"{damaged[0][0]}; not reused (prune removes them)"
+        )
+        target = warn if warn is not None else events or repo.events
+        report(target, Code.PACK_DAMAGED, message, subject=damaged[0][0])
     if not records:
         return summary
-    sealer = repo.current_sealer()
+    sealer = repo.keys.current_sealer()
     for start in range(0, len(records), PACKS_PER_INDEX_FILE):
         chunk = records[start : start + PACKS_PER_INDEX_FILE]
-        summary.index_files.append(write_index_file(repo.backend, sealer, chunk))
+        summary.index_files.append(repo.packs.write_index(chunk, sealer=sealer))
     # Durable now: only from here on may anything dedup against these packs.
     for record in records:
-        repo.add_record(record)
+        repo.blobs.add_record(record)
     summary.packs = len(records)
     summary.bytes = sum(r.size for r in records)
     return summary

@@ -1,83 +1,73 @@
-"""Index loading and verified blob I/O, mixed into :class:`~keyark.repo.repository.Repository`.
+"""The blob store of a full-key session: index loading, pack headers and verified blob reads.
+
+It is the :class:`~keyark.repo.blob_writer.BlobWriter` of a full-key session plus
+everything that needs keys to read.
 
 Trust (design D7): index records are trusted only when sealed by a full-key
 writer for a pack sealed with a keyring data key; dedup uses trusted copies only;
 every read verifies, and a copy that fails is skipped for the next candidate.
 Blobs are stored bare in packs (design D8): the envelope prefix is rebuilt from
 the pack's key id.
-
-Writes are guarded (issue 9): before each index file and each snapshot,
-:meth:`BlobStore.ensure_writable` checks that every lock this session holds is still
-valid (a writer paused past its lock's expiry may have had its packs pruned) and that
-the packs this session stored since the last check still exist.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
-import threading
 from concurrent.futures import ThreadPoolExecutor
-from typing import TYPE_CHECKING
 
-from keyark.backends.base import Backend
-from keyark.compress import Compressor, decompress
-from keyark.crypto.envelope import ObjectKind, Sealer, envelope_key_id
-from keyark.crypto.keyring import Keyring
-from keyark.errors import BackendError, IntegrityError, NotFoundError
+from keyark.compress import decompress
+from keyark.crypto.envelope import ObjectKind, envelope_key_id
+from keyark.errors import BackendError, Hint, IntegrityError
+from keyark.repo.blob_writer import BlobWriter
 from keyark.repo.config import BlobHasher
-from keyark.repo.index import BlobLocation, MasterIndex, PackRecord, decode_index
-from keyark.repo.pack import BLOB_KINDS, pack_name
-from keyark.repo.packer import Packer
+from keyark.repo.index import BlobLocation, PackRecord, decode_index
+from keyark.repo.keys import KeyStore
+from keyark.repo.lock_store import LockStore
+from keyark.repo.pack import BLOB_KINDS, TRAILER_SIZE, PackEntry, header_span, parse_header
+from keyark.repo.pack_store import PackStore
+from keyark.repo.packer import INDEX_PACKS_PER_FILE
+from keyark.repo.tree import Node, decode_tree
 
-if TYPE_CHECKING:
-    from keyark.repo.agent_session import AgentSession
-    from keyark.repo.locks import RepositoryLock
+#: Bytes read from a pack's end in one request, hoping to hold its whole header.
+HEADER_READ = 4096
 
 
-class BlobStore:
-    """The master index and blob reads/writes of a repository session."""
+class BlobStore(BlobWriter):
+    """The master index and the blob reads and writes of a full-key session."""
 
-    backend: Backend
-    keyring: Keyring
-    index: MasterIndex
-    hasher: BlobHasher
-    compressor: Compressor
-    agent: AgentSession | None
-    index_problems: list[str]
-    _pending: set[bytes]
-    _dedup_lock: threading.Lock
-    _packer: Packer | None
-    _index_loaded: bool
-    #: Locks this session took (see :meth:`ensure_writable`); released ones are skipped.
-    held_locks: list[RepositoryLock]
-
-    def sealer_for(self, key_id: bytes) -> Sealer:  # pragma: no cover - Repository's
-        raise NotImplementedError
-
-    def current_sealer(self) -> Sealer:  # pragma: no cover - Repository's
-        raise NotImplementedError
-
-    def packer(self) -> Packer:  # pragma: no cover - Repository's
-        raise NotImplementedError
-
-    def open_object(
-        self, kind: ObjectKind, name: bytes, envelope: bytes | memoryview
-    ) -> bytes:  # pragma: no cover - Repository's
-        raise NotImplementedError
+    def __init__(
+        self,
+        packs: PackStore,
+        locks: LockStore,
+        keys: KeyStore,
+        hasher: BlobHasher,
+        pack_size: int,
+    ) -> None:
+        super().__init__(
+            packs,
+            locks,
+            hasher,
+            keys.current_sealer,
+            pack_size,
+            trusted=True,
+            packs_per_index=INDEX_PACKS_PER_FILE,
+        )
+        self.keys = keys
+        #: Index files the last :meth:`load_index` skipped (unreadable or malformed).
+        self.index_problems: list[str] = []
+        self._index_loaded = False
 
     # ----------------------------------------------------------------- index
     def load_index(self, *, reload: bool = False) -> None:
         """Read every index file (in parallel) into the master index."""
-        if self.agent is not None:
-            return  # an agent cannot read the index; it dedups against its own cache
         if self._index_loaded and not reload:
             return
         if reload:
             self.index.clear()  # in place: the packer holds this object
-        names = [info.name for info in self.backend.list("index/")]
+        names = self.packs.index_names()
         self.index_problems = []
-        with ThreadPoolExecutor(self.backend.capabilities().connections) as pool:
+        with ThreadPoolExecutor(self.packs.connections) as pool:
             for records in pool.map(self._index_file_or_none, names):
                 for record in records or ():
                     self.add_record(record)
@@ -88,7 +78,7 @@ class BlobStore:
         try:
             return self.read_index_file(name)
         except IntegrityError as error:
-            self.index_problems.append(f"{error}; skipped (run 'keyark check')")
+            self.index_problems.append(f"{error}; skipped")
             return None
 
     def add_record(self, record: PackRecord) -> None:
@@ -104,112 +94,44 @@ class BlobStore:
         key, its writer marked it trusted, and the pack's key is a keyring data key;
         an index file sealed with an agent session key yields only untrusted records.
         """
-        data = self.backend.get(name)
+        data = self.packs.read_index_bytes(name)
         if not hmac.compare_digest(
             hashlib.sha256(data).hexdigest(), name.rsplit("/", maxsplit=1)[-1]
         ):
             raise IntegrityError(f"index file {name} does not match its name (corrupt)")
         try:
             key_id = envelope_key_id(data)
-            records, _superseded = decode_index(self.open_object(ObjectKind.INDEX, b"", data))
+            records, _superseded = decode_index(self.keys.open_object(ObjectKind.INDEX, b"", data))
         except IntegrityError as error:
             raise IntegrityError(f"index file {name}: {error}") from None
-        sealed_by_keyring = self.agent is None and key_id in self.keyring.data_keys
+        data_keys = self.keys.keyring.data_keys
         for record in records:
-            record.trusted = (
-                record.trusted and sealed_by_keyring and record.key_id in self.keyring.data_keys
-            )
+            record.trusted = record.trusted and key_id in data_keys and record.key_id in data_keys
         return records
 
+    # ----------------------------------------------------------------- packs
+    def pack_header(self, pack_id: bytes, size: int | None = None) -> tuple[list[PackEntry], bytes]:
+        """Read and decrypt a pack's header: (entries, id of the key that sealed it)."""
+        if size is None:
+            size = self.packs.size(pack_id)
+        start = max(0, size - HEADER_READ)
+        tail = self.packs.read(pack_id, start, None)
+        trailer = tail[-TRAILER_SIZE:] if len(tail) >= TRAILER_SIZE else b""
+        offset, length = header_span(size, trailer)
+        if offset >= start:
+            sealed = tail[offset - start : offset - start + length]
+        else:
+            sealed = self.packs.read(pack_id, offset, length)
+        if len(sealed) != length:
+            raise IntegrityError(f"pack {pack_id.hex()[:16]} is truncated")
+        key_id = envelope_key_id(sealed)
+        return parse_header(self.keys.sealer_for(key_id), sealed), key_id
+
+    def read_pack_header(self, pack_id: bytes, size: int | None = None) -> list[PackEntry]:
+        """Read and decrypt the header at the end of a pack."""
+        return self.pack_header(pack_id, size)[0]
+
     # ----------------------------------------------------------------- blobs
-    def has_blob(self, blob_id: bytes) -> bool:
-        """Whether a trusted copy exists (or is being written by this session).
-
-        Untrusted (agent-written) copies never satisfy dedup (design D7).
-        """
-        return self.index.has_trusted(blob_id) or blob_id in self._pending
-
-    def save_blob(self, kind: int, data: bytes | memoryview) -> tuple[bytes, int]:
-        """Store a blob unless a trusted copy is known; return (blob id, bytes added)."""
-        blob_id = self.hasher(data)
-        with self._dedup_lock:
-            if self.index.has_trusted(blob_id) or blob_id in self._pending:
-                return blob_id, 0
-            self._pending.add(blob_id)
-        algorithm, payload = self.compressor.compress(data)
-        sealed = self.current_sealer().seal_bare(BLOB_KINDS[kind], blob_id, payload)
-        self.packer().add(kind, blob_id, sealed, len(data), int(algorithm))
-        return blob_id, len(sealed)
-
-    def flush(self) -> None:
-        """Make every saved blob durable and indexed.
-
-        If anything fails (an upload, an index write, the write guard), the error is
-        raised and this session forgets every blob it had not indexed and starts a
-        fresh packer: no later save in this session dedups against a blob whose pack
-        never became durable and indexed.
-        """
-        if self._packer is not None:
-            try:
-                self._packer.flush()
-            except BaseException:
-                self._abandon_writes()
-                raise
-        with self._dedup_lock:
-            self._pending = {b for b in self._pending if not self.index.has_trusted(b)}
-
-    def discard_failed_writes(self) -> None:
-        """Start afresh if an earlier write of this session failed (a new operation begins).
-
-        The failed packer stays in place until then, so the operation it failed in
-        cannot save a snapshot (every later add and flush raises).
-        """
-        if self._packer is not None and self._packer.failed:
-            self._abandon_writes()
-
-    def _abandon_writes(self) -> None:
-        """Forget unindexed blobs and the failed packer (after a failed write)."""
-        packer, self._packer = self._packer, None
-        with self._dedup_lock:
-            self._pending = set()
-        if packer is not None:
-            packer.close()
-
-    def ensure_writable(self, records: list[PackRecord], consequence: str) -> None:
-        """Raise unless this session may still write what refers to ``records``.
-
-        Every lock this session holds must still be valid (a :class:`LockError` if it
-        was lost, e.g. the process was paused past its expiry) and every pack in
-        ``records`` must still be stored with its size (an :class:`IntegrityError`
-        naming it otherwise). ``consequence`` says what was not written.
-        """
-        for lock in [lock for lock in self.held_locks if lock.held]:
-            lock.ensure_valid(consequence)
-        self.held_locks = [lock for lock in self.held_locks if lock.held]
-        if not records:
-            return
-        workers = max(1, min(len(records), self.backend.capabilities().connections))
-        with ThreadPoolExecutor(workers, thread_name_prefix="keyark-verify") as pool:
-            stored = list(pool.map(self._pack_stored, records))
-        missing = [r for r, ok in zip(records, stored, strict=True) if not ok]
-        if missing:
-            raise IntegrityError(
-                f"{len(missing)} pack(s) this session stored are gone or changed "
-                f"(pack {missing[0].pack_id.hex()[:16]}), deleted while it was paused or "
-                f"by another command; {consequence}; run it again"
-            )
-
-    def _pack_stored(self, record: PackRecord) -> bool:
-        try:
-            return self.backend.stat(pack_name(record.pack_id)).size == record.size
-        except NotFoundError:
-            return False
-
-    def ensure_packs_durable(self, consequence: str) -> None:
-        """Before a snapshot: the write guard over every pack stored since the last one."""
-        records = self._packer.take_unverified() if self._packer is not None else []
-        self.ensure_writable(records, consequence)
-
     def _open_blob(
         self, location: BlobLocation, sealed: bytes | memoryview, key_id: bytes | None
     ) -> tuple[bytes, bytes]:
@@ -217,7 +139,7 @@ class BlobStore:
         key = key_id or location.key_id or self.index.pack_key(location.pack_id)
         if not key:
             raise IntegrityError(f"pack {location.pack_id.hex()[:16]} has no recorded key id")
-        payload = self.sealer_for(key).open_bare(
+        payload = self.keys.sealer_for(key).open_bare(
             BLOB_KINDS[location.kind], location.blob_id, sealed
         )
         data = decompress(location.compression, payload, location.raw_length)
@@ -248,7 +170,7 @@ class BlobStore:
 
     def read_copy(self, location: BlobLocation) -> bytes:
         """Read and verify one stored copy of a blob."""
-        sealed = self.backend.get(pack_name(location.pack_id), location.offset, location.length)
+        sealed = self.packs.read(location.pack_id, location.offset, location.length)
         if len(sealed) != location.length:
             raise IntegrityError(f"pack {location.pack_id.hex()[:16]} is truncated")
         return self.decode_blob(location, sealed)
@@ -287,5 +209,13 @@ class BlobStore:
         count = len(candidates)
         raise IntegrityError(
             f"blob {blob_id.hex()[:16]}: none of its {count} stored copies verifies "
-            f"(last: {error}); run 'keyark check --read-data'"
+            f"(last: {error})",
+            hint=Hint.CHECK_DATA,
         )
+
+    def load_tree(self, tree_id: bytes) -> list[Node]:
+        """Load and parse a tree blob (a :class:`FormatError` names a malformed one)."""
+        return decode_tree(self.load_blob(tree_id), tree_id)
+
+
+__all__ = ["BlobStore"]

@@ -26,7 +26,7 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from keyark.chunker import ChunkerParams
 from keyark.crypto.envelope import KEY_ID_SIZE, ObjectKind, Sealer, SymmetricKey
-from keyark.errors import FormatError, IntegrityError
+from keyark.errors import FormatError, Hint, IntegrityError
 
 _T = TypeVar("_T")
 
@@ -45,7 +45,6 @@ _BLOB_ID = {PROFILE_DEFAULT: "blake3-keyed", PROFILE_FIPS: "hmac-sha256"}
 _FIELDS = frozenset(
     ("version", "id", "profile", "created", "pack_size", "chunker", "blob_id", "public", "sealed")
 )
-_REMEDY = "re-create the repository with 'keyark init' and back up again"
 
 
 def derive_subkey(id_key: bytes, purpose: str) -> SymmetricKey:
@@ -127,7 +126,8 @@ class RepoConfig:
             shown = version if isinstance(version, int) else "(missing)"
             raise FormatError(
                 f"repository format version {str(shown)[:20]} is not supported "
-                f"(this keyark reads version {FORMAT_VERSION}); {_REMEDY}"
+                f"(this keyark reads version {FORMAT_VERSION})",
+                hint=Hint.REINIT,
             )
         return document
 

@@ -25,7 +25,7 @@ from typing import Any, TypeVar
 
 import msgpack
 
-from keyark.errors import FormatError
+from keyark.errors import FormatError, Hint
 
 T = TypeVar("T")
 K = TypeVar("K")
@@ -71,11 +71,15 @@ def _range(lo: float | None, hi: float | None) -> str:
     return ""
 
 
+def malformed_object(message: str) -> FormatError:
+    """The :class:`FormatError` of a malformed stored object (hint: a check lists them)."""
+    return FormatError(message, hint=Hint.CHECK)
+
+
 def malformed(name: str, expected: str, value: object) -> FormatError:
     """Build the FormatError for ``name`` holding ``value`` where ``expected`` was needed."""
-    return FormatError(
-        f"{name} must be {expected}, not {_kind(value)}: the object is malformed "
-        "(run 'keyark check' to list damaged objects)"
+    return malformed_object(
+        f"{name} must be {expected}, not {_kind(value)}: the object is malformed"
     )
 
 
@@ -84,9 +88,9 @@ def require_int(value: object, name: str, lo: int | None = None, hi: int | None 
     if isinstance(value, bool) or not isinstance(value, int):
         raise malformed(name, "an integer" + _range(lo, hi), value)
     if (lo is not None and value < lo) or (hi is not None and value > hi):
-        raise FormatError(
+        raise malformed_object(
             f"{name} must be an integer{_range(lo, hi)}, not one out of that range: "
-            "the object is malformed (run 'keyark check' to list damaged objects)"
+            "the object is malformed"
         )
     return value
 
@@ -131,9 +135,9 @@ def require_str(
         raise malformed(name, "a string", value)
     if len(value) < min_len or (max_len is not None and len(value) > max_len):
         limit = f"of {min_len} to {max_len} characters" if max_len is not None else "non-empty"
-        raise FormatError(f"{name} must be a string {limit}: the object is malformed")
+        raise malformed_object(f"{name} must be a string {limit}: the object is malformed")
     if not allow_nul and "\0" in value:
-        raise FormatError(f"{name} contains a NUL character: the object is malformed")
+        raise malformed_object(f"{name} contains a NUL character: the object is malformed")
     return value
 
 
@@ -148,9 +152,11 @@ def require_bytes(
     if not isinstance(value, bytes | bytearray):
         raise malformed(name, "bytes", value)
     if length is not None and len(value) != length:
-        raise FormatError(f"{name} must be {length} bytes long: the object is malformed")
+        raise malformed_object(f"{name} must be {length} bytes long: the object is malformed")
     if max_len is not None and len(value) > max_len:
-        raise FormatError(f"{name} must be at most {max_len} bytes long: the object is malformed")
+        raise malformed_object(
+            f"{name} must be at most {max_len} bytes long: the object is malformed"
+        )
     return bytes(value)
 
 
@@ -165,7 +171,7 @@ def require_hex(value: object, name: str, length: int | None = None) -> str:
     valid = len(text) % 2 == 0 and all(c in "0123456789abcdef" for c in text)
     if not valid or (length is not None and len(text) != 2 * length):
         size = f" of {length} bytes" if length is not None else ""
-        raise FormatError(f"{name} must be lowercase hex{size}: the object is malformed")
+        raise malformed_object(f"{name} must be lowercase hex{size}: the object is malformed")
     return text
 
 
@@ -174,7 +180,7 @@ def require_list(value: object, name: str, *, max_items: int | None = None) -> l
     if not isinstance(value, list | tuple):
         raise malformed(name, "a list", value)
     if max_items is not None and len(value) > max_items:
-        raise FormatError(f"{name} has more than {max_items} items: the object is malformed")
+        raise malformed_object(f"{name} has more than {max_items} items: the object is malformed")
     return list(value)
 
 
@@ -200,7 +206,7 @@ def require_map(value: object, name: str, *, max_items: int | None = None) -> di
     if not isinstance(value, dict):
         raise malformed(name, "a map", value)
     if max_items is not None and len(value) > max_items:
-        raise FormatError(f"{name} has more than {max_items} entries: the object is malformed")
+        raise malformed_object(f"{name} has more than {max_items} entries: the object is malformed")
     return value
 
 
@@ -277,7 +283,7 @@ class Fields:
         if key in self.data:
             return self.data[key]
         if default is _MISSING:
-            raise FormatError(f"{self.what} has no field {key!r}: the object is malformed")
+            raise malformed_object(f"{self.what} has no field {key!r}: the object is malformed")
         return default
 
     def unknown(self, known: set[str] | frozenset[str]) -> list[Any]:
@@ -356,12 +362,6 @@ class Fields:
     def get_id(self, key: str) -> bytes:
         """Field ``key`` as a 32-byte id (required)."""
         return require_id(self.get(key), self.name(key))
-
-    def get_hex(self, key: str, length: int | None = None, default: Any = _MISSING) -> str:
-        """Field ``key`` as by :func:`require_hex`."""
-        if default is not _MISSING and key not in self.data:
-            return str(default)
-        return require_hex(self.get(key), self.name(key), length)
 
     def get_list(
         self, key: str, default: Any = _MISSING, *, max_items: int | None = None

@@ -16,16 +16,16 @@ from __future__ import annotations
 
 import errno
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 
 from keyark.errors import BackendError, LockError, NotFoundError
-from keyark.repo.locks import RepositoryLock, lock_sealer, read_locks
-from keyark.repo.pack import pack_id_from_name
+from keyark.events import Code
+from keyark.repo.locks import RepositoryLock
+from keyark.repo.reporting import Report, report
 from keyark.repo.repository import Repository
 
 log = logging.getLogger("keyark.locks")
-Warn = Callable[[str], None]
 
 
 def is_disk_full(error: BaseException) -> bool:
@@ -39,12 +39,13 @@ def is_disk_full(error: BaseException) -> bool:
 
 @contextmanager
 def read_lock(
-    repo: Repository, operation: str, retry: float = 0.0, warn: Warn | None = None
+    repo: Repository, operation: str, retry: float = 0.0, warn: Report = None
 ) -> Iterator[RepositoryLock | None]:
     """A shared lock for a read-only ``operation``; none, with a warning, on a full disk.
 
-    Any other failure to lock (a conflicting exclusive lock: :class:`LockError`,
-    a backend error) is raised as before.
+    The warning (:data:`~keyark.events.Code.STORAGE_FULL`) goes to ``warn`` (events or
+    a legacy callback), else to ``repo.events``. Any other failure to lock (a
+    conflicting exclusive lock: :class:`LockError`, a backend error) is raised as before.
     """
     try:
         lock = repo.lock(operation, retry=retry)
@@ -55,11 +56,10 @@ def read_lock(
             raise
         message = (
             f"the repository disk is full, so {operation} runs without a lock "
-            "(read-only; run 'keyark prune' to free space)"
+            "(read-only; prune frees space)"
         )
         log.warning(message)
-        if warn is not None:
-            warn(message)
+        report(warn if warn is not None else repo.events, Code.STORAGE_FULL, message)
         yield None
         return
     with lock:
@@ -78,30 +78,19 @@ def make_room_for_lock(repo: Repository) -> int:
 
     Nothing is deleted while a live lock exists or an index file is unreadable.
     """
-    sealer = lock_sealer(repo.keyring.id_key)
-    removed = 0
-    live = 0
-    for info in read_locks(repo.backend, sealer):
-        if info.readable and info.is_stale():
-            try:
-                repo.backend.delete(info.name)
-                removed += 1
-            except NotFoundError:
-                pass
-        else:
-            live += 1
-    if live:
+    locks = repo.locks.remove_stale()
+    removed = locks.removed
+    if locks.live:
         return removed
-    repo.load_index(reload=True)
-    if repo.index_problems:
+    repo.blobs.load_index(reload=True)
+    if repo.blobs.index_problems:
         return removed
-    indexed = set(repo.index.packs())
-    for name, _size in list(repo.iter_pack_names()):
-        pack_id = pack_id_from_name(name)
-        if pack_id is None or pack_id in indexed:
+    indexed = repo.blobs.index.packs()
+    for pack_id in repo.packs.stored():
+        if pack_id in indexed:
             continue
         try:
-            repo.backend.delete(name)
+            repo.packs.delete(pack_id)
             removed += 1
         except NotFoundError:
             continue

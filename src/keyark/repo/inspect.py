@@ -1,4 +1,4 @@
-"""``debug cat KIND ID``: any repository object as JSON (never key material)."""
+"""Any repository object as JSON-ready data, never key material (the ``debug cat`` operation)."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from keyark.crypto.envelope import ObjectKind, envelope_key_id
 from keyark.errors import NotFoundError, UsageError
 from keyark.repo.index import decode_index
 from keyark.repo.locks import lock_sealer, read_locks
+from keyark.repo.pack import PackEntry
 from keyark.repo.repository import Repository, list_slots
 from keyark.repo.tree import decode_tree
 
@@ -22,6 +23,18 @@ def _unique(names: list[str], prefix: str, ref: str, kind: str) -> str:
     if len(matches) > 1:
         raise UsageError(f"{kind} id {ref!r} is ambiguous; give more digits")
     return matches[0]
+
+
+def _entry(entry: PackEntry) -> dict[str, Any]:
+    """One blob of a pack header or index record."""
+    return {
+        "type": "tree" if entry.kind else "data",
+        "id": entry.blob_id.hex(),
+        "offset": entry.offset,
+        "length": entry.length,
+        "raw_length": entry.raw_length,
+        "compression": entry.compression,
+    }
 
 
 def cat(repo: Repository, kind: str, ref: str = "") -> dict[str, Any]:
@@ -79,17 +92,7 @@ def cat(repo: Repository, kind: str, ref: str = "") -> dict[str, Any]:
                     "size": p.size,
                     "key_id": p.key_id.hex(),
                     "trusted": p.trusted,
-                    "blobs": [
-                        {
-                            "type": "tree" if e.kind else "data",
-                            "id": e.blob_id.hex(),
-                            "offset": e.offset,
-                            "length": e.length,
-                            "raw_length": e.raw_length,
-                            "compression": e.compression,
-                        }
-                        for e in p.entries
-                    ],
+                    "blobs": [_entry(e) for e in p.entries],
                 }
                 for p in packs
             ],
@@ -100,17 +103,7 @@ def cat(repo: Repository, kind: str, ref: str = "") -> dict[str, Any]:
         entries = repo.read_pack_header(bytes.fromhex(name))
         return {
             "id": name,
-            "blobs": [
-                {
-                    "type": "tree" if e.kind else "data",
-                    "id": e.blob_id.hex(),
-                    "offset": e.offset,
-                    "length": e.length,
-                    "raw_length": e.raw_length,
-                    "compression": e.compression,
-                }
-                for e in entries
-            ],
+            "blobs": [_entry(e) for e in entries],
         }
     if kind == "blob":
         repo.load_index()

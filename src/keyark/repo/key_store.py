@@ -29,12 +29,12 @@ from keyark.crypto.envelope import (
     envelope_key_id,
 )
 from keyark.crypto.keyring import KEYRING_NAME, Keyring
-from keyark.errors import FormatError, IntegrityError, NotFoundError, UsageError
+from keyark.errors import FormatError, Hint, IntegrityError, NotFoundError, UsageError
 from keyark.repo import state_copies
 from keyark.repo.config import RepoConfig
 
 if TYPE_CHECKING:
-    from keyark.repo.repository import Repository
+    from keyark.repo.handle import WritableRepository
 
 SLOT_PREFIX = "keys/"
 PENDING_NAME = "keyring.pending"
@@ -245,57 +245,33 @@ def save_keyring(backend: Backend, keyring: Keyring, root: SymmetricKey) -> None
     """Replace ``keyring`` with the next version (monotonic: clients refuse older ones)."""
     if pending_exists(backend):
         raise UsageError(
-            "an interrupted 'keyark key rotate --root' is pending; run it again to finish "
-            "before changing keys"
+            "an interrupted root key rotation is pending; finish it before changing keys",
+            hint=Hint.ROTATE_ROOT,
         )
     keyring.version += 1
     state_copies.write_keyring(backend, keyring.seal(root))  # keyring.bak, then keyring
 
 
-def refresh_keyring(repo: Repository) -> bool:
+def refresh_keyring(repo: WritableRepository) -> bool:  # facade: repo.refresh_keys()
     """Re-read the live keyring into ``repo`` (a writer calls this under its lock).
 
     A writer reads the keyring when it opens the repository, before it takes its
     lock; a ``key rotate --reencrypt`` that completes in between deletes the data key
     it read. Re-reading under the lock (rotation holds an exclusive one) makes the
-    writer seal with the key that is current now. Cached sealers are dropped; the
-    keyring version is checked against (and saved to) the client's trust state.
-    Returns False, doing nothing, for a session without the root key (a write-only
-    agent seals with its own session key). Raises :class:`IntegrityError` if the
-    keyring no longer opens with this session's key.
+    writer seal with the key that is current now (see
+    :meth:`keyark.repo.keys.KeyStore.refresh`). Returns False, doing nothing, for a
+    session without the root key (a write-only agent seals with its own session key).
     """
-    if repo.root_key is None or repo.agent is not None:
-        return False
-    loaded = load_keyring(repo.backend, repo.root_key, state_copies.read_config_bytes(repo.backend))
-    if loaded is None:
-        raise IntegrityError(
-            "the repository keyring no longer opens with this key (changed by another "
-            "client); run the command again"
-        )
-    keyring, root, _pending = loaded
-    if repo.trust is not None:
-        repo.trust.check_keyring(keyring.version)
-        repo.trust.save()  # a full cache disk is warned about, never fatal
-    repo.keyring, repo.root_key = keyring, root
-    repo.forget_sealers()
-    return True
+    return repo.refresh_keys()
 
 
-def require_current_key(repo: Repository, key_id: bytes) -> None:
+def require_current_key(repo: WritableRepository, key_id: bytes) -> None:  # facade
     """Refuse to commit objects sealed with ``key_id`` unless it is still the current key.
 
     Called by a writer right before it writes the index and snapshot that make its
     packs reachable: if a rotation replaced (or a re-encryption deleted) the key
     since the writer's lock was taken, what it sealed may be unreadable, so it stops
     with an :class:`IntegrityError` instead of saving a snapshot nobody can restore.
-    A session without the root key is not checked (see :func:`refresh_keyring`).
+    A session without the root key is not checked. (facade: repo.require_current_key)
     """
-    if repo.root_key is None or repo.agent is not None:
-        return
-    loaded = load_keyring(repo.backend, repo.root_key, state_copies.read_config_bytes(repo.backend))
-    current = loaded[0].current.key_id if loaded is not None else None
-    if current != key_id:
-        raise IntegrityError(
-            "the data key this backup sealed with is no longer current (a concurrent "
-            "'keyark key rotate' replaced it); nothing was saved, run the backup again"
-        )
+    repo.require_current_key(key_id)

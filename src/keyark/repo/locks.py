@@ -21,12 +21,17 @@ A lock object that cannot be opened or parsed (damaged, planted, renamed, or wit
 field of the wrong type) never crashes a command; it is always reported by name, and:
 
 - counts as a conflicting lock for *exclusive* operations (prune, rotate, repair): they
-  stop with a :class:`LockError` naming the object and saying to run ``keyark unlock``,
-  since its holder cannot be known;
+  stop with a :class:`LockError` naming the object (hint: remove it with unlock), since
+  its holder cannot be known;
 - is ignored by *shared* operations (backup), with a warning naming it (once per process,
   on the ``keyark.locks`` logger), so one bad object cannot stop backups;
-- is removed (and listed) by plain ``keyark unlock``, no ``--remove-all`` needed: no
-  keyark client writes such a lock, so nobody can be holding it.
+- is removed (and listed) by a plain unlock (not only "remove all"): no keyark client
+  writes such a lock, so nobody can be holding it.
+
+Waiting: :meth:`RepositoryLock.acquire` retries for up to ``retry`` seconds; before
+each wait it tells ``on_wait`` who holds the lock (the repository turns that into a
+``LockWait`` event) and sleeps through ``sleep`` (a cancel token's sleep, so a cancel
+ends the wait at once, leaving no lock object behind).
 """
 
 from __future__ import annotations
@@ -38,13 +43,13 @@ import random
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 
 from keyark.backends.base import Backend
 from keyark.crypto.envelope import ObjectKind, Sealer
-from keyark.errors import BackendError, KeyarkError, LockError, NotFoundError
+from keyark.errors import BackendError, Hint, KeyarkError, LockError, NotFoundError
 from keyark.repo.config import derive_subkey
 from keyark.repo.fields import Fields, load_json
 
@@ -108,7 +113,7 @@ class LockInfo:
     def is_stale(self, now: float | None = None) -> bool:
         """Whether the holder is gone (expired, or a dead process on this host).
 
-        An unreadable lock is never stale: only ``keyark unlock`` removes it.
+        An unreadable lock is never stale: only an unlock removes it.
         """
         if not self.readable:
             return False
@@ -142,6 +147,10 @@ def _short(name: str) -> str:
     return name.rsplit("/", 1)[-1][:16]
 
 
+#: Hears of a wait for a conflicting lock: (its holder, seconds waited, wait limit).
+WaitListener = Callable[[LockInfo, float, float], None]
+
+
 _warned: set[str] = set()
 
 
@@ -151,10 +160,10 @@ def _warn_ignored(info: LockInfo) -> None:
         return
     _warned.add(info.name)
     log.warning(
-        "ignoring unreadable lock %s (%s); exclusive operations stop on it until "
-        "'keyark unlock' removes it",
+        "ignoring unreadable lock %s (%s); exclusive operations stop on it until it is removed",
         info.name,
         info.problem or "damaged, or not written by keyark",
+        extra={"hint": Hint.REMOVE_LOCK},
     )
 
 
@@ -239,19 +248,33 @@ class RepositoryLock:
             raise
         return name, now
 
-    def acquire(self, retry_seconds: float = 0.0) -> RepositoryLock:
+    def acquire(
+        self,
+        retry_seconds: float = 0.0,
+        *,
+        on_wait: WaitListener | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> RepositoryLock:
         """Take the lock, retrying up to ``retry_seconds``; raise :class:`LockError`.
 
-        Interrupted at any point (Ctrl-C, SIGTERM, a backend error), it leaves no lock.
+        Before each wait ``on_wait(holder, waited, limit)`` hears who holds the lock;
+        ``sleep`` waits (a cancel token's sleep ends the wait by raising). Interrupted
+        at any point (a cancel, Ctrl-C, SIGTERM, a backend error), it leaves no lock.
         """
         try:
-            return self._acquire(retry_seconds)
+            return self._acquire(retry_seconds, on_wait, sleep)
         except BaseException:
             self.release()
             raise
 
-    def _acquire(self, retry_seconds: float) -> RepositoryLock:
-        deadline = time.monotonic() + retry_seconds
+    def _acquire(
+        self,
+        retry_seconds: float,
+        on_wait: WaitListener | None,
+        sleep: Callable[[float], None],
+    ) -> RepositoryLock:
+        started = time.monotonic()
+        deadline = started + retry_seconds
         delay = 0.5
         while True:
             self.name, self._written_at = self._write()
@@ -263,12 +286,12 @@ class RepositoryLock:
             left = deadline - time.monotonic()
             if left <= 0:
                 waited = f" (waited {retry_seconds:g}s)" if retry_seconds > 0 else ""
-                hint = "; if that process is gone, run 'keyark unlock'"
-                if not conflict.readable:
-                    hint = "; run 'keyark unlock' to remove it"
-                raise LockError(f"repository is {conflict.describe()}{waited}{hint}")
+                hint = Hint.UNLOCK if conflict.readable else Hint.REMOVE_LOCK
+                raise LockError(f"repository is {conflict.describe()}{waited}", hint=hint)
+            if on_wait is not None:
+                on_wait(conflict, time.monotonic() - started, retry_seconds)
             # Jitter: two lockers that collided must not collide again in lockstep.
-            time.sleep(min(left, delay * random.uniform(0.5, 1.0)))
+            sleep(min(left, delay * random.uniform(0.5, 1.0)))
             delay = min(delay * 2, 10.0)
         self._thread = threading.Thread(target=self._refresh_loop, daemon=True, name="keyark-lock")
         self._thread.start()

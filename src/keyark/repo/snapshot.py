@@ -10,7 +10,7 @@ from typing import Any
 import msgpack
 
 from keyark.crypto.agents import FULL_KEY, TRUSTED
-from keyark.errors import FormatError, SnapshotNotFoundError, UsageError
+from keyark.errors import FormatError, Hint, SnapshotNotFoundError, UsageError
 from keyark.repo.fields import (
     ID_LENGTH,
     UINT32_MAX,
@@ -259,7 +259,7 @@ def select_snapshot(
         skipped = len(candidates) - len(trusted)
         note = (
             f"{skipped} flagged snapshot{'s' if skipped != 1 else ''} skipped "
-            "(see 'keyark snapshots'; name one by id to use it anyway)"
+            "(list the snapshots to see them; name one by id to use it anyway)"
             if skipped
             else ""
         )
@@ -278,7 +278,7 @@ def select_snapshot(
     ref = ref.lower()
     matches = [s for s in candidates if s.id.startswith(ref)]
     if not matches:
-        raise SnapshotNotFoundError(f"no snapshot with id {ref!r}; see 'keyark snapshots'")
+        raise SnapshotNotFoundError(f"no snapshot with id {ref!r}", hint=Hint.SNAPSHOTS)
     if len(matches) > 1:
         raise SnapshotNotFoundError(
             f"snapshot id prefix {ref!r} is ambiguous ({len(matches)} matches); give more digits"

@@ -4,9 +4,8 @@ Each of the two objects is stored twice with identical bytes: ``config`` and
 ``config.bak``, ``keyring`` and ``keyring.bak`` (issue 9). Both copies are
 verified on open (the config by its signature, the keyring by authenticated
 encryption under KR and by verifying the config); a damaged one is skipped with
-one warning line naming it and ``keyark repair config`` / ``keyark repair
-keyring``, which rewrite it from the verified copy
-(:mod:`keyark.maintenance.repair_state`).
+one warning line naming it, whose hint (:data:`REPAIR_HINT`) names the repair
+that rewrites it from the verified copy (:mod:`keyark.maintenance.repair_state`).
 
 Write order. Every writer puts the copy first, then the primary
 (:func:`write_config`, :func:`write_keyring`). A crash between the two PUTs
@@ -39,7 +38,7 @@ from typing import TypeVar
 
 from keyark.backends.base import Backend
 from keyark.crypto.keyring import KEYRING_NAME
-from keyark.errors import FormatError, NotFoundError, TransientBackendError
+from keyark.errors import FormatError, Hint, NotFoundError, TransientBackendError
 from keyark.repo.config import CONFIG_NAME, RepoConfig
 
 log = logging.getLogger(__name__)
@@ -50,12 +49,12 @@ CONFIG_COPY_NAME = "config.bak"
 KEYRING_COPY_NAME = "keyring.bak"
 #: The copy of each primary object.
 COPY_OF = {CONFIG_NAME: CONFIG_COPY_NAME, KEYRING_NAME: KEYRING_COPY_NAME}
-#: Which ``keyark repair`` subcommand rewrites each object.
-REPAIR_COMMAND = {
-    CONFIG_NAME: "keyark repair config",
-    CONFIG_COPY_NAME: "keyark repair config",
-    KEYRING_NAME: "keyark repair keyring",
-    KEYRING_COPY_NAME: "keyark repair keyring",
+#: Which repair rewrites each object (the face words it: ``keyark repair config`` ...).
+REPAIR_HINT = {
+    CONFIG_NAME: Hint.REPAIR_CONFIG,
+    CONFIG_COPY_NAME: Hint.REPAIR_CONFIG,
+    KEYRING_NAME: Hint.REPAIR_KEYRING,
+    KEYRING_COPY_NAME: Hint.REPAIR_KEYRING,
 }
 _warned: set[tuple[str, str]] = set()
 
@@ -171,17 +170,21 @@ def check_same_settings(opened_with: bytes, verified: bytes) -> None:
 
 
 def warn_damaged(backend: Backend, damaged: str, used: str) -> None:
-    """Warn once per repository and object that ``damaged`` failed verification."""
+    """Warn once per repository and object that ``damaged`` failed verification.
+
+    The log record carries the repair as ``record.hint`` (a :class:`Hint`), which the
+    face words after the message.
+    """
     key = (backend.location(), damaged)
     if key in _warned:
         return
     _warned.add(key)
     log.warning(
         "repository object '%s' is damaged or outdated (it failed verification); using "
-        "'%s' instead: run '%s' to rewrite it",
+        "'%s' instead until it is rewritten",
         damaged,
         used,
-        REPAIR_COMMAND[damaged],
+        extra={"hint": REPAIR_HINT[damaged]},
     )
 
 
@@ -197,7 +200,7 @@ __all__ = [
     "CONFIG_COPY_NAME",
     "COPY_OF",
     "KEYRING_COPY_NAME",
-    "REPAIR_COMMAND",
+    "REPAIR_HINT",
     "check_same_settings",
     "config_candidates",
     "read_config_bytes",

@@ -18,17 +18,16 @@ loses data silently. Younger ones are kept: a later prune removes them.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from keyark.backends.base import Backend, TemporaryObject, delete_temporary, list_temporary
 from keyark.errors import BackendError, NotFoundError
+from keyark.events import Code
 from keyark.repo.locks import EXPIRY_SECONDS
+from keyark.repo.reporting import Report, report
 
 #: A temporary object untouched this long is stale (removed by ``prune``).
 STALE_AFTER_SECONDS = EXPIRY_SECONDS
-
-Warn = Callable[[str], None]
 
 
 @dataclass
@@ -55,7 +54,7 @@ class TemporaryReport:
         return (
             f"{len(self.found)} temporary object(s) of {self.bytes} bytes left by interrupted "
             f"writes (first {self.found[0].name}); {len(self.stale)} older than "
-            f"{minutes:g} minutes, which 'keyark prune' removes"
+            f"{minutes:g} minutes, which prune removes"
         )
 
 
@@ -78,24 +77,25 @@ class TemporaryRemoval:
 
 def remove_stale_temporaries(
     backend: Backend,
-    warn: Warn | None = None,
+    events: Report = None,
     stale_after_seconds: float = STALE_AFTER_SECONDS,
 ) -> TemporaryRemoval:
     """Delete the stale temporary objects; keep younger ones.
 
     Call only under the exclusive lock (see the module docstring). A failed
-    deletion is reported through ``warn`` and skipped (prune runs again later).
+    deletion is warned about (``events``: an :class:`~keyark.events.Events`, or a
+    legacy ``warn(message)`` callback) and skipped (prune runs again later).
     """
-    report = scan_temporaries(backend, stale_after_seconds)
-    result = TemporaryRemoval(kept=len(report.found) - len(report.stale))
-    for temporary in report.stale:
+    found = scan_temporaries(backend, stale_after_seconds)
+    result = TemporaryRemoval(kept=len(found.found) - len(found.stale))
+    for temporary in found.stale:
         try:
             delete_temporary(backend, temporary.name)
         except NotFoundError:
             continue  # its writer finished or cleaned up meanwhile
         except BackendError as error:
-            if warn is not None:
-                warn(f"could not delete temporary object {temporary.name}: {error}")
+            message = f"could not delete temporary object {temporary.name}: {error}"
+            report(events, Code.DELETE_DEFERRED, message, subject=temporary.name)
             continue
         result.removed += 1
         result.bytes += temporary.size

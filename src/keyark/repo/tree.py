@@ -13,13 +13,13 @@ from typing import Any
 
 import msgpack
 
-from keyark.errors import FormatError
 from keyark.repo.fields import (
     INT64_MAX,
     INT64_MIN,
     UINT32_MAX,
     UINT64_MAX,
     Fields,
+    malformed_object,
     require_bytes,
     require_id,
     require_str,
@@ -115,10 +115,7 @@ class Node:
         fields.what = f"{what} entry {name!r}"
         node_type = fields.get_str("t", max_len=16)
         if node_type not in NODE_TYPES:
-            raise FormatError(
-                f"{fields.what} has an unknown type: the tree is malformed "
-                "(run 'keyark check' to list damaged objects)"
-            )
+            raise malformed_object(f"{fields.what} has an unknown type: the tree is malformed")
         node = cls(
             name=name,
             type=node_type,
@@ -142,7 +139,7 @@ class Node:
         elif node_type == SYMLINK:
             target = fields.get_bytes("lt", max_len=MAX_TARGET_BYTES)
             if b"\0" in target:
-                raise FormatError(
+                raise malformed_object(
                     f"{fields.what} has a link target with a NUL byte: the tree is malformed"
                 )
             node.target = os.fsdecode(target)
@@ -186,9 +183,9 @@ def encode_tree(nodes: list[Node]) -> bytes:
 def _entry_name(raw: bytes, name: str) -> str:
     """Check a directory-entry name (one path component) and decode it."""
     if not raw or raw in (b".", b"..") or b"/" in raw or b"\0" in raw:
-        raise FormatError(
+        raise malformed_object(
             f"{name} is not a valid file name (empty, '.', '..', or holding '/' or NUL): "
-            "the tree is malformed (run 'keyark check' to list damaged objects)"
+            "the tree is malformed"
         )
     return os.fsdecode(raw)
 
@@ -213,13 +210,10 @@ def decode_tree(data: bytes, tree_id: bytes | None = None) -> list[Node]:
     document = Fields(unpack_msgpack(data, what), what)
     version = document.get_int("v")
     if version != TREE_VERSION:
-        raise FormatError(f"{what} has unsupported version {version}: the tree is malformed")
+        raise malformed_object(f"{what} has unsupported version {version}: the tree is malformed")
     entries = document.get_list("nodes")
     nodes = [Node.from_dict(item, what) for item in entries]
     names = {node.name for node in nodes}
     if len(names) != len(nodes):
-        raise FormatError(
-            f"{what} lists the same name twice: the tree is malformed "
-            "(run 'keyark check' to list damaged objects)"
-        )
+        raise malformed_object(f"{what} lists the same name twice: the tree is malformed")
     return nodes

@@ -8,7 +8,8 @@ import stat
 import tarfile
 from typing import BinaryIO
 
-from keyark.catalog.browse import resolve_path, walk
+from keyark.catalog.trees import resolve_path, walk
+from keyark.context import OperationContext
 from keyark.errors import UsageError
 from keyark.repo.repository import Repository
 from keyark.repo.snapshot import Snapshot
@@ -19,8 +20,9 @@ _SPECIAL_TYPES = {FIFO: tarfile.FIFOTYPE, CHARDEV: tarfile.CHRTYPE, BLOCKDEV: ta
 
 
 def write_file(repo: Repository, node: Node, out: BinaryIO) -> None:
+    """Write the file ``node``'s content to ``out``."""
     for blob_id in node.content:
-        out.write(repo.load_blob(blob_id))
+        out.write(repo.blobs.load_blob(blob_id))
 
 
 def content_length(repo: Repository, node: Node) -> int:
@@ -33,7 +35,7 @@ def content_length(repo: Repository, node: Node) -> int:
     """
     total = 0
     for blob_id in node.content:
-        length = repo.index.raw_length(blob_id)
+        length = repo.blobs.index.raw_length(blob_id)
         if length is None:
             return node.size
         total += length
@@ -53,7 +55,7 @@ class _BlobReader(io.RawIOBase):
 
     def readinto(self, target: bytearray | memoryview) -> int:  # type: ignore[override]
         while not self._buffer and self._blobs:
-            self._buffer = self._repo.load_blob(self._blobs.pop(0))
+            self._buffer = self._repo.blobs.load_blob(self._blobs.pop(0))
         size = min(len(target), len(self._buffer))
         target[:size] = self._buffer[:size]
         self._buffer = self._buffer[size:]
@@ -65,29 +67,36 @@ def dump(
     snapshot: Snapshot,
     path: str,
     out: BinaryIO,
+    ctx: OperationContext,
     *,
     drop_privileges: bool = False,
-) -> None:
-    """Stream ``path`` of ``snapshot`` to ``out``; with ``drop_privileges`` (an agent's
-    snapshot) tar entries carry no setuid/setgid bits. Holds a shared lock, so prune
-    cannot delete a pack the dump is reading."""
-    with repo.lock("dump"):
-        repo.load_index(reload=True)
-        _dump_locked(repo, snapshot, path, out, drop_privileges)
+) -> bool:
+    """Stream ``path`` of ``snapshot`` to ``out``: a file as it is (True), a directory as a
+    tar stream (False). With ``drop_privileges`` (an agent's snapshot) tar entries
+    carry no setuid/setgid bits. Holds a shared lock, so prune cannot delete a pack
+    the dump is reading; a cancel stops it at the next entry."""
+    with repo.lock("dump", retry=ctx.lock_wait):
+        repo.blobs.load_index(reload=True)
+        return _dump_locked(repo, snapshot, path, out, ctx, drop_privileges)
 
 
 def _dump_locked(
-    repo: Repository, snapshot: Snapshot, path: str, out: BinaryIO, drop_privileges: bool
-) -> None:
-    tree, node = resolve_path(repo.load_tree, snapshot.tree, path)
+    repo: Repository,
+    snapshot: Snapshot,
+    path: str,
+    out: BinaryIO,
+    ctx: OperationContext,
+    drop_privileges: bool,
+) -> bool:
+    tree, node = resolve_path(repo.blobs.load_tree, snapshot.tree, path)
     if node is not None and node.type == FILE:
         write_file(repo, node, out)
-        return
+        return True
     if node is not None and node.type != DIR:
         raise UsageError(f"{path} is a {node.type}; dump writes files and directories")
     root = tree if tree is not None else snapshot.tree
     with tarfile.open(fileobj=out, mode="w|") as archive:
-        for entry in walk(repo.load_tree, root):
+        for entry in walk(repo.blobs.load_tree, root, cancel=ctx.cancel):
             item = entry.node
             info = tarfile.TarInfo(entry.path.lstrip("/"))
             info.mode = item.mode & ~(stat.S_ISUID | stat.S_ISGID) if drop_privileges else item.mode
@@ -109,3 +118,4 @@ def _dump_locked(
             elif item.type == FILE:
                 info.size = content_length(repo, item)
                 archive.addfile(info, io.BufferedReader(_BlobReader(repo, item)))
+    return False

@@ -11,41 +11,44 @@ copy a full-key index lists, and every blob read from them is verified anyway.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
+from keyark.cancel import NEVER, CancelToken
 from keyark.errors import BackendError, IntegrityError
+from keyark.events import Code, Events
 from keyark.repo.index import PackRecord
-from keyark.repo.pack import pack_id_from_name
 from keyark.repo.repository import Repository
 from keyark.repo.tree import Node
 from keyark.restorer.plan import PathFilter, RestorePlan, build_plan, find_subtree
 
-Warn = Callable[[str], None]
 
-
-def index_from_pack_headers(repo: Repository, warn: Warn | None = None) -> int:
+def index_from_pack_headers(
+    repo: Repository, events: Events | None = None, cancel: CancelToken = NEVER
+) -> int:
     """Add every stored pack the master index lacks, from its header; return how many.
 
-    Packs whose header cannot be read are skipped. ``warn`` hears one line naming
-    the remedy when anything was added or an index file was skipped.
+    Packs whose header cannot be read are skipped. ``events`` hears one
+    ``index.damaged`` warning naming the remedy when anything was added or an index
+    file was skipped.
     """
     added = 0
-    for name, size in repo.iter_pack_names():
-        pack_id = pack_id_from_name(name)
-        if pack_id is None or repo.index.has_pack(pack_id):
+    indexed = repo.blobs.index.packs()
+    for pack_id, size in repo.stored_packs().items():
+        cancel.check()
+        if pack_id in indexed:
             continue
         try:
-            entries, key_id = repo.pack_header(pack_id, size)
+            entries, key_id = repo.blobs.pack_header(pack_id, size)
         except (IntegrityError, BackendError):
             continue
-        repo.add_record(PackRecord(pack_id, size, entries, key_id, trusted=False))
+        repo.blobs.add_record(PackRecord(pack_id, size, entries, key_id, trusted=False))
         added += 1
-    if warn is not None and (added or repo.index_problems):
-        damaged = len(repo.index_problems)
+    problems = repo.blobs.index_problems
+    if events is not None and (added or problems):
+        damaged = len(problems)
         what = f"{damaged} index file(s) cannot be read" if damaged else "the index is incomplete"
-        warn(
+        events.warn(
+            Code.INDEX_DAMAGED,
             f"{what}: {added} pack(s) were read from their own headers instead; "
-            "run 'keyark repair index' to rebuild the index"
+            "rebuild the index with 'repair index'",
         )
     return added
 
@@ -55,7 +58,8 @@ def plan_restore(
     root_tree: bytes,
     subpath: str,
     path_filter: PathFilter,
-    warn: Warn | None = None,
+    events: Events | None = None,
+    cancel: CancelToken = NEVER,
 ) -> RestorePlan:
     """The restore plan of ``subpath`` of a snapshot, reading past index damage.
 
@@ -67,22 +71,23 @@ def plan_restore(
     missing: list[bytes] = []
 
     def load_tree(tree_id: bytes) -> list[Node]:
-        if tree_id not in repo.index:
+        if tree_id not in repo.blobs.index:
             missing.append(tree_id)
-        return repo.load_tree(tree_id)
+        return repo.blobs.load_tree(tree_id)
 
     def walk() -> RestorePlan:
         missing.clear()
         root, base = find_subtree(load_tree, root_tree, subpath)
-        return build_plan(load_tree, root, path_filter, base)
+        return build_plan(load_tree, root, path_filter, base, cancel)
 
     recovered = False
-    if repo.index_problems:
-        index_from_pack_headers(repo, warn)
+    if repo.blobs.index_problems:
+        index_from_pack_headers(repo, events, cancel)
         recovered = True
     plan = walk()
-    lacking = missing or any(b not in repo.index for e in plan.files for b in e.node.content)
-    if lacking and not recovered and index_from_pack_headers(repo, warn):
+    index = repo.blobs.index
+    lacking = missing or any(b not in index for e in plan.files for b in e.node.content)
+    if lacking and not recovered and index_from_pack_headers(repo, events, cancel):
         plan = walk()
     plan.unreadable = [(path, _with_remedy(reason)) for path, reason in plan.unreadable]
     return plan
@@ -92,7 +97,7 @@ def _with_remedy(reason: str) -> str:
     """The reason a directory is not restored, ending in what to do about it."""
     if "not in the index" in reason:
         return (
-            f"cannot read this directory: {reason} nor in any pack header; run 'keyark check' "
-            "(it is lost unless another snapshot holds it)"
+            f"cannot read this directory: {reason} nor in any pack header; check the "
+            "repository (it is lost unless another snapshot holds it)"
         )
     return f"cannot read this directory: {reason}"

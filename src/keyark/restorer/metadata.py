@@ -22,6 +22,7 @@ import stat
 import struct
 from collections.abc import Callable
 
+from keyark.events import Code, Events
 from keyark.repo.tree import CHARDEV, DEVICES, FIFO, Node
 
 #: Extended attributes an agent's snapshot must not plant (unless --keep-privileges).
@@ -65,11 +66,11 @@ class MetadataWriter:
         *,
         drop_privileges: bool,
         is_root: bool,
-        warn: Callable[[str], None] | None = None,
+        events: Events | None = None,
     ) -> None:
         self.drop_privileges = drop_privileges
         self.is_root = is_root
-        self._warn = warn
+        self._events = events
 
     def mode(self, node: Node) -> int:
         """The permission bits to set: without setuid/setgid when privileges are dropped."""
@@ -92,8 +93,12 @@ class MetadataWriter:
                 failed.append(f"{name} ({error.strerror or error})")
                 continue
             done.add(name)
-        if failed and self._warn is not None:
-            self._warn(f"{path}: extended attributes not restored: {', '.join(failed)}")
+        if failed and self._events is not None:
+            self._events.warn(
+                Code.RESTORE_ENTRY,
+                f"{path}: extended attributes not restored: {', '.join(failed)}",
+                subject=path,
+            )
         return done
 
     def _final_mode(self, node: Node, restored: set[str]) -> int:

@@ -12,23 +12,21 @@ and skipped; everything else is planned and restored.
 from __future__ import annotations
 
 import fnmatch
-from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from keyark.errors import BackendError, IntegrityError, RestoreError, SnapshotNotFoundError
-from keyark.repo.tree import DEVICES, DIR, FIFO, FILE, SYMLINK, Node
+from keyark.cancel import NEVER, CancelToken
+from keyark.catalog.trees import Entry, TreeLoader, split_path, walk
+from keyark.errors import (
+    BackendError,
+    Hint,
+    IntegrityError,
+    RestoreError,
+    SnapshotNotFoundError,
+)
+from keyark.repo.tree import DEVICES, DIR, FIFO, FILE, SYMLINK
 
-
-@dataclass(frozen=True, slots=True)
-class PlanEntry:
-    """One entry to restore, at ``parts`` below the target."""
-
-    parts: tuple[str, ...]
-    node: Node
-
-    @property
-    def path(self) -> str:
-        return "/" + "/".join(self.parts)
+#: One entry to restore, at ``parts`` below the target.
+PlanEntry = Entry
 
 
 @dataclass
@@ -98,15 +96,13 @@ class PathFilter:
         return False
 
 
-def find_subtree(
-    load_tree: Callable[[bytes], list[Node]], root: bytes, subpath: str
-) -> tuple[bytes, tuple[str, ...]]:
+def find_subtree(load_tree: TreeLoader, root: bytes, subpath: str) -> tuple[bytes, tuple[str, ...]]:
     """The tree id of directory ``subpath`` inside a snapshot, and its parts.
 
     Raises :class:`RestoreError` naming the directory whose listing is unreadable.
     """
     tree = root
-    parts = tuple(p for p in subpath.split("/") if p)
+    parts = split_path(subpath)
     for depth, part in enumerate(parts):
         try:
             nodes = load_tree(tree)
@@ -114,7 +110,8 @@ def find_subtree(
             where = "/" + "/".join(parts[:depth])
             raise RestoreError(
                 f"directory {where} of the snapshot cannot be read ({error}); nothing below "
-                "it can be restored (restore another snapshot, or run 'keyark repair index')"
+                "it can be restored (restore another snapshot, or repair the index)",
+                hint=Hint.REPAIR_INDEX,
             ) from None
         match = next((n for n in nodes if n.name == part), None)
         if match is None or match.type != DIR or match.subtree is None:
@@ -124,10 +121,11 @@ def find_subtree(
 
 
 def build_plan(
-    load_tree: Callable[[bytes], list[Node]],
+    load_tree: TreeLoader,
     root: bytes,
     path_filter: PathFilter,
     base: tuple[str, ...] = (),
+    cancel: CancelToken = NEVER,
 ) -> RestorePlan:
     """Walk from ``root``; entries are placed relative to the target (without ``base``).
 
@@ -136,47 +134,51 @@ def build_plan(
     ``/path/...`` with the reason, and the rest of the snapshot is planned.
     """
     plan = RestorePlan()
+    #: Names seen per directory, and the directories planned (the walk descends into these).
+    seen: dict[tuple[str, ...], set[str]] = {}
+    planned: set[tuple[str, ...]] = set()
 
-    def walk(tree_id: bytes, rel: tuple[str, ...]) -> None:
-        seen: set[str] = set()
-        try:
-            nodes = load_tree(tree_id)
-        except (IntegrityError, BackendError) as error:
-            where = "/".join((*base, *rel))
-            plan.unreadable.append((f"/{where}/..." if where else "/...", str(error)))
-            return
-        for node in nodes:
-            full = "/" + "/".join((*base, *rel, node.name))
-            reason = unsafe_reason(node.name)
-            if reason is None and node.name in seen:
-                reason = f"entry name {node.name!r} appears twice in one directory"
-            if reason is not None:
-                plan.refused.append(f"{'/' + '/'.join((*base, *rel))}: {reason}; refused")
-                continue
-            seen.add(node.name)
-            if path_filter.excluded(full):
-                continue
-            parts = (*rel, node.name)
-            if node.type == DIR:
-                if not path_filter.may_contain_included(full):
-                    continue
-                before = len(plan.files) + len(plan.symlinks) + len(plan.specials)
-                plan.dirs.append(PlanEntry(parts, node))
-                if node.subtree is not None:
-                    walk(node.subtree, parts)
-                if (
-                    path_filter.includes
-                    and not path_filter.included(full)
-                    and len(plan.files) + len(plan.symlinks) + len(plan.specials) == before
-                ):
-                    plan.dirs.remove(PlanEntry(parts, node))
-            elif path_filter.included(full):
-                if node.type == FILE:
-                    plan.files.append(PlanEntry(parts, node))
-                elif node.type == SYMLINK:
-                    plan.symlinks.append(PlanEntry(parts, node))
-                elif node.type == FIFO or node.type in DEVICES:
-                    plan.specials.append(PlanEntry(parts, node))
+    def unreadable(parts: tuple[str, ...], error: Exception) -> None:
+        where = "/".join((*base, *parts))
+        plan.unreadable.append((f"/{where}/..." if where else "/...", str(error)))
 
-    walk(root, ())
+    entries = walk(
+        load_tree, root, descend=lambda e: e.parts in planned, on_error=unreadable, cancel=cancel
+    )
+    for entry in entries:
+        node, parent = entry.node, entry.parts[:-1]
+        names = seen.setdefault(parent, set())
+        reason = unsafe_reason(node.name)
+        if reason is None and node.name in names:
+            reason = f"entry name {node.name!r} appears twice in one directory"
+        if reason is not None:
+            plan.refused.append(f"{'/' + '/'.join((*base, *parent))}: {reason}; refused")
+            continue
+        names.add(node.name)
+        full = "/" + "/".join((*base, *entry.parts))
+        if path_filter.excluded(full):
+            continue
+        if node.type == DIR:
+            if path_filter.may_contain_included(full):
+                plan.dirs.append(entry)
+                planned.add(entry.parts)
+        elif path_filter.included(full):
+            if node.type == FILE:
+                plan.files.append(entry)
+            elif node.type == SYMLINK:
+                plan.symlinks.append(entry)
+            elif node.type == FIFO or node.type in DEVICES:
+                plan.specials.append(entry)
+    if path_filter.includes:
+        # A directory that is not included itself stays only if something below it is.
+        holding = {
+            entry.parts[:depth]
+            for entry in (*plan.files, *plan.symlinks, *plan.specials)
+            for depth in range(1, len(entry.parts))
+        }
+        plan.dirs = [
+            d
+            for d in plan.dirs
+            if d.parts in holding or path_filter.included("/" + "/".join((*base, *d.parts)))
+        ]
     return plan

@@ -18,9 +18,9 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
-from keyark.archiver.archiver import Progress
+from keyark.archiver.progress import Tracker
 from keyark.errors import BackendError, IntegrityError, UnsafePathError
-from keyark.repo.pack import pack_name
+from keyark.events import Code
 from keyark.repo.repository import Repository
 from keyark.repo.tree import DEVICES, Node
 from keyark.restorer.dirs import DirHandles
@@ -50,10 +50,9 @@ class Restorer:
         repo: Repository,
         target: str,
         summary: RestoreSummary,
-        overwrite: str = "always",
-        progress: Progress | None = None,
-        warn: Callable[[str], None] | None = None,
+        tracker: Tracker,
         *,
+        overwrite: str = "always",
         drop_privileges: bool = False,
     ) -> None:
         self.repo = repo
@@ -62,12 +61,11 @@ class Restorer:
         self.target = target
         self.summary = summary
         self.overwrite = overwrite
-        self.progress = progress or Progress()
-        self._warn = warn
+        self.tracker = tracker
         self._lock = threading.Lock()
         self._is_root = os.geteuid() == 0
         self._meta = MetadataWriter(
-            drop_privileges=drop_privileges, is_root=self._is_root, warn=warn
+            drop_privileges=drop_privileges, is_root=self._is_root, events=tracker.events
         )
         self._handles: DirHandles | None = None
         self._run_token = secrets.token_hex(6)
@@ -82,8 +80,7 @@ class Restorer:
         with self._lock:
             self.summary.failed.append(path)
             self.summary.errors.append(f"{path}: {reason}")
-        if self._warn is not None:
-            self._warn(f"{path}: {reason}")
+        self.tracker.events.warn(Code.RESTORE_ENTRY, f"{path}: {reason}", subject=path)
 
     # ----------------------------------------------------------------- metadata
     def _mode(self, node: Node) -> int:
@@ -141,7 +138,7 @@ class Restorer:
             with self._lock:
                 self.summary.files_restored += 1
                 self.summary.bytes_restored += node.size
-            self.progress.add(1, 0)
+            self.tracker.add(1, 0, job.entry.path)
         except UnsafePathError as error:
             self._abandon(job, str(error))
         except OSError as error:
@@ -177,7 +174,7 @@ class Restorer:
                 self._abandon(job, error.strerror or str(error))
                 return
             job.remaining -= 1
-            self.progress.add(0, len(data))
+            self.tracker.add(0, len(data), job.entry.path)
             if job.remaining == 0:
                 self._finish_file(job)
 
@@ -188,10 +185,11 @@ class Restorer:
 
     def _restore_range(self, pack_id: bytes, group: list[Wanted]) -> None:
         """Read one range of a pack, decrypt its blobs and write them where they belong."""
+        self.tracker.check()  # per range, in the worker: a cancel stops the reads
         start = group[0][0].offset
         end = max(loc.offset + loc.length for loc, _ in group)
         try:
-            data = self.repo.backend.get(pack_name(pack_id), start, end - start)
+            data = self.repo.packs.read(pack_id, start, end - start)
         except BackendError as error:
             for _location, users in group:
                 self._fail_blob(users, f"cannot read pack {pack_id.hex()[:16]}: {error}")
@@ -203,7 +201,7 @@ class Restorer:
             try:
                 if len(sealed) != location.length:
                     raise IntegrityError(f"pack {pack_id.hex()[:16]} is truncated")
-                plain = self.repo.decode_or_fetch(location, sealed)
+                plain = self.repo.blobs.decode_or_fetch(location, sealed)
             except IntegrityError as error:
                 self._fail_blob(
                     users, f"damaged data in pack {pack_id.hex()[:16]} ({error}); not restored"
@@ -216,6 +214,7 @@ class Restorer:
         assert self._handles is not None
         packs: PackReads = {}
         for entry in files:
+            self.tracker.check()
             node = entry.node
             try:
                 with self._handles.use(entry.parts[:-1], create=True) as dir_fd:
@@ -227,22 +226,22 @@ class Restorer:
             if skip:
                 with self._lock:
                     self.summary.files_skipped += 1
-                self.progress.add(1, node.size)
+                self.tracker.add(1, node.size, entry.path)
                 continue
             job = FileJob(entry, remaining=len(node.content))
             if not node.content:
                 self._finish_file(job)
                 continue
-            planned = locate_content(self.repo.index, node.content)
+            planned = locate_content(self.repo.blobs.index, node.content)
             if planned is None:
                 self._fail(
                     entry.path,
                     "content is in no index file nor pack header; not restored "
-                    "(run 'keyark check')",
+                    "(check the repository)",
                 )
                 continue
             add_reads(packs, job, planned)
-        workers = worker_count(packs, self.repo.backend.capabilities().connections)
+        workers = worker_count(packs, self.repo.connections)
         with ThreadPoolExecutor(workers, thread_name_prefix="keyark-restore") as pool:
             futures = [
                 pool.submit(self._restore_range, pack_id, group)
@@ -252,7 +251,7 @@ class Restorer:
             try:
                 for future in futures:
                     future.result()
-            except BaseException:  # Ctrl-C, SIGTERM: stop instead of finishing every range
+            except BaseException:  # a cancel, Ctrl-C: stop instead of finishing every range
                 pool.shutdown(wait=True, cancel_futures=True)
                 raise
 
@@ -323,11 +322,12 @@ class Restorer:
         assert self._handles is not None
         node = entry.node
         if node.type in DEVICES and not self._is_root:
-            if self._warn is not None:
-                self._warn(
-                    f"{entry.path}: device node not restored "
-                    "(creating devices needs root; run the restore as root)"
-                )
+            self.tracker.events.warn(
+                Code.RESTORE_ENTRY,
+                f"{entry.path}: device node not restored "
+                "(creating devices needs root; run the restore as root)",
+                subject=entry.path,
+            )
             return
         try:
             with self._handles.use(entry.parts[:-1], create=True) as dir_fd:
@@ -350,7 +350,7 @@ class Restorer:
 
     def verify(self, files: list[PlanEntry]) -> None:
         """Re-read every restored file and compare its content with the snapshot."""
-        verify_files(self.repo, self.target, files, self.summary, self._fail)
+        verify_files(self.repo, self.target, files, self.summary, self._fail, self.tracker.cancel)
 
     # ----------------------------------------------------------------- entry point
     def run(self, plan: RestorePlan, dry_run: bool = False) -> RestoreSummary:
@@ -366,14 +366,13 @@ class Restorer:
             summary.symlinks_restored = len(plan.symlinks)
             summary.bytes_restored = plan.total_bytes
             return summary
-        self.progress.total_files = len(plan.files)
-        self.progress.total_bytes = plan.total_bytes
-        self.progress.scan_finished = True
+        self.tracker.set_totals(len(plan.files), plan.total_bytes)
         self._handles = DirHandles(self.target)
         wall_started = time.time()
         stopped_early = True
         try:
             for entry in plan.dirs:
+                self.tracker.check()
                 try:
                     with self._handles.use(entry.parts, create=True):
                         summary.dirs_restored += 1
@@ -381,8 +380,10 @@ class Restorer:
                     self._fail(entry.path, str(error))
             self._restore_files(plan.files)
             for entry in plan.symlinks:
+                self.tracker.check()
                 self._restore_symlink(entry)
             for entry in plan.specials:
+                self.tracker.check()
                 self._restore_special(entry)
             self._restore_hardlinks(plan.files)
             self._finish_dirs(plan.dirs)
@@ -392,6 +393,7 @@ class Restorer:
             remove_leftovers(self._handles, plan, wall_started, own)
             self._handles.close()
             self._handles = None
+        self.tracker.finish()
         summary.duration_seconds = time.monotonic() - started
         return summary
 

@@ -6,6 +6,7 @@ import os
 from collections.abc import Callable
 from typing import BinaryIO
 
+from keyark.cancel import NEVER, CancelToken
 from keyark.errors import UnsafePathError
 from keyark.repo.repository import Repository
 from keyark.repo.tree import Node
@@ -23,8 +24,8 @@ def content_mismatch(repo: Repository, handle: BinaryIO, node: Node) -> str | No
     """
     total = 0
     for blob_id in node.content:
-        length = repo.index.raw_length(blob_id)
-        if length is None or repo.hasher(handle.read(length)) != blob_id:
+        length = repo.blobs.index.raw_length(blob_id)
+        if length is None or repo.blobs.hasher(handle.read(length)) != blob_id:
             return "restored content differs from the snapshot"
         total += length
     if handle.read(1) != b"":
@@ -48,12 +49,14 @@ def verify_files(
     files: list[PlanEntry],
     summary: RestoreSummary,
     fail: Callable[[str, str], None],
+    cancel: CancelToken = NEVER,
 ) -> None:
     """Count matching files in ``summary``; report the others through ``fail``."""
     failed = set(summary.failed)
     handles = DirHandles(target, create=False)
     try:
         for entry in files:
+            cancel.check()
             if entry.path in failed:
                 continue
             try:

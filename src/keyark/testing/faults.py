@@ -1,4 +1,8 @@
-"""A backend wrapper that injects failures, for tests of retries and recovery.
+"""A backend wrapper that injects failures: a public testing tool.
+
+Wrap any :class:`~keyark.backends.base.Backend` in :class:`FaultInjectingBackend` to
+test what runs on it (keyark's own retries and recovery, or a program built on
+keyark) against a storage that fails now and then.
 
 Faults are drawn from a seeded random generator (deterministic for one thread):
 
@@ -120,3 +124,6 @@ class FaultInjectingBackend(BackendWrapper):
         items = list(self.inner.list(prefix))
         yield from items[: int(len(items) * fault)]
         raise self._fail("list-midway", prefix or "(all)")
+
+
+__all__ = ["ALL_OPERATIONS", "FaultInjectingBackend"]

@@ -1,17 +1,27 @@
-"""The restore pipeline entry (repository level)."""
+"""The restore pipeline on an open repository: lock, plan, write, verify.
+
+:func:`restore` holds a shared lock (so prune cannot delete a pack it reads),
+plans the snapshot's entries reading past index damage
+(:func:`~keyark.restorer.header_index.plan_restore`), writes them
+(:class:`~keyark.restorer.restorer.Restorer`) and, if asked, verifies them.
+Progress, warnings (``restore.entry``, ``index.damaged``) and the cancel checks go
+through the operation's context.
+"""
 
 from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
+from datetime import datetime
 
-from keyark.archiver.archiver import Progress
+from keyark.archiver.progress import Tracker
+from keyark.catalog.snapshots import require_trusted
+from keyark.context import OperationContext
 from keyark.errors import RestoreError, UsageError
-from keyark.ops._compat import Context
-from keyark.ops._snapshots import require_trusted
+from keyark.events import Code
 from keyark.repo.full_disk import read_lock
 from keyark.repo.repository import Repository
-from keyark.repo.snapshot import Snapshot
+from keyark.repo.snapshot import Snapshot, SnapshotFilter
 from keyark.repo.snapshot_trust import is_agent_snapshot
 from keyark.restorer.header_index import plan_restore
 from keyark.restorer.plan import PathFilter
@@ -36,60 +46,59 @@ class RestoreOptions:
     #: Keep setuid/setgid bits and security.*, trusted.*, system.* xattrs of an agent
     #: snapshot (normally dropped: an agent must not plant privileges on the restore host).
     keep_privileges: bool = False
+    #: Which snapshot: an id, a unique id prefix or ``latest`` (None with ``at``: latest).
+    snapshot: str | None = None
+    #: The newest trusted snapshot at or before this time (point-in-time recovery).
+    at: datetime | None = None
+    #: Choose among the snapshots of these hosts, with these tags, of these paths.
+    selection: SnapshotFilter = field(default_factory=SnapshotFilter)
 
 
 def restore(
-    repo: Repository,
-    snapshot: Snapshot,
-    options: RestoreOptions,
-    *,
-    ctx: Context | None = None,
-    progress: Progress | None = None,
+    repo: Repository, snapshot: Snapshot, options: RestoreOptions, ctx: OperationContext
 ) -> RestoreSummary:
     """Restore ``snapshot`` into ``options.target``.
 
     Raises :class:`RestoreError` naming what could not be restored, after
     restoring everything else; the summary is attached as ``error.summary``. A
     directory whose listing is unreadable is named ``/path/...``; blobs an unreadable
-    index file listed are found from the pack headers (with a warning naming
-    ``keyark repair index``).
+    index file listed are found from the pack headers (with an ``index.damaged``
+    warning). Cancelled, it stops at the next file or pack range, removes its
+    temporary files and releases its lock.
     """
-    ctx = ctx or Context()
     require_trusted(repo, snapshot, options.allow_unsigned, "restore")
     if options.overwrite not in OVERWRITE_MODES:
-        raise UsageError(f"--overwrite must be one of {', '.join(OVERWRITE_MODES)}")
+        raise UsageError(f"overwrite must be one of {', '.join(OVERWRITE_MODES)}")
     if not options.target:
-        raise UsageError("restore needs a --target directory")
+        raise UsageError("restore needs a target directory")
     # A shared lock: prune (exclusive) waits for or refuses a running restore, so no pack
     # the restore plans to read is deleted under it.
-    with read_lock(repo, "restore", ctx.retry_lock, ctx.warn):  # none on a full disk
-        return _restore_locked(repo, snapshot, options, ctx, progress)
+    with read_lock(repo, "restore", ctx.lock_wait, ctx.events):  # none on a full disk
+        return _restore_locked(repo, snapshot, options, ctx)
 
 
 def _restore_locked(
-    repo: Repository,
-    snapshot: Snapshot,
-    options: RestoreOptions,
-    ctx: Context,
-    progress: Progress | None,
+    repo: Repository, snapshot: Snapshot, options: RestoreOptions, ctx: OperationContext
 ) -> RestoreSummary:
-    repo.load_index(reload=True)  # packs prune replaced before our lock are gone now
+    repo.blobs.load_index(reload=True)  # packs prune replaced before our lock are gone now
     # Tolerant of damage: unreadable directories are listed, everything else restored.
     path_filter = PathFilter(options.includes, options.excludes)
-    plan = plan_restore(repo, snapshot.tree, options.subpath, path_filter, ctx.warn)
-    summary = RestoreSummary(snapshot_id=snapshot.id, target=os.path.abspath(options.target))
+    plan = plan_restore(repo, snapshot.tree, options.subpath, path_filter, ctx.events, ctx.cancel)
+    summary = RestoreSummary(
+        snapshot_id=snapshot.id,
+        target=os.path.abspath(options.target),
+        snapshot=snapshot.describe(),
+    )
     for path, reason in plan.unreadable:
         summary.failed.append(path)
         summary.errors.append(f"{path}: {reason}")
-        if ctx.warn is not None:
-            ctx.warn(f"{path}: {reason}")
+        ctx.events.warn(Code.RESTORE_ENTRY, f"{path}: {reason}", subject=path)
     restorer = Restorer(
         repo,
         options.target,
         summary,
-        options.overwrite,
-        progress,
-        ctx.warn,
+        Tracker(ctx.events, "restore", ctx.cancel),
+        overwrite=options.overwrite,
         drop_privileges=is_agent_snapshot(snapshot) and not options.keep_privileges,
     )
     restorer.run(plan, dry_run=options.dry_run)
@@ -104,3 +113,6 @@ def _restore_locked(
         error.summary = summary  # type: ignore[attr-defined]
         raise error
     return summary
+
+
+__all__ = ["RestoreOptions", "restore"]

@@ -1,0 +1,223 @@
+"""The backup pipeline on an open repository: lock, parent, archive, seal the snapshot.
+
+:func:`backup` runs under a shared lock. A full-key writer first adopts the packs
+a killed run uploaded (so a cancelled or killed backup resumes from what reached
+storage), picks the parent snapshot through the catalog, archives the sources
+(:class:`~keyark.archiver.archiver.Archiver`) and saves the snapshot. A write-only
+agent dedups against its local cache instead. Progress, warnings (with their
+codes) and the cancel checks go through the operation's context.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import time
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from keyark import __version__
+from keyark.archiver.agent_cache import AgentCache
+from keyark.archiver.archiver import Archiver
+from keyark.archiver.progress import Tracker, count_totals
+from keyark.archiver.sources import ExcludeMatcher, normalize_sources, read_exclude_file
+from keyark.catalog.catalog import Catalog
+from keyark.catalog.sync import open_catalog, sync_snapshots
+from keyark.compress import parse_compression
+from keyark.context import OperationContext
+from keyark.crypto.agents import FULL_KEY
+from keyark.events import Code
+from keyark.repo.adoption import adopt_unindexed
+from keyark.repo.agent_session import AgentRepository
+from keyark.repo.repository import Repository
+from keyark.repo.snapshot import Snapshot, now
+from keyark.repo.snapshot_trust import is_agent_snapshot, snapshot_trust
+from keyark.results import BackupSummary
+
+
+@dataclass
+class BackupOptions:
+    """Options of ``backup``."""
+
+    #: What to back up (files and directories; relative paths are made absolute).
+    paths: list[str] = field(default_factory=list)
+    tags: list[str] = field(default_factory=list)
+    host: str | None = None
+    excludes: list[str] = field(default_factory=list)
+    exclude_files: list[str] = field(default_factory=list)
+    #: ``zstd[:LEVEL]`` (default ``zstd:3``), ``gzip``, ``bzip2``, ``lzma``, ``none`` or ``auto``.
+    compression: str | None = None
+    dry_run: bool = False
+    time: datetime | None = None
+    #: Rotate the data key first when the rotation policy says it is due.
+    auto_rotate: bool = False
+    #: Count the files and bytes to back up in the background, so progress has totals.
+    count_totals: bool = False
+
+
+def backup(
+    repo: Repository | AgentRepository, options: BackupOptions, ctx: OperationContext
+) -> BackupSummary:
+    """Back up ``options.paths``; the summary says what happened (``complete`` False = exit 3).
+
+    Cancelled (``ctx.cancel``), it stops at the next file or chunk, releases its lock
+    and leaves what it uploaded for the next backup to adopt.
+    """
+    sources = normalize_sources(options.paths)
+    patterns = list(options.excludes)
+    for exclude_file in options.exclude_files:
+        patterns.extend(read_exclude_file(exclude_file))
+    if options.compression:
+        repo.blobs.set_compression(parse_compression(options.compression))
+    agent = repo if isinstance(repo, AgentRepository) else None
+    if agent is not None:
+        host = agent.credential.choose_host(options.host, socket.gethostname())
+    else:
+        host = options.host or socket.gethostname()
+    started = options.time or now()
+    clock = time.monotonic()
+    summary = BackupSummary(dry_run=options.dry_run)
+    full = repo if isinstance(repo, Repository) else None
+    catalog = None if full is None else open_catalog(full, ctx.cache_root)
+    cache = None if agent is None else agent_cache(agent, ctx)
+    try:
+        if full is not None and not options.dry_run and options.auto_rotate:
+            _rotation_check(full, ctx, rotate_if_due=True)
+        with repo.lock("backup", retry=ctx.lock_wait):
+            # The keyring as of the lock: a rotation before it may have deleted our key.
+            repo.refresh_keys()
+            sealing_key = repo.sealing_key
+            parent: Snapshot | None = None
+            if full is not None and catalog is not None:
+                parent = _prepare_full_key(full, catalog, host, sources, options, ctx)
+            elif agent is not None and cache is not None:
+                cache.load_into(agent.blobs.index, agent.stored_packs())
+                agent.blobs.pack_listeners.append(cache.add_pack)
+                if not options.dry_run:
+                    agent.store_session_key()
+            stored_before = repo.blobs.packer().bytes_uploaded
+            summary.parent = parent.id if parent else None
+            matcher = ExcludeMatcher(patterns)
+            tracker = Tracker(ctx.events, "backup", ctx.cancel)
+            if options.count_totals:
+                count_totals(tracker, sources, matcher)
+            archiver = Archiver(
+                repo,
+                matcher,
+                summary,
+                tracker,
+                dry_run=options.dry_run,
+                file_cache=cache,
+                load_tree=None if full is None else full.blobs.load_tree,
+            )
+            tree = archiver.run(sources, parent.tree if parent else None)
+            tracker.finish()
+            if options.dry_run:
+                summary.duration_seconds = time.monotonic() - clock
+                return summary
+            ctx.cancel.check()  # the last checkpoint: after it the snapshot is saved
+            repo.require_current_key(sealing_key)  # before index and snapshot
+            repo.blobs.flush()
+            summary.bytes_stored = repo.blobs.packer().bytes_uploaded - stored_before
+            summary.duration_seconds = time.monotonic() - clock
+            snapshot = Snapshot(
+                time=started,
+                host=host,
+                username=ctx.actor.user,
+                uid=os.getuid(),
+                gid=os.getgid(),
+                paths=sources,
+                tree=tree,
+                tags=list(options.tags),
+                parent=summary.parent,
+                excludes=patterns,
+                summary=_snapshot_summary(summary),
+                program_version=f"keyark {__version__}",
+            )
+            summary.snapshot_id = repo.snapshots.save(snapshot)
+        if catalog is not None:
+            catalog.add_snapshots([snapshot])
+        if cache is not None:
+            cache.commit()
+        return summary
+    finally:
+        if catalog is not None:
+            catalog.close()
+        if cache is not None:
+            cache.close()
+
+
+def _prepare_full_key(
+    repo: Repository,
+    catalog: Catalog,
+    host: str,
+    sources: list[str],
+    options: BackupOptions,
+    ctx: OperationContext,
+) -> Snapshot | None:
+    """Under the lock: the index, adoption of a killed run's packs, the rotation warning,
+    and the parent snapshot (the newest full-key one of this host and these paths)."""
+    repo.blobs.load_index(reload=True)  # as of the lock: older views may name pruned packs
+    if not options.dry_run:  # reuse what a killed or cancelled run uploaded
+        adopt_unindexed(repo, events=ctx.events)
+    if not options.dry_run and not options.auto_rotate:
+        _rotation_check(repo, ctx, rotate_if_due=False)
+    history = sync_snapshots(catalog, repo, ctx.events, ctx.cancel)
+    # Never an agent's snapshot as parent (design D9): only full-key ones.
+    same = [
+        s
+        for s in history
+        if s.host == host
+        and sorted(s.paths) == sources
+        and not is_agent_snapshot(s)
+        and snapshot_trust(repo.keys.keyring, s) == FULL_KEY
+    ]
+    return same[-1] if same else None
+
+
+def _rotation_check(repo: Repository, ctx: OperationContext, *, rotate_if_due: bool) -> None:
+    """Warn when the data key is due for rotation, or rotate first (``auto_rotate``).
+
+    Rotating takes an exclusive lock, so it runs before the backup's shared lock; the
+    warning alone uses the index the backup loads under its lock.
+    """
+    from keyark.maintenance.rotate import rotate, rotation_due
+
+    if rotate_if_due:
+        repo.blobs.load_index()
+    due, warn, reason = rotation_due(repo)
+    if due and rotate_if_due:
+        key_id = rotate(repo, ctx=ctx)
+        ctx.events.warn(Code.ROTATION_DUE, f"{reason}: rotated, data key {key_id} is now current")
+    elif warn:
+        advice = "rotate the data key ('key rotate'), or back up with auto_rotate"
+        ctx.events.warn(Code.ROTATION_DUE, f"{reason}; {advice}" if due else reason)
+
+
+def agent_cache(repo: AgentRepository, ctx: OperationContext) -> AgentCache:
+    """The local dedup cache of the agent that opened ``repo``."""
+    name = "".join(c if c.isalnum() or c in "-_." else "_" for c in repo.credential.name)
+    return AgentCache(ctx.cache_root / repo.repo_id / f"agent-{name}.sqlite")
+
+
+def _snapshot_summary(summary: BackupSummary) -> dict[str, object]:
+    keys = (
+        "files_new",
+        "files_changed",
+        "files_unchanged",
+        "dirs_new",
+        "dirs_changed",
+        "dirs_unchanged",
+        "data_blobs",
+        "tree_blobs",
+        "bytes_processed",
+        "bytes_added",
+    )
+    data: dict[str, object] = {key: getattr(summary, key) for key in keys}
+    data["total_files"] = summary.total_files
+    data["duration_seconds"] = round(summary.duration_seconds, 3)
+    data["errors"] = len(summary.errors)
+    return data
+
+
+__all__ = ["BackupOptions", "agent_cache", "backup"]

@@ -1,0 +1,85 @@
+"""The operation catalogue: declared once, introspectable, run with its events (issue 10 §1)."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+
+from keyark import ops
+from keyark.cancel import CancelToken
+from keyark.context import OperationContext
+from keyark.errors import CancelledError, Hint, LockError
+from keyark.events import Event, Events, Failed, Finished, Started
+from keyark.ops.catalogue import Operation, describe_options
+
+
+@dataclass
+class _Options:
+    name: str = "x"
+    secret: bytes = field(default=b"", repr=False, metadata={"secret": True})
+
+
+@dataclass
+class _Result:
+    value: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"value": self.value}
+
+
+def _entry(run: Any) -> Operation[_Options, _Result]:
+    return Operation("probe", _Options, _Result, run, False, False, "A probe.")
+
+
+def test_an_operation_reports_started_and_finished() -> None:
+    seen: list[Event] = []
+    ctx = OperationContext(events=Events("", seen.append))
+    result = _entry(lambda c, o: _Result(len(o.name)))(ctx, _Options("abc", b"pw"))
+    assert result.value == 3
+    assert [type(e) for e in seen] == [Started, Finished]
+    assert seen[0].operation == "probe"
+    started = seen[0]
+    assert isinstance(started, Started) and started.options == {"name": "abc"}  # no secret
+    assert isinstance(seen[1], Finished) and seen[1].result == {"value": 3}
+
+
+def test_a_failure_reports_its_code_and_hint_and_re_raises() -> None:
+    seen: list[Event] = []
+
+    def fail(ctx: OperationContext, options: _Options) -> _Result:
+        raise LockError("locked by pid 7", hint=Hint.UNLOCK)
+
+    with pytest.raises(LockError):
+        _entry(fail)(OperationContext(events=Events("", seen.append)), _Options())
+    failed = seen[-1]
+    assert isinstance(failed, Failed) and failed.code == "locked" and failed.hint == "unlock"
+
+
+def test_a_cancelled_context_does_not_start() -> None:
+    token = CancelToken()
+    token.cancel()
+    ran: list[bool] = []
+    with pytest.raises(CancelledError):
+        _entry(lambda c, o: ran.append(True))(OperationContext(cancel=token), _Options())
+    assert not ran
+
+
+def test_secret_options_are_never_described() -> None:
+    assert describe_options(_Options("n", b"secret")) == {"name": "n"}
+    assert [f["name"] for f in _entry(None).describe()["options"]] == ["name"]
+
+
+def test_every_catalogue_entry_is_introspectable() -> None:
+    assert ops.CATALOGUE, "the catalogue is empty"
+    for name, entry in ops.CATALOGUE.items():
+        assert entry.name == name and entry.summary
+        assert dataclasses.is_dataclass(entry.options), name
+        assert callable(getattr(entry.result, "to_dict", None)), name
+        described = entry.describe()
+        json.dumps(described)  # JSON-ready, for the HTTP API
+        assert isinstance(described["mutates"], bool)
+        assert isinstance(described["reads_secrets"], bool)

@@ -20,7 +20,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any, TypeVar, cast
+from typing import Any, TypeVar, cast, overload
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -194,11 +194,25 @@ class Client:
         """Stop the running operation at its next checkpoint (thread-safe)."""
         self._token.cancel()
 
+    @overload
+    def run(self, operation: Operation[Any, R], options: object = None, /, **fields: Any) -> R: ...
+
+    @overload
+    def run(self, operation: str, options: object = None, /, **fields: Any) -> Any: ...
+
     def run(
         self, operation: Operation[Any, R] | str, options: object = None, /, **fields: Any
-    ) -> R:
-        """Run a catalogue operation: by entry or name, with options or their fields."""
-        entry = ops.CATALOGUE[operation] if isinstance(operation, str) else operation
+    ) -> R | Any:
+        """Run a catalogue operation: by entry or name, with options or their fields.
+
+        By name the result is typed ``Any``; pass the entry (``ops.check``) for its type.
+        """
+        if isinstance(operation, str):
+            if operation not in ops.CATALOGUE:
+                raise UsageError(f"no operation {operation!r}; see keyark.ops.CATALOGUE")
+            entry: Operation[Any, Any] = ops.CATALOGUE[operation]
+        else:
+            entry = operation
         if options is None:
             options = entry.options(**fields)
         elif fields:

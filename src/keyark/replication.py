@@ -164,7 +164,7 @@ def choose_snapshots(
     if all_:
         return sorted(available, key=lambda s: (s.time, s.id))
     if not refs:
-        raise UsageError("name the snapshots to copy", hint=Hint.SELECT_ALL)
+        raise UsageError("no snapshots named to copy", hint=Hint.SELECT_ALL)
     warn = (events or Events()).warner(Code.SNAPSHOT_UNTRUSTED)
     chosen: dict[str, Snapshot] = {}
     for ref in refs:

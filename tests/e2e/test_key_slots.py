@@ -446,7 +446,7 @@ def test_remove_bad_input(cli: CLI, tmp_path: Path) -> None:
     refused(cli, 1, "key", "remove", only, says="is the last one")
     refused(cli, 1, "key", "remove", only, "--force", says="is the last one")
     cli.run("key", "add", "--key-file", str(tmp_path / "k"), check=True)
-    refused(cli, 1, "key", "remove", only[:8], says="add --force")
+    refused(cli, 1, "key", "remove", only[:8], says="opened the repository now; use --force")
     refused(cli, 1, "key", "remove", "abc", says="at least 4 characters")
     refused(cli, 1, "key", "remove", "zzzzzzzz", says="no key slot zzzzzzzz")
     refused(cli, 12, "key", "remove", only, env={"KEYARK_PASSWORD": "wrong"})

@@ -36,7 +36,7 @@ def test_the_readme_python_example_runs_on_a_new_repository(tmp_path: Path) -> N
     )
     assert str(repo) in code and str(source) in code  # positive control: the paths were used
     namespace: dict[str, object] = {}
-    exec(compile(code, "README.md", "exec"), namespace)  # noqa: S102 - the README's own code
+    exec(compile(code, "README.md", "exec"), namespace)  # the README.s own code
     restored = list(target.rglob("server.key"))
     assert restored and restored[0].read_text().endswith("secret\n")
     assert not list(target.rglob("server.crt"))  # include=["*.key"] was honoured

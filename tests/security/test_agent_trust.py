@@ -23,7 +23,7 @@ from keyark.catalog.snapshots import find_snapshot, list_snapshots
 from keyark.context import OperationContext
 from keyark.crypto.slots import Credentials
 from keyark.errors import Hint, IntegrityError, UsageError
-from keyark.repo.repository import Repository
+from keyark.repo.agent_session import AgentRepository
 from keyark.repo.snapshot import Snapshot, SnapshotFilter, now
 from keyark.restorer.run import RestoreOptions, restore
 
@@ -46,7 +46,7 @@ class Setup:
         agents.add_agent(self.repo, name, credential, hosts=hosts)
         return credential
 
-    def agent_repo(self, credential: Path) -> Repository:
+    def agent_repo(self, credential: Path) -> AgentRepository:
         return agents.open_agent_repository(self.url, credential)
 
     def agent_backup(

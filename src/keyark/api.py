@@ -23,20 +23,16 @@ from pathlib import Path
 from typing import Any, TypeVar, cast, overload
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import ConfigDict, Field, ValidationError, model_validator
 
 from keyark import ops
 from keyark.cancel import CancelToken
-from keyark.config.backends import (
-    OPTION_MODELS,
-    AzureOptions,
-    FTPOptions,
-    GCSOptions,
-    LocalOptions,
-    S3Options,
-    SFTPOptions,
+from keyark.config.models import (
+    BackendSections,
+    CredentialSpec,
+    RepositoryConfig,
+    RepositorySpec,
 )
-from keyark.config.models import CredentialSpec, RepositoryConfig, RepositorySpec
 from keyark.config.secrets import SecretRef, resolve_secret
 from keyark.errors import UsageError
 from keyark.events import EventBus, Events, EventSink
@@ -47,7 +43,7 @@ from keyark.redaction import redact, register_secret
 R = TypeVar("R", bound=Result)
 
 
-class ManagerConfig(BaseModel):
+class ManagerConfig(BackendSections):
     """The small config file ``BackupManager(config_file=...)`` reads (YAML or JSON).
 
     It is a front for :class:`keyark.config.RepositoryConfig` (:meth:`to_config`):
@@ -64,12 +60,6 @@ class ManagerConfig(BaseModel):
     password_command: str | None = Field(default=None, repr=False)
     password_env: str | None = None
     cache_dir: str | None = None
-    local: LocalOptions | None = None
-    s3: S3Options | None = None
-    azure: AzureOptions | None = None
-    gcs: GCSOptions | None = None
-    sftp: SFTPOptions | None = None
-    ftp: FTPOptions | None = None
 
     def __repr_args__(self) -> list[tuple[str | None, object]]:
         """As pydantic's, with a password in the repository URL masked."""
@@ -97,11 +87,7 @@ class ManagerConfig(BaseModel):
 
     def spec(self) -> RepositorySpec:
         """The repository spec: URL and backend section."""
-        sections = {name: getattr(self, name) for name in OPTION_MODELS}
-        return RepositorySpec(
-            url=self.repository,
-            **{name: value for name, value in sections.items() if value is not None},
-        )
+        return RepositorySpec.model_validate({"url": self.repository, **self.given_sections()})
 
     def to_config(self) -> RepositoryConfig:
         """The same model every face builds."""

@@ -24,6 +24,8 @@ if TYPE_CHECKING:
     import sqlite3
     import threading
 
+from keyark.errors import Hint
+
 log = logging.getLogger("keyark.cache")
 
 #: Set (to anything but "" or "0") to keep the catalog and agent cache in memory only.
@@ -108,10 +110,11 @@ def warn_cache_unusable(directory: Path, error: BaseException, what: str) -> Non
     _warned.add(key)
     log.warning(
         "the cache directory %s is %s; continuing without the %s (slower, nothing is "
-        "lost): free space there, or use --cache-dir DIR or --no-cache",
+        "lost): free space there, or choose another cache directory or none",
         directory,
         describe_failure(directory, error),
         what,
+        extra={"hint": Hint.CACHE_DIR},
     )
 
 

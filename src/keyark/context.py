@@ -12,7 +12,7 @@ from __future__ import annotations
 import getpass
 import os
 import socket
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 from keyark.backends.registry import BackendOptions
@@ -47,13 +47,7 @@ class Actor:
         return cls(user, socket.gethostname(), os.getpid(), principal, job)
 
     def to_dict(self) -> dict[str, object]:
-        return {
-            "user": self.user,
-            "host": self.host,
-            "pid": self.pid,
-            "principal": self.principal,
-            "job": self.job,
-        }
+        return asdict(self)
 
 
 @dataclass

@@ -77,6 +77,8 @@ class Hint(StrEnum):
     ALLOW_UNSIGNED = "allow_unsigned"
     #: Select every snapshot instead of naming some.
     SELECT_ALL = "select_all"
+    #: Point the cache at another directory, or keep it in memory.
+    CACHE_DIR = "cache_dir"
 
 
 class KeyarkError(Exception):

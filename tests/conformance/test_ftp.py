@@ -153,7 +153,7 @@ def test_crash_between_delete_and_rename_leaves_an_openable_repository(
 
     with ops.open_repository(url, credentials, options, cache_dir=tmp_path / "cache") as repo:
         assert repo.backend.capabilities().atomic_replace is False
-        version = repo.keyring.version
+        version = repo.keys.keyring.version
         monkeypatch.setattr(ftplib.FTP, "rename", rename)
         with pytest.raises(_Killed):
             if victim == "keyring":
@@ -174,7 +174,7 @@ def test_crash_between_delete_and_rename_leaves_an_openable_repository(
     with ops.open_repository(url, credentials, options, cache_dir=tmp_path / "cache") as repo:
         # The copy holds the new state: the repository opens with it.
         if victim == "keyring":
-            assert repo.keyring.version == version + 1
+            assert repo.keys.keyring.version == version + 1
         else:
             assert repo.config.policies.get("note") == "changed"
         assert victim in repair_state(repo).rewritten

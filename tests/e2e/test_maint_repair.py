@@ -25,17 +25,19 @@ from keyark.repo.tree import DIR, FILE
 
 def open_repo(cli: CLI) -> Repository:
     repo = ops.open_repository(str(cli.repo), Credentials(passphrase=PASSWORD.encode()))
-    repo.load_index()
+    repo.blobs.load_index()
     return repo
 
 
 def packs_of_file(repo: Repository, snapshot_id: str, path: str) -> set[bytes]:
-    tree = repo.load_snapshot(snapshot_id).tree
+    tree = repo.snapshots.load(snapshot_id).tree
     parts = path.strip("/").split("/")
     for part in parts[:-1]:
-        tree = next(n.subtree for n in repo.load_tree(tree) if n.name == part and n.type == DIR)  # type: ignore[assignment]
-    node = next(n for n in repo.load_tree(tree) if n.name == parts[-1] and n.type == FILE)
-    return {repo.index.get(b).pack_id for b in node.content}  # type: ignore[union-attr]
+        tree = next(
+            n.subtree for n in repo.blobs.load_tree(tree) if n.name == part and n.type == DIR
+        )  # type: ignore[assignment]
+    node = next(n for n in repo.blobs.load_tree(tree) if n.name == parts[-1] and n.type == FILE)
+    return {repo.blobs.index.get(b).pack_id for b in node.content}  # type: ignore[union-attr]
 
 
 def test_damage_check_refused_prune_repair(cli: CLI, tmp_path: Path) -> None:
@@ -98,14 +100,16 @@ def test_unindexed_pack_is_a_note_then_pruned(cli: CLI, tmp_path: Path) -> None:
     cli.run("backup", str(source), check=True)
     repo = open_repo(cli)
     try:  # what a backup killed between pack upload and index write leaves
-        packer = Packer(repo.backend, MasterIndex(), repo.current_sealer, repo.config.pack_size)
+        packer = Packer(
+            repo.backend, MasterIndex(), repo.blobs.current_sealer, repo.config.pack_size
+        )
         packer._maybe_write_index = lambda force=False: None  # type: ignore[method-assign]
         blob = b"orphan" * 5000
-        blob_id = repo.hasher(blob)
+        blob_id = repo.blobs.hasher(blob)
         packer.add(
             DATA,
             blob_id,
-            repo.current_sealer().seal_bare(BLOB_KINDS[DATA], blob_id, blob),
+            repo.blobs.current_sealer().seal_bare(BLOB_KINDS[DATA], blob_id, blob),
             len(blob),
             0,
         )

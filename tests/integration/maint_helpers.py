@@ -16,15 +16,15 @@ from keyark import ops
 from keyark.archiver.backup import BackupOptions
 from keyark.archiver.backup import backup as run_backup
 from keyark.cancel import NEVER, CancelToken
+from keyark.catalog.trees import walk
 from keyark.config.models import RepositoryConfig, RepositorySpec
 from keyark.crypto.envelope import ObjectKind
 from keyark.crypto.slots import Credentials
 from keyark.events import Events, EventSink
 from keyark.repo.locks import LOCK_PREFIX, lock_sealer
-from keyark.repo.pack import pack_id_from_name
 from keyark.repo.repository import Repository
 from keyark.repo.snapshot import Snapshot
-from keyark.repo.tree import DIR, FILE
+from keyark.repo.tree import FILE
 from keyark.restorer.run import RestoreOptions
 from keyark.restorer.run import restore as run_restore
 
@@ -69,7 +69,7 @@ def backup(
     context = ctx if isinstance(ctx, ops.OperationContext) else operation_context(repo)
     options = BackupOptions(paths=[str(path)], **kwargs)  # type: ignore[arg-type]
     summary = run_backup(repo, options, context)
-    return repo.load_snapshot(summary.snapshot_id)
+    return repo.snapshots.load(summary.snapshot_id)
 
 
 def objects(repo: Repository) -> dict[str, int]:
@@ -80,23 +80,17 @@ def objects(repo: Repository) -> dict[str, int]:
 
 
 def pack_ids(repo: Repository) -> set[bytes]:
-    return {p for name, _ in repo.iter_pack_names() if (p := pack_id_from_name(name)) is not None}
+    return set(repo.stored_packs())
 
 
 def file_blobs(repo: Repository, snapshot: Snapshot) -> dict[str, list[bytes]]:
     """Path inside the snapshot -> content blob ids."""
-    repo.load_index()
-    found: dict[str, list[bytes]] = {}
-    stack = [(snapshot.tree, "")]
-    while stack:
-        tree_id, prefix = stack.pop()
-        for node in repo.load_tree(tree_id):
-            path = f"{prefix}/{node.name}"
-            if node.type == DIR and node.subtree is not None:
-                stack.append((node.subtree, path))
-            elif node.type == FILE:
-                found[path] = list(node.content)
-    return found
+    repo.blobs.load_index()
+    return {
+        entry.path: list(entry.node.content)
+        for entry in walk(repo.blobs.load_tree, snapshot.tree)
+        if entry.node.type == FILE
+    }
 
 
 def restored_state(
@@ -128,7 +122,7 @@ def fake_lock(
         "expires": now + expires_in,
     }
     name = LOCK_PREFIX + os.urandom(16).hex()
-    sealer = lock_sealer(repo.keyring.id_key)
+    sealer = lock_sealer(repo.keys.keyring.id_key)
     repo.backend.put(
         name, sealer.seal(ObjectKind.LOCK, name.encode(), json.dumps(document).encode())
     )

@@ -30,8 +30,8 @@ from keyark.restorer.run import RestoreOptions, restore
 
 def hostile_snapshot(repo: Repository, outside: Path) -> Snapshot:
     """A snapshot whose tree tries every way out of the target."""
-    secret, _ = repo.save_blob(0, b"pwned\n")
-    inner = repo.save_tree([Node("x", FILE, mode=0o644, size=6, content=[secret])])[0]
+    secret, _ = repo.blobs.save_blob(0, b"pwned\n")
+    inner = repo.blobs.save_tree([Node("x", FILE, mode=0o644, size=6, content=[secret])])[0]
     nodes = [
         Node("../escape", FILE, mode=0o644, size=6, content=[secret]),
         Node(str(outside / "abs"), FILE, mode=0o644, size=6, content=[secret]),
@@ -40,10 +40,10 @@ def hostile_snapshot(repo: Repository, outside: Path) -> Snapshot:
         Node("link", DIR, mode=0o755, subtree=inner),  # a file "through" the symlink
         Node("fine.txt", FILE, mode=0o644, size=6, content=[secret]),
     ]
-    root = repo.save_tree(nodes)[0]
-    repo.flush()
+    root = repo.blobs.save_tree(nodes)[0]
+    repo.blobs.flush()
     snapshot = Snapshot(time=now(), host="evil", username="x", paths=["/"], tree=root)
-    repo.save_snapshot(snapshot)
+    repo.snapshots.save(snapshot)
     return snapshot
 
 
@@ -103,8 +103,8 @@ def test_flipped_byte_check_and_restore(
     backup(repo, BackupOptions([str(source)]), context)
     (source / "survivor.key").write_bytes(os.urandom(2000))
     backup(repo, BackupOptions([str(source)]), context)
-    victim_blob = repo.hasher((source / "victim.key").read_bytes())
-    location = repo.index.get(victim_blob)
+    victim_blob = repo.blobs.hasher((source / "victim.key").read_bytes())
+    location = repo.blobs.index.get(victim_blob)
     assert location is not None
     pack = repo.backend.root / f"data/{location.pack_id.hex()[:2]}/{location.pack_id.hex()}"  # type: ignore[attr-defined]
     _flip_byte(pack, location.offset + 30)

@@ -44,7 +44,7 @@ def two_snapshots(
 
 
 def packs_of(repo: Repository, blob_ids: list[bytes]) -> set[bytes]:
-    return {repo.index.get(b).pack_id for b in blob_ids}  # type: ignore[union-attr]
+    return {repo.blobs.index.get(b).pack_id for b in blob_ids}  # type: ignore[union-attr]
 
 
 def test_missing_pack_lists_snapshots_and_files(repo: Repository, tmp_path: Path) -> None:
@@ -63,11 +63,11 @@ def test_missing_pack_lists_snapshots_and_files(repo: Repository, tmp_path: Path
 
 def test_orphaned_index_entries_are_errors(repo: Repository, tmp_path: Path) -> None:
     two_snapshots(repo, tmp_path)
-    repo.load_index()
-    pack_id, size = next(iter(repo.index.packs().items()))
+    repo.blobs.load_index()
+    pack_id, size = next(iter(repo.blobs.index.packs().items()))
     bogus = PackEntry(0, b"\x01" * 32, 0, 10, 10, 0)
-    record = PackRecord(pack_id, size, [bogus], repo.index.pack_key(pack_id))
-    write_index_file(repo.backend, repo.current_sealer(), [record])
+    record = PackRecord(pack_id, size, [bogus], repo.blobs.index.pack_key(pack_id))
+    write_index_file(repo.backend, repo.blobs.current_sealer(), [record])
     summary = check(reopen(repo))
     orphaned = [p for p in summary.problems if "orphaned index entries" in p.message]
     assert [p.object for p in orphaned] == [pack_name(pack_id)]
@@ -79,18 +79,20 @@ def test_orphaned_index_entries_are_errors(repo: Repository, tmp_path: Path) -> 
 
 def test_unlisted_blobs_in_a_pack_are_harmless(repo: Repository, tmp_path: Path) -> None:
     two_snapshots(repo, tmp_path)
-    repo.load_index()
-    pack_id, size = next(iter(repo.index.packs().items()))
-    header = repo.read_pack_header(pack_id, size)
+    repo.blobs.load_index()
+    pack_id, size = next(iter(repo.blobs.index.packs().items()))
+    header = repo.blobs.read_pack_header(pack_id, size)
     if len(header) < 2:
         return
     # Replace the index with one that forgets a blob of this pack (it stays in the pack).
-    records = [PackRecord(p, s, *repo.pack_header(p, s)) for p, s in repo.index.packs().items()]
+    records = [
+        PackRecord(p, s, *repo.blobs.pack_header(p, s)) for p, s in repo.blobs.index.packs().items()
+    ]
     for record in records:
         if record.pack_id == pack_id:
             record.entries = record.entries[1:]
     old = [n for n in objects(repo) if n.startswith("index/")]
-    write_index_file(repo.backend, repo.current_sealer(), records)
+    write_index_file(repo.backend, repo.blobs.current_sealer(), records)
     for name in old:
         repo.backend.delete(name)
     summary = check(reopen(repo))
@@ -102,7 +104,7 @@ def test_bit_flip_found_by_read_data_names_files(repo: Repository, tmp_path: Pat
     source, _first, second, _, _ = two_snapshots(repo, tmp_path)
     big = f"{source}/big.bin"
     blob = file_blobs(repo, second)[big][0]
-    location = repo.index.get(blob)
+    location = repo.blobs.index.get(blob)
     assert location is not None
     path = Path(repo.backend.location()) / pack_name(location.pack_id)
     data = bytearray(path.read_bytes())
@@ -132,9 +134,9 @@ def test_repair_snapshots_replaces_lost_files_with_markers(
     assert item.original == second.id and item.forgotten and item.replaced == [big]
     assert item.replacement is not None
     fresh = reopen(repo)
-    assert set(fresh.snapshot_ids()) == {first.id, item.replacement}
+    assert set(fresh.snapshots.ids()) == {first.id, item.replacement}
     assert check(fresh, CheckOptions(read_data=True)).ok
-    repaired = fresh.load_snapshot(item.replacement)
+    repaired = fresh.snapshots.load(item.replacement)
     assert repaired.extra["repaired_from"] == second.id
     assert (repaired.time, repaired.host, repaired.paths) == (
         second.time,
@@ -160,12 +162,12 @@ def test_repair_snapshots_lost_directory_and_lost_root(repo: Repository, tmp_pat
     source, first, second, _, _ = two_snapshots(repo, tmp_path)
     # Lose the tree pack(s) holding the keys/ directory listing: both snapshots share it.
     keys_dir_tree = None
-    for node in repo.load_tree(_tree_of(repo, second, str(source))):
+    for node in repo.blobs.load_tree(_tree_of(repo, second, str(source))):
         if node.name == "keys":
             keys_dir_tree = node.subtree
     assert keys_dir_tree is not None
-    tree_pack = repo.index.get(keys_dir_tree).pack_id  # type: ignore[union-attr]
-    tree_blobs = {loc.blob_id for loc in repo.index.locations() if loc.pack_id == tree_pack}
+    tree_pack = repo.blobs.index.get(keys_dir_tree).pack_id  # type: ignore[union-attr]
+    tree_blobs = {loc.blob_id for loc in repo.blobs.index.locations() if loc.pack_id == tree_pack}
     repo.backend.delete(pack_name(tree_pack))
     repair_index(reopen(repo))
     # The first backup's trees, root included, were in that pack; the second backup only
@@ -178,8 +180,8 @@ def test_repair_snapshots_lost_directory_and_lost_root(repo: Repository, tmp_pat
     assert outcome[second.id].replaced == [f"{source}/keys"]
     fresh = reopen(repo)
     assert check(fresh, CheckOptions(read_data=True)).ok
-    for snapshot_id in fresh.snapshot_ids():
-        snapshot = fresh.load_snapshot(snapshot_id)
+    for snapshot_id in fresh.snapshots.ids():
+        snapshot = fresh.snapshots.load(snapshot_id)
         state = restored_state(fresh, snapshot, tmp_path / snapshot_id[:8])
         assert state["keys" + MARKER_SUFFIX][0] == "dir"
 
@@ -187,5 +189,5 @@ def test_repair_snapshots_lost_directory_and_lost_root(repo: Repository, tmp_pat
 def _tree_of(repo: Repository, snapshot: Snapshot, path: str) -> bytes:
     tree = snapshot.tree
     for part in path.strip("/").split("/"):
-        tree = next(n.subtree for n in repo.load_tree(tree) if n.name == part)  # type: ignore[assignment]
+        tree = next(n.subtree for n in repo.blobs.load_tree(tree) if n.name == part)  # type: ignore[assignment]
     return tree

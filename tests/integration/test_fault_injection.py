@@ -73,7 +73,7 @@ def assert_consistent(backend: Backend, snapshots: int, tmp_path: Path) -> None:
     with Repository.open(backend, CREDENTIALS) as repo:
         summary = check(repo, CheckOptions(read_data=True))
         assert summary.ok, [p.message for p in summary.problems]
-        assert len(repo.snapshot_ids()) == snapshots
+        assert len(repo.snapshots.ids()) == snapshots
 
 
 def restore_equal(backend: Backend, source: Path, target: Path, ctx: OperationContext) -> None:

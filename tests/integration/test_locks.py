@@ -94,7 +94,7 @@ def test_locks_are_refreshed_while_held(repo: Repository, monkeypatch: pytest.Mo
     time.sleep(0.1)
     names = lock_names(repo)
     assert first not in names and held.name in names
-    [info] = list(read_locks(repo.backend, lock_sealer(repo.keyring.id_key)))
+    [info] = list(read_locks(repo.backend, lock_sealer(repo.keys.keyring.id_key)))
     assert info.expires > time.time() + locks.EXPIRY_SECONDS - 5
     held.ensure_valid()
     held.release()
@@ -115,7 +115,7 @@ def test_backup_uses_an_index_loaded_under_its_lock(repo: Repository, tmp_path: 
     seed = backup(repo, source)
     forget(repo, ForgetOptions(ids=[seed.id]))
     writer = reopen(repo)
-    writer.load_index()  # e.g. a pre-flight check before the backup takes its lock
+    writer.blobs.load_index()  # e.g. a pre-flight check before the backup takes its lock
     prune(reopen(repo), PruneOptions())  # deletes every pack of the forgotten seed
     backup(writer, source)  # dedups against what it sees under its lock
     summary = check(reopen(repo), CheckOptions(read_data=True))

@@ -60,7 +60,7 @@ def assert_healthy(
     try:
         summary = check(fresh, CheckOptions(read_data=True))
         assert summary.ok, summary.problems
-        ids = set(fresh.snapshot_ids())
+        ids = set(fresh.snapshots.ids())
         for n, (snapshot, state) in enumerate(expected):
             if snapshot.id in ids:
                 target = tmp_path / f"restore-{n}-{len(list(tmp_path.iterdir()))}"
@@ -101,7 +101,7 @@ def test_repack_keeps_used_blobs_and_drops_unused(repo: Repository, tmp_path: Pa
     second = backup(repo, source)
     state = tree_state(source)
     keep_blob = file_blobs(repo, second)[f"{source}/keep.bin"][0]
-    old_pack = repo.index.get(keep_blob).pack_id  # type: ignore[union-attr]
+    old_pack = repo.blobs.index.get(keep_blob).pack_id  # type: ignore[union-attr]
     forget(repo, ForgetOptions(ids=[first.id]))
     # 5% unused is tolerated: a 100 KiB unused blob next to a 100 KiB used one is not.
     kept = prune(repo, PruneOptions(max_unused=UnusedLimit(percent=None)))
@@ -111,8 +111,8 @@ def test_repack_keeps_used_blobs_and_drops_unused(repo: Repository, tmp_path: Pa
     assert summary.blobs_repacked >= 1 and summary.packs_written >= 1
     assert old_pack not in pack_ids(repo)
     fresh = reopen(repo)
-    fresh.load_index()
-    assert fresh.index.get(keep_blob).pack_id != old_pack  # type: ignore[union-attr]
+    fresh.blobs.load_index()
+    assert fresh.blobs.index.get(keep_blob).pack_id != old_pack  # type: ignore[union-attr]
     assert restored_state(fresh, second, tmp_path / "out") == state
     assert check(fresh, CheckOptions(read_data=True)).ok
 
@@ -130,15 +130,15 @@ def test_max_repack_size_limits_repacking(repo: Repository, tmp_path: Path) -> N
 def test_unindexed_packs_are_harmless_then_pruned(repo: Repository, tmp_path: Path) -> None:
     saved = history(repo, tmp_path, rounds=1)
     # A killed backup: a pack is uploaded, its index never written.
-    packer = Packer(repo.backend, MasterIndex(), repo.current_sealer, repo.config.pack_size)
+    packer = Packer(repo.backend, MasterIndex(), repo.blobs.current_sealer, repo.config.pack_size)
     blob = b"left behind" * 1000
-    blob_id = repo.hasher(blob)
-    sealed = repo.current_sealer().seal_bare(BLOB_KINDS[DATA], blob_id, blob)
+    blob_id = repo.blobs.hasher(blob)
+    sealed = repo.blobs.current_sealer().seal_bare(BLOB_KINDS[DATA], blob_id, blob)
     packer.add(DATA, blob_id, sealed, len(blob), 0)
     packer._maybe_write_index = lambda force=False: None  # type: ignore[method-assign]
     packer.flush()
     packer.close()
-    orphan = next(iter(pack_ids(repo) - set(repo.index.packs())))
+    orphan = next(iter(pack_ids(repo) - set(repo.blobs.index.packs())))
     summary = check(reopen(repo))
     assert summary.ok
     notes = [p for p in summary.problems if p.harmless and "not in any index" in p.message]
@@ -152,7 +152,7 @@ def test_unindexed_packs_are_harmless_then_pruned(repo: Repository, tmp_path: Pa
 def test_refuses_when_a_pack_is_missing(repo: Repository, tmp_path: Path) -> None:
     history(repo, tmp_path)
     forget(repo, ForgetOptions(policy=RetentionPolicy(last=1)))
-    victim = sorted(repo.index.packs())[0]
+    victim = sorted(repo.blobs.index.packs())[0]
     repo.backend.delete(pack_name(victim))
     before = objects(repo)
     with pytest.raises(IntegrityError, match=r"missing from storage.*deleted nothing") as error:
@@ -180,11 +180,11 @@ def test_duplicate_blobs_are_collapsed(repo: Repository, tmp_path: Path) -> None
     # A second session whose index predates the backup stores the same blobs again
     # (as two backups running at once do).
     other = reopen(repo)
-    other.load_index()
+    other.blobs.load_index()
     first = backup(repo, source)
     for name in ("a", "b"):  # files under the minimum chunk size are one blob each
-        other.save_blob(DATA, (source / name).read_bytes())
-    other.flush()
+        other.blobs.save_blob(DATA, (source / name).read_bytes())
+    other.blobs.flush()
     other.close()
     second = backup(repo, source)
     fresh = reopen(repo)
@@ -261,7 +261,9 @@ def test_crash_at_every_change_leaves_a_consistent_repository(
         shutil.copytree(pristine, root)
         base = reopen(repo)
         crashing = CrashingBackend(base.backend, crash_at)
-        victim = Repository(crashing, base.config, base.keyring, base.root_key, base.slot)
+        victim = Repository(
+            crashing, base.config, base.keys.keyring, base.keys.root_key, base.keys.slot
+        )
         try:
             prune(victim, PruneOptions(max_unused=UnusedLimit(percent=0)))
         except CrashError:
@@ -269,7 +271,7 @@ def test_crash_at_every_change_leaves_a_consistent_repository(
         else:
             break  # prune finished before reaching this change: every point was covered
         # The "killed" process left its lock behind; a real kill leaves a stale one.
-        remove_locks(base.backend, lock_sealer(base.keyring.id_key), remove_all=True)
+        remove_locks(base.backend, lock_sealer(base.keys.keyring.id_key), remove_all=True)
         summary = check(reopen(repo), CheckOptions(read_data=True))
         assert summary.ok, (crash_at, summary.problems)
         # Running prune again finishes the job.

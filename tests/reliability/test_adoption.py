@@ -61,15 +61,15 @@ def _fresh(url: str, tmp_path: Path) -> Repository:
 def test_adopts_a_complete_full_key_pack(url: str, repo: Repository, tmp_path: Path) -> None:
     pack_id, blob_id = _orphan(repo, os.urandom(5000))
     with _fresh(url, tmp_path) as writer:
-        writer.load_index()
-        assert not writer.has_blob(blob_id), "positive control: the pack is unindexed"
+        writer.blobs.load_index()
+        assert not writer.blobs.has_blob(blob_id), "positive control: the pack is unindexed"
         done = adopt_unindexed(writer)
         assert (done.unindexed, done.packs, len(done.index_files)) == (1, 1, 1)
-        assert writer.has_blob(blob_id)
+        assert writer.blobs.has_blob(blob_id)
         assert adopt_unindexed(writer).unindexed == 0
     with _fresh(url, tmp_path) as reader:  # durable: a new session sees it indexed, trusted
-        reader.load_index()
-        location = reader.index.get(blob_id)
+        reader.blobs.load_index()
+        location = reader.blobs.index.get(blob_id)
         assert location is not None and location.trusted and location.pack_id == pack_id
 
 
@@ -83,10 +83,10 @@ def test_index_is_durable_before_anything_dedups(
 
     monkeypatch.setattr(PackStore, "write_index", refuse)
     with _fresh(url, tmp_path) as writer:
-        writer.load_index()
+        writer.blobs.load_index()
         with pytest.raises(PermanentBackendError):
             adopt_unindexed(writer)
-        assert not writer.has_blob(blob_id), "deduped against a pack no index file lists"
+        assert not writer.blobs.has_blob(blob_id), "deduped against a pack no index file lists"
 
 
 def test_damaged_pack_is_not_adopted(url: str, repo: Repository, tmp_path: Path) -> None:
@@ -98,10 +98,10 @@ def test_damaged_pack_is_not_adopted(url: str, repo: Repository, tmp_path: Path)
     path.write_bytes(bytes(content))
     warnings: list[str] = []
     with _fresh(url, tmp_path) as writer:
-        writer.load_index()
+        writer.blobs.load_index()
         done = adopt_unindexed(writer, warn=warnings.append)
-        assert not writer.has_blob(damaged_blob)
-        assert writer.has_blob(good_blob), "positive control: the intact pack is adopted"
+        assert not writer.blobs.has_blob(damaged_blob)
+        assert writer.blobs.has_blob(good_blob), "positive control: the intact pack is adopted"
     assert done.packs == 1 and [name for name, _why in done.skipped] == [pack_name(damaged_id)]
     assert warnings and pack_name(damaged_id) in warnings[0]
 
@@ -118,10 +118,12 @@ def test_agent_pack_is_never_adopted(url: str, repo: Repository, tmp_path: Path)
         agent.close()
     _good_pack, good_blob = _orphan(repo, os.urandom(5000))
     with _fresh(url, tmp_path) as writer:
-        writer.load_index()
+        writer.blobs.load_index()
         done = adopt_unindexed(writer)
-        assert writer.has_blob(good_blob), "positive control: the full-key pack is adopted"
-        assert not writer.has_blob(writer.hasher(data)), "an agent's pack satisfied dedup"
+        assert writer.blobs.has_blob(good_blob), "positive control: the full-key pack is adopted"
+        assert not writer.blobs.has_blob(writer.blobs.hasher(data)), (
+            "an agent's pack satisfied dedup"
+        )
     assert done.unindexed == 2 and done.packs == 1
     assert [name for name, _why in done.skipped] == [pack_name(agent_pack)]
 
@@ -129,7 +131,7 @@ def test_agent_pack_is_never_adopted(url: str, repo: Repository, tmp_path: Path)
 def test_rotate_adopts_only_target_key_packs(url: str, repo: Repository, tmp_path: Path) -> None:
     _pack_id, blob_id = _orphan(repo, os.urandom(5000))
     with _fresh(url, tmp_path) as writer:
-        writer.load_index()
+        writer.blobs.load_index()
         done = adopt_unindexed(writer, keys={b"\x00" * 8})
-        assert done.packs == 0 and not writer.has_blob(blob_id)
-        assert adopt_unindexed(writer, keys={writer.keyring.current.key_id}).packs == 1
+        assert done.packs == 0 and not writer.blobs.has_blob(blob_id)
+        assert adopt_unindexed(writer, keys={writer.keys.keyring.current.key_id}).packs == 1

@@ -75,7 +75,7 @@ def _wait_for_marker(marker: Path, process: subprocess.Popen[bytes]) -> None:
 def _snapshot_blobs(repo: Repository, tree_id: bytes) -> set[bytes]:
     """Every blob id (trees and file content) the tree ``tree_id`` references."""
     found = {tree_id}
-    for node in repo.load_tree(tree_id):
+    for node in repo.blobs.load_tree(tree_id):
         if node.type == DIR and node.subtree is not None:
             found |= _snapshot_blobs(repo, node.subtree)
         elif node.type == FILE:
@@ -137,14 +137,14 @@ def test_killed_agent_backup_then_resume_is_restorable(cli: CLI, tmp_path: Path)
     assert tree_state(target / str(source).lstrip("/")) == tree_state(source)
 
     with ops.open_repository(str(cli.repo), Credentials(passphrase=PASSWORD.encode())) as repo:
-        repo.load_index()
-        [snapshot] = repo.load_snapshots()
+        repo.blobs.load_index()
+        [snapshot] = [repo.snapshots.load(i) for i in repo.snapshots.ids()]
         used = _snapshot_blobs(repo, snapshot.tree)
         uploaded_by_killed_run = {
             entry.blob_id
             for pack_id in killed_ids
             if pack_id is not None
-            for entry in repo.read_pack_header(pack_id)
+            for entry in repo.blobs.read_pack_header(pack_id)
         }
         # The scenario is the issue's: the new snapshot needs content the killed run stored.
         assert used & uploaded_by_killed_run

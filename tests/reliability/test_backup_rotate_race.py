@@ -33,7 +33,7 @@ def _rotate_in_other_session(repo: Repository) -> set[bytes]:
 
     def rotate(other: Repository) -> set[bytes]:
         reencrypt(other)
-        return set(other.keyring.data_keys)
+        return set(other.keys.keyring.data_keys)
 
     return in_other_session(repo, rotate)
 
@@ -51,7 +51,7 @@ def test_backup_racing_reencrypt_seals_with_the_current_key(
     source = write_files(tmp_path / "src", {f"k{i}.pem": 30_000 for i in range(12)})
     backup(repo, source, context)  # a first snapshot, so rotation has something to rewrite
     write_files(source, {f"new{i}.pem": 30_000 for i in range(6)})
-    key_read_by_backup = repo.keyring.current.key_id
+    key_read_by_backup = repo.keys.keyring.current.key_id
     keys_after_rotation: list[set[bytes]] = []
     fired = _before_first_lock(
         monkeypatch, repo, lambda: keys_after_rotation.append(_rotate_in_other_session(repo))
@@ -69,7 +69,7 @@ def test_backup_racing_reencrypt_seals_with_the_current_key(
     try:
         summary = check(fresh, CheckOptions(read_data=True))
         assert not summary.problems, [p.message for p in summary.problems]
-        restored = fresh.load_snapshot(snapshot.id)
+        restored = fresh.snapshots.load(snapshot.id)
         assert_restores(fresh, restored, source, tmp_path / "out", context)
     finally:
         fresh.close()
@@ -91,8 +91,8 @@ def test_backup_refuses_to_commit_when_its_key_was_replaced_under_it(
         tree = original(self, *args, **kwargs)  # type: ignore[arg-type]
         other = reopen(repo)
         try:  # no lock: what a rotation does once the backup's lock has expired
-            replaced.append(other.keyring.rotate().key_id)
-            other.save_keyring()
+            replaced.append(other.keys.keyring.rotate().key_id)
+            other.keys.save_keyring()
         finally:
             other.close()
         return tree
@@ -101,4 +101,4 @@ def test_backup_refuses_to_commit_when_its_key_was_replaced_under_it(
     with pytest.raises(KeyarkError, match="no longer current"):
         run_backup(repo, BackupOptions([str(source)]), context)
     assert replaced  # positive control: the key really changed inside the backup
-    assert not reopen(repo).snapshot_ids()
+    assert not reopen(repo).snapshots.ids()

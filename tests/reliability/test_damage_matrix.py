@@ -89,19 +89,19 @@ def _write_corpus(source: Path, rng: random.Random) -> dict[str, bytes]:
 
 
 def _classify(repo: Repository) -> dict[str, list[str]]:
-    repo.load_index(reload=True)
+    repo.blobs.load_index(reload=True)
     kinds: dict[str, list[str]] = {"data-pack": [], "tree-pack": [], "index": [], "snapshot": []}
-    for name, size in sorted(repo.iter_pack_names()):
+    for name, size in sorted(repo.packs.names()):
         pack_id = pack_id_from_name(name)
         assert pack_id is not None
-        entries = repo.read_pack_header(pack_id, size)
+        entries = repo.blobs.read_pack_header(pack_id, size)
         kind = {e.kind for e in entries}
         if kind == {DATA} and len(entries) >= 3:
             kinds["data-pack"].append(name)
         elif kind == {TREE}:
             kinds["tree-pack"].append(name)
     kinds["index"] = sorted(info.name for info in repo.backend.list("index/"))
-    kinds["snapshot"] = sorted(SNAPSHOT_PREFIX + s for s in repo.snapshot_ids())
+    kinds["snapshot"] = sorted(SNAPSHOT_PREFIX + s for s in repo.snapshots.ids())
     return kinds
 
 

@@ -115,11 +115,11 @@ def _blob_ids_in(repo: Repository, pack: bytes) -> set[bytes]:
     """The blob ids a sealed pack's header lists."""
     offset, length = header_span(len(pack), pack[-TRAILER_SIZE:])
     sealed = pack[offset : offset + length]
-    return {e.blob_id for e in parse_header(repo.sealer_for(envelope_key_id(sealed)), sealed)}
+    return {e.blob_id for e in parse_header(repo.keys.sealer_for(envelope_key_id(sealed)), sealed)}
 
 
 def _backup_lock(repo: Repository) -> RepositoryLock:
-    [held] = [lock for lock in repo.held_locks if lock.held]
+    [held] = [lock for lock in repo.locks.held if lock.held]
     return held
 
 
@@ -133,7 +133,7 @@ def test_backup_paused_past_lock_expiry_saves_nothing(
     guarded: bool,
 ) -> None:
     source = write_files(tmp_path / "src", {f"k{i}.pem": 700_000 for i in range(4)})
-    before = set(repo.snapshot_ids())
+    before = set(repo.snapshots.ids())
     run = PausedBackup(repo, source, context)
     monkeypatch.setattr(BlobWriter, "_before_index", run.hook(BlobWriter._before_index))
     if not guarded:  # the positive control: no write guard at all
@@ -160,7 +160,7 @@ def test_backup_paused_past_lock_expiry_saves_nothing(
     message = str(run.error)
     assert "paused past its lock's expiry" in message and "nothing was saved" in message
     assert "run it again" in message and "\n" not in message
-    assert set(repo.snapshot_ids()) == before
+    assert set(repo.snapshots.ids()) == before
     assert _problems(repo) == []
     # Running it again (same session, as an API user would) succeeds and restores.
     snapshot = backup(repo, source, context)
@@ -181,7 +181,7 @@ def test_backup_whose_pack_was_deleted_while_paused_saves_nothing(
     run.finish()
     assert isinstance(run.error, IntegrityError), run.error
     assert "gone" in str(run.error) and "nothing was saved" in str(run.error)
-    assert repo.snapshot_ids() == [] and _problems(repo) == []
+    assert repo.snapshots.ids() == [] and _problems(repo) == []
 
 
 def test_refresh_after_a_pause_marks_the_lock_lost(repo: Repository, clock: Clock) -> None:
@@ -243,10 +243,10 @@ def test_failed_pack_upload_is_never_deduplicated_against(
     monkeypatch.setattr(repo.backend, "put", put)
     with pytest.raises(BackendError, match="injected"):
         backup(repo, source, context)
-    assert failed and failed[0] and repo.snapshot_ids() == []  # it fired; nothing saved
+    assert failed and failed[0] and repo.snapshots.ids() == []  # it fired; nothing saved
     # The same session backs up again: the lost blobs are stored for real, nothing dangles.
     snapshot = backup(repo, source, context)
     assert _problems(repo) == []
-    repo.load_index(reload=True)
-    assert all(repo.index.candidates(blob) for blob in failed[0])
+    repo.blobs.load_index(reload=True)
+    assert all(repo.blobs.index.candidates(blob) for blob in failed[0])
     assert_restores(repo, snapshot, source, tmp_path / "out", context)

@@ -85,9 +85,9 @@ def _restore(repo_path: Path, source: Path, files: dict[str, str], out: Path) ->
 
 def _fullest_data_pack(repo_path: Path) -> bytes:
     with _open(repo_path) as repo:
-        repo.load_index()
+        repo.blobs.load_index()
         counts: dict[bytes, int] = {}
-        for location in repo.index.locations():
+        for location in repo.blobs.index.locations():
             if location.kind == DATA:
                 counts[location.pack_id] = counts.get(location.pack_id, 0) + 1
     return max(counts, key=lambda pack_id: counts[pack_id])
@@ -135,8 +135,8 @@ def test_repair_packs_salvages_then_unindexes(tmp_path: Path, cli: CLI) -> None:
     assert result.returncode == 0, result.stderr
     assert "salvaged" in result.stdout and "could not be saved" in result.stdout
     with _open(cli.repo) as repo:
-        repo.load_index()
-        assert not repo.index.has_pack(victim)
+        repo.blobs.load_index()
+        assert victim not in repo.blobs.index.packs()
     assert path.exists()
     assert _restore(cli.repo, source, files, tmp_path / "after") == before
     wrong = cli.run("repair", "packs", "zz")
@@ -145,13 +145,13 @@ def test_repair_packs_salvages_then_unindexes(tmp_path: Path, cli: CLI) -> None:
 
 def _tree_location(repo: Repository, snapshot_id: str, name: str) -> tuple[bytes, int, int]:
     """(pack id, offset, length) of directory ``name``'s tree blob (below the source)."""
-    repo.load_index()
-    tree = repo.load_snapshot(snapshot_id).tree
+    repo.blobs.load_index()
+    tree = repo.snapshots.load(snapshot_id).tree
     while True:
-        nodes = repo.load_tree(tree)
+        nodes = repo.blobs.load_tree(tree)
         match = next((n for n in nodes if n.name == name and n.type == DIR), None)
         if match is not None and match.subtree is not None:
-            location = repo.index.get(match.subtree)
+            location = repo.blobs.index.get(match.subtree)
             assert location is not None
             return location.pack_id, location.offset, location.length
         tree = next(n.subtree for n in nodes if n.type == DIR and n.subtree is not None)

@@ -34,7 +34,7 @@ def _forget_and_prune(repo: Repository, snapshot_id: str) -> int:
     """In a second session: forget ``snapshot_id`` and prune everything; packs deleted."""
 
     def forget_and_prune(other: Repository) -> int:
-        other.delete_snapshot(snapshot_id)
+        other.snapshots.delete(snapshot_id)
         return prune(other, PruneOptions(max_unused=UnusedLimit(percent=0))).packs_deleted
 
     return in_other_session(repo, forget_and_prune)
@@ -95,7 +95,7 @@ def test_prune_cannot_delete_source_packs_under_a_copy(
     fired = run_before_first_call(monkeypatch, Copier, "copy_tree", racing_prune)
     try:
         summary = copy_snapshots(repo, target, [snapshot], [])
-        copied = target.load_snapshot(summary.copied[0])
+        copied = target.snapshots.load(summary.copied[0])
         assert fired and refused, "the racing prune must have run inside the copy and been refused"
         assert_restores(target, copied, source, tmp_path / "out", context)
     finally:

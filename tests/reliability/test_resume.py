@@ -99,7 +99,7 @@ def _blobs(repo_dir: Path, cache: Path, names: list[str]) -> dict[bytes, int]:
         for name in names:
             pack_id = pack_id_from_name(name)
             assert pack_id is not None
-            for entry in repo.read_pack_header(pack_id):
+            for entry in repo.blobs.read_pack_header(pack_id):
                 blobs[entry.blob_id] = entry.length
     return blobs
 

@@ -153,7 +153,7 @@ def test_dropped_acl_never_widens_the_group_permission(
     # Positive control: the source's mode shows the mask, wider than the owning group's r-x.
     assert stat.S_IMODE(shared.stat().st_mode) == 0o770
     snapshot = backup(repo, source, context)
-    repo.load_index(reload=True)
+    repo.blobs.load_index(reload=True)
     plan = build_plan(repo.blobs.load_tree, snapshot.tree, PathFilter([], []))
     target = tmp_path / "out"
     summary = RestoreSummary()
@@ -196,7 +196,7 @@ def test_fifo_and_char_device_round_trip_and_dump(
     note = f"{source}/agent.sock: skipped (a socket; the program that listens on it recreates it)"
     assert summary.warnings == [note]
     os.unlink(source / "agent.sock")
-    snapshot = repo.load_snapshot(summary.snapshot_id)
+    snapshot = repo.snapshots.load(summary.snapshot_id)
     assert _node(repo, snapshot, source / "null").rdev == os.makedev(1, 3)
 
     target = tmp_path / "out"
@@ -284,7 +284,7 @@ def test_file_growing_during_backup_records_the_size_read(
     assert fired, "the hook must have grown the file during the read"
 
     node = _node(repo, snapshot, log)
-    stored = sum(repo.index.raw_length(blob) or 0 for blob in node.content)
+    stored = sum(repo.blobs.index.raw_length(blob) or 0 for blob in node.content)
     assert node.size == stored == size + 5000 == log.stat().st_size
     target = tmp_path / "out"
     summary = _restore(repo, snapshot, target, context)
@@ -311,7 +311,9 @@ def test_positive_control_size_disagreeing_with_content_fails_verify(
     snapshot = backup(repo, source, context)
     monkeypatch.undo()
     node = _node(repo, snapshot, log)
-    assert node.size == 1007 and sum(repo.index.raw_length(b) or 0 for b in node.content) == 1000
+    assert (
+        node.size == 1007 and sum(repo.blobs.index.raw_length(b) or 0 for b in node.content) == 1000
+    )
     with pytest.raises(RestoreError) as raised:
         _restore(repo, snapshot, tmp_path / "out", context)
     errors: list[str] = raised.value.summary.errors  # type: ignore[attr-defined]

@@ -177,8 +177,8 @@ def test_damaged_slot_never_blocks_another(tmp_path: Path, damage: str) -> None:
     _init(path)
     (original,) = (path / "keys").iterdir()
     with _open(path, cache) as repo:
-        assert repo.root_key is not None
-        repo.add_slot(passphrase_slot(repo.root_key, OTHER.encode(), "argon2id"))
+        assert repo.keys.root_key is not None
+        repo.keys.add_slot(passphrase_slot(repo.keys.root_key, OTHER.encode(), "argon2id"))
     if damage == "flip":
         flip(original)
     else:
@@ -214,7 +214,9 @@ def _crash_on_put(repo: Repository, path: Path, name: str) -> Iterator[tuple[Rep
     """Within: ``repo``'s keys and config open on a backend that crashes on a PUT of
     ``name`` (the repository given, the backend), and the body must fail with that crash."""
     failing = FailPut(path, name)
-    crashing = Repository(failing, repo.config, repo.keyring, repo.root_key, repo.slot)
+    crashing = Repository(
+        failing, repo.config, repo.keys.keyring, repo.keys.root_key, repo.keys.slot
+    )
     with pytest.raises(PermanentBackendError):
         yield crashing, failing
 
@@ -226,14 +228,14 @@ def test_crash_between_the_keyring_writes_leaves_an_openable_repository(
     path, cache = tmp_path / "repo", tmp_path / "cache"
     _init(path)
     with _open(path, cache) as repo:
-        before = repo.keyring.version
+        before = repo.keys.keyring.version
         with _crash_on_put(repo, path, second) as (crashing, failing):
             rotate(crashing)
     assert "keyring.bak" in failing.puts  # the keyring was being saved
     with _open(path, cache) as repo:
         # The copy is written first: a crash before the primary leaves the new state.
         expected = before + 1 if second == "keyring" else before
-        assert repo.keyring.version == expected
+        assert repo.keys.keyring.version == expected
     assert (path / "keyring").exists() and (path / "keyring.bak").exists()
 
 

@@ -48,7 +48,7 @@ def edit_config(path: Path, change: Any) -> None:
 def sign_as_full_key_holder(path: Path, document: dict[str, Any]) -> None:
     """Re-sign an edited document with the real config key (what no attacker can do)."""
     with open_repo(path, path.parent / "signer-cache") as repo:
-        signing_key = repo.keyring.config_signing_key
+        signing_key = repo.keys.keyring.config_signing_key
     document.pop("signature", None)
     private = ed25519.Ed25519PrivateKey.from_private_bytes(signing_key)
     document["signature"] = private.sign(SIGNATURE_CONTEXT + canonical_json(document)).hex()
@@ -172,7 +172,7 @@ def test_agent_pinned_key_verifies_and_rejects(tmp_path: Path) -> None:
     path = make_repo(tmp_path)
     data = (path / "config").read_bytes()
     with open_repo(path, tmp_path / "cache") as repo:
-        id_key, public = repo.keyring.id_key, repo.keyring.config_public_key
+        id_key, public = repo.keys.keyring.id_key, repo.keys.keyring.config_public_key
     assert RepoConfig.from_bytes(data, id_key, public).repo_id
     other = ed25519.Ed25519PrivateKey.generate().public_key().public_bytes_raw()
     with pytest.raises(FormatError, match="signature"):

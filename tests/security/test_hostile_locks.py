@@ -47,7 +47,7 @@ def plant_lock(repo: Repository, **changes: object) -> str:
     }
     document.update(changes)
     name = LOCK_PREFIX + os.urandom(16).hex()
-    sealer = lock_sealer(repo.keyring.id_key)
+    sealer = lock_sealer(repo.keys.keyring.id_key)
     repo.backend.put(
         name, sealer.seal(ObjectKind.LOCK, name.encode(), json.dumps(document).encode())
     )

@@ -101,14 +101,14 @@ def tree_bytes(change: Callable[[dict[str, Any]], None] | None = None) -> bytes:
 
 
 def seal_tree(repo: Repository, data: bytes) -> bytes:
-    tree_id, _ = repo.save_blob(TREE, data)
-    repo.flush()
+    tree_id, _ = repo.blobs.save_blob(TREE, data)
+    repo.blobs.flush()
     return tree_id
 
 
 def test_positive_control_the_valid_tree_loads(repo: Repository) -> None:
-    repo.load_index()
-    nodes = repo.load_tree(seal_tree(repo, tree_bytes()))
+    repo.blobs.load_index()
+    nodes = repo.blobs.load_tree(seal_tree(repo, tree_bytes()))
     assert [(n.name, n.type) for n in nodes] == [("d", "dir"), ("f.key", "file"), ("l", "symlink")]
     assert nodes[1].xattrs == {"user.a": b"v"} and nodes[1].content == [BLOB]
 
@@ -117,10 +117,10 @@ def test_positive_control_the_valid_tree_loads(repo: Repository) -> None:
 def test_hostile_tree_is_a_format_error_naming_the_tree(
     repo: Repository, change: Callable[[dict[str, Any]], None]
 ) -> None:
-    repo.load_index()
+    repo.blobs.load_index()
     tree_id = seal_tree(repo, tree_bytes(change))
     with pytest.raises(FormatError) as error:
-        repo.load_tree(tree_id)
+        repo.blobs.load_tree(tree_id)
     message = str(error.value)
     assert tree_id.hex()[:16] in message and "\n" not in message
     assert "malformed" in message or "unsupported" in message
@@ -130,12 +130,12 @@ def test_restore_of_a_snapshot_with_a_hostile_tree_fails_cleanly(
     repo: Repository, tmp_path: Path, context: OperationContext
 ) -> None:
     """'..' as an entry name: restore stops with keyark's error and writes nothing outside."""
-    repo.load_index()
+    repo.blobs.load_index()
     inner = seal_tree(repo, tree_bytes(HOSTILE["name with slash"]))
     outer = {"v": 1, "nodes": [dict(entry(b"d"), st=inner)]}
     root = seal_tree(repo, bytes(msgpack.packb(outer, use_bin_type=True)))
     snapshot = Snapshot(time=datetime.now(UTC), host="h", username="u", paths=["/src"], tree=root)
-    repo.save_snapshot(snapshot)
+    repo.snapshots.save(snapshot)
     target = tmp_path / "target"
     with pytest.raises(KeyarkError):
         restore(repo, snapshot, RestoreOptions(str(target)), context)
@@ -145,13 +145,13 @@ def test_restore_of_a_snapshot_with_a_hostile_tree_fails_cleanly(
 
 def test_check_lists_the_hostile_tree_and_goes_on(repo: Repository) -> None:
     """`check` names the malformed tree and still checks the good part of the snapshot."""
-    repo.load_index()
+    repo.blobs.load_index()
     bad = seal_tree(repo, tree_bytes(HOSTILE["mode a string"]))
     good = seal_tree(repo, tree_bytes())
     outer = {"v": 1, "nodes": [dict(entry(b"d"), n=b"a", st=bad), dict(entry(b"d"), st=good)]}
     root = seal_tree(repo, bytes(msgpack.packb(outer, use_bin_type=True)))
     snapshot = Snapshot(time=datetime.now(UTC), host="h", username="u", paths=["/s"], tree=root)
-    repo.save_snapshot(snapshot)
+    repo.snapshots.save(snapshot)
     summary = check(repo, CheckOptions())
     assert not summary.ok
     text = " ".join(f"{p.object} {p.message}" for p in summary.problems)

@@ -74,15 +74,15 @@ def test_every_keyring_save_raises_the_version(cli: CLI) -> None:
     with ops.open_repository(
         str(cli.repo), Credentials(passphrase=PASSWORD.encode()), cache_dir=cli.cache
     ) as repo:
-        first = repo.keyring.version
-        repo.save_keyring()
-        repo.save_keyring()
-        assert repo.keyring.version == first + 2
-        assert repo.trust is not None and repo.trust.keyring_version == first + 2
+        first = repo.keys.keyring.version
+        repo.keys.save_keyring()
+        repo.keys.save_keyring()
+        assert repo.keys.keyring.version == first + 2
+        assert repo.keys.trust is not None and repo.keys.trust.keyring_version == first + 2
     with ops.open_repository(
         str(cli.repo), Credentials(passphrase=PASSWORD.encode()), cache_dir=cli.cache
     ) as repo:
-        assert repo.keyring.version == first + 2
+        assert repo.keys.keyring.version == first + 2
 
 
 def _mutations(document: dict[str, object]) -> list[dict[str, object]]:

@@ -34,10 +34,10 @@ def test_keyless_scan_finds_no_per_blob_marker(tmp_path: Path) -> None:
         (source / f"key{i}.pem").write_bytes(os.urandom(2000 + 37 * i))
     repo = ops.open_repository(url, Credentials(passphrase=PASSWORD.encode()))
     summary = backup(repo, BackupOptions([str(source)]), OperationContext())
-    key_id = repo.keyring.current.key_id
+    key_id = repo.keys.keyring.current.key_id
     blobs = 0
     old_way = b""
-    for name, _size in repo.iter_pack_names():
+    for name, _size in repo.packs.names():
         assert pack_id_from_name(name) is not None
         data = (tmp_path / "repo" / name).read_bytes()
         offset, _length = header_span(len(data), data[-TRAILER_SIZE:])
@@ -46,17 +46,17 @@ def test_keyless_scan_finds_no_per_blob_marker(tmp_path: Path) -> None:
         # What a keyless reader can split on: nothing in the blob area.
         assert key_id not in blob_area
         assert blob_area.count(MARKER) <= 1  # a random 3-byte match is possible, rarely
-        entries = repo.read_pack_header(pack_id_from_name(name))  # type: ignore[arg-type]
+        entries = repo.blobs.read_pack_header(pack_id_from_name(name))  # type: ignore[arg-type]
         blobs += len(entries)
         # Positive control: the same blobs sealed the old way show one marker each.
-        sealer = repo.current_sealer()
+        sealer = repo.blobs.current_sealer()
         old_way += b"".join(
             sealer.seal(ObjectKind.DATA_BLOB, e.blob_id, b"x" * e.raw_length) for e in entries
         )
     assert blobs >= FILES
     assert old_way.count(MARKER) >= blobs
     # And the bare layout still restores byte for byte.
-    snapshot = repo.load_snapshot(summary.snapshot_id)
+    snapshot = repo.snapshots.load(summary.snapshot_id)
     restore(repo, snapshot, RestoreOptions(str(tmp_path / "out")), OperationContext())
     assert tree_state(tmp_path / "out" / str(source).lstrip("/")) == tree_state(source)
     repo.close()

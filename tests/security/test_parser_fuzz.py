@@ -240,7 +240,7 @@ def _richest_tree(repo: Repository, root: bytes) -> bytes:
     best, best_score, stack = b"", -1, [root]
     while stack:
         tree_id = stack.pop()
-        raw = repo.load_blob(tree_id)
+        raw = repo.blobs.load_blob(tree_id)
         nodes = decode_tree(raw)
         score = len({node.type for node in nodes}) * 100 + len(nodes)
         if score > best_score:
@@ -262,32 +262,32 @@ def corpus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Corpus]:
         pass  # no user xattrs on this filesystem: the tree seed simply has none
     ctx = OperationContext(cache_dir=base / "cache")
     summary = backup(repo, BackupOptions(paths=[str(source)]), ctx)
-    snapshot = repo.load_snapshot(summary.snapshot_id)
-    repo.load_index()
+    snapshot = repo.snapshots.load(summary.snapshot_id)
+    repo.blobs.load_index()
 
     add_agent(repo, "web1", base / "web1.cred")
     repo.close()
     repo = ops.open_repository(url, Credentials(passphrase=PASSWORD.encode()))
-    repo.load_index()
+    repo.blobs.load_index()
     agent_repo = open_agent_repository(url, base / "web1.cred")
     agent_summary = backup(agent_repo, BackupOptions(paths=[str(source)]), ctx)
     agent_repo.close()
-    agent_raw, _ = repo.load_snapshot_bytes(agent_summary.snapshot_id)
+    agent_raw, _ = repo.snapshots.load_bytes(agent_summary.snapshot_id)
     agent_body = msgpack.unpackb(agent_raw, raw=False)["signed"]
 
     index_name = next(info.name for info in repo.backend.list("index/"))
-    index_plain = repo.open_object(ObjectKind.INDEX, b"", repo.backend.get(index_name))
-    pack_id = next(iter(repo.index.packs()))
+    index_plain = repo.keys.open_object(ObjectKind.INDEX, b"", repo.backend.get(index_name))
+    pack_id = next(iter(repo.blobs.index.packs()))
     sealed_header = _sealed_header(repo, pack_id)
-    header_plain = repo.current_sealer().open(ObjectKind.PACK_HEADER, b"", sealed_header)
+    header_plain = repo.blobs.current_sealer().open(ObjectKind.PACK_HEADER, b"", sealed_header)
     with repo.lock("backup") as held:
-        lock_plain = lock_sealer(repo.keyring.id_key).open(
+        lock_plain = lock_sealer(repo.keys.keyring.id_key).open(
             ObjectKind.LOCK, held.name.encode(), repo.backend.get(held.name)
         )
     slot_name = next(
         info.name for info in repo.backend.list("keys/") if "/" not in info.name[len("keys/") :]
     )
-    snapshot_raw, key_id = repo.load_snapshot_bytes(snapshot.id)
+    snapshot_raw, key_id = repo.snapshots.load_bytes(snapshot.id)
     session_name = next(info.name for info in repo.backend.list("keys/sessions/"))
     yield Corpus(
         repo=repo,
@@ -303,7 +303,7 @@ def corpus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Corpus]:
         lock=lock_plain,
         slot=repo.backend.get(slot_name),
         slot_id=slot_name[len("keys/") :],
-        keyring=repo.keyring.to_bytes(),
+        keyring=repo.keys.keyring.to_bytes(),
         config=repo.backend.get(CONFIG_NAME),
         credential=(base / "web1.cred").read_bytes(),
         session=repo.backend.get(session_name),
@@ -344,9 +344,9 @@ def test_tree_read_path(corpus: Corpus) -> None:
     repo = corpus.repo
 
     def parse(data: bytes) -> None:
-        tree_id, _ = repo.save_blob(TREE, data)
-        repo.flush()
-        for node in repo.load_tree(tree_id):
+        tree_id, _ = repo.blobs.save_blob(TREE, data)
+        repo.blobs.flush()
+        for node in repo.blobs.load_tree(tree_id):
             node.describe()
 
     fuzz("load_tree", parse, corpus.tree, MSGPACK, 50)
@@ -363,11 +363,11 @@ def test_snapshot_parser(corpus: Corpus) -> None:
 
 def _read_back_snapshot(repo: Repository, document: bytes) -> None:
     """Seal ``document`` validly under its own id, read it by ``load_snapshot``, delete it."""
-    snapshot_id = repo.store_snapshot_bytes(document, overwrite=True)
+    snapshot_id = repo.snapshots.store_bytes(document, overwrite=True)
     try:
-        repo.load_snapshot(snapshot_id).describe()
+        repo.snapshots.load(snapshot_id).describe()
     finally:
-        repo.delete_snapshot(snapshot_id)
+        repo.snapshots.delete(snapshot_id)
 
 
 def test_snapshot_read_path(corpus: Corpus) -> None:
@@ -414,22 +414,22 @@ def test_index_read_path(corpus: Corpus) -> None:
     shared = corpus.repo
 
     def parse(data: bytes) -> None:
-        repo = Repository(shared.backend, shared.config, shared.keyring)  # a fresh index
-        sealed = repo.current_sealer().seal(ObjectKind.INDEX, b"", data)
+        repo = Repository(shared.backend, shared.config, shared.keys.keyring)  # a fresh index
+        sealed = repo.blobs.current_sealer().seal(ObjectKind.INDEX, b"", data)
         name = "index/" + hashlib.sha256(sealed).hexdigest()
         repo.backend.put(name, sealed)
         try:
-            for record in repo.read_index_file(name):
-                repo.add_record(record)
+            for record in repo.blobs.read_index_file(name):
+                repo.blobs.add_record(record)
                 for entry in record.entries[:4]:
                     location = BlobLocation.in_pack(
                         record.pack_id, entry, record.key_id, record.trusted
                     )
                     try:
-                        repo.read_copy(location)
+                        repo.blobs.read_copy(location)
                     except KeyarkError:
                         pass
-                    repo.load_blob(entry.blob_id)
+                    repo.blobs.load_blob(entry.blob_id)
         finally:
             repo.backend.delete(name)
 
@@ -437,7 +437,7 @@ def test_index_read_path(corpus: Corpus) -> None:
 
 
 def test_pack_header_parser(corpus: Corpus) -> None:
-    sealer = corpus.repo.current_sealer()
+    sealer = corpus.repo.blobs.current_sealer()
 
     def parse(data: bytes) -> None:
         rows = unpack_msgpack(data, "pack header")
@@ -454,7 +454,7 @@ def test_pack_header_parser(corpus: Corpus) -> None:
 
 def test_lock_parser_and_read_path(corpus: Corpus) -> None:
     repo = corpus.repo
-    sealer = lock_sealer(repo.keyring.id_key)
+    sealer = lock_sealer(repo.keys.keyring.id_key)
 
     def parse(data: bytes) -> None:
         name = LOCK_PREFIX + os.urandom(16).hex()
@@ -499,7 +499,7 @@ def test_keyring_parser(corpus: Corpus) -> None:
 
 
 def test_config_parser(corpus: Corpus) -> None:
-    keyring = corpus.repo.keyring
+    keyring = corpus.repo.keys.keyring
 
     def parse(data: bytes) -> None:
         RepoConfig.peek(data)
@@ -510,7 +510,7 @@ def test_config_parser(corpus: Corpus) -> None:
 
 def test_config_parser_behind_a_valid_signature(corpus: Corpus) -> None:
     """Mutated configs re-signed with the real config key still never crash the parser."""
-    keyring = corpus.repo.keyring
+    keyring = corpus.repo.keys.keyring
     private = ed25519.Ed25519PrivateKey.from_private_bytes(keyring.config_signing_key)
 
     def parse(data: bytes) -> None:
@@ -534,7 +534,7 @@ def test_config_parser_behind_a_valid_signature(corpus: Corpus) -> None:
 
 def test_session_key_parser(corpus: Corpus) -> None:
     """Wrapped agent session keys (keys/sessions/*), which any storage writer can replace."""
-    recipient = recipient_of(corpus.repo.keyring)
+    recipient = recipient_of(corpus.repo.keys.keyring)
     assert recipient is not None
     fuzz(
         "recipients.unwrap",
@@ -553,4 +553,4 @@ def test_seeds_are_real_objects(corpus: Corpus) -> None:
     """Sanity: each seed parses as-is, so every fuzz target really reaches its parser."""
     assert decode_tree(corpus.tree)
     assert LockInfo.parse(corpus.lock, LOCK_PREFIX + "x").readable
-    assert Keyring.from_bytes(corpus.keyring).id_key == corpus.repo.keyring.id_key
+    assert Keyring.from_bytes(corpus.keyring).id_key == corpus.repo.keys.keyring.id_key

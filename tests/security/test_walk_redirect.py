@@ -47,16 +47,16 @@ def _swap_for_symlink(victim: Path, target: Path) -> None:
 
 def _snapshot_files(repo: Repository, snapshot_id: str) -> Iterator[tuple[str, bytes]]:
     """(path, content) of every file in a snapshot."""
-    repo.load_index(reload=True)
-    stack = [("", repo.load_snapshot(snapshot_id).tree)]
+    repo.blobs.load_index(reload=True)
+    stack = [("", repo.snapshots.load(snapshot_id).tree)]
     while stack:
         prefix, tree_id = stack.pop()
-        for node in repo.load_tree(tree_id):
+        for node in repo.blobs.load_tree(tree_id):
             path = f"{prefix}/{node.name}"
             if node.type == DIR and node.subtree is not None:
                 stack.append((path, node.subtree))
             elif node.type == FILE:
-                yield path, b"".join(repo.load_blob(blob) for blob in node.content)
+                yield path, b"".join(repo.blobs.load_blob(blob) for blob in node.content)
 
 
 def _hook_directory(

@@ -5,8 +5,9 @@ from __future__ import annotations
 import click
 
 from keyark import ops
-from keyark.cli.render import Output, human_size
-from keyark.cli.settings import global_options, settings_of
+from keyark.cli.render import human_size
+from keyark.cli.settings import global_options
+from keyark.cli.verb import start
 from keyark.errors import EXIT_PARTIAL
 
 
@@ -43,9 +44,7 @@ def command(
     auto_rotate: bool,
 ) -> int:
     """Back up PATHS into the repository."""
-    settings = settings_of(ctx)
-    out = Output(settings)
-    context = settings.operation_context(out.event)
+    out, context = start(ctx)
     options = ops.BackupOptions(
         paths=list(paths),
         tags=[t for value in tags for t in value.split(",") if t],

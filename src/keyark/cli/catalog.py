@@ -5,8 +5,8 @@ from __future__ import annotations
 import click
 
 from keyark import ops
-from keyark.cli.render import Output
-from keyark.cli.settings import global_options, settings_of
+from keyark.cli.settings import global_options
+from keyark.cli.verb import start
 
 
 @click.group("catalog")
@@ -19,9 +19,7 @@ def command() -> None:
 @click.pass_context
 def rebuild(ctx: click.Context) -> None:
     """Drop the catalog and rebuild it from the repository."""
-    settings = settings_of(ctx)
-    out = Output(settings)
-    context = settings.operation_context(out.event)
+    out, context = start(ctx)
     with out.progress("catalog", unit="snapshots"):
         result = ops.catalog_rebuild(context, ops.CatalogRebuildOptions())
     if out.json:

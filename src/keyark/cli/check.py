@@ -5,8 +5,9 @@ from __future__ import annotations
 import click
 
 from keyark import ops
-from keyark.cli.render import Output, human_size
-from keyark.cli.settings import global_options, settings_of
+from keyark.cli.render import human_size
+from keyark.cli.settings import global_options
+from keyark.cli.verb import start
 from keyark.errors import IntegrityError
 
 
@@ -17,9 +18,7 @@ from keyark.errors import IntegrityError
 @click.pass_context
 def command(ctx: click.Context, read_data: bool, read_data_subset: str | None) -> None:
     """Check the repository's structure, and with --read-data its data."""
-    settings = settings_of(ctx)
-    out = Output(settings)
-    context = settings.operation_context(out.event)
+    out, context = start(ctx)
     with out.progress("check", unit="packs"):
         summary = ops.check(context, ops.CheckOptions(read_data, read_data_subset))
     if out.json:

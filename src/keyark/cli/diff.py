@@ -5,8 +5,9 @@ from __future__ import annotations
 import click
 
 from keyark import ops
-from keyark.cli.render import Output, printable, snapshot_label
-from keyark.cli.settings import global_options, settings_of
+from keyark.cli.render import printable, snapshot_label
+from keyark.cli.settings import global_options
+from keyark.cli.verb import start
 
 
 @click.command("diff")
@@ -16,9 +17,7 @@ from keyark.cli.settings import global_options, settings_of
 @click.pass_context
 def command(ctx: click.Context, first: str, second: str) -> None:
     """Show changes from snapshot FIRST to snapshot SECOND."""
-    settings = settings_of(ctx)
-    out = Output(settings)
-    context = settings.operation_context(out.event)
+    out, context = start(ctx)
     result = ops.diff(context, ops.DiffOptions(first, second))
     if out.json:
         out.emit_json(result.to_dict())

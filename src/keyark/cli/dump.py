@@ -7,8 +7,8 @@ import sys
 import click
 
 from keyark import ops
-from keyark.cli.render import Output
-from keyark.cli.settings import global_options, settings_of
+from keyark.cli.settings import global_options
+from keyark.cli.verb import start
 
 
 @click.command("dump")
@@ -24,7 +24,5 @@ def command(ctx: click.Context, snapshot: str, path: str, allow_unsigned: bool) 
 
     'latest' skips flagged snapshots; a flagged one named by id needs --allow-unsigned.
     """
-    settings = settings_of(ctx)
-    out = Output(settings)
-    context = settings.operation_context(out.event)
+    _, context = start(ctx)
     ops.dump(context, ops.DumpOptions(snapshot, path, sys.stdout.buffer, allow_unsigned))

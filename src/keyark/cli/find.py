@@ -7,9 +7,10 @@ from datetime import datetime
 import click
 
 from keyark import ops
-from keyark.cli.render import Output, flag_marker, printable
-from keyark.cli.settings import global_options, settings_of
+from keyark.cli.render import flag_marker, printable
+from keyark.cli.settings import global_options
 from keyark.cli.snapshots import filter_options, make_filter
+from keyark.cli.verb import start
 
 
 @click.command("find")
@@ -25,9 +26,7 @@ def command(
     paths: tuple[str, ...],
 ) -> None:
     """Find entries whose name matches PATTERN (a glob; with '/', the full path)."""
-    settings = settings_of(ctx)
-    out = Output(settings)
-    context = settings.operation_context(out.event)
+    out, context = start(ctx)
     result = ops.find(context, ops.FindOptions(pattern, make_filter(hosts, tags, paths)))
     if out.json:
         out.emit_json([match.to_dict() for match in result.matches])

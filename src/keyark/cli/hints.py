@@ -33,6 +33,7 @@ WORDING: dict[Hint, str] = {
     Hint.AGENT_HOST: "pass --host with one of the agent's hosts",
     Hint.ALLOW_UNSIGNED: "use --allow-unsigned to allow it",
     Hint.SELECT_ALL: "name snapshots, or use --all",
+    Hint.CACHE_DIR: "use --cache-dir DIR or --no-cache",
 }
 
 

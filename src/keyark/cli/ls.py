@@ -7,8 +7,9 @@ from datetime import datetime
 import click
 
 from keyark import ops
-from keyark.cli.render import Output, printable, snapshot_label
-from keyark.cli.settings import global_options, settings_of
+from keyark.cli.render import printable, snapshot_label
+from keyark.cli.settings import global_options
+from keyark.cli.verb import start
 
 #: The ``ls -l`` type letter of each node type (regular files: ``-``).
 TYPE_LETTERS = {"dir": "d", "symlink": "l", "fifo": "p", "chardev": "c", "blockdev": "b"}
@@ -28,9 +29,7 @@ def mode_string(kind: str, mode: int) -> str:
 @click.pass_context
 def command(ctx: click.Context, snapshot: str, path: str, long_format: bool) -> None:
     """List files in SNAPSHOT (below PATH)."""
-    settings = settings_of(ctx)
-    out = Output(settings)
-    context = settings.operation_context(out.event)
+    out, context = start(ctx)
     listing = ops.ls(context, ops.LsOptions(snapshot, path))
     if out.json:
         out.emit_json(listing.to_dict())

@@ -8,7 +8,8 @@ import click
 
 from keyark import ops
 from keyark.cli.render import Output
-from keyark.cli.settings import global_options, settings_of
+from keyark.cli.settings import global_options
+from keyark.cli.verb import start
 
 R = TypeVar("R", bound=ops.Result)
 
@@ -23,9 +24,7 @@ def _run(
 ) -> tuple[Output, R]:
     """Run a repair operation; with ``--json`` its result is printed here (and the
     verb's text output is then silent)."""
-    settings = settings_of(ctx)
-    out = Output(settings)
-    context = settings.operation_context(out.event)
+    out, context = start(ctx)
     with out.progress(operation.name, unit=unit):
         result = operation(context, options)
     if out.json:

@@ -7,8 +7,9 @@ import os
 import click
 
 from keyark import ops
-from keyark.cli.render import Output, flag_marker, printable
-from keyark.cli.settings import global_options, settings_of
+from keyark.cli.render import flag_marker, printable
+from keyark.cli.settings import global_options
+from keyark.cli.verb import start
 
 
 def filter_options(func: click.decorators.FC) -> click.decorators.FC:
@@ -47,9 +48,7 @@ def command(
     latest: int | None,
 ) -> None:
     """List snapshots."""
-    settings = settings_of(ctx)
-    out = Output(settings)
-    context = settings.operation_context(out.event)
+    out, context = start(ctx)
     found = ops.snapshots(
         context, ops.SnapshotsOptions(make_filter(hosts, tags, paths), latest)
     ).snapshots

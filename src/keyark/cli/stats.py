@@ -5,9 +5,10 @@ from __future__ import annotations
 import click
 
 from keyark import ops
-from keyark.cli.render import Output, human_size
-from keyark.cli.settings import global_options, settings_of
+from keyark.cli.render import human_size
+from keyark.cli.settings import global_options
 from keyark.cli.snapshots import filter_options, make_filter
+from keyark.cli.verb import start
 
 
 @click.command("stats")
@@ -18,9 +19,7 @@ def command(
     ctx: click.Context, hosts: tuple[str, ...], tags: tuple[str, ...], paths: tuple[str, ...]
 ) -> None:
     """Show logical and stored size, dedup and compression ratios, blob counts."""
-    settings = settings_of(ctx)
-    out = Output(settings)
-    context = settings.operation_context(out.event)
+    out, context = start(ctx)
     result = ops.stats(context, ops.StatsOptions(make_filter(hosts, tags, paths)))
     if out.json:
         out.emit_json(result.to_dict())

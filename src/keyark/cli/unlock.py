@@ -5,8 +5,8 @@ from __future__ import annotations
 import click
 
 from keyark import ops
-from keyark.cli.render import Output
-from keyark.cli.settings import global_options, settings_of
+from keyark.cli.settings import global_options
+from keyark.cli.verb import start
 
 
 @click.command("unlock")
@@ -17,9 +17,7 @@ from keyark.cli.settings import global_options, settings_of
 @click.pass_context
 def command(ctx: click.Context, remove_all: bool) -> None:
     """Remove locks left by processes that are gone."""
-    settings = settings_of(ctx)
-    out = Output(settings)
-    context = settings.operation_context(out.event)
+    out, context = start(ctx)
     result = ops.unlock(context, ops.UnlockOptions(remove_all=remove_all))
     if out.json:
         out.emit_json(result.rows())

@@ -31,18 +31,29 @@ from keyark.config.secrets import SecretRef
 from keyark.redaction import redact
 
 
-class RepositorySpec(BaseModel):
-    """A repository URL plus typed options; the options of another backend are an error."""
+class BackendSections(BaseModel):
+    """One optional typed section per backend (``s3:``, ``azure:``, ...): the part of a
+    repository spec that every config source (flags, the API's file, jobs) shares."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    url: str = Field(min_length=1)
     local: LocalOptions | None = None
     s3: S3Options | None = None
     azure: AzureOptions | None = None
     gcs: GCSOptions | None = None
     sftp: SFTPOptions | None = None
     ftp: FTPOptions | None = None
+
+    def given_sections(self) -> dict[str, BackendSection]:
+        """The sections that were given, by backend name."""
+        found = {name: getattr(self, name) for name in OPTION_MODELS}
+        return {name: value for name, value in found.items() if value is not None}
+
+
+class RepositorySpec(BackendSections):
+    """A repository URL plus typed options; the options of another backend are an error."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    url: str = Field(min_length=1)
     #: Bandwidth limits in KiB/s; None = unlimited.
     limit_upload: float | None = Field(default=None, gt=0)
     limit_download: float | None = Field(default=None, gt=0)

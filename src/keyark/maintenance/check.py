@@ -20,6 +20,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from keyark.cancel import NEVER, CancelToken
+from keyark.catalog.trees import Entry, walk
 from keyark.context import OperationContext
 from keyark.crypto.agents import TRUSTED
 from keyark.crypto.envelope import envelope_key_id
@@ -32,7 +33,7 @@ from keyark.repo.pack import TRAILER_SIZE, header_span, pack_id_from_name, pack_
 from keyark.repo.repository import Repository
 from keyark.repo.snapshot import Snapshot
 from keyark.repo.snapshot_trust import snapshot_trust
-from keyark.repo.tree import DIR, FILE, Node
+from keyark.repo.tree import FILE, Node
 from keyark.results import CheckSummary, Problem
 
 #: What the check says to do about a damaged index (face-neutral).
@@ -97,8 +98,8 @@ class Checker:
         repo = self.repo
         for index_name in repo.packs.index_names():
             try:
-                for record in repo.read_index_file(index_name):
-                    repo.add_record(record)
+                for record in repo.blobs.read_index_file(index_name):
+                    repo.blobs.add_record(record)
                     other = merge_pack_record(self.records, record)
                     if other is not None:
                         self.problem(
@@ -135,7 +136,7 @@ class Checker:
                 harmless=True,
             )
         self._per_pack("structure", self.check_pack_header, readable)
-        copies = sum(len(r.entries) for r in self.records.values()) - len(repo.index)
+        copies = sum(len(r.entries) for r in self.records.values()) - len(repo.blobs.index)
         if copies > 0:
             self.problem(
                 "index",
@@ -144,7 +145,7 @@ class Checker:
                 harmless=True,
             )
         self.summary.packs = len(stored)
-        self.summary.blobs = len(repo.index)
+        self.summary.blobs = len(repo.blobs.index)
 
     def check_temporaries(self) -> None:
         """Note the temporary objects killed writes left (harmless; prune removes them)."""
@@ -168,7 +169,7 @@ class Checker:
     def _blob_lost(self, blob_id: bytes, pack_id: bytes, reason: str, found: Problem) -> None:
         """The copy in ``pack_id`` is gone: the blob is lost when no other copy survives."""
         self.bad_copies[(blob_id, pack_id)] = reason
-        candidates = self.repo.index.candidates(blob_id)
+        candidates = self.repo.blobs.index.candidates(blob_id)
         if all((blob_id, c.pack_id) in self.bad_copies for c in candidates):
             self.bad_blobs[blob_id] = reason
             self.blob_problems[blob_id] = found
@@ -178,7 +179,7 @@ class Checker:
         self.cancel.check()
         record = self.records[pack_id]
         try:
-            header = self.repo.read_pack_header(pack_id, record.size)
+            header = self.repo.blobs.read_pack_header(pack_id, record.size)
         except (IntegrityError, BackendError) as error:
             self.lose_pack(pack_id, f"pack header cannot be read: {error}")
             return
@@ -219,12 +220,12 @@ class Checker:
             offset, length = header_span(len(data), data[-TRAILER_SIZE:])
             sealed = data[offset : offset + length]
             key_id = envelope_key_id(sealed)
-            entries = parse_header(repo.sealer_for(key_id), sealed)
+            entries = parse_header(repo.keys.sealer_for(key_id), sealed)
         except (IntegrityError, FormatError) as error:
             self.problem("pack", name, f"pack is damaged: {error}")
             # Fall back to the index's view to find which blobs survive.
             entries = []
-            for location in repo.index.all_locations():
+            for location in repo.blobs.index.all_locations():
                 if location.pack_id == pack_id:
                     self._verify_blob(location, data, name)
             return len(data)
@@ -240,7 +241,7 @@ class Checker:
         try:
             if len(sealed) != location.length:
                 raise IntegrityError("blob extends past the end of the pack")
-            self.repo.decode_blob(location, sealed)
+            self.repo.blobs.decode_blob(location, sealed)
         except IntegrityError as error:
             writer = "full-key" if location.trusted else "agent-written (untrusted)"
             reason = f"{name}: {error}"
@@ -256,7 +257,7 @@ class Checker:
     def settle_bad_copies(self) -> None:
         """A blob is bad only when none of its copies verifies."""
         for (blob_id, _pack_id), reason in list(self.bad_copies.items()):
-            candidates = self.repo.index.candidates(blob_id)
+            candidates = self.repo.blobs.index.candidates(blob_id)
             if all((blob_id, c.pack_id) in self.bad_copies for c in candidates):
                 self.bad_blobs.setdefault(blob_id, reason)
 
@@ -305,7 +306,7 @@ class Checker:
         snapshots = read_snapshots(self.repo, unreadable, self.cancel)
         for snapshot in snapshots:
             agent = snapshot.extra.get("agent")
-            trust = snapshot_trust(self.repo.keyring, snapshot)
+            trust = snapshot_trust(self.repo.keys.keyring, snapshot)
             if trust not in TRUSTED:
                 who = f"agent {agent!r}" if agent else "no agent"
                 self.problem(
@@ -325,7 +326,7 @@ class Checker:
         def load(tree_id: bytes) -> list[Node] | None:
             if tree_id not in trees:
                 try:
-                    trees[tree_id] = self.repo.load_tree(tree_id)
+                    trees[tree_id] = self.repo.blobs.load_tree(tree_id)
                 except (IntegrityError, BackendError) as error:
                     trees[tree_id] = None
                     self.bad_blobs.setdefault(tree_id, str(error))
@@ -343,23 +344,30 @@ class Checker:
             if path not in found.files:
                 found.files.append(path)
 
+        def readable(tree_id: bytes) -> bool:
+            return tree_id in self.repo.blobs.index and load(tree_id) is not None
+
+        def listing(tree_id: bytes) -> list[Node]:
+            return trees.get(tree_id) or []  # only asked for trees found readable
+
         for snapshot in snapshots:
             self.cancel.check()
-            stack: list[tuple[bytes, str]] = [(snapshot.tree, "")]
-            while stack:
-                tree_id, prefix = stack.pop()
-                nodes = load(tree_id) if tree_id in self.repo.index else None
-                if nodes is None:
-                    affect(tree_id, snapshot, prefix or "/")
-                    continue
-                for node in nodes:
-                    path = f"{prefix}/{node.name}"
-                    if node.type == DIR and node.subtree is not None:
-                        stack.append((node.subtree, path))
-                    elif node.type == FILE:
-                        for blob_id in node.content:
-                            if blob_id in self.bad_blobs or blob_id not in self.repo.index:
-                                affect(blob_id, snapshot, path)
+            if not readable(snapshot.tree):
+                affect(snapshot.tree, snapshot, "/")
+                continue
+
+            def descend(entry: Entry, snapshot: Snapshot = snapshot) -> bool:
+                subtree = entry.node.subtree
+                if subtree is None or readable(subtree):
+                    return True
+                affect(subtree, snapshot, entry.path)
+                return False
+
+            for entry in walk(listing, snapshot.tree, descend=descend, cancel=self.cancel):
+                if entry.node.type == FILE:
+                    for blob_id in entry.node.content:
+                        if blob_id in self.bad_blobs or blob_id not in self.repo.blobs.index:
+                            affect(blob_id, snapshot, entry.path)
         self.summary.trees = sum(1 for v in trees.values() if v is not None)
 
 

@@ -133,7 +133,7 @@ def forget(
             for number, snapshot_id in enumerate(doomed, 1):
                 ctx.cancel.check()
                 try:
-                    repo.delete_snapshot(snapshot_id)
+                    repo.snapshots.delete(snapshot_id)
                     result.removed.append(snapshot_id)
                 except NotFoundError:
                     pass  # removed meanwhile (by another client's forget)

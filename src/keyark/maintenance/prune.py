@@ -122,7 +122,7 @@ def execute_prune(
             summary.packs_deleted += 1
             summary.bytes_deleted += size
     deleting.report(final=True)
-    repo.load_index(reload=True)
+    repo.blobs.load_index(reload=True)
     return summary
 
 

@@ -103,14 +103,14 @@ class PrunePlan:
 
 # --------------------------------------------------------------------- plan
 def _read_index(repo: Repository, plan: PrunePlan, stored: dict[bytes, int]) -> None:
-    """Load every index file into ``repo.index`` and ``plan.records``; refuse if one fails.
+    """Load every index file into ``repo.blobs.index`` and ``plan.records``; refuse if one fails.
 
     Untrusted records naming a pack that is not stored with that size are ignored.
     """
-    repo.index.clear()
+    repo.blobs.index.clear()
     for name in repo.packs.index_names():
         try:
-            records = repo.read_index_file(name)
+            records = repo.blobs.read_index_file(name)
         except IntegrityError as error:
             if _sealed_by_keyring(repo, name):
                 raise refusal(f"index file {name} is unreadable ({error})") from None
@@ -131,7 +131,7 @@ def _read_index(repo: Repository, plan: PrunePlan, stored: dict[bytes, int]) -> 
                 )
                 plan.notes.append(Note(Code.INDEX_UNTRUSTED, message))
                 continue
-            repo.add_record(record)
+            repo.blobs.add_record(record)
             if merge_pack_record(plan.records, record) is not None:
                 raise refusal(
                     f"index files disagree on the size of pack {record.pack_id.hex()[:16]}"
@@ -140,7 +140,7 @@ def _read_index(repo: Repository, plan: PrunePlan, stored: dict[bytes, int]) -> 
 
 def _sealed_by_keyring(repo: Repository, name: str) -> bool:
     try:
-        return repo.packs.index_key_id(name) in repo.keyring.data_keys
+        return repo.packs.index_key_id(name) in repo.keys.keyring.data_keys
     except (IntegrityError, BackendError):
         return False
 
@@ -207,7 +207,7 @@ def _assign_owners(
         for location in locations:
             cancel.check()
             try:
-                repo.read_copy(location)
+                repo.blobs.read_copy(location)
             except (IntegrityError, BackendError) as error:
                 message = (
                     f"copy of blob {blob_id.hex()[:16]} in pack {location.pack_id.hex()[:16]} "

@@ -67,8 +67,8 @@ def verified_record(repo: Repository, pack_id: bytes, size: int) -> tuple[PackRe
     offset, length = header_span(len(data), data[-TRAILER_SIZE:])
     sealed = data[offset : offset + length]
     key_id = envelope_key_id(sealed)
-    entries = parse_header(repo.sealer_for(key_id), sealed)
-    trusted = key_id in repo.keyring.data_keys
+    entries = parse_header(repo.keys.sealer_for(key_id), sealed)
+    trusted = key_id in repo.keys.keyring.data_keys
     good: list[PackEntry] = []
     bad: list[str] = []
     view = memoryview(data)
@@ -77,7 +77,9 @@ def verified_record(repo: Repository, pack_id: bytes, size: int) -> tuple[PackRe
         try:
             if entry.offset + entry.length > offset:
                 raise IntegrityError("blob overlaps the header")
-            repo.decode_blob(location, view[entry.offset : entry.offset + entry.length], key_id)
+            repo.blobs.decode_blob(
+                location, view[entry.offset : entry.offset + entry.length], key_id
+            )
         except IntegrityError as error:
             bad.append(f"blob {entry.blob_id.hex()[:16]} in pack {pack_id.hex()[:16]}: {error}")
             continue
@@ -174,7 +176,9 @@ def _prove_written(repo: Repository, written: list[str], records: list[PackRecor
     expected = {(r.pack_id, r.trusted, len(r.entries)) for r in records}
     found: set[tuple[bytes, bool, int]] = set()
     for name in written:
-        found.update((r.pack_id, r.trusted, len(r.entries)) for r in repo.read_index_file(name))
+        found.update(
+            (r.pack_id, r.trusted, len(r.entries)) for r in repo.blobs.read_index_file(name)
+        )
     if found != expected:
         raise IntegrityError(
             "the rebuilt index does not read back as written; the old index is kept",

@@ -77,7 +77,7 @@ def repair_packs(
             ctx.events.warn(Code.PACK_DAMAGED, salvage.describe())
         ctx.cancel.check()
         summary.index_files_rewritten = len(unindex_packs(repo, names, targets))
-    repo.load_index(reload=True)
+    repo.blobs.load_index(reload=True)
     return summary
 
 

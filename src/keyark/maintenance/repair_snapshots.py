@@ -77,21 +77,21 @@ class _Rewriter:
         self._empty: bytes | None = None
 
     def damaged(self, blob_id: bytes) -> bool:
-        return blob_id in self.bad or blob_id not in self.repo.index
+        return blob_id in self.bad or blob_id not in self.repo.blobs.index
 
     def load(self, tree_id: bytes) -> list[Node] | None:
         if self.damaged(tree_id):
             return None
         try:
-            return self.repo.load_tree(tree_id)
+            return self.repo.blobs.load_tree(tree_id)
         except (IntegrityError, BackendError) as error:
             self.bad[tree_id] = str(error)
             return None
 
     def save(self, nodes: list[Node]) -> bytes:
         if self.dry_run:
-            return self.repo.hasher(b"")  # any id: nothing is written
-        return self.repo.save_tree(nodes)[0]
+            return self.repo.blobs.hasher(b"")  # any id: nothing is written
+        return self.repo.blobs.save_tree(nodes)[0]
 
     def empty_tree(self) -> bytes:
         if self._empty is None:
@@ -139,7 +139,7 @@ def find_damage(
     repo: Repository, read_data: bool, events: Events | None = None, cancel: CancelToken = NEVER
 ) -> dict[bytes, str]:
     """Blob id -> reason for every blob ``check`` finds damaged (loads a fresh index)."""
-    repo.index.clear()
+    repo.blobs.index.clear()
     checker = Checker(repo, events, cancel)
     checker.check_index()
     if read_data:
@@ -185,14 +185,14 @@ def repair_snapshots(
                 pending.append((snapshot, item, new_tree))
         if options.dry_run:
             return summary
-        repo.flush()  # the new trees are durable before any snapshot names them
+        repo.blobs.flush()  # the new trees are durable before any snapshot names them
         for snapshot, item, new_tree in pending:
             extra = dict(snapshot.extra, repaired_from=snapshot.id)
             fresh = replace(snapshot, tree=new_tree, id="", key_id="", extra=extra)
-            item.replacement = repo.save_snapshot(fresh)
+            item.replacement = repo.snapshots.save(fresh)
         if options.forget:
             for item in summary.snapshots:
-                repo.delete_snapshot(item.original)
+                repo.snapshots.delete(item.original)
                 item.forgotten = True
     return summary
 

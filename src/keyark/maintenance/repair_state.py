@@ -43,7 +43,7 @@ def repair_state(repo: Repository, ctx: OperationContext | None = None) -> Repai
     raises :class:`IntegrityError` if the keyring no longer opens with this key and
     :class:`keyark.errors.TrustError` if it is older than one this client has seen.
     """
-    if repo.root_key is None or repo.agent is not None:
+    if repo.keys.root_key is None:
         raise UsageError("repairing the config or keyring needs a full key (passphrase, key file)")
     lock_wait = ctx.lock_wait if ctx is not None else 0.0
     summary = RepairStateSummary()
@@ -64,9 +64,7 @@ def repair_state(repo: Repository, ctx: OperationContext | None = None) -> Repai
                 "neither 'config' nor 'config.bak' verifies with the keyring; restore one "
                 "from a copy of the repository storage"
             )
-        if repo.trust is not None:
-            repo.trust.check_keyring(live.keyring.version)
-            repo.trust.save()
+        repo.keys.remember_version(live.keyring.version)
         summary.keyring_version = live.keyring.version
         _rewrite(repo, CONFIG_NAME, live.config_bytes, summary)
         _rewrite(repo, KEYRING_NAME, live.envelope, summary)

@@ -65,7 +65,7 @@ def old_index_records(
     records: dict[bytes, PackRecord] = {}
     for name in sorted(names):
         try:
-            found = repo.read_index_file(name)
+            found = repo.blobs.read_index_file(name)
         except (IntegrityError, BackendError) as error:
             if events is not None:
                 message = f"{error}; its packs are indexed from their headers"
@@ -82,9 +82,9 @@ def _header_of(repo: Repository, data: bytes) -> tuple[list[PackEntry], bytes]:
         offset, length = header_span(len(data), data[-TRAILER_SIZE:])
         sealed = data[offset : offset + length]
         key_id = envelope_key_id(sealed)
-        if key_id not in repo.keyring.data_keys:
+        if key_id not in repo.keys.keyring.data_keys:
             return [], b""
-        return parse_header(repo.sealer_for(key_id), sealed), key_id
+        return parse_header(repo.keys.sealer_for(key_id), sealed), key_id
     except (IntegrityError, BackendError):
         return [], b""
 
@@ -116,7 +116,7 @@ def salvage_pack(
         listed = set(entries)
         entries.extend(e for e in header if e not in listed)
         key_id = key_id or header_key
-    if key_id and key_id not in repo.keyring.data_keys:
+    if key_id and key_id not in repo.keys.keyring.data_keys:
         key_id = b""  # an agent's pack is never promoted to trusted
     view = memoryview(data)
     for entry in entries:
@@ -130,11 +130,13 @@ def salvage_pack(
             continue
         location = BlobLocation.in_pack(pack_id, entry, key_id, True)
         try:
-            fresh = repo.reseal_blob(location, sealed, key_id)
+            fresh = repo.blobs.reseal_blob(location, sealed, key_id)
         except IntegrityError as error:
             report.lost.setdefault(entry.blob_id, f"{reason}: {error}")
             continue
-        repo.packer().add(entry.kind, entry.blob_id, fresh, entry.raw_length, entry.compression)
+        repo.blobs.packer().add(
+            entry.kind, entry.blob_id, fresh, entry.raw_length, entry.compression
+        )
         safe.add(entry.blob_id)
         report.lost.pop(entry.blob_id, None)
         report.saved += 1
@@ -160,7 +162,7 @@ def salvage_packs(
         if blob_id in safe:
             del report.lost[blob_id]
     if report.saved:
-        repo.flush()
+        repo.blobs.flush()
     return report
 
 

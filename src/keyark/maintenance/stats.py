@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
 from keyark.cancel import NEVER, CancelToken
+from keyark.catalog.trees import TreeLoader, unique_trees
 from keyark.maintenance.summary import Summary
 from keyark.repo.pack import DATA, TREE
 from keyark.repo.repository import Repository
 from keyark.repo.snapshot import Snapshot
-from keyark.repo.tree import DIR, FILE, Node
+from keyark.repo.tree import DIR, FILE
 
 
 @dataclass
@@ -47,16 +47,16 @@ class RepoStats(Summary):
 def stats(
     repo: Repository,
     snapshots: list[Snapshot],
-    load_tree: Callable[[bytes], list[Node]],
+    load_tree: TreeLoader,
     cancel: CancelToken = NEVER,
 ) -> RepoStats:
     """Sizes over ``snapshots``: logical (restore size) and what their unique blobs take.
 
     Every snapshot walked is a cancel checkpoint.
     """
-    repo.load_index()
+    repo.blobs.load_index()
     result = RepoStats(snapshots=len(snapshots))
-    result.packs = len(repo.index.packs())
+    result.packs = len(repo.blobs.index.packs())
     result.repository_size = sum(size for _name, size in repo.packs.names())
 
     @cache
@@ -72,30 +72,20 @@ def stats(
                 size += sub_size
         return files, size
 
-    seen_trees: set[bytes] = set()
-    seen_blobs: set[bytes] = set()
-
-    def collect(tree_id: bytes) -> None:
-        stack = [tree_id]
-        while stack:
-            current = stack.pop()
-            if current in seen_trees:
-                continue
-            seen_trees.add(current)
-            for node in load_tree(current):
-                if node.type == FILE:
-                    seen_blobs.update(node.content)
-                elif node.type == DIR and node.subtree is not None:
-                    stack.append(node.subtree)
-
     for snapshot in snapshots:
         cancel.check()
         files, size = tree_totals(snapshot.tree)
         result.files += files
         result.logical_size += size
-        collect(snapshot.tree)
+    seen_trees: set[bytes] = set()
+    seen_blobs: set[bytes] = set()
+    for tree_id, nodes in unique_trees(load_tree, [s.tree for s in snapshots], cancel=cancel):
+        seen_trees.add(tree_id)
+        for node in nodes:
+            if node.type == FILE:
+                seen_blobs.update(node.content)
     for blob_id in seen_blobs | seen_trees:
-        location = repo.index.get(blob_id)
+        location = repo.blobs.index.get(blob_id)
         if location is None:
             continue
         if location.kind == DATA:

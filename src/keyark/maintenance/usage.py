@@ -14,11 +14,12 @@ from collections.abc import Callable, Collection
 from typing import NamedTuple, Protocol
 
 from keyark.cancel import NEVER, CancelToken
+from keyark.catalog.trees import unique_trees
 from keyark.errors import BackendError, Hint, IntegrityError, KeyarkError
 from keyark.events import Code
 from keyark.repo.repository import Repository
 from keyark.repo.snapshot import Snapshot
-from keyark.repo.tree import DIR, FILE
+from keyark.repo.tree import FILE, Node
 
 
 def refusal(message: str) -> IntegrityError:
@@ -48,10 +49,10 @@ def read_snapshots(
 ) -> list[Snapshot]:
     """Every snapshot that loads; ``unreadable(id, error)`` deals with the others."""
     found = []
-    for snapshot_id in repo.snapshot_ids():
+    for snapshot_id in repo.snapshots.ids():
         cancel.check()
         try:
-            found.append(repo.load_snapshot(snapshot_id))
+            found.append(repo.snapshots.load(snapshot_id))
         except (IntegrityError, BackendError) as error:
             unreadable(snapshot_id, error)
     return found
@@ -68,7 +69,7 @@ def load_all_snapshots(
 
     def refuse(snapshot_id: str, error: KeyarkError) -> None:
         key_id = _snapshot_key(repo, snapshot_id)
-        if plan is not None and key_id is not None and key_id not in repo.keyring.data_keys:
+        if plan is not None and key_id is not None and key_id not in repo.keys.keyring.data_keys:
             plan.notes.append(
                 Note(
                     Code.SNAPSHOT_DAMAGED,
@@ -111,9 +112,9 @@ def used_blobs(
             continue
         cancel.check()
         key_id = bytes.fromhex(snapshot.key_id) if snapshot.key_id else b""
-        agent_written = plan is not None and key_id and key_id not in repo.keyring.data_keys
+        agent_written = plan is not None and key_id and key_id not in repo.keys.keyring.data_keys
         try:
-            _walk_snapshot(repo, snapshot.tree, used)
+            _walk_snapshot(repo, snapshot.tree, used, cancel)
         except IntegrityError as error:
             if not agent_written or plan is None:
                 raise
@@ -128,25 +129,21 @@ def used_blobs(
     return used
 
 
-def _walk_snapshot(repo: Repository, root: bytes, used: set[bytes]) -> None:
-    stack = [root]
-    while stack:
-        tree_id = stack.pop()
-        if tree_id in used:
-            continue
-        if tree_id not in repo.index:
+def _walk_snapshot(repo: Repository, root: bytes, used: set[bytes], cancel: CancelToken) -> None:
+    def load(tree_id: bytes) -> list[Node]:
+        if tree_id not in repo.blobs.index:
             raise refusal(f"tree {tree_id.hex()[:16]} is not in the index")
         try:
-            nodes = repo.load_tree(tree_id)
+            return repo.blobs.load_tree(tree_id)
         except (IntegrityError, BackendError) as error:
             raise refusal(f"tree {tree_id.hex()[:16]} cannot be read ({error})") from None
+
+    for tree_id, nodes in unique_trees(load, [root], known=used.__contains__, cancel=cancel):
         used.add(tree_id)
         for node in nodes:
-            if node.type == DIR and node.subtree is not None:
-                stack.append(node.subtree)
-            elif node.type == FILE:
+            if node.type == FILE:
                 for blob_id in node.content:
-                    if blob_id not in repo.index:
+                    if blob_id not in repo.blobs.index:
                         raise refusal(f"data blob {blob_id.hex()[:16]} is not in the index")
                     used.add(blob_id)
 

@@ -71,14 +71,9 @@ class Operation(Generic[OptionsT, R]):
 
     def describe(self) -> dict[str, Any]:
         """Name, flags and the option and result fields (for the API and docs)."""
-        return {
-            "name": self.name,
-            "summary": self.summary,
-            "mutates": self.mutates,
-            "reads_secrets": self.reads_secrets,
-            "options": _fields(self.options),
-            "result": _fields(self.result),
-        }
+        flags = {"mutates": self.mutates, "reads_secrets": self.reads_secrets}
+        fields = {"options": _fields(self.options), "result": _fields(self.result)}
+        return {"name": self.name, "summary": self.summary, **flags, **fields}
 
 
 #: Every operation by name, in registration order.

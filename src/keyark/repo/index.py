@@ -227,9 +227,6 @@ class MasterIndex:
             counts[key] = counts.get(key, 0) + 1
         return counts
 
-    def has_pack(self, pack_id: bytes) -> bool:
-        return pack_id in self._pack_numbers
-
     def locations(self) -> Iterator[BlobLocation]:
         """The best location of every blob."""
         for blob_id in list(self._rows):

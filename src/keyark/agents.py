@@ -39,7 +39,6 @@ from keyark.errors import (
     UsageError,
 )
 from keyark.events import Code
-from keyark.repo import key_store
 from keyark.repo.agent_session import AgentRepository, open_for_agent
 from keyark.repo.repository import Repository
 from keyark.repo.snapshot_trust import AGENT, snapshot_trust
@@ -83,15 +82,14 @@ def _info(name: str, entry: dict[str, Any]) -> AgentInfo:
 
 
 def _require_full_key(repo: Repository) -> None:
-    if repo.root_key is None:
+    if repo.keys.root_key is None:
         raise UsageError("managing agents needs a full key (passphrase, key file, HSM)")
 
 
 def _fresh_keyring(repo: Repository) -> Keyring:
     """Re-read the keyring under the lock so concurrent changes are not lost."""
-    assert repo.root_key is not None
-    key_store.refresh_keyring(repo)  # ``keyring``, or its copy if damaged (issue 9)
-    return repo.keyring
+    repo.refresh_keys()  # ``keyring``, or its copy if damaged (issue 9)
+    return repo.keys.keyring
 
 
 def add_agent(
@@ -136,7 +134,7 @@ def add_agent(
         )
         credential.write(out)
         try:
-            repo.save_keyring()
+            repo.keys.save_keyring()
         except BaseException:
             out.unlink(missing_ok=True)
             raise
@@ -146,7 +144,7 @@ def add_agent(
 def list_agents(repo: Repository) -> list[AgentInfo]:
     """Every registered agent, by name (revoked ones included)."""
     _require_full_key(repo)
-    return [_info(name, entry) for name, entry in sorted(agents_of(repo.keyring).items())]
+    return [_info(name, entry) for name, entry in sorted(agents_of(repo.keys.keyring).items())]
 
 
 def revoke_agent(repo: Repository, name: str, *, ctx: OperationContext | None = None) -> AgentInfo:
@@ -161,17 +159,17 @@ def revoke_agent(repo: Repository, name: str, *, ctx: OperationContext | None = 
             raise UsageError(f"no agent named {name!r}", hint=Hint.AGENT_LIST)
         if entry.get("revoked") is None:
             revoke(keyring, name, _trusted_snapshots_of(repo, name, ctx))
-            repo.save_keyring()
+            repo.keys.save_keyring()
     return _info(name, entry)
 
 
 def _trusted_snapshots_of(repo: Repository, name: str, ctx: OperationContext) -> list[str]:
     """Ids of the agent's snapshots that are trusted now (read under the lock)."""
     accepted = []
-    for snapshot_id in repo.snapshot_ids():
+    for snapshot_id in repo.snapshots.ids():
         ctx.cancel.check()
         try:
-            snapshot = repo.load_snapshot(snapshot_id)
+            snapshot = repo.snapshots.load(snapshot_id)
         except (IntegrityError, BackendError) as error:
             ctx.events.warn(
                 Code.SNAPSHOT_DAMAGED,
@@ -179,7 +177,10 @@ def _trusted_snapshots_of(repo: Repository, name: str, ctx: OperationContext) ->
                 subject=snapshot_id,
             )
             continue
-        if snapshot.extra.get(AGENT) == name and snapshot_trust(repo.keyring, snapshot) == SIGNED:
+        if (
+            snapshot.extra.get(AGENT) == name
+            and snapshot_trust(repo.keys.keyring, snapshot) == SIGNED
+        ):
             accepted.append(snapshot.id)
     return accepted
 

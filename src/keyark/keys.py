@@ -142,20 +142,21 @@ def describe(slot: KeySlot, current_id: str = "") -> KeyInfo:
 
 def list_keys(repo: Repository) -> list[KeyInfo]:
     """Every key slot, oldest first; ``current`` marks the one that opened ``repo``."""
-    current = repo.slot.slot_id if repo.slot else ""
-    found = list_slots(repo.backend)
-    if repo.root_key is not None:
+    keys = repo.keys
+    current = keys.slot.slot_id if keys.slot else ""
+    found = keys.slots()
+    if keys.root_key is not None:
         for slot in found:
-            slot.reveal(repo.root_key)  # host, user, label, created are sealed under KR
+            slot.reveal(keys.root_key)  # host, user, label, created are sealed under KR
     found.sort(key=lambda s: (s.created, s.slot_id))
     return [describe(slot, current) for slot in found]
 
 
 # --------------------------------------------------------------------- add
 def _root(repo: Repository) -> SymmetricKey:
-    if repo.root_key is None:
+    if repo.keys.root_key is None:
         raise UsageError("this key cannot add key slots (it does not hold the keyring key)")
-    return repo.root_key
+    return repo.keys.root_key
 
 
 def add_passphrase(
@@ -163,7 +164,7 @@ def add_passphrase(
 ) -> KeyInfo:
     """Add a passphrase slot (Argon2id, or ``pbkdf2`` = PBKDF2-HMAC-SHA256 600,000 rounds)."""
     slot = slots.passphrase_slot(_root(repo), _checked(passphrase), kdf_of(kdf_name), label)
-    repo.add_slot(slot)
+    repo.keys.add_slot(slot)
     return describe(slot)
 
 
@@ -187,7 +188,7 @@ def add_key_file(repo: Repository, path: str | os.PathLike[str], label: str = ""
     secret = keyfile.create_key_file(path)
     try:
         slot = keyfile.key_file_slot(root, secret, label)
-        repo.add_slot(slot)
+        repo.keys.add_slot(slot)
     except BaseException:
         Path(path).unlink(missing_ok=True)  # no slot, so the file opens nothing: undo
         raise
@@ -197,7 +198,7 @@ def add_key_file(repo: Repository, path: str | os.PathLike[str], label: str = ""
 def add_pkcs11(repo: Repository, config: hsm.Pkcs11Config, label: str = "") -> KeyInfo:
     """Add a slot whose key-encryption key the HSM key wraps (checked by an unwrap first)."""
     slot = hsm.pkcs11_slot(_root(repo), config, label)
-    repo.add_slot(slot)
+    repo.keys.add_slot(slot)
     return describe(slot)
 
 
@@ -207,7 +208,7 @@ def find_slot(repo: Repository, reference: str) -> KeySlot:
     reference = reference.strip().lower()
     if len(reference) < 4:
         raise UsageError("give at least 4 characters of the key slot id", hint=Hint.KEY_LIST)
-    matches = [s for s in list_slots(repo.backend) if s.slot_id.startswith(reference)]
+    matches = [s for s in repo.keys.slots() if s.slot_id.startswith(reference)]
     if not matches:
         raise UsageError(f"no key slot {reference}", hint=Hint.KEY_LIST)
     if len(matches) > 1:
@@ -218,17 +219,17 @@ def find_slot(repo: Repository, reference: str) -> KeySlot:
 def remove_key(repo: Repository, reference: str, *, force: bool = False) -> KeyInfo:
     """Delete one slot; never the last one, and the one in use only with ``force``."""
     slot = find_slot(repo, reference)
-    if len(list_slots(repo.backend)) <= 1:
+    if len(repo.keys.slots()) <= 1:
         raise UsageError(
             f"key slot {slot.slot_id[:8]} is the last one; add another before removing it"
         )
-    current = repo.slot is not None and repo.slot.slot_id == slot.slot_id
+    current = repo.keys.slot is not None and repo.keys.slot.slot_id == slot.slot_id
     if current and not force:
         raise UsageError(
             f"key slot {slot.slot_id[:8]} is the one that opened the repository now",
             hint=Hint.FORCE_REMOVE,
         )
-    repo.backend.delete(slot.name)
+    repo.keys.delete_slot(slot)
     return describe(slot)
 
 
@@ -239,13 +240,14 @@ def change_passphrase(
 
     The new slot is durable before the old one goes.
     """
-    if repo.root_key is None or repo.slot is None:
+    keys = repo.keys
+    if keys.root_key is None or keys.slot is None:
         raise UsageError("this key cannot change passphrases")
-    slot = slots.passphrase_slot(repo.root_key, _checked(new_passphrase), kdf_of(kdf_name))
-    repo.add_slot(slot)
-    if repo.slot.kind == slots.PASSPHRASE:
-        repo.backend.delete(repo.slot.name)
-    repo.slot = slot
+    slot = slots.passphrase_slot(keys.root_key, _checked(new_passphrase), kdf_of(kdf_name))
+    keys.add_slot(slot)
+    if keys.slot.kind == slots.PASSPHRASE:
+        keys.delete_slot(keys.slot)
+    keys.use_slot(slot)
     return describe(slot, slot.slot_id)
 
 
@@ -270,7 +272,7 @@ def split(
         files = _write_shares(Path(out_dir), share_set, repo.repo_id)
     try:
         slot = shares.recovery_slot(root, secret, share_set, label)
-        repo.add_slot(slot)
+        repo.keys.add_slot(slot)
     except BaseException:
         for path in files:
             path.unlink(missing_ok=True)

@@ -20,21 +20,19 @@ per blob, and a cancelled copy leaves both repositories unlocked and consistent.
 
 from __future__ import annotations
 
-import io
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from keyark.cancel import CancelToken
-from keyark.chunker import Chunker
 from keyark.context import OperationContext
 from keyark.crypto.agents import TRUSTED
 from keyark.errors import Hint, IntegrityError, SnapshotNotFoundError, UsageError
 from keyark.events import Code, Events
 from keyark.repo.adoption import adopt_unindexed
 from keyark.repo.full_disk import read_lock
-from keyark.repo.pack import DATA
+from keyark.repo.objects import ContentWriter, open_blobs, saving
 from keyark.repo.repository import Repository
 from keyark.repo.snapshot import Snapshot, select_snapshot
 from keyark.repo.snapshot_trust import ORIGIN, PROVENANCE, provenance_of, snapshot_trust
@@ -58,28 +56,6 @@ class CopySummary:
         return data
 
 
-class _ContentStream(io.RawIOBase):
-    """A file's content read blob by blob from the source repository."""
-
-    def __init__(self, source: Repository, blobs: list[bytes], cancel: CancelToken) -> None:
-        self._source = source
-        self._blobs = list(reversed(blobs))
-        self._buffer = memoryview(b"")
-        self._cancel = cancel
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, target: bytearray | memoryview) -> int:  # type: ignore[override]
-        while not self._buffer and self._blobs:
-            self._cancel.check()
-            self._buffer = memoryview(self._source.load_blob(self._blobs.pop()))
-        size = min(len(target), len(self._buffer))
-        target[:size] = self._buffer[:size]
-        self._buffer = self._buffer[size:]
-        return size
-
-
 class Copier:
     """Copies trees and file contents from ``source`` into ``target``."""
 
@@ -93,10 +69,15 @@ class Copier:
         self.source = source
         self.target = target
         self.summary = summary
-        self.chunker = Chunker(target.config.chunker)
         ctx = ctx or OperationContext()
         self.events: Events = ctx.events
         self.cancel: CancelToken = ctx.cancel
+        # Content below the target's smallest chunk is one blob, longer content is
+        # re-chunked in the target's key space (its boundaries are seeded per repository).
+        chunker = target.config.chunker
+        self.writer = ContentWriter(
+            saving(target.blobs), chunker, whole_below=chunker.min_size, cancel=ctx.cancel
+        )
         #: The snapshot being copied (the ``current`` item of progress events).
         self.current: str | None = None
         self._trees: dict[bytes, bytes] = {}
@@ -112,26 +93,15 @@ class Copier:
             final=final,
         )
 
-    def _save(self, data: bytes | memoryview) -> bytes:
-        blob_id, added = self.target.save_blob(DATA, data)
-        self.summary.bytes_added += added
-        return blob_id
-
     def copy_content(self, node: Node) -> list[bytes]:
         key = tuple(node.content)
         known = self._contents.get(key)
         if known is not None:
             return known
-        if node.size < self.chunker.params.min_size:
-            data = b"".join(self.source.load_blob(blob) for blob in node.content)
-            content = [self._save(data)] if data else []
-            self.summary.bytes_read += len(data)
-        else:
-            stream = _ContentStream(self.source, node.content, self.cancel)
-            content = []
-            for chunk in self.chunker.stream_chunks(stream):
-                self.summary.bytes_read += len(chunk)
-                content.append(self._save(chunk))
+        stored = self.writer.write_stream(open_blobs(self.source.blobs, node.content), node.size)
+        self.summary.bytes_read += stored.bytes_read
+        self.summary.bytes_added += stored.bytes_added
+        content = stored.blob_ids
         self._contents[key] = content
         return content
 
@@ -139,7 +109,7 @@ class Copier:
         known = self._trees.get(tree_id)
         if known is not None:
             return known
-        nodes = self.source.load_tree(tree_id)
+        nodes = self.source.blobs.load_tree(tree_id)
         for node in nodes:
             self.cancel.check()
             if node.type == DIR and node.subtree is not None:
@@ -148,7 +118,7 @@ class Copier:
                 node.content = self.copy_content(node)
                 self.summary.files += 1
                 self.progress()
-        new_id, added = self.target.save_tree(nodes)
+        new_id, added = self.target.blobs.save_tree(nodes)
         self.summary.bytes_added += added
         self._trees[tree_id] = new_id
         return new_id
@@ -196,7 +166,9 @@ def copy_snapshots(
     if source.repo_id == target.repo_id:
         raise UsageError("source and target are the same repository")
     flagged = [
-        (s, trust) for s in snapshots if (trust := snapshot_trust(source.keyring, s)) not in TRUSTED
+        (s, trust)
+        for s in snapshots
+        if (trust := snapshot_trust(source.keys.keyring, s)) not in TRUSTED
     ]
     if flagged and not allow_unsigned:
         names = ", ".join(f"{s.short_id} ({trust})" for s, trust in flagged[:5])
@@ -209,12 +181,12 @@ def copy_snapshots(
     # no pack the copy is reading is deleted under it.
     with (
         target.lock("copy", retry=ctx.lock_wait),
-        read_lock(source, "copy", retry=ctx.lock_wait, warn=ctx.events.warner(Code.STORAGE_FULL)),
+        read_lock(source, "copy", retry=ctx.lock_wait, warn=ctx.events),
     ):
-        target.load_index(reload=True)  # as of the lock
+        target.blobs.load_index(reload=True)  # as of the lock
         # Reuse what an interrupted copy uploaded.
-        adopt_unindexed(target, warn=ctx.events.warner(Code.PACK_DAMAGED))
-        source.load_index(reload=True)  # as of the source's lock
+        adopt_unindexed(target, events=ctx.events)
+        source.blobs.load_index(reload=True)  # as of the source's lock
         copier = Copier(source, target, summary, ctx)
         for snapshot in snapshots:
             ctx.cancel.check()
@@ -223,7 +195,7 @@ def copy_snapshots(
                 continue
             copier.current = snapshot.short_id
             tree = copier.copy_tree(snapshot.tree)
-            target.flush()
+            target.blobs.flush()
             copy = Snapshot(
                 time=snapshot.time,
                 host=snapshot.host,
@@ -238,7 +210,7 @@ def copy_snapshots(
                 program_version=snapshot.program_version,
                 extra={ORIGIN: snapshot.id},
             )
-            provenance = provenance_of(source.keyring, snapshot)
+            provenance = provenance_of(source.keys.keyring, snapshot)
             if provenance is not None:
                 copy.extra[PROVENANCE] = provenance
                 if provenance["trust"] not in TRUSTED:
@@ -247,7 +219,7 @@ def copy_snapshots(
                         f"snapshot {snapshot.short_id} is flagged and stays flagged in the target",
                         subject=snapshot.id,
                     )
-            target.save_snapshot(copy)
+            target.snapshots.save(copy)
             summary.copied.append(copy.id)
         copier.progress(final=True)
     summary.duration_seconds = time.monotonic() - started

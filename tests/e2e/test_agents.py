@@ -65,10 +65,10 @@ def test_credential_holds_no_read_key(cli: CLI, agent: Path) -> None:
     }
     assert document["version"] == 2 and document["hosts"] == ["web1"]
     with ops.open_repository(str(cli.repo), Credentials(passphrase=PASSWORD.encode())) as repo:
-        secrets = [dk.key.secret.hex() for dk in repo.keyring.data_keys.values()]
-        assert repo.root_key is not None
-        secrets.append(repo.root_key.secret.hex())
-        secrets.append(repo.keyring.extra["recipient"]["private"].hex())
+        secrets = [dk.key.secret.hex() for dk in repo.keys.keyring.data_keys.values()]
+        assert repo.keys.root_key is not None
+        secrets.append(repo.keys.root_key.secret.hex())
+        secrets.append(repo.keys.keyring.extra["recipient"]["private"].hex())
     assert not any(secret in agent.read_text() for secret in secrets)
     listed = json.loads(cli.run("agent", "list", "--json", check=True).stdout)
     assert [a["name"] for a in listed] == ["web1"] and listed[0]["revoked"] is None
@@ -197,9 +197,11 @@ def test_credential_decrypts_nothing(cli: CLI, agent: Path, tmp_path: Path) -> N
     # private key opens every one of those objects (so the check above can fail).
     creds = Credentials(passphrase=PASSWORD.encode())
     with ops.open_repository(str(cli.repo), creds, cache_dir=cli.cache) as repo:
-        assert repo.root_key is not None
-        real = [repo.root_key.secret] + [dk.key.secret for dk in repo.keyring.data_keys.values()]
-        real.append(bytes(repo.keyring.extra["recipient"]["private"]))
+        assert repo.keys.root_key is not None
+        real = [repo.keys.root_key.secret] + [
+            dk.key.secret for dk in repo.keys.keyring.data_keys.values()
+        ]
+        real.append(bytes(repo.keys.keyring.extra["recipient"]["private"]))
     with_real_keys = _open_everything(backend, real, credential.recipient)
     assert with_real_keys.keys() == with_credential.keys()
     assert all(with_real_keys.values()), [n for n, ok in with_real_keys.items() if not ok]

@@ -19,9 +19,10 @@ from keyark.backends.local import LocalBackend
 from keyark.crypto.envelope import KEY_ID_SIZE, ObjectKind, Sealer
 from keyark.crypto.slots import Credentials
 from keyark.errors import IntegrityError
+from keyark.repo.repository import Repository
 
 
-def _open(cli: CLI) -> ops.Repository:  # type: ignore[name-defined]
+def _open(cli: CLI) -> Repository:
     return ops.open_repository(str(cli.repo), Credentials(passphrase=PASSWORD.encode()))
 
 
@@ -40,7 +41,7 @@ def test_reencrypt_is_real(cli: CLI, tmp_path: Path) -> None:
     for source in sources:
         cli.run("backup", str(source), check=True)
     repo = _open(cli)
-    retired = repo.keyring.current.key
+    retired = repo.keys.keyring.current.key
     repo.close()
     status = json.loads(cli.run("key", "status", "--json", check=True).stdout)
     assert status["epochs"][0]["id"] == retired.key_id.hex() and status["epochs"][0]["objects"] > 0
@@ -180,16 +181,16 @@ def test_rotation_due_warns_and_auto_rotates(cli: CLI, tmp_path: Path) -> None:
     cli.run("init", check=True)
     source = make_tree(tmp_path / "src")
     repo = _open(cli)
-    old = repo.keyring.current
+    old = repo.keys.keyring.current
     old.created = (datetime.now(UTC) - timedelta(days=85)).isoformat(timespec="seconds")
-    repo.save_keyring()
+    repo.keys.save_keyring()
     repo.close()
     warned = cli.run("backup", str(source), check=True)
     assert "85 days old" in warned.stderr
     old_created = datetime.now(UTC) - timedelta(days=95)
     repo = _open(cli)
-    repo.keyring.current.created = old_created.isoformat(timespec="seconds")
-    repo.save_keyring()
+    repo.keys.keyring.current.created = old_created.isoformat(timespec="seconds")
+    repo.keys.save_keyring()
     repo.close()
     due = cli.run("backup", str(source), check=True)
     assert "key rotate" in due.stderr

@@ -36,8 +36,8 @@ def repo_state(root: Path) -> dict[str, str]:
 def url(tmp_path: Path) -> Iterator[str]:
     location = str(tmp_path / "repo")
     created = ops.init_repository(location, PASSWORD.encode(), pack_size_mib=1)
-    created.save_blob(DATA, b"secret key material")
-    created.flush()
+    created.blobs.save_blob(DATA, b"secret key material")
+    created.blobs.flush()
     created.close()
     yield location
 
@@ -47,9 +47,9 @@ def open_with(url: str, **sources: object) -> Repository:
 
 
 def read_back(repo: Repository) -> bytes:
-    repo.load_index()
-    blob_id = repo.hasher(b"secret key material")
-    return repo.load_blob(blob_id)
+    repo.blobs.load_index()
+    blob_id = repo.blobs.hasher(b"secret key material")
+    return repo.blobs.load_blob(blob_id)
 
 
 def test_list_add_passphrase_pbkdf2(url: str) -> None:
@@ -61,7 +61,7 @@ def test_list_add_passphrase_pbkdf2(url: str) -> None:
     assert added.details == {"kdf": "pbkdf2-sha256", "iterations": 600_000}
     assert added.summary() == "pbkdf2-sha256, 600000 iterations" and added.label == "fips"
     with open_with(url, passphrase=b"fips passphrase") as repo:
-        assert repo.slot is not None and repo.slot.slot_id == added.slot_id
+        assert repo.keys.slot is not None and repo.keys.slot.slot_id == added.slot_id
         assert read_back(repo) == b"secret key material"
         listed = keys.list_keys(repo)
         assert [k.slot_id for k in listed if k.current] == [added.slot_id] and len(listed) == 2
@@ -79,7 +79,7 @@ def test_key_file_slot(url: str, tmp_path: Path) -> None:
         assert repo_state(Path(url)) == before
     assert info.kind == "keyfile" and stat.S_IMODE(key_path.stat().st_mode) == 0o600
     with open_with(url, key_file=key_path) as repo:
-        assert repo.slot is not None and repo.slot.kind == "keyfile"
+        assert repo.keys.slot is not None and repo.keys.slot.kind == "keyfile"
         assert read_back(repo) == b"secret key material"
     other = tmp_path / "other.key"
     with open_with(url, passphrase=PASSWORD.encode()) as repo:
@@ -95,7 +95,7 @@ def test_pkcs11_slot(url: str, softhsm: SoftHSM) -> None:
         info = keys.add_pkcs11(repo, config, label="hsm")
     assert info.details["mechanism"] == "aes-key-wrap-pad" and "wrapped_kek" not in info.details
     with open_with(url, pkcs11=Pkcs11Config(softhsm.module, pin=softhsm.pin)) as repo:
-        assert repo.slot is not None and repo.slot.slot_id == info.slot_id
+        assert repo.keys.slot is not None and repo.keys.slot.slot_id == info.slot_id
         assert read_back(repo) == b"secret key material"
     before = repo_state(Path(url))
     bad_pin = Pkcs11Config(softhsm.module, pin="000000")

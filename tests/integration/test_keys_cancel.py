@@ -38,7 +38,7 @@ def history(repo: Repository, tmp_path: Path) -> None:
 
 def test_reencrypt_is_cancelled_at_its_first_pack(repo: Repository, tmp_path: Path) -> None:
     history(repo, tmp_path)
-    retired = repo.keyring.current.key_id.hex()
+    retired = repo.keys.keyring.current.key_id.hex()
     sink = CancelAt(("re-encrypt",))
     options = ops.RotateOptions(reencrypt=True)
     with pytest.raises(CancelledError):
@@ -81,13 +81,13 @@ def test_copy_is_cancelled_at_its_first_file(repo: Repository, tmp_path: Path) -
     assert sink.fired is not None and sink.fired.files_done > 0
     assert any(isinstance(e, Failed) and e.code == "cancelled" for e in sink.events)
     assert locks_left(repo) == [] and locks_left(target) == []
-    assert target.snapshot_ids() == []  # no snapshot was half copied
+    assert target.snapshots.ids() == []  # no snapshot was half copied
     assert_checks_clean(reopen(repo))
     assert_checks_clean(reopen(target))
     # Positive control: the same copy without a cancel copies every snapshot.
     control = CancelAt(("copy",), cancel=False)
     summary = ops.copy(operation_context(target, control), options)
-    assert control.fired is not None and len(summary.copied) == len(repo.snapshot_ids()) == 2
+    assert control.fired is not None and len(summary.copied) == len(repo.snapshots.ids()) == 2
     assert control.progress("copy")[-1].files_done == summary.files
     assert locks_left(repo) == [] and locks_left(target) == []
     assert_checks_clean(reopen(target))

@@ -35,7 +35,7 @@ def _as_agent(cli: CLI, credential: Path, *args: str) -> subprocess.CompletedPro
 def _blob_id(cli: CLI, content: bytes) -> bytes:
     """The id the attacker computes for a guess (same id key as in the agent credential)."""
     with ops.open_repository(str(cli.repo), Credentials(passphrase=PASSWORD.encode())) as repo:
-        return repo.hasher(content)
+        return repo.blobs.hasher(content)
 
 
 def _cache_bytes(cache: Path) -> bytes:

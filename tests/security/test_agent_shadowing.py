@@ -53,22 +53,21 @@ def full(url: str, tmp_path: Path) -> Repository:
 def plant(url: str, credential: Path) -> set[bytes]:
     """The attack: garbage sealed validly under the ids of KNOWN and GUESSED."""
     agent = open_for_agent(LocalBackend(Path(url)), AgentCredential.read(credential))
-    assert agent.agent is not None
-    agent.agent.store(agent.backend)  # the session key, so full-key readers can open it
-    sealer = agent.current_sealer()
+    agent.store_session_key()  # the session key, so full-key readers can open it
+    sealer = agent.blobs.current_sealer()
     for content in (KNOWN, GUESSED):
-        blob_id = agent.hasher(content)  # the id key is all it takes
+        blob_id = agent.blobs.hasher(content)  # the id key is all it takes
         garbage = b"attacker-controlled bytes!".ljust(len(content), b"#")
         sealed = sealer.seal_bare(ObjectKind.DATA_BLOB, blob_id, garbage)
-        agent.packer().add(DATA, blob_id, sealed, len(content), 0)
-    agent.flush()
+        agent.blobs.packer().add(DATA, blob_id, sealed, len(content), 0)
+    agent.blobs.flush()
     planted = {record for record in _pack_ids(agent)}
     agent.close()
     return planted
 
 
 def _pack_ids(repo: Repository | AgentRepository) -> set[bytes]:
-    return set(repo.index.packs())
+    return set(repo.blobs.index.packs())
 
 
 def source_with(root: Path, files: dict[str, bytes]) -> Path:
@@ -80,7 +79,7 @@ def source_with(root: Path, files: dict[str, bytes]) -> Path:
 
 
 def restore_ok(repo: Repository, snapshot_id: str, target: Path, source: Path) -> None:
-    snapshot = repo.load_snapshot(snapshot_id)
+    snapshot = repo.snapshots.load(snapshot_id)
     restore(repo, snapshot, RestoreOptions(str(target)), OperationContext())
     assert tree_state(target / str(source).lstrip("/")) == tree_state(source)
 
@@ -110,11 +109,11 @@ def test_planted_copy_never_dedups_shadows_or_survives_maintenance(
     # Positive control: the planted entries ARE loaded, as untrusted, so the
     # defences below are really exercised.
     repo = full(url, tmp_path)
-    repo.load_index()
-    known_id, guessed_id = repo.hasher(KNOWN), repo.hasher(GUESSED)
-    assert guessed_id in repo.index and not repo.index.has_trusted(guessed_id)
-    assert {c.pack_id for c in repo.index.candidates(known_id)} & planted
-    assert repo.index.get(known_id).trusted  # type: ignore[union-attr]
+    repo.blobs.load_index()
+    known_id, guessed_id = repo.blobs.hasher(KNOWN), repo.blobs.hasher(GUESSED)
+    assert guessed_id in repo.blobs.index and not repo.blobs.index.has_trusted(guessed_id)
+    assert {c.pack_id for c in repo.blobs.index.candidates(known_id)} & planted
+    assert repo.blobs.index.get(known_id).trusted  # type: ignore[union-attr]
 
     # Host B's full-key backup stores its own copy of GUESSED (no dedup on garbage).
     host_b = source_with(tmp_path / "hostB", {"ca.pem": KNOWN, ".env": GUESSED})
@@ -125,8 +124,8 @@ def test_planted_copy_never_dedups_shadows_or_survives_maintenance(
     # Restores of both full-key snapshots work whatever the listing order.
     _Ordered.reverse = reverse
     ordered = Repository.open(_Ordered(Path(url)), CREDS)
-    ordered.load_index()
-    assert ordered.index.has_trusted(guessed_id)
+    ordered.blobs.load_index()
+    assert ordered.blobs.index.has_trusted(guessed_id)
     restore_ok(ordered, first.snapshot_id, tmp_path / "r1", host_a)
     restore_ok(ordered, second.snapshot_id, tmp_path / "r2", host_b)
 
@@ -142,9 +141,9 @@ def test_planted_copy_never_dedups_shadows_or_survives_maintenance(
     repo = full(url, tmp_path)
     prune(repo, PruneOptions(max_unused=UnusedLimit(percent=0)))
     repo = full(url, tmp_path)
-    repo.load_index()
+    repo.blobs.load_index()
     for blob_id in (known_id, guessed_id):
-        assert all(c.pack_id not in planted for c in repo.index.candidates(blob_id))
+        assert all(c.pack_id not in planted for c in repo.blobs.index.candidates(blob_id))
     restore_ok(repo, first.snapshot_id, tmp_path / "r3", host_a)
     restore_ok(repo, second.snapshot_id, tmp_path / "r4", host_b)
     repo.close()
@@ -160,12 +159,12 @@ def test_rotate_reencrypt_keeps_the_genuine_copy(url: str, tmp_path: Path) -> No
     repo.close()
     planted = plant(url, tmp_path / "web1.cred")
     repo = full(url, tmp_path)
-    repo.load_index()
-    assert {c.pack_id for c in repo.index.candidates(repo.hasher(GUESSED))} & planted
+    repo.blobs.load_index()
+    assert {c.pack_id for c in repo.blobs.index.candidates(repo.blobs.hasher(GUESSED))} & planted
     reencrypt(repo, ctx=OperationContext())
     repo = full(url, tmp_path)
-    repo.load_index()
-    assert not set(repo.index.packs()) & planted
+    repo.blobs.load_index()
+    assert not set(repo.blobs.index.packs()) & planted
     restore_ok(repo, first.snapshot_id, tmp_path / "r", source)
     assert check(repo, CheckOptions(read_data=True)).ok
     repo.close()
@@ -200,12 +199,14 @@ def test_copy_never_dedups_against_a_planted_target_copy(tmp_path: Path) -> None
     target.close()
     planted = plant(target_url, tmp_path / "web1.cred")
     target = ops.open_repository(target_url, CREDS, cache_dir=tmp_path / "c2")
-    target.load_index()
-    assert {c.pack_id for c in target.index.candidates(target.hasher(GUESSED))} & planted
-    summary = copy_snapshots(src, target, [src.load_snapshot(made.snapshot_id)], [])
+    target.blobs.load_index()
+    assert {
+        c.pack_id for c in target.blobs.index.candidates(target.blobs.hasher(GUESSED))
+    } & planted
+    summary = copy_snapshots(src, target, [src.snapshots.load(made.snapshot_id)], [])
     assert summary.bytes_added > 0
     fresh = ops.open_repository(target_url, CREDS, cache_dir=tmp_path / "c2")
-    fresh.load_index()
+    fresh.blobs.load_index()
     [copied] = summary.copied
     restore_ok(fresh, copied, tmp_path / "out", files)
     for handle in (src, target, fresh):

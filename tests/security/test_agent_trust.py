@@ -194,10 +194,9 @@ def _plant_hostile_snapshot(url: str, credential: Path) -> str:
     """An agent seals (validly) a snapshot whose summary holds a bytes value."""
     agent = agents.open_agent_repository(url, credential)
     try:
-        assert agent.agent is not None
-        agent.agent.store(agent.backend)
-        tree, _ = agent.save_tree([])
-        agent.flush()
+        agent.store_session_key()
+        tree, _ = agent.blobs.save_tree([])
+        agent.blobs.flush()
         snapshot = Snapshot(
             time=now(),
             host="web1",
@@ -206,7 +205,7 @@ def _plant_hostile_snapshot(url: str, credential: Path) -> str:
             tree=tree,
             summary={"files_new": b"\x00not a number"},
         )
-        return agent.save_snapshot(snapshot)
+        return agent.snapshots.save(snapshot)
     finally:
         agent.close()
 
@@ -295,8 +294,7 @@ def test_escape_sequences_are_rendered_escaped(cli: CLI, tmp_path: Path) -> None
     # A modified agent client claims a host name (and tag) carrying ESC[8m.
     agent = agents.open_agent_repository(str(cli.repo), credential)
     try:
-        assert agent.agent is not None
-        agent.agent.credential.hosts.append(f"evil{hide}")
+        agent.credential.hosts.append(f"evil{hide}")
         summary = backup(
             agent,
             BackupOptions(paths=[str(source)], host=f"evil{hide}", tags=[f"t{hide}"]),
@@ -388,12 +386,11 @@ def test_reencryption_does_not_launder_an_unsigned_snapshot(setup: Setup, tmp_pa
     # that 'key rotate --reencrypt' re-seals it under the full data key.
     agent = setup.agent_repo(credential)
     try:
-        assert agent.agent is not None
-        agent.agent.store(agent.backend)
-        tree, _ = agent.save_tree([])
-        agent.flush()
+        agent.store_session_key()
+        tree, _ = agent.blobs.save_tree([])
+        agent.blobs.flush()
         body = Snapshot(time=now(), host="hostB", username="x", paths=[str(source)], tree=tree)
-        unsigned = agent.store_snapshot_bytes(body.to_bytes())
+        unsigned = agent.snapshots.store_bytes(body.to_bytes())
     finally:
         agent.close()
     before = setup.trust()

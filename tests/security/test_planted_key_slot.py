@@ -142,5 +142,5 @@ def test_slot_parser_checks_every_field(tmp_path: Path) -> None:
     with Repository.open(
         LocalBackend(path), slots.Credentials(passphrase=PASSWORD.encode())
     ) as repo:
-        assert repo.slot is not None and repo.slot.slot_id == slot_id
+        assert repo.keys.slot is not None and repo.keys.slot.slot_id == slot_id
     assert any(s.slot_id == slot_id for s in found)

@@ -78,17 +78,17 @@ def test_credentials_pkcs11_settings_chunker() -> None:
 
 
 def test_open_repository_objects(repo: Repository) -> None:
-    secrets = [dk.key.secret.hex() for dk in repo.keyring.data_keys.values()]
-    secrets += [dk.key.secret.hex()[:16] for dk in repo.keyring.data_keys.values()]
-    assert repo.root_key is not None
-    secrets.append(repo.root_key.secret.hex())
+    secrets = [dk.key.secret.hex() for dk in repo.keys.keyring.data_keys.values()]
+    secrets += [dk.key.secret.hex()[:16] for dk in repo.keys.keyring.data_keys.values()]
+    assert repo.keys.root_key is not None
+    secrets.append(repo.keys.root_key.secret.hex())
     secrets.append(str(repo.config.chunker.seed))
     objects: list[object] = [
         repo,
-        repo.keyring,
-        repo.root_key,
+        repo.keys.keyring,
+        repo.keys.root_key,
         repo.config,
-        *repo.keyring.data_keys.values(),
+        *repo.keys.keyring.data_keys.values(),
         OperationContext(),
     ]
     for obj in objects:

@@ -167,8 +167,8 @@ def _template(tmp_path: Path) -> tuple[Path, Path, SymmetricKey]:
     keys.add_passphrase(repo, b"second passphrase", label="second")
     key_file = tmp_path / "slot.key"
     keys.add_key_file(repo, key_file)
-    repo.store_snapshot_bytes(b"a snapshot document")
-    root = repo.root_key
+    repo.snapshots.store_bytes(b"a snapshot document")
+    root = repo.keys.root_key
     assert root is not None
     repo.close()
     return path, key_file, root
@@ -188,9 +188,9 @@ def _open_all(path: Path, key_file: Path) -> set[bytes]:
     seen: set[tuple[bytes, ...]] = set()
     for credentials in _credentials(key_file):
         with Repository.open(LocalBackend(path), credentials) as repo:
-            seen.add(tuple(sorted(repo.keyring.data_keys)))
-            (snapshot_id,) = repo.snapshot_ids()
-            assert repo.load_snapshot_bytes(snapshot_id)[0] == b"a snapshot document"
+            seen.add(tuple(sorted(repo.keys.keyring.data_keys)))
+            (snapshot_id,) = repo.snapshots.ids()
+            assert repo.snapshots.load_bytes(snapshot_id)[0] == b"a snapshot document"
     assert len(seen) == 1, "slots opened different keyrings"
     return set(next(iter(seen)))
 

@@ -83,3 +83,23 @@ def test_every_catalogue_entry_is_introspectable() -> None:
         json.dumps(described)  # JSON-ready, for the HTTP API
         assert isinstance(described["mutates"], bool)
         assert isinstance(described["reads_secrets"], bool)
+
+
+def test_a_secret_result_never_reaches_the_event_stream() -> None:
+    seen: list[Event] = []
+    entry = Operation("probe", _Options, _Result, lambda c, o: _Result(42), False, True, "P.", True)
+    assert entry(OperationContext(events=Events("", seen.append)), _Options()).value == 42
+    finished = seen[-1]
+    assert isinstance(finished, Finished) and finished.result == {}
+    control = _entry(lambda c, o: _Result(42))  # positive control: a plain result is carried
+    control(OperationContext(events=Events("", seen.append)), _Options())
+    last = seen[-1]
+    assert isinstance(last, Finished) and last.result == {"value": 42}
+
+
+def test_decrypted_objects_are_declared_secret() -> None:
+    assert ops.CATALOGUE["debug cat"].secret_result
+    assert ops.CATALOGUE["debug cat"].reads_secrets
+    assert not ops.CATALOGUE["check"].reads_secrets and not ops.CATALOGUE["check"].mutates
+    assert ops.CATALOGUE["restore"].reads_secrets and ops.CATALOGUE["dump"].reads_secrets
+    assert ops.CATALOGUE["prune"].mutates and ops.CATALOGUE["backup"].mutates

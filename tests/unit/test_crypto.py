@@ -144,18 +144,18 @@ def test_passwd_upgrades_an_old_slot(tmp_path: Path, monkeypatch: pytest.MonkeyP
     from keyark.repo.repository import Repository, list_slots
 
     repo = Repository.init(LocalBackend(tmp_path / "repo"), b"pw")
-    assert repo.root_key is not None
+    assert repo.keys.root_key is not None
     old = kdf.KdfParams(kdf.ARGON2ID, b"s" * 16, time_cost=3, memory_kib=19 * 1024, parallelism=1)
     legacy = slots.wrap_root_key(
-        repo.root_key, slots.PASSPHRASE, {"kdf": old.to_dict()}, kdf.derive(b"legacy", old)
+        repo.keys.root_key, slots.PASSPHRASE, {"kdf": old.to_dict()}, kdf.derive(b"legacy", old)
     )
-    repo.add_slot(legacy)
+    repo.keys.add_slot(legacy)
     repo.close()
     monkeypatch.delenv(kdf.FAST_ENV, raising=False)
     with ops.open_repository(
         str(tmp_path / "repo"), slots.Credentials(passphrase=b"legacy"), cache_dir=tmp_path / "c"
     ) as opened:
-        assert opened.slot is not None and opened.slot.slot_id == legacy.slot_id
+        assert opened.keys.slot is not None and opened.keys.slot.slot_id == legacy.slot_id
         info = keys.change_passphrase(opened, b"new passphrase")
         backend = opened.backend
         remaining = {s.slot_id: s for s in list_slots(backend)}

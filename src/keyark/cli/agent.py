@@ -7,6 +7,7 @@ import click
 from keyark import ops
 from keyark.cli.render import Output, printable
 from keyark.cli.settings import global_options, settings_of
+from keyark.cli.verb import start
 
 
 @click.group("agent")
@@ -32,9 +33,7 @@ def add(ctx: click.Context, name: str, out: str, hosts: tuple[str, ...], rsa: bo
 
     Snapshots the agent writes for any other host are flagged and never selected.
     """
-    settings = settings_of(ctx)
-    output = Output(settings)
-    context = settings.operation_context(output.event)
+    output, context = start(ctx)
     info = ops.agent_add(context, ops.AgentAddOptions(name, out, list(hosts), rsa))
     if output.json:
         output.emit_json(info.to_dict())
@@ -81,9 +80,7 @@ def revoke(ctx: click.Context, name: str) -> None:
 
     Every other snapshot it wrote or writes is flagged, whatever time it claims.
     """
-    settings = settings_of(ctx)
-    output = Output(settings)
-    context = settings.operation_context(output.event)
+    output, context = start(ctx)
     info = ops.agent_revoke(context, ops.AgentRevokeOptions(name))
     if output.json:
         output.emit_json(info.to_dict())

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 import click
 
 from keyark import ops
@@ -47,10 +45,8 @@ def check(
     Only objects under a fresh keyark-contract-<random>/ prefix are written and
     removed, so URL may hold a repository. No passphrase is needed.
     """
-    settings = settings_of(ctx)
-    out = Output(settings)
-    target = replace(settings, repo=url) if url else settings
-    context = target.operation_context(out.event)
+    out = Output(settings_of(ctx))
+    context = out.settings.operation_context(out.event, repository=url or None)
     with out.progress("backend check", unit="checks"):
         report = ops.backend_check(context, ops.BackendCheckOptions(many, large_mib, list(only)))
     if out.json:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import click
 
 from keyark import ops
-from keyark.cli.render import Output
-from keyark.cli.settings import global_options, settings_of
+from keyark.cli.settings import global_options
+from keyark.cli.verb import start
 
 
 @click.command("init")
@@ -30,11 +30,9 @@ def command(
     ctx: click.Context, kdf_name: str, pack_size: int, s3_object_lock_days: int | None
 ) -> None:
     """Create a new repository (and its bucket or container when missing)."""
-    settings = settings_of(ctx)
-    out = Output(settings)
-    context = settings.operation_context(out.event)
+    out, context = start(ctx)
     options = ops.InitOptions(
-        passphrase=settings.passphrase(confirm=True, purpose="the new repository"),
+        passphrase=out.settings.passphrase(confirm=True, purpose="the new repository"),
         kdf=kdf_name,
         pack_size_mib=pack_size,
         s3_object_lock_days=s3_object_lock_days,

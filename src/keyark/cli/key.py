@@ -19,6 +19,7 @@ from keyark.cli.settings import (
     pkcs11_pin,
     settings_of,
 )
+from keyark.cli.verb import start
 from keyark.errors import UsageError
 
 _KDF = click.Choice(["argon2id", "pbkdf2"])
@@ -103,7 +104,7 @@ def add(
     context = settings.operation_context(out.event)
     context.resolve_credentials()  # the current key first, then the new passphrase
     options = ops.KeyAddOptions(
-        passphrase=None if module or new_key_file else new_passphrase(settings),
+        passphrase=None if module or new_key_file else new_passphrase(out.settings),
         kdf=kdf_name,
         key_file=new_key_file,
         pkcs11_module=module,
@@ -128,9 +129,7 @@ def add(
 @click.pass_context
 def remove(ctx: click.Context, slot_id: str, force: bool) -> None:
     """Remove the key slot SLOT_ID (a unique prefix); never the last one."""
-    settings = settings_of(ctx)
-    out = Output(settings)
-    context = settings.operation_context(out.event)
+    out, context = start(ctx)
     removed = ops.key_remove(context, ops.KeyRemoveOptions(slot_id, force))
     if out.json:
         out.emit_json(removed.to_dict())
@@ -144,11 +143,9 @@ def remove(ctx: click.Context, slot_id: str, force: bool) -> None:
 @click.pass_context
 def passwd(ctx: click.Context, kdf_name: str) -> None:
     """Change the passphrase (new one from KEYARK_NEW_PASSWORD or a prompt)."""
-    settings = settings_of(ctx)
-    out = Output(settings)
-    context = settings.operation_context(out.event)
+    out, context = start(ctx)
     context.resolve_credentials()  # the current key first, then the new passphrase
-    changed = ops.key_passwd(context, ops.KeyPasswdOptions(new_passphrase(settings), kdf_name))
+    changed = ops.key_passwd(context, ops.KeyPasswdOptions(new_passphrase(out.settings), kdf_name))
     if out.json:
         out.emit_json(changed.to_dict())
     else:
@@ -164,9 +161,7 @@ def passwd(ctx: click.Context, kdf_name: str) -> None:
 @click.pass_context
 def split(ctx: click.Context, count: int, threshold: int, out_dir: str | None, label: str) -> None:
     """Add a recovery slot and split its secret into N SLIP-39 shares (any M recover)."""
-    settings = settings_of(ctx)
-    out = Output(settings)
-    context = settings.operation_context(out.event)
+    out, context = start(ctx)
     result = ops.key_split(context, ops.KeySplitOptions(count, threshold, out_dir, label))
     if out.json:
         document = result.to_dict()
@@ -198,14 +193,12 @@ def split(ctx: click.Context, count: int, threshold: int, out_dir: str | None, l
 @click.pass_context
 def recover(ctx: click.Context, share_files: tuple[str, ...], kdf_name: str, label: str) -> None:
     """Open with M recovery shares and add a passphrase slot (KEYARK_NEW_PASSWORD or prompt)."""
-    settings = settings_of(ctx)
-    out = Output(settings)
-    context = settings.operation_context(out.event)
+    out, context = start(ctx)
     mnemonics = [ops.read_share_file(path) for path in share_files]
     if not mnemonics:
         mnemonics = _prompt_shares()
     ops.check_shares(mnemonics)  # report bad shares before asking for a passphrase
-    options = ops.KeyRecoverOptions(mnemonics, new_passphrase(settings), kdf_name, label)
+    options = ops.KeyRecoverOptions(mnemonics, new_passphrase(out.settings), kdf_name, label)
     recovered = ops.key_recover(context, options)
     if out.json:
         out.emit_json(recovered.to_dict())

@@ -10,6 +10,7 @@ from keyark import ops
 from keyark.cli.key import command as key_group
 from keyark.cli.render import Output
 from keyark.cli.settings import global_options, settings_of
+from keyark.cli.verb import start
 
 
 @key_group.command("rotate")
@@ -30,9 +31,7 @@ from keyark.cli.settings import global_options, settings_of
 @click.pass_context
 def rotate_command(ctx: click.Context, reencrypt_flag: bool, root_flag: bool) -> None:
     """Make a new data key current (retired keys only decrypt)."""
-    settings = settings_of(ctx)
-    out = Output(settings)
-    context = settings.operation_context(out.event)
+    out, context = start(ctx)
     options = ops.RotateOptions(reencrypt_flag, root_flag)
     with out.progress("re-encrypt", unit="packs") if reencrypt_flag else nullcontext():
         rotation = ops.key_rotate(context, options)

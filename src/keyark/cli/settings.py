@@ -11,7 +11,7 @@ passphrase is read from ``KEYARK_PASSWORD``, a file (``--password-file`` /
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from typing import Any, TypeVar
 
 import click
@@ -70,14 +70,18 @@ class Settings(Flags):
         """The flags and ``KEYARK_*`` variables as the config model (every face's model)."""
         return environment.from_flags(self.flags())
 
-    def operation_context(self, sink: EventSink | None = None) -> ops.OperationContext:
+    def operation_context(
+        self, sink: EventSink | None = None, *, repository: str | None = None
+    ) -> ops.OperationContext:
         """The context every operation of this invocation runs with.
 
-        ``sink`` is the command's event renderer (``Output.event``); the cancel token
+        ``sink`` is the command's event renderer (``Output.event``); ``repository`` is
+        another location than ``--repo`` (the URL of ``backend check``); the cancel token
         is the one ``SIGINT``/``SIGTERM`` trip (:data:`CANCEL`).
         """
+        flags = self if repository is None else replace(self, repo=repository)
         return ops.OperationContext(
-            config=self.config(),
+            config=flags.config(),
             events=Events("", sink),
             cancel=CANCEL.token,
             lock_wait=self.retry_lock_seconds(),

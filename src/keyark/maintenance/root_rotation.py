@@ -45,9 +45,9 @@ from keyark.context import OperationContext
 from keyark.crypto import slots
 from keyark.crypto.envelope import SymmetricKey
 from keyark.crypto.keyring import Keyring
-from keyark.errors import Hint, IntegrityError, NotFoundError, UsageError
+from keyark.errors import Hint, IntegrityError, UsageError
 from keyark.maintenance.rotate import MARKER
-from keyark.repo import key_store, state_copies
+from keyark.repo import key_store
 from keyark.repo.repository import Repository
 
 ROTATION = "root_rotation"
@@ -78,12 +78,11 @@ def rotate_root(
     ``reencrypt_next`` records the new epoch as the target of a following
     :func:`keyark.maintenance.rotate.reencrypt`, so it rewrites everything under it.
     """
-    if repo.root_key is None:
+    if repo.keys.root_key is None:
         raise UsageError("rotating the root key needs a full key (passphrase, key file, HSM)")
     lock_wait = ctx.lock_wait if ctx is not None else 0.0
     with repo.lock("key rotate (root key)", exclusive=True, retry=lock_wait):
-        config_bytes = state_copies.read_config_bytes(repo.backend)
-        loaded = key_store.load_keyring(repo.backend, repo.root_key, config_bytes)
+        loaded = repo.keys.load_keyring(repo.keys.config_bytes())
         if loaded is None:
             raise IntegrityError("the keyring no longer opens with this key; open again")
         keyring, root, pending = loaded
@@ -107,7 +106,7 @@ def _start(
 ) -> tuple[Keyring, SymmetricKey]:
     """Steps 1-3: build K', write the pending object, commit by re-signing the config."""
     new_root = SymmetricKey(os.urandom(8), os.urandom(32))
-    found, malformed = key_store.scan_slots(repo.backend)
+    found, malformed = repo.keys.scan_slots()
     summary.slots_skipped.extend(malformed)
     rewrapped: dict[str, bytes] = {}
     for slot in found:
@@ -127,11 +126,9 @@ def _start(
     }
     if reencrypt_next:
         fresh.extra[MARKER] = {"target": epoch.key_id.hex(), "started": epoch.created}
-    repo.backend.put(
-        key_store.PENDING_NAME, key_store.seal_pending(fresh, root, new_root), overwrite=True
-    )
+    repo.keys.put_pending(key_store.seal_pending(fresh, root, new_root))
     config = repo.config.to_bytes(fresh.id_key, fresh.config_signing_key)
-    state_copies.write_config(repo.backend, config)  # config.bak, then config: the commit point
+    repo.keys.write_config(config)  # config.bak, then config: the commit point
     if not key_store.config_verifies(config, fresh):
         raise IntegrityError(
             "the re-signed config does not verify; run the rotation again", hint=Hint.ROTATE_ROOT
@@ -151,27 +148,14 @@ def _finish(
         if not isinstance(slot_id, str) or not isinstance(data, bytes):
             raise IntegrityError("the pending root rotation's slot list is damaged")
         slot = slots.KeySlot.from_bytes(slot_id, data)  # validated before it is written
-        try:
-            repo.backend.stat(slot.name)
-        except NotFoundError:
+        if not repo.keys.replace_slot(slot, data):
             continue  # removed meanwhile: do not bring it back
-        repo.backend.put(slot.name, data, overwrite=True)
         summary.slots_rewrapped.append(slot_id)
-        if repo.slot is not None and repo.slot.slot_id == slot_id:
-            repo.slot = slot
     keyring.extra.pop(ROTATION, None)
     keyring.version += 1
-    state_copies.write_keyring(repo.backend, keyring.seal(new_root))  # keyring.bak, keyring
-    try:
-        repo.backend.delete(key_store.PENDING_NAME)
-    except NotFoundError:
-        pass
-    repo.keyring = keyring
-    repo.root_key = new_root
-    repo.forget_sealers()
+    repo.keys.write_keyring(keyring.seal(new_root))  # keyring.bak, keyring
+    repo.keys.delete_pending()
+    repo.keys.adopt(keyring, new_root)  # remembered by the trust state too
     summary.new_root = new_root.key_id.hex()
     summary.keyring_version = keyring.version
     summary.data_key = keyring.current.key_id.hex()
-    if repo.trust is not None:
-        repo.trust.check_keyring(keyring.version)
-        repo.trust.save()

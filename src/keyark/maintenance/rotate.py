@@ -16,26 +16,22 @@ a cancelled run releases its lock, and the next run resumes it.
 
 from __future__ import annotations
 
-import hashlib
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from keyark.context import OperationContext
-from keyark.crypto.envelope import envelope_key_id
 from keyark.crypto.keyring import CURRENT, Keyring
-from keyark.errors import BackendError, Hint, IntegrityError, NotFoundError, UsageError
-from keyark.events import Code, Events
+from keyark.errors import BackendError, Hint, IntegrityError, UsageError
+from keyark.events import Code
 from keyark.maintenance.repair import PACKS_PER_INDEX_FILE
-from keyark.repo import key_store
 from keyark.repo.adoption import adopt_unindexed
-from keyark.repo.config import CONFIG_NAME
-from keyark.repo.index import BlobLocation, MasterIndex, PackRecord, merge_pack_record
-from keyark.repo.pack import pack_id_from_name, pack_name
-from keyark.repo.packer import Packer, write_index_file
-from keyark.repo.repository import SESSION_PREFIX, Repository
-from keyark.repo.snapshot import SNAPSHOT_PREFIX
+from keyark.repo.index import PackRecord, merge_pack_record
+from keyark.repo.pack import pack_name
+from keyark.repo.repository import Repository
+from keyark.repo.rewrite import BlobCopier, delete_objects, read_pack, rewrite_index
 from keyark.repo.snapshot_trust import keep_provenance
 
 MARKER = "reencrypt"
@@ -115,11 +111,11 @@ def _created(created: str) -> datetime:
 def rotation_due(repo: Repository, blobs_of_current: int | None = None) -> tuple[bool, bool, str]:
     """(due, warn, reason) for the current key, from its age and use."""
     policy = RotationPolicy.of(repo)
-    current = repo.keyring.current
+    current = repo.keys.keyring.current
     age = (datetime.now(UTC) - _created(current.created)).total_seconds() / 86400
     used = blobs_of_current
     if used is None:
-        used = repo.index.blobs_per_key().get(current.key_id, 0)
+        used = repo.blobs.index.blobs_per_key().get(current.key_id, 0)
     if age >= policy.max_age_days:
         return True, True, f"the data key is {age:.0f} days old (policy: {policy.max_age_days})"
     if used >= policy.max_encryptions:
@@ -137,19 +133,18 @@ def rotation_due(repo: Repository, blobs_of_current: int | None = None) -> tuple
 
 def key_status(repo: Repository) -> KeyStatus:
     """Each epoch with its age, state and how many stored objects it sealed."""
-    repo.load_index()
+    repo.blobs.load_index()
+    index = repo.blobs.index
     objects: dict[bytes, int] = {}
-    for pack_id in repo.index.packs():
-        key = repo.index.pack_key(pack_id)
+    for pack_id in index.packs():
+        key = index.pack_key(pack_id)
         objects[key] = objects.get(key, 0) + 1
-    for prefix in ("index/", SNAPSHOT_PREFIX):
-        for info in repo.backend.list(prefix):
-            try:
-                key = envelope_key_id(repo.backend.get(info.name, 0, 64))
-            except (IntegrityError, BackendError):
-                continue
+    sealed = [_key_of(repo.packs.index_key_id, name) for name in repo.packs.index_names()]
+    sealed += [_key_of(repo.snapshots.key_id_of, sid) for sid in repo.snapshots.ids()]
+    for key in sealed:
+        if key:
             objects[key] = objects.get(key, 0) + 1
-    blobs = repo.index.blobs_per_key()
+    blobs = index.blobs_per_key()
     now = datetime.now(UTC)
     epochs = [
         Epoch(
@@ -160,9 +155,9 @@ def key_status(repo: Repository) -> KeyStatus:
             objects=objects.get(dk.key_id, 0),
             blobs=blobs.get(dk.key_id, 0),
         )
-        for dk in sorted(repo.keyring.data_keys.values(), key=lambda d: d.created)
+        for dk in sorted(repo.keys.keyring.data_keys.values(), key=lambda d: d.created)
     ]
-    current = repo.keyring.current
+    current = repo.keys.keyring.current
     due, warn, reason = rotation_due(repo, blobs.get(current.key_id, 0))
     policy = RotationPolicy.of(repo)
     next_due = _created(current.created) + timedelta(days=policy.max_age_days)
@@ -173,25 +168,17 @@ def key_status(repo: Repository) -> KeyStatus:
         warn=warn,
         reason=reason,
         next_due=next_due.isoformat(timespec="seconds"),
-        reencrypt_pending=MARKER in repo.keyring.extra,
+        reencrypt_pending=MARKER in repo.keys.keyring.extra,
     )
 
 
 # --------------------------------------------------------------------- rotation
 def _reload_keyring(repo: Repository) -> Keyring:
     """The live keyring, read again under the lock (and checked against the trust state)."""
-    if repo.root_key is None:
+    if repo.keys.root_key is None:
         raise UsageError("rotating keys needs a full key (passphrase, key file, HSM)")
-    loaded = key_store.load_keyring(repo.backend, repo.root_key, repo.backend.get(CONFIG_NAME))
-    if loaded is None:
-        raise IntegrityError("the keyring no longer opens with this key; open the repository again")
-    keyring, root, _pending = loaded
-    if repo.trust is not None:
-        repo.trust.check_keyring(keyring.version)
-        repo.trust.save()
-    repo.keyring, repo.root_key = keyring, root
-    repo.forget_sealers()
-    return repo.keyring
+    repo.keys.refresh()
+    return repo.keys.keyring
 
 
 def rotate(repo: Repository, *, ctx: OperationContext | None = None) -> str:
@@ -200,8 +187,8 @@ def rotate(repo: Repository, *, ctx: OperationContext | None = None) -> str:
     with repo.lock("key rotate", exclusive=True, retry=lock_wait):
         keyring = _reload_keyring(repo)
         fresh = keyring.rotate()
-        repo.save_keyring()
-        repo.forget_sealers()
+        repo.keys.save_keyring()
+        repo.keys.forget_sealers()
         return fresh.key_id.hex()
 
 
@@ -215,30 +202,29 @@ def reencrypt(repo: Repository, *, ctx: OperationContext | None = None) -> Reenc
         if MARKER not in keyring.extra:
             fresh = keyring.rotate()
             keyring.extra[MARKER] = {"target": fresh.key_id.hex(), "started": fresh.created}
-            repo.save_keyring()  # durable before anything is sealed with it
-            repo.forget_sealers()
+            repo.keys.save_keyring()  # durable before anything is sealed with it
+            repo.keys.forget_sealers()
         target = bytes.fromhex(keyring.extra[MARKER]["target"])
         if keyring.current.key_id != target:
             raise IntegrityError("keyring's re-encryption marker names a key that is not current")
         summary.target_key = target.hex()
         # Resume: packs an interrupted run already sealed under the target key are
         # indexed (durably) now, so their blobs are kept, not re-encrypted again.
-        repo.load_index(reload=True)
-        adopted = adopt_unindexed(repo, keys={target}, warn=ctx.events.warner(Code.PACK_DAMAGED))
+        repo.blobs.load_index(reload=True)
+        adopted = adopt_unindexed(repo, keys={target}, events=ctx.events)
         summary.packs_adopted = adopted.packs
         _rewrite_packs(repo, target, summary, ctx)
         _rewrite_snapshots(repo, target, summary, ctx)
-        for info in list(repo.backend.list(SESSION_PREFIX)):
-            if _delete(repo, info.name, ctx.events):
-                summary.session_keys_deleted += 1
+        sessions = delete_objects(repo, repo.keys.session_key_names(), events=ctx.events)
+        summary.session_keys_deleted = sessions.deleted
         retired = [k for k, dk in keyring.data_keys.items() if dk.state != CURRENT]
         for key_id in retired:
             del keyring.data_keys[key_id]
         keyring.extra.pop(MARKER, None)
-        repo.save_keyring()
-        repo.forget_sealers()
+        repo.keys.save_keyring()
+        repo.keys.forget_sealers()
         summary.retired_keys_removed = [k.hex() for k in retired]
-    repo.load_index(reload=True)
+    repo.blobs.load_index(reload=True)
     summary.duration_seconds = time.monotonic() - started
     return summary
 
@@ -253,115 +239,90 @@ def _rewrite_packs(
     while a blob that had a trusted copy has no verified one (the only good copy
     must never go); blobs only agents wrote, none verifying, are garbage and dropped.
     """
-    old_index = [info.name for info in repo.backend.list("index/")]
+    old_index = repo.packs.index_names()
     records: dict[bytes, PackRecord] = {}
     for name in old_index:
-        for record in repo.read_index_file(name):
+        for record in repo.blobs.read_index_file(name):
             merge_pack_record(records, record)
-    stored = {
-        pid: size
-        for name, size in repo.iter_pack_names()
-        if (pid := pack_id_from_name(name)) is not None
-    }
+    stored = repo.stored_packs()
     present = [r for r in records.values() if r.pack_id in stored]
     keep = [r for r in present if r.key_id == target and r.trusted]
     kept = {r.pack_id for r in keep}
     rewrite = sorted((r for r in present if r.pack_id not in kept), key=lambda r: not r.trusted)
-    index_current = all(_key_of(repo, n) == target for n in old_index)
+    index_current = all(_key_of(repo.packs.index_key_id, n) == target for n in old_index)
     if not rewrite and index_current:
-        doomed = [p for p in stored if p not in records]
-    else:
-        new_records: list[PackRecord] = []
-        packer = Packer(
-            repo.backend,
-            MasterIndex(),
-            repo.current_sealer,
-            repo.config.pack_size,
-            on_uploaded=new_records.append,
-        )
-        sealer = repo.current_sealer()
-        done: set[bytes] = {e.blob_id for r in keep for e in r.entries}
-        failed: dict[bytes, bool] = {}  # blob id -> whether a trusted copy failed
-        total_bytes = sum(r.size for r in rewrite)
-        done_bytes = 0
-        ctx.events.progress(
-            "re-encrypt", files_total=len(rewrite), bytes_total=total_bytes, final=True
-        )
-        try:
-            for number, record in enumerate(rewrite, 1):
-                ctx.cancel.check()
-                data = repo.backend.get(pack_name(record.pack_id))
-                if hashlib.sha256(data).digest() != record.pack_id:
-                    ctx.events.warn(
-                        Code.PACK_DAMAGED,
-                        f"pack {record.pack_id.hex()[:16]} is damaged; verifying each blob",
-                        subject=pack_name(record.pack_id),
-                    )
-                for entry in record.entries:
-                    if entry.blob_id in done:
-                        continue
-                    location = BlobLocation.in_pack(
-                        record.pack_id, entry, record.key_id, record.trusted
-                    )
-                    sealed = data[entry.offset : entry.offset + entry.length]
-                    try:
-                        resealed = repo.reseal_blob(location, sealed, record.key_id)
-                    except IntegrityError:
-                        failed[entry.blob_id] = failed.get(entry.blob_id, False) or record.trusted
-                        continue
-                    packer.add(
-                        entry.kind, entry.blob_id, resealed, entry.raw_length, entry.compression
-                    )
-                    done.add(entry.blob_id)
-                    summary.blobs_rewritten += 1
-                summary.packs_rewritten += 1
-                done_bytes += record.size
-                ctx.events.progress(
-                    "re-encrypt",
-                    files_done=number,
-                    files_total=len(rewrite),
-                    bytes_done=done_bytes,
-                    bytes_total=total_bytes,
-                    current=record.pack_id.hex(),
-                    final=number == len(rewrite),
+        doomed = {p: size for p, size in stored.items() if p not in records}
+        result = rewrite_index(repo, [], [], doomed, index=False, events=ctx.events)
+        summary.packs_deleted = result.packs_deleted
+        return
+    done: set[bytes] = {e.blob_id for r in keep for e in r.entries}
+    failed: dict[bytes, bool] = {}  # blob id -> whether a trusted copy failed
+    total_bytes = sum(r.size for r in rewrite)
+    done_bytes = 0
+    ctx.events.progress("re-encrypt", files_total=len(rewrite), bytes_total=total_bytes, final=True)
+    with BlobCopier(repo) as copier:
+        for number, record in enumerate(rewrite, 1):
+            ctx.cancel.check()
+            content = read_pack(repo, record.pack_id)
+            if not content.intact:
+                ctx.events.warn(
+                    Code.PACK_DAMAGED,
+                    f"pack {record.pack_id.hex()[:16]} is damaged; verifying each blob",
+                    subject=pack_name(record.pack_id),
                 )
-            packer.flush()
-        finally:
-            packer.close()
-        interim = list(packer.index_files)  # superseded by the complete index below
-        lost = [b for b, trusted in failed.items() if trusted and b not in done]
-        if lost:
-            raise IntegrityError(
-                f"{len(lost)} blob(s) have no copy that verifies (first {lost[0].hex()[:16]}); "
-                "nothing was deleted",
-                hint=Hint.CHECK_DATA,
+            for location, sealed in content.copies(record):
+                if location.blob_id in done:
+                    continue
+                try:
+                    copier.copy(location, sealed, record.key_id)
+                except IntegrityError:
+                    failed[location.blob_id] = failed.get(location.blob_id, False) or record.trusted
+                    continue
+                done.add(location.blob_id)
+                summary.blobs_rewritten += 1
+            summary.packs_rewritten += 1
+            done_bytes += record.size
+            ctx.events.progress(
+                "re-encrypt",
+                files_done=number,
+                files_total=len(rewrite),
+                bytes_done=done_bytes,
+                bytes_total=total_bytes,
+                current=record.pack_id.hex(),
+                final=number == len(rewrite),
             )
-        if any(b not in done for b in failed):
-            ctx.events.warn(
-                Code.PACK_DAMAGED, "dropped agent-written blob copies that failed verification"
-            )
-        fresh_index = keep + new_records
-        written = [
-            write_index_file(
-                repo.backend, sealer, fresh_index[i : i + PACKS_PER_INDEX_FILE], old_index
-            )
-            for i in range(0, len(fresh_index), PACKS_PER_INDEX_FILE)
-        ]
-        summary.index_files_written = len(written)
-        # The new index is durable; now the old index files and packs may go.
-        for name in old_index + interim:
-            if name not in written and _delete(repo, name, ctx.events):
-                summary.index_files_deleted += 1
-        live = {r.pack_id for r in fresh_index}
-        doomed = [p for p in stored if p not in live]
-    for pack_id in doomed:
-        if _delete(repo, pack_name(pack_id), ctx.events):
-            summary.packs_deleted += 1
+        new_records = copier.finish()
+        interim = copier.index_files  # superseded by the complete index below
+    lost = [b for b, trusted in failed.items() if trusted and b not in done]
+    if lost:
+        raise IntegrityError(
+            f"{len(lost)} blob(s) have no copy that verifies (first {lost[0].hex()[:16]}); "
+            "nothing was deleted",
+            hint=Hint.CHECK_DATA,
+        )
+    if any(b not in done for b in failed):
+        ctx.events.warn(
+            Code.PACK_DAMAGED, "dropped agent-written blob copies that failed verification"
+        )
+    fresh_index = keep + new_records
+    live = {r.pack_id for r in fresh_index}
+    result = rewrite_index(
+        repo,
+        fresh_index,
+        old_index + interim,
+        {p: size for p, size in stored.items() if p not in live},
+        per_file=PACKS_PER_INDEX_FILE,
+        events=ctx.events,
+    )
+    summary.index_files_written = len(result.index_written)
+    summary.index_files_deleted = result.index_deleted
+    summary.packs_deleted = result.packs_deleted
 
 
-def _key_of(repo: Repository, name: str) -> bytes:
+def _key_of(read: Callable[[str], bytes], name: str) -> bytes:
+    """The key id ``read`` finds sealing object ``name`` (b"" if it cannot be read)."""
     try:
-        return envelope_key_id(repo.backend.get(name, 0, 64))
+        return read(name)
     except (IntegrityError, BackendError):
         return b""
 
@@ -369,29 +330,15 @@ def _key_of(repo: Repository, name: str) -> bytes:
 def _rewrite_snapshots(
     repo: Repository, target: bytes, summary: ReencryptSummary, ctx: OperationContext
 ) -> None:
-    sealer = repo.sealer_for(target)
-    for snapshot_id in repo.snapshot_ids():
+    sealer = repo.keys.sealer_for(target)
+    snapshots = repo.snapshots
+    for snapshot_id in snapshots.ids():
         ctx.cancel.check()
-        if _key_of(repo, SNAPSHOT_PREFIX + snapshot_id) == target:
+        if _key_of(snapshots.key_id_of, snapshot_id) == target:
             continue
-        plaintext, key = repo.load_snapshot_bytes(snapshot_id)
+        plaintext, key = snapshots.load_bytes(snapshot_id)
         # A session-key snapshot must not become a full-key one (design D9).
-        plaintext = keep_provenance(repo.keyring, plaintext, key)
-        if repo.store_snapshot_bytes(plaintext, sealer, overwrite=True) != snapshot_id:
-            repo.delete_snapshot(snapshot_id)
+        plaintext = keep_provenance(repo.keys.keyring, plaintext, key)
+        if snapshots.store_bytes(plaintext, sealer, overwrite=True) != snapshot_id:
+            snapshots.delete(snapshot_id)
         summary.snapshots_rewritten += 1
-
-
-def _delete(repo: Repository, name: str, events: Events) -> bool:
-    try:
-        repo.backend.delete(name)
-    except NotFoundError:
-        return False
-    except BackendError as error:
-        events.warn(
-            Code.DELETE_REFUSED,
-            f"could not delete {name}: {error} (run the re-encryption again)",
-            subject=name,
-        )
-        return False
-    return True

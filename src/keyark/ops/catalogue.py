@@ -50,6 +50,10 @@ class Operation(Generic[OptionsT, R]):
     reads_secrets: bool
     #: One line for help texts and the API description.
     summary: str
+    #: Whether the result itself holds secret content (decrypted objects): its
+    #: ``finished`` event then carries no result, so no listener (audit log, metrics,
+    #: ``--json`` stream) receives it; only the caller does.
+    secret_result: bool = False
 
     def __call__(self, ctx: OperationContext, options: OptionsT) -> R:
         ctx = ctx.for_operation(self.name)
@@ -66,12 +70,17 @@ class Operation(Generic[OptionsT, R]):
             code = "interrupted" if isinstance(error, KeyboardInterrupt) else "internal"
             ctx.events.failed(code, type(error).__name__, None, time.monotonic() - clock)
             raise
-        ctx.events.finished(result.to_dict(), time.monotonic() - clock)
+        shown = {} if self.secret_result else result.to_dict()
+        ctx.events.finished(shown, time.monotonic() - clock)
         return result
 
     def describe(self) -> dict[str, Any]:
         """Name, flags and the option and result fields (for the API and docs)."""
-        flags = {"mutates": self.mutates, "reads_secrets": self.reads_secrets}
+        flags = {
+            "mutates": self.mutates,
+            "reads_secrets": self.reads_secrets,
+            "secret_result": self.secret_result,
+        }
         fields = {"options": _fields(self.options), "result": _fields(self.result)}
         return {"name": self.name, "summary": self.summary, **flags, **fields}
 
@@ -87,6 +96,7 @@ def operation(
     result: type[R],
     mutates: bool,
     reads_secrets: bool = False,
+    secret_result: bool = False,
 ) -> Callable[[Callable[[OperationContext, OptionsT], R]], Operation[OptionsT, R]]:
     """Register the decorated function as operation ``name`` (the docstring's first line
     becomes its summary)."""
@@ -95,7 +105,9 @@ def operation(
         if name in CATALOGUE:
             raise ValueError(f"operation {name!r} registered twice")
         summary = (run.__doc__ or name).strip().splitlines()[0]
-        entry = Operation(name, options, result, run, mutates, reads_secrets, summary)
+        entry = Operation(
+            name, options, result, run, mutates, reads_secrets, summary, secret_result
+        )
         CATALOGUE[name] = entry
         return entry
 

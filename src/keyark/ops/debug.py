@@ -38,7 +38,12 @@ class DebugObject:
 
 
 @operation(
-    "debug cat", options=DebugCatOptions, result=DebugObject, mutates=False, reads_secrets=True
+    "debug cat",
+    options=DebugCatOptions,
+    result=DebugObject,
+    mutates=False,
+    reads_secrets=True,
+    secret_result=True,  # the decrypted object: never in events or the audit log
 )
 def debug_cat(ctx: OperationContext, options: DebugCatOptions) -> DebugObject:
     """Show one repository object (config, keyring, key, snapshot, index, pack, blob, lock)."""

@@ -17,17 +17,14 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 
 from keyark.backends.base import Backend
 from keyark.crypto.agents import AgentCredential, wrap_signed
 from keyark.crypto.envelope import Sealer, SymmetricKey, new_key
-from keyark.crypto.keyring import DataKey, Keyring
 from keyark.crypto.recipients import wrap
 from keyark.errors import Hint, NotFoundError, RepositoryNotFoundError, UsageError
 from keyark.repo.blob_writer import BlobWriter
 from keyark.repo.config import CONFIG_NAME, BlobHasher, RepoConfig
-from keyark.repo.facade import WriteFacade
 from keyark.repo.handle import RepositoryHandle
 from keyark.repo.keys import session_object_name
 from keyark.repo.pack_store import PackStore
@@ -72,7 +69,7 @@ class AgentSnapshotWriter(SnapshotWriter):
         return wrap_signed(self._credential.name, body, signature)
 
 
-class AgentRepository(WriteFacade, RepositoryHandle[BlobWriter, SnapshotWriter]):
+class AgentRepository(RepositoryHandle[BlobWriter, SnapshotWriter]):
     """A repository opened write-only by an agent, sealing with a fresh session key."""
 
     def __init__(self, backend: Backend, config: RepoConfig, session: AgentSession) -> None:
@@ -91,10 +88,6 @@ class AgentRepository(WriteFacade, RepositoryHandle[BlobWriter, SnapshotWriter])
             packs_per_index=AGENT_PACKS_PER_FILE,  # a killed run's packs stay reusable
         )
         self.snapshots = AgentSnapshotWriter(backend, self.blobs, config.repo_id, credential)
-        created = datetime.now(UTC).isoformat()
-        self._keyring = Keyring(
-            id_key=credential.id_key, data_keys={session.key.key_id: DataKey(session.key, created)}
-        )
 
     def _session_sealer(self) -> Sealer:
         """The session key's sealer; its wrapped key is stored before its first use."""
@@ -121,14 +114,6 @@ class AgentRepository(WriteFacade, RepositoryHandle[BlobWriter, SnapshotWriter])
 
     def require_current_key(self, key_id: bytes) -> None:
         """Nothing to check: no rotation replaces an agent's session key."""
-
-    @property
-    def agent(self) -> AgentSession:  # facade: delegates to session
-        return self.session
-
-    @property
-    def keyring(self) -> Keyring:  # facade: use sealing_key (a one-key keyring of the session)
-        return self._keyring
 
 
 def open_for_agent(

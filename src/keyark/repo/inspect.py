@@ -7,10 +7,10 @@ from typing import Any
 
 from keyark.crypto.envelope import ObjectKind, envelope_key_id
 from keyark.errors import NotFoundError, UsageError
+from keyark.repo.config import CONFIG_NAME
 from keyark.repo.index import decode_index
-from keyark.repo.locks import lock_sealer, read_locks
 from keyark.repo.pack import PackEntry
-from keyark.repo.repository import Repository, list_slots
+from keyark.repo.repository import Repository
 from keyark.repo.tree import decode_tree
 
 KINDS = ("config", "keyring", "key", "snapshot", "index", "pack", "blob", "lock")
@@ -39,9 +39,11 @@ def _entry(entry: PackEntry) -> dict[str, Any]:
 
 def cat(repo: Repository, kind: str, ref: str = "") -> dict[str, Any]:
     """A JSON-ready view of one object."""
-    backend = repo.backend
     if kind == "config":
-        view = json.loads(backend.get("config"))
+        stored = repo.keys.read_state(CONFIG_NAME)
+        if stored is None:
+            raise NotFoundError(f"no object {CONFIG_NAME!r}")
+        view = json.loads(stored)
         view.pop("sealed", None)
         view["chunker"]["seed"] = "(sealed)"
         return dict(view)
@@ -54,14 +56,15 @@ def cat(repo: Repository, kind: str, ref: str = "") -> dict[str, Any]:
                     "state": dk.state,
                     "cipher": dk.key.cipher.name,
                 }
-                for dk in repo.keyring.data_keys.values()
+                for dk in repo.keys.keyring.data_keys.values()
             ],
-            "extra_fields": sorted(repo.keyring.extra),
+            "extra_fields": sorted(repo.keys.keyring.extra),
         }
     if kind == "key":
-        slots = {s.slot_id: s for s in list_slots(backend)}
+        slots = {s.slot_id: s for s in repo.keys.slots()}
         slot = slots[_unique(sorted(slots), "", ref, "key slot")]
-        authentic = repo.root_key is not None and slot.reveal(repo.root_key)
+        root = repo.keys.root_key
+        authentic = root is not None and slot.reveal(root)
         return {
             "id": slot.slot_id,
             "kind": slot.kind,
@@ -73,15 +76,14 @@ def cat(repo: Repository, kind: str, ref: str = "") -> dict[str, Any]:
             "params": slot.params,
         }
     if kind == "snapshot":
-        names = [f"snapshots/{i}" for i in repo.snapshot_ids()]
+        names = [f"snapshots/{i}" for i in repo.snapshots.ids()]
         name = _unique(names, "snapshots/", ref, "snapshot")
-        return repo.load_snapshot(name.split("/")[1]).describe()
+        return repo.snapshots.load(name.split("/")[1]).describe()
     if kind == "index":
-        names = [i.name for i in backend.list("index/")]
-        name = _unique(names, "index/", ref, "index file")
-        data = backend.get(name)
-        _packs, supersedes = decode_index(repo.open_object(ObjectKind.INDEX, b"", data))
-        packs = repo.read_index_file(name)
+        name = _unique(repo.packs.index_names(), "index/", ref, "index file")
+        data = repo.packs.read_index_bytes(name)
+        _packs, supersedes = decode_index(repo.keys.open_object(ObjectKind.INDEX, b"", data))
+        packs = repo.blobs.read_index_file(name)
         return {
             "id": name.split("/")[1],
             "key_id": envelope_key_id(data).hex(),
@@ -98,23 +100,23 @@ def cat(repo: Repository, kind: str, ref: str = "") -> dict[str, Any]:
             ],
         }
     if kind == "pack":
-        names = [n for n, _ in repo.iter_pack_names()]
+        names = [n for n, _ in repo.packs.names()]
         name = _unique([n.split("/")[-1] for n in names], "", ref, "pack")
-        entries = repo.read_pack_header(bytes.fromhex(name))
+        entries = repo.blobs.read_pack_header(bytes.fromhex(name))
         return {
             "id": name,
             "blobs": [_entry(e) for e in entries],
         }
     if kind == "blob":
-        repo.load_index()
+        repo.blobs.load_index()
         try:
             blob_id = bytes.fromhex(ref)
         except ValueError:
             raise UsageError("blob id must be 64 hex digits") from None
-        location = repo.index.get(blob_id)
+        location = repo.blobs.index.get(blob_id)
         if location is None:
             raise NotFoundError(f"blob {ref[:16]} is not in the index")
-        data = repo.load_blob(blob_id)
+        data = repo.blobs.load_blob(blob_id)
         if location.kind == 1:
             return {"id": ref, "type": "tree", "nodes": [n.describe() for n in decode_tree(data)]}
         return {
@@ -137,7 +139,7 @@ def cat(repo: Repository, kind: str, ref: str = "") -> dict[str, Any]:
                     "created": lock.created,
                     "expires": lock.expires,
                 }
-                for lock in read_locks(backend, lock_sealer(repo.keyring.id_key))
+                for lock in repo.locks.read()
             ]
         }
     raise UsageError(f"unknown kind {kind!r}: use one of {', '.join(KINDS)}")

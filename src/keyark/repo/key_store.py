@@ -15,7 +15,6 @@ config signing key verifies the config is the live one.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import msgpack
 
@@ -32,9 +31,6 @@ from keyark.crypto.keyring import KEYRING_NAME, Keyring
 from keyark.errors import FormatError, Hint, IntegrityError, NotFoundError, UsageError
 from keyark.repo import state_copies
 from keyark.repo.config import RepoConfig
-
-if TYPE_CHECKING:
-    from keyark.repo.handle import WritableRepository
 
 SLOT_PREFIX = "keys/"
 PENDING_NAME = "keyring.pending"
@@ -250,28 +246,3 @@ def save_keyring(backend: Backend, keyring: Keyring, root: SymmetricKey) -> None
         )
     keyring.version += 1
     state_copies.write_keyring(backend, keyring.seal(root))  # keyring.bak, then keyring
-
-
-def refresh_keyring(repo: WritableRepository) -> bool:  # facade: repo.refresh_keys()
-    """Re-read the live keyring into ``repo`` (a writer calls this under its lock).
-
-    A writer reads the keyring when it opens the repository, before it takes its
-    lock; a ``key rotate --reencrypt`` that completes in between deletes the data key
-    it read. Re-reading under the lock (rotation holds an exclusive one) makes the
-    writer seal with the key that is current now (see
-    :meth:`keyark.repo.keys.KeyStore.refresh`). Returns False, doing nothing, for a
-    session without the root key (a write-only agent seals with its own session key).
-    """
-    return repo.refresh_keys()
-
-
-def require_current_key(repo: WritableRepository, key_id: bytes) -> None:  # facade
-    """Refuse to commit objects sealed with ``key_id`` unless it is still the current key.
-
-    Called by a writer right before it writes the index and snapshot that make its
-    packs reachable: if a rotation replaced (or a re-encryption deleted) the key
-    since the writer's lock was taken, what it sealed may be unreadable, so it stops
-    with an :class:`IntegrityError` instead of saving a snapshot nobody can restore.
-    A session without the root key is not checked. (facade: repo.require_current_key)
-    """
-    repo.require_current_key(key_id)

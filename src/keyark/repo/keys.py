@@ -131,7 +131,11 @@ class KeyStore:
     def refresh(self) -> bool:
         """Re-read the live keyring (a writer calls this under its lock); False without KR.
 
-        Raises :class:`IntegrityError` if the keyring no longer opens with this key.
+        A writer reads the keyring when it opens the repository, before it takes its
+        lock; a ``key rotate --reencrypt`` that completes in between deletes the data
+        key it read. Re-reading under the lock (rotation holds an exclusive one) makes
+        the writer seal with the key that is current now. Raises
+        :class:`IntegrityError` if the keyring no longer opens with this key.
         """
         if self.root_key is None:
             return False
@@ -148,7 +152,11 @@ class KeyStore:
     def require_current(self, key_id: bytes) -> None:
         """Refuse to commit objects sealed with ``key_id`` unless it is still the current key.
 
-        Not checked without KR (see :func:`keyark.repo.key_store.require_current_key`).
+        Called by a writer right before it writes the index and snapshot that make its
+        packs reachable: if a rotation replaced (or a re-encryption deleted) the key
+        since the writer's lock was taken, what it sealed may be unreadable, so it
+        stops with an :class:`IntegrityError` instead of saving a snapshot nobody can
+        restore. Not checked without KR (a write-only agent seals with its own key).
         """
         if self.root_key is None:
             return

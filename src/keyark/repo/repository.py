@@ -36,7 +36,6 @@ from keyark.events import Events
 from keyark.repo import key_store, state_copies
 from keyark.repo.blob_store import BlobStore
 from keyark.repo.config import CONFIG_NAME, DEFAULT_PACK_SIZE, BlobHasher, RepoConfig
-from keyark.repo.facade import RepositoryFacade
 from keyark.repo.handle import RepositoryHandle
 from keyark.repo.keys import SESSION_PREFIX, KeyStore, session_object_name
 from keyark.repo.pack import DATA
@@ -54,7 +53,7 @@ from keyark.repo.trust_state import TrustState
 SLOT_PREFIX = key_store.SLOT_PREFIX
 
 
-class Repository(RepositoryFacade, RepositoryHandle[BlobStore, SnapshotStore]):
+class Repository(RepositoryHandle[BlobStore, SnapshotStore]):
     """A repository unlocked with a full key: the stores, and what spans them."""
 
     def __init__(

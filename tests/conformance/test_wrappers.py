@@ -249,3 +249,15 @@ def test_ftp_password_not_in_errors(ftp_server: FTPInfo) -> None:
     with pytest.raises(PermanentBackendError, match="login failed") as caught:
         backend.stat("config")
     assert wrong not in str(caught.value)
+
+
+def test_a_cancel_ends_a_bandwidth_wait_at_once(tmp_path: Path) -> None:
+    token = CancelToken()
+    backend = ThrottledBackend(LocalBackend(tmp_path), upload_kib_s=1, cancel=token)
+    backend.put("small", b"x" * 100)  # positive control: within the burst, no wait
+    token.cancel()
+    clock = time.monotonic()
+    with pytest.raises(CancelledError):
+        backend.put("large", b"x" * 1_000_000)  # would wait about 1,000 s at 1 KiB/s
+    assert time.monotonic() - clock < 5.0
+    assert not (tmp_path / "large").exists()

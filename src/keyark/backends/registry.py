@@ -115,7 +115,9 @@ def open_storage(url: str, options: BackendOptions | None = None) -> Backend:
         options = options.with_settings({key: options.connections, **options.settings})
     backend = open_backend(url, options)
     if options.upload_kib_s or options.download_kib_s:
-        backend = ThrottledBackend(backend, options.upload_kib_s, options.download_kib_s)
+        backend = ThrottledBackend(
+            backend, options.upload_kib_s, options.download_kib_s, cancel=options.cancel
+        )
     if scheme_of(url) != "file" and options.retry_attempts > 1:
         backend = RetryingBackend(
             backend,

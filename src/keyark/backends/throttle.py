@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterator
 
 from keyark.backends.base import Backend, ObjectInfo
 from keyark.backends.wrapper import BackendWrapper
+from keyark.cancel import CancelToken
 
 BURST_SECONDS = 0.1
 
@@ -64,10 +65,14 @@ class ThrottledBackend(BackendWrapper):
         inner: Backend,
         upload_kib_s: float | None = None,
         download_kib_s: float | None = None,
+        *,
+        cancel: CancelToken | None = None,
     ) -> None:
         super().__init__(inner)
-        self.upload = TokenBucket(upload_kib_s * 1024) if upload_kib_s else None
-        self.download = TokenBucket(download_kib_s * 1024) if download_kib_s else None
+        #: A cancel ends a bandwidth wait at once (CancelledError), as it ends a retry sleep.
+        sleep = cancel.sleep if cancel is not None else time.sleep
+        self.upload = TokenBucket(upload_kib_s * 1024, sleep=sleep) if upload_kib_s else None
+        self.download = TokenBucket(download_kib_s * 1024, sleep=sleep) if download_kib_s else None
 
     def put(self, name: str, data: bytes, *, overwrite: bool = False) -> None:
         if self.upload is not None:

@@ -7,262 +7,78 @@ Faces import this package, :mod:`keyark.config`, :mod:`keyark.events` and
 :mod:`keyark.errors`, and nothing else of keyark (``tests/unit/test_face_imports.py``).
 """
 
+# Each module's ``__all__`` is its part of the faces' surface (operations, their option
+# and result types, and the parsers and types a face needs to build options).
+import keyark.ops.agents as _agents
+import keyark.ops.backend as _backend
+import keyark.ops.backup as _backup
+import keyark.ops.browse as _browse
+import keyark.ops.catalog as _catalog
+import keyark.ops.check as _check
+import keyark.ops.copy as _copy
+import keyark.ops.debug as _debug
+import keyark.ops.dump as _dump
+import keyark.ops.forget as _forget
+import keyark.ops.keys as _keys
+import keyark.ops.prune as _prune
+import keyark.ops.repair as _repair
+import keyark.ops.repository as _repository
+import keyark.ops.restore as _restore
+import keyark.ops.rotation as _rotation
+import keyark.ops.snapshots as _snapshots
+import keyark.ops.stats as _stats
+import keyark.ops.unlock as _unlock
 from keyark.context import Actor, OperationContext
-from keyark.ops.agents import (
-    AgentAddOptions,
-    AgentInfo,
-    AgentList,
-    AgentListOptions,
-    AgentRevokeOptions,
-    agent_add,
-    agent_list,
-    agent_revoke,
-)
-from keyark.ops.backend import BackendCheckOptions, BackendCheckReport, backend_check
-from keyark.ops.backup import BackupOptions, BackupSummary, backup
-from keyark.ops.browse import (
-    Change,
-    DiffOptions,
-    DiffResult,
-    Entry,
-    FindMatch,
-    FindOptions,
-    FindResult,
-    Listing,
-    LsOptions,
-    diff,
-    find,
-    ls,
-)
-from keyark.ops.catalog import CatalogRebuild, CatalogRebuildOptions, catalog_rebuild
+from keyark.ops.agents import *  # noqa: F403
+from keyark.ops.backend import *  # noqa: F403
+from keyark.ops.backup import *  # noqa: F403
+from keyark.ops.browse import *  # noqa: F403
+from keyark.ops.catalog import *  # noqa: F403
 from keyark.ops.catalogue import CATALOGUE, Operation, Result, operation
-from keyark.ops.check import CheckOptions, CheckSummary, Problem, check
-from keyark.ops.copy import CopyOptions, CopySummary, copy
-from keyark.ops.debug import DEBUG_KINDS, DebugCatOptions, DebugObject, debug_cat
-from keyark.ops.dump import DumpOptions, DumpResult, dump
-from keyark.ops.forget import (
-    DEFAULT_GROUP_BY,
-    UNLIMITED,
-    CalendarDuration,
-    Decision,
-    ForgetOptions,
-    ForgetResult,
-    GroupDecisions,
-    RetentionPolicy,
-    forget,
-    parse_calendar_duration,
-    parse_group_by,
-    parse_keep_tag,
-)
-from keyark.ops.keys import (
-    PKCS11_MECHANISMS,
-    KeyAddOptions,
-    KeyChange,
-    KeyInfo,
-    KeyList,
-    KeyListOptions,
-    KeyPasswdOptions,
-    KeyRecoverOptions,
-    KeyRemoveOptions,
-    KeySplitOptions,
-    RecoveryShareError,
-    SplitResult,
-    check_shares,
-    key_add,
-    key_list,
-    key_passwd,
-    key_recover,
-    key_remove,
-    key_split,
-    normalize_share,
-    read_share_file,
-    share_threshold,
-)
-from keyark.ops.prune import (
-    PruneOptions,
-    PrunePlan,
-    PruneSummary,
-    UnusedLimit,
-    parse_size,
-    parse_unused_limit,
-    prune,
-)
-from keyark.ops.repair import (
-    RepairedSnapshot,
-    RepairIndexOptions,
-    RepairPacksOptions,
-    RepairPacksSummary,
-    RepairSnapshotsOptions,
-    RepairSnapshotsSummary,
-    RepairStateOptions,
-    RepairStateSummary,
-    RepairSummary,
-    repair_config,
-    repair_index,
-    repair_keyring,
-    repair_packs,
-    repair_snapshots,
-)
-from keyark.ops.repository import Initialized, InitOptions, init
-from keyark.ops.restore import RestoreOptions, RestoreSummary, parse_time, restore
-from keyark.ops.rotation import (
-    Epoch,
-    KeyStatus,
-    KeyStatusOptions,
-    ReencryptSummary,
-    RootRotationSummary,
-    RotateOptions,
-    Rotation,
-    key_rotate,
-    key_status,
-)
-from keyark.ops.snapshots import (
-    TRUSTED,
-    Snapshot,
-    SnapshotFilter,
-    SnapshotList,
-    SnapshotsOptions,
-    snapshots,
-)
-from keyark.ops.stats import RepoStats, StatsOptions, stats
-from keyark.ops.unlock import UnlockOptions, UnlockResult, unlock
-from keyark.storage import init_repository, open_repository  # transitional (API, tests)
+from keyark.ops.check import *  # noqa: F403
+from keyark.ops.copy import *  # noqa: F403
+from keyark.ops.debug import *  # noqa: F403
+from keyark.ops.dump import *  # noqa: F403
+from keyark.ops.forget import *  # noqa: F403
+from keyark.ops.keys import *  # noqa: F403
+from keyark.ops.prune import *  # noqa: F403
+from keyark.ops.repair import *  # noqa: F403
+from keyark.ops.repository import *  # noqa: F403
+from keyark.ops.restore import *  # noqa: F403
+from keyark.ops.rotation import *  # noqa: F403
+from keyark.ops.snapshots import *  # noqa: F403
+from keyark.ops.stats import *  # noqa: F403
+from keyark.ops.unlock import *  # noqa: F403
+from keyark.storage import init_repository, open_repository  # repository level (tests)
 from keyark.units import parse_seconds
 
 __all__ = [
     "CATALOGUE",
-    "DEBUG_KINDS",
-    "DEFAULT_GROUP_BY",
-    "PKCS11_MECHANISMS",
-    "TRUSTED",
-    "UNLIMITED",
     "Actor",
-    "AgentAddOptions",
-    "AgentInfo",
-    "AgentList",
-    "AgentListOptions",
-    "AgentRevokeOptions",
-    "BackendCheckOptions",
-    "BackendCheckReport",
-    "BackupOptions",
-    "BackupSummary",
-    "CalendarDuration",
-    "CatalogRebuild",
-    "CatalogRebuildOptions",
-    "Change",
-    "CheckOptions",
-    "CheckSummary",
-    "CopyOptions",
-    "CopySummary",
-    "DebugCatOptions",
-    "DebugObject",
-    "Decision",
-    "DiffOptions",
-    "DiffResult",
-    "DumpOptions",
-    "DumpResult",
-    "Entry",
-    "Epoch",
-    "FindMatch",
-    "FindOptions",
-    "FindResult",
-    "ForgetOptions",
-    "ForgetResult",
-    "GroupDecisions",
-    "InitOptions",
-    "Initialized",
-    "KeyAddOptions",
-    "KeyChange",
-    "KeyInfo",
-    "KeyList",
-    "KeyListOptions",
-    "KeyPasswdOptions",
-    "KeyRecoverOptions",
-    "KeyRemoveOptions",
-    "KeySplitOptions",
-    "KeyStatus",
-    "KeyStatusOptions",
-    "Listing",
-    "LsOptions",
     "Operation",
     "OperationContext",
-    "Problem",
-    "PruneOptions",
-    "PrunePlan",
-    "PruneSummary",
-    "RecoveryShareError",
-    "ReencryptSummary",
-    "RepairIndexOptions",
-    "RepairPacksOptions",
-    "RepairPacksSummary",
-    "RepairSnapshotsOptions",
-    "RepairSnapshotsSummary",
-    "RepairStateOptions",
-    "RepairStateSummary",
-    "RepairSummary",
-    "RepairedSnapshot",
-    "RepoStats",
-    "RestoreOptions",
-    "RestoreSummary",
     "Result",
-    "RetentionPolicy",
-    "RootRotationSummary",
-    "RotateOptions",
-    "Rotation",
-    "Snapshot",
-    "SnapshotFilter",
-    "SnapshotList",
-    "SnapshotsOptions",
-    "SplitResult",
-    "StatsOptions",
-    "UnlockOptions",
-    "UnlockResult",
-    "UnusedLimit",
-    "agent_add",
-    "agent_list",
-    "agent_revoke",
-    "backend_check",
-    "backup",
-    "catalog_rebuild",
-    "check",
-    "check_shares",
-    "copy",
-    "debug_cat",
-    "diff",
-    "dump",
-    "find",
-    "forget",
-    "init",
     "init_repository",
-    "key_add",
-    "key_list",
-    "key_passwd",
-    "key_recover",
-    "key_remove",
-    "key_rotate",
-    "key_split",
-    "key_status",
-    "ls",
-    "normalize_share",
     "open_repository",
     "operation",
-    "parse_calendar_duration",
-    "parse_group_by",
-    "parse_keep_tag",
     "parse_seconds",
-    "parse_size",
-    "parse_time",
-    "parse_unused_limit",
-    "prune",
-    "read_share_file",
-    "repair_config",
-    "repair_index",
-    "repair_keyring",
-    "repair_packs",
-    "repair_snapshots",
-    "restore",
-    "share_threshold",
-    "snapshots",
-    "stats",
-    "unlock",
 ]
+__all__ += _agents.__all__
+__all__ += _backend.__all__
+__all__ += _backup.__all__
+__all__ += _browse.__all__
+__all__ += _catalog.__all__
+__all__ += _check.__all__
+__all__ += _copy.__all__
+__all__ += _debug.__all__
+__all__ += _dump.__all__
+__all__ += _forget.__all__
+__all__ += _keys.__all__
+__all__ += _prune.__all__
+__all__ += _repair.__all__
+__all__ += _repository.__all__
+__all__ += _restore.__all__
+__all__ += _rotation.__all__
+__all__ += _snapshots.__all__
+__all__ += _stats.__all__
+__all__ += _unlock.__all__

@@ -8,7 +8,7 @@ exclusive lock (waiting ``ctx.lock_wait`` for it).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -58,14 +58,7 @@ class AgentInfo:
     accepted: int = 0
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "name": self.name,
-            "created": self.created,
-            "revoked": self.revoked,
-            "public_key": self.public_key,
-            "hosts": list(self.hosts),
-            "accepted": self.accepted,
-        }
+        return asdict(self)
 
 
 def _info(name: str, entry: dict[str, Any]) -> AgentInfo:

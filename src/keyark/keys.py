@@ -21,7 +21,7 @@ from __future__ import annotations
 import os
 import stat
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -62,16 +62,9 @@ class KeyInfo:
         return ""
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "id": self.slot_id,
-            "kind": self.kind,
-            "created": self.created,
-            "host": self.host,
-            "username": self.username,
-            "label": self.label,
-            "current": self.current,
-            "details": self.details,
-        }
+        """As ``key list --json`` shows it (the slot id under ``id``)."""
+        data = asdict(self)
+        return {"id": data.pop("slot_id"), **data}
 
 
 @dataclass(frozen=True)

@@ -10,21 +10,17 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
 from keyark.archiver import walk
 from keyark.archiver.progress import Tracker
-from keyark.chunker import Chunker, ChunkerParams
+from keyark.chunker import ChunkerParams
 from keyark.errors import SourceError
-from keyark.repo.pack import DATA
+from keyark.repo.objects import ContentWriter, Store, StoredContent, StreamReadError
 
 SMALL_FILE = 256 * 1024
 FILE_WORKERS = 1
-CHUNKS_IN_FLIGHT = 4
-#: Stores a blob: (kind, data) -> (id, bytes added, is new).
-Store = Callable[[int, bytes | memoryview], tuple[bytes, int, bool]]
 
 
 @dataclass
@@ -53,28 +49,35 @@ class FileReader:
         self._store = store
         self._chunker_params = chunker
         self.tracker = tracker
-        self._local = threading.local()
         self._file_pool = ThreadPoolExecutor(FILE_WORKERS, thread_name_prefix="keyark-read")
         self._chunk_pool = ThreadPoolExecutor(os.cpu_count() or 2, thread_name_prefix="keyark-blob")
         self._file_slots = threading.BoundedSemaphore(FILE_WORKERS * 4)
 
-    def _chunker(self) -> Chunker:
-        chunker: Chunker | None = getattr(self._local, "chunker", None)
-        if chunker is None:
-            chunker = Chunker(self._chunker_params)
-            self._local.chunker = chunker
-        return chunker
+    def _writer(self, path: str, *, large: bool) -> ContentWriter:
+        """A writer for the file ``path``: its stored chunks count as bytes done."""
+
+        def stored(length: int) -> None:
+            self.tracker.add(0, length, path)
+
+        return ContentWriter(
+            self._checked_store if large else self._store,
+            self._chunker_params,
+            whole_below=SMALL_FILE,
+            pool=self._chunk_pool,
+            on_chunk=stored,
+            cancel=self.tracker.cancel,
+        )
+
+    def _checked_store(self, kind: int, data: bytes | memoryview) -> tuple[bytes, int, bool]:
+        """Store a chunk of a large file on a worker, a cancel checkpoint first."""
+        self.tracker.check()
+        return self._store(kind, data)
 
     def _read(self, path: str, fd: int, size: int) -> FileResult:
         """Read and store the open file ``fd`` (of ``size`` bytes when opened); closes it."""
         try:
             if size < SMALL_FILE:
-                data = _read_all(fd, size)
-                if not data:
-                    return FileResult([], 0, 0, 0)
-                blob_id, added, new = self._store(DATA, data)
-                self.tracker.add(0, len(data), path)
-                return FileResult([blob_id], len(data), added, int(new))
+                return _result(self._writer(path, large=False).write(_read_all(fd, size)))
             return self._read_large(path, fd)
         except OSError as error:
             return FileResult([], 0, 0, 0, f"{path}: {error.strerror}")
@@ -82,40 +85,12 @@ class FileReader:
             os.close(fd)
 
     def _read_large(self, path: str, fd: int) -> FileResult:
-        slots = threading.BoundedSemaphore(CHUNKS_IN_FLIGHT)
-        futures: list[Future[tuple[bytes, int, bool]]] = []
-
-        def store(chunk: bytes) -> tuple[bytes, int, bool]:
-            try:
-                self.tracker.check()
-                result = self._store(DATA, chunk)
-                self.tracker.add(0, len(chunk), path)
-                return result
-            finally:
-                slots.release()
-
-        read = 0
-        # Chunk the descriptor we opened (not whatever the path names by now).
-        stream = os.fdopen(os.dup(fd), "rb", buffering=0)
+        """Chunk the descriptor we opened (not whatever the path names by now)."""
         try:
-            for chunk in self._chunker().stream_chunks(stream):
-                self.tracker.check()  # per chunk: a large file stops within one chunk
-                slots.acquire()
-                read += len(chunk)
-                futures.append(self._chunk_pool.submit(store, chunk))
-        except OSError as error:
-            for future in futures:
-                future.cancel()
-            return FileResult([], read, 0, 0, f"{path}: {error.strerror}")
-        finally:
-            stream.close()
-        results = [future.result() for future in futures]
-        return FileResult(
-            [blob_id for blob_id, _, _ in results],
-            read,
-            sum(added for _, added, _ in results),
-            sum(1 for _, _, new in results if new),
-        )
+            with os.fdopen(os.dup(fd), "rb", buffering=0) as stream:
+                return _result(self._writer(path, large=True).write_stream(stream))
+        except StreamReadError as error:
+            return FileResult([], error.bytes_read, 0, 0, f"{path}: {error.cause.strerror}")
 
     def submit(self, dir_fd: int, name: str, path: str, st: os.stat_result) -> Future[FileResult]:
         """Open file ``name`` below ``dir_fd`` (still the one listed as ``st``) and read it."""
@@ -156,6 +131,10 @@ class FileReader:
         """Wait for every file and chunk in flight."""
         self._file_pool.shutdown(wait=True)
         self._chunk_pool.shutdown(wait=True)
+
+
+def _result(content: StoredContent) -> FileResult:
+    return FileResult(content.blob_ids, content.bytes_read, content.bytes_added, content.new_blobs)
 
 
 def _read_all(fd: int, expected: int) -> bytes:

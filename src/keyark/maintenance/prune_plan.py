@@ -78,12 +78,9 @@ class PrunePlan:
         return sum(self.records[p].size for p in packs)
 
     def to_dict(self) -> dict[str, Any]:
+        counted = ("snapshots", "used_blobs", "used_bytes", "unused_blobs", "unused_bytes")
         return {
-            "snapshots": self.snapshots,
-            "used_blobs": self.used_blobs,
-            "used_bytes": self.used_bytes,
-            "unused_blobs": self.unused_blobs,
-            "unused_bytes": self.unused_bytes,
+            **{name: getattr(self, name) for name in counted},
             "packs_kept": len(self.keep),
             "packs_to_delete": len(self.delete),
             "bytes_to_delete": self.size_of(self.delete),

@@ -36,6 +36,8 @@ DEFAULT_GROUP_BY = ("host", "paths")
 NEWEST_REASON = "newest snapshot of its group (always kept)"
 
 Bucketer = Callable[[datetime, int], int]
+#: The count rules of a policy, in the order restic reports them.
+COUNT_RULES = ("last", "hourly", "daily", "weekly", "monthly", "yearly")
 
 
 @dataclass(frozen=True)
@@ -52,14 +54,8 @@ class RetentionPolicy:
     tags: tuple[str, ...] = ()
 
     def counts(self) -> dict[str, int]:
-        return {
-            "last": self.last,
-            "hourly": self.hourly,
-            "daily": self.daily,
-            "weekly": self.weekly,
-            "monthly": self.monthly,
-            "yearly": self.yearly,
-        }
+        """The count rules by name (``last``, ``hourly`` ... ``yearly``)."""
+        return {name: int(getattr(self, name)) for name in COUNT_RULES}
 
     def is_empty(self) -> bool:
         """True when no rule would keep anything (``forget`` then refuses)."""

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 import os
 import stat
 import tarfile
@@ -11,55 +10,13 @@ from typing import BinaryIO
 from keyark.catalog.trees import resolve_path, walk
 from keyark.context import OperationContext
 from keyark.errors import UsageError
+from keyark.repo import objects
 from keyark.repo.repository import Repository
 from keyark.repo.snapshot import Snapshot
 from keyark.repo.tree import BLOCKDEV, CHARDEV, DIR, FIFO, FILE, SYMLINK, Node
 
 #: Tar entry types of FIFOs and device nodes (stored without content).
 _SPECIAL_TYPES = {FIFO: tarfile.FIFOTYPE, CHARDEV: tarfile.CHRTYPE, BLOCKDEV: tarfile.BLKTYPE}
-
-
-def write_file(repo: Repository, node: Node, out: BinaryIO) -> None:
-    """Write the file ``node``'s content to ``out``."""
-    for blob_id in node.content:
-        out.write(repo.blobs.load_blob(blob_id))
-
-
-def content_length(repo: Repository, node: Node) -> int:
-    """The length of a file's stored content: the sum of its blobs' lengths.
-
-    Snapshots made before sizes were recorded as read may hold a size that
-    disagrees with the content of a file that grew or shrank during the backup;
-    the content is what a tar entry must announce. Falls back to the recorded
-    size if a blob is not in the index (reading it fails then anyway).
-    """
-    total = 0
-    for blob_id in node.content:
-        length = repo.blobs.index.raw_length(blob_id)
-        if length is None:
-            return node.size
-        total += length
-    return total
-
-
-class _BlobReader(io.RawIOBase):
-    """A file-like view of a node's content for tarfile."""
-
-    def __init__(self, repo: Repository, node: Node) -> None:
-        self._repo = repo
-        self._blobs = list(node.content)
-        self._buffer = b""
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, target: bytearray | memoryview) -> int:  # type: ignore[override]
-        while not self._buffer and self._blobs:
-            self._buffer = self._repo.blobs.load_blob(self._blobs.pop(0))
-        size = min(len(target), len(self._buffer))
-        target[:size] = self._buffer[:size]
-        self._buffer = self._buffer[size:]
-        return size
 
 
 def dump(
@@ -90,7 +47,7 @@ def _dump_locked(
 ) -> bool:
     tree, node = resolve_path(repo.blobs.load_tree, snapshot.tree, path)
     if node is not None and node.type == FILE:
-        write_file(repo, node, out)
+        objects.write_blobs(repo.blobs, node.content, out)
         return True
     if node is not None and node.type != DIR:
         raise UsageError(f"{path} is a {node.type}; dump writes files and directories")
@@ -116,6 +73,18 @@ def _dump_locked(
                     info.devmajor, info.devminor = os.major(item.rdev), os.minor(item.rdev)
                 archive.addfile(info)
             elif item.type == FILE:
-                info.size = content_length(repo, item)
-                archive.addfile(info, io.BufferedReader(_BlobReader(repo, item)))
+                info.size = _content_length(repo, item)
+                archive.addfile(info, objects.open_blobs(repo.blobs, item.content))
     return False
+
+
+def _content_length(repo: Repository, node: Node) -> int:
+    """The length a tar entry announces: the stored content's, else the recorded size.
+
+    Snapshots made before sizes were recorded as read may hold a size that
+    disagrees with the content of a file that grew or shrank during the backup;
+    the content is what a tar entry must announce. Falls back to the recorded
+    size if a blob is not in the index (reading it fails then anyway).
+    """
+    length = objects.content_length(repo.blobs.index, node.content)
+    return node.size if length is None else length

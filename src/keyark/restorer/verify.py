@@ -8,6 +8,7 @@ from typing import BinaryIO
 
 from keyark.cancel import NEVER, CancelToken
 from keyark.errors import UnsafePathError
+from keyark.repo import objects
 from keyark.repo.repository import Repository
 from keyark.repo.tree import Node
 from keyark.restorer.dirs import DirHandles
@@ -22,13 +23,8 @@ def content_mismatch(repo: Repository, handle: BinaryIO, node: Node) -> str | No
     must be the size the snapshot records (a file that grew during a backup once got
     a size that disagreed with its stored content).
     """
-    total = 0
-    for blob_id in node.content:
-        length = repo.blobs.index.raw_length(blob_id)
-        if length is None or repo.blobs.hasher(handle.read(length)) != blob_id:
-            return "restored content differs from the snapshot"
-        total += length
-    if handle.read(1) != b"":
+    total = objects.stream_matches(repo.blobs, handle, node.content)
+    if total is None:
         return "restored content differs from the snapshot"
     if total != node.size:
         return (
@@ -36,11 +32,6 @@ def content_mismatch(repo: Repository, handle: BinaryIO, node: Node) -> str | No
             "the snapshot is inconsistent (back the file up again)"
         )
     return None
-
-
-def content_matches(repo: Repository, handle: BinaryIO, node: Node) -> bool:
-    """True if the stream holds exactly the node's content and recorded size."""
-    return content_mismatch(repo, handle, node) is None
 
 
 def verify_files(

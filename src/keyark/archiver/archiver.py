@@ -27,6 +27,7 @@ from keyark.archiver.sources import ExcludeMatcher, VirtualDir, build_virtual_ro
 from keyark.catalog.trees import TreeLoader
 from keyark.errors import SourceError
 from keyark.events import Code
+from keyark.repo import objects
 from keyark.repo.handle import WritableRepository
 from keyark.repo.pack import TREE
 from keyark.repo.tree import DIR, FILE, Node, encode_tree
@@ -56,12 +57,15 @@ class Archiver:
         self.tracker = tracker
         self.dry_run = dry_run
         self._lock = threading.Lock()
+        #: Saves a blob, or in a dry run only looks it up: (id, bytes added, is new).
+        self._store: objects.Store = (
+            objects.DryRun(repo.blobs) if dry_run else objects.saving(repo.blobs)
+        )
         self._files = FileReader(self._store, repo.config.chunker, tracker)
         # One thread, first in first out: a directory's tree is queued after its children's.
         self._finisher = ThreadPoolExecutor(1, thread_name_prefix="keyark-tree")
         # Asks the kernel to read a directory's files ahead of the walk (cold caches).
         self._prefetch = walk.Prefetcher()
-        self._dry_seen: set[bytes] = set()
 
     # ----------------------------------------------------------------- helpers
     def _error(self, path: str, message: str) -> None:
@@ -75,18 +79,6 @@ class Archiver:
         with self._lock:
             self.summary.warnings.append(message)
         self.tracker.events.warn(code, message, subject=path)
-
-    def _store(self, kind: int, data: bytes | memoryview) -> tuple[bytes, int, bool]:
-        """Save (or, in a dry run, only look up) a blob: (id, bytes added, is new)."""
-        blobs = self.repo.blobs
-        if self.dry_run:
-            blob_id = blobs.hasher(data)
-            with self._lock:
-                new = not blobs.has_blob(blob_id) and blob_id not in self._dry_seen
-                self._dry_seen.add(blob_id)
-            return blob_id, len(data) if new else 0, new
-        blob_id, added = blobs.save_blob(kind, data)
-        return blob_id, added, added > 0
 
     # ----------------------------------------------------------------- dirs
     def _parent_nodes(self, tree_id: bytes | None) -> dict[str, Node]:

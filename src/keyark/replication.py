@@ -181,7 +181,7 @@ def copy_snapshots(
     # no pack the copy is reading is deleted under it.
     with (
         target.lock("copy", retry=ctx.lock_wait),
-        read_lock(source, "copy", retry=ctx.lock_wait, warn=ctx.events),
+        read_lock(source, "copy", retry=ctx.lock_wait, events=ctx.events),
     ):
         target.blobs.load_index(reload=True)  # as of the lock
         # Reuse what an interrupted copy uploaded.

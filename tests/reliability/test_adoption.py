@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from tests.conftest import PASSWORD
+from tests.conftest import PASSWORD, warning_context
 
 from keyark import agents, ops
 from keyark.crypto.slots import Credentials
@@ -96,10 +96,10 @@ def test_damaged_pack_is_not_adopted(url: str, repo: Repository, tmp_path: Path)
     content = bytearray(path.read_bytes())
     content[10] ^= 0x01
     path.write_bytes(bytes(content))
-    warnings: list[str] = []
+    context, warnings = warning_context()
     with _fresh(url, tmp_path) as writer:
         writer.blobs.load_index()
-        done = adopt_unindexed(writer, warn=warnings.append)
+        done = adopt_unindexed(writer, events=context.events)
         assert not writer.blobs.has_blob(damaged_blob)
         assert writer.blobs.has_blob(good_blob), "positive control: the intact pack is adopted"
     assert done.packs == 1 and [name for name, _why in done.skipped] == [pack_name(damaged_id)]

@@ -47,7 +47,6 @@ from keyark.errors import BackendError, FormatError, IntegrityError
 from keyark.events import Code, Events
 from keyark.repo.index import PackRecord
 from keyark.repo.pack import TRAILER_SIZE, header_span, pack_name, parse_header
-from keyark.repo.reporting import Report, report
 from keyark.repo.repository import Repository
 
 #: Packs per adoption index file (as prune and rotate write them).
@@ -113,7 +112,6 @@ def adopt_unindexed(
     *,
     keys: Collection[bytes] | None = None,
     events: Events | None = None,
-    warn: Report = None,
 ) -> AdoptionSummary:
     """Index the complete, full-key packs no index lists; return what was done.
 
@@ -124,8 +122,8 @@ def adopt_unindexed(
     :class:`~keyark.repo.agent_session.AgentRepository` is not a :class:`Repository`.)
     A pack that fails a check is skipped (it stays unindexed; prune removes it);
     damaged ones are warned about (:data:`~keyark.events.Code.PACK_DAMAGED`) to
-    ``events`` (default ``repo.events``; ``warn``, a legacy callback, instead when
-    given). Storage errors while writing the index propagate.
+    ``events`` (default ``repo.events``). Storage errors while writing the index
+    propagate.
     """
     summary = AdoptionSummary()
     repo.blobs.load_index()
@@ -157,8 +155,7 @@ def adopt_unindexed(
             f"{len(damaged)} unindexed pack(s) are incomplete or damaged, first "
             f"{damaged[0][0]}; not reused (prune removes them)"
         )
-        target = warn if warn is not None else events or repo.events
-        report(target, Code.PACK_DAMAGED, message, subject=damaged[0][0])
+        (events or repo.events).warn(Code.PACK_DAMAGED, message, subject=damaged[0][0])
     if not records:
         return summary
     sealer = repo.keys.current_sealer()

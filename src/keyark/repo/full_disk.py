@@ -20,9 +20,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from keyark.errors import BackendError, LockError, NotFoundError
-from keyark.events import Code
+from keyark.events import Code, Events
 from keyark.repo.locks import RepositoryLock
-from keyark.repo.reporting import Report, report
 from keyark.repo.repository import Repository
 
 log = logging.getLogger("keyark.locks")
@@ -39,12 +38,12 @@ def is_disk_full(error: BaseException) -> bool:
 
 @contextmanager
 def read_lock(
-    repo: Repository, operation: str, retry: float = 0.0, warn: Report = None
+    repo: Repository, operation: str, retry: float = 0.0, events: Events | None = None
 ) -> Iterator[RepositoryLock | None]:
     """A shared lock for a read-only ``operation``; none, with a warning, on a full disk.
 
-    The warning (:data:`~keyark.events.Code.STORAGE_FULL`) goes to ``warn`` (events or
-    a legacy callback), else to ``repo.events``. Any other failure to lock (a
+    The warning (:data:`~keyark.events.Code.STORAGE_FULL`) goes to ``events``
+    (default ``repo.events``). Any other failure to lock (a
     conflicting exclusive lock: :class:`LockError`, a backend error) is raised as before.
     """
     try:
@@ -59,7 +58,7 @@ def read_lock(
             "(read-only; prune frees space)"
         )
         log.warning(message)
-        report(warn if warn is not None else repo.events, Code.STORAGE_FULL, message)
+        (events or repo.events).warn(Code.STORAGE_FULL, message)
         yield None
         return
     with lock:

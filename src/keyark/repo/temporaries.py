@@ -22,9 +22,8 @@ from dataclasses import dataclass, field
 
 from keyark.backends.base import Backend, TemporaryObject, delete_temporary, list_temporary
 from keyark.errors import BackendError, NotFoundError
-from keyark.events import Code
+from keyark.events import Code, Events
 from keyark.repo.locks import EXPIRY_SECONDS
-from keyark.repo.reporting import Report, report
 
 #: A temporary object untouched this long is stale (removed by ``prune``).
 STALE_AFTER_SECONDS = EXPIRY_SECONDS
@@ -77,14 +76,14 @@ class TemporaryRemoval:
 
 def remove_stale_temporaries(
     backend: Backend,
-    events: Report = None,
+    events: Events | None = None,
     stale_after_seconds: float = STALE_AFTER_SECONDS,
 ) -> TemporaryRemoval:
     """Delete the stale temporary objects; keep younger ones.
 
     Call only under the exclusive lock (see the module docstring). A failed
-    deletion is warned about (``events``: an :class:`~keyark.events.Events`, or a
-    legacy ``warn(message)`` callback) and skipped (prune runs again later).
+    deletion is warned about (to ``events``, when given) and skipped (prune runs
+    again later).
     """
     found = scan_temporaries(backend, stale_after_seconds)
     result = TemporaryRemoval(kept=len(found.found) - len(found.stale))
@@ -95,7 +94,8 @@ def remove_stale_temporaries(
             continue  # its writer finished or cleaned up meanwhile
         except BackendError as error:
             message = f"could not delete temporary object {temporary.name}: {error}"
-            report(events, Code.DELETE_DEFERRED, message, subject=temporary.name)
+            if events is not None:
+                events.warn(Code.DELETE_DEFERRED, message, subject=temporary.name)
             continue
         result.removed += 1
         result.bytes += temporary.size

@@ -46,13 +46,6 @@ class Refusing(LocalBackend):
 
 
 @pytest.fixture
-def path(tmp_path: Path) -> Path:
-    location = tmp_path / "repo"
-    Repository.init(LocalBackend(location), PASSWORD.encode(), pack_size=1024 * 1024).close()
-    return location
-
-
-@pytest.fixture
 def repo(path: Path) -> Iterator[Repository]:
     with Repository.open(LocalBackend(path), CREDS) as opened:
         yield opened

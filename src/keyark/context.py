@@ -16,8 +16,8 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 from keyark.backends.registry import BackendOptions
+from keyark.cache_dir import default_cache_dir
 from keyark.cancel import NEVER, CancelToken
-from keyark.catalog.catalog import default_cache_dir
 from keyark.config.models import RepositoryConfig
 from keyark.config.resolve import backend_options, resolve_credentials
 from keyark.crypto.slots import Credentials

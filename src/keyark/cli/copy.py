@@ -22,7 +22,7 @@ def source_config(
 ) -> RepositoryConfig:
     """The source repository: the backend flags for ``url``, and its key
     (``--from-key-file``, else ``--from-password-file`` / ``KEYARK_FROM_PASSWORD(_FILE)``)."""
-    flags = replace(settings.flags(), repo=url)
+    flags = replace(settings, repo=url)
     if key_file:
         credentials = CredentialSpec(key_file=key_file)
     else:

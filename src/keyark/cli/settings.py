@@ -62,13 +62,9 @@ class Settings(Flags):
         )
         return f"Settings({shown})"
 
-    def flags(self) -> Flags:
-        """The flags that configure the repository, for :mod:`keyark.config`."""
-        return Flags(**{item.name: getattr(self, item.name) for item in fields(Flags)})  # a copy
-
     def config(self) -> RepositoryConfig:
         """The flags and ``KEYARK_*`` variables as the config model (every face's model)."""
-        return environment.from_flags(self.flags())
+        return environment.from_flags(self)
 
     def operation_context(
         self, sink: EventSink | None = None, *, repository: str | None = None
@@ -96,7 +92,7 @@ class Settings(Flags):
     # ------------------------------------------------------------- secrets
     def passphrase(self, *, confirm: bool = False, purpose: str = "repository") -> bytes:
         """The passphrase from the first source that has one (masked in logs from then on)."""
-        sources = environment.passphrase_sources(self.flags(), purpose=purpose, confirm=confirm)
+        sources = environment.passphrase_sources(self, purpose=purpose, confirm=confirm)
         return resolve_secret(sources).get_secret_value()
 
 

@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     import sqlite3
     import threading
 
+from keyark.directories import missing_directories
 from keyark.errors import Hint
 
 log = logging.getLogger("keyark.cache")
@@ -44,14 +45,7 @@ def private_directory(path: Path) -> Path:
     ``Path.mkdir(parents=True)`` would create the parents with the umask's mode
     (often 0755), letting other users list the cache.
     """
-    missing: list[Path] = []
-    current = path
-    while not current.exists():
-        missing.append(current)
-        if current.parent == current:
-            break
-        current = current.parent
-    for directory in reversed(missing):
+    for directory in missing_directories(path):
         try:
             directory.mkdir(mode=0o700)
             os.chmod(directory, 0o700)  # whatever the umask

@@ -21,6 +21,7 @@ from keyark.backends.base import (
     require_temporary_name,
     validate_name,
 )
+from keyark.directories import missing_directories
 from keyark.errors import (
     AlreadyExistsError,
     NotFoundError,
@@ -69,14 +70,7 @@ class LocalBackend:
     def _ensure_dir(self, directory: Path) -> None:
         if directory in self._made_dirs:
             return
-        missing: list[Path] = []
-        probe = directory
-        while not probe.is_dir():
-            missing.append(probe)
-            if probe.parent == probe:
-                break
-            probe = probe.parent
-        for path in reversed(missing):
+        for path in missing_directories(directory):
             try:
                 os.mkdir(path, DIR_MODE)
             except FileExistsError:

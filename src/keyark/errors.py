@@ -79,6 +79,16 @@ class Hint(StrEnum):
     SELECT_ALL = "select_all"
     #: Point the cache at another directory, or keep it in memory.
     CACHE_DIR = "cache_dir"
+    #: Send the output to a file or a pipe instead of a terminal.
+    REDIRECT_OUTPUT = "redirect_output"
+    #: Supply the right passphrase or key of the source repository (copy).
+    SOURCE_PASSPHRASE = "source_passphrase"  # noqa: S105 (a hint name, not a secret)
+    #: Name a directory that can be created and written to as the restore target.
+    RESTORE_TARGET = "restore_target"
+    #: List the snapshot's paths to write patterns that match them.
+    LIST_PATHS = "list_paths"
+    #: Name snapshots, select them by host, tag or path, or select all of them.
+    SELECT_SNAPSHOTS = "select_snapshots"
 
 
 class KeyarkError(Exception):
@@ -177,6 +187,18 @@ class UnsafePathError(RestoreError):
     """A snapshot entry would land outside the restore target."""
 
     code = "unsafe_path"
+
+
+class RestoreTargetError(RestoreError):
+    """The restore target cannot be a directory to write into (a file, an impossible path)."""
+
+    code = "restore_target"
+
+
+class NothingSelectedError(UsageError):
+    """Include/exclude patterns select no entry of the snapshot."""
+
+    code = "nothing_selected"
 
 
 class BackendError(KeyarkError):

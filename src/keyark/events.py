@@ -67,6 +67,8 @@ class Code(StrEnum):
     CATALOG = "catalog"
     #: Anything else worth telling the user.
     GENERAL = "general"
+    #: A glob of a backup's file list matched no file (the line was skipped).
+    SOURCE_UNMATCHED = "source.unmatched"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -162,6 +164,25 @@ class Failed(Event):
     code: str
     message: str
     hint: str | None = None
+    duration: float = 0.0
+
+
+@dataclass(frozen=True, kw_only=True)
+class ItemDone(Event):
+    """One file or directory was handled (only for operations asked to report items).
+
+    ``action`` uses restic's words: ``new``, ``modified``, ``unchanged``; a directory's
+    ``item`` ends in ``/``. The sizes are those of the content (``data_*``) or the tree
+    (``metadata_*``) the item added, plain and as stored.
+    """
+
+    kind: ClassVar[str] = "item"
+    action: str
+    item: str
+    data_size: int = 0
+    data_size_in_repo: int = 0
+    metadata_size: int = 0
+    metadata_size_in_repo: int = 0
     duration: float = 0.0
 
 
@@ -316,6 +337,7 @@ __all__ = [
     "Events",
     "Failed",
     "Finished",
+    "ItemDone",
     "LockWait",
     "OperationWarning",
     "Progress",

@@ -227,19 +227,35 @@ def remove_key(repo: Repository, reference: str, *, force: bool = False) -> KeyI
 
 
 def change_passphrase(
-    repo: Repository, new_passphrase: bytes, kdf_name: str = "argon2id"
+    repo: Repository,
+    new_passphrase: bytes,
+    kdf_name: str | None = None,
+    label: str | None = None,
 ) -> KeyInfo:
     """Replace the passphrase slot in use (or add one when another kind opened ``repo``).
 
-    The new slot is durable before the old one goes.
+    The new slot keeps the replaced slot's KDF and label unless ``kdf_name`` or
+    ``label`` is given (a new slot beside another kind: Argon2id, no label). The new
+    slot is durable before the old one goes.
     """
     keys = repo.keys
     if keys.root_key is None or keys.slot is None:
         raise UsageError("this key cannot change passphrases")
-    slot = slots.passphrase_slot(keys.root_key, _checked(new_passphrase), kdf_of(kdf_name))
+    old = keys.slot
+    replaces = old.kind == slots.PASSPHRASE
+    if replaces:
+        old.reveal(keys.root_key)  # the label is sealed under KR
+    kept_kdf = slots.passphrase_params(old).name if replaces else kdf.ARGON2ID
+    kept_label = old.label if replaces else ""
+    slot = slots.passphrase_slot(
+        keys.root_key,
+        _checked(new_passphrase),
+        kdf_of(kdf_name or kept_kdf),
+        kept_label if label is None else label,
+    )
     keys.add_slot(slot)
-    if keys.slot.kind == slots.PASSPHRASE:
-        keys.delete_slot(keys.slot)
+    if replaces:
+        keys.delete_slot(old)
     keys.use_slot(slot)
     return describe(slot, slot.slot_id)
 

@@ -24,6 +24,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 from keyark.cancel import CancelToken
 from keyark.context import OperationContext
@@ -54,6 +55,17 @@ class CopySummary:
         data = asdict(self)
         data["message_type"] = "summary"
         return data
+
+
+def redacted_location(url: str) -> str:
+    """``url`` for a message: no password in the authority, no query (it may hold a token)."""
+    if "://" not in url:
+        return url  # a local path
+    parts = urlsplit(url)
+    host = parts.netloc.rpartition("@")[2]
+    user = parts.username
+    netloc = f"{user}@{host}" if user else host
+    return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
 
 
 class Copier:

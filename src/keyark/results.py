@@ -8,7 +8,13 @@ from typing import Any
 
 @dataclass
 class BackupSummary:
-    """What a backup did (``backup --json`` prints this)."""
+    """What a backup did (``backup --json`` prints this).
+
+    :meth:`to_dict` is restic's ``summary`` message plus keyark's own fields: restic's
+    names (``files_unmodified``, ``data_added``, ``total_files_processed``,
+    ``total_duration`` ...) are given alongside keyark's (``files_unchanged``,
+    ``bytes_added``, ``duration_seconds`` ...), which mean the same.
+    """
 
     snapshot_id: str = ""
     parent: str | None = None
@@ -22,10 +28,17 @@ class BackupSummary:
     tree_blobs: int = 0
     bytes_processed: int = 0
     bytes_read: int = 0
+    #: What the new blobs take in storage (compressed and sealed; a dry run estimates it).
     bytes_added: int = 0
+    #: The plain (uncompressed) size of the new blobs, restic's ``data_added``.
+    data_added: int = 0
+    #: What the new packs took in storage, headers included (nothing in a dry run).
     bytes_stored: int = 0
     duration_seconds: float = 0.0
     dry_run: bool = False
+    #: When the backup started and ended (ISO 8601 with the zone).
+    backup_start: str = ""
+    backup_end: str = ""
     #: Sources that could not be read (each makes the exit code 3).
     errors: list[str] = field(default_factory=list)
     #: Things skipped on purpose (sockets, devices) and other notes.
@@ -41,9 +54,25 @@ class BackupSummary:
         return not self.errors
 
     def to_dict(self) -> dict[str, Any]:
-        data = asdict(self)
+        """restic's ``summary`` message, keyark's fields added."""
+        data: dict[str, Any] = {"message_type": "summary"}
+        data.update(
+            files_new=self.files_new,
+            files_changed=self.files_changed,
+            files_unmodified=self.files_unchanged,
+            dirs_new=self.dirs_new,
+            dirs_changed=self.dirs_changed,
+            dirs_unmodified=self.dirs_unchanged,
+            data_blobs=self.data_blobs,
+            tree_blobs=self.tree_blobs,
+            data_added=self.data_added,
+            data_added_packed=self.bytes_added,
+            total_files_processed=self.total_files,
+            total_bytes_processed=self.bytes_processed,
+            total_duration=self.duration_seconds,
+        )
+        data.update(asdict(self))
         data["total_files"] = self.total_files
-        data["message_type"] = "summary"
         return data
 
 

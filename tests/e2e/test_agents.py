@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 from tests.conftest import CLI, PASSWORD, keyark_binary, make_tree, tree_state
+from tests.json_lines import last_json
 
 from keyark import ops
 from keyark.backends.local import LocalBackend
@@ -95,7 +96,7 @@ def test_agent_backup_is_write_only(cli: CLI, agent: Path, tmp_path: Path) -> No
     source = make_tree(tmp_path / "src")
     first = _agent(cli, agent, "backup", str(source), "--json")
     assert first.returncode == 0, first.stderr
-    second = json.loads(_agent(cli, agent, "backup", str(source), "--json").stdout)
+    second = last_json(_agent(cli, agent, "backup", str(source), "--json").stdout)
     assert second["data_blobs"] == 0 and second["files_unchanged"] == 6  # own cache dedups
     for verb in (
         ["snapshots"],
@@ -282,7 +283,7 @@ def test_lost_agent_cache_costs_only_dedup(cli: CLI, agent: Path, tmp_path: Path
     source = make_tree(tmp_path / "src")
     assert _agent(cli, agent, "backup", str(source)).returncode == 0
     shutil.rmtree(cli.cache)
-    again = json.loads(_agent(cli, agent, "backup", str(source), "--json").stdout)
+    again = last_json(_agent(cli, agent, "backup", str(source), "--json").stdout)
     assert again["files_new"] == 6  # everything re-read and re-uploaded
     cli.run("check", "--read-data", check=True)
     target = tmp_path / "out"

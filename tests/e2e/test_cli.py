@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 from tests.conftest import CLI, PASSWORD, keyark_binary, make_tree, tree_state
+from tests.json_lines import last_json
 
 
 def assert_one_line_error(result: subprocess.CompletedProcess[str], code: int) -> None:
@@ -26,9 +27,9 @@ def assert_one_line_error(result: subprocess.CompletedProcess[str], code: int) -
 def test_full_workflow(cli: CLI, tmp_path: Path) -> None:
     source = make_tree(tmp_path / "src")
     cli.run("init", check=True)
-    first = json.loads(cli.run("backup", str(source), "--tag", "t1", "--json", check=True).stdout)
+    first = last_json(cli.run("backup", str(source), "--tag", "t1", "--json", check=True).stdout)
     assert first["files_new"] == 6 and first["message_type"] == "summary"
-    second = json.loads(cli.run("--json", "backup", str(source), check=True).stdout)
+    second = last_json(cli.run("--json", "backup", str(source), check=True).stdout)
     assert (
         second["files_unchanged"] == 6 and second["data_blobs"] == 0 and second["bytes_read"] == 0
     )
@@ -37,8 +38,9 @@ def test_full_workflow(cli: CLI, tmp_path: Path) -> None:
     assert json.loads(cli.run("snapshots", "--tag", "t1", "--json").stdout)[0]["tags"] == ["t1"]
     plain = cli.run("snapshots", check=True).stdout
     assert first["snapshot_id"][:8] in plain and "\x1b[" not in plain  # nothing decorative
-    listing = json.loads(cli.run("ls", "latest", "--json", check=True).stdout)
-    assert any(e["path"].endswith("tls/server.key") for e in listing["entries"])
+    listing = [json.loads(line) for line in cli.run("ls", "latest", "--json").stdout.splitlines()]
+    assert listing[0]["struct_type"] == "snapshot"  # restic's lines: snapshot, then nodes
+    assert any(e["path"].endswith("tls/server.key") for e in listing[1:])
     assert "server.key" in cli.run("ls", first["snapshot_id"][:8], "--long", check=True).stdout
     key_path = str(source / "tls" / "server.key")
     dumped = cli.run("dump", "latest", key_path, check=True).stdout
@@ -152,7 +154,7 @@ def test_unreadable_source_file_exit_3(cli: CLI) -> None:
         result = run("backup", str(source), "--json")
         assert result.returncode == 3, result.stderr
         assert "server.key" in result.stderr and "Traceback" not in result.stderr
-        summary = json.loads(result.stdout)
+        summary = last_json(result.stdout)
         assert summary["snapshot_id"] and summary["files_new"] == 5
         assert run("check", "--read-data").returncode == 0
     finally:
@@ -184,7 +186,7 @@ def test_kill_9_backup_then_resume(cli: CLI, tmp_path: Path) -> None:
     )
     checked = cli.run("check", "--read-data", "--json")
     assert checked.returncode == 0, checked.stdout + checked.stderr
-    resumed = json.loads(cli.run("backup", str(source), "--json", check=True).stdout)
+    resumed = last_json(cli.run("backup", str(source), "--json", check=True).stdout)
     total = sum(p.stat().st_size for p in source.iterdir())
     assert resumed["bytes_added"] < total  # what the killed run uploaded was reused
     cli.run("check", "--read-data", check=True)

@@ -177,7 +177,7 @@ def test_every_operation_matches_between_cli_and_api(faces: Faces) -> None:
     listed = f.compare("snapshots", ["snapshots"], ops.SnapshotsOptions())
     first_api = listed.snapshots[0].id
     first_cli = f.cli("snapshots")[0]["id"]
-    f.compare("ls", ["ls", "latest"], ops.LsOptions(snapshot="latest"))
+    _ls(f)
     f.compare("find", ["find", "*.key"], ops.FindOptions(pattern="*.key"))
     cli_diff = f.cli("diff", first_cli, "latest")
     api_diff = f.client.run("diff", ops.DiffOptions(first_api, "latest")).to_dict()
@@ -225,6 +225,16 @@ def test_every_operation_matches_between_cli_and_api(faces: Faces) -> None:
     f.compare("repair config", ["repair", "config"], ops.RepairStateOptions())
     f.compare("repair keyring", ["repair", "keyring"], ops.RepairStateOptions())
     f.compare(
+        "tag",
+        ["tag", "latest", "--add", "checked"],
+        ops.TagOptions(snapshots=["latest"], add=["checked"]),
+    )
+    f.compare(
+        "rewrite",
+        ["rewrite", "latest", "--exclude", ".env", "--forget"],
+        ops.RewriteOptions(snapshots=["latest"], exclude=[".env"], forget=True),
+    )
+    f.compare(
         "forget",
         ["forget", "--keep-last", "1"],
         ops.ForgetOptions(policy=ops.RetentionPolicy(last=1)),
@@ -253,7 +263,32 @@ def _dump(f: Faces) -> None:
     stream = io.BytesIO()
     f.client.run("dump", ops.DumpOptions(snapshot="latest", path=path, output=stream))
     assert done.stdout == stream.getvalue() == (f.source / "tls" / "server.key").read_bytes()
+    for archive in ("tar", "zip"):  # a directory: the same archive bytes from both faces
+        args = ["dump", "latest", str(f.source / "tls"), "--archive", archive]
+        done = subprocess.run(
+            [keyark_binary(), *args], env=f.cli_env, capture_output=True, check=False
+        )
+        stream = io.BytesIO()
+        options = ops.DumpOptions("latest", str(f.source / "tls"), stream, archive=archive)
+        assert f.client.run(ops.dump, options).format == archive
+        assert done.returncode == 0 and done.stdout == stream.getvalue() != b"", done.stderr
     COMPARED.add("dump")
+
+
+def _ls(f: Faces) -> None:
+    """``ls --json`` prints restic's lines (snapshot, then nodes): the API's ``json_lines()``."""
+    done = subprocess.run(
+        [keyark_binary(), "ls", "latest", "--json"],
+        env=f.cli_env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    cli = [json.loads(line) for line in done.stdout.splitlines() if line.strip()]
+    api = f.client.run("ls", ops.LsOptions(snapshot="latest")).json_lines()
+    home = {str(f.home("cli")): "<face>", str(f.home("api")): "<face>"}
+    assert same(normalise(cli, home), normalise(api, home)), (cli, api)
+    COMPARED.add("ls")
 
 
 def _slot_to_remove(listing: Any) -> str:

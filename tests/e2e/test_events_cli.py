@@ -1,6 +1,7 @@
 """The CLI's ``--json`` event stream, its error line and Ctrl-C (issue 10 §3, §4).
 
-With ``--json`` stdout carries the result document exactly as before and stderr carries
+With ``--json`` stdout carries the result document (for ``backup``, after restic's
+``status`` lines) and stderr carries
 the operation's events as JSON lines: ``started``, ``progress``, ``warning`` (with a
 stable code), ``finished``. Errors are one JSON line with a code, a hint and the CLI's
 advice. SIGINT is sent when the first progress event with bytes done is observed on
@@ -17,6 +18,7 @@ import subprocess
 from pathlib import Path
 
 from tests.conftest import CLI, keyark_binary
+from tests.json_lines import json_lines
 
 from keyark.errors import EXIT_INTERRUPTED, EXIT_WRONG_PASSWORD
 
@@ -35,8 +37,11 @@ def test_json_streams_events_on_stderr_and_keeps_stdout(cli: CLI, tmp_path: Path
     done = cli.run("backup", str(source), "--json")
     listener.close()
     assert done.returncode == 0, done.stderr
-    summary = json.loads(done.stdout)  # one document, as before
+    # restic's stream on stdout: status lines while it runs, then the summary line
+    lines = json_lines(done.stdout)
+    summary = lines[-1]
     assert summary["message_type"] == "summary" and summary["files_new"] == 1
+    assert {line["message_type"] for line in lines[:-1]} == {"status"} and lines[:-1]
     events = _events(done.stderr)  # every stderr line is JSON
     kinds = [e["event"] for e in events]
     assert kinds[0] == "started" and kinds[-1] == "finished" and "progress" in kinds

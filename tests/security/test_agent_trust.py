@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 from tests.conftest import CLI, PASSWORD, warning_context
+from tests.json_lines import last_json
 
 from keyark import agents, ops
 from keyark.archiver.backup import BackupOptions, backup
@@ -279,7 +280,7 @@ def test_copy_keeps_provenance_and_refuses_flagged(cli: CLI, tmp_path: Path) -> 
     assert restored.returncode == 0 and "flagged snapshot skipped" in restored.stderr
     refused_restore = cli.run("restore", flagged_copy[0]["id"], "--target", str(tmp_path / "p"))
     assert refused_restore.returncode == 1 and "--allow-unsigned" in refused_restore.stderr
-    backup = json.loads(cli.run("backup", str(src), "--host", "hostB", "--json", check=True).stdout)
+    backup = last_json(cli.run("backup", str(src), "--host", "hostB", "--json", check=True).stdout)
     assert backup.get("parent") == by_trust["full-key"]["id"]
 
 

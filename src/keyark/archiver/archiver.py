@@ -9,6 +9,9 @@ workers; a large file's chunks are hashed, compressed and sealed by a second
 pool, so one big file uses every core. Unchanged files (same size, mtime, ctime
 and inode as in the parent snapshot) are not read: their content ids are reused.
 Memory stays bounded by the semaphores on in-flight files and chunks.
+
+Asked to (``report_items``), it emits an :class:`~keyark.events.ItemDone` event per
+file and directory: new, modified or unchanged (what ``-v`` lists).
 """
 
 from __future__ import annotations
@@ -17,21 +20,44 @@ import os
 import threading
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import BinaryIO
 
 from keyark.archiver import walk
 from keyark.archiver.agent_cache import AgentCache
 from keyark.archiver.files import FileReader, FileResult
-from keyark.archiver.metadata import node_from_stat, node_type, skip_note
+from keyark.archiver.filters import SourceFilter
+from keyark.archiver.metadata import node_from_stat, node_type, owner_names, skip_note
 from keyark.archiver.progress import Tracker
-from keyark.archiver.sources import ExcludeMatcher, VirtualDir, build_virtual_root
+from keyark.archiver.sizes import SizedStore
+from keyark.archiver.sources import VirtualDir, build_virtual_root
 from keyark.catalog.trees import TreeLoader
 from keyark.errors import SourceError
-from keyark.events import Code
-from keyark.repo import objects
+from keyark.events import Code, ItemDone
 from keyark.repo.handle import WritableRepository
 from keyark.repo.pack import TREE
 from keyark.repo.tree import DIR, FILE, Node, encode_tree
 from keyark.results import BackupSummary
+
+#: The mode of a file backed up from a stream (owner only: it is often a secret).
+STREAM_MODE = 0o600
+
+
+@dataclass
+class _Dir:
+    """A directory being saved: what its tree is assembled from once the walk is past it."""
+
+    #: Its path (None for the root and the directories above the sources: not reported).
+    path: str | None
+    #: The parent snapshot's tree of it, if any.
+    parent_tree: bytes | None
+    #: The parent snapshot's node of it (None if new), or False when it is not counted.
+    counted: Node | bool | None
+    nodes: list[Node] = field(default_factory=list)
+    pending: list[tuple[Node, Future[FileResult], Node | None, str, os.stat_result]] = field(
+        default_factory=list
+    )
+    subdirs: list[tuple[Node, Future[bytes]]] = field(default_factory=list)
 
 
 class Archiver:
@@ -40,27 +66,31 @@ class Archiver:
     def __init__(
         self,
         repo: WritableRepository,
-        excludes: ExcludeMatcher,
+        filters: SourceFilter,
         summary: BackupSummary,
         tracker: Tracker,
         *,
         dry_run: bool = False,
         file_cache: AgentCache | None = None,
         load_tree: TreeLoader | None = None,
+        force: bool = False,
+        report_items: bool = False,
     ) -> None:
         self.repo = repo
         self.file_cache = file_cache
         #: Reads the parent snapshot's trees (None: no parent can be read, as for an agent).
         self._load_tree = load_tree
-        self.excludes = excludes
+        self.filters = filters
         self.summary = summary
         self.tracker = tracker
         self.dry_run = dry_run
+        #: Read every file again, even those the parent snapshot has unchanged.
+        self.force = force
+        #: Emit an ItemDone event per file and directory.
+        self.report_items = report_items
         self._lock = threading.Lock()
         #: Saves a blob, or in a dry run only looks it up: (id, bytes added, is new).
-        self._store: objects.Store = (
-            objects.DryRun(repo.blobs) if dry_run else objects.saving(repo.blobs)
-        )
+        self._store = SizedStore(repo.blobs, dry_run=dry_run)
         self._files = FileReader(self._store, repo.config.chunker, tracker)
         # One thread, first in first out: a directory's tree is queued after its children's.
         self._finisher = ThreadPoolExecutor(1, thread_name_prefix="keyark-tree")
@@ -80,6 +110,33 @@ class Archiver:
             self.summary.warnings.append(message)
         self.tracker.events.warn(code, message, subject=path)
 
+    def _item(
+        self,
+        action: str,
+        path: str,
+        *,
+        data: tuple[int, int] = (0, 0),
+        metadata: tuple[int, int] = (0, 0),
+        seconds: float = 0.0,
+    ) -> None:
+        """Report one file or directory done (when asked to): ``data`` and ``metadata``
+        are (plain, stored) bytes added."""
+        if not self.report_items:
+            return
+        events = self.tracker.events
+        events.emit(
+            ItemDone(
+                operation=events.operation,
+                action=action,
+                item=path,
+                data_size=data[0],
+                data_size_in_repo=data[1],
+                metadata_size=metadata[0],
+                metadata_size_in_repo=metadata[1],
+                duration=seconds,
+            )
+        )
+
     # ----------------------------------------------------------------- dirs
     def _parent_nodes(self, tree_id: bytes | None) -> dict[str, Node]:
         if tree_id is None or self._load_tree is None:
@@ -91,7 +148,7 @@ class Archiver:
 
     def _cached(self, path: str, st: os.stat_result) -> list[bytes] | None:
         """Content from the agent's file cache, if the file is unchanged and still stored."""
-        if self.file_cache is None:
+        if self.file_cache is None or self.force:
             return None
         content = self.file_cache.lookup(path, st)
         if content is None or not all(self.repo.blobs.has_blob(blob) for blob in content):
@@ -101,7 +158,8 @@ class Archiver:
 
     def _unchanged(self, old: Node | None, st: os.stat_result) -> bool:
         return (
-            old is not None
+            not self.force
+            and old is not None
             and old.type == FILE
             and old.size == st.st_size
             and old.mtime_ns == st.st_mtime_ns
@@ -114,26 +172,22 @@ class Archiver:
         self,
         dir_fd: int,
         entries: list[tuple[str, str | VirtualDir]],
-        parent_tree: bytes | None,
-        counted: Node | bool | None = False,
+        saved: _Dir,
+        device: int | None = None,
     ) -> Future[bytes]:
         """Save the entries of the open directory ``dir_fd`` (name -> path or virtual dir).
 
         Everything that needs ``dir_fd`` (stat, open, xattrs, link targets) happens
         before this returns, so the caller may close it then. The walk goes on at once:
         the tree is assembled by the finisher thread when the files and subdirectories
-        below are done, so reads never stall at directory ends. ``counted`` is the
-        parent snapshot's node of this directory (None if new), or False for
-        directories that are not counted (virtual parents, the root).
+        below are done, so reads never stall at directory ends. ``device`` is that of
+        the source the directory belongs to (None above the sources).
         """
-        parent = self._parent_nodes(parent_tree)
-        nodes: list[Node] = []
-        pending: list[tuple[Node, Future[FileResult], bool, str, os.stat_result]] = []
-        subdirs: list[tuple[Node, Future[bytes]]] = []
+        parent = self._parent_nodes(saved.parent_tree)
         for name, target in entries:
             self.tracker.check()  # per entry: a cancel stops the walk at the next file
             path = target.path if isinstance(target, VirtualDir) else target
-            if not isinstance(target, VirtualDir) and self.excludes.excluded(path):
+            if not isinstance(target, VirtualDir) and self.filters.excluded(path):
                 continue
             try:
                 st = walk.stat_at(dir_fd, name)
@@ -141,57 +195,85 @@ class Archiver:
                 if kind is None:
                     self._warning(Code.SOURCE_SKIPPED, path, skip_note(path, st.st_mode))
                     continue
+                if not isinstance(target, VirtualDir) and self.filters.skips(path, st):
+                    continue
                 node = node_from_stat(name, st, kind, dir_fd)
             except OSError as error:
                 self._error(path, f"{path}: {error.strerror}")
                 continue
-            old = parent.get(name)
-            if kind == DIR:
-                if isinstance(target, VirtualDir):
-                    subtree = self._save_virtual(
-                        dir_fd, name, st, target, old.subtree if old else None
-                    )
-                else:
-                    subtree = self._save_directory(dir_fd, name, st, path, old)
-                if subtree is not None:
-                    subdirs.append((node, subtree))
-            elif kind == FILE and self._unchanged(old, st):
-                assert old is not None
-                node.content = list(old.content)
-                self._count_unchanged(path, st)
-                nodes.append(node)
-            elif kind == FILE and (cached := self._cached(path, st)) is not None:
-                node.content = cached
-                self._count_unchanged(path, st)
-                nodes.append(node)
-            elif kind == FILE:
-                future = self._files.submit(dir_fd, name, path, st)
-                pending.append((node, future, old is not None, path, st))
+            self._save_entry(dir_fd, name, target, st, node, parent.get(name), saved, device)
+        return self._finisher.submit(self._finish_tree, saved)
+
+    def _save_entry(
+        self,
+        dir_fd: int,
+        name: str,
+        target: str | VirtualDir,
+        st: os.stat_result,
+        node: Node,
+        old: Node | None,
+        saved: _Dir,
+        device: int | None,
+    ) -> None:
+        """Save one listed entry of ``saved`` (its node, or what produces it, is queued)."""
+        path = target.path if isinstance(target, VirtualDir) else target
+        if node.type == DIR:
+            if isinstance(target, VirtualDir):
+                subtree = self._save_virtual(dir_fd, name, st, target, old.subtree if old else None)
+            elif self.filters.crosses_device(st, device):  # a mount point: kept, empty
+                subtree = self._finisher.submit(
+                    self._finish_tree, _Dir(path, old.subtree if old else None, old)
+                )
             else:
-                nodes.append(node)
-        return self._finisher.submit(
-            self._finish_tree, nodes, pending, subdirs, parent_tree, counted
-        )
+                subtree = self._save_directory(dir_fd, name, st, path, old, device)
+            if subtree is not None:
+                saved.subdirs.append((node, subtree))
+        elif node.type == FILE and self._unchanged(old, st):
+            assert old is not None
+            node.content = list(old.content)
+            self._count_unchanged(path, st)
+            saved.nodes.append(node)
+        elif node.type == FILE and (cached := self._cached(path, st)) is not None:
+            node.content = cached
+            self._count_unchanged(path, st)
+            saved.nodes.append(node)
+        elif node.type == FILE:
+            future = self._files.submit(dir_fd, name, path, st)
+            saved.pending.append((node, future, old, path, st))
+        else:
+            saved.nodes.append(node)
 
     def _count_unchanged(self, path: str, st: os.stat_result) -> None:
         with self._lock:
             self.summary.files_unchanged += 1
             self.summary.bytes_processed += st.st_size
         self.tracker.add(1, st.st_size, path)
+        self._item("unchanged", path)
 
-    def _finish_tree(
-        self,
-        nodes: list[Node],
-        pending: list[tuple[Node, Future[FileResult], bool, str, os.stat_result]],
-        subdirs: list[tuple[Node, Future[bytes]]],
-        parent_tree: bytes | None,
-        counted: Node | bool | None,
-    ) -> bytes:
+    def _finish_file(self, node: Node, result: FileResult, old: Node | None, path: str) -> None:
+        """Count a file that was read, and report it."""
+        with self._lock:
+            if old is None:
+                self.summary.files_new += 1
+            else:
+                self.summary.files_changed += 1
+            self.summary.bytes_read += result.bytes_read
+            self.summary.bytes_processed += result.bytes_read
+            self.summary.bytes_added += result.bytes_added
+            self.summary.data_added += result.data_added
+            self.summary.data_blobs += result.new_blobs
+        action = "new" if old is None else "modified"
+        data = (result.data_added, result.bytes_added)
+        self._item(action, path, data=data, seconds=result.seconds)
+
+    def _finish_tree(self, saved: _Dir) -> bytes:
         """Wait for a directory's children, then store its tree (runs on the finisher)."""
-        for node, subtree in subdirs:
+        started = time.monotonic()
+        nodes = saved.nodes
+        for node, subtree in saved.subdirs:
             node.subtree = subtree.result()  # submitted earlier: already done
             nodes.append(node)
-        for node, future, existed, path, st in pending:
+        for node, future, old, path, st in saved.pending:
             result = future.result()
             if result.skipped is not None:
                 self._warning(Code.SOURCE_CHANGED, path, result.skipped)
@@ -207,27 +289,30 @@ class Archiver:
             if self.file_cache is not None and result.bytes_read == st.st_size:
                 # A file that changed while it was read is not cached under its old stat.
                 self.file_cache.record(path, st, result.content)
-            with self._lock:
-                if existed:
-                    self.summary.files_changed += 1
-                else:
-                    self.summary.files_new += 1
-                self.summary.bytes_read += result.bytes_read
-                self.summary.bytes_processed += result.bytes_read
-                self.summary.bytes_added += result.bytes_added
-                self.summary.data_blobs += result.new_blobs
-        blob_id, added, new = self._store(TREE, encode_tree(nodes))
+            self._finish_file(node, result, old, path)
+        encoded = encode_tree(nodes)
+        blob_id, added, new = self._store(TREE, encoded)
         if self.file_cache is not None:
             self.file_cache.record_tree(blob_id)
+        counted = saved.counted
+        action = ""
         with self._lock:
             self.summary.bytes_added += added
+            self.summary.data_added += len(encoded) if new else 0
             self.summary.tree_blobs += int(new)
             if counted is None:
                 self.summary.dirs_new += 1
-            elif counted is not False and blob_id != parent_tree:
+                action = "new"
+            elif counted is not False and blob_id != saved.parent_tree:
                 self.summary.dirs_changed += 1
+                action = "modified"
             elif counted is not False:
                 self.summary.dirs_unchanged += 1
+                action = "unchanged"
+        if action and saved.path is not None:
+            metadata = (len(encoded), added) if new else (0, 0)
+            seconds = time.monotonic() - started
+            self._item(action, saved.path.rstrip("/") + "/", metadata=metadata, seconds=seconds)
         return blob_id
 
     def _open_directory(self, dir_fd: int, name: str, st: os.stat_result, path: str) -> int | None:
@@ -241,7 +326,13 @@ class Archiver:
         return None
 
     def _save_directory(
-        self, dir_fd: int, name: str, st: os.stat_result, path: str, old: Node | None
+        self,
+        dir_fd: int,
+        name: str,
+        st: os.stat_result,
+        path: str,
+        old: Node | None,
+        device: int | None,
     ) -> Future[bytes] | None:
         """Save a real directory; None if it was skipped (reported already)."""
         fd = self._open_directory(dir_fd, name, st, path)
@@ -253,11 +344,15 @@ class Archiver:
             except OSError as error:
                 self._error(path, f"{path}: {error.strerror}")
                 names = []
+            tags = self.filters.tagged(fd, names) if self.filters.tags else None
+            if tags is not None:  # a tagged directory: only the tag files are kept
+                names = [child for child in names if child in tags]
             entries: list[tuple[str, str | VirtualDir]] = [
                 (child, os.path.join(path, child)) for child in names
             ]
             self._prefetch.submit(fd, names)
-            return self._save_entries(fd, entries, old.subtree if old else None, old)
+            saved = _Dir(path, old.subtree if old else None, old)
+            return self._save_entries(fd, entries, saved, st.st_dev if device is None else device)
         finally:
             os.close(fd)
 
@@ -274,11 +369,42 @@ class Archiver:
         if fd is None:
             return None
         try:
-            return self._save_entries(fd, sorted(vdir.children.items()), parent_tree)
+            saved = _Dir(None, parent_tree, False)
+            return self._save_entries(fd, sorted(vdir.children.items()), saved)
         finally:
             os.close(fd)
 
-    # ----------------------------------------------------------------- entry point
+    # ----------------------------------------------------------------- entry points
+    def run_stream(self, name: str, stream: BinaryIO) -> bytes:
+        """Back up ``stream`` as the file ``/name``; return the root tree id."""
+        started = time.monotonic()
+        path = "/" + name
+        try:
+            result = self._files.read_stream(path, stream)
+        finally:
+            self._files.shutdown()
+            self._finisher.shutdown(wait=True)
+            self._prefetch.shutdown()
+        user, group = owner_names(os.getuid(), os.getgid())
+        stamp = time.time_ns()
+        node = Node(
+            name=name,
+            type=FILE,
+            mode=STREAM_MODE,
+            uid=os.getuid(),
+            gid=os.getgid(),
+            user=user,
+            group=group,
+            mtime_ns=stamp,
+            ctime_ns=stamp,
+            size=result.bytes_read,
+            content=result.content,
+        )
+        self._finish_file(node, result, None, path)
+        root = self._finish_tree(_Dir(None, None, False, nodes=[node]))
+        self.summary.duration_seconds = time.monotonic() - started
+        return root
+
     def run(self, sources: list[str], parent_tree: bytes | None) -> bytes:
         """Back up ``sources`` (absolute paths); return the root tree id."""
         missing = [s for s in sources if not os.path.lexists(s)]
@@ -296,7 +422,7 @@ class Archiver:
             root_fd = walk.open_root()
             try:
                 entries = sorted(build_virtual_root(present).children.items())
-                saved = self._save_entries(root_fd, entries, parent_tree)
+                saved = self._save_entries(root_fd, entries, _Dir(None, parent_tree, False))
             finally:
                 os.close(root_fd)
             root = saved.result()

@@ -19,18 +19,27 @@ from datetime import datetime
 from keyark import __version__
 from keyark.archiver.agent_cache import AgentCache
 from keyark.archiver.archiver import Archiver
+from keyark.archiver.filters import SourceFilter
+from keyark.archiver.inputs import (
+    check_stream_name,
+    files_from,
+    files_from_raw,
+    files_from_verbatim,
+    open_stream,
+)
 from keyark.archiver.progress import Tracker, count_totals
-from keyark.archiver.sources import ExcludeMatcher, normalize_sources, read_exclude_file
+from keyark.archiver.sources import ExcludeMatcher, normalize_sources
 from keyark.catalog.catalog import Catalog
 from keyark.catalog.sync import open_catalog, sync_snapshots
 from keyark.compress import parse_compression
 from keyark.context import OperationContext
 from keyark.crypto.agents import FULL_KEY
+from keyark.errors import UsageError
 from keyark.events import Code
 from keyark.repo.adoption import adopt_unindexed
 from keyark.repo.agent_session import AgentRepository
 from keyark.repo.repository import Repository
-from keyark.repo.snapshot import Snapshot, now
+from keyark.repo.snapshot import Snapshot, now, select_snapshot
 from keyark.repo.snapshot_trust import is_agent_snapshot, snapshot_trust
 from keyark.results import BackupSummary
 
@@ -43,8 +52,12 @@ class BackupOptions:
     paths: list[str] = field(default_factory=list)
     tags: list[str] = field(default_factory=list)
     host: str | None = None
+    #: Exclude patterns (restic's rules, see docs/patterns.md) and files of them.
     excludes: list[str] = field(default_factory=list)
     exclude_files: list[str] = field(default_factory=list)
+    #: The same, matched without regard to case.
+    iexcludes: list[str] = field(default_factory=list)
+    iexclude_files: list[str] = field(default_factory=list)
     #: ``zstd[:LEVEL]`` (default ``zstd:3``), ``gzip``, ``bzip2``, ``lzma``, ``none`` or ``auto``.
     compression: str | None = None
     dry_run: bool = False
@@ -53,6 +66,31 @@ class BackupOptions:
     auto_rotate: bool = False
     #: Count the files and bytes to back up in the background, so progress has totals.
     count_totals: bool = False
+    #: Files listing more paths: one glob a line (``#`` comments), one path a line taken
+    #: as is, or NUL-terminated paths (restic's ``--files-from*``; ``-`` is stdin).
+    files_from: list[str] = field(default_factory=list)
+    files_from_verbatim: list[str] = field(default_factory=list)
+    files_from_raw: list[str] = field(default_factory=list)
+    #: Back up standard input as the file ``/<stdin_filename>`` (no paths with it).
+    stdin: bool = False
+    stdin_filename: str = "stdin"
+    #: Back up this command's standard output as ``/<stdin_filename>``; a command that
+    #: exits with a non-zero status fails the backup and no snapshot is saved.
+    stdin_command: list[str] = field(default_factory=list)
+    #: Do not cross file systems: a mount point below a source is kept as an empty dir.
+    one_file_system: bool = False
+    #: Keep only ``CACHEDIR.TAG`` of directories tagged as caches.
+    exclude_caches: bool = False
+    #: ``NAME[:HEADER]``: keep only this file of a directory that holds it.
+    exclude_if_present: list[str] = field(default_factory=list)
+    #: Pass over regular files larger than this many bytes.
+    exclude_larger_than: int | None = None
+    #: The snapshot (id or prefix) whose files count as unchanged when their metadata is.
+    parent: str | None = None
+    #: Read every file again, with no parent snapshot.
+    force: bool = False
+    #: Emit an ``ItemDone`` event per file and directory (what verbose listings show).
+    report_items: bool = False
 
 
 def backup(
@@ -63,20 +101,24 @@ def backup(
     Cancelled (``ctx.cancel``), it stops at the next file or chunk, releases its lock
     and leaves what it uploaded for the next backup to adopt.
     """
-    sources = normalize_sources(options.paths)
-    patterns = list(options.excludes)
-    for exclude_file in options.exclude_files:
-        patterns.extend(read_exclude_file(exclude_file))
+    stream = _stream_name(options)
+    sources = ["/" + stream] if stream else normalize_sources(_source_paths(options, ctx))
+    matcher = ExcludeMatcher.from_options(
+        options.excludes, options.exclude_files, options.iexcludes, options.iexclude_files
+    )
+    patterns = list(matcher.patterns)  # recorded in the snapshot, as restic does
     if options.compression:
         repo.blobs.set_compression(parse_compression(options.compression))
     agent = repo if isinstance(repo, AgentRepository) else None
+    if agent is not None and options.parent:
+        raise UsageError("a write-only agent cannot read snapshots, so it takes no parent")
     if agent is not None:
         host = agent.credential.choose_host(options.host, socket.gethostname())
     else:
         host = options.host or socket.gethostname()
     started = options.time or now()
     clock = time.monotonic()
-    summary = BackupSummary(dry_run=options.dry_run)
+    summary = BackupSummary(dry_run=options.dry_run, backup_start=_wall_clock())
     full = repo if isinstance(repo, Repository) else None
     catalog = None if full is None else open_catalog(full, ctx.cache_root)
     cache = None if agent is None else agent_cache(agent, ctx)
@@ -97,29 +139,43 @@ def backup(
                     agent.store_session_key()
             stored_before = repo.blobs.packer().bytes_uploaded
             summary.parent = parent.id if parent else None
-            matcher = ExcludeMatcher(patterns)
             tracker = Tracker(ctx.events, "backup", ctx.cancel)
-            if options.count_totals:
-                count_totals(tracker, sources, matcher)
+            filters = SourceFilter.build(
+                matcher.excluded,
+                exclude_if_present=options.exclude_if_present,
+                exclude_caches=options.exclude_caches,
+                larger_than=options.exclude_larger_than,
+                one_file_system=options.one_file_system,
+            )
+            if options.count_totals and not stream:
+                count_totals(tracker, sources, filters)
             archiver = Archiver(
                 repo,
-                matcher,
+                filters,
                 summary,
                 tracker,
                 dry_run=options.dry_run,
                 file_cache=cache,
                 load_tree=None if full is None else full.blobs.load_tree,
+                force=options.force,
+                report_items=options.report_items,
             )
-            tree = archiver.run(sources, parent.tree if parent else None)
+            if stream:
+                with open_stream(options.stdin_command) as content:
+                    tree = archiver.run_stream(stream, content)
+            else:
+                tree = archiver.run(sources, parent.tree if parent else None)
             tracker.finish()
             if options.dry_run:
                 summary.duration_seconds = time.monotonic() - clock
+                summary.backup_end = _wall_clock()
                 return summary
             ctx.cancel.check()  # the last checkpoint: after it the snapshot is saved
             repo.require_current_key(sealing_key)  # before index and snapshot
             repo.blobs.flush()
             summary.bytes_stored = repo.blobs.packer().bytes_uploaded - stored_before
             summary.duration_seconds = time.monotonic() - clock
+            summary.backup_end = _wall_clock()
             snapshot = Snapshot(
                 time=started,
                 host=host,
@@ -163,6 +219,16 @@ def _prepare_full_key(
     if not options.dry_run and not options.auto_rotate:
         _rotation_check(repo, ctx, rotate_if_due=False)
     history = sync_snapshots(catalog, repo, ctx.events, ctx.cancel)
+    if options.force:  # everything is read again: no parent
+        return None
+    if options.parent:
+        chosen = select_snapshot(history, options.parent)
+        if is_agent_snapshot(chosen) or snapshot_trust(repo.keys.keyring, chosen) != FULL_KEY:
+            raise UsageError(
+                f"snapshot {chosen.short_id} was not written with the full key; "
+                "only such a snapshot can be a parent"
+            )
+        return chosen
     # Never an agent's snapshot as parent (design D9): only full-key ones.
     same = [
         s
@@ -192,6 +258,37 @@ def _rotation_check(repo: Repository, ctx: OperationContext, *, rotate_if_due: b
     elif warn:
         advice = "rotate the data key ('key rotate'), or back up with auto_rotate"
         ctx.events.warn(Code.ROTATION_DUE, f"{reason}; {advice}" if due else reason)
+
+
+def _stream_name(options: BackupOptions) -> str | None:
+    """The file name a stream is backed up under, or None when paths are backed up."""
+    if not (options.stdin or options.stdin_command):
+        return None
+    if options.stdin and options.stdin_command:
+        raise UsageError("back up standard input or a command's output, not both")
+    lists = options.files_from + options.files_from_verbatim + options.files_from_raw
+    if options.paths or lists:
+        raise UsageError("a stream is backed up alone: no paths or file lists with it")
+    return check_stream_name(options.stdin_filename)
+
+
+def _source_paths(options: BackupOptions, ctx: OperationContext) -> list[str]:
+    """The paths given plus those the file lists name (restic's order: lists first)."""
+
+    def warn(message: str, pattern: str) -> None:
+        ctx.events.warn(Code.SOURCE_UNMATCHED, message, subject=pattern)
+
+    return [
+        *files_from(options.files_from, warn),
+        *files_from_verbatim(options.files_from_verbatim),
+        *files_from_raw(options.files_from_raw),
+        *options.paths,
+    ]
+
+
+def _wall_clock() -> str:
+    """Now, in ISO 8601 with the local zone."""
+    return datetime.now().astimezone().isoformat()
 
 
 def agent_cache(repo: AgentRepository, ctx: OperationContext) -> AgentCache:

@@ -10,11 +10,14 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import BinaryIO
 
 from keyark.archiver import walk
 from keyark.archiver.progress import Tracker
+from keyark.archiver.sizes import Added, SizedStore
 from keyark.chunker import ChunkerParams
 from keyark.errors import SourceError
 from keyark.repo.objects import ContentWriter, Store, StoredContent, StreamReadError
@@ -35,6 +38,10 @@ class FileResult:
     error: str | None = None
     #: The file changed during the backup and was skipped (a warning, not an error).
     skipped: str | None = None
+    #: The plain size of the new blobs (``bytes_added`` is what they take in storage).
+    data_added: int = 0
+    #: How long reading and storing the file took.
+    seconds: float = 0.0
 
 
 class FileReader:
@@ -42,7 +49,7 @@ class FileReader:
 
     def __init__(
         self,
-        store: Store,
+        store: SizedStore,
         chunker: ChunkerParams,
         tracker: Tracker,
     ) -> None:
@@ -53,14 +60,18 @@ class FileReader:
         self._chunk_pool = ThreadPoolExecutor(os.cpu_count() or 2, thread_name_prefix="keyark-blob")
         self._file_slots = threading.BoundedSemaphore(FILE_WORKERS * 4)
 
-    def _writer(self, path: str, *, large: bool) -> ContentWriter:
+    def _writer(self, path: str, store: Store, *, large: bool) -> ContentWriter:
         """A writer for the file ``path``: its stored chunks count as bytes done."""
 
         def stored(length: int) -> None:
             self.tracker.add(0, length, path)
 
+        def checked(kind: int, data: bytes | memoryview) -> tuple[bytes, int, bool]:
+            self.tracker.check()  # a large file's chunk is stored on a worker: a checkpoint
+            return store(kind, data)
+
         return ContentWriter(
-            self._checked_store if large else self._store,
+            checked if large else store,
             self._chunker_params,
             whole_below=SMALL_FILE,
             pool=self._chunk_pool,
@@ -68,27 +79,29 @@ class FileReader:
             cancel=self.tracker.cancel,
         )
 
-    def _checked_store(self, kind: int, data: bytes | memoryview) -> tuple[bytes, int, bool]:
-        """Store a chunk of a large file on a worker, a cancel checkpoint first."""
-        self.tracker.check()
-        return self._store(kind, data)
-
     def _read(self, path: str, fd: int, size: int) -> FileResult:
         """Read and store the open file ``fd`` (of ``size`` bytes when opened); closes it."""
+        started = time.monotonic()
         try:
             if size < SMALL_FILE:
-                return _result(self._writer(path, large=False).write(_read_all(fd, size)))
-            return self._read_large(path, fd)
+                store, added = self._store.for_item()
+                writer = self._writer(path, store, large=False)
+                result = _result(writer.write(_read_all(fd, size)), added)
+            else:
+                result = self._read_large(path, fd)
         except OSError as error:
             return FileResult([], 0, 0, 0, f"{path}: {error.strerror}")
         finally:
             os.close(fd)
+        result.seconds = time.monotonic() - started
+        return result
 
     def _read_large(self, path: str, fd: int) -> FileResult:
         """Chunk the descriptor we opened (not whatever the path names by now)."""
+        store, added = self._store.for_item()
         try:
             with os.fdopen(os.dup(fd), "rb", buffering=0) as stream:
-                return _result(self._writer(path, large=True).write_stream(stream))
+                return _result(self._writer(path, store, large=True).write_stream(stream), added)
         except StreamReadError as error:
             return FileResult([], error.bytes_read, 0, 0, f"{path}: {error.cause.strerror}")
 
@@ -127,14 +140,35 @@ class FileReader:
 
         return self._file_pool.submit(job)
 
+    def read_stream(self, path: str, stream: BinaryIO) -> FileResult:
+        """Store ``stream`` to its end as the content of the file ``path``.
+
+        Raises :class:`SourceError` when reading it fails.
+        """
+        started = time.monotonic()
+        store, added = self._store.for_item()
+        try:
+            result = _result(self._writer(path, store, large=True).write_stream(stream), added)
+        except StreamReadError as error:
+            raise SourceError(f"{path}: {error.cause.strerror}; nothing was saved") from None
+        self.tracker.add(1, 0, path)
+        result.seconds = time.monotonic() - started
+        return result
+
     def shutdown(self) -> None:
         """Wait for every file and chunk in flight."""
         self._file_pool.shutdown(wait=True)
         self._chunk_pool.shutdown(wait=True)
 
 
-def _result(content: StoredContent) -> FileResult:
-    return FileResult(content.blob_ids, content.bytes_read, content.bytes_added, content.new_blobs)
+def _result(content: StoredContent, added: Added) -> FileResult:
+    return FileResult(
+        content.blob_ids,
+        content.bytes_read,
+        content.bytes_added,
+        content.new_blobs,
+        data_added=added.plain,
+    )
 
 
 def _read_all(fd: int, expected: int) -> bytes:

@@ -15,7 +15,7 @@ import os
 import stat
 import threading
 
-from keyark.archiver.sources import ExcludeMatcher
+from keyark.archiver.filters import SourceFilter
 from keyark.cancel import NEVER, CancelToken
 from keyark.errors import CancelledError
 from keyark.events import Events
@@ -78,9 +78,7 @@ class Tracker:
         )
 
 
-def count_totals(
-    tracker: Tracker, sources: list[str], excludes: ExcludeMatcher
-) -> threading.Thread:
+def count_totals(tracker: Tracker, sources: list[str], filters: SourceFilter) -> threading.Thread:
     """Count the regular files and bytes below ``sources`` in the background; the
     tracker gets them as its totals when the scan is done (a cancel ends it early)."""
 
@@ -91,17 +89,15 @@ def count_totals(
                 for dirpath, dirnames, filenames in os.walk(source):
                     tracker.check()
                     dirnames[:] = [
-                        d for d in dirnames if not excludes.excluded(os.path.join(dirpath, d))
+                        d for d in dirnames if not filters.excluded(os.path.join(dirpath, d))
                     ]
                     for name in filenames:
                         path = os.path.join(dirpath, name)
-                        if excludes.excluded(path):
-                            continue
                         try:
                             st = os.lstat(path)
                         except OSError:
                             continue
-                        if stat.S_ISREG(st.st_mode):
+                        if stat.S_ISREG(st.st_mode) and not filters.skips(path, st):
                             files += 1
                             size += st.st_size
                 if os.path.isfile(source):

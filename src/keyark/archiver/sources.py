@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import fnmatch
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from keyark.errors import UsageError
+from keyark.patterns import PatternSet, read_pattern_files
 
 
 @dataclass
@@ -50,27 +50,35 @@ def build_virtual_root(sources: list[str]) -> VirtualDir:
 
 
 class ExcludeMatcher:
-    """restic-style excludes: a pattern with ``/`` matches the full path, else any name."""
+    """Backup excludes with restic's pattern rules (:class:`keyark.patterns.PatternSet`)."""
 
-    def __init__(self, patterns: list[str]) -> None:
-        self.patterns = [p.rstrip("/") for p in patterns if p.strip()]
-        self._full = [p for p in self.patterns if "/" in p]
-        self._name = [p for p in self.patterns if "/" not in p]
+    def __init__(self, patterns: Sequence[str], insensitive: Sequence[str] = ()) -> None:
+        self.patterns = [p for p in patterns if p.strip()]
+        self.insensitive = [p for p in insensitive if p.strip()]
+        self._set = PatternSet(self.patterns, insensitive=self.insensitive)
+
+    @classmethod
+    def from_options(
+        cls,
+        excludes: Sequence[str],
+        exclude_files: Sequence[str] = (),
+        iexcludes: Sequence[str] = (),
+        iexclude_files: Sequence[str] = (),
+    ) -> ExcludeMatcher:
+        """The patterns given inline plus those read from pattern files."""
+        return cls(
+            [*excludes, *read_exclude_file(exclude_files)],
+            [*iexcludes, *read_exclude_file(iexclude_files)],
+        )
 
     def __bool__(self) -> bool:
-        return bool(self.patterns)
+        return bool(self._set)
 
     def excluded(self, path: str) -> bool:
-        name = path.rsplit("/", 1)[-1]
-        if any(fnmatch.fnmatchcase(name, p) for p in self._name):
-            return True
-        return any(fnmatch.fnmatchcase(path, p) for p in self._full)
+        """True when ``path`` (absolute) or a directory above it matches a pattern."""
+        return self._set.matches(path)
 
 
-def read_exclude_file(path: str) -> list[str]:
-    """Patterns from a file: one a line, ``#`` comments and blank lines ignored."""
-    try:
-        lines = Path(path).read_text().splitlines()
-    except OSError as error:
-        raise UsageError(f"cannot read exclude file {path}: {error.strerror}") from None
-    return [line.strip() for line in lines if line.strip() and not line.lstrip().startswith("#")]
+def read_exclude_file(paths: str | Sequence[str]) -> list[str]:
+    """Patterns from files: one a line, ``#`` comments and blank lines ignored."""
+    return read_pattern_files([paths] if isinstance(paths, str) else paths)

@@ -9,7 +9,7 @@ from functools import cache
 
 from keyark.catalog.trees import Entry, TreeLoader, resolve_path, split_path, walk
 from keyark.repo.snapshot import Snapshot
-from keyark.repo.tree import DIR, Node
+from keyark.repo.tree import DIR, Node, exact_text
 
 
 @dataclass(frozen=True)
@@ -25,7 +25,7 @@ class FindMatch:
         return {
             "snapshot": self.snapshot.id,
             "trust": self.snapshot.extra.get("trust"),
-            "path": self.path,
+            **exact_text("path", self.path),
             **self.node.describe(),
         }
 
@@ -38,20 +38,43 @@ class Change:
     path: str
 
     def to_dict(self) -> dict[str, str]:
-        return {"modifier": self.code, "path": self.path}
+        """``{"modifier", "path"}`` (and ``raw_path`` for a path that is not UTF-8)."""
+        return {"modifier": self.code, **exact_text("path", self.path)}
 
 
-def list_entries(load: TreeLoader, snapshot: Snapshot, path: str = "/") -> list[Entry]:
-    """``ls``: everything below ``path`` (or the single entry if it is a file)."""
+def list_entries(
+    load: TreeLoader, snapshot: Snapshot, path: str | None = None, recursive: bool = False
+) -> list[Entry]:
+    """``ls`` (restic's rules): without ``path``, every entry of the snapshot; with a
+    directory, that directory and its direct children (everything below it if
+    ``recursive``); with a file, that file. ``/`` has no entry of its own."""
+    if path is None:
+        return list(walk(load, snapshot.tree))
     tree, node = resolve_path(load, snapshot.tree, path)
     prefix = split_path(path)
     if tree is None and node is not None:
         return [Entry(prefix, node)]
-    return [entry.under(prefix) for entry in walk(load, tree or snapshot.tree)]
+    found = [Entry(prefix, node)] if node is not None else []
+    below = walk(load, tree or snapshot.tree, descend=lambda _entry: recursive)
+    return found + [entry.under(prefix) for entry in below]
 
 
-def find(load: TreeLoader, snapshots: list[Snapshot], pattern: str) -> list[FindMatch]:
-    """Entries whose name (or full path, if the pattern has ``/``) matches, in every snapshot."""
+def _in_window(node: Node, oldest: int | None, newest: int | None) -> bool:
+    """Whether ``node``'s modification time (ns) is within ``[oldest, newest]``."""
+    return (oldest is None or node.mtime_ns >= oldest) and (
+        newest is None or node.mtime_ns <= newest
+    )
+
+
+def find(
+    load: TreeLoader,
+    snapshots: list[Snapshot],
+    pattern: str,
+    oldest: int | None = None,
+    newest: int | None = None,
+) -> list[FindMatch]:
+    """Entries whose name (or full path, if the pattern has ``/``) matches, in every
+    snapshot; ``oldest``/``newest`` (ns since the epoch) bound their modification time."""
     full = "/" in pattern
 
     @cache
@@ -74,7 +97,11 @@ def find(load: TreeLoader, snapshots: list[Snapshot], pattern: str) -> list[Find
             hits = [(p, n) for p, n in everything(snapshot.tree) if fnmatch.fnmatchcase(p, pattern)]
         else:
             hits = list(matches(snapshot.tree))
-        results.extend(FindMatch(snapshot, path, node) for path, node in hits)
+        results.extend(
+            FindMatch(snapshot, path, node)
+            for path, node in hits
+            if _in_window(node, oldest, newest)
+        )
     return results
 
 

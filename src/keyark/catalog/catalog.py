@@ -41,7 +41,8 @@ from keyark.catalog.trees import unique_trees
 from keyark.repo.snapshot import Snapshot
 from keyark.repo.tree import Node
 
-SCHEMA_VERSION = 2
+#: 3: entry names and link targets are stored as bytes (POSIX names need not be UTF-8).
+SCHEMA_VERSION = 3
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS snapshots (
@@ -51,9 +52,9 @@ CREATE TABLE IF NOT EXISTS snapshots (
 );
 CREATE TABLE IF NOT EXISTS trees (id BLOB PRIMARY KEY);
 CREATE TABLE IF NOT EXISTS nodes (
-    tree BLOB NOT NULL, name TEXT NOT NULL, type TEXT NOT NULL, mode INTEGER NOT NULL,
+    tree BLOB NOT NULL, name BLOB NOT NULL, type TEXT NOT NULL, mode INTEGER NOT NULL,
     uid INTEGER NOT NULL, gid INTEGER NOT NULL, user TEXT NOT NULL, grp TEXT NOT NULL,
-    mtime_ns INTEGER NOT NULL, size INTEGER NOT NULL, subtree BLOB, target TEXT NOT NULL,
+    mtime_ns INTEGER NOT NULL, size INTEGER NOT NULL, subtree BLOB, target BLOB NOT NULL,
     content BLOB NOT NULL
 );
 CREATE INDEX IF NOT EXISTS nodes_tree ON nodes (tree);
@@ -255,7 +256,7 @@ class Catalog(MemoryFallback):
         rows = [
             (
                 tree_id,
-                n.name,
+                os.fsencode(n.name),
                 n.type,
                 n.mode,
                 n.uid,
@@ -265,7 +266,7 @@ class Catalog(MemoryFallback):
                 n.mtime_ns,
                 n.size,
                 n.subtree,
-                n.target,
+                os.fsencode(n.target),
                 b"".join(n.content),
             )
             for n in nodes
@@ -306,7 +307,7 @@ class Catalog(MemoryFallback):
             ).fetchall()
         return [
             Node(
-                name=r[0],
+                name=os.fsdecode(bytes(r[0])),
                 type=r[1],
                 mode=r[2],
                 uid=r[3],
@@ -316,7 +317,7 @@ class Catalog(MemoryFallback):
                 mtime_ns=r[7],
                 size=r[8],
                 subtree=bytes(r[9]) if r[9] is not None else None,
-                target=r[10],
+                target=os.fsdecode(bytes(r[10])),
                 content=[bytes(r[11][i : i + 32]) for i in range(0, len(r[11]), 32)],
             )
             for r in rows

@@ -7,7 +7,7 @@ and the operation's context (its cache directory, events and cancel token).
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 
@@ -81,6 +81,20 @@ def find_snapshot(
     )
 
 
+def choose_snapshots(
+    repo: Repository,
+    ctx: OperationContext,
+    refs: Sequence[str] = (),
+    selection: SnapshotFilter | None = None,
+) -> list[Snapshot]:
+    """The snapshots ``refs`` name (ids, prefixes, ``latest``; each once, oldest first),
+    or without ``refs`` every snapshot ``selection`` matches."""
+    if not refs:
+        return list_snapshots(repo, ctx, selection)
+    picked = {s.id: s for s in (find_snapshot(repo, ref, ctx, selection) for ref in refs)}
+    return sorted(picked.values(), key=lambda s: (s.time, s.id))
+
+
 @contextmanager
 def browsing(repo: Repository, ctx: OperationContext) -> Iterator[TreeLoader]:
     """A tree loader for the block that reads through the catalog (filling it as it goes)."""
@@ -110,6 +124,7 @@ def rebuild_catalog(repo: Repository, ctx: OperationContext) -> int:
 
 __all__ = [
     "browsing",
+    "choose_snapshots",
     "find_snapshot",
     "list_snapshots",
     "rebuild_catalog",

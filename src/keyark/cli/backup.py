@@ -5,21 +5,33 @@ from __future__ import annotations
 import click
 
 from keyark import ops
-from keyark.cli.render import human_size
-from keyark.cli.settings import global_options
-from keyark.cli.verb import start
-from keyark.errors import EXIT_PARTIAL
+from keyark.cli.backup_view import BackupView
+from keyark.cli.render import Output, human_size
+from keyark.cli.settings import global_options, settings_of
+from keyark.errors import EXIT_PARTIAL, UsageError
 
 
 @click.command("backup")
-@click.argument("paths", nargs=-1, required=True, type=click.Path())
-@click.option("-e", "--exclude", "excludes", multiple=True, metavar="GLOB", help="Skip matches.")
+@click.argument("paths", nargs=-1, type=click.Path())
+@click.option(
+    "-e", "--exclude", "excludes", multiple=True, metavar="PATTERN", help="Skip matching paths."
+)
+@click.option(
+    "--iexclude", "iexcludes", multiple=True, metavar="PATTERN", help="--exclude, ignoring case."
+)
 @click.option(
     "--exclude-file",
     "exclude_files",
     multiple=True,
     metavar="FILE",
     help="Read exclude patterns from FILE.",
+)
+@click.option(
+    "--iexclude-file",
+    "iexclude_files",
+    multiple=True,
+    metavar="FILE",
+    help="--exclude-file, ignoring case.",
 )
 @click.option("--tag", "tags", multiple=True, metavar="TAG", help="Tag the snapshot.")
 @click.option("--host", metavar="HOST", help="Host name recorded in the snapshot.")
@@ -30,31 +42,123 @@ from keyark.errors import EXIT_PARTIAL
 )
 @click.option("--auto-rotate", is_flag=True, help="Rotate the data key first if it is due.")
 @click.option("-n", "--dry-run", is_flag=True, help="Show what would be added; write nothing.")
+@click.option("-v", "--verbose", count=True, help="List new and changed files (-vv: every file).")
+@click.option(
+    "--files-from", multiple=True, metavar="FILE", help="Back up the globs in FILE, one a line."
+)
+@click.option(
+    "--files-from-verbatim",
+    multiple=True,
+    metavar="FILE",
+    help="Back up the paths in FILE, one a line, taken as they are.",
+)
+@click.option(
+    "--files-from-raw",
+    multiple=True,
+    metavar="FILE",
+    help="Back up the NUL-terminated paths in FILE.",
+)
+@click.option("--stdin", "from_stdin", is_flag=True, help="Back up standard input as one file.")
+@click.option(
+    "--stdin-filename",
+    default="stdin",
+    show_default=True,
+    metavar="NAME",
+    help="The file name for --stdin and --stdin-from-command.",
+)
+@click.option(
+    "--stdin-from-command",
+    is_flag=True,
+    help="Back up the output of the command given as arguments (after --); "
+    "a non-zero exit fails the backup.",
+)
+@click.option("-x", "--one-file-system", is_flag=True, help="Stay on the file system of each path.")
+@click.option(
+    "--exclude-caches", is_flag=True, help="Skip the contents of directories with CACHEDIR.TAG."
+)
+@click.option(
+    "--exclude-if-present",
+    multiple=True,
+    metavar="FILE[:HEADER]",
+    help="Skip the contents of directories holding FILE (starting with HEADER).",
+)
+@click.option(
+    "--exclude-larger-than", metavar="SIZE", help="Skip files larger than SIZE (e.g. 100M)."
+)
+@click.option(
+    "--time", "when", metavar="TIME", help="Record TIME ('YYYY-MM-DD HH:MM:SS') as the time."
+)
+@click.option("--parent", metavar="SNAPSHOT", help="Compare with SNAPSHOT, not the latest.")
+@click.option("-f", "--force", is_flag=True, help="Read every file again (no parent snapshot).")
 @global_options
 @click.pass_context
 def command(
     ctx: click.Context,
     paths: tuple[str, ...],
     excludes: tuple[str, ...],
+    iexcludes: tuple[str, ...],
     exclude_files: tuple[str, ...],
+    iexclude_files: tuple[str, ...],
     tags: tuple[str, ...],
     host: str | None,
     compression: str | None,
     dry_run: bool,
     auto_rotate: bool,
+    verbose: int,
+    files_from: tuple[str, ...],
+    files_from_verbatim: tuple[str, ...],
+    files_from_raw: tuple[str, ...],
+    from_stdin: bool,
+    stdin_filename: str,
+    stdin_from_command: bool,
+    one_file_system: bool,
+    exclude_caches: bool,
+    exclude_if_present: tuple[str, ...],
+    exclude_larger_than: str | None,
+    when: str | None,
+    parent: str | None,
+    force: bool,
 ) -> int:
-    """Back up PATHS into the repository."""
-    out, context = start(ctx)
+    """Back up PATHS into the repository.
+
+    With --stdin, standard input is backed up as the file /NAME (--stdin-filename);
+    with --stdin-from-command, the output of the command given after -- is.
+    """
+    out = Output(settings_of(ctx))
+    view = BackupView(out, verbose)
+    context = out.settings.operation_context(view.event)
+    if stdin_from_command and not paths:
+        raise UsageError("give the command after --, e.g. --stdin-from-command -- pg_dump db")
     options = ops.BackupOptions(
-        paths=list(paths),
+        paths=[] if stdin_from_command else list(paths),
         tags=[t for value in tags for t in value.split(",") if t],
         host=host,
         excludes=list(excludes),
         exclude_files=list(exclude_files),
+        iexcludes=list(iexcludes),
+        iexclude_files=list(iexclude_files),
         compression=compression,
         dry_run=dry_run,
         auto_rotate=auto_rotate,
-        count_totals=out.live_progress,
+        count_totals=out.live_progress or out.json,
+        files_from=list(files_from),
+        files_from_verbatim=list(files_from_verbatim),
+        files_from_raw=list(files_from_raw),
+        stdin=from_stdin,
+        stdin_filename=stdin_filename,
+        stdin_command=list(paths) if stdin_from_command else [],
+        one_file_system=one_file_system,
+        exclude_caches=exclude_caches,
+        exclude_if_present=list(exclude_if_present),
+        exclude_larger_than=(
+            ops.parse_size(exclude_larger_than, "--exclude-larger-than")
+            if exclude_larger_than
+            else None
+        ),
+        time=ops.parse_time(when) if when else None,
+        parent=parent,
+        force=force,
+        report_items=view.wants_items,
     )
     with out.progress("backup"):
         summary = ops.backup(context, options)
@@ -74,7 +178,7 @@ def command(
         out.print(
             f"Processed {summary.total_files} files, {human_size(summary.bytes_processed)}; "
             f"read {human_size(summary.bytes_read)}; "
-            f"added {human_size(summary.bytes_added)} ({human_size(summary.bytes_stored)} stored) "
+            f"added {human_size(summary.data_added)} ({human_size(summary.bytes_added)} stored) "
             f"in {summary.duration_seconds:.2f}s"
         )
         if dry_run:

@@ -8,7 +8,7 @@ from keyark import ops
 from keyark.cli.render import human_size
 from keyark.cli.settings import global_options
 from keyark.cli.verb import start
-from keyark.errors import IntegrityError
+from keyark.errors import IntegrityError, UsageError
 
 
 @click.command("check")
@@ -18,6 +18,8 @@ from keyark.errors import IntegrityError
 @click.pass_context
 def command(ctx: click.Context, read_data: bool, read_data_subset: str | None) -> None:
     """Check the repository's structure, and with --read-data its data."""
+    if read_data and read_data_subset:
+        raise UsageError("--read-data and --read-data-subset cannot be used together")
     out, context = start(ctx)
     with out.progress("check", unit="packs"):
         summary = ops.check(context, ops.CheckOptions(read_data, read_data_subset))
@@ -34,7 +36,8 @@ def command(ctx: click.Context, read_data: bool, read_data_subset: str | None) -
             )
         )
         for problem in summary.problems:
-            line = f"{'note' if problem.harmless else 'error'}: {problem.kind} {problem.object}: "
+            named = f"{problem.kind} {problem.object}" if problem.object else problem.kind
+            line = f"{'note' if problem.harmless else 'error'}: {named}: "
             line += problem.message
             if problem.snapshots:
                 line += f"; affects snapshots {', '.join(problem.snapshots)}"
@@ -42,6 +45,15 @@ def command(ctx: click.Context, read_data: bool, read_data_subset: str | None) -
                 shown = problem.files[:10]
                 line += f"; files {', '.join(shown)}" + (" ..." if len(problem.files) > 10 else "")
             out.print(line)
+        damaged = ops.packs_to_repair(summary)
+        if damaged:
+            out.print(
+                "damaged packs: this client's next backup stores their damaged blobs again; "
+                "'keyark repair packs "
+                + " ".join(damaged)
+                + "' salvages their readable blobs and removes them from the index for "
+                "every client, and 'keyark repair snapshots' marks what stays lost"
+            )
         if summary.ok:
             out.print("no errors were found")
     if not summary.ok:

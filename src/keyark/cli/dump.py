@@ -1,4 +1,4 @@
-"""``keyark dump``: write a file (or a directory as tar) from a snapshot to stdout."""
+"""``keyark dump``: write a file of a snapshot, or a directory as a tar or zip archive."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import click
 
 from keyark import ops
 from keyark.cli.settings import global_options
+from keyark.cli.snapshots import filter_options, make_filter
 from keyark.cli.verb import start
 
 
@@ -15,14 +16,56 @@ from keyark.cli.verb import start
 @click.argument("snapshot")
 @click.argument("path")
 @click.option(
+    "-a",
+    "--archive",
+    type=click.Choice(ops.ARCHIVE_FORMATS),
+    default="tar",
+    show_default=True,
+    help="Archive format of a directory (a file is written as it is).",
+)
+@click.option(
+    "-t",
+    "--target",
+    metavar="FILE",
+    help="Write to FILE (replaced once complete, mode at most 0600) instead of standard output.",
+)
+@click.option(
     "--allow-unsigned", is_flag=True, help="Dump a flagged snapshot (unsigned, foreign host, ...)."
 )
+@filter_options
 @global_options
 @click.pass_context
-def command(ctx: click.Context, snapshot: str, path: str, allow_unsigned: bool) -> None:
-    """Write PATH of SNAPSHOT to standard output (directories as a tar stream).
+def command(
+    ctx: click.Context,
+    snapshot: str,
+    path: str,
+    archive: str,
+    target: str | None,
+    allow_unsigned: bool,
+    hosts: tuple[str, ...],
+    tags: tuple[str, ...],
+    paths: tuple[str, ...],
+) -> None:
+    """Write PATH of SNAPSHOT to standard output or --target: a file as it is, a
+    directory as a tar (default) or zip archive named by snapshot paths.
 
-    'latest' skips flagged snapshots; a flagged one named by id needs --allow-unsigned.
+    SNAPSHOT:DIR names archive entries relative to DIR of the snapshot. 'latest' picks
+    the newest trusted snapshot (--host/--tag/--path narrow it); a flagged one named by
+    id needs --allow-unsigned. An archive or a binary file is never written to a
+    terminal.
     """
-    _, context = start(ctx)
-    ops.dump(context, ops.DumpOptions(snapshot, path, sys.stdout.buffer, allow_unsigned))
+    out, context = start(ctx)
+    ref, _, base = snapshot.partition(":")
+    options = ops.DumpOptions(
+        snapshot=ref,
+        path=path,
+        output=None if target else sys.stdout.buffer,
+        allow_unsigned=allow_unsigned,
+        archive=archive,
+        target=target or None,
+        selection=make_filter(hosts, tags, paths),
+        base=base or "/",
+    )
+    result = ops.dump(context, options)
+    if target and out.json:
+        out.emit_json(result.to_dict())

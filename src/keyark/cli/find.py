@@ -2,34 +2,75 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 
 import click
 
 from keyark import ops
-from keyark.cli.render import flag_marker, printable
+from keyark.cli.render import Output, flag_marker, printable
 from keyark.cli.settings import global_options
 from keyark.cli.snapshots import filter_options, make_filter
 from keyark.cli.verb import start
 
 
+def _time(text: str | None) -> datetime | None:
+    return ops.parse_time(text) if text is not None else None
+
+
+def _plain_paths(out: Output, matches: Sequence[ops.FindMatch]) -> None:
+    """Each matching path once, one per line; a path found only in flagged snapshots
+    carries their ``[FLAGGED: ...]`` marker (never passed off as trusted)."""
+    markers: dict[str, str] = {}
+    for match in matches:
+        marker = flag_marker(match.snapshot.extra.get("trust"))
+        if match.path not in markers or not marker:
+            markers[match.path] = marker
+    for path, marker in markers.items():
+        out.result(printable(path) + marker)
+
+
 @click.command("find")
 @click.argument("pattern")
+@click.option(
+    "-s",
+    "--snapshot",
+    "snapshots",
+    multiple=True,
+    metavar="ID",
+    help="Search only this snapshot (id, prefix or 'latest'; repeatable).",
+)
+@click.option("-O", "--oldest", metavar="TIME", help="Only entries modified at or after TIME.")
+@click.option("-N", "--newest", metavar="TIME", help="Only entries modified at or before TIME.")
 @filter_options
 @global_options
 @click.pass_context
 def command(
     ctx: click.Context,
     pattern: str,
+    snapshots: tuple[str, ...],
+    oldest: str | None,
+    newest: str | None,
     hosts: tuple[str, ...],
     tags: tuple[str, ...],
     paths: tuple[str, ...],
 ) -> None:
-    """Find entries whose name matches PATTERN (a glob; with '/', the full path)."""
+    """Find entries whose name matches PATTERN (a glob; with '/', the full path).
+
+    On a terminal, a table of the matches; in a pipe, each matching path once, one
+    per line (marked [FLAGGED: ...] if only flagged snapshots hold it). TIME is
+    'YYYY-MM-DD[ HH:MM[:SS]]' (local time unless an offset is given).
+    """
     out, context = start(ctx)
-    result = ops.find(context, ops.FindOptions(pattern, make_filter(hosts, tags, paths)))
+    options = ops.FindOptions(
+        pattern, make_filter(hosts, tags, paths), list(snapshots), _time(oldest), _time(newest)
+    )
+    result = ops.find(context, options)
     if out.json:
         out.emit_json([match.to_dict() for match in result.matches])
+        return
+    if not out.tty:
+        _plain_paths(out, result.matches)
         return
     rows = [
         (

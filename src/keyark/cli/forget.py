@@ -9,7 +9,7 @@ from keyark.cli.prune import prune_options, render_prune, unused_option
 from keyark.cli.render import Output
 from keyark.cli.settings import global_options, settings_of
 from keyark.cli.snapshots import filter_options, make_filter
-from keyark.errors import UsageError
+from keyark.errors import Hint, UsageError
 
 PERIODS = ("last", "hourly", "daily", "weekly", "monthly", "yearly")
 
@@ -141,6 +141,16 @@ def command(
         ),
         tags=tuple(ops.parse_keep_tag(value, "--keep-tag") for value in keep_tags),
     )
+    zeros = [f"--keep-{name} 0" for name, text in counts.items() if text is not None]
+    if policy.is_empty() and zeros and not snapshot_ids:
+        # restic 0.14 treats a count of 0 as no rule; say so rather than "no policy given".
+        raise UsageError(
+            f"{', '.join(zeros)} {'keeps' if len(zeros) == 1 else 'keep'} no snapshot (a count "
+            "of 0 turns its rule off), so no "
+            "retention policy is left and forget would remove every snapshot; nothing was "
+            "removed",
+            hint=Hint.RETENTION_POLICY,
+        )
     options = ops.ForgetOptions(
         policy=policy,
         ids=snapshot_ids,

@@ -34,6 +34,13 @@ WORDING: dict[Hint, str] = {
     Hint.ALLOW_UNSIGNED: "use --allow-unsigned to allow it",
     Hint.SELECT_ALL: "name snapshots, or use --all",
     Hint.CACHE_DIR: "use --cache-dir DIR or --no-cache",
+    Hint.REDIRECT_OUTPUT: "redirect the output to a file or a pipe, or use --target FILE",
+    Hint.SOURCE_PASSPHRASE: (
+        "check KEYARK_FROM_PASSWORD / --from-password-file / --from-key-file"
+    ),
+    Hint.RESTORE_TARGET: "give --target a directory you can write to (created if missing)",
+    Hint.LIST_PATHS: "see the snapshot's paths with 'keyark ls SNAPSHOT' (syntax: docs/patterns.md)",
+    Hint.SELECT_SNAPSHOTS: "name snapshots, select them with --host/--tag/--path, or use --all",
 }
 
 

@@ -13,6 +13,7 @@ import click
 from keyark import ops
 from keyark.cli.render import Output
 from keyark.cli.settings import (
+    Settings,
     global_options,
     global_options_except,
     new_passphrase,
@@ -20,10 +21,16 @@ from keyark.cli.settings import (
     settings_of,
 )
 from keyark.cli.verb import start
+from keyark.config.secrets import NO_PASSPHRASE
 from keyark.errors import UsageError
 
 _KDF = click.Choice(["argon2id", "pbkdf2"])
 _KDF_HELP = "Passphrase KDF (pbkdf2 = PBKDF2-HMAC-SHA256, 600,000 iterations)."
+#: A message, not a secret.
+_NO_NEW_PASSPHRASE = (
+    "no new passphrase given: set KEYARK_NEW_PASSWORD or KEYARK_NEW_PASSWORD_FILE "  # noqa: S105
+    "(no terminal to prompt on)"
+)
 
 
 @click.group("key")
@@ -104,7 +111,7 @@ def add(
     context = settings.operation_context(out.event)
     context.resolve_credentials()  # the current key first, then the new passphrase
     options = ops.KeyAddOptions(
-        passphrase=None if module or new_key_file else new_passphrase(out.settings),
+        passphrase=None if module or new_key_file else _new_passphrase(out.settings),
         kdf=kdf_name,
         key_file=new_key_file,
         pkcs11_module=module,
@@ -138,14 +145,21 @@ def remove(ctx: click.Context, slot_id: str, force: bool) -> None:
 
 
 @command.command("passwd")
-@click.option("--kdf", "kdf_name", type=_KDF, default="argon2id", help=_KDF_HELP)
+@click.option(
+    "--kdf", "kdf_name", type=_KDF, default=None, help=_KDF_HELP + " Default: the old slot's."
+)
+@click.option("--label", default=None, help="A note shown by 'key list' (default: the old one).")
 @global_options
 @click.pass_context
-def passwd(ctx: click.Context, kdf_name: str) -> None:
-    """Change the passphrase (new one from KEYARK_NEW_PASSWORD or a prompt)."""
+def passwd(ctx: click.Context, kdf_name: str | None, label: str | None) -> None:
+    """Change the passphrase (new one from KEYARK_NEW_PASSWORD or a prompt).
+
+    The new slot keeps the old slot's KDF and label unless --kdf or --label is given.
+    """
     out, context = start(ctx)
     context.resolve_credentials()  # the current key first, then the new passphrase
-    changed = ops.key_passwd(context, ops.KeyPasswdOptions(new_passphrase(out.settings), kdf_name))
+    options = ops.KeyPasswdOptions(_new_passphrase(out.settings), kdf_name, label)
+    changed = ops.key_passwd(context, options)
     if out.json:
         out.emit_json(changed.to_dict())
     else:
@@ -198,12 +212,22 @@ def recover(ctx: click.Context, share_files: tuple[str, ...], kdf_name: str, lab
     if not mnemonics:
         mnemonics = _prompt_shares()
     ops.check_shares(mnemonics)  # report bad shares before asking for a passphrase
-    options = ops.KeyRecoverOptions(mnemonics, new_passphrase(out.settings), kdf_name, label)
+    options = ops.KeyRecoverOptions(mnemonics, _new_passphrase(out.settings), kdf_name, label)
     recovered = ops.key_recover(context, options)
     if out.json:
         out.emit_json(recovered.to_dict())
     else:
         out.print(f"recovered: added passphrase key slot {recovered.key.slot_id[:8]}")
+
+
+def _new_passphrase(settings: Settings) -> bytes:
+    """The new passphrase; with no source and no terminal, name the new-passphrase variables."""
+    try:
+        return new_passphrase(settings)
+    except UsageError as error:
+        if str(error) != NO_PASSPHRASE:
+            raise
+        raise UsageError(_NO_NEW_PASSPHRASE) from None
 
 
 def _prompt_shares() -> list[str]:

@@ -9,30 +9,43 @@ import click
 from keyark import ops
 from keyark.cli.render import printable, snapshot_label
 from keyark.cli.settings import global_options
+from keyark.cli.snapshots import filter_options, make_filter
 from keyark.cli.verb import start
-
-#: The ``ls -l`` type letter of each node type (regular files: ``-``).
-TYPE_LETTERS = {"dir": "d", "symlink": "l", "fifo": "p", "chardev": "c", "blockdev": "b"}
-
-
-def mode_string(kind: str, mode: int) -> str:
-    """``drwxr-x---``: the type letter and the permission bits of a node."""
-    bits = "".join(char if mode & (1 << (8 - i)) else "-" for i, char in enumerate("rwxrwxrwx"))
-    return TYPE_LETTERS.get(kind, "-") + bits
 
 
 @click.command("ls")
 @click.argument("snapshot")
-@click.argument("path", required=False, default="/")
+@click.argument("path", required=False)
 @click.option("-l", "--long", "long_format", is_flag=True, help="Show mode, owner, size, time.")
+@click.option(
+    "-R", "--recursive", is_flag=True, help="With PATH: everything below it, not only its children."
+)
+@filter_options
 @global_options
 @click.pass_context
-def command(ctx: click.Context, snapshot: str, path: str, long_format: bool) -> None:
-    """List files in SNAPSHOT (below PATH)."""
+def command(
+    ctx: click.Context,
+    snapshot: str,
+    path: str | None,
+    long_format: bool,
+    recursive: bool,
+    hosts: tuple[str, ...],
+    tags: tuple[str, ...],
+    paths: tuple[str, ...],
+) -> None:
+    """List files in SNAPSHOT: all of them, or directory PATH and its direct children.
+
+    SNAPSHOT is an id, a unique id prefix or 'latest' (the newest snapshot matching
+    --host/--tag/--path). Names that are not UTF-8 are shown with \\xNN escapes; with
+    --json (one JSON object per line: the snapshot, then each entry, as restic prints
+    them) such a name also has its exact bytes, base64, in raw_name/raw_path.
+    """
     out, context = start(ctx)
-    listing = ops.ls(context, ops.LsOptions(snapshot, path))
+    options = ops.LsOptions(snapshot, path, recursive, make_filter(hosts, tags, paths))
+    listing = ops.ls(context, options)
     if out.json:
-        out.emit_json(listing.to_dict())
+        for line in listing.json_lines():
+            out.emit_json(line)
         return
     chosen = listing.snapshot
     out.print(f"snapshot {snapshot_label(chosen)} of {printable(chosen.host)}:")
@@ -40,12 +53,12 @@ def command(ctx: click.Context, snapshot: str, path: str, long_format: bool) -> 
         node = entry.node
         suffix = "/" if entry.is_dir else ""
         if not long_format:
-            out.print(printable(entry.path) + suffix)
+            out.result(printable(entry.path) + suffix)
             continue
         when = datetime.fromtimestamp(node.mtime_ns / 1e9).strftime("%Y-%m-%d %H:%M:%S")
         owner = printable(f"{node.user or node.uid}:{node.group or node.gid}")
         link = f" -> {printable(node.target)}" if node.target else ""
-        out.print(
-            f"{mode_string(node.type, node.mode)} {owner:>12} {node.size:>12} {when} "
+        out.result(
+            f"{node.permissions()} {owner:>12} {node.size:>12} {when} "
             f"{printable(entry.path)}{suffix}{link}"
         )

@@ -1,4 +1,9 @@
-"""The ``keyark`` command: a click group, its verbs, and the one error handler."""
+"""The ``keyark`` command: a click group, its verbs, and the one error handler.
+
+Start-up stays light: this module imports click and keyark's plumbing only. A verb's
+module (and with it the operations, the config model, rich, cryptography, ...) is
+imported when that verb runs; ``--help`` lists the verbs from :data:`SUMMARIES`.
+"""
 
 from __future__ import annotations
 
@@ -18,7 +23,8 @@ from keyark import __version__
 from keyark.cache_dir import NO_CACHE_ENV
 from keyark.cancel import CancelToken
 from keyark.cli.hints import cli_hint
-from keyark.cli.settings import CANCEL, global_options, settings_of
+from keyark.cli.invocation import CANCEL
+from keyark.cli.options import attach_everywhere, global_options
 from keyark.errors import (
     EXIT_ERROR,
     EXIT_INTERRUPTED,
@@ -48,10 +54,45 @@ VERBS = {
     "copy": "keyark.cli.copy",
     "backend": "keyark.cli.backend",
     "forget": "keyark.cli.forget",
+    "rewrite": "keyark.cli.rewrite",
+    "tag": "keyark.cli.tag",
     "prune": "keyark.cli.prune",
     "unlock": "keyark.cli.unlock",
     "debug": "keyark.cli.debug",
     "catalog": "keyark.cli.catalog",
+    "version": "keyark.cli.version",
+    "generate": "keyark.cli.generate",
+}
+#: Verb -> its one-line help, so ``keyark --help`` imports no verb (a verb missing
+#: here is imported for its help; tests/unit/test_cli_startup.py keeps both in step).
+SUMMARIES: dict[str, str] = {
+    "init": "Create a new repository (and its bucket or container when missing).",
+    "backup": "Back up PATHS into the repository.",
+    "snapshots": "List snapshots.",
+    "ls": "List files in SNAPSHOT: all of them, or directory PATH and its direct children.",
+    "restore": "Restore SNAPSHOT (an id, id prefix or 'latest'; or use --at) into --target.",
+    "dump": (
+        "Write PATH of SNAPSHOT to standard output or --target: a file as it is, "
+        "a directory as a tar (default) or zip archive named by snapshot paths."
+    ),
+    "diff": "Show changes from snapshot FIRST to snapshot SECOND.",
+    "find": "Find entries whose name matches PATTERN (a glob; with '/', the full path).",
+    "stats": "Show sizes and ratios of SNAPSHOTs (ids or 'latest'; default: all matching).",
+    "check": "Check the repository's structure, and with --read-data its data.",
+    "repair": "Repair the repository.",
+    "key": "Manage the repository's key slots.",
+    "agent": "Manage write-only backup agents.",
+    "copy": "Copy snapshots from --from-repo into the repository, re-encrypted under its keys.",
+    "backend": "Storage backends: check that a storage location behaves as keyark needs.",
+    "forget": "Remove snapshots: the SNAPSHOT_IDS given, or those a --keep-* policy does not keep.",
+    "rewrite": "Write new snapshots without the paths matching the exclude patterns.",
+    "tag": "Set (--set), add (--add) or remove (--remove) tags of snapshots.",
+    "prune": "Remove unused data: delete unused packs, repack partly used ones.",
+    "unlock": "Remove locks left by processes that are gone.",
+    "debug": "Inspect repository internals.",
+    "catalog": "Manage the local catalog (a rebuildable cache).",
+    "version": "Print keyark's version (with --json: as restic's 'version' message).",
+    "generate": "Write shell completion scripts or man pages.",
 }
 #: Modules that add subcommands to a verb's group when it loads.
 EXTENSIONS = {"key": ["keyark.cli.rotation"]}
@@ -71,7 +112,7 @@ QUIET_LIBRARIES = (
 
 
 class LazyGroup(click.Group):
-    """A group whose verbs are imported on first use."""
+    """A group whose verbs are imported on first use; each accepts the global options."""
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted(VERBS)
@@ -84,7 +125,30 @@ class LazyGroup(click.Group):
         for extension in EXTENSIONS.get(cmd_name, []):
             importlib.import_module(extension)
         command: click.Command = module.command
-        return command
+        return attach_everywhere(command, cmd_name)
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        """The verbs and their one-line help, without importing them."""
+        names = self.list_commands(ctx)
+        limit = formatter.width - 6 - max(len(name) for name in names)
+        rows = []
+        for name in names:
+            summary = SUMMARIES.get(name)
+            if summary is None:
+                command = self.get_command(ctx, name)
+                if command is None or command.hidden:
+                    continue
+                summary = command.get_short_help_str(limit)
+            rows.append((name, _shortened(summary, limit)))
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
+
+
+def _shortened(text: str, limit: int) -> str:
+    """``text`` cut at a word to fit ``limit`` columns, with ``...`` (as click shortens)."""
+    if len(text) <= limit:
+        return text
+    return text[: max(limit - 3, 1)].rsplit(" ", 1)[0].rstrip(",;:") + "..."
 
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -221,4 +285,4 @@ def run() -> None:
     sys.exit(main())
 
 
-__all__ = ["cli", "main", "run", "settings_of"]
+__all__ = ["SUMMARIES", "VERBS", "cli", "main", "run"]

@@ -42,6 +42,11 @@ def render_prune(out: Output, summary: ops.PruneSummary) -> None:
     )
     if summary.dry_run:
         out.print(f"dry run: nothing was changed; would free {human_size(plan.estimated_freed())}")
+    elif plan.nothing_to_do and plan.unused_bytes:
+        out.print(
+            f"nothing to prune: the {human_size(plan.unused_bytes)} unused (duplicate or "
+            "partly used packs) are within --max-unused; '--max-unused 0' removes them"
+        )
     elif plan.nothing_to_do:
         out.print("nothing to prune")
     else:

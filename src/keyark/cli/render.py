@@ -9,6 +9,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
 
+from rich.cells import cell_len
 from rich.console import Console
 from rich.progress import (
     BarColumn,
@@ -35,7 +36,8 @@ _BIDI = frozenset(range(0x202A, 0x202F)) | frozenset(range(0x2066, 0x206A)) | {0
 def printable(text: object, *, keep_newlines: bool = False) -> str:
     """``text`` with every control character escaped (``\\x1b`` for ESC).
 
-    C0 and C1 controls, DEL and bidirectional overrides become ``\\xNN`` / ``\\uNNNN``,
+    C0 and C1 controls, DEL and bidirectional overrides become ``\\xNN`` / ``\\uNNNN``;
+    a byte of a file name that is not UTF-8 (a surrogate escape) becomes ``\\xNN``,
     so a name an agent or storage chose cannot move the cursor, hide text (ESC[8m) or
     recolour a ``[FLAGGED]`` marker. With ``keep_newlines``, ``\\n`` stays a line break.
     Idempotent: escaped text has no controls left.
@@ -50,6 +52,8 @@ def printable(text: object, *, keep_newlines: bool = False) -> str:
             out.append(char)
         elif code < 0x20 or 0x7F <= code <= 0x9F:
             out.append(f"\\x{code:02x}")
+        elif 0xDC80 <= code <= 0xDCFF:
+            out.append(f"\\x{code - 0xDC00:02x}")
         elif code in _BIDI or (not char.isprintable() and char != " "):
             out.append(f"\\u{code:04x}" if code <= 0xFFFF else f"\\U{code:08x}")
         else:
@@ -70,10 +74,17 @@ class Output:
         self._stderr_lock = threading.Lock()
 
     def print(self, text: str = "") -> None:
-        if not self.settings.quiet and not self.json:
+        """A note or message line (silenced by ``--quiet`` and ``--json``)."""
+        if not self.settings.quiet:
+            self.result(text)
+
+    def result(self, text: str = "") -> None:
+        """A line of the verb's result (a listing, a path): ``--quiet`` keeps it, since
+        quiet silences progress and notes only; ``--json`` prints the document instead."""
+        if not self.json:
             text = printable(text, keep_newlines=True)
             if self.tty:
-                self.console.print(text, markup=False)
+                self.console.print(text, markup=False, soft_wrap=True)
             else:
                 sys.stdout.write(text + "\n")
 
@@ -91,17 +102,24 @@ class Output:
         sys.stdout.flush()
 
     def table(self, columns: Sequence[str], rows: Sequence[Sequence[Any]], title: str = "") -> None:
-        if self.settings.quiet:
+        """A result table (``--quiet`` keeps it): boxed on a terminal wide enough for
+        every cell, else plain aligned lines; never truncated (ids, paths and times are
+        the data a table exists to show)."""
+        if self.json:
             return
-        if self.tty:
+        header = [printable(c) for c in columns]
+        body = [[printable(cell, keep_newlines=True) for cell in row] for row in rows]
+        if self.tty and _boxed_width(header, body) <= self.console.width:
             table = Table(title=title or None)
-            for column in columns:
-                table.add_column(column)
-            for row in rows:
-                table.add_row(*[printable(cell, keep_newlines=True) for cell in row])
+            for column in header:
+                table.add_column(column, overflow="fold")
+            for row in body:
+                table.add_row(*row)
             self.console.print(table)
             return
-        cells = [[printable(c) for c in columns]] + [[printable(c) for c in row] for row in rows]
+        if title and self.tty:
+            sys.stdout.write(printable(title) + "\n")
+        cells = [header] + [[cell.replace("\n", ",") for cell in row] for row in body]
         widths = [max(len(row[i]) for row in cells) for i in range(len(columns))]
         for row in cells:
             line = "  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row))
@@ -182,6 +200,16 @@ class Output:
     def live_progress(self) -> bool:
         """Whether progress bars are drawn (an operation then counts totals up front)."""
         return not (self.json or self.settings.quiet or not sys.stderr.isatty())
+
+
+def _boxed_width(header: Sequence[str], body: Sequence[Sequence[str]]) -> int:
+    """The width of a boxed table showing every cell whole (its longest line per column,
+    one space of padding each side, one border between and around the columns)."""
+    widths = [
+        max(cell_len(line) for cell in column for line in cell.split("\n"))
+        for column in zip(header, *body, strict=True)
+    ]
+    return sum(widths) + 3 * len(widths) + 1
 
 
 def flag_marker(trust: object) -> str:

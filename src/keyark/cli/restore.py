@@ -21,11 +21,37 @@ from keyark.errors import RestoreError, UsageError
     "--include",
     "includes",
     multiple=True,
-    metavar="GLOB",
-    help="Restore only matching paths.",
+    metavar="PATTERN",
+    help="Restore only matching paths (see docs/patterns.md).",
 )
 @click.option(
-    "-e", "--exclude", "excludes", multiple=True, metavar="GLOB", help="Skip matching paths."
+    "-e", "--exclude", "excludes", multiple=True, metavar="PATTERN", help="Skip matching paths."
+)
+@click.option(
+    "--iinclude", "iincludes", multiple=True, metavar="PATTERN", help="--include, ignoring case."
+)
+@click.option(
+    "--iexclude", "iexcludes", multiple=True, metavar="PATTERN", help="--exclude, ignoring case."
+)
+@click.option(
+    "--include-file", "include_files", multiple=True, metavar="FILE", help="Read includes."
+)
+@click.option(
+    "--exclude-file", "exclude_files", multiple=True, metavar="FILE", help="Read excludes."
+)
+@click.option(
+    "--iinclude-file",
+    "iinclude_files",
+    multiple=True,
+    metavar="FILE",
+    help="--include-file, ignoring case.",
+)
+@click.option(
+    "--iexclude-file",
+    "iexclude_files",
+    multiple=True,
+    metavar="FILE",
+    help="--exclude-file, ignoring case.",
 )
 @click.option("--verify", is_flag=True, help="Re-read restored files and compare.")
 @click.option("-n", "--dry-run", is_flag=True, help="Show what would be restored.")
@@ -59,6 +85,12 @@ def command(
     target: str,
     includes: tuple[str, ...],
     excludes: tuple[str, ...],
+    iincludes: tuple[str, ...],
+    iexcludes: tuple[str, ...],
+    include_files: tuple[str, ...],
+    exclude_files: tuple[str, ...],
+    iinclude_files: tuple[str, ...],
+    iexclude_files: tuple[str, ...],
     verify: bool,
     dry_run: bool,
     overwrite: str,
@@ -71,17 +103,28 @@ def command(
 ) -> None:
     """Restore SNAPSHOT (an id, id prefix or 'latest'; or use --at) into --target.
 
-    SNAPSHOT:DIR restores only DIR of the snapshot.
+    SNAPSHOT:DIR restores only DIR of the snapshot. Patterns follow restic's rules
+    (docs/patterns.md) and match the snapshot's paths. Exit codes: 0 restored, 1 an
+    error (nothing selected, an unusable target, entries that could not be restored:
+    the rest is restored), 10 no repository, 11 locked, 12 wrong passphrase.
     """
     settings = settings_of(ctx)
     out = Output(settings)
     if snapshot is None and at is None:
         raise UsageError("name a SNAPSHOT (id, prefix or 'latest') or give --at TIME")
     ref, _, subpath = (snapshot or "").partition(":")
+    if ref and at is not None:
+        raise UsageError(f"--at picks the snapshot itself: give either {ref} or --at, not both")
     options = ops.RestoreOptions(
         target=target,
         includes=list(includes),
         excludes=list(excludes),
+        iincludes=list(iincludes),
+        iexcludes=list(iexcludes),
+        include_files=list(include_files),
+        exclude_files=list(exclude_files),
+        iinclude_files=list(iinclude_files),
+        iexclude_files=list(iexclude_files),
         verify=verify,
         dry_run=dry_run,
         overwrite=overwrite,
@@ -122,5 +165,4 @@ def _report(out: Output, summary: ops.RestoreSummary, target: str) -> None:
         + (f"; verified {summary.files_verified} files" if summary.files_verified else "")
         + (f" in {summary.duration_seconds:.2f}s" if not summary.dry_run else "")
     )
-    for message in summary.errors:
-        out.warn(message)
+    # summary.errors were shown as they happened (restore.entry warnings): not again.

@@ -1,4 +1,7 @@
-"""Global options (valid before or after the verb), turned into :mod:`keyark.config`.
+"""The global options of one invocation (:class:`Settings`), turned into :mod:`keyark.config`.
+
+The options themselves are defined once in :mod:`keyark.cli.options` (every command
+and group accepts them, before or after the verb).
 
 The flags and their ``KEYARK_*`` variables become the config model
 (:func:`keyark.config.environment.from_flags`), which the one resolver turns into
@@ -10,33 +13,26 @@ passphrase is read from ``KEYARK_PASSWORD``, a file (``--password-file`` /
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass, fields, replace
-from typing import Any, TypeVar
+from dataclasses import dataclass, field, fields, replace
 
 import click
 
 from keyark import ops
-from keyark.cancel import CancelToken
+from keyark.cli.invocation import CANCEL
+from keyark.cli.options import (
+    SETTINGS_KEY,
+    given,
+    global_options,
+    global_options_except,
+    verb_path,
+)
 from keyark.config import environment
 from keyark.config.environment import Flags
 from keyark.config.models import RepositoryConfig
 from keyark.config.secrets import resolve_secret
+from keyark.errors import UsageError
 from keyark.events import Events, EventSink
 from keyark.redaction import redact
-
-F = TypeVar("F", bound=Callable[..., Any])
-
-
-class _CurrentToken:
-    """The cancel token of the running command (a new one per ``main()`` call)."""
-
-    token = CancelToken()
-
-
-#: ``cli.main`` installs a fresh token per run and trips it on ``SIGINT``/``SIGTERM``.
-CANCEL = _CurrentToken()
-_KEY = "keyark.settings"
 
 
 @dataclass
@@ -48,6 +44,10 @@ class Settings(Flags):
 
     #: ``--no-cache``: catalog and agent cache in memory only (applied by ``cli.main``).
     no_cache: bool = False
+    #: ``key add/passwd/recover --new-password-file``.
+    new_password_file: str | None = None
+    #: ``copy --from-password-command``: not shown by ``repr()`` (may carry a secret).
+    from_password_command: str | None = field(default=None, repr=False)
     json: bool = False
     debug: bool = False
     quiet: bool = False
@@ -102,96 +102,46 @@ def pkcs11_pin(token: str | None) -> str:
 
 
 def new_passphrase(settings: Settings) -> bytes:
-    """A new passphrase: ``KEYARK_NEW_PASSWORD``, ``KEYARK_NEW_PASSWORD_FILE`` or a prompt."""
-    return resolve_secret(environment.new_passphrase_sources()).get_secret_value()
+    """A new passphrase: ``--new-password-file``, ``KEYARK_NEW_PASSWORD``,
+    ``KEYARK_NEW_PASSWORD_FILE`` or a prompt."""
+    sources = environment.new_passphrase_sources(password_file=settings.new_password_file)
+    return resolve_secret(sources).get_secret_value()
 
 
 def settings_of(ctx: click.Context) -> Settings:
+    """The global options of this invocation (built once from what the options stored).
+
+    ``--no-lock`` on a command whose operation changes the repository is refused here,
+    before anything is opened.
+    """
     root = ctx.find_root()
-    settings = root.meta.get(_KEY)
+    settings = root.meta.get(SETTINGS_KEY)
     if settings is None:
-        settings = Settings()
-        root.meta[_KEY] = settings
+        settings = Settings(**given(ctx))
+        root.meta[SETTINGS_KEY] = settings
     assert isinstance(settings, Settings)
+    if settings.no_lock:
+        refuse_no_lock(verb_path(ctx))
     return settings
 
 
-def _store(ctx: click.Context, param: click.Parameter, value: Any) -> None:
-    if value is None or value is False or value == ():
-        return
-    assert param.name is not None
-    setattr(settings_of(ctx), param.name, value)
+def refuse_no_lock(verb: str) -> None:
+    """A UsageError when ``verb`` runs an operation that changes the repository."""
+    entry = ops.CATALOGUE.get(verb)
+    if entry is not None and entry.mutates:
+        raise UsageError(
+            f"--no-lock is only for commands that read: '{verb}' changes the "
+            "repository and needs its lock"
+        )
 
 
-def global_options(func: F) -> F:
-    """Attach the global options to the group and to every verb."""
-    return _attach(func, ())
-
-
-def global_options_except(*names: str) -> Callable[[F], F]:
-    """Like :func:`global_options` but without ``names`` (a verb's own options of that name)."""
-
-    def decorate(func: F) -> F:
-        return _attach(func, names)
-
-    return decorate
-
-
-def _attach(func: F, skip: tuple[str, ...]) -> F:
-    named = [
-        click.option("-r", "--repo", help="Repository location (or KEYARK_REPOSITORY)."),
-        click.option("--password-file", metavar="FILE", help="Read the passphrase from FILE."),
-        click.option("--password-command", metavar="CMD", help="Run CMD to get the passphrase."),
-        click.option("--cache-dir", metavar="DIR", help="Local cache directory."),
-        click.option(
-            "--no-cache", is_flag=True, help="Keep the catalog and caches in memory only."
-        ),
-        click.option("--retry-lock", metavar="DURATION", help="Retry a held lock for DURATION."),
-        click.option(
-            "--agent-credential", metavar="FILE", help="Write-only agent credential (backup only)."
-        ),
-        click.option("--json", "json", is_flag=True, help="Machine-readable output."),
-        click.option("-q", "--quiet", is_flag=True, help="Only errors."),
-        click.option("--debug", is_flag=True, help="Log details and show tracebacks."),
-        click.option(
-            "--key-file", metavar="PATH", help="Open with this key file (or KEYARK_KEY_FILE)."
-        ),
-        click.option("--pkcs11-module", metavar="PATH", help="Open with a PKCS#11 key: module."),
-        click.option("--pkcs11-token", metavar="LABEL", help="PKCS#11 token label."),
-        click.option("--pkcs11-key", metavar="LABEL", help="PKCS#11 key label."),
-        click.option(
-            "--sftp-known-hosts",
-            metavar="FILE",
-            help="SFTP: trusted host keys (~/.ssh/known_hosts).",
-        ),
-        click.option("--sftp-identity", metavar="FILE", help="SFTP: private key to log in with."),
-        click.option(
-            "--s3-endpoint", metavar="URL", help="S3: endpoint of an S3-compatible store."
-        ),
-        click.option("--ftp-ca-file", metavar="FILE", help="FTPS: trusted CA certificate(s)."),
-        click.option(
-            "--limit-upload", metavar="KiB/s", help="Upload bandwidth limit (KEYARK_LIMIT_UPLOAD)."
-        ),
-        click.option(
-            "--limit-download",
-            metavar="KiB/s",
-            help="Download bandwidth limit (KEYARK_LIMIT_DOWNLOAD).",
-        ),
-        click.option(
-            "--connections", metavar="N", help="Parallel backend connections (KEYARK_CONNECTIONS)."
-        ),
-    ]
-    options = [option for option in named if _option_name(option) not in skip]
-    for option in reversed(options):
-        func = option(func)
-    for param in getattr(func, "__click_params__", [])[-len(options) :]:
-        param.expose_value = False
-        param.callback = _store
-        param.is_eager = True
-    return func
-
-
-def _option_name(option: Callable[[Any], Any]) -> str:
-    """The parameter name a ``click.option`` decorator would create."""
-    probe: Any = option(lambda: None)
-    return str(probe.__click_params__[-1].name)
+__all__ = [
+    "CANCEL",
+    "Settings",
+    "global_options",
+    "global_options_except",
+    "new_passphrase",
+    "pkcs11_pin",
+    "refuse_no_lock",
+    "settings_of",
+]

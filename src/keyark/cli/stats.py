@@ -12,21 +12,49 @@ from keyark.cli.verb import start
 
 
 @click.command("stats")
+@click.argument("snapshots", nargs=-1, metavar="[SNAPSHOT]...")
+@click.option(
+    "--mode",
+    type=click.Choice(ops.STATS_MODES),
+    default=ops.STATS_MODES[0],
+    show_default=True,
+    help="What the totals count (restic's modes): each snapshot as restored, files with "
+    "distinct contents, or the distinct blobs as stored.",
+)
 @filter_options
 @global_options
 @click.pass_context
 def command(
-    ctx: click.Context, hosts: tuple[str, ...], tags: tuple[str, ...], paths: tuple[str, ...]
+    ctx: click.Context,
+    snapshots: tuple[str, ...],
+    mode: str,
+    hosts: tuple[str, ...],
+    tags: tuple[str, ...],
+    paths: tuple[str, ...],
 ) -> None:
-    """Show logical and stored size, dedup and compression ratios, blob counts."""
+    """Show sizes and ratios of SNAPSHOTs (ids or 'latest'; default: all matching)."""
     out, context = start(ctx)
-    result = ops.stats(context, ops.StatsOptions(make_filter(hosts, tags, paths)))
+    options = ops.StatsOptions(make_filter(hosts, tags, paths), list(snapshots), mode)
+    result = ops.stats(context, options)
     if out.json:
         out.emit_json(result.to_dict())
         return
+    totals: list[tuple[str, object]] = [("Stats mode", result.mode)]
+    if result.mode == "raw-data":
+        totals += [
+            ("Total blob count", result.total_blob_count),
+            ("Total size (stored)", human_size(result.total_size)),
+            ("Total uncompressed size", human_size(result.total_uncompressed_size)),
+        ]
+    else:
+        totals += [
+            ("Total file count", result.total_file_count),
+            ("Total size", human_size(result.total_size)),
+        ]
     out.table(
         ["", "Value"],
         [
+            *totals,
             ("Snapshots", result.snapshots),
             ("Files (all snapshots)", result.files),
             ("Logical size", human_size(result.logical_size)),

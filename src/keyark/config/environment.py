@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from keyark.backends.registry import BackendOptions, settings_prefix
@@ -77,6 +78,8 @@ class Flags:
     """The CLI's global flags that configure a repository (None = not given)."""
 
     repo: str | None = None
+    #: ``--repository-file``: a file holding the repository location.
+    repository_file: str | None = None
     password_file: str | None = None
     #: Not shown by ``repr()``: a command line may carry a secret.
     password_command: str | None = field(default=None, repr=False)
@@ -93,6 +96,8 @@ class Flags:
     limit_upload: str | None = None
     limit_download: str | None = None
     connections: str | None = None
+    #: ``--no-lock``: read without writing a lock object (reading operations only).
+    no_lock: bool = False
 
 
 def from_flags(flags: Flags, environ: Mapping[str, str] | None = None) -> RepositoryConfig:
@@ -102,6 +107,7 @@ def from_flags(flags: Flags, environ: Mapping[str, str] | None = None) -> Reposi
         repository=repository_spec(flags, env),
         credentials=credential_spec(flags, env),
         cache_dir=cache_dir(flags, env),
+        no_lock=flags.no_lock,
     )
 
 
@@ -111,15 +117,42 @@ def cache_dir(flags: Flags, environ: Mapping[str, str] | None = None) -> str | N
 
 
 def named_repository(flags: Flags, environ: Mapping[str, str] | None = None) -> str | None:
-    """``--repo`` or ``KEYARK_REPOSITORY``; None when neither is given."""
-    return flags.repo or environ_or_default(environ).get("KEYARK_REPOSITORY") or None
+    """The first of ``--repo``, ``--repository-file``, ``KEYARK_REPOSITORY``,
+    ``KEYARK_REPOSITORY_FILE`` (a file holds the location); None when none is given."""
+    env = environ_or_default(environ)
+    if flags.repo:
+        return flags.repo
+    if flags.repository_file:
+        return _location_in(flags.repository_file, "--repository-file")
+    if env.get("KEYARK_REPOSITORY"):
+        return env["KEYARK_REPOSITORY"]
+    if env.get("KEYARK_REPOSITORY_FILE"):
+        return _location_in(env["KEYARK_REPOSITORY_FILE"], "KEYARK_REPOSITORY_FILE")
+    return None
+
+
+def _location_in(file: str, source: str) -> str:
+    """The repository location a file holds (surrounding white space removed)."""
+    try:
+        text = Path(file).read_text(encoding="utf-8").strip()
+    except (OSError, UnicodeDecodeError) as error:
+        reason = getattr(error, "strerror", None) or str(error)
+        raise UsageError(
+            f"{source} {file}: cannot read the repository location ({reason})"
+        ) from None
+    if not text:
+        raise UsageError(f"{source} {file}: the file is empty (it should hold the location)")
+    return text
 
 
 def repository_url(flags: Flags, environ: Mapping[str, str] | None = None) -> str:
-    """``--repo`` or ``KEYARK_REPOSITORY``; a UsageError when neither is given."""
+    """The repository location (:func:`named_repository`); a UsageError when none is given."""
     url = named_repository(flags, environ)
     if not url:
-        raise UsageError("no repository given: use --repo or set KEYARK_REPOSITORY")
+        raise UsageError(
+            "no repository given: use --repo or --repository-file, "
+            "or set KEYARK_REPOSITORY or KEYARK_REPOSITORY_FILE"
+        )
     return url
 
 
@@ -245,10 +278,14 @@ def pin_sources(token: str | None) -> list[SecretRef]:
     ]
 
 
-def new_passphrase_sources(environ: Mapping[str, str] | None = None) -> list[SecretRef]:
-    """``KEYARK_NEW_PASSWORD``, ``KEYARK_NEW_PASSWORD_FILE``, then a confirmed prompt."""
+def new_passphrase_sources(
+    environ: Mapping[str, str] | None = None, *, password_file: str | None = None
+) -> list[SecretRef]:
+    """``--new-password-file``, ``KEYARK_NEW_PASSWORD``, ``KEYARK_NEW_PASSWORD_FILE``,
+    then a confirmed prompt."""
     env = environ_or_default(environ)
-    sources = [SecretRef(env="KEYARK_NEW_PASSWORD")]
+    sources = [SecretRef(file=password_file)] if password_file else []
+    sources.append(SecretRef(env="KEYARK_NEW_PASSWORD"))
     if env.get("KEYARK_NEW_PASSWORD_FILE"):
         sources.append(SecretRef(file=env["KEYARK_NEW_PASSWORD_FILE"]))
     sources.append(SecretRef(prompt="enter new passphrase", confirm=True))
@@ -256,14 +293,22 @@ def new_passphrase_sources(environ: Mapping[str, str] | None = None) -> list[Sec
 
 
 def source_passphrase_sources(
-    password_file: str | None, environ: Mapping[str, str] | None = None
+    password_file: str | None,
+    environ: Mapping[str, str] | None = None,
+    *,
+    command: str | None = None,
 ) -> list[SecretRef]:
-    """``copy``'s source: ``--from-password-file``, ``KEYARK_FROM_PASSWORD(_FILE)``."""
+    """``copy``'s source: ``--from-password-file``, ``--from-password-command``,
+    ``KEYARK_FROM_PASSWORD``, ``KEYARK_FROM_PASSWORD_FILE``, ``KEYARK_FROM_PASSWORD_COMMAND``."""
     env = environ_or_default(environ)
     sources = [SecretRef(file=password_file)] if password_file else []
+    if command:
+        sources.append(SecretRef(command=command))
     sources.append(SecretRef(env="KEYARK_FROM_PASSWORD"))
     if env.get("KEYARK_FROM_PASSWORD_FILE"):
         sources.append(SecretRef(file=env["KEYARK_FROM_PASSWORD_FILE"]))
+    if env.get("KEYARK_FROM_PASSWORD_COMMAND"):
+        sources.append(SecretRef(command=env["KEYARK_FROM_PASSWORD_COMMAND"]))
     return sources
 
 

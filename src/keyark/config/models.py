@@ -125,6 +125,8 @@ class RepositoryConfig(BaseModel):
     repository: RepositorySpec
     credentials: CredentialSpec = Field(default_factory=CredentialSpec)
     cache_dir: str | None = None
+    #: Read without writing a lock object; operations that change the repository refuse it.
+    no_lock: bool = False
 
 
 class Config(BaseModel):

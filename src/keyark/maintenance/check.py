@@ -11,8 +11,6 @@ Progress is reported per pack: ``structure`` (pack headers checked) and, with
 from __future__ import annotations
 
 import hashlib
-import random
-import re
 import threading
 import time
 from collections.abc import Callable
@@ -26,6 +24,12 @@ from keyark.crypto.agents import TRUSTED
 from keyark.crypto.envelope import envelope_key_id
 from keyark.errors import BackendError, FormatError, IntegrityError, KeyarkError, UsageError
 from keyark.events import Events
+from keyark.maintenance.check_packs import (
+    REPAIR_THE_PACK,
+    duplicate_copies,
+    record_damage,
+    select_packs,
+)
 from keyark.maintenance.usage import read_snapshots
 from keyark.repo.full_disk import read_lock
 from keyark.repo.index import BlobLocation, PackRecord, merge_pack_record
@@ -48,25 +52,6 @@ class CheckOptions:
     subset: str | None = None
 
 
-def select_packs(pack_ids: list[bytes], subset: str | None) -> list[bytes]:
-    """The packs to read for a subset spec (all when None)."""
-    if subset is None:
-        return pack_ids
-    spec = subset.strip()
-    if match := re.fullmatch(r"(\d+(?:\.\d+)?)%", spec):
-        percent = float(match.group(1))
-        if not 0 < percent <= 100:
-            raise UsageError(f"read-data subset {spec}: percentage must be in (0, 100]")
-        count = max(1, round(len(pack_ids) * percent / 100)) if pack_ids else 0
-        return random.sample(pack_ids, count)
-    if match := re.fullmatch(r"(\d+)/(\d+)", spec):
-        part, total = int(match.group(1)), int(match.group(2))
-        if not 1 <= part <= total:
-            raise UsageError(f"read-data subset {spec}: need 1 <= n <= t")
-        return [p for p in pack_ids if p[0] % total == part - 1]
-    raise UsageError(f"read-data subset {spec!r}: use N% or n/t")
-
-
 class Checker:
     """Runs one check and collects problems (progress and cancel through ``events``/``cancel``)."""
 
@@ -85,6 +70,10 @@ class Checker:
         self.lost: set[bytes] = set()
         #: (blob id, pack id) of every copy known to be bad or gone.
         self.bad_copies: dict[tuple[bytes, bytes], str] = {}
+        #: Packs that could not be read now (a storage error, maybe passing): not damage.
+        self.unreachable: set[bytes] = set()
+        #: Packs whose data was read and verified.
+        self.read_packs: set[bytes] = set()
 
     def problem(self, kind: str, obj: str, message: str, harmless: bool = False) -> Problem:
         found = Problem(kind, obj, message, harmless=harmless)
@@ -132,20 +121,27 @@ class Checker:
             self.problem(
                 "pack",
                 pack_name(pack_id),
-                "pack is not in any index (left by an interrupted backup; prune removes it)",
+                "pack is not in any index (left by an interrupted backup or a pack repair; "
+                "prune removes it)",
                 harmless=True,
             )
         self._per_pack("structure", self.check_pack_header, readable)
-        copies = sum(len(r.entries) for r in self.records.values()) - len(repo.blobs.index)
-        if copies > 0:
-            self.problem(
-                "index",
-                "index/",
-                f"{copies} blob copies are stored more than once (prune removes the extras)",
-                harmless=True,
-            )
+        self.note_duplicates()
         self.summary.packs = len(stored)
         self.summary.blobs = len(repo.blobs.index)
+
+    def note_duplicates(self) -> None:
+        """Note blob copies stored more than once: unused space, as prune counts it."""
+        copies, extra_bytes = duplicate_copies(self.records.values())
+        if copies:
+            self.problem(
+                "index",
+                "",
+                f"{copies} blob copies ({extra_bytes} bytes) are stored more than once: "
+                "unused space, which prune repacks away once the unused space is above "
+                "its limit (at once with a limit of 0)",
+                harmless=True,
+            )
 
     def check_temporaries(self) -> None:
         """Note the temporary objects killed writes left (harmless; prune removes them)."""
@@ -157,9 +153,15 @@ class Checker:
         if report.found:
             self.problem("storage", "temporary objects", report.describe(), harmless=True)
 
-    def lose_pack(self, pack_id: bytes, message: str) -> None:
-        """Report a pack whose blobs cannot be read; snapshots using them are added later."""
+    def lose_pack(self, pack_id: bytes, message: str, *, damaged: bool = True) -> None:
+        """Report a pack whose blobs cannot be read; snapshots using them are added later.
+
+        A pack that is not ``damaged`` failed to be read now (a storage error): its
+        copies are not recorded as damaged.
+        """
         found = self.problem("pack", pack_name(pack_id), message)
+        if not damaged:
+            self.unreachable.add(pack_id)
         self.lost.add(pack_id)
         reason = f"pack {pack_id.hex()[:16]}: {message}"
         with self._lock:
@@ -181,7 +183,10 @@ class Checker:
         try:
             header = self.repo.blobs.read_pack_header(pack_id, record.size)
         except (IntegrityError, BackendError) as error:
-            self.lose_pack(pack_id, f"pack header cannot be read: {error}")
+            damaged = isinstance(error, IntegrityError)
+            advice = f"; {REPAIR_THE_PACK}" if damaged else ""
+            message = f"pack header cannot be read: {error}{advice}"
+            self.lose_pack(pack_id, message, damaged=damaged)
             return
         contained = set(header)
         orphaned = [e for e in record.entries if e not in contained]
@@ -214,6 +219,7 @@ class Checker:
         except BackendError as error:
             self.problem("pack", name, f"cannot read: {error}")
             return 0
+        self.read_packs.add(pack_id)
         try:
             if hashlib.sha256(data).digest() != pack_id:
                 raise IntegrityError("content does not match its SHA-256 name")
@@ -222,7 +228,7 @@ class Checker:
             key_id = envelope_key_id(sealed)
             entries = parse_header(repo.keys.sealer_for(key_id), sealed)
         except (IntegrityError, FormatError) as error:
-            self.problem("pack", name, f"pack is damaged: {error}")
+            self.problem("pack", name, f"pack is damaged: {error}; {REPAIR_THE_PACK}")
             # Fall back to the index's view to find which blobs survive.
             entries = []
             for location in repo.blobs.index.all_locations():
@@ -251,7 +257,8 @@ class Checker:
                 "pack",
                 name,
                 f"copy of blob {location.blob_id.hex()[:16]} does not verify "
-                f"({writer} copy in pack {location.pack_id.hex()[:16]}): {error}",
+                f"({writer} copy in pack {location.pack_id.hex()[:16]}): {error}; "
+                + REPAIR_THE_PACK,
             )
 
     def settle_bad_copies(self) -> None:
@@ -295,6 +302,14 @@ class Checker:
                 )
                 self.cancel.check()
         return results
+
+    def record_damage(self) -> None:
+        """Remember the damaged copies, so this client's backups store that content again."""
+        damaged = [copy for copy in self.bad_copies if copy[1] not in self.unreachable]
+        try:
+            record_damage(self.repo, damaged, self.records.keys(), self.read_packs)
+        except OSError as error:  # the cache is a help, never a reason to fail a check
+            self.problem("storage", "damage record", f"cannot be saved: {error}", harmless=True)
 
     # ----------------------------------------------------------------- snapshots
     def check_snapshots(self) -> list[Snapshot]:
@@ -380,6 +395,8 @@ def check(
     repository's bound events and cancel token, no wait).
     """
     options = options or CheckOptions()
+    if options.read_data and options.subset:
+        raise UsageError("read every pack or a subset of them, not both")
     ctx = ctx or OperationContext(events=repo.events, cancel=repo.cancel)
     started = time.monotonic()
     checker = Checker(repo, ctx.events, ctx.cancel)
@@ -391,6 +408,7 @@ def check(
             checker.check_data(options.subset)
         checker.settle_bad_copies()
         checker.check_trees(snapshots)
+        checker.record_damage()
     # Damaged blobs that no snapshot uses are still damage.
     reported = {p.object for p in checker.summary.problems}
     for blob_id, reason in checker.bad_blobs.items():
@@ -400,4 +418,11 @@ def check(
     return checker.summary
 
 
-__all__ = ["REPAIR_THE_INDEX", "CheckOptions", "Checker", "check", "select_packs"]
+__all__ = [
+    "REPAIR_THE_INDEX",
+    "REPAIR_THE_PACK",
+    "CheckOptions",
+    "Checker",
+    "check",
+    "select_packs",
+]

@@ -14,10 +14,23 @@ from keyark.repo.repository import Repository
 from keyark.repo.snapshot import Snapshot
 from keyark.repo.tree import DIR, FILE
 
+#: restic's ``stats --mode`` values: what ``total_size`` and the counts measure.
+RESTORE_SIZE = "restore-size"
+FILES_BY_CONTENTS = "files-by-contents"
+RAW_DATA = "raw-data"
+STATS_MODES = (RESTORE_SIZE, FILES_BY_CONTENTS, RAW_DATA)
+
 
 @dataclass
 class RepoStats(Summary):
-    """Sizes and ratios of a repository (or of some snapshots)."""
+    """Sizes and ratios of a repository (or of some snapshots).
+
+    ``mode`` picks what restic's fields ``total_size``, ``total_file_count`` and
+    ``total_blob_count`` measure: ``restore-size`` (every entry and file size as if
+    each snapshot were restored), ``files-by-contents`` (files with distinct contents)
+    or ``raw-data`` (the distinct blobs as stored, before and after compression).
+    keyark's own fields are computed in every mode.
+    """
 
     snapshots: int = 0
     files: int = 0
@@ -28,6 +41,11 @@ class RepoStats(Summary):
     data_blobs: int = 0
     tree_blobs: int = 0
     packs: int = 0
+    mode: str = RESTORE_SIZE
+    total_size: int = 0
+    total_file_count: int = 0
+    total_blob_count: int = 0
+    total_uncompressed_size: int = 0
 
     @property
     def dedup_ratio(self) -> float:
@@ -41,6 +59,7 @@ class RepoStats(Summary):
         return {
             "dedup_ratio": round(self.dedup_ratio, 3),
             "compression_ratio": round(self.compression_ratio, 3),
+            "snapshots_count": self.snapshots,
         }
 
 
@@ -49,41 +68,50 @@ def stats(
     snapshots: list[Snapshot],
     load_tree: TreeLoader,
     cancel: CancelToken = NEVER,
+    mode: str = RESTORE_SIZE,
 ) -> RepoStats:
-    """Sizes over ``snapshots``: logical (restore size) and what their unique blobs take.
+    """Sizes over ``snapshots``: logical (restore size) and what their unique blobs take,
+    and restic's totals for ``mode`` (see :class:`RepoStats`).
 
     Every snapshot walked is a cancel checkpoint.
     """
     repo.blobs.load_index()
-    result = RepoStats(snapshots=len(snapshots))
+    result = RepoStats(snapshots=len(snapshots), mode=mode)
     result.packs = len(repo.blobs.index.packs())
     result.repository_size = sum(size for _name, size in repo.packs.names())
 
     @cache
-    def tree_totals(tree_id: bytes) -> tuple[int, int]:
-        files = size = 0
+    def tree_totals(tree_id: bytes) -> tuple[int, int, int]:
+        entries = files = size = 0
         for node in load_tree(tree_id):
+            entries += 1
             if node.type == FILE:
                 files += 1
                 size += node.size
             elif node.type == DIR and node.subtree is not None:
-                sub_files, sub_size = tree_totals(node.subtree)
+                sub_entries, sub_files, sub_size = tree_totals(node.subtree)
+                entries += sub_entries
                 files += sub_files
                 size += sub_size
-        return files, size
+        return entries, files, size
 
+    entries = 0
     for snapshot in snapshots:
         cancel.check()
-        files, size = tree_totals(snapshot.tree)
+        counted, files, size = tree_totals(snapshot.tree)
+        entries += counted
         result.files += files
         result.logical_size += size
     seen_trees: set[bytes] = set()
     seen_blobs: set[bytes] = set()
+    contents: dict[tuple[bytes, ...], int] = {}
     for tree_id, nodes in unique_trees(load_tree, [s.tree for s in snapshots], cancel=cancel):
         seen_trees.add(tree_id)
         for node in nodes:
             if node.type == FILE:
                 seen_blobs.update(node.content)
+                contents[tuple(node.content)] = node.size
+    stored = raw = 0
     for blob_id in seen_blobs | seen_trees:
         location = repo.blobs.index.get(blob_id)
         if location is None:
@@ -94,7 +122,23 @@ def stats(
         elif location.kind == TREE:
             result.tree_blobs += 1
         result.stored_blob_size += location.length if location.kind == DATA else 0
+        stored += location.length
+        raw += location.raw_length
+    if mode == FILES_BY_CONTENTS:
+        result.total_file_count, result.total_size = len(contents), sum(contents.values())
+    elif mode == RAW_DATA:
+        result.total_size, result.total_uncompressed_size = stored, raw
+        result.total_blob_count = result.data_blobs + result.tree_blobs
+    else:
+        result.total_file_count, result.total_size = entries, result.logical_size
     return result
 
 
-__all__ = ["RepoStats", "stats"]
+__all__ = [
+    "FILES_BY_CONTENTS",
+    "RAW_DATA",
+    "RESTORE_SIZE",
+    "STATS_MODES",
+    "RepoStats",
+    "stats",
+]

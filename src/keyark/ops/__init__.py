@@ -24,9 +24,11 @@ import keyark.ops.prune as _prune
 import keyark.ops.repair as _repair
 import keyark.ops.repository as _repository
 import keyark.ops.restore as _restore
+import keyark.ops.rewrite as _rewrite
 import keyark.ops.rotation as _rotation
 import keyark.ops.snapshots as _snapshots
 import keyark.ops.stats as _stats
+import keyark.ops.tag as _tag
 import keyark.ops.unlock as _unlock
 from keyark.context import Actor, OperationContext
 from keyark.ops.agents import *  # noqa: F403
@@ -45,9 +47,11 @@ from keyark.ops.prune import *  # noqa: F403
 from keyark.ops.repair import *  # noqa: F403
 from keyark.ops.repository import *  # noqa: F403
 from keyark.ops.restore import *  # noqa: F403
+from keyark.ops.rewrite import *  # noqa: F403
 from keyark.ops.rotation import *  # noqa: F403
 from keyark.ops.snapshots import *  # noqa: F403
 from keyark.ops.stats import *  # noqa: F403
+from keyark.ops.tag import *  # noqa: F403
 from keyark.ops.unlock import *  # noqa: F403
 from keyark.storage import init_repository, open_repository  # repository level (tests)
 from keyark.units import parse_seconds
@@ -78,7 +82,9 @@ __all__ += _prune.__all__
 __all__ += _repair.__all__
 __all__ += _repository.__all__
 __all__ += _restore.__all__
+__all__ += _rewrite.__all__
 __all__ += _rotation.__all__
 __all__ += _snapshots.__all__
 __all__ += _stats.__all__
+__all__ += _tag.__all__
 __all__ += _unlock.__all__

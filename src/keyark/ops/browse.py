@@ -3,30 +3,44 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 from keyark.catalog.browse import Change, FindMatch, list_entries
 from keyark.catalog.browse import diff as tree_diff
 from keyark.catalog.browse import find as find_matches
-from keyark.catalog.snapshots import browsing, find_snapshot, list_snapshots
+from keyark.catalog.snapshots import browsing, choose_snapshots, find_snapshot
 from keyark.catalog.trees import Entry
 from keyark.context import OperationContext
 from keyark.ops.catalogue import operation
 from keyark.ops.session import opened
 from keyark.repo.snapshot import Snapshot, SnapshotFilter
+from keyark.repo.tree import exact_text
 
 
 @dataclass
 class LsOptions:
-    """Which snapshot (id, prefix or ``latest``) and the path below which to list."""
+    """Which snapshot (id, prefix or ``latest``) and what of it to list.
+
+    Without ``path``, every entry of the snapshot; with a directory, the directory and
+    its direct children (everything below it when ``recursive``); with a file, the file.
+    ``selection`` (host, tags, paths) narrows what ``latest`` picks from.
+    """
 
     snapshot: str = "latest"
-    path: str = "/"
+    path: str | None = None
+    recursive: bool = False
+    selection: SnapshotFilter = field(default_factory=SnapshotFilter)
+
+
+def _rfc3339(ns: int) -> str:
+    """A time in ns since the epoch as RFC 3339 text in UTC (restic's ``mtime``)."""
+    return datetime.fromtimestamp(ns / 1e9, UTC).isoformat().replace("+00:00", "Z")
 
 
 @dataclass
 class Listing:
-    """The entries below a path of one snapshot, depth first."""
+    """The entries of one snapshot that ``ls`` shows, parents before children."""
 
     snapshot: Snapshot
     entries: list[Entry] = field(default_factory=list)
@@ -34,25 +48,61 @@ class Listing:
     def to_dict(self) -> dict[str, Any]:
         return {
             "snapshot": self.snapshot.describe(),
-            "entries": [{"path": e.path, **e.node.describe()} for e in self.entries],
+            "entries": [{**exact_text("path", e.path), **e.node.describe()} for e in self.entries],
         }
+
+    def json_lines(self) -> list[dict[str, Any]]:
+        """restic's ``ls --json`` shape: a snapshot object, then one object per node.
+
+        Each carries ``struct_type`` and ``message_type`` (``snapshot`` or ``node``);
+        the snapshot adds restic's ``hostname``, a node restic's ``permissions`` and
+        RFC 3339 ``mtime`` to keyark's fields (whose ``mode`` is octal text).
+        """
+        head = {
+            **self.snapshot.describe(),
+            "hostname": self.snapshot.host,
+            "struct_type": "snapshot",
+            "message_type": "snapshot",
+        }
+        nodes = [
+            {
+                **e.node.describe(),
+                **exact_text("path", e.path),
+                "permissions": e.node.permissions(),
+                "mtime": _rfc3339(e.node.mtime_ns),
+                "struct_type": "node",
+                "message_type": "node",
+            }
+            for e in self.entries
+        ]
+        return [head, *nodes]
 
 
 @operation("ls", options=LsOptions, result=Listing, mutates=False)
 def ls(ctx: OperationContext, options: LsOptions) -> Listing:
-    """List the entries of a snapshot below a path."""
+    """List the entries of a snapshot (a directory and its children, or all)."""
     with opened(ctx) as repo:
-        chosen = find_snapshot(repo, options.snapshot, ctx)
+        chosen = find_snapshot(repo, options.snapshot, ctx, options.selection)
         with browsing(repo, ctx) as load:
-            return Listing(chosen, list_entries(load, chosen, options.path))
+            entries = list_entries(load, chosen, options.path, options.recursive)
+            return Listing(chosen, entries)
 
 
 @dataclass
 class FindOptions:
-    """A glob on entry names (with ``/``: on full paths), in the chosen snapshots."""
+    """A glob on entry names (with ``/``: on full paths), in the chosen snapshots.
+
+    ``snapshots`` (ids, prefixes or ``latest``) limits the search to those (``latest``
+    narrowed by ``selection``); otherwise every snapshot ``selection`` matches is
+    searched. ``oldest``/``newest`` bound the entries' modification time (restic's
+    ``--oldest``/``--newest``).
+    """
 
     pattern: str
     selection: SnapshotFilter = field(default_factory=SnapshotFilter)
+    snapshots: list[str] = field(default_factory=list)
+    oldest: datetime | None = None
+    newest: datetime | None = None
 
 
 @dataclass
@@ -66,21 +116,29 @@ class FindResult:
         return {"matches": [m.to_dict() for m in self.matches], "snapshots": self.snapshots}
 
 
+def _ns(moment: datetime | None) -> int | None:
+    return None if moment is None else int(moment.timestamp() * 1_000_000_000)
+
+
 @operation("find", options=FindOptions, result=FindResult, mutates=False)
 def find(ctx: OperationContext, options: FindOptions) -> FindResult:
     """Find entries whose name matches a glob, across snapshots."""
     with opened(ctx) as repo:
-        chosen = list_snapshots(repo, ctx, options.selection)
+        chosen = choose_snapshots(repo, ctx, options.snapshots, options.selection)
+        window = (_ns(options.oldest), _ns(options.newest))
         with browsing(repo, ctx) as load:
-            return FindResult(find_matches(load, chosen, options.pattern), len(chosen))
+            found = find_matches(load, chosen, options.pattern, *window)
+            return FindResult(found, len(chosen))
 
 
 @dataclass
 class DiffOptions:
-    """The two snapshots to compare (ids, prefixes or ``latest``)."""
+    """The two snapshots to compare (ids, prefixes or ``latest``, which ``selection``
+    narrows)."""
 
     first: str
     second: str
+    selection: SnapshotFilter = field(default_factory=SnapshotFilter)
 
 
 @dataclass
@@ -109,8 +167,8 @@ class DiffResult:
 def diff(ctx: OperationContext, options: DiffOptions) -> DiffResult:
     """Show what changed between two snapshots."""
     with opened(ctx) as repo:
-        first = find_snapshot(repo, options.first, ctx)
-        second = find_snapshot(repo, options.second, ctx)
+        first = find_snapshot(repo, options.first, ctx, options.selection)
+        second = find_snapshot(repo, options.second, ctx, options.selection)
         with browsing(repo, ctx) as load:
             return DiffResult(first, second, list(tree_diff(load, first.tree, second.tree)))
 

@@ -7,14 +7,18 @@ target's keys and keep their provenance (see :mod:`keyark.replication`).
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from keyark.catalog.snapshots import list_snapshots
 from keyark.config.models import RepositoryConfig
 from keyark.context import OperationContext
+from keyark.errors import Hint, WrongPasswordError
 from keyark.ops.catalogue import operation
-from keyark.ops.session import opened
-from keyark.replication import CopySummary, choose_snapshots, copy_snapshots
+from keyark.ops.session import open_repository
+from keyark.replication import CopySummary, choose_snapshots, copy_snapshots, redacted_location
+from keyark.repo.repository import Repository
 
 
 @dataclass(frozen=True)
@@ -34,7 +38,7 @@ class CopyOptions:
 def copy(ctx: OperationContext, options: CopyOptions) -> CopySummary:
     """Copy snapshots from another repository, re-encrypted under this one's keys."""
     source_ctx = ctx.with_config(options.source)
-    with opened(source_ctx) as source, opened(ctx) as target:
+    with _opened_side(source_ctx, "source") as source, _opened_side(ctx, "destination") as target:
         chosen = choose_snapshots(
             list_snapshots(source, source_ctx),
             options.snapshots,
@@ -51,6 +55,21 @@ def copy(ctx: OperationContext, options: CopyOptions) -> CopySummary:
         )
         list_snapshots(target, ctx)  # bring the catalog up to date
     return summary
+
+
+@contextmanager
+def _opened_side(ctx: OperationContext, side: str) -> Iterator[Repository]:
+    """The repository open for the block; a refused key names the side and its location."""
+    try:
+        repo = open_repository(ctx)
+    except WrongPasswordError as error:
+        hint = Hint.SOURCE_PASSPHRASE if side == "source" else error.hint
+        where = redacted_location(ctx.url)
+        raise WrongPasswordError(f"{side} repository {where}: {error}", hint=hint) from None
+    try:
+        yield repo
+    finally:
+        repo.close()
 
 
 __all__ = ["CopyOptions", "CopySummary", "copy"]

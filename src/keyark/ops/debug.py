@@ -9,10 +9,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from keyark.catalog.snapshots import list_snapshots
 from keyark.context import OperationContext
+from keyark.errors import NotFoundError, UsageError
 from keyark.ops.catalogue import operation
 from keyark.ops.session import opened
 from keyark.repo.inspect import KINDS, cat
+from keyark.repo.repository import Repository
+from keyark.repo.snapshot import select_snapshot
 
 #: The kinds of object ``debug cat`` shows.
 DEBUG_KINDS = KINDS
@@ -46,9 +50,47 @@ class DebugObject:
     secret_result=True,  # the decrypted object: never in events or the audit log
 )
 def debug_cat(ctx: OperationContext, options: DebugCatOptions) -> DebugObject:
-    """Show one repository object (config, keyring, key, snapshot, index, pack, blob, lock)."""
+    """Show one repository object (config, keyring, key, snapshot, index, pack, blob, lock).
+
+    A snapshot may be ``latest``, a blob a unique id prefix, and a lock a unique id
+    prefix (without one, every lock is shown).
+    """
+    ref = options.object_id.strip()
     with opened(ctx) as repo:
-        return DebugObject(options.kind, cat(repo, options.kind, options.object_id))
+        if options.kind == "snapshot" and ref in ("", "latest"):
+            ref = select_snapshot(list_snapshots(repo, ctx), "latest").id
+        elif options.kind == "blob":
+            ref = _blob_id(repo, ref)
+        view = cat(repo, options.kind, ref)
+        if options.kind == "lock" and ref:
+            view = _one_lock(view, ref)
+        return DebugObject(options.kind, view)
+
+
+def _blob_id(repo: Repository, ref: str) -> str:
+    """The full id of the indexed blob ``ref`` names (a unique prefix of its hex id)."""
+    ref = ref.lower()
+    if not ref or len(ref) > 64 or any(c not in "0123456789abcdef" for c in ref):
+        raise UsageError("a blob id is up to 64 hex digits (a unique prefix is enough)")
+    repo.blobs.load_index()
+    matches = [loc.blob_id.hex() for loc in repo.blobs.index.locations()]
+    found = [blob for blob in matches if blob.startswith(ref)]
+    if not found:
+        raise NotFoundError(f"blob {ref[:16]} is not in the index")
+    if len(found) > 1:
+        raise UsageError(f"blob id {ref!r} is ambiguous; give more digits")
+    return found[0]
+
+
+def _one_lock(view: dict[str, Any], ref: str) -> dict[str, Any]:
+    """The one lock of ``view`` whose id starts with ``ref``."""
+    ref = ref.lower()
+    found = [lock for lock in view["locks"] if str(lock["name"]).rsplit("/", 1)[-1].startswith(ref)]
+    if not found:
+        raise NotFoundError(f"no lock with id {ref!r}")
+    if len(found) > 1:
+        raise UsageError(f"lock id {ref!r} is ambiguous; give more digits")
+    return dict(found[0])
 
 
 __all__ = ["DEBUG_KINDS", "DebugCatOptions", "DebugObject", "debug_cat"]

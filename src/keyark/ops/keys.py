@@ -122,17 +122,20 @@ def key_remove(ctx: OperationContext, options: KeyRemoveOptions) -> KeyChange:
 
 @dataclass(frozen=True)
 class KeyPasswdOptions:
-    """The new passphrase and its KDF."""
+    """The new passphrase; its KDF and label default to the replaced slot's."""
 
     new_passphrase: bytes = secret_option()
-    kdf: str = "argon2id"
+    #: ``argon2id`` or ``pbkdf2``; None keeps the KDF of the passphrase slot replaced.
+    kdf: str | None = None
+    #: A note ``key list`` shows; None keeps the label of the passphrase slot replaced.
+    label: str | None = None
 
 
 @operation("key passwd", options=KeyPasswdOptions, result=KeyChange, mutates=True)
 def key_passwd(ctx: OperationContext, options: KeyPasswdOptions) -> KeyChange:
     """Change the passphrase (the new slot replaces the passphrase slot in use)."""
     with opened(ctx) as repo:
-        info = keys.change_passphrase(repo, options.new_passphrase, options.kdf)
+        info = keys.change_passphrase(repo, options.new_passphrase, options.kdf, options.label)
     return KeyChange("passwd", info)
 
 

@@ -7,7 +7,7 @@ from keyark.context import OperationContext
 from keyark.ops.catalogue import operation
 from keyark.ops.session import opened
 from keyark.repo.snapshot import parse_time
-from keyark.restorer.run import RestoreOptions
+from keyark.restorer.run import RestoreOptions, check_restore_options
 from keyark.restorer.run import restore as run_restore
 from keyark.results import RestoreSummary
 
@@ -25,6 +25,7 @@ def restore(ctx: OperationContext, options: RestoreOptions) -> RestoreSummary:
     A partial restore raises :class:`~keyark.errors.RestoreError` with the summary
     as ``error.summary`` (everything restorable was restored).
     """
+    check_restore_options(options)  # before the repository is opened
     with opened(ctx) as repo:
         chosen = find_snapshot(repo, options.snapshot, ctx, options.selection, options.at)
         return run_restore(repo, chosen, options, ctx)

@@ -21,6 +21,7 @@ from keyark.crypto.envelope import ObjectKind, envelope_key_id
 from keyark.errors import BackendError, Hint, IntegrityError
 from keyark.repo.blob_writer import BlobWriter
 from keyark.repo.config import BlobHasher
+from keyark.repo.damage import load_damage, record_path
 from keyark.repo.index import BlobLocation, PackRecord, decode_index
 from keyark.repo.keys import KeyStore
 from keyark.repo.lock_store import LockStore
@@ -71,6 +72,7 @@ class BlobStore(BlobWriter):
             for records in pool.map(self._index_file_or_none, names):
                 for record in records or ():
                     self.add_record(record)
+        self.index.mark_damaged(load_damage(record_path(self.keys.trust)))
         self._index_loaded = True
 
     def _index_file_or_none(self, name: str) -> list[PackRecord] | None:

@@ -93,6 +93,8 @@ class MasterIndex:
         self._raw = array("Q")
         self._meta = array("B")  # kind << 4 | compression
         self._trusted = array("B")
+        #: (blob id, pack id) of copies a data check found damaged: never dedup targets.
+        self._damaged: set[tuple[bytes, bytes]] = set()
         self._lock = threading.Lock()
 
     def clear(self) -> None:
@@ -110,9 +112,24 @@ class MasterIndex:
         return blob_id in self._rows
 
     def has_trusted(self, blob_id: bytes) -> bool:
-        """Whether a trusted copy is indexed (the only kind full-key writers dedup against)."""
+        """Whether a trusted copy not known to be damaged is indexed (the only kind
+        full-key writers dedup against)."""
         row = self._rows.get(blob_id)
-        return row is not None and bool(self._trusted[row])
+        if row is None:
+            return False
+        if not self._damaged:
+            return bool(self._trusted[row])
+        rows = [row, *self._alternates.get(blob_id, ())]
+        return any(self._trusted[r] and not self._is_damaged(blob_id, r) for r in rows)
+
+    def mark_damaged(self, copies: Iterable[tuple[bytes, bytes]]) -> None:
+        """Remember copies (blob id, pack id) found damaged: they no longer satisfy dedup,
+        and reads try them last."""
+        with self._lock:
+            self._damaged.update(copies)
+
+    def _is_damaged(self, blob_id: bytes, row: int) -> bool:
+        return (blob_id, self._pack_ids[self._pack[row]]) in self._damaged
 
     def add_pack(
         self,
@@ -190,9 +207,14 @@ class MasterIndex:
         )
 
     def get(self, blob_id: bytes) -> BlobLocation | None:
-        """The best location of a blob (a trusted one when there is one)."""
+        """The best location of a blob (a trusted one when there is one, an undamaged one
+        when a data check found the best damaged)."""
         row = self._rows.get(blob_id)
-        return None if row is None else self._location(blob_id, row)
+        if row is None:
+            return None
+        if self._damaged and self._is_damaged(blob_id, row):
+            return self.candidates(blob_id)[0]
+        return self._location(blob_id, row)
 
     def candidates(self, blob_id: bytes) -> list[BlobLocation]:
         """Every known copy, best first: trusted before untrusted, then listing order."""
@@ -200,7 +222,7 @@ class MasterIndex:
         if row is None:
             return []
         rows = [row, *self._alternates.get(blob_id, ())]
-        rows.sort(key=lambda r: (not self._trusted[r], r != row))
+        rows.sort(key=lambda r: (not self._trusted[r], self._is_damaged(blob_id, r), r != row))
         return [self._location(blob_id, r) for r in rows]
 
     def copies(self) -> int:

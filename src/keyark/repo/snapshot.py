@@ -183,6 +183,19 @@ class SnapshotFilter:
     tags: Sequence[str] = ()
     paths: Sequence[str] = ()
 
+    def __bool__(self) -> bool:
+        """Whether any filter is given."""
+        return bool(self.hosts or self.tags or self.paths)
+
+    def describe(self) -> str:
+        """``host h1, tags a,b, paths /x`` (what the filter asks for, for messages)."""
+        parts = [
+            f"{label} {', '.join(values)}"
+            for label, values in (("host", self.hosts), ("tags", self.tags), ("paths", self.paths))
+            if values
+        ]
+        return "; ".join(parts)
+
     def matches(self, snapshot: Snapshot) -> bool:
         if self.hosts and snapshot.host not in self.hosts:
             return False
@@ -243,11 +256,14 @@ def select_snapshot(
 ) -> Snapshot:
     """Resolve an id, unique id prefix, ``latest``, or ``at`` (point in time).
 
-    ``latest`` and ``at`` pick among trusted snapshots only and ``warn`` how many flagged
-    ones they skipped; they never pick an original that a trusted repaired snapshot
-    (``extra["repaired_from"]``) replaces. An explicit id may name a flagged snapshot
+    ``selection`` (host, tags, paths) narrows what they pick from (an id that the
+    filter excludes is not found, and the error says so). ``latest`` and ``at`` pick
+    among trusted snapshots only and ``warn`` how many flagged ones they skipped; they
+    never pick an original that a trusted repaired snapshot (``extra["repaired_from"]``)
+    replaces. An explicit id may name a flagged snapshot
     (with a warning) or a damaged original.
     """
+    snapshots = list(snapshots)
     candidates = filter_snapshots(snapshots, selection)
     if at is not None or ref is None or ref == "latest":
         if at is not None:
@@ -267,8 +283,12 @@ def select_snapshot(
             where = (
                 f"at or before {at.isoformat(sep=' ', timespec='seconds')}"
                 if at is not None
+                else ""
+                if selection
                 else "(is the repository empty?)"
             )
+            if selection:
+                where = f"{where} matching {selection.describe()}".lstrip()
             raise SnapshotNotFoundError(
                 f"no trusted snapshot found {where}" + (f"; {note}" if note else "")
             )
@@ -278,7 +298,9 @@ def select_snapshot(
     ref = ref.lower()
     matches = [s for s in candidates if s.id.startswith(ref)]
     if not matches:
-        raise SnapshotNotFoundError(f"no snapshot with id {ref!r}", hint=Hint.SNAPSHOTS)
+        excluded = selection and any(s.id.startswith(ref) for s in snapshots)
+        where = f" matching {selection.describe()}" if excluded else ""
+        raise SnapshotNotFoundError(f"no snapshot with id {ref!r}{where}", hint=Hint.SNAPSHOTS)
     if len(matches) > 1:
         raise SnapshotNotFoundError(
             f"snapshot id prefix {ref!r} is ambiguous ({len(matches)} matches); give more digits"

@@ -7,6 +7,7 @@ Names are stored as bytes (POSIX names need not be UTF-8).
 
 from __future__ import annotations
 
+import base64
 import os
 from dataclasses import dataclass, field
 from typing import Any
@@ -36,6 +37,8 @@ BLOCKDEV = "blockdev"
 DEVICES = (CHARDEV, BLOCKDEV)
 NODE_TYPES = (FILE, DIR, SYMLINK, FIFO, CHARDEV, BLOCKDEV)
 TREE_VERSION = 1
+#: The ``ls -l`` type letter of each node type (regular files: ``-``).
+TYPE_LETTERS = {DIR: "d", SYMLINK: "l", FIFO: "p", CHARDEV: "c", BLOCKDEV: "b"}
 
 MAX_NAME_BYTES = 4096
 MAX_TARGET_BYTES = 4096
@@ -147,10 +150,21 @@ class Node:
             node.rdev = fields.get_int("r", 0, UINT64_MAX, default=0)
         return node
 
+    def permissions(self) -> str:
+        """``drwxr-x---``: the ``ls -l`` type letter and the permission bits."""
+        bits = "".join(
+            char if self.mode & (1 << (8 - i)) else "-" for i, char in enumerate("rwxrwxrwx")
+        )
+        return TYPE_LETTERS.get(self.type, "-") + bits
+
     def describe(self) -> dict[str, Any]:
-        """JSON-friendly view for listings and ``debug cat``."""
+        """JSON-friendly view for listings and ``debug cat``.
+
+        A name (or link target) that is not UTF-8 is shown escaped, with its exact
+        bytes next to it (see :func:`exact_text`).
+        """
         view: dict[str, Any] = {
-            "name": self.name,
+            **exact_text("name", self.name),
             "type": self.type,
             "mode": f"{self.mode:04o}",
             "uid": self.uid,
@@ -165,12 +179,34 @@ class Node:
         elif self.type == DIR and self.subtree is not None:
             view["subtree"] = self.subtree.hex()
         elif self.type == SYMLINK:
-            view["target"] = self.target
+            view.update(exact_text("target", self.target))
         elif self.type in DEVICES:
             view["rdev"] = self.rdev
         if self.xattrs:
             view["xattrs"] = sorted(self.xattrs)
         return view
+
+
+def escape_bytes(text: str) -> str:
+    """``text`` with each byte that was not UTF-8 (a surrogate escape) shown as ``\\xNN``.
+
+    Names are bytes on POSIX systems and are decoded with ``os.fsdecode``; this is
+    their display form (valid Unicode, so it can be printed and put in JSON).
+    """
+    if text.isprintable() or not any(0xDC80 <= ord(char) <= 0xDCFF for char in text):
+        return text
+    return "".join(
+        f"\\x{ord(char) - 0xDC00:02x}" if 0xDC80 <= ord(char) <= 0xDCFF else char for char in text
+    )
+
+
+def exact_text(key: str, text: str) -> dict[str, str]:
+    """``{key: text}``; for a name or path that is not UTF-8, ``{key: escaped, "raw_" + key:
+    base64 of its exact bytes}`` (the escaped form is for reading, the raw one is exact)."""
+    escaped = escape_bytes(text)
+    if escaped == text:
+        return {key: text}
+    return {key: escaped, f"raw_{key}": base64.b64encode(os.fsencode(text)).decode("ascii")}
 
 
 def encode_tree(nodes: list[Node]) -> bytes:

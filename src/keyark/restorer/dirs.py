@@ -12,10 +12,11 @@ import os
 import resource
 import threading
 from collections import OrderedDict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 from keyark.errors import UnsafePathError
+from keyark.restorer.target import target_errors
 
 DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 
@@ -32,10 +33,18 @@ MAX_OPEN = _max_open()
 class DirHandles:
     """An LRU of open directory descriptors keyed by parts below the target."""
 
-    def __init__(self, target: str, create: bool = True) -> None:
-        if create:
-            os.makedirs(target, mode=0o700, exist_ok=True)
-        self.root_fd = os.open(target, DIR_FLAGS & ~os.O_NOFOLLOW)
+    def __init__(
+        self,
+        target: str,
+        create: bool = True,
+        shown: Callable[[tuple[str, ...]], str] = lambda parts: "/" + "/".join(parts),
+    ) -> None:
+        #: How messages name a directory below the target.
+        self.shown = shown
+        with target_errors(target):
+            if create:
+                os.makedirs(target, mode=0o700, exist_ok=True)
+            self.root_fd = os.open(target, DIR_FLAGS & ~os.O_NOFOLLOW)
         self._open: OrderedDict[tuple[str, ...], int] = OrderedDict()
         self._pinned: dict[tuple[str, ...], int] = {}
         self._lock = threading.RLock()
@@ -74,7 +83,7 @@ class DirHandles:
             except OSError as error:
                 if error.errno in (errno.ELOOP, errno.ENOTDIR):
                     raise UnsafePathError(
-                        f"/{'/'.join(parts)}: is a symlink or not a directory in the target; "
+                        f"{self.shown(parts)}: is a symlink or not a directory in the target; "
                         "refusing to write through it"
                     ) from None
                 raise

@@ -11,7 +11,7 @@ and skipped; everything else is planned and restored.
 
 from __future__ import annotations
 
-import fnmatch
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from keyark.cancel import NEVER, CancelToken
@@ -23,6 +23,7 @@ from keyark.errors import (
     RestoreError,
     SnapshotNotFoundError,
 )
+from keyark.patterns import PatternSet
 from keyark.repo.tree import DEVICES, DIR, FIFO, FILE, SYMLINK
 
 #: One entry to restore, at ``parts`` below the target.
@@ -41,10 +42,45 @@ class RestorePlan:
     refused: list[str] = field(default_factory=list)
     #: Directories whose listing could not be read: (``/dir/...``, reason).
     unreadable: list[tuple[str, str]] = field(default_factory=list)
+    #: The snapshot directory restored (``SNAPSHOT:DIR``), empty for the whole snapshot.
+    base: tuple[str, ...] = ()
+    #: Directories an include pattern selects themselves (not only as parents).
+    included_dirs: int = 0
 
     @property
     def total_bytes(self) -> int:
         return sum(entry.node.size for entry in self.files)
+
+    @property
+    def empty(self) -> bool:
+        """Nothing selected: at most the directories above excluded entries.
+
+        (No file, symlink or special; no directory an include names; nothing
+        refused or unreadable.)
+        """
+        return not (
+            self.files
+            or self.symlinks
+            or self.specials
+            or self.included_dirs
+            or self.refused
+            or self.unreadable
+        )
+
+    def shown(self, parts: Sequence[str]) -> str:
+        """How to name the entry at ``parts`` below the target in messages.
+
+        The snapshot path (``/home/u/tls``) for a whole snapshot; relative to the
+        restored directory (``tls``, ``.`` for itself) for a ``SNAPSHOT:DIR`` restore.
+        """
+        return shown_path(self.base, parts)
+
+
+def shown_path(base: Sequence[str], parts: Sequence[str]) -> str:
+    """``/a/b`` for a whole-snapshot restore, ``a/b`` below a restored directory ``base``."""
+    if base:
+        return "/".join(parts) or "."
+    return "/" + "/".join(parts)
 
 
 def unsafe_reason(name: str) -> str | None:
@@ -59,41 +95,37 @@ def unsafe_reason(name: str) -> str | None:
 
 
 class PathFilter:
-    """``--include`` / ``--exclude`` globs over snapshot paths (restic semantics)."""
+    """Include and exclude patterns over snapshot paths (restic's rules, :mod:`keyark.patterns`).
 
-    def __init__(self, includes: list[str], excludes: list[str]) -> None:
-        self.includes = [p.rstrip("/") or "/" for p in includes]
-        self.excludes = [p.rstrip("/") or "/" for p in excludes]
+    An entry is restored when no exclude matches it (or a directory above it) and,
+    if there are includes, one matches it or a directory above it.
+    """
 
-    @staticmethod
-    def _match(pattern: str, path: str) -> bool:
-        if "/" not in pattern:
-            return any(fnmatch.fnmatchcase(part, pattern) for part in path.split("/") if part)
-        if fnmatch.fnmatchcase(path, pattern):
-            return True
-        # A pattern naming a directory selects everything below it.
-        parents = path.split("/")
-        return any(
-            fnmatch.fnmatchcase("/".join(parents[:i]), pattern) for i in range(2, len(parents))
-        )
+    def __init__(
+        self,
+        includes: Sequence[str] = (),
+        excludes: Sequence[str] = (),
+        *,
+        iincludes: Sequence[str] = (),
+        iexcludes: Sequence[str] = (),
+    ) -> None:
+        self.includes = PatternSet(includes, insensitive=iincludes)
+        self.excludes = PatternSet(excludes, insensitive=iexcludes)
+
+    def __bool__(self) -> bool:
+        return bool(self.includes or self.excludes)
 
     def excluded(self, path: str) -> bool:
-        return any(self._match(p, path) for p in self.excludes)
+        """Whether an exclude matches ``path`` (absolute in the snapshot)."""
+        return self.excludes.matches(path)
 
     def included(self, path: str) -> bool:
-        return not self.includes or any(self._match(p, path) for p in self.includes)
+        """Whether the includes (if any) select ``path``."""
+        return not self.includes or self.includes.matches(path)
 
     def may_contain_included(self, path: str) -> bool:
         """Could something below directory ``path`` be included?"""
-        if not self.includes:
-            return True
-        for pattern in self.includes:
-            if "/" not in pattern or self._match(pattern, path):
-                return True
-            prefix = path.rstrip("/") + "/"
-            if pattern.startswith(prefix) or fnmatch.fnmatchcase(prefix, pattern[: len(prefix)]):
-                return True
-        return False
+        return not self.includes or self.includes.may_match_below(path)
 
 
 def find_subtree(load_tree: TreeLoader, root: bytes, subpath: str) -> tuple[bytes, tuple[str, ...]]:
@@ -133,14 +165,14 @@ def build_plan(
     not stop the walk: its directory is recorded in ``plan.unreadable`` as
     ``/path/...`` with the reason, and the rest of the snapshot is planned.
     """
-    plan = RestorePlan()
+    plan = RestorePlan(base=base)
     #: Names seen per directory, and the directories planned (the walk descends into these).
     seen: dict[tuple[str, ...], set[str]] = {}
     planned: set[tuple[str, ...]] = set()
 
     def unreadable(parts: tuple[str, ...], error: Exception) -> None:
-        where = "/".join((*base, *parts))
-        plan.unreadable.append((f"/{where}/..." if where else "/...", str(error)))
+        where = shown_path(base, parts)
+        plan.unreadable.append((f"{where.rstrip('/')}/...", str(error)))
 
     entries = walk(
         load_tree, root, descend=lambda e: e.parts in planned, on_error=unreadable, cancel=cancel
@@ -152,7 +184,7 @@ def build_plan(
         if reason is None and node.name in names:
             reason = f"entry name {node.name!r} appears twice in one directory"
         if reason is not None:
-            plan.refused.append(f"{'/' + '/'.join((*base, *parent))}: {reason}; refused")
+            plan.refused.append(f"{shown_path(base, parent)}: {reason}; refused")
             continue
         names.add(node.name)
         full = "/" + "/".join((*base, *entry.parts))
@@ -171,14 +203,14 @@ def build_plan(
                 plan.specials.append(entry)
     if path_filter.includes:
         # A directory that is not included itself stays only if something below it is.
+        included_dirs = [
+            d for d in plan.dirs if path_filter.included("/" + "/".join((*base, *d.parts)))
+        ]
         holding = {
             entry.parts[:depth]
-            for entry in (*plan.files, *plan.symlinks, *plan.specials)
-            for depth in range(1, len(entry.parts))
+            for entry in (*plan.files, *plan.symlinks, *plan.specials, *included_dirs)
+            for depth in range(1, len(entry.parts) + 1)
         }
-        plan.dirs = [
-            d
-            for d in plan.dirs
-            if d.parts in holding or path_filter.included("/" + "/".join((*base, *d.parts)))
-        ]
+        plan.dirs = [d for d in plan.dirs if d.parts in holding]
+        plan.included_dirs = len(included_dirs)
     return plan

@@ -70,17 +70,39 @@ class Restorer:
         self._handles: DirHandles | None = None
         self._run_token = secrets.token_hex(6)
         self._counter = itertools.count()
+        #: The restored snapshot directory (``SNAPSHOT:DIR``): messages name paths below it.
+        self._base: tuple[str, ...] = ()
+        #: What failed already: each entry is reported and counted once.
+        self._failed: set[str] = set()
 
     def _temp_name(self) -> str:
         """A fresh temporary name: this process, a random per-run token and a counter."""
         return temp_name(self._run_token, next(self._counter))
 
     # ----------------------------------------------------------------- errors
-    def _fail(self, path: str, reason: str) -> None:
+    def fail(self, shown: str, reason: str, *, key: str | None = None) -> None:
+        """Report that ``shown`` (a path as messages name it) could not be restored.
+
+        Once per entry (``key``, default ``shown``): a directory that failed when it
+        was created is not reported again when its metadata cannot be set.
+        """
+        message = reason if reason.startswith(f"{shown}: ") else f"{shown}: {reason}"
         with self._lock:
-            self.summary.failed.append(path)
-            self.summary.errors.append(f"{path}: {reason}")
-        self.tracker.events.warn(Code.RESTORE_ENTRY, f"{path}: {reason}", subject=path)
+            if (key or shown) in self._failed:
+                return
+            self._failed.add(key or shown)
+            self.summary.failed.append(shown)
+            self.summary.errors.append(message)
+        self.tracker.events.warn(Code.RESTORE_ENTRY, message, subject=shown)
+
+    def _shown(self, path: str) -> str:
+        """``entry.path`` (``/a/b`` below the target) as messages name it."""
+        if not self._base:
+            return path
+        return path.lstrip("/") or "."
+
+    def _fail(self, path: str, reason: str) -> None:
+        self.fail(self._shown(path), reason)
 
     # ----------------------------------------------------------------- metadata
     def _mode(self, node: Node) -> int:
@@ -281,10 +303,9 @@ class Restorer:
         """Files that were hard links to each other become hard links again."""
         assert self._handles is not None
         first: dict[tuple[int, int], PlanEntry] = {}
-        failed = set(self.summary.failed)
         for entry in files:
             node = entry.node
-            if node.links < 2 or entry.path in failed:
+            if node.links < 2 or self._shown(entry.path) in self._failed:
                 continue
             key = (node.device, node.inode)
             origin = first.setdefault(key, entry)
@@ -313,7 +334,7 @@ class Restorer:
         for entry in sorted(dirs, key=lambda e: len(e.parts), reverse=True):
             try:
                 with self._handles.use(entry.parts, create=True) as fd:
-                    self._meta.apply(fd, entry.node, entry.path)
+                    self._meta.apply(fd, entry.node, self._shown(entry.path))
             except (OSError, UnsafePathError) as error:
                 self._fail(entry.path, str(error))
 
@@ -324,9 +345,9 @@ class Restorer:
         if node.type in DEVICES and not self._is_root:
             self.tracker.events.warn(
                 Code.RESTORE_ENTRY,
-                f"{entry.path}: device node not restored "
+                f"{self._shown(entry.path)}: device node not restored "
                 "(creating devices needs root; run the restore as root)",
-                subject=entry.path,
+                subject=self._shown(entry.path),
             )
             return
         try:
@@ -336,7 +357,7 @@ class Restorer:
                 temp = self._temp_name()
                 self._meta.make_special(dir_fd, temp, node)
                 try:
-                    self._meta.apply_at(dir_fd, temp, node, entry.path)
+                    self._meta.apply_at(dir_fd, temp, node, self._shown(entry.path))
                     _replace_entry(dir_fd, temp, node.name)
                 except BaseException:
                     try:
@@ -350,15 +371,16 @@ class Restorer:
 
     def verify(self, files: list[PlanEntry]) -> None:
         """Re-read every restored file and compare its content with the snapshot."""
-        verify_files(self.repo, self.target, files, self.summary, self._fail, self.tracker.cancel)
+        written = [f for f in files if self._shown(f.path) not in self._failed]
+        verify_files(self.repo, self.target, written, self.summary, self._fail, self.tracker.cancel)
 
     # ----------------------------------------------------------------- entry point
     def run(self, plan: RestorePlan, dry_run: bool = False) -> RestoreSummary:
         started = time.monotonic()
         summary = self.summary
+        self._base = plan.base
         for reason in plan.refused:
-            summary.errors.append(reason)
-            summary.failed.append(reason.split(":", 1)[0])
+            self.fail(reason.split(": ", 1)[0], reason, key=reason)
         if dry_run:
             summary.dry_run = True
             summary.files_restored = len(plan.files)
@@ -367,7 +389,7 @@ class Restorer:
             summary.bytes_restored = plan.total_bytes
             return summary
         self.tracker.set_totals(len(plan.files), plan.total_bytes)
-        self._handles = DirHandles(self.target)
+        self._handles = DirHandles(self.target, shown=plan.shown)
         wall_started = time.time()
         stopped_early = True
         try:

@@ -17,8 +17,8 @@ from datetime import datetime
 from keyark.archiver.progress import Tracker
 from keyark.catalog.snapshots import require_trusted
 from keyark.context import OperationContext
-from keyark.errors import RestoreError, UsageError
-from keyark.events import Code
+from keyark.errors import Hint, NothingSelectedError, RestoreError, UsageError
+from keyark.patterns import read_pattern_files
 from keyark.repo.full_disk import read_lock
 from keyark.repo.repository import Repository
 from keyark.repo.snapshot import Snapshot, SnapshotFilter
@@ -26,6 +26,7 @@ from keyark.repo.snapshot_trust import is_agent_snapshot
 from keyark.restorer.header_index import plan_restore
 from keyark.restorer.plan import PathFilter
 from keyark.restorer.restorer import OVERWRITE_MODES, Restorer
+from keyark.restorer.target import check_target
 from keyark.results import RestoreSummary
 
 
@@ -34,8 +35,18 @@ class RestoreOptions:
     """Options of ``restore``."""
 
     target: str
+    #: Restore only entries these patterns match (restic's rules, see docs/patterns.md).
     includes: list[str] = field(default_factory=list)
+    #: Skip entries these patterns match (and everything below a matching directory).
     excludes: list[str] = field(default_factory=list)
+    #: The same, matched without regard to case.
+    iincludes: list[str] = field(default_factory=list)
+    iexcludes: list[str] = field(default_factory=list)
+    #: Files of patterns, one a line (``#`` comments and blank lines skipped).
+    include_files: list[str] = field(default_factory=list)
+    exclude_files: list[str] = field(default_factory=list)
+    iinclude_files: list[str] = field(default_factory=list)
+    iexclude_files: list[str] = field(default_factory=list)
     verify: bool = False
     dry_run: bool = False
     overwrite: str = "always"
@@ -67,32 +78,64 @@ def restore(
     temporary files and releases its lock.
     """
     require_trusted(repo, snapshot, options.allow_unsigned, "restore")
+    check_restore_options(options)
+    path_filter = restore_filter(options)
+    # A shared lock: prune (exclusive) waits for or refuses a running restore, so no pack
+    # the restore plans to read is deleted under it.
+    with read_lock(repo, "restore", ctx.lock_wait, ctx.events):  # none on a full disk
+        return _restore_locked(repo, snapshot, options, ctx, path_filter)
+
+
+def check_restore_options(options: RestoreOptions) -> None:
+    """Refuse malformed options before the repository is opened (:class:`UsageError`)."""
+    if options.snapshot is not None and options.at is not None:
+        raise UsageError(
+            "name either a snapshot or a point in time, not both "
+            "(the time picks the snapshot itself)"
+        )
     if options.overwrite not in OVERWRITE_MODES:
         raise UsageError(f"overwrite must be one of {', '.join(OVERWRITE_MODES)}")
     if not options.target:
         raise UsageError("restore needs a target directory")
-    # A shared lock: prune (exclusive) waits for or refuses a running restore, so no pack
-    # the restore plans to read is deleted under it.
-    with read_lock(repo, "restore", ctx.lock_wait, ctx.events):  # none on a full disk
-        return _restore_locked(repo, snapshot, options, ctx)
+    if not options.dry_run:
+        check_target(options.target)
+
+
+def restore_filter(options: RestoreOptions) -> PathFilter:
+    """The include/exclude filter of ``options``, pattern files read (UsageError names one)."""
+    return PathFilter(
+        [*options.includes, *read_pattern_files(options.include_files)],
+        [*options.excludes, *read_pattern_files(options.exclude_files)],
+        iincludes=[*options.iincludes, *read_pattern_files(options.iinclude_files)],
+        iexcludes=[*options.iexcludes, *read_pattern_files(options.iexclude_files)],
+    )
 
 
 def _restore_locked(
-    repo: Repository, snapshot: Snapshot, options: RestoreOptions, ctx: OperationContext
+    repo: Repository,
+    snapshot: Snapshot,
+    options: RestoreOptions,
+    ctx: OperationContext,
+    path_filter: PathFilter | None = None,
 ) -> RestoreSummary:
+    if path_filter is None:
+        path_filter = restore_filter(options)
     repo.blobs.load_index(reload=True)  # packs prune replaced before our lock are gone now
     # Tolerant of damage: unreadable directories are listed, everything else restored.
-    path_filter = PathFilter(options.includes, options.excludes)
     plan = plan_restore(repo, snapshot.tree, options.subpath, path_filter, ctx.events, ctx.cancel)
+    if path_filter and plan.empty:
+        where = "" if options.subpath in ("", "/") else f" below {options.subpath}"
+        raise NothingSelectedError(
+            f"the include/exclude patterns select nothing in snapshot {snapshot.id[:8]}{where}; "
+            "nothing was restored (patterns match snapshot paths such as "
+            f"{_example_path(snapshot)})",
+            hint=Hint.LIST_PATHS,
+        )
     summary = RestoreSummary(
         snapshot_id=snapshot.id,
         target=os.path.abspath(options.target),
         snapshot=snapshot.describe(),
     )
-    for path, reason in plan.unreadable:
-        summary.failed.append(path)
-        summary.errors.append(f"{path}: {reason}")
-        ctx.events.warn(Code.RESTORE_ENTRY, f"{path}: {reason}", subject=path)
     restorer = Restorer(
         repo,
         options.target,
@@ -101,6 +144,8 @@ def _restore_locked(
         overwrite=options.overwrite,
         drop_privileges=is_agent_snapshot(snapshot) and not options.keep_privileges,
     )
+    for path, reason in plan.unreadable:
+        restorer.fail(path, reason)
     restorer.run(plan, dry_run=options.dry_run)
     if options.verify and not options.dry_run:
         restorer.verify(plan.files)
@@ -115,4 +160,9 @@ def _restore_locked(
     return summary
 
 
-__all__ = ["RestoreOptions", "restore"]
+def _example_path(snapshot: Snapshot) -> str:
+    """One of the snapshot's paths, to show what patterns are matched against."""
+    return snapshot.paths[0] if snapshot.paths else "/home/user/tls"
+
+
+__all__ = ["RestoreOptions", "check_restore_options", "restore"]

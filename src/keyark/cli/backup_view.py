@@ -1,0 +1,123 @@
+"""How ``keyark backup`` shows its events, in restic's shapes.
+
+With ``--json`` stdout carries restic's stream: ``status`` lines while the backup
+runs (at most one a second, the first at once), ``verbose_status`` lines with
+``-v`` (one per file and directory), then the ``summary``; an unreadable source is
+an ``error`` line on stderr. stderr keeps keyark's own event stream. Without
+``--json``, ``-v`` lists new and modified files and directories, ``-vv`` every one.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import threading
+import time
+from typing import Any
+
+from keyark.cli.render import Output, human_size, printable
+from keyark.events import Code, Event, ItemDone, OperationWarning, Progress
+
+#: Seconds between two ``status`` lines.
+STATUS_INTERVAL = 1.0
+
+
+class BackupView:
+    """The backup verb's event sink (wraps :meth:`Output.event`)."""
+
+    def __init__(self, out: Output, verbose: int) -> None:
+        self.out = out
+        self.verbose = verbose
+        self._started = time.monotonic()
+        self._last_status: float | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def wants_items(self) -> bool:
+        """Whether the backup should report every file and directory."""
+        return self.verbose > 0
+
+    def event(self, event: Event) -> None:
+        """Render one event of the backup."""
+        if isinstance(event, ItemDone):
+            self._item(event)
+            return
+        if self.out.json and isinstance(event, Progress):
+            self._status(event)
+        if (
+            self.out.json
+            and isinstance(event, OperationWarning)
+            and event.code == Code.SOURCE_UNREADABLE
+        ):
+            self._error(event)
+            return
+        self.out.event(event)
+
+    # ----------------------------------------------------------------- json
+    def _stdout(self, data: dict[str, Any]) -> None:
+        with self._lock:
+            sys.stdout.write(json.dumps(data, default=str) + "\n")
+            sys.stdout.flush()
+
+    def _status(self, event: Progress) -> None:
+        now = time.monotonic()
+        with self._lock:
+            if self._last_status is not None and now - self._last_status < STATUS_INTERVAL:
+                return
+            self._last_status = now
+        self._stdout(status_message(event, now - self._started))
+
+    def _error(self, event: OperationWarning) -> None:
+        """restic's error line, keyark's warning fields added."""
+        data: dict[str, Any] = {
+            "message_type": "error",
+            "error": {"message": printable(event.message)},
+            "during": "archival",
+            "item": event.subject or "",
+            **event.to_dict(),
+        }
+        sys.stderr.write(json.dumps(data, default=str) + "\n")
+        sys.stderr.flush()
+
+    # ----------------------------------------------------------------- items
+    def _item(self, event: ItemDone) -> None:
+        if self.out.json:
+            data = event.to_dict()
+            data.pop("event", None)
+            self._stdout({"message_type": "verbose_status", **data, "total_files": 0})
+            return
+        if event.action == "unchanged" and self.verbose < 2:
+            return
+        line = f"{event.action:<9} {event.item}"
+        if event.action != "unchanged":
+            added = event.data_size + event.metadata_size
+            stored = event.data_size_in_repo + event.metadata_size_in_repo
+            line += (
+                f", saved in {event.duration:.3f}s "
+                f"({human_size(added)} added, {human_size(stored)} stored)"
+            )
+        self.out.print(line)
+
+
+def status_message(event: Progress, elapsed: float) -> dict[str, Any]:
+    """restic's ``status`` message for a progress event ``elapsed`` seconds in."""
+    fraction = event.fraction or 0.0
+    data: dict[str, Any] = {
+        "message_type": "status",
+        "seconds_elapsed": int(elapsed),
+        "percent_done": fraction,
+    }
+    if event.bytes_total and event.bytes_done:
+        remaining = event.bytes_total - event.bytes_done
+        data["seconds_remaining"] = max(0, int(elapsed * remaining / event.bytes_done))
+    if event.files_total is not None:
+        data["total_files"] = event.files_total
+    data["files_done"] = event.files_done
+    if event.bytes_total is not None:
+        data["total_bytes"] = event.bytes_total
+    data["bytes_done"] = event.bytes_done
+    data["current_files"] = [event.current] if event.current else []
+    return data
+
+
+__all__ = ["BackupView", "status_message"]

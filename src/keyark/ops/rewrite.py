@@ -1,0 +1,25 @@
+"""``rewrite``: new snapshots without the excluded paths, optionally removing the originals."""
+
+from __future__ import annotations
+
+from keyark.context import OperationContext
+from keyark.maintenance.rewrite_snapshots import (
+    REWRITE_TAG,
+    RewriteOptions,
+    RewriteResult,
+    RewrittenSnapshot,
+    rewrite_snapshots,
+)
+from keyark.ops.catalogue import operation
+from keyark.ops.session import opened
+
+
+@operation("rewrite", options=RewriteOptions, result=RewriteResult, mutates=True)
+def rewrite(ctx: OperationContext, options: RewriteOptions) -> RewriteResult:
+    """Write new snapshots without the excluded paths, optionally removing the originals."""
+    options.validate()  # before the repository is opened: bad input changes nothing
+    with opened(ctx) as repo:
+        return rewrite_snapshots(repo, options, ctx)
+
+
+__all__ = ["REWRITE_TAG", "RewriteOptions", "RewriteResult", "RewrittenSnapshot", "rewrite"]

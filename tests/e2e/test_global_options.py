@@ -109,11 +109,6 @@ def test_no_lock_is_refused_by_commands_that_change_the_repository(
     assert _snapshots(repo_cli, "-r", repo, "snapshots", "--no-lock", "--json") == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the core must honour RepositoryConfig.no_lock (read_lock, dump's lock): "
-    "requested from the lead",
-)
 def test_no_lock_reads_without_writing_a_lock(repo_cli: CLI, tmp_path: Path) -> None:
     repo = str(repo_cli.repo)
     source = make_tree(tmp_path / "src")

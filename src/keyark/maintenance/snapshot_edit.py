@@ -36,15 +36,13 @@ from keyark.repo.repository import Repository
 from keyark.repo.snapshot import Snapshot, SnapshotFilter, filter_snapshots, select_snapshot
 from keyark.repo.snapshot_trust import (
     AGENT,
+    ORIGINAL,
     PROVENANCE,
     SIGNATURE,
     TRUST,
     provenance_of,
     snapshot_trust,
 )
-
-#: The extension field naming the snapshot a replacement replaces (restic: ``original``).
-ORIGINAL = "original"
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from typing import Any, Generic, Protocol, TypeVar
 
 from keyark.context import OperationContext
-from keyark.errors import KeyarkError
+from keyark.errors import KeyarkError, UsageError
 
 
 class Result(Protocol):
@@ -58,6 +58,8 @@ class Operation(Generic[OptionsT, R]):
     def __call__(self, ctx: OperationContext, options: OptionsT) -> R:
         ctx = ctx.for_operation(self.name)
         ctx.cancel.check()
+        if self.mutates and ctx.config is not None and ctx.config.no_lock:
+            raise UsageError(f"{self.name} changes the repository, so it cannot run without a lock")
         clock = time.monotonic()
         ctx.events.started(describe_options(options))
         try:

@@ -45,6 +45,7 @@ def bind(repo: H, ctx: OperationContext) -> H:
     """Route the repository layer's events and cancel checks to ``ctx``."""
     repo.events = ctx.events
     repo.cancel = ctx.cancel
+    repo.locks.unlocked_reads = ctx.config is not None and ctx.config.no_lock
     return repo
 
 

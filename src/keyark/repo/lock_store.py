@@ -13,11 +13,12 @@ from dataclasses import dataclass
 
 from keyark.backends.base import Backend
 from keyark.cancel import NEVER, CancelToken
-from keyark.errors import NotFoundError
+from keyark.errors import NotFoundError, UsageError
 from keyark.events import Events
 from keyark.repo.locks import (
     LockInfo,
     RepositoryLock,
+    UnwrittenLock,
     lock_sealer,
     read_locks,
     remove_locks,
@@ -40,6 +41,8 @@ class LockStore:
         self._sealer = lock_sealer(id_key)
         #: Locks this session took (released ones are dropped at the next check).
         self.held: list[RepositoryLock] = []
+        #: Shared locks are not written (reading with "no lock"); exclusive ones are refused.
+        self.unlocked_reads = False
 
     def take(
         self,
@@ -56,6 +59,10 @@ class LockStore:
         ``cancel`` (a cancel raises :class:`~keyark.errors.CancelledError`, no lock left).
         """
         cancel.check()
+        if self.unlocked_reads:
+            if exclusive:
+                raise UsageError(f"{operation} needs an exclusive lock; it cannot run without one")
+            return UnwrittenLock(self._backend, self._sealer, operation, exclusive)
 
         def waiting(holder: LockInfo, waited: float, limit: float) -> None:
             if events is not None:

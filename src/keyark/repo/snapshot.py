@@ -115,7 +115,7 @@ class Snapshot:
             "parent": self.parent,
             "summary": self.summary,
             "key_id": self.key_id,
-            **{key: self.extra[key] for key in ("agent", "trust") if key in self.extra},
+            **{key: self.extra[key] for key in ("agent", "trust", "original") if key in self.extra},
         }
 
 

@@ -27,8 +27,10 @@ SIGNATURE = "signature"
 TRUST = "trust"
 PROVENANCE = "provenance"
 ORIGIN = "copied_from"
+#: The snapshot a ``rewrite`` or ``tag`` replacement was made from (restic's ``original``).
+ORIGINAL = "original"
 #: Extension fields only a full-key writer may set (dropped from anything else).
-RESERVED = (AGENT, SIGNATURE, TRUST, PROVENANCE, ORIGIN)
+RESERVED = (AGENT, SIGNATURE, TRUST, PROVENANCE, ORIGIN, ORIGINAL)
 _UNSIGNED_WRAPPER = "unsigned"
 
 

@@ -96,8 +96,14 @@ class RestoreSummary:
     snapshot: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        data = asdict(self)
-        data["message_type"] = "summary"
+        """restic's restore ``summary`` message (``seconds_elapsed``, ``total_files``,
+        ``files_restored``, ``files_skipped``, ``bytes_restored``), keyark's fields added."""
+        data: dict[str, Any] = {
+            "message_type": "summary",
+            "seconds_elapsed": int(self.duration_seconds),
+            "total_files": self.files_restored + self.files_skipped,
+        }
+        data.update(asdict(self))
         return data
 
 

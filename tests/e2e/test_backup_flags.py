@@ -11,6 +11,8 @@ listings, ``--stdin``/``--stdin-from-command``, the ``--files-from`` family,
 from __future__ import annotations
 
 import os
+import socket
+import stat
 from pathlib import Path
 
 from tests.conftest import CLI, mounted_tmpfs
@@ -114,6 +116,30 @@ def test_dry_run_reports_plain_and_stored_bytes_like_a_real_run(cli: CLI, tmp_pa
     assert dry["bytes_added"] == real["bytes_added"] < real["data_added"]
     text = cli.run("backup", str(tmp_path), "--dry-run", check=True).stdout
     assert "stored)" in text and "dry run" in text
+
+
+def test_an_unreadable_source_is_restics_error_line(cli: CLI, tmp_path: Path) -> None:
+    source = _compressible_source(tmp_path)
+    missing = tmp_path / "gone"
+    cli.run("init", check=True)
+    done = cli.run("backup", str(source), str(missing), "--json")
+    assert done.returncode == 3, done.stderr
+    errors = [e for e in json_lines(done.stderr) if e.get("message_type") == "error"]
+    assert len(errors) == 1 and errors[0]["item"] == str(missing)
+    assert errors[0]["during"] == "archival" and errors[0]["code"] == "source.unreadable"
+    assert str(missing) in errors[0]["error"]["message"]
+    assert last_json(done.stdout)["errors"]
+
+
+def test_restore_summary_has_restics_fields(cli: CLI, tmp_path: Path) -> None:
+    source = _compressible_source(tmp_path)
+    cli.run("init", check=True)
+    cli.run("backup", str(source), check=True)
+    done = cli.run("restore", "latest", "--target", str(tmp_path / "out"), "--json", check=True)
+    summary = last_json(done.stdout)
+    assert summary["message_type"] == "summary" and summary["files_restored"] == 2
+    assert summary["total_files"] == 2 and summary["files_skipped"] == 0
+    assert isinstance(summary["seconds_elapsed"], int)
 
 
 # ----------------------------------------------------------------- -v / -vv
@@ -308,3 +334,34 @@ def test_time_parent_and_force(cli: CLI, tmp_path: Path) -> None:
     assert forced["bytes_read"] == forced["total_bytes_processed"] > 0
     unknown = cli.run("backup", str(source), "--parent", "ffffffff")
     assert unknown.returncode != 0 and "Traceback" not in unknown.stderr
+
+
+# ----------------------------------------------------------------- special files
+def test_fifos_and_devices_are_stored_and_restored_sockets_skipped(
+    cli: CLI, tmp_path: Path
+) -> None:
+    source = tmp_path / "src"
+    source.mkdir()
+    os.mkfifo(source / "pipe", 0o640)
+    as_root = os.geteuid() == 0
+    if as_root:  # only root may make (and restore) device nodes
+        os.mknod(source / "null", 0o600 | stat.S_IFCHR, os.makedev(1, 3))
+        os.mknod(source / "loop", 0o600 | stat.S_IFBLK, os.makedev(7, 200))
+    listener = socket.socket(socket.AF_UNIX)
+    listener.bind(str(source / "agent.sock"))
+    try:
+        cli.run("init", check=True)
+        done = cli.run("backup", str(source), "--json")
+    finally:
+        listener.close()
+    assert done.returncode == 0, done.stderr
+    skipped = [e for e in json_lines(done.stderr) if e.get("code") == "source.skipped"]
+    assert len(skipped) == 1 and "agent.sock" in skipped[0]["message"]
+    restored = _inside(_restored(cli, tmp_path, "out"), source)
+    pipe = os.lstat(restored / "pipe")
+    assert stat.S_ISFIFO(pipe.st_mode) and stat.S_IMODE(pipe.st_mode) == 0o640
+    assert not (restored / "agent.sock").exists()
+    if as_root:
+        null, loop = os.lstat(restored / "null"), os.lstat(restored / "loop")
+        assert stat.S_ISCHR(null.st_mode) and null.st_rdev == os.makedev(1, 3)
+        assert stat.S_ISBLK(loop.st_mode) and loop.st_rdev == os.makedev(7, 200)

@@ -28,6 +28,7 @@ from keyark.config import CredentialSpec, RepositoryConfig, RepositorySpec, Secr
 
 #: Keys whose values are clock readings.
 VOLATILE = {"duration_seconds", "duration", "seconds", "time", "created", "revoked", "at"}
+VOLATILE |= {"total_duration", "backup_start", "backup_end", "seconds_elapsed"}  # restic's
 #: Random ids and keys.
 HEX = re.compile(r"\b[0-9a-f]{8,}\b")
 #: Values that depend on the clock (ages, due dates) or are random (a share set's id).

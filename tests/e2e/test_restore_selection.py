@@ -36,9 +36,7 @@ def key_tree(root: Path) -> Path:
 
 def files_below(root: Path) -> set[str]:
     """Every file below ``root``, as paths relative to it."""
-    return {
-        str(Path(d, f).relative_to(root)) for d, _dirs, names in os.walk(root) for f in names
-    }
+    return {str(Path(d, f).relative_to(root)) for d, _dirs, names in os.walk(root) for f in names}
 
 
 def restored(root: Path, source: Path) -> set[str]:
@@ -198,11 +196,40 @@ def test_restore_warning_once_and_relative_paths(cli: CLI, tmp_path: Path, snaps
     result = cli.run("restore", f"latest:{snapshot}", "--target", str(out))
     assert result.returncode == 1, result.stderr
     warnings = [line for line in result.stderr.splitlines() if line.startswith("warning:")]
-    assert len(warnings) == len(set(warnings)) == 3, result.stderr
+    assert len(warnings) == len(set(warnings)) == 4, result.stderr
     assert all(" tls/leaf" in line and " /tls/leaf" not in line for line in warnings)
-    assert "3 entries could not be restored" in result.stderr
+    assert "4 entries could not be restored" in result.stderr
     assert not (tmp_path / "e.pem").exists()
     as_json = cli.run("restore", f"latest:{snapshot}", "--target", str(out), "--json")
     summary = json.loads(as_json.stdout)
-    assert sorted(summary["failed"]) == ["tls/leaf", "tls/leaf/e.pem", "tls/leaf/inner/f.crt"]
-    assert len(summary["errors"]) == 3
+    assert sorted(summary["failed"]) == [
+        "tls/leaf",
+        "tls/leaf/e.pem",
+        "tls/leaf/inner",
+        "tls/leaf/inner/f.crt",
+    ]
+    assert len(summary["errors"]) == 4
+
+
+def test_restore_sparse_leaves_holes(cli: CLI, tmp_path: Path) -> None:
+    source = tmp_path / "x"
+    source.mkdir()
+    image = source / "disk.img"
+    with image.open("wb") as handle:
+        handle.write(b"head" * 1000)
+        handle.write(bytes(20 * 1024 * 1024))  # at least one all-zero chunk
+        handle.write(b"tail")
+    (source / "zeros").write_bytes(bytes(9 * 1024 * 1024))  # ends in a hole
+    cli.run("init", check=True)
+    cli.run("backup", str(source), check=True)
+    dense, sparse = tmp_path / "dense", tmp_path / "sparse"
+    cli.run("restore", "latest", "--target", str(dense), check=True)
+    cli.run("restore", "latest", "--target", str(sparse), "--sparse", "--verify", check=True)
+    for name in ("disk.img", "zeros"):
+        original = (source / name).read_bytes()
+        dense_file = dense / source.relative_to("/") / name
+        sparse_file = sparse / source.relative_to("/") / name
+        assert sparse_file.read_bytes() == original == dense_file.read_bytes()
+        allocated = sparse_file.stat().st_blocks * 512
+        assert allocated <= len(original) - 8 * 1024 * 1024 + 65536, (name, allocated)
+        assert dense_file.stat().st_blocks * 512 >= len(original) - 4096

@@ -10,14 +10,13 @@ pool, so one big file uses every core. Unchanged files (same size, mtime, ctime
 and inode as in the parent snapshot) are not read: their content ids are reused.
 Memory stays bounded by the semaphores on in-flight files and chunks.
 
-Asked to (``report_items``), it emits an :class:`~keyark.events.ItemDone` event per
-file and directory: new, modified or unchanged (what ``-v`` lists).
+What the run counts and reports (the summary, warnings, an event per item when
+asked) goes through :class:`~keyark.archiver.report.RunReport`.
 """
 
 from __future__ import annotations
 
 import os
-import threading
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -29,11 +28,12 @@ from keyark.archiver.files import FileReader, FileResult
 from keyark.archiver.filters import SourceFilter
 from keyark.archiver.metadata import node_from_stat, node_type, owner_names, skip_note
 from keyark.archiver.progress import Tracker
+from keyark.archiver.report import RunReport
 from keyark.archiver.sizes import SizedStore
 from keyark.archiver.sources import VirtualDir, build_virtual_root
 from keyark.catalog.trees import TreeLoader
 from keyark.errors import SourceError
-from keyark.events import Code, ItemDone
+from keyark.events import Code
 from keyark.repo.handle import WritableRepository
 from keyark.repo.pack import TREE
 from keyark.repo.tree import DIR, FILE, Node, encode_tree
@@ -83,12 +83,10 @@ class Archiver:
         self.filters = filters
         self.summary = summary
         self.tracker = tracker
+        self.report = RunReport(summary, tracker, items=report_items)
         self.dry_run = dry_run
         #: Read every file again, even those the parent snapshot has unchanged.
         self.force = force
-        #: Emit an ItemDone event per file and directory.
-        self.report_items = report_items
-        self._lock = threading.Lock()
         #: Saves a blob, or in a dry run only looks it up: (id, bytes added, is new).
         self._store = SizedStore(repo.blobs, dry_run=dry_run)
         self._files = FileReader(self._store, repo.config.chunker, tracker)
@@ -96,46 +94,6 @@ class Archiver:
         self._finisher = ThreadPoolExecutor(1, thread_name_prefix="keyark-tree")
         # Asks the kernel to read a directory's files ahead of the walk (cold caches).
         self._prefetch = walk.Prefetcher()
-
-    # ----------------------------------------------------------------- helpers
-    def _error(self, path: str, message: str) -> None:
-        """``path`` could not be read: the snapshot lacks it (the backup is incomplete)."""
-        with self._lock:
-            self.summary.errors.append(message)
-        self.tracker.events.warn(Code.SOURCE_UNREADABLE, message, subject=path)
-
-    def _warning(self, code: Code, path: str, message: str) -> None:
-        """``path`` was passed over on purpose (skipped, or changed while read)."""
-        with self._lock:
-            self.summary.warnings.append(message)
-        self.tracker.events.warn(code, message, subject=path)
-
-    def _item(
-        self,
-        action: str,
-        path: str,
-        *,
-        data: tuple[int, int] = (0, 0),
-        metadata: tuple[int, int] = (0, 0),
-        seconds: float = 0.0,
-    ) -> None:
-        """Report one file or directory done (when asked to): ``data`` and ``metadata``
-        are (plain, stored) bytes added."""
-        if not self.report_items:
-            return
-        events = self.tracker.events
-        events.emit(
-            ItemDone(
-                operation=events.operation,
-                action=action,
-                item=path,
-                data_size=data[0],
-                data_size_in_repo=data[1],
-                metadata_size=metadata[0],
-                metadata_size_in_repo=metadata[1],
-                duration=seconds,
-            )
-        )
 
     # ----------------------------------------------------------------- dirs
     def _parent_nodes(self, tree_id: bytes | None) -> dict[str, Node]:
@@ -193,13 +151,13 @@ class Archiver:
                 st = walk.stat_at(dir_fd, name)
                 kind = node_type(st.st_mode)
                 if kind is None:
-                    self._warning(Code.SOURCE_SKIPPED, path, skip_note(path, st.st_mode))
+                    self.report.warning(Code.SOURCE_SKIPPED, path, skip_note(path, st.st_mode))
                     continue
                 if not isinstance(target, VirtualDir) and self.filters.skips(path, st):
                     continue
                 node = node_from_stat(name, st, kind, dir_fd)
             except OSError as error:
-                self._error(path, f"{path}: {error.strerror}")
+                self.report.error(path, f"{path}: {error.strerror}")
                 continue
             self._save_entry(dir_fd, name, target, st, node, parent.get(name), saved, device)
         return self._finisher.submit(self._finish_tree, saved)
@@ -231,40 +189,17 @@ class Archiver:
         elif node.type == FILE and self._unchanged(old, st):
             assert old is not None
             node.content = list(old.content)
-            self._count_unchanged(path, st)
+            self.report.file_unchanged(path, st)
             saved.nodes.append(node)
         elif node.type == FILE and (cached := self._cached(path, st)) is not None:
             node.content = cached
-            self._count_unchanged(path, st)
+            self.report.file_unchanged(path, st)
             saved.nodes.append(node)
         elif node.type == FILE:
             future = self._files.submit(dir_fd, name, path, st)
             saved.pending.append((node, future, old, path, st))
         else:
             saved.nodes.append(node)
-
-    def _count_unchanged(self, path: str, st: os.stat_result) -> None:
-        with self._lock:
-            self.summary.files_unchanged += 1
-            self.summary.bytes_processed += st.st_size
-        self.tracker.add(1, st.st_size, path)
-        self._item("unchanged", path)
-
-    def _finish_file(self, node: Node, result: FileResult, old: Node | None, path: str) -> None:
-        """Count a file that was read, and report it."""
-        with self._lock:
-            if old is None:
-                self.summary.files_new += 1
-            else:
-                self.summary.files_changed += 1
-            self.summary.bytes_read += result.bytes_read
-            self.summary.bytes_processed += result.bytes_read
-            self.summary.bytes_added += result.bytes_added
-            self.summary.data_added += result.data_added
-            self.summary.data_blobs += result.new_blobs
-        action = "new" if old is None else "modified"
-        data = (result.data_added, result.bytes_added)
-        self._item(action, path, data=data, seconds=result.seconds)
 
     def _finish_tree(self, saved: _Dir) -> bytes:
         """Wait for a directory's children, then store its tree (runs on the finisher)."""
@@ -276,10 +211,10 @@ class Archiver:
         for node, future, old, path, st in saved.pending:
             result = future.result()
             if result.skipped is not None:
-                self._warning(Code.SOURCE_CHANGED, path, result.skipped)
+                self.report.warning(Code.SOURCE_CHANGED, path, result.skipped)
                 continue
             if result.error is not None:
-                self._error(path, result.error)
+                self.report.error(path, result.error)
                 continue
             node.content = result.content
             # What was stored, not what the stat said: the file may have grown or
@@ -289,30 +224,20 @@ class Archiver:
             if self.file_cache is not None and result.bytes_read == st.st_size:
                 # A file that changed while it was read is not cached under its old stat.
                 self.file_cache.record(path, st, result.content)
-            self._finish_file(node, result, old, path)
+            self.report.file_read(path, result, existed=old is not None)
         encoded = encode_tree(nodes)
         blob_id, added, new = self._store(TREE, encoded)
         if self.file_cache is not None:
             self.file_cache.record_tree(blob_id)
+        self.report.tree_stored(len(encoded), added, new=new)
         counted = saved.counted
         action = ""
-        with self._lock:
-            self.summary.bytes_added += added
-            self.summary.data_added += len(encoded) if new else 0
-            self.summary.tree_blobs += int(new)
-            if counted is None:
-                self.summary.dirs_new += 1
-                action = "new"
-            elif counted is not False and blob_id != saved.parent_tree:
-                self.summary.dirs_changed += 1
-                action = "modified"
-            elif counted is not False:
-                self.summary.dirs_unchanged += 1
-                action = "unchanged"
-        if action and saved.path is not None:
-            metadata = (len(encoded), added) if new else (0, 0)
-            seconds = time.monotonic() - started
-            self._item(action, saved.path.rstrip("/") + "/", metadata=metadata, seconds=seconds)
+        if counted is None:
+            action = "new"
+        elif counted is not False:
+            action = "modified" if blob_id != saved.parent_tree else "unchanged"
+        metadata = (len(encoded), added) if new else (0, 0)
+        self.report.directory(saved.path, action, metadata, time.monotonic() - started)
         return blob_id
 
     def _open_directory(self, dir_fd: int, name: str, st: os.stat_result, path: str) -> int | None:
@@ -320,9 +245,9 @@ class Archiver:
         try:
             return walk.open_directory(dir_fd, name, st, path)
         except SourceError as error:
-            self._warning(Code.SOURCE_CHANGED, path, str(error))
+            self.report.warning(Code.SOURCE_CHANGED, path, str(error))
         except OSError as error:
-            self._error(path, f"{path}: {error.strerror}")
+            self.report.error(path, f"{path}: {error.strerror}")
         return None
 
     def _save_directory(
@@ -342,7 +267,7 @@ class Archiver:
             try:
                 names = walk.list_directory(fd)
             except OSError as error:
-                self._error(path, f"{path}: {error.strerror}")
+                self.report.error(path, f"{path}: {error.strerror}")
                 names = []
             tags = self.filters.tagged(fd, names) if self.filters.tags else None
             if tags is not None:  # a tagged directory: only the tag files are kept
@@ -400,7 +325,7 @@ class Archiver:
             size=result.bytes_read,
             content=result.content,
         )
-        self._finish_file(node, result, None, path)
+        self.report.file_read(path, result, existed=False)
         root = self._finish_tree(_Dir(None, None, False, nodes=[node]))
         self.summary.duration_seconds = time.monotonic() - started
         return root
@@ -414,7 +339,7 @@ class Archiver:
                 "none of the source paths exist: " + ", ".join(missing) + "; nothing backed up"
             )
         for path in missing:
-            self._error(path, f"{path}: source does not exist")
+            self.report.error(path, f"{path}: source does not exist")
         if self.file_cache is not None:
             self.file_cache.begin(present)
         started = time.monotonic()

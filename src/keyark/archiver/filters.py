@@ -39,7 +39,7 @@ class TagFile:
         """``NAME`` or ``NAME:HEADER`` (restic's ``--exclude-if-present`` syntax)."""
         name, _, header = spec.partition(":")
         if not name or "/" in name:
-            raise UsageError(f"exclude-if-present needs a file name, not {spec!r}")
+            raise UsageError(f"a tag file is named by a plain file name, not {spec!r}")
         return cls(name, header.encode())
 
 

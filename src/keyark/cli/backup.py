@@ -6,6 +6,7 @@ import click
 
 from keyark import ops
 from keyark.cli.backup_view import BackupView
+from keyark.cli.pattern_options import exclude_options
 from keyark.cli.render import Output, human_size
 from keyark.cli.settings import global_options, settings_of
 from keyark.errors import EXIT_PARTIAL, UsageError
@@ -13,26 +14,7 @@ from keyark.errors import EXIT_PARTIAL, UsageError
 
 @click.command("backup")
 @click.argument("paths", nargs=-1, type=click.Path())
-@click.option(
-    "-e", "--exclude", "excludes", multiple=True, metavar="PATTERN", help="Skip matching paths."
-)
-@click.option(
-    "--iexclude", "iexcludes", multiple=True, metavar="PATTERN", help="--exclude, ignoring case."
-)
-@click.option(
-    "--exclude-file",
-    "exclude_files",
-    multiple=True,
-    metavar="FILE",
-    help="Read exclude patterns from FILE.",
-)
-@click.option(
-    "--iexclude-file",
-    "iexclude_files",
-    multiple=True,
-    metavar="FILE",
-    help="--exclude-file, ignoring case.",
-)
+@exclude_options
 @click.option("--tag", "tags", multiple=True, metavar="TAG", help="Tag the snapshot.")
 @click.option("--host", metavar="HOST", help="Host name recorded in the snapshot.")
 @click.option(

@@ -39,7 +39,7 @@ WORDING: dict[Hint, str] = {
         "check KEYARK_FROM_PASSWORD / --from-password-file / --from-key-file"
     ),
     Hint.RESTORE_TARGET: "give --target a directory you can write to (created if missing)",
-    Hint.LIST_PATHS: "see the snapshot's paths with 'keyark ls SNAPSHOT' (syntax: docs/patterns.md)",
+    Hint.LIST_PATHS: "see the snapshot's paths with 'keyark ls SNAPSHOT' (docs/patterns.md)",
     Hint.SELECT_SNAPSHOTS: "name snapshots, select them with --host/--tag/--path, or use --all",
 }
 

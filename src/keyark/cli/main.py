@@ -8,11 +8,9 @@ imported when that verb runs; ``--help`` lists the verbs from :data:`SUMMARIES`.
 from __future__ import annotations
 
 import importlib
-import json
 import logging
 import os
 import sys
-import traceback
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TextIO
@@ -20,7 +18,6 @@ from typing import TextIO
 import click
 
 from keyark import __version__
-from keyark.cache_dir import NO_CACHE_ENV
 from keyark.cancel import CancelToken
 from keyark.cli.hints import cli_hint
 from keyark.cli.invocation import CANCEL
@@ -194,6 +191,8 @@ def configure_logging(debug: bool) -> None:
 
 
 def _print_traceback() -> None:
+    import traceback
+
     sys.stderr.write(redact(traceback.format_exc()))
 
 
@@ -215,17 +214,20 @@ def main(argv: list[str] | None = None) -> int:
 @contextmanager
 def _no_cache(wanted: bool) -> Iterator[None]:
     """``--no-cache``: the catalog and agent cache stay in memory for this command."""
+    if not wanted:
+        yield
+        return
+    from keyark.cache_dir import NO_CACHE_ENV  # pathlib and friends: only when asked
+
     previous = os.environ.get(NO_CACHE_ENV)
-    if wanted:
-        os.environ[NO_CACHE_ENV] = "1"
+    os.environ[NO_CACHE_ENV] = "1"
     try:
         yield
     finally:
-        if wanted:
-            if previous is None:
-                os.environ.pop(NO_CACHE_ENV, None)
-            else:
-                os.environ[NO_CACHE_ENV] = previous
+        if previous is None:
+            os.environ.pop(NO_CACHE_ENV, None)
+        else:
+            os.environ[NO_CACHE_ENV] = previous
 
 
 def _interrupted(error: BaseException) -> int:
@@ -244,6 +246,8 @@ def _report(error: KeyarkError, json_mode: bool) -> None:
         line = {"message_type": "error", "code": error.code, "message": message}
         if error.hint is not None:
             line.update(hint=str(error.hint), advice=advice)
+        import json
+
         sys.stderr.write(json.dumps(line) + "\n")
     else:
         sys.stderr.write(f"keyark: {message}{'; ' + advice if advice else ''}\n")

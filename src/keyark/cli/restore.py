@@ -7,6 +7,7 @@ from datetime import datetime
 import click
 
 from keyark import ops
+from keyark.cli.pattern_options import exclude_options
 from keyark.cli.render import Output, human_size, snapshot_label
 from keyark.cli.settings import global_options, settings_of
 from keyark.cli.snapshots import filter_options, make_filter
@@ -24,20 +25,16 @@ from keyark.errors import RestoreError, UsageError
     metavar="PATTERN",
     help="Restore only matching paths (see docs/patterns.md).",
 )
-@click.option(
-    "-e", "--exclude", "excludes", multiple=True, metavar="PATTERN", help="Skip matching paths."
-)
+@exclude_options
 @click.option(
     "--iinclude", "iincludes", multiple=True, metavar="PATTERN", help="--include, ignoring case."
 )
 @click.option(
-    "--iexclude", "iexcludes", multiple=True, metavar="PATTERN", help="--exclude, ignoring case."
-)
-@click.option(
-    "--include-file", "include_files", multiple=True, metavar="FILE", help="Read includes."
-)
-@click.option(
-    "--exclude-file", "exclude_files", multiple=True, metavar="FILE", help="Read excludes."
+    "--include-file",
+    "include_files",
+    multiple=True,
+    metavar="FILE",
+    help="Read include patterns from FILE (one a line).",
 )
 @click.option(
     "--iinclude-file",
@@ -46,14 +43,8 @@ from keyark.errors import RestoreError, UsageError
     metavar="FILE",
     help="--include-file, ignoring case.",
 )
-@click.option(
-    "--iexclude-file",
-    "iexclude_files",
-    multiple=True,
-    metavar="FILE",
-    help="--exclude-file, ignoring case.",
-)
 @click.option("--verify", is_flag=True, help="Re-read restored files and compare.")
+@click.option("--sparse", is_flag=True, help="Restore all-zero runs of files as holes.")
 @click.option("-n", "--dry-run", is_flag=True, help="Show what would be restored.")
 @click.option(
     "--overwrite",
@@ -92,6 +83,7 @@ def command(
     iinclude_files: tuple[str, ...],
     iexclude_files: tuple[str, ...],
     verify: bool,
+    sparse: bool,
     dry_run: bool,
     overwrite: str,
     at: str | None,
@@ -126,6 +118,7 @@ def command(
         iinclude_files=list(iinclude_files),
         iexclude_files=list(iexclude_files),
         verify=verify,
+        sparse=sparse,
         dry_run=dry_run,
         overwrite=overwrite,
         subpath=subpath or "/",

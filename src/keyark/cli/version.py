@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import platform
 import sys
 
@@ -29,6 +28,8 @@ def command(ctx: click.Context) -> None:
     """Print keyark's version (with --json: as restic's 'version' message)."""
     info = version_info()
     if given(ctx).get("json"):
+        import json
+
         click.echo(json.dumps(info))
         return
     click.echo(

@@ -141,11 +141,31 @@ class _RawNameInfo(zipfile.ZipInfo):
         return encoded
 
 
+class _WriteOnly:
+    """A stream zipfile cannot seek in: it writes each entry's sizes after its data.
+
+    The bytes are then the same whatever the output is (a pipe, a file, memory), and
+    a file opened for appending (``>>``) is never seeked back into.
+    """
+
+    def __init__(self, out: BinaryIO) -> None:
+        self._out = out
+
+    def write(self, data: bytes, /) -> int:
+        return self._out.write(data)
+
+    def flush(self) -> None:
+        self._out.flush()
+
+    def close(self) -> None:
+        """Leave the output open: it belongs to the caller."""
+
+
 class ZipArchive:
     """A zip stream with unix modes (it works on pipes: sizes follow each entry)."""
 
     def __init__(self, out: BinaryIO, opener: ContentOpener, drop_privileges: bool) -> None:
-        self._zip = zipfile.ZipFile(out, mode="w", compression=zipfile.ZIP_DEFLATED)
+        self._zip = zipfile.ZipFile(_WriteOnly(out), mode="w", compression=zipfile.ZIP_DEFLATED)
         self._opener = opener
         self._drop = drop_privileges
 

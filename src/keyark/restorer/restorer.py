@@ -54,6 +54,7 @@ class Restorer:
         *,
         overwrite: str = "always",
         drop_privileges: bool = False,
+        sparse: bool = False,
     ) -> None:
         self.repo = repo
         #: Drop setuid/setgid bits and privileged xattrs (restoring an agent's snapshot).
@@ -61,6 +62,8 @@ class Restorer:
         self.target = target
         self.summary = summary
         self.overwrite = overwrite
+        #: Leave holes for all-zero blobs instead of writing them.
+        self.sparse = sparse
         self.tracker = tracker
         self._lock = threading.Lock()
         self._is_root = os.geteuid() == 0
@@ -152,6 +155,8 @@ class Restorer:
         try:
             if job.fd < 0:
                 self._open_temp(job)
+            if self.sparse:
+                os.ftruncate(job.fd, node.size)  # a trailing hole has no write to extend it
             self._apply_file_meta(job.fd, node)
             os.close(job.fd)
             job.fd = -1
@@ -188,7 +193,8 @@ class Restorer:
             try:
                 if job.fd < 0:
                     self._open_temp(job)
-                os.pwrite(job.fd, data, offset)
+                if not (self.sparse and _all_zero(data)):
+                    os.pwrite(job.fd, data, offset)
             except UnsafePathError as error:
                 self._abandon(job, str(error))
                 return
@@ -418,6 +424,11 @@ class Restorer:
         self.tracker.finish()
         summary.duration_seconds = time.monotonic() - started
         return summary
+
+
+def _all_zero(data: bytes) -> bool:
+    """Whether ``data`` is only zero bytes (a hole in a sparse restore)."""
+    return data == bytes(len(data))
 
 
 def _same_file(st: os.stat_result, node: Node) -> bool:

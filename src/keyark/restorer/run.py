@@ -49,6 +49,8 @@ class RestoreOptions:
     iexclude_files: list[str] = field(default_factory=list)
     verify: bool = False
     dry_run: bool = False
+    #: Leave all-zero runs of files as holes (sparse files) instead of writing them.
+    sparse: bool = False
     overwrite: str = "always"
     #: Restore only this directory of the snapshot (``SNAPSHOT:subdir`` in restic).
     subpath: str = "/"
@@ -143,6 +145,7 @@ def _restore_locked(
         Tracker(ctx.events, "restore", ctx.cancel),
         overwrite=options.overwrite,
         drop_privileges=is_agent_snapshot(snapshot) and not options.keep_privileges,
+        sparse=options.sparse,
     )
     for path, reason in plan.unreadable:
         restorer.fail(path, reason)

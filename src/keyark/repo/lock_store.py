@@ -9,6 +9,8 @@ operation's cancel token, so a cancel ends it at once and leaves no lock object.
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from keyark.backends.base import Backend
@@ -18,7 +20,7 @@ from keyark.events import Events
 from keyark.repo.locks import (
     LockInfo,
     RepositoryLock,
-    UnwrittenLock,
+    WaitListener,
     lock_sealer,
     read_locks,
     remove_locks,
@@ -31,6 +33,31 @@ class StaleLockRemoval:
 
     removed: int
     live: int
+
+
+class UnwrittenLock(RepositoryLock):
+    """A shared lock that is never written (a reading operation run with "no lock").
+
+    It protects nothing: a concurrent prune may delete what the reader is about to
+    read, which the reader then reports as a missing object. It exists so read-only
+    storage (a mounted snapshot, a read-only bucket) can be read.
+    """
+
+    def acquire(
+        self,
+        retry_seconds: float = 0.0,
+        *,
+        on_wait: WaitListener | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> RepositoryLock:
+        """Write nothing and return at once."""
+        return self
+
+    def ensure_valid(self, consequence: str = "") -> None:
+        """Never raises: nothing was held, so nothing can be lost."""
+
+    def release(self) -> None:
+        """Nothing to delete."""
 
 
 class LockStore:

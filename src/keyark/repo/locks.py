@@ -397,28 +397,3 @@ class RepositoryLock:
 
     def __exit__(self, *_exc: object) -> None:
         self.release()
-
-
-class UnwrittenLock(RepositoryLock):
-    """A shared lock that is never written (a reading operation run with "no lock").
-
-    It protects nothing: a concurrent prune may delete what the reader is about to
-    read, which the reader then reports as a missing object. It exists so read-only
-    storage (a mounted snapshot, a read-only bucket) can be read.
-    """
-
-    def acquire(
-        self,
-        retry_seconds: float = 0.0,
-        *,
-        on_wait: WaitListener | None = None,
-        sleep: Callable[[float], None] = time.sleep,
-    ) -> RepositoryLock:
-        """Write nothing and return at once."""
-        return self
-
-    def ensure_valid(self, consequence: str = "") -> None:
-        """Never raises: nothing was held, so nothing can be lost."""
-
-    def release(self) -> None:
-        """Nothing to delete."""

@@ -87,7 +87,13 @@ class RestoreSummary:
     dirs_restored: int = 0
     symlinks_restored: int = 0
     bytes_restored: int = 0
+    #: The size of the existing files left as they were (``files_skipped``).
+    bytes_skipped: int = 0
     files_verified: int = 0
+    #: ``--delete``: entries of the target the snapshot lacks, removed (a dry run: to remove).
+    files_deleted: int = 0
+    dirs_deleted: int = 0
+    deleted: list[str] = field(default_factory=list)
     duration_seconds: float = 0.0
     dry_run: bool = False
     failed: list[str] = field(default_factory=list)
@@ -97,11 +103,13 @@ class RestoreSummary:
 
     def to_dict(self) -> dict[str, Any]:
         """restic's restore ``summary`` message (``seconds_elapsed``, ``total_files``,
-        ``files_restored``, ``files_skipped``, ``bytes_restored``), keyark's fields added."""
+        ``files_restored``, ``files_skipped``, ``files_deleted``, ``total_bytes``,
+        ``bytes_restored``, ``bytes_skipped``), keyark's fields added."""
         data: dict[str, Any] = {
             "message_type": "summary",
             "seconds_elapsed": int(self.duration_seconds),
             "total_files": self.files_restored + self.files_skipped,
+            "total_bytes": self.bytes_restored + self.bytes_skipped,
         }
         data.update(asdict(self))
         return data

@@ -1,7 +1,7 @@
 """How ``keyark backup`` shows its events, in restic's shapes.
 
 With ``--json`` stdout carries restic's stream: ``status`` lines while the backup
-runs (at most one a second, the first at once), ``verbose_status`` lines with
+runs (at most one a second, the first at once, the last when it ends), ``verbose_status`` lines with
 ``-v`` (one per file and directory), then the ``summary``; an unreadable source is
 an ``error`` line on stderr. stderr keeps keyark's own event stream. Without
 ``--json``, ``-v`` lists new and modified files and directories, ``-vv`` every one.
@@ -11,15 +11,11 @@ from __future__ import annotations
 
 import json
 import sys
-import threading
-import time
 from typing import Any
 
 from keyark.cli.render import Output, human_size, printable
+from keyark.cli.status_lines import StatusLines, seconds_remaining
 from keyark.events import Code, Event, ItemDone, OperationWarning, Progress
-
-#: Seconds between two ``status`` lines.
-STATUS_INTERVAL = 1.0
 
 
 class BackupView:
@@ -28,9 +24,7 @@ class BackupView:
     def __init__(self, out: Output, verbose: int) -> None:
         self.out = out
         self.verbose = verbose
-        self._started = time.monotonic()
-        self._last_status: float | None = None
-        self._lock = threading.Lock()
+        self.lines = StatusLines(status_message)
 
     @property
     def wants_items(self) -> bool:
@@ -42,8 +36,8 @@ class BackupView:
         if isinstance(event, ItemDone):
             self._item(event)
             return
-        if self.out.json and isinstance(event, Progress):
-            self._status(event)
+        if self.out.json:
+            self.lines.observe(event)
         if (
             self.out.json
             and isinstance(event, OperationWarning)
@@ -54,19 +48,6 @@ class BackupView:
         self.out.event(event)
 
     # ----------------------------------------------------------------- json
-    def _stdout(self, data: dict[str, Any]) -> None:
-        with self._lock:
-            sys.stdout.write(json.dumps(data, default=str) + "\n")
-            sys.stdout.flush()
-
-    def _status(self, event: Progress) -> None:
-        now = time.monotonic()
-        with self._lock:
-            if self._last_status is not None and now - self._last_status < STATUS_INTERVAL:
-                return
-            self._last_status = now
-        self._stdout(status_message(event, now - self._started))
-
     def _error(self, event: OperationWarning) -> None:
         """restic's error line, keyark's warning fields added."""
         data: dict[str, Any] = {
@@ -84,7 +65,7 @@ class BackupView:
         if self.out.json:
             data = event.to_dict()
             data.pop("event", None)
-            self._stdout({"message_type": "verbose_status", **data, "total_files": 0})
+            self.lines.write({"message_type": "verbose_status", **data, "total_files": 0})
             return
         if event.action == "unchanged" and self.verbose < 2:
             return
@@ -107,9 +88,9 @@ def status_message(event: Progress, elapsed: float) -> dict[str, Any]:
         "seconds_elapsed": int(elapsed),
         "percent_done": fraction,
     }
-    if event.bytes_total and event.bytes_done:
-        remaining = event.bytes_total - event.bytes_done
-        data["seconds_remaining"] = max(0, int(elapsed * remaining / event.bytes_done))
+    remaining = seconds_remaining(event, elapsed)
+    if remaining is not None:
+        data["seconds_remaining"] = remaining
     if event.files_total is not None:
         data["total_files"] = event.files_total
     data["files_done"] = event.files_done

@@ -28,8 +28,8 @@ _KDF = click.Choice(["argon2id", "pbkdf2"])
 _KDF_HELP = "Passphrase KDF (pbkdf2 = PBKDF2-HMAC-SHA256, 600,000 iterations)."
 #: A message, not a secret.
 _NO_NEW_PASSPHRASE = (
-    "no new passphrase given: set KEYARK_NEW_PASSWORD or KEYARK_NEW_PASSWORD_FILE "  # noqa: S105
-    "(no terminal to prompt on)"
+    "no new passphrase given: set KEYARK_NEW_PASSWORD or KEYARK_NEW_PASSWORD_FILE, "  # noqa: S105
+    "or use --new-password-file (no terminal to prompt on)"
 )
 
 

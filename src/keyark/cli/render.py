@@ -5,24 +5,26 @@ from __future__ import annotations
 import json
 import sys
 import threading
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from datetime import datetime
 from typing import Any
 
 from rich.cells import cell_len
-from rich.console import Console
+from rich.console import Console, ConsoleOptions, RenderableType, RenderResult
 from rich.progress import (
     BarColumn,
-    DownloadColumn,
     MofNCompleteColumn,
     Progress,
     ProgressColumn,
+    Task,
     TaskProgressColumn,
     TextColumn,
     TimeElapsedColumn,
-    TransferSpeedColumn,
+    TimeRemainingColumn,
 )
 from rich.table import Table
+from rich.text import Text
 
 from keyark.cli.settings import Settings
 from keyark.events import Event, Failed, OperationWarning
@@ -162,32 +164,23 @@ class Output:
         if not self.live_progress:
             yield
             return
-        columns: list[ProgressColumn] = [
-            TextColumn(f"[bold]{label}"),
-            BarColumn(),
-            TaskProgressColumn(),
-        ]
-        if unit == "bytes":
-            columns += [
-                DownloadColumn(),
-                TransferSpeedColumn(),
-                TextColumn("{task.fields[files]} files"),
-            ]
-        else:
-            columns += [MofNCompleteColumn(), TextColumn(unit)]
-        bar = Progress(*columns, TimeElapsedColumn(), console=self.err, transient=True)
-        task = bar.add_task(label, total=None, files=0)
+        bar = progress_bar(self.err, label, unit)
+        task = bar.add_task(label, total=None, files="", current="")
 
         def update(event: ProgressEvent) -> None:
+            current = printable(event.current) if event.current else ""
             if unit == "bytes":
                 bar.update(
                     task,
                     completed=event.bytes_done,
                     total=event.bytes_total,
-                    files=event.files_done,
+                    files=files_done(event),
+                    current=current,
                 )
             else:
-                bar.update(task, completed=event.files_done, total=event.files_total)
+                bar.update(
+                    task, completed=event.files_done, total=event.files_total, current=current
+                )
 
         with bar:
             self._bar = update
@@ -200,6 +193,78 @@ class Output:
     def live_progress(self) -> bool:
         """Whether progress bars are drawn (an operation then counts totals up front)."""
         return not (self.json or self.settings.quiet or not sys.stderr.isatty())
+
+
+class SizeColumn(ProgressColumn):
+    """Bytes done and total in the summary's binary units (``1.500 MiB / 4.000 MiB``)."""
+
+    def render(self, task: Task) -> Text:
+        done = human_size(task.completed)
+        return Text(f"{done} / {human_size(task.total)}" if task.total is not None else done)
+
+
+class SpeedColumn(ProgressColumn):
+    """Bytes a second in binary units (``1.500 MiB/s``)."""
+
+    def render(self, task: Task) -> Text:
+        speed = task.finished_speed or task.speed
+        return Text("" if speed is None else f"{human_size(speed)}/s")
+
+
+class CurrentItem:
+    """The item being worked on, on its own line, its start cut (``…/leaf/e.pem``) to fit."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        text, width = f"  {self.text}", options.max_width
+        if cell_len(text) > width:
+            tail = self.text
+            while tail and cell_len(tail) + 3 > width:
+                tail = tail[1:]
+            text = f"  \u2026{tail}"
+        yield Text(text, no_wrap=True, overflow="crop")
+
+
+class ItemProgress(Progress):
+    """A progress bar with the current item of each task on a line below it."""
+
+    def get_renderables(self) -> Iterable[RenderableType]:
+        yield self.make_tasks_table(self.tasks)
+        for task in self.tasks:
+            current = task.fields.get("current")
+            if current:
+                yield CurrentItem(str(current))
+
+
+def progress_bar(console: Console, label: str, unit: str = "bytes") -> ItemProgress:
+    """The live bar of :meth:`Output.progress`: percentage, done/total, speed, files
+    done/total and ETA (a ``bytes`` unit: sizes in the summary's binary units), elapsed
+    time, and the current item on the line below."""
+    columns: list[ProgressColumn] = [
+        TextColumn(f"[bold]{label}"),
+        BarColumn(),
+        TaskProgressColumn(),
+    ]
+    if unit == "bytes":
+        columns += [SizeColumn(), SpeedColumn(), TextColumn("{task.fields[files]}")]
+    else:
+        columns += [MofNCompleteColumn(), TextColumn(unit)]
+    columns += [TextColumn("ETA"), TimeRemainingColumn(), TimeElapsedColumn()]
+    return ItemProgress(*columns, console=console, transient=True)
+
+
+def files_done(event: ProgressEvent) -> str:
+    """``3/10 files`` (``3 files`` while the total is unknown)."""
+    if event.files_total is None:
+        return f"{event.files_done} files"
+    return f"{event.files_done}/{event.files_total} files"
+
+
+def local_time(when: datetime) -> str:
+    """A time in the local zone, with the zone: ``2024-05-01 14:03:09 CEST``."""
+    return when.astimezone().strftime("%Y-%m-%d %H:%M:%S %Z")
 
 
 def _boxed_width(header: Sequence[str], body: Sequence[Sequence[str]]) -> int:

@@ -8,10 +8,12 @@ import click
 
 from keyark import ops
 from keyark.cli.pattern_options import exclude_options
-from keyark.cli.render import Output, human_size, snapshot_label
+from keyark.cli.render import Output, human_size, local_time, printable, snapshot_label
 from keyark.cli.settings import global_options, settings_of
 from keyark.cli.snapshots import filter_options, make_filter
+from keyark.cli.status_lines import StatusLines, restore_status
 from keyark.errors import RestoreError, UsageError
+from keyark.events import Event
 
 
 @click.command("restore")
@@ -46,6 +48,12 @@ from keyark.errors import RestoreError, UsageError
 @click.option("--verify", is_flag=True, help="Re-read restored files and compare.")
 @click.option("--sparse", is_flag=True, help="Restore all-zero runs of files as holes.")
 @click.option("-n", "--dry-run", is_flag=True, help="Show what would be restored.")
+@click.option(
+    "--delete",
+    is_flag=True,
+    help="Remove files and directories in --target that are not in the snapshot "
+    "(only those the include/exclude patterns select; with --dry-run, list them).",
+)
 @click.option(
     "--overwrite",
     type=click.Choice(["always", "if-changed", "never"]),
@@ -85,6 +93,7 @@ def command(
     verify: bool,
     sparse: bool,
     dry_run: bool,
+    delete: bool,
     overwrite: str,
     at: str | None,
     allow_unsigned: bool,
@@ -120,6 +129,7 @@ def command(
         verify=verify,
         sparse=sparse,
         dry_run=dry_run,
+        delete=delete,
         overwrite=overwrite,
         subpath=subpath or "/",
         allow_unsigned=allow_unsigned,
@@ -128,7 +138,14 @@ def command(
         at=ops.parse_time(at) if at else None,
         selection=make_filter(hosts, tags, paths),
     )
-    context = settings.operation_context(out.event)
+    lines = StatusLines(restore_status)
+
+    def sink(event: Event) -> None:
+        if out.json:
+            lines.observe(event)  # restic's status lines on stdout, before the summary
+        out.event(event)
+
+    context = settings.operation_context(sink)
     try:
         with out.progress("restore"):
             summary = ops.restore(context, options)
@@ -145,17 +162,23 @@ def _report(out: Output, summary: ops.RestoreSummary, target: str) -> None:
         out.emit_json(summary.to_dict())
         return
     if summary.snapshot:
-        when = datetime.fromisoformat(summary.snapshot["time"])
+        when = local_time(datetime.fromisoformat(summary.snapshot["time"]))
         out.print(
-            f"restoring snapshot {snapshot_label(summary.snapshot)} of "
-            f"{when:%Y-%m-%d %H:%M:%S} to {target}"
+            f"restoring snapshot {snapshot_label(summary.snapshot)} of {when} to "
+            f"{printable(target)}"
         )
+    if summary.dry_run:
+        for path in summary.deleted:
+            out.print(f"would delete {path}")
     verb = "would restore" if summary.dry_run else "restored"
+    removed = summary.files_deleted + summary.dirs_deleted
+    deleted = f"; {'would delete' if summary.dry_run else 'deleted'} {removed} entries"
     out.print(
         f"{verb} {summary.files_restored} files, {summary.dirs_restored} dirs, "
         f"{summary.symlinks_restored} symlinks, {human_size(summary.bytes_restored)}"
         + (f"; skipped {summary.files_skipped} existing" if summary.files_skipped else "")
         + (f"; verified {summary.files_verified} files" if summary.files_verified else "")
+        + (deleted if removed else "")
         + (f" in {summary.duration_seconds:.2f}s" if not summary.dry_run else "")
     )
     # summary.errors were shown as they happened (restore.entry warnings): not again.

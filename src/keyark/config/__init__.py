@@ -18,28 +18,66 @@ Backends never read the environment: they get credentials and settings as
 parameters, so one process can serve two S3 or Azure accounts.
 """
 
-from keyark.config.backends import (
-    AzureOptions,
-    FTPOptions,
-    GCSOptions,
-    LocalOptions,
-    S3Options,
-    SFTPOptions,
-)
-from keyark.config.models import (
-    Config,
-    CredentialSpec,
-    Pkcs11Spec,
-    RepositoryConfig,
-    RepositorySpec,
-)
-from keyark.config.resolve import (
-    backend_options,
-    resolve_credentials,
-    resolve_pkcs11,
-    with_environment,
-)
-from keyark.config.secrets import SecretRef, resolve_secret
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from keyark.config.backends import (
+        AzureOptions,
+        FTPOptions,
+        GCSOptions,
+        LocalOptions,
+        S3Options,
+        SFTPOptions,
+    )
+    from keyark.config.models import (
+        Config,
+        CredentialSpec,
+        Pkcs11Spec,
+        RepositoryConfig,
+        RepositorySpec,
+    )
+    from keyark.config.resolve import (
+        backend_options,
+        resolve_credentials,
+        resolve_pkcs11,
+        with_environment,
+    )
+    from keyark.config.secrets import SecretRef, resolve_secret
+
+#: Each name -> the module defining it: imported on first use, so a face that needs
+#: only the models (or only ``environment``) does not load the resolver and its crypto.
+_EXPORTS = {
+    "AzureOptions": "keyark.config.backends",
+    "FTPOptions": "keyark.config.backends",
+    "GCSOptions": "keyark.config.backends",
+    "LocalOptions": "keyark.config.backends",
+    "S3Options": "keyark.config.backends",
+    "SFTPOptions": "keyark.config.backends",
+    "Config": "keyark.config.models",
+    "CredentialSpec": "keyark.config.models",
+    "Pkcs11Spec": "keyark.config.models",
+    "RepositoryConfig": "keyark.config.models",
+    "RepositorySpec": "keyark.config.models",
+    "backend_options": "keyark.config.resolve",
+    "resolve_credentials": "keyark.config.resolve",
+    "resolve_pkcs11": "keyark.config.resolve",
+    "with_environment": "keyark.config.resolve",
+    "SecretRef": "keyark.config.secrets",
+    "resolve_secret": "keyark.config.secrets",
+}
+
+
+if not TYPE_CHECKING:  # for type checkers each name is imported above
+
+    def __getattr__(name: str) -> Any:
+        module = _EXPORTS.get(name)
+        if module is None:
+            raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+        return getattr(importlib.import_module(module), name)
+
 
 __all__ = [
     "AzureOptions",

@@ -5,86 +5,304 @@ typed result with ``to_dict()``; :data:`CATALOGUE` lists them with their options
 and result types and whether they change the repository or read secret content.
 Faces import this package, :mod:`keyark.config`, :mod:`keyark.events` and
 :mod:`keyark.errors`, and nothing else of keyark (``tests/unit/test_face_imports.py``).
+
+Start-up stays light: an operation module is imported when one of its names is first
+used (``ops.snapshots`` loads :mod:`keyark.ops.snapshots` only), from the static table
+:data:`OPERATIONS`, which ``tests/unit/test_ops_exports.py`` keeps equal to each module's
+``__all__``. :data:`CATALOGUE` (or :func:`load_catalogue`) imports every operation
+module first, so it is always complete.
 """
 
-# Each module's ``__all__`` is its part of the faces' surface (operations, their option
-# and result types, and the parsers and types a face needs to build options).
-import keyark.ops.agents as _agents
-import keyark.ops.backend as _backend
-import keyark.ops.backup as _backup
-import keyark.ops.browse as _browse
-import keyark.ops.catalog as _catalog
-import keyark.ops.check as _check
-import keyark.ops.copy as _copy
-import keyark.ops.debug as _debug
-import keyark.ops.dump as _dump
-import keyark.ops.forget as _forget
-import keyark.ops.keys as _keys
-import keyark.ops.prune as _prune
-import keyark.ops.repair as _repair
-import keyark.ops.repository as _repository
-import keyark.ops.restore as _restore
-import keyark.ops.rewrite as _rewrite
-import keyark.ops.rotation as _rotation
-import keyark.ops.snapshots as _snapshots
-import keyark.ops.stats as _stats
-import keyark.ops.tag as _tag
-import keyark.ops.unlock as _unlock
-from keyark.context import Actor, OperationContext
-from keyark.ops.agents import *  # noqa: F403
-from keyark.ops.backend import *  # noqa: F403
-from keyark.ops.backup import *  # noqa: F403
-from keyark.ops.browse import *  # noqa: F403
-from keyark.ops.catalog import *  # noqa: F403
-from keyark.ops.catalogue import CATALOGUE, Operation, Result, operation
-from keyark.ops.check import *  # noqa: F403
-from keyark.ops.copy import *  # noqa: F403
-from keyark.ops.debug import *  # noqa: F403
-from keyark.ops.dump import *  # noqa: F403
-from keyark.ops.forget import *  # noqa: F403
-from keyark.ops.keys import *  # noqa: F403
-from keyark.ops.prune import *  # noqa: F403
-from keyark.ops.repair import *  # noqa: F403
-from keyark.ops.repository import *  # noqa: F403
-from keyark.ops.restore import *  # noqa: F403
-from keyark.ops.rewrite import *  # noqa: F403
-from keyark.ops.rotation import *  # noqa: F403
-from keyark.ops.snapshots import *  # noqa: F403
-from keyark.ops.stats import *  # noqa: F403
-from keyark.ops.tag import *  # noqa: F403
-from keyark.ops.unlock import *  # noqa: F403
-from keyark.storage import init_repository, open_repository  # repository level (tests)
-from keyark.units import parse_seconds
+from __future__ import annotations
 
-__all__ = [
-    "CATALOGUE",
-    "Actor",
-    "Operation",
-    "OperationContext",
-    "Result",
-    "init_repository",
-    "open_repository",
-    "operation",
-    "parse_seconds",
-]
-__all__ += _agents.__all__
-__all__ += _backend.__all__
-__all__ += _backup.__all__
-__all__ += _browse.__all__
-__all__ += _catalog.__all__
-__all__ += _check.__all__
-__all__ += _copy.__all__
-__all__ += _debug.__all__
-__all__ += _dump.__all__
-__all__ += _forget.__all__
-__all__ += _keys.__all__
-__all__ += _prune.__all__
-__all__ += _repair.__all__
-__all__ += _repository.__all__
-__all__ += _restore.__all__
-__all__ += _rewrite.__all__
-__all__ += _rotation.__all__
-__all__ += _snapshots.__all__
-__all__ += _stats.__all__
-__all__ += _tag.__all__
-__all__ += _unlock.__all__
+import importlib
+import sys
+import types
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # every name for type checkers; at run time each is imported on first use
+    from keyark.context import Actor as Actor
+    from keyark.context import OperationContext as OperationContext
+    from keyark.ops.agents import *  # noqa: F403
+    from keyark.ops.backend import *  # noqa: F403
+    from keyark.ops.backup import *  # noqa: F403
+    from keyark.ops.browse import *  # noqa: F403
+    from keyark.ops.catalog import *  # noqa: F403
+    from keyark.ops.catalogue import CATALOGUE as CATALOGUE
+    from keyark.ops.catalogue import Operation as Operation
+    from keyark.ops.catalogue import Result as Result
+    from keyark.ops.catalogue import operation as operation
+    from keyark.ops.check import *  # noqa: F403
+    from keyark.ops.copy import *  # noqa: F403
+    from keyark.ops.debug import *  # noqa: F403
+    from keyark.ops.dump import *  # noqa: F403
+    from keyark.ops.forget import *  # noqa: F403
+    from keyark.ops.keys import *  # noqa: F403
+    from keyark.ops.prune import *  # noqa: F403
+    from keyark.ops.repair import *  # noqa: F403
+    from keyark.ops.repository import *  # noqa: F403
+    from keyark.ops.restore import *  # noqa: F403
+    from keyark.ops.rewrite import *  # noqa: F403
+    from keyark.ops.rotation import *  # noqa: F403
+    from keyark.ops.snapshots import *  # noqa: F403
+    from keyark.ops.stats import *  # noqa: F403
+    from keyark.ops.tag import *  # noqa: F403
+    from keyark.ops.unlock import *  # noqa: F403
+    from keyark.storage import init_repository as init_repository  # repository level (tests)
+    from keyark.storage import open_repository as open_repository
+    from keyark.units import parse_seconds as parse_seconds
+
+#: Operation module (``keyark.ops.<name>``) -> its ``__all__``: its part of the faces'
+#: surface (operations, their option and result types, and the parsers and types a
+#: face needs to build options). A new operation module is added here.
+OPERATIONS: dict[str, tuple[str, ...]] = {
+    "agents": (
+        "AgentAddOptions",
+        "AgentInfo",
+        "AgentList",
+        "AgentListOptions",
+        "AgentRevokeOptions",
+        "agent_add",
+        "agent_list",
+        "agent_revoke",
+    ),
+    "backend": (
+        "BackendCheckOptions",
+        "BackendCheckReport",
+        "backend_check",
+        "check_backend",
+    ),
+    "backup": (
+        "BackupOptions",
+        "BackupSummary",
+        "backup",
+    ),
+    "browse": (
+        "Change",
+        "DiffOptions",
+        "DiffResult",
+        "Entry",
+        "FindMatch",
+        "FindOptions",
+        "FindResult",
+        "Listing",
+        "LsOptions",
+        "diff",
+        "find",
+        "ls",
+    ),
+    "catalog": (
+        "CatalogRebuild",
+        "CatalogRebuildOptions",
+        "catalog_rebuild",
+    ),
+    "check": (
+        "CheckOptions",
+        "CheckSummary",
+        "Problem",
+        "check",
+        "packs_to_repair",
+    ),
+    "copy": (
+        "CopyOptions",
+        "CopySummary",
+        "copy",
+    ),
+    "debug": (
+        "DEBUG_KINDS",
+        "DebugCatOptions",
+        "DebugObject",
+        "debug_cat",
+    ),
+    "dump": (
+        "ARCHIVE_FORMATS",
+        "DumpOptions",
+        "DumpResult",
+        "dump",
+    ),
+    "forget": (
+        "DEFAULT_GROUP_BY",
+        "UNLIMITED",
+        "CalendarDuration",
+        "Decision",
+        "ForgetOptions",
+        "ForgetResult",
+        "GroupDecisions",
+        "RetentionPolicy",
+        "forget",
+        "parse_calendar_duration",
+        "parse_group_by",
+        "parse_keep_tag",
+    ),
+    "keys": (
+        "PKCS11_MECHANISMS",
+        "KeyAddOptions",
+        "KeyChange",
+        "KeyInfo",
+        "KeyList",
+        "KeyListOptions",
+        "KeyPasswdOptions",
+        "KeyRecoverOptions",
+        "KeyRemoveOptions",
+        "KeySplitOptions",
+        "RecoveryShareError",
+        "SplitResult",
+        "check_shares",
+        "key_add",
+        "key_list",
+        "key_passwd",
+        "key_recover",
+        "key_remove",
+        "key_split",
+        "normalize_share",
+        "read_share_file",
+        "share_threshold",
+    ),
+    "prune": (
+        "PruneOptions",
+        "PrunePlan",
+        "PruneSummary",
+        "UnusedLimit",
+        "parse_size",
+        "parse_unused_limit",
+        "prune",
+    ),
+    "repair": (
+        "RepairIndexOptions",
+        "RepairPacksOptions",
+        "RepairPacksSummary",
+        "RepairSnapshotsOptions",
+        "RepairSnapshotsSummary",
+        "RepairStateOptions",
+        "RepairStateSummary",
+        "RepairSummary",
+        "RepairedSnapshot",
+        "repair_config",
+        "repair_index",
+        "repair_keyring",
+        "repair_packs",
+        "repair_snapshots",
+    ),
+    "repository": (
+        "InitOptions",
+        "Initialized",
+        "init",
+        "secret_option",
+    ),
+    "restore": (
+        "RestoreOptions",
+        "RestoreSummary",
+        "parse_time",
+        "restore",
+    ),
+    "rewrite": (
+        "REWRITE_TAG",
+        "RewriteOptions",
+        "RewriteResult",
+        "RewrittenSnapshot",
+        "rewrite",
+    ),
+    "rotation": (
+        "Epoch",
+        "KeyStatus",
+        "KeyStatusOptions",
+        "ReencryptSummary",
+        "RootRotationSummary",
+        "RotateOptions",
+        "Rotation",
+        "key_rotate",
+        "key_status",
+    ),
+    "snapshots": (
+        "TRUSTED",
+        "Snapshot",
+        "SnapshotFilter",
+        "SnapshotGroup",
+        "SnapshotList",
+        "SnapshotsOptions",
+        "snapshots",
+    ),
+    "stats": (
+        "STATS_MODES",
+        "RepoStats",
+        "StatsOptions",
+        "stats",
+    ),
+    "tag": (
+        "RetaggedSnapshot",
+        "TagOptions",
+        "TagResult",
+        "split_tags",
+        "tag",
+    ),
+    "unlock": (
+        "UnlockOptions",
+        "UnlockResult",
+        "unlock",
+    ),
+}
+#: The other names of this package -> the module defining each.
+_PLUMBING = {
+    "Actor": "keyark.context",
+    "OperationContext": "keyark.context",
+    "Operation": "keyark.ops.catalogue",
+    "Result": "keyark.ops.catalogue",
+    "operation": "keyark.ops.catalogue",
+    "init_repository": "keyark.storage",
+    "open_repository": "keyark.storage",
+    "parse_seconds": "keyark.units",
+}
+#: Every name of :data:`__all__` but ``CATALOGUE`` -> the module defining it.
+_EXPORTS = _PLUMBING | {
+    name: f"{__name__}.{module}" for module, names in OPERATIONS.items() for name in names
+}
+
+__all__ = ["CATALOGUE", "load_catalogue"]
+__all__ += list(_EXPORTS)
+
+
+def load_catalogue() -> dict[str, Operation[Any, Any]]:
+    """Every operation by name (:data:`CATALOGUE`), each operation module imported first."""
+    for module in OPERATIONS:
+        importlib.import_module(f"{__name__}.{module}")
+    from keyark.ops.catalogue import CATALOGUE
+
+    return CATALOGUE
+
+
+if not TYPE_CHECKING:  # for type checkers each name is imported above
+
+    def __getattr__(name: str) -> Any:
+        """Import a name's module on first use; ``CATALOGUE`` imports them all."""
+        if name == "CATALOGUE":
+            value = load_catalogue()
+        elif name in _EXPORTS:
+            value = getattr(importlib.import_module(_EXPORTS[name]), name)
+        elif not name.startswith("__"):  # a name missing from OPERATIONS (a test fails)
+            load_catalogue()
+            if name not in globals():
+                raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+            return globals()[name]
+        else:
+            raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+        globals()[name] = value
+        return value
+
+    class _Package(types.ModuleType):
+        """This package, whose operation names win over its submodules of the same name.
+
+        Importing ``keyark.ops.snapshots`` (from anywhere) makes the import system set
+        the package attribute ``snapshots`` to the module; the operation ``snapshots``
+        is what faces mean, so the module's exported names are set instead.
+        """
+
+        def __setattr__(self, name: str, value: object) -> None:
+            if isinstance(value, types.ModuleType) and name in OPERATIONS:
+                names = getattr(value, "__all__", OPERATIONS[name])
+                exported = {item: getattr(value, item) for item in names}
+                self.__dict__.update(exported)
+                if name in exported:
+                    return
+            super().__setattr__(name, value)
+
+    sys.modules[__name__].__class__ = _Package

@@ -46,6 +46,9 @@ class RestorePlan:
     base: tuple[str, ...] = ()
     #: Directories an include pattern selects themselves (not only as parents).
     included_dirs: int = 0
+    #: The snapshot's names in each directory the walk listed (parts below the target),
+    #: planned or not: what ``--delete`` keeps. Unreadable directories are not here.
+    listed: dict[tuple[str, ...], set[str]] = field(default_factory=dict)
 
     @property
     def total_bytes(self) -> int:
@@ -167,12 +170,15 @@ def build_plan(
     """
     plan = RestorePlan(base=base)
     #: Names seen per directory, and the directories planned (the walk descends into these).
-    seen: dict[tuple[str, ...], set[str]] = {}
+    seen = plan.listed
+    seen[()] = set()
     planned: set[tuple[str, ...]] = set()
+    unlisted: set[tuple[str, ...]] = set()
 
     def unreadable(parts: tuple[str, ...], error: Exception) -> None:
         where = shown_path(base, parts)
         plan.unreadable.append((f"{where.rstrip('/')}/...", str(error)))
+        unlisted.add(parts)
 
     entries = walk(
         load_tree, root, descend=lambda e: e.parts in planned, on_error=unreadable, cancel=cancel
@@ -194,6 +200,7 @@ def build_plan(
             if path_filter.may_contain_included(full):
                 plan.dirs.append(entry)
                 planned.add(entry.parts)
+                seen.setdefault(entry.parts, set())
         elif path_filter.included(full):
             if node.type == FILE:
                 plan.files.append(entry)
@@ -201,6 +208,8 @@ def build_plan(
                 plan.symlinks.append(entry)
             elif node.type == FIFO or node.type in DEVICES:
                 plan.specials.append(entry)
+    for parts in unlisted:
+        seen.pop(parts, None)  # its names are unknown: --delete leaves it alone
     if path_filter.includes:
         # A directory that is not included itself stays only if something below it is.
         included_dirs = [

@@ -24,9 +24,10 @@ from keyark.events import Code
 from keyark.repo.repository import Repository
 from keyark.repo.tree import DEVICES, Node
 from keyark.restorer.dirs import DirHandles
+from keyark.restorer.extras import ExtraRemover
 from keyark.restorer.leftovers import remove_leftovers, temp_name
 from keyark.restorer.metadata import MetadataWriter
-from keyark.restorer.plan import PlanEntry, RestorePlan
+from keyark.restorer.plan import PathFilter, PlanEntry, RestorePlan
 from keyark.restorer.reads import (
     FileJob,
     PackReads,
@@ -55,8 +56,11 @@ class Restorer:
         overwrite: str = "always",
         drop_privileges: bool = False,
         sparse: bool = False,
+        delete: PathFilter | None = None,
     ) -> None:
         self.repo = repo
+        #: Remove the target's entries the snapshot lacks that this filter selects.
+        self.delete = delete
         #: Drop setuid/setgid bits and privileged xattrs (restoring an agent's snapshot).
         self.drop_privileges = drop_privileges
         self.target = target
@@ -165,7 +169,7 @@ class Restorer:
             with self._lock:
                 self.summary.files_restored += 1
                 self.summary.bytes_restored += node.size
-            self.tracker.add(1, 0, job.entry.path)
+            self.tracker.add(1, 0, self._shown(job.entry.path))
         except UnsafePathError as error:
             self._abandon(job, str(error))
         except OSError as error:
@@ -202,7 +206,7 @@ class Restorer:
                 self._abandon(job, error.strerror or str(error))
                 return
             job.remaining -= 1
-            self.tracker.add(0, len(data), job.entry.path)
+            self.tracker.add(0, len(data), self._shown(job.entry.path))
             if job.remaining == 0:
                 self._finish_file(job)
 
@@ -254,7 +258,8 @@ class Restorer:
             if skip:
                 with self._lock:
                     self.summary.files_skipped += 1
-                self.tracker.add(1, node.size, entry.path)
+                    self.summary.bytes_skipped += node.size
+                self.tracker.add(1, node.size, self._shown(entry.path))
                 continue
             job = FileJob(entry, remaining=len(node.content))
             if not node.content:
@@ -380,6 +385,24 @@ class Restorer:
         written = [f for f in files if self._shown(f.path) not in self._failed]
         verify_files(self.repo, self.target, written, self.summary, self._fail, self.tracker.cancel)
 
+    def _remove_extras(self, plan: RestorePlan, handles: DirHandles, dry_run: bool) -> None:
+        """``--delete``: remove (or in a dry run, count) what the snapshot lacks."""
+        if self.delete is None:
+            return
+
+        def removed(shown: str, is_dir: bool) -> None:
+            with self._lock:
+                self.summary.deleted.append(shown)
+                if is_dir:
+                    self.summary.dirs_deleted += 1
+                else:
+                    self.summary.files_deleted += 1
+
+        remover = ExtraRemover(
+            plan, self.delete, removed, self.fail, dry_run=dry_run, cancel=self.tracker.cancel
+        )
+        remover.run(handles)
+
     # ----------------------------------------------------------------- entry point
     def run(self, plan: RestorePlan, dry_run: bool = False) -> RestoreSummary:
         started = time.monotonic()
@@ -393,6 +416,12 @@ class Restorer:
             summary.dirs_restored = len(plan.dirs)
             summary.symlinks_restored = len(plan.symlinks)
             summary.bytes_restored = plan.total_bytes
+            if self.delete is not None and os.path.isdir(self.target):
+                handles = DirHandles(self.target, create=False, shown=plan.shown)
+                try:
+                    self._remove_extras(plan, handles, dry_run=True)
+                finally:
+                    handles.close()
             return summary
         self.tracker.set_totals(len(plan.files), plan.total_bytes)
         self._handles = DirHandles(self.target, shown=plan.shown)
@@ -414,6 +443,7 @@ class Restorer:
                 self.tracker.check()
                 self._restore_special(entry)
             self._restore_hardlinks(plan.files)
+            self._remove_extras(plan, self._handles, dry_run=False)
             self._finish_dirs(plan.dirs)
             stopped_early = False
         finally:

@@ -52,6 +52,9 @@ class RestoreOptions:
     #: Leave all-zero runs of files as holes (sparse files) instead of writing them.
     sparse: bool = False
     overwrite: str = "always"
+    #: Afterwards remove the target's entries the snapshot lacks (among those the
+    #: include/exclude filters select, below the restored directory); restic's ``--delete``.
+    delete: bool = False
     #: Restore only this directory of the snapshot (``SNAPSHOT:subdir`` in restic).
     subpath: str = "/"
     #: Restore a snapshot that no registered agent signed (normally refused).
@@ -146,6 +149,7 @@ def _restore_locked(
         overwrite=options.overwrite,
         drop_privileges=is_agent_snapshot(snapshot) and not options.keep_privileges,
         sparse=options.sparse,
+        delete=path_filter if options.delete else None,
     )
     for path, reason in plan.unreadable:
         restorer.fail(path, reason)

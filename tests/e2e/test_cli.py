@@ -58,7 +58,7 @@ def test_full_workflow(cli: CLI, tmp_path: Path) -> None:
     assert cli.run("check", "--read-data-subset", "1/2", check=True).returncode == 0
     assert cli.run("check", "--read-data-subset", "50%", check=True).returncode == 0
     target = tmp_path / "out"
-    restored = json.loads(
+    restored = last_json(
         cli.run(
             "restore", "latest", "--target", str(target), "--verify", "--json", check=True
         ).stdout

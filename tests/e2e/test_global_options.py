@@ -178,9 +178,6 @@ def test_new_password_file(repo_cli: CLI, tmp_path: Path) -> None:
     )
 
 
-@pytest.mark.xfail(
-    strict=True, reason="cli/copy.py must pass settings.from_password_command (requested)"
-)
 def test_copy_from_password_command(cli: CLI, tmp_path: Path) -> None:
     source_repo = tmp_path / "source"
     cli.run("-r", str(source_repo), "init", check=True)

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 
 import pytest
 from tests.conftest import CLI
 from tests.e2e.test_cli import assert_one_line_error
+from tests.json_lines import last_json
 
 
 def key_tree(root: Path) -> Path:
@@ -201,7 +201,7 @@ def test_restore_warning_once_and_relative_paths(cli: CLI, tmp_path: Path, snaps
     assert "4 entries could not be restored" in result.stderr
     assert not (tmp_path / "e.pem").exists()
     as_json = cli.run("restore", f"latest:{snapshot}", "--target", str(out), "--json")
-    summary = json.loads(as_json.stdout)
+    summary = last_json(as_json.stdout)
     assert sorted(summary["failed"]) == [
         "tls/leaf",
         "tls/leaf/e.pem",

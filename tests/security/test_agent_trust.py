@@ -438,3 +438,42 @@ def test_hostile_agent_snapshot_does_not_block_prune(cli: CLI, tmp_path: Path) -
     snapshot_file.write_bytes(bytes(data))
     refused = cli.run("prune", "--max-unused", "0%")
     assert refused.returncode != 0 and "deleted nothing" in refused.stderr, refused.stderr
+
+
+def test_repair_snapshots_does_not_launder_a_flagged_snapshot(setup: Setup, tmp_path: Path) -> None:
+    from keyark.maintenance.repair_snapshots import RepairSnapshotsOptions, repair_snapshots
+    from keyark.repo.pack import DATA, pack_name
+
+    source = _source(tmp_path / "srv", "GENUINE host B key")
+    genuine = setup.backup(source, "hostB")
+    credential = setup.add_agent("web1", ["hostA"])
+    document = json.loads(credential.read_text())
+    document["hosts"] = ["hostA", "hostB"]
+    credential.write_text(json.dumps(document))
+    setup.repo.blobs.load_index(reload=True)
+    before = {loc.pack_id for loc in setup.repo.blobs.index.all_locations()}
+    planted_source = _source(tmp_path / "planted", "PLANTED by the agent")
+    (planted_source / "tls" / "other.key").write_text("a second planted file")
+    planted = setup.agent_backup(credential, planted_source, BackupOptions(host="hostB"))
+    assert setup.trust()[planted] == "foreign-host"
+    # Damage: the agent's data pack goes missing, so 'repair snapshots' rewrites the
+    # planted (flagged) snapshot under the full key.
+    setup.repo.blobs.load_index(reload=True)
+    agent_data = {
+        loc.pack_id
+        for loc in setup.repo.blobs.index.all_locations()
+        if loc.kind == DATA and loc.pack_id not in before
+    }
+    assert agent_data
+    for pack_id in agent_data:
+        (Path(setup.url) / pack_name(pack_id)).unlink()
+    summary = repair_snapshots(setup.repo, RepairSnapshotsOptions(forget=True), setup.ctx)
+    replaced = {item.original: item.replacement for item in summary.snapshots}
+    fresh = replaced.get(planted)
+    assert fresh, summary  # positive control: the planted snapshot was repaired
+    trust = setup.trust()
+    # The replacement keeps the original's provenance: still flagged, never full-key.
+    assert trust[fresh] == "foreign-host", trust
+    assert trust[genuine] == "full-key"
+    chosen = find_snapshot(setup.repo, "latest", setup.ctx, SnapshotFilter(hosts=["hostB"]))
+    assert chosen.id == genuine

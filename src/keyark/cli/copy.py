@@ -13,7 +13,7 @@ from keyark.config import CredentialSpec, RepositoryConfig, SecretRef, environme
 
 NO_SOURCE_KEY = (
     "no key for the source repository: set KEYARK_FROM_PASSWORD, "
-    "--from-password-file or --from-key-file"
+    "--from-password-file, --from-password-command or --from-key-file"
 )
 
 
@@ -27,7 +27,10 @@ def source_config(
         credentials = CredentialSpec(key_file=key_file)
     else:
         secret = resolve_secret(
-            environment.source_passphrase_sources(password_file), missing=NO_SOURCE_KEY
+            environment.source_passphrase_sources(
+                password_file, command=settings.from_password_command
+            ),
+            missing=NO_SOURCE_KEY,
         )
         credentials = CredentialSpec(passphrase=[SecretRef(value=secret)])
     return RepositoryConfig(

@@ -26,6 +26,7 @@ from keyark.context import OperationContext
 from keyark.errors import BackendError, IntegrityError
 from keyark.events import Events
 from keyark.maintenance.check import Checker
+from keyark.maintenance.snapshot_edit import replacement
 from keyark.maintenance.summary import Summary
 from keyark.maintenance.usage import read_snapshots
 from keyark.repo.repository import Repository
@@ -187,8 +188,10 @@ def repair_snapshots(
             return summary
         repo.blobs.flush()  # the new trees are durable before any snapshot names them
         for snapshot, item, new_tree in pending:
-            extra = dict(snapshot.extra, repaired_from=snapshot.id)
-            fresh = replace(snapshot, tree=new_tree, id="", key_id="", extra=extra)
+            # Like rewrite: the original's provenance (agent, trust) goes with it, so a
+            # repair never turns an agent's or a flagged snapshot into a full-key one.
+            fresh = replacement(repo.keys.keyring, snapshot, tree=new_tree)
+            fresh.extra["repaired_from"] = snapshot.id
             item.replacement = repo.snapshots.save(fresh)
         if options.forget:
             for item in summary.snapshots:

@@ -125,6 +125,8 @@ class Problem:
     snapshots: list[str] = field(default_factory=list)
     files: list[str] = field(default_factory=list)
     harmless: bool = False
+    #: The pack is damaged and ``repair packs`` salvages it (``object`` names the pack).
+    repair_pack: bool = False
 
 
 @dataclass
@@ -144,8 +146,16 @@ class CheckSummary:
     def ok(self) -> bool:
         return not any(not p.harmless for p in self.problems)
 
+    @property
+    def damaged_packs(self) -> list[str]:
+        """Ids of the packs to repair (salvaging their readable blobs and unindexing
+        them, so the next backup stores the lost content again)."""
+        found = {p.object.rsplit("/", 1)[-1] for p in self.problems if p.repair_pack}
+        return sorted(found)
+
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data["ok"] = self.ok
+        data["damaged_packs"] = self.damaged_packs
         data["message_type"] = "summary"
         return data

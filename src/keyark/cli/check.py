@@ -45,7 +45,7 @@ def command(ctx: click.Context, read_data: bool, read_data_subset: str | None) -
                 shown = problem.files[:10]
                 line += f"; files {', '.join(shown)}" + (" ..." if len(problem.files) > 10 else "")
             out.print(line)
-        damaged = ops.packs_to_repair(summary)
+        damaged = summary.damaged_packs
         if damaged:
             out.print(
                 "damaged packs: this client's next backup stores their damaged blobs again; "

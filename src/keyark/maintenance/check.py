@@ -75,8 +75,11 @@ class Checker:
         #: Packs whose data was read and verified.
         self.read_packs: set[bytes] = set()
 
-    def problem(self, kind: str, obj: str, message: str, harmless: bool = False) -> Problem:
-        found = Problem(kind, obj, message, harmless=harmless)
+    def problem(
+        self, kind: str, obj: str, message: str, harmless: bool = False, repair: bool = False
+    ) -> Problem:
+        """Record a problem; ``repair``: a damaged pack that ``repair packs`` salvages."""
+        found = Problem(kind, obj, message, harmless=harmless, repair_pack=repair)
         with self._lock:
             self.summary.problems.append(found)
         return found
@@ -153,13 +156,15 @@ class Checker:
         if report.found:
             self.problem("storage", "temporary objects", report.describe(), harmless=True)
 
-    def lose_pack(self, pack_id: bytes, message: str, *, damaged: bool = True) -> None:
+    def lose_pack(
+        self, pack_id: bytes, message: str, *, damaged: bool = True, repair: bool = False
+    ) -> None:
         """Report a pack whose blobs cannot be read; snapshots using them are added later.
 
         A pack that is not ``damaged`` failed to be read now (a storage error): its
         copies are not recorded as damaged.
         """
-        found = self.problem("pack", pack_name(pack_id), message)
+        found = self.problem("pack", pack_name(pack_id), message, repair=repair)
         if not damaged:
             self.unreachable.add(pack_id)
         self.lost.add(pack_id)
@@ -186,7 +191,7 @@ class Checker:
             damaged = isinstance(error, IntegrityError)
             advice = f"; {REPAIR_THE_PACK}" if damaged else ""
             message = f"pack header cannot be read: {error}{advice}"
-            self.lose_pack(pack_id, message, damaged=damaged)
+            self.lose_pack(pack_id, message, damaged=damaged, repair=damaged)
             return
         contained = set(header)
         orphaned = [e for e in record.entries if e not in contained]
@@ -228,7 +233,7 @@ class Checker:
             key_id = envelope_key_id(sealed)
             entries = parse_header(repo.keys.sealer_for(key_id), sealed)
         except (IntegrityError, FormatError) as error:
-            self.problem("pack", name, f"pack is damaged: {error}; {REPAIR_THE_PACK}")
+            self.problem("pack", name, f"pack is damaged: {error}; {REPAIR_THE_PACK}", repair=True)
             # Fall back to the index's view to find which blobs survive.
             entries = []
             for location in repo.blobs.index.all_locations():
@@ -259,6 +264,7 @@ class Checker:
                 f"copy of blob {location.blob_id.hex()[:16]} does not verify "
                 f"({writer} copy in pack {location.pack_id.hex()[:16]}): {error}; "
                 + REPAIR_THE_PACK,
+                repair=True,
             )
 
     def settle_bad_copies(self) -> None:

@@ -101,7 +101,6 @@ OPERATIONS: dict[str, tuple[str, ...]] = {
         "CheckSummary",
         "Problem",
         "check",
-        "packs_to_repair",
     ),
     "copy": (
         "CopyOptions",

@@ -101,6 +101,14 @@ class RestoreSummary:
     #: The snapshot restored, as ``snapshots --json`` shows it.
     snapshot: dict[str, Any] = field(default_factory=dict)
 
+    def record_deleted(self, shown: str, is_dir: bool) -> None:
+        """Count one entry ``--delete`` removed (or a dry run would remove)."""
+        self.deleted.append(shown)
+        if is_dir:
+            self.dirs_deleted += 1
+        else:
+            self.files_deleted += 1
+
     def to_dict(self) -> dict[str, Any]:
         """restic's restore ``summary`` message (``seconds_elapsed``, ``total_files``,
         ``files_restored``, ``files_skipped``, ``files_deleted``, ``total_bytes``,

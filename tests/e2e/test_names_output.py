@@ -255,3 +255,27 @@ def test_snapshots_compact_group_by_and_stats_modes(cli: CLI, tmp_path: Path) ->
     raw = stats("--mode", "raw-data", "latest")
     assert raw["total_blob_count"] >= 2 and raw["total_size"] > 0
     assert raw["total_uncompressed_size"] > 0
+
+
+def test_find_relative_pattern_with_a_slash_matches_at_any_depth(cli: CLI, tmp_path: Path) -> None:
+    source = tmp_path / "src"
+    (source / "app" / "tls" / "deep").mkdir(parents=True)
+    (source / "app" / "tls" / "server.crt").write_text("s")
+    (source / "app" / "tls" / "deep" / "inner.crt").write_text("i")
+    (source / "app" / ".env").write_text("SECRET=1")
+    cli.run("init", check=True)
+    cli.run("backup", str(source), check=True)
+
+    def found(pattern: str) -> list[str]:
+        return cli.run("find", pattern, check=True).stdout.splitlines()
+
+    # restic: a relative pattern matches at any depth; "*" stays within one component.
+    assert found("tls/*.crt") == [f"{source}/app/tls/server.crt"]
+    assert found("app/.env") == [f"{source}/app/.env"]
+    # "**" matches zero or more directories.
+    assert sorted(found("tls/**/*.crt")) == [
+        f"{source}/app/tls/deep/inner.crt",
+        f"{source}/app/tls/server.crt",
+    ]
+    # Positive control: an anchored pattern that does not exist finds nothing.
+    assert found("/tls/*.crt") == []

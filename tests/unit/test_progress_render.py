@@ -19,7 +19,7 @@ def _rendered(current: str, width: int = 120) -> str:
     console = Console(record=True, force_terminal=True, width=width)
     bar = progress_bar(console, "restore")
     clock = [100.0]
-    bar.get_time = lambda: clock[0]  # type: ignore[method-assign]
+    bar.get_time = lambda: clock[0]
     task = bar.add_task("restore", total=None, files="", current="")
     for done in (512, 1024, 1536):
         event = Progress(
@@ -48,10 +48,18 @@ def test_bar_shows_binary_units_files_eta_and_current_file() -> None:
     # The summary's units and format (human_size): 1.500 MiB, not rich's decimal "1.6 MB".
     assert f"{human_size(1536 * KIB)} / {human_size(4096 * KIB)}" in text
     assert "1.500 MiB / 4.000 MiB" in text and "MB" not in text.replace("MiB", "")
-    assert "512.000 KiB/s" in text
+    assert "512.0 KiB/s" in text
     assert "3/10 files" in text
     assert "ETA 0:00:05" in text  # 2.5 MiB left at 512 KiB/s
-    assert "\n  /home/u/tls/leaf/e.pem" in text
+    # Below the bar: the time elapsed and the current file.
+    assert "\n  0:00:03 /home/u/tls/leaf/e.pem" in text
+
+
+def test_bar_fits_an_80_column_terminal() -> None:
+    text = _rendered("/home/u/tls/leaf/e.pem", width=80)
+    bar_line = text.splitlines()[0]
+    assert len(text.splitlines()) == 2 and len(bar_line) <= 80
+    assert bar_line.endswith("1.500 MiB / 4.000 MiB 512.0 KiB/s 3/10 files ETA 0:00:05")
 
 
 def test_long_current_file_keeps_its_name() -> None:

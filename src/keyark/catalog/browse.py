@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from functools import cache
 
 from keyark.catalog.trees import Entry, TreeLoader, resolve_path, split_path, walk
+from keyark.patterns import PatternSet
 from keyark.repo.snapshot import Snapshot
 from keyark.repo.tree import DIR, Node, exact_text
 
@@ -73,9 +74,17 @@ def find(
     oldest: int | None = None,
     newest: int | None = None,
 ) -> list[FindMatch]:
-    """Entries whose name (or full path, if the pattern has ``/``) matches, in every
+    """Entries whose name (or path, if the pattern has ``/``) matches, in every
     snapshot; ``oldest``/``newest`` (ns since the epoch) bound their modification time."""
     full = "/" in pattern
+    # restic's rules for a pattern with "/": "*" stays in one component, "**" crosses,
+    # a relative pattern matches at any depth. An entry inside a matching directory is
+    # not a match of its own.
+    selected = PatternSet([pattern])
+
+    def path_matches(path: str) -> bool:
+        parent = path.rsplit("/", 1)[0]
+        return selected.matches(path) and not (parent and selected.matches(parent))
 
     @cache
     def matches(tree_id: bytes) -> tuple[tuple[str, Node], ...]:
@@ -94,7 +103,7 @@ def find(
     results: list[FindMatch] = []
     for snapshot in snapshots:
         if full:
-            hits = [(p, n) for p, n in everything(snapshot.tree) if fnmatch.fnmatchcase(p, pattern)]
+            hits = [(p, n) for p, n in everything(snapshot.tree) if path_matches(p)]
         else:
             hits = list(matches(snapshot.tree))
         results.extend(

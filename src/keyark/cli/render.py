@@ -20,10 +20,8 @@ from rich.progress import (
     Task,
     TaskProgressColumn,
     TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
 )
-from rich.table import Table
+from rich.table import Column, Table
 from rich.text import Text
 
 from keyark.cli.settings import Settings
@@ -204,55 +202,76 @@ class SizeColumn(ProgressColumn):
 
 
 class SpeedColumn(ProgressColumn):
-    """Bytes a second in binary units (``1.500 MiB/s``)."""
+    """Bytes a second in binary units (``55.4 MiB/s``)."""
 
     def render(self, task: Task) -> Text:
         speed = task.finished_speed or task.speed
-        return Text("" if speed is None else f"{human_size(speed)}/s")
+        return Text("" if speed is None else f"{human_size(speed, digits=1)}/s")
 
 
-class CurrentItem:
-    """The item being worked on, on its own line, its start cut (``…/leaf/e.pem``) to fit."""
+class EtaColumn(ProgressColumn):
+    """``ETA 0:01:05`` (``ETA -:--:--`` until a speed is known)."""
 
-    def __init__(self, text: str) -> None:
-        self.text = text
+    def render(self, task: Task) -> Text:
+        left = task.time_remaining
+        return Text(f"ETA {'-:--:--' if left is None else clock(left)}")
+
+
+class ItemLine:
+    """The line below the bar: time elapsed and the item being worked on, the item's
+    start cut (``…/leaf/e.pem``) to fit the terminal."""
+
+    def __init__(self, elapsed: float, item: str) -> None:
+        self.head = f"  {clock(elapsed)}"
+        self.item = item
 
     def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
-        text, width = f"  {self.text}", options.max_width
-        if cell_len(text) > width:
-            tail = self.text
-            while tail and cell_len(tail) + 3 > width:
-                tail = tail[1:]
-            text = f"  \u2026{tail}"
-        yield Text(text, no_wrap=True, overflow="crop")
+        room = options.max_width - cell_len(self.head) - 1
+        item = self.item
+        if item and cell_len(item) > room:
+            while item and cell_len(item) + 1 > room:
+                item = item[1:]
+            item = f"\u2026{item}"
+        yield Text(f"{self.head} {item}".rstrip(), no_wrap=True, overflow="crop")
 
 
 class ItemProgress(Progress):
-    """A progress bar with the current item of each task on a line below it."""
+    """A progress bar with, below it, the time elapsed and the current item."""
 
     def get_renderables(self) -> Iterable[RenderableType]:
         yield self.make_tasks_table(self.tasks)
         for task in self.tasks:
-            current = task.fields.get("current")
-            if current:
-                yield CurrentItem(str(current))
+            yield ItemLine(task.elapsed or 0.0, str(task.fields.get("current") or ""))
 
 
 def progress_bar(console: Console, label: str, unit: str = "bytes") -> ItemProgress:
-    """The live bar of :meth:`Output.progress`: percentage, done/total, speed, files
-    done/total and ETA (a ``bytes`` unit: sizes in the summary's binary units), elapsed
-    time, and the current item on the line below."""
+    """The live bar of :meth:`Output.progress`: percentage, done/total (a ``bytes`` unit:
+    sizes in the summary's binary units, speed, files done/total), ETA; below it the
+    time elapsed and the current item. The bar takes the width the numbers leave."""
     columns: list[ProgressColumn] = [
-        TextColumn(f"[bold]{label}"),
-        BarColumn(),
-        TaskProgressColumn(),
+        TextColumn(f"[bold]{label}", table_column=Column(no_wrap=True)),
+        BarColumn(bar_width=None, table_column=Column(ratio=1, min_width=5)),
+        TaskProgressColumn(table_column=Column(no_wrap=True)),
     ]
     if unit == "bytes":
-        columns += [SizeColumn(), SpeedColumn(), TextColumn("{task.fields[files]}")]
+        columns += [
+            SizeColumn(table_column=Column(no_wrap=True)),
+            SpeedColumn(table_column=Column(no_wrap=True)),
+            TextColumn("{task.fields[files]}", table_column=Column(no_wrap=True)),
+        ]
     else:
-        columns += [MofNCompleteColumn(), TextColumn(unit)]
-    columns += [TextColumn("ETA"), TimeRemainingColumn(), TimeElapsedColumn()]
-    return ItemProgress(*columns, console=console, transient=True)
+        columns += [
+            MofNCompleteColumn(table_column=Column(no_wrap=True)),
+            TextColumn(unit, table_column=Column(no_wrap=True)),
+        ]
+    columns.append(EtaColumn(table_column=Column(no_wrap=True)))
+    return ItemProgress(*columns, console=console, transient=True, expand=True)
+
+
+def clock(seconds: float) -> str:
+    """``h:mm:ss``."""
+    whole = max(0, int(seconds))
+    return f"{whole // 3600}:{whole // 60 % 60:02d}:{whole % 60:02d}"
 
 
 def files_done(event: ProgressEvent) -> str:
@@ -295,9 +314,10 @@ def snapshot_label(snapshot: Snapshot | Mapping[str, Any]) -> str:
     return f"{printable(view.get('short_id', ''))}{who}{flag_marker(view.get('trust'))}"
 
 
-def human_size(value: float) -> str:
+def human_size(value: float, digits: int = 3) -> str:
+    """``value`` bytes in binary units: ``512 B``, ``1.500 KiB``, ``4.000 MiB``."""
     for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
         if abs(value) < 1024 or unit == "TiB":
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.3f} {unit}"
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.{digits}f} {unit}"
         value /= 1024
     return f"{value} B"

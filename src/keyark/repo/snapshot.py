@@ -108,6 +108,7 @@ class Snapshot:
             "short_id": self.short_id,
             "time": self.time.isoformat(),
             "host": self.host,
+            "hostname": self.host,  # restic's name for it
             "username": self.username,
             "paths": self.paths,
             "tags": self.tags,

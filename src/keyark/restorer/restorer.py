@@ -387,21 +387,15 @@ class Restorer:
 
     def _remove_extras(self, plan: RestorePlan, handles: DirHandles, dry_run: bool) -> None:
         """``--delete``: remove (or in a dry run, count) what the snapshot lacks."""
-        if self.delete is None:
-            return
-
-        def removed(shown: str, is_dir: bool) -> None:
-            with self._lock:
-                self.summary.deleted.append(shown)
-                if is_dir:
-                    self.summary.dirs_deleted += 1
-                else:
-                    self.summary.files_deleted += 1
-
-        remover = ExtraRemover(
-            plan, self.delete, removed, self.fail, dry_run=dry_run, cancel=self.tracker.cancel
-        )
-        remover.run(handles)
+        if self.delete is not None:
+            ExtraRemover(
+                plan,
+                self.delete,
+                self.summary.record_deleted,  # after the writers: one thread
+                self.fail,
+                dry_run=dry_run,
+                cancel=self.tracker.cancel,
+            ).run(handles)
 
     # ----------------------------------------------------------------- entry point
     def run(self, plan: RestorePlan, dry_run: bool = False) -> RestoreSummary:

@@ -50,7 +50,8 @@ def test_full_workflow(cli: CLI, tmp_path: Path) -> None:
     diff = json.loads(cli.run("diff", first["snapshot_id"], "latest", "--json", check=True).stdout)
     assert {"modifier": "+", "path": str(source / "new.pem")} in diff["changes"]
     found = json.loads(cli.run("find", "*.pem", "--json", check=True).stdout)
-    assert len(found) == 1 and found[0]["path"].endswith("new.pem")
+    assert len(found) == 1 and found[0]["hits"] == 1
+    assert found[0]["matches"][0]["path"].endswith("new.pem")
     stats = json.loads(cli.run("stats", "--json", check=True).stdout)
     assert stats["snapshots"] == 3 and stats["dedup_ratio"] > 2
     checked = json.loads(cli.run("check", "--read-data", "--json", check=True).stdout)

@@ -71,7 +71,7 @@ def test_non_utf8_names_in_every_browsing_verb(cli: CLI, tmp_path: Path) -> None
     ]
     exact = os.fsdecode(b"key-\xfd*")  # the argument as bytes, exactly
     found = json.loads(cli.run("find", exact, "--json", check=True).stdout)
-    assert [_raw(m["raw_path"]) for m in found] == [root + b"/" + NEW]
+    assert [_raw(m["raw_path"]) for g in found for m in g["matches"]] == [root + b"/" + NEW]
 
     changes = cli.run("diff", first, second, check=True).stdout.splitlines()
     assert f"+  {shown}" in changes and f"-  {source}/key-\\xff.pem" in changes
@@ -213,9 +213,9 @@ def test_latest_filters_and_find_selection(cli: CLI, tmp_path: Path) -> None:
     assert changes["to"] == alpha and changes["changes"] == []
     assert cli.run("find", "b.pem", "--host", "alpha", check=True).stdout == ""
     found = json.loads(cli.run("find", "*.pem", "--snapshot", alpha[:8], "--json").stdout)
-    assert {m["snapshot"] for m in found} == {alpha}
+    assert {g["snapshot"] for g in found} == {alpha}
     found = json.loads(cli.run("find", "*.pem", "-s", "latest", "-s", alpha, "--json").stdout)
-    assert {m["snapshot"] for m in found} == {alpha, beta}
+    assert {g["snapshot"] for g in found} == {alpha, beta}
     assert cli.run("find", "*.pem", "--newest", "2000-01-01", check=True).stdout == ""
     recent = cli.run("find", "*.pem", "--oldest", "2000-01-01", check=True).stdout
     assert recent.splitlines() == [f"{source}/a.pem", f"{source}/b.pem"]

@@ -63,10 +63,10 @@ def snapshots(cli: CLI) -> list[dict[str, Any]]:
 
 
 def found(cli: CLI, pattern: str) -> list[dict[str, Any]]:
-    matches: list[dict[str, Any]] = json.loads(
+    groups: list[dict[str, Any]] = json.loads(
         cli.run("find", pattern, "--json", check=True).stdout
     )
-    return matches
+    return [{**m, "snapshot": g["snapshot"]} for g in groups for m in g["matches"]]
 
 
 def test_rewrite_forget_prune_removes_a_leaked_secret(cli: CLI, tmp_path: Path) -> None:

@@ -5,12 +5,49 @@ from __future__ import annotations
 import fnmatch
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from functools import cache
+from typing import Any
 
 from keyark.catalog.trees import Entry, TreeLoader, resolve_path, split_path, walk
 from keyark.patterns import PatternSet
 from keyark.repo.snapshot import Snapshot
-from keyark.repo.tree import DIR, Node, exact_text
+from keyark.repo.tree import DIR, FILE, SYMLINK, Node, exact_text
+
+
+def rfc3339(ns: int) -> str:
+    """A time in ns since the epoch as RFC 3339 text in UTC, to the nanosecond, trailing
+    zeros of the fraction dropped (Go's ``RFC3339Nano``, restic's ``mtime``)."""
+    seconds, fraction = divmod(ns, 1_000_000_000)
+    text = datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%dT%H:%M:%S")
+    digits = f"{fraction:09d}".rstrip("0")
+    return f"{text}.{digits}Z" if digits else f"{text}Z"
+
+
+def restic_node(path: str, node: Node) -> dict[str, Any]:
+    """An entry in restic's ``find --json`` shape (``path``, ``permissions``, ``type``,
+    ``mode``, ``mtime``, ``ctime``, ``uid``, ``gid``, ``user``, ``group``, ``device_id``,
+    ``size`` and ``links`` for non-directories, ``linktarget``), plus keyark's fields.
+
+    ``mode`` stays keyark's octal text and there is no ``atime`` (keyark does not store
+    it): the documented differences.
+    """
+    view: dict[str, Any] = {
+        **exact_text("path", path),
+        "permissions": node.permissions(),
+        "type": node.type,
+        "mtime": rfc3339(node.mtime_ns),
+        "ctime": rfc3339(node.ctime_ns),
+        "device_id": node.device,
+        **node.describe(),
+    }
+    if node.type == FILE:
+        view["size"] = node.size
+    if node.type != DIR:
+        view["links"] = node.links
+    if node.type == SYMLINK:
+        view.update(exact_text("linktarget", node.target))
+    return view
 
 
 @dataclass(frozen=True)
@@ -29,6 +66,25 @@ class FindMatch:
             **exact_text("path", self.path),
             **self.node.describe(),
         }
+
+
+def restic_find_groups(matches: list[FindMatch]) -> list[dict[str, Any]]:
+    """restic's ``find --json`` document: per snapshot with hits, in the order found,
+    ``{"matches": [...], "hits": N, "snapshot": ID}`` (plus keyark's ``trust``)."""
+    groups: dict[str, dict[str, Any]] = {}
+    for match in matches:
+        group = groups.setdefault(
+            match.snapshot.id,
+            {
+                "matches": [],
+                "hits": 0,
+                "snapshot": match.snapshot.id,
+                "trust": match.snapshot.extra.get("trust"),
+            },
+        )
+        group["matches"].append(restic_node(match.path, match.node))
+        group["hits"] += 1
+    return list(groups.values())
 
 
 @dataclass(frozen=True)

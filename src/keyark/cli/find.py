@@ -67,7 +67,7 @@ def command(
     )
     result = ops.find(context, options)
     if out.json:
-        out.emit_json([match.to_dict() for match in result.matches])
+        out.emit_json(result.json_groups())
         return
     if not out.tty:
         _plain_paths(out, result.matches)

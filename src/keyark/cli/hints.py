@@ -35,9 +35,7 @@ WORDING: dict[Hint, str] = {
     Hint.SELECT_ALL: "name snapshots, or use --all",
     Hint.CACHE_DIR: "use --cache-dir DIR or --no-cache",
     Hint.REDIRECT_OUTPUT: "redirect the output to a file or a pipe, or use --target FILE",
-    Hint.SOURCE_PASSPHRASE: (
-        "check KEYARK_FROM_PASSWORD / --from-password-file / --from-key-file"
-    ),
+    Hint.SOURCE_PASSPHRASE: ("check KEYARK_FROM_PASSWORD / --from-password-file / --from-key-file"),
     Hint.RESTORE_TARGET: "give --target a directory you can write to (created if missing)",
     Hint.LIST_PATHS: "see the snapshot's paths with 'keyark ls SNAPSHOT' (docs/patterns.md)",
     Hint.SELECT_SNAPSHOTS: "name snapshots, select them with --host/--tag/--path, or use --all",

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
-from keyark.catalog.browse import Change, FindMatch, list_entries
+from keyark.catalog.browse import Change, FindMatch, list_entries, restic_find_groups, rfc3339
 from keyark.catalog.browse import diff as tree_diff
 from keyark.catalog.browse import find as find_matches
 from keyark.catalog.snapshots import browsing, choose_snapshots, find_snapshot
@@ -31,11 +31,6 @@ class LsOptions:
     path: str | None = None
     recursive: bool = False
     selection: SnapshotFilter = field(default_factory=SnapshotFilter)
-
-
-def _rfc3339(ns: int) -> str:
-    """A time in ns since the epoch as RFC 3339 text in UTC (restic's ``mtime``)."""
-    return datetime.fromtimestamp(ns / 1e9, UTC).isoformat().replace("+00:00", "Z")
 
 
 @dataclass
@@ -69,7 +64,7 @@ class Listing:
                 **e.node.describe(),
                 **exact_text("path", e.path),
                 "permissions": e.node.permissions(),
-                "mtime": _rfc3339(e.node.mtime_ns),
+                "mtime": rfc3339(e.node.mtime_ns),
                 "struct_type": "node",
                 "message_type": "node",
             }
@@ -107,13 +102,25 @@ class FindOptions:
 
 @dataclass
 class FindResult:
-    """The matching entries, and how many snapshots were searched."""
+    """The matching entries, and how many snapshots were searched.
+
+    ``to_dict()``: ``results`` is restic's ``find --json`` document (one
+    ``{"matches", "hits", "snapshot"}`` per snapshot with hits), ``hits`` the total.
+    """
 
     matches: list[FindMatch] = field(default_factory=list)
     snapshots: int = 0
 
+    def json_groups(self) -> list[dict[str, Any]]:
+        """restic's ``find --json`` document (what the CLI prints)."""
+        return restic_find_groups(self.matches)
+
     def to_dict(self) -> dict[str, Any]:
-        return {"matches": [m.to_dict() for m in self.matches], "snapshots": self.snapshots}
+        return {
+            "results": self.json_groups(),
+            "hits": len(self.matches),
+            "snapshots": self.snapshots,
+        }
 
 
 def _ns(moment: datetime | None) -> int | None:

@@ -60,9 +60,16 @@ class CompressionSpec:
         return f"{self.algorithm.name.lower()}:{self.level}"
 
 
+#: restic's names: ``off`` is ``none``, ``max`` is zstd's strongest practical level
+#: (``auto`` is keyark's own, which restic's ``auto`` also names).
+_RESTIC_NAMES = {"off": "none", "max": "zstd:19"}
+
+
 def parse_compression(text: str) -> CompressionSpec:
-    """Parse ``zstd[:LEVEL]|gzip[:L]|bzip2[:L]|lzma[:L]|none|auto``."""
-    name, _, level_text = text.strip().lower().partition(":")
+    """Parse ``zstd[:LEVEL]|gzip[:L]|bzip2[:L]|lzma[:L]|none|auto`` (and restic's
+    ``off``, ``max``)."""
+    wanted = text.strip().lower()
+    name, _, level_text = _RESTIC_NAMES.get(wanted, wanted).partition(":")
     if name == "auto" and not level_text:
         return CompressionSpec(Compression.ZSTD, 3, auto=True)
     if name == "none" and not level_text:
@@ -71,7 +78,8 @@ def parse_compression(text: str) -> CompressionSpec:
         algorithm = Compression[name.upper()]
     except KeyError:
         raise UsageError(
-            f"unknown compression {text!r}: use zstd[:LEVEL], gzip, bzip2, lzma, none or auto"
+            f"unknown compression {text!r}: use zstd[:LEVEL], gzip, bzip2, lzma, none (off), "
+            "auto or max"
         ) from None
     if algorithm is Compression.NONE:
         raise UsageError("compression 'none' takes no level")

@@ -14,15 +14,17 @@ import os
 import socket
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from keyark.backends.registry import BackendOptions
 from keyark.cache_dir import default_cache_dir
 from keyark.cancel import NEVER, CancelToken
-from keyark.config.models import RepositoryConfig
-from keyark.config.resolve import backend_options, resolve_credentials
-from keyark.crypto.slots import Credentials
 from keyark.errors import UsageError
 from keyark.events import Events
+
+if TYPE_CHECKING:  # the config model and the resolver load when a context uses them
+    from keyark.backends.registry import BackendOptions
+    from keyark.config.models import RepositoryConfig
+    from keyark.crypto.slots import Credentials
 
 
 @dataclass(frozen=True)
@@ -91,12 +93,16 @@ class OperationContext:
 
     def backend_options(self) -> BackendOptions:
         """Resolved backend settings, reporting retries to this context's events."""
+        from keyark.config.resolve import backend_options
+
         options = backend_options(self.require_config().repository)
         return replace(options, events=self.events, cancel=self.cancel)
 
     def resolve_credentials(self) -> Credentials:
         """The key material to open with (resolved once, then kept)."""
         if self.credentials is None:
+            from keyark.config.resolve import resolve_credentials
+
             self.credentials = resolve_credentials(self.require_config().credentials)
         return self.credentials
 

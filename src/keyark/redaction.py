@@ -15,6 +15,7 @@ Two jobs that share one notion of "secret":
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import re
@@ -114,17 +115,23 @@ _KEYS = (
     r"account[_-]?key|accountkey|sharedaccesssignature|password|passwd|passphrase|"
     r"secret|token|pin|api[_-]?key"
 )
-#: ``'Authorization': b'AWS4-HMAC-SHA256 ...'`` and ``"password": "x y"``: the quoted value.
-_QUOTED = re.compile(rf"(?i)(?<![a-z0-9])({_KEYS})(['\"]?\s*[:=]\s*b?)(['\"])(.*?)(\3)")
-#: ``password=x``, ``X-Amz-Security-Token=...&``, ``Authorization: Bearer x``.
-_BARE = re.compile(
-    rf"(?i)(?<![a-z0-9])({_KEYS})(\s*[:=]\s*)(?!['\"]|b['\"]|\*\*\*)"
-    rf"((?:bearer|basic|aws4-hmac-sha256)\s+)?([^\s,;&'\"}}]+)"
-)
-#: ``scheme://user:password@host``.
-_URL_PASSWORD = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://[^/\s:@]+:)([^@\s/]+)(@)")
-#: AWS access key ids (``AKIA...`` long-term, ``ASIA...`` temporary).
-_AWS_KEY_ID = re.compile(r"\b(?:AKIA|ASIA)[A-Z0-9]{16}\b")
+
+
+@functools.cache
+def _patterns() -> tuple[re.Pattern[str], re.Pattern[str], re.Pattern[str], re.Pattern[str]]:
+    """The masking patterns, compiled on first use (most commands never log)."""
+    #: ``'Authorization': b'AWS4-HMAC-SHA256 ...'`` and ``"password": "x y"``: the quoted value.
+    quoted = re.compile(rf"(?i)(?<![a-z0-9])({_KEYS})(['\"]?\s*[:=]\s*b?)(['\"])(.*?)(\3)")
+    #: ``password=x``, ``X-Amz-Security-Token=...&``, ``Authorization: Bearer x``.
+    bare = re.compile(
+        rf"(?i)(?<![a-z0-9])({_KEYS})(\s*[:=]\s*)(?!['\"]|b['\"]|\*\*\*)"
+        rf"((?:bearer|basic|aws4-hmac-sha256)\s+)?([^\s,;&'\"}}]+)"
+    )
+    #: ``scheme://user:password@host``.
+    url_password = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://[^/\s:@]+:)([^@\s/]+)(@)")
+    #: AWS access key ids (``AKIA...`` long-term, ``ASIA...`` temporary).
+    aws_key_id = re.compile(r"\b(?:AKIA|ASIA)[A-Z0-9]{16}\b")
+    return quoted, bare, url_password, aws_key_id
 
 
 def redact(text: str) -> str:
@@ -132,10 +139,11 @@ def redact(text: str) -> str:
     for value in _secret_values():
         if value in text:
             text = text.replace(value, MASK)
-    text = _QUOTED.sub(lambda m: f"{m[1]}{m[2]}{m[3]}{MASK}{m[5]}", text)
-    text = _BARE.sub(lambda m: f"{m[1]}{m[2]}{m[3] or ''}{MASK}", text)
-    text = _URL_PASSWORD.sub(rf"\1{MASK}\3", text)
-    return _AWS_KEY_ID.sub(MASK, text)
+    quoted, bare, url_password, aws_key_id = _patterns()
+    text = quoted.sub(lambda m: f"{m[1]}{m[2]}{m[3]}{MASK}{m[5]}", text)
+    text = bare.sub(lambda m: f"{m[1]}{m[2]}{m[3] or ''}{MASK}", text)
+    text = url_password.sub(rf"\1{MASK}\3", text)
+    return aws_key_id.sub(MASK, text)
 
 
 class RedactingFilter(logging.Filter):

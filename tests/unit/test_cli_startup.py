@@ -4,6 +4,11 @@ from __future__ import annotations
 
 import dataclasses
 import importlib
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import click
 import pytest
@@ -57,3 +62,72 @@ def test_verb_options_name_real_commands() -> None:
             assert isinstance(command, click.Group)
             command = command.get_command(ctx, part)
         assert command is not None, path
+
+
+#: What ``keyark snapshots`` must not import before it opens the repository: other
+#: operations and their pipelines, the key-slot and agent pipelines, PKCS#11, Shamir
+#: shares, cloud SDKs (issue 11, section 3: every command pays for what it imports).
+NOT_ON_THE_SNAPSHOTS_PATH = (
+    "keyark.agents",
+    "keyark.archiver",
+    "keyark.restorer",
+    "keyark.keys",
+    "keyark.replication",
+    "keyark.crypto.hsm",
+    "keyark.crypto.shares",
+    "keyark.maintenance.forget",
+    "keyark.maintenance.prune",
+    "keyark.maintenance.check",
+    "boto3",
+    "botocore",
+    "paramiko",
+    "pkcs11",
+    "azure",
+    "google",
+    "shamir_mnemonic",
+    "yaml",
+)
+#: The operation modules ``snapshots`` needs; every other ``keyark.ops.*`` is a regression.
+SNAPSHOTS_OPERATIONS = {
+    "keyark.ops",
+    "keyark.ops.catalogue",
+    "keyark.ops.session",
+    "keyark.ops.snapshots",
+}
+
+
+def _loaded_by_snapshots(tmp_path: Path) -> list[str]:
+    """``keyark snapshots`` on a missing repository (it stops where it would open it),
+    in a fresh interpreter: the modules it imported."""
+    probe = (
+        "import json, sys\n"
+        "from keyark.cli.main import main\n"
+        "code = main(['snapshots'])\n"
+        "print(json.dumps([code, sorted(sys.modules)]))\n"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("KEYARK_", "AWS_"))}
+    env |= {
+        "KEYARK_REPOSITORY": str(tmp_path / "missing"),
+        "KEYARK_PASSWORD": "startup probe",
+        "KEYARK_CACHE_DIR": str(tmp_path / "cache"),
+    }
+    result = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, env=env, check=True
+    )
+    code, modules = json.loads(result.stdout.splitlines()[-1])
+    assert code != 0 and "no repository" in result.stderr, result.stderr  # it got that far
+    assert "keyark.ops.snapshots" in modules  # positive control: the probe ran the verb
+    return list(modules)
+
+
+def test_snapshots_imports_nothing_heavy_before_opening_the_repository(tmp_path: Path) -> None:
+    modules = _loaded_by_snapshots(tmp_path)
+    heavy = [m for m in modules if m.startswith(NOT_ON_THE_SNAPSHOTS_PATH)]
+    other_operations = [
+        m for m in modules if m.startswith("keyark.ops") and m not in SNAPSHOTS_OPERATIONS
+    ]
+    assert heavy == [], f"imported on the snapshots path: {heavy}; import them where used"
+    assert other_operations == [], (
+        f"operation modules imported by snapshots: {other_operations}; "
+        "keyark.ops loads each on first use of one of its names"
+    )

@@ -29,18 +29,21 @@ def restic_node(path: str, node: Node) -> dict[str, Any]:
     ``mode``, ``mtime``, ``ctime``, ``uid``, ``gid``, ``user``, ``group``, ``device_id``,
     ``size`` and ``links`` for non-directories, ``linktarget``), plus keyark's fields.
 
-    ``mode`` stays keyark's octal text and there is no ``atime`` (keyark does not store
-    it): the documented differences.
+    ``mode`` stays keyark's octal text; there is no ``atime`` (keyark does not store it),
+    and ``ctime`` and ``device_id`` only where the snapshot recorded them: the documented
+    differences.
     """
     view: dict[str, Any] = {
         **exact_text("path", path),
         "permissions": node.permissions(),
         "type": node.type,
         "mtime": rfc3339(node.mtime_ns),
-        "ctime": rfc3339(node.ctime_ns),
-        "device_id": node.device,
-        **node.describe(),
     }
+    if node.ctime_ns:
+        view["ctime"] = rfc3339(node.ctime_ns)
+    if node.device:
+        view["device_id"] = node.device
+    view.update(node.describe())
     if node.type == FILE:
         view["size"] = node.size
     if node.type != DIR:

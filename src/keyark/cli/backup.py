@@ -6,9 +6,11 @@ import click
 
 from keyark import ops
 from keyark.cli.backup_view import BackupView
+from keyark.cli.options import verbosity
 from keyark.cli.pattern_options import exclude_options
 from keyark.cli.render import Output, human_size
 from keyark.cli.settings import global_options, settings_of
+from keyark.cli.wording import counted
 from keyark.errors import EXIT_PARTIAL, UsageError
 
 
@@ -20,11 +22,11 @@ from keyark.errors import EXIT_PARTIAL, UsageError
 @click.option(
     "--compression",
     metavar="ALGO[:LEVEL]",
-    help="zstd[:LEVEL] (default zstd:3), gzip, bzip2, lzma, none or auto.",
+    help="zstd[:LEVEL] (default zstd:3), gzip, bzip2, lzma, none or auto; restic's off, "
+    "auto and max too.",
 )
 @click.option("--auto-rotate", is_flag=True, help="Rotate the data key first if it is due.")
 @click.option("-n", "--dry-run", is_flag=True, help="Show what would be added; write nothing.")
-@click.option("-v", "--verbose", count=True, help="List new and changed files (-vv: every file).")
 @click.option(
     "--files-from", multiple=True, metavar="FILE", help="Back up the globs in FILE, one a line."
 )
@@ -86,7 +88,6 @@ def command(
     compression: str | None,
     dry_run: bool,
     auto_rotate: bool,
-    verbose: int,
     files_from: tuple[str, ...],
     files_from_verbatim: tuple[str, ...],
     files_from_raw: tuple[str, ...],
@@ -107,7 +108,7 @@ def command(
     with --stdin-from-command, the output of the command given after -- is.
     """
     out = Output(settings_of(ctx))
-    view = BackupView(out, verbose)
+    view = BackupView(out, verbosity(ctx))
     context = out.settings.operation_context(view.event)
     if stdin_from_command and not paths:
         raise UsageError("give the command after --, e.g. --stdin-from-command -- pg_dump db")
@@ -158,7 +159,8 @@ def command(
             f"{summary.dirs_unchanged} unchanged"
         )
         out.print(
-            f"Processed {summary.total_files} files, {human_size(summary.bytes_processed)}; "
+            f"Processed {counted(summary.total_files, 'file')}, "
+            f"{human_size(summary.bytes_processed)}; "
             f"read {human_size(summary.bytes_read)}; "
             f"added {human_size(summary.data_added)} ({human_size(summary.bytes_added)} stored) "
             f"in {summary.duration_seconds:.2f}s"
@@ -168,5 +170,6 @@ def command(
         else:
             out.print(f"snapshot {summary.snapshot_id[:8]} saved")
         if summary.errors:
-            out.print(f"{len(summary.errors)} source(s) could not be read; see warnings above")
+            unread = counted(len(summary.errors), "source")
+            out.print(f"{unread} could not be read; see warnings above")
     return EXIT_PARTIAL if summary.errors else 0

@@ -9,6 +9,7 @@ import click
 from keyark import ops
 from keyark.cli.render import Output, human_size
 from keyark.cli.settings import Settings, global_options, settings_of
+from keyark.cli.wording import counted
 from keyark.config import CredentialSpec, RepositoryConfig, SecretRef, environment, resolve_secret
 
 NO_SOURCE_KEY = (
@@ -78,7 +79,7 @@ def command(
         out.emit_json(summary.to_dict())
         return
     out.print(
-        f"copied {len(summary.copied)} snapshots ({summary.files} files, "
+        f"copied {counted(len(summary.copied), 'snapshot')} ({counted(summary.files, 'file')}, "
         f"read {human_size(summary.bytes_read)}, added {human_size(summary.bytes_added)}); "
         f"{len(summary.skipped)} already present, in {summary.duration_seconds:.2f}s"
     )

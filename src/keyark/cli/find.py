@@ -12,6 +12,7 @@ from keyark.cli.render import Output, flag_marker, printable
 from keyark.cli.settings import global_options
 from keyark.cli.snapshots import filter_options, make_filter
 from keyark.cli.verb import start
+from keyark.cli.wording import counted, file_time
 
 
 def _time(text: str | None) -> datetime | None:
@@ -78,9 +79,9 @@ def command(
             printable(m.path),
             m.node.type,
             m.node.size,
-            datetime.fromtimestamp(m.node.mtime_ns / 1e9).strftime("%Y-%m-%d %H:%M:%S"),
+            file_time(m.node.mtime_ns),
         )
         for m in result.matches
     ]
     out.table(["Snapshot", "Path", "Type", "Size", "Modified"], rows)
-    out.print(f"{len(result.matches)} matches in {result.snapshots} snapshots")
+    out.print(f"{counted(len(result.matches), 'match')} in {counted(result.snapshots, 'snapshot')}")

@@ -6,9 +6,10 @@ import click
 
 from keyark import ops
 from keyark.cli.prune import prune_options, render_prune, unused_option
-from keyark.cli.render import Output
+from keyark.cli.render import Output, local_time
 from keyark.cli.settings import global_options, settings_of
 from keyark.cli.snapshots import filter_options, make_filter
+from keyark.cli.wording import counted
 from keyark.errors import Hint, UsageError
 
 PERIODS = ("last", "hourly", "daily", "weekly", "monthly", "yearly")
@@ -34,7 +35,7 @@ def _rows(decisions: list[ops.Decision], tty: bool) -> list[tuple[str, ...]]:
     return [
         (
             d.snapshot.short_id,
-            d.snapshot.time.astimezone().strftime("%Y-%m-%d %H:%M:%S"),
+            local_time(d.snapshot.time),
             d.snapshot.host,
             ",".join(d.snapshot.tags),
             ("\n" if tty else "; ").join(d.reasons),
@@ -59,17 +60,17 @@ def render(out: Output, result: ops.ForgetResult, policy: ops.RetentionPolicy) -
         kept = [d for d in group.decisions if d.keep]
         removed = [d for d in group.decisions if not d.keep]
         if kept:
-            out.print(f"keep {len(kept)} snapshots:")
+            out.print(f"keep {counted(len(kept), 'snapshot')}:")
             out.table(columns, _rows(kept, out.tty))
         if removed:
-            out.print(f"remove {len(removed)} snapshots:")
+            out.print(f"remove {counted(len(removed), 'snapshot')}:")
             out.table(columns[:4] + columns[5:], [r[:4] + r[5:] for r in _rows(removed, out.tty)])
         out.print()
     doomed = sum(len(g.removed) for g in result.groups)
     if result.dry_run:
-        out.print(f"dry run: would remove {doomed} snapshots; nothing was changed")
+        out.print(f"dry run: would remove {counted(doomed, 'snapshot')}; nothing was changed")
     else:
-        out.print(f"removed {len(result.removed)} snapshots")
+        out.print(f"removed {counted(len(result.removed), 'snapshot')}")
 
 
 @click.command("forget")

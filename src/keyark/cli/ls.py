@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-
 import click
 
 from keyark import ops
@@ -11,6 +9,7 @@ from keyark.cli.render import printable, snapshot_label
 from keyark.cli.settings import global_options
 from keyark.cli.snapshots import filter_options, make_filter
 from keyark.cli.verb import start
+from keyark.cli.wording import file_time
 
 
 @click.command("ls")
@@ -55,7 +54,7 @@ def command(
         if not long_format:
             out.result(printable(entry.path) + suffix)
             continue
-        when = datetime.fromtimestamp(node.mtime_ns / 1e9).strftime("%Y-%m-%d %H:%M:%S")
+        when = file_time(node.mtime_ns)
         owner = printable(f"{node.user or node.uid}:{node.group or node.gid}")
         link = f" -> {printable(node.target)}" if node.target else ""
         out.result(

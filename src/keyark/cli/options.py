@@ -26,27 +26,35 @@ F = TypeVar("F", bound=Callable[..., Any])
 #: Root-context ``meta`` keys: the given values, and the ``Settings`` built from them.
 GIVEN_KEY = "keyark.given"
 SETTINGS_KEY = "keyark.settings"
+#: Root-context ``meta`` key of the ``-v`` count (summed over every place it was given).
+VERBOSITY_KEY = "keyark.verbosity"
 _ATTACHED = "_keyark_global_options"
 
 
 @dataclass(frozen=True)
 class OptionSpec:
-    """One global option: its flags, help text and metavar (built fresh per command)."""
+    """One global option: its flags, help text and metavar (built fresh per command).
+
+    A ``count`` option (``-v``) adds up wherever it is given (``keyark -v backup -v``
+    is ``-vv``); its total is :func:`verbosity`, not a ``Settings`` field.
+    """
 
     decls: tuple[str, ...]
     help: str
     metavar: str | None = None
     flag: bool = False
+    count: bool = False
 
     def build(self) -> click.Option:
         """A new click option that stores its value in the root context's dict."""
         return click.Option(
             list(self.decls),
             is_flag=self.flag,
+            count=self.count,
             metavar=self.metavar,
             help=self.help,
             expose_value=False,
-            callback=_store,
+            callback=_count if self.count else _store,
             is_eager=True,
         )
 
@@ -56,8 +64,10 @@ class OptionSpec:
         return str(self.build().name)
 
 
-def _spec(*decls: str, help: str, metavar: str | None = None, flag: bool = False) -> OptionSpec:
-    return OptionSpec(decls, help, metavar, flag)
+def _spec(
+    *decls: str, help: str, metavar: str | None = None, flag: bool = False, count: bool = False
+) -> OptionSpec:
+    return OptionSpec(decls, help, metavar, flag, count)
 
 
 #: Every global option, once.
@@ -81,6 +91,12 @@ GLOBAL: tuple[OptionSpec, ...] = (
     _spec("--agent-credential", metavar="FILE", help="Write-only agent credential (backup only)."),
     _spec("--json", flag=True, help="Machine-readable output."),
     _spec("-q", "--quiet", flag=True, help="Only errors."),
+    _spec(
+        "-v",
+        "--verbose",
+        count=True,
+        help="More detail (repeatable: -vv); backup lists new and changed files, -vv every file.",
+    ),
     _spec("--debug", flag=True, help="Log details and show tracebacks."),
     _spec("--key-file", metavar="PATH", help="Open with this key file (or KEYARK_KEY_FILE)."),
     _spec("--pkcs11-module", metavar="PATH", help="Open with a PKCS#11 key: module."),
@@ -143,6 +159,17 @@ def _store(ctx: click.Context, param: click.Parameter, value: Any) -> None:
     built = ctx.find_root().meta.get(SETTINGS_KEY)
     if built is not None:  # a Settings exists already: keep it current
         setattr(built, param.name, value)
+
+
+def _count(ctx: click.Context, param: click.Parameter, value: int) -> None:
+    if value:
+        meta = ctx.find_root().meta
+        meta[VERBOSITY_KEY] = int(meta.get(VERBOSITY_KEY, 0)) + value
+
+
+def verbosity(ctx: click.Context) -> int:
+    """How many times ``-v``/``--verbose`` was given, before or after the verb."""
+    return int(ctx.find_root().meta.get(VERBOSITY_KEY, 0))
 
 
 def verb_path(ctx: click.Context) -> str:
@@ -220,4 +247,5 @@ __all__ = [
     "global_options",
     "global_options_except",
     "verb_path",
+    "verbosity",
 ]

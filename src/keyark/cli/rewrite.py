@@ -10,6 +10,7 @@ from keyark.cli.render import Output
 from keyark.cli.settings import global_options
 from keyark.cli.snapshots import filter_options, make_filter
 from keyark.cli.verb import start
+from keyark.cli.wording import counted
 
 
 def render_changes(out: Output, changed: int, dry_run: bool) -> None:
@@ -17,7 +18,7 @@ def render_changes(out: Output, changed: int, dry_run: bool) -> None:
     if not changed:
         out.print("no snapshots were modified")
     else:
-        out.print(f"{'would modify' if dry_run else 'modified'} {changed} snapshots")
+        out.print(f"{'would modify' if dry_run else 'modified'} {counted(changed, 'snapshot')}")
 
 
 def render(out: Output, result: ops.RewriteResult) -> None:

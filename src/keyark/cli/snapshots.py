@@ -9,9 +9,10 @@ from typing import Any
 import click
 
 from keyark import ops
-from keyark.cli.render import Output, flag_marker, printable
+from keyark.cli.render import Output, flag_marker, local_time, printable
 from keyark.cli.settings import global_options
 from keyark.cli.verb import start
+from keyark.cli.wording import counted
 
 
 def filter_options(func: click.decorators.FC) -> click.decorators.FC:
@@ -77,12 +78,12 @@ def command(
         return
     if listed.groups is None:
         _table(out, listed.snapshots, compact)
-        out.print(f"{len(listed.snapshots)} snapshots")
+        out.print(counted(len(listed.snapshots), "snapshot"))
         return
     for group in listed.groups:
         out.result(f"snapshots for ({_group_title(group.key)}):")
         _table(out, group.snapshots, compact)
-        out.print(f"{len(group.snapshots)} snapshots")
+        out.print(counted(len(group.snapshots), "snapshot"))
         out.result()
 
 
@@ -102,7 +103,7 @@ def _table(out: Output, found: Sequence[ops.Snapshot], compact: bool) -> None:
     rows = [
         (
             s.short_id,
-            s.time.astimezone().strftime("%Y-%m-%d %H:%M:%S %Z"),
+            local_time(s.time),
             printable(s.host)
             + (f" (agent {printable(s.extra['agent'])})" if "agent" in s.extra else "")
             + flag_marker(s.extra.get("trust")),

@@ -19,7 +19,7 @@ from keyark.cli.verb import start
     default=ops.STATS_MODES[0],
     show_default=True,
     help="What the totals count (restic's modes): each snapshot as restored, files with "
-    "distinct contents, or the distinct blobs as stored.",
+    "distinct contents, the data blobs of each such file, or the distinct blobs as stored.",
 )
 @filter_options
 @global_options
@@ -45,6 +45,12 @@ def command(
             ("Total blob count", result.total_blob_count),
             ("Total size (stored)", human_size(result.total_size)),
             ("Total uncompressed size", human_size(result.total_uncompressed_size)),
+        ]
+    elif result.mode == "blobs-per-file":
+        totals += [
+            ("Total blob count", result.total_blob_count),
+            ("Total file count", result.total_file_count),
+            ("Total size", human_size(result.total_size)),
         ]
     else:
         totals += [

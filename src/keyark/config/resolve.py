@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import SecretStr
 
@@ -25,8 +25,10 @@ from keyark.config.backends import OPTION_MODELS, BackendSection
 from keyark.config.environment import backend_defaults
 from keyark.config.models import CredentialSpec, Pkcs11Spec, RepositorySpec
 from keyark.config.secrets import SecretRef, resolve_secret
-from keyark.crypto.hsm import Pkcs11Config
 from keyark.crypto.slots import Credentials
+
+if TYPE_CHECKING:
+    from keyark.crypto.hsm import Pkcs11Config
 
 _AZURE_ACCOUNT = ("azure_connection_string", "azure_account")
 _AZURE_ALL = (*_AZURE_ACCOUNT, "azure_key", "azure_sas_token", "azure_blob_endpoint")
@@ -91,6 +93,8 @@ def resolve_pkcs11(
     spec: Pkcs11Spec, environ: Mapping[str, str] | None = None, mechanism: str | None = None
 ) -> Pkcs11Config:
     """The PKCS#11 config with its PIN resolved from ``spec.pin`` (in order)."""
+    from keyark.crypto.hsm import Pkcs11Config  # only when a PKCS#11 key is configured
+
     pin = resolve_secret(spec.pin, environ=_environ(environ), missing=NO_PIN)
     return Pkcs11Config(
         module=spec.module,

@@ -7,7 +7,7 @@ from functools import cache
 from typing import Any
 
 from keyark.cancel import NEVER, CancelToken
-from keyark.catalog.trees import TreeLoader, unique_trees
+from keyark.catalog.trees import TreeLoader, unique_trees, walk
 from keyark.maintenance.summary import Summary
 from keyark.repo.pack import DATA, TREE
 from keyark.repo.repository import Repository
@@ -17,8 +17,9 @@ from keyark.repo.tree import DIR, FILE
 #: restic's ``stats --mode`` values: what ``total_size`` and the counts measure.
 RESTORE_SIZE = "restore-size"
 FILES_BY_CONTENTS = "files-by-contents"
+BLOBS_PER_FILE = "blobs-per-file"
 RAW_DATA = "raw-data"
-STATS_MODES = (RESTORE_SIZE, FILES_BY_CONTENTS, RAW_DATA)
+STATS_MODES = (RESTORE_SIZE, FILES_BY_CONTENTS, BLOBS_PER_FILE, RAW_DATA)
 
 
 @dataclass
@@ -27,8 +28,10 @@ class RepoStats(Summary):
 
     ``mode`` picks what restic's fields ``total_size``, ``total_file_count`` and
     ``total_blob_count`` measure: ``restore-size`` (every entry and file size as if
-    each snapshot were restored), ``files-by-contents`` (files with distinct contents)
-    or ``raw-data`` (the distinct blobs as stored, before and after compression).
+    each snapshot were restored), ``files-by-contents`` (files with distinct contents),
+    ``blobs-per-file`` (each file with distinct contents, by path, and the distinct data
+    blobs it references, their plaintext sizes) or ``raw-data`` (the distinct blobs as
+    stored, before and after compression).
     keyark's own fields are computed in every mode.
     """
 
@@ -124,7 +127,10 @@ def stats(
         result.stored_blob_size += location.length if location.kind == DATA else 0
         stored += location.length
         raw += location.raw_length
-    if mode == FILES_BY_CONTENTS:
+    if mode == BLOBS_PER_FILE:
+        counts = _blobs_per_file(repo, snapshots, load_tree, cancel)
+        result.total_file_count, result.total_blob_count, result.total_size = counts
+    elif mode == FILES_BY_CONTENTS:
         result.total_file_count, result.total_size = len(contents), sum(contents.values())
     elif mode == RAW_DATA:
         result.total_size, result.total_uncompressed_size = stored, raw
@@ -134,7 +140,38 @@ def stats(
     return result
 
 
+def _blobs_per_file(
+    repo: Repository, snapshots: list[Snapshot], load_tree: TreeLoader, cancel: CancelToken
+) -> tuple[int, int, int]:
+    """restic's ``blobs-per-file`` totals: (files, blob references, size).
+
+    A file counts the first time its contents are seen (in snapshot and walk order);
+    such a file adds, per path, each distinct data blob it references and that blob's
+    plaintext size. A file without contents adds nothing (restic's rule).
+    """
+    seen_contents: set[tuple[bytes, ...]] = set()
+    blobs_by_path: dict[str, set[bytes]] = {}
+    blobs = size = 0
+    for snapshot in snapshots:
+        for entry in walk(load_tree, snapshot.tree, cancel=cancel):
+            node = entry.node
+            contents = tuple(node.content)
+            if node.type != FILE or contents in seen_contents:
+                continue
+            seen_contents.add(contents)
+            for blob_id in contents:
+                counted = blobs_by_path.setdefault(entry.path, set())
+                if blob_id in counted:
+                    continue
+                counted.add(blob_id)
+                location = repo.blobs.index.get(blob_id)
+                size += location.raw_length if location is not None else 0
+                blobs += 1
+    return len(blobs_by_path), blobs, size
+
+
 __all__ = [
+    "BLOBS_PER_FILE",
     "FILES_BY_CONTENTS",
     "RAW_DATA",
     "RESTORE_SIZE",

@@ -251,10 +251,15 @@ _PLUMBING = {
     "open_repository": "keyark.storage",
     "parse_seconds": "keyark.units",
 }
-#: Every name of :data:`__all__` but ``CATALOGUE`` -> the module defining it.
-_EXPORTS = _PLUMBING | {
-    name: f"{__name__}.{module}" for module, names in OPERATIONS.items() for name in names
-}
+#: Names an operation module re-exports that a lighter module defines: a face that needs
+#: only the parser does not load the operation (``snapshots --group-by`` and forget).
+_LIGHTER = {"parse_group_by": "keyark.maintenance.retention"}
+#: Every name of :data:`__all__` but ``CATALOGUE`` -> the module to import it from.
+_EXPORTS = (
+    _PLUMBING
+    | {name: f"{__name__}.{module}" for module, names in OPERATIONS.items() for name in names}
+    | _LIGHTER
+)
 
 __all__ = ["CATALOGUE", "load_catalogue"]
 __all__ += list(_EXPORTS)

@@ -18,7 +18,7 @@ from keyark.repo.snapshot import SnapshotFilter
 class StatsOptions:
     """Which snapshots to count (all ``selection`` matches, or the ``snapshots`` named:
     ids, prefixes or ``latest``), and restic's counting ``mode`` (``restore-size``,
-    ``files-by-contents`` or ``raw-data``)."""
+    ``files-by-contents``, ``blobs-per-file`` or ``raw-data``)."""
 
     selection: SnapshotFilter = field(default_factory=SnapshotFilter)
     snapshots: list[str] = field(default_factory=list)

@@ -18,11 +18,9 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from keyark.cancel import NEVER, CancelToken
-from keyark.catalog.trees import Entry, walk
 from keyark.context import OperationContext
-from keyark.crypto.agents import TRUSTED
 from keyark.crypto.envelope import envelope_key_id
-from keyark.errors import BackendError, FormatError, IntegrityError, KeyarkError, UsageError
+from keyark.errors import BackendError, FormatError, IntegrityError, UsageError
 from keyark.events import Events
 from keyark.maintenance.check_packs import (
     REPAIR_THE_PACK,
@@ -30,14 +28,11 @@ from keyark.maintenance.check_packs import (
     record_damage,
     select_packs,
 )
-from keyark.maintenance.usage import read_snapshots
+from keyark.maintenance.check_snapshots import check_snapshots, check_trees
 from keyark.repo.full_disk import read_lock
 from keyark.repo.index import BlobLocation, PackRecord, merge_pack_record
 from keyark.repo.pack import TRAILER_SIZE, header_span, pack_id_from_name, pack_name, parse_header
 from keyark.repo.repository import Repository
-from keyark.repo.snapshot import Snapshot
-from keyark.repo.snapshot_trust import snapshot_trust
-from keyark.repo.tree import FILE, Node
 from keyark.results import CheckSummary, Problem
 
 #: What the check says to do about a damaged index (face-neutral).
@@ -317,80 +312,6 @@ class Checker:
         except OSError as error:  # the cache is a help, never a reason to fail a check
             self.problem("storage", "damage record", f"cannot be saved: {error}", harmless=True)
 
-    # ----------------------------------------------------------------- snapshots
-    def check_snapshots(self) -> list[Snapshot]:
-        """Load every snapshot; report unreadable and untrusted ones."""
-
-        def unreadable(snapshot_id: str, error: KeyarkError) -> None:
-            self.problem("snapshot", snapshot_id[:8], str(error))
-
-        snapshots = read_snapshots(self.repo, unreadable, self.cancel)
-        for snapshot in snapshots:
-            agent = snapshot.extra.get("agent")
-            trust = snapshot_trust(self.repo.keys.keyring, snapshot)
-            if trust not in TRUSTED:
-                who = f"agent {agent!r}" if agent else "no agent"
-                self.problem(
-                    "snapshot",
-                    snapshot.id[:8],
-                    f"not signed by a registered, unrevoked agent ({trust}, {who}); "
-                    "restore refuses it unless unsigned snapshots are allowed",
-                )
-        self.summary.snapshots = len(snapshots)
-        return snapshots
-
-    def check_trees(self, snapshots: list[Snapshot]) -> None:
-        """Walk every snapshot; report damaged trees and files with missing or bad blobs."""
-        trees: dict[bytes, list[Node] | None] = {}
-        damage: dict[tuple[str, str], Problem] = {}
-
-        def load(tree_id: bytes) -> list[Node] | None:
-            if tree_id not in trees:
-                try:
-                    trees[tree_id] = self.repo.blobs.load_tree(tree_id)
-                except (IntegrityError, BackendError) as error:
-                    trees[tree_id] = None
-                    self.bad_blobs.setdefault(tree_id, str(error))
-            return trees[tree_id]
-
-        def affect(blob_id: bytes, snapshot: Snapshot, path: str) -> None:
-            reason = self.bad_blobs.get(blob_id) or "blob is not in the index"
-            key = (blob_id.hex(), reason)
-            found = self.blob_problems.get(blob_id) or damage.get(key)
-            if found is None:
-                found = self.problem("blob", blob_id.hex()[:16], reason)
-                damage[key] = found
-            if snapshot.short_id not in found.snapshots:
-                found.snapshots.append(snapshot.short_id)
-            if path not in found.files:
-                found.files.append(path)
-
-        def readable(tree_id: bytes) -> bool:
-            return tree_id in self.repo.blobs.index and load(tree_id) is not None
-
-        def listing(tree_id: bytes) -> list[Node]:
-            return trees.get(tree_id) or []  # only asked for trees found readable
-
-        for snapshot in snapshots:
-            self.cancel.check()
-            if not readable(snapshot.tree):
-                affect(snapshot.tree, snapshot, "/")
-                continue
-
-            def descend(entry: Entry, snapshot: Snapshot = snapshot) -> bool:
-                subtree = entry.node.subtree
-                if subtree is None or readable(subtree):
-                    return True
-                affect(subtree, snapshot, entry.path)
-                return False
-
-            for entry in walk(listing, snapshot.tree, descend=descend, cancel=self.cancel):
-                if entry.node.type == FILE:
-                    for blob_id in entry.node.content:
-                        if blob_id in self.bad_blobs or blob_id not in self.repo.blobs.index:
-                            affect(blob_id, snapshot, entry.path)
-        self.summary.trees = sum(1 for v in trees.values() if v is not None)
-
 
 def check(
     repo: Repository, options: CheckOptions | None = None, ctx: OperationContext | None = None
@@ -409,11 +330,11 @@ def check(
     with read_lock(repo, "check", ctx.lock_wait, ctx.events):  # none on a full disk
         checker.check_index()
         checker.check_temporaries()
-        snapshots = checker.check_snapshots()
+        snapshots = check_snapshots(checker)
         if options.read_data or options.subset:
             checker.check_data(options.subset)
         checker.settle_bad_copies()
-        checker.check_trees(snapshots)
+        check_trees(checker, snapshots)
         checker.record_damage()
     # Damaged blobs that no snapshot uses are still damage.
     reported = {p.object for p in checker.summary.problems}

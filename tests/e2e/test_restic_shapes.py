@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from tests.conftest import CLI
 
 #: The fields restic 0.14's ``find --json`` gives a file match (``atime``, ``ctime`` and

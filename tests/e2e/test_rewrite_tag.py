@@ -63,9 +63,7 @@ def snapshots(cli: CLI) -> list[dict[str, Any]]:
 
 
 def found(cli: CLI, pattern: str) -> list[dict[str, Any]]:
-    groups: list[dict[str, Any]] = json.loads(
-        cli.run("find", pattern, "--json", check=True).stdout
-    )
+    groups: list[dict[str, Any]] = json.loads(cli.run("find", pattern, "--json", check=True).stdout)
     return [{**m, "snapshot": g["snapshot"]} for g in groups for m in g["matches"]]
 
 
@@ -136,7 +134,7 @@ def test_rewrite_keeps_originals_without_forget(cli: CLI, tmp_path: Path) -> Non
     patterns = tmp_path / "patterns"
     patterns.write_text("# secrets\n\n*.env\n**/tls/*.key\n")
     text = cli.run("rewrite", first[:8], "--exclude-file", str(patterns), check=True).stdout
-    assert f"excluding {source}/app/.env" in text and "modified 1 snapshots" in text
+    assert f"excluding {source}/app/.env" in text and "modified 1 snapshot\n" in text
     listed = {s["id"]: s for s in snapshots(cli)}
     assert first in listed and second in listed and len(listed) == 3
     [fresh] = [s for i, s in listed.items() if i not in (first, second)]

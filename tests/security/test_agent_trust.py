@@ -221,7 +221,7 @@ def test_hostile_snapshot_summary_does_not_stop_commands(cli: CLI, tmp_path: Pat
     listed = cli.run("snapshots")
     assert listed.returncode == 0, listed.stderr
     assert hostile[:8] in listed.stderr and "Traceback" not in listed.stderr
-    assert "1 snapshots" in listed.stdout  # the genuine one is still listed
+    assert listed.stdout.splitlines()[-1] == "1 snapshot"  # the genuine one is still listed
     target = tmp_path / "out"
     restored = cli.run("restore", "latest", "--target", str(target))
     assert restored.returncode == 0, restored.stderr

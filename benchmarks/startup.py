@@ -96,6 +96,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     work = Path(tempfile.mkdtemp(prefix="keyark-startup-"))
     try:
         env = {k: v for k, v in os.environ.items() if not k.startswith(("KEYARK_", "RESTIC_"))}
+        # The warm-up run writes bytecode; without it every run would compile edited modules.
+        env.pop("PYTHONDONTWRITEBYTECODE", None)
         tree = make_tree(work / "tree")
         kenv = dict(
             env,

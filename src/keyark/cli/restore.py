@@ -7,13 +7,13 @@ from datetime import datetime
 import click
 
 from keyark import ops
+from keyark.cli.options import verbosity
 from keyark.cli.pattern_options import exclude_options
 from keyark.cli.render import Output, human_size, local_time, printable, snapshot_label
 from keyark.cli.settings import global_options, settings_of
 from keyark.cli.snapshots import filter_options, make_filter
-from keyark.cli.status_lines import StatusLines, restore_status
+from keyark.cli.restore_view import RestoreView
 from keyark.errors import RestoreError, UsageError
-from keyark.events import Event
 
 
 @click.command("restore")
@@ -113,6 +113,7 @@ def command(
     out = Output(settings)
     if snapshot is None and at is None:
         raise UsageError("name a SNAPSHOT (id, prefix or 'latest') or give --at TIME")
+    view = RestoreView(out, verbosity(ctx), dry_run=dry_run)
     ref, _, subpath = (snapshot or "").partition(":")
     if ref and at is not None:
         raise UsageError(f"--at picks the snapshot itself: give either {ref} or --at, not both")
@@ -137,27 +138,21 @@ def command(
         snapshot=ref or None,
         at=ops.parse_time(at) if at else None,
         selection=make_filter(hosts, tags, paths),
+        report_items=view.wants_items,
     )
-    lines = StatusLines(restore_status)
-
-    def sink(event: Event) -> None:
-        if out.json:
-            lines.observe(event)  # restic's status lines on stdout, before the summary
-        out.event(event)
-
-    context = settings.operation_context(sink)
+    context = settings.operation_context(view.event)
     try:
         with out.progress("restore"):
             summary = ops.restore(context, options)
     except RestoreError as error:
         partial: ops.RestoreSummary | None = getattr(error, "summary", None)
         if partial is not None:
-            _report(out, partial, target)
+            _report(out, partial, target, view)
         raise
-    _report(out, summary, target)
+    _report(out, summary, target, view)
 
 
-def _report(out: Output, summary: ops.RestoreSummary, target: str) -> None:
+def _report(out: Output, summary: ops.RestoreSummary, target: str, view: RestoreView) -> None:
     if out.json:
         out.emit_json(summary.to_dict())
         return
@@ -167,7 +162,7 @@ def _report(out: Output, summary: ops.RestoreSummary, target: str) -> None:
             f"restoring snapshot {snapshot_label(summary.snapshot)} of {when} to "
             f"{printable(target)}"
         )
-    if summary.dry_run:
+    if summary.dry_run and not view.wants_items:  # -v listed them as they came
         for path in summary.deleted:
             out.print(f"would delete {path}")
     verb = "would restore" if summary.dry_run else "restored"

@@ -17,7 +17,7 @@ from collections.abc import Callable
 
 from keyark.archiver.progress import Tracker
 from keyark.errors import UnsafePathError
-from keyark.events import Code
+from keyark.events import Code, ItemDone
 from keyark.repo.tree import DEVICES, Node
 from keyark.restorer.dirs import DirHandles
 from keyark.restorer.leftovers import temp_name
@@ -37,7 +37,10 @@ class EntryWriter:
         *,
         overwrite: str = "always",
         drop_privileges: bool = False,
+        items: bool = False,
     ) -> None:
+        #: Emit an ItemDone event per file, link and special entry written, kept or deleted.
+        self.items = items
         #: Drop setuid/setgid bits and privileged xattrs (restoring an agent's snapshot).
         self.drop_privileges = drop_privileges
         self.target = target
@@ -86,6 +89,29 @@ class EntryWriter:
     def _fail(self, path: str, reason: str) -> None:
         self.fail(self._shown(path), reason)
 
+    # ----------------------------------------------------------------- items
+    def item(self, action: str, shown: str, size: int = 0) -> None:
+        """Report one entry (when asked to): ``action`` is restic 0.17's ``restored``,
+        ``updated`` (it replaced an existing entry), ``unchanged`` or ``deleted``."""
+        if not self.items:
+            return
+        events = self.tracker.events
+        events.emit(ItemDone(operation=events.operation, action=action, item=shown, data_size=size))
+
+    def _existed(self, dir_fd: int, name: str) -> bool:
+        """Whether ``name`` exists in ``dir_fd`` (only looked at when items are reported)."""
+        if not self.items:
+            return False
+        try:
+            os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
+        except FileNotFoundError:
+            return False
+        return True
+
+    def _written(self, entry: PlanEntry, existed: bool, size: int = 0) -> None:
+        """Report ``entry`` written: ``updated`` if it replaced an entry, else ``restored``."""
+        self.item("updated" if existed else "restored", self._shown(entry.path), size)
+
     # ----------------------------------------------------------------- metadata
     def _mode(self, node: Node) -> int:
         """The permission bits to set: without setuid/setgid when privileges are dropped."""
@@ -121,7 +147,9 @@ class EntryWriter:
         try:
             with self._handles.use(entry.parts[:-1], create=True) as dir_fd:
                 if self._skip_existing(dir_fd, node) and self.overwrite == "never":
+                    self.item("unchanged", self._shown(entry.path))
                     return
+                existed = self._existed(dir_fd, node.name)
                 temp = self._temp_name()
                 os.symlink(node.target, temp, dir_fd=dir_fd)
                 if self._is_root:
@@ -132,6 +160,7 @@ class EntryWriter:
                 replace_entry(dir_fd, temp, node.name)
             with self._lock:
                 self.summary.symlinks_restored += 1
+            self._written(entry, existed)
         except (OSError, UnsafePathError) as error:
             reason = error.strerror if isinstance(error, OSError) else None
             self._fail(entry.path, reason or str(error))
@@ -190,12 +219,15 @@ class EntryWriter:
         try:
             with self._handles.use(entry.parts[:-1], create=True) as dir_fd:
                 if self._keep_existing(dir_fd, node, self._meta.same_special):
+                    self.item("unchanged", self._shown(entry.path))
                     return
+                existed = self._existed(dir_fd, node.name)
                 temp = self._temp_name()
                 self._meta.make_special(dir_fd, temp, node)
                 try:
                     self._meta.apply_at(dir_fd, temp, node, self._shown(entry.path))
                     replace_entry(dir_fd, temp, node.name)
+                    self._written(entry, existed)
                 except BaseException:
                     try:
                         os.unlink(temp, dir_fd=dir_fd)

@@ -33,6 +33,8 @@ class FileJob:
     temp: str = ""
     fd: int = -1
     failed: bool = False
+    #: The target had an entry of this name before (an ``updated`` file, not ``restored``).
+    existed: bool = False
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 

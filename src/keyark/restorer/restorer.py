@@ -50,9 +50,15 @@ class Restorer(EntryWriter):
         drop_privileges: bool = False,
         sparse: bool = False,
         delete: PathFilter | None = None,
+        items: bool = False,
     ) -> None:
         super().__init__(
-            target, summary, tracker, overwrite=overwrite, drop_privileges=drop_privileges
+            target,
+            summary,
+            tracker,
+            overwrite=overwrite,
+            drop_privileges=drop_privileges,
+            items=items,
         )
         self.repo = repo
         #: Remove the target's entries the snapshot lacks that this filter selects.
@@ -91,6 +97,7 @@ class Restorer(EntryWriter):
                 self.summary.files_restored += 1
                 self.summary.bytes_restored += node.size
             self.tracker.add(1, 0, self._shown(job.entry.path))
+            self._written(job.entry, job.existed, node.size)
         except UnsafePathError as error:
             self._abandon(job, str(error))
         except OSError as error:
@@ -172,6 +179,7 @@ class Restorer(EntryWriter):
             try:
                 with self._handles.use(entry.parts[:-1], create=True) as dir_fd:
                     skip = self._skip_existing(dir_fd, node)
+                    existed = not skip and self._existed(dir_fd, node.name)
             except (OSError, UnsafePathError) as error:
                 reason = error.strerror if isinstance(error, OSError) else None
                 self._fail(entry.path, reason or str(error))
@@ -181,8 +189,9 @@ class Restorer(EntryWriter):
                     self.summary.files_skipped += 1
                     self.summary.bytes_skipped += node.size
                 self.tracker.add(1, node.size, self._shown(entry.path))
+                self.item("unchanged", self._shown(entry.path), node.size)
                 continue
-            job = FileJob(entry, remaining=len(node.content))
+            job = FileJob(entry, remaining=len(node.content), existed=existed)
             if not node.content:
                 self._finish_file(job)
                 continue
@@ -220,11 +229,25 @@ class Restorer(EntryWriter):
             ExtraRemover(
                 plan,
                 self.delete,
-                self.summary.record_deleted,  # after the writers: one thread
+                self._deleted,  # after the writers: one thread
                 self.fail,
                 dry_run=dry_run,
                 cancel=self.tracker.cancel,
             ).run(handles)
+
+    def _deleted(self, shown: str, is_dir: bool) -> None:
+        """Count (and report) one entry ``--delete`` removed or, in a dry run, would remove."""
+        self.summary.record_deleted(shown, is_dir)
+        self.item("deleted", shown)
+
+    def _report_dry_run(self, plan: RestorePlan) -> None:
+        """Report the entries a dry run would write (``updated`` where the target has one)."""
+        if not self.items:
+            return
+        sized = [(e, e.node.size) for e in plan.files]
+        sized += [(e, 0) for e in plan.symlinks + plan.specials]
+        for entry, size in sorted(sized, key=lambda pair: pair[0].path):
+            self._written(entry, os.path.lexists(os.path.join(self.target, *entry.parts)), size)
 
     # ----------------------------------------------------------------- entry point
     def run(self, plan: RestorePlan, dry_run: bool = False) -> RestoreSummary:
@@ -239,6 +262,7 @@ class Restorer(EntryWriter):
             summary.dirs_restored = len(plan.dirs)
             summary.symlinks_restored = len(plan.symlinks)
             summary.bytes_restored = plan.total_bytes
+            self._report_dry_run(plan)
             if self.delete is not None and os.path.isdir(self.target):
                 handles = DirHandles(self.target, create=False, shown=plan.shown)
                 try:

@@ -66,6 +66,9 @@ class RestoreOptions:
     snapshot: str | None = None
     #: The newest trusted snapshot at or before this time (point-in-time recovery).
     at: datetime | None = None
+    #: Emit an ``ItemDone`` event per file, link and special entry restored (``restored``,
+    #: ``updated``), kept (``unchanged``) or removed (``deleted``): restic's verbose listing.
+    report_items: bool = False
     #: Choose among the snapshots of these hosts, with these tags, of these paths.
     selection: SnapshotFilter = field(default_factory=SnapshotFilter)
 
@@ -150,6 +153,7 @@ def _restore_locked(
         drop_privileges=is_agent_snapshot(snapshot) and not options.keep_privileges,
         sparse=options.sparse,
         delete=path_filter if options.delete else None,
+        items=options.report_items,
     )
     for path, reason in plan.unreadable:
         restorer.fail(path, reason)

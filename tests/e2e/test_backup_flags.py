@@ -152,9 +152,11 @@ def test_verbose_lists_new_and_changed_files_and_vv_every_file(cli: CLI, tmp_pat
     (source / "added.pem").write_text("pem")
     dry = cli.run("backup", str(source), "-v", "--dry-run", check=True).stdout
     assert f"new       {source}/added.pem" in dry and f"modified  {source}/tls.key" in dry
+    assert "saved in" not in dry and "would add" in dry  # a dry run saves nothing
     second = cli.run("backup", str(source), "-v", check=True).stdout
     assert f"modified  {source}/tls.key" in second and f"new       {source}/added.pem" in second
     assert "app.env" not in second  # unchanged: only -vv lists it
+    assert "saved in" in second  # positive control: a real run says it saved
     third = cli.run("backup", str(source), "-vv", check=True).stdout
     assert f"unchanged {source}/conf/app.env" in third
     assert f"unchanged {source}/conf/" in third

@@ -108,7 +108,7 @@ def command(
     with --stdin-from-command, the output of the command given after -- is.
     """
     out = Output(settings_of(ctx))
-    view = BackupView(out, verbosity(ctx))
+    view = BackupView(out, verbosity(ctx), dry_run=dry_run)
     context = out.settings.operation_context(view.event)
     if stdin_from_command and not paths:
         raise UsageError("give the command after --, e.g. --stdin-from-command -- pg_dump db")

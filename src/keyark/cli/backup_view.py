@@ -21,9 +21,11 @@ from keyark.events import Code, Event, ItemDone, OperationWarning, Progress
 class BackupView:
     """The backup verb's event sink (wraps :meth:`Output.event`)."""
 
-    def __init__(self, out: Output, verbose: int) -> None:
+    def __init__(self, out: Output, verbose: int, *, dry_run: bool = False) -> None:
         self.out = out
         self.verbose = verbose
+        #: A dry run stores nothing: its item lines say what would be stored.
+        self.dry_run = dry_run
         self.lines = StatusLines(status_message)
 
     @property
@@ -73,10 +75,13 @@ class BackupView:
         if event.action != "unchanged":
             added = event.data_size + event.metadata_size
             stored = event.data_size_in_repo + event.metadata_size_in_repo
-            line += (
-                f", saved in {event.duration:.3f}s "
-                f"({human_size(added)} added, {human_size(stored)} stored)"
-            )
+            if self.dry_run:
+                line += f" (would add {human_size(added)}, {human_size(stored)} stored)"
+            else:
+                line += (
+                    f", saved in {event.duration:.3f}s "
+                    f"({human_size(added)} added, {human_size(stored)} stored)"
+                )
         self.out.print(line)
 
 

@@ -165,6 +165,7 @@ def _count(ctx: click.Context, param: click.Parameter, value: int) -> None:
     if value:
         meta = ctx.find_root().meta
         meta[VERBOSITY_KEY] = int(meta.get(VERBOSITY_KEY, 0)) + value
+        _store(ctx, param, meta[VERBOSITY_KEY])  # Settings.verbose: the running total
 
 
 def verbosity(ctx: click.Context) -> int:

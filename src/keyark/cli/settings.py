@@ -51,6 +51,8 @@ class Settings(Flags):
     json: bool = False
     debug: bool = False
     quiet: bool = False
+    #: ``-v``/``--verbose``, counted wherever given (``keyark -v backup -v`` is 2).
+    verbose: int = 0
     retry_lock: str | None = None
 
     def __repr__(self) -> str:

@@ -162,8 +162,9 @@ def _restore_locked(
         restorer.verify(plan.files)
     if summary.failed:
         names = ", ".join(summary.failed[:5]) + (" ..." if len(summary.failed) > 5 else "")
+        count = len(summary.failed)
         error = RestoreError(
-            f"{len(summary.failed)} entries could not be restored: {names} "
+            f"{count} {'entry' if count == 1 else 'entries'} could not be restored: {names} "
             "(everything else was restored)"
         )
         error.summary = summary  # type: ignore[attr-defined]

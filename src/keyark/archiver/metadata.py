@@ -29,25 +29,24 @@ def owner_names(uid: int, gid: int) -> tuple[str, str]:
     return names[0], names[1]
 
 
+#: Our node type for each stored file type (the ``stat.S_IFMT`` bits of a mode).
+_NODE_TYPES = {
+    stat.S_IFREG: FILE,
+    stat.S_IFDIR: DIR,
+    stat.S_IFLNK: SYMLINK,
+    stat.S_IFIFO: FIFO,
+    stat.S_IFCHR: CHARDEV,
+    stat.S_IFBLK: BLOCKDEV,
+}
+
+
 def node_type(mode: int) -> str | None:
     """Our node type for a stat mode, or None for what is not stored (sockets).
 
     A socket belongs to the program that listens on it and is recreated by it, so,
     like restic, keyark skips it (the caller reports a note).
     """
-    if stat.S_ISREG(mode):
-        return FILE
-    if stat.S_ISDIR(mode):
-        return DIR
-    if stat.S_ISLNK(mode):
-        return SYMLINK
-    if stat.S_ISFIFO(mode):
-        return FIFO
-    if stat.S_ISCHR(mode):
-        return CHARDEV
-    if stat.S_ISBLK(mode):
-        return BLOCKDEV
-    return None
+    return _NODE_TYPES.get(stat.S_IFMT(mode))
 
 
 def skip_note(path: str, mode: int) -> str:

@@ -8,9 +8,12 @@ Faces import this package, :mod:`keyark.config`, :mod:`keyark.events` and
 
 Start-up stays light: an operation module is imported when one of its names is first
 used (``ops.snapshots`` loads :mod:`keyark.ops.snapshots` only), from the static table
-:data:`OPERATIONS`, which ``tests/unit/test_ops_exports.py`` keeps equal to each module's
-``__all__``. :data:`CATALOGUE` (or :func:`load_catalogue`) imports every operation
-module first, so it is always complete.
+:data:`OPERATIONS`: the one list of each operation module's public names. An operation
+module has no ``__all__`` of its own: its public names are what it defines without a
+leading ``_`` and what it re-exports as ``from m import X as X`` (the rule type checkers
+apply to the star imports below); ``tests/unit/test_ops_exports.py`` keeps them equal to
+its entry in the table. :data:`CATALOGUE` (or :func:`load_catalogue`) imports every
+operation module first, so it is always complete.
 """
 
 from __future__ import annotations
@@ -52,7 +55,7 @@ if TYPE_CHECKING:  # every name for type checkers; at run time each is imported 
     from keyark.storage import open_repository as open_repository
     from keyark.units import parse_seconds as parse_seconds
 
-#: Operation module (``keyark.ops.<name>``) -> its ``__all__``: its part of the faces'
+#: Operation module (``keyark.ops.<name>``) -> its public names: its part of the faces'
 #: surface (operations, their option and result types, and the parsers and types a
 #: face needs to build options). A new operation module is added here.
 OPERATIONS: dict[str, tuple[str, ...]] = {
@@ -302,8 +305,7 @@ if not TYPE_CHECKING:  # for type checkers each name is imported above
 
         def __setattr__(self, name: str, value: object) -> None:
             if isinstance(value, types.ModuleType) and name in OPERATIONS:
-                names = getattr(value, "__all__", OPERATIONS[name])
-                exported = {item: getattr(value, item) for item in names}
+                exported = {item: getattr(value, item) for item in OPERATIONS[name]}
                 self.__dict__.update(exported)
                 if name in exported:
                     return

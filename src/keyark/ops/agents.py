@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from keyark import agents
-from keyark.agents import AgentInfo
+from keyark.agents import AgentInfo as AgentInfo
 from keyark.context import OperationContext
 from keyark.ops.catalogue import operation
 from keyark.ops.session import opened
@@ -73,15 +73,3 @@ def agent_revoke(ctx: OperationContext, options: AgentRevokeOptions) -> AgentInf
     """Revoke an agent: only its snapshots trusted now stay trusted."""
     with opened(ctx) as repo:
         return agents.revoke_agent(repo, options.name, ctx=ctx)
-
-
-__all__ = [
-    "AgentAddOptions",
-    "AgentInfo",
-    "AgentList",
-    "AgentListOptions",
-    "AgentRevokeOptions",
-    "agent_add",
-    "agent_list",
-    "agent_revoke",
-]

@@ -133,11 +133,3 @@ def _remove_empty_directories(top: Path) -> None:
             os.rmdir(directory)
         except OSError:
             pass
-
-
-__all__ = [
-    "BackendCheckOptions",
-    "BackendCheckReport",
-    "backend_check",
-    "check_backend",
-]

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from keyark.archiver.backup import BackupOptions
+from keyark.archiver.backup import BackupOptions as BackupOptions
 from keyark.archiver.backup import backup as run_backup
 from keyark.context import OperationContext
 from keyark.ops.catalogue import operation
 from keyark.ops.session import open_for_backup
-from keyark.results import BackupSummary
+from keyark.results import BackupSummary as BackupSummary
 
 
 @operation("backup", options=BackupOptions, result=BackupSummary, mutates=True)
@@ -18,6 +18,3 @@ def backup(ctx: OperationContext, options: BackupOptions) -> BackupSummary:
         return run_backup(repo, options, ctx)
     finally:
         repo.close()
-
-
-__all__ = ["BackupOptions", "BackupSummary", "backup"]

@@ -6,11 +6,13 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from keyark.catalog.browse import Change, FindMatch, list_entries, restic_find_groups, rfc3339
+from keyark.catalog.browse import Change as Change
+from keyark.catalog.browse import FindMatch as FindMatch
 from keyark.catalog.browse import diff as tree_diff
 from keyark.catalog.browse import find as find_matches
+from keyark.catalog.browse import list_entries, restic_find_groups, rfc3339
 from keyark.catalog.snapshots import browsing, choose_snapshots, find_snapshot
-from keyark.catalog.trees import Entry
+from keyark.catalog.trees import Entry as Entry
 from keyark.context import OperationContext
 from keyark.ops.catalogue import operation
 from keyark.ops.session import opened
@@ -178,19 +180,3 @@ def diff(ctx: OperationContext, options: DiffOptions) -> DiffResult:
         second = find_snapshot(repo, options.second, ctx, options.selection)
         with browsing(repo, ctx) as load:
             return DiffResult(first, second, list(tree_diff(load, first.tree, second.tree)))
-
-
-__all__ = [
-    "Change",
-    "DiffOptions",
-    "DiffResult",
-    "Entry",
-    "FindMatch",
-    "FindOptions",
-    "FindResult",
-    "Listing",
-    "LsOptions",
-    "diff",
-    "find",
-    "ls",
-]

@@ -35,6 +35,3 @@ def catalog_rebuild(ctx: OperationContext, options: CatalogRebuildOptions) -> Ca
         started = time.monotonic()
         count = rebuild_catalog(repo, ctx)
         return CatalogRebuild(count, time.monotonic() - started)
-
-
-__all__ = ["CatalogRebuild", "CatalogRebuildOptions", "catalog_rebuild"]

@@ -17,7 +17,8 @@ from keyark.context import OperationContext
 from keyark.errors import Hint, WrongPasswordError
 from keyark.ops.catalogue import operation
 from keyark.ops.session import open_repository
-from keyark.replication import CopySummary, choose_snapshots, copy_snapshots, redacted_location
+from keyark.replication import CopySummary as CopySummary
+from keyark.replication import choose_snapshots, copy_snapshots, redacted_location
 from keyark.repo.repository import Repository
 
 
@@ -70,6 +71,3 @@ def _opened_side(ctx: OperationContext, side: str) -> Iterator[Repository]:
         yield repo
     finally:
         repo.close()
-
-
-__all__ = ["CopyOptions", "CopySummary", "copy"]

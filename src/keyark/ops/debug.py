@@ -91,6 +91,3 @@ def _one_lock(view: dict[str, Any], ref: str) -> dict[str, Any]:
     if len(found) > 1:
         raise UsageError(f"lock id {ref!r} is ambiguous; give more digits")
     return dict(found[0])
-
-
-__all__ = ["DEBUG_KINDS", "DebugCatOptions", "DebugObject", "debug_cat"]

@@ -13,7 +13,7 @@ from keyark.ops.catalogue import operation
 from keyark.ops.session import opened
 from keyark.repo.snapshot import SnapshotFilter
 from keyark.repo.snapshot_trust import is_agent_snapshot
-from keyark.restorer.archives import ARCHIVE_FORMATS
+from keyark.restorer.archives import ARCHIVE_FORMATS as ARCHIVE_FORMATS
 from keyark.restorer.dump import dump as run_dump
 from keyark.restorer.dump_target import TargetFile
 
@@ -108,6 +108,3 @@ def dump(ctx: OperationContext, options: DumpOptions) -> DumpResult:
             sink.discard()
         raise
     return DumpResult(chosen.id, options.path, dumped.format, options.target)
-
-
-__all__ = ["ARCHIVE_FORMATS", "DumpOptions", "DumpResult", "dump"]

@@ -14,9 +14,11 @@ from typing import Any
 from keyark import keys
 from keyark.context import OperationContext
 from keyark.crypto import hsm, shares
-from keyark.crypto.shares import RecoveryShareError
+from keyark.crypto.shares import RecoveryShareError as RecoveryShareError
 from keyark.errors import UsageError
-from keyark.keys import KeyInfo, SplitResult, read_share_file
+from keyark.keys import KeyInfo as KeyInfo
+from keyark.keys import SplitResult as SplitResult
+from keyark.keys import read_share_file as read_share_file
 from keyark.ops.catalogue import operation
 from keyark.ops.repository import secret_option
 from keyark.ops.session import opened
@@ -195,29 +197,3 @@ def normalize_share(text: str) -> str:
 def share_threshold(text: str, number: int) -> int:
     """How many shares the split of share ``number`` needs (RecoveryShareError if bad)."""
     return int(shares.parse_share(text, number).member_threshold)
-
-
-__all__ = [
-    "PKCS11_MECHANISMS",
-    "KeyAddOptions",
-    "KeyChange",
-    "KeyInfo",
-    "KeyList",
-    "KeyListOptions",
-    "KeyPasswdOptions",
-    "KeyRecoverOptions",
-    "KeyRemoveOptions",
-    "KeySplitOptions",
-    "RecoveryShareError",
-    "SplitResult",
-    "check_shares",
-    "key_add",
-    "key_list",
-    "key_passwd",
-    "key_recover",
-    "key_remove",
-    "key_split",
-    "normalize_share",
-    "read_share_file",
-    "share_threshold",
-]

@@ -6,17 +6,16 @@ from dataclasses import dataclass, field
 
 from keyark.context import OperationContext
 from keyark.errors import UsageError
-from keyark.maintenance.repair import RepairSummary
+from keyark.maintenance.repair import RepairSummary as RepairSummary
 from keyark.maintenance.repair import repair_index as run_repair_index
-from keyark.maintenance.repair_packs import RepairPacksSummary
+from keyark.maintenance.repair_packs import RepairPacksSummary as RepairPacksSummary
 from keyark.maintenance.repair_packs import repair_packs as run_repair_packs
-from keyark.maintenance.repair_snapshots import (
-    RepairedSnapshot,
-    RepairSnapshotsOptions,
-    RepairSnapshotsSummary,
-)
+from keyark.maintenance.repair_snapshots import RepairedSnapshot as RepairedSnapshot
+from keyark.maintenance.repair_snapshots import RepairSnapshotsOptions as RepairSnapshotsOptions
+from keyark.maintenance.repair_snapshots import RepairSnapshotsSummary as RepairSnapshotsSummary
 from keyark.maintenance.repair_snapshots import repair_snapshots as run_repair_snapshots
-from keyark.maintenance.repair_state import RepairStateSummary, repair_state
+from keyark.maintenance.repair_state import RepairStateSummary as RepairStateSummary
+from keyark.maintenance.repair_state import repair_state
 from keyark.ops.catalogue import operation
 from keyark.ops.session import opened
 
@@ -83,21 +82,3 @@ def repair_config(ctx: OperationContext, options: RepairStateOptions) -> RepairS
 def repair_keyring(ctx: OperationContext, options: RepairStateOptions) -> RepairStateSummary:
     """Rewrite a damaged keyring (or its copy) from the verified one (the config too)."""
     return _repair_state(ctx)
-
-
-__all__ = [
-    "RepairIndexOptions",
-    "RepairPacksOptions",
-    "RepairPacksSummary",
-    "RepairSnapshotsOptions",
-    "RepairSnapshotsSummary",
-    "RepairStateOptions",
-    "RepairStateSummary",
-    "RepairSummary",
-    "RepairedSnapshot",
-    "repair_config",
-    "repair_index",
-    "repair_keyring",
-    "repair_packs",
-    "repair_snapshots",
-]

@@ -56,6 +56,3 @@ def init(ctx: OperationContext, options: InitOptions) -> Initialized:
     )
     repo.close()
     return Initialized(repo.repo_id, ctx.url)
-
-
-__all__ = ["InitOptions", "Initialized", "init", "secret_option"]

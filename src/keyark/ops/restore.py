@@ -6,10 +6,11 @@ from keyark.catalog.snapshots import find_snapshot
 from keyark.context import OperationContext
 from keyark.ops.catalogue import operation
 from keyark.ops.session import opened
-from keyark.repo.snapshot import parse_time
-from keyark.restorer.run import RestoreOptions, check_restore_options
+from keyark.repo.snapshot import parse_time as parse_time
+from keyark.restorer.run import RestoreOptions as RestoreOptions
+from keyark.restorer.run import check_restore_options
 from keyark.restorer.run import restore as run_restore
-from keyark.results import RestoreSummary
+from keyark.results import RestoreSummary as RestoreSummary
 
 
 @operation(
@@ -29,6 +30,3 @@ def restore(ctx: OperationContext, options: RestoreOptions) -> RestoreSummary:
     with opened(ctx) as repo:
         chosen = find_snapshot(repo, options.snapshot, ctx, options.selection, options.at)
         return run_restore(repo, chosen, options, ctx)
-
-
-__all__ = ["RestoreOptions", "RestoreSummary", "parse_time", "restore"]

@@ -10,8 +10,11 @@ from typing import Any
 
 from keyark.context import OperationContext
 from keyark.maintenance import rotate as data_keys
-from keyark.maintenance.root_rotation import RootRotationSummary, rotate_root
-from keyark.maintenance.rotate import Epoch, KeyStatus, ReencryptSummary
+from keyark.maintenance.root_rotation import RootRotationSummary as RootRotationSummary
+from keyark.maintenance.root_rotation import rotate_root
+from keyark.maintenance.rotate import Epoch as Epoch
+from keyark.maintenance.rotate import KeyStatus as KeyStatus
+from keyark.maintenance.rotate import ReencryptSummary as ReencryptSummary
 from keyark.ops.catalogue import operation
 from keyark.ops.session import opened
 
@@ -71,16 +74,3 @@ def key_rotate(ctx: OperationContext, options: RotateOptions) -> Rotation:
         else:
             current = data_keys.rotate(repo, ctx=ctx)
         return Rotation(current, root, summary)
-
-
-__all__ = [
-    "Epoch",
-    "KeyStatus",
-    "KeyStatusOptions",
-    "ReencryptSummary",
-    "RootRotationSummary",
-    "RotateOptions",
-    "Rotation",
-    "key_rotate",
-    "key_status",
-]

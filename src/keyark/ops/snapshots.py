@@ -8,11 +8,12 @@ from typing import Any
 
 from keyark.catalog.snapshots import list_snapshots
 from keyark.context import OperationContext
-from keyark.crypto.agents import TRUSTED
+from keyark.crypto.agents import TRUSTED as TRUSTED
 from keyark.maintenance.retention import group_snapshots, parse_group_by
 from keyark.ops.catalogue import operation
 from keyark.ops.session import opened
-from keyark.repo.snapshot import Snapshot, SnapshotFilter
+from keyark.repo.snapshot import Snapshot as Snapshot
+from keyark.repo.snapshot import SnapshotFilter as SnapshotFilter
 
 
 @dataclass
@@ -84,14 +85,3 @@ def snapshots(ctx: OperationContext, options: SnapshotsOptions) -> SnapshotList:
     ]
     kept = {s.id for group in groups for s in group.snapshots}
     return SnapshotList([s for s in found if s.id in kept], groups)
-
-
-__all__ = [
-    "TRUSTED",
-    "Snapshot",
-    "SnapshotFilter",
-    "SnapshotGroup",
-    "SnapshotList",
-    "SnapshotsOptions",
-    "snapshots",
-]

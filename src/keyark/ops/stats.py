@@ -7,7 +7,9 @@ from dataclasses import dataclass, field
 from keyark.catalog.snapshots import browsing, choose_snapshots
 from keyark.context import OperationContext
 from keyark.errors import UsageError
-from keyark.maintenance.stats import RESTORE_SIZE, STATS_MODES, RepoStats
+from keyark.maintenance.stats import RESTORE_SIZE
+from keyark.maintenance.stats import STATS_MODES as STATS_MODES
+from keyark.maintenance.stats import RepoStats as RepoStats
 from keyark.maintenance.stats import stats as run_stats
 from keyark.ops.catalogue import operation
 from keyark.ops.session import opened
@@ -34,6 +36,3 @@ def stats(ctx: OperationContext, options: StatsOptions) -> RepoStats:
         chosen = choose_snapshots(repo, ctx, options.snapshots, options.selection)
         with browsing(repo, ctx) as load:
             return run_stats(repo, chosen, load, ctx.cancel, options.mode)
-
-
-__all__ = ["STATS_MODES", "RepoStats", "StatsOptions", "stats"]

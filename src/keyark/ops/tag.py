@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 from keyark.context import OperationContext
-from keyark.maintenance.snapshot_tags import (
-    RetaggedSnapshot,
-    TagOptions,
-    TagResult,
-    split_tags,
-    tag_snapshots,
-)
+from keyark.maintenance.snapshot_tags import RetaggedSnapshot as RetaggedSnapshot
+from keyark.maintenance.snapshot_tags import TagOptions as TagOptions
+from keyark.maintenance.snapshot_tags import TagResult as TagResult
+from keyark.maintenance.snapshot_tags import split_tags as split_tags
+from keyark.maintenance.snapshot_tags import tag_snapshots
 from keyark.ops.catalogue import operation
 from keyark.ops.session import opened
 
@@ -20,6 +18,3 @@ def tag(ctx: OperationContext, options: TagOptions) -> TagResult:
     options.validate()  # before the repository is opened: bad input changes nothing
     with opened(ctx) as repo:
         return tag_snapshots(repo, options, ctx)
-
-
-__all__ = ["RetaggedSnapshot", "TagOptions", "TagResult", "split_tags", "tag"]

@@ -50,6 +50,3 @@ def unlock(ctx: OperationContext, options: UnlockOptions) -> UnlockResult:
     """Remove locks left by processes that are gone (every lock with remove_all)."""
     with opened(ctx) as repo:
         return UnlockResult(run_unlock(repo, remove_all=options.remove_all))
-
-
-__all__ = ["UnlockOptions", "UnlockResult", "unlock"]

@@ -133,7 +133,7 @@ def test_unlock_removes_stale_locks_and_all_on_request(cli: CLI) -> None:
     line = assert_one_line_error(cli.run("prune"), EXIT_LOCKED)
     assert "on host other-host" in line and "keyark unlock" in line
     result = cli.run("unlock", check=True)
-    assert "exclusively by prune" in result.stdout and "1 lock(s) removed" in result.stdout
+    assert "exclusively by prune" in result.stdout and "1 lock removed" in result.stdout
     assert_one_line_error(cli.run("prune"), EXIT_LOCKED)
     removed = json.loads(cli.run("unlock", "--remove-all", "--json", check=True).stdout)
     assert [lock["host"] for lock in removed] == ["other-host"]

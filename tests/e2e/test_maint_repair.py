@@ -121,5 +121,5 @@ def test_unindexed_pack_is_a_note_then_pruned(cli: CLI, tmp_path: Path) -> None:
     assert "note: pack data/" in result.stdout and "not in any index" in result.stdout
     assert "no errors were found" in result.stdout
     pruned = cli.run("prune", check=True)
-    assert "1 unindexed packs" in pruned.stdout and "deleted 1 packs" in pruned.stdout
+    assert "1 unindexed pack " in pruned.stdout and "deleted 1 pack," in pruned.stdout
     assert "not in any index" not in cli.run("check", check=True).stdout

@@ -91,7 +91,8 @@ def test_check_reports_and_prune_removes_stale_temporaries(cli: CLI, tmp_path: P
     fresh = cli.repo / "data" / ".tmp-fresh0123456789"
     fresh.write_bytes(b"a write in progress")
     pruned = cli.run("prune", check=True)
-    assert f"removed {len(left)} stale temporary objects" in pruned.stdout, pruned.stdout
+    objects = "object" if len(left) == 1 else "objects"
+    assert f"removed {len(left)} stale temporary {objects} (" in pruned.stdout, pruned.stdout
     assert _temporaries(cli.repo) == [fresh]
 
     fresh.unlink()

@@ -136,7 +136,7 @@ def test_cli_unlock_reports_and_removes_an_unreadable_lock(cli: CLI, tmp_path: P
     assert "keyark unlock" in line and "Traceback" not in line
     result = cli.run("unlock", check=True)
     assert f"removed unreadable lock {bad.rsplit('/', 1)[-1][:8]}" in result.stdout
-    assert "1 lock(s) removed" in result.stdout
+    assert "1 lock removed" in result.stdout
     line = assert_one_line_error(cli.run("prune"), EXIT_LOCKED)
     assert "on host other-host" in line
     removed = json.loads(cli.run("unlock", "--remove-all", "--json", check=True).stdout)

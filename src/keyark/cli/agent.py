@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from keyark import ops
-from keyark.cli.render import Output, printable
+from keyark.cli.render import Output, printable, stored_time
 from keyark.cli.settings import global_options, settings_of
 from keyark.cli.verb import start
 
@@ -62,8 +62,8 @@ def list_command(ctx: click.Context) -> None:
             (
                 printable(i.name),
                 ",".join(printable(h) for h in i.hosts),
-                printable(i.created),
-                printable(i.revoked or ""),
+                printable(stored_time(i.created)),
+                printable(stored_time(i.revoked or "")),
                 i.public_key[:16],
             )
             for i in found

@@ -7,6 +7,7 @@ import click
 from keyark import ops
 from keyark.cli.settings import global_options
 from keyark.cli.verb import start
+from keyark.cli.wording import counted
 
 
 @click.group("catalog")
@@ -25,4 +26,6 @@ def rebuild(ctx: click.Context) -> None:
     if out.json:
         out.emit_json(result.to_dict())
     else:
-        out.print(f"catalog rebuilt: {result.snapshots} snapshots in {result.seconds:.2f}s")
+        out.print(
+            f"catalog rebuilt: {counted(result.snapshots, 'snapshot')} in {result.seconds:.2f}s"
+        )

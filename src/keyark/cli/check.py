@@ -8,6 +8,7 @@ from keyark import ops
 from keyark.cli.render import human_size
 from keyark.cli.settings import global_options
 from keyark.cli.verb import start
+from keyark.cli.wording import counted
 from keyark.errors import IntegrityError, UsageError
 
 
@@ -27,10 +28,11 @@ def command(ctx: click.Context, read_data: bool, read_data_subset: str | None) -
         out.emit_json(summary.to_dict())
     else:
         out.print(
-            f"checked {summary.snapshots} snapshots, {summary.trees} trees, "
-            f"{summary.blobs} blobs in {summary.packs} packs"
+            f"checked {counted(summary.snapshots, 'snapshot')}, "
+            f"{counted(summary.trees, 'tree')}, "
+            f"{counted(summary.blobs, 'blob')} in {counted(summary.packs, 'pack')}"
             + (
-                f"; read {summary.packs_read} packs ({human_size(summary.bytes_read)})"
+                f"; read {counted(summary.packs_read, 'pack')} ({human_size(summary.bytes_read)})"
                 if summary.packs_read
                 else ""
             )
@@ -58,4 +60,4 @@ def command(ctx: click.Context, read_data: bool, read_data_subset: str | None) -
             out.print("no errors were found")
     if not summary.ok:
         errors = sum(1 for p in summary.problems if not p.harmless)
-        raise IntegrityError(f"check found {errors} problem(s); see above")
+        raise IntegrityError(f"check found {counted(errors, 'problem')}; see above")

@@ -11,7 +11,7 @@ import sys
 import click
 
 from keyark import ops
-from keyark.cli.render import Output
+from keyark.cli.render import Output, stored_time
 from keyark.cli.settings import (
     Settings,
     global_options,
@@ -21,6 +21,7 @@ from keyark.cli.settings import (
     settings_of,
 )
 from keyark.cli.verb import start
+from keyark.cli.wording import counted
 from keyark.config.secrets import NO_PASSPHRASE
 from keyark.errors import UsageError
 
@@ -56,7 +57,7 @@ def list_keys(ctx: click.Context) -> None:
                 "*" if k.current else "",
                 k.slot_id[:8],
                 k.kind,
-                k.created,
+                stored_time(k.created),
                 k.host,
                 k.username,
                 k.label,
@@ -241,7 +242,7 @@ def _prompt_shares() -> list[str]:
     while not needed or len(collected) < needed:
         text = ops.normalize_share(getpass.getpass(f"share {len(collected) + 1}: "))
         if not text:
-            raise UsageError(f"recovery stopped with {len(collected)} share(s)")
+            raise UsageError(f"recovery stopped with {counted(len(collected), 'share')}")
         try:
             threshold = ops.share_threshold(text, len(collected) + 1)
         except ops.RecoveryShareError as error:

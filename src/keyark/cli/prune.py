@@ -7,6 +7,7 @@ import click
 from keyark import ops
 from keyark.cli.render import Output, human_size
 from keyark.cli.settings import global_options, settings_of
+from keyark.cli.wording import counted
 
 
 def prune_options(max_unused: str, max_repack_size: str | None, dry_run: bool) -> ops.PruneOptions:
@@ -26,19 +27,25 @@ def render_prune(out: Output, summary: ops.PruneSummary) -> None:
     """The plan, then what was done (or would be, on a dry run)."""
     plan = summary.plan
     out.print(
-        f"{plan.snapshots} snapshots use {plan.used_blobs} blobs ({human_size(plan.used_bytes)}); "
-        f"{plan.unused_blobs} blobs ({human_size(plan.unused_bytes)}) are unused"
+        f"{counted(plan.snapshots, 'snapshot')} {'uses' if plan.snapshots == 1 else 'use'} "
+        f"{counted(plan.used_blobs, 'blob')} ({human_size(plan.used_bytes)}); "
+        f"{counted(plan.unused_blobs, 'blob')} ({human_size(plan.unused_bytes)}) "
+        f"{'is' if plan.unused_blobs == 1 else 'are'} unused"
     )
     out.print(
-        f"to delete: {len(plan.delete)} unused packs ({human_size(plan.size_of(plan.delete))}), "
-        f"{len(plan.orphans)} unindexed packs ({human_size(sum(plan.orphans.values()))})"
+        f"to delete: {counted(len(plan.delete), 'unused pack')} "
+        f"({human_size(plan.size_of(plan.delete))}), "
+        f"{counted(len(plan.orphans), 'unindexed pack')} "
+        f"({human_size(sum(plan.orphans.values()))})"
     )
     out.print(
-        f"to repack: {len(plan.repack)} packs ({human_size(plan.size_of(plan.repack))}), "
+        f"to repack: {counted(len(plan.repack), 'pack')} "
+        f"({human_size(plan.size_of(plan.repack))}), "
         f"copying {human_size(plan.repack_used_bytes)} of used blobs"
     )
     out.print(
-        f"to keep:   {len(plan.keep)} packs; unused space left: {human_size(plan.unused_after)}"
+        f"to keep:   {counted(len(plan.keep), 'pack')}; "
+        f"unused space left: {human_size(plan.unused_after)}"
     )
     if summary.dry_run:
         out.print(f"dry run: nothing was changed; would free {human_size(plan.estimated_freed())}")
@@ -51,14 +58,15 @@ def render_prune(out: Output, summary: ops.PruneSummary) -> None:
         out.print("nothing to prune")
     else:
         out.print(
-            f"deleted {summary.packs_deleted} packs, wrote {summary.packs_written} "
-            f"({summary.blobs_repacked} blobs repacked), rewrote the index "
-            f"({summary.index_files_written} file(s) written, "
+            f"deleted {counted(summary.packs_deleted, 'pack')}, "
+            f"wrote {summary.packs_written} ({counted(summary.blobs_repacked, 'blob')} "
+            f"repacked), rewrote the index "
+            f"({counted(summary.index_files_written, 'file')} written, "
             f"{summary.index_files_deleted} removed); freed {human_size(summary.bytes_freed)}"
         )
     if summary.temporaries_deleted:
         out.print(
-            f"removed {summary.temporaries_deleted} stale temporary objects "
+            f"removed {counted(summary.temporaries_deleted, 'stale temporary object')} "
             f"({human_size(summary.temporary_bytes_deleted)}) left by interrupted writes"
         )
 

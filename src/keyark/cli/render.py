@@ -277,13 +277,23 @@ def clock(seconds: float) -> str:
 def files_done(event: ProgressEvent) -> str:
     """``3/10 files`` (``3 files`` while the total is unknown)."""
     if event.files_total is None:
-        return f"{event.files_done} files"
-    return f"{event.files_done}/{event.files_total} files"
+        return f"{event.files_done} {'file' if event.files_done == 1 else 'files'}"
+    return f"{event.files_done}/{event.files_total} {'file' if event.files_total == 1 else 'files'}"
 
 
 def local_time(when: datetime) -> str:
     """A time in the local zone, with the zone: ``2024-05-01 14:03:09 CEST``."""
     return when.astimezone().strftime("%Y-%m-%d %H:%M:%S %Z")
+
+
+def stored_time(text: str) -> str:
+    """A stored ISO 8601 time (``2024-05-01T12:03:09+00:00``) as :func:`local_time` shows
+    it; anything else (empty, a time without a zone, not a time) unchanged."""
+    try:
+        when = datetime.fromisoformat(text)
+    except ValueError:
+        return text
+    return local_time(when) if when.tzinfo is not None else text
 
 
 def _boxed_width(header: Sequence[str], body: Sequence[Sequence[str]]) -> int:

@@ -10,6 +10,7 @@ from keyark import ops
 from keyark.cli.render import Output
 from keyark.cli.settings import global_options
 from keyark.cli.verb import start
+from keyark.cli.wording import counted
 
 R = TypeVar("R", bound=ops.Result)
 
@@ -39,19 +40,20 @@ def index(ctx: click.Context) -> None:
     """Rebuild the index from the pack headers."""
     out, summary = _run(ctx, ops.repair_index, ops.RepairIndexOptions())
     out.print(
-        f"indexed {summary.blobs_indexed} blobs in {summary.packs_indexed} packs; "
-        f"wrote {summary.index_files_written} index file(s), "
-        f"removed {summary.index_files_removed} old one(s)"
+        f"indexed {counted(summary.blobs_indexed, 'blob')} in "
+        f"{counted(summary.packs_indexed, 'pack')}; "
+        f"wrote {counted(summary.index_files_written, 'index file')}, "
+        f"removed {counted(summary.index_files_removed, 'old one')}"
     )
     if summary.damaged_packs:
         out.print(
-            f"salvaged {summary.blobs_salvaged} readable blob(s) from "
-            f"{summary.damaged_packs} damaged pack(s) into new packs"
+            f"salvaged {counted(summary.blobs_salvaged, 'readable blob')} from "
+            f"{counted(summary.damaged_packs, 'damaged pack')} into new packs"
         )
     if summary.blobs_lost:
         out.print(
-            f"{summary.blobs_lost} blob(s) could not be saved; run 'keyark repair snapshots' "
-            "to see the files they belong to and mark them"
+            f"{counted(summary.blobs_lost, 'blob')} could not be saved; "
+            "run 'keyark repair snapshots' to see the files they belong to and mark them"
         )
 
 
@@ -63,15 +65,16 @@ def packs(ctx: click.Context, pack_ids: tuple[str, ...]) -> None:
     """Salvage the readable blobs of PACK_IDS into new packs, then remove them from the index."""
     out, summary = _run(ctx, ops.repair_packs, ops.RepairPacksOptions(list(pack_ids)))
     out.print(
-        f"salvaged {summary.blobs_salvaged} blob(s) from {len(summary.packs)} pack(s) "
+        f"salvaged {counted(summary.blobs_salvaged, 'blob')} from "
+        f"{counted(len(summary.packs), 'pack')} "
         f"({summary.blobs_already_safe} already had another copy); "
-        f"rewrote {summary.index_files_rewritten} index file(s); "
+        f"rewrote {counted(summary.index_files_rewritten, 'index file')}; "
         "the packs are no longer indexed ('keyark prune' deletes them)"
     )
     if summary.blobs_lost:
         out.print(
-            f"{summary.blobs_lost} blob(s) could not be saved; run 'keyark repair snapshots' "
-            "to mark the files they belong to"
+            f"{counted(summary.blobs_lost, 'blob')} could not be saved; "
+            "run 'keyark repair snapshots' to mark the files they belong to"
         )
 
 
@@ -99,9 +102,10 @@ def snapshots(ctx: click.Context, forget: bool, read_data: bool, dry_run: bool) 
             out.print(f"snapshot {short} repaired as {item.replacement[:8]}{fate}")
     damaged = len(summary.snapshots)
     if dry_run:
-        out.print(f"dry run: {damaged} of {summary.checked} snapshots would be repaired")
+        out.print(f"dry run: {damaged} of {counted(summary.checked, 'snapshot')} would be repaired")
     else:
-        out.print(f"{damaged} of {summary.checked} snapshots were damaged")
+        were = "was" if damaged == 1 else "were"
+        out.print(f"{damaged} of {counted(summary.checked, 'snapshot')} {were} damaged")
 
 
 @command.command("config")

@@ -10,9 +10,10 @@ from keyark import ops
 from keyark.cli.options import verbosity
 from keyark.cli.pattern_options import exclude_options
 from keyark.cli.render import Output, human_size, local_time, printable, snapshot_label
+from keyark.cli.restore_view import RestoreView
 from keyark.cli.settings import global_options, settings_of
 from keyark.cli.snapshots import filter_options, make_filter
-from keyark.cli.restore_view import RestoreView
+from keyark.cli.wording import counted
 from keyark.errors import RestoreError, UsageError
 
 
@@ -167,12 +168,17 @@ def _report(out: Output, summary: ops.RestoreSummary, target: str, view: Restore
             out.print(f"would delete {path}")
     verb = "would restore" if summary.dry_run else "restored"
     removed = summary.files_deleted + summary.dirs_deleted
-    deleted = f"; {'would delete' if summary.dry_run else 'deleted'} {removed} entries"
+    deleted = f"; {'would delete' if summary.dry_run else 'deleted'} {counted(removed, 'entry')}"
     out.print(
-        f"{verb} {summary.files_restored} files, {summary.dirs_restored} dirs, "
-        f"{summary.symlinks_restored} symlinks, {human_size(summary.bytes_restored)}"
+        f"{verb} {counted(summary.files_restored, 'file')}, "
+        f"{counted(summary.dirs_restored, 'dir')}, "
+        f"{counted(summary.symlinks_restored, 'symlink')}, {human_size(summary.bytes_restored)}"
         + (f"; skipped {summary.files_skipped} existing" if summary.files_skipped else "")
-        + (f"; verified {summary.files_verified} files" if summary.files_verified else "")
+        + (
+            f"; verified {counted(summary.files_verified, 'file')}"
+            if summary.files_verified
+            else ""
+        )
         + (deleted if removed else "")
         + (f" in {summary.duration_seconds:.2f}s" if not summary.dry_run else "")
     )

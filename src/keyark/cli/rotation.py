@@ -11,6 +11,7 @@ from keyark.cli.key import command as key_group
 from keyark.cli.render import Output
 from keyark.cli.settings import global_options, settings_of
 from keyark.cli.verb import start
+from keyark.cli.wording import counted
 
 
 @key_group.command("rotate")
@@ -51,14 +52,14 @@ def _print_root(out: Output, rotated: ops.RootRotationSummary) -> None:
         out.emit_json(rotated.to_dict())
         return
     skipped = (
-        f"; left {len(rotated.slots_skipped)} malformed or unauthenticated slot(s) "
+        f"; left {counted(len(rotated.slots_skipped), 'malformed or unauthenticated slot')} "
         f"as they were: {', '.join(s[:8] for s in rotated.slots_skipped)}"
         if rotated.slots_skipped
         else ""
     )
     out.print(
         f"{'finished interrupted' if rotated.resumed else 'rotated'} keyring key: "
-        f"{len(rotated.slots_rewrapped)} slot(s) re-wrapped, keyring version "
+        f"{counted(len(rotated.slots_rewrapped), 'slot')} re-wrapped, keyring version "
         f"{rotated.keyring_version}, data key {rotated.data_key} current, "
         f"config re-signed{skipped}; re-issue agent credentials ('keyark agent add')"
     )
@@ -69,9 +70,11 @@ def _print_reencrypt(out: Output, summary: ops.ReencryptSummary) -> None:
         out.emit_json(summary.to_dict())
         return
     out.print(
-        f"re-encrypted under {summary.target_key}: {summary.packs_rewritten} packs "
-        f"({summary.blobs_rewritten} blobs), {summary.snapshots_rewritten} snapshots; "
-        f"deleted {summary.packs_deleted} old packs, {summary.session_keys_deleted} session keys; "
+        f"re-encrypted under {summary.target_key}: {counted(summary.packs_rewritten, 'pack')} "
+        f"({counted(summary.blobs_rewritten, 'blob')}), "
+        f"{counted(summary.snapshots_rewritten, 'snapshot')}; "
+        f"deleted {counted(summary.packs_deleted, 'old pack')}, "
+        f"{counted(summary.session_keys_deleted, 'session key')}; "
         f"removed retired keys {', '.join(summary.retired_keys_removed) or '(none)'} "
         f"in {summary.duration_seconds:.2f}s"
     )

@@ -7,6 +7,7 @@ import click
 from keyark import ops
 from keyark.cli.settings import global_options
 from keyark.cli.verb import start
+from keyark.cli.wording import counted
 
 
 @click.command("unlock")
@@ -28,4 +29,4 @@ def command(ctx: click.Context, remove_all: bool) -> None:
             out.print(f"removed unreadable lock {short} (damaged, or not written by keyark)")
             continue
         out.print(f"removed lock {short}: {info.describe()}")
-    out.print(f"{len(result.removed)} lock(s) removed")
+    out.print(f"{counted(len(result.removed), 'lock')} removed")

@@ -171,9 +171,12 @@ class Failed(Event):
 class ItemDone(Event):
     """One file or directory was handled (only for operations asked to report items).
 
-    ``action`` uses restic's words: ``new``, ``modified``, ``unchanged``; a directory's
-    ``item`` ends in ``/``. The sizes are those of the content (``data_*``) or the tree
-    (``metadata_*``) the item added, plain and as stored.
+    ``action`` uses restic's words. Backup: ``new``, ``modified``, ``unchanged``; a
+    directory's ``item`` ends in ``/``; the sizes are those of the content (``data_*``)
+    or the tree (``metadata_*``) the item added, plain and as stored. Restore:
+    ``restored``, ``updated`` (an entry of that name existed), ``unchanged`` (kept by
+    the overwrite policy), ``deleted`` (not in the snapshot); ``data_size`` is the
+    file's size.
     """
 
     kind: ClassVar[str] = "item"

@@ -86,6 +86,22 @@ def child_environment(environ: Mapping[str, str] | None = None) -> dict[str, str
     return {name: value for name, value in source.items() if not is_secret_variable(name)}
 
 
+def data_source_environment(environ: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The environment for a data-source command (``backup --stdin-from-command``):
+    ours without keyark's own secrets (passphrases, PINs, key and credential files).
+
+    The command keeps the credentials it needs for its own work (``VAULT_TOKEN`` for
+    ``vault operator raft snapshot save``, ``PGPASSWORD`` for ``pg_dump``): they are
+    its inputs, not keyark's.
+    """
+    source = os.environ if environ is None else environ
+    return {
+        name: value
+        for name, value in source.items()
+        if not (name.upper().startswith("KEYARK_") and is_secret_variable(name))
+    }
+
+
 def register_secret(value: str | bytes) -> None:
     """Mask ``value`` in every log record from now on (a passphrase read at run time)."""
     text = value.decode(errors="replace") if isinstance(value, bytes) else value

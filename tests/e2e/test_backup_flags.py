@@ -210,6 +210,28 @@ def test_stdin_from_command_saves_its_output(cli: CLI, tmp_path: Path) -> None:
     assert restored.read_text() == "CREATE TABLE keys;\n"
 
 
+def test_data_source_command_gets_no_keyark_secret(cli: CLI, tmp_path: Path) -> None:
+    """The command's environment keeps its own credentials, never keyark's passphrase."""
+    cli.run("init", check=True)
+    secrets = {"KEYARK_PKCS11_PIN": "pin-4242", "KEYARK_NEW_PASSWORD": "new-pass-4242"}
+    cli.run(
+        "backup",
+        "--stdin-from-command",
+        "--stdin-filename",
+        "env.txt",
+        "--",
+        "env",
+        env={**secrets, "VAULT_TOKEN": "vault-token-4242"},
+        check=True,
+    )
+    seen = (_restored(cli, tmp_path, "out") / "env.txt").read_text()
+    assert "VAULT_TOKEN=vault-token-4242" in seen  # the command's own credential
+    assert f"KEYARK_REPOSITORY={cli.env['KEYARK_REPOSITORY']}" in seen  # not a secret
+    assert cli.env["KEYARK_PASSWORD"] not in seen and "KEYARK_PASSWORD=" not in seen
+    for value in secrets.values():
+        assert value not in seen
+
+
 def test_a_failing_command_fails_the_backup_and_keeps_no_snapshot(cli: CLI) -> None:
     cli.run("init", check=True)
     failed = cli.run(

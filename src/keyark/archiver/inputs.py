@@ -22,6 +22,7 @@ from contextlib import contextmanager
 from typing import BinaryIO, cast
 
 from keyark.errors import SourceError, UsageError
+from keyark.redaction import data_source_environment
 
 
 def _read(path: str) -> bytes:
@@ -99,7 +100,9 @@ def open_stream(command: Sequence[str]) -> Iterator[BinaryIO]:
         return
     program = command[0]
     try:
-        process = subprocess.Popen(list(command), stdout=subprocess.PIPE)
+        process = subprocess.Popen(
+            list(command), stdout=subprocess.PIPE, env=data_source_environment()
+        )
     except OSError as error:
         raise SourceError(f"cannot run {program}: {error.strerror}; nothing was saved") from None
     output = cast(BinaryIO, process.stdout)

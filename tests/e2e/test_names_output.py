@@ -12,6 +12,7 @@ import re
 import struct
 import subprocess
 import termios
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -135,7 +136,8 @@ def test_tables_never_truncate_on_an_80_column_terminal(cli: CLI, tmp_path: Path
     assert re.search(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d", shown), shown
     code, shown = _tty(cli, "key", "list")
     created = _json_lines(cli.run("key", "list", "--json", check=True).stdout)[0][0]["created"]
-    assert code == 0 and "…" not in shown and created in shown, shown
+    local = datetime.fromisoformat(created).astimezone().strftime("%Y-%m-%d %H:%M:%S %Z")
+    assert code == 0 and "…" not in shown and local in shown, shown
     # A pipe: one path per line, nothing else.
     assert cli.run("find", "leaf-*", check=True).stdout.splitlines() == [
         str(deep),

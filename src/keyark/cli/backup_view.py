@@ -14,40 +14,26 @@ import sys
 from typing import Any
 
 from keyark.cli.render import Output, human_size, printable
-from keyark.cli.status_lines import StatusLines, seconds_remaining
+from keyark.cli.status_lines import ItemView, seconds_remaining
 from keyark.events import Code, Event, ItemDone, OperationWarning, Progress
 
 
-class BackupView:
+class BackupView(ItemView):
     """The backup verb's event sink (wraps :meth:`Output.event`)."""
 
     def __init__(self, out: Output, verbose: int, *, dry_run: bool = False) -> None:
-        self.out = out
-        self.verbose = verbose
-        #: A dry run stores nothing: its item lines say what would be stored.
-        self.dry_run = dry_run
-        self.lines = StatusLines(status_message)
+        super().__init__(out, verbose, status_message, dry_run=dry_run)
 
-    @property
-    def wants_items(self) -> bool:
-        """Whether the backup should report every file and directory."""
-        return self.verbose > 0
-
-    def event(self, event: Event) -> None:
-        """Render one event of the backup."""
-        if isinstance(event, ItemDone):
-            self._item(event)
-            return
-        if self.out.json:
-            self.lines.observe(event)
+    def takes(self, event: Event) -> bool:
+        """With ``--json`` an unreadable source is restic's ``error`` line on stderr."""
         if (
             self.out.json
             and isinstance(event, OperationWarning)
             and event.code == Code.SOURCE_UNREADABLE
         ):
             self._error(event)
-            return
-        self.out.event(event)
+            return True
+        return False
 
     # ----------------------------------------------------------------- json
     def _error(self, event: OperationWarning) -> None:
@@ -63,7 +49,8 @@ class BackupView:
         sys.stderr.flush()
 
     # ----------------------------------------------------------------- items
-    def _item(self, event: ItemDone) -> None:
+    def item(self, event: ItemDone) -> None:
+        """One file or directory new, modified or unchanged."""
         if self.out.json:
             data = event.to_dict()
             data.pop("event", None)

@@ -11,37 +11,21 @@ in a dry run). Directories are not listed, only what is in them.
 from __future__ import annotations
 
 from keyark.cli.render import Output, human_size
-from keyark.cli.status_lines import StatusLines, restore_status
-from keyark.events import Event, ItemDone
+from keyark.cli.status_lines import ItemView, restore_status
+from keyark.events import ItemDone
 
 #: The dry run's words for an action.
 _WOULD = {"restored": "would restore", "updated": "would update", "deleted": "would delete"}
 
 
-class RestoreView:
+class RestoreView(ItemView):
     """The restore verb's event sink (wraps :meth:`Output.event`)."""
 
     def __init__(self, out: Output, verbose: int, *, dry_run: bool = False) -> None:
-        self.out = out
-        self.verbose = verbose
-        self.dry_run = dry_run
-        self.lines = StatusLines(restore_status)
+        super().__init__(out, verbose, restore_status, dry_run=dry_run)
 
-    @property
-    def wants_items(self) -> bool:
-        """Whether the restore should report every entry it writes, keeps or deletes."""
-        return self.verbose > 0
-
-    def event(self, event: Event) -> None:
-        """Render one event of the restore."""
-        if isinstance(event, ItemDone):
-            self._item(event)
-            return
-        if self.out.json:
-            self.lines.observe(event)  # restic's status lines on stdout, before the summary
-        self.out.event(event)
-
-    def _item(self, event: ItemDone) -> None:
+    def item(self, event: ItemDone) -> None:
+        """One entry restored, updated, kept or deleted."""
         if self.out.json:
             self.lines.write(
                 {

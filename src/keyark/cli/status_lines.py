@@ -12,9 +12,12 @@ import sys
 import threading
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from keyark.events import Event, Failed, Finished, Progress
+from keyark.events import Event, Failed, Finished, ItemDone, Progress
+
+if TYPE_CHECKING:
+    from keyark.cli.render import Output
 
 #: Seconds between two ``status`` lines.
 STATUS_INTERVAL = 1.0
@@ -66,6 +69,47 @@ class StatusLines:
             self.write(self.shape(event, time.monotonic() - self._started))
 
 
+class ItemView:
+    """An event sink for a verb that lists its items (``-v``) and streams restic's
+    ``status`` lines (``--json``); wraps :meth:`Output.event` for everything else.
+
+    A subclass renders one item (:meth:`item`) and may take an event over before
+    the default rendering (:meth:`takes`).
+    """
+
+    def __init__(
+        self, out: Output, verbose: int, shape: StatusShape, *, dry_run: bool = False
+    ) -> None:
+        self.out = out
+        self.verbose = verbose
+        #: A dry run changes nothing: its item lines say what would be done.
+        self.dry_run = dry_run
+        self.lines = StatusLines(shape)
+
+    @property
+    def wants_items(self) -> bool:
+        """Whether the operation should report every item (``-v`` or more)."""
+        return self.verbose > 0
+
+    def event(self, event: Event) -> None:
+        """Render one event of the operation."""
+        if isinstance(event, ItemDone):
+            self.item(event)
+            return
+        if self.out.json:
+            self.lines.observe(event)  # restic's status lines on stdout, before the summary
+        if not self.takes(event):
+            self.out.event(event)
+
+    def item(self, event: ItemDone) -> None:
+        """Render one item (a ``verbose_status`` line with ``--json``)."""
+        raise NotImplementedError
+
+    def takes(self, event: Event) -> bool:
+        """Whether this view rendered ``event`` itself (default: never)."""
+        return False
+
+
 def seconds_remaining(event: Progress, elapsed: float) -> int | None:
     """An estimate from the bytes done so far (None until a total and some bytes are known)."""
     if event.bytes_total and event.bytes_done:
@@ -95,4 +139,4 @@ def restore_status(event: Progress, elapsed: float) -> dict[str, Any]:
     return data
 
 
-__all__ = ["STATUS_INTERVAL", "StatusLines", "restore_status", "seconds_remaining"]
+__all__ = ["STATUS_INTERVAL", "ItemView", "StatusLines", "restore_status", "seconds_remaining"]

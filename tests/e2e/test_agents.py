@@ -9,8 +9,8 @@ import stat
 import subprocess
 from pathlib import Path
 
-import pytest
 from tests.conftest import CLI, PASSWORD, keyark_binary, make_tree, tree_state
+from tests.e2e.agent_cli import agent_env, run_as_agent
 from tests.json_lines import last_json
 
 from keyark import ops
@@ -23,31 +23,6 @@ from keyark.errors import IntegrityError
 from keyark.repo.agent_session import open_for_agent
 from keyark.repo.config import derive_subkey
 from keyark.repo.pack import BLOB_KINDS, header_span, parse_header
-
-
-def agent_env(cli: CLI, credential: Path) -> dict[str, str]:
-    env = dict(cli.env, KEYARK_AGENT_CREDENTIAL=str(credential))
-    env.pop("KEYARK_PASSWORD")
-    return env
-
-
-@pytest.fixture
-def agent(cli: CLI, tmp_path: Path) -> Path:
-    cli.run("init", check=True)
-    credential = tmp_path / "web1.cred"
-    cli.run("agent", "add", "web1", "--out", str(credential), check=True)
-    return credential
-
-
-def _agent(cli: CLI, credential: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    """Run keyark with only the agent credential (no passphrase in the environment)."""
-    return subprocess.run(
-        [keyark_binary(), *args],
-        env=agent_env(cli, credential),
-        capture_output=True,
-        text=True,
-        check=False,
-    )
 
 
 def test_credential_holds_no_read_key(cli: CLI, agent: Path) -> None:
@@ -94,9 +69,9 @@ def test_credential_holds_no_read_key(cli: CLI, agent: Path) -> None:
 
 def test_agent_backup_is_write_only(cli: CLI, agent: Path, tmp_path: Path) -> None:
     source = make_tree(tmp_path / "src")
-    first = _agent(cli, agent, "backup", str(source), "--json")
+    first = run_as_agent(cli, agent, "backup", str(source), "--json")
     assert first.returncode == 0, first.stderr
-    second = last_json(_agent(cli, agent, "backup", str(source), "--json").stdout)
+    second = last_json(run_as_agent(cli, agent, "backup", str(source), "--json").stdout)
     assert second["data_blobs"] == 0 and second["files_unchanged"] == 6  # own cache dedups
     for verb in (
         ["snapshots"],
@@ -105,7 +80,7 @@ def test_agent_backup_is_write_only(cli: CLI, agent: Path, tmp_path: Path) -> No
         ["dump", "latest", "/x"],
         ["check", "--read-data"],
     ):
-        result = _agent(cli, agent, *verb)
+        result = run_as_agent(cli, agent, *verb)
         assert result.returncode == 1 and "can only write" in result.stderr, verb
         assert "Traceback" not in result.stderr
     # A full key sees the agent's snapshots, restores them, and check passes.
@@ -179,7 +154,7 @@ def _open_everything(
 def test_credential_decrypts_nothing(cli: CLI, agent: Path, tmp_path: Path) -> None:
     source = make_tree(tmp_path / "src")
     cli.run("backup", str(source), check=True)  # full-key objects too
-    assert _agent(cli, agent, "backup", str(source), "--tag", "agent").returncode == 0
+    assert run_as_agent(cli, agent, "backup", str(source), "--tag", "agent").returncode == 0
     credential = AgentCredential.read(agent)
     backend = LocalBackend(cli.repo)
     # Every secret the credential holds or derives, tried on every sealed object.
@@ -217,14 +192,14 @@ def test_credential_decrypts_nothing(cli: CLI, agent: Path, tmp_path: Path) -> N
 
 def test_forged_and_revoked_snapshots_are_flagged(cli: CLI, agent: Path, tmp_path: Path) -> None:
     source = make_tree(tmp_path / "src")
-    assert _agent(cli, agent, "backup", str(source)).returncode == 0
+    assert run_as_agent(cli, agent, "backup", str(source)).returncode == 0
     # A forger with the public parts but another signing key.
     forged = json.loads(agent.read_text())
     forged["signing_key"] = os.urandom(32).hex()
     forged_path = tmp_path / "forged.cred"
     forged_path.write_text(json.dumps(forged))
     os.chmod(forged_path, 0o600)
-    assert _agent(cli, forged_path, "backup", str(source), "--tag", "forged").returncode == 0
+    assert run_as_agent(cli, forged_path, "backup", str(source), "--tag", "forged").returncode == 0
     snaps = json.loads(cli.run("snapshots", "--json", check=True).stdout)
     trust = {s["id"]: s["trust"] for s in snaps}
     forged_id = next(s["id"] for s in snaps if s["tags"] == ["forged"])
@@ -238,7 +213,7 @@ def test_forged_and_revoked_snapshots_are_flagged(cli: CLI, agent: Path, tmp_pat
     assert checked.returncode == 1 and forged_id[:8] in checked.stdout
     # Revocation flags what the agent writes afterwards.
     cli.run("agent", "revoke", "web1", check=True)
-    assert _agent(cli, agent, "backup", str(source), "--tag", "after").returncode == 0
+    assert run_as_agent(cli, agent, "backup", str(source), "--tag", "after").returncode == 0
     snaps = json.loads(cli.run("snapshots", "--json", check=True).stdout)
     after = next(s for s in snaps if s["tags"] == ["after"])
     before = next(s for s in snaps if s["tags"] == [])
@@ -265,10 +240,10 @@ def test_agent_bad_input(cli: CLI, agent: Path, tmp_path: Path) -> None:
     loose = tmp_path / "loose.cred"
     shutil.copy(agent, loose)
     os.chmod(loose, 0o644)
-    result = _agent(cli, loose, "backup", str(source))
+    result = run_as_agent(cli, loose, "backup", str(source))
     assert result.returncode == 1 and "readable by others" in result.stderr
     # A tampered session key object: full-key readers get a clear error.
-    assert _agent(cli, agent, "backup", str(source)).returncode == 0
+    assert run_as_agent(cli, agent, "backup", str(source)).returncode == 0
     [session] = list((cli.repo / "keys" / "sessions").iterdir())
     data = bytearray(session.read_bytes())
     data[-3] ^= 1
@@ -281,9 +256,9 @@ def test_agent_bad_input(cli: CLI, agent: Path, tmp_path: Path) -> None:
 
 def test_lost_agent_cache_costs_only_dedup(cli: CLI, agent: Path, tmp_path: Path) -> None:
     source = make_tree(tmp_path / "src")
-    assert _agent(cli, agent, "backup", str(source)).returncode == 0
+    assert run_as_agent(cli, agent, "backup", str(source)).returncode == 0
     shutil.rmtree(cli.cache)
-    again = last_json(_agent(cli, agent, "backup", str(source), "--json").stdout)
+    again = last_json(run_as_agent(cli, agent, "backup", str(source), "--json").stdout)
     assert again["files_new"] == 6  # everything re-read and re-uploaded
     cli.run("check", "--read-data", check=True)
     target = tmp_path / "out"

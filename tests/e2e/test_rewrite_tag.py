@@ -8,12 +8,11 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 from pathlib import Path
 from typing import Any
 
-import pytest
-from tests.conftest import CLI, PASSWORD, keyark_binary, make_tree, tree_state
+from tests.conftest import CLI, PASSWORD, make_tree, tree_state
+from tests.e2e.agent_cli import run_as_agent
 from tests.e2e.test_cli import assert_one_line_error
 
 from keyark import ops
@@ -203,40 +202,24 @@ def test_tag_add_remove_set(cli: CLI, tmp_path: Path) -> None:
     assert cli.run("check", check=True).returncode == 0
 
 
-@pytest.fixture
-def agent(cli: CLI, tmp_path: Path) -> Path:
-    cli.run("init", check=True)
-    credential = tmp_path / "web1.cred"
-    cli.run("agent", "add", "web1", "--out", str(credential), check=True)
-    return credential
-
-
-def _as_agent(cli: CLI, credential: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = dict(cli.env, KEYARK_AGENT_CREDENTIAL=str(credential))
-    env.pop("KEYARK_PASSWORD")
-    return subprocess.run(
-        [keyark_binary(), *args], env=env, capture_output=True, text=True, check=False
-    )
-
-
 def test_agents_are_refused_and_agent_snapshots_keep_their_trust(
     cli: CLI, agent: Path, tmp_path: Path
 ) -> None:
     source = secret_tree(tmp_path / "src")
-    assert _as_agent(cli, agent, "backup", str(source)).returncode == 0
+    assert run_as_agent(cli, agent, "backup", str(source)).returncode == 0
     # A forger with the agent's public parts but another signing key.
     forged = json.loads(agent.read_text())
     forged["signing_key"] = os.urandom(32).hex()
     forged_path = tmp_path / "forged.cred"
     forged_path.write_text(json.dumps(forged))
     os.chmod(forged_path, 0o600)
-    assert _as_agent(cli, forged_path, "backup", str(source), "--tag", "forged").returncode == 0
+    assert run_as_agent(cli, forged_path, "backup", str(source), "--tag", "forged").returncode == 0
     before = snapshots(cli)
     for verb in (
         ["rewrite", "latest", "--exclude", ".env", "--forget"],
         ["tag", "latest", "--add", "x"],
     ):
-        refused = _as_agent(cli, agent, *verb)
+        refused = run_as_agent(cli, agent, *verb)
         assert_one_line_error(refused, 1)
         assert "can only write" in refused.stderr, verb
     assert snapshots(cli) == before

@@ -89,6 +89,15 @@ def _source(root: Path, content: str) -> Path:
     return root
 
 
+def _agent_claiming_host_b(setup: Setup) -> Path:
+    """Agent web1, registered for hostA, whose credential file was edited to claim hostB."""
+    credential = setup.add_agent("web1", ["hostA"])
+    document = json.loads(credential.read_text())
+    document["hosts"] = ["hostA", "hostB"]
+    credential.write_text(json.dumps(document))
+    return credential
+
+
 def _restored(setup: Setup, snapshot: Snapshot, target: Path, source: Path) -> str:
     restore(setup.repo, snapshot, RestoreOptions(target=str(target)), setup.ctx)
     return (target / source.relative_to("/") / "tls" / "server.key").read_text()
@@ -98,12 +107,9 @@ def _restored(setup: Setup, snapshot: Snapshot, target: Path, source: Path) -> s
 def test_forged_host_is_flagged_never_selected_never_a_parent(setup: Setup, tmp_path: Path) -> None:
     source = _source(tmp_path / "srv", "GENUINE host B key")
     genuine = setup.backup(source, "hostB")
-    credential = setup.add_agent("web1", ["hostA"])
     # Attack: the agent (registered for hostA) edits its credential to claim hostB and
     # plants a snapshot of hostB's path with its own content.
-    document = json.loads(credential.read_text())
-    document["hosts"] = ["hostA", "hostB"]
-    credential.write_text(json.dumps(document))
+    credential = _agent_claiming_host_b(setup)
     (source / "tls" / "server.key").write_text("PLANTED by the agent")
     planted = setup.agent_backup(credential, source, BackupOptions(host="hostB"))
     (source / "tls" / "server.key").write_text("GENUINE host B key")
@@ -446,10 +452,7 @@ def test_repair_snapshots_does_not_launder_a_flagged_snapshot(setup: Setup, tmp_
 
     source = _source(tmp_path / "srv", "GENUINE host B key")
     genuine = setup.backup(source, "hostB")
-    credential = setup.add_agent("web1", ["hostA"])
-    document = json.loads(credential.read_text())
-    document["hosts"] = ["hostA", "hostB"]
-    credential.write_text(json.dumps(document))
+    credential = _agent_claiming_host_b(setup)
     setup.repo.blobs.load_index(reload=True)
     before = {loc.pack_id for loc in setup.repo.blobs.index.all_locations()}
     planted_source = _source(tmp_path / "planted", "PLANTED by the agent")

@@ -1,0 +1,275 @@
+"""The run history and scheduler cursors: SQLite under the state directory.
+
+Every run of a job or maintenance task is one row (:class:`RunRecord`): which task,
+what kind, what triggered it, when it was due, when it started and ended, how it
+ended, the snapshot it made and what it added, and the error. The scheduler also
+keeps one cursor per task (the newest scheduled time it has handled), so on start it
+knows which runs it missed. Deleting the state loses this history, never a backup.
+
+Several processes (the daemon's workers, a manual ``run``, the HTTP server) share the
+file: each call opens its own connection (WAL journal, a busy timeout), so no
+connection crosses threads. Directory 0700, file 0600.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Literal
+
+from keyark.cache_dir import private_directory
+
+#: How a run ended (``running`` until it does).
+RunStatus = Literal["running", "success", "partial", "failed", "skipped", "missed"]
+STATUSES: tuple[str, ...] = ("running", "success", "partial", "failed", "skipped", "missed")
+#: What started a run.
+Trigger = Literal["schedule", "catch-up", "manual", "api"]
+TRIGGERS: tuple[str, ...] = ("schedule", "catch-up", "manual", "api")
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS runs (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    job TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    trigger TEXT NOT NULL,
+    scheduled TEXT,
+    started TEXT,
+    finished TEXT,
+    status TEXT NOT NULL,
+    snapshot_id TEXT,
+    files_new INTEGER,
+    bytes_added INTEGER,
+    duration REAL,
+    error TEXT,
+    error_code TEXT,
+    pid INTEGER,
+    steps TEXT NOT NULL DEFAULT '[]'
+);
+CREATE INDEX IF NOT EXISTS runs_job ON runs (job, started);
+CREATE TABLE IF NOT EXISTS cursors (
+    task TEXT PRIMARY KEY,
+    handled TEXT NOT NULL
+);
+"""
+
+
+def default_state_dir() -> Path:
+    """``$KEYARK_STATE_DIR``, else ``/var/lib/keyark`` for root, else
+    ``$XDG_STATE_HOME/keyark`` (``~/.local/state/keyark``)."""
+    explicit = os.environ.get("KEYARK_STATE_DIR")
+    if explicit:
+        return Path(explicit)
+    if os.geteuid() == 0:
+        return Path("/var/lib/keyark")
+    base = os.environ.get("XDG_STATE_HOME") or os.path.join(
+        os.path.expanduser("~"), ".local", "state"
+    )
+    return Path(base) / "keyark"
+
+
+@dataclass
+class StepRecord:
+    """One step of a run (``before-hooks``, ``backup``, ``verify``, ``forget``, ...)."""
+
+    name: str
+    status: str
+    seconds: float = 0.0
+    detail: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class RunRecord:
+    """One run of a job or task, as stored."""
+
+    job: str
+    #: ``backup`` (a job), ``check``, ``prune`` or ``rotate``.
+    kind: str
+    trigger: str
+    status: str = "running"
+    scheduled: datetime | None = None
+    started: datetime | None = None
+    finished: datetime | None = None
+    snapshot_id: str | None = None
+    files_new: int | None = None
+    bytes_added: int | None = None
+    duration: float | None = None
+    error: str | None = None
+    error_code: str | None = None
+    #: The process running it (so a later start can tell a crashed run from a live one).
+    pid: int | None = None
+    steps: list[StepRecord] = field(default_factory=list)
+    id: int | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready: times as ISO 8601 text."""
+        data = asdict(self)
+        for name in ("scheduled", "started", "finished"):
+            value = getattr(self, name)
+            data[name] = None if value is None else value.isoformat()
+        data["steps"] = [step.to_dict() for step in self.steps]
+        return data
+
+
+class RunStore:
+    """The history database of one state directory."""
+
+    def __init__(self, directory: Path | None = None) -> None:
+        self.directory = directory or default_state_dir()
+        self.path = self.directory / "state.db"
+
+    @contextmanager
+    def _connect(self) -> Iterator[sqlite3.Connection]:
+        private_directory(self.directory)
+        fresh = not self.path.exists()
+        if fresh:
+            fd = os.open(self.path, os.O_CREAT | os.O_WRONLY, 0o600)
+            os.close(fd)
+        connection = sqlite3.connect(self.path, timeout=30.0)
+        try:
+            connection.execute("PRAGMA journal_mode=WAL")
+            connection.executescript(_SCHEMA)
+            with connection:
+                yield connection
+        finally:
+            connection.close()
+
+    # ------------------------------------------------------------------ runs
+    def start(self, record: RunRecord) -> RunRecord:
+        """Store a new run (``record.id`` is set); returns the record."""
+        with self._connect() as db:
+            cursor = db.execute(
+                "INSERT INTO runs (job, kind, trigger, scheduled, started, finished, status,"
+                " snapshot_id, files_new, bytes_added, duration, error, error_code, pid, steps)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                _row(record),
+            )
+            record.id = cursor.lastrowid
+        return record
+
+    def update(self, record: RunRecord) -> None:
+        """Write every field of a stored run (steps, status, end)."""
+        if record.id is None:
+            raise ValueError("the run was not started in this store")
+        with self._connect() as db:
+            db.execute(
+                "UPDATE runs SET job=?, kind=?, trigger=?, scheduled=?, started=?, finished=?,"
+                " status=?, snapshot_id=?, files_new=?, bytes_added=?, duration=?, error=?,"
+                " error_code=?, pid=?, steps=? WHERE id=?",
+                (*_row(record), record.id),
+            )
+
+    def record(self, record: RunRecord) -> RunRecord:
+        """Store a run that is already over (``skipped``, ``missed``)."""
+        return self.start(record)
+
+    def runs(
+        self,
+        job: str | None = None,
+        *,
+        since: datetime | None = None,
+        status: str | None = None,
+        limit: int | None = None,
+    ) -> list[RunRecord]:
+        """Runs, oldest first; filtered by task name, start (or due) time and status.
+
+        ``limit`` keeps the newest ``limit`` of them.
+        """
+        clauses: list[str] = []
+        params: list[str | None] = []
+        if job is not None:
+            clauses.append("job = ?")
+            params.append(job)
+        if since is not None:
+            clauses.append("COALESCE(started, scheduled) >= ?")
+            params.append(_text(since))
+        if status is not None:
+            clauses.append("status = ?")
+            params.append(status)
+        where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
+        query = f"SELECT * FROM runs {where} ORDER BY id DESC"  # noqa: S608 (fixed clauses)
+        if limit is not None:
+            query += f" LIMIT {int(limit)}"
+        with self._connect() as db:
+            db.row_factory = sqlite3.Row
+            rows = db.execute(query, params).fetchall()
+        return [_record(row) for row in reversed(rows)]
+
+    def last(self, job: str, *, status: str | None = None) -> RunRecord | None:
+        """The newest run of ``job`` (with ``status``, when given)."""
+        found = self.runs(job, status=status, limit=1)
+        return found[0] if found else None
+
+    # --------------------------------------------------------------- cursors
+    def cursor(self, task: str) -> datetime | None:
+        """The newest scheduled time of ``task`` the scheduler has handled."""
+        with self._connect() as db:
+            row = db.execute("SELECT handled FROM cursors WHERE task = ?", (task,)).fetchone()
+        return None if row is None else datetime.fromisoformat(row[0])
+
+    def set_cursor(self, task: str, handled: datetime) -> None:
+        """Remember that every scheduled time of ``task`` up to ``handled`` is handled."""
+        with self._connect() as db:
+            db.execute(
+                "INSERT INTO cursors (task, handled) VALUES (?, ?)"
+                " ON CONFLICT(task) DO UPDATE SET handled = excluded.handled",
+                (task, _text(handled)),
+            )
+
+
+def _text(moment: datetime | None) -> str | None:
+    return None if moment is None else moment.isoformat()
+
+
+def _row(record: RunRecord) -> tuple[Any, ...]:
+    return (
+        record.job,
+        record.kind,
+        record.trigger,
+        _text(record.scheduled),
+        _text(record.started),
+        _text(record.finished),
+        record.status,
+        record.snapshot_id,
+        record.files_new,
+        record.bytes_added,
+        record.duration,
+        record.error,
+        record.error_code,
+        record.pid,
+        json.dumps([step.to_dict() for step in record.steps]),
+    )
+
+
+def _record(row: sqlite3.Row) -> RunRecord:
+    def moment(name: str) -> datetime | None:
+        value = row[name]
+        return None if value is None else datetime.fromisoformat(value)
+
+    steps = [StepRecord(**step) for step in json.loads(row["steps"] or "[]")]
+    return RunRecord(
+        job=row["job"],
+        kind=row["kind"],
+        trigger=row["trigger"],
+        status=row["status"],
+        scheduled=moment("scheduled"),
+        started=moment("started"),
+        finished=moment("finished"),
+        snapshot_id=row["snapshot_id"],
+        files_new=row["files_new"],
+        bytes_added=row["bytes_added"],
+        duration=row["duration"],
+        error=row["error"],
+        error_code=row["error_code"],
+        pid=row["pid"],
+        steps=steps,
+        id=row["id"],
+    )

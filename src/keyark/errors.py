@@ -89,6 +89,10 @@ class Hint(StrEnum):
     LIST_PATHS = "list_paths"
     #: Name snapshots, select them by host, tag or path, or select all of them.
     SELECT_SNAPSHOTS = "select_snapshots"
+    #: Look up the config file's keys and their forms (its schema and reference).
+    CONFIG_REFERENCE = "config_reference"
+    #: Name a config file, or create one in the usual place.
+    CONFIG_FILE = "config_file"
 
 
 class KeyarkError(Exception):
@@ -249,6 +253,12 @@ class MissingExtraError(KeyarkError):
     """A backend needs an optional dependency that is not installed."""
 
     code = "missing_extra"
+
+
+class DaemonError(KeyarkError):
+    """The scheduler daemon cannot start (another one runs) or did not get ready."""
+
+    code = "daemon"
 
 
 class CancelledError(KeyarkError):

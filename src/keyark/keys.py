@@ -27,6 +27,7 @@ from typing import Any
 
 from keyark.backends.registry import BackendOptions
 from keyark.crypto import hsm, kdf, keyfile, shares, slots
+from keyark.crypto.credentials import credentials as credentials  # noqa: PLC0414 (re-export)
 from keyark.crypto.envelope import SymmetricKey
 from keyark.crypto.slots import Credentials, KeySlot
 from keyark.errors import Hint, UsageError
@@ -89,21 +90,6 @@ class SplitResult:
         if self.files:
             document["files"] = [str(path) for path in self.files]
         return document
-
-
-# --------------------------------------------------------------------- credentials
-def credentials(
-    passphrase: bytes | None = None,
-    key_file: str | os.PathLike[str] | None = None,
-    pkcs11: hsm.Pkcs11Config | None = None,
-) -> Credentials:
-    """Key material for :func:`keyark.storage.open_repository`; any combination of the three."""
-    unlockers: dict[str, Any] = {}
-    if key_file is not None:
-        unlockers[keyfile.KEYFILE] = keyfile.unlocker(keyfile.load_key_file(key_file))
-    if pkcs11 is not None:
-        unlockers[hsm.PKCS11] = hsm.unlocker(pkcs11)
-    return Credentials(passphrase=passphrase, unlockers=unlockers)
 
 
 # --------------------------------------------------------------------- list

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import click
 import pytest
+from tests.conftest import CLI
 
 from keyark.cli.main import SUMMARIES, VERBS, cli
 from keyark.cli.options import GLOBAL, VERB_OPTIONS, attach_everywhere
@@ -86,7 +87,16 @@ NOT_ON_THE_SNAPSHOTS_PATH = (
     "google",
     "shamir_mnemonic",
     "yaml",
+    # Output in a pipe is plain text: rich loads only to draw on a terminal.
+    "rich",
+    "keyark.cli.live_bar",
+    # RSA recipients only (cryptography's serialization loads SSH, PKCS#12, bcrypt...).
+    "cryptography.hazmat.primitives.serialization",
 )
+#: What it must not import even once the repository is open and listed with a key
+#: file: the passphrase KDF, the key-slot pipelines (``keyark.keys``) and the PKCS#11
+#: driver (a key file's unlocker is ``keyark.crypto.credentials``).
+NOT_AFTER_OPENING_WITH_A_KEY_FILE = (*NOT_ON_THE_SNAPSHOTS_PATH, "argon2")
 #: The operation modules ``snapshots`` needs; every other ``keyark.ops.*`` is a regression.
 SNAPSHOTS_OPERATIONS = {
     "keyark.ops",
@@ -131,3 +141,73 @@ def test_snapshots_imports_nothing_heavy_before_opening_the_repository(tmp_path:
         f"operation modules imported by snapshots: {other_operations}; "
         "keyark.ops loads each on first use of one of its names"
     )
+
+
+#: Run ``keyark snapshots`` in this interpreter, then print the modules it imported and,
+#: per backend, whether its options model was built (``__pydantic_complete__``).
+_PROBE = """
+import json, sys
+from keyark.cli.main import main
+code = main(['snapshots'])
+from keyark.config.backends import OPTION_MODELS
+built = {name: model.__pydantic_complete__ for name, model in OPTION_MODELS.items()}
+if sys.argv[1:] == ['--control']:  # validating an S3 section builds that model, no other
+    from keyark.config.models import RepositorySpec
+    RepositorySpec.model_validate({'url': 's3://bucket/prefix', 's3': {'region': 'x'}})
+    built = {name: model.__pydantic_complete__ for name, model in OPTION_MODELS.items()}
+print(json.dumps([code, sorted(sys.modules), built]))
+"""
+
+
+def _snapshots_with_a_key_file(
+    cli: CLI, tmp_path: Path, *control: str
+) -> tuple[str, list[str], dict[str, bool]]:
+    """``keyark snapshots`` listing a real repository opened with a key file, in a fresh
+    interpreter: its output, the modules it imported, which option models it built."""
+    key_file = tmp_path / "probe.key"
+    cli.run("key", "add", "--key-file", str(key_file), check=True)
+    env = {k: v for k, v in cli.env.items() if k != "KEYARK_PASSWORD"}
+    env["KEYARK_KEY_FILE"] = str(key_file)
+    result = subprocess.run(
+        [sys.executable, "-c", _PROBE, *control],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=True,
+    )
+    *listing, last = result.stdout.splitlines()
+    code, modules, built = json.loads(last)
+    assert code == 0, result.stderr
+    return "\n".join(listing), modules, built
+
+
+@pytest.fixture
+def backed_up(cli: CLI, tmp_path: Path) -> CLI:
+    """A repository with one snapshot of a one-file tree."""
+    tree = tmp_path / "tree"
+    tree.mkdir()
+    (tree / "tls.key").write_text("-----BEGIN PRIVATE KEY-----\n")
+    cli.run("init", check=True)
+    cli.run("backup", "-q", str(tree), check=True)
+    return cli
+
+
+def test_snapshots_with_a_key_file_lists_without_the_heavy_modules(
+    backed_up: CLI, tmp_path: Path
+) -> None:
+    listing, modules, built = _snapshots_with_a_key_file(backed_up, tmp_path)
+    # Positive controls: the repository was opened and listed, through the key-file unlocker.
+    assert "1 snapshot" in listing and str(tmp_path / "tree") in listing, listing
+    assert {"keyark.repo.repository", "keyark.crypto.keyfile", "keyark.ops.snapshots"} <= set(
+        modules
+    )
+    heavy = [m for m in modules if m.startswith(NOT_AFTER_OPENING_WITH_A_KEY_FILE)]
+    assert heavy == [], f"imported by snapshots with a key file: {heavy}; import them where used"
+    # Only the local backend's options model was built; the others are built on first use.
+    assert built == {name: name == "local" for name in built}, built
+
+
+def test_the_probe_sees_a_section_model_being_built(backed_up: CLI, tmp_path: Path) -> None:
+    """Positive control of the check above: validating an S3 section builds S3Options."""
+    _, _, built = _snapshots_with_a_key_file(backed_up, tmp_path, "--control")
+    assert built == {name: name in ("local", "s3") for name in built}, built

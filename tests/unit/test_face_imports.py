@@ -22,7 +22,14 @@ LAYERS = ("keyark.ops", "keyark.config", "keyark.events", "keyark.errors", "keya
 #: Process plumbing, not logic.
 PLUMBING = ("keyark.process", "keyark.redaction", "keyark.cache_dir")
 #: Face -> its own package.
-FACES = {"keyark.cli": SRC / "cli", "keyark.api": SRC / "api.py"}
+FACES = {
+    "keyark.cli": SRC / "cli",
+    "keyark.api": SRC / "api.py",
+    "keyark.daemon": SRC / "daemon",
+}
+#: Face -> the other faces it may start (the CLI's ``daemon``/``schedule`` verbs run the
+#: daemon and read its schedule table; never the other way round).
+PEERS = {"keyark.cli": ("keyark.daemon",)}
 
 
 def _face_modules() -> list[tuple[str, Path]]:
@@ -51,7 +58,8 @@ def keyark_imports(path: Path) -> list[tuple[int, str]]:
 def allowed(face: str, module: str) -> bool:
     if module == "keyark.__version__" or module == face or module.startswith(face + "."):
         return True
-    return any(module == m or module.startswith(m + ".") for m in LAYERS + PLUMBING)
+    permitted = LAYERS + PLUMBING + PEERS.get(face, ())
+    return any(module == m or module.startswith(m + ".") for m in permitted)
 
 
 @pytest.mark.parametrize(("face", "path"), _face_modules(), ids=lambda v: getattr(v, "name", v))
@@ -75,6 +83,18 @@ def test_the_rule_catches_a_violation(tmp_path: Path) -> None:
     assert found == ["keyark.repo.repository", "keyark.maintenance.check"]
 
 
+def test_the_daemon_is_a_face_and_never_imports_the_cli(tmp_path: Path) -> None:
+    """Positive control: the daemon reaching into the state store or the CLI is caught."""
+    bad = tmp_path / "service.py"
+    bad.write_text(
+        "from keyark import ops\nfrom keyark.daemon import logs\n"
+        "from keyark.state.runs import RunStore\nfrom keyark.cli.render import Output\n"
+    )
+    found = [m for _, m in keyark_imports(bad) if not allowed("keyark.daemon", m)]
+    assert found == ["keyark.state.runs", "keyark.cli.render"]
+
+
 def test_every_face_module_is_seen() -> None:
     names = {path.name for _, path in _face_modules()}
     assert {"main.py", "settings.py", "check.py", "api.py"} <= names
+    assert any(face == "keyark.daemon" for face, _ in _face_modules())

@@ -18,15 +18,17 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import BinaryIO
 
 from keyark.archiver import walk
 from keyark.archiver.agent_cache import AgentCache
+from keyark.archiver.commands import CommandSourceSpec, command_output, graft, stream_node
 from keyark.archiver.files import FileReader, FileResult
 from keyark.archiver.filters import SourceFilter
-from keyark.archiver.metadata import node_from_stat, node_type, owner_names, skip_note
+from keyark.archiver.metadata import node_from_stat, node_type, skip_note
 from keyark.archiver.progress import Tracker
 from keyark.archiver.report import RunReport
 from keyark.archiver.sizes import SizedStore
@@ -38,9 +40,6 @@ from keyark.repo.handle import WritableRepository
 from keyark.repo.pack import TREE
 from keyark.repo.tree import DIR, FILE, Node, encode_tree
 from keyark.results import BackupSummary
-
-#: The mode of a file backed up from a stream (owner only: it is often a secret).
-STREAM_MODE = 0o600
 
 
 @dataclass
@@ -94,6 +93,8 @@ class Archiver:
         self._finisher = ThreadPoolExecutor(1, thread_name_prefix="keyark-tree")
         # Asks the kernel to read a directory's files ahead of the walk (cold caches).
         self._prefetch = walk.Prefetcher()
+        #: Listings of the directories above the sources, by tree id (for grafting).
+        self._virtual: dict[bytes, list[Node]] = {}
 
     # ----------------------------------------------------------------- dirs
     def _parent_nodes(self, tree_id: bytes | None) -> dict[str, Node]:
@@ -227,6 +228,8 @@ class Archiver:
             self.report.file_read(path, result, existed=old is not None)
         encoded = encode_tree(nodes)
         blob_id, added, new = self._store(TREE, encoded)
+        if saved.path is None:  # above the sources: command outputs may be grafted in
+            self._virtual[blob_id] = nodes
         if self.file_cache is not None:
             self.file_cache.record_tree(blob_id)
         self.report.tree_stored(len(encoded), added, new=new)
@@ -307,34 +310,40 @@ class Archiver:
         try:
             result = self._files.read_stream(path, stream)
         finally:
-            self._files.shutdown()
-            self._finisher.shutdown(wait=True)
-            self._prefetch.shutdown()
-        user, group = owner_names(os.getuid(), os.getgid())
-        stamp = time.time_ns()
-        node = Node(
-            name=name,
-            type=FILE,
-            mode=STREAM_MODE,
-            uid=os.getuid(),
-            gid=os.getgid(),
-            user=user,
-            group=group,
-            mtime_ns=stamp,
-            ctime_ns=stamp,
-            size=result.bytes_read,
-            content=result.content,
-        )
+            self._shutdown()
+        node = stream_node(name, result)
         self.report.file_read(path, result, existed=False)
         root = self._finish_tree(_Dir(None, None, False, nodes=[node]))
         self.summary.duration_seconds = time.monotonic() - started
         return root
 
-    def run(self, sources: list[str], parent_tree: bytes | None) -> bytes:
-        """Back up ``sources`` (absolute paths); return the root tree id."""
+    def _command_files(
+        self, commands: Sequence[CommandSourceSpec]
+    ) -> list[tuple[tuple[str, ...], Node]]:
+        """Run each command and store its output: (parts of its path, file node)."""
+        files: list[tuple[tuple[str, ...], Node]] = []
+        for spec in commands:
+            self.tracker.check()
+            with command_output(spec, self.tracker.cancel) as output:
+                result = self._files.read_stream(spec.snapshot_path, output)
+            self.report.file_read(spec.snapshot_path, result, existed=False)
+            files.append((spec.parts, stream_node(spec.parts[-1], result)))
+        return files
+
+    def _store_listing(self, nodes: list[Node]) -> bytes:
+        return self._finish_tree(_Dir(None, None, False, nodes=nodes))
+
+    def run(
+        self,
+        sources: list[str],
+        parent_tree: bytes | None,
+        commands: Sequence[CommandSourceSpec] = (),
+    ) -> bytes:
+        """Back up ``sources`` (absolute paths) and the output of ``commands`` (each a
+        file at its path); return the root tree id. A failing command fails the run."""
         missing = [s for s in sources if not os.path.lexists(s)]
         present = [s for s in sources if s not in missing]
-        if not present:
+        if sources and not present:
             raise SourceError(
                 "none of the source paths exist: " + ", ".join(missing) + "; nothing backed up"
             )
@@ -344,6 +353,7 @@ class Archiver:
             self.file_cache.begin(present)
         started = time.monotonic()
         try:
+            files = self._command_files(commands)
             root_fd = walk.open_root()
             try:
                 entries = sorted(build_virtual_root(present).children.items())
@@ -351,12 +361,17 @@ class Archiver:
             finally:
                 os.close(root_fd)
             root = saved.result()
+            if files:
+                root = graft(self._virtual[root], files, self._virtual, self._store_listing)
         finally:
-            self._files.shutdown()
-            self._finisher.shutdown(wait=True)
-            self._prefetch.shutdown()
+            self._shutdown()
         self.summary.duration_seconds = time.monotonic() - started
         return root
+
+    def _shutdown(self) -> None:
+        self._files.shutdown()
+        self._finisher.shutdown(wait=True)
+        self._prefetch.shutdown()
 
 
 __all__ = ["Archiver"]

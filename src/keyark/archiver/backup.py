@@ -19,6 +19,7 @@ from datetime import datetime
 from keyark import __version__
 from keyark.archiver.agent_cache import AgentCache
 from keyark.archiver.archiver import Archiver
+from keyark.archiver.commands import CommandSourceSpec, check_command_paths
 from keyark.archiver.filters import SourceFilter
 from keyark.archiver.inputs import (
     check_stream_name,
@@ -91,6 +92,9 @@ class BackupOptions:
     force: bool = False
     #: Emit an ``ItemDone`` event per file and directory (what verbose listings show).
     report_items: bool = False
+    #: Commands whose standard output is stored as a file of the same snapshot (at its
+    #: path); one that fails fails the backup and no snapshot is saved.
+    command_sources: list[CommandSourceSpec] = field(default_factory=list)
 
 
 def backup(
@@ -102,7 +106,7 @@ def backup(
     and leaves what it uploaded for the next backup to adopt.
     """
     stream = _stream_name(options)
-    sources = ["/" + stream] if stream else normalize_sources(_source_paths(options, ctx))
+    sources, paths = _snapshot_sources(options, stream, ctx)
     matcher = ExcludeMatcher.from_options(
         options.excludes, options.exclude_files, options.iexcludes, options.iexclude_files
     )
@@ -131,7 +135,7 @@ def backup(
             sealing_key = repo.sealing_key
             parent: Snapshot | None = None
             if full is not None and catalog is not None:
-                parent = _prepare_full_key(full, catalog, host, sources, options, ctx)
+                parent = _prepare_full_key(full, catalog, host, paths, options, ctx)
             elif agent is not None and cache is not None:
                 cache.load_into(agent.blobs.index, agent.stored_packs())
                 agent.blobs.pack_listeners.append(cache.add_pack)
@@ -164,7 +168,8 @@ def backup(
                 with open_stream(options.stdin_command) as content:
                     tree = archiver.run_stream(stream, content)
             else:
-                tree = archiver.run(sources, parent.tree if parent else None)
+                parent_tree = parent.tree if parent else None
+                tree = archiver.run(sources, parent_tree, options.command_sources)
             tracker.finish()
             if options.dry_run:
                 summary.duration_seconds = time.monotonic() - clock
@@ -182,7 +187,7 @@ def backup(
                 username=ctx.actor.user,
                 uid=os.getuid(),
                 gid=os.getgid(),
-                paths=sources,
+                paths=paths,
                 tree=tree,
                 tags=list(options.tags),
                 parent=summary.parent,
@@ -272,11 +277,35 @@ def _stream_name(options: BackupOptions) -> str | None:
     return check_stream_name(options.stdin_filename)
 
 
-def _source_paths(options: BackupOptions, ctx: OperationContext) -> list[str]:
+def _snapshot_sources(
+    options: BackupOptions, stream: str | None, ctx: OperationContext | None
+) -> tuple[list[str], list[str]]:
+    """(the source paths to walk, the snapshot's paths: those and the commands' files)."""
+    if stream:
+        if options.command_sources:
+            raise UsageError("a stream is backed up alone: no command outputs with it")
+        return ["/" + stream], ["/" + stream]
+    given = _source_paths(options, ctx)
+    if not given and options.command_sources:
+        sources: list[str] = []
+    else:
+        sources = normalize_sources(given)
+    outputs = check_command_paths(options.command_sources, sources)
+    return sources, sorted([*sources, *outputs])
+
+
+def snapshot_paths(options: BackupOptions) -> list[str]:
+    """The paths a backup with ``options`` records in its snapshot (what forget and
+    the parent choice group by): its sources and its command outputs' files."""
+    return _snapshot_sources(options, _stream_name(options), None)[1]
+
+
+def _source_paths(options: BackupOptions, ctx: OperationContext | None) -> list[str]:
     """The paths given plus those the file lists name (restic's order: lists first)."""
 
     def warn(message: str, pattern: str) -> None:
-        ctx.events.warn(Code.SOURCE_UNMATCHED, message, subject=pattern)
+        if ctx is not None:
+            ctx.events.warn(Code.SOURCE_UNMATCHED, message, subject=pattern)
 
     return [
         *files_from(options.files_from, warn),
@@ -317,4 +346,4 @@ def _snapshot_summary(summary: BackupSummary) -> dict[str, object]:
     return data
 
 
-__all__ = ["BackupOptions", "agent_cache", "backup"]
+__all__ = ["BackupOptions", "CommandSourceSpec", "agent_cache", "backup", "snapshot_paths"]

@@ -39,6 +39,10 @@ WORDING: dict[Hint, str] = {
     Hint.RESTORE_TARGET: "give --target a directory you can write to (created if missing)",
     Hint.LIST_PATHS: "see the snapshot's paths with 'keyark ls SNAPSHOT' (docs/patterns.md)",
     Hint.SELECT_SNAPSHOTS: "name snapshots, select them with --host/--tag/--path, or use --all",
+    Hint.CONFIG_REFERENCE: "see docs/config-reference.md or 'keyark config schema'",
+    Hint.CONFIG_FILE: (
+        "give --config FILE (or KEYARK_CONFIG) or create ./keyark.yaml ('keyark config init')"
+    ),
 }
 
 

@@ -59,6 +59,11 @@ VERBS = {
     "catalog": "keyark.cli.catalog",
     "version": "keyark.cli.version",
     "generate": "keyark.cli.generate",
+    "config": "keyark.cli.config",
+    "daemon": "keyark.cli.daemon",
+    "schedule": "keyark.cli.schedule",
+    "history": "keyark.cli.history",
+    "run": "keyark.cli.run",
 }
 #: Verb -> its one-line help, so ``keyark --help`` imports no verb (a verb missing
 #: here is imported for its help; tests/unit/test_cli_startup.py keeps both in step).
@@ -90,6 +95,11 @@ SUMMARIES: dict[str, str] = {
     "catalog": "Manage the local catalog (a rebuildable cache).",
     "version": "Print keyark's version (with --json: as restic's 'version' message).",
     "generate": "Write shell completion scripts or man pages.",
+    "config": "Check, show, describe, create or import the config file (keyark.yaml).",
+    "daemon": "Run the scheduler in the foreground, or start, stop or show it in the background.",
+    "schedule": "Show each job and maintenance task: its schedule, last run and next time.",
+    "history": "List the runs of jobs and maintenance tasks (all, or JOB's), oldest first.",
+    "run": "Run JOBs of the config file now: hooks, backup, verify, forget, copies.",
 }
 #: Modules that add subcommands to a verb's group when it loads.
 EXTENSIONS = {"key": ["keyark.cli.rotation"]}

@@ -5,29 +5,21 @@ from __future__ import annotations
 import json
 import sys
 import threading
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import datetime
-from typing import Any
-
-from rich.cells import cell_len
-from rich.console import Console, ConsoleOptions, RenderableType, RenderResult
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    ProgressColumn,
-    Task,
-    TaskProgressColumn,
-    TextColumn,
-)
-from rich.table import Column, Table
-from rich.text import Text
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
 
 from keyark.cli.settings import Settings
 from keyark.events import Event, Failed, OperationWarning
 from keyark.events import Progress as ProgressEvent
 from keyark.ops import TRUSTED, Snapshot
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from keyark.cli.live_bar import ItemProgress
 
 #: Bidirectional-text controls that can reorder what a terminal shows.
 _BIDI = frozenset(range(0x202A, 0x202F)) | frozenset(range(0x2066, 0x206A)) | {0x200E, 0x200F}
@@ -68,10 +60,22 @@ class Output:
         self.settings = settings
         self.json = settings.json
         self.tty = sys.stdout.isatty()
-        self.console = Console(highlight=False, soft_wrap=not self.tty)
-        self.err = Console(stderr=True, highlight=False)
         self._bar: Callable[[ProgressEvent], None] | None = None
         self._stderr_lock = threading.Lock()
+
+    @cached_property
+    def console(self) -> Console:
+        """stdout as rich renders to it (created on first use: pipes never need rich)."""
+        from rich.console import Console
+
+        return Console(highlight=False, soft_wrap=not self.tty)
+
+    @cached_property
+    def err(self) -> Console:
+        """stderr as rich renders to it (created on first use)."""
+        from rich.console import Console
+
+        return Console(stderr=True, highlight=False)
 
     def print(self, text: str = "") -> None:
         """A note or message line (silenced by ``--quiet`` and ``--json``)."""
@@ -110,6 +114,8 @@ class Output:
         header = [printable(c) for c in columns]
         body = [[printable(cell, keep_newlines=True) for cell in row] for row in rows]
         if self.tty and _boxed_width(header, body) <= self.console.width:
+            from rich.table import Table
+
             table = Table(title=title or None)
             for column in header:
                 table.add_column(column, overflow="fold")
@@ -193,79 +199,12 @@ class Output:
         return not (self.json or self.settings.quiet or not sys.stderr.isatty())
 
 
-class SizeColumn(ProgressColumn):
-    """Bytes done and total in the summary's binary units (``1.500 MiB / 4.000 MiB``)."""
-
-    def render(self, task: Task) -> Text:
-        done = human_size(task.completed)
-        return Text(f"{done} / {human_size(task.total)}" if task.total is not None else done)
-
-
-class SpeedColumn(ProgressColumn):
-    """Bytes a second in binary units (``55.4 MiB/s``)."""
-
-    def render(self, task: Task) -> Text:
-        speed = task.finished_speed or task.speed
-        return Text("" if speed is None else f"{human_size(speed, digits=1)}/s")
-
-
-class EtaColumn(ProgressColumn):
-    """``ETA 0:01:05`` (``ETA -:--:--`` until a speed is known)."""
-
-    def render(self, task: Task) -> Text:
-        left = task.time_remaining
-        return Text(f"ETA {'-:--:--' if left is None else clock(left)}")
-
-
-class ItemLine:
-    """The line below the bar: time elapsed and the item being worked on, the item's
-    start cut (``…/leaf/e.pem``) to fit the terminal."""
-
-    def __init__(self, elapsed: float, item: str) -> None:
-        self.head = f"  {clock(elapsed)}"
-        self.item = item
-
-    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
-        room = options.max_width - cell_len(self.head) - 1
-        item = self.item
-        if item and cell_len(item) > room:
-            while item and cell_len(item) + 1 > room:
-                item = item[1:]
-            item = f"\u2026{item}"
-        yield Text(f"{self.head} {item}".rstrip(), no_wrap=True, overflow="crop")
-
-
-class ItemProgress(Progress):
-    """A progress bar with, below it, the time elapsed and the current item."""
-
-    def get_renderables(self) -> Iterable[RenderableType]:
-        yield self.make_tasks_table(self.tasks)
-        for task in self.tasks:
-            yield ItemLine(task.elapsed or 0.0, str(task.fields.get("current") or ""))
-
-
 def progress_bar(console: Console, label: str, unit: str = "bytes") -> ItemProgress:
-    """The live bar of :meth:`Output.progress`: percentage, done/total (a ``bytes`` unit:
-    sizes in the summary's binary units, speed, files done/total), ETA; below it the
-    time elapsed and the current item. The bar takes the width the numbers leave."""
-    columns: list[ProgressColumn] = [
-        TextColumn(f"[bold]{label}", table_column=Column(no_wrap=True)),
-        BarColumn(bar_width=None, table_column=Column(ratio=1, min_width=5)),
-        TaskProgressColumn(table_column=Column(no_wrap=True)),
-    ]
-    if unit == "bytes":
-        columns += [
-            SizeColumn(table_column=Column(no_wrap=True)),
-            SpeedColumn(table_column=Column(no_wrap=True)),
-            TextColumn("{task.fields[files]}", table_column=Column(no_wrap=True)),
-        ]
-    else:
-        columns += [
-            MofNCompleteColumn(table_column=Column(no_wrap=True)),
-            TextColumn(unit, table_column=Column(no_wrap=True)),
-        ]
-    columns.append(EtaColumn(table_column=Column(no_wrap=True)))
-    return ItemProgress(*columns, console=console, transient=True, expand=True)
+    """The live bar of :meth:`Output.progress` (:func:`keyark.cli.live_bar.progress_bar`,
+    imported on first use: rich's progress machinery is not on a listing verb's path)."""
+    from keyark.cli.live_bar import progress_bar as build
+
+    return build(console, label, unit)
 
 
 def clock(seconds: float) -> str:
@@ -299,6 +238,8 @@ def stored_time(text: str) -> str:
 def _boxed_width(header: Sequence[str], body: Sequence[Sequence[str]]) -> int:
     """The width of a boxed table showing every cell whole (its longest line per column,
     one space of padding each side, one border between and around the columns)."""
+    from rich.cells import cell_len
+
     widths = [
         max(cell_len(line) for cell in column for line in cell.split("\n"))
         for column in zip(header, *body, strict=True)

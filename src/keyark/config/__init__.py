@@ -9,7 +9,10 @@ Layers:
 - :mod:`keyark.config.models`: :class:`RepositorySpec` (URL + options + limits),
   :class:`CredentialSpec` (passphrase sources, key file, PKCS#11, agent credential),
   :class:`RepositoryConfig` (both + cache directory) and :class:`Config`
-  (``repositories: dict[str, RepositoryConfig]``; the config-file issue adds jobs).
+  (``repositories: dict[str, RepositoryConfig]``).
+- :mod:`keyark.config.document`: :class:`KeyarkConfig`, the config file (``keyark.yaml``:
+  repositories, jobs, maintenance, scheduler, monitor, notifications);
+  :mod:`keyark.config.loading` finds and loads it (every problem with path and line).
 - :mod:`keyark.config.environment`: environment variables and CLI flags -> the model.
 - :mod:`keyark.config.resolve`: model (+ environment) -> ``BackendOptions`` with
   ``SecretStr`` credentials and ``Credentials``: what the core and backends receive.
@@ -32,6 +35,8 @@ if TYPE_CHECKING:
         S3Options,
         SFTPOptions,
     )
+    from keyark.config.document import JobSpec, KeyarkConfig, RepositoryEntry
+    from keyark.config.loading import config_from_option, find_config_file, load_config_file
     from keyark.config.models import (
         Config,
         CredentialSpec,
@@ -39,6 +44,7 @@ if TYPE_CHECKING:
         RepositoryConfig,
         RepositorySpec,
     )
+    from keyark.config.problems import ConfigFileError, ConfigNotFoundError, ConfigProblem
     from keyark.config.resolve import (
         backend_options,
         resolve_credentials,
@@ -67,6 +73,15 @@ _EXPORTS = {
     "with_environment": "keyark.config.resolve",
     "SecretRef": "keyark.config.secrets",
     "resolve_secret": "keyark.config.secrets",
+    "JobSpec": "keyark.config.document",
+    "KeyarkConfig": "keyark.config.document",
+    "RepositoryEntry": "keyark.config.document",
+    "config_from_option": "keyark.config.loading",
+    "find_config_file": "keyark.config.loading",
+    "load_config_file": "keyark.config.loading",
+    "ConfigFileError": "keyark.config.problems",
+    "ConfigNotFoundError": "keyark.config.problems",
+    "ConfigProblem": "keyark.config.problems",
 }
 
 
@@ -82,17 +97,26 @@ if not TYPE_CHECKING:  # for type checkers each name is imported above
 __all__ = [
     "AzureOptions",
     "Config",
+    "ConfigFileError",
+    "ConfigNotFoundError",
+    "ConfigProblem",
     "CredentialSpec",
     "FTPOptions",
     "GCSOptions",
+    "JobSpec",
+    "KeyarkConfig",
     "LocalOptions",
     "Pkcs11Spec",
     "RepositoryConfig",
+    "RepositoryEntry",
     "RepositorySpec",
     "S3Options",
     "SFTPOptions",
     "SecretRef",
     "backend_options",
+    "config_from_option",
+    "find_config_file",
+    "load_config_file",
     "resolve_credentials",
     "resolve_pkcs11",
     "resolve_secret",

@@ -6,19 +6,35 @@ Each backend has one model; its field ``name`` becomes the setting
 Unknown keys are errors (``extra="forbid"``), so a typo is reported, not ignored.
 Credentials are :class:`~keyark.config.secrets.SecretRef` fields: the resolver turns
 them into ``SecretStr`` values the backend receives as parameters.
+
+Each model is built (its validator compiled) on first use, and a model holding the
+sections (:class:`~keyark.config.models.BackendSections`) declares them as
+``S3Section`` etc., which validate through the section's model only when a section is
+given: a command on a local repository never builds the S3, Azure, GCS, SFTP or FTP
+validators (issue 11, section 3: start-up time). The JSON Schema is unchanged.
 """
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    GetCoreSchemaHandler,
+    GetJsonSchemaHandler,
+    ValidationInfo,
+    model_validator,
+)
+from pydantic.json_schema import JsonSchemaValue
+from pydantic_core import CoreSchema, core_schema
 
 from keyark.config.secrets import SecretRef
 
 
 class _Options(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
     #: Parallel connections of this backend.
     connections: int | None = Field(default=None, ge=1)
@@ -101,3 +117,51 @@ OPTION_MODELS: dict[str, type[BackendSection]] = {
     "sftp": SFTPOptions,
     "ftp": FTPOptions,
 }
+
+
+class BuiltOnUse:
+    """A field marker: the field's value is validated by ``model``, built when a value
+    first arrives (``Annotated[S3Options, BuiltOnUse(S3Options)]``), so declaring the
+    field does not build the model.
+
+    Validation is the model's own (its errors keep their location under the field, a
+    model instance passes as it is); the JSON Schema is the model's, as a ``$ref`` to
+    its definition, exactly as a plain ``S3Options`` field gives.
+    """
+
+    def __init__(self, model: type[BaseModel]) -> None:
+        self.model = model
+
+    def __get_pydantic_core_schema__(
+        self, source: Any, handler: GetCoreSchemaHandler
+    ) -> CoreSchema:
+        """A plain validator calling the model (the ``ref`` keeps field titles as a
+        model field's: none)."""
+        model = self.model
+
+        def validate(value: Any, info: ValidationInfo) -> BaseModel:
+            return model.model_validate(value, context=info.context)
+
+        return core_schema.with_info_plain_validator_function(
+            validate, ref=f"keyark.config.built-on-use:{model.__module__}.{model.__qualname__}"
+        )
+
+    def __get_pydantic_json_schema__(
+        self, schema: CoreSchema, handler: GetJsonSchemaHandler
+    ) -> JsonSchemaValue:
+        """The model's schema (built now): a reference to its definition."""
+        built = self.model.__pydantic_core_schema__
+        definitions: list[CoreSchema] = []
+        if built["type"] == "definitions":  # the model refers to others (SecretRef)
+            definitions = list(built["definitions"])
+            built = built["schema"]
+        reference = core_schema.definition_reference_schema(built["ref"])
+        return handler(core_schema.definitions_schema(reference, [built, *definitions]))
+
+
+LocalSection = Annotated[LocalOptions, BuiltOnUse(LocalOptions)]
+S3Section = Annotated[S3Options, BuiltOnUse(S3Options)]
+AzureSection = Annotated[AzureOptions, BuiltOnUse(AzureOptions)]
+GCSSection = Annotated[GCSOptions, BuiltOnUse(GCSOptions)]
+SFTPSection = Annotated[SFTPOptions, BuiltOnUse(SFTPOptions)]
+FTPSection = Annotated[FTPOptions, BuiltOnUse(FTPOptions)]

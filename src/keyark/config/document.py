@@ -19,19 +19,19 @@ a key file, PKCS#11, an agent credential); an inline secret is refused.
 from __future__ import annotations
 
 from datetime import timedelta, tzinfo
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
-from pydantic import (
-    BaseModel,
-    BeforeValidator,
-    ConfigDict,
-    Field,
-    PlainSerializer,
-    WithJsonSchema,
-    field_validator,
-    model_validator,
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic_core import PydanticCustomError
+
+from keyark.config.fields import (
+    CalendarSpan,
+    CompressionText,
+    Duration,
+    Rate,
+    ScheduleText,
+    VerifyText,
 )
-
 from keyark.config.models import (
     BackendSections,
     CredentialSpec,
@@ -39,107 +39,55 @@ from keyark.config.models import (
     RepositoryConfig,
     RepositorySpec,
 )
-from keyark.config.schedule import Schedule, parse_schedule
 from keyark.config.secrets import SecretRef
 from keyark.errors import UsageError
 
 CURRENT_VERSION: Literal[1] = 1
-
-
-def _duration(value: Any) -> Any:
-    """``90s``, ``10m``, ``2h``, ``1d``, ``1h30m`` or a number of seconds -> timedelta."""
-    if isinstance(value, timedelta):
-        return value
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        return timedelta(seconds=value)
-    if isinstance(value, str):
-        from keyark.units import parse_seconds
-
-        try:
-            return timedelta(seconds=parse_seconds(value, "duration"))
-        except UsageError as error:
-            raise ValueError(str(error)) from None
-    raise ValueError("a duration is a text such as 90s, 10m, 2h, 1d")
-
-
-def _show_duration(value: timedelta) -> str:
-    seconds = int(value.total_seconds())
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
-        if seconds and seconds % size == 0:
-            return f"{seconds // size}{unit}"
-    return f"{seconds}s"
-
-
-#: A clock duration in the config (``30s``, ``10m``, ``2h``, ``1d``).
-Duration = Annotated[
-    timedelta,
-    BeforeValidator(_duration),
-    PlainSerializer(_show_duration, return_type=str),
-    WithJsonSchema({"type": "string", "pattern": r"^(\d+(\.\d+)?(ms|s|m|h|d))+$|^0$"}),
-]
-
-
-def _rate(value: Any) -> Any:
-    """``20MiB`` (per second) or a number of KiB/s -> KiB/s as a float."""
-    if isinstance(value, str):
-        from keyark.units import parse_size
-
-        try:
-            return parse_size(value, "bandwidth limit") / 1024
-        except UsageError as error:
-            raise ValueError(str(error)) from None
-    return value
-
-
-#: A bandwidth limit: ``20MiB`` (per second) or a number of KiB/s.
-Rate = Annotated[
-    float,
-    BeforeValidator(_rate),
-    WithJsonSchema({"anyOf": [{"type": "string"}, {"type": "number", "exclusiveMinimum": 0}]}),
-]
-
-
-def _schedule(value: Any) -> Any:
-    if isinstance(value, Schedule):
-        return value
-    if not isinstance(value, str):
-        raise ValueError("a schedule is a text: 5-field cron, @daily, or 'every 6h'")
-    return parse_schedule(value)
-
-
-#: A schedule text (``0 2 * * *``, ``@daily``, ``every 6h``), parsed.
-ScheduleText = Annotated[
-    Schedule,
-    BeforeValidator(_schedule),
-    PlainSerializer(str, return_type=str),
-    WithJsonSchema(
-        {"type": "string", "description": "5-field cron, @hourly/@daily/..., or 'every 6h'"}
-    ),
-]
+#: The pydantic error type of the whole-document checks (:mod:`keyark.config.checks`).
+DOCUMENT_CHECKS = "keyark_document_checks"
 
 
 class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)
 
 
 class RepositoryEntry(BackendSections):
-    """A named repository of the config file."""
+    """A named repository: where it is, how to open it (secrets by reference only), limits."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)
 
     url: str = Field(min_length=1)
+    """Where the repository is: a path, ``s3://bucket/prefix``, ``sftp://user@host/path``, ..."""
     password_file: str | None = None
-    #: Not shown by ``repr()``: a command line may carry a secret.
+    """A file holding the passphrase (its trailing newline is ignored)."""
     password_command: str | None = Field(default=None, repr=False)
+    """A command printing the passphrase (never shown by ``config show``)."""
     password_env: str | None = None
+    """An environment variable holding the passphrase."""
     key_file: str | None = None
+    """Open with this key file instead of a passphrase."""
     pkcs11: Pkcs11Spec | None = None
-    #: A write-only agent credential file (backups only).
+    """Open with a PKCS#11 key (module, token and key labels, PIN sources)."""
     agent_credential: str | None = None
+    """A write-only agent credential file (backups only)."""
     limit_upload: Rate | None = Field(default=None, gt=0)
+    """Upload bandwidth limit per second (``20MiB``)."""
     limit_download: Rate | None = Field(default=None, gt=0)
+    """Download bandwidth limit per second."""
     connections: int | None = Field(default=None, ge=1)
+    """Parallel connections to the backend."""
     cache_dir: str | None = None
+    """The local cache directory of this repository."""
+
+    @model_validator(mode="after")
+    def _one_backend(self) -> RepositoryEntry:
+        from keyark.backends.registry import settings_prefix
+
+        prefix = settings_prefix(self.url)
+        for name in self.given_sections():
+            if name != prefix:
+                raise ValueError(f"{name} options given for a {prefix} repository ({self.url!r})")
+        return self
 
     def to_config(self) -> RepositoryConfig:
         """The repository as every face opens it."""
@@ -173,148 +121,193 @@ class RepositoryEntry(BackendSections):
 class CommandSource(_Section):
     """A data source: a command's standard output stored as a file of the snapshot."""
 
-    #: The file's path in the snapshot (relative: below ``/``).
     path: str = Field(min_length=1)
-    #: The command line (run by ``/bin/sh -c``, without keyark's secrets in its environment).
+    """The file's path in the snapshot (relative: below ``/``)."""
     run: str = Field(min_length=1)
+    """The command line (run by ``/bin/sh -c``, without keyark's secrets in its environment)."""
     timeout: Duration | None = None
+    """Stop the command after this long (the run fails)."""
 
 
 class Hooks(_Section):
     """Shell commands run around a job; each gets KEYARK_JOB, KEYARK_STATUS, KEYARK_SNAPSHOT_ID."""
 
-    before: list[str] = Field(default_factory=list)
-    after: list[str] = Field(default_factory=list)
-    on_error: list[str] = Field(default_factory=list)
-    #: Run last, whatever happened (``finally`` in the file).
-    finally_: list[str] = Field(default_factory=list, alias="finally")
-    timeout: Duration = timedelta(minutes=5)
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, populate_by_name=True, use_attribute_docstrings=True
+    )
 
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+    before: list[str] = Field(default_factory=list)
+    """Run before the backup; one failing skips the backup and fails the run."""
+    after: list[str] = Field(default_factory=list)
+    """Run after a successful (or partial) run."""
+    on_error: list[str] = Field(default_factory=list)
+    """Run after a failed run."""
+    finally_: list[str] = Field(default_factory=list, alias="finally")
+    """Run last, whatever happened (``finally`` in the file)."""
+    timeout: Duration = timedelta(minutes=5)
+    """Each hook is stopped after this long (and counts as failed)."""
 
 
 class Retention(_Section):
     """Which snapshots a job keeps (restic's keep rules) and a cap on their number."""
 
     keep_last: int | None = Field(default=None, ge=0)
+    """Keep the newest N snapshots."""
     keep_hourly: int | None = Field(default=None, ge=0)
+    """Keep the newest snapshot of each of the last N hours that have one."""
     keep_daily: int | None = Field(default=None, ge=0)
+    """Keep the newest snapshot of each of the last N days that have one."""
     keep_weekly: int | None = Field(default=None, ge=0)
+    """Keep the newest snapshot of each of the last N weeks that have one."""
     keep_monthly: int | None = Field(default=None, ge=0)
+    """Keep the newest snapshot of each of the last N months that have one."""
     keep_yearly: int | None = Field(default=None, ge=0)
-    #: ``30d``, ``1y6m``: keep every snapshot this recent (calendar units y, m, d, h).
-    keep_within: str | None = None
+    """Keep the newest snapshot of each of the last N years that have one."""
+    keep_within: CalendarSpan | None = None
+    """Keep every snapshot this recent (calendar units y, m, d, h: ``30d``, ``1y6m``)."""
     keep_tags: list[str] = Field(default_factory=list)
-    #: After the keep rules: forget the oldest snapshots beyond this many.
+    """Keep every snapshot with one of these tags."""
     max_snapshots: int | None = Field(default=None, ge=1)
-
-
-#: ``none``, ``full`` or ``subset N%``: what of this run's new data is read back.
-VerifyMode = str
+    """After the keep rules: forget the oldest snapshots beyond this many."""
 
 
 class JobSpec(_Section):
     """A backup job: what, where, when, how long to keep, what to run around it."""
 
     repository: str
+    """The repository (a name under ``repositories``) the job backs up into."""
     copy_to: list[str] = Field(default_factory=list)
+    """After a successful backup, copy the new snapshot to these repositories."""
     sources: list[str] = Field(default_factory=list)
+    """Files and directories to back up."""
     commands: list[CommandSource] = Field(default_factory=list)
+    """Data sources: each command's standard output is stored as a file."""
     exclude: list[str] = Field(default_factory=list)
+    """Exclude patterns (restic's rules)."""
     iexclude: list[str] = Field(default_factory=list)
+    """Exclude patterns, case-insensitive."""
     exclude_file: list[str] = Field(default_factory=list)
+    """Files of exclude patterns."""
     exclude_caches: bool = False
+    """Exclude directories holding a CACHEDIR.TAG."""
     one_file_system: bool = False
+    """Do not cross file-system boundaries."""
     tags: list[str] = Field(default_factory=list)
+    """Tags of the job's snapshots."""
     host: str | None = None
-    compression: str | None = None
+    """The host name recorded in snapshots (default: this machine's)."""
+    compression: CompressionText | None = None
+    """``zstd`` (default), ``zstd:LEVEL``, ``gzip``, ``bzip2``, ``lzma``, ``auto`` or ``none``."""
     schedule: ScheduleText | None = None
+    """When the daemon runs the job (none: only ``run`` runs it)."""
     random_delay: Duration = timedelta(0)
+    """Start up to this much later than scheduled (spreads load)."""
     catch_up: Literal["skip", "run-once"] = "run-once"
+    """Runs missed while the daemon was down: ``skip`` records them, ``run-once`` runs once."""
     catch_up_window: Duration = timedelta(hours=24)
+    """``run-once`` catches up only when the newest missed time is this recent."""
     timeout: Duration | None = None
+    """Cancel the run after this long (it fails; the repository stays consistent)."""
     retention: Retention | None = None
+    """Forget snapshots of this job after each backup by these rules."""
     prune: Literal["after-forget", "never"] = "never"
-    verify: VerifyMode = "none"
+    """Prune unused data after forgetting snapshots (``after-forget``), or ``never``."""
+    verify: VerifyText = "none"
+    """Read back what the run wrote: ``none``, ``full`` or ``subset N%``."""
     hooks: Hooks = Field(default_factory=Hooks)
-
-    @field_validator("verify")
-    @classmethod
-    def _verify(cls, value: str) -> str:
-        from keyark.config.verify import parse_verify
-
-        parse_verify(value)
-        return value
+    """Commands run before and after the job."""
 
 
-class CheckTask(_Section):
+class _Task(_Section):
+    repositories: list[str] = Field(default_factory=list)
+    """The repositories (names under ``repositories``; default: all)."""
+    catch_up: Literal["skip", "run-once"] = "run-once"
+    """Runs missed while the daemon was down: ``skip`` records them, ``run-once`` runs once."""
+    catch_up_window: Duration = timedelta(hours=24)
+    """``run-once`` catches up only when the newest missed time is this recent."""
+    random_delay: Duration = timedelta(0)
+    """Start up to this much later than scheduled."""
+    timeout: Duration | None = None
+    """Cancel the task after this long."""
+
+
+class CheckTask(_Task):
     """A scheduled ``check`` of the named repositories (default: all)."""
 
     schedule: ScheduleText
-    repositories: list[str] = Field(default_factory=list)
+    """When the check runs."""
     read_data: bool = False
-    #: ``10%`` or ``1/5``: read this subset of the packs.
+    """Read and verify every pack."""
     read_data_subset: str | None = None
-    catch_up: Literal["skip", "run-once"] = "run-once"
-    catch_up_window: Duration = timedelta(hours=24)
-    random_delay: Duration = timedelta(0)
-    timeout: Duration | None = None
+    """Read this subset of the packs: ``10%`` or ``1/5``."""
 
 
-class PruneTask(_Section):
+class PruneTask(_Task):
     """A scheduled ``prune`` of the named repositories (default: all)."""
 
     schedule: ScheduleText
-    repositories: list[str] = Field(default_factory=list)
+    """When the prune runs."""
     max_unused: str | None = None
-    catch_up: Literal["skip", "run-once"] = "run-once"
-    catch_up_window: Duration = timedelta(hours=24)
-    random_delay: Duration = timedelta(0)
-    timeout: Duration | None = None
+    """Unused space to tolerate: ``5%``, ``100M`` or ``unlimited``."""
 
 
-class RotateTask(_Section):
+class RotateTask(_Task):
     """Data-key rotation: due after ``max_age_days``, warned about after ``warn_days``."""
 
     schedule: ScheduleText | None = None
-    repositories: list[str] = Field(default_factory=list)
+    """When to look whether a rotation is due (none: only on demand)."""
     max_age_days: int = Field(default=90, ge=1)
+    """Rotate the data key once it is this many days old."""
     warn_days: int = Field(default=80, ge=1)
-    #: Re-encrypt existing data under the new key after a rotation.
+    """Warn once the data key is this many days old."""
     reencrypt: bool = False
-    catch_up: Literal["skip", "run-once"] = "run-once"
-    catch_up_window: Duration = timedelta(hours=24)
-    random_delay: Duration = timedelta(0)
-    timeout: Duration | None = None
+    """Re-encrypt existing data under the new key after a rotation."""
+
+    @model_validator(mode="after")
+    def _warn_before_due(self) -> RotateTask:
+        if self.warn_days > self.max_age_days:
+            raise ValueError(
+                f"warn_days ({self.warn_days}) is after max_age_days ({self.max_age_days}); "
+                "warn before the rotation is due"
+            )
+        return self
 
 
 class MaintenanceSection(_Section):
     """Scheduled maintenance tasks."""
 
     check: CheckTask | None = None
+    """Check the repositories' structure (and a share of their data)."""
     prune: PruneTask | None = None
+    """Remove unused data."""
     rotate: RotateTask | None = None
+    """Rotate the data key when it is due."""
 
 
 class SyslogTarget(_Section):
     """Where the daemon's log also goes: ``udp://host:514``, ``tcp://host:601`` or a socket."""
 
     address: str = "/dev/log"
+    """``/dev/log`` (a socket), ``udp://host:514`` or ``tcp://host:601``."""
     facility: str = "daemon"
+    """The syslog facility."""
 
 
 class SchedulerSection(_Section):
     """The daemon: time zone of schedules, parallelism, state and log places."""
 
-    #: IANA zone name (``Europe/Berlin``); None: this machine's local zone.
     timezone: str | None = None
+    """IANA zone name schedules are read in (``Europe/Berlin``); none: this machine's zone."""
     max_parallel_jobs: int = Field(default=1, ge=1)
-    #: None: ``$XDG_STATE_HOME/keyark`` (``/var/lib/keyark`` for root).
+    """How many jobs and tasks run at once."""
     state_dir: str | None = None
-    #: None: ``<state_dir>/daemon.log``.
+    """Run history and cursors; none: ``$XDG_STATE_HOME/keyark`` (``/var/lib/keyark`` as root)."""
     log_file: str | None = None
+    """The daemon's log file; none: ``<state_dir>/daemon.log``."""
     pid_file: str | None = None
+    """The daemon's pid file; none: ``<state_dir>/daemon.pid``."""
     syslog: SyslogTarget | None = None
+    """Also log to syslog."""
 
     def zone(self) -> tzinfo:
         """The time zone schedules are read in."""
@@ -346,62 +339,89 @@ class MonitorThresholds(_Section):
     """Health-check thresholds (defaults from the system keyark replaces)."""
 
     backup_age_warning_hours: float | None = Field(default=None, gt=0)
+    """Warn when a job's newest snapshot is older than this."""
     backup_age_critical_hours: float | None = Field(default=None, gt=0)
+    """Alert when a job's newest snapshot is older than this."""
     disk_warning_percent: float = Field(default=80, gt=0, le=100)
+    """Warn when a local repository's disk is this full."""
     disk_critical_percent: float = Field(default=90, gt=0, le=100)
+    """Alert when a local repository's disk is this full."""
     key_age_warning_days: int = Field(default=80, ge=1)
+    """Warn when a data key is this old."""
     key_age_critical_days: int = Field(default=90, ge=1)
+    """Alert when a data key is this old."""
 
 
 class MonitorSection(_Section):
     """Health checks (the monitoring issue builds on this place)."""
 
     enabled: bool = True
+    """Run health checks."""
     interval: Duration = timedelta(minutes=5)
+    """Time between health checks."""
     thresholds: MonitorThresholds = Field(default_factory=MonitorThresholds)
+    """When a check warns or alerts."""
 
 
 class EmailChannel(_Section):
     """Alerts by e-mail."""
 
     enabled: bool = True
+    """Send alerts by e-mail."""
     recipients: list[str] = Field(default_factory=list)
+    """Addresses alerts go to."""
     sender: str | None = None
+    """The From address."""
     smtp_host: str = "localhost"
+    """The SMTP server."""
     smtp_port: int = Field(default=25, ge=1, le=65535)
+    """The SMTP server's port."""
     smtp_user: str | None = None
+    """The SMTP user name."""
     smtp_password_file: str | None = None
+    """A file holding the SMTP password."""
     starttls: bool = False
+    """Use STARTTLS."""
 
 
 class NotificationsSection(_Section):
     """Alert channels (the monitoring issue adds Slack, webhooks and syslog)."""
 
     email: EmailChannel | None = None
+    """Alerts by e-mail."""
 
 
 class KeyarkConfig(_Section):
     """The whole config file."""
 
     version: Literal[1] = CURRENT_VERSION
+    """The format version of this file: 1."""
     repositories: dict[str, RepositoryEntry] = Field(default_factory=dict)
+    """Named repositories."""
     jobs: dict[str, JobSpec] = Field(default_factory=dict)
+    """Named backup jobs."""
     maintenance: MaintenanceSection = Field(default_factory=MaintenanceSection)
+    """Scheduled check, prune and key rotation."""
     scheduler: SchedulerSection = Field(default_factory=SchedulerSection)
+    """The daemon's settings."""
     monitor: MonitorSection = Field(default_factory=MonitorSection)
+    """Health checks."""
     notifications: NotificationsSection = Field(default_factory=NotificationsSection)
+    """Alert channels."""
 
     @model_validator(mode="after")
-    def _names(self) -> KeyarkConfig:
-        """Every repository a job or task names exists."""
-        known = set(self.repositories)
-        problems: list[str] = []
-        for name, job in self.jobs.items():
-            for target in [job.repository, *job.copy_to]:
-                if target not in known:
-                    problems.append(f"job {name!r} names repository {target!r}: not defined")
+    def _document_checks(self) -> KeyarkConfig:
+        """Names point at defined repositories; jobs back something up; no inline secret."""
+        from keyark.config.checks import inline_secret_problems, reference_problems
+
+        document: Any = self.model_dump(by_alias=True)
+        problems = reference_problems(document) + inline_secret_problems(document)
         if problems:
-            raise ValueError("; ".join(problems))
+            summary = "; ".join(
+                f"{'.'.join(str(step) for step in location) or '(top)'}: {message}"
+                for location, message in problems
+            )
+            raise PydanticCustomError(DOCUMENT_CHECKS, "{summary}", {"summary": summary})
         return self
 
     def repository(self, name: str) -> RepositoryConfig:
@@ -410,3 +430,27 @@ class KeyarkConfig(_Section):
         if entry is None:
             raise UsageError(f"no repository named {name!r} in the config")
         return entry.to_config()
+
+
+__all__ = [
+    "CURRENT_VERSION",
+    "CheckTask",
+    "CommandSource",
+    "Duration",
+    "EmailChannel",
+    "Hooks",
+    "JobSpec",
+    "KeyarkConfig",
+    "MaintenanceSection",
+    "MonitorSection",
+    "MonitorThresholds",
+    "NotificationsSection",
+    "PruneTask",
+    "Rate",
+    "RepositoryEntry",
+    "Retention",
+    "RotateTask",
+    "ScheduleText",
+    "SchedulerSection",
+    "SyslogTarget",
+]

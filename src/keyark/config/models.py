@@ -19,13 +19,14 @@ from keyark.backends.registry import settings_prefix
 from keyark.backends.retry import DEFAULT_ATTEMPTS, DEFAULT_BASE_DELAY, DEFAULT_MAX_DELAY
 from keyark.config.backends import (
     OPTION_MODELS,
-    AzureOptions,
+    AzureSection,
     BackendSection,
-    FTPOptions,
-    GCSOptions,
+    FTPSection,
+    GCSSection,
     LocalOptions,
-    S3Options,
-    SFTPOptions,
+    LocalSection,
+    S3Section,
+    SFTPSection,
 )
 from keyark.config.secrets import SecretRef
 from keyark.redaction import redact
@@ -35,12 +36,14 @@ class BackendSections(BaseModel):
     """One optional typed section per backend (``s3:``, ``azure:``, ...): the part of a
     repository spec that every config source (flags, the API's file, jobs) shares."""
 
-    local: LocalOptions | None = None
-    s3: S3Options | None = None
-    azure: AzureOptions | None = None
-    gcs: GCSOptions | None = None
-    sftp: SFTPOptions | None = None
-    ftp: FTPOptions | None = None
+    # (Not in the docstring, which is the JSON Schema's description.) Each section's
+    # model is built only when that section is given (BuiltOnUse): start-up time.
+    local: LocalSection | None = None
+    s3: S3Section | None = None
+    azure: AzureSection | None = None
+    gcs: GCSSection | None = None
+    sftp: SFTPSection | None = None
+    ftp: FTPSection | None = None
 
     def given_sections(self) -> dict[str, BackendSection]:
         """The sections that were given, by backend name."""
@@ -92,6 +95,13 @@ class RepositorySpec(BackendSections):
         return OPTION_MODELS.get(self.prefix, LocalOptions)()
 
 
+def _no_sources() -> list[SecretRef]:
+    """An empty source list: a field's ``default_factory``. Not ``list`` itself: pydantic
+    reads a factory's signature, and a builtin's is parsed by the tokenizer, whose regex
+    compiles on first use (~15 ms of every command's start-up)."""
+    return []
+
+
 class Pkcs11Spec(BaseModel):
     """A PKCS#11 key: module, token and key labels; the PIN from ``pin`` sources in order."""
 
@@ -100,7 +110,7 @@ class Pkcs11Spec(BaseModel):
     module: str
     token: str | None = None
     key: str | None = None
-    pin: list[SecretRef] = Field(default_factory=list)
+    pin: list[SecretRef] = Field(default_factory=_no_sources)
     mechanism: str | None = None
 
 
@@ -110,7 +120,7 @@ class CredentialSpec(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     #: Passphrase sources, first that has one wins (the CLI: flag, env, file, command, prompt).
-    passphrase: list[SecretRef] = Field(default_factory=list)
+    passphrase: list[SecretRef] = Field(default_factory=_no_sources)
     key_file: str | None = None
     pkcs11: Pkcs11Spec | None = None
     #: A write-only agent credential file (backups only).
@@ -132,6 +142,7 @@ class RepositoryConfig(BaseModel):
 class Config(BaseModel):
     """The top level of a configuration: named repositories (later also jobs)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # Built on first use: a command given its repository by flags never needs it.
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
     repositories: dict[str, RepositoryConfig] = Field(default_factory=dict)

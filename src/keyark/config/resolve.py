@@ -116,7 +116,7 @@ def resolve_credentials(
     if spec.key_file is None and spec.pkcs11 is None:
         secret = resolve_secret(spec.passphrase, environ=_environ(environ))
         return Credentials(passphrase=secret.get_secret_value())
-    from keyark import keys  # only when a key file or HSM is in use
+    from keyark.crypto.credentials import credentials  # only for a key file or HSM
 
     pkcs11 = None if spec.pkcs11 is None else resolve_pkcs11(spec.pkcs11, environ)
-    return keys.credentials(key_file=spec.key_file, pkcs11=pkcs11)
+    return credentials(key_file=spec.key_file, pkcs11=pkcs11)

@@ -15,7 +15,7 @@ from typing import Any
 
 import msgpack
 from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa, x25519
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
@@ -62,6 +62,8 @@ def generate(kind: str = X25519) -> Recipient:
             key.private_bytes_raw(),
         )
     if kind == RSA_OAEP_4096:
+        from cryptography.hazmat.primitives import serialization  # RSA only: not on every path
+
         rsa_key = rsa.generate_private_key(public_exponent=65537, key_size=4096)
         return Recipient(
             RSA_OAEP_4096,
@@ -98,7 +100,9 @@ def wrap(recipient: Recipient, key_id: bytes, secret: bytes) -> bytes:
         sealed = AESGCM(kek).encrypt(nonce, secret, key_id)
         document = {"kind": X25519, "ephemeral": ephemeral_public, "nonce": nonce, "ct": sealed}
     elif recipient.kind == RSA_OAEP_4096:
-        rsa_public = serialization.load_der_public_key(recipient.public)
+        from cryptography.hazmat.primitives.serialization import load_der_public_key
+
+        rsa_public = load_der_public_key(recipient.public)
         assert isinstance(rsa_public, rsa.RSAPublicKey)
         document = {"kind": RSA_OAEP_4096, "ct": rsa_public.encrypt(key_id + secret, _oaep())}
     else:
@@ -121,7 +125,9 @@ def unwrap(recipient: Recipient, key_id: bytes, wrapped: bytes) -> bytes:
             )
             kek = _kek(shared, document["ephemeral"], recipient.public, key_id)
             return AESGCM(kek).decrypt(document["nonce"], document["ct"], key_id)
-        rsa_private = serialization.load_der_private_key(recipient.private, password=None)
+        from cryptography.hazmat.primitives.serialization import load_der_private_key
+
+        rsa_private = load_der_private_key(recipient.private, password=None)
         assert isinstance(rsa_private, rsa.RSAPrivateKey)
         plain = rsa_private.decrypt(document["ct"], _oaep())
         if plain[: len(key_id)] != key_id:

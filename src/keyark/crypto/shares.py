@@ -14,16 +14,18 @@ import difflib
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-
-import shamir_mnemonic
-from shamir_mnemonic.share import Share
-from shamir_mnemonic.utils import MnemonicError
-from shamir_mnemonic.wordlist import WORD_INDEX_MAP, WORDLIST
+from typing import TYPE_CHECKING
 
 from keyark.crypto.envelope import SymmetricKey
 from keyark.crypto.keyfile import derive_kek
 from keyark.crypto.slots import KeySlot, wrap_root_key
 from keyark.errors import FormatError, UsageError
+
+if TYPE_CHECKING:
+    from shamir_mnemonic.share import Share
+
+# shamir_mnemonic is imported where a split, a share or a recovery needs it: unlocking a
+# repository with a key file (the same slot machinery) must not pay for it.
 
 RECOVERY = "recovery"
 SECRET_SIZE = 32
@@ -59,6 +61,9 @@ def split(secret: bytes, threshold: int, count: int) -> ShareSet:
             "a threshold of 1 would make every share a full copy of the key; "
             "use a threshold of 2 or more (or a single share)"
         )
+    import shamir_mnemonic
+    from shamir_mnemonic.share import Share
+
     mnemonics = shamir_mnemonic.generate_mnemonics(1, [(threshold, count)], secret)[0]
     identifier = Share.from_mnemonic(mnemonics[0]).identifier
     return ShareSet(identifier, threshold, list(mnemonics))
@@ -76,6 +81,10 @@ def normalize(text: str) -> str:
 
 def parse_share(mnemonic: str, position: int = 1) -> Share:
     """Decode one share; the error names the share and, where it can, the bad word."""
+    from shamir_mnemonic.share import Share
+    from shamir_mnemonic.utils import MnemonicError
+    from shamir_mnemonic.wordlist import WORD_INDEX_MAP, WORDLIST
+
     words = normalize(mnemonic).split()
     where = f"share {position}"
     if not words:
@@ -103,6 +112,8 @@ def _mistyped(words: list[str]) -> str:
     The RS1024 checksum (minimum distance 4) corrects any single wrong word, and the
     code is affine over GF(2), so each position's correction solves in 1,024 XORs.
     """
+    from shamir_mnemonic.wordlist import WORD_INDEX_MAP, WORDLIST
+
     indices = [WORD_INDEX_MAP[word] for word in words]
     fixes: set[tuple[int, str]] = set()
     for customization in (b"shamir_extendable", b"shamir"):
@@ -178,6 +189,9 @@ def combine(mnemonics: Sequence[str]) -> tuple[bytes, int]:
             f"need {needed} shares of split {first.identifier}, got {len(distinct)}{extra}"
         )
     texts = [normalize(mnemonics[parsed.index(share)]) for share in distinct.values()]
+    import shamir_mnemonic
+    from shamir_mnemonic.utils import MnemonicError
+
     try:
         secret = shamir_mnemonic.combine_mnemonics(texts[:needed])
     except MnemonicError as error:

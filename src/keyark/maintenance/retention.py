@@ -12,7 +12,10 @@ The semantics are restic's:
 - keep within ``1y2m3d4h`` keeps every snapshot newer than the newest
   snapshot of the group minus that duration;
 - keep tag ``a,b`` keeps every snapshot carrying all of ``a`` and ``b``;
-- a snapshot kept by any rule is kept, with every rule that kept it as reason.
+- a snapshot kept by any rule is kept, with every rule that kept it as reason;
+- ``max_snapshots`` N (keyark's, from the config file's retention): after the rules
+  (or, with no other rule, of every snapshot) only the N newest kept ones stay; the
+  others are removed with the reason ``over max_snapshots N``.
 
 One deliberate safety rule on top: the newest snapshot of a group is never
 removed (restic removes it under a tags-only policy when it lacks the tag).
@@ -34,6 +37,8 @@ UNLIMITED = -1
 GROUP_FIELDS = ("host", "paths", "tags")
 DEFAULT_GROUP_BY = ("host", "paths")
 NEWEST_REASON = "newest snapshot of its group (always kept)"
+#: Why a snapshot the keep rules kept is removed all the same.
+OVER_CAP_REASON = "over max_snapshots {cap}"
 
 Bucketer = Callable[[datetime, int], int]
 #: The count rules of a policy, in the order restic reports them.
@@ -52,6 +57,8 @@ class RetentionPolicy:
     yearly: int = 0
     within: CalendarDuration | None = None
     tags: tuple[str, ...] = ()
+    #: After the rules, keep at most this many snapshots of a group (the newest).
+    max_snapshots: int | None = None
 
     def counts(self) -> dict[str, int]:
         """The count rules by name (``last``, ``hourly`` ... ``yearly``)."""
@@ -59,6 +66,10 @@ class RetentionPolicy:
 
     def is_empty(self) -> bool:
         """True when no rule would keep anything (``forget`` then refuses)."""
+        return not self.max_snapshots and self.has_no_rules()
+
+    def has_no_rules(self) -> bool:
+        """True when no keep rule is given (``max_snapshots`` aside)."""
         return (
             all(count == 0 for count in self.counts().values())
             and (self.within is None or self.within.is_zero())
@@ -79,6 +90,8 @@ class RetentionPolicy:
                 )
         for value in self.tags:
             parse_keep_tag(value)
+        if self.max_snapshots is not None and self.max_snapshots < 1:
+            raise UsageError(f"max snapshots {self.max_snapshots}: keep at least 1")
         if self.is_empty():
             raise UsageError(
                 "no retention policy given: forget would remove every snapshot "
@@ -101,6 +114,8 @@ class RetentionPolicy:
         if self.tag_sets():
             tags = " or ".join(f"[{','.join(sorted(s))}]" for s in self.tag_sets())
             text += f"{',' if parts or self.within else ''} snapshots with tags {tags}"
+        if self.max_snapshots:
+            text += f"{',' if text != 'keep' else ''} at most {self.max_snapshots} snapshots"
         return text
 
 
@@ -272,10 +287,27 @@ def apply_policy(
                 label = f"{name} snapshot"
                 reasons.append(label if new_period else f"oldest {label}")
         decisions.append(Decision(snapshot, bool(reasons), reasons))
+    if policy.max_snapshots:
+        _cap(decisions, policy)
     if not decisions[0].keep:
         decisions[0].keep = True
         decisions[0].reasons.append(NEWEST_REASON)
     return decisions
+
+
+def _cap(decisions: list[Decision], policy: RetentionPolicy) -> None:
+    """Keep only the ``max_snapshots`` newest of the kept (of all, with no other rule)."""
+    cap = policy.max_snapshots or 0
+    only_cap = policy.has_no_rules()
+    kept = 0
+    for decision in decisions:  # newest first
+        if only_cap:
+            decision.keep, decision.reasons = True, [f"within max_snapshots {cap}"]
+        if not decision.keep:
+            continue
+        kept += 1
+        if kept > cap:
+            decision.keep, decision.reasons = False, [OVER_CAP_REASON.format(cap=cap)]
 
 
 def plan_retention(
@@ -295,6 +327,7 @@ __all__ = [
     "DEFAULT_GROUP_BY",
     "GROUP_FIELDS",
     "NEWEST_REASON",
+    "OVER_CAP_REASON",
     "UNLIMITED",
     "Decision",
     "GroupDecisions",

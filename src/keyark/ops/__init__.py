@@ -40,6 +40,7 @@ if TYPE_CHECKING:  # every name for type checkers; at run time each is imported 
     from keyark.ops.debug import *  # noqa: F403
     from keyark.ops.dump import *  # noqa: F403
     from keyark.ops.forget import *  # noqa: F403
+    from keyark.ops.jobs import *  # noqa: F403
     from keyark.ops.keys import *  # noqa: F403
     from keyark.ops.prune import *  # noqa: F403
     from keyark.ops.repair import *  # noqa: F403
@@ -51,6 +52,7 @@ if TYPE_CHECKING:  # every name for type checkers; at run time each is imported 
     from keyark.ops.stats import *  # noqa: F403
     from keyark.ops.tag import *  # noqa: F403
     from keyark.ops.unlock import *  # noqa: F403
+    from keyark.ops.verify import *  # noqa: F403
     from keyark.storage import init_repository as init_repository  # repository level (tests)
     from keyark.storage import open_repository as open_repository
     from keyark.units import parse_seconds as parse_seconds
@@ -135,6 +137,17 @@ OPERATIONS: dict[str, tuple[str, ...]] = {
         "parse_calendar_duration",
         "parse_group_by",
         "parse_keep_tag",
+    ),
+    "jobs": (
+        "MAINTENANCE_TASKS",
+        "JobRun",
+        "RunOptions",
+        "RunRecord",
+        "RunStore",
+        "StepRecord",
+        "default_state_dir",
+        "run",
+        "state_store",
     ),
     "keys": (
         "PKCS11_MECHANISMS",
@@ -241,6 +254,11 @@ OPERATIONS: dict[str, tuple[str, ...]] = {
         "UnlockOptions",
         "UnlockResult",
         "unlock",
+    ),
+    "verify": (
+        "VerifyOptions",
+        "VerifySummary",
+        "verify",
     ),
 }
 #: The other names of this package -> the module defining each.

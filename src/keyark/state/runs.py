@@ -19,7 +19,7 @@ import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
@@ -52,11 +52,25 @@ CREATE TABLE IF NOT EXISTS runs (
     steps TEXT NOT NULL DEFAULT '[]'
 );
 CREATE INDEX IF NOT EXISTS runs_job ON runs (job, started);
+CREATE TABLE IF NOT EXISTS processes (
+    run INTEGER PRIMARY KEY,
+    identity TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS cursors (
     task TEXT PRIMARY KEY,
     handled TEXT NOT NULL
 );
 """
+
+_INSERT = (
+    "INSERT INTO runs (job, kind, trigger, scheduled, started, finished, status,"
+    " snapshot_id, files_new, bytes_added, duration, error, error_code, pid, steps)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+_SET_CURSOR = (
+    "INSERT INTO cursors (task, handled) VALUES (?, ?)"
+    " ON CONFLICT(task) DO UPDATE SET handled = excluded.handled"
+)
 
 
 def default_state_dir() -> Path:
@@ -136,6 +150,8 @@ class RunStore:
         connection = sqlite3.connect(self.path, timeout=30.0)
         try:
             connection.execute("PRAGMA journal_mode=WAL")
+            # WAL + NORMAL: never corrupt; a power cut may lose the last rows, not the file
+            connection.execute("PRAGMA synchronous=NORMAL")
             connection.executescript(_SCHEMA)
             with connection:
                 yield connection
@@ -146,13 +162,14 @@ class RunStore:
     def start(self, record: RunRecord) -> RunRecord:
         """Store a new run (``record.id`` is set); returns the record."""
         with self._connect() as db:
-            cursor = db.execute(
-                "INSERT INTO runs (job, kind, trigger, scheduled, started, finished, status,"
-                " snapshot_id, files_new, bytes_added, duration, error, error_code, pid, steps)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                _row(record),
-            )
+            cursor = db.execute(_INSERT, _row(record))
             record.id = cursor.lastrowid
+            identity = process_identity(record.pid) if record.status == "running" else None
+            if identity is not None:
+                db.execute(
+                    "INSERT OR REPLACE INTO processes (run, identity) VALUES (?, ?)",
+                    (record.id, identity),
+                )
         return record
 
     def update(self, record: RunRecord) -> None:
@@ -170,6 +187,17 @@ class RunStore:
     def record(self, record: RunRecord) -> RunRecord:
         """Store a run that is already over (``skipped``, ``missed``)."""
         return self.start(record)
+
+    def record_all(
+        self, records: list[RunRecord], *, cursor: tuple[str, datetime] | None = None
+    ) -> None:
+        """Store runs that are already over, and move a task's cursor, in one transaction
+        (a catch-up after a long sleep writes its rows at once)."""
+        with self._connect() as db:
+            for record in records:
+                record.id = db.execute(_INSERT, _row(record)).lastrowid
+            if cursor is not None:
+                db.execute(_SET_CURSOR, (cursor[0], _text(cursor[1])))
 
     def runs(
         self,
@@ -208,6 +236,31 @@ class RunStore:
         found = self.runs(job, status=status, limit=1)
         return found[0] if found else None
 
+    def mark_interrupted(self) -> list[RunRecord]:
+        """Mark ``failed`` (error code ``interrupted``) every ``running`` row whose process
+        is gone, and return them.
+
+        A row's process is gone when its pid is not alive, or when a process with that
+        pid is alive but started at another time (the pid was reused): :meth:`start`
+        records each run's process identity (boot and process start time, on Linux).
+        """
+        stale: list[RunRecord] = []
+        for record in self.runs(status="running"):
+            if record.pid is None or not process_alive(record.pid, self._identity(record)):
+                record.status = "failed"
+                record.error_code = "interrupted"
+                record.error = f"the process running it (pid {record.pid}) ended before the run did"
+                self.update(record)
+                stale.append(record)
+        return stale
+
+    def _identity(self, record: RunRecord) -> str | None:
+        with self._connect() as db:
+            row = db.execute(
+                "SELECT identity FROM processes WHERE run = ?", (record.id,)
+            ).fetchone()
+        return None if row is None else str(row[0])
+
     # --------------------------------------------------------------- cursors
     def cursor(self, task: str) -> datetime | None:
         """The newest scheduled time of ``task`` the scheduler has handled."""
@@ -218,15 +271,45 @@ class RunStore:
     def set_cursor(self, task: str, handled: datetime) -> None:
         """Remember that every scheduled time of ``task`` up to ``handled`` is handled."""
         with self._connect() as db:
-            db.execute(
-                "INSERT INTO cursors (task, handled) VALUES (?, ?)"
-                " ON CONFLICT(task) DO UPDATE SET handled = excluded.handled",
-                (task, _text(handled)),
-            )
+            db.execute(_SET_CURSOR, (task, _text(handled)))
+
+
+def process_identity(pid: int | None) -> str | None:
+    """What tells process ``pid`` from a later one reusing its pid: the boot id and the
+    process's start time (Linux ``/proc``); None where that cannot be read."""
+    if pid is None:
+        return None
+    try:
+        boot = Path("/proc/sys/kernel/random/boot_id").read_text().strip()
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    # the command name (field 2) may hold spaces and parentheses: split after its last ")"
+    fields = stat[stat.rindex(")") + 2 :].split()
+    return f"{boot}:{fields[19]}"  # field 22: start time in clock ticks since boot
+
+
+def process_alive(pid: int, identity: str | None = None) -> bool:
+    """Whether process ``pid`` runs, and is the one ``identity`` names (when given)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass  # alive, another user's
+    if identity is None:
+        return True
+    current = process_identity(pid)
+    return current is None or current == identity
 
 
 def _text(moment: datetime | None) -> str | None:
-    return None if moment is None else moment.isoformat()
+    """ISO 8601 text; aware times in UTC, so text order is time order (``since``)."""
+    if moment is None:
+        return None
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(UTC)
+    return moment.isoformat()
 
 
 def _row(record: RunRecord) -> tuple[Any, ...]:

@@ -1,0 +1,8 @@
+"""Jobs of the config file run as pipelines: hooks, backup, verify, retention, copies.
+
+:mod:`keyark.jobs.runner` runs one task (a job or a maintenance task) and records it;
+:mod:`keyark.jobs.pipeline` is a job's steps, :mod:`keyark.jobs.maintenance` the
+maintenance tasks, :mod:`keyark.jobs.hooks` the shell hooks, :mod:`keyark.jobs.recorder`
+the step-by-step history row, :mod:`keyark.jobs.deadline` the run's cancel token.
+Repositories are reached only through catalogue operations (:mod:`keyark.ops`).
+"""

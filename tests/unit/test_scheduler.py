@@ -17,6 +17,9 @@ from pathlib import Path
 
 from tests.unit.scheduler_harness import BERLIN, Harness, berlin, config
 
+from keyark import ops
+from keyark.cancel import CancelToken
+from keyark.errors import UsageError
 from keyark.state.runs import RunRecord, RunStore
 
 DAILY = {"nightly": {"schedule": "30 2 * * *"}}
@@ -352,3 +355,24 @@ def test_a_reused_pid_does_not_keep_a_run_alive(tmp_path: Path) -> None:
     (row,) = [r for r in harness.rows() if r.id == stale.id]
     assert (row.status, row.error_code) == ("failed", "interrupted")
     assert [c.trigger for c in harness.runner.calls] == ["catch-up"]
+
+
+def test_a_runner_that_raises_fails_only_its_run(tmp_path: Path) -> None:
+    """The run ends ``failed`` with the error's code; the next time runs as usual."""
+    harness = Harness(tmp_path, config({"flaky": {"schedule": "every 1h"}}), berlin(2024, 3, 4))
+    recording = harness.runner
+    calls: list[str] = []
+
+    def runner(options: ops.RunOptions, token: CancelToken) -> ops.JobRun:
+        calls.append(options.task)
+        if len(calls) == 1:
+            raise UsageError("no job named 'flaky'")
+        return recording(options, token)
+
+    harness.scheduler._runner = runner  # the harness's runner, failing once
+    harness.run_until(berlin(2024, 3, 4, 2, 30))
+    assert calls == ["flaky", "flaky"]
+    rows = harness.rows()
+    assert [(r.status, r.error_code) for r in rows] == [("failed", "usage"), ("success", None)]
+    assert rows[0].error == "no job named 'flaky'"
+    assert any("end backup flaky: failed: no job named" in line for line in harness.log.lines)

@@ -241,6 +241,7 @@ def test_every_operation_matches_between_cli_and_api(faces: Faces) -> None:
         ops.ForgetOptions(policy=ops.RetentionPolicy(last=1)),
     )
     f.compare("prune", ["prune"], ops.PruneOptions())
+    _run_job(f)
     f.compare("unlock", ["unlock"], ops.UnlockOptions())
     f.compare("catalog rebuild", ["catalog", "rebuild"], ops.CatalogRebuildOptions())
     f.compare("debug cat", ["debug", "cat", "config"], ops.DebugCatOptions(kind="config"))
@@ -352,3 +353,51 @@ def _backend_check(f: Faces) -> None:
     strip: Callable[[Any], Any] = lambda v: normalise(v, home)  # noqa: E731
     assert same(strip(cli), strip(cli_view(cli, api))), (cli, api)
     COMPARED.add("backend check")
+
+
+def _run_job(f: Faces) -> None:
+    """``run`` of a config file's job in each twin; ``verify`` (no verb of its own) as the
+    CLI's run reports it in its event stream, against the API's call of it."""
+    import yaml
+
+    from keyark.config.loading import load_config_file
+
+    def config(face: str) -> Path:
+        secret = f.home(face) / "password"
+        secret.write_text(PASSWORD)
+        main = {"url": str(f.home(face) / "repo"), "password_file": str(secret)}
+        document = {
+            "version": 1,
+            "repositories": {"main": {**main, "cache_dir": str(f.home(face) / "cache")}},
+            "jobs": {
+                "nightly": {"repository": "main", "sources": [str(f.source)], "verify": "full"}
+            },
+            "scheduler": {"state_dir": str(f.home(face) / "state")},
+        }
+        path = f.home(face) / "keyark.yaml"
+        path.write_text(yaml.safe_dump(document))
+        return path
+
+    args = ["run", "--config", str(config("cli")), "nightly", "--json"]
+    done = subprocess.run(
+        [keyark_binary(), *args], env=f.cli_env, capture_output=True, text=True, check=False
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    [cli] = json.loads(done.stdout)
+    events = [json.loads(line) for line in done.stderr.splitlines() if line.startswith("{")]
+    cli_verify = next(
+        e["result"] for e in events if e["event"] == "finished" and e["operation"] == "verify"
+    )
+    options = ops.RunOptions(load_config_file(config("api")), "nightly")
+    api = f.client.run("run", options).to_dict()
+    for record in (cli, api):  # this process's id and the wall clock; sizes in the text
+        for key in ("pid", "started", "finished"):
+            record.pop(key)
+        for step in record["steps"]:
+            step.pop("detail")
+    home = {str(f.home("cli")): "<face>", str(f.home("api")): "<face>"}
+    assert same(normalise(cli, home), normalise(api, home)), (cli, api)
+    verify = ops.VerifyOptions(snapshot=str(api["snapshot_id"]))
+    api_verify = f.client.run("verify", verify).to_dict()
+    assert same(normalise(cli_verify, home), normalise(api_verify, home)), (cli_verify, api_verify)
+    COMPARED.update({"run", "verify"})

@@ -30,7 +30,6 @@ def test_start_run_two_jobs_stop(daemon: Daemon) -> None:
     pid = daemon.start()
     running = daemon.run("daemon", "status")
     assert running.returncode == 0 and f"pid {pid}" in running.stdout
-    assert json.loads(daemon.run("daemon", "status", "--json").stdout)["pid"] == pid
     again = daemon.run("daemon", "start")
     assert again.returncode == 1 and "running already" in again.stderr
     foreground = daemon.run("daemon", timeout=30)  # a second daemon of this state: refused
@@ -62,11 +61,6 @@ def test_start_run_two_jobs_stop(daemon: Daemon) -> None:
     log = daemon.log_text()
     assert "ready" in log and "SIGTERM: stopping" in log and log.rstrip().endswith("stopped")
     assert stat.S_IMODE(daemon.log.stat().st_mode) == 0o600
-    only_tls = daemon.history("tls")
-    assert only_tls and {run["job"] for run in only_tls} == {"tls"}
-    table = daemon.run("history", check=True).stdout
-    for run in runs:
-        assert run["snapshot_id"] is None or run["snapshot_id"][:8] in table
 
 
 def blocking_command(root: Path) -> str:
@@ -93,6 +87,7 @@ def test_kill_9_mid_backup_then_restart_catches_up_once(daemon: Daemon) -> None:
     wait_for((root / "started").exists, 30, "the backup to reach its data source")
     daemon.kill()  # mid-backup: the run is 'running' in the history, its lock in the repo
     (root / "release").touch()  # the orphaned data source ends
+    assert any((daemon.cli.repo / "locks").iterdir())  # the killed backup's lock stays behind
     status = daemon.run("daemon", "status")
     assert status.returncode == 3 and "stale pid file" in status.stdout
     assert [run["status"] for run in daemon.runs()] == ["running"]

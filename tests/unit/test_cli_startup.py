@@ -70,6 +70,7 @@ def test_verb_options_name_real_commands() -> None:
 #: shares, cloud SDKs (issue 11, section 3: every command pays for what it imports).
 NOT_ON_THE_SNAPSHOTS_PATH = (
     "keyark.agents",
+    "keyark.repo.agent_session",
     "keyark.archiver",
     "keyark.restorer",
     "keyark.keys",
@@ -93,10 +94,6 @@ NOT_ON_THE_SNAPSHOTS_PATH = (
     # RSA recipients only (cryptography's serialization loads SSH, PKCS#12, bcrypt...).
     "cryptography.hazmat.primitives.serialization",
 )
-#: What it must not import even once the repository is open and listed with a key
-#: file: the passphrase KDF, the key-slot pipelines (``keyark.keys``) and the PKCS#11
-#: driver (a key file's unlocker is ``keyark.crypto.credentials``).
-NOT_AFTER_OPENING_WITH_A_KEY_FILE = (*NOT_ON_THE_SNAPSHOTS_PATH, "argon2")
 #: The operation modules ``snapshots`` needs; every other ``keyark.ops.*`` is a regression.
 SNAPSHOTS_OPERATIONS = {
     "keyark.ops",
@@ -159,20 +156,15 @@ print(json.dumps([code, sorted(sys.modules), built]))
 """
 
 
-def _snapshots_with_a_key_file(
-    cli: CLI, tmp_path: Path, *control: str
-) -> tuple[str, list[str], dict[str, bool]]:
-    """``keyark snapshots`` listing a real repository opened with a key file, in a fresh
-    interpreter: its output, the modules it imported, which option models it built."""
-    key_file = tmp_path / "probe.key"
-    cli.run("key", "add", "--key-file", str(key_file), check=True)
-    env = {k: v for k, v in cli.env.items() if k != "KEYARK_PASSWORD"}
-    env["KEYARK_KEY_FILE"] = str(key_file)
+def _snapshots_with_a_key_file(cli: CLI, *control: str) -> tuple[str, list[str], dict[str, bool]]:
+    """``keyark snapshots`` listing a real repository opened with its key file
+    (``cli.env``), in a fresh interpreter: its output, the modules it imported, which
+    option models it built."""
     result = subprocess.run(
         [sys.executable, "-c", _PROBE, *control],
         capture_output=True,
         text=True,
-        env=env,
+        env=cli.env,
         check=True,
     )
     *listing, last = result.stdout.splitlines()
@@ -183,31 +175,35 @@ def _snapshots_with_a_key_file(
 
 @pytest.fixture
 def backed_up(cli: CLI, tmp_path: Path) -> CLI:
-    """A repository with one snapshot of a one-file tree."""
+    """A repository with one snapshot of a one-file tree, opened with a key file."""
     tree = tmp_path / "tree"
     tree.mkdir()
     (tree / "tls.key").write_text("-----BEGIN PRIVATE KEY-----\n")
     cli.run("init", check=True)
     cli.run("backup", "-q", str(tree), check=True)
+    key_file = tmp_path / "probe.key"
+    cli.run("key", "add", "--key-file", str(key_file), check=True)
+    del cli.env["KEYARK_PASSWORD"]
+    cli.env["KEYARK_KEY_FILE"] = str(key_file)
     return cli
 
 
 def test_snapshots_with_a_key_file_lists_without_the_heavy_modules(
     backed_up: CLI, tmp_path: Path
 ) -> None:
-    listing, modules, built = _snapshots_with_a_key_file(backed_up, tmp_path)
+    """Not even once the repository is open and listed: a key file is unlocked by
+    ``keyark.crypto.credentials``, without the key-slot pipelines (``keyark.keys``), the
+    recovery shares or the PKCS#11 driver; a pipe gets plain text, without rich; of the
+    backend option models only the repository's own (local) is built."""
+    listing, modules, built = _snapshots_with_a_key_file(backed_up)
     # Positive controls: the repository was opened and listed, through the key-file unlocker.
     assert "1 snapshot" in listing and str(tmp_path / "tree") in listing, listing
     assert {"keyark.repo.repository", "keyark.crypto.keyfile", "keyark.ops.snapshots"} <= set(
         modules
     )
-    heavy = [m for m in modules if m.startswith(NOT_AFTER_OPENING_WITH_A_KEY_FILE)]
+    heavy = [m for m in modules if m.startswith(NOT_ON_THE_SNAPSHOTS_PATH)]
     assert heavy == [], f"imported by snapshots with a key file: {heavy}; import them where used"
-    # Only the local backend's options model was built; the others are built on first use.
     assert built == {name: name == "local" for name in built}, built
-
-
-def test_the_probe_sees_a_section_model_being_built(backed_up: CLI, tmp_path: Path) -> None:
-    """Positive control of the check above: validating an S3 section builds S3Options."""
-    _, _, built = _snapshots_with_a_key_file(backed_up, tmp_path, "--control")
+    # Positive control of the last check: validating an S3 section builds S3Options.
+    _, _, built = _snapshots_with_a_key_file(backed_up, "--control")
     assert built == {name: name in ("local", "s3") for name in built}, built

@@ -126,7 +126,7 @@ def command_output(spec: CommandSourceSpec, cancel: CancelToken) -> Iterator[Bin
     try:
         yield output
     except BaseException:
-        _kill_group(process)
+        kill_process_group(process)
         process.wait()
         raise
     finally:
@@ -140,8 +140,7 @@ def command_output(spec: CommandSourceSpec, cancel: CancelToken) -> Iterator[Bin
             "its output was not saved"
         )
     if status != 0:
-        how = f"was killed by signal {-status}" if status < 0 else f"exited with status {status}"
-        raise SourceError(f"{spec.describe()} {how}; its output was not saved")
+        raise SourceError(f"{spec.describe()} {exit_description(status)}; its output was not saved")
 
 
 class _Watcher:
@@ -163,7 +162,7 @@ class _Watcher:
             late = self.deadline is not None and time.monotonic() >= self.deadline
             if late or self.cancel.cancelled:
                 self.timed_out = late and not self.cancel.cancelled
-                _kill_group(self.process)
+                kill_process_group(self.process)
                 return
 
     def stop(self) -> None:
@@ -171,11 +170,17 @@ class _Watcher:
         self._thread.join()
 
 
-def _kill_group(process: subprocess.Popen[bytes]) -> None:
+def kill_process_group(process: subprocess.Popen[bytes]) -> None:
+    """Kill a child started in its own session and everything it started (its group)."""
     try:
         os.killpg(process.pid, signal.SIGKILL)
     except ProcessLookupError:
         pass
+
+
+def exit_description(status: int) -> str:
+    """``exited with status 3`` or ``was killed by signal 9`` (a child's return code)."""
+    return f"was killed by signal {-status}" if status < 0 else f"exited with status {status}"
 
 
 def stream_node(name: str, result: FileResult) -> Node:
@@ -249,6 +254,8 @@ __all__ = [
     "CommandSourceSpec",
     "check_command_paths",
     "command_output",
+    "exit_description",
     "graft",
+    "kill_process_group",
     "stream_node",
 ]

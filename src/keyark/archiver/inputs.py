@@ -116,7 +116,9 @@ def open_stream(command: Sequence[str]) -> Iterator[BinaryIO]:
         output.close()
     status = process.wait()
     if status != 0:
-        how = f"was killed by signal {-status}" if status < 0 else f"exited with status {status}"
+        from keyark.archiver.commands import exit_description
+
+        how = exit_description(status)
         raise SourceError(f"{program} {how}; its output was not saved as a snapshot")
 
 

@@ -19,6 +19,8 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from argon2.exceptions import HashingError
+from argon2.low_level import Type, hash_secret_raw
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.pbkdf2 import PBKDF2HMAC
 
@@ -162,8 +164,6 @@ def calibrate(memory_kib: int, target: float = TARGET_SECONDS) -> int:
     One measured run at t=2 (its allocation overhead makes the estimate err on the
     fast side); the result is at least 2 and at most the parse bound.
     """
-    from argon2.low_level import Type, hash_secret_raw  # a key file never needs Argon2
-
     started = time.perf_counter()
     hash_secret_raw(
         b"calibration",
@@ -198,9 +198,6 @@ def derive(secret: bytes, params: KdfParams) -> bytes:
     """Derive a 32-byte key-encryption key; bounds are checked first (:class:`FormatError`)."""
     params.check()
     if params.name == ARGON2ID:
-        from argon2.exceptions import HashingError
-        from argon2.low_level import Type, hash_secret_raw
-
         try:
             return hash_secret_raw(
                 secret,

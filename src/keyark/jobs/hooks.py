@@ -10,13 +10,12 @@ say why a hook failed.
 
 from __future__ import annotations
 
-import os
-import signal
 import subprocess
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 
+from keyark.archiver.commands import exit_description, kill_process_group
 from keyark.redaction import child_environment, redact
 
 #: How much of a failing hook's output its failure keeps.
@@ -72,24 +71,22 @@ def run_hook(command: str, env: HookEnvironment, timeout: timedelta) -> HookFail
     try:
         output, _ = process.communicate(timeout=timeout.total_seconds())
     except subprocess.TimeoutExpired:
-        _kill_group(process)
+        kill_process_group(process)
         output = _drain(process)
         seconds = timeout.total_seconds()
         return HookFailure(
             command, f"ran over its {seconds:g}s limit and was killed", _text(output)
         )
     except BaseException:
-        _kill_group(process)
+        kill_process_group(process)
         process.wait()
         raise
     finally:
         if process.poll() is None:  # pragma: no cover - communicate() waited
-            _kill_group(process)
+            kill_process_group(process)
     if process.returncode == 0:
         return None
-    status = process.returncode
-    how = f"was killed by signal {-status}" if status < 0 else f"exited with status {status}"
-    return HookFailure(command, how, _text(output))
+    return HookFailure(command, exit_description(process.returncode), _text(output))
 
 
 def run_hooks(
@@ -105,14 +102,6 @@ def run_hooks(
             if not keep_going:
                 break
     return first
-
-
-def _kill_group(process: subprocess.Popen[bytes]) -> None:
-    """Kill the hook and everything it started (its process group)."""
-    try:
-        os.killpg(process.pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
 
 
 def _drain(process: subprocess.Popen[bytes]) -> bytes:

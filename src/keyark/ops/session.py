@@ -4,15 +4,17 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from keyark import storage
 from keyark.context import OperationContext
 from keyark.errors import UsageError
-from keyark.repo.agent_session import AgentRepository
 from keyark.repo.repository import Repository
 
-H = TypeVar("H", Repository, AgentRepository)
+if TYPE_CHECKING:  # the agent session loads only for an agent credential's backup
+    from keyark.repo.agent_session import AgentRepository
+
+H = TypeVar("H", "Repository", "AgentRepository")
 
 #: The one message for a write-only credential used to read.
 WRITE_ONLY = (

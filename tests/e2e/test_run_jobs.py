@@ -176,3 +176,20 @@ def test_bad_requests_are_one_line_errors(setup: Setup) -> None:
         assert "Traceback" not in result.stderr
     missing = _keyark(setup.env, "run", "--config", str(setup.tmp / "absent.yaml"), "tls")
     assert missing.returncode != 0 and "Traceback" not in missing.stderr
+
+
+def test_forget_max_snapshots_keeps_the_newest_n(setup: Setup) -> None:
+    setup.write({"tls": setup.job()})
+    for _ in range(3):
+        (setup.source / "tls" / "server.key").write_bytes(os.urandom(3000))
+        assert setup.run("tls").returncode == 0
+    made = [s["id"] for s in sorted(setup.snapshots(), key=lambda s: s["time"])]
+    env = {**setup.env, "KEYARK_PASSWORD": PASSWORD}
+    url = setup.repositories["main"]["url"]
+    result = _keyark(env, "-r", url, "forget", "--max-snapshots", "2", "--json")
+    assert result.returncode == 0, result.stderr
+    [group] = json.loads(result.stdout)
+    assert [s["id"] for s in group["remove"]] == made[:1]
+    assert sorted(s["id"] for s in setup.snapshots()) == sorted(made[1:])
+    refused = _keyark(env, "-r", url, "forget", "--max-snapshots", "0")
+    assert refused.returncode != 0 and "Traceback" not in refused.stderr

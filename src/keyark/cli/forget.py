@@ -86,6 +86,12 @@ def render(out: Output, result: ops.ForgetResult, policy: ops.RetentionPolicy) -
     "--keep-tag", "keep_tags", multiple=True, metavar="TAG[,TAG]", help="Keep tagged snapshots."
 )
 @click.option(
+    "--max-snapshots",
+    type=click.IntRange(min=1),
+    metavar="N",
+    help="After the keep rules, keep at most the N newest snapshots of each group.",
+)
+@click.option(
     "-g",
     "--group-by",
     default="host,paths",
@@ -110,6 +116,7 @@ def command(
     keep_yearly: str | None,
     keep_within: str | None,
     keep_tags: tuple[str, ...],
+    max_snapshots: int | None,
     group_by: str,
     hosts: tuple[str, ...],
     tags: tuple[str, ...],
@@ -141,6 +148,7 @@ def command(
             else None
         ),
         tags=tuple(ops.parse_keep_tag(value, "--keep-tag") for value in keep_tags),
+        max_snapshots=max_snapshots,
     )
     zeros = [f"--keep-{name} 0" for name, text in counts.items() if text is not None]
     if policy.is_empty() and zeros and not snapshot_ids:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import socket
 from dataclasses import dataclass, field
+from datetime import timedelta
 
 from keyark import ops
 from keyark.archiver.backup import BackupOptions, snapshot_paths
@@ -34,6 +35,9 @@ from keyark.units import parse_calendar_duration
 HOOK_FAILED = "hook"
 #: The error code of a run whose read-back found damage.
 VERIFY_FAILED = "verify"
+#: The most a closing hook may take once the caller cancelled the run (a daemon
+#: stopping must not wait a whole hook timeout per hook).
+CANCELLED_HOOK_LIMIT = timedelta(seconds=10)
 
 
 @dataclass
@@ -185,9 +189,12 @@ class JobPipeline:
         if not commands:
             return None
         env = HookEnvironment(self.name, status, self.recorder.record.snapshot_id)
+        limit = self.job.hooks.timeout
+        if self.deadline.token.cancelled and not self.deadline.timed_out:
+            limit = min(limit, CANCELLED_HOOK_LIMIT)
         failure: HookFailure | None = None
         with self.recorder.step(f"{name} hooks") as step:
-            failure = run_hooks(commands, env, self.job.hooks.timeout, keep_going=name != "before")
+            failure = run_hooks(commands, env, limit, keep_going=name != "before")
             step.detail = f"{len(commands)} hook(s)"
             if failure is not None:
                 step.status = "failed"

@@ -11,8 +11,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from pyfastcdc import FastCDC
-
 MIN_SIZE = 512 * 1024
 AVG_SIZE = 1024 * 1024
 MAX_SIZE = 8 * 1024 * 1024
@@ -33,6 +31,8 @@ class Chunker:
     """Splits a file or buffer into content-defined chunks. One per thread."""
 
     def __init__(self, params: ChunkerParams) -> None:
+        from pyfastcdc import FastCDC  # here: a reading command needs ChunkerParams only
+
         self.params = params
         # pyfastcdc's effective average is avg_size + min_size.
         self._cdc = FastCDC(

@@ -93,6 +93,8 @@ NOT_ON_THE_SNAPSHOTS_PATH = (
     "keyark.cli.live_bar",
     # RSA recipients only (cryptography's serialization loads SSH, PKCS#12, bcrypt...).
     "cryptography.hazmat.primitives.serialization",
+    # Chunking is for writing: reading needs the chunker's parameters only.
+    "pyfastcdc",
 )
 #: The operation modules ``snapshots`` needs; every other ``keyark.ops.*`` is a regression.
 SNAPSHOTS_OPERATIONS = {

@@ -466,7 +466,7 @@ class Scheduler:
         with self._lock:
             running = list(self._running.values())
             for active in running:
-                active.token.cancel("the scheduler is stopping")
+                active.token.cancel("cancelled because the scheduler is stopping")
         if running:
             self._log.info(
                 "stopping: cancelled %d running run(s): %s",

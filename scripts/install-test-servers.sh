@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs the real servers the test-suite starts on loopback (idempotent, fast when present).
 #
-#   - OpenSSH sshd (SFTP), SoftHSM2 and acl (setfacl): Debian packages (root, or sudo);
+#   - OpenSSH sshd (SFTP), SoftHSM2, acl (setfacl) and Prometheus: Debian packages (root, or sudo);
 #   - Azurite (Azure Blob emulator): npm, project-local under .test-servers/.
 #
 # moto_server (S3), fake-gcs-server (GCS) and pyftpdlib (FTP/FTPS) come from the
@@ -35,6 +35,8 @@ if [ ! -x /usr/sbin/sshd ] || [ ! -e /usr/lib/softhsm/libsofthsm2.so ] \
 fi
 # setfacl/getfacl: the ACL round-trip tests (tests/reliability/test_sources.py).
 command -v setfacl >/dev/null 2>&1 || apt_install acl
+# Prometheus: the metrics tests scrape keyark with a real server (tests/e2e/test_metrics*.py).
+command -v prometheus >/dev/null 2>&1 || apt_install --no-install-recommends prometheus
 # sshd refuses to start without its privilege-separation directory.
 [ -d /run/sshd ] || $SUDO mkdir -p /run/sshd
 
@@ -54,4 +56,4 @@ if [ "$installed" != "$AZURITE_VERSION" ] || [ ! -x "$SERVERS_DIR/node_modules/.
         "azurite@$AZURITE_VERSION" >/dev/null
 fi
 
-log "ok: sshd, softhsm2, azurite $AZURITE_VERSION"
+log "ok: sshd, softhsm2, prometheus, azurite $AZURITE_VERSION"

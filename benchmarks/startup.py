@@ -5,15 +5,17 @@ Usage::
     .venv/bin/python benchmarks/startup.py [--runs 15] [--json out.json]
 
 Times whole processes (``subprocess``, wall clock, median of ``--runs`` after one
-warm-up) on a small repository with a warm cache:
+warm-up) on a small repository with a warm cache. The commands run in turn, one run of
+each per round, so a change of the machine's load (other jobs on a shared host) weighs on
+every row alike instead of on whichever row was running:
 
 - ``python -c pass`` (the floor), ``keyark --help``, ``keyark version``: target
   ``--help`` and ``version`` within 0.15 s of the floor;
 - ``keyark snapshots`` against ``restic snapshots`` on the same small tree: target
   within 0.3 s of restic. keyark is timed twice, with the passphrase (Argon2id) and
-  with a key file (no KDF); each passphrase KDF is also timed alone in this process
-  (keyark's Argon2id with the slot's parameters, restic's scrypt with its key's
-  ``N``/``r``/``p``), so the comparison can be read with the KDF excluded.
+  with a key file (no KDF); each passphrase KDF is also timed alone in this process, in
+  the same rounds (keyark's Argon2id with the slot's parameters, restic's scrypt with its
+  key's ``N``/``r``/``p``), so the comparison can be read with the KDF excluded.
 
 restic must be on PATH for the restic rows (they are left out otherwise).
 """
@@ -22,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import base64
+import functools
 import hashlib
 import json
 import os
@@ -31,7 +34,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 PASSWORD = "startup benchmark passphrase"
@@ -39,15 +42,22 @@ HELP_TARGET = 0.15
 SNAPSHOTS_TARGET = 0.3
 
 
-def timed(argv: Sequence[str], env: dict[str, str], runs: int) -> float:
-    """Median wall-clock seconds of ``argv`` over ``runs`` runs, after one warm-up."""
-    samples = []
+def command(argv: Sequence[str], env: dict[str, str]) -> Callable[[], object]:
+    """A job running ``argv`` as a process (its output discarded)."""
+    return functools.partial(subprocess.run, argv, env=env, check=True, stdout=subprocess.DEVNULL)
+
+
+def timed(jobs: dict[str, Callable[[], object]], runs: int) -> dict[str, float]:
+    """Median wall-clock seconds of each job over ``runs`` rounds (each round runs every
+    job once, in turn), after one warm-up round."""
+    samples: dict[str, list[float]] = {name: [] for name in jobs}
     for index in range(runs + 1):
-        start = time.perf_counter()
-        subprocess.run(argv, env=env, check=True, stdout=subprocess.DEVNULL)
-        if index:
-            samples.append(time.perf_counter() - start)
-    return statistics.median(samples)
+        for name, job in jobs.items():
+            start = time.perf_counter()
+            job()
+            if index:
+                samples[name].append(time.perf_counter() - start)
+    return {name: statistics.median(values) for name, values in samples.items()}
 
 
 def keyark_command() -> str:
@@ -64,27 +74,30 @@ def make_tree(root: Path) -> Path:
     return root
 
 
-def keyark_kdf_seconds() -> float:
+def keyark_kdf() -> Callable[[], object]:
     """keyark's passphrase KDF alone: Argon2id with the parameters ``init`` gives a slot."""
     from keyark.crypto import kdf
 
     params = kdf.default_params()
-    start = time.perf_counter()
-    kdf.derive(PASSWORD.encode(), params)
-    return time.perf_counter() - start
+    return functools.partial(kdf.derive, PASSWORD.encode(), params)
 
 
-def restic_kdf_seconds(repo: Path) -> float:
+def restic_kdf(repo: Path) -> Callable[[], object]:
     """restic's scrypt alone, with the ``N``, ``r``, ``p`` and salt of the repository's key."""
     key_file = next((repo / "keys").iterdir())
     key = json.loads(key_file.read_text())
     n, r, p = int(key["N"]), int(key["r"]), int(key["p"])
     salt = base64.b64decode(key["salt"])
-    start = time.perf_counter()
-    hashlib.scrypt(
-        PASSWORD.encode(), salt=salt, n=n, r=r, p=p, maxmem=256 * n * r + 2**20, dklen=64
+    return functools.partial(
+        hashlib.scrypt,
+        PASSWORD.encode(),
+        salt=salt,
+        n=n,
+        r=r,
+        p=p,
+        maxmem=256 * n * r + 2**20,
+        dklen=64,
     )
-    return time.perf_counter() - start
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -114,25 +127,25 @@ def main(argv: Sequence[str] | None = None) -> int:
             check=True,
             capture_output=True,
         )
-        figures: dict[str, float] = {}
-        figures["python -c pass"] = timed([sys.executable, "-c", "pass"], env, args.runs)
-        figures["keyark --help"] = timed([keyark, "--help"], env, args.runs)
-        figures["keyark version"] = timed([keyark, "version"], env, args.runs)
-        figures["keyark snapshots (passphrase)"] = timed([keyark, "snapshots"], kenv, args.runs)
         no_kdf = dict(kenv, KEYARK_KEY_FILE=str(key_file))
         del no_kdf["KEYARK_PASSWORD"]
-        figures["keyark snapshots (key file, no KDF)"] = timed(
-            [keyark, "snapshots"], no_kdf, args.runs
-        )
-        figures["keyark KDF alone"] = keyark_kdf_seconds()
+        jobs = {
+            "python -c pass": command([sys.executable, "-c", "pass"], env),
+            "keyark --help": command([keyark, "--help"], env),
+            "keyark version": command([keyark, "version"], env),
+            "keyark snapshots (passphrase)": command([keyark, "snapshots"], kenv),
+            "keyark snapshots (key file, no KDF)": command([keyark, "snapshots"], no_kdf),
+            "keyark KDF alone": keyark_kdf(),
+        }
         restic = shutil.which("restic")
         if restic:
             renv = dict(env, RESTIC_REPOSITORY=str(work / "restic"), RESTIC_PASSWORD=PASSWORD)
             renv["RESTIC_CACHE_DIR"] = str(work / "restic-cache")
             subprocess.run([restic, "init"], env=renv, check=True, capture_output=True)
             subprocess.run([restic, "backup", "-q", str(tree)], env=renv, check=True)
-            figures["restic snapshots"] = timed([restic, "snapshots"], renv, args.runs)
-            figures["restic KDF alone"] = restic_kdf_seconds(work / "restic")
+            jobs["restic snapshots"] = command([restic, "snapshots"], renv)
+            jobs["restic KDF alone"] = restic_kdf(work / "restic")
+        figures = timed(jobs, args.runs)
         report(figures)
         if args.json_out:
             Path(args.json_out).write_text(json.dumps(figures, indent=2) + "\n")

@@ -22,6 +22,8 @@ from keyark.errors import UsageError
 from keyark.events import Events
 
 if TYPE_CHECKING:  # the config model and the resolver load when a context uses them
+    from keyark.audit.policy import AuditPolicy
+    from keyark.audit.target import AuditTarget
     from keyark.backends.registry import BackendOptions
     from keyark.config.models import RepositoryConfig
     from keyark.crypto.slots import Credentials
@@ -70,6 +72,10 @@ class OperationContext:
     #: Seconds to keep retrying a lock another process holds (``--retry-lock``).
     lock_wait: float = 0.0
     actor: Actor = field(default_factory=Actor.current)
+    #: The audit log's settings; None: the config file's ``audit`` section, else defaults.
+    audit: AuditPolicy | None = None
+    #: The repositories the running operation opened (the audit log writes to them).
+    audit_targets: list[AuditTarget] = field(default_factory=list, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if self.cache_dir is None and self.config is not None and self.config.cache_dir:
@@ -113,8 +119,9 @@ class OperationContext:
         return Path(path) if path else None
 
     def for_operation(self, name: str) -> OperationContext:
-        """A copy whose events carry ``name`` (the catalogue calls this)."""
-        return replace(self, events=self.events.child(name))
+        """A copy whose events carry ``name`` and that has opened no repository yet
+        (the catalogue calls this)."""
+        return replace(self, events=self.events.child(name), audit_targets=[])
 
     def with_config(self, config: RepositoryConfig) -> OperationContext:
         """The same context for another repository (the source of ``copy``)."""

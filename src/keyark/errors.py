@@ -93,6 +93,10 @@ class Hint(StrEnum):
     CONFIG_REFERENCE = "config_reference"
     #: Name a config file, or create one in the usual place.
     CONFIG_FILE = "config_file"
+    #: Make the audit log's local directory writable (or name another one).
+    AUDIT_DIR = "audit_dir"
+    #: Build the key and certificate inventory of a snapshot saved without one.
+    INVENTORY_BUILD = "inventory_build"
 
 
 class KeyarkError(Exception):
@@ -173,6 +177,12 @@ class SnapshotNotFoundError(KeyarkError):
     """No snapshot matches the given id, prefix or selector."""
 
     code = "snapshot_not_found"
+
+
+class InventoryMissingError(SnapshotNotFoundError):
+    """A snapshot has no key and certificate inventory (saved without one, not built)."""
+
+    code = "inventory_missing"
 
 
 class SourceError(KeyarkError):
@@ -259,6 +269,30 @@ class DaemonError(KeyarkError):
     """The scheduler daemon cannot start (another one runs) or did not get ready."""
 
     code = "daemon"
+
+
+class ErasureUnverifiedError(IntegrityError):
+    """After an erasure, a snapshot still lists an erased path or an index entry still
+    points at its data without retained content using it."""
+
+    code = "erasure_unverified"
+
+    def __init__(self, message: str = "", *, hint: Hint | None = None, result: object = None):
+        super().__init__(message, hint=hint)
+        #: What the erasure did and found (the operation's result), for the face to show.
+        self.result = result
+
+
+class ComplianceFailedError(KeyarkError):
+    """A compliance report has a control that fails."""
+
+    code = "compliance_failed"
+
+
+class AuditUnavailableError(KeyarkError):
+    """The audit log is required and an operation's record cannot be written."""
+
+    code = "audit_unavailable"
 
 
 class CancelledError(KeyarkError):

@@ -69,6 +69,17 @@ class Code(StrEnum):
     GENERAL = "general"
     #: A glob of a backup's file list matched no file (the line was skipped).
     SOURCE_UNMATCHED = "source.unmatched"
+    #: A metric's source (a repository, the alert store) could not be read; its series
+    #: are left out of the exposition.
+    METRICS_UNAVAILABLE = "metrics.unavailable"
+    #: The key and certificate inventory of a file or snapshot could not be made or read.
+    INVENTORY = "inventory"
+    #: An audit record could not be written (the operation ran; audit.required is off).
+    AUDIT_UNWRITTEN = "audit.unwritten"
+    #: The repository copy of the audit log could not be written (retried next time).
+    AUDIT_UPLOAD = "audit.upload"
+    #: The local audit log was missing and was restored from the repository copy.
+    AUDIT_RESTORED = "audit.restored"
 
 
 @dataclass(frozen=True, kw_only=True)

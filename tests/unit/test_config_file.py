@@ -201,14 +201,14 @@ repositories:
     s3: {access_key_id: AK, secret_access_key: {value: abc}}
   f: {url: "ftp://user:pw@host/x", password_file: /pw}
 notifications:
-  email: {recipients: [a@b], smtp_password: x}
+  - {type: email, from: k@b, recipients: [a@b], smtp: {username: k, password: x}}
 """
     problems = by_path(problems_of(text))
     assert (
         "secret cannot be written" in problems["repositories.r.s3.secret_access_key.value"].message
     )
     assert "in the URL" in problems["repositories.f.url"].message
-    assert problems["notifications.email.smtp_password"].message.endswith("use smtp_password_file")
+    assert "use password_file" in problems["notifications[0].smtp.password"].message
 
 
 def test_secret_references_are_accepted_positive_control() -> None:

@@ -33,8 +33,9 @@ def test_seed_files_import_maps_every_value() -> None:
     assert config.monitor.interval.total_seconds() == 300
     assert config.monitor.thresholds.backup_age_warning_hours == 26
     assert config.monitor.thresholds.disk_critical_percent == 90
-    assert config.notifications.email is not None
-    assert config.notifications.email.recipients == ["admin@example.com"]
+    [email] = config.notifications
+    assert email.type == "email" and email.recipients == ["admin@example.com"]
+    assert email.min_level == "warning" and email.enabled
     notes = {note.source: note.outcome for note in result.notes}
     # every leaf of both seed files is accounted for
     for file in ("backup_config.json", "monitor_config.json"):
@@ -52,6 +53,7 @@ def test_seed_files_import_maps_every_value() -> None:
     assert "below keyark's minimum" in notes["encryption.iterations"]
     assert "PLACEHOLDER" in notes["storage.backends[s3]"]
     assert "PLACEHOLDER" in notes["(passphrase)"]
+    assert "PLACEHOLDER" in notes["(smtp)"] and email.smtp.host in notes["(smtp)"]
     assert "# What became of each value:" in result.yaml_text()
 
 

@@ -28,6 +28,7 @@ from keyark.archiver.agent_cache import AgentCache
 from keyark.archiver.commands import CommandSourceSpec, command_output, graft, stream_node
 from keyark.archiver.files import FileReader, FileResult
 from keyark.archiver.filters import SourceFilter
+from keyark.archiver.inventory import InventoryRecorder
 from keyark.archiver.metadata import node_from_stat, node_type, skip_note
 from keyark.archiver.progress import Tracker
 from keyark.archiver.report import RunReport
@@ -74,8 +75,11 @@ class Archiver:
         load_tree: TreeLoader | None = None,
         force: bool = False,
         report_items: bool = False,
+        inventory: InventoryRecorder | None = None,
     ) -> None:
         self.repo = repo
+        #: Records the key material of the files saved (None: no inventory).
+        self.inventory = inventory
         self.file_cache = file_cache
         #: Reads the parent snapshot's trees (None: no parent can be read, as for an agent).
         self._load_tree = load_tree
@@ -88,7 +92,7 @@ class Archiver:
         self.force = force
         #: Saves a blob, or in a dry run only looks it up: (id, bytes added, is new).
         self._store = SizedStore(repo.blobs, dry_run=dry_run)
-        self._files = FileReader(self._store, repo.config.chunker, tracker)
+        self._files = FileReader(self._store, repo.config.chunker, tracker, inventory)
         # One thread, first in first out: a directory's tree is queued after its children's.
         self._finisher = ThreadPoolExecutor(1, thread_name_prefix="keyark-tree")
         # Asks the kernel to read a directory's files ahead of the walk (cold caches).
@@ -192,10 +196,14 @@ class Archiver:
             node.content = list(old.content)
             self.report.file_unchanged(path, st)
             saved.nodes.append(node)
+            if self.inventory is not None:
+                self.inventory.unchanged(dir_fd, name, path, st)
         elif node.type == FILE and (cached := self._cached(path, st)) is not None:
             node.content = cached
             self.report.file_unchanged(path, st)
             saved.nodes.append(node)
+            if self.inventory is not None:
+                self.inventory.unchanged(dir_fd, name, path, st)
         elif node.type == FILE:
             future = self._files.submit(dir_fd, name, path, st)
             saved.pending.append((node, future, old, path, st))
@@ -222,6 +230,8 @@ class Archiver:
             # shrunk while it was read, and size and content must agree.
             node.size = result.bytes_read
             nodes.append(node)
+            if self.inventory is not None and result.findings:
+                self.inventory.add(path, result.findings)
             if self.file_cache is not None and result.bytes_read == st.st_size:
                 # A file that changed while it was read is not cached under its old stat.
                 self.file_cache.record(path, st, result.content)

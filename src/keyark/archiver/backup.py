@@ -28,6 +28,7 @@ from keyark.archiver.inputs import (
     files_from_verbatim,
     open_stream,
 )
+from keyark.archiver.inventory import InventoryRecorder
 from keyark.archiver.progress import Tracker, count_totals
 from keyark.archiver.sources import ExcludeMatcher, normalize_sources
 from keyark.catalog.catalog import Catalog
@@ -35,10 +36,12 @@ from keyark.catalog.sync import open_catalog, sync_snapshots
 from keyark.compress import parse_compression
 from keyark.context import OperationContext
 from keyark.crypto.agents import FULL_KEY
-from keyark.errors import UsageError
+from keyark.errors import KeyarkError, UsageError
 from keyark.events import Code
+from keyark.inventory.model import Inventory
 from keyark.repo.adoption import adopt_unindexed
 from keyark.repo.agent_session import AgentRepository
+from keyark.repo.inventory import InventorySidecars, encode_inventory, snapshot_inventory
 from keyark.repo.repository import Repository
 from keyark.repo.snapshot import Snapshot, now, select_snapshot
 from keyark.repo.snapshot_trust import is_agent_snapshot, snapshot_trust
@@ -95,6 +98,9 @@ class BackupOptions:
     #: Commands whose standard output is stored as a file of the same snapshot (at its
     #: path); one that fails fails the backup and no snapshot is saved.
     command_sources: list[CommandSourceSpec] = field(default_factory=list)
+    #: Record the key and certificate inventory of the files backed up, sealed in the
+    #: snapshot (see docs/inventory.md).
+    inventory: bool = True
 
 
 def backup(
@@ -153,6 +159,9 @@ def backup(
             )
             if options.count_totals and not stream:
                 count_totals(tracker, sources, filters)
+            recorder = None
+            if options.inventory and not options.dry_run and not stream:
+                recorder = InventoryRecorder(_parent_inventory(full, parent))
             archiver = Archiver(
                 repo,
                 filters,
@@ -163,6 +172,7 @@ def backup(
                 load_tree=None if full is None else full.blobs.load_tree,
                 force=options.force,
                 report_items=options.report_items,
+                inventory=recorder,
             )
             if stream:
                 with open_stream(options.stdin_command) as content:
@@ -195,6 +205,8 @@ def backup(
                 summary=_snapshot_summary(summary),
                 program_version=f"keyark {__version__}",
             )
+            if recorder is not None:
+                snapshot.inventory = _record_inventory(recorder, started, ctx)
             summary.snapshot_id = repo.snapshots.save(snapshot)
         if catalog is not None:
             catalog.add_snapshots([snapshot])
@@ -244,6 +256,34 @@ def _prepare_full_key(
         and snapshot_trust(repo.keys.keyring, s) == FULL_KEY
     ]
     return same[-1] if same else None
+
+
+def _parent_inventory(repo: Repository | None, parent: Snapshot | None) -> Inventory | None:
+    """The parent snapshot's inventory (inside it, else its sidecar), or None.
+
+    Without it, unchanged files are looked at again; a damaged one only costs that.
+    """
+    if repo is None or parent is None:
+        return None
+    try:
+        stored = repo.snapshots.load(parent.id)  # the catalog keeps no inventory
+        found = snapshot_inventory(stored)
+        if found is None:
+            found = InventorySidecars(repo.backend, repo.keys).load(parent.id)
+    except KeyarkError:
+        return None
+    return found
+
+
+def _record_inventory(
+    recorder: InventoryRecorder, started: datetime, ctx: OperationContext
+) -> bytes:
+    """The encoded inventory of this backup, warning about files it could not parse."""
+    for failure in recorder.failures:
+        ctx.events.warn(
+            Code.INVENTORY, f"key material not recognised in {failure}", subject=failure
+        )
+    return encode_inventory(recorder.finish(started))
 
 
 def _rotation_check(repo: Repository, ctx: OperationContext, *, rotate_if_due: bool) -> None:

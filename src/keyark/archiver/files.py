@@ -16,10 +16,12 @@ from dataclasses import dataclass
 from typing import BinaryIO
 
 from keyark.archiver import walk
+from keyark.archiver.inventory import HeadCapture, InventoryRecorder
 from keyark.archiver.progress import Tracker
 from keyark.archiver.sizes import Added, SizedStore
 from keyark.chunker import ChunkerParams
 from keyark.errors import SourceError
+from keyark.inventory.model import MAX_CANDIDATE_SIZE, Finding
 from keyark.repo.objects import ContentWriter, Store, StoredContent, StreamReadError
 
 SMALL_FILE = 256 * 1024
@@ -42,6 +44,8 @@ class FileResult:
     data_added: int = 0
     #: How long reading and storing the file took.
     seconds: float = 0.0
+    #: The key material recognised in it (None: not a candidate, or no inventory).
+    findings: list[Finding] | None = None
 
 
 class FileReader:
@@ -52,8 +56,11 @@ class FileReader:
         store: SizedStore,
         chunker: ChunkerParams,
         tracker: Tracker,
+        inventory: InventoryRecorder | None = None,
     ) -> None:
         self._store = store
+        #: Records key material from the bytes read (None: no inventory).
+        self.inventory = inventory
         self._chunker_params = chunker
         self.tracker = tracker
         self._file_pool = ThreadPoolExecutor(FILE_WORKERS, thread_name_prefix="keyark-read")
@@ -79,16 +86,19 @@ class FileReader:
             cancel=self.tracker.cancel,
         )
 
-    def _read(self, path: str, fd: int, size: int) -> FileResult:
+    def _read(self, path: str, fd: int, size: int, st: os.stat_result) -> FileResult:
         """Read and store the open file ``fd`` (of ``size`` bytes when opened); closes it."""
         started = time.monotonic()
         try:
             if size < SMALL_FILE:
                 store, added = self._store.for_item()
                 writer = self._writer(path, store, large=False)
-                result = _result(writer.write(_read_all(fd, size)), added)
+                data = _read_all(fd, size)
+                result = _result(writer.write(data), added)
+                if self.inventory is not None:
+                    result.findings = self.inventory.inspect(path, data, st)
             else:
-                result = self._read_large(path, fd)
+                result = self._read_large(path, fd, size, st)
         except OSError as error:
             return FileResult([], 0, 0, 0, f"{path}: {error.strerror}")
         finally:
@@ -96,12 +106,23 @@ class FileReader:
         result.seconds = time.monotonic() - started
         return result
 
-    def _read_large(self, path: str, fd: int) -> FileResult:
+    def _read_large(self, path: str, fd: int, size: int, st: os.stat_result) -> FileResult:
         """Chunk the descriptor we opened (not whatever the path names by now)."""
         store, added = self._store.for_item()
         try:
             with os.fdopen(os.dup(fd), "rb", buffering=0) as stream:
-                return _result(self._writer(path, store, large=True).write_stream(stream), added)
+                if self.inventory is None or size > MAX_CANDIDATE_SIZE:
+                    return _result(
+                        self._writer(path, store, large=True).write_stream(stream), added
+                    )
+                # It may be a candidate: its bytes are kept as they are read (no reopen).
+                capture = HeadCapture(stream, MAX_CANDIDATE_SIZE + 1)
+                writer = self._writer(path, store, large=True)
+                result = _result(writer.write_stream(capture), added)  # type: ignore[arg-type]
+                result.findings = self.inventory.inspect(
+                    path, capture.head, st, size=result.bytes_read
+                )
+                return result
         except StreamReadError as error:
             return FileResult([], error.bytes_read, 0, 0, f"{path}: {error.cause.strerror}")
 
@@ -126,13 +147,13 @@ class FileReader:
             # Small files are read on the walking thread: a hand-off to a worker costs
             # more (GIL contention) than the read itself.
             done: Future[FileResult] = Future()
-            done.set_result(self._read(path, fd, size))
+            done.set_result(self._read(path, fd, size, st))
             self.tracker.add(1, 0, path)
             return done
 
         def job() -> FileResult:
             try:
-                result = self._read(path, fd, size)
+                result = self._read(path, fd, size, st)
                 self.tracker.add(1, 0, path)
                 return result
             finally:

@@ -74,6 +74,11 @@ from keyark.errors import EXIT_PARTIAL, UsageError
 )
 @click.option("--parent", metavar="SNAPSHOT", help="Compare with SNAPSHOT, not the latest.")
 @click.option("-f", "--force", is_flag=True, help="Read every file again (no parent snapshot).")
+@click.option(
+    "--no-inventory",
+    is_flag=True,
+    help="Record no key and certificate inventory in the snapshot.",
+)
 @global_options
 @click.pass_context
 def command(
@@ -101,6 +106,7 @@ def command(
     when: str | None,
     parent: str | None,
     force: bool,
+    no_inventory: bool,
 ) -> int:
     """Back up PATHS into the repository.
 
@@ -142,6 +148,7 @@ def command(
         parent=parent,
         force=force,
         report_items=view.wants_items,
+        inventory=not no_inventory,
     )
     with out.progress("backup"):
         summary = ops.backup(context, options)

@@ -21,6 +21,8 @@ if TYPE_CHECKING:
     from keyark.daemon.service import DaemonPlaces
 #: ``daemon status``: not running (LSB).
 EXIT_NOT_RUNNING = 3
+#: ``daemon status`` shows the alert deliveries that failed this many hours back.
+FAILURE_WINDOW_HOURS = 24
 
 
 @click.group("daemon", invoke_without_command=True)
@@ -127,8 +129,10 @@ def status(ctx: click.Context) -> None:
     settings = settings_of(ctx)
     places = _places(ctx)
     found = daemon_status(PidFile(places.pid_file))
+    failures = _failed_deliveries(ctx)
     if settings.json:
-        click.echo(_json(found.to_dict() | {"log_file": str(places.log_file)}))
+        extra = {"log_file": str(places.log_file), "failed_deliveries": failures}
+        click.echo(_json(found.to_dict() | extra))
     elif found.running:
         since = (
             ""
@@ -139,8 +143,29 @@ def status(ctx: click.Context) -> None:
     else:
         stale = f" (stale pid file {found.pid_file}: its process is gone)" if found.stale else ""
         click.echo(f"keyark daemon is not running{stale}")
+    if failures and not settings.json:
+        click.echo(f"failed alert deliveries in the last {FAILURE_WINDOW_HOURS} h:")
+        for channel in sorted({failure["channel"] for failure in failures}):
+            mine = [failure for failure in failures if failure["channel"] == channel]
+            last = mine[-1]
+            click.echo(
+                f"  {channel}: {len(mine)} failed attempt(s), last at {last['time']}: "
+                f"{last.get('error') or 'no reason recorded'}"
+            )
     if not found.running:
         ctx.exit(EXIT_NOT_RUNNING)
+
+
+def _failed_deliveries(ctx: click.Context) -> list[dict[str, Any]]:
+    """The alert deliveries that failed in the last :data:`FAILURE_WINDOW_HOURS` hours."""
+    from datetime import UTC, datetime, timedelta
+
+    from keyark import ops
+    from keyark.daemon.config_file import find_config, load_config
+
+    config = load_config(find_config(config_file_given(ctx)))
+    since = datetime.now(UTC) - timedelta(hours=FAILURE_WINDOW_HOURS)
+    return [delivery.to_dict() for delivery in ops.failed_deliveries(config, since)]
 
 
 def _places(ctx: click.Context) -> DaemonPlaces:

@@ -8,6 +8,7 @@ from datetime import datetime
 import click
 
 from keyark import ops
+from keyark.errors import UsageError
 from keyark.cli.render import Output, flag_marker, printable
 from keyark.cli.settings import global_options
 from keyark.cli.snapshots import filter_options, make_filter
@@ -31,8 +32,29 @@ def _plain_paths(out: Output, matches: Sequence[ops.FindMatch]) -> None:
         out.result(printable(path) + marker)
 
 
+def _fingerprint_matches(out: Output, result: ops.FindResult) -> None:
+    """The snapshots and paths holding the fingerprint: a table, or JSON."""
+    if out.json:
+        out.emit_json(result.to_dict())
+        return
+    rows = [
+        (
+            m.snapshot.short_id + flag_marker(m.snapshot.extra.get("trust")),
+            printable(m.finding.path),
+            m.finding.kind,
+            m.finding.subject or m.finding.name or "",
+        )
+        for m in result.fingerprint_matches
+    ]
+    out.table(["Snapshot", "Path", "Kind", "Subject or name"], rows)
+    summary = f"{counted(len(rows), 'match')} in {counted(result.snapshots, 'snapshot')}"
+    if result.without_inventory:
+        summary += f" ({counted(result.without_inventory, 'snapshot')} without inventory)"
+    out.print(summary)
+
+
 @click.command("find")
-@click.argument("pattern")
+@click.argument("pattern", required=False, default="")
 @click.option(
     "-s",
     "--snapshot",
@@ -43,6 +65,11 @@ def _plain_paths(out: Output, matches: Sequence[ops.FindMatch]) -> None:
 )
 @click.option("-O", "--oldest", metavar="TIME", help="Only entries modified at or after TIME.")
 @click.option("-N", "--newest", metavar="TIME", help="Only entries modified at or before TIME.")
+@click.option(
+    "--fingerprint",
+    metavar="SHA256:HEX",
+    help="Find the snapshots and paths holding a key or certificate with this fingerprint.",
+)
 @filter_options
 @global_options
 @click.pass_context
@@ -52,6 +79,7 @@ def command(
     snapshots: tuple[str, ...],
     oldest: str | None,
     newest: str | None,
+    fingerprint: str | None,
     hosts: tuple[str, ...],
     tags: tuple[str, ...],
     paths: tuple[str, ...],
@@ -60,13 +88,25 @@ def command(
 
     On a terminal, a table of the matches; in a pipe, each matching path once, one
     per line (marked [FLAGGED: ...] if only flagged snapshots hold it). TIME is
-    'YYYY-MM-DD[ HH:MM[:SS]]' (local time unless an offset is given).
+    'YYYY-MM-DD[ HH:MM[:SS]]' (local time unless an offset is given). With
+    --fingerprint instead of PATTERN: every snapshot and path whose key and
+    certificate inventory holds that key or certificate.
     """
     out, context = start(ctx)
+    if bool(pattern) == bool(fingerprint):
+        raise UsageError("give a PATTERN or --fingerprint, one of them")
     options = ops.FindOptions(
-        pattern, make_filter(hosts, tags, paths), list(snapshots), _time(oldest), _time(newest)
+        pattern,
+        make_filter(hosts, tags, paths),
+        list(snapshots),
+        _time(oldest),
+        _time(newest),
+        fingerprint=fingerprint,
     )
     result = ops.find(context, options)
+    if fingerprint:
+        _fingerprint_matches(out, result)
+        return
     if out.json:
         out.emit_json(result.json_groups())
         return

@@ -43,6 +43,11 @@ WORDING: dict[Hint, str] = {
     Hint.CONFIG_FILE: (
         "give --config FILE (or KEYARK_CONFIG) or create ./keyark.yaml ('keyark config init')"
     ),
+    Hint.AUDIT_DIR: (
+        "make the audit directory writable, or set audit.local_dir in the config file"
+        " (default: KEYARK_STATE_DIR/audit)"
+    ),
+    Hint.INVENTORY_BUILD: "build it with 'keyark inventory build SNAPSHOT'",
 }
 
 

@@ -63,7 +63,13 @@ VERBS = {
     "daemon": "keyark.cli.daemon",
     "schedule": "keyark.cli.schedule",
     "history": "keyark.cli.history",
+    "audit": "keyark.cli.audit",
     "run": "keyark.cli.run",
+    "inventory": "keyark.cli.inventory",
+    "metrics": "keyark.cli.metrics",
+    "monitor": "keyark.cli.monitor",
+    "erase": "keyark.cli.erase",
+    "compliance": "keyark.cli.compliance",
 }
 #: Verb -> its one-line help, so ``keyark --help`` imports no verb (a verb missing
 #: here is imported for its help; tests/unit/test_cli_startup.py keeps both in step).
@@ -99,7 +105,15 @@ SUMMARIES: dict[str, str] = {
     "daemon": "Run the scheduler in the foreground, or start, stop or show it in the background.",
     "schedule": "Show each job and maintenance task: its schedule, last run and next time.",
     "history": "List the runs of jobs and maintenance tasks (all, or JOB's), oldest first.",
+    "audit": "Read, verify and export the audit log.",
     "run": "Run JOBs of the config file now: hooks, backup, verify, forget, copies.",
+    "inventory": (
+        "List the key material of a snapshot: certificates, keys, what expires, what is weak."
+    ),
+    "metrics": "Print the Prometheus metrics of the config's jobs and repositories, or write them.",
+    "monitor": "Run health checks, list alerts, or send a test alert.",
+    "erase": "Erase paths from the repository: rewrite, forget, prune, then prove they are gone.",
+    "compliance": "Report PCI DSS and GDPR compliance evidence gathered from the repository.",
 }
 #: Modules that add subcommands to a verb's group when it loads.
 EXTENSIONS = {"key": ["keyark.cli.rotation"]}

@@ -12,8 +12,8 @@ a key file, PKCS#11, an agent credential); an inline secret is refused.
   schedule and catch-up, retention, prune, verify, copy targets, hooks.
 - :class:`MaintenanceSection`: scheduled check, prune and key rotation.
 - :class:`SchedulerSection`: the daemon's time zone, parallelism, state and log places.
-- :class:`MonitorSection`, :class:`NotificationsSection`: their place for the monitoring
-  issue (thresholds and channels).
+- :class:`MonitorSection`: health-check thresholds and interval.
+- ``notifications``: alert channels (:mod:`keyark.config.notifications`).
 """
 
 from __future__ import annotations
@@ -39,6 +39,8 @@ from keyark.config.models import (
     RepositoryConfig,
     RepositorySpec,
 )
+from keyark.config.metrics import MetricsSection
+from keyark.config.notifications import ChannelList, EmailChannel
 from keyark.config.secrets import SecretRef
 from keyark.errors import UsageError
 
@@ -350,6 +352,42 @@ class MonitorThresholds(_Section):
     """Warn when a data key is this old."""
     key_age_critical_days: int = Field(default=90, ge=1)
     """Alert when a data key is this old."""
+    slot_age_warning_days: int | None = Field(default=None, ge=1)
+    """Warn when a key slot (passphrase, key file, HSM) is this old; none: never."""
+    cert_expiry_warning_days: int = Field(default=30, ge=0)
+    """Warn when a certificate in the latest snapshot expires within this many days."""
+    cert_expiry_critical_days: int = Field(default=7, ge=0)
+    """Alert when a certificate in the latest snapshot expires within this many days."""
+    repository_quota: str | None = None
+    """Warn when a repository's stored size exceeds this (``500G``); none: no quota."""
+    backend_latency_warning_seconds: float = Field(default=5.0, gt=0)
+    """Warn when reading a repository's config takes longer than this."""
+    integrity_warning_days: int = Field(default=35, ge=1)
+    """Warn when the last successful scheduled check is older than this."""
+    load_warning_per_cpu: float = Field(default=2.0, gt=0)
+    """Warn when the 5-minute load average per CPU exceeds this."""
+    load_critical_per_cpu: float = Field(default=4.0, gt=0)
+    """Alert when the 5-minute load average per CPU exceeds this."""
+    memory_warning_percent: float = Field(default=90, gt=0, le=100)
+    """Warn when this much memory is in use."""
+    memory_critical_percent: float = Field(default=95, gt=0, le=100)
+    """Alert when this much memory is in use."""
+    swap_warning_percent: float = Field(default=50, gt=0, le=100)
+    """Warn when this much swap is in use."""
+    swap_critical_percent: float = Field(default=80, gt=0, le=100)
+    """Alert when this much swap is in use."""
+
+    @field_validator("repository_quota")
+    @classmethod
+    def _quota(cls, value: str | None) -> str | None:
+        if value is not None:
+            from keyark.units import parse_size
+
+            try:
+                parse_size(value, "repository_quota")
+            except UsageError as error:
+                raise ValueError(str(error)) from None
+        return value
 
 
 class MonitorSection(_Section):
@@ -363,32 +401,17 @@ class MonitorSection(_Section):
     """When a check warns or alerts."""
 
 
-class EmailChannel(_Section):
-    """Alerts by e-mail."""
+class AuditSection(_Section):
+    """The audit log (see docs/audit.md)."""
 
-    enabled: bool = True
-    """Send alerts by e-mail."""
-    recipients: list[str] = Field(default_factory=list)
-    """Addresses alerts go to."""
-    sender: str | None = None
-    """The From address."""
-    smtp_host: str = "localhost"
-    """The SMTP server."""
-    smtp_port: int = Field(default=25, ge=1, le=65535)
-    """The SMTP server's port."""
-    smtp_user: str | None = None
-    """The SMTP user name."""
-    smtp_password_file: str | None = None
-    """A file holding the SMTP password."""
-    starttls: bool = False
-    """Use STARTTLS."""
-
-
-class NotificationsSection(_Section):
-    """Alert channels (the monitoring issue adds Slack, webhooks and syslog)."""
-
-    email: EmailChannel | None = None
-    """Alerts by e-mail."""
+    required: bool = False
+    """Refuse to run an operation whose audit record cannot be written (fail-closed)."""
+    retention: Duration = timedelta(days=365)
+    """Keep audit records at least this long (keyark never deletes them)."""
+    local_dir: str | None = None
+    """The local copy of the log; none: ``<state_dir>/audit``."""
+    checkpoint_every: int = Field(default=10, ge=1, le=10_000)
+    """Records between two signed checkpoints of one writer."""
 
 
 class KeyarkConfig(_Section):
@@ -406,8 +429,12 @@ class KeyarkConfig(_Section):
     """The daemon's settings."""
     monitor: MonitorSection = Field(default_factory=MonitorSection)
     """Health checks."""
-    notifications: NotificationsSection = Field(default_factory=NotificationsSection)
-    """Alert channels."""
+    notifications: ChannelList = Field(default_factory=list)
+    """Alert channels: each with a ``type`` (email, slack, webhook, syslog, apprise)."""
+    metrics: MetricsSection = Field(default_factory=MetricsSection)
+    """Prometheus metrics."""
+    audit: AuditSection = Field(default_factory=AuditSection)
+    """The audit log."""
 
     @model_validator(mode="after")
     def _document_checks(self) -> KeyarkConfig:
@@ -442,9 +469,9 @@ __all__ = [
     "JobSpec",
     "KeyarkConfig",
     "MaintenanceSection",
+    "MetricsSection",
     "MonitorSection",
     "MonitorThresholds",
-    "NotificationsSection",
     "PruneTask",
     "Rate",
     "RepositoryEntry",

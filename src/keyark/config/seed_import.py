@@ -26,6 +26,9 @@ JOB = "keys"
 PASSWORD_FILE = "/etc/keyark/password"  # noqa: S105 (a path, not a secret)
 S3_URL = "s3://CHANGE-ME-bucket/keyark"
 SOURCES = ["/etc/keyark/keys"]
+SMTP_HOST = "smtp.CHANGE-ME.example"
+SENDER = "keyark@CHANGE-ME.example"
+RECIPIENT = "ops@CHANGE-ME.example"
 #: Thresholds the monitor section knows (the rest are dropped with a note).
 THRESHOLDS = (
     "backup_age_warning_hours",
@@ -285,21 +288,39 @@ class _Converter:
         email = _section(_section(data, "notifications"), "email")
         if not email:
             return
-        channel: dict[str, Any] = {}
+        channel: dict[str, Any] = {
+            "type": "email",
+            "min_level": "warning",
+            "smtp": {"host": SMTP_HOST},
+            "from": SENDER,
+        }
         if "enabled" in email:
             channel["enabled"] = bool(email["enabled"])
-            self.note(
-                "notifications.email.enabled", email["enabled"], "notifications.email.enabled"
-            )
+            self.note("notifications.email.enabled", email["enabled"], "notifications[0].enabled")
         recipients = email.get("recipients")
-        if isinstance(recipients, list):
+        if isinstance(recipients, list) and recipients:
             channel["recipients"] = [str(item) for item in recipients]
             self.note(
                 "notifications.email.recipients",
                 recipients,
-                "notifications.email.recipients",
+                "notifications[0].recipients (an email channel, min_level warning)",
             )
-        self.result.document["notifications"] = {"email": channel}
+        else:
+            channel["recipients"] = [RECIPIENT]
+            self.note(
+                "notifications.email.recipients",
+                recipients,
+                f"notifications[0].recipients: {RECIPIENT} is a PLACEHOLDER (the seed names "
+                "no recipient): set it",
+            )
+        self.note(
+            "(smtp)",
+            SMTP_HOST,
+            f"notifications[0].smtp.host: {SMTP_HOST} and from: {SENDER} are PLACEHOLDERS "
+            "(the seed files name no mail server): set the server, port, starttls or tls, "
+            "and username with password_file when it needs a login",
+        )
+        self.result.document["notifications"] = [channel]
 
     def leftovers(self, data: Mapping[str, Any]) -> None:
         for source, value in _leaves(data, ""):

@@ -62,6 +62,21 @@ maintenance:
 scheduler:
   # timezone: Europe/Berlin             # default: this machine's zone
   max_parallel_jobs: 1
+
+# Alert channels for health checks and job events; each sends alerts at or above min_level
+# (info | warning | critical), a repeat at most every repeat_interval (24h), and with
+# digest: "daily at 08:00" also a daily summary. Secrets only by reference (files).
+# notifications:
+#   - type: email
+#     min_level: warning
+#     smtp: {host: smtp.example.com, port: 587, starttls: true, username: keyark,
+#            password_file: /etc/keyark/smtp-password}
+#     from: keyark@example.com
+#     recipients: [ops@example.com]
+#   - {type: slack, min_level: critical, webhook_url_file: /etc/keyark/slack-url}
+#   - {type: webhook, url: "https://hooks.example.com/keyark", secret_file: /etc/keyark/hmac}
+#   - {type: syslog, address: "udp://127.0.0.1:514", facility: local0}
+#   - {type: apprise, min_level: critical, url_file: /etc/keyark/apprise-urls}
 """
 
 

@@ -111,8 +111,11 @@ class Scheduler:
         rng: random.Random | None = None,
         max_sleep: float = MAX_SLEEP,
         jump_threshold: float = JUMP_THRESHOLD,
+        on_run_end: Callable[[], None] | None = None,
     ) -> None:
         self._config = config
+        #: Called (in the worker thread) after each run ended and was recorded.
+        self._on_run_end = on_run_end
         self._tasks = scheduled_tasks(config)
         self._store = store
         self._clock: Clock = clock or SystemClock()
@@ -432,6 +435,11 @@ class Scheduler:
             with self._lock:
                 self._running.pop(task.name, None)
                 self._alarm.cancel()
+            if self._on_run_end is not None:
+                try:
+                    self._on_run_end()
+                except Exception as error:  # a listener never ends the scheduler
+                    self._log.error("after %s %s: %s", task.kind, task.name, error)
 
     def _record_failure(self, active: _Active, error: BaseException) -> None:
         from keyark import ops

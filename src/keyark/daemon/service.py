@@ -102,6 +102,7 @@ class Daemon:
         self.debug = debug
         self.logger = logging.getLogger(logs.LOGGER_NAME)
         self._failure: BaseException | None = None
+        self._monitor: ops.MonitorLoop | None = None
 
     def serve(self) -> int:
         """Run until stopped; 0 after a graceful stop, 1 if the scheduler failed."""
@@ -131,12 +132,16 @@ class Daemon:
             self.places.state_dir,
         )
         store = ops.state_store(self.config)
-        scheduler = Scheduler(self.config, store, logger=self.logger)
+        monitor = ops.MonitorLoop(self.config, store.directory, logger=self.logger)
+        self._monitor = monitor
+        scheduler = Scheduler(self.config, store, logger=self.logger, on_run_end=monitor.run_ended)
+        metrics = ops.start_metrics_server(lambda: self.config, store, self.logger)
         stop = CancelToken()
         signals: queue.SimpleQueue[int] = queue.SimpleQueue()
 
         def ready() -> None:
             pid_file.write(pid)
+            monitor.start()
             notify("READY=1")
             self.logger.info("ready: %d jobs, pid file %s", len(self.config.jobs), pid_file.path)
 
@@ -153,6 +158,9 @@ class Daemon:
                     self._on_signal(number, scheduler, stop)
                 worker.join()
         finally:
+            monitor.stop()
+            if metrics is not None:
+                metrics.close()
             pid_file.remove(pid)
         if self._failure is not None:
             return EXIT_ERROR
@@ -206,6 +214,8 @@ class Daemon:
                 "the state directory, log file and pid file stay as they are until a restart"
             )
         scheduler.reload(config)
+        if self._monitor is not None:
+            self._monitor.reload(config)
         self.config = config
         self.logger.info("reloaded: %d jobs", len(config.jobs))
         return True

@@ -27,6 +27,7 @@ if TYPE_CHECKING:  # every name for type checkers; at run time each is imported 
     from keyark.context import Actor as Actor
     from keyark.context import OperationContext as OperationContext
     from keyark.ops.agents import *  # noqa: F403
+    from keyark.ops.audit import *  # noqa: F403
     from keyark.ops.backend import *  # noqa: F403
     from keyark.ops.backup import *  # noqa: F403
     from keyark.ops.browse import *  # noqa: F403
@@ -36,12 +37,17 @@ if TYPE_CHECKING:  # every name for type checkers; at run time each is imported 
     from keyark.ops.catalogue import Result as Result
     from keyark.ops.catalogue import operation as operation
     from keyark.ops.check import *  # noqa: F403
+    from keyark.ops.compliance import *  # noqa: F403
     from keyark.ops.copy import *  # noqa: F403
     from keyark.ops.debug import *  # noqa: F403
     from keyark.ops.dump import *  # noqa: F403
+    from keyark.ops.erase import *  # noqa: F403
     from keyark.ops.forget import *  # noqa: F403
+    from keyark.ops.inventory import *  # noqa: F403
     from keyark.ops.jobs import *  # noqa: F403
     from keyark.ops.keys import *  # noqa: F403
+    from keyark.ops.metrics import *  # noqa: F403
+    from keyark.ops.monitor import *  # noqa: F403
     from keyark.ops.prune import *  # noqa: F403
     from keyark.ops.repair import *  # noqa: F403
     from keyark.ops.repository import *  # noqa: F403
@@ -70,6 +76,22 @@ OPERATIONS: dict[str, tuple[str, ...]] = {
         "agent_add",
         "agent_list",
         "agent_revoke",
+    ),
+    "audit": (
+        "EXPORT_FORMATS",
+        "AuditExport",
+        "AuditExportOptions",
+        "AuditLogOptions",
+        "AuditLogResult",
+        "AuditPolicy",
+        "AuditProblem",
+        "AuditRecord",
+        "AuditVerifyOptions",
+        "AuditVerifyResult",
+        "Checkpoint",
+        "audit_export",
+        "audit_log",
+        "audit_verify",
     ),
     "backend": (
         "BackendCheckOptions",
@@ -107,6 +129,17 @@ OPERATIONS: dict[str, tuple[str, ...]] = {
         "Problem",
         "check",
     ),
+    "compliance": (
+        "REPORT_FORMATS",
+        "STANDARDS",
+        "ComplianceOptions",
+        "ComplianceReport",
+        "ControlResult",
+        "EvidenceItem",
+        "Status",
+        "compliance_report",
+        "render_report",
+    ),
     "copy": (
         "CopyOptions",
         "CopySummary",
@@ -124,6 +157,14 @@ OPERATIONS: dict[str, tuple[str, ...]] = {
         "DumpResult",
         "dump",
     ),
+    "erase": (
+        "AffectedSnapshot",
+        "EraseOptions",
+        "Erasure",
+        "ErasureProof",
+        "RetainedBlob",
+        "erase",
+    ),
     "forget": (
         "DEFAULT_GROUP_BY",
         "UNLIMITED",
@@ -137,6 +178,20 @@ OPERATIONS: dict[str, tuple[str, ...]] = {
         "parse_calendar_duration",
         "parse_group_by",
         "parse_keep_tag",
+    ),
+    "inventory": (
+        "Finding",
+        "InventoryBuildOptions",
+        "InventoryBuildResult",
+        "InventoryChanges",
+        "InventoryDiffOptions",
+        "InventoryDiffResult",
+        "InventoryMissingError",
+        "InventoryOptions",
+        "InventoryResult",
+        "inventory",
+        "inventory_build",
+        "inventory_diff",
     ),
     "jobs": (
         "MAINTENANCE_TASKS",
@@ -172,6 +227,36 @@ OPERATIONS: dict[str, tuple[str, ...]] = {
         "normalize_share",
         "read_share_file",
         "share_threshold",
+    ),
+    "metrics": (
+        "METRICS",
+        "TEXTFILE_NAME",
+        "MetricSpec",
+        "MetricsExposition",
+        "MetricsOptions",
+        "MetricsServer",
+        "metrics",
+        "start_metrics_server",
+    ),
+    "monitor": (
+        "CHECK_NAMES",
+        "Alert",
+        "AlertHistory",
+        "AlertStore",
+        "CheckResult",
+        "Delivery",
+        "Level",
+        "MonitorAlertsOptions",
+        "MonitorCheckOptions",
+        "MonitorLoop",
+        "MonitorReport",
+        "TestNotifyOptions",
+        "TestNotifyResult",
+        "failed_deliveries",
+        "monitor_alerts",
+        "monitor_check",
+        "monitor_state_dir",
+        "monitor_test_notify",
     ),
     "prune": (
         "PruneOptions",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from keyark.catalog.browse import Change as Change
 from keyark.catalog.browse import FindMatch as FindMatch
@@ -14,10 +14,15 @@ from keyark.catalog.browse import list_entries, restic_find_groups, rfc3339
 from keyark.catalog.snapshots import browsing, choose_snapshots, find_snapshot
 from keyark.catalog.trees import Entry as Entry
 from keyark.context import OperationContext
+from keyark.errors import KeyarkError, UsageError
+from keyark.events import Code
 from keyark.ops.catalogue import operation
 from keyark.ops.session import opened
 from keyark.repo.snapshot import Snapshot, SnapshotFilter
 from keyark.repo.tree import exact_text
+
+if TYPE_CHECKING:
+    from keyark.catalog.inventories import FingerprintMatch
 
 
 @dataclass
@@ -92,14 +97,18 @@ class FindOptions:
     ``snapshots`` (ids, prefixes or ``latest``) limits the search to those (``latest``
     narrowed by ``selection``); otherwise every snapshot ``selection`` matches is
     searched. ``oldest``/``newest`` bound the entries' modification time (restic's
-    ``--oldest``/``--newest``).
+    ``--oldest``/``--newest``). With ``fingerprint`` (``SHA256:<hex>``, bare hex or
+    OpenSSH's ``SHA256:<base64>``) instead of a pattern: the snapshots and paths whose
+    key and certificate inventory holds a key or certificate with that fingerprint or
+    public-key fingerprint.
     """
 
-    pattern: str
+    pattern: str = ""
     selection: SnapshotFilter = field(default_factory=SnapshotFilter)
     snapshots: list[str] = field(default_factory=list)
     oldest: datetime | None = None
     newest: datetime | None = None
+    fingerprint: str | None = None
 
 
 @dataclass
@@ -112,12 +121,38 @@ class FindResult:
 
     matches: list[FindMatch] = field(default_factory=list)
     snapshots: int = 0
+    #: The fingerprint searched for (normalised), and what holds it.
+    fingerprint: str | None = None
+    fingerprint_matches: list[FingerprintMatch] = field(default_factory=list)
+    #: Snapshots searched for a fingerprint that have no inventory.
+    without_inventory: int = 0
 
     def json_groups(self) -> list[dict[str, Any]]:
         """restic's ``find --json`` document (what the CLI prints)."""
         return restic_find_groups(self.matches)
 
+    def fingerprint_rows(self) -> list[dict[str, Any]]:
+        """One object per snapshot and finding holding the fingerprint."""
+        return [
+            {
+                "snapshot": m.snapshot.id,
+                "short_id": m.snapshot.short_id,
+                "time": m.snapshot.time.isoformat(),
+                "trust": m.snapshot.extra.get("trust"),
+                **m.finding.to_dict(),
+            }
+            for m in self.fingerprint_matches
+        ]
+
     def to_dict(self) -> dict[str, Any]:
+        if self.fingerprint is not None:
+            return {
+                "fingerprint": self.fingerprint,
+                "results": self.fingerprint_rows(),
+                "hits": len(self.fingerprint_matches),
+                "snapshots": self.snapshots,
+                "without_inventory": self.without_inventory,
+            }
         return {
             "results": self.json_groups(),
             "hits": len(self.matches),
@@ -132,12 +167,47 @@ def _ns(moment: datetime | None) -> int | None:
 @operation("find", options=FindOptions, result=FindResult, mutates=False)
 def find(ctx: OperationContext, options: FindOptions) -> FindResult:
     """Find entries whose name matches a glob, across snapshots."""
+    if options.fingerprint is not None:
+        return _find_fingerprint(ctx, options)
+    if not options.pattern:
+        raise UsageError("give a pattern to look for (or a fingerprint)")
     with opened(ctx) as repo:
         chosen = choose_snapshots(repo, ctx, options.snapshots, options.selection)
         window = (_ns(options.oldest), _ns(options.newest))
         with browsing(repo, ctx) as load:
             found = find_matches(load, chosen, options.pattern, *window)
             return FindResult(found, len(chosen))
+
+
+def _find_fingerprint(ctx: OperationContext, options: FindOptions) -> FindResult:
+    """Every snapshot and path holding key material with ``options.fingerprint``."""
+    from keyark.catalog.inventories import find_fingerprint  # parsers: only when asked
+    from keyark.inventory.model import normalise_fingerprint
+
+    assert options.fingerprint is not None
+    wanted = normalise_fingerprint(options.fingerprint)
+    if wanted is None:
+        raise UsageError(
+            f"fingerprint {options.fingerprint!r} is not SHA256:<hex>, bare hex or "
+            "OpenSSH's SHA256:<base64>"
+        )
+    unreadable: list[tuple[Snapshot, KeyarkError]] = []
+    missing: list[Snapshot] = []
+    with opened(ctx) as repo:
+        chosen = choose_snapshots(repo, ctx, options.snapshots, options.selection)
+        found = list(find_fingerprint(repo, chosen, wanted, unreadable, missing))
+    for snapshot, error in unreadable:
+        ctx.events.warn(
+            Code.INVENTORY,
+            f"the inventory of snapshot {snapshot.short_id} cannot be read: {error}",
+            subject=snapshot.id,
+        )
+    return FindResult(
+        snapshots=len(chosen),
+        fingerprint=wanted,
+        fingerprint_matches=found,
+        without_inventory=len(missing),
+    )
 
 
 @dataclass

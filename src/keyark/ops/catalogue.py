@@ -60,6 +60,9 @@ class Operation(Generic[OptionsT, R]):
         ctx.cancel.check()
         if self.mutates and ctx.config is not None and ctx.config.no_lock:
             raise UsageError(f"{self.name} changes the repository, so it cannot run without a lock")
+        from keyark.audit.hook import AuditHook  # the audit log: every call passes here
+
+        audit = AuditHook.begin(ctx, self, options)  # refuses when a required log is unwritable
         clock = time.monotonic()
         ctx.events.started(describe_options(options))
         try:
@@ -67,12 +70,15 @@ class Operation(Generic[OptionsT, R]):
         except KeyarkError as error:
             hint = None if error.hint is None else str(error.hint)
             ctx.events.failed(error.code, str(error), hint, time.monotonic() - clock)
+            audit.failed(error.code)
             raise
         except BaseException as error:
             code = "interrupted" if isinstance(error, KeyboardInterrupt) else "internal"
             ctx.events.failed(code, type(error).__name__, None, time.monotonic() - clock)
+            audit.failed(code)
             raise
         shown = {} if self.secret_result else result.to_dict()
+        audit.finished(shown)
         ctx.events.finished(shown, time.monotonic() - clock)
         return result
 

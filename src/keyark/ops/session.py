@@ -7,6 +7,7 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING, TypeVar
 
 from keyark import storage
+from keyark.audit.target import AuditTarget
 from keyark.context import OperationContext
 from keyark.errors import UsageError
 from keyark.repo.repository import Repository
@@ -48,6 +49,7 @@ def bind(repo: H, ctx: OperationContext) -> H:
     repo.events = ctx.events
     repo.cancel = ctx.cancel
     repo.locks.unlocked_reads = ctx.config is not None and ctx.config.no_lock
+    ctx.audit_targets.append(AuditTarget.of(repo, ctx))  # the audit log writes there
     return repo
 
 

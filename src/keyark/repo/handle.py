@@ -15,7 +15,7 @@ from keyark.backends.base import Backend
 from keyark.cancel import NEVER, CancelToken
 from keyark.events import Events
 from keyark.repo.blob_writer import BlobWriter
-from keyark.repo.config import RepoConfig
+from keyark.repo.config import RepoConfig, derive_subkey
 from keyark.repo.lock_store import LockStore
 from keyark.repo.locks import RepositoryLock
 from keyark.repo.snapshot_store import SnapshotWriter
@@ -32,6 +32,7 @@ class RepositoryHandle(Generic[B, S]):
         #: The verified repository config.
         self.config = config
         self.locks = LockStore(backend, id_key)
+        self._audit_secret = derive_subkey(id_key, "keyark audit").secret
         #: The running operation's events and cancel token (bound by ``keyark.ops``):
         #: lock waits and warnings of the repository layer go there.
         self.events = Events()
@@ -45,6 +46,11 @@ class RepositoryHandle(Generic[B, S]):
     def repo_id(self) -> str:
         """The repository's id (64 hex digits)."""
         return self.config.repo_id
+
+    @property
+    def audit_secret(self) -> bytes:
+        """The root of the audit log's keys (derived from the keyring's id key)."""
+        return self._audit_secret
 
     @property
     def location(self) -> str:

@@ -17,6 +17,7 @@ from keyark.repo.fields import (
     Fields,
     checker,
     malformed,
+    require_bytes,
     require_hex,
     require_str,
     unpack_msgpack,
@@ -26,6 +27,8 @@ SNAPSHOT_PREFIX = "snapshots/"
 MAX_TEXT = 4096
 MAX_PATH = 4096
 MAX_ITEMS = 100_000
+#: The largest encoded (compressed) inventory a snapshot may carry.
+MAX_INVENTORY = 16 * 1024 * 1024
 _MAX_DEPTH = 8
 
 
@@ -48,6 +51,10 @@ class Snapshot:
     key_id: str = ""
     #: Extension fields for later features (agent name, signature, ...), kept verbatim.
     extra: dict[str, Any] = field(default_factory=dict)
+    #: The key and certificate inventory recorded with the backup, encoded (see
+    #: :mod:`keyark.repo.inventory`); None when none was recorded. Sealed and, for an
+    #: agent, signed with the rest of the document. Not kept by the local catalog.
+    inventory: bytes | None = field(default=None, repr=False)
     id: str = ""
 
     @property
@@ -71,6 +78,8 @@ class Snapshot:
             "program_version": self.program_version,
             "extra": self.extra,
         }
+        if self.inventory is not None:  # absent otherwise: older documents keep their bytes
+            document["inventory"] = self.inventory
         return bytes(msgpack.packb(document, use_bin_type=True))
 
     @classmethod
@@ -99,6 +108,9 @@ class Snapshot:
             program_version=fields.get_str("program_version", "", max_len=MAX_TEXT),
             key_id=key_id,
             extra=_extra(fields.get_map("extra", {}, max_items=MAX_ITEMS), what),
+            inventory=fields.get_optional(
+                "inventory", checker(require_bytes, max_len=MAX_INVENTORY)
+            ),
         )
 
     def describe(self) -> dict[str, Any]:

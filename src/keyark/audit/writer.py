@@ -1,0 +1,178 @@
+"""Appending to the audit log: chain, MAC, local line, repository object, checkpoint.
+
+:func:`write` appends one record (and any records made earlier without the keys, see
+:mod:`keyark.audit.local`) to this machine's chain for each repository the operation
+opened: under the writer's lock it reads the chain head, seals the new records,
+appends them to the local file (the record counts as written from here), stores
+every not yet uploaded record and checkpoint in the repository, and signs a
+checkpoint every ``checkpoint_every`` records. A local log found missing while the
+repository holds this writer's records is restored from there first (and reported).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from keyark.audit.local import LocalLog, WriterLog, add_pending, pending, writer_id
+from keyark.audit.policy import AuditPolicy
+from keyark.audit.record import GENESIS, AuditRecord, Checkpoint
+from keyark.audit.remote import RemoteLog
+from keyark.audit.target import AuditTarget
+from keyark.errors import FormatError, KeyarkError
+
+
+def now() -> str:
+    """The current time as recorded (UTC, ISO 8601 with microseconds)."""
+    return datetime.now(UTC).isoformat(timespec="microseconds")
+
+
+@dataclass
+class WriteReport:
+    """What happened besides the local write: repository copies missed, logs restored."""
+
+    #: (repository id, reason) for each repository copy that could not be written.
+    upload_failures: list[tuple[str, str]] = field(default_factory=list)
+    #: (repository id, records) for each local log restored from the repository copy.
+    restored: list[tuple[str, int]] = field(default_factory=list)
+
+
+def write(
+    policy: AuditPolicy, draft: dict[str, Any] | None, targets: list[AuditTarget], url: str | None
+) -> WriteReport:
+    """Append ``draft`` to the log of each target (pending for ``url`` when there is none).
+
+    With ``draft`` None only the records pending for ``url`` are chained (before the log
+    is read, so a failed unlock shows at once).
+
+    An :class:`OSError` of the local copy propagates (the record is not written);
+    a failure of the repository copy is reported and retried on the next write.
+    """
+    root = policy.root()
+    report = WriteReport()
+    if not targets:
+        if draft is not None:
+            add_pending(root, url or "", draft)
+        return report
+    new = [] if draft is None else [draft]
+    for index, target in enumerate(targets):
+        with pending(root, url if index == 0 else None) as earlier:
+            if earlier or new:
+                local = LocalLog(root, target.repo_id)
+                _write_one(policy, local, writer_id(root), target, [*earlier, *new], report)
+    return report
+
+
+def _write_one(
+    policy: AuditPolicy,
+    local: LocalLog,
+    writer: str,
+    target: AuditTarget,
+    drafts: list[dict[str, Any]],
+    report: WriteReport,
+) -> None:
+    keys = target.keys
+    with local.lock(writer):
+        log = local.read(writer)
+        backend = None
+        remote: RemoteLog | None = None
+        try:
+            backend = target.open_backend()
+            remote = RemoteLog(backend, keys)
+            if not log.records and not local.exists(writer):
+                log = _restore(local, writer, remote, log, report, target.repo_id)
+        except (KeyarkError, OSError) as error:
+            report.upload_failures.append((target.repo_id, str(error)))
+            remote = None
+        try:
+            seq, head = log.head
+            lines: list[dict[str, Any]] = []
+            for draft in map(_adopted(target.repo_id), drafts):
+                if draft is None:
+                    continue  # a damaged pending line (the state directory is untrusted)
+                seq += 1
+                record = keys.seal(AuditRecord(writer=writer, seq=seq, prev=head, **draft))
+                head = record.chain_hash()
+                log.records.append(record)
+                lines.append({"type": "record", "record": record.to_dict()})
+            if seq - log.last_checkpoint >= policy.checkpoint_every:
+                point = keys.sign(Checkpoint(writer, seq, head, now()))
+                log.checkpoints.append(point)
+                lines.append({"type": "checkpoint", "checkpoint": point.to_dict()})
+            local.append(writer, lines)
+            if remote is not None:
+                _upload(local, writer, remote, log, report, target.repo_id)
+        finally:
+            if backend is not None:
+                backend.close()
+
+
+def _adopted(repo_id: str) -> Callable[[dict[str, Any]], dict[str, Any] | None]:
+    """A draft checked field by field, naming ``repo_id`` when it named no repository."""
+
+    def adopt(draft: dict[str, Any]) -> dict[str, Any] | None:
+        fields = {"writer": "w", "seq": 1, "prev": GENESIS, "mac": "", **draft}
+        try:
+            AuditRecord.from_dict(fields)
+        except FormatError:
+            return None
+        target = dict(draft["target"])
+        target["repositories"] = target.get("repositories") or [repo_id]
+        return {**draft, "target": target}
+
+    return adopt
+
+
+def _restore(
+    local: LocalLog,
+    writer: str,
+    remote: RemoteLog,
+    log: WriterLog,
+    report: WriteReport,
+    repo_id: str,
+) -> WriterLog:
+    """Rebuild a missing local log from the repository copy of this writer's chain."""
+    scan = remote.scan(writer)
+    records = scan.records.get(writer, {})
+    if not records:
+        return log
+    restored = WriterLog(
+        records=[records[seq] for seq in sorted(records)],
+        checkpoints=[scan.checkpoints[writer][s] for s in sorted(scan.checkpoints.get(writer, {}))],
+    )
+    restored.uploaded = {("record", r.seq) for r in restored.records} | {
+        ("checkpoint", p.seq) for p in restored.checkpoints
+    }
+    local.rewrite(writer, restored)
+    report.restored.append((repo_id, len(restored.records)))
+    return restored
+
+
+def _upload(
+    local: LocalLog,
+    writer: str,
+    remote: RemoteLog,
+    log: WriterLog,
+    report: WriteReport,
+    repo_id: str,
+) -> None:
+    """Store every record and checkpoint the repository copy lacks; mark each stored."""
+    marks: list[dict[str, Any]] = []
+    try:
+        for record in log.records:
+            if ("record", record.seq) not in log.uploaded:
+                remote.put_record(record)
+                marks.append({"type": "uploaded", "kind": "record", "seq": record.seq})
+        for point in log.checkpoints:
+            if ("checkpoint", point.seq) not in log.uploaded:
+                remote.put_checkpoint(point)
+                marks.append({"type": "uploaded", "kind": "checkpoint", "seq": point.seq})
+    except KeyarkError as error:
+        report.upload_failures.append((repo_id, str(error)))
+    finally:
+        local.append(writer, marks)
+
+
+__all__ = ["WriteReport", "now", "write"]

@@ -1,0 +1,155 @@
+"""Configuration files that embed or name secrets: kubeconfig and ``.env``.
+
+A kubeconfig records its users and contexts by name, its embedded client certificates
+and CA certificates (with expiry) and its client keys' public facts; tokens and
+passwords are never read. A ``.env`` file records the NAMES of variables that look
+secret, never a value.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import posixpath
+import re
+from dataclasses import replace
+from typing import Any
+
+from keyark.inventory.finding import Finding
+from keyark.inventory.pem import pem_blocks
+from keyark.inventory.private_keys import PRIVATE_LABELS, pem_private_key
+from keyark.inventory.x509_certs import (
+    CERTIFICATE_LABELS,
+    certificate_finding,
+    certificate_from_der,
+)
+from keyark.redaction import is_secret_variable
+
+#: At most this many names are recorded.
+MAX_NAMES = 1000
+
+_ASSIGNMENT = re.compile(r"(?:export\s+)?([A-Za-z_][A-Za-z0-9_.]*)\s*=")
+_SECRET_SUFFIXES = ("_KEY", "_PASS", "_PWD", "_DSN", "_AUTH", "_CERT", "_SALT", "_SIGNATURE")
+_SECRET_WORDS = ("PRIVATE", "AUTH", "CREDENTIAL", "SESSION", "COOKIE", "SIGNING", "ENCRYPTION")
+_SECRET_EXACT = frozenset({"DATABASE_URL", "REDIS_URL", "MONGODB_URI", "SECRET", "KEY", "PASSWORD"})
+
+
+def is_env_name(path: str) -> bool:
+    """Whether the file name is a ``.env`` file's (``.env``, ``.env.local``, ``app.env``)."""
+    base = posixpath.basename(path).lower()
+    return base == ".env" or base.startswith(".env.") or base.endswith(".env")
+
+
+def looks_secret(name: str) -> bool:
+    """Whether a variable named ``name`` likely holds a secret (``*_KEY``, ``*TOKEN*``,
+    ``*PASSWORD*``, ``*SECRET*``, ...)."""
+    upper = name.upper()
+    return (
+        is_secret_variable(upper)
+        or upper.endswith(_SECRET_SUFFIXES)
+        or any(word in upper for word in _SECRET_WORDS)
+        or upper in _SECRET_EXACT
+    )
+
+
+def env_findings(path: str, data: bytes) -> list[Finding]:
+    """A ``.env`` file: how many variables, which names look secret (never values)."""
+    names: list[str] = []
+    total = 0
+    other = 0
+    for raw in data.decode("utf-8", "replace").splitlines():
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        match = _ASSIGNMENT.match(line)
+        if match is None:
+            other += 1
+            continue
+        total += 1
+        name = match.group(1)
+        if looks_secret(name) and name not in names and len(names) < MAX_NAMES:
+            names.append(name)
+    if total == 0 or other > total:
+        return []  # not an env file (a continuation line or two is tolerated)
+    return [
+        Finding(
+            kind="env_file",
+            path=path,
+            count=total,
+            names=tuple(names),
+            format="dotenv",
+            secret=bool(names),
+        )
+    ]
+
+
+def is_kubeconfig(path: str, data: bytes) -> bool:
+    """Whether ``path``/``data`` look like a kubeconfig (worth a YAML parse)."""
+    if path.endswith(".kube/config") or "kubeconfig" in posixpath.basename(path).lower():
+        return True
+    return b"apiVersion" in data[:4096] and b"kind: Config" in data
+
+
+def kubeconfig_findings(path: str, data: bytes) -> list[Finding]:
+    """A kubeconfig: users, embedded client certificates and keys, cluster CA certificates."""
+    import yaml
+
+    document = yaml.safe_load(data)
+    if not isinstance(document, dict) or document.get("kind") != "Config":
+        return []
+    users = _named(document.get("users"), "user")
+    clusters = _named(document.get("clusters"), "cluster")
+    embedded: list[Finding] = []
+    for user_name, user in users:
+        embedded += _embedded(path, user.get("client-certificate-data"), user_name)
+        embedded += _embedded(path, user.get("client-key-data"), user_name)
+    for cluster_name, cluster in clusters:
+        embedded += _embedded(path, cluster.get("certificate-authority-data"), cluster_name)
+    has_key = any(finding.kind == "private_key" for finding in embedded)
+    context = document.get("current-context")
+    summary = Finding(
+        kind="kubeconfig",
+        path=path,
+        name=context[:4096] if isinstance(context, str) else None,
+        count=len(users),
+        names=tuple(name for name, _user in users)[:MAX_NAMES],
+        encrypted=False if has_key else None,
+        format="kubeconfig",
+        secret=has_key or any(_has_credentials(user) for _name, user in users),
+    )
+    return [summary, *embedded]
+
+
+def _named(value: object, member: str) -> list[tuple[str, dict[str, Any]]]:
+    if not isinstance(value, list):
+        return []
+    entries: list[tuple[str, dict[str, Any]]] = []
+    for item in value[:MAX_NAMES]:
+        if isinstance(item, dict) and isinstance(item.get(member), dict):
+            name = item.get("name")
+            entries.append((name[:4096] if isinstance(name, str) else "", item[member]))
+    return entries
+
+
+def _has_credentials(user: dict[str, Any]) -> bool:
+    return any(key in user for key in ("token", "password", "client-key-data", "client-key"))
+
+
+def _embedded(path: str, value: object, owner: str) -> list[Finding]:
+    if not isinstance(value, str):
+        return []
+    try:
+        pem = base64.b64decode(value, validate=True)
+    except (binascii.Error, ValueError):
+        return []
+    findings: list[Finding] = []
+    for block in pem_blocks(pem):
+        if block.label in CERTIFICATE_LABELS:
+            cert = certificate_from_der(block.body)
+            if cert is not None:
+                findings.append(certificate_finding(path, cert, fmt="kubeconfig"))
+        elif block.label in PRIVATE_LABELS:
+            key = pem_private_key(path, block)
+            if key is not None:
+                findings.append(replace(key, name=owner or None, format="kubeconfig"))
+    return findings

@@ -1,0 +1,116 @@
+"""PEM blocks and DER elements: the framing around key material.
+
+:func:`pem_blocks` splits a text into its ``-----BEGIN X-----`` ... ``-----END X-----``
+blocks (RFC 7468, with RFC 1421 headers such as ``Proc-Type``); the content of each is
+then parsed by ``cryptography``. :func:`der_element` reads one DER tag-length header,
+enough to cut a certificate off trailing data or to tell a PKCS#12 file by its shape.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from dataclasses import dataclass, field
+
+#: At most this many blocks are read from one file.
+MAX_BLOCKS = 10_000
+
+_BEGIN = b"-----BEGIN "
+_END = b"-----END "
+_DASHES = b"-----"
+
+
+@dataclass(frozen=True)
+class PemBlock:
+    """One PEM block: its label, RFC 1421 headers and decoded body (DER bytes)."""
+
+    label: str
+    body: bytes
+    headers: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def encrypted(self) -> bool:
+        """Whether the block carries OpenSSL's legacy ``Proc-Type: 4,ENCRYPTED``."""
+        return "ENCRYPTED" in self.headers.get("Proc-Type", "").upper()
+
+
+def pem_blocks(data: bytes) -> list[PemBlock]:
+    """Every well-formed PEM block of ``data``; malformed blocks are skipped."""
+    blocks: list[PemBlock] = []
+    label: bytes | None = None
+    lines: list[bytes] = []
+    for raw in data.splitlines():
+        line = raw.strip()
+        if label is None:
+            if line.startswith(_BEGIN) and line.endswith(_DASHES):
+                label = line[len(_BEGIN) : -len(_DASHES)]
+                lines = []
+            continue
+        if line.startswith(_END):
+            if line == _END + label + _DASHES:
+                block = _block(label, lines)
+                if block is not None:
+                    blocks.append(block)
+                    if len(blocks) >= MAX_BLOCKS:
+                        break
+            label = None
+            continue
+        lines.append(line)
+    return blocks
+
+
+def _block(label: bytes, lines: list[bytes]) -> PemBlock | None:
+    headers: dict[str, str] = {}
+    body = lines
+    if any(b":" in line for line in lines[:4]):
+        index = 0
+        while index < len(lines) and b":" in lines[index]:
+            key, _, value = lines[index].partition(b":")
+            headers[key.strip().decode("ascii", "replace")] = value.strip().decode(
+                "ascii", "replace"
+            )
+            index += 1
+        body = lines[index:]
+    try:
+        der = base64.b64decode(b"".join(body), validate=True)
+        name = label.decode("ascii")
+    except (binascii.Error, ValueError):
+        return None
+    if not der:
+        return None
+    return PemBlock(name, der, headers)
+
+
+def der_element(data: bytes, offset: int = 0) -> tuple[int, int, int] | None:
+    """``(tag, header_length, content_length)`` of the DER element at ``offset``, or None."""
+    if offset + 2 > len(data):
+        return None
+    tag = data[offset]
+    first = data[offset + 1]
+    if first < 0x80:
+        return tag, 2, first
+    count = first & 0x7F
+    if count == 0 or count > 4 or offset + 2 + count > len(data):
+        return None
+    length = int.from_bytes(data[offset + 2 : offset + 2 + count], "big")
+    return tag, 2 + count, length
+
+
+def first_element(data: bytes) -> bytes | None:
+    """The first complete DER element of ``data`` (drops trailing bytes), or None."""
+    header = der_element(data)
+    if header is None:
+        return None
+    _tag, head, length = header
+    if head + length > len(data):
+        return None
+    return data[: head + length]
+
+
+def looks_like_pkcs12(data: bytes) -> bool:
+    """Whether ``data`` has PFX's shape: SEQUENCE { INTEGER 3, SEQUENCE { ... } }."""
+    outer = der_element(data)
+    if outer is None or outer[0] != 0x30:
+        return False
+    start = outer[1]
+    return data[start : start + 3] == b"\x02\x01\x03" and data[start + 3 : start + 4] == b"\x30"

@@ -1,0 +1,152 @@
+"""Recognition of one file: pick the parsers its first bytes and name call for, run each
+under a guard, add the file's mode and owner.
+
+:func:`recognise` never raises: a parser that fails on malformed input gives no finding
+and is counted (:func:`parser_failures`), so a hostile file cannot stop a backup.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import replace
+
+from cryptography.hazmat.primitives.serialization import pkcs7
+
+from keyark.inventory.bundles import JKS_MAGIC, jks_findings, pkcs12_findings
+from keyark.inventory.candidates import MAX_CANDIDATE_SIZE, openpgp_key_packet
+from keyark.inventory.config_files import (
+    env_findings,
+    is_env_name,
+    is_kubeconfig,
+    kubeconfig_findings,
+)
+from keyark.inventory.finding import Finding
+from keyark.inventory.gnupg import gnupg_findings
+from keyark.inventory.json_keys import json_key_findings
+from keyark.inventory.pem import looks_like_pkcs12, pem_blocks
+from keyark.inventory.private_keys import (
+    PRIVATE_LABELS,
+    PUBLIC_LABELS,
+    der_key_findings,
+    pem_private_key,
+    pem_public_key,
+)
+from keyark.inventory.ssh_keys import openssh_private_key, putty_findings, ssh_public_findings
+from keyark.inventory.ssh_wire import KEY_TYPE_PREFIXES
+from keyark.inventory.x509_certs import (
+    CERTIFICATE_LABELS,
+    certificate_finding,
+    certificate_from_der,
+    der_certificate_findings,
+)
+
+#: Permission bits that make a secret readable by someone other than its owner.
+READABLE_BY_OTHERS = 0o044
+
+Parser = Callable[[str, bytes], list[Finding]]
+
+_failures: Counter[str] = Counter()
+_failures_lock = threading.Lock()
+
+
+def recognise(
+    path: str, data: bytes, *, mode: int | None, uid: int | None, gid: int | None
+) -> list[Finding]:
+    """The key material in file ``path`` holding ``data`` (possibly none).
+
+    ``mode``, ``uid`` and ``gid`` are the file's; a finding that describes a secret
+    gets ``group-or-world-readable`` when the mode lets group or others read it.
+    Never raises; data above the candidate size limit gives no finding.
+    """
+    if not data or len(data) > MAX_CANDIDATE_SIZE:
+        return []
+    findings: list[Finding] = []
+    for parser in _parsers(path, data):
+        try:
+            findings.extend(parser(path, data))
+        except Exception:  # a hostile or unexpected file: count it, keep going
+            with _failures_lock:
+                _failures[parser.__name__] += 1
+    return [_with_file_facts(finding, mode, uid, gid) for finding in findings]
+
+
+def parser_failures() -> dict[str, int]:
+    """How many times each parser failed on malformed input in this process."""
+    with _failures_lock:
+        return dict(_failures)
+
+
+def _parsers(path: str, data: bytes) -> list[Parser]:
+    """The parsers ``data`` calls for, by its first bytes, then its name and content."""
+    if data[:1] == b"\x30":
+        return [der_findings]
+    if data.startswith(b"PuTTY-User-Key-File-"):
+        return [putty_findings]
+    if data.startswith(JKS_MAGIC):
+        return [jks_findings]
+    if openpgp_key_packet(data[:16]) or data[8:12] == b"KBXf":
+        return [gnupg_findings]
+    if data.lstrip()[:1] == b"{":
+        return [json_key_findings]
+    parsers: list[Parser] = []
+    if b"-----BEGIN" in data:
+        parsers.append(pem_findings)
+        if b"-----BEGIN PGP " in data:
+            parsers.append(gnupg_findings)
+    if is_env_name(path):
+        parsers.append(env_findings)
+    elif is_kubeconfig(path, data):
+        parsers.append(kubeconfig_findings)
+    elif any(prefix.encode() in data for prefix in KEY_TYPE_PREFIXES):
+        parsers.append(ssh_public_findings)
+    return parsers
+
+
+def _with_file_facts(
+    finding: Finding, mode: int | None, uid: int | None, gid: int | None
+) -> Finding:
+    flags = finding.flags
+    if (
+        finding.secret
+        and mode is not None
+        and mode & READABLE_BY_OTHERS
+        and "group-or-world-readable" not in flags
+    ):
+        flags = ("group-or-world-readable", *flags)
+    return replace(finding, mode=mode, uid=uid, gid=gid, flags=flags)
+
+
+def pem_findings(path: str, data: bytes) -> list[Finding]:
+    """Certificates, private and public keys in the PEM blocks of ``data``."""
+    findings: list[Finding] = []
+    for block in pem_blocks(data):
+        finding: Finding | None = None
+        if block.label in CERTIFICATE_LABELS:
+            cert = certificate_from_der(block.body)
+            finding = None if cert is None else certificate_finding(path, cert, fmt="PEM")
+        elif block.label in PRIVATE_LABELS:
+            finding = pem_private_key(path, block)
+        elif block.label in PUBLIC_LABELS:
+            finding = pem_public_key(path, block)
+        elif block.label == "OPENSSH PRIVATE KEY":
+            finding = openssh_private_key(path, block.body)
+        elif block.label == "PKCS7":
+            findings.extend(
+                certificate_finding(path, cert, fmt="PKCS#7")
+                for cert in pkcs7.load_der_pkcs7_certificates(block.body)
+            )
+        if finding is not None:
+            findings.append(finding)
+    return findings
+
+
+def der_findings(path: str, data: bytes) -> list[Finding]:
+    """A DER certificate, PKCS#12 bundle, or private or public key."""
+    found = der_certificate_findings(path, data)
+    if found:
+        return found
+    if looks_like_pkcs12(data):
+        return pkcs12_findings(path, data)
+    return der_key_findings(path, data)

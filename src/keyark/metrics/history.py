@@ -1,0 +1,140 @@
+"""What the run history says, for metrics: per job and per repository.
+
+The history can hold one row per run for years; counts are SQL aggregates and "the
+newest" is an indexed lookup, so a scrape costs the same after a million runs. The
+database is opened read-only: a scrape never creates or changes it.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+#: The statuses a run ends with (``running`` is not counted until it ends).
+ENDED = ("success", "partial", "failed", "skipped", "missed")
+#: The statuses of runs that ran (``skipped`` and ``missed`` never started).
+RAN = ("success", "partial", "failed")
+#: ``keyark_job_last_run_status``: the number of each status of a run that ran.
+STATUS_VALUES = {"success": 0, "partial": 1, "failed": 2}
+#: The maintenance task whose history says when each repository was last checked.
+CHECK_TASK = "maintenance.check"
+
+
+@dataclass
+class JobFacts:
+    """One job's (or maintenance task's) history, as metrics."""
+
+    name: str
+    #: Runs ended per status (every status of :data:`ENDED`, zeros included).
+    runs: dict[str, int] = field(default_factory=lambda: dict.fromkeys(ENDED, 0))
+    #: The newest run that ran: when it ended, how, how long it took.
+    last_run: datetime | None = None
+    last_status: str | None = None
+    last_duration: float | None = None
+    #: When the newest successful run ended, and the snapshot it made.
+    last_success: datetime | None = None
+    last_snapshot: str | None = None
+    #: Bytes the newest run that recorded them added to the repository.
+    added_bytes: int | None = None
+
+
+@contextmanager
+def _read_only(path: Path) -> Iterator[sqlite3.Connection | None]:
+    """The history database, read-only; None when there is none yet."""
+    if not path.exists():
+        yield None
+        return
+    connection = sqlite3.connect(f"{path.as_uri()}?mode=ro", uri=True, timeout=30.0)
+    connection.row_factory = sqlite3.Row
+    try:
+        yield connection
+    finally:
+        connection.close()
+
+
+def job_facts(database: Path, names: Iterable[str]) -> list[JobFacts]:
+    """The facts of each named job or task, from the history database at ``database``."""
+    facts = {name: JobFacts(name) for name in names}
+    with _read_only(database) as db:
+        if db is None or not facts:
+            return list(facts.values())
+        marks = ", ".join("?" for _ in facts)
+        counted = db.execute(
+            f"SELECT job, status, COUNT(*) FROM runs WHERE job IN ({marks})"  # noqa: S608
+            " GROUP BY job, status",
+            list(facts),
+        )
+        for job, status, count in counted:
+            if status in ENDED:
+                facts[job].runs[status] = int(count)
+        for job in facts.values():
+            _newest(db, job)
+    return list(facts.values())
+
+
+def _newest(db: sqlite3.Connection, job: JobFacts) -> None:
+    """Fill the job's newest run, newest success and newest added bytes."""
+    ran = ", ".join(f"'{status}'" for status in RAN)
+    query = "SELECT * FROM runs WHERE job = ? AND status {} ORDER BY id DESC LIMIT 1"
+    row = db.execute(query.format(f"IN ({ran})"), (job.name,)).fetchone()
+    if row is not None:
+        job.last_run = _moment(row["finished"] or row["started"])
+        job.last_status = row["status"]
+        job.last_duration = row["duration"]
+    row = db.execute(query.format("= 'success'"), (job.name,)).fetchone()
+    if row is not None:
+        job.last_success = _moment(row["finished"] or row["started"])
+        job.last_snapshot = row["snapshot_id"]
+    row = db.execute(
+        "SELECT bytes_added FROM runs WHERE job = ? AND bytes_added IS NOT NULL"
+        " ORDER BY id DESC LIMIT 1",
+        (job.name,),
+    ).fetchone()
+    if row is not None:
+        job.added_bytes = int(row["bytes_added"])
+
+
+def last_checks(database: Path, repositories: Iterable[str]) -> dict[str, datetime]:
+    """Repository name -> when its newest successful scheduled check ended.
+
+    A run of the check task checks each repository as one step (``check NAME``); a run
+    that failed on one repository still counts for the others whose step ended ``ok``.
+    """
+    wanted = set(repositories)
+    found: dict[str, datetime] = {}
+    with _read_only(database) as db:
+        if db is None:
+            return found
+        rows = db.execute(
+            "SELECT finished, started, steps FROM runs WHERE job = ? AND finished IS NOT NULL"
+            " ORDER BY id DESC",
+            (CHECK_TASK,),
+        )
+        for row in rows:
+            ended = _moment(row["finished"] or row["started"])
+            for step in json.loads(row["steps"] or "[]"):
+                name = str(step.get("name", ""))
+                repository = name.removeprefix("check ")
+                if (
+                    name.startswith("check ")
+                    and step.get("status") == "ok"
+                    and repository in wanted
+                    and repository not in found
+                    and ended is not None
+                ):
+                    found[repository] = ended
+            if len(found) == len(wanted):
+                break
+    return found
+
+
+def _moment(text: str | None) -> datetime | None:
+    if text is None:
+        return None
+    moment = datetime.fromisoformat(text)
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)

@@ -37,6 +37,8 @@ fi
 command -v setfacl >/dev/null 2>&1 || apt_install acl
 # Prometheus: the metrics tests scrape keyark with a real server (tests/e2e/test_metrics*.py).
 command -v prometheus >/dev/null 2>&1 || apt_install --no-install-recommends prometheus
+# gpg: the inventory's GnuPG keyring cases (tests/inventory_corpus.py, test_inventory_model.py).
+command -v gpg >/dev/null 2>&1 || apt_install --no-install-recommends gnupg
 # sshd refuses to start without its privilege-separation directory.
 [ -d /run/sshd ] || $SUDO mkdir -p /run/sshd
 

@@ -70,14 +70,14 @@ class Expected:
         return len(self.findings) if self.count is None else self.count
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def rsa_key(bits: int, index: int = 0) -> rsa.RSAPrivateKey:
     """An RSA key of ``bits``, generated once per session per (bits, index)."""
     del index  # distinct cache entries give distinct keys
     return rsa.generate_private_key(public_exponent=65537, key_size=bits)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _dsa_key() -> dsa.DSAPrivateKey:
     return dsa.generate_private_key(2048)
 
@@ -128,9 +128,8 @@ def make_certificate(
     ca: bool = False,
     sans: tuple[str, ...] = (),
     serial: int = 1000,
-    algorithm: hashes.HashAlgorithm | None = None,
 ) -> x509.Certificate:
-    """A certificate for ``key`` signed by ``issuer_key`` (SHA-256 unless ``algorithm``)."""
+    """A certificate for ``key`` signed by ``issuer_key`` with SHA-256 (Ed25519: none)."""
     builder = (
         x509.CertificateBuilder()
         .subject_name(_name(subject))
@@ -147,7 +146,7 @@ def make_certificate(
         )
     if isinstance(issuer_key, ed25519.Ed25519PrivateKey):
         return builder.sign(issuer_key, None)
-    return builder.sign(issuer_key, algorithm or hashes.SHA256())
+    return builder.sign(issuer_key, hashes.SHA256())
 
 
 _SHA256_RSA_OID = bytes.fromhex("06092a864886f70d01010b")
@@ -556,6 +555,40 @@ def _bundles(out: _Writer, now: datetime) -> None:
             )
         ),
     )
+    openssl = shutil.which("openssl")
+    if openssl is not None:  # an empty password: the builder refuses one, openssl does not
+        with tempfile.TemporaryDirectory() as scratch:
+            (Path(scratch) / "key.pem").write_bytes(
+                key.private_bytes(PEM, serialization.PrivateFormat.PKCS8, NO_ENCRYPTION)
+            )
+            (Path(scratch) / "cert.pem").write_bytes(cert.public_bytes(PEM))
+            empty = subprocess.run(
+                [
+                    openssl,
+                    "pkcs12",
+                    "-export",
+                    "-passout",
+                    "pass:",
+                    "-inkey",
+                    f"{scratch}/key.pem",
+                    "-in",
+                    f"{scratch}/cert.pem",
+                ],
+                check=True,
+                capture_output=True,
+                timeout=60,
+            ).stdout
+        out.write(
+            "bundles/empty-password.p12",
+            empty,
+            Expected(
+                (
+                    {"kind": "pkcs12", "encrypted": False, "count": 1},
+                    {"kind": "certificate", "name": "bundle.example.org"},
+                    {"kind": "private_key", "public_key_fingerprint": spki},
+                )
+            ),
+        )
     SECRETS.append(P12_PASSWORD)
     protected = pkcs12.serialize_key_and_certificates(
         b"bundle", key, cert, None, serialization.BestAvailableEncryption(P12_PASSWORD)

@@ -161,7 +161,8 @@ class _MailHandler:
                 list(envelope.rcpt_tos),
                 message_from_bytes(envelope.original_content or envelope.content),
                 login,
-                session.ssl is not None,
+                session.ssl is not None  # STARTTLS
+                or server.transport.get_extra_info("ssl_object") is not None,  # SMTPS
             )
         )
         return "250 OK"
@@ -182,25 +183,35 @@ def _authenticator(mechanisms: list[str]) -> Any:
     return check
 
 
-def start_smtp(tls: TLSFiles, *, exclude: list[str] | None = None) -> tuple[Any, SMTPServer]:
-    """An SMTP server requiring STARTTLS, then AUTH (mechanisms but ``exclude``)."""
-    from aiosmtpd.controller import Controller
-
+def start_smtp(
+    tls: TLSFiles, *, exclude: list[str] | None = None, implicit: bool = False
+) -> tuple[Any, SMTPServer]:
+    """An SMTP server requiring STARTTLS (``implicit``: TLS from the start, SMTPS), then
+    AUTH (every mechanism but ``exclude``)."""
     inbox = _Inbox()
     server = SMTPServer(free_port(), inbox)
-    controller = Controller(
+    controller = _controller(tls, server, inbox, exclude or [], implicit)
+    controller.start()
+    return controller, server
+
+
+def _controller(
+    tls: TLSFiles, server: SMTPServer, inbox: _Inbox, exclude: list[str], implicit: bool
+) -> Any:
+    from aiosmtpd.controller import Controller
+
+    return Controller(
         _MailHandler(inbox),
         hostname="127.0.0.1",
         port=server.port,
-        tls_context=tls.server_context(),
-        require_starttls=True,
+        ssl_context=tls.server_context() if implicit else None,
+        tls_context=None if implicit else tls.server_context(),
+        require_starttls=not implicit,
         auth_required=True,
-        auth_require_tls=True,
+        auth_require_tls=not implicit,  # aiosmtpd counts only STARTTLS as TLS here
         authenticator=_authenticator(server.mechanisms),
-        auth_exclude_mechanism=exclude or [],
+        auth_exclude_mechanism=exclude,
     )
-    controller.start()
-    return controller, server
 
 
 @pytest.fixture

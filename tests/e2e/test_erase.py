@@ -85,6 +85,11 @@ def test_erase_leaked_env_from_five_snapshots(cli: CLI, tmp_path: Path) -> None:
     assert blobs_holding(cli.repo, SECRET) == []
     checked = json.loads(cli.run("check", "--read-data", "--json", check=True).stdout)
     assert checked["ok"]
+    # The audit log has the erasure (a success, its paths), never the erased content.
+    logged = cli.run("audit", "log", "--op", "erase", "--json", check=True).stdout
+    records = [r for r in json.loads(logged) if r["result"] == "success"]
+    assert records and env_path in json.dumps(records[-1]["target"])
+    assert SECRET.decode() not in logged
     # The text form says it was verified; a second erase finds nothing and still verifies.
     again = cli.run("erase", "--path", ".env", "--reason", "GDPR ticket 42", check=True)
     assert "no snapshot lists a matching path" in again.stdout and "verified" in again.stdout
@@ -117,3 +122,5 @@ def test_erase_only_named_snapshots_reports_the_others(cli: CLI, tmp_path: Path)
     assert [item["snapshot"] for item in document["snapshots"]] == [first["id"]]
     assert [s["snapshot"] for s in document["proof"]["still_listed"]] == [second["id"]]
     assert "could not be verified" in result.stderr
+    logged = json.loads(cli.run("audit", "log", "--op", "erase", "--json", check=True).stdout)
+    assert {r["error_code"] for r in logged if r["result"] == "failure"} == {"erasure_unverified"}

@@ -13,13 +13,11 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 from tests.conftest import CLI
 from tests.e2e.agent_cli import run_as_agent
-from tests.inventory_corpus import SECRETS, Expected, make_corpus
+from tests.inventory_corpus import SECRETS, Expected, make_certificate, make_corpus
 from tests.json_lines import last_json
 
 from keyark.inventory.model import Finding
@@ -99,17 +97,14 @@ def test_corpus_facts_filters_find_and_no_secret_anywhere(cli: CLI, tmp_path: Pa
 
 
 def _certificate(key: ec.EllipticCurvePrivateKey, days: int, serial: int) -> bytes:
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "renew.example")])
     now = datetime.now(UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(serial)
-        .not_valid_before(now - timedelta(days=1))
-        .not_valid_after(now + timedelta(days=days))
-        .sign(key, hashes.SHA256())
+    cert = make_certificate(
+        "renew.example",
+        key.public_key(),
+        key,
+        not_before=now - timedelta(days=1),
+        not_after=now + timedelta(days=days),
+        serial=serial,
     )
     return cert.public_bytes(serialization.Encoding.PEM)
 

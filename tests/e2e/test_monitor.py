@@ -266,3 +266,50 @@ def test_a_stopped_s3_server_makes_backend_critical(
         assert (alert["key"], alert["level"]) == ("backend:s3", "critical")
     finally:
         server.stop()
+
+
+def _certificate(path: Path, common_name: str, days: float) -> None:
+    """A self-signed certificate for ``common_name`` valid for ``days`` more days."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
+    now = datetime.now(UTC)
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(days=1))
+        .not_valid_after(now + timedelta(days=days))
+        .sign(key, hashes.SHA256())
+    )
+    path.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+
+
+def test_a_certificate_expiring_in_5_days_alerts(setup: Monitored) -> None:
+    setup.init_local("main")
+    setup.jobs = {"tls": {"repository": "main", "sources": [str(setup.source)]}}
+    setup.write()
+    _certificate(setup.source / "later.pem", "later.example", 60)
+    assert setup.run("run", "tls").returncode == 0
+    code, document = setup.check("certificates", record=False)
+    assert (code, levels(document, "certificates")) == (0, {"tls": "ok"})
+
+    _certificate(setup.source / "soon.pem", "soon.example", 5)
+    assert setup.run("run", "tls").returncode == 0
+    # defaults: warning within 30 days, critical within 7
+    code, document = setup.check("certificates", record=False)
+    [result] = document["results"]
+    assert (code, result["level"]) == (2, "critical")
+    assert "soon.example" in result["message"] and 4.9 < result["value"] <= 5.0
+    setup.extra = {"monitor": {"thresholds": {"cert_expiry_critical_days": 3}}}
+    setup.write()
+    code, document = setup.check("certificates")
+    assert (code, levels(document, "certificates")) == (1, {"tls": "warning"})
+    [alert] = document["alerts"]
+    assert alert["key"] == "certificates:tls" and "soon.example" in alert["message"]

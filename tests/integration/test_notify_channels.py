@@ -13,6 +13,7 @@ import hashlib
 import hmac
 import json
 import logging
+import socket
 from pathlib import Path
 
 import pytest
@@ -35,6 +36,9 @@ from keyark.monitor.alert_store import AlertStore
 from keyark.monitor.model import Level
 from keyark.notify.dispatch import deliver
 
+#: aiosmtpd warns (per connection) that SMTPS auth is not "TLS": it is TLS from the start
+pytestmark = pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS")
+
 # the real servers (fixtures of tests/notify_servers.py)
 tls_files = servers.tls_files
 smtp_server = servers.smtp_server
@@ -48,7 +52,7 @@ def store(tmp_path: Path) -> AlertStore:
     return AlertStore(tmp_path / "state")
 
 
-def _email(port: int, tls: TLSFiles, password_file: str, **smtp: object) -> dict[str, object]:
+def _email(port: int, files: TLSFiles, password_file: str, **smtp: object) -> dict[str, object]:
     return {
         "type": "email",
         "min_level": "warning",
@@ -59,7 +63,7 @@ def _email(port: int, tls: TLSFiles, password_file: str, **smtp: object) -> dict
             "starttls": True,
             "username": SMTP_USER,
             "password_file": password_file,
-            "ca_file": str(tls.cert),
+            "ca_file": str(files.cert),
             **smtp,
         },
         "from": "keyark@example.test",
@@ -94,6 +98,24 @@ def test_email_auth_login_when_plain_is_not_offered(
         deliver(config_with(_email(server.port, tls_files, password)), [alert()], store)
         [mail] = server.wait_for(1)
         assert server.mechanisms == ["LOGIN"] and mail.login == SMTP_USER and mail.tls
+    finally:
+        controller.stop()
+
+
+def test_email_over_implicit_tls(tmp_path: Path, store: AlertStore, tls_files: TLSFiles) -> None:
+    controller, server = start_smtp(tls_files, implicit=True)
+    try:
+        password = secret_file(tmp_path, "smtp-pw", SMTP_PASSWORD)
+        channel = _email(server.port, tls_files, password, starttls=False, tls=True)
+        deliver(config_with(channel), [alert()], store)
+        [mail] = server.wait_for(1)
+        assert mail.tls and mail.login == SMTP_USER
+        # positive control: without the CA file the self-signed certificate is refused
+        untrusted = _email(server.port, tls_files, password, starttls=False, tls=True, ca_file=None)
+        deliver(config_with(untrusted), [alert(key="job:x")], store)
+        [failed] = [d for d in settled(store) if d.key == "job:x"]
+        assert failed.status == "failed" and "CERTIFICATE_VERIFY_FAILED" in (failed.error or "")
+        assert len(server.inbox.items) == 1
     finally:
         controller.stop()
 
@@ -212,6 +234,18 @@ def test_syslog_rfc5424_over_udp_and_tcp(
     assert critical["msg"].startswith("job tls: no backup for 51 hours: the newest")
     assert critical["timestamp"].tzinfo is not None
     assert {d.status for d in settled(store)} == {"sent"}
+
+
+def test_syslog_to_a_local_socket(tmp_path: Path, store: AlertStore) -> None:
+    path = tmp_path / "log"
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as receiver:
+        receiver.bind(str(path))
+        receiver.settimeout(10)
+        config = config_with({"type": "syslog", "address": str(path), "facility": "daemon"})
+        deliver(config, [alert()], store)
+        message = parse_rfc5424(receiver.recv(65536))
+    assert message["facility"] == 3 and message["sd"]["key"] == "backup_age:tls"
+    assert settled(store)[0].status == "sent"
 
 
 def test_syslog_tcp_with_no_listener_fails(store: AlertStore) -> None:

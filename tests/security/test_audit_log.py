@@ -112,7 +112,7 @@ def test_every_audited_operation_appears_once_with_its_actor_and_result(
     # Reading the log is audited too: the read above is the next record.
     assert _log(ctx)[-1].operation == "audit_log"
     # No secret reaches the log: neither passphrase appears in either copy.
-    local, path = _local(ctx)
+    _, path = _local(ctx)
     assert PASSWORD not in path.read_text() and "wrong" not in json.dumps(
         [r.to_dict() for r in records if r.error_code is None]
     )
@@ -155,7 +155,7 @@ def test_verify_names_an_edited_local_record(audited: OperationContext) -> None:
 
 def test_verify_names_an_edited_repository_object(audited: OperationContext) -> None:
     assert _verify(audited).ok
-    _log_, repo_path, _ = _remote(audited)
+    _, repo_path, _ = _remote(audited)
     (writer,) = os.listdir(repo_path / "audit")
     target = repo_path / record_name(writer, 2)
     data = bytearray(target.read_bytes())
@@ -168,7 +168,7 @@ def test_verify_names_an_edited_repository_object(audited: OperationContext) -> 
 
 def test_verify_names_a_deleted_record(audited: OperationContext) -> None:
     assert _verify(audited).ok
-    local, path = _local(audited)
+    _, path = _local(audited)
     _remote_log, repo_path, _ = _remote(audited)
     (writer,) = os.listdir(repo_path / "audit")
     (repo_path / record_name(writer, 2)).unlink()  # from the repository copy ...
@@ -260,7 +260,7 @@ def test_truncation_covered_by_a_checkpoint_is_detected(tmp_path: Path) -> None:
     for _ in range(3):
         ops.tag(ctx, ops.TagOptions(snapshots=[], all_snapshots=True, add=["x"]))
     assert _verify(ctx).ok  # 4 records (+1 verify); checkpoints at 2 and 4
-    local, path = _local(ctx)
+    _, path = _local(ctx)
     _remote_log, repo_path, _ = _remote(ctx)
     (writer,) = os.listdir(repo_path / "audit")
     # Drop records 4.. from both copies (the checkpoint at 4 stays).

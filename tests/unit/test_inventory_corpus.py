@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from tests.inventory_corpus import SECRETS, Expected, make_corpus
 
 from keyark.inventory.model import (
     HEAD_BYTES,
@@ -19,7 +20,6 @@ from keyark.inventory.model import (
     link,
     recognise,
 )
-from tests.inventory_corpus import SECRETS, Expected, make_corpus
 
 NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
 

@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from tests.inventory_corpus import make_corpus
 
 from keyark.inventory.model import Finding, recognise
-from tests.inventory_corpus import make_corpus
 
 NOW = datetime(2026, 6, 1, tzinfo=UTC)
 _FILES: list[tuple[str, bytes]] = []

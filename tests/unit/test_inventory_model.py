@@ -25,6 +25,7 @@ from keyark.inventory.model import (
     is_candidate,
     link,
     normalise_fingerprint,
+    parser_failures,
     recognise,
 )
 
@@ -273,4 +274,52 @@ def test_env_file_never_records_values() -> None:
     (finding,) = recognise("x/.env", data, mode=0o600, uid=0, gid=0)
     assert finding.names == ("API_TOKEN", "SECRET_KEY") and finding.count == 3
     assert b"abcdef" not in repr(finding).encode() and b"q w e" not in repr(finding).encode()
-    assert recognise("x/.env", b"just some prose\nno assignments here\n", mode=0, uid=0, gid=0) == []
+    assert (
+        recognise("x/.env", b"just some prose\nno assignments here\n", mode=0, uid=0, gid=0) == []
+    )
+
+
+def test_a_failing_parser_is_counted_not_raised() -> None:
+    """Malformed YAML in a kubeconfig makes its parser fail: counted, no exception."""
+    before = parser_failures().get("kubeconfig_findings", 0)
+    found = recognise(".kube/config", b"apiVersion: v1\nkind: [unclosed\n", mode=0, uid=0, gid=0)
+    assert found == []
+    assert parser_failures().get("kubeconfig_findings", 0) == before + 1
+
+
+def test_env_file_with_a_multiline_key() -> None:
+    """A quoted value spanning lines (a PEM key) is one variable; the key is recognised
+    too, and its bytes are recorded nowhere."""
+    key = ed25519.Ed25519PrivateKey.generate()
+    pem = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
+    data = b'APP=web\nJWT_PRIVATE_KEY="' + pem + b'"\nPORT=80\n'
+    found = recognise("srv/.env", data, mode=0o640, uid=0, gid=0)
+    kinds = {finding.kind: finding for finding in found}
+    assert kinds["env_file"].count == 3 and kinds["env_file"].names == ("JWT_PRIVATE_KEY",)
+    assert kinds["private_key"].algorithm == "Ed25519"
+    assert all("group-or-world-readable" in finding.flags for finding in found)
+    body = pem.splitlines()[1]
+    assert body not in repr(found).encode()
+
+
+def test_gpg_runs_for_keyrings_only(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Encrypted messages (a password store's ``*.gpg``, armored ``PGP MESSAGE``) never
+    start gpg; a keyring does (positive control), seen through a stand-in ``gpg``."""
+    marker = tmp_path / "ran"
+    fake = tmp_path / "bin" / "gpg"
+    fake.parent.mkdir()
+    fake.write_text(f"#!/bin/sh\ncat >/dev/null\necho run >> {marker}\n")
+    fake.chmod(0o755)
+    monkeypatch.setenv("PATH", str(fake.parent))
+    message = b"\x85\x01\x0c\x03" + bytes(60)  # public-key encrypted session key packet
+    armored = b"-----BEGIN PGP MESSAGE-----\n\nhQEMA1234\n-----END PGP MESSAGE-----\n"
+    for name, data in (("pass/site.gpg", message), ("note.asc", armored)):
+        assert recognise(name, data, mode=0o600, uid=0, gid=0) == []
+    assert not marker.exists()
+    keyring = b"\x99\x00\x33\x04" + bytes(60)
+    assert recognise("pubring.gpg", keyring, mode=0o600, uid=0, gid=0) == []
+    assert marker.read_text() == "run\n"

@@ -204,6 +204,24 @@ class LocalLog:
             os.close(fd)
 
 
+def restore_writer(
+    local: LocalLog,
+    writer: str,
+    records: dict[int, AuditRecord],
+    checkpoints: dict[int, Checkpoint],
+) -> WriterLog:
+    """Rewrite a writer's local file from the repository copy (every entry marked stored)."""
+    log = WriterLog(
+        records=[records[seq] for seq in sorted(records)],
+        checkpoints=[checkpoints[seq] for seq in sorted(checkpoints)],
+    )
+    log.uploaded = {("record", seq) for seq in records} | {
+        ("checkpoint", seq) for seq in checkpoints
+    }
+    local.rewrite(writer, log)
+    return log
+
+
 def _pending_path(root: Path, url: str) -> Path:
     return root / PENDING / (hashlib.sha256(url.encode()).hexdigest()[:32] + ".jsonl")
 
@@ -245,5 +263,6 @@ __all__ = [
     "parse_lines",
     "pending",
     "probe",
+    "restore_writer",
     "writer_id",
 ]

@@ -20,7 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from keyark.audit.keys import AuditKeys
-from keyark.audit.local import LocalLog, WriterLog
+from keyark.audit.local import LocalLog, WriterLog, restore_writer
 from keyark.audit.record import GENESIS, AuditRecord, Checkpoint
 from keyark.audit.remote import RemoteScan
 
@@ -79,7 +79,7 @@ def check(
             )
             log = None
             if restore:
-                _restore(local, writer, scan)
+                restore_writer(local, writer, remote, scan.checkpoints.get(writer, {}))
                 outcome.restored += len(remote)
         else:
             log = None
@@ -88,17 +88,6 @@ def check(
     outcome.findings.sort(key=lambda finding: finding.order)
     outcome.records.sort(key=lambda record: (record.time, record.writer, record.seq))
     return outcome
-
-
-def _restore(local: LocalLog, writer: str, scan: RemoteScan) -> None:
-    records = scan.records.get(writer, {})
-    points = scan.checkpoints.get(writer, {})
-    log = WriterLog(
-        records=[records[seq] for seq in sorted(records)],
-        checkpoints=[points[seq] for seq in sorted(points)],
-    )
-    log.uploaded = {("record", seq) for seq in records} | {("checkpoint", seq) for seq in points}
-    local.rewrite(writer, log)
 
 
 def _check_writer(

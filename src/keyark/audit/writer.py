@@ -16,7 +16,14 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from keyark.audit.local import LocalLog, WriterLog, add_pending, pending, writer_id
+from keyark.audit.local import (
+    LocalLog,
+    WriterLog,
+    add_pending,
+    pending,
+    restore_writer,
+    writer_id,
+)
 from keyark.audit.policy import AuditPolicy
 from keyark.audit.record import GENESIS, AuditRecord, Checkpoint
 from keyark.audit.remote import RemoteLog
@@ -138,14 +145,7 @@ def _restore(
     records = scan.records.get(writer, {})
     if not records:
         return log
-    restored = WriterLog(
-        records=[records[seq] for seq in sorted(records)],
-        checkpoints=[scan.checkpoints[writer][s] for s in sorted(scan.checkpoints.get(writer, {}))],
-    )
-    restored.uploaded = {("record", r.seq) for r in restored.records} | {
-        ("checkpoint", p.seq) for p in restored.checkpoints
-    }
-    local.rewrite(writer, restored)
+    restored = restore_writer(local, writer, records, scan.checkpoints.get(writer, {}))
     report.restored.append((repo_id, len(restored.records)))
     return restored
 

@@ -8,12 +8,12 @@ from datetime import datetime
 import click
 
 from keyark import ops
-from keyark.errors import UsageError
 from keyark.cli.render import Output, flag_marker, printable
 from keyark.cli.settings import global_options
 from keyark.cli.snapshots import filter_options, make_filter
 from keyark.cli.verb import start
 from keyark.cli.wording import counted, file_time
+from keyark.errors import UsageError
 
 
 def _time(text: str | None) -> datetime | None:

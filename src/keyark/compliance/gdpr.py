@@ -6,8 +6,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from keyark.compliance.evidence import DRILL_KIND, Evidence
-from keyark.compliance.model import Control, EvidenceItem, Outcome, Status
-from keyark.compliance.pci import encryption, moment, unavailable
+from keyark.compliance.model import Control, EvidenceItem, Outcome, Status, moment, unavailable
+from keyark.compliance.pci import encryption
 
 GDPR = "gdpr"
 #: Integrity: a full check at least this recent.

@@ -139,4 +139,29 @@ class ComplianceReport:
         }
 
 
-__all__ = ["ComplianceReport", "Control", "ControlResult", "EvidenceItem", "Outcome", "Status"]
+def moment(text: str) -> datetime | None:
+    """An ISO 8601 time (None if it does not parse)."""
+    try:
+        return datetime.fromisoformat(text)
+    except ValueError:
+        return None
+
+
+def unavailable(evidence: Evidence, source: str, what: str) -> Outcome | None:
+    """WARN when ``source`` could not be read (None when it could)."""
+    why = evidence.unavailable.get(source)
+    if why is None:
+        return None
+    return Outcome(Status.WARN, f"{what}: {why}", (EvidenceItem(source, f"not available: {why}"),))
+
+
+__all__ = [
+    "ComplianceReport",
+    "Control",
+    "ControlResult",
+    "EvidenceItem",
+    "Outcome",
+    "Status",
+    "moment",
+    "unavailable",
+]

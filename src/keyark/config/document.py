@@ -194,6 +194,8 @@ class JobSpec(_Section):
     """Exclude directories holding a CACHEDIR.TAG."""
     one_file_system: bool = False
     """Do not cross file-system boundaries."""
+    inventory: bool = True
+    """Record the key and certificate inventory in each snapshot (docs/inventory.md)."""
     tags: list[str] = Field(default_factory=list)
     """Tags of the job's snapshots."""
     host: str | None = None
@@ -341,13 +343,13 @@ class MonitorThresholds(_Section):
     """Health-check thresholds (defaults from the system keyark replaces)."""
 
     backup_age_warning_hours: float | None = Field(default=None, gt=0)
-    """Warn when a job's newest snapshot is older than this."""
+    """Warn when a job's last success is older than this; none: one scheduled run missed."""
     backup_age_critical_hours: float | None = Field(default=None, gt=0)
-    """Alert when a job's newest snapshot is older than this."""
+    """Alert when a job's last success is older than this; none: two scheduled runs missed."""
     disk_warning_percent: float = Field(default=80, gt=0, le=100)
-    """Warn when a local repository's disk is this full."""
+    """Warn when a filesystem keyark writes (local repository, cache, state) is this full."""
     disk_critical_percent: float = Field(default=90, gt=0, le=100)
-    """Alert when a local repository's disk is this full."""
+    """Alert when a filesystem keyark writes (local repository, cache, state) is this full."""
     key_age_warning_days: int = Field(default=80, ge=1)
     """Warn when a data key is this old."""
     key_age_critical_days: int = Field(default=90, ge=1)
@@ -359,7 +361,8 @@ class MonitorThresholds(_Section):
     cert_expiry_critical_days: int = Field(default=7, ge=0)
     """Alert when a certificate in the latest snapshot expires within this many days."""
     repository_quota: str | None = None
-    """Warn when a repository's stored size exceeds this (``500G``); none: no quota."""
+    """Each repository's quota (``500G``): warn at ``disk_warning_percent`` of it, alert
+    beyond it; none: no quota."""
     backend_latency_warning_seconds: float = Field(default=5.0, gt=0)
     """Warn when reading a repository's config takes longer than this."""
     integrity_warning_days: int = Field(default=35, ge=1)

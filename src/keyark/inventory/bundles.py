@@ -10,13 +10,14 @@ from __future__ import annotations
 
 from cryptography.hazmat.primitives.serialization import pkcs12
 
+from keyark.inventory.candidates import JKS_HEAD
 from keyark.inventory.finding import Finding
 from keyark.inventory.key_facts import private_key_facts
 from keyark.inventory.private_keys import private_key_finding
 from keyark.inventory.x509_certs import certificate_finding
 
 #: The magic number that starts a Java KeyStore.
-JKS_MAGIC = b"\xfe\xed\xfe\xed"
+JKS_MAGIC = JKS_HEAD
 
 
 def pkcs12_findings(path: str, data: bytes) -> list[Finding]:

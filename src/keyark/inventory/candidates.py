@@ -62,10 +62,13 @@ _HEADS = (
     b"|1|",
     b"@cert-authority",
     b"@revoked",
-    b"\xfe\xed\xfe\xed",
 )
-#: DER SEQUENCE with a long length (certificates, keys, PKCS#12).
-_DER_HEADS = (b"\x30\x81", b"\x30\x82", b"\x30\x83")
+_HEAD_FIRST_BYTES = frozenset(head[0] for head in _HEADS)
+_WHITESPACE = frozenset(b" \t\r\n")
+#: The magic number that starts a Java KeyStore.
+JKS_HEAD = b"\xfe\xed\xfe\xed"
+#: Second bytes of a DER SEQUENCE with a long length (certificates, keys, PKCS#12).
+_DER_LENGTHS = (b"\x81", b"\x82", b"\x83")
 #: OpenPGP packet tags that start a keyring: secret key (5), public key (6).
 _OPENPGP_KEY_TAGS = frozenset({5, 6})
 
@@ -79,16 +82,26 @@ def is_candidate(name: str, size: int, head: bytes) -> bool:
     """
     if size <= 0 or size > MAX_CANDIDATE_SIZE:
         return False
-    base = name.rsplit("/", 1)[-1]
+    base = name[name.rfind("/") + 1 :]
     lower = base.lower()
-    if lower in _NAMES or lower.endswith(_SUFFIXES) or lower.startswith(_PREFIXES):
+    if lower.endswith(_SUFFIXES) or lower in _NAMES or lower.startswith(_PREFIXES):
         return True
     if base == "config" and name.endswith(".kube/config"):
         return True
-    start = head.lstrip()
-    if start.startswith(_HEADS) or head.startswith(_DER_HEADS):
+    if not head:
+        return False
+    if head[0] in _WHITESPACE:
+        head = head.lstrip()
+        if not head:
+            return False
+    first = head[0]
+    if first == 0x30:
+        return head[1:2] in _DER_LENGTHS
+    if first & 0x80:
+        return head.startswith(JKS_HEAD) or openpgp_key_packet(head)
+    if first in _HEAD_FIRST_BYTES and head.startswith(_HEADS):
         return True
-    return openpgp_key_packet(head) or head[8:12] == b"KBXf"
+    return head[8:12] == b"KBXf"
 
 
 def openpgp_key_packet(head: bytes) -> bool:

@@ -18,6 +18,7 @@ identified by kind and path.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from keyark.inventory.model import Finding
@@ -99,12 +100,14 @@ def compare(first: list[Finding], second: list[Finding]) -> InventoryChanges:
             for old in gone
             if id(old) not in consumed and old.path == finding.path and old.kind == finding.kind
         ]
-        if same_place and None in (finding.fingerprint, same_place[0].fingerprint):
-            # Encrypted, its public key unknown: the key at that path, protected anew.
-            if same_place[0].encrypted != finding.encrypted:
-                changes.protection_changed.append(Change(same_place[0], finding))
-                consumed.add(id(same_place[0]))
-                continue
+        if (
+            same_place
+            and None in (finding.fingerprint, same_place[0].fingerprint)
+            and same_place[0].encrypted != finding.encrypted
+        ):  # encrypted, its public key unknown: the key at that path, protected anew
+            changes.protection_changed.append(Change(same_place[0], finding))
+            consumed.add(id(same_place[0]))
+            continue
         if same_place and finding.fingerprint is not None:
             changes.replaced.append(Change(same_place[0], finding))
             consumed.add(id(same_place[0]))
@@ -127,7 +130,12 @@ def _renewal_of(finding: Finding, earlier: list[Finding]) -> Finding | None:
         and old.not_after is not None
         and old.not_after < finding.not_after
     ]
-    return max(candidates, key=lambda old: old.not_after or finding.not_after, default=None)
+    return max(candidates, key=_expiry, default=None)
+
+
+def _expiry(finding: Finding) -> datetime:
+    assert finding.not_after is not None
+    return finding.not_after
 
 
 def _protection(finding: Finding) -> tuple[bool | None, int | None]:

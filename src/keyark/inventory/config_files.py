@@ -57,8 +57,13 @@ def env_findings(path: str, data: bytes) -> list[Finding]:
     names: list[str] = []
     total = 0
     other = 0
+    quote = ""  # inside a quoted value that spans lines (a PEM key, say): its quote
     for raw in data.decode("utf-8", "replace").splitlines():
         line = raw.strip()
+        if quote:
+            if line.endswith(quote):
+                quote = ""
+            continue
         if not line or line.startswith("#"):
             continue
         match = _ASSIGNMENT.match(line)
@@ -66,6 +71,9 @@ def env_findings(path: str, data: bytes) -> list[Finding]:
             other += 1
             continue
         total += 1
+        value = line[match.end() :].lstrip()
+        if value[:1] in ("'", '"') and (len(value) == 1 or not value.endswith(value[0])):
+            quote = value[0]
         name = match.group(1)
         if looks_secret(name) and name not in names and len(names) < MAX_NAMES:
             names.append(name)
@@ -94,7 +102,8 @@ def kubeconfig_findings(path: str, data: bytes) -> list[Finding]:
     """A kubeconfig: users, embedded client certificates and keys, cluster CA certificates."""
     import yaml
 
-    document = yaml.safe_load(data)
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    document = yaml.load(data, Loader=loader)  # noqa: S506 - a safe loader
     if not isinstance(document, dict) or document.get("kind") != "Config":
         return []
     users = _named(document.get("users"), "user")

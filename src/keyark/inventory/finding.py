@@ -74,10 +74,14 @@ _MAX_MODE = 0o177777
 class Finding:
     """One recognised piece of key material in one file (a file may give several).
 
-    ``fingerprint`` is ``SHA256:<hex>`` of the certificate's DER, of a key's
-    SubjectPublicKeyInfo, or of an SSH key blob the SPKI of which is unknown
-    (``OPENPGP:<hex>`` for a GnuPG key); ``public_key_fingerprint`` is always the
-    SHA-256 of the SubjectPublicKeyInfo, so a certificate and its private key share it.
+    ``fingerprint`` is ``SHA256:<hex>`` of the certificate's DER, of an X.509-world
+    key's SubjectPublicKeyInfo, of an SSH key's blob (OpenSSH and PuTTY keys, public
+    keys: what ``ssh-keygen -l`` shows, in hex; see ``normalise_fingerprint``), or
+    ``OPENPGP:<hex>`` for a GnuPG key; ``public_key_fingerprint`` is always the SHA-256
+    of the SubjectPublicKeyInfo (when known), so a certificate, its private key and an
+    SSH key of the same key pair share it. ``format`` says how the material was
+    stored (``PEM PKCS#8``, ``OpenSSH``, ``PKCS#12``, ...); ``key_id`` is a JWK
+    ``kid``, a service account's private key id or a GnuPG key id.
     ``secret`` marks findings that describe secret material (a private key, a key
     bundle, secret-looking ``.env`` names): the readable-by-others flag applies to those.
     """

@@ -35,19 +35,22 @@ class PemBlock:
 
 
 def pem_blocks(data: bytes) -> list[PemBlock]:
-    """Every well-formed PEM block of ``data``; malformed blocks are skipped."""
+    """Every well-formed PEM block of ``data``; malformed blocks are skipped.
+
+    BEGIN and END lines may carry text around them (a PEM value quoted in a ``.env``
+    or YAML file); the lines between are the block's headers and base64 body.
+    """
     blocks: list[PemBlock] = []
     label: bytes | None = None
     lines: list[bytes] = []
     for raw in data.splitlines():
         line = raw.strip()
         if label is None:
-            if line.startswith(_BEGIN) and line.endswith(_DASHES):
-                label = line[len(_BEGIN) : -len(_DASHES)]
-                lines = []
+            label = _begin_label(line)
+            lines = []
             continue
-        if line.startswith(_END):
-            if line == _END + label + _DASHES:
+        if _END in line:
+            if _END + label + _DASHES in line:
                 block = _block(label, lines)
                 if block is not None:
                     blocks.append(block)
@@ -57,6 +60,16 @@ def pem_blocks(data: bytes) -> list[PemBlock]:
             continue
         lines.append(line)
     return blocks
+
+
+def _begin_label(line: bytes) -> bytes | None:
+    """The label of a BEGIN line; the line may carry text around it (``KEY="-----BEGIN``)."""
+    start = line.find(_BEGIN)
+    if start < 0:
+        return None
+    rest = line[start + len(_BEGIN) :]
+    end = rest.find(_DASHES)
+    return rest[:end] if end > 0 else None
 
 
 def _block(label: bytes, lines: list[bytes]) -> PemBlock | None:

@@ -93,7 +93,7 @@ def _parsers(path: str, data: bytes) -> list[Parser]:
     parsers: list[Parser] = []
     if b"-----BEGIN" in data:
         parsers.append(pem_findings)
-        if b"-----BEGIN PGP " in data:
+        if b"-----BEGIN PGP PUBLIC KEY BLOCK" in data or b"-----BEGIN PGP PRIVATE KEY" in data:
             parsers.append(gnupg_findings)
     if is_env_name(path):
         parsers.append(env_findings)

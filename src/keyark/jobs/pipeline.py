@@ -125,6 +125,7 @@ class JobPipeline:
             exclude_files=list(job.exclude_file),
             exclude_caches=job.exclude_caches,
             one_file_system=job.one_file_system,
+            inventory=job.inventory,
             compression=job.compression,
             command_sources=[
                 CommandSourceSpec(

@@ -227,6 +227,13 @@ class AlertStore:
                 "INSERT OR IGNORE INTO handled_runs (run) VALUES (?)", [(i,) for i in ids]
             )
 
+    def claim_run(self, run: int) -> bool:
+        """Mark run ``run`` handled; False when another look had already claimed it (so two
+        processes looking at once raise its events once)."""
+        with self._connect() as db:
+            cursor = db.execute("INSERT OR IGNORE INTO handled_runs (run) VALUES (?)", (run,))
+        return cursor.rowcount == 1
+
     def meta(self, name: str) -> str | None:
         """A stored setting of the monitor itself (None: not set)."""
         with self._connect() as db:

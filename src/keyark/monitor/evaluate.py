@@ -83,10 +83,9 @@ def job_events(runs: RunStore, store: AlertStore, now: datetime) -> list[Alert]:
     handled = store.handled_runs(ids)
     alerts: list[Alert] = []
     for record in ended:
-        if record.id in handled:
+        if record.id is None or record.id in handled or not store.claim_run(record.id):
             continue
         alert = _job_alert(record, _previous(ended, record, runs), now)
-        store.mark_runs([record.id] if record.id is not None else [])
         if alert is not None:
             alerts.append(store.record(alert))
     return alerts

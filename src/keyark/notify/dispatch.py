@@ -49,8 +49,8 @@ MAX_BACKOFF = timedelta(hours=1)
 UNFILTERED = ("test", "digest")
 
 _WORKERS = Workers()
-#: (channel, key, level) of deliveries queued in this process and not yet over.
-_PENDING: set[tuple[str, str, int]] = set()
+#: (store, channel, key, level) of deliveries queued in this process and not yet over.
+_PENDING: set[tuple[str, str, str, int]] = set()
 _PENDING_LOCK = threading.Lock()
 
 
@@ -81,7 +81,11 @@ def deliver(
         LOG.warning("alerts not delivered: %s", describe(error))
         return
     if routes:
-        _WORKERS.get("").put(lambda: _route_all(routes, list(alerts), store, moment, zone))
+        # digests are looked at on general calls, not on sends to channels asked for
+        digests = channels is None
+        _WORKERS.get("").put(
+            lambda: _route_all(routes, list(alerts), store, moment, zone if digests else None)
+        )
 
 
 def flush(timeout: float = 30.0) -> bool:
@@ -109,16 +113,21 @@ def _routes(config: KeyarkConfig, wanted: Collection[str] | None) -> list[_Route
 
 
 def _route_all(
-    routes: list[_Route], alerts: list[Alert], store: AlertStore, now: datetime, zone: tzinfo
+    routes: list[_Route],
+    alerts: list[Alert],
+    store: AlertStore,
+    now: datetime,
+    zone: tzinfo | None,
 ) -> None:
-    """Decide, record and queue each (channel, alert); then the digests due."""
+    """Decide, record and queue each (channel, alert); then the digests due (in ``zone``;
+    None: no digests)."""
     for route in routes:
         for alert in alerts:
             try:
                 _route_one(route, alert, store, now)
             except Exception as error:  # the state file: log, go on
                 LOG.warning("alert %s for channel %s not queued: %s", alert.key, route.name, error)
-        if route.spec.digest is not False:
+        if zone is not None and route.spec.digest is not False:
             try:
                 _digest(route, store, now, zone)
             except Exception as error:
@@ -140,7 +149,7 @@ def _route_one(route: _Route, alert: Alert, store: AlertStore, now: datetime) ->
 def _repeat(route: _Route, alert: Alert, store: AlertStore, now: datetime) -> bool:
     """Whether the channel got (or is getting) this key at this level recently."""
     with _PENDING_LOCK:
-        if (route.name, alert.key, int(alert.level)) in _PENDING:
+        if _marker(store, route, alert) in _PENDING:
             return True
     last = store.last_sent(route.name, alert.key, alert.level)
     return last is not None and now - _aware(last.time) < route.spec.repeat_interval
@@ -149,7 +158,8 @@ def _repeat(route: _Route, alert: Alert, store: AlertStore, now: datetime) -> bo
 def _digest(route: _Route, store: AlertStore, now: datetime, zone: tzinfo) -> None:
     key = f"digest:{route.name}"
     with _PENDING_LOCK:
-        if any(name == route.name and pending == key for name, pending, _ in _PENDING):
+        where = str(store.path)
+        if any(marker[:3] == (where, route.name, key) for marker in _PENDING):
             return
     last = store.last_sent(route.name, key)
     due = digest_due(route.spec, now, zone, None if last is None else _aware(last.time))
@@ -168,7 +178,7 @@ def _queue(route: _Route, alert: Alert, store: AlertStore, now: datetime) -> Non
     delivery = store.add_delivery(
         Delivery(route.name, alert.key, alert.level, "pending", now, alert=alert.id)
     )
-    marker = (route.name, alert.key, int(alert.level))
+    marker = _marker(store, route, alert)
     with _PENDING_LOCK:
         _PENDING.add(marker)
     _WORKERS.get(route.name).put(lambda: _attempt(route, alert, delivery, store, marker))
@@ -179,7 +189,7 @@ def _attempt(
     alert: Alert,
     delivery: Delivery,
     store: AlertStore,
-    marker: tuple[str, str, int],
+    marker: tuple[str, str, str, int],
 ) -> None:
     """One attempt; on failure record it and queue the next one, or give up."""
     attempt = delivery.attempts + 1
@@ -205,7 +215,7 @@ def _failed(
     alert: Alert,
     delivery: Delivery,
     store: AlertStore,
-    marker: tuple[str, str, int],
+    marker: tuple[str, str, str, int],
     attempt: int,
     message: str,
 ) -> None:
@@ -240,7 +250,7 @@ def _failed(
     )
 
 
-def _finish(store: AlertStore, delivery: Delivery, marker: tuple[str, str, int]) -> None:
+def _finish(store: AlertStore, delivery: Delivery, marker: tuple[str, str, str, int]) -> None:
     """Record how the delivery ended (its time stays the time the alert was queued:
     what repeat suppression and digests measure from)."""
     try:
@@ -248,6 +258,10 @@ def _finish(store: AlertStore, delivery: Delivery, marker: tuple[str, str, int])
     finally:
         with _PENDING_LOCK:
             _PENDING.discard(marker)
+
+
+def _marker(store: AlertStore, route: _Route, alert: Alert) -> tuple[str, str, str, int]:
+    return (str(store.path), route.name, alert.key, int(alert.level))
 
 
 def _aware(moment: datetime) -> datetime:

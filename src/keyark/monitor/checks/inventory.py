@@ -4,7 +4,7 @@ The inventory operation (the inventory issue) lists the certificates and keys a
 snapshot holds. ``certificates``: the earliest expiry per job, against
 ``cert_expiry_warning_days`` / ``cert_expiry_critical_days`` (expired: CRITICAL).
 ``weak_keys``: weak algorithms (short RSA, DSA, MD5/SHA-1 signatures) are a WARNING;
-an unencrypted private key readable by group or others is CRITICAL. While the
+a secret readable by group or others is CRITICAL (a WARNING when it is encrypted). While the
 inventory operation is missing from this build both are UNKNOWN, saying so.
 """
 
@@ -20,8 +20,8 @@ from keyark.monitor.model import CheckResult, Level
 
 #: Flags that make a key or certificate weak.
 WEAK_FLAGS = ("weak-rsa", "dsa", "sha1-signature", "md5-signature")
-#: A private key with both flags is over-exposed.
-EXPOSED_FLAGS = ("group-or-world-readable", "unencrypted")
+#: A secret (private key, bundle, credentials) readable by group or others.
+READABLE = "group-or-world-readable"
 #: What is said while the inventory operation does not exist.
 MISSING = "the key and certificate inventory is not available in this build"
 
@@ -67,24 +67,34 @@ def expiry(
 
 
 def weakness(findings: Sequence[Any]) -> tuple[Level, str, float | None]:
-    """(level, message, count) for the weak and over-exposed keys of ``findings``."""
-    exposed = [
-        finding
-        for finding in findings
-        if finding.kind in ("private_key", "pkcs12")
-        and all(flag in finding.flags for flag in EXPOSED_FLAGS)
-    ]
+    """(level, message, count) for the weak and over-exposed secrets of ``findings``.
+
+    A secret readable by group or others is CRITICAL unless it is encrypted (then a
+    WARNING); a weak algorithm or signature is a WARNING.
+    """
+    readable = [finding for finding in findings if READABLE in finding.flags]
+    exposed = [finding for finding in readable if finding.encrypted is not True]
     weak = [finding for finding in findings if any(flag in finding.flags for flag in WEAK_FLAGS)]
+    count = float(len(readable) + len(weak))
     if exposed:
         paths = ", ".join(finding.path for finding in exposed[:3])
-        message = f"{len(exposed)} unencrypted private key(s) readable by others: {paths}"
-        return Level.CRITICAL, message, float(len(exposed) + len(weak))
+        return (
+            Level.CRITICAL,
+            f"{len(exposed)} unprotected secret(s) readable by others: {paths}",
+            count,
+        )
+    problems: list[str] = []
+    if readable:
+        paths = ", ".join(finding.path for finding in readable[:3])
+        problems.append(f"{len(readable)} encrypted secret(s) readable by others: {paths}")
     if weak:
         described = ", ".join(
             f"{finding.path} ({'/'.join(f for f in finding.flags if f in WEAK_FLAGS)})"
             for finding in weak[:3]
         )
-        return Level.WARNING, f"{len(weak)} weak key(s) or signature(s): {described}", len(weak)
+        problems.append(f"{len(weak)} weak key(s) or signature(s): {described}")
+    if problems:
+        return Level.WARNING, "; ".join(problems), count
     return Level.OK, "no weak or over-exposed key", 0.0
 
 

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 from keyark.monitor.model import Alert, Level
 from keyark.notify.channels.base import DeliveryError, describe, read_secret_file
 from keyark.notify.message import level_label, text_body
+from keyark.redaction import register_secret
 
 if TYPE_CHECKING:
     from keyark.config.notifications import AppriseChannel
@@ -42,6 +43,8 @@ class AppriseSender:
             ) from None
         text = read_secret_file(self.spec.url_file, "the Apprise URL")
         urls = [line.strip() for line in text.splitlines() if line.strip()]
+        for url in urls:
+            register_secret(url)  # Apprise's own log lines name the URLs
         sender: Any = apprise.Apprise()
         for index, url in enumerate(urls, start=1):
             if not sender.add(url):

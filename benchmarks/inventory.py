@@ -1,0 +1,70 @@
+"""What recording the key and certificate inventory costs a backup (issue 13, section 3).
+
+Backs up the ``small`` corpus (20,000 key-like files: every one a candidate, the worst
+case) into a fresh repository, with the inventory and with ``--no-inventory``, in turn
+(A B A B ...), and prints each side's median wall time and the median of the per-pair
+ratios. The target: at most 5% more time with the inventory.
+
+    python benchmarks/inventory.py [--rounds 5] [--work benchmarks/work]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from corpora import ensure_corpus  # noqa: E402
+
+
+def _backup(source: Path, scratch: Path, *flags: str) -> float:
+    """Seconds one backup of ``source`` takes into a fresh repository."""
+    repo = scratch / "repo"
+    shutil.rmtree(repo, ignore_errors=True)
+    shutil.rmtree(scratch / "cache", ignore_errors=True)
+    env = dict(
+        os.environ,
+        KEYARK_REPOSITORY=str(repo),
+        KEYARK_PASSWORD="benchmark",
+        KEYARK_CACHE_DIR=str(scratch / "cache"),
+        KEYARK_TEST_FAST_KDF="1",
+    )
+    subprocess.run(["keyark", "init"], env=env, check=True, capture_output=True)
+    started = time.monotonic()
+    subprocess.run(
+        ["keyark", "backup", str(source), *flags], env=env, check=True, capture_output=True
+    )
+    return time.monotonic() - started
+
+
+def main() -> None:
+    """Run the pairs and print the figures."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--work", type=Path, default=Path(__file__).parent / "work")
+    args = parser.parse_args()
+    corpus = ensure_corpus("small", args.work, big_size_mib=0, log=print)
+    with tempfile.TemporaryDirectory(prefix="keyark-inventory-bench-") as scratch:
+        _backup(corpus.root, Path(scratch))  # warm-up (page cache, imports)
+        on: list[float] = []
+        off: list[float] = []
+        for _round in range(args.rounds):
+            on.append(_backup(corpus.root, Path(scratch)))
+            off.append(_backup(corpus.root, Path(scratch), "--no-inventory"))
+    ratios = [a / b for a, b in zip(on, off, strict=True)]
+    print(f"corpus small: {corpus.root}")
+    print(f"inventory on : median {statistics.median(on):.3f}s  runs {on}")
+    print(f"inventory off: median {statistics.median(off):.3f}s  runs {off}")
+    print(f"overhead (median of pair ratios): {100 * (statistics.median(ratios) - 1):+.1f}%")
+
+
+if __name__ == "__main__":
+    main()

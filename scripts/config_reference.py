@@ -39,8 +39,9 @@ def _type(schema: dict[str, Any], defs: dict[str, Any]) -> str:
     if "$ref" in schema:
         name = schema["$ref"].rsplit("/", 1)[-1]
         return f"[{name}](#{name.lower()})"
-    if "anyOf" in schema:
-        parts = [_type(part, defs) for part in schema["anyOf"] if part.get("type") != "null"]
+    union = schema.get("anyOf") or schema.get("oneOf")
+    if union:
+        parts = [_type(part, defs) for part in union if part.get("type") != "null"]
         text = " or ".join(dict.fromkeys(parts))
         return text or "null"
     if "enum" in schema:

@@ -143,18 +143,33 @@ def _secrets_of_model(
             continue
         lowered = str(key).lower()
         if "password_file" in fields and lowered in PASSWORD_KEYS:
-            yield (*location, key), REPOSITORY_REFERENCE_ADVICE
+            yield (*location, key), _password_advice(fields)
         elif f"{lowered}_file" in fields and any(word in lowered for word in SECRET_WORDS):
             yield (*location, key), f"a secret cannot be written in the config file; use {key}_file"
     url = data.get("url")
     if "url" in fields and isinstance(url, str) and _url_password(url):
         scheme = urlsplit(url).scheme or "the backend"
+        if "password_command" in fields:  # a repository: its backend section takes references
+            where = (
+                f"give it by reference in the {scheme} section "
+                "({file: PATH}, {env: VARIABLE} or {command: CMD})"
+            )
+        elif "url_file" in fields:
+            where = "put the whole URL in a file and name it with url_file"
+        else:
+            where = "give the credential by reference in its own setting"
         yield (
             (*location, "url"),
             "a password cannot be written in the config file (here in the URL); "
-            f"remove it from the URL and give it by reference in the {scheme} section "
-            "({file: PATH}, {env: VARIABLE} or {command: CMD})",
+            f"remove it from the URL and {where}",
         )
+
+
+def _password_advice(fields: Mapping[str, str]) -> str:
+    """What to use instead of an inline password: the reference keys this section has."""
+    if "password_command" in fields:
+        return REPOSITORY_REFERENCE_ADVICE
+    return "a secret cannot be written in the config file; use password_file"
 
 
 def _url_password(url: str) -> bool:

@@ -23,6 +23,8 @@ from keyark.state.runs import RunRecord, RunStore
 TROUBLE = (Level.WARNING, Level.CRITICAL, Level.UNKNOWN)
 #: How many of the newest history rows a look at job events reads.
 RECENT_RUNS = 200
+#: The statuses a run ends with (skipped and missed times are not runs).
+_ENDED = ("success", "partial", "failed")
 #: Meta setting: the job-event look has started (older history raises nothing).
 _STARTED = "job_events_started"
 
@@ -74,7 +76,7 @@ def job_events(runs: RunStore, store: AlertStore, now: datetime) -> list[Alert]:
     The first look only marks the history seen: old runs raise nothing.
     """
     recent = runs.runs(limit=RECENT_RUNS)
-    ended = [r for r in recent if r.id is not None and r.status in ("success", "partial", "failed")]
+    ended = [r for r in recent if r.id is not None and r.status in _ENDED]
     ids = [record.id for record in ended if record.id is not None]
     if store.meta(_STARTED) is None:
         store.mark_runs(ids)
@@ -101,9 +103,6 @@ def _previous(ended: list[RunRecord], record: RunRecord, runs: RunStore) -> RunR
         if found.id is not None and found.id < record.id and found.status in _ENDED:
             return found
     return None
-
-
-_ENDED = ("success", "partial", "failed")
 
 
 def _job_alert(record: RunRecord, previous: RunRecord | None, now: datetime) -> Alert | None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -22,7 +23,7 @@ from keyark.context import OperationContext
 from keyark.monitor.alert_store import AlertStore
 from keyark.monitor.environment import CheckEnvironment
 from keyark.monitor.evaluate import job_events, run_checks, transitions
-from keyark.monitor.model import Alert, CheckResult
+from keyark.monitor.model import Alert, CheckResult, Level
 from keyark.state.runs import RunStore
 
 LOG = logging.getLogger("keyark.daemon")
@@ -144,8 +145,6 @@ class MonitorLoop:
 
     def _serve(self) -> None:
         next_round = 0.0
-        import time
-
         while not self._stop.cancelled:
             with self._lock:
                 config, jobs = self._config, self._jobs_pending
@@ -183,4 +182,7 @@ class MonitorLoop:
 
     def _log_alerts(self, alerts: list[Alert]) -> None:
         for alert in alerts:
-            self._log.warning("alert %s: %s: %s", alert.level.label, alert.title, alert.message)
+            severity = logging.WARNING if alert.level >= Level.WARNING else logging.INFO
+            self._log.log(
+                severity, "alert %s: %s: %s", alert.level.label, alert.title, alert.message
+            )

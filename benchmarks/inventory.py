@@ -22,7 +22,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from corpora import ensure_corpus  # noqa: E402
+from corpora import ensure_corpus
 
 
 def _backup(source: Path, scratch: Path, *flags: str) -> float:

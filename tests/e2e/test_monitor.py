@@ -252,9 +252,41 @@ def test_a_stopped_s3_server_makes_backend_critical(
         )
         assert result.returncode == 0, result.stderr
         setup.add_repository("s3", url, s3={"endpoint": endpoint})
+        locked_url = "s3://locked/repo"
+        result = setup.keyark(
+            "-r",
+            locked_url,
+            "init",
+            "--s3-endpoint",
+            endpoint,
+            "--s3-object-lock-days",
+            "1",
+            env={"KEYARK_PASSWORD": PASSWORD},
+        )
+        assert result.returncode == 0, result.stderr
+        setup.add_repository("locked", locked_url, s3={"endpoint": endpoint})
         setup.write()
         code, document = setup.check("backend")
-        assert (code, levels(document, "backend")) == (0, {"s3": "ok"})
+        assert (code, levels(document, "backend")) == (0, {"s3": "ok", "locked": "ok"})
+        assert "Object Lock in force" in document["results"][1]["message"]
+
+        # the locked repository's objects moved to a bucket without Object Lock (its
+        # config still records the lock): CRITICAL
+        import boto3
+
+        client = boto3.client("s3", endpoint_url=endpoint)
+        client.create_bucket(Bucket="unlocked")
+        for item in client.list_objects_v2(Bucket="locked")["Contents"]:
+            source = {"Bucket": "locked", "Key": item["Key"]}
+            client.copy_object(Bucket="unlocked", Key=item["Key"], CopySource=source)
+        setup.repositories["locked"]["url"] = "s3://unlocked/repo"
+        setup.write()
+        code, document = setup.check("backend", record=False)
+        assert levels(document, "backend") == {"s3": "ok", "locked": "critical"}
+        assert "Object Lock is no longer in force" in document["results"][1]["message"]
+        del setup.repositories["locked"]
+        setup.write()
+
         server.stop()
         started = time.monotonic()
         code, document = setup.check("backend")

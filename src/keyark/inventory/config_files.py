@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import posixpath
 import re
 from dataclasses import replace
@@ -40,6 +41,7 @@ def is_env_name(path: str) -> bool:
     return base == ".env" or base.startswith(".env.") or base.endswith(".env")
 
 
+@functools.lru_cache(maxsize=4096)  # names repeat across a tree's .env files
 def looks_secret(name: str) -> bool:
     """Whether a variable named ``name`` likely holds a secret (``*_KEY``, ``*TOKEN*``,
     ``*PASSWORD*``, ``*SECRET*``, ...)."""

@@ -29,10 +29,11 @@ from urllib.parse import urlsplit, urlunsplit
 from keyark.cancel import CancelToken
 from keyark.context import OperationContext
 from keyark.crypto.agents import TRUSTED
-from keyark.errors import Hint, IntegrityError, SnapshotNotFoundError, UsageError
+from keyark.errors import Hint, IntegrityError, KeyarkError, SnapshotNotFoundError, UsageError
 from keyark.events import Code, Events
 from keyark.repo.adoption import adopt_unindexed
 from keyark.repo.full_disk import read_lock
+from keyark.repo.inventory import stored_inventory
 from keyark.repo.objects import ContentWriter, open_blobs, saving
 from keyark.repo.repository import Repository
 from keyark.repo.snapshot import Snapshot, select_snapshot
@@ -221,6 +222,7 @@ def copy_snapshots(
                 summary=dict(snapshot.summary),
                 program_version=snapshot.program_version,
                 extra={ORIGIN: snapshot.id},
+                inventory=_inventory_of(source, snapshot, ctx),
             )
             provenance = provenance_of(source.keys.keyring, snapshot)
             if provenance is not None:
@@ -238,3 +240,18 @@ def copy_snapshots(
     if not summary.copied and not summary.skipped:
         raise SnapshotNotFoundError("no snapshots to copy")
     return summary
+
+
+def _inventory_of(source: Repository, snapshot: Snapshot, ctx: OperationContext) -> bytes | None:
+    """The source snapshot's inventory (inside the stored snapshot, else its sidecar):
+    the copy carries it inside itself. One that does not verify is left out, with a
+    warning."""
+    try:
+        return stored_inventory(source.snapshots.load(snapshot.id), source.inventories)
+    except KeyarkError as error:
+        ctx.events.warn(
+            Code.INVENTORY,
+            f"the inventory of snapshot {snapshot.short_id} is not copied: {error}",
+            subject=snapshot.id,
+        )
+        return None

@@ -41,7 +41,7 @@ from keyark.events import Code
 from keyark.inventory.model import Inventory
 from keyark.repo.adoption import adopt_unindexed
 from keyark.repo.agent_session import AgentRepository
-from keyark.repo.inventory import InventorySidecars, encode_inventory, snapshot_inventory
+from keyark.repo.inventory import encode_inventory, snapshot_inventory
 from keyark.repo.repository import Repository
 from keyark.repo.snapshot import Snapshot, now, select_snapshot
 from keyark.repo.snapshot_trust import is_agent_snapshot, snapshot_trust
@@ -269,7 +269,7 @@ def _parent_inventory(repo: Repository | None, parent: Snapshot | None) -> Inven
         stored = repo.snapshots.load(parent.id)  # the catalog keeps no inventory
         found = snapshot_inventory(stored)
         if found is None:
-            found = InventorySidecars(repo.backend, repo.keys).load(parent.id)
+            found = repo.inventories.load(parent.id)
     except KeyarkError:
         return None
     return found

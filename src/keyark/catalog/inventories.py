@@ -48,7 +48,7 @@ class StoredInventory:
 
 def sidecars(repo: Repository) -> InventorySidecars:
     """The repository's sidecar inventories."""
-    return InventorySidecars(repo.backend, repo.keys)
+    return repo.inventories
 
 
 def stored_inventory(repo: Repository, snapshot: Snapshot) -> StoredInventory:

@@ -19,7 +19,8 @@ from typing import Any
 
 from keyark.cancel import CancelToken
 from keyark.context import OperationContext
-from keyark.errors import UsageError
+from keyark.errors import KeyarkError, UsageError
+from keyark.events import Code
 from keyark.maintenance.snapshot_edit import (
     Change,
     Changes,
@@ -31,8 +32,9 @@ from keyark.maintenance.snapshot_edit import (
     save_replacements,
 )
 from keyark.patterns import PatternSet, read_pattern_files
+from keyark.repo.inventory import inventory_without, stored_inventory
 from keyark.repo.repository import Repository
-from keyark.repo.snapshot import SnapshotFilter
+from keyark.repo.snapshot import Snapshot, SnapshotFilter
 from keyark.repo.tree import DIR, Node, encode_tree
 
 #: The tag restic adds to a rewritten snapshot when the original is kept.
@@ -180,6 +182,7 @@ def rewrite_snapshots(
                 if not options.forget and REWRITE_TAG not in tags:
                     tags.append(REWRITE_TAG)
                 fresh = replacement(keyring, snapshot, tree=tree, tags=tags)
+                fresh.inventory = _inventory_without(repo, snapshot, item.removed, ctx)
                 pending.append((item, fresh))
                 if options.dry_run:
                     item.replacement = planned_id(repo, fresh)
@@ -191,6 +194,24 @@ def rewrite_snapshots(
         repo.blobs.flush()  # the new trees are durable before any snapshot names them
         save_replacements(repo, pending, forget=options.forget, lock=lock, ctx=ctx)
     return result
+
+
+def _inventory_without(
+    repo: Repository, snapshot: Snapshot, removed: list[str], ctx: OperationContext
+) -> bytes | None:
+    """The snapshot's inventory (inside it or its sidecar) without the removed paths."""
+    try:
+        encoded = stored_inventory(snapshot, repo.inventories)
+        if encoded is None:
+            return None
+        return inventory_without(encoded, removed, f"snapshot {snapshot.short_id}")
+    except KeyarkError as error:
+        ctx.events.warn(
+            Code.INVENTORY,
+            f"the inventory of snapshot {snapshot.short_id} is left out of its rewrite: {error}",
+            subject=snapshot.id,
+        )
+        return None
 
 
 __all__ = [

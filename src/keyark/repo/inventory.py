@@ -20,6 +20,7 @@ decompression and the document is validated by :meth:`Inventory.from_dict`.
 from __future__ import annotations
 
 import zlib
+from collections.abc import Iterable
 from typing import Any
 
 import msgpack
@@ -27,7 +28,7 @@ import msgpack
 from keyark.backends.base import Backend
 from keyark.crypto.envelope import ObjectKind, envelope_key_id
 from keyark.errors import FormatError, IntegrityError, NotFoundError
-from keyark.inventory.model import Inventory
+from keyark.inventory.model import Inventory, link
 from keyark.repo.fields import Fields, load_json, unpack_msgpack
 from keyark.repo.keys import KeyStore
 from keyark.repo.snapshot import MAX_INVENTORY, Snapshot
@@ -125,6 +126,30 @@ class InventorySidecars:
             pass
 
 
+def inventory_without(encoded: bytes, removed: Iterable[str], what: str) -> bytes:
+    """``encoded`` without the findings of ``removed`` paths (or paths below them),
+    linked again (a rewrite that drops a key flags its certificate)."""
+    inventory = decode_inventory(encoded, what)
+    gone = set(removed)
+
+    def dropped(path: str) -> bool:
+        return path in gone or any(path.startswith(item.rstrip("/") + "/") for item in gone)
+
+    kept = [finding for finding in inventory.findings if not dropped(finding.path)]
+    return encode_inventory(
+        Inventory(findings=link(kept, inventory.created), created=inventory.created)
+    )
+
+
+def stored_inventory(snapshot: Snapshot, sidecars: InventorySidecars) -> bytes | None:
+    """The encoded inventory of a snapshot loaded from the repository: inside it, else
+    its sidecar's (re-encoded), else None."""
+    if snapshot.inventory is not None:
+        return snapshot.inventory
+    found = sidecars.load(snapshot.id)
+    return None if found is None else encode_inventory(found)
+
+
 def snapshot_inventory(snapshot: Snapshot) -> Inventory | None:
     """The inventory recorded inside ``snapshot`` (loaded from the repository, not
     the catalog), or None."""
@@ -138,5 +163,7 @@ __all__ = [
     "InventorySidecars",
     "decode_inventory",
     "encode_inventory",
+    "inventory_without",
     "snapshot_inventory",
+    "stored_inventory",
 ]

@@ -37,6 +37,7 @@ from keyark.repo import key_store, state_copies
 from keyark.repo.blob_store import BlobStore
 from keyark.repo.config import CONFIG_NAME, DEFAULT_PACK_SIZE, BlobHasher, RepoConfig
 from keyark.repo.handle import RepositoryHandle
+from keyark.repo.inventory import InventorySidecars
 from keyark.repo.keys import SESSION_PREFIX, KeyStore, session_object_name
 from keyark.repo.pack import DATA
 from keyark.repo.pack_store import PackStore
@@ -70,6 +71,8 @@ class Repository(RepositoryHandle[BlobStore, SnapshotStore]):
         hasher = BlobHasher(keyring.id_key, config.profile)
         self.blobs = BlobStore(self.packs, self.locks, self.keys, hasher, config.pack_size)
         self.snapshots = SnapshotStore(backend, self.blobs, self.keys, config.repo_id)
+        #: Inventories stored beside snapshots saved without one (``inventory build``).
+        self.inventories = InventorySidecars(backend, self.keys)
 
     # ----------------------------------------------------------------- lifecycle
     @classmethod

@@ -10,12 +10,14 @@ was lost.
 
 from __future__ import annotations
 
+import contextlib
 import hmac
 
 from keyark.backends.base import Backend
 from keyark.crypto.envelope import ObjectKind, Sealer, envelope_key_id
-from keyark.errors import IntegrityError
+from keyark.errors import IntegrityError, NotFoundError
 from keyark.repo.blob_writer import BlobWriter
+from keyark.repo.inventory import INVENTORY_PREFIX
 from keyark.repo.keys import KeyStore
 from keyark.repo.pack_store import object_key_id
 from keyark.repo.snapshot import SNAPSHOT_PREFIX, Snapshot
@@ -93,8 +95,10 @@ class SnapshotStore(SnapshotWriter):
         return read_snapshot(self._keys.keyring, self.repo_id, snapshot_id, raw, key_id)
 
     def delete(self, snapshot_id: str) -> None:
-        """Delete one snapshot object."""
+        """Delete one snapshot object, then its inventory sidecar (if it has one)."""
         self._backend.delete(SNAPSHOT_PREFIX + snapshot_id)
+        with contextlib.suppress(NotFoundError):
+            self._backend.delete(INVENTORY_PREFIX + snapshot_id)
 
 
 __all__ = ["SnapshotStore", "SnapshotWriter"]

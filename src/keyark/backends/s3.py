@@ -206,7 +206,7 @@ class S3Backend(ObjectStoreBackend):
                 if code != "BucketAlreadyOwnedByYou":
                     raise
         if self.object_lock_days > 0:
-            self._require_object_lock()
+            self.require_object_lock()
 
     def _bucket_exists(self) -> bool:
         try:
@@ -223,7 +223,9 @@ class S3Backend(ObjectStoreBackend):
             raise
         return True
 
-    def _require_object_lock(self) -> None:
+    def require_object_lock(self) -> None:
+        """Raise PermanentBackendError unless the bucket has Object Lock enabled (the
+        repository asks for retention; the monitor's backend check asks again later)."""
         try:
             config = self._client.get_object_lock_configuration(Bucket=self.bucket)
             enabled = config.get("ObjectLockConfiguration", {}).get("ObjectLockEnabled")

@@ -32,6 +32,7 @@ from keyark.config.fields import (
     ScheduleText,
     VerifyText,
 )
+from keyark.config.metrics import MetricsSection
 from keyark.config.models import (
     BackendSections,
     CredentialSpec,
@@ -39,7 +40,6 @@ from keyark.config.models import (
     RepositoryConfig,
     RepositorySpec,
 )
-from keyark.config.metrics import MetricsSection
 from keyark.config.notifications import ChannelList, EmailChannel
 from keyark.config.secrets import SecretRef
 from keyark.errors import UsageError

@@ -38,28 +38,51 @@ def pem_blocks(data: bytes) -> list[PemBlock]:
     """Every well-formed PEM block of ``data``; malformed blocks are skipped.
 
     BEGIN and END lines may carry text around them (a PEM value quoted in a ``.env``
-    or YAML file); the lines between are the block's headers and base64 body.
+    or YAML file); the lines between are the block's headers and base64 body. Lines
+    end as :meth:`bytes.splitlines` ends them; the markers are found with
+    :meth:`bytes.find`, so a body is never walked line by line in Python.
     """
     blocks: list[PemBlock] = []
-    label: bytes | None = None
-    lines: list[bytes] = []
-    for raw in data.splitlines():
-        line = raw.strip()
+    start = 0  # always the start of a line
+    while True:
+        begin = data.find(_BEGIN, start)
+        if begin < 0:
+            return blocks
+        line_start = _line_start(data, start, begin)
+        line_end, next_line = _line_end(data, begin)
+        label = _begin_label(data[line_start:line_end].strip())
         if label is None:
-            label = _begin_label(line)
-            lines = []
+            start = next_line
             continue
-        if _END in line:
-            if _END + label + _DASHES in line:
-                block = _block(label, lines)
-                if block is not None:
-                    blocks.append(block)
-                    if len(blocks) >= MAX_BLOCKS:
-                        break
-            label = None
-            continue
-        lines.append(line)
-    return blocks
+        end = data.find(_END, next_line)
+        if end < 0:
+            return blocks  # an unterminated block: nothing more to find
+        end_start = _line_start(data, next_line, end)
+        end_end, after = _line_end(data, end)
+        if _END + label + _DASHES in data[end_start:end_end]:
+            lines = [line.strip() for line in data[next_line:end_start].splitlines()]
+            block = _block(label, lines)
+            if block is not None:
+                blocks.append(block)
+                if len(blocks) >= MAX_BLOCKS:
+                    return blocks
+        start = after
+
+
+def _line_start(data: bytes, low: int, at: int) -> int:
+    """Where the line holding offset ``at`` starts (``low``: a line start before it)."""
+    return max(data.rfind(b"\n", low, at), data.rfind(b"\r", low, at), low - 1) + 1
+
+
+def _line_end(data: bytes, at: int) -> tuple[int, int]:
+    """Where the line holding offset ``at`` ends, and where the next line starts."""
+    newline = data.find(b"\n", at)
+    carriage = data.find(b"\r", at, None if newline < 0 else newline)
+    if carriage >= 0:
+        return carriage, carriage + (2 if data[carriage + 1 : carriage + 2] == b"\n" else 1)
+    if newline >= 0:
+        return newline, newline + 1
+    return len(data), len(data)
 
 
 def _begin_label(line: bytes) -> bytes | None:

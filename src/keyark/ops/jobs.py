@@ -11,6 +11,7 @@ pipelines live in :mod:`keyark.jobs`.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -23,6 +24,8 @@ from keyark.state.runs import RunRecord as RunRecord
 from keyark.state.runs import RunStore as RunStore
 from keyark.state.runs import StepRecord as StepRecord
 from keyark.state.runs import default_state_dir as default_state_dir
+
+_log = logging.getLogger(__name__)
 
 #: The maintenance tasks a run may name, besides the config's jobs.
 MAINTENANCE_TASKS: tuple[str, ...] = (
@@ -92,4 +95,23 @@ def run(ctx: OperationContext, options: RunOptions) -> JobRun:
         scheduled=options.scheduled,
         dry_run=options.dry_run,
     )
+    if not options.dry_run:
+        _raise_alerts(options.config, store.directory, wait=options.trigger == "manual")
     return JobRun(record, options.dry_run)
+
+
+def _raise_alerts(config: KeyarkConfig, state_dir: Path, *, wait: bool) -> None:
+    """The run's job events (failed, partial, recovered, catch-up) as alerts, at once.
+
+    A one-shot command (``wait``) waits for their delivery before it exits; the
+    daemon does not (its monitor loop keeps the process alive). Never raises: an
+    alert problem must not fail a run.
+    """
+    from keyark.monitor.service import flush_deliveries, job_round
+
+    try:
+        alerts = job_round(config, state_dir)
+        if alerts and wait:
+            flush_deliveries()
+    except Exception as error:
+        _log.warning("job alerts could not be raised: %s", error)

@@ -61,9 +61,7 @@ def _reach(env: CheckEnvironment, name: str, url: str, options: BackendOptions) 
 
 def _object_lock_problem(storage: Backend) -> str | None:
     """Why the bucket's Object Lock is not in force (None: it is)."""
-    require = getattr(storage, "require_object_lock", None) or getattr(
-        storage, "_require_object_lock", None
-    )
+    require = getattr(storage, "require_object_lock", None)
     if require is None:
         return None
     try:

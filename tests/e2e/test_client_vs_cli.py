@@ -247,6 +247,7 @@ def test_every_operation_matches_between_cli_and_api(faces: Faces) -> None:
     f.compare("debug cat", ["debug", "cat", "config"], ops.DebugCatOptions(kind="config"))
     _copy(f)
     _backend_check(f)
+    _audit(f)
     f.compare(
         "key passwd",
         ["key", "passwd"],
@@ -401,3 +402,29 @@ def _run_job(f: Faces) -> None:
     api_verify = f.client.run("verify", verify).to_dict()
     assert same(normalise(cli_verify, home), normalise(api_verify, home)), (cli_verify, api_verify)
     COMPARED.update({"run", "verify"})
+
+
+def _audit(f: Faces) -> None:
+    """Each face's repository has its own audit log: both verify, with the same backups."""
+    keep = ("ok", "writers", "problems")
+    cli = f.cli("audit", "verify")
+    api = f.client.run("audit_verify", ops.AuditVerifyOptions()).to_dict()
+    assert {k: cli[k] for k in keep} == {k: api[k] for k in keep} and api["ok"], (cli, api)
+    COMPARED.add("audit_verify")
+
+    def shape(records: list[dict[str, Any]]) -> list[tuple[object, ...]]:
+        return [(r["operation"], r["result"], r["error_code"]) for r in records]
+
+    backups = f.client.run("audit_log", ops.AuditLogOptions(operation="backup")).to_dict()
+    assert shape(f.cli("audit", "log", "--op", "backup")) == shape(backups["records"])
+    COMPARED.add("audit_log")
+    done = subprocess.run(
+        [keyark_binary(), "audit", "export", "--format", "csv", "--op", "backup"],
+        env=f.cli_env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    exported = f.client.run("audit_export", ops.AuditExportOptions("csv", operation="backup"))
+    assert len(done.stdout.splitlines()) == len(exported.text.splitlines()) == exported.count + 1
+    COMPARED.add("audit_export")

@@ -93,6 +93,8 @@ class Archiver:
         #: Saves a blob, or in a dry run only looks it up: (id, bytes added, is new).
         self._store = SizedStore(repo.blobs, dry_run=dry_run)
         self._files = FileReader(self._store, repo.config.chunker, tracker, inventory)
+        if inventory is not None:
+            inventory.bind(tracker.events)
         # One thread, first in first out: a directory's tree is queued after its children's.
         self._finisher = ThreadPoolExecutor(1, thread_name_prefix="keyark-tree")
         # Asks the kernel to read a directory's files ahead of the walk (cold caches).
@@ -230,8 +232,8 @@ class Archiver:
             # shrunk while it was read, and size and content must agree.
             node.size = result.bytes_read
             nodes.append(node)
-            if self.inventory is not None and result.findings:
-                self.inventory.add(path, result.findings)
+            if self.inventory is not None:
+                self.inventory.add(path, result.inventory_ticket)
             if self.file_cache is not None and result.bytes_read == st.st_size:
                 # A file that changed while it was read is not cached under its old stat.
                 self.file_cache.record(path, st, result.content)
@@ -373,8 +375,14 @@ class Archiver:
             root = saved.result()
             if files:
                 root = graft(self._virtual[root], files, self._virtual, self._store_listing)
+        except BaseException:
+            if self.inventory is not None:
+                self.inventory.abort()  # a failed or cancelled backup leaves no worker behind
+            raise
         finally:
             self._shutdown()
+        if self.inventory is not None:
+            self.inventory.end_input()  # the worker finishes while the snapshot is saved
         self.summary.duration_seconds = time.monotonic() - started
         return root
 

@@ -21,7 +21,7 @@ from keyark.archiver.progress import Tracker
 from keyark.archiver.sizes import Added, SizedStore
 from keyark.chunker import ChunkerParams
 from keyark.errors import SourceError
-from keyark.inventory.model import MAX_CANDIDATE_SIZE, Finding
+from keyark.inventory.model import MAX_CANDIDATE_SIZE
 from keyark.repo.objects import ContentWriter, Store, StoredContent, StreamReadError
 
 SMALL_FILE = 256 * 1024
@@ -44,8 +44,8 @@ class FileResult:
     data_added: int = 0
     #: How long reading and storing the file took.
     seconds: float = 0.0
-    #: The key material recognised in it (None: not a candidate, or no inventory).
-    findings: list[Finding] | None = None
+    #: Its ticket with the inventory recorder (None: not a candidate, or no inventory).
+    inventory_ticket: int | None = None
 
 
 class FileReader:
@@ -96,7 +96,7 @@ class FileReader:
                 data = _read_all(fd, size)
                 result = _result(writer.write(data), added)
                 if self.inventory is not None:
-                    result.findings = self.inventory.inspect(path, data, st)
+                    result.inventory_ticket = self.inventory.inspect(path, data, st)
             else:
                 result = self._read_large(path, fd, size, st)
         except OSError as error:
@@ -119,7 +119,7 @@ class FileReader:
                 capture = HeadCapture(stream, MAX_CANDIDATE_SIZE + 1)
                 writer = self._writer(path, store, large=True)
                 result = _result(writer.write_stream(capture), added)  # type: ignore[arg-type]
-                result.findings = self.inventory.inspect(
+                result.inventory_ticket = self.inventory.inspect(
                     path, capture.head, st, size=result.bytes_read
                 )
                 return result

@@ -47,8 +47,10 @@ TARGET_FIELDS: tuple[str, ...] = (
 _MAX_ITEMS = 100
 
 
-def is_audited(operation: Operation[Any, Any]) -> bool:
-    """Whether every call of ``operation`` is recorded."""
+def is_audited(operation: Operation[Any, Any], options: object = None) -> bool:
+    """Whether this call of ``operation`` is recorded (a dry run changes nothing: not)."""
+    if getattr(options, "dry_run", False) is True and not operation.reads_secrets:
+        return False
     return operation.mutates or operation.reads_secrets or operation.name in AUDITED_READS
 
 
@@ -72,7 +74,7 @@ class AuditHook:
         self._ctx = ctx
         self._name = operation.name
         self._options = options
-        self.audited = is_audited(operation)
+        self.audited = is_audited(operation, options)
         self._policy: AuditPolicy | None = None
 
     @classmethod

@@ -13,10 +13,9 @@ import binascii
 import functools
 import posixpath
 import re
-from dataclasses import replace
 from typing import Any
 
-from keyark.inventory.finding import Finding
+from keyark.inventory.finding import Finding, amended
 from keyark.inventory.pem import pem_blocks
 from keyark.inventory.private_keys import PRIVATE_LABELS, pem_private_key
 from keyark.inventory.x509_certs import (
@@ -56,11 +55,34 @@ def looks_secret(name: str) -> bool:
 
 def env_findings(path: str, data: bytes) -> list[Finding]:
     """A ``.env`` file: how many variables, which names look secret (never values)."""
+    assigned, other = _assignments(data.decode("utf-8", "replace"))
+    total = len(assigned)
+    if total == 0 or other > total:
+        return []  # not an env file (a continuation line or two is tolerated)
+    names = [name for name in dict.fromkeys(assigned) if looks_secret(name)][:MAX_NAMES]
+    return [
+        Finding(
+            kind="env_file",
+            path=path,
+            count=total,
+            names=tuple(names),
+            format="dotenv",
+            secret=bool(names),
+        )
+    ]
+
+
+def _assignments(text: str) -> tuple[list[str], int]:
+    """The names assigned in ``text``, in order, and how many other (non-comment) lines
+    it has; a quoted value that spans lines (a PEM key, say) counts as its first line."""
+    if "'" not in text and '"' not in text:  # no quotes: no value spans lines
+        lines = [line for line in map(str.strip, text.splitlines()) if line and line[0] != "#"]
+        matches = [match for match in map(_ASSIGNMENT.match, lines) if match is not None]
+        return [match.group(1) for match in matches], len(lines) - len(matches)
     names: list[str] = []
-    total = 0
     other = 0
-    quote = ""  # inside a quoted value that spans lines (a PEM key, say): its quote
-    for raw in data.decode("utf-8", "replace").splitlines():
+    quote = ""  # inside a quoted value that spans lines: its quote
+    for raw in text.splitlines():
         line = raw.strip()
         if quote:
             if line.endswith(quote):
@@ -72,25 +94,11 @@ def env_findings(path: str, data: bytes) -> list[Finding]:
         if match is None:
             other += 1
             continue
-        total += 1
         value = line[match.end() :].lstrip()
         if value[:1] in ("'", '"') and (len(value) == 1 or not value.endswith(value[0])):
             quote = value[0]
-        name = match.group(1)
-        if looks_secret(name) and name not in names and len(names) < MAX_NAMES:
-            names.append(name)
-    if total == 0 or other > total:
-        return []  # not an env file (a continuation line or two is tolerated)
-    return [
-        Finding(
-            kind="env_file",
-            path=path,
-            count=total,
-            names=tuple(names),
-            format="dotenv",
-            secret=bool(names),
-        )
-    ]
+        names.append(match.group(1))
+    return names, other
 
 
 def is_kubeconfig(path: str, data: bytes) -> bool:
@@ -162,5 +170,5 @@ def _embedded(path: str, value: object, owner: str) -> list[Finding]:
         elif block.label in PRIVATE_LABELS:
             key = pem_private_key(path, block)
             if key is not None:
-                findings.append(replace(key, name=owner or None, format="kubeconfig"))
+                findings.append(amended(key, name=owner or None, format="kubeconfig"))
     return findings

@@ -114,19 +114,22 @@ class Finding:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-friendly form: every field, datetimes as ISO 8601 UTC, tuples as lists."""
-        data: dict[str, Any] = {}
-        for field in fields(self):
-            value = getattr(self, field.name)
-            if isinstance(value, datetime):
-                value = value.astimezone(UTC).isoformat()
-            elif isinstance(value, tuple):
-                value = list(value)
-            data[field.name] = value
+        values = self.__dict__
+        data: dict[str, Any] = {name: values[name] for name in _FIELD_ORDER}
+        for name in _TIME_FIELDS:
+            moment = data[name]
+            if moment is not None:
+                data[name] = moment.astimezone(UTC).isoformat()
+        for name in _TUPLE_FIELDS:
+            data[name] = list(data[name])
         return data
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any], what: str = "inventory finding") -> Finding:
         """Parse :meth:`to_dict`'s form, checking every field; FormatError when malformed."""
+        quick = _quick_finding(data)
+        if quick is not None:
+            return quick
         doc = Fields(data, what)
         kind = _token(doc.get_str("kind", max_len=64), doc.name("kind"))
 
@@ -178,6 +181,109 @@ class Finding:
     def weak(self) -> bool:
         """Whether a weak-algorithm flag (small RSA, DSA, SHA-1 or MD5 signature) is set."""
         return any(flag in WEAK_FLAGS for flag in self.flags)
+
+
+_FIELD_ORDER = tuple(field.name for field in fields(Finding))
+_FIELD_NAMES = frozenset(_FIELD_ORDER)
+_TIME_FIELDS = ("not_before", "not_after")
+_TUPLE_FIELDS = ("sans", "names", "flags")
+#: Optional text fields and their longest length; optional integers and their maximum.
+_TEXT_LIMITS = {
+    "name": _MAX_TEXT,
+    "algorithm": 64,
+    "subject": _MAX_TEXT,
+    "issuer": _MAX_TEXT,
+    "serial": 256,
+    "signature_algorithm": 128,
+    "format": 64,
+    "key_id": 256,
+}
+_INT_LIMITS = {
+    "size": _MAX_KEY_BITS,
+    "count": INT64_MAX,
+    "mode": _MAX_MODE,
+    "uid": UINT32_MAX,
+    "gid": UINT32_MAX,
+}
+
+
+def _quick_finding(data: object) -> Finding | None:
+    """:meth:`Finding.from_dict` of a plainly well-formed ``data`` (exact types, every
+    check of the checking path passed), without building a message per field; None
+    when anything is unusual, and the checking path then decides (and words the error)."""
+    if type(data) is not dict:
+        return None
+    get = data.get
+    kind = get("kind")
+    path = get("path")
+    if type(kind) is not str or len(kind) > 64 or not _TOKEN.fullmatch(kind):
+        return None
+    if type(path) is not str or len(path) > _MAX_PATH or "\0" in path:
+        return None
+    values: dict[str, Any] = {"kind": kind, "path": path}
+    for key, limit in _TEXT_LIMITS.items():
+        text = get(key)
+        if text is not None and (type(text) is not str or len(text) > limit or "\0" in text):
+            return None
+        values[key] = text
+    for key, high in _INT_LIMITS.items():
+        number = get(key)
+        if number is not None and (type(number) is not int or not 0 <= number <= high):
+            return None
+        values[key] = number
+    for key in ("is_ca", "encrypted"):
+        flag = get(key)
+        if flag is not None and type(flag) is not bool:
+            return None
+        values[key] = flag
+    for key in ("fingerprint", "public_key_fingerprint"):
+        text = get(key)
+        if text is not None and (
+            type(text) is not str or len(text) > 160 or not _FINGERPRINT.fullmatch(text)
+        ):
+            return None
+        values[key] = text
+    for key in _TIME_FIELDS:
+        text = get(key)
+        if text is not None:
+            if type(text) is not str or len(text) > 64 or "\0" in text:
+                return None
+            try:
+                moment = datetime.fromisoformat(text)
+            except ValueError:
+                return None
+            if moment.tzinfo is None:
+                return None
+            text = moment.astimezone(UTC)
+        values[key] = text
+    for key in _TUPLE_FIELDS:
+        items = get(key, ())
+        if type(items) not in (list, tuple) or len(items) > _MAX_ITEMS:
+            return None
+        for item in items:
+            if type(item) is not str or len(item) > _MAX_TEXT or "\0" in item:
+                return None
+            if key == "flags" and (len(item) > 64 or not _TOKEN.fullmatch(item)):
+                return None
+        values[key] = tuple(items)
+    secret = get("secret", False)
+    if type(secret) is not bool:
+        return None
+    values["secret"] = secret
+    finding = object.__new__(Finding)  # every field is set: what __init__ would do, faster
+    finding.__dict__.update(values)
+    return finding
+
+
+def amended(finding: Finding, **changes: Any) -> Finding:
+    """A copy of ``finding`` with ``changes``: :func:`dataclasses.replace`, without its
+    per-call introspection (recognition amends every finding it makes)."""
+    if not _FIELD_NAMES.issuperset(changes):
+        raise TypeError(f"not fields of a finding: {sorted(set(changes) - _FIELD_NAMES)}")
+    copy = object.__new__(Finding)
+    copy.__dict__.update(finding.__dict__)
+    copy.__dict__.update(changes)
+    return copy
 
 
 @dataclass

@@ -11,13 +11,12 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-from dataclasses import replace
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, rsa, x448, x25519
 from cryptography.hazmat.primitives.asymmetric.types import PublicKeyTypes
 
-from keyark.inventory.finding import Finding
+from keyark.inventory.finding import Finding, amended
 from keyark.inventory.key_facts import KeyFacts, public_key_facts
 from keyark.inventory.pem import pem_blocks
 from keyark.inventory.private_keys import PRIVATE_LABELS, pem_private_key
@@ -154,7 +153,7 @@ def _service_account(path: str, document: dict[str, Any]) -> list[Finding]:
         secret=bool(embedded),
     )
     keys = [
-        replace(key, name=account.name, key_id=account.key_id, format="service account")
+        amended(key, name=account.name, key_id=account.key_id, format="service account")
         for key in embedded
     ]
     return [account, *keys]

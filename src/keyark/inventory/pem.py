@@ -54,19 +54,33 @@ def pem_blocks(data: bytes) -> list[PemBlock]:
         if label is None:
             start = next_line
             continue
-        end = data.find(_END, next_line)
-        if end < 0:
+        end_line = _end_line(data, next_line)
+        if end_line is None:
             return blocks  # an unterminated block: nothing more to find
-        end_start = _line_start(data, next_line, end)
-        end_end, after = _line_end(data, end)
-        if _END + label + _DASHES in data[end_start:end_end]:
-            lines = [line.strip() for line in data[next_line:end_start].splitlines()]
+        end_start, line, after = end_line
+        if _END + label + _DASHES in line:
+            lines = [raw.strip() for raw in data[next_line:end_start].splitlines()]
             block = _block(label, lines)
             if block is not None:
                 blocks.append(block)
                 if len(blocks) >= MAX_BLOCKS:
                     return blocks
         start = after
+
+
+def _end_line(data: bytes, start: int) -> tuple[int, bytes, int] | None:
+    """The first line from ``start`` that holds an END marker once stripped: where it
+    starts, the stripped line, where the next line starts (None: no such line)."""
+    while True:
+        end = data.find(_END, start)
+        if end < 0:
+            return None
+        line_start = _line_start(data, start, end)
+        line_end, after = _line_end(data, end)
+        line = data[line_start:line_end].strip()
+        if _END in line:
+            return line_start, line, after
+        start = after  # the marker's space was trailing whitespace: a body line
 
 
 def _line_start(data: bytes, low: int, at: int) -> int:

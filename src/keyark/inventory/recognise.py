@@ -10,7 +10,6 @@ from __future__ import annotations
 import threading
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import replace
 
 from cryptography.hazmat.primitives.serialization import pkcs7
 
@@ -22,7 +21,7 @@ from keyark.inventory.config_files import (
     is_kubeconfig,
     kubeconfig_findings,
 )
-from keyark.inventory.finding import Finding
+from keyark.inventory.finding import Finding, amended
 from keyark.inventory.gnupg import gnupg_findings
 from keyark.inventory.json_keys import json_key_findings
 from keyark.inventory.pem import looks_like_pkcs12, pem_blocks
@@ -46,6 +45,8 @@ from keyark.inventory.x509_certs import (
 READABLE_BY_OTHERS = 0o044
 
 Parser = Callable[[str, bytes], list[Finding]]
+
+_KEY_TYPE_PREFIXES = tuple(prefix.encode() for prefix in KEY_TYPE_PREFIXES)
 
 _failures: Counter[str] = Counter()
 _failures_lock = threading.Lock()
@@ -99,7 +100,7 @@ def _parsers(path: str, data: bytes) -> list[Parser]:
         parsers.append(env_findings)
     elif is_kubeconfig(path, data):
         parsers.append(kubeconfig_findings)
-    elif any(prefix.encode() in data for prefix in KEY_TYPE_PREFIXES):
+    elif any(prefix in data for prefix in _KEY_TYPE_PREFIXES):
         parsers.append(ssh_public_findings)
     return parsers
 
@@ -115,7 +116,7 @@ def _with_file_facts(
         and "group-or-world-readable" not in flags
     ):
         flags = ("group-or-world-readable", *flags)
-    return replace(finding, mode=mode, uid=uid, gid=gid, flags=flags)
+    return amended(finding, mode=mode, uid=uid, gid=gid, flags=flags)
 
 
 def pem_findings(path: str, data: bytes) -> list[Finding]:

@@ -21,17 +21,23 @@ from __future__ import annotations
 
 import zlib
 from collections.abc import Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import msgpack
 
 from keyark.backends.base import Backend
 from keyark.crypto.envelope import ObjectKind, envelope_key_id
 from keyark.errors import FormatError, IntegrityError, NotFoundError
-from keyark.inventory.model import Inventory, link
 from keyark.repo.fields import Fields, load_json, unpack_msgpack
 from keyark.repo.keys import KeyStore
 from keyark.repo.snapshot import MAX_INVENTORY, Snapshot
+
+if TYPE_CHECKING:
+    from keyark.inventory.model import Inventory
+
+# keyark.inventory (its recognisers load cryptography's x509 and serialization) is
+# imported where an inventory is decoded or rebuilt: every command opens a repository
+# through this module, and listing snapshots must not pay for it (issue 11, section 3).
 
 INVENTORY_PREFIX = "inventories/"
 #: The largest inventory document (JSON) accepted after decompression.
@@ -65,6 +71,8 @@ def decode_inventory(encoded: bytes, what: str) -> Inventory:
     data: Any = load_json(document, f"{what} inventory")
     if not isinstance(data, dict):
         raise FormatError(f"{what}: the inventory is not a JSON object")
+    from keyark.inventory.model import Inventory
+
     try:
         return Inventory.from_dict(data)
     except FormatError:
@@ -129,6 +137,8 @@ class InventorySidecars:
 def inventory_without(encoded: bytes, removed: Iterable[str], what: str) -> bytes:
     """``encoded`` without the findings of ``removed`` paths (or paths below them),
     linked again (a rewrite that drops a key flags its certificate)."""
+    from keyark.inventory.model import Inventory, link
+
     inventory = decode_inventory(encoded, what)
     gone = set(removed)
 

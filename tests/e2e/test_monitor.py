@@ -16,6 +16,8 @@ from tests.conftest import PASSWORD, mounted_tmpfs
 from tests.e2e.monitor_cli import Monitored, levels
 
 from keyark import ops
+from keyark.crypto.slots import Credentials
+from keyark.maintenance.root_rotation import rotate_root
 from keyark.state.runs import RunRecord, RunStore
 
 HOUR = timedelta(hours=1)
@@ -170,7 +172,12 @@ def test_an_old_data_key_warns_and_a_very_old_one_is_critical(setup: Monitored) 
         setup.add_repository(name, str(location))
     setup.write()
     code, document = setup.check("key_age", record=False)
-    assert levels(document, "key_age") == {"fresh": "ok", "old": "warning", "older": "critical"}
+    assert levels(document, "key_age") == {
+        "fresh": "ok",
+        "old": "warning",
+        "older": "critical",
+        **{f"{name}/root": "ok" for name in ("fresh", "old", "older")},  # < 365 days
+    }
     assert code == 2
     old = next(r for r in document["results"] if r["subject"] == "old")
     assert old["threshold"] == "80/90 days" and round(old["value"]) == 85
@@ -345,3 +352,22 @@ def test_a_certificate_expiring_in_5_days_alerts(setup: Monitored) -> None:
     assert (code, levels(document, "certificates")) == (1, {"tls": "warning"})
     [alert] = document["alerts"]
     assert alert["key"] == "certificates:tls" and "soon.example" in alert["message"]
+
+
+def test_an_old_root_key_warns_until_a_root_rotation(setup: Monitored) -> None:
+    location = setup.root / "aged"
+    with time_machine.travel(datetime.now(UTC) - timedelta(days=400), tick=True):
+        ops.init_repository(str(location), PASSWORD.encode()).close()
+    setup.add_repository("aged", str(location))
+    setup.write()
+    _code, document = setup.check("key_age", record=False)
+    root = next(r for r in document["results"] if r["subject"] == "aged/root")
+    assert root["level"] == "warning" and round(root["value"]) == 400, root
+    repo = ops.open_repository(str(location), Credentials(passphrase=PASSWORD.encode()))
+    try:
+        rotate_root(repo)
+    finally:
+        repo.close()
+    _code, document = setup.check("key_age", record=False)
+    root = next(r for r in document["results"] if r["subject"] == "aged/root")
+    assert root["level"] == "ok" and root["value"] < 1, root  # the rotation restarted its age

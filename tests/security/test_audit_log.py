@@ -282,3 +282,12 @@ def test_records_name_their_repository_objects(audited: OperationContext) -> Non
     (writer,) = scan.records
     assert sorted(scan.records[writer]) == [1, 2, 3]
     assert all(name.startswith(PREFIX) for name in [record_name(writer, 1)])
+
+
+def test_the_log_still_verifies_after_key_rotation(audited: OperationContext) -> None:
+    """Audit keys come from the keyring's id key, which rotation keeps: old records verify."""
+    assert _verify(audited).ok
+    ops.key_rotate(audited, ops.RotateOptions(reencrypt=True, root=True))
+    result = _verify(audited)
+    assert result.ok, result.problems
+    assert [r.operation for r in _log(audited)][-2:] == ["key rotate", "audit_verify"]

@@ -356,6 +356,8 @@ class MonitorThresholds(_Section):
     """Alert when a data key is this old."""
     slot_age_warning_days: int | None = Field(default=None, ge=1)
     """Warn when a key slot (passphrase, key file, HSM) is this old; none: never."""
+    root_key_age_warning_days: int | None = Field(default=365, ge=1)
+    """Warn when the keyring key (replaced by a root rotation) is this old; none: never."""
     cert_expiry_warning_days: int = Field(default=30, ge=0)
     """Warn when a certificate in the latest snapshot expires within this many days."""
     cert_expiry_critical_days: int = Field(default=7, ge=0)

@@ -26,6 +26,10 @@ MAX_DATA_KEYS = 10_000
 _T = TypeVar("_T")
 
 
+#: Extension field: when the keyring key (KR) was created (ISO 8601).
+ROOT_CREATED = "root_created"
+
+
 @dataclass
 class DataKey:
     """One data-key epoch."""
@@ -63,8 +67,22 @@ class Keyring:
         first = DataKey(new_key(cipher), _now())
         signing = ed25519.Ed25519PrivateKey.generate().private_bytes_raw()
         return cls(
-            id_key=os.urandom(32), data_keys={first.key_id: first}, config_signing_key=signing
+            id_key=os.urandom(32),
+            data_keys={first.key_id: first},
+            config_signing_key=signing,
+            extra={ROOT_CREATED: first.created},
         )
+
+    @property
+    def root_created(self) -> str | None:
+        """When the keyring key (KR) was made: at init or the last root rotation (None:
+        a keyring written before keyark recorded it)."""
+        value = self.extra.get(ROOT_CREATED)
+        return value if isinstance(value, str) else None
+
+    def mark_root_created(self) -> None:
+        """Record that a new keyring key seals this keyring from now on."""
+        self.extra[ROOT_CREATED] = _now()
 
     @property
     def current(self) -> DataKey:
@@ -183,6 +201,9 @@ def _check_registry(extra: dict[str, Any]) -> None:
         isinstance(name, str) and isinstance(entry, dict) for name, entry in agents.items()
     ):
         raise FormatError("keyring agent registry is malformed (not a map of agent entries)")
+    root_created = extra.get(ROOT_CREATED)
+    if root_created is not None and (not isinstance(root_created, str) or len(root_created) > 64):
+        raise FormatError("keyring root key creation time is malformed")
     recipient = extra.get("recipient")
     if recipient is None:
         return

@@ -120,6 +120,7 @@ def _start(
     epoch = fresh.rotate()
     fresh.config_signing_key = ed25519.Ed25519PrivateKey.generate().private_bytes_raw()
     fresh.version = keyring.version + 1
+    fresh.mark_root_created()
     fresh.extra[ROTATION] = {
         "slots": rewrapped,
         "started": datetime.now(UTC).isoformat(timespec="seconds"),

@@ -76,6 +76,10 @@ class KeyStatus:
     reason: str
     next_due: str
     reencrypt_pending: bool = False
+    #: When the keyring key (KR) was made (init or the last root rotation); None:
+    #: the keyring predates that record.
+    root_created: str | None = None
+    root_age_days: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -161,6 +165,7 @@ def key_status(repo: Repository) -> KeyStatus:
     due, warn, reason = rotation_due(repo, blobs.get(current.key_id, 0))
     policy = RotationPolicy.of(repo)
     next_due = _created(current.created) + timedelta(days=policy.max_age_days)
+    root_created = repo.keys.keyring.root_created
     return KeyStatus(
         epochs=epochs,
         current=current.key_id.hex(),
@@ -169,7 +174,16 @@ def key_status(repo: Repository) -> KeyStatus:
         reason=reason,
         next_due=next_due.isoformat(timespec="seconds"),
         reencrypt_pending=MARKER in repo.keys.keyring.extra,
+        root_created=root_created,
+        root_age_days=None if root_created is None else _age_days(root_created, now),
     )
+
+
+def _age_days(created: str, now: datetime) -> float | None:
+    try:
+        return round((now - _created(created)).total_seconds() / 86400, 2)
+    except ValueError:
+        return None
 
 
 # --------------------------------------------------------------------- rotation

@@ -3,16 +3,21 @@
 ``key_age`` per repository: the current data key's age against
 ``key_age_warning_days`` / ``key_age_critical_days`` (the rotation policy's 80/90
 days by default), the AES-GCM nonce budget of the current key (blobs sealed against
-the rotation policy's limits), and, when ``slot_age_warning_days`` is set, key slots
-older than that. ``locks``: locks whose holders are gone.
+the rotation policy's limits), the root key's age (since init or the last root
+rotation) against ``root_key_age_warning_days``, and, when ``slot_age_warning_days``
+is set, key slots older than that. ``locks``: locks whose holders are gone.
 """
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 from keyark.monitor.environment import CheckEnvironment, graded, unknown
 from keyark.monitor.model import CheckResult, Level
+
+if TYPE_CHECKING:
+    from keyark.maintenance.rotate import KeyStatus
 
 
 def key_age(env: CheckEnvironment) -> list[CheckResult]:
@@ -46,7 +51,23 @@ def key_age(env: CheckEnvironment) -> list[CheckResult]:
         results.append(CheckResult("key_age", name, level, message, days, threshold))
         if thresholds.slot_age_warning_days is not None:
             results.append(_slot_age(env, name, thresholds.slot_age_warning_days))
+        if thresholds.root_key_age_warning_days is not None:
+            results.append(_root_age(name, status, thresholds.root_key_age_warning_days))
     return results
+
+
+def _root_age(name: str, status: KeyStatus, limit: int) -> CheckResult:
+    """The keyring key's age (since init or the last root rotation) against ``limit``."""
+    subject = f"{name}/root"
+    days = status.root_age_days
+    if days is None:
+        message = "the root key's age is not recorded (its keyring predates the record)"
+        return CheckResult("key_age", subject, Level.INFO, message, None, f"{limit} days")
+    level = Level.WARNING if days >= limit else Level.OK
+    message = f"the root key is {days:.0f} days old"
+    if level is Level.WARNING:
+        message += "; rotate the root key"
+    return CheckResult("key_age", subject, level, message, days, f"{limit} days")
 
 
 def _slot_age(env: CheckEnvironment, name: str, limit: int) -> CheckResult:

@@ -24,8 +24,8 @@ from keyark.inventory.worker import encode_frame, read_frame
 from keyark.redaction import child_environment
 
 #: A batch is sent once it holds this many files or bytes.
-BATCH_FILES = 64
-BATCH_BYTES = 1 << 20
+BATCH_FILES = 512
+BATCH_BYTES = 4 << 20
 
 #: What the recorder is told of each answer: ticket, findings (None: the worker failed
 #: on that file, with the error's name).

@@ -66,8 +66,8 @@ class InventoryRecorder:
         self,
         parent: Inventory | None,
         *,
-        worker_threshold: int = WORKER_THRESHOLD,
-        max_held_bytes: int = MAX_HELD_BYTES,
+        worker_threshold: int | None = None,
+        max_held_bytes: int | None = None,
     ) -> None:
         #: The parent's findings by path (None: the parent has no inventory).
         self._parent: dict[str, list[Finding]] | None = None
@@ -75,8 +75,8 @@ class InventoryRecorder:
             self._parent = {}
             for finding in parent.findings:
                 self._parent.setdefault(finding.path, []).append(finding)
-        self._threshold = worker_threshold
-        self._max_held = max_held_bytes
+        self._threshold = WORKER_THRESHOLD if worker_threshold is None else worker_threshold
+        self._max_held = MAX_HELD_BYTES if max_held_bytes is None else max_held_bytes
         self._found: dict[str, list[Finding]] = {}
         #: Files saved whose candidate is (or was) waiting: path -> ticket.
         self._saved: dict[str, int] = {}

@@ -6,6 +6,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -27,6 +28,9 @@ PASSWORD = "correct horse battery staple"
 #: New passphrase slots use OWASP's minimum Argon2id (19 MiB, t=2), not the calibrated
 #: 64 MiB default, so the suite's many repositories stay fast (see keyark.crypto.kdf).
 os.environ.setdefault("KEYARK_TEST_FAST_KDF", "1")
+#: Run history, alerts and audit logs of the suite go to a scratch directory, never to
+#: the machine's own (``/var/lib/keyark`` as root); tests that need their own set it.
+os.environ.setdefault("KEYARK_STATE_DIR", tempfile.mkdtemp(prefix="keyark-test-state-"))
 
 
 def keyark_binary() -> str:
@@ -82,6 +86,7 @@ def cli(tmp_path: Path) -> CLI:
     cache = tmp_path / "cache"
     env.update(KEYARK_REPOSITORY=str(repo), KEYARK_PASSWORD=PASSWORD, KEYARK_CACHE_DIR=str(cache))
     env["KEYARK_TEST_FAST_KDF"] = os.environ.get("KEYARK_TEST_FAST_KDF", "1")
+    env["KEYARK_STATE_DIR"] = str(tmp_path / "state")
     return CLI(env, repo, cache)
 
 

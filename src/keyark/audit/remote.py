@@ -23,7 +23,7 @@ from keyark.errors import AlreadyExistsError, FormatError, IntegrityError
 PREFIX = "audit/"
 #: The envelope kind of audit objects. Their key is used for nothing else, so the
 #: kind adds no separation; the name (``audit/...``) is bound as associated data.
-KIND = ObjectKind.CONFIG
+KIND = ObjectKind.AUDIT
 
 
 def record_name(writer: str, seq: int) -> str:

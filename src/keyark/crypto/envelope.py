@@ -49,6 +49,8 @@ class ObjectKind(enum.IntEnum):
     SLOT = 9
     SESSION_KEY = 10
     CREDENTIAL = 11
+    AUDIT = 12
+    INVENTORY = 13
 
 
 @dataclass(frozen=True, slots=True)

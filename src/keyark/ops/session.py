@@ -7,7 +7,6 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING, TypeVar
 
 from keyark import storage
-from keyark.audit.target import AuditTarget
 from keyark.context import OperationContext
 from keyark.errors import UsageError
 from keyark.repo.repository import Repository
@@ -49,6 +48,8 @@ def bind(repo: H, ctx: OperationContext) -> H:
     repo.events = ctx.events
     repo.cancel = ctx.cancel
     repo.locks.unlocked_reads = ctx.config is not None and ctx.config.no_lock
+    from keyark.audit.target import AuditTarget  # lazily: start-up of read-only commands
+
     ctx.audit_targets.append(AuditTarget.of(repo, ctx))  # the audit log writes there
     return repo
 

@@ -95,7 +95,7 @@ class InventorySidecars:
             use_bin_type=True,
         )
         sealer = self._keys.current_sealer()
-        sealed = sealer.seal(ObjectKind.SNAPSHOT, _SIDECAR_NAME + snapshot_id.encode(), plaintext)
+        sealed = sealer.seal(ObjectKind.INVENTORY, _SIDECAR_NAME + snapshot_id.encode(), plaintext)
         self._backend.put(INVENTORY_PREFIX + snapshot_id, sealed, overwrite=True)
 
     def load(self, snapshot_id: str) -> Inventory | None:
@@ -116,7 +116,7 @@ class InventorySidecars:
                 "(only a full-key holder writes one): it is refused"
             )
         name = _SIDECAR_NAME + snapshot_id.encode()
-        raw = self._keys.sealer_for(key_id).open(ObjectKind.SNAPSHOT, name, data)
+        raw = self._keys.sealer_for(key_id).open(ObjectKind.INVENTORY, name, data)
         fields = Fields(unpack_msgpack(raw, what), what)
         if fields.get_str("snapshot", max_len=128) != snapshot_id:
             raise IntegrityError(f"the {what} names another snapshot: it is refused")

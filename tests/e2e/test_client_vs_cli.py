@@ -25,6 +25,7 @@ from tests.conftest import PASSWORD, keyark_binary
 
 from keyark import Client, ops
 from keyark.config import CredentialSpec, RepositoryConfig, RepositorySpec, SecretRef
+from keyark.config.loading import load_config_file
 
 #: Keys whose values are clock readings.
 VOLATILE = {"duration_seconds", "duration", "seconds", "time", "created", "revoked", "at"}
@@ -356,30 +357,30 @@ def _backend_check(f: Faces) -> None:
     COMPARED.add("backend check")
 
 
+def _config(f: Faces, face: str, **sections: Any) -> Path:
+    """``face``'s config file: its repository as ``main``, a job ``nightly`` of the source
+    tree, its own state directory, and ``sections``."""
+    import yaml
+
+    secret = f.home(face) / "password"
+    secret.write_text(PASSWORD)
+    main = {"url": str(f.home(face) / "repo"), "password_file": str(secret)}
+    document = {
+        "version": 1,
+        "repositories": {"main": {**main, "cache_dir": str(f.home(face) / "cache")}},
+        "jobs": {"nightly": {"repository": "main", "sources": [str(f.source)], "verify": "full"}},
+        "scheduler": {"state_dir": str(f.home(face) / "state")},
+        **sections,
+    }
+    path = f.home(face) / "keyark.yaml"
+    path.write_text(yaml.safe_dump(document))
+    return path
+
+
 def _run_job(f: Faces) -> None:
     """``run`` of a config file's job in each twin; ``verify`` (no verb of its own) as the
     CLI's run reports it in its event stream, against the API's call of it."""
-    import yaml
-
-    from keyark.config.loading import load_config_file
-
-    def config(face: str) -> Path:
-        secret = f.home(face) / "password"
-        secret.write_text(PASSWORD)
-        main = {"url": str(f.home(face) / "repo"), "password_file": str(secret)}
-        document = {
-            "version": 1,
-            "repositories": {"main": {**main, "cache_dir": str(f.home(face) / "cache")}},
-            "jobs": {
-                "nightly": {"repository": "main", "sources": [str(f.source)], "verify": "full"}
-            },
-            "scheduler": {"state_dir": str(f.home(face) / "state")},
-        }
-        path = f.home(face) / "keyark.yaml"
-        path.write_text(yaml.safe_dump(document))
-        return path
-
-    args = ["run", "--config", str(config("cli")), "nightly", "--json"]
+    args = ["run", "--config", str(_config(f, "cli")), "nightly", "--json"]
     done = subprocess.run(
         [keyark_binary(), *args], env=f.cli_env, capture_output=True, text=True, check=False
     )
@@ -389,7 +390,7 @@ def _run_job(f: Faces) -> None:
     cli_verify = next(
         e["result"] for e in events if e["event"] == "finished" and e["operation"] == "verify"
     )
-    options = ops.RunOptions(load_config_file(config("api")), "nightly")
+    options = ops.RunOptions(load_config_file(_config(f, "api")), "nightly")
     api = f.client.run("run", options).to_dict()
     for record in (cli, api):  # this process's id and the wall clock; sizes in the text
         for key in ("pid", "started", "finished"):

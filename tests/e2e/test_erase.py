@@ -88,7 +88,9 @@ def test_erase_leaked_env_from_five_snapshots(cli: CLI, tmp_path: Path) -> None:
     # The audit log has the erasure (a success, its paths), never the erased content.
     logged = cli.run("audit", "log", "--op", "erase", "--json", check=True).stdout
     records = [r for r in json.loads(logged) if r["result"] == "success"]
-    assert records and env_path in json.dumps(records[-1]["target"])
+    assert len(records) == 1 and env_path in json.dumps(records[0]["target"]), records
+    target = records[0]["target"]  # why, what was rewritten, how much went (never content)
+    assert target["reason"] and target["bytes_removed"] > 0 and target["snapshots_rewritten"]
     assert SECRET.decode() not in logged
     # The text form says it was verified; a second erase finds nothing and still verifies.
     again = cli.run("erase", "--path", ".env", "--reason", "GDPR ticket 42", check=True)

@@ -43,6 +43,9 @@ TARGET_FIELDS: tuple[str, ...] = (
     "paths",
     "host",
     "tags",
+    "reason",
+    "snapshots_rewritten",
+    "bytes_removed",
 )
 _MAX_ITEMS = 100
 
@@ -60,6 +63,8 @@ def _target_values(data: dict[str, Any]) -> dict[str, Any]:
         value = data.get(name)
         if isinstance(value, str) and value:
             found[name] = value[:512]
+        elif isinstance(value, int) and not isinstance(value, bool):
+            found[name] = value
         elif isinstance(value, list | tuple) and value and all(isinstance(v, str) for v in value):
             found[name] = [item[:512] for item in value[:_MAX_ITEMS]]
     return found

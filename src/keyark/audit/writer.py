@@ -64,7 +64,9 @@ def write(
             add_pending(root, url or "", draft)
         return report
     new = [] if draft is None else [draft]
-    for index, target in enumerate(targets):
+    # One record per repository, however often the operation opened it (erase: twice).
+    unique = list({target.repo_id: target for target in targets}.values())
+    for index, target in enumerate(unique):
         with pending(root, url if index == 0 else None) as earlier:
             if earlier or new:
                 local = LocalLog(root, target.repo_id)

@@ -54,5 +54,8 @@ def init(ctx: OperationContext, options: InitOptions) -> Initialized:
         pack_size_mib=options.pack_size_mib,
         backend_options=backend_options,
     )
+    from keyark.audit.target import AuditTarget
+
+    ctx.audit_targets.append(AuditTarget.of(repo, ctx))  # the init record goes there at once
     repo.close()
     return Initialized(repo.repo_id, ctx.url)

@@ -67,6 +67,10 @@ def test_start_run_two_jobs_stop(daemon: Daemon) -> None:
     log = daemon.log_text()
     assert "ready" in log and "SIGTERM: stopping" in log and log.rstrip().endswith("stopped")
     assert stat.S_IMODE(daemon.log.stat().st_mode) == 0o600
+    audited = json.loads(daemon.cli.run("audit", "log", "--json").stdout)
+    operations = [record["operation"] for record in audited]
+    assert operations.count("daemon start") == 1 and operations.count("daemon stop") == 1
+    assert operations.count("backup") >= 4, operations  # the scheduled runs, audited too
 
 
 def _cancelled_by_stop(run: dict[str, Any]) -> bool:

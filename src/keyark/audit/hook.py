@@ -172,4 +172,33 @@ class AuditHook:
             )
 
 
-__all__ = ["ALWAYS_RECORDED", "AUDITED_READS", "TARGET_FIELDS", "AuditHook", "is_audited"]
+def record_event(
+    policy: AuditPolicy, operation: str, locations: list[str], actor: dict[str, Any]
+) -> None:
+    """Record ``operation`` (``daemon start``, ``daemon stop``) for each repository
+    location: held as pending until the next keyed write to it chains and uploads it.
+    Never raises: a daemon does not stop over its audit record (OSError is logged by the
+    caller's warning)."""
+    from keyark.audit.writer import now, write
+
+    draft: dict[str, Any] = {
+        "time": now(),
+        "operation": operation,
+        "result": "success",
+        "actor": {**actor, "uid": os.getuid()},
+        "target": {"repositories": []},
+        "params_digest": "sha256:" + hashlib.sha256(canonical({})).hexdigest(),
+        "error_code": None,
+    }
+    for location in locations:
+        write(policy, dict(draft), [], location)
+
+
+__all__ = [
+    "ALWAYS_RECORDED",
+    "AUDITED_READS",
+    "TARGET_FIELDS",
+    "AuditHook",
+    "is_audited",
+    "record_event",
+]

@@ -141,6 +141,7 @@ class Daemon:
 
         def ready() -> None:
             pid_file.write(pid)
+            self._audit("daemon start")
             monitor.start()
             notify("READY=1")
             self.logger.info("ready: %d jobs, pid file %s", len(self.config.jobs), pid_file.path)
@@ -162,10 +163,17 @@ class Daemon:
             if metrics is not None:
                 metrics.close()
             pid_file.remove(pid)
+        self._audit("daemon stop")
         if self._failure is not None:
             return EXIT_ERROR
         self.logger.info("stopped")
         return EXIT_OK
+
+    def _audit(self, event: str) -> None:
+        """Record a daemon start or stop in each repository's audit log (logged if not)."""
+        problem = ops.audit_event(self.config, event, ops.Actor.current())
+        if problem is not None:
+            self.logger.warning("the audit record of %s could not be written: %s", event, problem)
 
     def _run_scheduler(
         self,

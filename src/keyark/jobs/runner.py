@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
 from keyark.config.document import KeyarkConfig
 from keyark.context import OperationContext
@@ -19,6 +20,9 @@ from keyark.errors import KeyarkError, UsageError
 from keyark.jobs.deadline import RunDeadline
 from keyark.jobs.recorder import RunRecorder, StepFailedError
 from keyark.state.runs import RunRecord, RunStore
+
+if TYPE_CHECKING:
+    from keyark.audit.policy import AuditPolicy
 
 #: Maintenance task name -> the history's ``kind`` of its runs.
 MAINTENANCE_KINDS = {
@@ -50,6 +54,13 @@ def task_timeout(config: KeyarkConfig, task: str) -> timedelta | None:
     return timeout
 
 
+def config_audit_policy(config: KeyarkConfig) -> AuditPolicy:
+    """The audit settings of this config file (not of whichever file the search finds)."""
+    from keyark.audit.policy import AuditPolicy
+
+    return AuditPolicy.from_section(config.audit)
+
+
 def run_task(
     ctx: OperationContext,
     config: KeyarkConfig,
@@ -68,7 +79,7 @@ def run_task(
     deadline = RunDeadline(ctx.cancel, None if dry_run else task_timeout(config, task))
     try:
         with deadline as token:
-            run_ctx = replace(ctx, cancel=token)
+            run_ctx = replace(ctx, cancel=token, audit=ctx.audit or config_audit_policy(config))
             if kind == "backup":
                 from keyark.jobs.pipeline import JobPipeline
 

@@ -89,6 +89,7 @@ OPERATIONS: dict[str, tuple[str, ...]] = {
         "AuditVerifyOptions",
         "AuditVerifyResult",
         "Checkpoint",
+        "audit_event",
         "audit_export",
         "audit_log",
         "audit_verify",

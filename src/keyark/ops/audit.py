@@ -18,7 +18,8 @@ from keyark.audit.policy import configured_policy
 from keyark.audit.reader import read_log
 from keyark.audit.record import AuditRecord as AuditRecord
 from keyark.audit.record import Checkpoint as Checkpoint
-from keyark.context import OperationContext
+from keyark.config.document import KeyarkConfig
+from keyark.context import Actor, OperationContext
 from keyark.errors import UsageError
 from keyark.ops.catalogue import operation
 from keyark.ops.session import opened
@@ -130,6 +131,21 @@ class AuditExport:
 
     def to_dict(self) -> dict[str, Any]:
         return {"message_type": "audit_export", "format": self.format, "count": self.count}
+
+
+def audit_event(config: KeyarkConfig, operation: str, actor: Actor) -> str | None:
+    """Record a daemon event (``daemon start``, ``daemon stop``) for every repository of
+    ``config`` (held until the next keyed write there chains it); the reason when the
+    record could not be written, else None."""
+    from keyark.audit.hook import record_event
+
+    policy = AuditPolicy.from_section(config.audit)
+    locations = [entry.url for entry in config.repositories.values()]
+    try:
+        record_event(policy, operation, locations, actor.to_dict())
+    except (OSError, ValueError) as error:
+        return getattr(error, "strerror", None) or str(error)
+    return None
 
 
 def _policy(ctx: OperationContext) -> AuditPolicy:

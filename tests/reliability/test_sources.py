@@ -258,9 +258,11 @@ def _grow_on_read(
         grow()
         return original_small(fd, expected)
 
-    def read_large(self: FileReader, name: str, fd: int) -> FileResult:
+    def read_large(
+        self: FileReader, name: str, fd: int, size: int, st: os.stat_result
+    ) -> FileResult:
         grow()
-        return original_large(self, name, fd)
+        return original_large(self, name, fd, size, st)
 
     monkeypatch.setattr(files, "_read_all", read_all)
     monkeypatch.setattr(FileReader, "_read_large", read_large)
@@ -302,8 +304,10 @@ def test_positive_control_size_disagreeing_with_content_fails_verify(
     log.write_bytes(os.urandom(1000))
     original = FileReader._read
 
-    def misreport(self: FileReader, path: str, fd: int, size: int) -> FileResult:
-        result = original(self, path, fd, size)
+    def misreport(
+        self: FileReader, path: str, fd: int, size: int, st: os.stat_result
+    ) -> FileResult:
+        result = original(self, path, fd, size, st)
         result.bytes_read += 7
         return result
 

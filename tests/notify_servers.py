@@ -16,7 +16,6 @@ for a fixed time.
 from __future__ import annotations
 
 import datetime as dt
-import ipaddress
 import re
 import socket
 import socketserver
@@ -31,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from tests.conformance.certs import self_signed
 
 SMTP_USER = "keyark"
 SMTP_PASSWORD = "smtp-pass-7Qx2"
@@ -75,43 +75,8 @@ class TLSFiles:
 
 @pytest.fixture(scope="session")
 def tls_files(tmp_path_factory: pytest.TempPathFactory) -> TLSFiles:
-    """A certificate for 127.0.0.1 and localhost, valid for a day."""
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
-
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
-    now = dt.datetime.now(dt.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(minutes=5))
-        .not_valid_after(now + dt.timedelta(days=1))
-        .add_extension(
-            x509.SubjectAlternativeName(
-                [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
-            ),
-            critical=False,
-        )
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .sign(key, hashes.SHA256())
-    )
-    directory = tmp_path_factory.mktemp("tls")
-    cert_path, key_path = directory / "cert.pem", directory / "key.pem"
-    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-    return TLSFiles(cert_path, key_path)
+    """A certificate for 127.0.0.1 and localhost (tests/conformance/certs.py)."""
+    return TLSFiles(*self_signed(tmp_path_factory.mktemp("tls")))
 
 
 def free_port() -> int:

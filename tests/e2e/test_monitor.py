@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 import time_machine
+from tests.conformance.certs import certificate_pem
 from tests.conftest import PASSWORD, mounted_tmpfs
 from tests.e2e.monitor_cli import Monitored, levels
 
@@ -309,25 +310,7 @@ def test_a_stopped_s3_server_makes_backend_critical(
 
 def _certificate(path: Path, common_name: str, days: float) -> None:
     """A self-signed certificate for ``common_name`` valid for ``days`` more days."""
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
-
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
-    now = datetime.now(UTC)
-    certificate = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - timedelta(days=1))
-        .not_valid_after(now + timedelta(days=days))
-        .sign(key, hashes.SHA256())
-    )
-    path.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+    path.write_bytes(certificate_pem(common_name, days=days, server=False)[0])
 
 
 def test_a_certificate_expiring_in_5_days_alerts(setup: Monitored) -> None:

@@ -5,7 +5,6 @@ stops the daemon (it is logged)."""
 from __future__ import annotations
 
 import base64
-import datetime as dt
 import logging
 import socket
 import ssl
@@ -15,11 +14,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 from prometheus_client.parser import text_string_to_metric_families
+from tests.conformance.certs import self_signed
 
 from keyark.config.document import KeyarkConfig
 from keyark.metrics.server import MetricsServer, start_metrics_server
@@ -132,33 +128,6 @@ def test_an_address_in_use_is_logged_not_raised(
 def test_metrics_can_be_turned_off(tmp_path: Path, store: RunStore) -> None:
     config = write_config(tmp_path, enabled=False)
     assert start_metrics_server(lambda: config, store, logging.getLogger("keyark.test")) is None
-
-
-def self_signed(tmp_path: Path) -> tuple[Path, Path]:
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
-    now = dt.datetime.now(dt.UTC)
-    certificate = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(minutes=5))
-        .not_valid_after(now + dt.timedelta(days=1))
-        .add_extension(x509.SubjectAlternativeName([x509.DNSName("localhost")]), critical=False)
-        .sign(key, hashes.SHA256())
-    )
-    cert_path, key_path = tmp_path / "cert.pem", tmp_path / "key.pem"
-    cert_path.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-    return cert_path, key_path
 
 
 def test_tls_serves_https_only(

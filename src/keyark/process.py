@@ -23,6 +23,7 @@ signal would). A second ``SIGTERM`` during that clean-up ends the process at onc
 from __future__ import annotations
 
 import ctypes
+import os
 import resource
 import signal
 import sys
@@ -143,3 +144,16 @@ def was_terminated(error: BaseException) -> bool:
             return True
         seen = seen.__cause__ or seen.__context__
     return False
+
+
+def pid_running(pid: int) -> bool:
+    """Whether a process ``pid`` exists on this host (another user's counts: it runs)."""
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

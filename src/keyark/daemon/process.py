@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from keyark.errors import DaemonError
+from keyark.process import pid_running
 
 #: How long ``daemon start`` waits for the child to report ready.
 START_TIMEOUT = 60.0
@@ -38,14 +39,8 @@ _POLL = 0.05
 
 def process_alive(pid: int) -> bool:
     """Whether ``pid`` is a live (not zombie) process that looks like keyark."""
-    if pid <= 0:
+    if not pid_running(pid):
         return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        pass  # another user's process: alive
     proc = Path("/proc") / str(pid)
     try:
         stat = (proc / "stat").read_text()

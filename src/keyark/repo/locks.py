@@ -50,6 +50,7 @@ from datetime import UTC, datetime
 from keyark.backends.base import Backend
 from keyark.crypto.envelope import ObjectKind, Sealer
 from keyark.errors import BackendError, Hint, KeyarkError, LockError, NotFoundError
+from keyark.process import pid_running
 from keyark.repo.config import derive_subkey
 from keyark.repo.fields import Fields, load_json
 
@@ -120,14 +121,7 @@ class LockInfo:
         now = time.time() if now is None else now
         if self.expires < now:
             return True
-        if self.host == socket.gethostname() and self.pid > 0:
-            try:
-                os.kill(self.pid, 0)
-            except ProcessLookupError:
-                return True
-            except PermissionError:
-                return False
-        return False
+        return self.host == socket.gethostname() and self.pid > 0 and not pid_running(self.pid)
 
     def describe(self) -> str:
         """One line saying who holds the lock and since when."""

@@ -21,6 +21,7 @@ import stat
 from typing import TYPE_CHECKING
 
 from keyark.errors import UnsafePathError
+from keyark.process import pid_running
 
 if TYPE_CHECKING:
     from keyark.restorer.dirs import DirHandles
@@ -42,18 +43,6 @@ def _pid_of(name: str) -> int | None:
     return None
 
 
-def _running(pid: int) -> bool:
-    if pid <= 0:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True  # another user's live process
-    return True
-
-
 def is_abandoned(name: str, mtime: float, started: float, own_run: str | None) -> bool:
     """Whether temporary file ``name`` belongs to no live restore (see the module doc).
 
@@ -67,7 +56,7 @@ def is_abandoned(name: str, mtime: float, started: float, own_run: str | None) -
     pid = _pid_of(name)
     if pid is None:
         return mtime < started
-    return not _running(pid)
+    return not pid_running(pid)
 
 
 def remove_abandoned(dir_fd: int, started: float, own_run: str | None = None) -> int:

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from keyark.cache_dir import private_directory
+from keyark.process import pid_running
 
 #: How a run ended (``running`` until it does).
 RunStatus = Literal["running", "success", "partial", "failed", "skipped", "missed"]
@@ -291,12 +292,8 @@ def process_identity(pid: int | None) -> str | None:
 
 def process_alive(pid: int, identity: str | None = None) -> bool:
     """Whether process ``pid`` runs, and is the one ``identity`` names (when given)."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
+    if not pid_running(pid):
         return False
-    except PermissionError:
-        pass  # alive, another user's
     if identity is None:
         return True
     current = process_identity(pid)

@@ -146,6 +146,8 @@ class AuditHook:
         try:
             policy = self.policy()
             url = self._ctx.config.repository.url if self._ctx.config is not None else None
+            if getattr(self._options, "config", None) is not None:
+                url = None  # a config file's operation acts on its own repositories
             report = write(policy, self._draft(result, code, shown), self._ctx.audit_targets, url)
         except (OSError, KeyarkError, ValueError) as error:
             reason = getattr(error, "strerror", None) or str(error)

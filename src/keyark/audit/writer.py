@@ -60,8 +60,11 @@ def write(
     root = policy.root()
     report = WriteReport()
     if not targets:
-        if draft is not None:
-            add_pending(root, url or "", draft)
+        # Held for the repository the operation named, chained at its next keyed write.
+        # An operation of no repository (a config file's job or channel test: its own
+        # steps are recorded where they ran) leaves no record of its own.
+        if draft is not None and url:
+            add_pending(root, url, draft)
         return report
     new = [] if draft is None else [draft]
     # One record per repository, however often the operation opened it (erase: twice).

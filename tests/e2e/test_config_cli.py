@@ -10,9 +10,9 @@ from pathlib import Path
 
 import jsonschema  # type: ignore[import-untyped]
 import yaml
-from tests.conftest import keyark_binary
+from tests.conftest import CLI, keyark_binary
 
-SEED = Path("/work/shared/testdata/seed-formats")
+SEED = Path(__file__).resolve().parents[1] / "data" / "seed-formats"
 EXAMPLE = Path(__file__).resolve().parents[2] / "docs" / "examples" / "keyark.yaml"
 
 FIVE_ERRORS = """\
@@ -141,3 +141,25 @@ def test_init_writes_a_starter_that_validates(tmp_path: Path) -> None:
     assert keyark("config", "validate", cwd=tmp_path).returncode == 0
     refused = keyark("config", "init", cwd=tmp_path)
     assert refused.returncode == 1 and "not overwriting" in refused.stderr
+
+
+def test_a_config_file_keyark_writes_is_audited_in_the_repositories_it_names(
+    cli: CLI, tmp_path: Path
+) -> None:
+    cli.run("init", check=True)
+    seed = json.loads((SEED / "backup_config.json").read_text())
+    seed["storage"] = {"backends": ["local"], "local_path": str(cli.repo)}
+    (tmp_path / "backup_config.json").write_text(json.dumps(seed))
+    written = tmp_path / "keyark.yaml"
+    cli.run(
+        "config", "import", str(tmp_path / "backup_config.json"), "-o", str(written), check=True
+    )
+    records = json.loads(cli.run("audit", "log", "--json", check=True).stdout)
+    [imported] = [r for r in records if r["operation"] == "config import"]
+    assert imported["result"] == "success" and imported["target"]["path"] == str(written)
+    # Positive control: a config naming another repository leaves this log alone.
+    seed["storage"]["local_path"] = str(tmp_path / "elsewhere")
+    (tmp_path / "other.json").write_text(json.dumps(seed))
+    cli.run("config", "import", str(tmp_path / "other.json"), "-o", str(tmp_path / "o.yaml"))
+    records = json.loads(cli.run("audit", "log", "--json", check=True).stdout)
+    assert [r["operation"] for r in records].count("config import") == 1

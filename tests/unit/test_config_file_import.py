@@ -16,7 +16,7 @@ from keyark.config.seed_import import PASSWORD_FILE, S3_URL, import_seed, import
 from keyark.config.starter import STARTER, write_starter
 from keyark.errors import UsageError
 
-SEED = Path("/work/shared/testdata/seed-formats")
+SEED = Path(__file__).resolve().parents[1] / "data" / "seed-formats"
 EXAMPLE = Path(__file__).resolve().parents[2] / "docs" / "examples" / "keyark.yaml"
 
 

@@ -175,7 +175,11 @@ class AuditHook:
 
 
 def record_event(
-    policy: AuditPolicy, operation: str, locations: list[str], actor: dict[str, Any]
+    policy: AuditPolicy,
+    operation: str,
+    locations: list[str],
+    actor: dict[str, Any],
+    target: dict[str, Any] | None = None,
 ) -> None:
     """Record ``operation`` (``daemon start``, ``daemon stop``) for each repository
     location: held as pending until the next keyed write to it chains and uploads it.
@@ -188,7 +192,7 @@ def record_event(
         "operation": operation,
         "result": "success",
         "actor": {**actor, "uid": os.getuid()},
-        "target": {"repositories": []},
+        "target": {**_target_values(target or {}), "repositories": []},
         "params_digest": "sha256:" + hashlib.sha256(canonical({})).hexdigest(),
         "error_code": None,
     }

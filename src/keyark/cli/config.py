@@ -11,7 +11,7 @@ import click
 from keyark.cli.config_option import config_file_given, config_option
 from keyark.cli.hints import cli_hint
 from keyark.cli.options import given
-from keyark.errors import EXIT_ERROR
+from keyark.errors import EXIT_ERROR, KeyarkError
 
 
 @click.group("config")
@@ -89,6 +89,7 @@ def init(file: str) -> None:
     from keyark.config.starter import write_starter
 
     write_starter(Path(file))
+    _audit_written(Path(file), "config init")
     click.echo(f"wrote {file}: edit it, then check it with 'keyark config validate {file}'")
 
 
@@ -115,9 +116,24 @@ def import_(backup_config: str, monitor_config: str | None, output: str | None) 
     from keyark.config.starter import write_starter
 
     write_starter(Path(output), text)
+    _audit_written(Path(output), "config import")
     for note in result.notes:
         click.echo(str(note))
     click.echo(f"wrote {output}: complete the placeholders, then 'keyark config validate {output}'")
+
+
+def _audit_written(path: Path, event: str) -> None:
+    """Record the config file keyark wrote in the audit log of each repository it names."""
+    from keyark import ops
+    from keyark.config.loading import load_config_file
+
+    try:
+        config = load_config_file(path)
+    except KeyarkError:
+        return  # a file with placeholders to complete: its repositories are not known yet
+    problem = ops.audit_event(config, event, ops.Actor.current(), path=str(path.resolve()))
+    if problem is not None:
+        click.echo(f"warning: the audit record of {event} was not written: {problem}", err=True)
 
 
 __all__ = ["command"]

@@ -133,16 +133,20 @@ class AuditExport:
         return {"message_type": "audit_export", "format": self.format, "count": self.count}
 
 
-def audit_event(config: KeyarkConfig, operation: str, actor: Actor) -> str | None:
-    """Record a daemon event (``daemon start``, ``daemon stop``) for every repository of
-    ``config`` (held until the next keyed write there chains it); the reason when the
-    record could not be written, else None."""
+def audit_event(
+    config: KeyarkConfig, operation: str, actor: Actor, *, path: str | None = None
+) -> str | None:
+    """Record an event outside the catalogue (``daemon start``, ``daemon stop``, ``config
+    init``, ``config import`` of the file ``path``) for every repository of ``config``
+    (held until the next keyed write there chains it); the reason when the record could
+    not be written, else None."""
     from keyark.audit.hook import record_event
 
     policy = AuditPolicy.from_section(config.audit)
     locations = [entry.url for entry in config.repositories.values()]
     try:
-        record_event(policy, operation, locations, actor.to_dict())
+        target = {"path": path} if path else None
+        record_event(policy, operation, locations, actor.to_dict(), target)
     except (OSError, ValueError) as error:
         return getattr(error, "strerror", None) or str(error)
     return None

@@ -14,17 +14,15 @@ daemon's threads, a manual ``monitor check`` and the metrics exporter share the 
 
 from __future__ import annotations
 
-import os
 import sqlite3
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from dataclasses import asdict, dataclass, replace
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from keyark.cache_dir import private_directory
 from keyark.monitor.model import Alert, Level
+from keyark.state.database import state_database, time_text
 
 #: The file name in the state directory.
 FILE_NAME = "alerts.db"
@@ -113,21 +111,8 @@ class AlertStore:
         self.directory = directory
         self.path = directory / FILE_NAME
 
-    @contextmanager
-    def _connect(self) -> Iterator[sqlite3.Connection]:
-        private_directory(self.directory)
-        if not self.path.exists():
-            os.close(os.open(self.path, os.O_CREAT | os.O_WRONLY, 0o600))
-        connection = sqlite3.connect(self.path, timeout=30.0)
-        try:
-            connection.execute("PRAGMA journal_mode=WAL")
-            connection.execute("PRAGMA synchronous=NORMAL")
-            connection.executescript(_SCHEMA)
-            connection.row_factory = sqlite3.Row
-            with connection:
-                yield connection
-        finally:
-            connection.close()
+    def _connect(self) -> AbstractContextManager[sqlite3.Connection]:
+        return state_database(self.path, _SCHEMA)
 
     # ---------------------------------------------------------------- alerts
     def record(self, alert: Alert) -> Alert:
@@ -320,11 +305,7 @@ class AlertStore:
         return {str(row[0]): int(row[1]) for row in rows}
 
 
-def _text(moment: datetime) -> str:
-    """ISO 8601 in UTC (naive times are taken as UTC), so text order is time order."""
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return moment.astimezone(UTC).isoformat()
+_text = time_text
 
 
 def _alert(row: sqlite3.Row) -> Alert:

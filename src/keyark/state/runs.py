@@ -16,15 +16,14 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
 
-from keyark.cache_dir import private_directory
 from keyark.process import pid_running
+from keyark.state.database import state_database, time_text
 
 #: How a run ended (``running`` until it does).
 RunStatus = Literal["running", "success", "partial", "failed", "skipped", "missed"]
@@ -141,23 +140,8 @@ class RunStore:
         self.directory = directory or default_state_dir()
         self.path = self.directory / "state.db"
 
-    @contextmanager
-    def _connect(self) -> Iterator[sqlite3.Connection]:
-        private_directory(self.directory)
-        fresh = not self.path.exists()
-        if fresh:
-            fd = os.open(self.path, os.O_CREAT | os.O_WRONLY, 0o600)
-            os.close(fd)
-        connection = sqlite3.connect(self.path, timeout=30.0)
-        try:
-            connection.execute("PRAGMA journal_mode=WAL")
-            # WAL + NORMAL: never corrupt; a power cut may lose the last rows, not the file
-            connection.execute("PRAGMA synchronous=NORMAL")
-            connection.executescript(_SCHEMA)
-            with connection:
-                yield connection
-        finally:
-            connection.close()
+    def _connect(self) -> AbstractContextManager[sqlite3.Connection]:
+        return state_database(self.path, _SCHEMA)
 
     # ------------------------------------------------------------------ runs
     def start(self, record: RunRecord) -> RunRecord:
@@ -228,7 +212,6 @@ class RunStore:
         if limit is not None:
             query += f" LIMIT {int(limit)}"
         with self._connect() as db:
-            db.row_factory = sqlite3.Row
             rows = db.execute(query, params).fetchall()
         return [_record(row) for row in reversed(rows)]
 
@@ -302,11 +285,9 @@ def process_alive(pid: int, identity: str | None = None) -> bool:
 
 def _text(moment: datetime | None) -> str | None:
     """ISO 8601 text; aware times in UTC, so text order is time order (``since``)."""
-    if moment is None:
-        return None
-    if moment.tzinfo is not None:
-        moment = moment.astimezone(UTC)
-    return moment.isoformat()
+    if moment is None or moment.tzinfo is None:
+        return None if moment is None else moment.isoformat()
+    return time_text(moment)
 
 
 def _row(record: RunRecord) -> tuple[Any, ...]:

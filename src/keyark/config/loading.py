@@ -59,8 +59,11 @@ def find_config_file(
             raise ConfigNotFoundError(f"config file {path} {what}", hint=Hint.CONFIG_FILE)
         return path
     for candidate in search_path(environment):
-        if candidate.is_file():
-            return candidate
+        try:
+            if candidate.is_file():
+                return candidate
+        except OSError:  # a place this user may not look into (another user's HOME)
+            continue
     return None
 
 

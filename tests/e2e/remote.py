@@ -63,7 +63,11 @@ class Remote:
 def base_env(cache: Path) -> dict[str, str]:
     """This process's environment (with the session's emulator settings), no KEYARK_*."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("KEYARK_")}
-    env.update(KEYARK_PASSWORD=PASSWORD, KEYARK_CACHE_DIR=str(cache))
+    env.update(
+        KEYARK_PASSWORD=PASSWORD,
+        KEYARK_CACHE_DIR=str(cache),
+        KEYARK_STATE_DIR=str(cache.with_name(f"{cache.name}-state")),
+    )
     return env
 
 

@@ -38,6 +38,7 @@ def keyark(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
         if not key.startswith("KEYARK_") and key not in ("XDG_CONFIG_HOME",)
     }
     env["HOME"] = str(cwd)
+    env["KEYARK_STATE_DIR"] = str(cwd / "state")
     return subprocess.run(
         [keyark_binary(), *args],
         cwd=cwd,

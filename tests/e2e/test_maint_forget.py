@@ -185,5 +185,6 @@ def _module_cli(root: Path) -> CLI:
         KEYARK_REPOSITORY=str(root / "repo"),
         KEYARK_PASSWORD=PASSWORD,
         KEYARK_CACHE_DIR=str(root / "cache"),
+        KEYARK_STATE_DIR=str(root / "state"),
     )
     return CLI(env, root / "repo", root / "cache")

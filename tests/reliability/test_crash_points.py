@@ -162,6 +162,7 @@ def _repo_env(ws: Path, repo: RepoSpec) -> dict[str, str | None]:
         "KEYARK_REPOSITORY": str(ws / repo.dirname),
         "KEYARK_PASSWORD": repo.password,
         "KEYARK_CACHE_DIR": str(ws / "cache"),
+        "KEYARK_STATE_DIR": str(ws / "state"),  # the audit log's local copy: per workspace
     }
 
 
@@ -580,7 +581,10 @@ def test_crash_point_fires_at_the_counted_operation(tmp_path: Path) -> None:
     scenario = make_scenario("backup", tmp_path)
     operations = count_operations(scenario, tmp_path)
     total = len(operations)
-    assert operations[0][2].startswith("locks/") and operations[-1][0] == "delete"
+    # Its lock first; last, releasing it, then (after the operation) its audit record.
+    assert operations[0][2].startswith("locks/")
+    assert [op[0] for op in operations[-2:]] == ["delete", "put"], operations[-2:]
+    assert operations[-2][2].startswith("locks/") and operations[-1][2].startswith("audit/")
 
     def crash_at(label: str, at: int, when: str) -> tuple[Path, int, dict[str, Any]]:
         ws = _workspace(scenario, tmp_path / label)
@@ -608,7 +612,8 @@ def test_crash_point_fires_at_the_counted_operation(tmp_path: Path) -> None:
     assert code == CRASH_EXIT and recorded["count"] == total and recorded["crashed_at"] == total
     snapshots = len(list((scenario.pristine / "repo" / "snapshots").iterdir()))
     assert len(list((ws / "repo" / "snapshots").iterdir())) == snapshots + 1  # it had finished
-    assert not list((ws / "repo" / "locks").iterdir())  # its last act: releasing the lock
+    assert not list((ws / "repo" / "locks").iterdir())  # it had released its lock
+    assert list((ws / "repo" / "audit").rglob("*"))  # and written its audit record
 
     ws, code, recorded = crash_at("beyond", total + 1, "after")
     assert code == 0 and recorded["count"] == total and recorded["crashed_at"] is None

@@ -296,4 +296,3 @@ def test_unknown_extension(tmp_path: Path) -> None:
 def test_an_empty_file_is_an_empty_config() -> None:
     config = parse_config_text("", "yaml")
     assert config.jobs == {} and config.scheduler.max_parallel_jobs == 1
-

@@ -44,7 +44,7 @@ def store(tmp_path: Path) -> RunStore:
 def serve(
     config: KeyarkConfig, store: RunStore, caplog: pytest.LogCaptureFixture
 ) -> Iterator[MetricsServer]:
-    caplog.set_level(logging.INFO)
+    caplog.set_level(logging.INFO, logger="keyark")  # whatever level an earlier test left
     server = start_metrics_server(lambda: config, store, logging.getLogger("keyark.test"))
     assert server is not None, caplog.text
     try:

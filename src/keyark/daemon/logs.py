@@ -129,6 +129,8 @@ def configure(
         keyark_logger.removeHandler(old)
         old.close()
     keyark_logger.propagate = False
+    _saved_levels.setdefault("keyark", keyark_logger.level)
+    _saved_levels.setdefault(LOGGER_NAME, logging.getLogger(LOGGER_NAME).level)
     keyark_logger.setLevel(logging.DEBUG if debug else logging.WARNING)
     logger = logging.getLogger(LOGGER_NAME)
     logger.setLevel(logging.DEBUG if debug else logging.INFO)
@@ -160,9 +162,16 @@ def configure(
 
 
 def close() -> None:
-    """Remove and close the handlers :func:`configure` added."""
+    """Remove and close the handlers :func:`configure` added; restore the levels."""
     keyark_logger = logging.getLogger("keyark")
     for old in [h for h in keyark_logger.handlers if isinstance(h, _DaemonHandler)]:
         keyark_logger.removeHandler(old)
         old.close()
     keyark_logger.propagate = True
+    for name, level in _saved_levels.items():
+        logging.getLogger(name).setLevel(level)
+    _saved_levels.clear()
+
+
+#: The levels :func:`configure` changed, as they were (restored by :func:`close`).
+_saved_levels: dict[str, int] = {}

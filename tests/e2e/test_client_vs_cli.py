@@ -161,8 +161,10 @@ def faces(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Faces:
         "KEYARK_PASSWORD": PASSWORD,
         "KEYARK_CACHE_DIR": str(tmp_path / "cli" / "cache"),
         "KEYARK_TEST_FAST_KDF": "1",
+        "KEYARK_STATE_DIR": str(tmp_path / "cli" / "state"),
     }
     monkeypatch.setenv("KEYARK_TEST_FAST_KDF", "1")
+    monkeypatch.setenv("KEYARK_STATE_DIR", str(tmp_path / "api" / "state"))  # its own, too
     client = Client(
         repository=str(tmp_path / "api" / "repo"),
         password=PASSWORD,

@@ -130,7 +130,11 @@ def _key_status(ctx: OperationContext, evidence: Evidence) -> None:
 
 
 def _slots(ctx: OperationContext, evidence: Evidence) -> None:
-    evidence.slots = list(ops.key_list(ctx, ops.KeyListOptions()).keys)
+    keys = ops.key_list(ctx, ops.KeyListOptions()).keys
+    # In the order they were added (ids are random): the report reads the same every time.
+    evidence.slots = sorted(
+        keys, key=lambda slot: (slot.created, slot.kind, slot.label, slot.slot_id)
+    )
 
 
 def _inventory(ctx: OperationContext, evidence: Evidence) -> None:

@@ -185,30 +185,24 @@ def exit_description(status: int) -> str:
 
 def stream_node(name: str, result: FileResult) -> Node:
     """The file node of a stream's content (mode 0600, owned by this user, made now)."""
-    user, group = owner_names(os.getuid(), os.getgid())
-    stamp = time.time_ns()
-    return Node(
-        name=name,
-        type=FILE,
-        mode=STREAM_MODE,
-        uid=os.getuid(),
-        gid=os.getgid(),
-        user=user,
-        group=group,
-        mtime_ns=stamp,
-        ctime_ns=stamp,
-        size=result.bytes_read,
-        content=result.content,
-    )
+    node = _made_node(name, FILE, STREAM_MODE)
+    node.size = result.bytes_read
+    node.content = result.content
+    return node
 
 
 def _made_dir(name: str) -> Node:
+    return _made_node(name, DIR, MADE_DIR_MODE)
+
+
+def _made_node(name: str, kind: str, mode: int) -> Node:
+    """A node keyark makes itself: owned by this user, made now."""
     user, group = owner_names(os.getuid(), os.getgid())
     stamp = time.time_ns()
     return Node(
         name=name,
-        type=DIR,
-        mode=MADE_DIR_MODE,
+        type=kind,
+        mode=mode,
         uid=os.getuid(),
         gid=os.getgid(),
         user=user,

@@ -131,9 +131,10 @@ def _key_status(ctx: OperationContext, evidence: Evidence) -> None:
 
 def _slots(ctx: OperationContext, evidence: Evidence) -> None:
     keys = ops.key_list(ctx, ops.KeyListOptions()).keys
-    # In the order they were added (ids are random): the report reads the same every time.
+    # By kind and label, then age (ids are random and creation times tie within a second):
+    # the same repository state reads the same every time.
     evidence.slots = sorted(
-        keys, key=lambda slot: (slot.created, slot.kind, slot.label, slot.slot_id)
+        keys, key=lambda slot: (slot.kind, slot.label, slot.created, slot.slot_id)
     )
 
 

@@ -39,6 +39,15 @@ command -v setfacl >/dev/null 2>&1 || apt_install acl
 command -v prometheus >/dev/null 2>&1 || apt_install --no-install-recommends prometheus
 # gpg: the inventory's GnuPG keyring cases (tests/inventory_corpus.py, test_inventory_model.py).
 command -v gpg >/dev/null 2>&1 || apt_install --no-install-recommends gnupg
+# chromium + chromedriver: the dashboard's browser tests (tests/e2e/test_dashboard*.py).
+{ [ -x /usr/bin/chromium ] && [ -x /usr/bin/chromedriver ]; } \
+    || apt_install --no-install-recommends chromium chromium-driver
+# slapd + ldap-utils: the server's LDAP login tests start their own slapd.
+{ [ -x /usr/sbin/slapd ] && command -v ldapadd >/dev/null 2>&1; } || apt_install slapd ldap-utils
+# fuse3: keyark mount (tests/e2e/test_mount.py).
+command -v fusermount3 >/dev/null 2>&1 || apt_install fuse3
+# PostgreSQL: the fleet control plane's tests start their own cluster.
+[ -x /usr/lib/postgresql/15/bin/initdb ] || apt_install postgresql
 # sshd refuses to start without its privilege-separation directory.
 [ -d /run/sshd ] || $SUDO mkdir -p /run/sshd
 

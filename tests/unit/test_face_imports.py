@@ -26,10 +26,16 @@ FACES = {
     "keyark.cli": SRC / "cli",
     "keyark.api": SRC / "api.py",
     "keyark.daemon": SRC / "daemon",
+    "keyark.server": SRC / "server",
 }
 #: Face -> the other faces it may start (the CLI's ``daemon``/``schedule`` verbs run the
 #: daemon and read its schedule table; never the other way round).
-PEERS = {"keyark.cli": ("keyark.daemon",)}
+#: The HTTP server may run the daemon (``--with-daemon``) and asks the access rules
+#: (:mod:`keyark.access`) who may run what.
+PEERS = {
+    "keyark.cli": ("keyark.daemon", "keyark.server", "keyark.access"),
+    "keyark.server": ("keyark.daemon", "keyark.access"),
+}
 
 
 def _face_modules() -> list[tuple[str, Path]]:

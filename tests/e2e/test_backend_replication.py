@@ -115,10 +115,14 @@ def test_object_lock_every_object_retained_delete_fails_at_server(
         assert head["ObjectLockRetainUntilDate"] is not None
 
     pack = next(key for key in kept if key.startswith("repo/data/"))
-    version = raw.head_object(Bucket=bucket, Key=pack)["VersionId"]
-    with pytest.raises(botocore.exceptions.ClientError, match="AccessDenied"):
-        raw.delete_object(Bucket=bucket, Key=pack, VersionId=version)
-    assert raw.head_object(Bucket=bucket, Key=pack)["VersionId"] == version
+    # The audit log's repository copy is retained like everything else (issue 15: audit
+    # objects are never removed by forget/prune, nor by a storage writer under the lock).
+    audit = next(key for key in kept if key.startswith("repo/audit/"))
+    for key in (pack, audit):
+        version = raw.head_object(Bucket=bucket, Key=key)["VersionId"]
+        with pytest.raises(botocore.exceptions.ClientError, match="AccessDenied"):
+            raw.delete_object(Bucket=bucket, Key=key, VersionId=version)
+        assert raw.head_object(Bucket=bucket, Key=key)["VersionId"] == version
 
     # forget/prune cannot delete locked objects: one clear line, nothing lost.
     line = assert_one_line_error(remote.run("forget", "--keep-last", "1", "--prune"), 1)
@@ -147,6 +151,10 @@ def test_object_lock_every_object_retained_delete_fails_at_server(
     assert final.startswith("keyark: prune could not delete ") and "consistent" in final
     assert remote.json("check", "--read-data")["ok"]
     assert len(remote.json("snapshots")) == 1
+    # Every refusal above was audited, and the log (locked objects included) verifies.
+    remote.run("audit", "verify", check=True)
+    operations = [record["operation"] for record in remote.json("audit", "log")]
+    assert operations.count("prune") >= 1 and "forget" in operations
 
 
 def test_object_lock_needs_s3(request: pytest.FixtureRequest, tmp_path: Path) -> None:

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from keyark.monitor.model import Alert, Level
-from keyark.state.database import state_database, time_text
+from keyark.state.database import newest_rows, state_database, time_text
 
 #: The file name in the state directory.
 FILE_NAME = "alerts.db"
@@ -147,24 +147,14 @@ class AlertStore:
         counts at the level it resolved (its ``previous``), so a warning filter still
         shows that the warning ended.
         """
-        clauses: list[str] = []
-        params: list[Any] = []
-        if since is not None:
-            clauses.append("time >= ?")
-            params.append(_text(since))
-        if min_level is not None:
-            clauses.append("MAX(level, COALESCE(previous, 0)) >= ?")
-            params.append(int(min_level))
-        if key is not None:
-            clauses.append("key = ?")
-            params.append(key)
-        where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
-        query = f"SELECT * FROM alerts {where} ORDER BY id DESC"  # noqa: S608 (fixed clauses)
-        if limit is not None:
-            query += f" LIMIT {int(limit)}"
+        worst = "MAX(level, COALESCE(previous, 0)) >= ?"
+        filters = [
+            ("time >= ?", None if since is None else _text(since)),
+            (worst, None if min_level is None else int(min_level)),
+            ("key = ?", key),
+        ]
         with self._connect() as db:
-            rows = db.execute(query, params).fetchall()
-        return [_alert(row) for row in reversed(rows)]
+            return [_alert(row) for row in newest_rows(db, "alerts", filters, limit)]
 
     # ---------------------------------------------------------- check states
     def check_state(self, key: str) -> CheckState | None:

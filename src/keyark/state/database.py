@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -42,3 +42,23 @@ def time_text(moment: datetime) -> str:
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
     return moment.astimezone(UTC).isoformat()
+
+
+def newest_rows(
+    connection: sqlite3.Connection,
+    table: str,
+    filters: Sequence[tuple[str, object]],
+    limit: int | None = None,
+) -> list[sqlite3.Row]:
+    """Rows of ``table`` matching every ``(clause, value)`` filter whose value is not None
+    (each clause holds one ``?``), oldest first by ``id``; ``limit`` keeps the newest ones.
+
+    ``table`` and the clauses are the caller's fixed text; only the values are parameters.
+    """
+    given = [(clause, value) for clause, value in filters if value is not None]
+    where = f"WHERE {' AND '.join(c for c, _ in given)}" if given else ""
+    query = f"SELECT * FROM {table} {where} ORDER BY id DESC"  # noqa: S608 (fixed text)
+    if limit is not None:
+        query += f" LIMIT {int(limit)}"
+    rows = connection.execute(query, [value for _, value in given]).fetchall()
+    return list(reversed(rows))

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from keyark.process import pid_running
-from keyark.state.database import state_database, time_text
+from keyark.state.database import newest_rows, state_database, time_text
 
 #: How a run ended (``running`` until it does).
 RunStatus = Literal["running", "success", "partial", "failed", "skipped", "missed"]
@@ -196,24 +196,13 @@ class RunStore:
 
         ``limit`` keeps the newest ``limit`` of them.
         """
-        clauses: list[str] = []
-        params: list[str | None] = []
-        if job is not None:
-            clauses.append("job = ?")
-            params.append(job)
-        if since is not None:
-            clauses.append("COALESCE(started, scheduled) >= ?")
-            params.append(_text(since))
-        if status is not None:
-            clauses.append("status = ?")
-            params.append(status)
-        where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
-        query = f"SELECT * FROM runs {where} ORDER BY id DESC"  # noqa: S608 (fixed clauses)
-        if limit is not None:
-            query += f" LIMIT {int(limit)}"
+        filters = [
+            ("job = ?", job),
+            ("COALESCE(started, scheduled) >= ?", None if since is None else _text(since)),
+            ("status = ?", status),
+        ]
         with self._connect() as db:
-            rows = db.execute(query, params).fetchall()
-        return [_record(row) for row in reversed(rows)]
+            return [_record(row) for row in newest_rows(db, "runs", filters, limit)]
 
     def last(self, job: str, *, status: str | None = None) -> RunRecord | None:
         """The newest run of ``job`` (with ``status``, when given)."""

@@ -44,6 +44,8 @@ command -v gpg >/dev/null 2>&1 || apt_install --no-install-recommends gnupg
     || apt_install --no-install-recommends chromium chromium-driver
 # slapd + ldap-utils: the server's LDAP login tests start their own slapd.
 { [ -x /usr/sbin/slapd ] && command -v ldapadd >/dev/null 2>&1; } || apt_install slapd ldap-utils
+# tmux: keyark browse is driven in a real 80x24 terminal (tests/e2e/test_browse_terminal.py).
+command -v tmux >/dev/null 2>&1 || apt_install tmux
 # fuse3: keyark mount (tests/e2e/test_mount.py).
 command -v fusermount3 >/dev/null 2>&1 || apt_install fuse3
 # PostgreSQL: the fleet control plane's tests start their own cluster.

@@ -27,13 +27,14 @@ FACES = {
     "keyark.api": SRC / "api.py",
     "keyark.daemon": SRC / "daemon",
     "keyark.server": SRC / "server",
+    "keyark.tui": SRC / "tui",
 }
 #: Face -> the other faces it may start (the CLI's ``daemon``/``schedule`` verbs run the
 #: daemon and read its schedule table; never the other way round).
 #: The HTTP server may run the daemon (``--with-daemon``) and asks the access rules
 #: (:mod:`keyark.access`) who may run what.
 PEERS = {
-    "keyark.cli": ("keyark.daemon", "keyark.server", "keyark.access"),
+    "keyark.cli": ("keyark.daemon", "keyark.server", "keyark.access", "keyark.tui"),
     "keyark.server": ("keyark.daemon", "keyark.access"),
 }
 
@@ -41,7 +42,7 @@ PEERS = {
 def _face_modules() -> list[tuple[str, Path]]:
     found: list[tuple[str, Path]] = []
     for face, path in FACES.items():
-        files = sorted(path.glob("*.py")) if path.is_dir() else [path]
+        files = sorted(path.rglob("*.py")) if path.is_dir() else [path]
         found += [(face, file) for file in files if file.exists()]
     return found
 

@@ -39,7 +39,10 @@ VERBS = {
     "backup": "keyark.cli.backup",
     "snapshots": "keyark.cli.snapshots",
     "ls": "keyark.cli.ls",
+    "browse": "keyark.cli.browse",
     "restore": "keyark.cli.restore",
+    "rollback": "keyark.cli.rollback",
+    "restore-points": "keyark.cli.restore_points",
     "dump": "keyark.cli.dump",
     "diff": "keyark.cli.diff",
     "find": "keyark.cli.find",
@@ -61,6 +64,7 @@ VERBS = {
     "generate": "keyark.cli.generate",
     "config": "keyark.cli.config",
     "daemon": "keyark.cli.daemon",
+    "serve": "keyark.cli.serve",
     "schedule": "keyark.cli.schedule",
     "history": "keyark.cli.history",
     "audit": "keyark.cli.audit",
@@ -70,6 +74,8 @@ VERBS = {
     "monitor": "keyark.cli.monitor",
     "erase": "keyark.cli.erase",
     "compliance": "keyark.cli.compliance",
+    "server": "keyark.cli.server",
+    "drill": "keyark.cli.drill",
 }
 #: Verb -> its one-line help, so ``keyark --help`` imports no verb (a verb missing
 #: here is imported for its help; tests/unit/test_cli_startup.py keeps both in step).
@@ -78,7 +84,10 @@ SUMMARIES: dict[str, str] = {
     "backup": "Back up PATHS into the repository.",
     "snapshots": "List snapshots.",
     "ls": "List files in SNAPSHOT: all of them, or directory PATH and its direct children.",
+    "browse": "Browse snapshots in the terminal and restore marked files (keyboard only).",
     "restore": "Restore SNAPSHOT (an id, id prefix or 'latest'; or use --at) into --target.",
+    "rollback": "Undo a restore: put its target back as the restore point saved it.",
+    "restore-points": "List or forget restore points (what restores saved before overwriting).",
     "dump": (
         "Write PATH of SNAPSHOT to standard output or --target: a file as it is, "
         "a directory as a tar (default) or zip archive named by snapshot paths."
@@ -103,6 +112,7 @@ SUMMARIES: dict[str, str] = {
     "generate": "Write shell completion scripts or man pages.",
     "config": "Check, show, describe, create or import the config file (keyark.yaml).",
     "daemon": "Run the scheduler in the foreground, or start, stop or show it in the background.",
+    "serve": "Serve the REST API and the dashboard over the config file's repositories and jobs.",
     "schedule": "Show each job and maintenance task: its schedule, last run and next time.",
     "history": "List the runs of jobs and maintenance tasks (all, or JOB's), oldest first.",
     "audit": "Read, verify and export the audit log.",
@@ -114,6 +124,8 @@ SUMMARIES: dict[str, str] = {
     "monitor": "Run health checks, list alerts, or send a test alert.",
     "erase": "Erase paths from the repository: rewrite, forget, prune, then prove they are gone.",
     "compliance": "Report PCI DSS and GDPR compliance evidence gathered from the repository.",
+    "server": "Manage the HTTP server's API tokens and dashboard users.",
+    "drill": "Restore a snapshot into a scratch directory, verify it and time it.",
 }
 #: Modules that add subcommands to a verb's group when it loads.
 EXTENSIONS = {"key": ["keyark.cli.rotation"]}

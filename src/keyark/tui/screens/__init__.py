@@ -1,0 +1,1 @@
+"""The three screens: snapshots, tree, restore."""

@@ -97,6 +97,28 @@ class Hint(StrEnum):
     AUDIT_DIR = "audit_dir"
     #: Build the key and certificate inventory of a snapshot saved without one.
     INVENTORY_BUILD = "inventory_build"
+    #: Authenticate: give a valid API token or log in again.
+    AUTHENTICATE = "authenticate"
+    #: Ask an administrator for a role that holds the needed permission.
+    PERMISSION = "permission"
+    #: Wait the given number of seconds before trying again.
+    RETRY_LATER = "retry_later"
+    #: Send the session's CSRF token with the request (reload the page).
+    CSRF_TOKEN = "csrf_token"  # noqa: S105 (a hint name, not a secret)
+    #: Name an existing, empty directory that is not a mount point as the mount point.
+    MOUNTPOINT = "mountpoint"
+    #: Make FUSE available: the FUSE device and libfuse (Debian's fuse3 package).
+    FUSE = "fuse"
+    #: Serve over TLS (a certificate and key), or allow plain HTTP explicitly.
+    SERVE_TLS = "serve_tls"
+    #: Compare with (or pin) the sending repository's export public key.
+    EXPORT_KEY = "export_key"
+    #: Give the key file an openssl-encrypted archive was made with (or force its KDF).
+    OPENSSL_KEY = "openssl_key"
+    #: Restore without a restore point (or free what keeps one from being saved).
+    NO_RESTORE_POINT = "no_restore_point"
+    #: List the restore points (to find one, or the target they record).
+    LIST_RESTORE_POINTS = "list_restore_points"
 
 
 class KeyarkError(Exception):
@@ -197,6 +219,18 @@ class RestoreError(KeyarkError):
     code = "restore"
 
 
+class RestorePointError(RestoreError):
+    """A restore point could not be saved or used (a rollback could not finish)."""
+
+    code = "restore_point"
+
+
+class RestorePointNotFoundError(KeyarkError):
+    """No restore point matches (none for the target, or no such id)."""
+
+    code = "no_restore_point"
+
+
 class UnsafePathError(RestoreError):
     """A snapshot entry would land outside the restore target."""
 
@@ -295,6 +329,12 @@ class AuditUnavailableError(KeyarkError):
     code = "audit_unavailable"
 
 
+class MountError(KeyarkError):
+    """A mount cannot be made: a missing or non-empty mount point, no FUSE device or library."""
+
+    code = "mount"
+
+
 class CancelledError(KeyarkError):
     """The operation was cancelled (Ctrl-C, SIGTERM, a daemon shutdown, an API request).
 
@@ -308,6 +348,89 @@ class CancelledError(KeyarkError):
     def __init__(self, message: str = "operation cancelled", *, exit_code: int = EXIT_INTERRUPTED):
         super().__init__(message)
         self.exit_code = exit_code
+
+
+class AuthenticationError(KeyarkError):
+    """A request carries no valid credential (unknown, expired or revoked token or session,
+    wrong password or TOTP code)."""
+
+    code = "unauthenticated"
+
+    def __init__(self, message: str = "authentication required", *, hint: Hint | None = None):
+        super().__init__(message, hint=hint or Hint.AUTHENTICATE)
+
+
+class ForbiddenError(KeyarkError):
+    """The principal's role does not hold the permission a request needs."""
+
+    code = "forbidden"
+
+    def __init__(self, message: str = "permission denied", *, hint: Hint | None = None):
+        super().__init__(message, hint=hint or Hint.PERMISSION)
+
+
+class CsrfError(ForbiddenError):
+    """A state-changing request authenticated by a session lacks the session's CSRF token."""
+
+    code = "csrf"
+
+    def __init__(self, message: str = "missing or wrong CSRF token", *, hint: Hint | None = None):
+        super().__init__(message, hint=hint or Hint.CSRF_TOKEN)
+
+
+class RateLimitedError(KeyarkError):
+    """Too many requests (or failed logins) from one token, user or client address."""
+
+    code = "rate_limited"
+
+    def __init__(
+        self,
+        message: str = "too many requests",
+        *,
+        retry_after: int = 1,
+        hint: Hint | None = None,
+    ) -> None:
+        super().__init__(message, hint=hint or Hint.RETRY_LATER)
+        #: Seconds to wait before the next attempt.
+        self.retry_after = retry_after
+
+
+class UnknownResourceError(KeyarkError):
+    """A request names something that does not exist (a task id, a job, a repository)."""
+
+    code = "unknown_resource"
+
+
+class DirectoryUnavailableError(KeyarkError):
+    """The LDAP / Active Directory server cannot be reached or refused the service account."""
+
+    code = "ldap_unavailable"
+
+
+class DrillFailedError(KeyarkError):
+    """A restore drill found a file it could not restore or verify, or one that differs
+    from its unchanged live source."""
+
+    code = "drill_failed"
+
+
+class ArchiveIntegrityError(IntegrityError):
+    """An archive does not match its manifest, signature or checksum file."""
+
+    code = "archive_integrity"
+
+
+class UnsafeArchiveError(KeyarkError):
+    """An archive holds a member that would land outside its tree (absolute path, ``..``,
+    a link out of the tree) or a device file; nothing of it was stored."""
+
+    code = "unsafe_archive"
+
+
+class ArchiveDecryptionError(KeyarkError):
+    """An encrypted archive cannot be decrypted with the key given."""
+
+    code = "archive_decryption"
 
 
 def exit_code_for(error: BaseException) -> int:

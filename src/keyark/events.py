@@ -63,6 +63,9 @@ class Code(StrEnum):
     STATE_COPY = "state.copy"
     #: A restore could not write or verify an entry.
     RESTORE_ENTRY = "restore.entry"
+    #: A restore failed, was interrupted or did not verify, and the target was rolled
+    #: back to its restore point (or the rollback itself could not finish).
+    RESTORE_ROLLED_BACK = "restore.rolled_back"
     #: The catalog (local cache) was rebuilt or is in memory only.
     CATALOG = "catalog"
     #: Anything else worth telling the user.
@@ -80,6 +83,14 @@ class Code(StrEnum):
     AUDIT_UPLOAD = "audit.upload"
     #: The local audit log was missing and was restored from the repository copy.
     AUDIT_RESTORED = "audit.restored"
+    #: A file or directory of a mount could not be read (a damaged blob, storage failing).
+    MOUNT_READ = "mount.read"
+    #: An export's signature was not checked against a pinned public key.
+    EXPORT_UNPINNED = "export.unpinned"
+    #: An encrypted export's members were not checked (no identity to decrypt them).
+    EXPORT_UNCHECKED = "export.unchecked"
+    #: An imported archive had no checksum file beside it (nothing to check it against).
+    IMPORT_UNCHECKED = "import.unchecked"
 
 
 @dataclass(frozen=True, kw_only=True)

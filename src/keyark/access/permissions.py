@@ -85,10 +85,22 @@ OPERATION_PERMISSIONS: dict[str, Permission] = {
     "backup": Permission.RUN,
     "check": Permission.RUN,
     "verify": Permission.RUN,
+    "drill": Permission.RUN,
     "monitor test-notify": Permission.RUN,
     # file contents
     "restore": Permission.RESTORE,
+    "rollback": Permission.RESTORE,
+    "restore-points list": Permission.METADATA,
+    "restore-points forget": Permission.ADMIN,
     "dump": Permission.RESTORE,
+    "mount": Permission.RESTORE,
+    # export returns file contents (the archive); export verify reads no repository
+    # (METADATA: it only reads a file the caller names); export key shows a public key
+    # (METADATA); import writes snapshots like backup (RUN)
+    "export": Permission.RESTORE,
+    "export verify": Permission.METADATA,
+    "export key": Permission.METADATA,
+    "import": Permission.RUN,
     # administration
     "init": Permission.ADMIN,
     "copy": Permission.ADMIN,
@@ -114,6 +126,13 @@ OPERATION_PERMISSIONS: dict[str, Permission] = {
     "repair snapshots": Permission.ADMIN,
     "repair config": Permission.ADMIN,
     "repair keyring": Permission.ADMIN,
+    "server token create": Permission.ADMIN,
+    "server token list": Permission.ADMIN,
+    "server token revoke": Permission.ADMIN,
+    "server user add": Permission.ADMIN,
+    "server user list": Permission.ADMIN,
+    "server user remove": Permission.ADMIN,
+    "server user passwd": Permission.ADMIN,
 }
 
 

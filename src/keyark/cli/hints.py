@@ -48,6 +48,25 @@ WORDING: dict[Hint, str] = {
         " (default: KEYARK_STATE_DIR/audit)"
     ),
     Hint.INVENTORY_BUILD: "build it with 'keyark inventory build SNAPSHOT'",
+    Hint.AUTHENTICATE: "give a valid API token ('keyark server token create') or log in again",
+    Hint.PERMISSION: "ask an administrator for a role that allows it",
+    Hint.RETRY_LATER: "wait a moment and try again",
+    Hint.CSRF_TOKEN: "reload the page and submit it again",
+    Hint.MOUNTPOINT: "give an existing, empty directory as MOUNTPOINT",
+    Hint.FUSE: (
+        "install FUSE ('apt-get install fuse3') and make /dev/fuse available"
+        " (a container needs --device /dev/fuse and CAP_SYS_ADMIN)"
+    ),
+    Hint.SERVE_TLS: "give --tls-cert FILE and --tls-key FILE, or --insecure-http",
+    Hint.EXPORT_KEY: (
+        "compare with the sender's 'keyark export key' and pin it with --public-key"
+    ),
+    Hint.OPENSSL_KEY: (
+        "give the key file it was encrypted with (--openssl-key-file) or force the key "
+        "derivation (--openssl-kdf pbkdf2|md5|sha256)"
+    ),
+    Hint.NO_RESTORE_POINT: "restore with --no-restore-point to go on without one",
+    Hint.LIST_RESTORE_POINTS: "list them with 'keyark restore-points list'",
 }
 
 

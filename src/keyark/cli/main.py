@@ -74,6 +74,9 @@ VERBS = {
     "monitor": "keyark.cli.monitor",
     "erase": "keyark.cli.erase",
     "compliance": "keyark.cli.compliance",
+    "mount": "keyark.cli.mount",
+    "export": "keyark.cli.export",
+    "import": "keyark.cli.import_",
     "server": "keyark.cli.server",
     "drill": "keyark.cli.drill",
 }
@@ -124,6 +127,12 @@ SUMMARIES: dict[str, str] = {
     "monitor": "Run health checks, list alerts, or send a test alert.",
     "erase": "Erase paths from the repository: rewrite, forget, prune, then prove they are gone.",
     "compliance": "Report PCI DSS and GDPR compliance evidence gathered from the repository.",
+    "mount": "Mount the snapshots read-only at MOUNTPOINT (FUSE) until Ctrl-C or an unmount.",
+    "export": "Export SNAPSHOT[:DIR] as a verified archive, verify one, or show the signing key.",
+    "import": (
+        "Store existing archives as snapshots, one each: tar, tar.gz, tar.zst, zip, and "
+        "'openssl enc -aes-256-cbc' archives (with --openssl-key-file)."
+    ),
     "server": "Manage the HTTP server's API tokens and dashboard users.",
     "drill": "Restore a snapshot into a scratch directory, verify it and time it.",
 }

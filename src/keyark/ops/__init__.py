@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:  # every name for type checkers; at run time each is imported on first use
     from keyark.context import Actor as Actor
     from keyark.context import OperationContext as OperationContext
+    from keyark.ops.access import *  # noqa: F403
     from keyark.ops.agents import *  # noqa: F403
     from keyark.ops.audit import *  # noqa: F403
     from keyark.ops.backend import *  # noqa: F403
@@ -40,19 +41,23 @@ if TYPE_CHECKING:  # every name for type checkers; at run time each is imported 
     from keyark.ops.compliance import *  # noqa: F403
     from keyark.ops.copy import *  # noqa: F403
     from keyark.ops.debug import *  # noqa: F403
+    from keyark.ops.drill import *  # noqa: F403
     from keyark.ops.dump import *  # noqa: F403
     from keyark.ops.erase import *  # noqa: F403
+    from keyark.ops.exchange import *  # noqa: F403
     from keyark.ops.forget import *  # noqa: F403
     from keyark.ops.inventory import *  # noqa: F403
     from keyark.ops.jobs import *  # noqa: F403
     from keyark.ops.keys import *  # noqa: F403
     from keyark.ops.metrics import *  # noqa: F403
     from keyark.ops.monitor import *  # noqa: F403
+    from keyark.ops.mount import *  # noqa: F403
     from keyark.ops.prune import *  # noqa: F403
     from keyark.ops.repair import *  # noqa: F403
     from keyark.ops.repository import *  # noqa: F403
     from keyark.ops.restore import *  # noqa: F403
     from keyark.ops.rewrite import *  # noqa: F403
+    from keyark.ops.rollback import *  # noqa: F403
     from keyark.ops.rotation import *  # noqa: F403
     from keyark.ops.snapshots import *  # noqa: F403
     from keyark.ops.stats import *  # noqa: F403
@@ -67,6 +72,34 @@ if TYPE_CHECKING:  # every name for type checkers; at run time each is imported 
 #: surface (operations, their option and result types, and the parsers and types a
 #: face needs to build options). A new operation module is added here.
 OPERATIONS: dict[str, tuple[str, ...]] = {
+    "access": (
+        "ROLE_NAMES",
+        "Role",
+        "TokenCreateOptions",
+        "TokenInfo",
+        "TokenIssued",
+        "TokenList",
+        "TokenListOptions",
+        "TokenRevokeOptions",
+        "TokenRevoked",
+        "UserAddOptions",
+        "UserAdded",
+        "UserChanged",
+        "UserInfo",
+        "UserList",
+        "UserListOptions",
+        "UserPasswdOptions",
+        "UserRemoveOptions",
+        "access_state_dir",
+        "parse_role",
+        "server_token_create",
+        "server_token_list",
+        "server_token_revoke",
+        "server_user_add",
+        "server_user_list",
+        "server_user_passwd",
+        "server_user_remove",
+    ),
     "agents": (
         "AgentAddOptions",
         "AgentInfo",
@@ -152,6 +185,13 @@ OPERATIONS: dict[str, tuple[str, ...]] = {
         "DebugObject",
         "debug_cat",
     ),
+    "drill": (
+        "DrillOptions",
+        "DrillResult",
+        "LiveComparison",
+        "drill",
+        "parse_sample",
+    ),
     "dump": (
         "ARCHIVE_FORMATS",
         "DumpOptions",
@@ -165,6 +205,24 @@ OPERATIONS: dict[str, tuple[str, ...]] = {
         "ErasureProof",
         "RetainedBlob",
         "erase",
+    ),
+    "exchange": (
+        "EXPORT_ARCHIVE_FORMATS",
+        "EXPORT_CHECKSUMS",
+        "OPENSSL_KDFS",
+        "ExportKey",
+        "ExportKeyOptions",
+        "ExportOptions",
+        "ExportResult",
+        "ExportVerifyOptions",
+        "ExportVerifyResult",
+        "ImportOptions",
+        "ImportResult",
+        "Imported",
+        "export",
+        "export_key",
+        "export_verify",
+        "import_",
     ),
     "forget": (
         "DEFAULT_GROUP_BY",
@@ -259,6 +317,12 @@ OPERATIONS: dict[str, tuple[str, ...]] = {
         "monitor_state_dir",
         "monitor_test_notify",
     ),
+    "mount": (
+        "DEFAULT_CACHE_BYTES",
+        "MountOptions",
+        "MountResult",
+        "mount",
+    ),
     "prune": (
         "PruneOptions",
         "PrunePlan",
@@ -295,6 +359,18 @@ OPERATIONS: dict[str, tuple[str, ...]] = {
         "RestoreSummary",
         "parse_time",
         "restore",
+    ),
+    "rollback": (
+        "RestorePoint",
+        "RestorePointsForgetOptions",
+        "RestorePointsForgetResult",
+        "RestorePointsList",
+        "RestorePointsListOptions",
+        "RollbackOptions",
+        "RollbackResult",
+        "restore_points_forget",
+        "restore_points_list",
+        "rollback",
     ),
     "rewrite": (
         "REWRITE_TAG",

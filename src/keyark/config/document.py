@@ -42,6 +42,7 @@ from keyark.config.models import (
 )
 from keyark.config.notifications import ChannelList, EmailChannel
 from keyark.config.secrets import SecretRef
+from keyark.config.server import ServerSection
 from keyark.errors import UsageError
 
 CURRENT_VERSION: Literal[1] = 1
@@ -277,6 +278,37 @@ class RotateTask(_Task):
         return self
 
 
+class DrillTask(_Task):
+    """Scheduled restore drills of the newest snapshot of each job (or repository) named.
+
+    With no job and no repository named, every job is drilled (every repository when the
+    config has no jobs); each drill restores into a scratch directory it removes."""
+
+    schedule: ScheduleText
+    """When the drills run (at least quarterly for GDPR Art. 32(1)(d) evidence)."""
+    jobs: list[str] = Field(default_factory=list)
+    """The jobs whose newest snapshot is drilled (names under ``jobs``)."""
+    sample: str | None = None
+    """Restore a random share of the files: ``10%`` (none: every file)."""
+    full: bool = False
+    """Restore every file (the default when no ``sample`` is given)."""
+    target: str | None = None
+    """The directory the scratch directories are made in (none: the system's temporary one)."""
+
+    @model_validator(mode="after")
+    def _sample_or_full(self) -> DrillTask:
+        if self.full and self.sample is not None:
+            raise ValueError("give either sample or full, not both")
+        if self.sample is not None:
+            from keyark.drill.plan import parse_sample
+
+            try:
+                parse_sample(self.sample)
+            except UsageError as error:
+                raise ValueError(str(error)) from None
+        return self
+
+
 class MaintenanceSection(_Section):
     """Scheduled maintenance tasks."""
 
@@ -286,6 +318,8 @@ class MaintenanceSection(_Section):
     """Remove unused data."""
     rotate: RotateTask | None = None
     """Rotate the data key when it is due."""
+    drill: DrillTask | None = None
+    """Restore drills: restore, verify and time the newest snapshots."""
 
 
 class SyslogTarget(_Section):
@@ -440,6 +474,8 @@ class KeyarkConfig(_Section):
     """Prometheus metrics."""
     audit: AuditSection = Field(default_factory=AuditSection)
     """The audit log."""
+    server: ServerSection = Field(default_factory=ServerSection)
+    """The HTTP server's logins: sessions, rate limits, lockout, LDAP."""
 
     @model_validator(mode="after")
     def _document_checks(self) -> KeyarkConfig:
@@ -468,6 +504,7 @@ __all__ = [
     "CURRENT_VERSION",
     "CheckTask",
     "CommandSource",
+    "DrillTask",
     "Duration",
     "EmailChannel",
     "Hooks",

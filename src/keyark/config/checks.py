@@ -89,11 +89,18 @@ def reference_problems(data: Any) -> list[Problem]:
             message = "a job needs sources or commands (what to back up)"
             found.append((where, message))
     maintenance = data.get("maintenance")
-    for task in ("check", "prune", "rotate"):
+    for task in ("check", "prune", "rotate", "drill"):
         section = maintenance.get(task) if isinstance(maintenance, Mapping) else None
         names = section.get("repositories") if isinstance(section, Mapping) else None
         for index, name in enumerate(names if isinstance(names, list) else []):
             name_problem(("maintenance", task, "repositories", index), name)
+    drill = maintenance.get("drill") if isinstance(maintenance, Mapping) else None
+    drilled = drill.get("jobs") if isinstance(drill, Mapping) else None
+    job_names = list(jobs) if isinstance(jobs, Mapping) else []
+    for index, name in enumerate(drilled if isinstance(drilled, list) else []):
+        if isinstance(name, str) and name not in job_names:
+            message = f"job {name!r} is not defined under jobs{suggestion(name, job_names)}"
+            found.append((("maintenance", "drill", "jobs", index), message))
     return found
 
 

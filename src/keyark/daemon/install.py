@@ -145,6 +145,7 @@ def scheduled_tasks(config: KeyarkConfig) -> list[ScheduledTask]:
         ("check", maintenance.check),
         ("prune", maintenance.prune),
         ("rotate", maintenance.rotate),
+        ("drill", maintenance.drill),
     ):
         if task is not None and task.schedule is not None:
             found.append(ScheduledTask(f"maintenance.{name}", task.schedule))

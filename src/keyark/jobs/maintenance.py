@@ -6,6 +6,8 @@
 - ``maintenance.rotate``: a data-key rotation of each repository whose current key is
   at least ``max_age_days`` old (a warning from ``warn_days``), re-encrypting when
   ``reencrypt`` is set.
+- ``maintenance.drill``: a restore drill of each job's newest snapshot (or of the
+  repositories named), see :mod:`keyark.drill.task`.
 
 Each repository is one step; a failing step fails the run and the next repository
 is still done (one bad repository does not hide the others' state).
@@ -14,7 +16,7 @@ is still done (one bad repository does not hide the others' state).
 from __future__ import annotations
 
 from keyark import ops
-from keyark.config.document import CheckTask, KeyarkConfig, PruneTask, RotateTask
+from keyark.config.document import CheckTask, DrillTask, KeyarkConfig, PruneTask, RotateTask
 from keyark.context import OperationContext
 from keyark.errors import CancelledError, KeyarkError
 from keyark.events import Code
@@ -34,6 +36,11 @@ def run_maintenance(
 ) -> None:
     """Run the maintenance task ``kind`` (``check``, ``prune``, ``rotate``) into ``recorder``."""
     task = getattr(config.maintenance, kind)
+    if isinstance(task, DrillTask):
+        from keyark.drill.task import run_drill_task
+
+        run_drill_task(ctx, config, task, recorder, deadline, dry_run)
+        return
     repositories = RepositoryContexts(ctx, config)
     for name in repositories.names(task.repositories):
         step_name = f"{kind} {name}"

@@ -29,6 +29,7 @@ MAINTENANCE_KINDS = {
     "maintenance.check": "check",
     "maintenance.prune": "prune",
     "maintenance.rotate": "rotate",
+    "maintenance.drill": "drill",
 }
 
 

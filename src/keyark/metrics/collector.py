@@ -83,6 +83,7 @@ class KeyarkCollector:
         config = self._config()
         found = _Families()
         self._guarded("history", lambda: self._jobs(config, found))
+        self._guarded("drills", lambda: self._drills(config, found))
         self._guarded("repositories", lambda: self._repository_facts(config, found))
         self._guarded("health", lambda: self._alerts(found))
         yield from found.families.values()
@@ -113,6 +114,13 @@ class KeyarkCollector:
                         f"certificates of job {job.name}",
                         partial(self._certificate, config, job.name, snapshot, found),
                     )
+
+    def _drills(self, config: KeyarkConfig, found: _Families) -> None:
+        subjects = [*config.jobs, *config.repositories]
+        for drill in history.drill_facts(self._store.path, subjects):
+            name = [drill.name]
+            found.add("keyark_drill_last_success_timestamp_seconds", name, drill.last_success)
+            found.add("keyark_drill_duration_seconds", name, drill.last_duration)
 
     def _certificate(self, config: KeyarkConfig, job: str, snapshot: str, found: _Families) -> None:
         expiry = self._certificates.earliest(config, job, snapshot)
@@ -145,7 +153,7 @@ def _maintenance_tasks(config: KeyarkConfig) -> list[str]:
     section = config.maintenance
     return [
         f"maintenance.{kind}"
-        for kind in ("check", "prune", "rotate")
+        for kind in ("check", "prune", "rotate", "drill")
         if getattr(section, kind) is not None
     ]
 

@@ -23,6 +23,8 @@ RAN = ("success", "partial", "failed")
 STATUS_VALUES = {"success": 0, "partial": 1, "failed": 2}
 #: The maintenance task whose history says when each repository was last checked.
 CHECK_TASK = "maintenance.check"
+#: The history name prefix of restore drills (``drill:<job or repository>``).
+DRILL_PREFIX = "drill:"
 
 
 @dataclass
@@ -130,6 +132,42 @@ def last_checks(database: Path, repositories: Iterable[str]) -> dict[str, dateti
                     found[repository] = ended
             if len(found) == len(wanted):
                 break
+    return found
+
+
+@dataclass
+class DrillFacts:
+    """One job's (or repository's) restore drills, as metrics."""
+
+    name: str
+    #: When the newest successful drill ended.
+    last_success: datetime | None = None
+    #: The measured restore time of the newest drill that ended.
+    last_duration: float | None = None
+
+
+def drill_facts(database: Path, names: Iterable[str]) -> list[DrillFacts]:
+    """The drills of each named job or repository (rows ``drill:<name>``, kind ``drill``);
+    a name never drilled is left out."""
+    found: list[DrillFacts] = []
+    with _read_only(database) as db:
+        if db is None:
+            return found
+        query = (
+            "SELECT finished, started, duration FROM runs WHERE job = ? AND kind = 'drill'"
+            " AND status {} ORDER BY id DESC LIMIT 1"
+        )
+        for name in dict.fromkeys(names):
+            job = DRILL_PREFIX + name
+            facts = DrillFacts(name)
+            row = db.execute(query.format("IN ('success', 'failed')"), (job,)).fetchone()
+            if row is None:
+                continue
+            facts.last_duration = row["duration"]
+            row = db.execute(query.format("= 'success'"), (job,)).fetchone()
+            if row is not None:
+                facts.last_success = _moment(row["finished"] or row["started"])
+            found.append(facts)
     return found
 
 

@@ -93,6 +93,19 @@ METRICS: dict[str, MetricSpec] = {
             "Unix time the newest scheduled check of the repository found no errors.",
         ),
         _spec(
+            "keyark_drill_last_success_timestamp_seconds",
+            "gauge",
+            ("job",),
+            "Unix time the newest successful restore drill of the job (or repository) ended.",
+        ),
+        _spec(
+            "keyark_drill_duration_seconds",
+            "gauge",
+            ("job",),
+            "How long the newest restore drill of the job (or repository) took to restore "
+            "and verify (the measured restore time).",
+        ),
+        _spec(
             "keyark_health_status",
             "gauge",
             ("check",),

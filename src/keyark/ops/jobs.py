@@ -32,6 +32,7 @@ MAINTENANCE_TASKS: tuple[str, ...] = (
     "maintenance.check",
     "maintenance.prune",
     "maintenance.rotate",
+    "maintenance.drill",
 )
 
 

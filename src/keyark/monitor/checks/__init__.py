@@ -17,6 +17,7 @@ _PLACES: dict[str, str] = {
     "backend": "keyark.monitor.checks.backend:backend",
     "locks": "keyark.monitor.checks.keys:locks",
     "integrity": "keyark.monitor.checks.integrity:integrity",
+    "drill": "keyark.monitor.checks.drills:drill",
     "certificates": "keyark.monitor.checks.inventory:certificates",
     "weak_keys": "keyark.monitor.checks.inventory:weak_keys",
     "system": "keyark.monitor.checks.system:system",

@@ -148,11 +148,6 @@ def test_compliance_rotation_and_drill_controls_fail_fresh_then_pass(
     assert after["gdpr-32-1-c"] == "PASS"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the audit hook records mutating and secret-reading operations only; 'drill' "
-    "(mutates=False, reads_secrets=False) needs a place in keyark.audit.hook.AUDITED_READS",
-)
 def test_a_drill_is_in_the_audit_log(setup: Daemon) -> None:
     code, _document, stderr = _drill(setup)
     assert code == 0, stderr
@@ -191,11 +186,6 @@ def test_an_interrupted_drill_removes_its_scratch_directory(setup: Daemon) -> No
     assert last.status == "failed" and last.error_code == "cancelled", last
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="keyark.compliance.evidence._jobs_of does not yet count drill:<job> rows of the "
-    "repository's jobs (nor maintenance.drill) when the report is given a config",
-)
 def test_a_job_drill_counts_for_the_compliance_report_of_its_config(setup: Daemon) -> None:
     code, _document, stderr = _drill(setup)
     assert code == 0, stderr

@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from keyark.ops.catalogue import Operation
 
 #: Operations that only read but are audited all the same (reads of the audit log).
-AUDITED_READS: frozenset[str] = frozenset({"audit_log", "audit_verify", "audit_export"})
+AUDITED_READS: frozenset[str] = frozenset({"audit_log", "audit_verify", "audit_export", "drill"})
 #: Error codes recorded for every operation (a failed unlock).
 ALWAYS_RECORDED: frozenset[str] = frozenset({"wrong_password"})
 #: Option and result fields that name what an operation acted on.

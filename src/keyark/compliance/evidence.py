@@ -8,9 +8,10 @@ cannot be read is noted (``unavailable``), never guessed: the control that needs
 says so.
 
 Restore drills (the recovery issue records them) are runs of the run history with
-``kind == "drill"``: ``job`` names the repository (its name in the config, or
-``drill:<name>``, or a job of that repository); ``status`` ``success`` or ``failed``;
-``started``/``finished``/``duration`` the drill's times. Without a config every drill
+``kind == "drill"``: ``job`` names the repository (its name in the config,
+``drill:<name>``, a job of that repository, ``drill:<job>`` or ``maintenance.drill``);
+``status`` ``success`` or ``failed``; ``started``/``finished``/``duration`` the drill's
+times. Without a config every drill
 of the state directory counts.
 """
 
@@ -169,8 +170,9 @@ def _jobs_of(config: KeyarkConfig | None, name: str | None) -> set[str] | None:
     if config is None or name is None:
         return None
     jobs = {job for job, spec in config.jobs.items() if spec.repository == name}
+    jobs |= {f"drill:{job}" for job in set(jobs)}
     jobs |= {name, f"drill:{name}"}
-    for task_name in ("check", "prune", "rotate"):
+    for task_name in ("check", "prune", "rotate", "drill"):
         task = getattr(config.maintenance, task_name)
         if task is not None and (not task.repositories or name in task.repositories):
             jobs.add(f"maintenance.{task_name}")

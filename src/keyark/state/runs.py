@@ -105,7 +105,7 @@ class RunRecord:
     """One run of a job or task, as stored."""
 
     job: str
-    #: ``backup`` (a job), ``check``, ``prune`` or ``rotate``.
+    #: ``backup`` (a job), ``check``, ``prune``, ``rotate`` or ``drill`` (a restore drill).
     kind: str
     trigger: str
     status: str = "running"

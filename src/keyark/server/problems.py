@@ -17,6 +17,7 @@ from starlette.responses import JSONResponse
 from keyark.errors import (
     AuthenticationError,
     CancelledError,
+    DirectoryUnavailableError,
     ForbiddenError,
     KeyarkError,
     LockError,
@@ -48,6 +49,7 @@ STATUS_OF: tuple[tuple[type[KeyarkError], int], ...] = (
     (UsageError, 422),
     (LockError, 409),
     (CancelledError, 409),
+    (DirectoryUnavailableError, 503),
 )
 
 #: The statuses of refused requests (each is recorded in the audit log).
@@ -59,6 +61,7 @@ TITLES = {
     403: "Forbidden",
     404: "Not found",
     405: "Method not allowed",
+    503: "Service unavailable",
     409: "Conflict",
     422: "Invalid input",
     429: "Too many requests",

@@ -131,7 +131,7 @@ ROUTES: list[RouteSpec] = [
          "A task's status, progress and result."),
     view("GET", "/tasks/{task_id}/events", views.task_events, Permission.HEALTH,
          "A task's events as server-sent events: the past ones, then live ones."),
-    view("DELETE", "/tasks/{task_id}", views.cancel_task, Permission.HEALTH,
+    view("DELETE", "/tasks/{task_id}", views.cancel_task, Permission.RUN,
          "Cancel a running task."),
 ]  # fmt: skip
 

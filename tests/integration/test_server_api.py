@@ -302,11 +302,15 @@ def test_audit_records_principal_and_refusals(api_server: ApiServer) -> None:
     """Operations run with the principal as the actor; refused requests are recorded."""
     assert api_server.get("/api/v1/snapshots", role="viewer").status_code == 403
     assert api_server.get("/api/v1/snapshots", role=None).status_code == 401
+    # A read-only request is audited too (a `snapshots` run outside the API is not).
+    assert api_server.get("/api/v1/snapshots", role="auditor").status_code == 200
     task_id = api_server.post("/api/v1/jobs/nightly/run", role="operator", json={}).json()["id"]
     assert api_server.wait_task(task_id, role="operator")["status"] == "succeeded"
     records = api_server.get("/api/v1/audit/log").json()["records"]
     principals = {(r["operation"], r["actor"].get("principal")) for r in records}
     assert ("backup", "token:operator") in principals
+    assert ("snapshots", "token:auditor") in principals
+    assert all(r["actor"].get("principal") for r in records if r["operation"] == "snapshots")
     refused = [r for r in records if r["operation"] == "server refused"]
     targets = [r["target"].get("path", "") for r in refused]
     assert any("GET /api/v1/snapshots refused: forbidden" in t for t in targets), refused

@@ -1,8 +1,9 @@
 """The catalogue's audit hook: one record per audited operation, fail-closed when asked.
 
 Audited: every operation that changes the repository (``mutates``) or reads secret
-content (``reads_secrets``), the audit log's own readers (:data:`AUDITED_READS`), and
-any operation that fails on a wrong passphrase. Before an audited operation runs under
+content (``reads_secrets``), the audit log's own readers (:data:`AUDITED_READS`), every
+operation an HTTP API principal runs (``Actor.principal``), and any operation that fails
+on a wrong passphrase. Before an audited operation runs under
 ``audit.required``, the local directory must accept a file (else
 :class:`~keyark.errors.AuditUnavailableError` and the operation does not run); after
 it, a record that cannot be written is that error too (the operation ran). Without
@@ -79,7 +80,8 @@ class AuditHook:
         self._ctx = ctx
         self._name = operation.name
         self._options = options
-        self.audited = is_audited(operation, options)
+        # Every operation an HTTP API principal runs is recorded (each request is audited).
+        self.audited = is_audited(operation, options) or ctx.actor.principal is not None
         self._policy: AuditPolicy | None = None
 
     @classmethod

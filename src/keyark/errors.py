@@ -433,6 +433,12 @@ class ArchiveDecryptionError(KeyarkError):
     code = "archive_decryption"
 
 
+class CertificatePinError(KeyarkError):
+    """A server presented a TLS certificate other than the one pinned at enrolment."""
+
+    code = "certificate_pin"
+
+
 def exit_code_for(error: BaseException) -> int:
     """Map any exception to the documented exit code."""
     if isinstance(error, KeyboardInterrupt):

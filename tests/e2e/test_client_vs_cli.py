@@ -626,6 +626,15 @@ def _server_access(f: Faces) -> None:
     f.compare(
         "server user remove", ["server", "user", "remove", "alice"], ops.UserRemoveOptions("alice")
     )
+    cli = f.cli("server", "agent", "enroll-token", "--host", "web-01", "--expires", "2h")
+    api = f.client.run(
+        "server agent enroll-token", ops.EnrollTokenOptions("web-01", timedelta(hours=2))
+    ).to_dict()
+    tokens = cli.pop("token"), api.pop("token")
+    assert all(token.startswith("kye_") for token in tokens) and tokens[0] != tokens[1]
+    assert normalise(cli, {}) == normalise(api, {}), (cli, api)
+    COMPARED.add("server agent enroll-token")
+    f.compare("server agents", ["server", "agents"], ops.FleetListOptions())
 
 
 def _exchange(f: Faces) -> None:

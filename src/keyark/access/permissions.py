@@ -133,6 +133,8 @@ OPERATION_PERMISSIONS: dict[str, Permission] = {
     "server user list": Permission.ADMIN,
     "server user remove": Permission.ADMIN,
     "server user passwd": Permission.ADMIN,
+    "server agent enroll-token": Permission.ADMIN,
+    "server agents": Permission.METADATA,
 }
 
 

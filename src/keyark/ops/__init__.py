@@ -45,6 +45,7 @@ if TYPE_CHECKING:  # every name for type checkers; at run time each is imported 
     from keyark.ops.dump import *  # noqa: F403
     from keyark.ops.erase import *  # noqa: F403
     from keyark.ops.exchange import *  # noqa: F403
+    from keyark.ops.fleet import *  # noqa: F403
     from keyark.ops.forget import *  # noqa: F403
     from keyark.ops.inventory import *  # noqa: F403
     from keyark.ops.jobs import *  # noqa: F403
@@ -223,6 +224,26 @@ OPERATIONS: dict[str, tuple[str, ...]] = {
         "export_key",
         "export_verify",
         "import_",
+    ),
+    "fleet": (
+        "AgentEnrollOptions",
+        "Enrolled",
+        "EnrollTokenIssued",
+        "EnrollTokenOptions",
+        "EnrolmentInfo",
+        "EnrolmentStore",
+        "FleetAgent",
+        "FleetList",
+        "FleetListOptions",
+        "FleetRegistry",
+        "RunReport",
+        "agent_directory",
+        "agent_enroll",
+        "assigned_config",
+        "config_etag",
+        "record_report",
+        "server_agent_enroll_token",
+        "server_agents",
     ),
     "forget": (
         "DEFAULT_GROUP_BY",

@@ -91,6 +91,8 @@ class Code(StrEnum):
     EXPORT_UNCHECKED = "export.unchecked"
     #: An imported archive had no checksum file beside it (nothing to check it against).
     IMPORT_UNCHECKED = "import.unchecked"
+    #: An enrolled agent could not reach its server (config not pulled, run not reported).
+    FLEET_UNREACHABLE = "fleet.unreachable"
 
 
 @dataclass(frozen=True, kw_only=True)

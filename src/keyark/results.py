@@ -100,6 +100,11 @@ class RestoreSummary:
     errors: list[str] = field(default_factory=list)
     #: The snapshot restored, as ``snapshots --json`` shows it.
     snapshot: dict[str, Any] = field(default_factory=dict)
+    #: The restore point saved first (its snapshot id), None when none was needed or wanted.
+    restore_point: str | None = None
+    #: The restore failed, was interrupted or did not verify, and the target was put
+    #: back to the restore point.
+    rolled_back: bool = False
 
     def record_deleted(self, shown: str, is_dir: bool) -> None:
         """Count one entry ``--delete`` removed (or a dry run would remove)."""

@@ -63,6 +63,12 @@ from keyark.errors import RestoreError, UsageError
     help="What to do with existing files.",
 )
 @click.option(
+    "--no-restore-point",
+    "no_restore_point",
+    is_flag=True,
+    help="Do not save what the restore overwrites or deletes first (no rollback then).",
+)
+@click.option(
     "--allow-unsigned", is_flag=True, help="Restore a snapshot no registered agent signed."
 )
 @click.option(
@@ -96,6 +102,7 @@ def command(
     dry_run: bool,
     delete: bool,
     overwrite: str,
+    no_restore_point: bool,
     at: str | None,
     allow_unsigned: bool,
     keep_privileges: bool,
@@ -140,6 +147,7 @@ def command(
         at=ops.parse_time(at) if at else None,
         selection=make_filter(hosts, tags, paths),
         report_items=view.wants_items,
+        restore_point=not no_restore_point,
     )
     context = settings.operation_context(view.event)
     try:
@@ -182,4 +190,7 @@ def _report(out: Output, summary: ops.RestoreSummary, target: str, view: Restore
         + (deleted if removed else "")
         + (f" in {summary.duration_seconds:.2f}s" if not summary.dry_run else "")
     )
+    if summary.restore_point and not summary.rolled_back:
+        point = summary.restore_point[:8]
+        out.print(f"restore point {point} holds what it replaced (undo: 'keyark rollback {point}')")
     # summary.errors were shown as they happened (restore.entry warnings): not again.

@@ -39,6 +39,7 @@ if TYPE_CHECKING:  # every name for type checkers; at run time each is imported 
     from keyark.ops.catalogue import operation as operation
     from keyark.ops.check import *  # noqa: F403
     from keyark.ops.compliance import *  # noqa: F403
+    from keyark.ops.control import *  # noqa: F403
     from keyark.ops.copy import *  # noqa: F403
     from keyark.ops.debug import *  # noqa: F403
     from keyark.ops.drill import *  # noqa: F403
@@ -175,6 +176,7 @@ OPERATIONS: dict[str, tuple[str, ...]] = {
         "compliance_report",
         "render_report",
     ),
+    "control": ("Claim", "TaskClaims", "claim_held", "shared_claims"),
     "copy": (
         "CopyOptions",
         "CopySummary",
@@ -227,6 +229,8 @@ OPERATIONS: dict[str, tuple[str, ...]] = {
     ),
     "fleet": (
         "AgentEnrollOptions",
+        "AgentSync",
+        "AgentSyncOptions",
         "Enrolled",
         "EnrollTokenIssued",
         "EnrollTokenOptions",
@@ -239,6 +243,7 @@ OPERATIONS: dict[str, tuple[str, ...]] = {
         "RunReport",
         "agent_directory",
         "agent_enroll",
+        "agent_sync",
         "assigned_config",
         "config_etag",
         "record_report",

@@ -23,8 +23,10 @@ from keyark.repo.full_disk import read_lock
 from keyark.repo.repository import Repository
 from keyark.repo.snapshot import Snapshot, SnapshotFilter
 from keyark.repo.snapshot_trust import is_agent_snapshot
+from keyark.restorer import rollback
 from keyark.restorer.header_index import plan_restore
-from keyark.restorer.plan import PathFilter
+from keyark.restorer.plan import PathFilter, RestorePlan
+from keyark.restorer.restore_point import RestorePointRecord, point_before_restore
 from keyark.restorer.restorer import OVERWRITE_MODES, Restorer
 from keyark.restorer.target import check_target
 from keyark.results import RestoreSummary
@@ -71,6 +73,9 @@ class RestoreOptions:
     report_items: bool = False
     #: Choose among the snapshots of these hosts, with these tags, of these paths.
     selection: SnapshotFilter = field(default_factory=SnapshotFilter)
+    #: Before overwriting or deleting anything in an existing target, save what will
+    #: change as a ``restore-point`` snapshot, and roll back to it if the restore fails.
+    restore_point: bool = True
 
 
 def restore(
@@ -157,19 +162,48 @@ def _restore_locked(
     )
     for path, reason in plan.unreadable:
         restorer.fail(path, reason)
-    restorer.run(plan, dry_run=options.dry_run)
-    if options.verify and not options.dry_run:
-        restorer.verify(plan.files)
-    if summary.failed:
-        names = ", ".join(summary.failed[:5]) + (" ..." if len(summary.failed) > 5 else "")
-        count = len(summary.failed)
-        error = RestoreError(
-            f"{count} {'entry' if count == 1 else 'entries'} could not be restored: {names} "
-            "(everything else was restored)"
-        )
-        error.summary = summary  # type: ignore[attr-defined]
-        raise error
+    point, record = _restore_point(repo, snapshot, plan, options, ctx, path_filter)
+    summary.restore_point = point.id if point else None
+    # A failure, an interrupt or a verify mismatch puts the target back to the point.
+    with rollback.guard(repo, point, record, summary, ctx):
+        restorer.run(plan, dry_run=options.dry_run)
+        if options.verify and not options.dry_run:
+            restorer.verify(plan.files)
+        if summary.failed:
+            names = ", ".join(summary.failed[:5]) + (" ..." if len(summary.failed) > 5 else "")
+            count = len(summary.failed)
+            rest = "" if point else " (everything else was restored)"  # else: rolled back
+            error = RestoreError(
+                f"{count} {'entry' if count == 1 else 'entries'} could not be restored: "
+                f"{names}{rest}"
+            )
+            error.summary = summary  # type: ignore[attr-defined]
+            raise error
     return summary
+
+
+def _restore_point(
+    repo: Repository,
+    snapshot: Snapshot,
+    plan: RestorePlan,
+    options: RestoreOptions,
+    ctx: OperationContext,
+    path_filter: PathFilter,
+) -> tuple[Snapshot | None, RestorePointRecord | None]:
+    """The restore point taken before writing (None: not wanted, or nothing to save)."""
+    if not options.restore_point or options.dry_run:
+        return None, None
+    taken = point_before_restore(
+        repo,
+        snapshot,
+        plan,
+        ctx,
+        target=options.target,
+        subpath=options.subpath,
+        overwrite=options.overwrite,
+        delete=path_filter if options.delete else None,
+    )
+    return taken or (None, None)
 
 
 def _example_path(snapshot: Snapshot) -> str:

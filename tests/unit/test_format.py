@@ -148,6 +148,16 @@ def test_snapshot_selection() -> None:
     assert select_snapshot(snaps, "latest", SnapshotFilter(tags=["x"])).id == "aaaa2222"
 
 
+def test_latest_passes_over_restore_points() -> None:
+    """A restore point saved by a restore is never ``latest`` unless asked for by its tag."""
+    point = _snap("cccc", 30, tags=["restore-point"])
+    snaps = [_snap("aaaa", 0), point]
+    assert select_snapshot(snaps, "latest").id == "aaaa"
+    assert select_snapshot(snaps, None, at=point.time).id == "aaaa"
+    assert select_snapshot(snaps, "latest", SnapshotFilter(tags=["restore-point"])).id == "cccc"
+    assert select_snapshot(snaps, "cccc").id == "cccc"  # by id it is any snapshot
+
+
 def test_parse_time() -> None:
     assert parse_time("2026-01-02 03:04").minute == 4
     assert parse_time("2026-01-02 03:04:05").second == 5

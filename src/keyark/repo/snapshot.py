@@ -260,6 +260,11 @@ def is_trusted(snapshot: Snapshot) -> bool:
     return trust_label(snapshot) in TRUSTED
 
 
+#: The tag of a restore point (what a restore saved before overwriting): ``latest`` and
+#: ``at`` pass over restore points unless the selection asks for this tag.
+RESTORE_POINT_TAG = "restore-point"
+
+
 def select_snapshot(
     snapshots: Iterable[Snapshot],
     ref: str | None,
@@ -273,7 +278,8 @@ def select_snapshot(
     filter excludes is not found, and the error says so). ``latest`` and ``at`` pick
     among trusted snapshots only and ``warn`` how many flagged ones they skipped; they
     never pick an original that a trusted repaired snapshot (``extra["repaired_from"]``)
-    replaces. An explicit id may name a flagged snapshot
+    replaces, nor a restore point (tagged :data:`RESTORE_POINT_TAG`) unless the
+    selection's tags ask for one. An explicit id may name a flagged snapshot
     (with a warning) or a damaged original.
     """
     snapshots = list(snapshots)
@@ -284,6 +290,8 @@ def select_snapshot(
         # A repaired snapshot replaces its damaged original (``repair snapshots``).
         replaced = {s.extra.get("repaired_from") for s in candidates if is_trusted(s)}
         candidates = [s for s in candidates if s.id not in replaced]
+        if not any(RESTORE_POINT_TAG in tags.split(",") for tags in selection.tags):
+            candidates = [s for s in candidates if RESTORE_POINT_TAG not in s.tags]
         trusted = [s for s in candidates if is_trusted(s)]
         skipped = len(candidates) - len(trusted)
         note = (

@@ -38,12 +38,12 @@ from keyark.archiver.sources import VirtualDir
 from keyark.context import OperationContext
 from keyark.errors import BackendError, Hint, RestorePointError, SourceError
 from keyark.repo.repository import Repository
-from keyark.repo.snapshot import Snapshot, now
+from keyark.repo.snapshot import RESTORE_POINT_TAG, Snapshot, now
 from keyark.restorer.changes import Parts, TargetChanges, find_changes
 from keyark.restorer.plan import PathFilter, RestorePlan
 from keyark.results import BackupSummary
 
-TAG = "restore-point"
+TAG = RESTORE_POINT_TAG
 #: The snapshot's ``extra`` key holding the record.
 RECORD_KEY = "restore_point"
 #: ``paths`` of a restore point: this prefix and the target (never a backup source).

@@ -62,7 +62,10 @@ def terminal(cli: CLI) -> Iterator[Terminal]:
     subprocess.run(["tmux", "-L", term.socket, "kill-server"], capture_output=True, check=False)
 
 
-def test_restore_marked_file_in_80x24(cli: CLI, terminal: Terminal, tmp_path: Path) -> None:
+@pytest.mark.parametrize("verb", ["browse", "restore --interactive"])
+def test_restore_marked_file_in_80x24(
+    cli: CLI, terminal: Terminal, tmp_path: Path, verb: str
+) -> None:
     source = tmp_path / "src"
     (source / "tls").mkdir(parents=True)
     (source / "tls" / "server.key").write_bytes(b"key material\n" * 40)
@@ -71,7 +74,9 @@ def test_restore_marked_file_in_80x24(cli: CLI, terminal: Terminal, tmp_path: Pa
     cli.run("backup", str(source), check=True)
     target = tmp_path / "target"
     status = tmp_path / "status"
-    command = f"{shlex.quote(keyark_binary())} browse; echo $? > {shlex.quote(str(status))}"
+    # `restore --interactive --target DIR` fills the target in; `browse` leaves it to the user.
+    given = f" --target {shlex.quote(str(target))}" if verb != "browse" else ""
+    command = f"{shlex.quote(keyark_binary())} {verb}{given}; echo $? > {shlex.quote(str(status))}"
     terminal.tmux("new-session", "-d", "-s", "t", "-x", "80", "-y", "24", command)
 
     terminal.wait(lambda s: "1 snapshot(s)" in s, "the snapshot list")
@@ -86,7 +91,8 @@ def test_restore_marked_file_in_80x24(cli: CLI, terminal: Terminal, tmp_path: Pa
     terminal.wait(lambda s: "1 marked" in s, "the mark")
     terminal.keys("r")
     terminal.wait(lambda s: "Enter the target" in s, "the restore screen")
-    terminal.keys(str(target), literal=True)
+    if not given:
+        terminal.keys(str(target), literal=True)
     terminal.keys("C-p")
     preview = terminal.wait(lambda s: "Ctrl+R restores" in s, "the preview")
     assert "Nothing existing would be overwritten" in preview

@@ -27,6 +27,8 @@ def command(
 ) -> None:
     """Browse snapshots in the terminal and restore marked files (keyboard only).
 
+    `keyark restore --interactive` opens the same browser.
+
     Pick a snapshot (Enter; / filters by host, tag or path), browse its tree (Enter opens
     a directory, Backspace goes up, / searches names), mark files and directories with
     Space, then R: enter the target, Ctrl+O changes the overwrite mode, Ctrl+P shows

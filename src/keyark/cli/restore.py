@@ -19,7 +19,12 @@ from keyark.errors import RestoreError, UsageError
 
 @click.command("restore")
 @click.argument("snapshot", required=False)
-@click.option("-t", "--target", required=True, metavar="DIR", help="Directory to restore into.")
+@click.option("-t", "--target", metavar="DIR", help="Directory to restore into.")
+@click.option(
+    "--interactive",
+    is_flag=True,
+    help="Pick the snapshot and files in a terminal browser (keyark browse).",
+)
 @click.option(
     "-i",
     "--include",
@@ -88,7 +93,8 @@ from keyark.errors import RestoreError, UsageError
 def command(
     ctx: click.Context,
     snapshot: str | None,
-    target: str,
+    target: str | None,
+    interactive: bool,
     includes: tuple[str, ...],
     excludes: tuple[str, ...],
     iincludes: tuple[str, ...],
@@ -117,6 +123,13 @@ def command(
     error (nothing selected, an unusable target, entries that could not be restored:
     the rest is restored), 10 no repository, 11 locked, 12 wrong passphrase.
     """
+    if interactive:
+        from keyark.cli.browse import run_browser
+
+        run_browser(ctx, target or "", make_filter(hosts, tags, paths))
+        return
+    if not target:
+        raise UsageError("give --target DIR: the directory to restore into")
     settings = settings_of(ctx)
     out = Output(settings)
     if snapshot is None and at is None:

@@ -85,6 +85,17 @@ class ServerSection(_Section):
     """Lockout after failed logins."""
     ldap: LdapSection | None = None
     """Log dashboard users in against LDAP / Active Directory (local users are tried first)."""
+    database: str | None = None
+    """The control database several servers share: ``postgresql://user@host/db`` (none:
+    SQLite in the state directory). Never a password in it: ``passfile=`` in the URL,
+    ``PGPASSFILE`` or ``PGPASSWORD``."""
+
+    @field_validator("database")
+    @classmethod
+    def _database_url(cls, value: str | None) -> str | None:
+        from keyark.control.database import check_database_url
+
+        return None if value is None else check_database_url(value)
 
 
 __all__ = ["LdapSection", "LockoutSection", "RateLimitSection", "RoleName", "ServerSection"]

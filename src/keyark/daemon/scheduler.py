@@ -51,7 +51,7 @@ from keyark.daemon.planner import (
 )
 
 if TYPE_CHECKING:
-    from keyark.ops import JobRun, RunOptions, RunStore
+    from keyark.ops import Claim, JobRun, RunOptions, RunStore, TaskClaims
 
 __all__ = ["JUMP_THRESHOLD", "MAX_SLEEP", "Runner", "Scheduler", "run_with_ops", "schedule_table"]
 
@@ -94,6 +94,8 @@ class _Active:
     trigger: str
     token: CancelToken
     started: float
+    #: This instance's claim of the run (a control database shared by several instances).
+    claim: Claim | None = None
     thread: threading.Thread | None = field(default=None, repr=False)
 
 
@@ -112,6 +114,7 @@ class Scheduler:
         max_sleep: float = MAX_SLEEP,
         jump_threshold: float = JUMP_THRESHOLD,
         on_run_end: Callable[[], None] | None = None,
+        claims: TaskClaims | None = None,
     ) -> None:
         self._config = config
         #: Called (in the worker thread) after each run ended and was recorded.
@@ -130,6 +133,13 @@ class Scheduler:
         self._running: dict[str, _Active] = {}
         self._alarm = CancelToken()
         self._looked: tuple[datetime, float] | None = None
+        #: Exactly-once across instances sharing the store's database (None: one instance).
+        if claims is None:
+            from keyark import ops
+
+            claims = ops.shared_claims(store.database)
+        self._claims = claims
+        self._takeover_look = 0.0
 
     # ------------------------------------------------------------------ public
     def serve(self, stop: CancelToken, ready: Callable[[], None] | None = None) -> None:
@@ -208,6 +218,7 @@ class Scheduler:
                     self._catch_up(now, "the machine was asleep or its clock jumped", {})
             self._looked = (now, monotonic)
             self._plan(now)
+            self._take_over(monotonic)
             self._dispatch(now)
             return self._next_sleep(now)
 
@@ -295,7 +306,9 @@ class Scheduler:
                     )
                 continue
             del self._pending[task.name]
-            self._start(pending, now)
+            claim = self._claim(task, pending.scheduled)
+            if self._claims is None or claim is not None:
+                self._start(pending, now, claim)
 
     def _next_sleep(self, now: datetime) -> float:
         zone = self._config.scheduler.zone()
@@ -378,7 +391,62 @@ class Scheduler:
         return times
 
     # ------------------------------------------------------------------- runs
-    def _start(self, pending: _Pending, now: datetime) -> None:
+    def _claim(self, task: Task, scheduled: datetime) -> Claim | None:
+        """This instance's claim of the run (None: another instance has it, or no claims)."""
+        if self._claims is None:
+            return None
+        try:
+            claim = self._claims.claim(task.name, scheduled)
+        except Exception as error:  # the database is away: the time stays due, tried again
+            self._log.error("%s %s: cannot claim the run: %s", task.kind, task.name, error)
+            return None
+        if claim is None:
+            self._log.info(
+                "%s %s: the run due at %s is another instance's",
+                task.kind,
+                task.name,
+                scheduled.isoformat(),
+            )
+            self._advance(task, scheduled)
+        return claim
+
+    def _take_over(self, monotonic: float) -> None:
+        """Start the runs whose instance stopped renewing its claim (at most every
+        third of a lease)."""
+        claims = self._claims
+        if claims is None or monotonic < self._takeover_look:
+            return
+        self._takeover_look = monotonic + claims.lease.total_seconds() / 3
+        try:
+            self._take_over_expired(claims)
+        except Exception as error:  # the database is away: looked at again later
+            self._log.error("cannot look for runs to take over: %s", error)
+
+    def _take_over_expired(self, claims: TaskClaims) -> None:
+        for expired in claims.expired():
+            task = self._tasks.get(expired.task)
+            if task is None or task.name in self._running:
+                continue
+            claim = claims.claim(task.name, expired.scheduled)
+            if claim is None:
+                continue
+            self._log.warning(
+                "%s %s: taking over the run due at %s from %s (its lease expired)",
+                task.kind,
+                task.name,
+                expired.scheduled.isoformat(),
+                claim.taken_over_from,
+            )
+            self._store.mark_taken_over(
+                task.name, expired.scheduled, claim.taken_over_from or expired.instance
+            )
+            waiting = self._pending.get(task.name)
+            if waiting is not None and waiting.scheduled <= expired.scheduled:
+                del self._pending[task.name]
+            pending = _Pending(task, expired.scheduled, "takeover", self._clock.now())
+            self._start(pending, self._clock.now(), claim)
+
+    def _start(self, pending: _Pending, now: datetime, claim: Claim | None = None) -> None:
         from keyark import ops
 
         task = pending.task
@@ -390,7 +458,7 @@ class Scheduler:
             state_dir=self._store.directory,
         )
         active = _Active(
-            task, pending.scheduled, pending.trigger, CancelToken(), self._clock.monotonic()
+            task, pending.scheduled, pending.trigger, CancelToken(), self._clock.monotonic(), claim
         )
         waited = ""
         if pending.waiting_since is not None:
@@ -414,7 +482,10 @@ class Scheduler:
     def _work(self, active: _Active, options: RunOptions) -> None:
         task = active.task
         try:
-            result = self._runner(options, active.token)
+            from keyark import ops
+
+            with ops.claim_held(self._claims, active.claim):
+                result = self._runner(options, active.token)
             record = result.record
             seconds = record.duration
             if seconds is None:

@@ -240,6 +240,7 @@ OPERATIONS: dict[str, tuple[str, ...]] = {
         "FleetList",
         "FleetListOptions",
         "FleetRegistry",
+        "FleetRevokeOptions",
         "RunReport",
         "agent_directory",
         "agent_enroll",
@@ -248,6 +249,7 @@ OPERATIONS: dict[str, tuple[str, ...]] = {
         "config_etag",
         "record_report",
         "server_agent_enroll_token",
+        "server_agent_revoke",
         "server_agents",
     ),
     "forget": (

@@ -1,4 +1,5 @@
-"""The run history and scheduler cursors: SQLite under the state directory.
+"""The run history and scheduler cursors: in the control database (SQLite under the state
+directory by default, or PostgreSQL shared by several servers; see :mod:`keyark.control`).
 
 Every run of a job or maintenance task is one row (:class:`RunRecord`): which task,
 what kind, what triggered it, when it was due, when it started and ended, how it
@@ -7,60 +8,60 @@ keeps one cursor per task (the newest scheduled time it has handled), so on star
 knows which runs it missed. Deleting the state loses this history, never a backup.
 
 Several processes (the daemon's workers, a manual ``run``, the HTTP server) share the
-file: each call opens its own connection (WAL journal, a busy timeout), so no
-connection crosses threads. Directory 0700, file 0600.
+database: each call opens its own transaction and connection, so no connection crosses
+threads. SQLite: directory 0700, file 0600.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import sqlite3
 from contextlib import AbstractContextManager
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
 
+from keyark.control.database import ControlDatabase, Row, SqliteDatabase, Transaction
+from keyark.control.dialect import time_text
+from keyark.control.migrations import migrate
+from keyark.control.rows import newest_rows
 from keyark.process import pid_running
-from keyark.state.database import newest_rows, state_database, time_text
 
 #: How a run ended (``running`` until it does).
 RunStatus = Literal["running", "success", "partial", "failed", "skipped", "missed"]
 STATUSES: tuple[str, ...] = ("running", "success", "partial", "failed", "skipped", "missed")
 #: What started a run.
-Trigger = Literal["schedule", "catch-up", "manual", "api"]
-TRIGGERS: tuple[str, ...] = ("schedule", "catch-up", "manual", "api")
+#: (``takeover``: another instance's claim of a scheduled run expired, see keyark.control.claims.)
+Trigger = Literal["schedule", "catch-up", "manual", "api", "takeover"]
+TRIGGERS: tuple[str, ...] = ("schedule", "catch-up", "manual", "api", "takeover")
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS runs (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    job TEXT NOT NULL,
-    kind TEXT NOT NULL,
-    trigger TEXT NOT NULL,
-    scheduled TEXT,
-    started TEXT,
-    finished TEXT,
-    status TEXT NOT NULL,
-    snapshot_id TEXT,
-    files_new INTEGER,
-    bytes_added INTEGER,
-    duration REAL,
-    error TEXT,
-    error_code TEXT,
-    pid INTEGER,
-    steps TEXT NOT NULL DEFAULT '[]'
-);
-CREATE INDEX IF NOT EXISTS runs_job ON runs (job, started);
-CREATE TABLE IF NOT EXISTS processes (
-    run INTEGER PRIMARY KEY,
-    identity TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS cursors (
-    task TEXT PRIMARY KEY,
-    handled TEXT NOT NULL
-);
-"""
+#: The run history's schema versions (:mod:`keyark.control.migrations`; append only).
+MIGRATIONS: tuple[tuple[str, ...], ...] = (
+    (
+        """CREATE TABLE IF NOT EXISTS runs (
+            id {serial},
+            job TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            trigger TEXT NOT NULL,
+            scheduled TEXT,
+            started TEXT,
+            finished TEXT,
+            status TEXT NOT NULL,
+            snapshot_id TEXT,
+            files_new {bigint},
+            bytes_added {bigint},
+            duration {float},
+            error TEXT,
+            error_code TEXT,
+            pid INTEGER,
+            steps TEXT NOT NULL DEFAULT '[]'
+        )""",
+        "CREATE INDEX IF NOT EXISTS runs_job ON runs (job, started)",
+        "CREATE TABLE IF NOT EXISTS processes (run {bigint} PRIMARY KEY, identity TEXT NOT NULL)",
+        "CREATE TABLE IF NOT EXISTS cursors (task TEXT PRIMARY KEY, handled TEXT NOT NULL)",
+    ),
+)
 
 _INSERT = (
     "INSERT INTO runs (job, kind, trigger, scheduled, started, finished, status,"
@@ -69,7 +70,11 @@ _INSERT = (
 )
 _SET_CURSOR = (
     "INSERT INTO cursors (task, handled) VALUES (?, ?)"
-    " ON CONFLICT(task) DO UPDATE SET handled = excluded.handled"
+    " ON CONFLICT (task) DO UPDATE SET handled = excluded.handled"
+)
+_SET_IDENTITY = (
+    "INSERT INTO processes (run, identity) VALUES (?, ?)"
+    " ON CONFLICT (run) DO UPDATE SET identity = excluded.identity"
 )
 
 
@@ -136,25 +141,26 @@ class RunRecord:
 class RunStore:
     """The history database of one state directory."""
 
-    def __init__(self, directory: Path | None = None) -> None:
+    def __init__(
+        self, directory: Path | None = None, *, database: ControlDatabase | None = None
+    ) -> None:
+        """``database``: the control database (default: SQLite ``state.db`` in ``directory``)."""
         self.directory = directory or default_state_dir()
         self.path = self.directory / "state.db"
+        self.database: ControlDatabase = database or SqliteDatabase(self.path)
 
-    def _connect(self) -> AbstractContextManager[sqlite3.Connection]:
-        return state_database(self.path, _SCHEMA)
+    def _connect(self) -> AbstractContextManager[Transaction]:
+        migrate(self.database, "runs", MIGRATIONS)
+        return self.database.transaction()
 
     # ------------------------------------------------------------------ runs
     def start(self, record: RunRecord) -> RunRecord:
         """Store a new run (``record.id`` is set); returns the record."""
         with self._connect() as db:
-            cursor = db.execute(_INSERT, _row(record))
-            record.id = cursor.lastrowid
+            record.id = db.insert(_INSERT, _row(record))
             identity = process_identity(record.pid) if record.status == "running" else None
             if identity is not None:
-                db.execute(
-                    "INSERT OR REPLACE INTO processes (run, identity) VALUES (?, ?)",
-                    (record.id, identity),
-                )
+                db.execute(_SET_IDENTITY, (record.id, identity))
         return record
 
     def update(self, record: RunRecord) -> None:
@@ -180,7 +186,7 @@ class RunStore:
         (a catch-up after a long sleep writes its rows at once)."""
         with self._connect() as db:
             for record in records:
-                record.id = db.execute(_INSERT, _row(record)).lastrowid
+                record.id = db.insert(_INSERT, _row(record))
             if cursor is not None:
                 db.execute(_SET_CURSOR, (cursor[0], _text(cursor[1])))
 
@@ -216,10 +222,17 @@ class RunStore:
         A row's process is gone when its pid is not alive, or when a process with that
         pid is alive but started at another time (the pid was reused): :meth:`start`
         records each run's process identity (boot and process start time, on Linux).
+        In a database several machines share, rows of another boot id are left to the
+        claims' leases (:mod:`keyark.control.claims`).
         """
         stale: list[RunRecord] = []
+        shared = self.database.dialect.name != "sqlite"
+        here = process_identity(os.getpid()) if shared else None
         for record in self.runs(status="running"):
-            if record.pid is None or not process_alive(record.pid, self._identity(record)):
+            identity = self._identity(record)
+            if here and identity and identity.split(":")[0] != here.split(":")[0]:
+                continue  # a shared database: another machine's run; its claim's lease decides
+            if record.pid is None or not process_alive(record.pid, identity):
                 record.status = "failed"
                 record.error_code = "interrupted"
                 record.error = f"the process running it (pid {record.pid}) ended before the run did"
@@ -227,19 +240,29 @@ class RunStore:
                 stale.append(record)
         return stale
 
+    def mark_taken_over(self, job: str, scheduled: datetime, instance: str) -> list[RunRecord]:
+        """Mark ``failed`` (error code ``taken-over``) the ``running`` rows of ``job`` due at
+        ``scheduled``: ``instance`` stopped renewing its claim and another instance runs it."""
+        moment = _text(scheduled)
+        taken = [r for r in self.runs(job, status="running") if _text(r.scheduled) == moment]
+        for record in taken:
+            record.status = "failed"
+            record.error_code = "taken-over"
+            record.error = f"instance {instance} stopped renewing its claim; another took over"
+            self.update(record)
+        return taken
+
     def _identity(self, record: RunRecord) -> str | None:
         with self._connect() as db:
-            row = db.execute(
-                "SELECT identity FROM processes WHERE run = ?", (record.id,)
-            ).fetchone()
-        return None if row is None else str(row[0])
+            rows = db.execute("SELECT identity FROM processes WHERE run = ?", (record.id,))
+        return str(rows[0]["identity"]) if rows else None
 
     # --------------------------------------------------------------- cursors
     def cursor(self, task: str) -> datetime | None:
         """The newest scheduled time of ``task`` the scheduler has handled."""
         with self._connect() as db:
-            row = db.execute("SELECT handled FROM cursors WHERE task = ?", (task,)).fetchone()
-        return None if row is None else datetime.fromisoformat(row[0])
+            rows = db.execute("SELECT handled FROM cursors WHERE task = ?", (task,))
+        return datetime.fromisoformat(rows[0]["handled"]) if rows else None
 
     def set_cursor(self, task: str, handled: datetime) -> None:
         """Remember that every scheduled time of ``task`` up to ``handled`` is handled."""
@@ -299,7 +322,7 @@ def _row(record: RunRecord) -> tuple[Any, ...]:
     )
 
 
-def _record(row: sqlite3.Row) -> RunRecord:
+def _record(row: Row) -> RunRecord:
     def moment(name: str) -> datetime | None:
         value = row[name]
         return None if value is None else datetime.fromisoformat(value)

@@ -74,11 +74,17 @@ class JobRun:
 
 
 def state_store(config: KeyarkConfig, state_dir: Path | None = None) -> RunStore:
-    """The run history: ``state_dir``, else the config's ``scheduler.state_dir``, else
+    """The run history: on the shared control database when the config names one
+    (``server.database``), else in ``state_dir``, the config's ``scheduler.state_dir`` or
     the default state directory."""
     if state_dir is None and config.scheduler.state_dir:
         state_dir = Path(config.scheduler.state_dir).expanduser()
-    return RunStore(state_dir or default_state_dir())
+    directory = state_dir or default_state_dir()
+    if config.server.database:
+        from keyark.control.database import open_database
+
+        return RunStore(directory, database=open_database(directory, config.server.database))
+    return RunStore(directory)
 
 
 @operation("run", options=RunOptions, result=JobRun, mutates=True)

@@ -135,6 +135,7 @@ OPERATION_PERMISSIONS: dict[str, Permission] = {
     "server user passwd": Permission.ADMIN,
     "server agent enroll-token": Permission.ADMIN,
     "server agents": Permission.METADATA,
+    "server agent revoke": Permission.ADMIN,
 }
 
 

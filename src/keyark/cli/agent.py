@@ -90,3 +90,96 @@ def revoke(ctx: click.Context, name: str) -> None:
             "snapshots stay trusted; consider 'keyark key rotate --root --reencrypt' if its "
             "host was compromised"
         )
+
+
+#: Where an enrolled agent keeps its files.
+_AGENT_DIRECTORY = click.option(
+    "--dir",
+    "directory",
+    type=click.Path(file_okay=False),
+    help="The agent's files (default: agent/ in the state directory).",
+)
+
+
+def _agent_start(ctx: click.Context) -> tuple[Output, ops.OperationContext]:
+    """Output and a context naming no repository (an enrolled agent's own config does)."""
+    from keyark.cli.invocation import CANCEL
+    from keyark.events import Events
+
+    output = Output(settings_of(ctx))
+    return output, ops.OperationContext(events=Events("", output.event), cancel=CANCEL.token)
+
+
+@command.command("enroll")
+@click.option("--server", required=True, metavar="URL", help="The server (https://HOST:PORT).")
+@click.option(
+    "--token-file",
+    metavar="FILE",
+    help="Read the one-time enrolment token from FILE (else KEYARK_ENROLL_TOKEN).",
+)
+@click.option(
+    "--fingerprint",
+    metavar="SHA256",
+    help="Require this server certificate SHA-256 (default: pin the one presented).",
+)
+@_AGENT_DIRECTORY
+@global_options
+@click.pass_context
+def enroll(
+    ctx: click.Context,
+    server: str,
+    token_file: str | None,
+    fingerprint: str | None,
+    directory: str | None,
+) -> None:
+    """Enrol this host with a keyark server: receive a write-only credential and the
+    jobs the server assigns to this host; the server's certificate is pinned.
+    """
+    from pathlib import Path
+
+    from keyark.config.secrets import SecretRef, resolve_secret
+
+    output, context = _agent_start(ctx)
+    sources = [SecretRef(file=token_file)] if token_file else [SecretRef(env="KEYARK_ENROLL_TOKEN")]
+    missing = "no enrolment token: use --token-file FILE or KEYARK_ENROLL_TOKEN"
+    token = resolve_secret(sources, missing=missing).get_secret_value().decode().strip()
+    options = ops.AgentEnrollOptions(
+        server, token, Path(directory) if directory else None, fingerprint
+    )
+    enrolled = ops.agent_enroll(context, options)
+    if output.json:
+        output.emit_json(enrolled.to_dict())
+    else:
+        output.print(
+            f"enrolled as agent {printable(enrolled.agent)} for host "
+            f"{printable(enrolled.host)}; config {enrolled.config} "
+            f"({len(enrolled.jobs)} job(s)); server certificate SHA-256 {enrolled.fingerprint}"
+        )
+
+
+@command.command("run")
+@click.argument("jobs", nargs=-1)
+@_AGENT_DIRECTORY
+@global_options
+@click.pass_context
+def run_command(ctx: click.Context, jobs: tuple[str, ...], directory: str | None) -> None:
+    """Run this enrolled host's jobs (default: all assigned) and report each to the server.
+
+    The assigned config is pulled first when it changed; the server's certificate must be
+    the one pinned at enrolment.
+    """
+    from pathlib import Path
+
+    output, context = _agent_start(ctx)
+    options = ops.AgentSyncOptions(Path(directory) if directory else None, list(jobs))
+    done = ops.agent_sync(context, options)
+    if output.json:
+        output.emit_json(done.to_dict())
+    else:
+        if done.config_changed:
+            output.print("assigned config updated")
+        for job_run in done.runs:
+            record = job_run.record
+            output.print(f"{printable(record.job)}: {record.status}")
+        output.print(f"{done.reported} of {len(done.runs)} run(s) reported")
+    ctx.exit(done.exit_code)

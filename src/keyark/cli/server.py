@@ -269,3 +269,72 @@ def _listing(
     out.table(columns, rows)
     if not rows:
         out.print(empty)
+
+
+@command.group("agent")
+@config_option
+@global_options
+def agent() -> None:
+    """Enrolment tokens for agents (hosts that back up write-only)."""
+
+
+@agent.command("enroll-token")
+@click.option("--host", required=True, help="The host the token enrols.")
+@click.option(
+    "--expires", metavar="DURATION", default="1h", show_default=True, help="Expire after this long."
+)
+@config_option
+@global_options
+@click.pass_context
+def agent_enroll_token(ctx: click.Context, host: str, expires: str) -> None:
+    """Issue a one-time token that enrols --host as a write-only agent (printed once)."""
+    from keyark import ops
+
+    out = _output(ctx)
+    lifetime = timedelta(seconds=ops.parse_seconds(expires, "enrolment token lifetime"))
+    options = ops.EnrollTokenOptions(host, lifetime, config=_config(ctx))
+    issued = ops.server_agent_enroll_token(_context(out), options)
+    if out.json:
+        out.emit_json(issued.to_dict())
+        return
+    click.echo(
+        f"enrolment token for host {host!r}, expires {_when(issued.info.expires)}; "
+        "shown only this once:",
+        err=True,
+    )
+    out.result(issued.token)
+
+
+AGENT_COLUMNS = ("Host", "Agent", "Enrolled", "Last report", "Last success", "Version")
+
+
+@command.command("agents")
+@config_option
+@global_options
+@click.pass_context
+def agents(ctx: click.Context) -> None:
+    """List the enrolled hosts: agent, enrolment, last report, last success, version."""
+    from keyark import ops
+
+    out = _output(ctx)
+    listed = ops.server_agents(_context(out), ops.FleetListOptions(config=_config(ctx)))
+    rows = [
+        [a.host, a.agent, a.enrolled, a.last_report or "", a.last_success or "", a.version or ""]
+        for a in listed.agents
+    ]
+    _listing(out, [a.to_dict() for a in listed.agents], AGENT_COLUMNS, rows, "no enrolled agents")
+
+
+@agent.command("revoke")
+@click.argument("host")
+@config_option
+@global_options
+@click.pass_context
+def agent_revoke(ctx: click.Context, host: str) -> None:
+    """Revoke enrolled HOST: its agent (as 'agent revoke') and its report token."""
+    from keyark import ops
+    from keyark.cli.verb import start
+
+    out, context = start(ctx)
+    info = ops.server_agent_revoke(context, ops.FleetRevokeOptions(host, config=_config(ctx)))
+    _changed(out, info.to_dict(), f"host {host!r} (agent {info.name}) revoked")

@@ -39,6 +39,9 @@ def create_app(settings: ServerSettings, *, auth: Authenticator | None = None) -
     app.state.keyark = ServerState(settings)
     problems.install(app)
     app.include_router(build_router())
+    from keyark.server.fleet_routes import router as fleet_router
+
+    app.include_router(fleet_router)
     _include_auth_router(app)
     from keyark.server import dashboard
 

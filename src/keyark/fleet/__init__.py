@@ -1,0 +1,1 @@
+"""The fleet: agents enrolled with a server (enrolment, assigned config, pinned HTTPS)."""

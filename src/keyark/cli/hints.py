@@ -58,9 +58,7 @@ WORDING: dict[Hint, str] = {
         " (a container needs --device /dev/fuse and CAP_SYS_ADMIN)"
     ),
     Hint.SERVE_TLS: "give --tls-cert FILE and --tls-key FILE, or --insecure-http",
-    Hint.EXPORT_KEY: (
-        "compare with the sender's 'keyark export key' and pin it with --public-key"
-    ),
+    Hint.EXPORT_KEY: ("compare with the sender's 'keyark export key' and pin it with --public-key"),
     Hint.OPENSSL_KEY: (
         "give the key file it was encrypted with (--openssl-key-file) or force the key "
         "derivation (--openssl-kdf pbkdf2|md5|sha256)"

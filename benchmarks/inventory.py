@@ -5,13 +5,18 @@ case) into a fresh repository, with the inventory and with ``--no-inventory``, i
 (A B A B ...), and prints each side's median wall time and the median of the per-pair
 ratios. The target: at most 5% more time with the inventory.
 
-    python benchmarks/inventory.py [--rounds 5] [--work benchmarks/work]
+    python benchmarks/inventory.py [--rounds 5] [--work benchmarks/work] [--keyark CMD]
+
+``--keyark`` is the command that runs keyark (default ``keyark``), split as a shell
+splits words. A backup that fails stops the benchmark with its exit status and the
+last lines it printed on standard error.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import shlex
 import shutil
 import statistics
 import subprocess
@@ -25,23 +30,35 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from corpora import ensure_corpus
 
 
-def _backup(source: Path, scratch: Path, *flags: str) -> float:
+def _run(command: list[str], env: dict[str, str]) -> None:
+    """Run ``command``; on failure, exit with its status and the end of its stderr."""
+    done = subprocess.run(command, check=False, env=env, capture_output=True)
+    if done.returncode != 0:
+        tail = done.stderr.decode(errors="replace").strip().splitlines()[-20:]
+        print(f"{shlex.join(command)} exited with status {done.returncode}:", file=sys.stderr)
+        print("\n".join(tail), file=sys.stderr)
+        sys.exit(2)
+
+
+def _backup(keyark: list[str], source: Path, scratch: Path, *flags: str) -> float:
     """Seconds one backup of ``source`` takes into a fresh repository."""
     repo = scratch / "repo"
     shutil.rmtree(repo, ignore_errors=True)
     shutil.rmtree(scratch / "cache", ignore_errors=True)
+    # A fresh state directory too: the audit log keeps records per repository URL,
+    # and every round makes a new repository at the same path.
+    shutil.rmtree(scratch / "state", ignore_errors=True)
     env = dict(
         os.environ,
         KEYARK_REPOSITORY=str(repo),
         KEYARK_PASSWORD="benchmark",
         KEYARK_CACHE_DIR=str(scratch / "cache"),
         KEYARK_TEST_FAST_KDF="1",
+        KEYARK_STATE_DIR=str(scratch / "state"),
     )
-    subprocess.run(["keyark", "init"], env=env, check=True, capture_output=True)
+    _run([*keyark, "init"], env)
     started = time.monotonic()
-    subprocess.run(
-        ["keyark", "backup", str(source), *flags], env=env, check=True, capture_output=True
-    )
+    _run([*keyark, "backup", str(source), *flags], env)
     return time.monotonic() - started
 
 
@@ -50,15 +67,17 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--work", type=Path, default=Path(__file__).parent / "work")
+    parser.add_argument("--keyark", default="keyark", help="the command that runs keyark")
     args = parser.parse_args()
+    keyark = shlex.split(args.keyark)
     corpus = ensure_corpus("small", args.work, big_size_mib=0, log=print)
     with tempfile.TemporaryDirectory(prefix="keyark-inventory-bench-") as scratch:
-        _backup(corpus.root, Path(scratch))  # warm-up (page cache, imports)
+        _backup(keyark, corpus.root, Path(scratch))  # warm-up (page cache, imports)
         on: list[float] = []
         off: list[float] = []
         for _round in range(args.rounds):
-            on.append(_backup(corpus.root, Path(scratch)))
-            off.append(_backup(corpus.root, Path(scratch), "--no-inventory"))
+            on.append(_backup(keyark, corpus.root, Path(scratch)))
+            off.append(_backup(keyark, corpus.root, Path(scratch), "--no-inventory"))
     ratios = [a / b for a, b in zip(on, off, strict=True)]
     print(f"corpus small: {corpus.root}")
     print(f"inventory on : median {statistics.median(on):.3f}s  runs {on}")

@@ -2,8 +2,10 @@
 
 One child process per backup, started with :func:`keyark.redaction.child_environment`
 (no keyark secret), fed batches of candidates over its standard input by a writer
-thread, its answers read by a reader thread and validated with
-:meth:`Finding.from_dict` (the child is not trusted more than storage). Everything
+thread, its answers read by a reader thread. The findings it answers are kept
+unopened: the worker assembles the inventory itself at the end, and only when it
+fails are they opened, validated with :meth:`Finding.from_dict` (the child is not
+trusted more than storage), and assembled here. Everything
 here is best effort: a worker that cannot start, stops or answers nonsense is
 reported through :attr:`RecognitionWorker.failed`, and the recorder parses inline
 whatever it did not answer.
@@ -16,29 +18,32 @@ import subprocess
 import sys
 import threading
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from keyark.inventory.finding import Finding
-from keyark.inventory.worker import encode_frame, read_frame
+from keyark.inventory.worker import encode_frame, read_frame, unpack
 from keyark.redaction import child_environment
 
+#: How the worker is started (arguments after the interpreter).
+WORKER_ARGUMENTS = ("-B", "-m", "keyark.inventory.worker")
 #: A batch is sent once it holds this many files or bytes.
 BATCH_FILES = 512
 BATCH_BYTES = 4 << 20
 
-#: What the recorder is told of each answer: ticket, findings (None: the worker failed
-#: on that file, with the error's name).
-Answer = Callable[[int, list[Finding] | None, str | None], None]
+#: What the recorder is told of each batch answered: the tickets parsed, the failures
+#: (ticket, error name), and the findings as the worker sent them (msgpack, unopened).
+Answered = Callable[[list[int], list[tuple[int, str]], bytes], None]
 
 
 class RecognitionWorker:
     """A running worker process and the two threads that talk to it."""
 
-    def __init__(self, on_answer: Answer) -> None:
-        self._on_answer = on_answer
+    def __init__(self, on_answered: Answered, on_end: Callable[[], None]) -> None:
+        self._on_answered = on_answered
+        self._on_end = on_end
         self.process = subprocess.Popen(
-            [sys.executable, "-B", "-m", "keyark.inventory.worker"],
+            [sys.executable, *WORKER_ARGUMENTS],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,
@@ -47,8 +52,10 @@ class RecognitionWorker:
         )
         #: Why the worker stopped answering before its input ended (None: it did not).
         self.failed: str | None = None
+        #: The inventory's stored form, as the worker assembled it (None: not yet).
+        self.inventory: bytes | None = None
         self._closing = False
-        self._batch: list[list[Any]] = []
+        self._batch: list[Sequence[Any]] = []
         self._batch_bytes = 0
         self._frames: queue.SimpleQueue[bytes | None] = queue.SimpleQueue()
         self._done = threading.Event()
@@ -72,30 +79,32 @@ class RecognitionWorker:
         """Whether the worker still takes requests."""
         return self.failed is None and not self._closing
 
-    def send(self, ticket: int, path: bytes, mode: int | None, uid: int | None,
-             gid: int | None, data: bytes) -> None:  # fmt: skip
-        """Queue one candidate (sent with its batch)."""
-        self._batch.append([ticket, path, mode, uid, gid, data])
-        self._batch_bytes += len(data)
+    def send(self, candidate: Sequence[Any]) -> None:
+        """Queue one candidate, ``(ticket, path, mode, uid, gid, data)`` (sent with its
+        batch)."""
+        self._batch.append(candidate)
+        self._batch_bytes += len(candidate[5])
         if len(self._batch) >= BATCH_FILES or self._batch_bytes >= BATCH_BYTES:
             self.flush()
 
     def flush(self) -> None:
         """Send the batch being filled."""
         if self._batch:
-            self._frames.put(encode_frame(self._batch))
+            self._frames.put(encode_frame(["files", self._batch]))
             self._batch = []
             self._batch_bytes = 0
 
-    def close_input(self) -> None:
-        """Send what is queued and end the worker's input: it exits when it has answered."""
+    def finish(self, created: str, saved: list[int], extra: list[dict[str, Any]]) -> None:
+        """Ask for the inventory (see :mod:`keyark.inventory.worker`) and end the input:
+        the worker exits once it has answered; :meth:`wait` for it."""
         if not self._closing:
             self.flush()
+            self._frames.put(encode_frame(["finish", created, saved, extra]))
             self._closing = True
             self._frames.put(None)
 
     def wait(self, seconds: float) -> bool:
-        """Wait up to ``seconds`` for the last answer; whether it came."""
+        """Wait up to ``seconds`` for the worker's last answer; whether it came."""
         return self._done.wait(seconds)
 
     def kill(self) -> None:
@@ -125,8 +134,10 @@ class RecognitionWorker:
         assert stdout is not None
         try:
             while (document := read_frame(stdout)) is not None:
-                for ticket, findings, error in _answers(document):
-                    self._on_answer(ticket, findings, error)
+                if _is_answer(document, "inventory", 2) and type(document[1]) is bytes:
+                    self.inventory = document[1]
+                else:
+                    self._on_answered(*_answered(document))
         except Exception as error:  # a malformed answer: the rest is parsed inline
             self.failed = f"it answered malformed data ({type(error).__name__})"
         else:
@@ -136,23 +147,44 @@ class RecognitionWorker:
             if self.failed is None and not self._closing:
                 self.failed = "it exited before its input ended"
             self._done.set()
+            self._on_end()
 
 
-def _answers(document: object) -> list[tuple[int, list[Finding] | None, str | None]]:
-    """The answers of one frame, validated: (ticket, findings, error)."""
-    if not isinstance(document, list):
-        raise ValueError("an answer frame is not a list")
-    answers: list[tuple[int, list[Finding] | None, str | None]] = []
+def _is_answer(document: object, kind: str, length: int) -> bool:
+    return type(document) is list and len(document) == length and document[0] == kind
+
+
+def _answered(document: object) -> tuple[list[int], list[tuple[int, str]], bytes]:
+    """A validated ``answered`` frame: tickets, failures, findings (unopened)."""
+    if not _is_answer(document, "answered", 4):
+        raise ValueError("an answer is not [answered, tickets, failures, findings]")
+    assert isinstance(document, list)
+    _kind, tickets, failures, found = document
+    if type(tickets) is not list or not all(type(ticket) is int for ticket in tickets):
+        raise ValueError("an answer's tickets are not a list of integers")
+    if type(failures) is not list or type(found) is not bytes:
+        raise ValueError("an answer's failures or findings are malformed")
+    told: list[tuple[int, str]] = []
+    for item in failures:
+        if type(item) is not list or len(item) != 2 or type(item[0]) is not int:
+            raise ValueError("a failure is not [ticket, error]")
+        told.append((item[0], str(item[1])[:64]))
+    return tickets, told, found
+
+
+def worker_findings(found: bytes) -> list[tuple[int, list[Finding]]]:
+    """The findings of an ``answered`` frame, opened and validated:
+    ``(ticket, findings)``; ValueError (or FormatError) when malformed."""
+    document = unpack(found)
+    if type(document) is not list:
+        raise ValueError("the findings of an answer are not a list")
+    answers: list[tuple[int, list[Finding]]] = []
     for item in document:
-        if not isinstance(item, list) or len(item) != 3 or type(item[0]) is not int:
-            raise ValueError("an answer is not [ticket, findings, error]")
-        ticket, raw, error = item
-        if raw is None:
-            answers.append((ticket, None, str(error)[:64]))
-        elif isinstance(raw, list):
-            answers.append((ticket, [Finding.from_dict(entry) for entry in raw], None))
-        else:
+        if type(item) is not list or len(item) != 2 or type(item[0]) is not int:
+            raise ValueError("an answer is not [ticket, findings]")
+        if type(item[1]) is not list:
             raise ValueError("an answer's findings are not a list")
+        answers.append((item[0], [Finding.from_dict(entry) for entry in item[1]]))
     return answers
 
 
@@ -168,4 +200,4 @@ def _kill(process: subprocess.Popen[bytes]) -> None:
                 pass
 
 
-__all__ = ["RecognitionWorker"]
+__all__ = ["Answered", "RecognitionWorker", "worker_findings"]

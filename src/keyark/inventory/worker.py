@@ -6,20 +6,35 @@ without secrets. It reads frames from standard input and answers each on standar
 output; it holds no key, opens no file and writes nothing to disk (keybox files, which
 ``gpg`` reads only from a file, are never sent to it), and exits when its input ends.
 
-A frame is a 4-byte big-endian length and a msgpack document. A request is a list of
-``[ticket, path (bytes, as the file system names it), mode, uid, gid, data]``; the
-answer is a list of ``[ticket, findings, error]``: the findings as
-:meth:`Finding.to_dict` (None and empty fields left out) or None with the name of the
-error that stopped recognition.
+The worker also keeps what it found and, at the end, links and encodes the backup's
+inventory (:func:`keyark.inventory.document.assemble`), so the backup process spends
+neither the decoding of answers nor the encoding of the document on its walk.
+
+A frame is a 4-byte big-endian length and a msgpack document. Requests:
+
+- ``["files", [[ticket, path (text; undecodable bytes as surrogates), mode, uid,
+  gid, data], ...]]``, answered by ``["answered", tickets, failures, findings]``: the
+  tickets parsed, ``[ticket, error name]`` for each that recognition failed on, and
+  ``findings``, the msgpack bytes of ``[[ticket, [finding, ...]], ...]`` (each finding
+  as :func:`~keyark.inventory.document.compact_finding`; tickets without findings left
+  out), which the backup keeps unopened unless the worker fails later;
+- ``["finish", created (ISO 8601), saved tickets, extra findings]``, answered by
+  ``["inventory", stored form]``: the inventory of the saved tickets' findings and
+  the extra ones (those the backup found itself or took over from the parent
+  snapshot), linked as of ``created``.
 """
 
 from __future__ import annotations
 
 import os
 import sys
-from typing import IO, Any
+from datetime import datetime
+from typing import IO, TYPE_CHECKING, Any
 
 import msgpack
+
+if TYPE_CHECKING:
+    from keyark.inventory.finding import Finding
 
 #: The largest frame either side accepts (a batch is bounded far below it).
 MAX_FRAME = 256 * 1024 * 1024
@@ -28,8 +43,20 @@ _HEADER = 4
 
 def encode_frame(document: object) -> bytes:
     """``document`` as one frame: its length, then its msgpack encoding."""
-    payload: bytes = msgpack.packb(document, use_bin_type=True, unicode_errors="surrogateescape")
+    payload = _pack(document)
     return len(payload).to_bytes(_HEADER, "big") + payload
+
+
+def unpack(payload: bytes) -> Any:
+    """The document msgpack ``payload`` holds (paths may hold undecodable bytes)."""
+    return msgpack.unpackb(
+        payload, raw=False, unicode_errors="surrogateescape", max_bin_len=MAX_FRAME
+    )
+
+
+def _pack(document: object) -> bytes:
+    packed: bytes = msgpack.packb(document, use_bin_type=True, unicode_errors="surrogateescape")
+    return packed
 
 
 def read_frame(stream: IO[bytes]) -> Any:
@@ -48,28 +75,54 @@ def read_frame(stream: IO[bytes]) -> Any:
     payload = _read_exact(stream, length)
     if len(payload) < length:
         raise ValueError("truncated frame")
-    return msgpack.unpackb(
-        payload, raw=False, unicode_errors="surrogateescape", max_bin_len=MAX_FRAME
-    )
+    return unpack(payload)
 
 
-def answer(request: list[Any]) -> list[list[Any]]:
-    """The answers to one request (see the module's description)."""
-    from keyark.inventory.recognise import recognise
+class WorkerSession:
+    """What one worker found, by ticket, until the backup asks for its inventory."""
 
-    answers: list[list[Any]] = []
-    for ticket, path, mode, uid, gid, data in request:
-        try:
-            findings = recognise(os.fsdecode(path), data, mode=mode, uid=uid, gid=gid)
-            answers.append([ticket, [_compact(finding.to_dict()) for finding in findings], None])
-        except Exception as error:  # recognise never raises; a bug is told, not fatal
-            answers.append([ticket, None, type(error).__name__])
-    return answers
+    def __init__(self) -> None:
+        self._found: dict[int, list[Finding]] = {}
 
+    def answer(self, request: list[Any]) -> list[Any]:
+        """The answer to one request (see the module's description)."""
+        if request[0] == "files":
+            return self._files(request[1])
+        if request[0] == "finish":
+            return self._finish(request[1], request[2], request[3])
+        raise ValueError("unknown request")
 
-def _compact(document: dict[str, Any]) -> dict[str, Any]:
-    """``document`` without null and empty fields (they read back as their defaults)."""
-    return {key: value for key, value in document.items() if value is not None and value != []}
+    def _files(self, files: list[Any]) -> list[Any]:
+        from keyark.inventory.document import compact_finding
+        from keyark.inventory.recognise import recognise
+
+        tickets: list[int] = []
+        failures: list[list[Any]] = []
+        found: list[list[Any]] = []
+        for ticket, path, mode, uid, gid, data in files:
+            tickets.append(ticket)
+            try:
+                findings = recognise(path, data, mode=mode, uid=uid, gid=gid)
+            except Exception as error:  # recognise never raises; a bug is told, not fatal
+                failures.append([ticket, type(error).__name__])
+                continue
+            if findings:
+                self._found[ticket] = findings
+                found.append([ticket, [compact_finding(finding) for finding in findings]])
+        return ["answered", tickets, failures, _pack(found)]
+
+    def _finish(self, created: str, saved: list[int], extra: list[Any]) -> list[Any]:
+        from keyark.inventory.document import assemble
+        from keyark.inventory.finding import Finding
+
+        by_path: dict[str, list[Finding]] = {}
+        for ticket in saved:
+            for finding in self._found.get(ticket, ()):
+                by_path.setdefault(finding.path, []).append(finding)
+        for entry in extra:
+            finding = Finding.from_dict(entry)
+            by_path.setdefault(finding.path, []).append(finding)
+        return ["inventory", assemble(by_path, datetime.fromisoformat(created))]
 
 
 def _read_exact(stream: IO[bytes], length: int) -> bytes:
@@ -88,12 +141,13 @@ def main() -> int:
     requests = sys.stdin.buffer
     answers = os.fdopen(os.dup(1), "wb")
     os.dup2(2, 1)  # anything printed by accident goes to standard error, not the answers
+    session = WorkerSession()
     with answers:
         while True:
             request = read_frame(requests)
             if request is None:
                 return 0
-            answers.write(encode_frame(answer(request)))
+            answers.write(encode_frame(session.answer(request)))
             answers.flush()
 
 

@@ -46,11 +46,15 @@ _SIDECAR_NAME = b"inventory\x00"
 
 
 def encode_inventory(inventory: Inventory) -> bytes:
-    """The stored form of ``inventory`` (compressed JSON)."""
-    import json
+    """The stored form of ``inventory`` (compressed JSON, see
+    :mod:`keyark.inventory.document`); FormatError when it is too large to store."""
+    from keyark.inventory.document import encode_inventory_document
 
-    document = json.dumps(inventory.to_dict(), separators=(",", ":"), sort_keys=True)
-    encoded = zlib.compress(document.encode(), 6)
+    return checked_size(encode_inventory_document(inventory))
+
+
+def checked_size(encoded: bytes) -> bytes:
+    """``encoded`` (an inventory's stored form), or FormatError when it is too large."""
     if len(encoded) > MAX_INVENTORY:
         raise FormatError(
             f"the inventory is too large to store ({len(encoded)} bytes compressed, "
@@ -171,6 +175,7 @@ def snapshot_inventory(snapshot: Snapshot) -> Inventory | None:
 __all__ = [
     "INVENTORY_PREFIX",
     "InventorySidecars",
+    "checked_size",
     "decode_inventory",
     "encode_inventory",
     "inventory_without",

@@ -41,7 +41,7 @@ from keyark.events import Code
 from keyark.inventory.model import Inventory
 from keyark.repo.adoption import adopt_unindexed
 from keyark.repo.agent_session import AgentRepository
-from keyark.repo.inventory import encode_inventory, snapshot_inventory
+from keyark.repo.inventory import snapshot_inventory
 from keyark.repo.repository import Repository
 from keyark.repo.snapshot import Snapshot, now, select_snapshot
 from keyark.repo.snapshot_trust import is_agent_snapshot, snapshot_trust
@@ -161,7 +161,7 @@ def backup(
                 count_totals(tracker, sources, filters)
             recorder = None
             if options.inventory and not options.dry_run and not stream:
-                recorder = InventoryRecorder(_parent_inventory(full, parent))
+                recorder = InventoryRecorder(_parent_inventory(full, parent), created=started)
             archiver = Archiver(
                 repo,
                 filters,
@@ -279,11 +279,12 @@ def _record_inventory(
     recorder: InventoryRecorder, started: datetime, ctx: OperationContext
 ) -> bytes:
     """The encoded inventory of this backup, warning about files it could not parse."""
+    encoded = recorder.encoded(started)  # assembled by the worker when it could
     for failure in recorder.failures:
         ctx.events.warn(
             Code.INVENTORY, f"key material not recognised in {failure}", subject=failure
         )
-    return encode_inventory(recorder.finish(started))
+    return encoded
 
 
 def _rotation_check(repo: Repository, ctx: OperationContext, *, rotate_if_due: bool) -> None:

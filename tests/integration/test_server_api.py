@@ -359,3 +359,37 @@ def test_health_needs_no_repository_secret(api_server: ApiServer, tmp_path: Path
     refused = api_server.get("/api/v1/snapshots")
     assert 400 <= refused.status_code < 500, refused.text
     assert refused.headers["content-type"].startswith(MEDIA_TYPE)
+
+
+def test_viewer_sees_health_verdicts_without_file_names(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The certificate check names the expiring file for an auditor, not for a viewer (who
+    may see health but no names); the level is the same for both."""
+    from datetime import UTC, datetime, timedelta
+
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from tests.inventory_corpus import make_certificate
+
+    now = datetime.now(UTC)
+    key = ec.generate_private_key(ec.SECP256R1())
+    start, end = now - timedelta(days=30), now + timedelta(days=3)
+    leaf = make_certificate(
+        "expiring.example", key.public_key(), key, not_before=start, not_after=end
+    )
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "expiring-leaf.crt").write_bytes(
+        leaf.public_bytes(serialization.Encoding.PEM)
+    )
+    monkeypatch.setenv("KEYARK_STATE_DIR", str(tmp_path / "state"))
+    with api_server_at(tmp_path) as server:
+
+        def certificates(role: str) -> dict[str, Any]:
+            results = server.get("/api/v1/health", role=role).json()["results"]
+            return next(r for r in results if r["check"] == "certificates")
+
+        seen, hidden = certificates("auditor"), certificates("viewer")
+        assert "expiring-leaf.crt" in seen["message"]  # positive control: it is named
+        assert "expiring-leaf.crt" not in hidden["message"]
+        assert hidden["level"] == seen["level"] != "OK"

@@ -9,7 +9,7 @@ history's); delivery is :mod:`keyark.notify`.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -47,6 +47,19 @@ class MonitorCheckOptions:
     notify: bool = True
     #: The state directory; None: the config's ``scheduler.state_dir`` or the default.
     state_dir: Path | None = None
+    #: Name files in the messages; False: the checks about files (certificates, private
+    #: keys) say only their verdict (for a viewer who may see health but no file names).
+    names: bool = True
+
+
+#: The checks whose messages name files of a snapshot.
+_FILE_CHECKS = frozenset({"certificates", "private_keys"})
+#: What such a check says instead when names are left out.
+_NAMELESS = "details need the metadata permission"
+
+
+def _nameless(result: CheckResult) -> CheckResult:
+    return replace(result, message=_NAMELESS) if result.check in _FILE_CHECKS else result
 
 
 @dataclass
@@ -94,7 +107,16 @@ def monitor_check(ctx: OperationContext, options: MonitorCheckOptions) -> Monito
     )
     if options.record and options.notify and outcome.alerts:
         flush_deliveries()
+    if not options.names:
+        alerts = [_nameless_alert(a) for a in outcome.alerts]
+        return MonitorReport([_nameless(r) for r in outcome.results], alerts)
     return MonitorReport(outcome.results, outcome.alerts)
+
+
+def _nameless_alert(alert: Alert) -> Alert:
+    """``alert`` without file names (an alert's key is ``check:subject``)."""
+    named = alert.key.partition(":")[0] in _FILE_CHECKS
+    return replace(alert, message=_NAMELESS) if named else alert
 
 
 @dataclass(frozen=True)
@@ -109,6 +131,8 @@ class MonitorAlertsOptions:
     #: At most this many (the newest).
     limit: int | None = None
     state_dir: Path | None = None
+    #: Name files in the messages (see :class:`MonitorCheckOptions`).
+    names: bool = True
 
 
 @dataclass
@@ -126,6 +150,8 @@ def monitor_alerts(ctx: OperationContext, options: MonitorAlertsOptions) -> Aler
     """List the alert history (check transitions and job events)."""
     store = AlertStore(monitor_state_dir(options.config, options.state_dir))
     found = store.alerts(since=options.since, min_level=options.level, limit=options.limit)
+    if not options.names:
+        found = [_nameless_alert(a) for a in found]
     return AlertHistory(found)
 
 

@@ -20,7 +20,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 
 from keyark import ops
-from keyark.access.permissions import Principal
+from keyark.access.permissions import Permission, Principal
 from keyark.errors import UsageError
 from keyark.server.dependencies import require, state_of
 from keyark.server.downloads import stream_dump
@@ -174,6 +174,8 @@ def _answer(
         fixed["config"] = state.config
     if "state_dir" in spec.server_values:
         fixed["state_dir"] = state.settings.state_dir
+    if "names" in spec.server_values:  # file names only for who may see metadata
+        fixed["names"] = principal.can(Permission.METADATA)
     options = made.build(values, fixed)
     if spec.operation == "restore":
         _check_restore_target(state.settings.restore_root, options)

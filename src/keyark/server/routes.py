@@ -113,9 +113,10 @@ ROUTES: list[RouteSpec] = [
     op("GET", "/agents", "agent list", summary="The registered write-only agents."),
     # health, alerts, metrics
     op("GET", "/health", "monitor check", summary="Run the health checks now.",
-       fixed={"record": False, "notify": False}, server_values=_CONFIG, repository=False),
+       fixed={"record": False, "notify": False}, server_values=(*_CONFIG, "names"),
+       repository=False),
     op("GET", "/alerts", "monitor alerts", summary="The alert history.",
-       server_values=_CONFIG, repository=False),
+       server_values=(*_CONFIG, "names"), repository=False),
     op("GET", "/metrics", "metrics", "text", "Prometheus metrics (text format).",
        server_values=_CONFIG, repository=False),
     # audit and compliance

@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from keyark import ops
+from keyark.access.permissions import Permission
 from keyark.daemon.planner import schedule_table
 
 if TYPE_CHECKING:
@@ -95,16 +96,19 @@ def overview(state: ServerState, principal: Principal) -> dict[str, Any]:
     """The overview page's data."""
     config = state.config
     directory = state.runs.directory
+    names = principal.can(Permission.METADATA)  # a viewer sees verdicts, not file names
     jobs = [job_row(status, state) for status in schedule_table(config, state.runs, _now())]
     report = state.run(
         principal,
         "monitor check",
-        ops.MonitorCheckOptions(config=config, record=False, notify=False, state_dir=directory),
+        ops.MonitorCheckOptions(
+            config=config, record=False, notify=False, state_dir=directory, names=names
+        ),
     ).to_dict()
     history = state.run(
         principal,
         "monitor alerts",
-        ops.MonitorAlertsOptions(config=config, limit=500, state_dir=directory),
+        ops.MonitorAlertsOptions(config=config, limit=500, state_dir=directory, names=names),
     ).to_dict()
     results: list[dict[str, Any]] = report["results"]
     return {

@@ -41,7 +41,7 @@ command -v prometheus >/dev/null 2>&1 || apt_install --no-install-recommends pro
 command -v gpg >/dev/null 2>&1 || apt_install --no-install-recommends gnupg
 # chromium + chromedriver: the dashboard's browser tests (tests/e2e/test_dashboard*.py).
 { [ -x /usr/bin/chromium ] && [ -x /usr/bin/chromedriver ]; } \
-    || apt_install --no-install-recommends chromium chromium-driver
+    || apt_install chromium chromium-driver
 # slapd + ldap-utils: the server's LDAP login tests start their own slapd.
 { [ -x /usr/sbin/slapd ] && command -v ldapadd >/dev/null 2>&1; } || apt_install slapd ldap-utils
 # tmux: keyark browse is driven in a real 80x24 terminal (tests/e2e/test_browse_terminal.py).

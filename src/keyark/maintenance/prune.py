@@ -7,7 +7,9 @@ repacked packs are verified and re-sealed under the current data key into new
 packs (adoption: from then on they are trusted, design D7); a complete new index
 (kept + new packs) is written and durable; only then are the old index files
 deleted, and last the unused, repacked and orphan packs. Running prune again
-after a kill finishes the job. Last, temporary objects of killed writes older
+after a kill finishes the job. A fragmented index (many small index files, as a
+fleet of hosts leaves) is rewritten the same way even when no pack goes
+(:mod:`keyark.maintenance.index_compact`). Last, temporary objects of killed writes older
 than a lock's expiry are removed (:mod:`keyark.repo.temporaries`).
 
 Progress is reported per pack repacked (``repack``) and per object deleted
@@ -24,6 +26,7 @@ from typing import Any
 from keyark.context import OperationContext
 from keyark.errors import BackendError, IntegrityError, PermanentBackendError
 from keyark.events import Code, Events
+from keyark.maintenance.index_compact import write_merged_index
 from keyark.maintenance.prune_plan import PruneOptions, PrunePlan, plan_prune
 from keyark.maintenance.usage import refusal
 from keyark.repo.full_disk import is_disk_full, make_room_for_lock
@@ -31,7 +34,7 @@ from keyark.repo.index import PackRecord
 from keyark.repo.locks import RepositoryLock
 from keyark.repo.pack import pack_name
 from keyark.repo.repository import Repository
-from keyark.repo.rewrite import BlobCopier, delete_objects, read_pack, write_index
+from keyark.repo.rewrite import BlobCopier, delete_objects, read_pack
 
 
 @dataclass
@@ -109,7 +112,7 @@ def execute_prune(
     deleting = _Deletion(repo, ctx, summary.delete_failures, len(doomed))
     if plan.changes_index:
         kept = [plan.records[p] for p in plan.keep] + new_records
-        written = write_index(repo, kept, old_index)
+        written = write_merged_index(repo, kept, old_index)
         summary.index_files_written = len(written)
         # The new index is durable: the old files, then the packs, may go.
         guard()

@@ -14,6 +14,9 @@ there is one, and whenever a blob has several copies the kept one is verified
 (decrypted, decompressed, id recomputed) before any other may be deleted; a copy
 that fails is passed over. Untrusted (agent-written) index records that name
 missing packs or disagree with storage are ignored, not obeyed.
+
+A fragmented index (many small index files, :mod:`keyark.maintenance.index_compact`)
+is rewritten even when no pack goes.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from typing import Any
 from keyark.cancel import NEVER, CancelToken
 from keyark.errors import BackendError, IntegrityError
 from keyark.events import Code
+from keyark.maintenance.index_compact import needs_compaction
 from keyark.maintenance.usage import Note, load_all_snapshots, refusal, used_blobs
 from keyark.repo.index import BlobLocation, PackRecord, merge_pack_record
 from keyark.repo.repository import Repository
@@ -65,10 +69,13 @@ class PrunePlan:
     skipped_index: bool = False
     #: Session keys of unreadable agent snapshots: every pack they sealed is kept.
     kept_keys: set[bytes] = field(default_factory=set)
+    #: The index is fragmented: it is rewritten even if no pack goes
+    #: (:mod:`keyark.maintenance.index_compact`).
+    compacts_index: bool = False
 
     @property
     def changes_index(self) -> bool:
-        return bool(self.repack or self.delete)
+        return bool(self.repack or self.delete or self.compacts_index)
 
     @property
     def nothing_to_do(self) -> bool:
@@ -91,6 +98,8 @@ class PrunePlan:
             "unindexed_bytes": sum(self.orphans.values()),
             "unused_bytes_after": self.unused_after,
             "estimated_bytes_freed": self.estimated_freed(),
+            "index_files": len(self.index_files),
+            "compacts_index": self.compacts_index,
         }
 
     def estimated_freed(self) -> int:
@@ -174,6 +183,7 @@ def plan_prune(
         blob = next(iter(homeless))
         raise refusal(f"blob {blob.hex()[:16]} has no pack in the index")
     _classify(plan, options)
+    plan.compacts_index = needs_compaction(len(plan.index_files), len(plan.records))
     return plan
 
 

@@ -98,7 +98,7 @@ def test_kill_9_mid_backup_then_restart_catches_up_once(daemon: Daemon) -> None:
         }
     )
     daemon.start()
-    wait_for((root / "started").exists, 30, "the backup to reach its data source")
+    wait_for((root / "started").exists, 120, "the backup to reach its data source")
     daemon.kill()  # mid-backup: the run is 'running' in the history, its lock in the repo
     (root / "release").touch()  # the orphaned data source ends
     assert any((daemon.cli.repo / "locks").iterdir())  # the killed backup's lock stays behind
@@ -109,7 +109,7 @@ def test_kill_9_mid_backup_then_restart_catches_up_once(daemon: Daemon) -> None:
     daemon.start()
     wait_for(
         lambda: any(r["trigger"] == "catch-up" and r["status"] != "running" for r in daemon.runs()),
-        30,
+        120,
         "the catch-up run to end",
     )
     daemon.stop()
@@ -130,7 +130,7 @@ def test_kill_9_mid_backup_then_restart_catches_up_once(daemon: Daemon) -> None:
 def test_sighup_with_a_broken_config_keeps_the_old_one(daemon: Daemon) -> None:
     daemon.write_config({"tls": {"schedule": "every 1s"}})
     pid = daemon.start()
-    wait_for(lambda: successes(daemon.runs(), "tls"), 30, "a first run")
+    wait_for(lambda: successes(daemon.runs(), "tls"), 120, "a first run")
     good = daemon.config.read_text()
     daemon.config.write_text(
         good.replace("every 1s", "every 1x").replace("version: 1", "version: 1\nbogus: 2")
@@ -147,7 +147,7 @@ def test_sighup_with_a_broken_config_keeps_the_old_one(daemon: Daemon) -> None:
     daemon.write_config({"tls": {"schedule": "every 1s"}, "ssh": {"schedule": "every 1s"}})
     os.kill(pid, signal.SIGHUP)
     wait_for(lambda: "reloaded" in daemon.log_text(), 20, "the reload")
-    wait_for(lambda: successes(daemon.runs(), "ssh"), 30, "the new job's first run")
+    wait_for(lambda: successes(daemon.runs(), "ssh"), 120, "the new job's first run")
     daemon.stop()
 
 
@@ -178,7 +178,7 @@ def test_foreground_daemon_tells_systemd_and_sigterm_cancels_a_running_job(
         try:
             assert notify.recv(100) == b"READY=1"
             assert int(daemon.pid_file.read_text()) == process.pid
-            wait_for((root / "started").exists, 30, "the backup to reach its data source")
+            wait_for((root / "started").exists, 120, "the backup to reach its data source")
             began = time.monotonic()
             process.send_signal(signal.SIGTERM)
             assert notify.recv(100) == b"STOPPING=1"

@@ -114,6 +114,7 @@ def _read_index(repo: Repository, plan: PrunePlan, stored: dict[bytes, int]) -> 
     Untrusted records naming a pack that is not stored with that size are ignored.
     """
     repo.blobs.index.clear()
+    disputed: set[bytes] = set()
     for name in repo.packs.index_names():
         try:
             records = repo.blobs.read_index_file(name)
@@ -137,11 +138,38 @@ def _read_index(repo: Repository, plan: PrunePlan, stored: dict[bytes, int]) -> 
                 )
                 plan.notes.append(Note(Code.INDEX_UNTRUSTED, message))
                 continue
+            known = plan.records.get(record.pack_id)
+            both_untrusted = known is not None and not (known.trusted or record.trusted)
+            if both_untrusted and known is not None and known.key_id != record.key_id:
+                disputed.add(record.pack_id)
             repo.blobs.add_record(record)
             if merge_pack_record(plan.records, record) is not None:
                 raise refusal(
                     f"index files disagree on the size of pack {record.pack_id.hex()[:16]}"
                 )
+    for pack_id in sorted(disputed):
+        _settle_dispute(repo, plan, pack_id, stored[pack_id])
+
+
+def _settle_dispute(repo: Repository, plan: PrunePlan, pack_id: bytes, size: int) -> None:
+    """Untrusted index files name different keys for one pack (an agent lied about
+    another's pack, or about its own): the pack's own header, read from storage, says
+    which key sealed it and what it holds. The record is rebuilt from it (still
+    untrusted), so the rewritten index cannot carry a lie whose effect depended on the
+    order the index files were read in."""
+    short = pack_id.hex()[:16]
+    record = plan.records[pack_id]
+    if record.trusted:
+        return
+    try:
+        entries, key_id = repo.blobs.pack_header(pack_id, size)
+    except (IntegrityError, BackendError) as error:
+        message = f"untrusted index files disagree on the key of pack {short}: {error}"
+        plan.notes.append(Note(Code.INDEX_UNTRUSTED, message))
+        return
+    plan.records[pack_id] = PackRecord(pack_id, size, entries, key_id, False)
+    message = f"untrusted index files disagree on the key of pack {short}; its header decides"
+    plan.notes.append(Note(Code.INDEX_UNTRUSTED, message))
 
 
 def _sealed_by_keyring(repo: Repository, name: str) -> bool:

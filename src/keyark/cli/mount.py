@@ -14,7 +14,7 @@ from keyark.events import Event, Progress
 
 
 @click.command("mount")
-@click.argument("mountpoint", type=click.Path(file_okay=False))
+@click.argument("mountpoint", type=click.Path(file_okay=False, readable=False))
 @click.option(
     "--cache-size",
     default="64MiB",

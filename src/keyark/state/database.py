@@ -44,14 +44,12 @@ def time_text(moment: datetime) -> str:
     return moment.astimezone(UTC).isoformat()
 
 
-def newest_rows(
-    connection: sqlite3.Connection,
-    table: str,
-    filters: Sequence[tuple[str, object]],
-    limit: int | None = None,
-) -> list[sqlite3.Row]:
-    """Rows of ``table`` matching every ``(clause, value)`` filter whose value is not None
-    (each clause holds one ``?``), oldest first by ``id``; ``limit`` keeps the newest ones.
+def newest_query(
+    table: str, filters: Sequence[tuple[str, object]], limit: int | None = None
+) -> tuple[str, list[object]]:
+    """The query (newest first) and parameters for the rows of ``table`` matching every
+    ``(clause, value)`` filter whose value is not None (each clause holds one ``?``);
+    ``limit`` keeps the newest ones.
 
     ``table`` and the clauses are the caller's fixed text; only the values are parameters.
     """
@@ -60,5 +58,15 @@ def newest_rows(
     query = f"SELECT * FROM {table} {where} ORDER BY id DESC"  # noqa: S608 (fixed text)
     if limit is not None:
         query += f" LIMIT {int(limit)}"
-    rows = connection.execute(query, [value for _, value in given]).fetchall()
-    return list(reversed(rows))
+    return query, [value for _, value in given]
+
+
+def newest_rows(
+    connection: sqlite3.Connection,
+    table: str,
+    filters: Sequence[tuple[str, object]],
+    limit: int | None = None,
+) -> list[sqlite3.Row]:
+    """The rows :func:`newest_query` selects, oldest first by ``id``."""
+    query, parameters = newest_query(table, filters, limit)
+    return list(reversed(connection.execute(query, parameters).fetchall()))

@@ -20,7 +20,7 @@ SRC = Path(__file__).resolve().parents[2] / "src" / "keyark"
 #: The layers every face may use.
 LAYERS = ("keyark.ops", "keyark.config", "keyark.events", "keyark.errors", "keyark.cancel")
 #: Process plumbing, not logic.
-PLUMBING = ("keyark.process", "keyark.redaction", "keyark.cache_dir")
+PLUMBING = ("keyark.process", "keyark.redaction", "keyark.cache_dir", "keyark.terminal_text")
 #: Face -> its own package.
 FACES = {
     "keyark.cli": SRC / "cli",

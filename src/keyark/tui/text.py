@@ -2,30 +2,16 @@
 
 from __future__ import annotations
 
-import unicodedata
 from datetime import datetime
 
 from rich.text import Text
 
-
-def safe(value: object) -> str:
-    """``value`` with control characters, bidirectional overrides and undecodable bytes of
-    a file name shown as ``\\xNN``/``\\uNNNN`` (a name cannot move the cursor or hide text)."""
-    out: list[str] = []
-    for char in str(value):
-        code = ord(char)
-        if 0xDC80 <= code <= 0xDCFF:  # a byte of a name that is not UTF-8
-            out.append(f"\\x{code - 0xDC00:02x}")
-        elif unicodedata.category(char) in {"Cc", "Cf", "Cs"}:
-            out.append(f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}")
-        else:
-            out.append(char)
-    return "".join(out)
+from keyark.terminal_text import printable
 
 
 def cell(value: object, style: str = "") -> Text:
-    """A table cell: :func:`safe` text, never interpreted as markup."""
-    return Text(safe(value), style=style)
+    """A table cell: :func:`~keyark.terminal_text.printable` text, never interpreted as markup."""
+    return Text(printable(value), style=style)
 
 
 def size_text(size: int) -> str:
@@ -43,4 +29,4 @@ def time_text(moment: datetime) -> str:
     return moment.astimezone().strftime("%Y-%m-%d %H:%M")
 
 
-__all__ = ["cell", "safe", "size_text", "time_text"]
+__all__ = ["cell", "size_text", "time_text"]

@@ -13,7 +13,8 @@ from textual.widgets import Footer, Header, Input, ProgressBar, Static
 
 from keyark.errors import KeyarkError
 from keyark.events import Event, Progress
-from keyark.tui.text import cell, safe, size_text
+from keyark.terminal_text import printable
+from keyark.tui.text import cell, size_text
 
 if TYPE_CHECKING:
     from keyark import ops
@@ -59,7 +60,7 @@ class RestoreScreen(Screen[None]):
         yield Footer()
 
     def on_mount(self) -> None:
-        marked = ", ".join(safe(p) for p in sorted(self.marks.paths))
+        marked = ", ".join(printable(p) for p in sorted(self.marks.paths))
         what = f"restore {len(self.marks)} marked from {self.snapshot.short_id}: {marked}"
         self.query_one("#what", Static).update(cell(what))
         self._show_mode()
@@ -79,8 +80,7 @@ class RestoreScreen(Screen[None]):
 
     def _report(self, text: str) -> None:
         """Show ``text`` (its lines escaped one by one, the line breaks kept)."""
-        lines = [safe(line) for line in text.split("\n")]
-        self.query_one("#report", Static).update(Text("\n".join(lines)))
+        self.query_one("#report", Static).update(Text(printable(text, keep_newlines=True)))
 
     # --------------------------------------------------------------- actions
     def action_mode(self) -> None:
@@ -113,7 +113,7 @@ class RestoreScreen(Screen[None]):
         lines = [f"{preview.files} file(s), {size_text(preview.bytes)} would be written."]
         if preview.overwritten:
             lines.append(f"{len(preview.overwritten)} existing file(s) would be overwritten:")
-            lines += [f"  {safe(path)}" for path in preview.overwritten]
+            lines += [f"  {printable(path)}" for path in preview.overwritten]
         else:
             lines.append("Nothing existing would be overwritten.")
         lines.append("Ctrl+R restores.")
@@ -154,7 +154,7 @@ class RestoreScreen(Screen[None]):
         bar.update(total=1, progress=1)
         self._report(
             f"Restored {summary.files_restored} file(s), {size_text(summary.bytes_restored)}, "
-            f"into {safe(summary.target)}; {summary.files_skipped} kept, "
+            f"into {printable(summary.target)}; {summary.files_skipped} kept, "
             f"{summary.files_verified} verified. q quits, Escape goes back."
         )
         self.browse.restored = summary
@@ -162,8 +162,8 @@ class RestoreScreen(Screen[None]):
 
     def _failed(self, error: KeyarkError) -> None:
         self.running = False
-        hint = f" ({safe(error.hint)})" if error.hint else ""
-        self._report(f"failed: {safe(error)}{hint}")
+        hint = f" ({printable(error.hint)})" if error.hint else ""
+        self._report(f"failed: {printable(error)}{hint}")
 
     def _target_given(self) -> bool:
         if not self.target:

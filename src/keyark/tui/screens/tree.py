@@ -10,8 +10,9 @@ from textual.binding import Binding, BindingType
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Input, Static
 
+from keyark.terminal_text import printable
 from keyark.tui.marks import Marks
-from keyark.tui.text import cell, safe, size_text
+from keyark.tui.text import cell, size_text
 
 if TYPE_CHECKING:
     from keyark import ops
@@ -143,7 +144,7 @@ class TreeScreen(Screen[None]):
             return
         hits = self.browse.session.search(self.snapshot.id, pattern)
         self._searching = True
-        self._show({h.path: h for h in hits}, f"search {safe(pattern)}")
+        self._show({h.path: h for h in hits}, f"search {printable(pattern)}")
 
     def action_restore(self) -> None:
         if not self.marks:

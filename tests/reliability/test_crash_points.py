@@ -568,12 +568,14 @@ def test_verification_detects_a_lost_pack(tmp_path: Path) -> None:
     scenario = make_scenario("backup", tmp_path)
     ws = _workspace(scenario, tmp_path / "broken")
     assert verify_after_crash(scenario, ws) == []  # the pristine copy passes
-    packs = sorted((ws / "repo" / "data").glob("*/*"))
+    # The next restore must read the repository, not find its target complete already.
+    shutil.rmtree(ws / "crashed-repo-base")
+    packs = sorted((ws / "repo" / "data").glob("*/*"), key=lambda pack: pack.stat().st_size)
     assert packs
-    packs[0].unlink()
+    packs[-1].unlink()  # the largest: it holds file contents the restore needs
     problems = verify_after_crash(scenario, ws)
     assert any(p.startswith("check --read-data repo exited") for p in problems), problems
-    assert any("restore --tag base exited" in p or "byte-exactly" in p for p in problems)
+    assert any("restore --tag base exited" in p or "byte-exactly" in p for p in problems), problems
 
 
 def test_crash_point_fires_at_the_counted_operation(tmp_path: Path) -> None:

@@ -41,6 +41,10 @@ def check_mountpoint(path: str) -> str:
     target = Path(path).expanduser()
     try:
         target.stat()
+        if target.is_dir():
+            # A stale FUSE mount may still answer stat from the kernel's attribute cache;
+            # opening it as a directory always needs the (gone) process.
+            os.listdir(target)
     except FileNotFoundError:
         pass
     except OSError as error:

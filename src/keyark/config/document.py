@@ -18,10 +18,10 @@ a key file, PKCS#11, an agent credential); an inline secret is refused.
 
 from __future__ import annotations
 
-from datetime import timedelta, tzinfo
+from datetime import timedelta
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import ConfigDict, Field, model_validator
 from pydantic_core import PydanticCustomError
 
 from keyark.config.fields import (
@@ -42,16 +42,20 @@ from keyark.config.models import (
 )
 from keyark.config.notifications import ChannelList, EmailChannel
 from keyark.config.secrets import SecretRef
+from keyark.config.section import Section
 from keyark.config.server import ServerSection
+from keyark.config.service import (
+    AuditSection,
+    MonitorSection,
+    MonitorThresholds,
+    SchedulerSection,
+    SyslogTarget,
+)
 from keyark.errors import UsageError
 
 CURRENT_VERSION: Literal[1] = 1
 #: The pydantic error type of the whole-document checks (:mod:`keyark.config.checks`).
 DOCUMENT_CHECKS = "keyark_document_checks"
-
-
-class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)
 
 
 class RepositoryEntry(BackendSections):
@@ -121,7 +125,7 @@ class RepositoryEntry(BackendSections):
         return RepositoryConfig(repository=spec, credentials=credentials, cache_dir=self.cache_dir)
 
 
-class CommandSource(_Section):
+class CommandSource(Section):
     """A data source: a command's standard output stored as a file of the snapshot."""
 
     path: str = Field(min_length=1)
@@ -132,7 +136,7 @@ class CommandSource(_Section):
     """Stop the command after this long (the run fails)."""
 
 
-class Hooks(_Section):
+class Hooks(Section):
     """Shell commands run around a job; each gets KEYARK_JOB, KEYARK_STATUS, KEYARK_SNAPSHOT_ID."""
 
     model_config = ConfigDict(
@@ -151,7 +155,7 @@ class Hooks(_Section):
     """Each hook is stopped after this long (and counts as failed)."""
 
 
-class Retention(_Section):
+class Retention(Section):
     """Which snapshots a job keeps (restic's keep rules) and a cap on their number."""
 
     keep_last: int | None = Field(default=None, ge=0)
@@ -174,7 +178,7 @@ class Retention(_Section):
     """After the keep rules: forget the oldest snapshots beyond this many."""
 
 
-class JobSpec(_Section):
+class JobSpec(Section):
     """A backup job: what, where, when, how long to keep, what to run around it."""
 
     repository: str
@@ -223,7 +227,7 @@ class JobSpec(_Section):
     """Commands run before and after the job."""
 
 
-class _Task(_Section):
+class _Task(Section):
     repositories: list[str] = Field(default_factory=list)
     """The repositories (names under ``repositories``; default: all)."""
     catch_up: Literal["skip", "run-once"] = "run-once"
@@ -309,7 +313,7 @@ class DrillTask(_Task):
         return self
 
 
-class MaintenanceSection(_Section):
+class MaintenanceSection(Section):
     """Scheduled maintenance tasks."""
 
     check: CheckTask | None = None
@@ -322,138 +326,7 @@ class MaintenanceSection(_Section):
     """Restore drills: restore, verify and time the newest snapshots."""
 
 
-class SyslogTarget(_Section):
-    """Where the daemon's log also goes: ``udp://host:514``, ``tcp://host:601`` or a socket."""
-
-    address: str = "/dev/log"
-    """``/dev/log`` (a socket), ``udp://host:514`` or ``tcp://host:601``."""
-    facility: str = "daemon"
-    """The syslog facility."""
-
-
-class SchedulerSection(_Section):
-    """The daemon: time zone of schedules, parallelism, state and log places."""
-
-    timezone: str | None = None
-    """IANA zone name schedules are read in (``Europe/Berlin``); none: this machine's zone."""
-    max_parallel_jobs: int = Field(default=1, ge=1)
-    """How many jobs and tasks run at once."""
-    state_dir: str | None = None
-    """Run history and cursors; none: ``$XDG_STATE_HOME/keyark`` (``/var/lib/keyark`` as root)."""
-    log_file: str | None = None
-    """The daemon's log file; none: ``<state_dir>/daemon.log``."""
-    pid_file: str | None = None
-    """The daemon's pid file; none: ``<state_dir>/daemon.pid``."""
-    syslog: SyslogTarget | None = None
-    """Also log to syslog."""
-
-    def zone(self) -> tzinfo:
-        """The time zone schedules are read in."""
-        if self.timezone is None:
-            from datetime import datetime
-
-            local = datetime.now().astimezone().tzinfo
-            assert local is not None
-            return local
-        from zoneinfo import ZoneInfo
-
-        return ZoneInfo(self.timezone)
-
-    @field_validator("timezone")
-    @classmethod
-    def _zone(cls, value: str | None) -> str | None:
-        if value is not None:
-            from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
-
-            try:
-                ZoneInfo(value)
-            except (ZoneInfoNotFoundError, ValueError):
-                message = f"{value!r} is not a time zone (e.g. Europe/Berlin, UTC)"
-                raise ValueError(message) from None
-        return value
-
-
-class MonitorThresholds(_Section):
-    """Health-check thresholds (defaults from the system keyark replaces)."""
-
-    backup_age_warning_hours: float | None = Field(default=None, gt=0)
-    """Warn when a job's last success is older than this; none: one scheduled run missed."""
-    backup_age_critical_hours: float | None = Field(default=None, gt=0)
-    """Alert when a job's last success is older than this; none: two scheduled runs missed."""
-    disk_warning_percent: float = Field(default=80, gt=0, le=100)
-    """Warn when a filesystem keyark writes (local repository, cache, state) is this full."""
-    disk_critical_percent: float = Field(default=90, gt=0, le=100)
-    """Alert when a filesystem keyark writes (local repository, cache, state) is this full."""
-    key_age_warning_days: int = Field(default=80, ge=1)
-    """Warn when a data key is this old."""
-    key_age_critical_days: int = Field(default=90, ge=1)
-    """Alert when a data key is this old."""
-    slot_age_warning_days: int | None = Field(default=None, ge=1)
-    """Warn when a key slot (passphrase, key file, HSM) is this old; none: never."""
-    root_key_age_warning_days: int | None = Field(default=365, ge=1)
-    """Warn when the keyring key (replaced by a root rotation) is this old; none: never."""
-    cert_expiry_warning_days: int = Field(default=30, ge=0)
-    """Warn when a certificate in the latest snapshot expires within this many days."""
-    cert_expiry_critical_days: int = Field(default=7, ge=0)
-    """Alert when a certificate in the latest snapshot expires within this many days."""
-    repository_quota: str | None = None
-    """Each repository's quota (``500G``): warn at ``disk_warning_percent`` of it, alert
-    beyond it; none: no quota."""
-    backend_latency_warning_seconds: float = Field(default=5.0, gt=0)
-    """Warn when reading a repository's config takes longer than this."""
-    integrity_warning_days: int = Field(default=35, ge=1)
-    """Warn when the last successful scheduled check is older than this."""
-    load_warning_per_cpu: float = Field(default=2.0, gt=0)
-    """Warn when the 5-minute load average per CPU exceeds this."""
-    load_critical_per_cpu: float = Field(default=4.0, gt=0)
-    """Alert when the 5-minute load average per CPU exceeds this."""
-    memory_warning_percent: float = Field(default=90, gt=0, le=100)
-    """Warn when this much memory is in use."""
-    memory_critical_percent: float = Field(default=95, gt=0, le=100)
-    """Alert when this much memory is in use."""
-    swap_warning_percent: float = Field(default=50, gt=0, le=100)
-    """Warn when this much swap is in use."""
-    swap_critical_percent: float = Field(default=80, gt=0, le=100)
-    """Alert when this much swap is in use."""
-
-    @field_validator("repository_quota")
-    @classmethod
-    def _quota(cls, value: str | None) -> str | None:
-        if value is not None:
-            from keyark.units import parse_size
-
-            try:
-                parse_size(value, "repository_quota")
-            except UsageError as error:
-                raise ValueError(str(error)) from None
-        return value
-
-
-class MonitorSection(_Section):
-    """Health checks (the monitoring issue builds on this place)."""
-
-    enabled: bool = True
-    """Run health checks."""
-    interval: Duration = timedelta(minutes=5)
-    """Time between health checks."""
-    thresholds: MonitorThresholds = Field(default_factory=MonitorThresholds)
-    """When a check warns or alerts."""
-
-
-class AuditSection(_Section):
-    """The audit log (see docs/audit.md)."""
-
-    required: bool = False
-    """Refuse to run an operation whose audit record cannot be written (fail-closed)."""
-    retention: Duration = timedelta(days=365)
-    """Keep audit records at least this long (keyark never deletes them)."""
-    local_dir: str | None = None
-    """The local copy of the log; none: ``<state_dir>/audit``."""
-    checkpoint_every: int = Field(default=10, ge=1, le=10_000)
-    """Records between two signed checkpoints of one writer."""
-
-
-class KeyarkConfig(_Section):
+class KeyarkConfig(Section):
     """The whole config file."""
 
     version: Literal[1] = CURRENT_VERSION
@@ -502,6 +375,7 @@ class KeyarkConfig(_Section):
 
 __all__ = [
     "CURRENT_VERSION",
+    "AuditSection",
     "CheckTask",
     "CommandSource",
     "DrillTask",

@@ -3,15 +3,14 @@ textfile for node_exporter."""
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, field_validator, model_validator
+from pydantic import field_validator, model_validator
 
 from keyark.config.listen import listen_address
+from keyark.config.section import Section
 
 
-class MetricsSection(BaseModel):
+class MetricsSection(Section):
     """Prometheus metrics: the daemon's ``/metrics`` endpoint and the textfile for cron users."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)
 
     enabled: bool = True
     """Serve metrics from the daemon."""

@@ -34,6 +34,7 @@ from pydantic import (
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from keyark.config.fields import Duration
+from keyark.config.section import Section
 
 #: The levels a channel can ask for (the monitor's ``Level`` names).
 MinLevel = Literal["info", "warning", "critical"]
@@ -80,11 +81,7 @@ DigestText = Annotated[
 ]
 
 
-class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)
-
-
-class _Channel(_Section):
+class _Channel(Section):
     type: str
     """The kind of channel: ``email``, ``slack``, ``webhook``, ``syslog`` or ``apprise``."""
     name: str | None = Field(default=None, min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")
@@ -114,7 +111,7 @@ class _Channel(_Section):
         return time(int(match.group(1)), int(match.group(2)))
 
 
-class SmtpSettings(_Section):
+class SmtpSettings(Section):
     """The SMTP server alerts are sent through."""
 
     host: str = Field(default="localhost", min_length=1)

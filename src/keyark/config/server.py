@@ -9,19 +9,16 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import Field, field_validator
 
 from keyark.config.fields import Duration
+from keyark.config.section import Section
 
 #: A role's name (``keyark.access.permissions.Role``).
 RoleName = Literal["viewer", "auditor", "operator", "admin"]
 
 
-class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)
-
-
-class LdapSection(_Section):
+class LdapSection(Section):
     """Dashboard logins against an LDAP or Active Directory server, groups mapped to roles."""
 
     url: str = Field(min_length=1)
@@ -56,7 +53,7 @@ class LdapSection(_Section):
         return value
 
 
-class RateLimitSection(_Section):
+class RateLimitSection(Section):
     """Requests and login attempts allowed per minute (then 429 with ``Retry-After``)."""
 
     requests_per_minute: int = Field(default=600, ge=1)
@@ -65,7 +62,7 @@ class RateLimitSection(_Section):
     """Login attempts (TOTP codes included) per minute, per client address and per user name."""
 
 
-class LockoutSection(_Section):
+class LockoutSection(Section):
     """Locking a login name after failed logins in a row (recorded in the audit log)."""
 
     failed_logins: int = Field(default=5, ge=1)
@@ -74,7 +71,7 @@ class LockoutSection(_Section):
     """How long the lock lasts."""
 
 
-class ServerSection(_Section):
+class ServerSection(Section):
     """The HTTP server's logins: sessions, rate limits, lockout and an optional LDAP directory."""
 
     session_lifetime: Duration = timedelta(hours=8)

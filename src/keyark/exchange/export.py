@@ -39,7 +39,7 @@ from keyark.repo.repository import Repository
 from keyark.repo.snapshot import Snapshot
 from keyark.repo.tree import DIR, FILE, Node
 from keyark.restorer.archives import open_archive
-from keyark.restorer.dump import ARCHIVE_FILE_MODE
+from keyark.restorer.dump import ARCHIVE_FILE_MODE, archived_length
 from keyark.restorer.dump_target import TargetFile
 
 
@@ -155,7 +155,7 @@ def _write_archive(
     for entry in walk(load, root, cancel=ctx.cancel):
         item = entry.node
         name = "/".join(entry.parts)
-        size = _content_length(repo, item) if item.type == FILE else 0
+        size = archived_length(repo, item) if item.type == FILE else 0
         reading.clear()
         writer.add(name, item, size)
         if item.type != FILE:
@@ -173,12 +173,6 @@ def _write_archive(
     if layer is not out:
         layer.close()
     out.flush()
-
-
-def _content_length(repo: Repository, node: Node) -> int:
-    """The length a tar entry announces: the stored content's, else the recorded size."""
-    length = objects.content_length(repo.blobs.index, node.content)
-    return node.size if length is None else length
 
 
 def _statement(

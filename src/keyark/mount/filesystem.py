@@ -25,18 +25,9 @@ from keyark.errors import KeyarkError
 from keyark.mount.cache import BlobCache
 from keyark.mount.layout import Folder, Link, SnapshotRoot, build_layout, snapshot_ns
 from keyark.repo.snapshot import Snapshot
-from keyark.repo.tree import BLOCKDEV, CHARDEV, DIR, FIFO, FILE, SYMLINK, Node
+from keyark.repo.tree import BLOCKDEV, CHARDEV, DIR, FILE, SYMLINK, TYPE_BITS, Node
 from keyark.restorer.metadata import PRIVILEGED_XATTRS
 
-#: The file type bits of each node type.
-TYPE_BITS = {
-    FILE: stat.S_IFREG,
-    DIR: stat.S_IFDIR,
-    SYMLINK: stat.S_IFLNK,
-    FIFO: stat.S_IFIFO,
-    CHARDEV: stat.S_IFCHR,
-    BLOCKDEV: stat.S_IFBLK,
-}
 #: Mode of the layout's own directories (``snapshots/``, a snapshot's root, ...).
 FOLDER_MODE = stat.S_IFDIR | 0o555
 #: Setuid and setgid: never shown for an agent's snapshot (its privileges are dropped).

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import os
+import stat
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -39,6 +40,15 @@ NODE_TYPES = (FILE, DIR, SYMLINK, FIFO, CHARDEV, BLOCKDEV)
 TREE_VERSION = 1
 #: The ``ls -l`` type letter of each node type (regular files: ``-``).
 TYPE_LETTERS = {DIR: "d", SYMLINK: "l", FIFO: "p", CHARDEV: "c", BLOCKDEV: "b"}
+#: The file-type bits of ``st_mode`` for each node type.
+TYPE_BITS = {
+    FILE: stat.S_IFREG,
+    DIR: stat.S_IFDIR,
+    SYMLINK: stat.S_IFLNK,
+    FIFO: stat.S_IFIFO,
+    CHARDEV: stat.S_IFCHR,
+    BLOCKDEV: stat.S_IFBLK,
+}
 
 MAX_NAME_BYTES = 4096
 MAX_TARGET_BYTES = 4096

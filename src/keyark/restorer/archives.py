@@ -24,7 +24,7 @@ import zipfile
 from collections.abc import Callable
 from typing import BinaryIO, Protocol
 
-from keyark.repo.tree import BLOCKDEV, CHARDEV, DIR, FIFO, FILE, SYMLINK, Node
+from keyark.repo.tree import BLOCKDEV, CHARDEV, DIR, FIFO, FILE, SYMLINK, TYPE_BITS, Node
 from keyark.restorer.metadata import PRIVILEGED_XATTRS
 
 #: Archive formats a directory can be dumped as.
@@ -35,15 +35,6 @@ ContentOpener = Callable[[Node], BinaryIO]
 
 #: Tar entry types of FIFOs and device nodes (stored without content).
 _SPECIAL_TYPES = {FIFO: tarfile.FIFOTYPE, CHARDEV: tarfile.CHRTYPE, BLOCKDEV: tarfile.BLKTYPE}
-#: The file-type bits of each node type (zip keeps them in ``external_attr``).
-_TYPE_BITS = {
-    FILE: stat.S_IFREG,
-    DIR: stat.S_IFDIR,
-    SYMLINK: stat.S_IFLNK,
-    FIFO: stat.S_IFIFO,
-    CHARDEV: stat.S_IFCHR,
-    BLOCKDEV: stat.S_IFBLK,
-}
 #: How much of a file is copied at a time.
 _COPY_SIZE = 1 << 20
 
@@ -171,7 +162,7 @@ class ZipArchive:
 
     def add(self, name: str, node: Node, size: int) -> None:
         """Add one entry: a file with its content, a symlink with its target as content."""
-        bits = _TYPE_BITS.get(node.type)
+        bits = TYPE_BITS.get(node.type)
         if bits is None:
             return
         info = _RawNameInfo(name + "/" if node.type == DIR else name, _zip_time(node.mtime_ns))

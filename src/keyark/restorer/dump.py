@@ -100,7 +100,7 @@ def _dump_locked(
         writer.add("/".join(parts), node, 0)
     for entry in walk(load, tree if tree is not None else root, cancel=ctx.cancel):
         item = entry.node
-        size = _content_length(repo, item) if item.type == FILE else 0
+        size = archived_length(repo, item) if item.type == FILE else 0
         writer.add("/".join((*parts, *entry.parts)), item, size)
     writer.close()
     return Dumped(archive, ARCHIVE_FILE_MODE)
@@ -148,7 +148,7 @@ def _is_terminal(out: BinaryIO) -> bool:
         return False
 
 
-def _content_length(repo: Repository, node: Node) -> int:
+def archived_length(repo: Repository, node: Node) -> int:
     """The length a tar entry announces: the stored content's, else the recorded size.
 
     Snapshots made before sizes were recorded as read may hold a size that
@@ -160,4 +160,4 @@ def _content_length(repo: Repository, node: Node) -> int:
     return node.size if length is None else length
 
 
-__all__ = ["ARCHIVE_FILE_MODE", "Dumped", "dump"]
+__all__ = ["ARCHIVE_FILE_MODE", "Dumped", "archived_length", "dump"]

@@ -11,7 +11,8 @@ from starlette.responses import RedirectResponse, Response
 
 from keyark.access.permissions import Permission
 from keyark.errors import AuthenticationError, KeyarkError, RateLimitedError
-from keyark.server.dashboard.page import answer, authenticator, render
+from keyark.server.dashboard.page import answer, render
+from keyark.server.dependencies import authenticator_of
 
 if TYPE_CHECKING:
     from keyark.access.permissions import Principal
@@ -37,7 +38,7 @@ def _form(request: Request, next_page: str, *, error: str = "", status: int = 20
 def login_page(request: Request, next: str | None = None) -> Response:
     """The login form (a logged-in visitor goes on to the page asked for)."""
     try:
-        if authenticator(request).authenticate(request) is not None:
+        if authenticator_of(request).authenticate(request) is not None:
             return RedirectResponse(safe_next(next), status_code=303)
     except KeyarkError:  # an expired session or a limited client: show the form
         pass
@@ -54,7 +55,7 @@ async def login_submit(request: Request) -> Response:
     next_page = str(form.get("next") or "/")
 
     def work() -> Response:
-        auth = authenticator(request)
+        auth = authenticator_of(request)
         try:
             session = auth.login(request, username, password, totp)
         except RateLimitedError as error:
@@ -77,7 +78,7 @@ async def logout(request: Request) -> Response:
 
     def respond(_state: ServerState, _principal: Principal) -> Response:
         response = RedirectResponse("/login", status_code=303)
-        authenticator(request).end_session(request, response)
+        authenticator_of(request).end_session(request, response)
         return response
 
     return await run_in_threadpool(answer, request, Permission.HEALTH, respond, csrf=True)

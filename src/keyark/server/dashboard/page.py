@@ -19,13 +19,13 @@ from starlette.responses import RedirectResponse, Response
 from keyark.access.permissions import Permission, Principal
 from keyark.errors import AuthenticationError, ForbiddenError, KeyarkError, RateLimitedError
 from keyark.server.dashboard.templating import templates
+from keyark.server.dependencies import authenticator_of, state_of
 from keyark.server.problems import status_of
 
 if TYPE_CHECKING:
     from starlette.requests import Request
     from starlette.templating import Jinja2Templates
 
-    from keyark.server.security import Authenticator
     from keyark.server.state import ServerState
 
 #: The navigation: path, label and the permission that shows it.
@@ -73,18 +73,6 @@ def renderer() -> Jinja2Templates:
     return templates()
 
 
-def server_state(request: Request) -> ServerState:
-    """The server's :class:`ServerState` (set by ``create_app``)."""
-    state: ServerState = request.app.state.keyark
-    return state
-
-
-def authenticator(request: Request) -> Authenticator:
-    """The server's :class:`Authenticator` (set by ``create_app``)."""
-    auth: Authenticator = request.app.state.auth
-    return auth
-
-
 def to_login(request: Request) -> Response:
     """A redirect to the login page that comes back to this page (for a part of a page
     that htmx reloads: the whole page goes to the login page)."""
@@ -109,7 +97,7 @@ def render(
 ) -> Response:
     """``template`` with ``data`` and what every page shows (navigation, CSRF token)."""
     nav = [] if principal is None else [item for item in NAV if principal.can(item[2])]
-    csrf = None if principal is None else authenticator(request).csrf_token(request)
+    csrf = None if principal is None else authenticator_of(request).csrf_token(request)
     context = {
         "principal": principal,
         "nav": [(path, label) for path, label, _ in nav],
@@ -130,7 +118,7 @@ def error_page(request: Request, error: KeyarkError, principal: Principal | None
     if isinstance(error, RateLimitedError):
         headers = {"Retry-After": str(max(1, int(error.retry_after)))}
     if status in (401, 403, 429):
-        recorder = getattr(server_state(request), "record_refusal", None)
+        recorder = getattr(state_of(request), "record_refusal", None)
         if recorder is not None:
             recorder(request, error)
     hint = None if error.hint is None else str(error.hint)
@@ -151,7 +139,7 @@ def answer(
     """Authenticate, check ``permission`` (and the CSRF token), then ``respond``."""
     principal: Principal | None = None
     try:
-        auth = authenticator(request)
+        auth = authenticator_of(request)
         principal = auth.authenticate(request)
         if principal is None:
             return to_login(request)
@@ -159,7 +147,7 @@ def answer(
             auth.require_csrf(request)
         if not principal.can(permission):
             raise ForbiddenError(f"this page needs the {permission} permission")
-        return respond(server_state(request), principal)
+        return respond(state_of(request), principal)
     except AuthenticationError:
         return to_login(request)
     except KeyarkError as error:
@@ -181,11 +169,9 @@ __all__ = [
     "Build",
     "Respond",
     "answer",
-    "authenticator",
     "error_page",
     "render",
     "renderer",
-    "server_state",
     "show",
     "to_login",
 ]

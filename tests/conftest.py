@@ -20,8 +20,9 @@ from keyark.crypto.slots import Credentials
 from keyark.events import Event, Events, OperationWarning
 from keyark.repo.repository import Repository
 
-#: The real storage servers (sshd, moto, Azurite, fake-gcs-server, FTP/FTPS), per session.
-pytest_plugins = ["tests.conformance.fixtures"]
+#: The real storage servers (sshd, moto, Azurite, fake-gcs-server, FTP/FTPS), per session;
+#: a real PostgreSQL (``postgres_server``, ``postgres_url``).
+pytest_plugins = ["tests.conformance.fixtures", "tests.postgres_fixtures"]
 
 PASSWORD = "correct horse battery staple"
 

@@ -4,10 +4,11 @@
 directory owned by an unprivileged user (``initdb`` refuses root: as root the user
 ``keyark-pg`` is made with ``useradd -M`` if missing and the commands run through
 ``runuser``), and stops the server at the end of the session. ``postgres_url`` (function
-scope) creates an empty database for one test and drops it afterwards.
+scope) creates an empty database for one test and drops it afterwards; ``control_database``
+gives a test a control database of each engine in turn (SQLite, then that PostgreSQL).
 
 Without the binaries the tests are skipped, except under ``CI=true``, where that is a failure.
-Import both fixtures into a test module (``from tests.postgres_fixtures import ...``).
+Registered for every test through ``pytest_plugins`` in ``tests/conftest.py``.
 """
 
 from __future__ import annotations
@@ -22,8 +23,12 @@ import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
+
+if TYPE_CHECKING:
+    from keyark.control.database import ControlDatabase
 
 BINARIES = Path("/usr/lib/postgresql/15/bin")
 USER = "keyark-pg"
@@ -150,4 +155,16 @@ def postgres_url(postgres_server: PostgresServer) -> Iterator[str]:
             admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
-__all__ = ["PostgresServer", "postgres_server", "postgres_url"]
+@pytest.fixture(params=["sqlite", "postgresql"])
+def control_database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[ControlDatabase]:
+    """A control database of each engine in turn: SQLite ``state.db`` in ``tmp_path/state``,
+    then a fresh PostgreSQL database (:func:`postgres_url`)."""
+    from keyark.control.database import PostgresDatabase, SqliteDatabase
+
+    if request.param == "sqlite":
+        yield SqliteDatabase(tmp_path / "state" / "state.db")
+    else:
+        yield PostgresDatabase(request.getfixturevalue("postgres_url"))
+
+
+__all__ = ["PostgresServer", "control_database", "postgres_server", "postgres_url"]

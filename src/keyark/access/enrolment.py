@@ -1,4 +1,5 @@
-"""Agent enrolment tokens and agent report tokens, in the server's ``access.db``.
+"""Agent enrolment tokens and agent report tokens, in the server's control database
+(tables ``enrolment_tokens`` and ``agent_report_tokens`` of :mod:`keyark.access.store`).
 
 An enrolment token reads ``kye_<id>_<secret>``; it names the host it enrols, expires
 (default: one hour) and works once: :meth:`EnrolmentStore.redeem` marks it used in the
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import re
 import secrets
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -19,6 +21,7 @@ from typing import Any
 
 from keyark.access.hashing import hash_secret, verify_secret
 from keyark.access.store import AccessDatabase, now_utc, read_time, stored_time
+from keyark.control.database import ControlDatabase, Transaction
 from keyark.errors import AuthenticationError, UsageError
 
 ENROL_PREFIX = "kye_"
@@ -29,24 +32,6 @@ _ENROL = re.compile(r"kye_([0-9a-f]{16})_([A-Za-z0-9_-]{43})")
 _REPORT = re.compile(r"kyr_([0-9a-f]{16})_([A-Za-z0-9_-]{43})")
 #: Host names an agent may be enrolled for (the agent name rules of keyark.crypto.agents).
 HOST = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS enrolment_tokens (
-    id TEXT PRIMARY KEY,
-    host TEXT NOT NULL,
-    hash TEXT NOT NULL,
-    created TEXT NOT NULL,
-    expires TEXT NOT NULL,
-    used TEXT
-);
-CREATE TABLE IF NOT EXISTS agent_report_tokens (
-    id TEXT PRIMARY KEY,
-    host TEXT NOT NULL,
-    hash TEXT NOT NULL,
-    created TEXT NOT NULL,
-    revoked TEXT
-);
-"""
 
 
 def check_host(host: str) -> str:
@@ -91,17 +76,15 @@ def _new_token(prefix: str) -> tuple[str, str]:
 
 
 class EnrolmentStore:
-    """The enrolment and report tokens of one state directory (``access.db``)."""
+    """The enrolment and report tokens of one control database (several servers share
+    it: a token issued through one is redeemed once, through any)."""
 
-    def __init__(self, state_dir: Path) -> None:
-        self._db = AccessDatabase(state_dir)
+    def __init__(self, state_dir: Path, *, database: ControlDatabase | None = None) -> None:
+        """``database``: the control database (default: SQLite in ``state_dir``)."""
+        self._db = AccessDatabase(state_dir, database)
 
-    def _connect(self) -> Any:
-        return self._db.connect()
-
-    def _schema(self) -> None:
-        with self._connect() as db:
-            db.executescript(_SCHEMA)
+    def _connect(self) -> AbstractContextManager[Transaction]:
+        return self._db.transaction()
 
     def create(self, host: str, lifetime: timedelta | None = None) -> IssuedEnrolment:
         """Issue a one-time enrolment token for ``host``, expiring after ``lifetime``."""
@@ -109,7 +92,6 @@ class EnrolmentStore:
         lifetime = DEFAULT_LIFETIME if lifetime is None else lifetime
         if lifetime <= timedelta(0):
             raise UsageError("an enrolment token's lifetime must be positive")
-        self._schema()
         token_id, token = _new_token(ENROL_PREFIX)
         created = now_utc()
         expires = created + lifetime
@@ -128,21 +110,21 @@ class EnrolmentStore:
         match = _ENROL.fullmatch(token)
         if match is None:
             raise refused
-        self._schema()
         token_id = match.group(1)
         moment = now_utc()
         with self._connect() as db:
-            row = db.execute("SELECT * FROM enrolment_tokens WHERE id = ?", (token_id,)).fetchone()
-            if row is None or row["used"] is not None:
+            rows = db.execute("SELECT * FROM enrolment_tokens WHERE id = ?", (token_id,))
+            if not rows or rows[0]["used"] is not None:
                 raise refused
+            row = rows[0]
             expires = read_time(row["expires"])
             if expires is None or expires <= moment or not verify_secret(row["hash"], token):
                 raise refused
             claimed = db.execute(
-                "UPDATE enrolment_tokens SET used = ? WHERE id = ? AND used IS NULL",
+                "UPDATE enrolment_tokens SET used = ? WHERE id = ? AND used IS NULL RETURNING id",
                 (stored_time(moment), token_id),
-            ).rowcount
-            if claimed != 1:
+            )
+            if len(claimed) != 1:
                 raise refused
         return str(row["host"])
 
@@ -157,7 +139,6 @@ class EnrolmentStore:
     def issue_report_token(self, host: str) -> str:
         """A new report token for ``host`` (the host's earlier ones are revoked)."""
         check_host(host)
-        self._schema()
         token_id, token = _new_token(REPORT_PREFIX)
         moment = stored_time(now_utc())
         with self._connect() as db:
@@ -177,18 +158,14 @@ class EnrolmentStore:
         match = _REPORT.fullmatch(token)
         if match is None:
             raise refused
-        self._schema()
         with self._connect() as db:
-            row = db.execute(
-                "SELECT * FROM agent_report_tokens WHERE id = ?", (match.group(1),)
-            ).fetchone()
-        if row is None or row["revoked"] is not None or not verify_secret(row["hash"], token):
+            rows = db.execute("SELECT * FROM agent_report_tokens WHERE id = ?", (match.group(1),))
+        if not rows or rows[0]["revoked"] is not None or not verify_secret(rows[0]["hash"], token):
             raise refused
-        return str(row["host"])
+        return str(rows[0]["host"])
 
     def revoke_reports(self, host: str) -> None:
         """Revoke every report token of ``host``."""
-        self._schema()
         with self._connect() as db:
             db.execute(
                 "UPDATE agent_report_tokens SET revoked = ? WHERE host = ? AND revoked IS NULL",

@@ -1,4 +1,4 @@
-"""Lockout after repeated failed logins, per login name (kept in ``access.db``).
+"""Lockout after repeated failed logins, per login name (kept in the control database).
 
 After ``threshold`` failures in a row a name is locked for ``duration``: every login
 as that name is refused (429 with the seconds left) whatever the password. The count
@@ -14,6 +14,7 @@ from datetime import timedelta
 from pathlib import Path
 
 from keyark.access.store import AccessDatabase, now_utc, read_time, stored_time
+from keyark.control.database import ControlDatabase
 from keyark.errors import RateLimitedError
 
 
@@ -26,17 +27,24 @@ class LockoutPolicy:
 
 
 class Lockout:
-    """Failed-login counts and lockouts of one state directory."""
+    """Failed-login counts and lockouts of one control database (shared by its servers)."""
 
-    def __init__(self, state_dir: Path, policy: LockoutPolicy | None = None) -> None:
-        self._db = AccessDatabase(state_dir)
+    def __init__(
+        self,
+        state_dir: Path,
+        policy: LockoutPolicy | None = None,
+        *,
+        database: ControlDatabase | None = None,
+    ) -> None:
+        """``database``: the control database (default: SQLite in ``state_dir``)."""
+        self._db = AccessDatabase(state_dir, database)
         self.policy = policy or LockoutPolicy()
 
     def check(self, name: str) -> None:
         """RateLimitedError (``retry_after``: seconds left) while ``name`` is locked."""
-        with self._db.connect() as db:
-            row = db.execute("SELECT locked_until FROM lockouts WHERE name = ?", (name,)).fetchone()
-        until = None if row is None else read_time(row["locked_until"])
+        with self._db.transaction() as db:
+            rows = db.execute("SELECT locked_until FROM lockouts WHERE name = ?", (name,))
+        until = read_time(rows[0]["locked_until"]) if rows else None
         if until is None:
             return
         left = (until - now_utc()).total_seconds()
@@ -49,9 +57,10 @@ class Lockout:
 
     def failed(self, name: str) -> bool:
         """Count a failed login of ``name``; True when this failure locks it."""
-        with self._db.connect() as db:
-            row = db.execute("SELECT failures FROM lockouts WHERE name = ?", (name,)).fetchone()
-            failures = (0 if row is None else int(row["failures"])) + 1
+        with self._db.transaction() as db:
+            db.lock(f"keyark-lockout:{name}")  # servers counting failures at once lose none
+            rows = db.execute("SELECT failures FROM lockouts WHERE name = ?", (name,))
+            failures = (int(rows[0]["failures"]) if rows else 0) + 1
             locked = failures >= self.policy.threshold
             until = stored_time(now_utc() + self.policy.duration) if locked else None
             db.execute(
@@ -64,7 +73,7 @@ class Lockout:
 
     def succeeded(self, name: str) -> None:
         """Clear ``name``'s count after a successful login."""
-        with self._db.connect() as db:
+        with self._db.transaction() as db:
             db.execute("DELETE FROM lockouts WHERE name = ?", (name,))
 
     def unlock(self, name: str) -> None:

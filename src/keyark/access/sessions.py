@@ -1,7 +1,7 @@
 """Dashboard sessions, kept on the server: an opaque id (the cookie), the principal, the
 CSRF token and the expiry.
 
-The database keeps the SHA-256 of each id, not the id, so a copy of ``access.db`` opens
+The database keeps the SHA-256 of each id, not the id, so a copy of the database opens
 no session. A session ends at its expiry, at logout, or when its user is removed or
 gets a new password.
 """
@@ -16,6 +16,7 @@ from pathlib import Path
 
 from keyark.access.permissions import Principal, Role
 from keyark.access.store import AccessDatabase, now_utc, read_time, stored_time
+from keyark.control.database import ControlDatabase
 
 #: Default session lifetime.
 DEFAULT_LIFETIME = timedelta(hours=8)
@@ -36,10 +37,17 @@ def _digest(session_id: str) -> str:
 
 
 class SessionStore:
-    """The sessions of one state directory (``access.db``)."""
+    """The sessions of one control database (see :mod:`keyark.access.store`)."""
 
-    def __init__(self, state_dir: Path, lifetime: timedelta = DEFAULT_LIFETIME) -> None:
-        self._db = AccessDatabase(state_dir)
+    def __init__(
+        self,
+        state_dir: Path,
+        lifetime: timedelta = DEFAULT_LIFETIME,
+        *,
+        database: ControlDatabase | None = None,
+    ) -> None:
+        """``database``: the control database (default: SQLite in ``state_dir``)."""
+        self._db = AccessDatabase(state_dir, database)
         self.lifetime = lifetime
 
     def create(self, principal: Principal) -> StoredSession:
@@ -48,7 +56,7 @@ class SessionStore:
         csrf = secrets.token_urlsafe(32)
         created = now_utc()
         expires = created + self.lifetime
-        with self._db.connect() as db:
+        with self._db.transaction() as db:
             db.execute("DELETE FROM sessions WHERE expires <= ?", (stored_time(created),))
             db.execute(
                 "INSERT INTO sessions (id_hash, principal, role, csrf, created, expires) "
@@ -66,12 +74,11 @@ class SessionStore:
 
     def lookup(self, session_id: str) -> StoredSession | None:
         """The live session of ``session_id``, or None (unknown or expired)."""
-        with self._db.connect() as db:
-            row = db.execute(
-                "SELECT * FROM sessions WHERE id_hash = ?", (_digest(session_id),)
-            ).fetchone()
-        if row is None:
+        with self._db.transaction() as db:
+            rows = db.execute("SELECT * FROM sessions WHERE id_hash = ?", (_digest(session_id),))
+        if not rows:
             return None
+        row = rows[0]
         expires = read_time(row["expires"])
         if expires is None or expires <= now_utc():
             self.end(session_id)
@@ -81,14 +88,16 @@ class SessionStore:
 
     def end(self, session_id: str) -> None:
         """Forget the session (logout)."""
-        with self._db.connect() as db:
+        with self._db.transaction() as db:
             db.execute("DELETE FROM sessions WHERE id_hash = ?", (_digest(session_id),))
 
     def end_all(self, principal: str) -> int:
         """End every session of ``principal``; how many."""
-        with self._db.connect() as db:
-            cursor = db.execute("DELETE FROM sessions WHERE principal = ?", (principal,))
-            return int(cursor.rowcount)
+        with self._db.transaction() as db:
+            ended = db.execute(
+                "DELETE FROM sessions WHERE principal = ? RETURNING id_hash", (principal,)
+            )
+        return len(ended)
 
 
 __all__ = ["DEFAULT_LIFETIME", "SessionStore", "StoredSession"]

@@ -23,6 +23,7 @@ from typing import Any
 from keyark.access.hashing import hash_secret, verify_secret
 from keyark.access.permissions import Principal, Role
 from keyark.access.store import AccessDatabase, now_utc, read_time, stored_time
+from keyark.control.database import ControlDatabase
 from keyark.errors import AuthenticationError, UnknownResourceError, UsageError
 
 #: What every token starts with (so secret scanners and people recognise one).
@@ -104,10 +105,11 @@ def _info(row: Any) -> TokenInfo:
 
 
 class TokenStore:
-    """The API tokens of one state directory (``access.db``)."""
+    """The API tokens of one control database (see :mod:`keyark.access.store`)."""
 
-    def __init__(self, state_dir: Path) -> None:
-        self._db = AccessDatabase(state_dir)
+    def __init__(self, state_dir: Path, *, database: ControlDatabase | None = None) -> None:
+        """``database``: the control database (default: SQLite in ``state_dir``)."""
+        self._db = AccessDatabase(state_dir, database)
         self._lock = threading.Lock()
         #: Token id -> SHA-256 of the token, after one successful Argon2id check.
         self._verified: dict[str, bytes] = {}
@@ -123,10 +125,9 @@ class TokenStore:
         token = f"{TOKEN_PREFIX}{token_id}_{secrets.token_urlsafe(32)}"
         created = now_utc()
         expires = None if lifetime is None else created + lifetime
-        with self._db.connect() as db:
-            if db.execute(
-                "SELECT 1 FROM tokens WHERE name = ? AND revoked IS NULL", (name,)
-            ).fetchone():
+        with self._db.transaction() as db:
+            db.lock(f"keyark-token:{name}")
+            if db.execute("SELECT 1 FROM tokens WHERE name = ? AND revoked IS NULL", (name,)):
                 raise UsageError(f"a token named {name!r} exists; revoke it first")
             db.execute(
                 "INSERT INTO tokens (id, name, role, hash, created, expires) "
@@ -147,19 +148,18 @@ class TokenStore:
         query = "SELECT * FROM tokens"
         if not include_revoked:
             query += " WHERE revoked IS NULL"
-        with self._db.connect() as db:
-            rows = db.execute(query + " ORDER BY created, name").fetchall()
+        with self._db.transaction() as db:
+            rows = db.execute(query + " ORDER BY created, name")
         return [_info(row) for row in rows]
 
     def revoke(self, name: str) -> TokenInfo:
         """Revoke the live token ``name``: refused from the next request on."""
         moment = now_utc()
-        with self._db.connect() as db:
-            row = db.execute(
-                "SELECT * FROM tokens WHERE name = ? AND revoked IS NULL", (name,)
-            ).fetchone()
-            if row is None:
+        with self._db.transaction() as db:
+            rows = db.execute("SELECT * FROM tokens WHERE name = ? AND revoked IS NULL", (name,))
+            if not rows:
                 raise UnknownResourceError(f"no token named {name!r}")
+            row = rows[0]
             db.execute(
                 "UPDATE tokens SET revoked = ? WHERE id = ?", (stored_time(moment), row["id"])
             )
@@ -176,10 +176,11 @@ class TokenStore:
         if match is None:
             raise refused
         token_id = match.group(1)
-        with self._db.connect() as db:
-            row = db.execute("SELECT * FROM tokens WHERE id = ?", (token_id,)).fetchone()
-        if row is None or row["revoked"] is not None:
+        with self._db.transaction() as db:
+            rows = db.execute("SELECT * FROM tokens WHERE id = ?", (token_id,))
+        if not rows or rows[0]["revoked"] is not None:
             raise refused
+        row = rows[0]
         info = _info(row)
         moment = now_utc()
         if info.expires is not None and info.expires <= moment:
@@ -207,7 +208,7 @@ class TokenStore:
             if stamp - self._written.get(token_id, 0.0) < LAST_USED_EVERY:
                 return
             self._written[token_id] = stamp
-        with self._db.connect() as db:
+        with self._db.transaction() as db:
             db.execute(
                 "UPDATE tokens SET last_used = ? WHERE id = ?", (stored_time(moment), token_id)
             )

@@ -20,6 +20,7 @@ from keyark.access.hashing import hash_secret, verify_secret, verify_unknown
 from keyark.access.permissions import Principal, Role
 from keyark.access.store import AccessDatabase, now_utc, read_time, stored_time
 from keyark.access.tokens import check_name
+from keyark.control.database import ControlDatabase, Row
 from keyark.errors import AuthenticationError, UnknownResourceError, UsageError
 
 #: The shortest password accepted.
@@ -64,16 +65,24 @@ def check_password(password: str) -> str:
     return password
 
 
+def _one(rows: list[Row], name: str) -> Row:
+    """The row of user ``name``; UnknownResourceError when there is none."""
+    if not rows:
+        raise UnknownResourceError(f"no user named {name!r}")
+    return rows[0]
+
+
 def _info(row: Any) -> UserInfo:
     created = read_time(row["created"]) or now_utc()
     return UserInfo(row["name"], Role(row["role"]), row["totp_secret"] is not None, created)
 
 
 class UserStore:
-    """The dashboard users of one state directory (``access.db``)."""
+    """The dashboard users of one control database (see :mod:`keyark.access.store`)."""
 
-    def __init__(self, state_dir: Path) -> None:
-        self._db = AccessDatabase(state_dir)
+    def __init__(self, state_dir: Path, *, database: ControlDatabase | None = None) -> None:
+        """``database``: the control database (default: SQLite in ``state_dir``)."""
+        self._db = AccessDatabase(state_dir, database)
         #: One login of a TOTP user at a time, so a code's step is used once.
         self._totp_lock = threading.Lock()
 
@@ -83,8 +92,9 @@ class UserStore:
         check_password(password)
         secret = totp.new_secret() if with_totp else None
         created = now_utc()
-        with self._db.connect() as db:
-            if db.execute("SELECT 1 FROM users WHERE name = ?", (name,)).fetchone():
+        with self._db.transaction() as db:
+            db.lock(f"keyark-user:{name}")
+            if db.execute("SELECT 1 FROM users WHERE name = ?", (name,)):
                 raise UsageError(f"a user named {name!r} exists")
             db.execute(
                 "INSERT INTO users (name, role, hash, totp_secret, created) VALUES (?, ?, ?, ?, ?)",
@@ -95,16 +105,14 @@ class UserStore:
 
     def users(self) -> list[UserInfo]:
         """Every user, by name."""
-        with self._db.connect() as db:
-            rows = db.execute("SELECT * FROM users ORDER BY name").fetchall()
+        with self._db.transaction() as db:
+            rows = db.execute("SELECT * FROM users ORDER BY name")
         return [_info(row) for row in rows]
 
     def remove(self, name: str) -> UserInfo:
         """Remove user ``name`` and end its sessions."""
-        with self._db.connect() as db:
-            row = db.execute("SELECT * FROM users WHERE name = ?", (name,)).fetchone()
-            if row is None:
-                raise UnknownResourceError(f"no user named {name!r}")
+        with self._db.transaction() as db:
+            row = _one(db.execute("SELECT * FROM users WHERE name = ?", (name,)), name)
             db.execute("DELETE FROM users WHERE name = ?", (name,))
             db.execute("DELETE FROM sessions WHERE principal = ?", (f"user:{name}",))
         return _info(row)
@@ -112,34 +120,33 @@ class UserStore:
     def set_password(self, name: str, password: str) -> UserInfo:
         """Give user ``name`` a new password and end its sessions."""
         check_password(password)
-        with self._db.connect() as db:
-            row = db.execute("SELECT * FROM users WHERE name = ?", (name,)).fetchone()
-            if row is None:
-                raise UnknownResourceError(f"no user named {name!r}")
+        with self._db.transaction() as db:
+            row = _one(db.execute("SELECT * FROM users WHERE name = ?", (name,)), name)
             db.execute("UPDATE users SET hash = ? WHERE name = ?", (hash_secret(password), name))
             db.execute("DELETE FROM sessions WHERE principal = ?", (f"user:{name}",))
         return _info(row)
 
     def totp_secret(self, name: str) -> str | None:
         """User ``name``'s TOTP secret (None: none or no such user); for enrolment checks."""
-        with self._db.connect() as db:
-            row = db.execute("SELECT totp_secret FROM users WHERE name = ?", (name,)).fetchone()
-        return None if row is None else row["totp_secret"]
+        with self._db.transaction() as db:
+            rows = db.execute("SELECT totp_secret FROM users WHERE name = ?", (name,))
+        return rows[0]["totp_secret"] if rows else None
 
     def known(self, name: str) -> bool:
         """Whether a local user ``name`` exists."""
-        with self._db.connect() as db:
-            return db.execute("SELECT 1 FROM users WHERE name = ?", (name,)).fetchone() is not None
+        with self._db.transaction() as db:
+            return bool(db.execute("SELECT 1 FROM users WHERE name = ?", (name,)))
 
     def verify(self, name: str, password: str, code: str | None = None) -> Principal:
         """The principal of user ``name`` when ``password`` (and, for a TOTP user, ``code``)
         is right; else AuthenticationError."""
         refused = AuthenticationError("wrong user name, password or one-time code")
-        with self._db.connect() as db:
-            row = db.execute("SELECT * FROM users WHERE name = ?", (name,)).fetchone()
-        if row is None:
+        with self._db.transaction() as db:
+            rows = db.execute("SELECT * FROM users WHERE name = ?", (name,))
+        if not rows:
             verify_unknown(password)
             raise refused
+        row = rows[0]
         if not verify_secret(row["hash"], password):
             raise refused
         if row["totp_secret"] is not None:
@@ -151,9 +158,10 @@ class UserStore:
     ) -> None:
         if not code:
             raise refused
-        with self._totp_lock, self._db.connect() as db:
-            row = db.execute("SELECT totp_last_step FROM users WHERE name = ?", (name,)).fetchone()
-            last = None if row is None else row["totp_last_step"]
+        with self._totp_lock, self._db.transaction() as db:
+            db.lock(f"keyark-totp:{name}")  # one login per code across servers too
+            rows = db.execute("SELECT totp_last_step FROM users WHERE name = ?", (name,))
+            last = rows[0]["totp_last_step"] if rows else None
             step = totp.accepted_step(secret, code, last)
             if step is None:
                 raise refused

@@ -1,9 +1,10 @@
 """``keyark server``: the HTTP server's API tokens (``token create|list|revoke``) and
 dashboard users (``user add|list|remove|passwd``).
 
-The store is ``access.db`` in the state directory ``keyark serve`` uses (the config's
-``scheduler.state_dir``, else ``KEYARK_STATE_DIR`` or the default). A new token and a
-TOTP enrolment URI are printed once; passwords come from ``--password-file``,
+The store is the control database ``keyark serve`` uses: the config's ``server.database``
+(PostgreSQL, shared by several servers) when set, else ``state.db`` in its state directory
+(the config's ``scheduler.state_dir``, else ``KEYARK_STATE_DIR`` or the default). A new
+token and a TOTP enrolment URI are printed once; passwords come from ``--password-file``,
 ``KEYARK_NEW_PASSWORD`` or a prompt, never from the command line.
 """
 

@@ -1,5 +1,9 @@
-"""The fleet registry: enrolled hosts and their run reports (``fleet.db`` in the state
-directory, 0600). One small store, so a shared storage interface can take it over."""
+"""The fleet registry: enrolled hosts and their run reports, in the control database
+(:mod:`keyark.control`): SQLite ``state.db`` in the state directory by default, or the
+PostgreSQL database several servers share, so every server lists the same fleet.
+
+A former ``fleet.db`` of the state directory is imported once (:mod:`keyark.control.legacy`).
+"""
 
 from __future__ import annotations
 
@@ -9,27 +13,49 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from keyark.state.database import state_database, time_text
+from keyark.control.component import FILE_NAME, ComponentTables
+from keyark.control.database import ControlDatabase
+from keyark.control.dialect import time_text
+from keyark.control.legacy import LegacyTable
 
-FILE_NAME = "fleet.db"
+#: Where the registry lived before the control database (imported once).
+LEGACY_FILE_NAME = "fleet.db"
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS fleet_agents (
-    host TEXT PRIMARY KEY,
-    agent TEXT NOT NULL,
-    enrolled TEXT NOT NULL,
-    version TEXT,
-    last_report TEXT,
-    last_success TEXT,
-    revoked TEXT
-);
-CREATE TABLE IF NOT EXISTS fleet_reports (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    host TEXT NOT NULL,
-    received TEXT NOT NULL,
-    document TEXT NOT NULL
-);
-"""
+#: The registry's schema versions (append only).
+MIGRATIONS: tuple[tuple[str, ...], ...] = (
+    (
+        """CREATE TABLE IF NOT EXISTS fleet_agents (
+            host TEXT PRIMARY KEY,
+            agent TEXT NOT NULL,
+            enrolled TEXT NOT NULL,
+            version TEXT,
+            last_report TEXT,
+            last_success TEXT,
+            revoked TEXT
+        )""",
+        """CREATE TABLE IF NOT EXISTS fleet_reports (
+            id {serial},
+            host TEXT NOT NULL,
+            received TEXT NOT NULL,
+            document TEXT NOT NULL
+        )""",
+        "CREATE INDEX IF NOT EXISTS fleet_reports_host ON fleet_reports (host, id)",
+    ),
+)
+
+_LEGACY_TABLES = (
+    LegacyTable(
+        "fleet_agents",
+        ("host", "agent", "enrolled", "version", "last_report", "last_success", "revoked"),
+    ),
+    LegacyTable("fleet_reports", ("host", "received", "document"), keyed=False),
+)
+
+_ENROLLED = (
+    "INSERT INTO fleet_agents (host, agent, enrolled) VALUES (?, ?, ?)"
+    " ON CONFLICT (host) DO UPDATE SET agent = excluded.agent, enrolled = excluded.enrolled,"
+    " version = NULL, last_report = NULL, last_success = NULL, revoked = NULL"
+)
 
 
 @dataclass(frozen=True)
@@ -56,39 +82,45 @@ class FleetAgent:
         }
 
 
-class FleetRegistry:
-    """Enrolled hosts and their reports in one state directory."""
+def _now() -> str:
+    return time_text(datetime.now(UTC))
 
-    def __init__(self, state_dir: Path) -> None:
-        self.path = Path(state_dir) / FILE_NAME
+
+class FleetRegistry:
+    """Enrolled hosts and their reports in one control database."""
+
+    def __init__(self, state_dir: Path, *, database: ControlDatabase | None = None) -> None:
+        """``database``: the control database (default: SQLite ``state.db`` in ``state_dir``)."""
+        self._tables = ComponentTables(
+            state_dir, database, "fleet", MIGRATIONS, (LEGACY_FILE_NAME, _LEGACY_TABLES)
+        )
+        self.database = self._tables.database
 
     def enrolled(self, host: str, agent: str) -> None:
         """Record that ``host`` enrolled as ``agent`` now (a re-enrolment starts afresh)."""
-        with state_database(self.path, _SCHEMA) as db:
-            db.execute(
-                "INSERT OR REPLACE INTO fleet_agents (host, agent, enrolled) VALUES (?, ?, ?)",
-                (host, agent, time_text(datetime.now(UTC))),
-            )
+        with self._tables.transaction() as db:
+            db.execute(_ENROLLED, (host, agent, _now()))
 
     def report(self, host: str, document: dict[str, Any], *, succeeded: bool) -> None:
         """Store a run report of ``host``."""
-        moment = time_text(datetime.now(UTC))
+        moment = _now()
         version = document.get("version")
-        with state_database(self.path, _SCHEMA) as db:
+        version = version if isinstance(version, str) else None
+        with self._tables.transaction() as db:
             db.execute(
                 "INSERT INTO fleet_reports (host, received, document) VALUES (?, ?, ?)",
                 (host, moment, json.dumps(document, sort_keys=True)),
             )
             db.execute(
-                "UPDATE fleet_agents SET last_report = ?, version = coalesce(?, version), "
-                "last_success = CASE WHEN ? THEN ? ELSE last_success END WHERE host = ?",
-                (moment, version if isinstance(version, str) else None, succeeded, moment, host),
+                "UPDATE fleet_agents SET last_report = ?, version = COALESCE(?, version),"
+                " last_success = CASE WHEN ? = 1 THEN ? ELSE last_success END WHERE host = ?",
+                (moment, version, int(succeeded), moment, host),
             )
 
     def agents(self) -> list[FleetAgent]:
         """Every enrolled host, by name."""
-        with state_database(self.path, _SCHEMA) as db:
-            rows = db.execute("SELECT * FROM fleet_agents ORDER BY host").fetchall()
+        with self._tables.transaction() as db:
+            rows = db.execute("SELECT * FROM fleet_agents ORDER BY host")
         return [
             FleetAgent(
                 r["host"], r["agent"], r["enrolled"], r["version"], r["last_report"],
@@ -99,25 +131,22 @@ class FleetRegistry:
 
     def agent_of(self, host: str) -> str | None:
         """The agent name ``host`` enrolled as (None: not enrolled)."""
-        with state_database(self.path, _SCHEMA) as db:
-            row = db.execute("SELECT agent FROM fleet_agents WHERE host = ?", (host,)).fetchone()
-        return None if row is None else str(row["agent"])
+        with self._tables.transaction() as db:
+            rows = db.execute("SELECT agent FROM fleet_agents WHERE host = ?", (host,))
+        return str(rows[0]["agent"]) if rows else None
 
     def revoked(self, host: str) -> None:
         """Record that ``host``'s agent was revoked now."""
-        with state_database(self.path, _SCHEMA) as db:
-            db.execute(
-                "UPDATE fleet_agents SET revoked = ? WHERE host = ?",
-                (time_text(datetime.now(UTC)), host),
-            )
+        with self._tables.transaction() as db:
+            db.execute("UPDATE fleet_agents SET revoked = ? WHERE host = ?", (_now(), host))
 
     def reports(self, host: str) -> list[dict[str, Any]]:
         """The reports of ``host``, oldest first."""
-        with state_database(self.path, _SCHEMA) as db:
+        with self._tables.transaction() as db:
             rows = db.execute(
                 "SELECT document FROM fleet_reports WHERE host = ? ORDER BY id", (host,)
-            ).fetchall()
+            )
         return [json.loads(row["document"]) for row in rows]
 
 
-__all__ = ["FILE_NAME", "FleetAgent", "FleetRegistry"]
+__all__ = ["FILE_NAME", "LEGACY_FILE_NAME", "MIGRATIONS", "FleetAgent", "FleetRegistry"]

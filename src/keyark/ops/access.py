@@ -1,10 +1,12 @@
 """The HTTP server's API tokens and dashboard users: ``server token create|list|revoke``
 and ``server user add|list|remove|passwd``.
 
-The stores live in :mod:`keyark.access` (``access.db`` in the state directory: the
-config's ``scheduler.state_dir``, else the default state directory, as ``keyark serve``
-uses). A new token, and a new user's TOTP enrolment URI, are in the result once and
-never in an event, the audit log or a later listing (``secret_result``).
+The stores live in :mod:`keyark.access`, in the control database (:func:`access_database`:
+the config's ``server.database`` when set, shared by several servers; else ``state.db`` in
+the state directory: the config's ``scheduler.state_dir``, else the default state
+directory, as ``keyark serve`` uses). A new token, and a new user's TOTP enrolment URI,
+are in the result once and never in an event, the audit log or a later listing
+(``secret_result``).
 
 None of them writes to a repository (``mutates=False``); each change is recorded in the
 audit log of every repository of the config given (:func:`_record`).
@@ -15,7 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from keyark.access.permissions import Role as Role
 from keyark.access.tokens import TokenInfo as TokenInfo
@@ -25,6 +27,9 @@ from keyark.context import OperationContext
 from keyark.errors import UsageError
 from keyark.ops.catalogue import operation
 from keyark.ops.repository import secret_option
+
+if TYPE_CHECKING:
+    from keyark.control.database import ControlDatabase
 
 #: The role names, least to most.
 ROLE_NAMES: tuple[str, ...] = tuple(role.value for role in Role)
@@ -40,6 +45,18 @@ def access_state_dir(config: KeyarkConfig | None = None, state_dir: Path | None 
     if config is not None and config.scheduler.state_dir:
         return Path(config.scheduler.state_dir).expanduser()
     return default_state_dir()
+
+
+def access_database(
+    config: KeyarkConfig | None = None, state_dir: Path | None = None
+) -> ControlDatabase:
+    """The control database of the server's users, tokens, sessions and fleet: the config's
+    ``server.database`` (PostgreSQL, several servers) when set, else SQLite ``state.db`` in
+    the state directory (:func:`access_state_dir`)."""
+    from keyark.control.database import open_database
+
+    url = None if config is None else config.server.database
+    return open_database(access_state_dir(config, state_dir), url)
 
 
 def parse_role(text: str) -> Role:
@@ -81,6 +98,10 @@ class _StoreOptions:
         """The state directory in use."""
         return access_state_dir(self.config, self.state_dir)
 
+    def database(self) -> ControlDatabase:
+        """The control database in use (:func:`access_database`)."""
+        return access_database(self.config, self.state_dir)
+
 
 @dataclass(frozen=True)
 class TokenCreateOptions(_StoreOptions):
@@ -114,7 +135,9 @@ def server_token_create(ctx: OperationContext, options: TokenCreateOptions) -> T
     from keyark.access.tokens import TokenStore
 
     role = parse_role(options.role)
-    issued = TokenStore(options.directory()).create(options.name, role, lifetime=options.lifetime)
+    issued = TokenStore(options.directory(), database=options.database()).create(
+        options.name, role, lifetime=options.lifetime
+    )
     _record(options, ctx, "server token create", f"token {options.name} ({role})")
     return TokenIssued(issued.info, issued.token)
 
@@ -141,7 +164,11 @@ def server_token_list(ctx: OperationContext, options: TokenListOptions) -> Token
     """List the server's API tokens: name, role, created, expires, last used."""
     from keyark.access.tokens import TokenStore
 
-    return TokenList(TokenStore(options.directory()).tokens(include_revoked=options.revoked))
+    return TokenList(
+        TokenStore(options.directory(), database=options.database()).tokens(
+            include_revoked=options.revoked
+        )
+    )
 
 
 @dataclass(frozen=True)
@@ -166,7 +193,7 @@ def server_token_revoke(ctx: OperationContext, options: TokenRevokeOptions) -> T
     """Revoke an API token (refused from its next request on)."""
     from keyark.access.tokens import TokenStore
 
-    revoked = TokenStore(options.directory()).revoke(options.name)
+    revoked = TokenStore(options.directory(), database=options.database()).revoke(options.name)
     _record(options, ctx, "server token revoke", f"token {options.name}")
     return TokenRevoked(revoked)
 
@@ -200,7 +227,7 @@ def server_user_add(ctx: OperationContext, options: UserAddOptions) -> UserAdded
     from keyark.access.users import UserStore
 
     role = parse_role(options.role)
-    added = UserStore(options.directory()).add(
+    added = UserStore(options.directory(), database=options.database()).add(
         options.name, role, options.password, with_totp=options.totp
     )
     totp = " with TOTP" if options.totp else ""
@@ -228,7 +255,7 @@ def server_user_list(ctx: OperationContext, options: UserListOptions) -> UserLis
     """List the dashboard users: name, role, TOTP, created."""
     from keyark.access.users import UserStore
 
-    return UserList(UserStore(options.directory()).users())
+    return UserList(UserStore(options.directory(), database=options.database()).users())
 
 
 @dataclass(frozen=True)
@@ -254,7 +281,7 @@ def server_user_remove(ctx: OperationContext, options: UserRemoveOptions) -> Use
     """Remove a dashboard user and end its sessions."""
     from keyark.access.users import UserStore
 
-    removed = UserStore(options.directory()).remove(options.name)
+    removed = UserStore(options.directory(), database=options.database()).remove(options.name)
     _record(options, ctx, "server user remove", f"user {options.name}")
     return UserChanged(removed, "removed")
 
@@ -272,6 +299,8 @@ def server_user_passwd(ctx: OperationContext, options: UserPasswdOptions) -> Use
     """Give a dashboard user a new password and end its sessions."""
     from keyark.access.users import UserStore
 
-    changed = UserStore(options.directory()).set_password(options.name, options.password)
+    changed = UserStore(options.directory(), database=options.database()).set_password(
+        options.name, options.password
+    )
     _record(options, ctx, "server user passwd", f"user {options.name}")
     return UserChanged(changed, "password")

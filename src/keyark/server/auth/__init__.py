@@ -25,9 +25,11 @@ def make_authenticator(
     ldap: LdapSettings | None = None,
     config: KeyarkConfig | None = None,
 ) -> ServerAuthenticator:
-    """The server's authenticator over the token and user store in ``state_dir``, with the
+    """The server's authenticator over the token and user store (``config``'s
+    ``server.database`` when set, else ``state_dir``'s SQLite), with the
     limits, lockout and LDAP directory of ``config``'s ``server:`` section (``ldap`` given
     here wins); a lockout is recorded in the audit log of ``config``'s repositories."""
+    from keyark import ops
     from keyark.server.auth.authenticator import ServerAuthenticator
     from keyark.server.auth.settings import access_policy, ldap_settings, lockout_recorder
 
@@ -38,6 +40,7 @@ def make_authenticator(
         policy=access_policy(section),
         ldap=ldap if ldap is not None else ldap_settings(section),
         on_lockout=lockout_recorder(config),
+        database=ops.access_database(config, state_dir),
     )
 
 

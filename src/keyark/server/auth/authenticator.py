@@ -38,6 +38,8 @@ if TYPE_CHECKING:
     from starlette.requests import Request
     from starlette.responses import Response
 
+    from keyark.access.store import ControlDatabase
+
 log = logging.getLogger(__name__)
 
 SESSION_COOKIE = "keyark_session"
@@ -87,13 +89,15 @@ class ServerAuthenticator:
         policy: AccessPolicy | None = None,
         ldap: LdapSettings | None = None,
         on_lockout: LockoutListener | None = None,
+        database: ControlDatabase | None = None,
     ) -> None:
+        """``database``: the control database (default: SQLite in ``state_dir``)."""
         self.policy = policy or AccessPolicy()
         self.tls = tls
-        self.tokens = TokenStore(state_dir)
-        self.users = UserStore(state_dir)
-        self.sessions = SessionStore(state_dir, self.policy.session_lifetime)
-        self.lockout = Lockout(state_dir, self.policy.lockout)
+        self.tokens = TokenStore(state_dir, database=database)
+        self.users = UserStore(state_dir, database=database)
+        self.sessions = SessionStore(state_dir, self.policy.session_lifetime, database=database)
+        self.lockout = Lockout(state_dir, self.policy.lockout, database=database)
         self.directory = None if ldap is None else LdapDirectory(ldap)
         self._requests = RateLimiter(self.policy.requests_per_minute)
         self._logins = RateLimiter(self.policy.logins_per_minute)

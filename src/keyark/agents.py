@@ -96,11 +96,38 @@ def add_agent(
 ) -> AgentInfo:
     """Register agent ``name`` for ``hosts`` (default: the name) and write its credential
     (0600) to ``out``. Agent names are never re-used, even after revocation."""
+    if out.exists():
+        raise UsageError(f"{out} already exists; choose another output path")
+    info, _ = _register_agent(repo, name, hosts, rsa, ctx, out)
+    return info
+
+
+def add_agent_credential(
+    repo: Repository,
+    name: str,
+    *,
+    hosts: Sequence[str] = (),
+    rsa: bool = False,
+    ctx: OperationContext | None = None,
+) -> tuple[AgentInfo, bytes]:
+    """Register agent ``name`` as :func:`add_agent` does, but return its credential (the
+    file's content) instead of writing it anywhere: for a caller that hands it on."""
+    return _register_agent(repo, name, hosts, rsa, ctx, None)
+
+
+def _register_agent(
+    repo: Repository,
+    name: str,
+    hosts: Sequence[str],
+    rsa: bool,
+    ctx: OperationContext | None,
+    out: Path | None,
+) -> tuple[AgentInfo, bytes]:
+    """Register the agent under the lock; its credential is written to ``out`` (if any)
+    before the keyring is saved (and removed if saving fails) and returned."""
     _require_full_key(repo)
     check_agent_name(name)
     allowed = check_hosts(list(hosts) or [name])
-    if out.exists():
-        raise UsageError(f"{out} already exists; choose another output path")
     ctx = ctx or OperationContext()
     with repo.lock("agent add", exclusive=True, retry=ctx.lock_wait):
         keyring = _fresh_keyring(repo)
@@ -125,13 +152,15 @@ def add_agent(
             config_public=keyring.config_public_key,
             hosts=allowed,
         )
-        credential.write(out)
+        if out is not None:
+            credential.write(out)
         try:
             repo.keys.save_keyring()
         except BaseException:
-            out.unlink(missing_ok=True)
+            if out is not None:
+                out.unlink(missing_ok=True)
             raise
-    return _info(name, agents_of(keyring)[name])
+    return _info(name, agents_of(keyring)[name]), credential.to_bytes()
 
 
 def list_agents(repo: Repository) -> list[AgentInfo]:

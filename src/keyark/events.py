@@ -93,6 +93,11 @@ class Code(StrEnum):
     IMPORT_UNCHECKED = "import.unchecked"
     #: An enrolled agent could not reach its server (config not pulled, run not reported).
     FLEET_UNREACHABLE = "fleet.unreachable"
+    #: An enrolled agent's server refused its report or config pull (bad report, revoked
+    #: token, another certificate); the run itself is not affected.
+    FLEET_REFUSED = "fleet.refused"
+    #: An enrolled agent's outbox of unsent reports was full: its oldest were dropped.
+    FLEET_OUTBOX_FULL = "fleet.outbox_full"
 
 
 @dataclass(frozen=True, kw_only=True)

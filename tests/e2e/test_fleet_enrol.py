@@ -6,70 +6,23 @@ and the central ``backup_age`` alert of a silent agent."""
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import json
 import os
 import stat
 import subprocess
-import threading
 import time
 from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 import yaml
-from cryptography import x509
-from cryptography.hazmat.primitives import serialization
-from tests.conformance.certs import certificate_pem
 from tests.conftest import PASSWORD, keyark_binary
-from tests.server_fixtures import free_socket, server_config, settings_for
-
-from keyark.server.app import create_app
-from keyark.server.settings import ServerSettings
-
-
-def self_signed(directory: Path, name: str) -> tuple[Path, Path, str]:
-    """A self-signed certificate for 127.0.0.1: (cert file, key file, SHA-256 of its DER)."""
-    cert, key = certificate_pem()
-    cert_file, key_file = directory / f"{name}.crt", directory / f"{name}.key"
-    cert_file.write_bytes(cert)
-    key_file.write_bytes(key)
-    key_file.chmod(0o600)
-    der = x509.load_pem_x509_certificate(cert).public_bytes(serialization.Encoding.DER)
-    return cert_file, key_file, hashlib.sha256(der).hexdigest()
-
-
-@contextmanager
-def tls_server(settings: ServerSettings) -> Iterator[str]:
-    """Serve ``create_app(settings)`` (the real token store) over TLS; yields the URL."""
-    app = create_app(settings)
-    sock = free_socket()
-    port = sock.getsockname()[1]
-    config = uvicorn.Config(
-        app,
-        log_level="warning",
-        ssl_certfile=str(settings.tls_cert),
-        ssl_keyfile=str(settings.tls_key),
-    )
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "the server did not start"
-        time.sleep(0.02)
-    try:
-        yield f"https://127.0.0.1:{port}"
-    finally:
-        app.state.keyark.tasks.cancel_all()
-        server.should_exit = True
-        thread.join(30)
-        sock.close()
+from tests.e2e.fleet_tls import self_signed, tls_server
+from tests.server_fixtures import server_config, settings_for
 
 
 @dataclass
@@ -178,8 +131,10 @@ def test_enrolment_gives_a_write_only_credential_and_the_hosts_jobs(fleet: Fleet
     assert listed.returncode == 0, listed.stderr
     assert [a["hosts"] for a in json.loads(listed.stdout) if a["name"] == "web-01"] == [["web-01"]]
     assert "web-01" in fleet.agents()
-    pending = fleet.root / "state" / "fleet-pending"  # the credential passed through here
-    assert _mode(pending) == 0o700 and not list(pending.iterdir())
+    # the credential passed through no file of the server (it is held in memory only)
+    assert not (fleet.root / "state" / "fleet-pending").exists()
+    state_files = [p for p in (fleet.root / "state").rglob("*") if p.is_file()]
+    assert not [p for p in state_files if credential["signing_key"].encode() in p.read_bytes()]
 
 
 def test_an_enrolment_token_works_once(fleet: Fleet) -> None:

@@ -136,6 +136,7 @@ OPERATION_PERMISSIONS: dict[str, Permission] = {
     "server agent enroll-token": Permission.ADMIN,
     "server agents": Permission.METADATA,
     "server agent revoke": Permission.ADMIN,
+    "server agent register": Permission.ADMIN,
 }
 
 

@@ -108,16 +108,9 @@ def report_document(record: RunRecord) -> dict[str, Any]:
     }
 
 
-def send_report(state: AgentState, record: RunRecord) -> None:
-    """Report a finished run; UsageError when the server refuses it."""
-    answer = state.call("POST", REPORT_PATH, report_document(record))
-    if answer.status != 200:
-        raise UsageError(f"the server refused the report: {pinned.problem_text(answer)}")
-
-
-def unreachable(ctx: OperationContext, what: str, error: Exception) -> None:
+def unreachable(ctx: OperationContext, what: str, error: object) -> None:
     """Warn that the server could not be reached for ``what``."""
     ctx.events.warn(Code.FLEET_UNREACHABLE, f"{what}: {error}", subject="server")
 
 
-__all__ = ["AgentState", "pull_config", "report_document", "send_report", "unreachable"]
+__all__ = ["AgentState", "pull_config", "report_document", "unreachable"]

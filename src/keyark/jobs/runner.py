@@ -73,6 +73,10 @@ def run_task(
     dry_run: bool = False,
 ) -> RunRecord:
     """Run ``task`` and record it in ``store`` (a dry run records nothing)."""
+    if not dry_run and task not in MAINTENANCE_KINDS:  # an enrolled agent's config: pull it
+        from keyark.fleet.agent_runs import before_run
+
+        config = before_run(ctx, config, task)
     kind = task_kind(config, task)
     record = RunRecord(job=task, kind=kind, trigger=trigger, scheduled=scheduled)
     recorder = RunRecorder(record, None if dry_run else store)
@@ -98,4 +102,9 @@ def run_task(
         recorder.fail(f"internal error: {type(error).__name__}: {error}", "internal")
         recorder.finish()
         raise
-    return recorder.finish()
+    finished = recorder.finish()
+    if kind == "backup" and not dry_run:  # an enrolled agent's run reports to its server
+        from keyark.fleet.agent_runs import after_run
+
+        after_run(ctx, config, finished)
+    return finished

@@ -61,6 +61,7 @@ if TYPE_CHECKING:  # every name for type checkers; at run time each is imported 
     from keyark.ops.rewrite import *  # noqa: F403
     from keyark.ops.rollback import *  # noqa: F403
     from keyark.ops.rotation import *  # noqa: F403
+    from keyark.ops.server_tasks import *  # noqa: F403
     from keyark.ops.snapshots import *  # noqa: F403
     from keyark.ops.stats import *  # noqa: F403
     from keyark.ops.tag import *  # noqa: F403
@@ -92,6 +93,7 @@ OPERATIONS: dict[str, tuple[str, ...]] = {
         "UserListOptions",
         "UserPasswdOptions",
         "UserRemoveOptions",
+        "access_database",
         "access_state_dir",
         "parse_role",
         "server_token_create",
@@ -229,6 +231,8 @@ OPERATIONS: dict[str, tuple[str, ...]] = {
     ),
     "fleet": (
         "AgentEnrollOptions",
+        "AgentRegisterOptions",
+        "AgentRegistered",
         "AgentSync",
         "AgentSyncOptions",
         "Enrolled",
@@ -247,8 +251,11 @@ OPERATIONS: dict[str, tuple[str, ...]] = {
         "agent_sync",
         "assigned_config",
         "config_etag",
+        "enrolment_store",
+        "fleet_registry",
         "record_report",
         "server_agent_enroll_token",
+        "server_agent_register",
         "server_agent_revoke",
         "server_agents",
     ),
@@ -418,6 +425,7 @@ OPERATIONS: dict[str, tuple[str, ...]] = {
         "key_rotate",
         "key_status",
     ),
+    "server_tasks": ("TaskRecords", "TaskRow", "instance_name", "task_records"),
     "snapshots": (
         "TRUSTED",
         "Snapshot",

@@ -25,9 +25,22 @@ from keyark.fleet.registry import FleetAgent as FleetAgent
 from keyark.fleet.registry import FleetRegistry as FleetRegistry
 from keyark.fleet.reports import RunReport as RunReport
 from keyark.fleet.reports import record_report as record_report
-from keyark.ops.access import access_state_dir
+from keyark.ops.access import access_database, access_state_dir
 from keyark.ops.catalogue import operation
 from keyark.ops.jobs import JobRun
+
+
+def enrolment_store(config: KeyarkConfig | None, state_dir: Path | None) -> EnrolmentStore:
+    """The enrolment and report tokens on the control database (:func:`access_database`:
+    the config's ``server.database`` when set, else the state directory's SQLite)."""
+    directory = access_state_dir(config, state_dir)
+    return EnrolmentStore(directory, database=access_database(config, state_dir))
+
+
+def fleet_registry(config: KeyarkConfig | None, state_dir: Path | None) -> FleetRegistry:
+    """The fleet registry on the control database (as :func:`enrolment_store`)."""
+    directory = access_state_dir(config, state_dir)
+    return FleetRegistry(directory, database=access_database(config, state_dir))
 
 
 @dataclass(frozen=True)
@@ -64,9 +77,51 @@ def server_agent_enroll_token(
     ctx: OperationContext, options: EnrollTokenOptions
 ) -> EnrollTokenIssued:
     """Issue a one-time token that enrols one host as a write-only agent."""
-    directory = access_state_dir(options.config, options.state_dir)
-    issued = EnrolmentStore(directory).create(options.host, options.lifetime)
+    issued = enrolment_store(options.config, options.state_dir).create(
+        options.host, options.lifetime
+    )
     return EnrollTokenIssued(issued.info, issued.token)
+
+
+@dataclass(frozen=True)
+class AgentRegisterOptions:
+    """The agent to register for an enrolling host: its name and the hosts it may claim."""
+
+    name: str
+    hosts: list[str] = field(default_factory=list)
+
+
+@dataclass
+class AgentRegistered:
+    """A registered agent and its credential (the credential file's content: only the
+    caller receives it, never the event stream or the audit log)."""
+
+    info: AgentInfo
+    credential: bytes = field(repr=False)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"message_type": "agent_registered", **self.info.to_dict()}
+
+
+@operation(
+    "server agent register",
+    options=AgentRegisterOptions,
+    result=AgentRegistered,
+    mutates=True,
+    reads_secrets=True,
+    secret_result=True,
+)
+def server_agent_register(ctx: OperationContext, options: AgentRegisterOptions) -> AgentRegistered:
+    """Register a write-only agent for an enrolling host; its credential is returned to
+    the caller, never written to a file."""
+    from keyark import agents
+    from keyark.ops.session import opened
+
+    with opened(ctx) as repo:
+        info, credential = agents.add_agent_credential(
+            repo, options.name, hosts=options.hosts, ctx=ctx
+        )
+    return AgentRegistered(info, credential)
 
 
 @dataclass(frozen=True)
@@ -120,8 +175,7 @@ class FleetList:
 @operation("server agents", options=FleetListOptions, result=FleetList, mutates=False)
 def server_agents(ctx: OperationContext, options: FleetListOptions) -> FleetList:
     """List the enrolled hosts: agent, enrolment, last report, last success, version."""
-    directory = access_state_dir(options.config, options.state_dir)
-    return FleetList(FleetRegistry(directory).agents())
+    return FleetList(fleet_registry(options.config, options.state_dir).agents())
 
 
 @dataclass(frozen=True)
@@ -156,14 +210,17 @@ class AgentSync:
 
 
 def agent_sync(ctx: OperationContext, options: AgentSyncOptions) -> AgentSync:
-    """Pull the assigned config (ETag), run the jobs, report each run to the server.
+    """Pull the assigned config (ETag), run the jobs; each run reports to the server (the
+    job runner does, as for every run of an enrolled agent's job).
 
     A server that cannot be reached is a warning (the jobs run with the config at hand,
-    the runs are not reported); a server presenting another certificate than the pinned
-    one stops the round before anything is sent."""
+    their reports stay queued for the next run); a server presenting another certificate
+    than the pinned one, or refusing the report token, stops the round before anything
+    runs."""
     from keyark.config.loading import load_config_file
     from keyark.fleet import sync
     from keyark.fleet.enrolled import CONFIG
+    from keyark.fleet.outbox import Outbox, report_key
     from keyark.ops.jobs import RunOptions, run
 
     directory = agent_directory(options.directory)
@@ -175,15 +232,11 @@ def agent_sync(ctx: OperationContext, options: AgentSyncOptions) -> AgentSync:
         sync.unreachable(ctx, "the assigned config was not pulled", error)
     config = load_config_file(directory / CONFIG)
     names = options.jobs or list(config.jobs)
-    runs, reported = [], 0
-    for name in names:
-        job_run = run(ctx, RunOptions(config, name, state_dir=directory / "state"))
-        runs.append(job_run)
-        try:
-            sync.send_report(state, job_run.record)
-            reported += 1
-        except OSError as error:
-            sync.unreachable(ctx, f"the run of {name} was not reported", error)
+    runs = [run(ctx, RunOptions(config, name, state_dir=directory / "state")) for name in names]
+    queued = {report_key(document) for document in Outbox(directory).documents()}
+    reported = sum(
+        report_key(sync.report_document(job_run.record)) not in queued for job_run in runs
+    )
     return AgentSync(changed, runs, reported)
 
 
@@ -205,13 +258,12 @@ def server_agent_revoke(ctx: OperationContext, options: FleetRevokeOptions) -> A
     from keyark.errors import Hint, UsageError
     from keyark.ops.session import opened
 
-    directory = access_state_dir(options.config, options.state_dir)
-    registry = FleetRegistry(directory)
+    registry = fleet_registry(options.config, options.state_dir)
     name = registry.agent_of(options.host)
     if name is None:
         raise UsageError(f"no enrolled host named {options.host!r}", hint=Hint.AGENT_LIST)
     with opened(ctx) as repo:
         info = agents.revoke_agent(repo, name, ctx=ctx)
-    EnrolmentStore(directory).revoke_reports(options.host)
+    enrolment_store(options.config, options.state_dir).revoke_reports(options.host)
     registry.revoked(options.host)
     return info

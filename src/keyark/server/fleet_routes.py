@@ -2,8 +2,10 @@
 
 - ``POST /api/v1/agents/enroll``: no bearer token; the one-time enrolment token in the
   body. The server redeems it, registers a write-only agent for the token's host on the
-  config's first repository (the ``agent add`` operation, audited as principal
-  ``enrolment:<host>``) and answers the credential, the assigned config and a report token.
+  config's first repository (the ``server agent register`` operation, audited as principal
+  ``enrolment:<host>``; the credential is held in memory only) and answers the credential,
+  the assigned config and a report token. Each client address may try
+  ``ENROL_ATTEMPTS_PER_MINUTE`` enrolments a minute (429 with ``Retry-After`` beyond).
 - ``POST /api/v1/agents/report`` and ``GET /api/v1/agents/config`` (ETag,
   ``If-None-Match``): the agent's report token as ``Authorization: Bearer``.
 - ``GET /api/v1/agents/fleet``: every enrolled host (metadata permission).
@@ -11,7 +13,7 @@
 
 from __future__ import annotations
 
-import secrets
+import threading
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Depends
@@ -20,9 +22,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from keyark import ops
-from keyark.access.enrolment import EnrolmentStore
 from keyark.access.permissions import Permission, Principal, Role
-from keyark.cache_dir import private_directory
+from keyark.access.ratelimit import RateLimiter
 from keyark.errors import AuthenticationError
 from keyark.server.dependencies import require, state_of
 from keyark.server.router import ERRORS
@@ -30,6 +31,9 @@ from keyark.server.routes import PREFIX
 from keyark.server.state import ServerState
 
 router = APIRouter(prefix=PREFIX, tags=["agents"], responses=ERRORS)
+#: Enrolment attempts a minute per client address (a token is guessed nowhere faster).
+ENROL_ATTEMPTS_PER_MINUTE = 10
+_LIMITER_LOCK = threading.Lock()
 
 
 class EnrollRequest(BaseModel):
@@ -52,28 +56,37 @@ def _free_agent_name(state: ServerState, principal: Principal, host: str) -> str
 
 
 def _new_credential(state: ServerState, principal: Principal, host: str) -> tuple[str, str]:
-    """Register an agent for ``host``; its name and credential file content (the file
-    lives in a private directory of the state directory for the moment it takes)."""
+    """Register an agent for ``host``: its name and credential (held in memory only)."""
     name = _free_agent_name(state, principal, host)
-    pending = private_directory(state.settings.state_dir / "fleet-pending")
-    out = pending / f"{secrets.token_hex(8)}.json"
-    try:
-        state.run(principal, "agent add", ops.AgentAddOptions(name, str(out), [host]))
-        return name, out.read_text(encoding="utf-8")
-    finally:
-        out.unlink(missing_ok=True)
+    options = ops.AgentRegisterOptions(name, [host])
+    registered = state.run(principal, "server agent register", options)
+    assert isinstance(registered, ops.AgentRegistered)
+    return name, registered.credential.decode("utf-8")
 
 
 def _assignment(state: ServerState, host: str) -> dict[str, Any]:
     return ops.assigned_config(state.config, state.settings.config_path, host)
 
 
+def enrol_limiter(request: Request) -> RateLimiter:
+    """This server's limit of enrolment attempts (one per application, made on first use)."""
+    with _LIMITER_LOCK:
+        limiter = getattr(request.app.state, "keyark_enrol_limiter", None)
+        if not isinstance(limiter, RateLimiter):
+            limiter = RateLimiter(ENROL_ATTEMPTS_PER_MINUTE)
+            request.app.state.keyark_enrol_limiter = limiter
+    return limiter
+
+
 @router.post("/agents/enroll", name="post_agents_enroll", summary="Enrol a host as an agent.")
 def enroll(request: Request, body: Annotated[EnrollRequest, Body()]) -> JSONResponse:
     """Redeem a one-time enrolment token: a write-only credential, the assigned config and
-    a report token for the token's host."""
+    a report token for the token's host. At most ``ENROL_ATTEMPTS_PER_MINUTE`` attempts a
+    minute per client address (429 with ``Retry-After`` beyond)."""
+    address = request.client.host if request.client is not None else "unknown"
+    enrol_limiter(request).check(f"enrol-address:{address}", "enrolment attempts")
     state = state_of(request)
-    store = EnrolmentStore(state.settings.state_dir)
+    store = ops.enrolment_store(state.config, state.settings.state_dir)
     host = store.redeem(body.token)
     principal = Principal(f"enrolment:{host}", Role.ADMIN)
     try:
@@ -82,7 +95,7 @@ def enroll(request: Request, body: Annotated[EnrollRequest, Body()]) -> JSONResp
     except BaseException:
         store.release(body.token)  # nothing was registered: the token stays usable
         raise
-    ops.FleetRegistry(state.settings.state_dir).enrolled(host, name)
+    ops.fleet_registry(state.config, state.settings.state_dir).enrolled(host, name)
     report_token = store.issue_report_token(host)
     return JSONResponse(
         {
@@ -102,7 +115,9 @@ def reporting_host(request: Request) -> str:
     scheme, _, token = request.headers.get("authorization", "").partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise AuthenticationError("this request needs the agent's report token")
-    return EnrolmentStore(state_of(request).settings.state_dir).report_host(token.strip())
+    state = state_of(request)
+    store = ops.enrolment_store(state.config, state.settings.state_dir)
+    return store.report_host(token.strip())
 
 
 @router.post("/agents/report", name="post_agents_report", summary="Report an agent's run.")
@@ -113,7 +128,7 @@ def report(
 ) -> JSONResponse:
     """Store a run report of the agent's host (fleet registry and run history)."""
     state = state_of(request)
-    registry = ops.FleetRegistry(state.settings.state_dir)
+    registry = ops.fleet_registry(state.config, state.settings.state_dir)
     ops.record_report(state.config, registry, state.runs, host, ops.RunReport.from_dict(body))
     return JSONResponse({"host": host, "stored": True})
 
@@ -138,8 +153,9 @@ def fleet(
     request: Request, principal: Annotated[Principal, Depends(require(Permission.METADATA))]
 ) -> JSONResponse:
     """Every enrolled host: agent, enrolment, last report, last success, version."""
-    agents = ops.FleetRegistry(state_of(request).settings.state_dir).agents()
+    state = state_of(request)
+    agents = ops.fleet_registry(state.config, state.settings.state_dir).agents()
     return JSONResponse({"agents": [agent.to_dict() for agent in agents]})
 
 
-__all__ = ["EnrollRequest", "router"]
+__all__ = ["ENROL_ATTEMPTS_PER_MINUTE", "EnrollRequest", "enrol_limiter", "router"]

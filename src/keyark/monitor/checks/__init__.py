@@ -10,7 +10,7 @@ from keyark.monitor.environment import CheckFamily
 
 #: Check name -> "module:function" of the family that computes it.
 _PLACES: dict[str, str] = {
-    "backup_age": "keyark.monitor.checks.jobs:backup_age",
+    "backup_age": "keyark.monitor.checks.fleet:backup_age",
     "last_run": "keyark.monitor.checks.jobs:last_run",
     "key_age": "keyark.monitor.checks.keys:key_age",
     "disk": "keyark.monitor.checks.disk:disk",

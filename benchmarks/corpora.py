@@ -12,6 +12,14 @@ generation parameters (recorded in ``<name>.json`` next to it) are unchanged:
   ``site-packages``/``dist-packages``.
 * ``big``: ``text.log`` (log-like lines: compressible, not trivially repetitive) and
   ``random.bin`` (seeded PRNG bytes: incompressible), ``--big-size-mib`` each.
+* ``source``: a real source tree of at least 30,000 files and 500 MB (three Python
+  installations; see source_tree.py).
+* ``many``: 200,000 small files in 20,000 directories (``generate_many``).
+* ``million``: 1,000,000 small files (``generate_many``), for the memory model.
+
+``many`` and ``million`` live in ``<work>/corpora/compare-<name>-<files>/``, so a
+``--quick`` run (fewer files) does not replace the full-size tree, and the trees of
+restore_many.py/backup_many.py (another seed, ``many-<files>``) are left alone.
 """
 
 from __future__ import annotations
@@ -27,7 +35,11 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-CORPORA = ("small", "stdlib", "big")
+from source_tree import copy_source_tree, fingerprint, source_dirs
+
+CORPORA = ("small", "stdlib", "big", "source", "many", "million")
+#: Files of the generated ``many``/``million`` corpora at full size.
+DEFAULT_FILES = {"many": 200_000, "million": 1_000_000}
 SEED = 20240601
 MIB = 1 << 20
 
@@ -46,12 +58,25 @@ class Corpus:
 
 
 def ensure_corpus(
-    name: str, work: Path, *, big_size_mib: int, log: Callable[[str], None]
+    name: str,
+    work: Path,
+    *,
+    big_size_mib: int,
+    log: Callable[[str], None],
+    files: int | None = None,
 ) -> Corpus:
-    """Generate corpus NAME under WORK unless an identical one is already there."""
-    root = work / "corpora" / name
-    stamp = work / "corpora" / f"{name}.json"
-    params = _params(name, big_size_mib)
+    """Generate corpus NAME under WORK unless an identical one is already there.
+
+    FILES sets the size of the generated ``many``/``million`` corpora (default: full).
+    """
+    if name in DEFAULT_FILES:
+        files = files or DEFAULT_FILES[name]
+        directory = f"compare-{name}-{files}"
+    else:
+        directory = name
+    root = work / "corpora" / directory
+    stamp = work / "corpora" / f"{directory}.json"
+    params = _params(name, big_size_mib, files)
     if stamp.exists() and root.is_dir():
         recorded = json.loads(stamp.read_text())
         if recorded.get("params") == params:
@@ -64,9 +89,13 @@ def ensure_corpus(
     if name == "small":
         _generate_small(root, random.Random(SEED))
     elif name == "stdlib":
-        _copy_stdlib(root, Path(params["source"]))
+        _copy_stdlib(root, Path(str(params["source"])))
     elif name == "big":
         _generate_big(root, random.Random(SEED + 1), big_size_mib * MIB)
+    elif name == "source":
+        copy_source_tree(root, source_dirs())
+    elif name in DEFAULT_FILES:
+        generate_many(root, files or DEFAULT_FILES[name], SEED)
     else:
         raise ValueError(f"unknown corpus {name!r}")
     manifest = tree_manifest(root)
@@ -74,12 +103,18 @@ def ensure_corpus(
     return _corpus(name, root, manifest)
 
 
-def _params(name: str, big_size_mib: int) -> dict[str, object]:
+def _params(name: str, big_size_mib: int, files: int | None) -> dict[str, object]:
     params: dict[str, object] = {"name": name, "seed": SEED, "version": 1}
     if name == "stdlib":
         params["source"] = sysconfig.get_paths()["stdlib"]
     if name == "big":
         params["size_mib"] = big_size_mib
+    if name == "source":
+        dirs = source_dirs()
+        params["sources"] = {k: str(v) for k, v in dirs.items()}
+        params["fingerprint"] = fingerprint(dirs)
+    if name in DEFAULT_FILES:
+        params["files"] = files
     return params
 
 
@@ -290,3 +325,29 @@ def _generate_big(root: Path, rng: random.Random, size: int) -> None:
             n = min(remaining, 4 * MIB)
             out.write(rng.randbytes(n))
             remaining -= n
+
+
+# ----------------------------------------------------------------------------- many
+def generate_many(root: Path, files: int, seed: int) -> None:
+    """FILES small files (64 B - 8 KiB, ~2 KiB on average) in FILES/10 directories.
+
+    Leaf directories ``gNNNN/dNNNNNN`` (100 per group) hold 10 files each; contents are
+    unique (no deduplication), half text-like (compressible), half random bytes.
+    Deterministic for a given ``(files, seed)``; ROOT must not exist yet.
+    """
+    rng = random.Random(seed)
+    words = [_b64(rng, rng.randrange(3, 9)).rstrip("=") for _ in range(512)]
+    dirs = max(1, files // 10)
+    root.mkdir(parents=True)
+    for d in range(dirs):
+        directory = root / f"g{d // 100:04d}" / f"d{d:06d}"
+        directory.mkdir(parents=True)
+        count = files - 10 * (dirs - 1) if d == dirs - 1 else 10
+        for n in range(count):
+            size = min(8192, max(64, int(rng.expovariate(1 / 2048))))
+            if n % 2:
+                data = rng.randbytes(size)
+            else:
+                text = " ".join(rng.choices(words, k=size // 5 + 1))
+                data = f"{d}.{n} {text}".encode()[:size]
+            (directory / f"f{n:02d}.{'bin' if n % 2 else 'txt'}").write_bytes(data)

@@ -110,6 +110,40 @@ class Tool:
             return [*self.argv0, "check", "--read-data"], None
         return [*self.argv0, "check", "--verify-data", str(self.repo)], None
 
+    def snapshots(self) -> tuple[list[str], Path | None]:
+        if self.name in ("keyark", "restic"):
+            return [*self.argv0, "snapshots"], None
+        return [*self.argv0, *self._borg_repo(), "list", *self._borg_repo_arg()], None
+
+    def ls(self, number: int) -> tuple[list[str], Path | None]:
+        """Every entry of the latest snapshot (restic and borg list recursively too)."""
+        if self.name in ("keyark", "restic"):
+            return [*self.argv0, "ls", "latest"], None
+        return [*self.argv0, *self._borg_repo(), "list", self._borg_archive(number)], None
+
+    def find(self, name: str, number: int) -> tuple[list[str], Path | None]:
+        """Entries called NAME; borg has no find: ``list`` of the latest archive with a
+        pattern (one archive, where keyark and restic search every snapshot)."""
+        if self.name in ("keyark", "restic"):
+            return [*self.argv0, "find", name], None
+        archive = self._borg_archive(number)
+        return [*self.argv0, *self._borg_repo(), "list", archive, f"sh:**/{name}"], None
+
+    def version_command(self) -> tuple[list[str], Path | None]:
+        """Start-up: the cheapest command each tool has."""
+        if self.name in ("keyark", "restic"):
+            return [*self.argv0, "version"], None
+        return [*self.argv0, "--version"], None
+
+    def _borg_repo(self) -> list[str]:
+        return ["-r", str(self.repo)] if self.borg_major >= 2 else []
+
+    def _borg_repo_arg(self) -> list[str]:
+        return [] if self.borg_major >= 2 else [str(self.repo)]
+
+    def _borg_archive(self, number: int) -> str:
+        return f"b{number}" if self.borg_major >= 2 else f"{self.repo}::b{number}"
+
     def _borg_has(self, verb: str) -> bool:
         result = subprocess.run(
             [*self.argv0, "help", verb], capture_output=True, env=self.env, check=False

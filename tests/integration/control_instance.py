@@ -3,8 +3,10 @@
 ``python -m tests.integration.control_instance CONFIG STATE_DIR URL LEASE_SECONDS`` serves
 CONFIG's scheduled tasks with the run history and task claims in the database at URL (the
 real :class:`~keyark.daemon.scheduler.Scheduler`, the real runner, a real repository),
-until SIGTERM. Its log goes to stderr. Stand-in for ``keyark daemon`` until the daemon's
-run history follows ``server.database``.
+until SIGTERM. Its log goes to stderr. A lease of a few seconds (``keyark serve`` uses the
+30 s default) keeps the scheduler-level takeover test short; the installed
+``keyark serve --with-daemon`` does the same through ``server.database``
+(tests/e2e/test_ha_serve.py).
 """
 
 from __future__ import annotations

@@ -20,9 +20,6 @@ import yaml
 from psycopg.rows import dict_row
 from tests.conftest import CLI, PASSWORD
 from tests.e2e.maint_cli import init_small, write_random
-from tests.postgres_fixtures import postgres_server, postgres_url
-
-__all__ = ["postgres_server", "postgres_url"]
 
 LEASE = 3.0
 ROOT = Path(__file__).resolve().parents[2]

@@ -212,7 +212,8 @@ def _deliveries(config: KeyarkConfig | None, state_dir: Path | None, evidence: E
     store_module = importlib.import_module("keyark.monitor.alert_store")
     dispatch = importlib.import_module("keyark.notify.dispatch")
     directory = _store(config, state_dir).directory
-    store = store_module.AlertStore(directory)
+    kind = store_module.AlertStore
+    store = kind.of(config, directory) if config is not None else kind(directory)
     failures = dispatch.failed_deliveries(store)
     evidence.delivery_failures = {str(k): int(v) for k, v in dict(failures).items()}
 

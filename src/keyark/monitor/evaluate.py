@@ -42,15 +42,13 @@ def run_checks(env: CheckEnvironment, names: list[str] | None = None) -> list[Ch
 
 
 def transitions(results: list[CheckResult], store: AlertStore, now: datetime) -> list[Alert]:
-    """Alerts for the results whose level changed since the last round (stored, with ids)."""
+    """Alerts for the results whose level changed since the last round (stored, with ids);
+    a change another server sharing the store saw first raises nothing here."""
     alerts: list[Alert] = []
-    states = store.check_states()
     for result in results:
-        key = result.key
-        before = states.get(key)
-        previous = before.level if before is not None else Level.OK
-        alert = _transition(result, previous, now)
-        store.set_check_state(key, result.level, now, result.message)
+        # the change and its check are one step: of servers sharing the store, one raises it
+        previous = store.change_check_state(result.key, result.level, now, result.message)
+        alert = None if previous is None else _transition(result, previous, now)
         if alert is not None:
             alerts.append(store.record(alert))
     return alerts

@@ -20,6 +20,7 @@ from pathlib import Path
 from keyark.cancel import CancelledError, CancelToken
 from keyark.config.document import KeyarkConfig
 from keyark.context import OperationContext
+from keyark.control.database import PostgresDatabase
 from keyark.monitor.alert_store import AlertStore
 from keyark.monitor.environment import CheckEnvironment
 from keyark.monitor.evaluate import job_events, run_checks, transitions
@@ -50,11 +51,11 @@ def monitor_round(
     """Run ``checks`` (all when None); with ``record``, store level changes and job events
     as alerts; with ``notify`` also hand them to the channels (in the background)."""
     moment = now or datetime.now(UTC)
-    runs = RunStore(state_dir)
+    runs = _runs(config, state_dir)
     env = CheckEnvironment(config, moment, runs, state_dir, ctx or OperationContext())
     outcome = RoundOutcome(run_checks(env, checks))
     if record:
-        store = AlertStore(state_dir)
+        store = AlertStore.of(config, state_dir)
         outcome.alerts = transitions(outcome.results, store, moment)
         outcome.alerts += job_events(runs, store, moment)
         if notify:
@@ -64,11 +65,17 @@ def monitor_round(
 
 def job_round(config: KeyarkConfig, state_dir: Path, *, notify: bool = True) -> list[Alert]:
     """Raise (and deliver) the job events of runs that ended since the last look."""
-    store = AlertStore(state_dir)
-    alerts = job_events(RunStore(state_dir), store, datetime.now(UTC))
+    store = AlertStore.of(config, state_dir)
+    alerts = job_events(_runs(config, state_dir), store, datetime.now(UTC))
     if notify:
         deliver(config, alerts, store)
     return alerts
+
+
+def _runs(config: KeyarkConfig, state_dir: Path) -> RunStore:
+    """The run history of ``config``: on its shared control database, else in ``state_dir``."""
+    url = config.server.database
+    return RunStore(state_dir, database=PostgresDatabase(url) if url else None)
 
 
 def deliver(

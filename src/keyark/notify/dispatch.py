@@ -138,21 +138,22 @@ def _route_one(route: _Route, alert: Alert, store: AlertStore, now: datetime) ->
     if alert.kind not in UNFILTERED:
         if routing_level(alert) < Level.parse(route.spec.min_level):
             return
-        if _repeat(route, alert, store, now):
+        if _repeat(route, alert, store):
             store.add_delivery(
                 Delivery(route.name, alert.key, alert.level, "suppressed", now, alert=alert.id)
             )
             return
+        # a recent delivery (sent or being sent, by any server sharing the store) suppresses
+        _queue(route, alert, store, now, repeat_since=now - route.spec.repeat_interval)
+        return
     _queue(route, alert, store, now)
 
 
-def _repeat(route: _Route, alert: Alert, store: AlertStore, now: datetime) -> bool:
-    """Whether the channel got (or is getting) this key at this level recently."""
+def _repeat(route: _Route, alert: Alert, store: AlertStore) -> bool:
+    """Whether this process is still getting this key at this level to the channel (the
+    store's look, :meth:`AlertStore.queue_delivery`, covers the rest)."""
     with _PENDING_LOCK:
-        if _marker(store, route, alert) in _PENDING:
-            return True
-    last = store.last_sent(route.name, alert.key, alert.level)
-    return last is not None and now - _aware(last.time) < route.spec.repeat_interval
+        return _marker(store, route, alert) in _PENDING
 
 
 def _digest(route: _Route, store: AlertStore, now: datetime, zone: tzinfo) -> None:
@@ -171,13 +172,20 @@ def _digest(route: _Route, store: AlertStore, now: datetime, zone: tzinfo) -> No
         if alert.kind not in UNFILTERED and _aware(alert.time) <= due
     ]
     alert = store.record(digest_alert(key, included, now, since=due - timedelta(days=1)))
-    _queue(route, alert, store, now)
+    _queue(route, alert, store, now, repeat_since=due)  # another server's digest of ``due``
 
 
-def _queue(route: _Route, alert: Alert, store: AlertStore, now: datetime) -> None:
-    delivery = store.add_delivery(
-        Delivery(route.name, alert.key, alert.level, "pending", now, alert=alert.id)
-    )
+def _queue(
+    route: _Route,
+    alert: Alert,
+    store: AlertStore,
+    now: datetime,
+    *,
+    repeat_since: datetime | None = None,
+) -> None:
+    delivery = Delivery(route.name, alert.key, alert.level, "pending", now, alert=alert.id)
+    if not store.queue_delivery(delivery, repeat_since):
+        return  # recorded suppressed: sent (or being sent) recently
     marker = _marker(store, route, alert)
     with _PENDING_LOCK:
         _PENDING.add(marker)

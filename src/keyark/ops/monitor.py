@@ -148,7 +148,7 @@ class AlertHistory:
 @operation("monitor alerts", options=MonitorAlertsOptions, result=AlertHistory, mutates=False)
 def monitor_alerts(ctx: OperationContext, options: MonitorAlertsOptions) -> AlertHistory:
     """List the alert history (check transitions and job events)."""
-    store = AlertStore(monitor_state_dir(options.config, options.state_dir))
+    store = AlertStore.of(options.config, monitor_state_dir(options.config, options.state_dir))
     found = store.alerts(since=options.since, min_level=options.level, limit=options.limit)
     if not options.names:
         found = [_nameless_alert(a) for a in found]
@@ -198,7 +198,7 @@ def monitor_test_notify(ctx: OperationContext, options: TestNotifyOptions) -> Te
     """Send a test alert to the notification channels and report each delivery."""
     from keyark.monitor.service import deliver, flush_deliveries
 
-    store = AlertStore(monitor_state_dir(options.config, options.state_dir))
+    store = AlertStore.of(options.config, monitor_state_dir(options.config, options.state_dir))
     host = os.uname().nodename
     now = datetime.now(UTC)
     alert = store.record(
@@ -225,7 +225,7 @@ def monitor_test_notify(ctx: OperationContext, options: TestNotifyOptions) -> Te
 
 def failed_deliveries(config: KeyarkConfig, since: datetime | None = None) -> list[Delivery]:
     """Deliveries that failed (each failed attempt), oldest first: ``daemon status`` shows them."""
-    store = AlertStore(monitor_state_dir(config))
-    if not store.path.exists():
+    store = AlertStore.of(config, monitor_state_dir(config))
+    if not config.server.database and not store.path.exists():
         return []
     return store.deliveries(status="failed", since=since)

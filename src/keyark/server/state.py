@@ -44,7 +44,12 @@ class ServerState:
         self.config: KeyarkConfig = settings.config
         #: The run history the CLI's ``history`` reads (jobs, maintenance tasks).
         self.runs: RunStore = ops.state_store(settings.config, settings.state_dir)
-        self.tasks = TaskRegistry(self._run_for_task)
+        #: API tasks; with a shared control database every server answers for each one.
+        self.tasks = TaskRegistry(
+            self._run_for_task,
+            records=ops.task_records(settings.config),
+            instance=ops.instance_name(),
+        )
         self._credentials: dict[str, Any] = {}
         self._lock = threading.Lock()
 

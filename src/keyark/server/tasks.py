@@ -5,6 +5,14 @@ its own cancel token, and answers at once with the :class:`Task`. The task keeps
 event the operation emits (as JSON-ready dicts), the last progress, then the result or
 the error's code, message and hint. :meth:`Task.subscribe` replays the past events and
 then waits for new ones until the task ends (what the SSE route sends).
+
+With a control database several servers share (``ops.task_records``), the registry also
+writes each task's status there: when it starts, about every :data:`SYNC_INTERVAL`
+seconds while it runs, and when it ends. Then any server answers ``GET`` for any task
+(status, progress, result or error: a *remote* task, read from the database) and
+forwards a cancel to the server running it (which looks at each write). The events
+themselves stay on the server running the task: another server's event stream of it
+holds only the final ``end`` message with the task's current status.
 """
 
 from __future__ import annotations
@@ -23,6 +31,7 @@ from keyark.errors import CancelledError, KeyarkError, UnknownResourceError
 
 if TYPE_CHECKING:
     from keyark.events import Event
+    from keyark.ops import TaskRecords, TaskRow
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +41,8 @@ RUNNING = "running"
 SUCCEEDED = "succeeded"
 FAILED = "failed"
 CANCELLED = "cancelled"
+#: Seconds between two writes of a running task's status to a shared database.
+SYNC_INTERVAL = 1.0
 
 #: Runs an operation: (principal, operation, options, repository, event sink, cancel token).
 Runner = Callable[
@@ -59,6 +70,10 @@ class Task:
     #: ``{"code", "message", "hint"}`` once failed or cancelled.
     error: dict[str, Any] | None = None
     cancel_token: CancelToken = field(default_factory=CancelToken, repr=False)
+    #: The server running it (a shared database; None: this server, no database).
+    instance: str | None = None
+    #: Read from the shared database: another server runs it (its events are there).
+    remote: bool = False
     _changed: threading.Condition = field(default_factory=threading.Condition, repr=False)
 
     @property
@@ -86,7 +101,10 @@ class Task:
 
     def subscribe(self, *, wait: float = 1.0) -> Iterator[dict[str, Any] | None]:
         """Every event from the first one on, then new ones as they come, until the task
-        ends. Yields None when ``wait`` seconds pass without one (a keep-alive chance)."""
+        ends. Yields None when ``wait`` seconds pass without one (a keep-alive chance).
+        A remote task has no events here: nothing."""
+        if self.remote:
+            return
         sent = 0
         while True:
             with self._changed:
@@ -116,25 +134,77 @@ class Task:
                 "events": len(self.events),
                 "result": self.result,
                 "error": self.error,
+                "instance": self.instance,
             }
+
+    def row(self) -> TaskRow:
+        """The task as the shared database stores it."""
+        from keyark.ops import TaskRow
+
+        with self._changed:
+            return TaskRow(
+                id=self.id,
+                operation=self.operation,
+                principal=self.principal.name,
+                role=self.principal.role.value,
+                repository=self.repository,
+                instance=self.instance or "",
+                status=self.status,
+                created=self.created,
+                ended=self.ended,
+                progress=self.progress,
+                events=len(self.events),
+                result=self.result,
+                error=self.error,
+            )
+
+    @classmethod
+    def of_row(cls, row: TaskRow) -> Task:
+        """A task another server runs, as the shared database has it."""
+        task = cls(
+            row.id,
+            row.operation,
+            Principal(row.principal, Role(row.role)),
+            row.repository,
+            status=row.status,
+            created=row.created,
+            ended=row.ended,
+            progress=row.progress,
+            result=row.result,
+            error=row.error,
+            instance=row.instance,
+            remote=True,
+        )
+        task.events = [{} for _ in range(row.events)]  # counted, not held here
+        return task
 
 
 class TaskRegistry:
     """The server's tasks by id; each runs in its own thread."""
 
-    def __init__(self, runner: Runner) -> None:
+    def __init__(
+        self, runner: Runner, *, records: TaskRecords | None = None, instance: str | None = None
+    ) -> None:
+        """``records``: the shared database's task table (None: tasks stay in memory);
+        ``instance``: this server's name there."""
         self._runner = runner
         self._tasks: dict[str, Task] = {}
         self._lock = threading.Lock()
+        self._records = records
+        self._instance = instance
+        self._syncing: threading.Thread | None = None
+        self._closed = threading.Event()
 
     def start(
         self, principal: Principal, operation: str, options: object, repository: str | None = None
     ) -> Task:
         """Start ``operation`` for ``principal`` in a worker thread; the running task."""
-        task = Task(uuid.uuid4().hex, operation, principal, repository)
+        task = Task(uuid.uuid4().hex, operation, principal, repository, instance=self._instance)
         with self._lock:
             self._tasks[task.id] = task
             self._forget_old()
+            self._start_sync()
+        self._save(task)
         worker = threading.Thread(
             target=self._work, args=(task, options), name=f"task-{task.id[:8]}", daemon=True
         )
@@ -167,6 +237,46 @@ class TaskRegistry:
                 task.end(CANCELLED, result=result, error=stopped)
             else:
                 task.end(SUCCEEDED, result=result)
+        finally:
+            self._save(task)
+
+    def _start_sync(self) -> None:
+        if self._records is None or self._syncing is not None:
+            return
+        self._syncing = threading.Thread(target=self._sync, name="task-sync", daemon=True)
+        self._syncing.start()
+
+    def _sync(self) -> None:
+        """Write the running tasks' status every SYNC_INTERVAL; forget old rows now and then."""
+        rounds = 0
+        while not self._closed.wait(SYNC_INTERVAL):
+            with self._lock:
+                running = [task for task in self._tasks.values() if not task.done]
+            for task in running:
+                self._save(task)
+            rounds += 1
+            if self._records is not None and rounds % 600 == 0:
+                try:
+                    self._records.forget_old()
+                except Exception as error:
+                    log.warning("old tasks not forgotten in the shared database: %s", error)
+
+    def _save(self, task: Task) -> None:
+        """Write ``task`` to the shared database (never fails the task); cancel it when
+        another server asked to."""
+        if self._records is None:
+            return
+        try:
+            cancel = self._records.save(task.row())
+        except Exception as error:  # the database is away: the task goes on
+            log.warning("task %s not written to the shared database: %s", task.id, error)
+            return
+        if cancel and not task.done:
+            task.cancel_token.cancel()
+
+    def close(self) -> None:
+        """Stop writing to the shared database (the server is stopping)."""
+        self._closed.set()
 
     def _forget_old(self) -> None:
         finished = [task for task in self._tasks.values() if task.done]
@@ -178,6 +288,8 @@ class TaskRegistry:
         principal and ``principal`` is not an admin."""
         with self._lock:
             task = self._tasks.get(task_id)
+        if task is None:
+            task = self._remote(task_id)
         if task is None or not _visible(task, principal):
             raise UnknownResourceError(f"no task {task_id!r}")
         return task
@@ -186,18 +298,40 @@ class TaskRegistry:
         """The tasks ``principal`` may see (all for an admin or None), oldest first."""
         with self._lock:
             tasks = list(self._tasks.values())
+        if self._records is not None:
+            here = {task.id for task in tasks}
+            try:
+                rows = self._records.recent(KEEP_FINISHED)
+            except Exception as error:  # the database is away: this server's own
+                log.warning("tasks of other servers not listed: %s", error)
+                rows = []
+            tasks += [Task.of_row(row) for row in rows if row.id not in here]
+            tasks.sort(key=lambda task: task.created)
         return [task for task in tasks if _visible(task, principal)]
+
+    def _remote(self, task_id: str) -> Task | None:
+        """Task ``task_id`` from the shared database (None: none, or no database)."""
+        if self._records is None:
+            return None
+        row = self._records.get(task_id)
+        return None if row is None else Task.of_row(row)
 
     def cancel(self, task_id: str, principal: Principal | None = None) -> Task:
         """Ask task ``task_id`` to stop at its next checkpoint; the task."""
         task = self.get(task_id, principal)
-        if not task.done:
+        if task.remote and not task.done and self._records is not None:
+            self._records.request_cancel(task.id)
+        elif not task.done:
             task.cancel_token.cancel()
         return task
 
     def cancel_all(self) -> None:
-        """Cancel every running task (the server is stopping)."""
-        for task in self.list():
+        """Cancel every running task and stop writing their status periodically (the
+        server is stopping; each task's final status is still written when it ends)."""
+        self._closed.set()
+        with self._lock:
+            tasks = list(self._tasks.values())
+        for task in tasks:
             if not task.done:
                 task.cancel_token.cancel()
 

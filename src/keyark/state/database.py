@@ -1,47 +1,12 @@
-"""The SQLite files of the state directory (run history, alerts): one way to open them.
+"""The newest-rows query the control-database stores share (run history, alerts).
 
-Each call opens its own connection (several processes and threads share the file):
-the directory is made 0700 and the file 0600 before SQLite touches it, the journal is
-WAL with ``synchronous=NORMAL`` (never corrupt; a power cut may lose the newest rows,
-not the file), the schema is applied, rows come back as :class:`sqlite3.Row`, and the
-block runs in one transaction.
+The stores themselves live in the control database (:mod:`keyark.control`);
+:func:`keyark.control.rows.newest_rows` runs this query through its interface.
 """
 
 from __future__ import annotations
 
-import os
-import sqlite3
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
-from datetime import UTC, datetime
-from pathlib import Path
-
-from keyark.cache_dir import private_directory
-
-
-@contextmanager
-def state_database(path: Path, schema: str) -> Iterator[sqlite3.Connection]:
-    """A connection to ``path`` (created 0600 in a 0700 directory) with ``schema`` applied."""
-    private_directory(path.parent)
-    if not path.exists():
-        os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
-    connection = sqlite3.connect(path, timeout=30.0)
-    try:
-        connection.execute("PRAGMA journal_mode=WAL")
-        connection.execute("PRAGMA synchronous=NORMAL")
-        connection.executescript(schema)
-        connection.row_factory = sqlite3.Row
-        with connection:
-            yield connection
-    finally:
-        connection.close()
-
-
-def time_text(moment: datetime) -> str:
-    """ISO 8601 in UTC (naive times are taken as UTC), so text order is time order."""
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return moment.astimezone(UTC).isoformat()
+from collections.abc import Sequence
 
 
 def newest_query(
@@ -59,14 +24,3 @@ def newest_query(
     if limit is not None:
         query += f" LIMIT {int(limit)}"
     return query, [value for _, value in given]
-
-
-def newest_rows(
-    connection: sqlite3.Connection,
-    table: str,
-    filters: Sequence[tuple[str, object]],
-    limit: int | None = None,
-) -> list[sqlite3.Row]:
-    """The rows :func:`newest_query` selects, oldest first by ``id``."""
-    query, parameters = newest_query(table, filters, limit)
-    return list(reversed(connection.execute(query, parameters).fetchall()))

@@ -22,7 +22,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from keyark.inventory.finding import Finding
-from keyark.inventory.worker import encode_frame, read_frame, unpack
+from keyark.inventory.worker import encode_frame, frame_parts, read_frame, unpack
 from keyark.redaction import child_environment
 
 #: How the worker is started (arguments after the interpreter).
@@ -90,7 +90,8 @@ class RecognitionWorker:
     def flush(self) -> None:
         """Send the batch being filled."""
         if self._batch:
-            self._frames.put(encode_frame(["files", self._batch]))
+            for part in frame_parts(["files", self._batch]):
+                self._frames.put(part)
             self._batch = []
             self._batch_bytes = 0
 

@@ -11,15 +11,15 @@ from __future__ import annotations
 import base64
 import binascii
 import functools
-import posixpath
 import re
 from typing import Any
 
 from keyark.inventory.finding import Finding, amended
 from keyark.inventory.pem import pem_blocks
-from keyark.inventory.private_keys import PRIVATE_LABELS, pem_private_key
+from keyark.inventory.private_keys import PRIVATE_LABELS, PRIVATE_PREFIXES, pem_private_key
 from keyark.inventory.x509_certs import (
     CERTIFICATE_LABELS,
+    CERTIFICATE_PREFIXES,
     certificate_finding,
     certificate_from_der,
 )
@@ -29,14 +29,23 @@ from keyark.redaction import is_secret_variable
 MAX_NAMES = 1000
 
 _ASSIGNMENT = re.compile(r"(?:export\s+)?([A-Za-z_][A-Za-z0-9_.]*)\s*=")
+#: :data:`_ASSIGNMENT` and "a line neither blank nor a comment", searched in ``"\n" +
+#: text`` when the text's only line end is ``\n`` and its only other whitespace space
+#: and tab: one match per such line (the leading ``\n`` lets the search skip to lines).
+_ASSIGNED_LINE = re.compile(r"\n[ \t]*(?:export[ \t]+)?([A-Za-z_][A-Za-z0-9_.]*)[ \t]*=")
+_CONTENT_LINE = re.compile(r"\n[ \t]*[^ \t\n#]")
+#: Characters that :meth:`str.splitlines` or :meth:`str.strip` treat as line ends or
+#: whitespace in ASCII text, besides ``\n``, space and tab.
+_OTHER_SPACE = ("\r", "\x0b", "\x0c", "\x1c", "\x1d", "\x1e", "\x1f")
 _SECRET_SUFFIXES = ("_KEY", "_PASS", "_PWD", "_DSN", "_AUTH", "_CERT", "_SALT", "_SIGNATURE")
 _SECRET_WORDS = ("PRIVATE", "AUTH", "CREDENTIAL", "SESSION", "COOKIE", "SIGNING", "ENCRYPTION")
+_EMBEDDED_PREFIXES = {**CERTIFICATE_PREFIXES, **PRIVATE_PREFIXES}
 _SECRET_EXACT = frozenset({"DATABASE_URL", "REDIS_URL", "MONGODB_URI", "SECRET", "KEY", "PASSWORD"})
 
 
 def is_env_name(path: str) -> bool:
     """Whether the file name is a ``.env`` file's (``.env``, ``.env.local``, ``app.env``)."""
-    base = posixpath.basename(path).lower()
+    base = path[path.rfind("/") + 1 :].lower()  # (posixpath.basename, faster)
     return base == ".env" or base.startswith(".env.") or base.endswith(".env")
 
 
@@ -76,9 +85,9 @@ def _assignments(text: str) -> tuple[list[str], int]:
     """The names assigned in ``text``, in order, and how many other (non-comment) lines
     it has; a quoted value that spans lines (a PEM key, say) counts as its first line."""
     if "'" not in text and '"' not in text:  # no quotes: no value spans lines
-        lines = [line for line in map(str.strip, text.splitlines()) if line and line[0] != "#"]
-        matches = [match for match in map(_ASSIGNMENT.match, lines) if match is not None]
-        return [match.group(1) for match in matches], len(lines) - len(matches)
+        if is_plain_text(text):
+            return _plain_assignments(text)
+        return _line_assignments(text)
     names: list[str] = []
     other = 0
     quote = ""  # inside a quoted value that spans lines: its quote
@@ -101,11 +110,33 @@ def _assignments(text: str) -> tuple[list[str], int]:
     return names, other
 
 
+def is_plain_text(text: str) -> bool:
+    """Whether ``text`` is ASCII whose only line end is ``\n`` and whose only other
+    whitespace is space and tab (as most ``.env`` files are)."""
+    return text.isascii() and not any(space in text for space in _OTHER_SPACE)
+
+
+def _plain_assignments(text: str) -> tuple[list[str], int]:
+    """:func:`_line_assignments` of a text without quotes that :func:`is_plain_text`:
+    the same names and count, found by two searches rather than a loop over lines."""
+    lines = "\n" + text
+    names: list[str] = _ASSIGNED_LINE.findall(lines)
+    return names, len(_CONTENT_LINE.findall(lines)) - len(names)
+
+
+def _line_assignments(text: str) -> tuple[list[str], int]:
+    """The names assigned in ``text`` (without quotes) and how many other lines (neither
+    blank nor comments) it has, line by line."""
+    lines = [line for line in map(str.strip, text.splitlines()) if line and line[0] != "#"]
+    matches = [match for match in map(_ASSIGNMENT.match, lines) if match is not None]
+    return [match.group(1) for match in matches], len(lines) - len(matches)
+
+
 def is_kubeconfig(path: str, data: bytes) -> bool:
     """Whether ``path``/``data`` look like a kubeconfig (worth a YAML parse)."""
-    if path.endswith(".kube/config") or "kubeconfig" in posixpath.basename(path).lower():
+    if path.endswith(".kube/config") or "kubeconfig" in path[path.rfind("/") + 1 :].lower():
         return True
-    return b"apiVersion" in data[:4096] and b"kind: Config" in data
+    return data.find(b"apiVersion", 0, 4096) >= 0 and b"kind: Config" in data
 
 
 def kubeconfig_findings(path: str, data: bytes) -> list[Finding]:
@@ -162,7 +193,7 @@ def _embedded(path: str, value: object, owner: str) -> list[Finding]:
     except (binascii.Error, ValueError):
         return []
     findings: list[Finding] = []
-    for block in pem_blocks(pem):
+    for block in pem_blocks(pem, _EMBEDDED_PREFIXES):
         if block.label in CERTIFICATE_LABELS:
             cert = certificate_from_der(block.body)
             if cert is not None:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import zlib
 from collections.abc import Iterable, Mapping
+from dataclasses import fields
 from datetime import UTC, datetime
 from typing import Any
 
@@ -26,32 +27,53 @@ from keyark.inventory.finding import INVENTORY_VERSION, Finding, Inventory
 COMPRESSION_LEVEL = 1
 
 _TIME_FIELDS = ("not_before", "not_after")
+_TUPLE_FIELDS = tuple(
+    field.name for field in fields(Finding) if field.type in ("tuple[str, ...]", tuple[str, ...])
+)
 
 
 def compact_finding(finding: Finding) -> dict[str, Any]:
     """:meth:`Finding.to_dict` without None and empty fields (their defaults)."""
-    data: dict[str, Any] = {}
-    for name, value in finding.__dict__.items():
-        if value is None or value == ():
-            continue
-        if type(value) is tuple:
-            value = list(value)
-        elif name in _TIME_FIELDS:
-            value = value.astimezone(UTC).isoformat()
-        data[name] = value
+    data: dict[str, Any] = {
+        name: value for name, value in finding.__dict__.items() if value is not None and value != ()
+    }
+    for name in _TUPLE_FIELDS:
+        value = data.get(name)
+        if value is not None:
+            data[name] = list(value)
+    for name in _TIME_FIELDS:
+        value = data.get(name)
+        if value is not None:
+            data[name] = value.astimezone(UTC).isoformat()
     return data
 
 
-def encode_document(findings: Iterable[Finding], created: datetime) -> bytes:
+#: Compact forms already made, by ``id()`` of their finding: ``(finding, form)``.
+Compacted = Mapping[int, tuple[Finding, dict[str, Any]]]
+
+
+def encode_document(
+    findings: Iterable[Finding], created: datetime, compacted: Compacted | None = None
+) -> bytes:
     """The stored form of the inventory of ``findings`` made at ``created`` (no size
-    bound: see :func:`keyark.repo.inventory.encode_inventory`)."""
+    bound: see :func:`keyark.repo.inventory.encode_inventory`); a finding found (as the
+    same object) in ``compacted`` is not compacted again."""
     document = {
         "version": INVENTORY_VERSION,
         "created": created.astimezone(UTC).isoformat(),
-        "findings": [compact_finding(finding) for finding in findings],
+        "findings": [_compacted(finding, compacted) for finding in findings]
+        if compacted
+        else [compact_finding(finding) for finding in findings],
     }
     text = json.dumps(document, separators=(",", ":"), sort_keys=True)
     return zlib.compress(text.encode(), COMPRESSION_LEVEL)
+
+
+def _compacted(finding: Finding, compacted: Compacted) -> dict[str, Any]:
+    entry = compacted.get(id(finding))
+    if entry is not None and entry[0] is finding:
+        return entry[1]
+    return compact_finding(finding)
 
 
 def encode_inventory_document(inventory: Inventory) -> bytes:
@@ -59,17 +81,21 @@ def encode_inventory_document(inventory: Inventory) -> bytes:
     return encode_document(inventory.findings, inventory.created)
 
 
-def assemble(found: Mapping[str, list[Finding]], now: datetime) -> bytes:
+def assemble(
+    found: Mapping[str, list[Finding]], now: datetime, compacted: Compacted | None = None
+) -> bytes:
     """The stored form of a backup's inventory: ``found`` (findings by saved path), in
-    path order, linked across files as of ``now``."""
+    path order, linked across files as of ``now`` (``compacted``: see
+    :func:`encode_document`; linking leaves most findings as they are)."""
     from keyark.inventory.linking import link
 
     findings = [finding for path in sorted(found) for finding in found[path]]
-    return encode_document(link(findings, now), now)
+    return encode_document(link(findings, now), now, compacted)
 
 
 __all__ = [
     "COMPRESSION_LEVEL",
+    "Compacted",
     "assemble",
     "compact_finding",
     "encode_document",

@@ -19,12 +19,10 @@ from cryptography.hazmat.primitives.asymmetric.types import PublicKeyTypes
 from keyark.inventory.finding import Finding, amended
 from keyark.inventory.key_facts import KeyFacts, public_key_facts
 from keyark.inventory.pem import pem_blocks
-from keyark.inventory.private_keys import PRIVATE_LABELS, pem_private_key
+from keyark.inventory.private_keys import PRIVATE_PREFIXES, pem_private_key
 
 #: At most this many keys of a JWKS are described.
 MAX_KEYS = 10_000
-#: Substrings one of which a JSON key document holds (checked before parsing).
-_MARKERS = (b'"kty"', b'"service_account"', b'"private_key"')
 
 _CURVES: dict[str, ec.EllipticCurve] = {
     "P-256": ec.SECP256R1(),
@@ -42,7 +40,7 @@ _OKP: dict[str, Any] = {
 
 def json_key_findings(path: str, data: bytes) -> list[Finding]:
     """A JWK, a JWKS or a service-account key file; other JSON gives nothing."""
-    if not any(marker in data for marker in _MARKERS):
+    if b'"kty"' not in data and b'"service_account"' not in data and b'"private_key"' not in data:
         return []
     document = json.loads(data)
     if not isinstance(document, dict):
@@ -133,11 +131,10 @@ def _service_account(path: str, document: dict[str, Any]) -> list[Finding]:
     embedded: list[Finding] = []
     pem = document.get("private_key")
     if isinstance(pem, str):
-        for block in pem_blocks(pem.encode("utf-8", "replace")):
-            if block.label in PRIVATE_LABELS:
-                found = pem_private_key(path, block)
-                if found is not None:
-                    embedded.append(found)
+        for block in pem_blocks(pem.encode("utf-8", "replace"), PRIVATE_PREFIXES):
+            found = pem_private_key(path, block)
+            if found is not None:
+                embedded.append(found)
     if not embedded and kind != "service_account":
         return []
     name = email[:4096] if isinstance(email, str) else None

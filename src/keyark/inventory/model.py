@@ -9,11 +9,28 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 from keyark.inventory.candidates import HEAD_BYTES, MAX_CANDIDATE_SIZE, is_candidate
 from keyark.inventory.finding import FLAGS, KINDS, WEAK_FLAGS, Finding, Inventory
 from keyark.inventory.key_facts import normalise_fingerprint
 from keyark.inventory.linking import link
-from keyark.inventory.recognise import parser_failures, recognise
+
+if TYPE_CHECKING:
+    from keyark.inventory.recognise import parser_failures, recognise
+
+#: Names loaded on first use: the recognisers load ``cryptography``'s X.509 and PKCS#7
+#: modules, which reading an inventory (every incremental backup) does not need.
+_LAZY = frozenset({"parser_failures", "recognise"})
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        from keyark.inventory import recognise as module
+
+        return getattr(module, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "FLAGS",

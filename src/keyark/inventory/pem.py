@@ -8,8 +8,8 @@ enough to cut a certificate off trailing data or to tell a PKCS#12 file by its s
 
 from __future__ import annotations
 
-import base64
 import binascii
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 #: At most this many blocks are read from one file.
@@ -18,6 +18,11 @@ MAX_BLOCKS = 10_000
 _BEGIN = b"-----BEGIN "
 _END = b"-----END "
 _DASHES = b"-----"
+#: The first byte of a DER SEQUENCE: every certificate and (unencrypted) key starts so.
+DER_SEQUENCE = b"\x30"
+#: Bytes that make a block's lines more than base64 and line ends (headers, spaces).
+_NOT_PLAIN = (b":", b" ", b"\t", b"\r", b"\x0b", b"\x0c")
+_BASE64_DIGITS = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
 
 
 @dataclass(frozen=True)
@@ -34,15 +39,26 @@ class PemBlock:
         return "ENCRYPTED" in self.headers.get("Proc-Type", "").upper()
 
 
-def pem_blocks(data: bytes) -> list[PemBlock]:
+#: What :func:`_region_block` answers for a block left out (never returned to callers).
+_LEFT_OUT = PemBlock("", b"")
+
+
+def pem_blocks(data: bytes, wanted: Mapping[str, bytes] | None = None) -> list[PemBlock]:
     """Every well-formed PEM block of ``data``; malformed blocks are skipped.
 
     BEGIN and END lines may carry text around them (a PEM value quoted in a ``.env``
     or YAML file); the lines between are the block's headers and base64 body. Lines
     end as :meth:`bytes.splitlines` ends them; the markers are found with
     :meth:`bytes.find`, so a body is never walked line by line in Python.
+
+    ``wanted`` (label -> the bytes its DER body must start with) leaves out, without
+    decoding them, the blocks the caller would find nothing in: those of other labels
+    and, when a block has no RFC 1421 headers, those whose body starts otherwise (a
+    certificate or unencrypted key is a DER SEQUENCE). Left-out blocks still count
+    towards :data:`MAX_BLOCKS`.
     """
     blocks: list[PemBlock] = []
+    seen = 0  # well-formed blocks, left out or not
     start = 0  # always the start of a line
     while True:
         begin = data.find(_BEGIN, start)
@@ -59,11 +75,12 @@ def pem_blocks(data: bytes) -> list[PemBlock]:
             return blocks  # an unterminated block: nothing more to find
         end_start, line, after = end_line
         if _END + label + _DASHES in line:
-            lines = [raw.strip() for raw in data[next_line:end_start].splitlines()]
-            block = _block(label, lines)
+            block = _region_block(label, data[next_line:end_start], wanted)
             if block is not None:
-                blocks.append(block)
-                if len(blocks) >= MAX_BLOCKS:
+                seen += 1
+                if block is not _LEFT_OUT:
+                    blocks.append(block)
+                if seen >= MAX_BLOCKS:
                     return blocks
         start = after
 
@@ -109,6 +126,60 @@ def _begin_label(line: bytes) -> bytes | None:
     return rest[:end] if end > 0 else None
 
 
+def _region_block(
+    label: bytes, region: bytes, wanted: Mapping[str, bytes] | None
+) -> PemBlock | None:
+    """The block of ``label`` whose lines (between BEGIN and END) are ``region``: None
+    when malformed, :data:`_LEFT_OUT` when well-formed but not ``wanted``."""
+    prefix: bytes | None = b""
+    if wanted is not None:
+        try:
+            prefix = wanted.get(label.decode("ascii"))
+        except UnicodeDecodeError:
+            return None
+    if _has_any(region, _NOT_PLAIN):
+        # Headers, or whitespace inside lines: line by line (rare).
+        block = _block(label, [raw.strip() for raw in region.splitlines()])
+        return _LEFT_OUT if block is not None and prefix is None else block
+    # No headers and no whitespace but line ends: the body is the lines, joined.
+    body = region.replace(b"\n", b"")
+    if prefix:
+        chars = -(-len(prefix) // 3) * 4
+        if len(body) > chars:
+            try:  # the first bytes, decoded alone (as they are in the whole body)
+                head = binascii.a2b_base64(body[:chars], strict_mode=True)
+            except binascii.Error:
+                return None  # then the whole body is not strict base64 either
+            if not head.startswith(prefix):
+                prefix = None
+    if prefix is None:
+        return _LEFT_OUT if _is_base64(body) else None
+    return _decoded(label, body, {})
+
+
+def _is_base64(body: bytes) -> bool:
+    """Whether ``body`` decodes (strict base64) to at least one byte, as
+    :func:`_decoded` requires; without decoding it when it is base64 digits then the
+    padding they call for."""
+    digits = body.rstrip(b"=")
+    padding = len(body) - len(digits)
+    if (
+        digits
+        and not digits.translate(None, _BASE64_DIGITS)
+        and len(body) % 4 == 0
+        and (padding == 0 or (padding <= 2 and len(digits) % 4 == 4 - padding))
+    ):
+        return True
+    return _decoded(b"", body, {}) is not None
+
+
+def _has_any(data: bytes, needles: tuple[bytes, ...]) -> bool:
+    for needle in needles:  # noqa: SIM110 (a loop: any() of a generator costs more)
+        if needle in data:
+            return True
+    return False
+
+
 def _block(label: bytes, lines: list[bytes]) -> PemBlock | None:
     headers: dict[str, str] = {}
     body = lines
@@ -121,8 +192,12 @@ def _block(label: bytes, lines: list[bytes]) -> PemBlock | None:
             )
             index += 1
         body = lines[index:]
+    return _decoded(label, b"".join(body), headers)
+
+
+def _decoded(label: bytes, body: bytes, headers: dict[str, str]) -> PemBlock | None:
     try:
-        der = base64.b64decode(b"".join(body), validate=True)
+        der = binascii.a2b_base64(body, strict_mode=True)
         name = label.decode("ascii")
     except (binascii.Error, ValueError):
         return None

@@ -11,7 +11,7 @@ from cryptography.hazmat.primitives import serialization
 
 from keyark.inventory.finding import Finding
 from keyark.inventory.key_facts import KeyFacts, private_key_facts, public_key_facts
-from keyark.inventory.pem import PemBlock, der_element
+from keyark.inventory.pem import DER_SEQUENCE, PemBlock, der_element
 
 #: PEM labels of private keys, and the format each is recorded as.
 PRIVATE_LABELS = {
@@ -23,6 +23,14 @@ PRIVATE_LABELS = {
 }
 #: PEM labels of public keys.
 PUBLIC_LABELS = frozenset({"PUBLIC KEY", "RSA PUBLIC KEY"})
+#: What the DER body of a block of each private-key label starts with, when it has no
+#: headers (see :func:`keyark.inventory.pem.pem_blocks`): a SEQUENCE, unless only the
+#: label is read (an encrypted PKCS#8 key is never parsed).
+PRIVATE_PREFIXES = {
+    label: b"" if label == "ENCRYPTED PRIVATE KEY" else DER_SEQUENCE for label in PRIVATE_LABELS
+}
+#: The same for public-key labels (SubjectPublicKeyInfo, PKCS#1 RSAPublicKey).
+PUBLIC_PREFIXES = dict.fromkeys(PUBLIC_LABELS, DER_SEQUENCE)
 #: Formats whose keys normally pair with an X.509 certificate (``no-certificate`` applies).
 X509_KEY_FORMATS = frozenset(
     {*PRIVATE_LABELS.values(), "PEM PKCS#1 encrypted", "PEM SEC1 encrypted", "PEM DSA encrypted"}

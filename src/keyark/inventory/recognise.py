@@ -27,15 +27,22 @@ from keyark.inventory.json_keys import json_key_findings
 from keyark.inventory.pem import looks_like_pkcs12, pem_blocks
 from keyark.inventory.private_keys import (
     PRIVATE_LABELS,
+    PRIVATE_PREFIXES,
     PUBLIC_LABELS,
+    PUBLIC_PREFIXES,
     der_key_findings,
     pem_private_key,
     pem_public_key,
 )
-from keyark.inventory.ssh_keys import openssh_private_key, putty_findings, ssh_public_findings
-from keyark.inventory.ssh_wire import KEY_TYPE_PREFIXES
+from keyark.inventory.ssh_keys import (
+    OPENSSH_MAGIC,
+    openssh_private_key,
+    putty_findings,
+    ssh_public_findings,
+)
 from keyark.inventory.x509_certs import (
     CERTIFICATE_LABELS,
+    CERTIFICATE_PREFIXES,
     certificate_finding,
     certificate_from_der,
     der_certificate_findings,
@@ -46,7 +53,16 @@ READABLE_BY_OTHERS = 0o044
 
 Parser = Callable[[str, bytes], list[Finding]]
 
-_KEY_TYPE_PREFIXES = tuple(prefix.encode() for prefix in KEY_TYPE_PREFIXES)
+#: The bytes :meth:`bytes.lstrip` strips.
+_WHITESPACE = frozenset(b" \t\n\r\x0b\x0c")
+#: The PEM blocks :func:`pem_findings` reads, and what their DER bodies start with.
+_PEM_PREFIXES = {
+    **CERTIFICATE_PREFIXES,
+    **PRIVATE_PREFIXES,
+    **PUBLIC_PREFIXES,
+    "OPENSSH PRIVATE KEY": OPENSSH_MAGIC,
+    "PKCS7": b"",
+}
 
 _failures: Counter[str] = Counter()
 _failures_lock = threading.Lock()
@@ -80,29 +96,49 @@ def parser_failures() -> dict[str, int]:
 
 
 def _parsers(path: str, data: bytes) -> list[Parser]:
-    """The parsers ``data`` calls for, by its first bytes, then its name and content."""
-    if data[:1] == b"\x30":
+    """The parsers ``data`` calls for, by its first bytes, then its name and content.
+
+    Each test reads as few bytes as it can: one dispatch on the first byte, and a
+    whole-file search only for what that leaves possible (``data`` is not empty).
+    """
+    first = data[0]
+    if first == 0x30:
         return [der_findings]
-    if data.startswith(b"PuTTY-User-Key-File-"):
+    if first & 0x80:
+        if data.startswith(JKS_MAGIC):
+            return [jks_findings]
+        if openpgp_key_packet(data[:16]):
+            return [gnupg_findings]
+    elif first == 0x50 and data.startswith(b"PuTTY-User-Key-File-"):  # "P"
         return [putty_findings]
-    if data.startswith(JKS_MAGIC):
-        return [jks_findings]
-    if openpgp_key_packet(data[:16]) or data[8:12] == b"KBXf":
+    if data[8:12] == b"KBXf":
         return [gnupg_findings]
-    if data.lstrip()[:1] == b"{":
+    if first == 0x7B or (first in _WHITESPACE and data.lstrip()[:1] == b"{"):  # "{"
         return [json_key_findings]
     parsers: list[Parser] = []
-    if b"-----BEGIN" in data:
+    dashes = b"-" in data  # in every PEM marker and SSH key type
+    if dashes and b"-----BEGIN" in data:
         parsers.append(pem_findings)
-        if b"-----BEGIN PGP PUBLIC KEY BLOCK" in data or b"-----BEGIN PGP PRIVATE KEY" in data:
+        if b"-----BEGIN PGP P" in data and (
+            b"-----BEGIN PGP PUBLIC KEY BLOCK" in data or b"-----BEGIN PGP PRIVATE KEY" in data
+        ):
             parsers.append(gnupg_findings)
     if is_env_name(path):
         parsers.append(env_findings)
     elif is_kubeconfig(path, data):
         parsers.append(kubeconfig_findings)
-    elif any(prefix in data for prefix in _KEY_TYPE_PREFIXES):
+    elif dashes and _has_key_type(data):
         parsers.append(ssh_public_findings)
     return parsers
+
+
+def _has_key_type(data: bytes) -> bool:
+    """Whether ``data`` holds one of :data:`keyark.inventory.ssh_wire.KEY_TYPE_PREFIXES`
+    (``ssh-`` covers
+    ``sk-ssh-``, and both ECDSA prefixes hold ``ecdsa-``)."""
+    return b"ssh-" in data or (
+        b"ecdsa-" in data and (b"ecdsa-sha2-" in data or b"sk-ecdsa-" in data)
+    )
 
 
 def _with_file_facts(
@@ -122,7 +158,7 @@ def _with_file_facts(
 def pem_findings(path: str, data: bytes) -> list[Finding]:
     """Certificates, private and public keys in the PEM blocks of ``data``."""
     findings: list[Finding] = []
-    for block in pem_blocks(data):
+    for block in pem_blocks(data, _PEM_PREFIXES):
         finding: Finding | None = None
         if block.label in CERTIFICATE_LABELS:
             cert = certificate_from_der(block.body)

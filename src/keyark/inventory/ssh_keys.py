@@ -9,6 +9,8 @@ comment when it is not encrypted. Host names in ``known_hosts`` are not recorded
 
 from __future__ import annotations
 
+import base64
+import functools
 import posixpath
 
 from keyark.inventory.finding import Finding
@@ -140,12 +142,22 @@ def key_lines(text: str) -> tuple[list[tuple[list[str], SshKeyFacts, str]], int]
         for index, token in enumerate(tokens[:-1]):
             if not token.startswith(KEY_TYPE_PREFIXES):
                 continue
+            if not tokens[index + 1].startswith(_blob_start(token)):
+                continue  # its blob does not name this key type: not a key
             blob = decode_blob(tokens[index + 1])
             facts = None if blob is None else ssh_key_facts(blob)
             if facts is not None and facts.key_type == token:
                 keys.append((tokens[:index], facts, " ".join(tokens[index + 2 :])))
                 break
     return keys, lines
+
+
+@functools.lru_cache(maxsize=256)
+def _blob_start(key_type: str) -> str:
+    """How the base64 of a blob of ``key_type`` starts: its first whole groups of 3 bytes
+    (the type's length and name), which encode the same wherever the blob ends."""
+    head = len(key_type.encode()).to_bytes(4, "big") + key_type.encode()
+    return base64.b64encode(head[: len(head) // 3 * 3]).decode("ascii")
 
 
 def ssh_public_findings(path: str, data: bytes) -> list[Finding]:

@@ -43,8 +43,14 @@ _HEADER = 4
 
 def encode_frame(document: object) -> bytes:
     """``document`` as one frame: its length, then its msgpack encoding."""
+    return b"".join(frame_parts(document))
+
+
+def frame_parts(document: object) -> tuple[bytes, bytes]:
+    """:func:`encode_frame` in two parts, header and payload, to be written in turn (a
+    batch of candidates is megabytes: not copied once more to be joined)."""
     payload = _pack(document)
-    return len(payload).to_bytes(_HEADER, "big") + payload
+    return len(payload).to_bytes(_HEADER, "big"), payload
 
 
 def unpack(payload: bytes) -> Any:
@@ -83,6 +89,8 @@ class WorkerSession:
 
     def __init__(self) -> None:
         self._found: dict[int, list[Finding]] = {}
+        #: The compact form of each finding answered (encoded once, see ``assemble``).
+        self._compacted: dict[int, tuple[Finding, dict[str, Any]]] = {}
 
     def answer(self, request: list[Any]) -> list[Any]:
         """The answer to one request (see the module's description)."""
@@ -108,7 +116,10 @@ class WorkerSession:
                 continue
             if findings:
                 self._found[ticket] = findings
-                found.append([ticket, [compact_finding(finding) for finding in findings]])
+                compact = [compact_finding(finding) for finding in findings]
+                for finding, form in zip(findings, compact, strict=True):
+                    self._compacted[id(finding)] = (finding, form)
+                found.append([ticket, compact])
         return ["answered", tickets, failures, _pack(found)]
 
     def _finish(self, created: str, saved: list[int], extra: list[Any]) -> list[Any]:
@@ -122,7 +133,10 @@ class WorkerSession:
         for entry in extra:
             finding = Finding.from_dict(entry)
             by_path.setdefault(finding.path, []).append(finding)
-        return ["inventory", assemble(by_path, datetime.fromisoformat(created))]
+        return [
+            "inventory",
+            assemble(by_path, datetime.fromisoformat(created), self._compacted),
+        ]
 
 
 def _read_exact(stream: IO[bytes], length: int) -> bytes:

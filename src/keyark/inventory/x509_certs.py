@@ -9,10 +9,12 @@ from cryptography.x509.oid import NameOID
 
 from keyark.inventory.finding import Finding
 from keyark.inventory.key_facts import public_key_facts, sha256_fingerprint
-from keyark.inventory.pem import first_element
+from keyark.inventory.pem import DER_SEQUENCE, first_element
 
 #: Labels of PEM blocks that hold one certificate.
 CERTIFICATE_LABELS = frozenset({"CERTIFICATE", "X509 CERTIFICATE", "TRUSTED CERTIFICATE"})
+#: What their DER bodies start with (for :func:`keyark.inventory.pem.pem_blocks`).
+CERTIFICATE_PREFIXES = dict.fromkeys(CERTIFICATE_LABELS, DER_SEQUENCE)
 #: At most this many subject alternative names are recorded per certificate.
 MAX_SANS = 1000
 

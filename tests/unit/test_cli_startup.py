@@ -102,6 +102,7 @@ SNAPSHOTS_OPERATIONS = {
     "keyark.ops.catalogue",
     "keyark.ops.session",
     "keyark.ops.snapshots",
+    "keyark.ops.table",
 }
 
 

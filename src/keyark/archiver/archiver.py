@@ -7,7 +7,9 @@ swapping a directory for a symlink during a backup cannot redirect it. Small
 files are read on the walking thread; larger ones by a bounded pool of
 workers; a large file's chunks are hashed, compressed and sealed by a second
 pool, so one big file uses every core. Unchanged files (same size, mtime, ctime
-and inode as in the parent snapshot) are not read: their content ids are reused.
+and inode as in the parent snapshot) are not read: their content ids are reused,
+and a directory whose entries all match the parent's keeps the parent's tree id
+(compared on the parent's decoded listing, see :mod:`keyark.archiver.parent`).
 Memory stays bounded by the semaphores on in-flight files and chunks.
 
 What the run counts and reports (the summary, warnings, an event per item when
@@ -29,12 +31,13 @@ from keyark.archiver.commands import CommandSourceSpec, command_output, graft, s
 from keyark.archiver.files import FileReader, FileResult
 from keyark.archiver.filters import SourceFilter
 from keyark.archiver.inventory import InventoryRecorder
-from keyark.archiver.metadata import node_from_stat, node_type, skip_note
+from keyark.archiver.listing import EntryLister, Listed
+from keyark.archiver.parent import READ_AHEAD, Entry, ParentListing, ParentTrees
+from keyark.archiver.parent import subtree as parent_subtree
 from keyark.archiver.progress import Tracker
 from keyark.archiver.report import RunReport
 from keyark.archiver.sizes import SizedStore
 from keyark.archiver.sources import VirtualDir, build_virtual_root
-from keyark.catalog.trees import TreeLoader
 from keyark.errors import SourceError
 from keyark.events import Code
 from keyark.repo.handle import WritableRepository
@@ -51,13 +54,21 @@ class _Dir:
     path: str | None
     #: The parent snapshot's tree of it, if any.
     parent_tree: bytes | None
-    #: The parent snapshot's node of it (None if new), or False when it is not counted.
-    counted: Node | bool | None
+    #: True if the parent snapshot has it, None if new, False when it is not counted.
+    counted: bool | None
     nodes: list[Node] = field(default_factory=list)
-    pending: list[tuple[Node, Future[FileResult], Node | None, str, os.stat_result]] = field(
+    #: Files being read: (node, result, whether the parent had it, path, stat).
+    pending: list[tuple[Node, Future[FileResult], bool, str, os.stat_result]] = field(
         default_factory=list
     )
     subdirs: list[tuple[Node, Future[bytes]]] = field(default_factory=list)
+    #: The parent snapshot's listing of it (None: no parent tree, or unreadable).
+    parent_listing: ParentListing | None = None
+
+
+def _counted(old: Entry | None) -> bool | None:
+    """How a directory counts: True if the parent snapshot had it, None if new."""
+    return None if old is None else True
 
 
 class Archiver:
@@ -72,7 +83,7 @@ class Archiver:
         *,
         dry_run: bool = False,
         file_cache: AgentCache | None = None,
-        load_tree: TreeLoader | None = None,
+        parent_trees: ParentTrees | None = None,
         force: bool = False,
         report_items: bool = False,
         inventory: InventoryRecorder | None = None,
@@ -82,11 +93,19 @@ class Archiver:
         self.inventory = inventory
         self.file_cache = file_cache
         #: Reads the parent snapshot's trees (None: no parent can be read, as for an agent).
-        self._load_tree = load_tree
+        self._parent_trees = parent_trees
         self.filters = filters
         self.summary = summary
         self.tracker = tracker
         self.report = RunReport(summary, tracker, items=report_items)
+        self._lister = EntryLister(
+            repo.blobs.has_blob,
+            filters,
+            self.report,
+            tracker,
+            file_cache=file_cache,
+            force=force,
+        )
         self.dry_run = dry_run
         #: Read every file again, even those the parent snapshot has unchanged.
         self.force = force
@@ -103,35 +122,14 @@ class Archiver:
         self._virtual: dict[bytes, list[Node]] = {}
 
     # ----------------------------------------------------------------- dirs
-    def _parent_nodes(self, tree_id: bytes | None) -> dict[str, Node]:
-        if tree_id is None or self._load_tree is None:
-            return {}
+    def _parent_listing(self, tree_id: bytes | None) -> ParentListing | None:
+        """The parent snapshot's listing ``tree_id``; None without one."""
+        if tree_id is None or self._parent_trees is None:
+            return None
         try:
-            return {node.name: node for node in self._load_tree(tree_id)}
+            return ParentListing.decode(self._parent_trees.load(tree_id))
         except Exception:  # a damaged parent only costs re-reading
-            return {}
-
-    def _cached(self, path: str, st: os.stat_result) -> list[bytes] | None:
-        """Content from the agent's file cache, if the file is unchanged and still stored."""
-        if self.file_cache is None or self.force:
             return None
-        content = self.file_cache.lookup(path, st)
-        if content is None or not all(self.repo.blobs.has_blob(blob) for blob in content):
-            return None
-        self.file_cache.record(path, st, content)
-        return content
-
-    def _unchanged(self, old: Node | None, st: os.stat_result) -> bool:
-        return (
-            not self.force
-            and old is not None
-            and old.type == FILE
-            and old.size == st.st_size
-            and old.mtime_ns == st.st_mtime_ns
-            and old.ctime_ns == st.st_ctime_ns
-            and old.inode == st.st_ino
-            and all(self.repo.blobs.has_blob(blob) for blob in old.content)
-        )
 
     def _save_entries(
         self,
@@ -143,72 +141,69 @@ class Archiver:
         """Save the entries of the open directory ``dir_fd`` (name -> path or virtual dir).
 
         Everything that needs ``dir_fd`` (stat, open, xattrs, link targets) happens
-        before this returns, so the caller may close it then. The walk goes on at once:
-        the tree is assembled by the finisher thread when the files and subdirectories
-        below are done, so reads never stall at directory ends. ``device`` is that of
-        the source the directory belongs to (None above the sources).
+        before this returns, so the caller may close it then. Every entry is stat'ed
+        first, so the kernel is asked to read ahead only the files that will be read
+        (not the unchanged ones). The walk goes on at once: the tree is assembled by
+        the finisher thread when the files and subdirectories below are done, so
+        reads never stall at directory ends. ``device`` is that of the source the
+        directory belongs to (None above the sources).
         """
-        parent = self._parent_nodes(saved.parent_tree)
-        for name, target in entries:
+        saved.parent_listing = parent = self._parent_listing(saved.parent_tree)
+        listed = [
+            found
+            for name, target in entries
+            if (found := self._lister.stat_entry(dir_fd, name, target, parent)) is not None
+        ]
+        to_read = [item.name for item in listed if item.node.type == FILE and item.reused is None]
+        if to_read:
+            self._prefetch.submit(dir_fd, to_read)
+        subtrees = [parent_subtree(item.old) for item in listed if item.node.type == DIR]
+        unchanged: list[tuple[str, os.stat_result]] = []
+        dirs = 0
+        for item in listed:
+            if item.node.type == FILE and item.reused is not None:
+                path = self._reuse_file(dir_fd, item, saved)
+                unchanged.append((path, item.st))
+                continue
             self.tracker.check()  # per entry: a cancel stops the walk at the next file
-            path = target.path if isinstance(target, VirtualDir) else target
-            if not isinstance(target, VirtualDir) and self.filters.excluded(path):
-                continue
-            try:
-                st = walk.stat_at(dir_fd, name)
-                kind = node_type(st.st_mode)
-                if kind is None:
-                    self.report.warning(Code.SOURCE_SKIPPED, path, skip_note(path, st.st_mode))
-                    continue
-                if not isinstance(target, VirtualDir) and self.filters.skips(path, st):
-                    continue
-                node = node_from_stat(name, st, kind, dir_fd)
-            except OSError as error:
-                self.report.error(path, f"{path}: {error.strerror}")
-                continue
-            self._save_entry(dir_fd, name, target, st, node, parent.get(name), saved, device)
+            if item.node.type == DIR:
+                if dirs % READ_AHEAD == 0 and self._parent_trees is not None:
+                    batch = subtrees[dirs : dirs + READ_AHEAD]
+                    self._parent_trees.read_ahead([tree for tree in batch if tree is not None])
+                dirs += 1
+            self._save_entry(dir_fd, item, saved, device)
+        if unchanged:
+            self.report.files_unchanged(unchanged)
         return self._finisher.submit(self._finish_tree, saved)
 
-    def _save_entry(
-        self,
-        dir_fd: int,
-        name: str,
-        target: str | VirtualDir,
-        st: os.stat_result,
-        node: Node,
-        old: Node | None,
-        saved: _Dir,
-        device: int | None,
-    ) -> None:
-        """Save one listed entry of ``saved`` (its node, or what produces it, is queued)."""
+    def _reuse_file(self, dir_fd: int, item: Listed, saved: _Dir) -> str:
+        """Keep a file unread with the content it had (``item.reused``); its path."""
+        path = item.path
+        item.node.content = item.reused or []
+        saved.nodes.append(item.node)
+        if self.inventory is not None:
+            self.inventory.unchanged(dir_fd, item.name, path, item.st)
+        return path
+
+    def _save_entry(self, dir_fd: int, item: Listed, saved: _Dir, device: int | None) -> None:
+        """Save one listed entry of ``saved`` that is not an unchanged file (its node, or
+        what produces it, is queued)."""
+        target, st, node, old = item.target, item.st, item.node, item.old
         path = target.path if isinstance(target, VirtualDir) else target
         if node.type == DIR:
             if isinstance(target, VirtualDir):
-                subtree = self._save_virtual(dir_fd, name, st, target, old.subtree if old else None)
+                subtree = self._save_virtual(dir_fd, item.name, st, target, parent_subtree(old))
             elif self.filters.crosses_device(st, device):  # a mount point: kept, empty
                 subtree = self._finisher.submit(
-                    self._finish_tree, _Dir(path, old.subtree if old else None, old)
+                    self._finish_tree, _Dir(path, parent_subtree(old), _counted(old))
                 )
             else:
-                subtree = self._save_directory(dir_fd, name, st, path, old, device)
+                subtree = self._save_directory(dir_fd, item.name, st, path, old, device)
             if subtree is not None:
                 saved.subdirs.append((node, subtree))
-        elif node.type == FILE and self._unchanged(old, st):
-            assert old is not None
-            node.content = list(old.content)
-            self.report.file_unchanged(path, st)
-            saved.nodes.append(node)
-            if self.inventory is not None:
-                self.inventory.unchanged(dir_fd, name, path, st)
-        elif node.type == FILE and (cached := self._cached(path, st)) is not None:
-            node.content = cached
-            self.report.file_unchanged(path, st)
-            saved.nodes.append(node)
-            if self.inventory is not None:
-                self.inventory.unchanged(dir_fd, name, path, st)
         elif node.type == FILE:
-            future = self._files.submit(dir_fd, name, path, st)
-            saved.pending.append((node, future, old, path, st))
+            future = self._files.submit(dir_fd, item.name, path, st)
+            saved.pending.append((node, future, old is not None, path, st))
         else:
             saved.nodes.append(node)
 
@@ -219,7 +214,7 @@ class Archiver:
         for node, subtree in saved.subdirs:
             node.subtree = subtree.result()  # submitted earlier: already done
             nodes.append(node)
-        for node, future, old, path, st in saved.pending:
+        for node, future, existed, path, st in saved.pending:
             result = future.result()
             if result.skipped is not None:
                 self.report.warning(Code.SOURCE_CHANGED, path, result.skipped)
@@ -237,9 +232,14 @@ class Archiver:
             if self.file_cache is not None and result.bytes_read == st.st_size:
                 # A file that changed while it was read is not cached under its old stat.
                 self.file_cache.record(path, st, result.content)
-            self.report.file_read(path, result, existed=old is not None)
-        encoded = encode_tree(nodes)
-        blob_id, added, new = self._store(TREE, encoded)
+            self.report.file_read(path, result, existed=existed)
+        if self._same_as_parent(saved, nodes):
+            assert saved.parent_tree is not None
+            # The very listing the parent stored: its tree is reused (no encoding, no hash).
+            encoded, blob_id, added, new = b"", saved.parent_tree, 0, False
+        else:
+            encoded = encode_tree(nodes)
+            blob_id, added, new = self._store(TREE, encoded)
         if saved.path is None:  # above the sources: command outputs may be grafted in
             self._virtual[blob_id] = nodes
         if self.file_cache is not None:
@@ -254,6 +254,16 @@ class Archiver:
         metadata = (len(encoded), added) if new else (0, 0)
         self.report.directory(saved.path, action, metadata, time.monotonic() - started)
         return blob_id
+
+    def _same_as_parent(self, saved: _Dir, nodes: list[Node]) -> bool:
+        """Whether ``nodes`` are exactly the parent's listing, whose tree is still stored.
+
+        Equal nodes encode to the same tree, so the parent's tree id is this one's.
+        """
+        parent = saved.parent_listing
+        if parent is None or saved.parent_tree is None or not parent.same_as(nodes):
+            return False
+        return self.repo.blobs.has_blob(saved.parent_tree)
 
     def _open_directory(self, dir_fd: int, name: str, st: os.stat_result, path: str) -> int | None:
         """Directory ``name`` below ``dir_fd`` if it is still the one listed; else report."""
@@ -271,7 +281,7 @@ class Archiver:
         name: str,
         st: os.stat_result,
         path: str,
-        old: Node | None,
+        old: Entry | None,
         device: int | None,
     ) -> Future[bytes] | None:
         """Save a real directory; None if it was skipped (reported already)."""
@@ -290,8 +300,7 @@ class Archiver:
             entries: list[tuple[str, str | VirtualDir]] = [
                 (child, os.path.join(path, child)) for child in names
             ]
-            self._prefetch.submit(fd, names)
-            saved = _Dir(path, old.subtree if old else None, old)
+            saved = _Dir(path, parent_subtree(old), _counted(old))
             return self._save_entries(fd, entries, saved, st.st_dev if device is None else device)
         finally:
             os.close(fd)

@@ -29,6 +29,7 @@ from keyark.archiver.inputs import (
     open_stream,
 )
 from keyark.archiver.inventory import InventoryRecorder
+from keyark.archiver.parent import ParentTrees
 from keyark.archiver.progress import Tracker, count_totals
 from keyark.archiver.sources import ExcludeMatcher, normalize_sources
 from keyark.catalog.catalog import Catalog
@@ -38,10 +39,11 @@ from keyark.context import OperationContext
 from keyark.crypto.agents import FULL_KEY
 from keyark.errors import KeyarkError, UsageError
 from keyark.events import Code
-from keyark.inventory.model import Inventory
+from keyark.inventory.finding import Inventory
 from keyark.repo.adoption import adopt_unindexed
 from keyark.repo.agent_session import AgentRepository
 from keyark.repo.inventory import snapshot_inventory
+from keyark.repo.pack_presence import stored_sizes
 from keyark.repo.repository import Repository
 from keyark.repo.snapshot import Snapshot, now, select_snapshot
 from keyark.repo.snapshot_trust import is_agent_snapshot, snapshot_trust
@@ -143,7 +145,8 @@ def backup(
             if full is not None and catalog is not None:
                 parent = _prepare_full_key(full, catalog, host, paths, options, ctx)
             elif agent is not None and cache is not None:
-                cache.load_into(agent.blobs.index, agent.stored_packs())
+                present = stored_sizes(agent.blobs.packs, cache.pack_ids(), agent.connections)
+                cache.load_into(agent.blobs.index, present)
                 agent.blobs.pack_listeners.append(cache.add_pack)
                 if not options.dry_run:
                     agent.store_session_key()
@@ -169,7 +172,7 @@ def backup(
                 tracker,
                 dry_run=options.dry_run,
                 file_cache=cache,
-                load_tree=None if full is None else full.blobs.load_tree,
+                parent_trees=None if full is None else ParentTrees(full.blobs),
                 force=options.force,
                 report_items=options.report_items,
                 inventory=recorder,

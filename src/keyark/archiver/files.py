@@ -21,7 +21,7 @@ from keyark.archiver.progress import Tracker
 from keyark.archiver.sizes import Added, SizedStore
 from keyark.chunker import ChunkerParams
 from keyark.errors import SourceError
-from keyark.inventory.model import MAX_CANDIDATE_SIZE
+from keyark.inventory.candidates import MAX_CANDIDATE_SIZE
 from keyark.repo.objects import ContentWriter, Store, StoredContent, StreamReadError
 
 SMALL_FILE = 256 * 1024

@@ -71,8 +71,10 @@ class SourceFilter:
 
     def skips(self, path: str, st: os.stat_result) -> bool:
         """Whether the listed entry ``path`` is passed over (patterns, size)."""
-        if self.excluded(path):
-            return True
+        return self.excluded(path) or self.too_large(st)
+
+    def too_large(self, st: os.stat_result) -> bool:
+        """Whether the listed entry ``st`` is a regular file above the size limit."""
         return (
             self.larger_than is not None
             and stat.S_ISREG(st.st_mode)

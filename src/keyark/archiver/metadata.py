@@ -56,13 +56,24 @@ def skip_note(path: str, mode: int) -> str:
     return f"{path}: skipped (unsupported file type {stat.S_IFMT(mode):o})"
 
 
-def node_from_stat(name: str, st: os.stat_result, kind: str, dir_fd: int) -> Node:
+def node_from_stat(
+    name: str,
+    st: os.stat_result,
+    kind: str,
+    dir_fd: int,
+    known: tuple[str, dict[str, bytes]] | None = None,
+) -> Node:
     """A node with the metadata of ``st`` for entry ``name`` of directory ``dir_fd``.
 
     The link target and extended attributes are read relative to ``dir_fd``, never
     through a path; content and subtree are filled in later, and a file's size is
     replaced then by the number of bytes actually read (a file may grow or shrink
     between this stat and its read).
+
+    ``known`` is the link target and extended attributes the parent snapshot
+    recorded for this very inode, unchanged since (same inode number and ctime:
+    setting an extended attribute or ACL updates the ctime, and a symlink never
+    changes target in place): they are reused instead of read.
     """
     user, group = owner_names(st.st_uid, st.st_gid)
     node = Node(
@@ -82,9 +93,12 @@ def node_from_stat(name: str, st: os.stat_result, kind: str, dir_fd: int) -> Nod
         if st.st_nlink > 1:
             node.links = st.st_nlink
             node.device = st.st_dev
-    elif kind == SYMLINK:
-        node.target = read_link(dir_fd, name)
     elif kind in DEVICES:
         node.rdev = st.st_rdev
+    if known is not None:
+        node.target, node.xattrs = known
+        return node
+    if kind == SYMLINK:
+        node.target = read_link(dir_fd, name)
     node.xattrs = read_xattrs(dir_fd, name)
     return node

@@ -67,13 +67,17 @@ class RunReport:
             )
         )
 
-    def file_unchanged(self, path: str, st: os.stat_result) -> None:
-        """A file the parent snapshot (or the agent's cache) has unchanged: not read."""
+    def files_unchanged(self, files: list[tuple[str, os.stat_result]]) -> None:
+        """Files (path, stat) the parent snapshot (or the agent's cache) has unchanged:
+        not read. Counted together (one directory's at a time), reported one by one."""
+        size = sum(st.st_size for _path, st in files)
         with self._lock:
-            self.summary.files_unchanged += 1
-            self.summary.bytes_processed += st.st_size
-        self.tracker.add(1, st.st_size, path)
-        self.item("unchanged", path)
+            self.summary.files_unchanged += len(files)
+            self.summary.bytes_processed += size
+        self.tracker.add(len(files), size, files[-1][0])
+        if self.items:
+            for path, _st in files:
+                self.item("unchanged", path)
 
     def file_read(self, path: str, result: FileResult, *, existed: bool) -> None:
         """A file that was read and stored (``existed``: the parent snapshot had it)."""

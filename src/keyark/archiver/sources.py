@@ -56,6 +56,7 @@ class ExcludeMatcher:
         self.patterns = [p for p in patterns if p.strip()]
         self.insensitive = [p for p in insensitive if p.strip()]
         self._set = PatternSet(self.patterns, insensitive=self.insensitive)
+        self._any = bool(self._set)
 
     @classmethod
     def from_options(
@@ -76,7 +77,7 @@ class ExcludeMatcher:
 
     def excluded(self, path: str) -> bool:
         """True when ``path`` (absolute) or a directory above it matches a pattern."""
-        return self._set.matches(path)
+        return self._any and self._set.matches(path)
 
 
 def read_exclude_file(paths: str | Sequence[str]) -> list[str]:

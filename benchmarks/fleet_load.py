@@ -48,6 +48,8 @@ REQUEST_KIND = re.compile(
     rb"/fleet(?:/repo/([a-z]+)|\?list-type=2&prefix=repo/([a-z]+))"
 )
 KEYARK = str(Path(sys.executable).with_name("keyark"))
+#: Requests per backup shown by kind: lock reads, pack listings and pack size checks.
+KINDS_SHOWN = ("GET locks", "LIST data", "HEAD data")
 OPEN_SCRIPT = """
 import os, sys, time
 from keyark.crypto.slots import Credentials
@@ -81,6 +83,7 @@ class Fleet:
     log: Path | None
     agents: int
     env: dict[str, str] = field(default_factory=dict)
+    shared_state: bool = False
     results: dict[str, Any] = field(default_factory=dict)
 
     # ------------------------------------------------------------------ plumbing
@@ -146,8 +149,11 @@ class Fleet:
             "KEYARK_AGENT_CREDENTIAL": str(self.work / "creds" / f"{self.host(number)}.cred"),
             "KEYARK_PASSWORD": "",
             "KEYARK_CACHE_DIR": str(self.work / "agent-cache" / self.host(number)),
-            # Its own state directory, as on a real host: its own audit writer chain.
-            "KEYARK_STATE_DIR": str(self.work / "agent-state" / self.host(number)),
+            # Its own state directory, as on a real host: its own audit writer chain
+            # (--shared-state: one for all, as several agents of one machine share it).
+            "KEYARK_STATE_DIR": str(
+                self.work / "agent-state" / ("shared" if self.shared_state else self.host(number))
+            ),
         }
 
     # ------------------------------------------------------------------ phases
@@ -310,10 +316,14 @@ def render(results: dict[str, Any]) -> str:
             lines.append("| " + " | ".join(str(row.get(c, "")) for c in columns) + " |")
         lines.append("")
 
+    for row in results["rounds"]:  # the requests the scale fixes of issue 18 changed
+        kinds = row.get("kinds_per_backup", {})
+        for kind in KINDS_SHOWN:
+            row[kind] = kinds.get(kind, 0)
     table(
         results["rounds"],
         ["round", "backups", "wall_s", "backup_s_median", "backup_rss_kib_max", "requests",
-         "requests_per_backup", "load"],
+         "requests_per_backup", *KINDS_SHOWN, "load"],
     )  # fmt: skip
     table(
         results["measures"],
@@ -381,6 +391,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--parallel", type=int, default=0, help="backups at once (0: all)")
     parser.add_argument("--measure-every", type=int, default=5, help="rounds between measures")
     parser.add_argument("--s3-endpoint", default="", help="use this S3 server (no request count)")
+    parser.add_argument(
+        "--shared-state", action="store_true", help="one state directory for every agent"
+    )
     parser.add_argument("--work", type=Path, default=Path("benchmarks/work/fleet"))
     parser.add_argument("--out", type=Path, default=Path("benchmarks/work/fleet.json"))
     parser.add_argument(
@@ -416,7 +429,9 @@ def main(argv: list[str] | None = None) -> int:
         "KEYARK_TEST_FAST_KDF": "1",
     }
     os.environ.update({k: v for k, v in env.items() if k.startswith("AWS_")})
-    fleet = Fleet(options.work, endpoint, log, options.agents, env)
+    fleet = Fleet(
+        options.work, endpoint, log, options.agents, env, shared_state=options.shared_state
+    )
     parallel = options.parallel or options.agents
     started = time.monotonic()
     results: dict[str, Any] = {

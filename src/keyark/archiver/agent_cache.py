@@ -79,6 +79,12 @@ class AgentCache(MemoryFallback):
         self.in_memory = True
         return _memory_db()
 
+    def pack_ids(self) -> list[bytes]:
+        """The packs this cache names (whose presence :meth:`load_into` is given)."""
+        return self._writing(
+            lambda: [bytes(p) for (p,) in self._db.execute("SELECT id FROM packs")]
+        )
+
     def load_into(self, index: MasterIndex, present: dict[bytes, int]) -> None:
         """Fill ``index`` with what this agent uploaded and is still in storage."""
         self._writing(lambda: self._load_into(index, present))

@@ -2,11 +2,14 @@
 
 :func:`write` appends one record (and any records made earlier without the keys, see
 :mod:`keyark.audit.local`) to this machine's chain for each repository the operation
-opened: under the writer's lock it reads the chain head, seals the new records,
-appends them to the local file (the record counts as written from here), stores
-every not yet uploaded record and checkpoint in the repository, and signs a
-checkpoint every ``checkpoint_every`` records. A local log found missing while the
-repository holds this writer's records is restored from there first (and reported).
+opened: under the writer's lock of that repository it reads the chain head, seals
+the new records (and a checkpoint every ``checkpoint_every`` records) and appends
+them to the local file (the record counts as written from here); then, with the lock
+released, it stores every not yet uploaded record and checkpoint in the repository.
+A local log found missing while the repository holds this writer's records is
+restored from there first (and reported). The lock is per repository: operations on
+different repositories never wait for each other, and operations on one wait only
+for each other's local append, not for storage.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from keyark.audit.keys import AuditKeys
 from keyark.audit.local import (
     LocalLog,
     WriterLog,
@@ -85,40 +89,65 @@ def _write_one(
     drafts: list[dict[str, Any]],
     report: WriteReport,
 ) -> None:
+    """Chain ``drafts`` under the writer's lock of this repository, then upload.
+
+    The lock (one per repository and writer, :meth:`LocalLog.lock`) covers only what
+    orders the chain: reading its head, restoring a missing local file, sealing and
+    appending. Opening the repository's storage and uploading happen outside it, so
+    concurrent operations on one repository do not wait for each other's network
+    round trips (an upload raced by another process's upload of the same record
+    stores the same content, which is accepted; a record is marked uploaded only
+    after it is stored).
+    """
     keys = target.keys
-    with local.lock(writer):
-        log = local.read(writer)
-        backend = None
-        remote: RemoteLog | None = None
-        try:
-            backend = target.open_backend()
-            remote = RemoteLog(backend, keys)
-            if not log.records and not local.exists(writer):
-                log = _restore(local, writer, remote, log, report, target.repo_id)
-        except (KeyarkError, OSError) as error:
-            report.upload_failures.append((target.repo_id, str(error)))
-            remote = None
-        try:
-            seq, head = log.head
-            lines: list[dict[str, Any]] = []
-            for draft in map(_adopted(target.repo_id), drafts):
-                if draft is None:
-                    continue  # a damaged pending line (the state directory is untrusted)
-                seq += 1
-                record = keys.seal(AuditRecord(writer=writer, seq=seq, prev=head, **draft))
-                head = record.chain_hash()
-                log.records.append(record)
-                lines.append({"type": "record", "record": record.to_dict()})
-            if seq - log.last_checkpoint >= policy.checkpoint_every:
-                point = keys.sign(Checkpoint(writer, seq, head, now()))
-                log.checkpoints.append(point)
-                lines.append({"type": "checkpoint", "checkpoint": point.to_dict()})
-            local.append(writer, lines)
-            if remote is not None:
-                _upload(local, writer, remote, log, report, target.repo_id)
-        finally:
-            if backend is not None:
-                backend.close()
+    backend = None
+    remote: RemoteLog | None = None
+    try:
+        backend = target.open_backend()
+        remote = RemoteLog(backend, keys)
+    except (KeyarkError, OSError) as error:
+        report.upload_failures.append((target.repo_id, str(error)))
+    try:
+        with local.lock(writer):
+            log = local.read(writer)
+            if remote is not None and not log.records and not local.exists(writer):
+                try:
+                    log = _restore(local, writer, remote, log, report, target.repo_id)
+                except (KeyarkError, OSError) as error:
+                    report.upload_failures.append((target.repo_id, str(error)))
+                    remote = None
+            local.append(writer, _chain(policy, keys, writer, target.repo_id, log, drafts))
+        if remote is not None:
+            _upload(local, writer, remote, log, report, target.repo_id)
+    finally:
+        if backend is not None:
+            backend.close()
+
+
+def _chain(
+    policy: AuditPolicy,
+    keys: AuditKeys,
+    writer: str,
+    repo_id: str,
+    log: WriterLog,
+    drafts: list[dict[str, Any]],
+) -> list[dict[str, Any]]:
+    """Seal ``drafts`` onto ``log``'s chain (and a checkpoint when due); the new lines."""
+    seq, head = log.head
+    lines: list[dict[str, Any]] = []
+    for draft in map(_adopted(repo_id), drafts):
+        if draft is None:
+            continue  # a damaged pending line (the state directory is untrusted)
+        seq += 1
+        record = keys.seal(AuditRecord(writer=writer, seq=seq, prev=head, **draft))
+        head = record.chain_hash()
+        log.records.append(record)
+        lines.append({"type": "record", "record": record.to_dict()})
+    if seq - log.last_checkpoint >= policy.checkpoint_every:
+        point = keys.sign(Checkpoint(writer, seq, head, now()))
+        log.checkpoints.append(point)
+        lines.append({"type": "checkpoint", "checkpoint": point.to_dict()})
+    return lines
 
 
 def _adopted(repo_id: str) -> Callable[[dict[str, Any]], dict[str, Any] | None]:

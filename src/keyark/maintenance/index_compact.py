@@ -13,10 +13,10 @@ The plan is prune's (:func:`keyark.maintenance.prune_plan.plan_prune`, under the
 exclusive lock): every index file is read, and only the files read are replaced.
 The order (prune's, :mod:`keyark.repo.rewrite`), safe when killed at any point:
 
-1. the merged index (every kept record) is written as new files and is durable; the
-   first names the files it supersedes (as restic's does: naming them in every file
-   would make the index grow with new files x old files, 47 KB per file for 660 old
-   ones in the load test);
+1. the merged index (every kept record) is written as new files and is durable; only
+   the first names the files it supersedes, and it is written last
+   (:func:`keyark.repo.rewrite.write_index`; naming them in every file made the index
+   grow with new files x old files, 47 KB per file for 660 old ones in the load test);
 2. the exclusive lock is confirmed (``guard``);
 3. only then are the superseded files deleted, one by one (each a cancel checkpoint).
 
@@ -53,8 +53,7 @@ def write_merged_index(
     repo: Repository, records: Sequence[PackRecord], superseded: Sequence[str]
 ) -> list[str]:
     """Write ``records`` as index files of 64 packs, the first naming ``superseded``; names."""
-    first = write_index(repo, records[:PACKS_PER_INDEX_FILE], superseded)
-    return first + write_index(repo, records[PACKS_PER_INDEX_FILE:])
+    return write_index(repo, records, superseded, per_file=PACKS_PER_INDEX_FILE)
 
 
 def needs_compaction(index_files: int, packs: int) -> bool:

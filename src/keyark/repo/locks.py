@@ -28,6 +28,16 @@ field of the wrong type) never crashes a command; it is always reported by name,
 - is removed (and listed) by a plain unlock (not only "remove all"): no keyark client
   writes such a lock, so nobody can be holding it.
 
+Names: an exclusive lock is ``locks/<random>``, a shared one ``locks/shared-<random>``
+(the name is sealed into the object, so a renamed one is unreadable). A shared lock
+conflicts only with exclusive ones, so a shared locker lists ``locks/`` and reads only
+the objects without the shared mark (exclusive locks, locks of older versions, planted
+objects): with many hosts backing up at once each backup reads no other backup's lock,
+where it read every one (one GET per concurrent writer per backup, quadratic in the
+fleet). An exclusive locker still reads every lock (any live lock conflicts with it).
+An object named shared but holding an exclusive document is no keyark lock; shared
+lockers pass over it, exclusive ones are stopped by it as by any live lock.
+
 Waiting: :meth:`RepositoryLock.acquire` retries for up to ``retry`` seconds; before
 each wait it tells ``on_wait`` who holds the lock (the repository turns that into a
 ``LockWait`` event) and sleeps through ``sleep`` (a cancel token's sleep, so a cancel
@@ -66,6 +76,8 @@ MAX_PID = 2**31 - 1
 #: Year 6325: far beyond any real lock, within what datetime can render.
 MAX_TIMESTAMP = 2.0**37
 UNREADABLE = "unreadable lock"
+#: What starts the random part of a shared lock's name (see the module docstring).
+SHARED_MARK = "shared-"
 
 
 @dataclass(frozen=True)
@@ -179,9 +191,22 @@ def read_lock(backend: Backend, sealer: Sealer, name: str) -> LockInfo:
         return LockInfo.unreadable(name, str(error))
 
 
-def read_locks(backend: Backend, sealer: Sealer) -> Iterator[LockInfo]:
-    """Every lock in the repository; unreadable ones as :meth:`LockInfo.unreadable` (warned)."""
+def is_shared_name(name: str) -> bool:
+    """Whether lock object ``name`` is named as a shared lock (``locks/shared-...``)."""
+    return name.startswith(LOCK_PREFIX + SHARED_MARK)
+
+
+def read_locks(
+    backend: Backend, sealer: Sealer, *, skip_shared: bool = False, own: str = ""
+) -> Iterator[LockInfo]:
+    """Every lock in the repository; unreadable ones as :meth:`LockInfo.unreadable` (warned).
+
+    One listing and one read per object, except the caller's ``own`` lock and, with
+    ``skip_shared``, the objects named as shared locks (not read, not yielded).
+    """
     for info in backend.list(LOCK_PREFIX):
+        if info.name == own or (skip_shared and is_shared_name(info.name)):
+            continue
         try:
             yield read_lock(backend, sealer, info.name)
         except NotFoundError:
@@ -231,7 +256,7 @@ class RepositoryLock:
             created=now,
             expires=now + EXPIRY_SECONDS,
         )
-        name = LOCK_PREFIX + os.urandom(16).hex()
+        name = LOCK_PREFIX + ("" if self.exclusive else SHARED_MARK) + os.urandom(16).hex()
         skip = ("name", "readable", "problem")
         document = {k: v for k, v in asdict(info).items() if k not in skip}
         payload = self._sealer.seal(ObjectKind.LOCK, name.encode(), json.dumps(document).encode())
@@ -322,10 +347,12 @@ class RepositoryLock:
         """The oldest live lock that conflicts (a long holder, not another locker's attempt).
 
         Unreadable locks conflict with exclusive operations only (see the module docstring).
+        A shared lock reads no object named as a shared lock: those never conflict with it.
         """
         conflicts = []
-        for info in read_locks(self._backend, self._sealer):
-            if info.name == self.name or info.is_stale():
+        shared = not self.exclusive
+        for info in read_locks(self._backend, self._sealer, skip_shared=shared, own=self.name):
+            if info.is_stale():
                 continue
             if not info.readable and not self.exclusive:
                 _warn_ignored(info)

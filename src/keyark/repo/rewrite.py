@@ -10,8 +10,12 @@ point (first written down for prune, :mod:`keyark.maintenance.prune`):
    packs are durable and listed by the copier's own (interim) index files before
    anything else happens;
 2. **replace the index** (:func:`rewrite_index`): a complete new index (the kept
-   records plus the copies) is written, each file naming the old files it
-   supersedes, and is durable (and, if asked, read back) before any old file goes;
+   records plus the copies) is written and is durable (and, if asked, read back)
+   before any old file goes. Only one new file names the old files it supersedes
+   (as restic's does: naming them in every file makes the index grow as new x old
+   files), and it is the last one written: the loader merges every file and obeys
+   no superseded list, but even a reader that did would never drop an old file
+   while a new file listing the same packs was still missing;
 3. **delete** the old index files (interim ones included), then the packs no new
    index file lists, each phase only after ``guard()`` confirmed the exclusive
    lock is still valid; a cancel stops between two deletions;
@@ -168,12 +172,18 @@ def write_index(
     *,
     per_file: int = PACKS_PER_INDEX_FILE,
 ) -> list[str]:
-    """Write ``records`` as index files of ``per_file`` packs each; their names."""
+    """Write ``records`` as index files of ``per_file`` packs each; their names.
+
+    Only the first file (``records[:per_file]``) names ``supersedes``, and it is
+    written last, after every other new file is durable (step 2 of the module
+    docstring). With no records nothing is written.
+    """
     sealer = repo.keys.current_sealer()
-    return [
-        repo.packs.write_index(list(records[start : start + per_file]), supersedes, sealer)
-        for start in range(0, len(records), per_file)
-    ]
+    chunks = [list(records[start : start + per_file]) for start in range(0, len(records), per_file)]
+    if not chunks:
+        return []
+    rest = [repo.packs.write_index(chunk, (), sealer) for chunk in chunks[1:]]
+    return [repo.packs.write_index(chunks[0], supersedes, sealer), *rest]
 
 
 def rewrite_index(

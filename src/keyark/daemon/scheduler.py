@@ -33,13 +33,13 @@ import logging
 import random
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
 from keyark.cancel import CancelledError, CancelToken
 from keyark.config.document import KeyarkConfig
 from keyark.daemon.clock import Clock, SystemClock
+from keyark.daemon.ledger import Ledger
 from keyark.daemon.planner import (
     CatchUp,
     Missed,
@@ -49,54 +49,18 @@ from keyark.daemon.planner import (
     schedule_table,
     scheduled_tasks,
 )
+from keyark.daemon.runs import Active, Pending, Runner, run_with_ops
 
 if TYPE_CHECKING:
-    from keyark.ops import Claim, JobRun, RunOptions, RunStore, TaskClaims
+    from keyark.ops import Claim, RunOptions, RunStore, TaskClaims
 
 __all__ = ["JUMP_THRESHOLD", "MAX_SLEEP", "Runner", "Scheduler", "run_with_ops", "schedule_table"]
-
-#: Runs one task: the options say which and why; the token cancels it.
-Runner = Callable[["RunOptions", CancelToken], "JobRun"]
 
 #: The longest the loop sleeps between looks at the clocks (seconds).
 MAX_SLEEP = 10.0
 #: How much further the wall clock must move than the monotonic clock to count as a
 #: sleep of the machine or a clock set forward (seconds).
 JUMP_THRESHOLD = 60.0
-
-
-def run_with_ops(options: RunOptions, token: CancelToken) -> JobRun:
-    """The default runner: the ``run`` operation, cancelled by ``token``, acting as the job."""
-    from keyark import ops
-
-    context = ops.OperationContext(cancel=token, actor=ops.Actor.current(job=options.task))
-    return ops.run(context, options)
-
-
-@dataclass
-class _Pending:
-    """A due time waiting for its start (its random delay, or a free slot)."""
-
-    task: Task
-    scheduled: datetime
-    trigger: str
-    start_at: datetime
-    #: When it first had to wait for a free slot (None: it has not).
-    waiting_since: datetime | None = None
-
-
-@dataclass
-class _Active:
-    """A run in a worker thread."""
-
-    task: Task
-    scheduled: datetime
-    trigger: str
-    token: CancelToken
-    started: float
-    #: This instance's claim of the run (a control database shared by several instances).
-    claim: Claim | None = None
-    thread: threading.Thread | None = field(default=None, repr=False)
 
 
 class Scheduler:
@@ -128,9 +92,9 @@ class Scheduler:
         self._max_sleep = max_sleep
         self._jump_threshold = jump_threshold
         self._lock = threading.RLock()
-        self._cursors: dict[str, datetime] = {}
-        self._pending: dict[str, _Pending] = {}
-        self._running: dict[str, _Active] = {}
+        self._ledger = Ledger(store, self._clock, self._log)
+        self._pending: dict[str, Pending] = {}
+        self._running: dict[str, Active] = {}
         self._alarm = CancelToken()
         self._looked: tuple[datetime, float] | None = None
         #: Exactly-once across instances sharing the store's database (None: one instance).
@@ -152,10 +116,10 @@ class Scheduler:
         watcher.start()
         now = self._clock.now().astimezone(UTC)
         self._looked = (now, self._clock.monotonic())
-        interrupted = self._recover()
+        interrupted = self._ledger.recover()
         with self._lock:
             for task in self._tasks.values():
-                self._load_cursor(task, now)
+                self._ledger.load_cursor(task, now)
             self._catch_up(now, "the scheduler was not running", interrupted)
         self._log.info("scheduler started: %d scheduled task(s)", len(self._tasks))
         if ready is not None:
@@ -183,7 +147,7 @@ class Scheduler:
             for name in removed + changed:
                 self._pending.pop(name, None)
             for name in added:
-                self._cursors.setdefault(name, now)  # a new task has missed nothing
+                self._ledger.cursors.setdefault(name, now)  # a new task has missed nothing
             self._config, self._tasks = config, tasks
             self._alarm.cancel()
         self._log.info(
@@ -223,21 +187,12 @@ class Scheduler:
             return self._next_sleep(now)
 
     # ---------------------------------------------------------------- planning
-    def _load_cursor(self, task: Task, now: datetime) -> None:
-        if task.name in self._cursors:
-            return
-        stored = self._store.cursor(task.name)
-        if stored is None:  # first start: nothing was missed
-            self._store.set_cursor(task.name, now)
-            stored = now
-        self._cursors[task.name] = stored.astimezone(UTC)
-
     def _catch_up(self, now: datetime, reason: str, interrupted: dict[str, list[datetime]]) -> None:
         zone = self._config.scheduler.zone()
         for task in self._tasks.values():
             plan = plan_catch_up(
                 task,
-                self._cursors[task.name],
+                self._ledger.cursors[task.name],
                 now,
                 zone,
                 reason=reason,
@@ -247,7 +202,7 @@ class Scheduler:
 
     def _apply_catch_up(self, plan: CatchUp, now: datetime) -> None:
         task = plan.task
-        self._note(task, "missed", plan.missed)
+        self._ledger.note(task, "missed", plan.missed)
         if plan.run is not None:
             self._log.info(
                 "%s %s: catch-up of the run due at %s",
@@ -255,29 +210,31 @@ class Scheduler:
                 task.name,
                 plan.run.isoformat(),
             )
-            self._pending[task.name] = _Pending(task, plan.run, "catch-up", now)
+            self._pending[task.name] = Pending(task, plan.run, "catch-up", now)
 
     def _plan(self, now: datetime) -> None:
         zone = self._config.scheduler.zone()
         for name, task in self._tasks.items():
-            self._load_cursor(task, now)
+            self._ledger.load_cursor(task, now)
             pending = self._pending.get(name)
-            after = pending.scheduled if pending else self._cursors[name]
-            after = max(after, self._cursors[name])
+            after = pending.scheduled if pending else self._ledger.cursors[name]
+            after = max(after, self._ledger.cursors[name])
             due = plan_due(task, after, now, zone)
             if due.newest is None:
                 continue
             status = "skipped" if name in self._running else "missed"
-            self._note(task, status, due.late)
+            self._ledger.note(task, status, due.late)
             if pending is not None:
                 reason = (
                     "no free slot before the next scheduled time"
                     if pending.waiting_since is not None
                     else "its random delay reached the next scheduled time"
                 )
-                self._note(task, "skipped", [Missed(pending.scheduled, reason, "superseded")])
+                self._ledger.note(
+                    task, "skipped", [Missed(pending.scheduled, reason, "superseded")]
+                )
             start_at = due.newest + task.delay(self._rng)
-            self._pending[name] = _Pending(task, due.newest, "schedule", start_at)
+            self._pending[name] = Pending(task, due.newest, "schedule", start_at)
 
     def _dispatch(self, now: datetime) -> None:
         limit = self._config.scheduler.max_parallel_jobs
@@ -290,7 +247,9 @@ class Scheduler:
             if active is not None:
                 del self._pending[task.name]
                 reason = f"the run due at {active.scheduled.isoformat()} is still running"
-                self._note(task, "skipped", [Missed(pending.scheduled, reason, "still-running")])
+                self._ledger.note(
+                    task, "skipped", [Missed(pending.scheduled, reason, "still-running")]
+                )
                 continue
             if len(self._running) >= limit:
                 if pending.waiting_since is None:
@@ -318,77 +277,9 @@ class Scheduler:
             pending = self._pending.get(name)
             if pending is not None and pending.start_at > now:
                 wake = min(wake, pending.start_at)
-            after = max(self._cursors[name], now)
+            after = max(self._ledger.cursors[name], now)
             wake = min(wake, task.schedule.next_after(after, zone).astimezone(UTC))
         return max(0.0, (wake - now).total_seconds())
-
-    # ----------------------------------------------------------------- records
-    def _advance(self, task: Task, moment: datetime) -> None:
-        if moment > self._cursors.get(task.name, moment - timedelta(1)):
-            self._cursors[task.name] = moment
-            self._store.set_cursor(task.name, moment)
-
-    def _note(self, task: Task, status: str, rows: list[Missed]) -> None:
-        """Record times that did not run (``skipped`` or ``missed``); move the cursor."""
-        if not rows:
-            return
-        from keyark import ops
-
-        finished = self._clock.now()
-        records = [
-            ops.RunRecord(
-                job=task.name,
-                kind=task.kind,
-                trigger="schedule",
-                status=status,
-                scheduled=row.scheduled,
-                finished=finished,
-                error=row.message,
-                error_code=row.code,
-            )
-            for row in rows
-        ]
-        newest = max(row.scheduled for row in rows)
-        moved = newest > self._cursors.get(task.name, newest - timedelta(1))
-        self._store.record_all(records, cursor=(task.name, newest) if moved else None)
-        if moved:
-            self._cursors[task.name] = newest
-        if len(rows) <= 3 and all(row.count == 1 for row in rows):
-            for row in rows:
-                self._log.info(
-                    "%s %s: %s the run due at %s: %s",
-                    task.kind,
-                    task.name,
-                    status,
-                    row.scheduled.isoformat(),
-                    row.reason,
-                )
-        else:
-            self._log.info(
-                "%s %s: %s %d runs due from %s to %s: %s",
-                task.kind,
-                task.name,
-                status,
-                sum(row.count for row in rows),
-                (rows[0].first or rows[0].scheduled).isoformat(),
-                newest.isoformat(),
-                rows[-1].reason,
-            )
-
-    def _recover(self) -> dict[str, list[datetime]]:
-        """Mark runs of dead processes ``interrupted``; their scheduled times, by task."""
-        times: dict[str, list[datetime]] = {}
-        for record in self._store.mark_interrupted():
-            self._log.warning(
-                "%s %s: the run started %s was interrupted (its process %s ended)",
-                record.kind,
-                record.job,
-                record.started.isoformat() if record.started else "at an unknown time",
-                record.pid,
-            )
-            if record.scheduled is not None and record.trigger in ("schedule", "catch-up"):
-                times.setdefault(record.job, []).append(record.scheduled)
-        return times
 
     # ------------------------------------------------------------------- runs
     def _claim(self, task: Task, scheduled: datetime) -> Claim | None:
@@ -407,7 +298,7 @@ class Scheduler:
                 task.name,
                 scheduled.isoformat(),
             )
-            self._advance(task, scheduled)
+            self._ledger.advance(task, scheduled)
         return claim
 
     def _take_over(self, monotonic: float) -> None:
@@ -443,10 +334,10 @@ class Scheduler:
             waiting = self._pending.get(task.name)
             if waiting is not None and waiting.scheduled <= expired.scheduled:
                 del self._pending[task.name]
-            pending = _Pending(task, expired.scheduled, "takeover", self._clock.now())
+            pending = Pending(task, expired.scheduled, "takeover", self._clock.now())
             self._start(pending, self._clock.now(), claim)
 
-    def _start(self, pending: _Pending, now: datetime, claim: Claim | None = None) -> None:
+    def _start(self, pending: Pending, now: datetime, claim: Claim | None = None) -> None:
         from keyark import ops
 
         task = pending.task
@@ -457,7 +348,7 @@ class Scheduler:
             scheduled=pending.scheduled,
             state_dir=self._store.directory,
         )
-        active = _Active(
+        active = Active(
             task, pending.scheduled, pending.trigger, CancelToken(), self._clock.monotonic(), claim
         )
         waited = ""
@@ -473,13 +364,13 @@ class Scheduler:
             waited,
         )
         self._running[task.name] = active
-        self._advance(task, pending.scheduled)
+        self._ledger.advance(task, pending.scheduled)
         active.thread = threading.Thread(
             target=self._work, args=(active, options), name=f"keyark-run-{task.name}"
         )
         active.thread.start()
 
-    def _work(self, active: _Active, options: RunOptions) -> None:
+    def _work(self, active: Active, options: RunOptions) -> None:
         task = active.task
         try:
             from keyark import ops
@@ -501,7 +392,7 @@ class Scheduler:
             )
         except (Exception, CancelledError) as error:  # a runner's failure ends only its run
             self._log.error("end %s %s: failed: %s", task.kind, task.name, error)
-            self._record_failure(active, error)
+            self._ledger.record_failure(active.task, active.trigger, active.scheduled, error)
         finally:
             with self._lock:
                 self._running.pop(task.name, None)
@@ -511,25 +402,6 @@ class Scheduler:
                     self._on_run_end()
                 except Exception as error:  # a listener never ends the scheduler
                     self._log.error("after %s %s: %s", task.kind, task.name, error)
-
-    def _record_failure(self, active: _Active, error: BaseException) -> None:
-        from keyark import ops
-
-        code = getattr(error, "code", None)
-        record = ops.RunRecord(
-            job=active.task.name,
-            kind=active.task.kind,
-            trigger=active.trigger,
-            status="failed",
-            scheduled=active.scheduled,
-            finished=self._clock.now(),
-            error=str(error) or type(error).__name__,
-            error_code=code if isinstance(code, str) else "error",
-        )
-        try:
-            self._store.record(record)
-        except Exception as failure:
-            self._log.error("could not record the failure of %s: %s", active.task.name, failure)
 
     def _watch(self, stop: CancelToken) -> None:
         """Wake the loop as soon as ``stop`` is cancelled."""

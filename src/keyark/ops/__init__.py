@@ -23,7 +23,7 @@ import sys
 import types
 from typing import TYPE_CHECKING, Any
 
-from keyark.ops.table import OPERATIONS
+from keyark.ops.table import OPERATIONS as OPERATIONS
 
 if TYPE_CHECKING:  # every name for type checkers; at run time each is imported on first use
     from keyark.context import Actor as Actor

@@ -11,7 +11,6 @@ from pathlib import Path
 
 import pytest
 from tests.conftest import CLI
-from tests.postgres_fixtures import postgres_server, postgres_url
 
 from keyark.config.server import ServerSection
 from keyark.control.claims import TaskClaims
@@ -24,8 +23,6 @@ from keyark.control.database import (
 )
 from keyark.control.migrations import migrate
 from keyark.state.runs import RunRecord, RunStore, StepRecord
-
-__all__ = ["postgres_server", "postgres_url"]
 
 T0 = datetime(2026, 3, 1, 2, 0, tzinfo=UTC)
 

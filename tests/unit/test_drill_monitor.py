@@ -80,7 +80,7 @@ def test_drill_metrics_facts(tmp_path: Path) -> None:
     _drilled(store, "web", "success", timedelta(hours=2), 4.5)
     _drilled(store, "web", "failed", timedelta(hours=1), 6.0)
     store.record(RunRecord(job="web", kind="backup", trigger="manual", status="success"))
-    facts = {f.name: f for f in drill_facts(store.path, ["web", "db"])}
+    facts = {f.name: f for f in drill_facts(store, ["web", "db"])}
     assert set(facts) == {"web"}, "a job never drilled has no drill series"
     assert facts["web"].last_duration == 6.0
     assert facts["web"].last_success == NOW - timedelta(hours=2)

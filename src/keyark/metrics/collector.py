@@ -85,7 +85,7 @@ class KeyarkCollector:
         self._guarded("history", lambda: self._jobs(config, found))
         self._guarded("drills", lambda: self._drills(config, found))
         self._guarded("repositories", lambda: self._repository_facts(config, found))
-        self._guarded("health", lambda: self._alerts(found))
+        self._guarded("health", lambda: self._alerts(config, found))
         yield from found.families.values()
 
     def _guarded(self, subject: str, read: Callable[[], None]) -> None:
@@ -98,7 +98,7 @@ class KeyarkCollector:
 
     def _jobs(self, config: KeyarkConfig, found: _Families) -> None:
         tasks = [*config.jobs, *_maintenance_tasks(config)]
-        for job in history.job_facts(self._store.path, tasks):
+        for job in history.job_facts(self._store, tasks):
             for status, count in job.runs.items():
                 found.add("keyark_job_runs", [job.name, status], count)
             found.add("keyark_job_last_success_timestamp_seconds", [job.name], job.last_success)
@@ -117,7 +117,7 @@ class KeyarkCollector:
 
     def _drills(self, config: KeyarkConfig, found: _Families) -> None:
         subjects = [*config.jobs, *config.repositories]
-        for drill in history.drill_facts(self._store.path, subjects):
+        for drill in history.drill_facts(self._store, subjects):
             name = [drill.name]
             found.add("keyark_drill_last_success_timestamp_seconds", name, drill.last_success)
             found.add("keyark_drill_duration_seconds", name, drill.last_duration)
@@ -137,15 +137,15 @@ class KeyarkCollector:
             found.add("keyark_repository_snapshots", labels, repository.snapshots)
             age = max(0.0, now - repository.data_key_created.timestamp())
             found.add("keyark_data_key_age_seconds", labels, age)
-        checked = history.last_checks(self._store.path, config.repositories)
+        checked = history.last_checks(self._store, config.repositories)
         for name, moment in checked.items():
             found.add("keyark_check_last_success_timestamp_seconds", [name], moment)
 
-    def _alerts(self, found: _Families) -> None:
+    def _alerts(self, config: KeyarkConfig, found: _Families) -> None:
         state_dir = self._store.directory
-        for check, level in sorted(sources.health_levels(state_dir).items()):
+        for check, level in sorted(sources.health_levels(config, state_dir).items()):
             found.add("keyark_health_status", [check], level)
-        for channel, count in sorted(sources.failed_notifications(state_dir).items()):
+        for channel, count in sorted(sources.failed_notifications(config, state_dir).items()):
             found.add("keyark_notifications_failed", [channel], count)
 
 

@@ -1,19 +1,22 @@
 """What the run history says, for metrics: per job and per repository.
 
 The history can hold one row per run for years; counts are SQL aggregates and "the
-newest" is an indexed lookup, so a scrape costs the same after a million runs. The
-database is opened read-only: a scrape never creates or changes it.
+newest" is an indexed lookup, so a scrape costs the same after a million runs. It is
+read through the run store (:meth:`keyark.state.runs.RunStore.reading`), so the metrics
+see the history where the config keeps it (SQLite ``state.db`` or the PostgreSQL of
+``server.database``), in one read-only transaction per source: a scrape never creates or
+changes it.
 """
 
 from __future__ import annotations
 
 import json
-import sqlite3
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from pathlib import Path
+
+from keyark.control.database import Row, Transaction
+from keyark.state.runs import RunStore
 
 #: The statuses a run ends with (``running`` is not counted until it ends).
 ENDED = ("success", "partial", "failed", "skipped", "missed")
@@ -25,6 +28,8 @@ STATUS_VALUES = {"success": 0, "partial": 1, "failed": 2}
 CHECK_TASK = "maintenance.check"
 #: The history name prefix of restore drills (``drill:<job or repository>``).
 DRILL_PREFIX = "drill:"
+#: Check runs read at a time while looking for each repository's newest good check.
+_PAGE = 200
 
 
 @dataclass
@@ -45,63 +50,51 @@ class JobFacts:
     added_bytes: int | None = None
 
 
-@contextmanager
-def _read_only(path: Path) -> Iterator[sqlite3.Connection | None]:
-    """The history database, read-only; None when there is none yet."""
-    if not path.exists():
-        yield None
-        return
-    connection = sqlite3.connect(f"{path.as_uri()}?mode=ro", uri=True, timeout=30.0)
-    connection.row_factory = sqlite3.Row
-    try:
-        yield connection
-    finally:
-        connection.close()
-
-
-def job_facts(database: Path, names: Iterable[str]) -> list[JobFacts]:
-    """The facts of each named job or task, from the history database at ``database``."""
+def job_facts(store: RunStore, names: Iterable[str]) -> list[JobFacts]:
+    """The facts of each named job or task, from ``store``'s history."""
     facts = {name: JobFacts(name) for name in names}
-    with _read_only(database) as db:
+    with store.reading() as db:
         if db is None or not facts:
             return list(facts.values())
         marks = ", ".join("?" for _ in facts)
         counted = db.execute(
-            f"SELECT job, status, COUNT(*) FROM runs WHERE job IN ({marks})"  # noqa: S608
+            f"SELECT job, status, COUNT(*) AS runs FROM runs WHERE job IN ({marks})"  # noqa: S608
             " GROUP BY job, status",
             list(facts),
         )
-        for job, status, count in counted:
-            if status in ENDED:
-                facts[job].runs[status] = int(count)
+        for row in counted:
+            if row["status"] in ENDED:
+                facts[row["job"]].runs[row["status"]] = int(row["runs"])
         for job in facts.values():
             _newest(db, job)
     return list(facts.values())
 
 
-def _newest(db: sqlite3.Connection, job: JobFacts) -> None:
+def _newest(db: Transaction, job: JobFacts) -> None:
     """Fill the job's newest run, newest success and newest added bytes."""
     ran = ", ".join(f"'{status}'" for status in RAN)
     query = "SELECT * FROM runs WHERE job = ? AND status {} ORDER BY id DESC LIMIT 1"
-    row = db.execute(query.format(f"IN ({ran})"), (job.name,)).fetchone()
+    row = _first(db.execute(query.format(f"IN ({ran})"), (job.name,)))
     if row is not None:
         job.last_run = _moment(row["finished"] or row["started"])
         job.last_status = row["status"]
         job.last_duration = row["duration"]
-    row = db.execute(query.format("= 'success'"), (job.name,)).fetchone()
+    row = _first(db.execute(query.format("= 'success'"), (job.name,)))
     if row is not None:
         job.last_success = _moment(row["finished"] or row["started"])
         job.last_snapshot = row["snapshot_id"]
-    row = db.execute(
-        "SELECT bytes_added FROM runs WHERE job = ? AND bytes_added IS NOT NULL"
-        " ORDER BY id DESC LIMIT 1",
-        (job.name,),
-    ).fetchone()
+    row = _first(
+        db.execute(
+            "SELECT bytes_added FROM runs WHERE job = ? AND bytes_added IS NOT NULL"
+            " ORDER BY id DESC LIMIT 1",
+            (job.name,),
+        )
+    )
     if row is not None:
         job.added_bytes = int(row["bytes_added"])
 
 
-def last_checks(database: Path, repositories: Iterable[str]) -> dict[str, datetime]:
+def last_checks(store: RunStore, repositories: Iterable[str]) -> dict[str, datetime]:
     """Repository name -> when its newest successful scheduled check ended.
 
     A run of the check task checks each repository as one step (``check NAME``); a run
@@ -109,29 +102,21 @@ def last_checks(database: Path, repositories: Iterable[str]) -> dict[str, dateti
     """
     wanted = set(repositories)
     found: dict[str, datetime] = {}
-    with _read_only(database) as db:
+    with store.reading() as db:
         if db is None:
             return found
-        rows = db.execute(
-            "SELECT finished, started, steps FROM runs WHERE job = ? AND finished IS NOT NULL"
-            " ORDER BY id DESC",
-            (CHECK_TASK,),
-        )
-        for row in rows:
-            ended = _moment(row["finished"] or row["started"])
-            for step in json.loads(row["steps"] or "[]"):
-                name = str(step.get("name", ""))
-                repository = name.removeprefix("check ")
-                if (
-                    name.startswith("check ")
-                    and step.get("status") == "ok"
-                    and repository in wanted
-                    and repository not in found
-                    and ended is not None
-                ):
-                    found[repository] = ended
-            if len(found) == len(wanted):
+        before: int | None = None
+        while len(found) < len(wanted):
+            rows = db.execute(
+                "SELECT id, finished, started, steps FROM runs WHERE job = ?"
+                " AND finished IS NOT NULL AND id < ? ORDER BY id DESC LIMIT ?",
+                (CHECK_TASK, 2**62 if before is None else before, _PAGE),
+            )
+            for row in rows:
+                _checked(row, wanted, found)
+            if len(rows) < _PAGE:
                 break
+            before = int(rows[-1]["id"])
     return found
 
 
@@ -146,11 +131,11 @@ class DrillFacts:
     last_duration: float | None = None
 
 
-def drill_facts(database: Path, names: Iterable[str]) -> list[DrillFacts]:
+def drill_facts(store: RunStore, names: Iterable[str]) -> list[DrillFacts]:
     """The drills of each named job or repository (rows ``drill:<name>``, kind ``drill``);
     a name never drilled is left out."""
     found: list[DrillFacts] = []
-    with _read_only(database) as db:
+    with store.reading() as db:
         if db is None:
             return found
         query = (
@@ -160,15 +145,35 @@ def drill_facts(database: Path, names: Iterable[str]) -> list[DrillFacts]:
         for name in dict.fromkeys(names):
             job = DRILL_PREFIX + name
             facts = DrillFacts(name)
-            row = db.execute(query.format("IN ('success', 'failed')"), (job,)).fetchone()
+            row = _first(db.execute(query.format("IN ('success', 'failed')"), (job,)))
             if row is None:
                 continue
             facts.last_duration = row["duration"]
-            row = db.execute(query.format("= 'success'"), (job,)).fetchone()
+            row = _first(db.execute(query.format("= 'success'"), (job,)))
             if row is not None:
                 facts.last_success = _moment(row["finished"] or row["started"])
             found.append(facts)
     return found
+
+
+def _checked(row: Row, wanted: set[str], found: dict[str, datetime]) -> None:
+    """Note the repositories the check run ``row`` checked ``ok`` (newer runs come first)."""
+    ended = _moment(row["finished"] or row["started"])
+    for step in json.loads(row["steps"] or "[]"):
+        name = str(step.get("name", ""))
+        repository = name.removeprefix("check ")
+        if (
+            name.startswith("check ")
+            and step.get("status") == "ok"
+            and repository in wanted
+            and repository not in found
+            and ended is not None
+        ):
+            found[repository] = ended
+
+
+def _first(rows: list[Row]) -> Row | None:
+    return rows[0] if rows else None
 
 
 def _moment(text: str | None) -> datetime | None:

@@ -1,9 +1,11 @@
 """The monitoring stores metrics read when they exist: health states, failed
 notification deliveries and the certificate inventory of a job's newest snapshot.
 
-Each is optional: a state directory without an alert database has no health states and
-no failures yet, and a keyark without the inventory has no certificate expiry; their
-series are then left out rather than made up.
+The alert store is the config's (:meth:`keyark.monitor.alert_store.AlertStore.of`: SQLite
+``alerts.db`` in the state directory, or the PostgreSQL of ``server.database``). Each is
+optional: a state directory without an alert database has no health states and no
+failures yet (a scrape never creates one), and a keyark without the inventory has no
+certificate expiry; their series are then left out rather than made up.
 """
 
 from __future__ import annotations
@@ -19,29 +21,25 @@ from typing import Any
 from keyark.config.document import KeyarkConfig
 from keyark.context import OperationContext
 
-#: The alert database's file name in the state directory (the monitoring package's).
-ALERTS_FILE = "alerts.db"
 
-
-def _alert_store(state_dir: Path) -> Any | None:
-    """The state directory's alert store, or None when it has none (nothing was checked
-    or delivered yet) or this keyark has no monitoring."""
-    if not (state_dir / ALERTS_FILE).exists():
-        return None
+def _alert_store(config: KeyarkConfig, state_dir: Path) -> Any | None:
+    """The config's alert store, or None when it has none (nothing was checked or
+    delivered yet) or this keyark has no monitoring."""
     try:
         module = importlib.import_module("keyark.monitor.alert_store")
     except ImportError:
         return None
-    return module.AlertStore(state_dir)
+    store = module.AlertStore.of(config, state_dir)
+    return store if store.exists() else None
 
 
-def health_levels(state_dir: Path) -> dict[str, int]:
+def health_levels(config: KeyarkConfig, state_dir: Path) -> dict[str, int]:
     """Check name -> the worst level its subjects were last seen at (0 OK ... 4 UNKNOWN).
 
     The alert store keeps one state per ``check:subject`` key; a metric without
     per-subject labels gives each check its worst subject.
     """
-    store = _alert_store(state_dir)
+    store = _alert_store(config, state_dir)
     if store is None:
         return {}
     levels: dict[str, int] = {}
@@ -51,9 +49,9 @@ def health_levels(state_dir: Path) -> dict[str, int]:
     return levels
 
 
-def failed_notifications(state_dir: Path) -> dict[str, int]:
+def failed_notifications(config: KeyarkConfig, state_dir: Path) -> dict[str, int]:
     """Channel -> deliveries that failed, ever (retries included in one delivery)."""
-    store = _alert_store(state_dir)
+    store = _alert_store(config, state_dir)
     if store is None:
         return {}
     counts: dict[str, int] = store.failure_counts()

@@ -164,6 +164,11 @@ class AlertStore:
         url = config.server.database
         return cls(directory, database=PostgresDatabase(url) if url else None)
 
+    def exists(self) -> bool:
+        """False while a SQLite alert history has not been made (nothing was checked or
+        delivered yet); a shared database always exists. Reading this never creates it."""
+        return not isinstance(self.database, SqliteDatabase) or self.database.path.exists()
+
     def __repr__(self) -> str:
         return f"AlertStore({self.database!r})"
 

@@ -16,7 +16,8 @@ from __future__ import annotations
 
 import json
 import os
-from contextlib import AbstractContextManager
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -76,6 +77,9 @@ _SET_IDENTITY = (
     "INSERT INTO processes (run, identity) VALUES (?, ?)"
     " ON CONFLICT (run) DO UPDATE SET identity = excluded.identity"
 )
+
+#: Makes the open transaction refuse writes, per dialect (:meth:`RunStore.reading`).
+_READ_ONLY = {"sqlite": "PRAGMA query_only = ON", "postgresql": "SET TRANSACTION READ ONLY"}
 
 
 def default_state_dir() -> Path:
@@ -152,6 +156,18 @@ class RunStore:
     def _connect(self) -> AbstractContextManager[Transaction]:
         migrate(self.database, "runs", MIGRATIONS)
         return self.database.transaction()
+
+    @contextmanager
+    def reading(self) -> Iterator[Transaction | None]:
+        """A read-only transaction on the history, for readers that aggregate it in SQL
+        (the metrics); None while a SQLite history does not exist yet (reading never
+        creates it)."""
+        if isinstance(self.database, SqliteDatabase) and not self.database.path.exists():
+            yield None
+            return
+        with self._connect() as db:
+            db.execute(_READ_ONLY[db.dialect.name])
+            yield db
 
     # ------------------------------------------------------------------ runs
     def start(self, record: RunRecord) -> RunRecord:

@@ -47,17 +47,24 @@ class DirHandles:
             self.root_fd = os.open(target, DIR_FLAGS & ~os.O_NOFOLLOW)
         self._open: OrderedDict[tuple[str, ...], int] = OrderedDict()
         self._pinned: dict[tuple[str, ...], int] = {}
+        #: Directories these handles created (empty then: nothing of an earlier run in them).
+        self.created: set[tuple[str, ...]] = set()
         self._lock = threading.RLock()
 
     @contextmanager
     def use(self, parts: tuple[str, ...], create: bool = False) -> Iterator[int]:
-        """Hold directory ``parts``'s descriptor; it stays open until the block ends."""
+        """Hold directory ``parts``'s descriptor; it stays open until the block ends.
+
+        The lock is held only to find and pin the descriptor: other threads write in
+        their directories (or this one) meanwhile.
+        """
         with self._lock:
             fd = self._get(parts, create)
             self._pinned[parts] = self._pinned.get(parts, 0) + 1
-            try:
-                yield fd
-            finally:
+        try:
+            yield fd
+        finally:
+            with self._lock:
                 self._pinned[parts] -= 1
                 if not self._pinned[parts]:
                     del self._pinned[parts]
@@ -76,6 +83,7 @@ class DirHandles:
             if create:
                 try:
                     os.mkdir(name, 0o700, dir_fd=parent)
+                    self.created.add(parts)
                 except FileExistsError:
                     pass
             try:
@@ -89,12 +97,26 @@ class DirHandles:
                 raise
             self._open[parts] = fd
             if len(self._open) > MAX_OPEN:
-                # Evict the least recently used handles that no caller holds.
-                for old_parts in list(self._open)[: len(self._open) - MAX_OPEN]:
-                    if old_parts in self._pinned or old_parts == parts:
-                        continue
-                    os.close(self._open.pop(old_parts))
+                self._evict(parts)
             return fd
+
+    def _evict(self, keep: tuple[str, ...]) -> None:
+        """Close least recently used handles no caller holds, down to :data:`MAX_OPEN`.
+
+        Walks from the oldest end and stops at the first one it can close, so a miss
+        costs O(1) however many directories are open (held ones are few: the
+        callers' current directories and their parents).
+        """
+        held: list[tuple[tuple[str, ...], int]] = []
+        while len(self._open) + len(held) > MAX_OPEN and self._open:
+            old_parts, old_fd = self._open.popitem(last=False)
+            if old_parts in self._pinned or old_parts == keep:
+                held.append((old_parts, old_fd))
+                continue
+            os.close(old_fd)
+        for old_parts, old_fd in reversed(held):  # back at the oldest end, in order
+            self._open[old_parts] = old_fd
+            self._open.move_to_end(old_parts, last=False)
 
     def close(self) -> None:
         with self._lock:

@@ -91,9 +91,15 @@ def remove_leftovers(
     """Remove the abandoned temporary files in every directory ``plan`` writes.
 
     ``own_run`` (the run token of a restore that stopped early) adds that run's own.
+    A restore that finished skips the directories it created itself (``handles.created``):
+    they were empty, and it renamed every file it wrote there into place, so only a
+    concurrent restore's files can be there (those of a restore killed meanwhile are
+    removed by the next restore writing there).
     """
     directories = {entry.parts for entry in plan.dirs}
     directories.update(entry.parts[:-1] for entry in plan.files)
+    if own_run is None:
+        directories -= handles.created
     for parts in sorted(directories):
         try:
             with handles.use(parts) as dir_fd:

@@ -10,7 +10,7 @@ longer than :data:`MAX_READ`.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
 from keyark.repo.index import BlobLocation, MasterIndex
@@ -20,11 +20,14 @@ MAX_GAP = 1024 * 1024
 #: Upper bound of one ranged read (and so of each restore worker's buffer).
 MAX_READ = 4 * 1024 * 1024
 RESTORE_WORKERS = 4
+#: Files and content bytes whose reads a restore plans at once (see :func:`batches`).
+BATCH_FILES = 8192
+BATCH_BYTES = 256 * 1024 * 1024
 #: Below this average blob size a restore is dominated by per-file work.
 SMALL_BLOB = 64 * 1024
 
 
-@dataclass
+@dataclass(slots=True)
 class FileJob:
     """A file being written under a temporary name, and how many blobs it still waits for."""
 
@@ -67,6 +70,34 @@ def add_reads(packs: PackReads, job: FileJob, planned: list[tuple[BlobLocation, 
         slot[1].append((job, file_offset))
 
 
+def batches(
+    jobs: Iterable[tuple[FileJob, list[tuple[BlobLocation, int]]]],
+    max_files: int | None = None,
+    max_bytes: int | None = None,
+) -> Iterator[PackReads]:
+    """The reads of ``jobs`` (from :func:`locate_content`), in batches of at most
+    ``max_files`` files or ``max_bytes`` of content (default :data:`BATCH_FILES`,
+    :data:`BATCH_BYTES`; a file is never split).
+
+    A restore holds the reads of a batch or two, not of every file: its memory does
+    not grow with the number of files. Files come in snapshot order, which is about
+    the order their blobs were packed, so a batch reads a run of packs.
+    """
+    max_files = max_files or BATCH_FILES
+    max_bytes = max_bytes or BATCH_BYTES
+    packs: PackReads = {}
+    files = size = 0
+    for job, planned in jobs:
+        add_reads(packs, job, planned)
+        files += 1
+        size += job.entry.node.size
+        if files >= max_files or size >= max_bytes:
+            yield packs
+            packs, files, size = {}, 0, 0
+    if packs:
+        yield packs
+
+
 def read_groups(blobs: list[Wanted]) -> list[list[Wanted]]:
     """Coalesce a pack's wanted blobs into ranged reads (small gaps, bounded size)."""
     blobs.sort(key=lambda item: item[0].offset)
@@ -89,10 +120,11 @@ def worker_count(packs: PackReads, connections: int) -> int:
     """Restore workers for ``packs`` on a backend allowing ``connections`` at once.
 
     Ranges (not whole packs) are the unit of work. Large blobs are decrypted in
-    parallel; for many small files the per-file work is GIL-bound Python and file
-    system calls, where extra threads only add lock hand-offs: use half as many.
+    parallel; for many small files the per-file work is Python and file system calls:
+    two workers overlap one's file creation (the GIL released in the kernel) with the
+    other's Python; more only add hand-offs (measured at 50,000 files: 4 were slower).
     """
     blobs = sum(len(per_pack) for per_pack in packs.values())
     raw = sum(loc.raw_length for per_pack in packs.values() for loc, _ in per_pack.values())
     small = blobs > 0 and raw / blobs < SMALL_BLOB
-    return max(1, connections // 2) if small else max(RESTORE_WORKERS, connections)
+    return max(2, connections // 2) if small else max(RESTORE_WORKERS, connections)

@@ -1,20 +1,25 @@
 """Restore: plan -> fetch packs -> decrypt -> write to temp names -> rename -> metadata -> verify.
 
-Blobs are fetched pack by pack (each pack read once, in coalesced ranges) by a
-pool of workers and written with ``pwrite`` at their file offsets, so files
-spread over many packs and packs shared by many files both cost one read.
-Each file is written under a temporary name in its directory and renamed when
-complete. A blob that cannot be read fails only the files that need it.
+Files are planned in batches (a few thousand files, in snapshot order); within a
+batch blobs are fetched pack by pack (each pack read once, in coalesced ranges) by
+a pool of workers and written with ``pwrite`` at their file offsets, so files
+spread over many packs and packs shared by many files both cost one read per
+batch. Each file is written under a temporary name in its directory and renamed
+when complete; a file that is one blob (most small files) is created, written,
+given its metadata and renamed in one go. A blob that cannot be read fails only
+the files that need it.
 """
 
 from __future__ import annotations
 
 import os
 import time
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 
 from keyark.archiver.progress import Tracker
 from keyark.errors import BackendError, IntegrityError, UnsafePathError
+from keyark.repo.index import BlobLocation
 from keyark.repo.repository import Repository
 from keyark.restorer.dirs import DirHandles
 from keyark.restorer.entries import EntryWriter, replace_entry
@@ -23,9 +28,8 @@ from keyark.restorer.leftovers import remove_leftovers
 from keyark.restorer.plan import PathFilter, PlanEntry, RestorePlan
 from keyark.restorer.reads import (
     FileJob,
-    PackReads,
     Wanted,
-    add_reads,
+    batches,
     locate_content,
     read_groups,
     worker_count,
@@ -71,13 +75,17 @@ class Restorer(EntryWriter):
         assert self._handles is not None
         parent = job.entry.parts[:-1]
         with self._handles.use(parent, create=True) as dir_fd:
-            job.temp = self._temp_name()
-            job.fd = os.open(
-                job.temp,
-                os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC,
-                0o600,
-                dir_fd=dir_fd,
-            )
+            self._create_temp(job, dir_fd)
+
+    def _create_temp(self, job: FileJob, dir_fd: int) -> None:
+        """Create ``job``'s file under a fresh temporary name in ``dir_fd`` (0600)."""
+        job.temp = self._temp_name()
+        job.fd = os.open(
+            job.temp,
+            os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC,
+            0o600,
+            dir_fd=dir_fd,
+        )
 
     def _finish_file(self, job: FileJob) -> None:
         """Truncate, set metadata, rename into place."""
@@ -118,9 +126,43 @@ class Restorer(EntryWriter):
                 pass
         self._fail(job.entry.path, reason)
 
+    def _write_whole(self, job: FileJob, data: bytes) -> None:
+        """Write a file that is one blob: create, write, metadata, rename, in one directory
+        hold (the common case of a small file: no second look-up of its directory)."""
+        assert self._handles is not None
+        node = job.entry.node
+        try:
+            with self._handles.use(job.entry.parts[:-1], create=True) as dir_fd:
+                self._create_temp(job, dir_fd)
+                if not (self.sparse and _all_zero(data)):
+                    os.pwrite(job.fd, data, 0)
+                if self.sparse:
+                    os.ftruncate(job.fd, node.size)
+                self._apply_file_meta(job.fd, node)
+                os.close(job.fd)
+                job.fd = -1
+                replace_entry(dir_fd, job.temp, node.name)
+        except UnsafePathError as error:
+            self._abandon(job, str(error))
+            return
+        except OSError as error:
+            self._abandon(job, error.strerror or str(error))
+            return
+        with self._lock:
+            self.summary.files_restored += 1
+            self.summary.bytes_restored += node.size
+        shown = self._shown(job.entry.path)
+        self.tracker.add(1, len(data), shown)
+        if self.items:
+            self._written(job.entry, job.existed, node.size)
+
     def _write_blob(self, job: FileJob, offset: int, data: bytes) -> None:
         with job.lock:
             if job.failed:
+                return
+            if job.remaining == 1 and job.fd < 0 and offset == 0:
+                job.remaining = 0
+                self._write_whole(job, data)
                 return
             try:
                 if job.fd < 0:
@@ -171,19 +213,57 @@ class Restorer(EntryWriter):
                 self._write_blob(job, offset, plain)
 
     def _restore_files(self, files: list[PlanEntry]) -> None:
+        """Write the files' content, batch by batch (:func:`~keyark.restorer.reads.batches`).
+
+        The next batch is planned while the workers write the current one, so the
+        reads of at most two batches are in memory, however many files there are.
+        """
+        pool: ThreadPoolExecutor | None = None
+        running: list[Future[None]] = []
+        try:
+            for packs in batches(self._file_jobs(files)):
+                if pool is None:
+                    workers = worker_count(packs, self.repo.connections)
+                    pool = ThreadPoolExecutor(workers, thread_name_prefix="keyark-restore")
+                submitted = [
+                    pool.submit(self._restore_range, pack_id, group)
+                    for pack_id, blobs in packs.items()
+                    for group in read_groups(list(blobs.values()))
+                ]
+                del packs
+                for future in running:
+                    future.result()
+                running = submitted
+            for future in running:
+                future.result()
+        except BaseException:  # a cancel, Ctrl-C: stop instead of finishing every range
+            if pool is not None:
+                pool.shutdown(wait=True, cancel_futures=True)
+            raise
+        if pool is not None:
+            pool.shutdown(wait=True)
+
+    def _file_jobs(
+        self, files: list[PlanEntry]
+    ) -> Iterator[tuple[FileJob, list[tuple[BlobLocation, int]]]]:
+        """The files to write with where their blobs are; the rest is skipped, failed or
+        (empty files) written here."""
         assert self._handles is not None
-        packs: PackReads = {}
+        # Nothing to look at in the target first (the writers open each directory anyway).
+        look = self.overwrite != "always" or self.items
+        skip = existed = False
         for entry in files:
             self.tracker.check()
             node = entry.node
-            try:
-                with self._handles.use(entry.parts[:-1], create=True) as dir_fd:
-                    skip = self._skip_existing(dir_fd, node)
-                    existed = not skip and self._existed(dir_fd, node.name)
-            except (OSError, UnsafePathError) as error:
-                reason = error.strerror if isinstance(error, OSError) else None
-                self._fail(entry.path, reason or str(error))
-                continue
+            if look:
+                try:
+                    with self._handles.use(entry.parts[:-1], create=True) as dir_fd:
+                        skip = self._skip_existing(dir_fd, node)
+                        existed = not skip and self._existed(dir_fd, node.name)
+                except (OSError, UnsafePathError) as error:
+                    reason = error.strerror if isinstance(error, OSError) else None
+                    self._fail(entry.path, reason or str(error))
+                    continue
             if skip:
                 with self._lock:
                     self.summary.files_skipped += 1
@@ -203,20 +283,7 @@ class Restorer(EntryWriter):
                     "(check the repository)",
                 )
                 continue
-            add_reads(packs, job, planned)
-        workers = worker_count(packs, self.repo.connections)
-        with ThreadPoolExecutor(workers, thread_name_prefix="keyark-restore") as pool:
-            futures = [
-                pool.submit(self._restore_range, pack_id, group)
-                for pack_id, blobs in packs.items()
-                for group in read_groups(list(blobs.values()))
-            ]
-            try:
-                for future in futures:
-                    future.result()
-            except BaseException:  # a cancel, Ctrl-C: stop instead of finishing every range
-                pool.shutdown(wait=True, cancel_futures=True)
-                raise
+            yield job, planned
 
     def verify(self, files: list[PlanEntry]) -> None:
         """Re-read every restored file and compare its content with the snapshot."""

@@ -40,6 +40,7 @@ from keyark.cache_dir import (
 from keyark.catalog.trees import unique_trees
 from keyark.repo.snapshot import Snapshot
 from keyark.repo.tree import Node
+from keyark.state.database import write_ahead_log
 
 #: 3: entry names and link targets are stored as bytes (POSIX names need not be UTF-8).
 SCHEMA_VERSION = 3
@@ -140,7 +141,7 @@ class Catalog(MemoryFallback):
         db = sqlite3.connect(self.path, check_same_thread=False)
         db.execute("PRAGMA secure_delete=ON")
         db.execute("PRAGMA temp_store=MEMORY")
-        db.execute("PRAGMA journal_mode=WAL")
+        write_ahead_log(db)
         db.execute("PRAGMA synchronous=NORMAL")
         db.executescript(SCHEMA)
         for suffix in ("-wal", "-shm"):

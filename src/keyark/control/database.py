@@ -25,6 +25,7 @@ from urllib.parse import urlsplit
 
 from keyark.cache_dir import private_directory
 from keyark.control.dialect import POSTGRESQL, SQLITE, Dialect
+from keyark.state.database import write_ahead_log
 
 Row = dict[str, Any]
 
@@ -94,7 +95,7 @@ class SqliteDatabase:
             os.close(os.open(self.path, os.O_CREAT | os.O_WRONLY, 0o600))
         connection = sqlite3.connect(self.path, timeout=30.0, isolation_level=None)
         try:
-            connection.execute("PRAGMA journal_mode=WAL")
+            write_ahead_log(connection)
             connection.execute("PRAGMA synchronous=NORMAL")
             connection.row_factory = sqlite3.Row
             connection.execute("BEGIN IMMEDIATE")

@@ -1,4 +1,5 @@
-"""The newest-rows query the control-database stores share (run history, alerts).
+"""SQLite pieces keyark's local databases share: the newest-rows query of the control
+database's stores (run history, alerts) and the switch to WAL mode.
 
 The stores themselves live in the control database (:mod:`keyark.control`);
 :func:`keyark.control.rows.newest_rows` runs this query through its interface.
@@ -6,6 +7,8 @@ The stores themselves live in the control database (:mod:`keyark.control`);
 
 from __future__ import annotations
 
+import sqlite3
+import time
 from collections.abc import Sequence
 
 
@@ -24,3 +27,22 @@ def newest_query(
     if limit is not None:
         query += f" LIMIT {int(limit)}"
     return query, [value for _, value in given]
+
+
+def write_ahead_log(connection: sqlite3.Connection, patience: float = 30.0) -> None:
+    """Put the database in WAL mode (it stays so). Switching needs an exclusive lock, and
+    SQLite answers "locked" at once, without its busy timeout, while other connections
+    switch too (servers starting together on a new file): wait and try again."""
+    deadline = time.monotonic() + patience
+    pause = 0.005
+    while True:
+        try:
+            mode = connection.execute("PRAGMA journal_mode").fetchone()[0]
+            if str(mode).lower() != "wal":
+                connection.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as error:
+            if "locked" not in str(error) or time.monotonic() > deadline:
+                raise
+        time.sleep(pause)
+        pause = min(pause * 2, 0.2)

@@ -75,13 +75,15 @@ class WorkerWatch:
         self.seen: int | None = None
         self.environment: dict[str, str] = {}
         self._act = act
+        #: Workers already running (another test's, still exiting) are not this one's.
+        self._before = set(_workers())
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._watch, daemon=True)
         self._thread.start()
 
     def _watch(self) -> None:
         while not self._stop.is_set():
-            workers = _workers()
+            workers = [pid for pid in _workers() if pid not in self._before]
             if workers:
                 self.seen = workers[0]
                 with open(f"/proc/{self.seen}/environ", "rb") as handle:

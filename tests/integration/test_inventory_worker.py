@@ -34,10 +34,12 @@ from keyark.repo.repository import Repository
 WORKER_MODULE = b"keyark.inventory.worker"
 #: Enough candidates beyond the threshold that the walk goes on after the worker starts.
 PADDING = 4 * WORKER_THRESHOLD
+#: Files of the cancelled backup: enough that the walk outlasts the watch by far.
+CANCEL_PADDING = 40 * WORKER_THRESHOLD
 
 
-def _tree(root: Path) -> Path:
-    """The corpus plus ``PADDING`` copies of its PEM files (distinct paths)."""
+def _tree(root: Path, padding_files: int = PADDING) -> Path:
+    """The corpus plus ``padding_files`` copies of its PEM files (distinct paths)."""
     make_corpus(root / "corpus", datetime.now(UTC))
     pems = sorted(
         p for p in (root / "corpus").rglob("*.pem") if p.is_file() and p.stat().st_size < 1 << 16
@@ -45,7 +47,7 @@ def _tree(root: Path) -> Path:
     assert pems
     padding = root / "padding"
     padding.mkdir()
-    for index in range(PADDING):
+    for index in range(padding_files):
         shutil.copyfile(pems[index % len(pems)], padding / f"copy-{index}.pem")
     return root
 
@@ -170,7 +172,9 @@ def test_backup_survives_a_killed_worker_with_a_full_inventory(
 
 
 def test_cancelled_backup_leaves_no_worker(repo: Repository, tmp_path: Path) -> None:
-    root = _tree(tmp_path / "src")
+    # The worker starts after the first candidates; thousands more keep the walk going
+    # well past the moment the watch sees it and cancels (the cancel lands mid-walk).
+    root = _tree(tmp_path / "src", padding_files=CANCEL_PADDING)
     token = CancelToken()
     context = OperationContext(cache_dir=tmp_path / "cache", cancel=token)
     watch = WorkerWatch(lambda pid: token.cancel())

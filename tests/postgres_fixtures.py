@@ -23,7 +23,7 @@ import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -168,3 +168,15 @@ def control_database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator
 
 
 __all__ = ["PostgresServer", "control_database", "postgres_server", "postgres_url"]
+
+
+def query_rows(url: str, sql: str, *params: object) -> list[dict[str, Any]]:
+    """The rows of one query on the database at ``url`` (none while its table is missing)."""
+    import psycopg
+    from psycopg.rows import dict_row
+
+    with psycopg.connect(url, row_factory=dict_row, autocommit=True) as db:
+        try:
+            return list(db.execute(sql, params).fetchall())
+        except psycopg.errors.UndefinedTable:
+            return []

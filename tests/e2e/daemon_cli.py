@@ -6,7 +6,6 @@ import json
 import os
 import signal
 import subprocess
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,6 +13,7 @@ from typing import Any
 
 import yaml
 from tests.conftest import CLI, PASSWORD
+from tests.polling import wait_until
 
 from keyark.state.runs import RunStore
 
@@ -113,11 +113,7 @@ def _alive(pid: int) -> bool:
 
 def wait_for(condition: Callable[[], object], timeout: float, what: str) -> None:
     """Poll ``condition`` until it is true; fail naming ``what`` after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:g}s waiting for {what}")
-        time.sleep(0.2)
+    wait_until(condition, timeout, what, poll=0.2)
 
 
 def successes(runs: list[dict[str, Any]], job: str) -> list[dict[str, Any]]:

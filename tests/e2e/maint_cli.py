@@ -63,3 +63,15 @@ def assert_one_line_error(result: subprocess.CompletedProcess[str], code: int = 
     assert len(lines) == 1 and lines[0].startswith("keyark: "), result.stderr
     assert PASSWORD not in result.stderr
     return lines[0]
+
+
+def garbage_repository(cli: CLI, tmp_path: Path) -> None:
+    """A repository whose prune has work: two backups of changing data, the first forgotten."""
+    init_small(cli)
+    source = tmp_path / "src"
+    names = {f"k{n:02d}.bin": 96 * 1024 for n in range(40)}
+    write_random(source, names)
+    cli.run("backup", str(source), check=True)
+    write_random(source, {name: size for name, size in list(names.items())[::2]})
+    cli.run("backup", str(source), check=True)
+    cli.run("forget", "--keep-last", "1", check=True)

@@ -9,8 +9,7 @@ import os
 import signal
 import stat
 import subprocess
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -20,6 +19,7 @@ import pytest
 import yaml
 from tests.conftest import keyark_binary
 from tests.e2e.fleet_tls import self_signed, tls_server
+from tests.polling import wait_until
 from tests.server_fixtures import free_socket, server_config, settings_for
 
 from keyark.config.loading import load_config_file
@@ -121,13 +121,6 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     yield built
 
 
-def _wait(condition: Callable[[], object], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.1)
-
-
 def test_keyark_run_of_an_enrolled_config_reports(site: Site) -> None:
     with site.up():
         before = len(site.reports())
@@ -159,7 +152,7 @@ def test_a_daemon_tick_of_an_enrolled_config_reports(site: Site) -> None:
             start_new_session=True,
         )
         try:
-            _wait(
+            wait_until(
                 lambda: len(site.reports()) > before or daemon.poll() is not None, 120, "a report"
             )
             assert daemon.poll() is None, daemon.stderr.read() if daemon.stderr else ""

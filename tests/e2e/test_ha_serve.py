@@ -17,9 +17,8 @@ import os
 import signal
 import subprocess
 import threading
-import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -27,12 +26,12 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import psycopg
 import yaml
-from psycopg.rows import dict_row
 from tests.conftest import CLI, PASSWORD, keyark_binary
-from tests.e2e.maint_cli import init_small, write_random
+from tests.e2e.maint_cli import garbage_repository, init_small
 from tests.e2e.test_serve import _wait_listening
+from tests.polling import wait_until
+from tests.postgres_fixtures import query_rows
 
 #: The prune's history row of one scheduled time, with the claim's holder.
 RUNNING_PRUNE = (
@@ -63,36 +62,6 @@ class Instance:
         assert response.status_code == 200, response.text
         rows: list[dict[str, Any]] = response.json()
         return rows
-
-
-def _rows(url: str, sql: str, *params: object) -> list[dict[str, Any]]:
-    with psycopg.connect(url, row_factory=dict_row, autocommit=True) as db:
-        try:
-            return list(db.execute(sql, params).fetchall())
-        except psycopg.errors.UndefinedTable:
-            return []
-
-
-def _wait(condition: Callable[[], Any], timeout: float, what: str) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        found = condition()
-        if found:
-            return found
-        time.sleep(0.02)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
-def _garbage_repository(cli: CLI, tmp_path: Path) -> None:
-    """A repository whose prune has work: two backups of changing data, the first forgotten."""
-    init_small(cli)
-    source = tmp_path / "src"
-    names = {f"k{n:02d}.bin": 96 * 1024 for n in range(40)}
-    write_random(source, names)
-    cli.run("backup", str(source), check=True)
-    write_random(source, {name: size for name, size in list(names.items())[::2]})
-    cli.run("backup", str(source), check=True)
-    cli.run("forget", "--keep-last", "1", check=True)
 
 
 def _config(cli: CLI, tmp_path: Path, database: str, **more: Any) -> Path:
@@ -140,7 +109,7 @@ def _serving(cli: CLI, tmp_path: Path, config: Path, name: str) -> Iterator[Inst
     try:
         url = _wait_listening(process, log)
         # the scheduler is ready (its start-up look at the history is over): the pid file
-        _wait(
+        wait_until(
             lambda: (Path(env["KEYARK_STATE_DIR"]) / "daemon.pid").exists() or process.poll(),
             120,
             f"the scheduler of {name} to be ready",
@@ -161,30 +130,30 @@ def _serving(cli: CLI, tmp_path: Path, config: Path, name: str) -> Iterator[Inst
 def test_two_servers_take_a_killed_instance_s_prune_over_once(
     cli: CLI, tmp_path: Path, postgres_url: str
 ) -> None:
-    _garbage_repository(cli, tmp_path)
+    garbage_repository(cli, tmp_path)
     config = _config(cli, tmp_path, postgres_url)
     with ExitStack() as stack:
         instances = [stack.enter_context(_serving(cli, tmp_path, config, n)) for n in "ab"]
-        running = _wait(
-            lambda: _rows(postgres_url, RUNNING_PRUNE), 120, "a scheduled prune to start"
+        running = wait_until(
+            lambda: query_rows(postgres_url, RUNNING_PRUNE), 120, "a scheduled prune to start"
         )[0]
         (victim,) = [i for i in instances if i.process.pid == running["pid"]]
         (survivor,) = [i for i in instances if i is not victim]
         assert f":{victim.process.pid}:" in running["instance"]
         os.kill(victim.process.pid, signal.SIGKILL)
         victim.process.wait(30)
-        (row,) = _rows(postgres_url, "SELECT status FROM runs WHERE id = %s", running["id"])
+        (row,) = query_rows(postgres_url, "SELECT status FROM runs WHERE id = %s", running["id"])
         assert row["status"] == "running", "the prune ended before the kill: make it slower"
 
         def taken_over() -> list[dict[str, Any]]:
-            return _rows(
+            return query_rows(
                 postgres_url,
                 "SELECT * FROM runs WHERE job = 'maintenance.prune' AND scheduled = %s"
                 " AND trigger = 'takeover' AND status <> 'running'",
                 running["scheduled"],
             )
 
-        (done,) = _wait(taken_over, 120, "the survivor to take the prune over")
+        (done,) = wait_until(taken_over, 120, "the survivor to take the prune over")
         assert done["status"] == "success", done
         assert done["pid"] == survivor.process.pid
         # the survivor's API shows the takeover; a second server on the same database
@@ -199,13 +168,15 @@ def test_two_servers_take_a_killed_instance_s_prune_over_once(
         survivor.process.send_signal(signal.SIGTERM)
         assert survivor.process.wait(120) == 0
 
-    rows = _rows(postgres_url, "SELECT * FROM runs WHERE job = 'maintenance.prune' ORDER BY id")
+    rows = query_rows(
+        postgres_url, "SELECT * FROM runs WHERE job = 'maintenance.prune' ORDER BY id"
+    )
     (killed,) = [r for r in rows if r["id"] == running["id"]]
     assert (killed["status"], killed["error_code"]) == ("failed", "taken-over")
     assert running["instance"] in killed["error"]
     finished = [r["scheduled"] for r in rows if r["status"] in ("success", "partial")]
     assert len(finished) == len(set(finished)), rows
-    (claim,) = _rows(
+    (claim,) = query_rows(
         postgres_url, "SELECT * FROM claims WHERE scheduled = %s", running["scheduled"]
     )
     assert claim["state"] == "done" and claim["taken_over_from"] == running["instance"]
@@ -262,14 +233,14 @@ def test_two_servers_raise_and_send_each_alert_once(
                 stack.enter_context(_serving(cli, tmp_path, config, name))
 
             def failed_runs() -> int:
-                rows = _rows(postgres_url, "SELECT id FROM runs WHERE status = 'failed'")
+                rows = query_rows(postgres_url, "SELECT id FROM runs WHERE status = 'failed'")
                 return len(rows)
 
-            _wait(lambda: any(a["key"] == "job:broken" for a in received), 120, "a job alert")
+            wait_until(lambda: any(a["key"] == "job:broken" for a in received), 120, "a job alert")
             seen = failed_runs()
             # both monitors had several more looks at failures and check rounds
-            _wait(lambda: failed_runs() >= seen + 4, 120, "four more failed runs")
-    alerts = _rows(postgres_url, "SELECT * FROM alerts ORDER BY id")
+            wait_until(lambda: failed_runs() >= seen + 4, 120, "four more failed runs")
+    alerts = query_rows(postgres_url, "SELECT * FROM alerts ORDER BY id")
     sent = Counter((a["key"], a["level"]) for a in received)
     assert sent and max(sent.values()) == 1, sent
     assert ("job:broken", "critical") in sent, sent
@@ -284,6 +255,8 @@ def test_two_servers_raise_and_send_each_alert_once(
     for change in changes:
         assert last.get(change["key"]) != change["level"], changes
         last[change["key"]] = change["level"]
-    deliveries = _rows(postgres_url, "SELECT * FROM deliveries WHERE status IN ('pending', 'sent')")
+    deliveries = query_rows(
+        postgres_url, "SELECT * FROM deliveries WHERE status IN ('pending', 'sent')"
+    )
     queued = Counter((d["key"], d["level"]) for d in deliveries)
     assert max(queued.values()) == 1, deliveries

@@ -10,49 +10,17 @@ import os
 import signal
 import subprocess
 import sys
-import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import psycopg
 import yaml
-from psycopg.rows import dict_row
 from tests.conftest import CLI, PASSWORD
-from tests.e2e.maint_cli import init_small, write_random
+from tests.e2e.maint_cli import garbage_repository
+from tests.polling import wait_until
+from tests.postgres_fixtures import query_rows
 
 LEASE = 3.0
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def _rows(url: str, sql: str, *params: object) -> list[dict[str, Any]]:
-    with psycopg.connect(url, row_factory=dict_row, autocommit=True) as db:
-        try:
-            return list(db.execute(sql, params).fetchall())
-        except psycopg.errors.UndefinedTable:
-            return []
-
-
-def _wait(condition: Callable[[], Any], timeout: float, what: str) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        found = condition()
-        if found:
-            return found
-        time.sleep(0.01)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
-def _garbage_repository(cli: CLI, tmp_path: Path) -> None:
-    """A repository whose prune has work: two backups of changing data, the first forgotten."""
-    init_small(cli)
-    source = tmp_path / "src"
-    names = {f"k{n:02d}.bin": 96 * 1024 for n in range(40)}
-    write_random(source, names)
-    cli.run("backup", str(source), check=True)
-    write_random(source, {name: size for name, size in list(names.items())[::2]})
-    cli.run("backup", str(source), check=True)
-    cli.run("forget", "--keep-last", "1", check=True)
 
 
 def _instance(
@@ -72,7 +40,7 @@ def _instance(
 def test_a_killed_instance_s_prune_is_taken_over_once(
     cli: CLI, tmp_path: Path, postgres_url: str
 ) -> None:
-    _garbage_repository(cli, tmp_path)
+    garbage_repository(cli, tmp_path)
     password = tmp_path / "password"
     password.write_text(PASSWORD + "\n")
     password.chmod(0o600)
@@ -88,8 +56,8 @@ def test_a_killed_instance_s_prune_is_taken_over_once(
     )
     instances = [_instance(tmp_path, n, config, postgres_url, cli) for n in ("a", "b")]
     try:
-        running = _wait(
-            lambda: _rows(
+        running = wait_until(
+            lambda: query_rows(
                 postgres_url,
                 "SELECT r.id, r.scheduled, c.instance FROM runs r JOIN claims c"
                 " ON c.task = r.job AND c.scheduled = r.scheduled"
@@ -102,18 +70,18 @@ def test_a_killed_instance_s_prune_is_taken_over_once(
         os.kill(victim_pid, signal.SIGKILL)
         (victim,) = [p for p, _ in instances if p.pid == victim_pid]
         victim.wait(10)
-        (row,) = _rows(postgres_url, "SELECT status FROM runs WHERE id = %s", running["id"])
+        (row,) = query_rows(postgres_url, "SELECT status FROM runs WHERE id = %s", running["id"])
         assert row["status"] == "running", "the prune ended before the kill: make it slower"
 
         def taken_over() -> list[dict[str, Any]]:
-            return _rows(
+            return query_rows(
                 postgres_url,
                 "SELECT * FROM runs WHERE job = 'maintenance.prune' AND scheduled = %s"
                 " AND trigger = 'takeover' AND status <> 'running'",
                 running["scheduled"],
             )
 
-        (done,) = _wait(taken_over, 60, "the other instance to take the prune over")
+        (done,) = wait_until(taken_over, 60, "the other instance to take the prune over")
         assert done["status"] == "success", done
     finally:
         for process, _log in instances:
@@ -123,7 +91,9 @@ def test_a_killed_instance_s_prune_is_taken_over_once(
             process.wait(60)
 
     logs = {log.name: log.read_text() for _p, log in instances}
-    rows = _rows(postgres_url, "SELECT * FROM runs WHERE job = 'maintenance.prune' ORDER BY id")
+    rows = query_rows(
+        postgres_url, "SELECT * FROM runs WHERE job = 'maintenance.prune' ORDER BY id"
+    )
     # the killed run: marked failed by the takeover, naming the dead instance
     (killed,) = [r for r in rows if r["id"] == running["id"]]
     assert (killed["status"], killed["error_code"]) == ("failed", "taken-over")
@@ -132,7 +102,7 @@ def test_a_killed_instance_s_prune_is_taken_over_once(
     finished = [r["scheduled"] for r in rows if r["status"] in ("success", "partial")]
     assert len(finished) == len(set(finished)), rows
     assert running["scheduled"] in finished
-    (claim,) = _rows(
+    (claim,) = query_rows(
         postgres_url, "SELECT * FROM claims WHERE scheduled = %s", running["scheduled"]
     )
     assert claim["state"] == "done" and claim["taken_over_from"] == running["instance"]

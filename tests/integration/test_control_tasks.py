@@ -16,6 +16,7 @@ from typing import Any
 import httpx
 import pytest
 import yaml
+from tests.polling import wait_until
 from tests.server_fixtures import (
     ROLE_TOKENS,
     TokenAuthenticator,
@@ -34,16 +35,6 @@ from keyark.state.task_records import LOST_AFTER, TaskRecords, TaskRow
 
 ADMIN = {"Authorization": f"Bearer {ROLE_TOKENS[Role.ADMIN]}"}
 VIEWER = {"Authorization": f"Bearer {ROLE_TOKENS[Role.VIEWER]}"}
-
-
-def _wait(condition: Callable[[], Any], timeout: float, what: str) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        found = condition()
-        if found:
-            return found
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 @pytest.fixture
@@ -85,7 +76,7 @@ def test_a_task_started_on_one_server_is_seen_on_the_other(servers: list[str]) -
         body: dict[str, Any] = seen.json()
         return body if body["status"] != "running" else None
 
-    body = _wait(ended_on_two, 120, "the task to end, as server two sees it")
+    body = wait_until(ended_on_two, 120, "the task to end, as server two sees it")
     here = httpx.get(f"{one}/api/v1/tasks/{task_id}", headers=ADMIN, timeout=30).json()
     assert body["status"] == here["status"] == "succeeded"
     assert body["result"] == here["result"] and body["events"] == here["events"] > 0
@@ -138,15 +129,17 @@ def test_a_cancel_on_the_other_server_reaches_the_task(postgres_url: str) -> Non
         for name in ("one", "two")
     )  # fmt: skip
     task = one.start(admin, "check", object())
-    seen = _wait(
-        lambda: (t := two.get(task.id, admin)).progress is not None and t, 10, "its progress"
+    seen = wait_until(
+        lambda: t if (t := two.get(task.id, admin)).progress is not None else None,
+        10,
+        "its progress",
     )
     assert (seen.remote, seen.status, seen.instance) == (True, "running", "one")
     assert list(seen.subscribe(wait=0.1)) == []  # no events here: they stream on one
     two.cancel(task.id, admin)
-    _wait(lambda: task.done, 10, "the task to stop")
+    wait_until(lambda: task.done, 10, "the task to stop")
     assert task.status == "cancelled"
-    assert _wait(lambda: two.get(task.id, admin).status == "cancelled", 10, "the end on two")
+    assert wait_until(lambda: two.get(task.id, admin).status == "cancelled", 10, "the end on two")
     one.cancel_all()
 
 

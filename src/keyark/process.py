@@ -147,7 +147,9 @@ def was_terminated(error: BaseException) -> bool:
 
 
 def pid_running(pid: int) -> bool:
-    """Whether a process ``pid`` exists on this host (another user's counts: it runs)."""
+    """Whether a process ``pid`` runs on this host (another user's counts: it runs). A
+    zombie does not: it has ended, only its exit status waits for a parent (a killed
+    daemon whose parent has not reaped it yet)."""
     if pid <= 0:
         return False
     try:
@@ -155,5 +157,10 @@ def pid_running(pid: int) -> bool:
     except ProcessLookupError:
         return False
     except PermissionError:
-        return True
-    return True
+        pass
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as handle:
+            state = handle.read().rsplit(b")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return True  # no /proc: the signal test is all there is
+    return state not in (b"Z", b"X")

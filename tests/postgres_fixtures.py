@@ -180,3 +180,14 @@ def query_rows(url: str, sql: str, *params: object) -> list[dict[str, Any]]:
             return list(db.execute(sql, params).fetchall())
         except psycopg.errors.UndefinedTable:
             return []
+
+
+def finished_takeovers(url: str, job: str, scheduled: object) -> list[dict[str, Any]]:
+    """The ended runs of ``job`` due at ``scheduled`` that another instance took over."""
+    return query_rows(
+        url,
+        "SELECT * FROM runs WHERE job = %s AND scheduled = %s"
+        " AND trigger = 'takeover' AND status <> 'running'",
+        job,
+        scheduled,
+    )

@@ -31,7 +31,7 @@ from tests.conftest import CLI, PASSWORD, keyark_binary
 from tests.e2e.maint_cli import garbage_repository, init_small
 from tests.e2e.test_serve import _wait_listening
 from tests.polling import wait_until
-from tests.postgres_fixtures import query_rows
+from tests.postgres_fixtures import finished_takeovers, query_rows
 
 #: The prune's history row of one scheduled time, with the claim's holder.
 RUNNING_PRUNE = (
@@ -146,12 +146,7 @@ def test_two_servers_take_a_killed_instance_s_prune_over_once(
         assert row["status"] == "running", "the prune ended before the kill: make it slower"
 
         def taken_over() -> list[dict[str, Any]]:
-            return query_rows(
-                postgres_url,
-                "SELECT * FROM runs WHERE job = 'maintenance.prune' AND scheduled = %s"
-                " AND trigger = 'takeover' AND status <> 'running'",
-                running["scheduled"],
-            )
+            return finished_takeovers(postgres_url, "maintenance.prune", running["scheduled"])
 
         (done,) = wait_until(taken_over, 120, "the survivor to take the prune over")
         assert done["status"] == "success", done

@@ -17,7 +17,7 @@ import yaml
 from tests.conftest import CLI, PASSWORD
 from tests.e2e.maint_cli import garbage_repository
 from tests.polling import wait_until
-from tests.postgres_fixtures import query_rows
+from tests.postgres_fixtures import finished_takeovers, query_rows
 
 LEASE = 3.0
 ROOT = Path(__file__).resolve().parents[2]
@@ -74,12 +74,7 @@ def test_a_killed_instance_s_prune_is_taken_over_once(
         assert row["status"] == "running", "the prune ended before the kill: make it slower"
 
         def taken_over() -> list[dict[str, Any]]:
-            return query_rows(
-                postgres_url,
-                "SELECT * FROM runs WHERE job = 'maintenance.prune' AND scheduled = %s"
-                " AND trigger = 'takeover' AND status <> 'running'",
-                running["scheduled"],
-            )
+            return finished_takeovers(postgres_url, "maintenance.prune", running["scheduled"])
 
         (done,) = wait_until(taken_over, 60, "the other instance to take the prune over")
         assert done["status"] == "success", done

@@ -155,10 +155,18 @@ def test_debug_cat_latest_blob_prefix_and_one_lock(cli: CLI, tmp_path: Path) -> 
     try:
         held = [repo.lock("first", exclusive=False), repo.lock("second", exclusive=False)]
         wanted = held[1].name.rsplit("/", 1)[-1]
-        shown = cli.run("debug", "cat", "lock", wanted[:8])
-        assert shown.returncode == 0, shown.stderr
-        view = json.loads(shown.stdout)
-        assert view["name"].endswith(wanted) and view["operation"] == "second", view
+        other = held[0].name.rsplit("/", 1)[-1]
+        # The shortest prefix of the random part that tells the two shared locks apart:
+        # the random part alone names a shared lock, with or without "shared-".
+        random_part, other_part = wanted.removeprefix("shared-"), other.removeprefix("shared-")
+        digits = next(n for n in range(1, 33) if random_part[:n] != other_part[:n])
+        for ref in (random_part[:digits], "shared-" + random_part[:digits]):
+            shown = cli.run("debug", "cat", "lock", ref)
+            assert shown.returncode == 0, shown.stderr
+            view = json.loads(shown.stdout)
+            assert view["name"].endswith(wanted) and view["operation"] == "second", view
+        common = cli.run("debug", "cat", "lock", "shared-")
+        assert common.returncode != 0 and "ambiguous" in common.stderr
         missing = cli.run("debug", "cat", "lock", "ffffffffffff")
         assert missing.returncode != 0 and "no lock" in missing.stderr
         for lock in held:

@@ -15,6 +15,7 @@ from keyark.errors import NotFoundError, UsageError
 from keyark.ops.catalogue import operation
 from keyark.ops.session import opened
 from keyark.repo.inspect import KINDS, cat
+from keyark.repo.locks import SHARED_MARK
 from keyark.repo.repository import Repository
 from keyark.repo.snapshot import select_snapshot
 
@@ -82,10 +83,20 @@ def _blob_id(repo: Repository, ref: str) -> str:
     return found[0]
 
 
+def _lock_id_matches(name: str, ref: str) -> bool:
+    """Whether lock object ``name``'s id, or a shared lock's random part, starts with ``ref``."""
+    lock_id = name.rsplit("/", 1)[-1]
+    return lock_id.startswith(ref) or lock_id.removeprefix(SHARED_MARK).startswith(ref)
+
+
 def _one_lock(view: dict[str, Any], ref: str) -> dict[str, Any]:
-    """The one lock of ``view`` whose id starts with ``ref``."""
+    """The one lock of ``view`` whose id starts with ``ref``.
+
+    A shared lock's id is ``shared-<random>``; its random part alone names it too, so
+    ``shared-`` plus one digit is never the only way to pick one of several shared locks.
+    """
     ref = ref.lower()
-    found = [lock for lock in view["locks"] if str(lock["name"]).rsplit("/", 1)[-1].startswith(ref)]
+    found = [lock for lock in view["locks"] if _lock_id_matches(str(lock["name"]), ref)]
     if not found:
         raise NotFoundError(f"no lock with id {ref!r}")
     if len(found) > 1:

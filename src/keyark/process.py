@@ -27,7 +27,7 @@ import os
 import resource
 import signal
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from types import FrameType
 
@@ -43,6 +43,10 @@ PR_GET_DUMPABLE = 3
 MMAP_THRESHOLD = 1024 * 1024
 #: Exit code after SIGTERM: 128 + the signal number, as the shell reports a killed process.
 EXIT_TERMINATED = 128 + signal.SIGTERM
+
+
+#: A signal handler as :func:`signal.signal` takes and returns it.
+SignalHandler = Callable[[int, FrameType | None], object] | int
 
 
 class Terminated(KeyboardInterrupt):
@@ -122,18 +126,26 @@ def terminate_gracefully(token: CancelToken | None = None) -> Iterator[None]:
             raise Terminated()
         raise KeyboardInterrupt()
 
-    previous: dict[signal.Signals, Callable[[int, FrameType | None], object] | int | None] = {}
-    try:
-        for signum in (signal.SIGTERM, signal.SIGINT):
-            previous[signum] = signal.signal(signum, on_signal)
-    except ValueError:  # not the main thread of the main interpreter
+    with signal_handlers({signal.SIGTERM: on_signal, signal.SIGINT: on_signal}):
         yield
-        return
+
+
+@contextmanager
+def signal_handlers(handlers: Mapping[signal.Signals, SignalHandler]) -> Iterator[None]:
+    """``handlers`` (signal -> handler or ``SIG_DFL``/``SIG_IGN``) while the block runs,
+    the previous handlers afterwards. Outside the main thread of the main interpreter,
+    where no handler can be installed, nothing changes."""
+    previous: dict[signal.Signals, SignalHandler | None] = {}
+    try:
+        for number, handler in handlers.items():
+            previous[number] = signal.signal(number, handler)
+    except ValueError:  # not the main thread of the main interpreter
+        pass
     try:
         yield
     finally:
-        for signum, handler in previous.items():
-            signal.signal(signum, handler if handler is not None else signal.SIG_DFL)
+        for number, earlier in previous.items():
+            signal.signal(number, earlier if earlier is not None else signal.SIG_DFL)
 
 
 def was_terminated(error: BaseException) -> bool:

@@ -31,21 +31,26 @@ def normalize_sources(paths: list[str]) -> list[str]:
     return kept
 
 
+def virtual_dir(root: VirtualDir, parts: Sequence[str]) -> VirtualDir:
+    """The virtual directory at ``parts`` below ``root`` (``/``), made on the way down
+    (a source named on the way is replaced by a virtual directory)."""
+    node = root
+    for depth, part in enumerate(parts):
+        child = node.children.get(part)
+        if not isinstance(child, VirtualDir):
+            child = VirtualDir("/" + "/".join(parts[: depth + 1]))
+            node.children[part] = child
+        node = child
+    return node
+
+
 def build_virtual_root(sources: list[str]) -> VirtualDir:
     """The tree of directories from ``/`` down to each source."""
     root = VirtualDir("/")
     for source in sources:
         parts = [p for p in source.split("/") if p]
-        node = root
-        for depth, part in enumerate(parts):
-            if depth == len(parts) - 1:
-                node.children[part] = source
-                break
-            child = node.children.get(part)
-            if not isinstance(child, VirtualDir):
-                child = VirtualDir("/" + "/".join(parts[: depth + 1]))
-                node.children[part] = child
-            node = child
+        if parts:
+            virtual_dir(root, parts[:-1]).children[parts[-1]] = source
     return root
 
 

@@ -55,16 +55,13 @@ def private_key_finding(
             format=fmt,
             secret=True,
         )
-    return Finding(
-        kind="private_key",
-        path=path,
-        algorithm=facts.algorithm,
-        size=facts.size,
-        fingerprint=facts.spki_fingerprint,
-        public_key_fingerprint=facts.spki_fingerprint,
-        encrypted=False,
+    return _known_key_finding(
+        "private_key",
+        path,
+        facts,
+        fmt=fmt,
         flags=("unencrypted", *facts.flags),
-        format=fmt,
+        encrypted=False,
         secret=True,
     )
 
@@ -97,15 +94,32 @@ def pem_public_key(path: str, block: PemBlock) -> Finding | None:
 
 def public_key_finding(path: str, facts: KeyFacts, *, fmt: str) -> Finding:
     """A bare public key (no secret)."""
+    return _known_key_finding("public_key", path, facts, fmt=fmt, flags=facts.flags)
+
+
+def _known_key_finding(
+    kind: str,
+    path: str,
+    facts: KeyFacts,
+    *,
+    fmt: str,
+    flags: tuple[str, ...],
+    encrypted: bool | None = None,
+    secret: bool = False,
+) -> Finding:
+    """A key whose public half is known: its fingerprint is the SubjectPublicKeyInfo's,
+    which its certificate shares."""
     return Finding(
-        kind="public_key",
+        kind=kind,
         path=path,
         algorithm=facts.algorithm,
         size=facts.size,
         fingerprint=facts.spki_fingerprint,
         public_key_fingerprint=facts.spki_fingerprint,
-        flags=facts.flags,
+        encrypted=encrypted,
+        flags=flags,
         format=fmt,
+        secret=secret,
     )
 
 

@@ -25,6 +25,7 @@ from typing import Any
 from keyark.cancel import CancelToken
 from keyark.errors import Hint, MountError
 from keyark.mount.filesystem import SnapshotFilesystem
+from keyark.process import signal_handlers
 from keyark.redaction import child_environment, is_secret_variable
 
 #: The FUSE device a mount needs.
@@ -101,17 +102,8 @@ def unmount(mountpoint: str, major: int = 3) -> bool:
 def libfuse_signals() -> Iterator[None]:
     """The default action for :data:`UNMOUNT_SIGNALS` in the block (libfuse then takes
     them); the previous handlers afterwards. Outside the main thread: nothing changes."""
-    previous: dict[signal.Signals, Any] = {}
-    try:
-        for number in UNMOUNT_SIGNALS:
-            previous[number] = signal.signal(number, signal.SIG_DFL)
-    except ValueError:  # not the main thread
-        pass
-    try:
+    with signal_handlers(dict.fromkeys(UNMOUNT_SIGNALS, signal.SIG_DFL)):
         yield
-    finally:
-        for number, handler in previous.items():
-            signal.signal(number, handler if handler is not None else signal.SIG_DFL)
 
 
 @contextmanager

@@ -104,20 +104,13 @@ def _lstat(handles: DirHandles, parts: Parts) -> os.stat_result | None:
 def _sort_dir(
     handles: DirHandles, entry: PlanEntry, changes: TargetChanges, blocked: set[Parts]
 ) -> None:
-    parts = entry.parts
-    if _under(parts, changes.created) or _under(parts, blocked):
-        return
-    try:
-        st = _lstat(handles, parts)
-    except (UnsafePathError, OSError):
-        blocked.add(parts)
-        return
+    st = _existing(handles, entry.parts, changes, blocked)
     if st is None:
-        changes.created.add(parts)
-    elif stat.S_ISDIR(st.st_mode):
-        changes.dirs.add(parts)
+        return
+    if stat.S_ISDIR(st.st_mode):
+        changes.dirs.add(entry.parts)
     else:
-        blocked.add(parts)  # the restore refuses to write through it
+        blocked.add(entry.parts)  # the restore refuses to write through it
 
 
 def _sort_leaf(
@@ -128,20 +121,33 @@ def _sort_leaf(
     blocked: set[Parts],
 ) -> None:
     parts = entry.parts
-    if _under(parts, changes.created) or _under(parts, blocked):
-        return
-    try:
-        st = _lstat(handles, parts)
-    except (UnsafePathError, OSError):
-        return
+    st = _existing(handles, parts, changes, blocked)
     if st is None:
-        changes.created.add(parts)
         return
     if overwrite == "never" or stat.S_ISDIR(st.st_mode):
         return  # kept, or a directory the restore cannot replace
     if overwrite == "if-changed" and same_file(st, entry.node):
         return
     changes.replaced.add(parts)
+
+
+def _existing(
+    handles: DirHandles, parts: Parts, changes: TargetChanges, blocked: set[Parts]
+) -> os.stat_result | None:
+    """The entry that stands at ``parts`` in the target, or None when there is nothing
+    more to sort: ``parts`` lies below a created or blocked entry, cannot be looked at
+    (blocked: the restore refuses it too), or does not exist yet (recorded as created).
+    """
+    if _under(parts, changes.created) or _under(parts, blocked):
+        return None
+    try:
+        st = _lstat(handles, parts)
+    except (UnsafePathError, OSError):
+        blocked.add(parts)
+        return None
+    if st is None:
+        changes.created.add(parts)
+    return st
 
 
 def _parts_of(shown: str) -> Parts:

@@ -34,7 +34,7 @@ from keyark.archiver import walk
 from keyark.archiver.archiver import Archiver, _Dir
 from keyark.archiver.filters import SourceFilter
 from keyark.archiver.progress import Tracker
-from keyark.archiver.sources import VirtualDir
+from keyark.archiver.sources import VirtualDir, virtual_dir
 from keyark.context import OperationContext
 from keyark.errors import BackendError, Hint, RestorePointError, SourceError
 from keyark.repo.repository import Repository
@@ -113,28 +113,16 @@ def selection(changes: TargetChanges, location: str) -> VirtualDir:
         if any(parts[:depth] in whole for depth in range(1, len(parts))):
             continue
         whole.add(parts)
-        node = _virtual(root, [*base, *parts[:-1]])
+        node = virtual_dir(root, [*base, *parts[:-1]])
         node.children[parts[-1]] = "/" + "/".join((*base, *parts))
     for parts in sorted(changes.dirs, key=len):
         if any(parts[:depth] in whole for depth in range(1, len(parts) + 1)):
             continue
-        _virtual(root, [*base, *parts])
+        virtual_dir(root, [*base, *parts])
     if not base:  # the target is "/": nothing above it
         return root
-    _virtual(root, base)
+    virtual_dir(root, base)
     return root
-
-
-def _virtual(root: VirtualDir, parts: list[str]) -> VirtualDir:
-    """The virtual directory at ``parts`` below ``root`` (made on the way down)."""
-    node = root
-    for depth, part in enumerate(parts):
-        child = node.children.get(part)
-        if not isinstance(child, VirtualDir):
-            child = VirtualDir("/" + "/".join(parts[: depth + 1]))
-            node.children[part] = child
-        node = child
-    return node
 
 
 class _SelectionArchiver(Archiver):

@@ -40,6 +40,14 @@ from keyark.results import RestoreSummary
 OVERWRITE_MODES = ("always", "if-changed", "never")
 
 
+def _failure_reason(error: UnsafePathError | OSError) -> str:
+    """Why a file could not be written: the refusal of an unsafe path as it says, the
+    system's words for an OS error."""
+    if isinstance(error, OSError):
+        return error.strerror or str(error)
+    return str(error)
+
+
 class Restorer(EntryWriter):
     """Writes a planned snapshot subtree into a target directory."""
 
@@ -106,10 +114,8 @@ class Restorer(EntryWriter):
                 self.summary.bytes_restored += node.size
             self.tracker.add(1, 0, self._shown(job.entry.path))
             self._written(job.entry, job.existed, node.size)
-        except UnsafePathError as error:
-            self._abandon(job, str(error))
-        except OSError as error:
-            self._abandon(job, error.strerror or str(error))
+        except (UnsafePathError, OSError) as error:
+            self._abandon(job, _failure_reason(error))
 
     def _abandon(self, job: FileJob, reason: str) -> None:
         if job.failed:
@@ -142,11 +148,8 @@ class Restorer(EntryWriter):
                 os.close(job.fd)
                 job.fd = -1
                 replace_entry(dir_fd, job.temp, node.name)
-        except UnsafePathError as error:
-            self._abandon(job, str(error))
-            return
-        except OSError as error:
-            self._abandon(job, error.strerror or str(error))
+        except (UnsafePathError, OSError) as error:
+            self._abandon(job, _failure_reason(error))
             return
         with self._lock:
             self.summary.files_restored += 1
@@ -169,11 +172,8 @@ class Restorer(EntryWriter):
                     self._open_temp(job)
                 if not (self.sparse and _all_zero(data)):
                     os.pwrite(job.fd, data, offset)
-            except UnsafePathError as error:
-                self._abandon(job, str(error))
-                return
-            except OSError as error:
-                self._abandon(job, error.strerror or str(error))
+            except (UnsafePathError, OSError) as error:
+                self._abandon(job, _failure_reason(error))
                 return
             job.remaining -= 1
             self.tracker.add(0, len(data), self._shown(job.entry.path))

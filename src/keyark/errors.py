@@ -126,15 +126,20 @@ class KeyarkError(Exception):
 
     ``code`` is machine-readable and stable (``"lock"``, ``"wrong_password"`` ...),
     ``hint`` a face-neutral :class:`Hint` (or None), ``exit_code`` what the CLI
-    returns. The message says what is wrong, in words any face can show.
+    returns. The message says what is wrong, in words any face can show; a class
+    may give a ``default_message`` and ``default_hint`` for a raiser that names none.
     """
 
     exit_code: int = EXIT_ERROR
     code: str = "error"
+    #: The message when the raiser gives none.
+    default_message: str = ""
+    #: The hint when the raiser gives none.
+    default_hint: Hint | None = None
 
-    def __init__(self, message: str = "", *, hint: Hint | None = None) -> None:
-        super().__init__(message)
-        self.hint = hint
+    def __init__(self, message: str | None = None, *, hint: Hint | None = None) -> None:
+        super().__init__(self.default_message if message is None else message)
+        self.hint = hint or self.default_hint
 
 
 class UsageError(KeyarkError):
@@ -355,42 +360,37 @@ class AuthenticationError(KeyarkError):
     wrong password or TOTP code)."""
 
     code = "unauthenticated"
-
-    def __init__(self, message: str = "authentication required", *, hint: Hint | None = None):
-        super().__init__(message, hint=hint or Hint.AUTHENTICATE)
+    default_message = "authentication required"
+    default_hint = Hint.AUTHENTICATE
 
 
 class ForbiddenError(KeyarkError):
     """The principal's role does not hold the permission a request needs."""
 
     code = "forbidden"
-
-    def __init__(self, message: str = "permission denied", *, hint: Hint | None = None):
-        super().__init__(message, hint=hint or Hint.PERMISSION)
+    default_message = "permission denied"
+    default_hint = Hint.PERMISSION
 
 
 class CsrfError(ForbiddenError):
     """A state-changing request authenticated by a session lacks the session's CSRF token."""
 
     code = "csrf"
-
-    def __init__(self, message: str = "missing or wrong CSRF token", *, hint: Hint | None = None):
-        super().__init__(message, hint=hint or Hint.CSRF_TOKEN)
+    default_message = "missing or wrong CSRF token"
+    default_hint = Hint.CSRF_TOKEN
 
 
 class RateLimitedError(KeyarkError):
     """Too many requests (or failed logins) from one token, user or client address."""
 
     code = "rate_limited"
+    default_message = "too many requests"
+    default_hint = Hint.RETRY_LATER
 
     def __init__(
-        self,
-        message: str = "too many requests",
-        *,
-        retry_after: int = 1,
-        hint: Hint | None = None,
+        self, message: str | None = None, *, retry_after: int = 1, hint: Hint | None = None
     ) -> None:
-        super().__init__(message, hint=hint or Hint.RETRY_LATER)
+        super().__init__(message, hint=hint)
         #: Seconds to wait before the next attempt.
         self.retry_after = retry_after
 

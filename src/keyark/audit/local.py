@@ -69,25 +69,25 @@ def writer_id(root: Path) -> str:
     return value
 
 
-def _write_file(path: Path, text: str) -> None:
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, _FILE_MODE)
+def _write_synced(path: Path, text: str, mode: int) -> None:
+    """Write ``text`` to ``path`` (0600, made if missing) opened with ``mode``, then fsync."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC | mode, _FILE_MODE)
     try:
         os.write(fd, text.encode())
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def _write_file(path: Path, text: str) -> None:
+    _write_synced(path, text, os.O_TRUNC)
 
 
 def _append(path: Path, lines: list[dict[str, Any]]) -> None:
     if not lines:
         return
     text = "".join(json.dumps(line, sort_keys=True) + "\n" for line in lines)
-    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, _FILE_MODE)
-    try:
-        os.write(fd, text.encode())
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+    _write_synced(path, text, os.O_APPEND)
 
 
 @dataclass

@@ -101,24 +101,24 @@ def _write_one(
     """
     keys = target.keys
     backend = None
-    remote: RemoteLog | None = None
+    copy: _RepositoryCopy | None = None
     try:
         backend = target.open_backend()
-        remote = RemoteLog(backend, keys)
+        copy = _RepositoryCopy(local, writer, RemoteLog(backend, keys), report, target.repo_id)
     except (KeyarkError, OSError) as error:
         report.upload_failures.append((target.repo_id, str(error)))
     try:
         with local.lock(writer):
             log = local.read(writer)
-            if remote is not None and not log.records and not local.exists(writer):
+            if copy is not None and not log.records and not local.exists(writer):
                 try:
-                    log = _restore(local, writer, remote, log, report, target.repo_id)
+                    log = copy.restore(log)
                 except (KeyarkError, OSError) as error:
                     report.upload_failures.append((target.repo_id, str(error)))
-                    remote = None
+                    copy = None
             local.append(writer, _chain(policy, keys, writer, target.repo_id, log, drafts))
-        if remote is not None:
-            _upload(local, writer, remote, log, report, target.repo_id)
+        if copy is not None:
+            copy.upload(log)
     finally:
         if backend is not None:
             backend.close()
@@ -166,47 +166,44 @@ def _adopted(repo_id: str) -> Callable[[dict[str, Any]], dict[str, Any] | None]:
     return adopt
 
 
-def _restore(
-    local: LocalLog,
-    writer: str,
-    remote: RemoteLog,
-    log: WriterLog,
-    report: WriteReport,
-    repo_id: str,
-) -> WriterLog:
-    """Rebuild a missing local log from the repository copy of this writer's chain."""
-    scan = remote.scan(writer)
-    records = scan.records.get(writer, {})
-    if not records:
-        return log
-    restored = restore_writer(local, writer, records, scan.checkpoints.get(writer, {}))
-    report.restored.append((repo_id, len(restored.records)))
-    return restored
+@dataclass(frozen=True)
+class _RepositoryCopy:
+    """The repository copy of one writer's chain, beside its local file; what befalls
+    it goes to ``report`` under ``repo_id``."""
 
+    local: LocalLog
+    writer: str
+    remote: RemoteLog
+    report: WriteReport
+    repo_id: str
 
-def _upload(
-    local: LocalLog,
-    writer: str,
-    remote: RemoteLog,
-    log: WriterLog,
-    report: WriteReport,
-    repo_id: str,
-) -> None:
-    """Store every record and checkpoint the repository copy lacks; mark each stored."""
-    marks: list[dict[str, Any]] = []
-    try:
-        for record in log.records:
-            if ("record", record.seq) not in log.uploaded:
-                remote.put_record(record)
-                marks.append({"type": "uploaded", "kind": "record", "seq": record.seq})
-        for point in log.checkpoints:
-            if ("checkpoint", point.seq) not in log.uploaded:
-                remote.put_checkpoint(point)
-                marks.append({"type": "uploaded", "kind": "checkpoint", "seq": point.seq})
-    except KeyarkError as error:
-        report.upload_failures.append((repo_id, str(error)))
-    finally:
-        local.append(writer, marks)
+    def restore(self, log: WriterLog) -> WriterLog:
+        """Rebuild a missing local log (``log``, empty) from the repository copy."""
+        scan = self.remote.scan(self.writer)
+        records = scan.records.get(self.writer, {})
+        if not records:
+            return log
+        checkpoints = scan.checkpoints.get(self.writer, {})
+        restored = restore_writer(self.local, self.writer, records, checkpoints)
+        self.report.restored.append((self.repo_id, len(restored.records)))
+        return restored
+
+    def upload(self, log: WriterLog) -> None:
+        """Store every record and checkpoint the copy lacks; mark each stored."""
+        marks: list[dict[str, Any]] = []
+        try:
+            for record in log.records:
+                if ("record", record.seq) not in log.uploaded:
+                    self.remote.put_record(record)
+                    marks.append({"type": "uploaded", "kind": "record", "seq": record.seq})
+            for point in log.checkpoints:
+                if ("checkpoint", point.seq) not in log.uploaded:
+                    self.remote.put_checkpoint(point)
+                    marks.append({"type": "uploaded", "kind": "checkpoint", "seq": point.seq})
+        except KeyarkError as error:
+            self.report.upload_failures.append((self.repo_id, str(error)))
+        finally:
+            self.local.append(self.writer, marks)
 
 
 __all__ = ["WriteReport", "now", "write"]

@@ -10,7 +10,7 @@ not permitted").
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any
 
 from pydantic import ValidationError
@@ -36,7 +36,7 @@ class ConfigProblem:
 
     def to_dict(self) -> dict[str, Any]:
         """``{"path", "line", "message"}``."""
-        return {"path": self.path, "line": self.line, "message": self.message}
+        return asdict(self)
 
 
 class ConfigFileError(KeyarkError):

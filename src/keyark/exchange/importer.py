@@ -17,7 +17,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import BinaryIO
@@ -74,18 +74,7 @@ class Imported:
     already_imported: bool = False
 
     def to_dict(self) -> dict[str, object]:
-        return {
-            "archive": self.archive,
-            "snapshot_id": self.snapshot_id,
-            "time": self.time,
-            "paths": self.paths,
-            "files": self.files,
-            "dirs": self.dirs,
-            "bytes": self.bytes,
-            "encrypted": self.encrypted,
-            "checksum_file": self.checksum_file,
-            "already_imported": self.already_imported,
-        }
+        return asdict(self)
 
 
 @dataclass

@@ -29,6 +29,8 @@ from keyark.ops.catalogue import operation
 from keyark.ops.repository import secret_option
 
 if TYPE_CHECKING:
+    from keyark.access.tokens import TokenStore
+    from keyark.access.users import UserStore
     from keyark.control.database import ControlDatabase
 
 #: The role names, least to most.
@@ -102,6 +104,18 @@ class _StoreOptions:
         """The control database in use (:func:`access_database`)."""
         return access_database(self.config, self.state_dir)
 
+    def token_store(self) -> TokenStore:
+        """The server's API tokens, in the control database in use."""
+        from keyark.access.tokens import TokenStore
+
+        return TokenStore(self.directory(), database=self.database())
+
+    def user_store(self) -> UserStore:
+        """The dashboard users, in the control database in use."""
+        from keyark.access.users import UserStore
+
+        return UserStore(self.directory(), database=self.database())
+
 
 @dataclass(frozen=True)
 class TokenCreateOptions(_StoreOptions):
@@ -132,12 +146,8 @@ class TokenIssued:
 )
 def server_token_create(ctx: OperationContext, options: TokenCreateOptions) -> TokenIssued:
     """Create an API token for the server (shown once; only its Argon2id hash is kept)."""
-    from keyark.access.tokens import TokenStore
-
     role = parse_role(options.role)
-    issued = TokenStore(options.directory(), database=options.database()).create(
-        options.name, role, lifetime=options.lifetime
-    )
+    issued = options.token_store().create(options.name, role, lifetime=options.lifetime)
     _record(options, ctx, "server token create", f"token {options.name} ({role})")
     return TokenIssued(issued.info, issued.token)
 
@@ -162,13 +172,7 @@ class TokenList:
 @operation("server token list", options=TokenListOptions, result=TokenList, mutates=False)
 def server_token_list(ctx: OperationContext, options: TokenListOptions) -> TokenList:
     """List the server's API tokens: name, role, created, expires, last used."""
-    from keyark.access.tokens import TokenStore
-
-    return TokenList(
-        TokenStore(options.directory(), database=options.database()).tokens(
-            include_revoked=options.revoked
-        )
-    )
+    return TokenList(options.token_store().tokens(include_revoked=options.revoked))
 
 
 @dataclass(frozen=True)
@@ -191,9 +195,7 @@ class TokenRevoked:
 @operation("server token revoke", options=TokenRevokeOptions, result=TokenRevoked, mutates=False)
 def server_token_revoke(ctx: OperationContext, options: TokenRevokeOptions) -> TokenRevoked:
     """Revoke an API token (refused from its next request on)."""
-    from keyark.access.tokens import TokenStore
-
-    revoked = TokenStore(options.directory(), database=options.database()).revoke(options.name)
+    revoked = options.token_store().revoke(options.name)
     _record(options, ctx, "server token revoke", f"token {options.name}")
     return TokenRevoked(revoked)
 
@@ -224,12 +226,8 @@ class UserAdded:
 )
 def server_user_add(ctx: OperationContext, options: UserAddOptions) -> UserAdded:
     """Add a dashboard user (with TOTP: its enrolment URI is shown once)."""
-    from keyark.access.users import UserStore
-
     role = parse_role(options.role)
-    added = UserStore(options.directory(), database=options.database()).add(
-        options.name, role, options.password, with_totp=options.totp
-    )
+    added = options.user_store().add(options.name, role, options.password, with_totp=options.totp)
     totp = " with TOTP" if options.totp else ""
     _record(options, ctx, "server user add", f"user {options.name} ({role}){totp}")
     return UserAdded(added.info, added.totp_uri)
@@ -253,9 +251,7 @@ class UserList:
 @operation("server user list", options=UserListOptions, result=UserList, mutates=False)
 def server_user_list(ctx: OperationContext, options: UserListOptions) -> UserList:
     """List the dashboard users: name, role, TOTP, created."""
-    from keyark.access.users import UserStore
-
-    return UserList(UserStore(options.directory(), database=options.database()).users())
+    return UserList(options.user_store().users())
 
 
 @dataclass(frozen=True)
@@ -279,9 +275,7 @@ class UserChanged:
 @operation("server user remove", options=UserRemoveOptions, result=UserChanged, mutates=False)
 def server_user_remove(ctx: OperationContext, options: UserRemoveOptions) -> UserChanged:
     """Remove a dashboard user and end its sessions."""
-    from keyark.access.users import UserStore
-
-    removed = UserStore(options.directory(), database=options.database()).remove(options.name)
+    removed = options.user_store().remove(options.name)
     _record(options, ctx, "server user remove", f"user {options.name}")
     return UserChanged(removed, "removed")
 
@@ -297,10 +291,6 @@ class UserPasswdOptions(_StoreOptions):
 @operation("server user passwd", options=UserPasswdOptions, result=UserChanged, mutates=False)
 def server_user_passwd(ctx: OperationContext, options: UserPasswdOptions) -> UserChanged:
     """Give a dashboard user a new password and end its sessions."""
-    from keyark.access.users import UserStore
-
-    changed = UserStore(options.directory(), database=options.database()).set_password(
-        options.name, options.password
-    )
+    changed = options.user_store().set_password(options.name, options.password)
     _record(options, ctx, "server user passwd", f"user {options.name}")
     return UserChanged(changed, "password")

@@ -8,7 +8,7 @@ Reading the log is itself audited.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -65,7 +65,7 @@ class AuditProblem:
     message: str
 
     def to_dict(self) -> dict[str, Any]:
-        return {"record": self.record, "kind": self.kind, "message": self.message}
+        return asdict(self)
 
 
 @dataclass

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any, BinaryIO
 
 from keyark.catalog.snapshots import find_snapshot, require_trusted
@@ -51,12 +51,7 @@ class DumpResult:
     target: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "snapshot_id": self.snapshot_id,
-            "path": self.path,
-            "format": self.format,
-            "target": self.target,
-        }
+        return asdict(self)
 
 
 @operation("dump", options=DumpOptions, result=DumpResult, mutates=False, reads_secrets=True)

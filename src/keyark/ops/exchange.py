@@ -6,7 +6,7 @@ See :mod:`keyark.exchange` and docs/recovery.md ("Export and import").
 from __future__ import annotations
 
 import socket
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -72,18 +72,7 @@ class ExportResult:
     encrypted: bool
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "snapshot_id": self.snapshot_id,
-            "output": self.output,
-            "format": self.format,
-            "members": self.members,
-            "size": self.size,
-            "sha256": self.sha256,
-            "manifests": self.manifests,
-            "signature": self.signature,
-            "public_key": self.public_key,
-            "encrypted": self.encrypted,
-        }
+        return asdict(self)
 
 
 @operation("export", options=ExportOptions, result=ExportResult, mutates=False, reads_secrets=True)
@@ -162,19 +151,7 @@ class ExportVerifyResult:
     repository: str | None
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "archive": self.archive,
-            "manifests": self.manifests,
-            "members": self.members,
-            "members_checked": self.members_checked,
-            "encrypted": self.encrypted,
-            "signed": self.signed,
-            "signer": self.signer,
-            "pinned": self.pinned,
-            "snapshot_id": self.snapshot_id,
-            "repository": self.repository,
-            "ok": True,
-        }
+        return {**asdict(self), "ok": True}
 
 
 @operation("export verify", options=ExportVerifyOptions, result=ExportVerifyResult, mutates=False)
@@ -220,7 +197,7 @@ class ExportKey:
     repository: str
 
     def to_dict(self) -> dict[str, Any]:
-        return {"public_key": self.public_key, "repository": self.repository}
+        return asdict(self)
 
 
 @operation("export key", options=ExportKeyOptions, result=ExportKey, mutates=False)

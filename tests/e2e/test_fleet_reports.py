@@ -25,9 +25,11 @@ from tests.server_fixtures import free_socket, server_config, settings_for
 from keyark.config.loading import load_config_file
 from keyark.fleet.registry import FleetRegistry
 from keyark.server.settings import ServerSettings
+from keyark.state.runs import RunStore
 
 HOST = "db-01"
 JOB = f"keys-{HOST}"
+TRIGGER = f"agent:{HOST}"
 
 
 @dataclass
@@ -81,6 +83,10 @@ class Site:
     def reports(self) -> list[dict[str, Any]]:
         """The reports the server stored for the host."""
         return FleetRegistry(self.root / "state").reports(HOST)
+
+    def agent_runs(self) -> int:
+        """How many runs of the job the server's history holds from the agent's reports."""
+        return sum(1 for run in RunStore(self.root / "state").runs(JOB) if run.trigger == TRIGGER)
 
     def outbox(self) -> list[dict[str, Any]]:
         path = self.agent / "outbox.json"
@@ -210,6 +216,29 @@ def test_a_report_refused_for_good_does_not_block_the_others(site: Site) -> None
         assert again.returncode == 0, again.stderr
         assert len(site.reports()) == before + 1
     assert JOB in yaml.safe_load((site.agent / "keyark.yaml").read_text())["jobs"]
+
+
+def test_a_report_sent_again_after_a_lost_answer_is_stored_once(site: Site) -> None:
+    """The agent keeps a report until the server's answer arrives; when the answer is lost
+    it sends the report again: the server stores the run once (registry and history).
+    Positive control: a report of another run (another start time) sent the same way is
+    stored."""
+    with site.up():
+        sent = site.run_job()
+        assert sent.returncode == 0, sent.stderr
+        delivered = site.reports()[-1]
+        before, runs_before = len(site.reports()), site.agent_runs()
+    other_run = dict(delivered, started=delivered["finished"])
+    path = site.agent / "outbox.json"
+    path.write_text(json.dumps([delivered, other_run]))  # as if both answers were lost
+    path.chmod(0o600)
+    with site.up():
+        again = site.run_job()
+        assert again.returncode == 0, again.stderr
+        # The resent report is taken and ignored; the other run and the new one are stored.
+        assert len(site.reports()) == before + 2
+        assert site.agent_runs() == runs_before + 2
+    assert site.outbox() == []
 
 
 def test_a_server_with_another_certificate_gets_no_report(site: Site) -> None:

@@ -8,7 +8,7 @@ A former ``fleet.db`` of the state directory is imported once (:mod:`keyark.cont
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -41,6 +41,12 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         )""",
         "CREATE INDEX IF NOT EXISTS fleet_reports_host ON fleet_reports (host, id)",
     ),
+    (
+        # Which run a report tells of (job and start): an agent that lost the server's
+        # answer sends the report again, and the second copy is not stored.
+        "ALTER TABLE fleet_reports ADD COLUMN run_key TEXT",
+        "CREATE UNIQUE INDEX IF NOT EXISTS fleet_reports_run ON fleet_reports (host, run_key)",
+    ),
 )
 
 _LEGACY_TABLES = (
@@ -71,15 +77,7 @@ class FleetAgent:
     revoked: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "host": self.host,
-            "agent": self.agent,
-            "enrolled": self.enrolled,
-            "version": self.version,
-            "last_report": self.last_report,
-            "last_success": self.last_success,
-            "revoked": self.revoked,
-        }
+        return asdict(self)
 
 
 def _now() -> str:
@@ -101,21 +99,40 @@ class FleetRegistry:
         with self._tables.transaction() as db:
             db.execute(_ENROLLED, (host, agent, _now()))
 
-    def report(self, host: str, document: dict[str, Any], *, succeeded: bool) -> None:
-        """Store a run report of ``host``."""
+    def report(
+        self, host: str, document: dict[str, Any], *, succeeded: bool, run_key: str | None = None
+    ) -> bool:
+        """Store a run report of ``host``; whether it was stored now.
+
+        ``run_key`` names the run the report tells of: a report of a run ``host`` already
+        reported is not stored again (False), so an agent may resend a report whose answer
+        it lost. Without a key every report is stored.
+        """
         moment = _now()
         version = document.get("version")
         version = version if isinstance(version, str) else None
         with self._tables.transaction() as db:
-            db.execute(
-                "INSERT INTO fleet_reports (host, received, document) VALUES (?, ?, ?)",
-                (host, moment, json.dumps(document, sort_keys=True)),
+            stored = db.execute(
+                "INSERT INTO fleet_reports (host, received, document, run_key)"
+                " VALUES (?, ?, ?, ?) ON CONFLICT (host, run_key) DO NOTHING RETURNING id",
+                (host, moment, json.dumps(document, sort_keys=True), run_key),
             )
+            if not stored:
+                return False
             db.execute(
                 "UPDATE fleet_agents SET last_report = ?, version = COALESCE(?, version),"
                 " last_success = CASE WHEN ? = 1 THEN ? ELSE last_success END WHERE host = ?",
                 (moment, version, int(succeeded), moment, host),
             )
+        return True
+
+    def has_report(self, host: str, run_key: str) -> bool:
+        """Whether ``host`` already reported the run ``run_key`` names."""
+        with self._tables.transaction() as db:
+            rows = db.execute(
+                "SELECT 1 FROM fleet_reports WHERE host = ? AND run_key = ?", (host, run_key)
+            )
+        return bool(rows)
 
     def agents(self) -> list[FleetAgent]:
         """Every enrolled host, by name."""

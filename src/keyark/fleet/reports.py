@@ -76,6 +76,11 @@ class RunReport:
             _text(document, "error"),
         )
 
+    @property
+    def run_key(self) -> str:
+        """What names the run this report tells of: its job and start time."""
+        return f"{self.job} {self.started.isoformat()}"
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "job": self.job,
@@ -103,11 +108,17 @@ def record_report(
     config: KeyarkConfig, registry: FleetRegistry, runs: RunStore, host: str, report: RunReport
 ) -> None:
     """Keep ``host``'s ``report``: refused (ForbiddenError) unless the job is assigned to
-    that host; else stored in the registry and the run history."""
+    that host; else stored in the registry and the run history, once: a report of a run
+    already reported (an agent resending one whose answer it lost) is taken and ignored.
+
+    The run history is written first: a server that dies between the two writes makes a
+    resent report count twice in the history, never lose its run.
+    """
     job = config.jobs.get(report.job)
     if job is None or job.host != host:
         raise ForbiddenError(f"job {report.job!r} is not assigned to host {host!r}")
-    registry.report(host, report.to_dict(), succeeded=report.status == "success")
+    if registry.has_report(host, report.run_key):
+        return
     runs.record(
         RunRecord(
             report.job,
@@ -121,6 +132,9 @@ def record_report(
             duration=(report.finished - report.started).total_seconds(),
             error=report.error,
         )
+    )
+    registry.report(
+        host, report.to_dict(), succeeded=report.status == "success", run_key=report.run_key
     )
 
 

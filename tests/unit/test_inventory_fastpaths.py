@@ -35,6 +35,7 @@ from keyark.inventory.document import assemble, compact_finding, encode_document
 from keyark.inventory.finding import Finding, Inventory
 from keyark.inventory.gnupg import gnupg_findings
 from keyark.inventory.json_keys import json_key_findings
+from keyark.inventory.linking import link
 from keyark.inventory.private_keys import PRIVATE_PREFIXES
 from keyark.inventory.ssh_keys import _blob_start, key_lines, putty_findings, ssh_public_findings
 from keyark.inventory.ssh_wire import KEY_TYPE_PREFIXES
@@ -283,14 +284,26 @@ def test_compact_finding_leaves_out_exactly_the_empty_fields() -> None:
 
 
 def test_compacted_forms_are_reused_only_for_the_same_finding() -> None:
-    findings = _findings()
+    # The last one loses its only flag to linking (it expires long after NOW).
+    far = datetime(2099, 1, 1, tzinfo=UTC)
+    findings = [
+        *_findings(),
+        Finding(
+            kind="certificate", path="b/ca.pem", not_after=far, is_ca=True, flags=("expiring",)
+        ),
+    ]
     forms = {id(f): (f, compact_finding(f)) for f in findings}
-    plain = assemble({f.path: [f] for f in findings}, NOW)
-    assert assemble({f.path: [f] for f in findings}, NOW, forms) == plain  # linked: new
+    by_path = {f.path: [f] for f in findings}
+    plain = assemble(by_path, NOW)
+    assert plain == encode_document(link(findings, NOW), NOW)
+    # Linking changes some findings' flags: their forms are the cached ones with the
+    # flags replaced, and the document is the same to the byte.
+    assert any(new is not old for new, old in zip(link(findings, NOW), findings, strict=True))
+    assert assemble(by_path, NOW, forms) == plain
     stale = {id(findings[0]): (findings[1], {"kind": "wrong"})}  # another object: unused
-    assert encode_document(findings, NOW, stale) == encode_document(findings, NOW)
-    control = {id(findings[0]): (findings[0], {"kind": "marker"})}
-    assert encode_document(findings, NOW, control) != encode_document(findings, NOW)
+    assert assemble(by_path, NOW, stale) == plain
+    control = {id(f): (f, {**form, "kind": "marker"}) for f, form in forms.values()}
+    assert assemble(by_path, NOW, control) != plain
     Inventory(findings=findings, created=NOW)  # (the type the documents describe)
 
 

@@ -52,28 +52,20 @@ def compact_finding(finding: Finding) -> dict[str, Any]:
 Compacted = Mapping[int, tuple[Finding, dict[str, Any]]]
 
 
-def encode_document(
-    findings: Iterable[Finding], created: datetime, compacted: Compacted | None = None
-) -> bytes:
+def encode_document(findings: Iterable[Finding], created: datetime) -> bytes:
     """The stored form of the inventory of ``findings`` made at ``created`` (no size
-    bound: see :func:`keyark.repo.inventory.encode_inventory`); a finding found (as the
-    same object) in ``compacted`` is not compacted again."""
+    bound: see :func:`keyark.repo.inventory.encode_inventory`)."""
+    return _encode_forms([compact_finding(finding) for finding in findings], created)
+
+
+def _encode_forms(forms: list[dict[str, Any]], created: datetime) -> bytes:
     document = {
         "version": INVENTORY_VERSION,
         "created": created.astimezone(UTC).isoformat(),
-        "findings": [_compacted(finding, compacted) for finding in findings]
-        if compacted
-        else [compact_finding(finding) for finding in findings],
+        "findings": forms,
     }
     text = json.dumps(document, separators=(",", ":"), sort_keys=True)
     return zlib.compress(text.encode(), COMPRESSION_LEVEL)
-
-
-def _compacted(finding: Finding, compacted: Compacted) -> dict[str, Any]:
-    entry = compacted.get(id(finding))
-    if entry is not None and entry[0] is finding:
-        return entry[1]
-    return compact_finding(finding)
 
 
 def encode_inventory_document(inventory: Inventory) -> bytes:
@@ -85,12 +77,37 @@ def assemble(
     found: Mapping[str, list[Finding]], now: datetime, compacted: Compacted | None = None
 ) -> bytes:
     """The stored form of a backup's inventory: ``found`` (findings by saved path), in
-    path order, linked across files as of ``now`` (``compacted``: see
-    :func:`encode_document`; linking leaves most findings as they are)."""
+    path order, linked across files as of ``now``.
+
+    ``compacted`` holds compact forms already made (the worker makes each as it answers):
+    a finding found there (as the same object) is not compacted again, and one that
+    linking gave other flags takes its form with the flags replaced, the one field
+    linking changes.
+    """
     from keyark.inventory.linking import link
 
     findings = [finding for path in sorted(found) for finding in found[path]]
-    return encode_document(link(findings, now), now, compacted)
+    linked = link(findings, now)
+    if not compacted:
+        return encode_document(linked, now)
+    forms = [_relinked(old, new, compacted) for old, new in zip(findings, linked, strict=True)]
+    return _encode_forms(forms, now)
+
+
+def _relinked(old: Finding, new: Finding, compacted: Compacted) -> dict[str, Any]:
+    """The compact form of ``new``, which :func:`link` made of ``old`` (``new`` is
+    ``old``, or ``old`` with other flags)."""
+    entry = compacted.get(id(old))
+    if entry is None or entry[0] is not old:
+        return compact_finding(new)
+    if new is old:
+        return entry[1]
+    form = dict(entry[1])
+    if new.flags:
+        form["flags"] = list(new.flags)
+    else:
+        form.pop("flags", None)
+    return form
 
 
 __all__ = [

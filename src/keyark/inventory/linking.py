@@ -19,7 +19,8 @@ _PRIVATE_KINDS = frozenset({"private_key", "jwk"})
 
 
 def link(findings: list[Finding], now: datetime, *, expiring_days: int = 30) -> list[Finding]:
-    """``findings`` with the link flags recomputed against each other and ``now``.
+    """``findings`` with the link flags recomputed against each other and ``now``: one
+    finding per finding given, in order (the same object when its flags stay).
 
     - ``expired``: ``not_after`` is at or before ``now``; ``expiring``: within
       ``expiring_days`` after ``now``.

@@ -6,8 +6,7 @@ import click
 
 from keyark import ops
 from keyark.cli.render import Output, printable, stored_time
-from keyark.cli.settings import global_options, settings_of
-from keyark.cli.verb import start
+from keyark.cli.verb import start, start_without_repository
 
 
 @click.group("agent")
@@ -26,7 +25,6 @@ def command() -> None:
     help="Host name the agent may claim (repeatable; default: NAME).",
 )
 @click.option("--rsa", is_flag=True, help="Use RSA-OAEP-4096 for the recipient key (first agent).")
-@global_options
 @click.pass_context
 def add(ctx: click.Context, name: str, out: str, hosts: tuple[str, ...], rsa: bool) -> None:
     """Register agent NAME for --host names and write its credential (0600) to --out.
@@ -35,28 +33,22 @@ def add(ctx: click.Context, name: str, out: str, hosts: tuple[str, ...], rsa: bo
     """
     output, context = start(ctx)
     info = ops.agent_add(context, ops.AgentAddOptions(name, out, list(hosts), rsa))
-    if output.json:
-        output.emit_json(info.to_dict())
-    else:
-        output.print(
-            f"agent {printable(info.name)} added for host(s) "
-            f"{', '.join(printable(h) for h in info.hosts)}; credential written to {out} "
-            "(keep it secret: it can write backups but read nothing)"
-        )
+    output.outcome(
+        info,
+        f"agent {printable(info.name)} added for host(s) "
+        f"{', '.join(printable(h) for h in info.hosts)}; credential written to {out} "
+        "(keep it secret: it can write backups but read nothing)",
+    )
 
 
 @command.command("list")
-@global_options
 @click.pass_context
 def list_command(ctx: click.Context) -> None:
     """List registered agents."""
-    settings = settings_of(ctx)
-    output = Output(settings)
-    found = ops.agent_list(settings.operation_context(output.event), ops.AgentListOptions()).agents
-    if output.json:
-        output.emit_json([info.to_dict() for info in found])
-        return
-    output.table(
+    output, context = start(ctx)
+    found = ops.agent_list(context, ops.AgentListOptions()).agents
+    output.listing(
+        [info.to_dict() for info in found],
         ["Name", "Hosts", "Created", "Revoked", "Public key"],
         [
             (
@@ -73,7 +65,6 @@ def list_command(ctx: click.Context) -> None:
 
 @command.command("revoke")
 @click.argument("name")
-@global_options
 @click.pass_context
 def revoke(ctx: click.Context, name: str) -> None:
     """Revoke agent NAME: only its snapshots trusted now stay trusted.
@@ -82,14 +73,12 @@ def revoke(ctx: click.Context, name: str) -> None:
     """
     output, context = start(ctx)
     info = ops.agent_revoke(context, ops.AgentRevokeOptions(name))
-    if output.json:
-        output.emit_json(info.to_dict())
-    else:
-        output.print(
-            f"agent {printable(info.name)} revoked at {info.revoked}; {info.accepted} of its "
-            "snapshots stay trusted; consider 'keyark key rotate --root --reencrypt' if its "
-            "host was compromised"
-        )
+    output.outcome(
+        info,
+        f"agent {printable(info.name)} revoked at {info.revoked}; {info.accepted} of its "
+        "snapshots stay trusted; consider 'keyark key rotate --root --reencrypt' if its "
+        "host was compromised",
+    )
 
 
 #: Where an enrolled agent keeps its files.
@@ -99,15 +88,6 @@ _AGENT_DIRECTORY = click.option(
     type=click.Path(file_okay=False),
     help="The agent's files (default: agent/ in the state directory).",
 )
-
-
-def _agent_start(ctx: click.Context) -> tuple[Output, ops.OperationContext]:
-    """Output and a context naming no repository (an enrolled agent's own config does)."""
-    from keyark.cli.invocation import CANCEL
-    from keyark.events import Events
-
-    output = Output(settings_of(ctx))
-    return output, ops.OperationContext(events=Events("", output.event), cancel=CANCEL.token)
 
 
 @command.command("enroll")
@@ -123,7 +103,6 @@ def _agent_start(ctx: click.Context) -> tuple[Output, ops.OperationContext]:
     help="Require this server certificate SHA-256 (default: pin the one presented).",
 )
 @_AGENT_DIRECTORY
-@global_options
 @click.pass_context
 def enroll(
     ctx: click.Context,
@@ -139,7 +118,7 @@ def enroll(
 
     from keyark.config.secrets import SecretRef, resolve_secret
 
-    output, context = _agent_start(ctx)
+    output, context = start_without_repository(ctx)
     sources = [SecretRef(file=token_file)] if token_file else [SecretRef(env="KEYARK_ENROLL_TOKEN")]
     missing = "no enrolment token: use --token-file FILE or KEYARK_ENROLL_TOKEN"
     token = resolve_secret(sources, missing=missing).get_secret_value().decode().strip()
@@ -147,20 +126,17 @@ def enroll(
         server, token, Path(directory) if directory else None, fingerprint
     )
     enrolled = ops.agent_enroll(context, options)
-    if output.json:
-        output.emit_json(enrolled.to_dict())
-    else:
-        output.print(
-            f"enrolled as agent {printable(enrolled.agent)} for host "
-            f"{printable(enrolled.host)}; config {enrolled.config} "
-            f"({len(enrolled.jobs)} job(s)); server certificate SHA-256 {enrolled.fingerprint}"
-        )
+    output.outcome(
+        enrolled,
+        f"enrolled as agent {printable(enrolled.agent)} for host "
+        f"{printable(enrolled.host)}; config {enrolled.config} "
+        f"({len(enrolled.jobs)} job(s)); server certificate SHA-256 {enrolled.fingerprint}",
+    )
 
 
 @command.command("run")
 @click.argument("jobs", nargs=-1)
 @_AGENT_DIRECTORY
-@global_options
 @click.pass_context
 def run_command(ctx: click.Context, jobs: tuple[str, ...], directory: str | None) -> None:
     """Run this enrolled host's jobs (default: all assigned) and report each to the server.
@@ -170,16 +146,18 @@ def run_command(ctx: click.Context, jobs: tuple[str, ...], directory: str | None
     """
     from pathlib import Path
 
-    output, context = _agent_start(ctx)
+    output, context = start_without_repository(ctx)
     options = ops.AgentSyncOptions(Path(directory) if directory else None, list(jobs))
     done = ops.agent_sync(context, options)
-    if output.json:
-        output.emit_json(done.to_dict())
-    else:
-        if done.config_changed:
-            output.print("assigned config updated")
-        for job_run in done.runs:
-            record = job_run.record
-            output.print(f"{printable(record.job)}: {record.status}")
-        output.print(f"{done.reported} of {len(done.runs)} run(s) reported")
+    output.show(done, _synced)
     ctx.exit(done.exit_code)
+
+
+def _synced(out: Output, done: ops.AgentSync) -> None:
+    """Whether the config changed, each job's status, and how many runs were reported."""
+    if done.config_changed:
+        out.print("assigned config updated")
+    for job_run in done.runs:
+        record = job_run.record
+        out.print(f"{printable(record.job)}: {record.status}")
+    out.print(f"{done.reported} of {len(done.runs)} run(s) reported")

@@ -8,7 +8,7 @@ from datetime import datetime
 import click
 
 from keyark import ops
-from keyark.cli.settings import global_options
+from keyark.cli.render import Output
 from keyark.cli.verb import start
 from keyark.cli.wording import counted
 from keyark.errors import IntegrityError
@@ -43,7 +43,6 @@ def command() -> None:
 @_ACTOR
 @_OP
 @click.option("--last", type=int, metavar="N", help="Only the newest N records.")
-@global_options
 @click.pass_context
 def log(
     ctx: click.Context,
@@ -56,9 +55,6 @@ def log(
     out, context = start(ctx)
     options = ops.AuditLogOptions(_since(since), actor, operation, last)
     result = ops.audit_log(context, options)
-    if out.json:
-        out.emit_json([record.to_dict() for record in result.records])
-        return
     rows = []
     for record in result.records:
         who = record.actor.get("principal") or record.actor.get("job") or record.actor.get("user")
@@ -73,38 +69,39 @@ def log(
                 record.ref,
             ]
         )
-    out.table(("Time (UTC)", "Actor", "Operation", "Result", "Target", "Record"), rows)
-    if not rows:
-        out.print("no audit records")
+    documents = [record.to_dict() for record in result.records]
+    columns = ("Time (UTC)", "Actor", "Operation", "Result", "Target", "Record")
+    out.listing(documents, columns, rows, "no audit records")
 
 
 @command.command("verify")
 @click.option(
     "--no-restore", is_flag=True, help="Do not restore a lost local log from the repository."
 )
-@global_options
 @click.pass_context
 def verify(ctx: click.Context, no_restore: bool) -> None:
     """Verify the audit log's chains, MACs and signed checkpoints (both copies)."""
     out, context = start(ctx)
     result = ops.audit_verify(context, ops.AuditVerifyOptions(restore_local=not no_restore))
-    if out.json:
-        out.emit_json(result.to_dict())
-    else:
-        for problem in result.problems:
-            out.print(f"error: record {problem.record}: {problem.kind}: {problem.message}")
-        out.print(
-            f"{counted(result.records, 'record')} of {counted(result.writers, 'writer')} verified, "
-            f"{counted(result.checkpoints, 'signed checkpoint')}; "
-            f"{result.unanchored} after the last checkpoints (not yet anchored)"
-        )
-        if result.restored:
-            out.print(f"restored {counted(result.restored, 'record')} into the local log")
+    out.show(result, _verified)
     if not result.ok:
         raise IntegrityError(
             f"the audit log failed verification at record {result.first_bad} "
             f"({counted(len(result.problems), 'problem')})"
         )
+
+
+def _verified(out: Output, result: ops.AuditVerifyResult) -> None:
+    """Each problem, then what was verified and restored."""
+    for problem in result.problems:
+        out.print(f"error: record {problem.record}: {problem.kind}: {problem.message}")
+    out.print(
+        f"{counted(result.records, 'record')} of {counted(result.writers, 'writer')} verified, "
+        f"{counted(result.checkpoints, 'signed checkpoint')}; "
+        f"{result.unanchored} after the last checkpoints (not yet anchored)"
+    )
+    if result.restored:
+        out.print(f"restored {counted(result.restored, 'record')} into the local log")
 
 
 @command.command("export")
@@ -119,7 +116,6 @@ def verify(ctx: click.Context, no_restore: bool) -> None:
 @_SINCE
 @_ACTOR
 @_OP
-@global_options
 @click.pass_context
 def export(
     ctx: click.Context, fmt: str, since: str | None, actor: str | None, operation: str | None

@@ -6,12 +6,11 @@ import click
 
 from keyark import ops
 from keyark.cli.render import Output
-from keyark.cli.settings import global_options, settings_of
+from keyark.cli.settings import settings_of
 from keyark.errors import PermanentBackendError
 
 
 @click.group("backend")
-@global_options
 def command() -> None:
     """Storage backends: check that a storage location behaves as keyark needs."""
 
@@ -35,7 +34,6 @@ def command() -> None:
 @click.option(
     "--only", "only", multiple=True, metavar="CHECK", help="Run only this check (repeatable)."
 )
-@global_options
 @click.pass_context
 def check(
     ctx: click.Context, url: str | None, many: int, large_mib: int, only: tuple[str, ...]
@@ -49,26 +47,28 @@ def check(
     context = out.settings.operation_context(out.event, repository=url or None)
     with out.progress("backend check", unit="checks"):
         report = ops.backend_check(context, ops.BackendCheckOptions(many, large_mib, list(only)))
-    if out.json:
-        out.emit_json(report.to_dict())
-    else:
-        rows = [
-            (
-                result.name,
-                "ok" if result.ok else "FAILED",
-                f"{result.seconds:.2f}s",
-                "" if result.ok else (result.detail.splitlines() or [""])[0][:200],
-            )
-            for result in report.results
-        ]
-        out.table(("check", "result", "time", "detail"), rows, title=report.location)
-        passed = sum(1 for result in report.results if result.ok)
-        out.print(
-            f"{passed} of {len(report.results)} checks passed at {report.location} "
-            f"in {report.duration_seconds:.1f}s"
-        )
+    out.show(report, _contract)
     if not report.ok:
         failed = [result.name for result in report.results if not result.ok]
         raise PermanentBackendError(
             f"backend {report.location} failed {len(failed)} check(s): {', '.join(failed)}"
         )
+
+
+def _contract(out: Output, report: ops.BackendCheckReport) -> None:
+    """The table of checks, then how many passed."""
+    rows = [
+        (
+            result.name,
+            "ok" if result.ok else "FAILED",
+            f"{result.seconds:.2f}s",
+            "" if result.ok else (result.detail.splitlines() or [""])[0][:200],
+        )
+        for result in report.results
+    ]
+    out.table(("check", "result", "time", "detail"), rows, title=report.location)
+    passed = sum(1 for result in report.results if result.ok)
+    out.print(
+        f"{passed} of {len(report.results)} checks passed at {report.location} "
+        f"in {report.duration_seconds:.1f}s"
+    )

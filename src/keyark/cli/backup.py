@@ -7,9 +7,9 @@ import click
 from keyark import ops
 from keyark.cli.backup_view import BackupView
 from keyark.cli.options import verbosity
-from keyark.cli.pattern_options import exclude_options
+from keyark.cli.pattern_options import ExcludeFlags, exclude_options
 from keyark.cli.render import Output, human_size
-from keyark.cli.settings import global_options, settings_of
+from keyark.cli.settings import settings_of
 from keyark.cli.wording import counted
 from keyark.errors import EXIT_PARTIAL, UsageError
 
@@ -79,15 +79,11 @@ from keyark.errors import EXIT_PARTIAL, UsageError
     is_flag=True,
     help="Record no key and certificate inventory in the snapshot.",
 )
-@global_options
 @click.pass_context
 def command(
     ctx: click.Context,
     paths: tuple[str, ...],
-    excludes: tuple[str, ...],
-    iexcludes: tuple[str, ...],
-    exclude_files: tuple[str, ...],
-    iexclude_files: tuple[str, ...],
+    excluded: ExcludeFlags,
     tags: tuple[str, ...],
     host: str | None,
     compression: str | None,
@@ -122,10 +118,10 @@ def command(
         paths=[] if stdin_from_command else list(paths),
         tags=[t for value in tags for t in value.split(",") if t],
         host=host,
-        excludes=list(excludes),
-        exclude_files=list(exclude_files),
-        iexcludes=list(iexcludes),
-        iexclude_files=list(iexclude_files),
+        excludes=excluded.excludes,
+        exclude_files=excluded.exclude_files,
+        iexcludes=excluded.iexcludes,
+        iexclude_files=excluded.iexclude_files,
         compression=compression,
         dry_run=dry_run,
         auto_rotate=auto_rotate,
@@ -152,31 +148,33 @@ def command(
     )
     with out.progress("backup"):
         summary = ops.backup(context, options)
-    if out.json:
-        out.emit_json(summary.to_dict())
-    else:
-        if summary.parent:
-            out.print(f"using parent snapshot {summary.parent[:8]}")
-        out.print(
-            f"Files:       {summary.files_new} new, {summary.files_changed} changed, "
-            f"{summary.files_unchanged} unchanged"
-        )
-        out.print(
-            f"Dirs:        {summary.dirs_new} new, {summary.dirs_changed} changed, "
-            f"{summary.dirs_unchanged} unchanged"
-        )
-        out.print(
-            f"Processed {counted(summary.total_files, 'file')}, "
-            f"{human_size(summary.bytes_processed)}; "
-            f"read {human_size(summary.bytes_read)}; "
-            f"added {human_size(summary.data_added)} ({human_size(summary.bytes_added)} stored) "
-            f"in {summary.duration_seconds:.2f}s"
-        )
-        if dry_run:
-            out.print("dry run: nothing was written")
-        else:
-            out.print(f"snapshot {summary.snapshot_id[:8]} saved")
-        if summary.errors:
-            unread = counted(len(summary.errors), "source")
-            out.print(f"{unread} could not be read; see warnings above")
+    out.show(summary, _backed_up)
     return EXIT_PARTIAL if summary.errors else 0
+
+
+def _backed_up(out: Output, summary: ops.BackupSummary) -> None:
+    """restic's summary lines: files, dirs, sizes, the snapshot saved."""
+    if summary.parent:
+        out.print(f"using parent snapshot {summary.parent[:8]}")
+    out.print(
+        f"Files:       {summary.files_new} new, {summary.files_changed} changed, "
+        f"{summary.files_unchanged} unchanged"
+    )
+    out.print(
+        f"Dirs:        {summary.dirs_new} new, {summary.dirs_changed} changed, "
+        f"{summary.dirs_unchanged} unchanged"
+    )
+    out.print(
+        f"Processed {counted(summary.total_files, 'file')}, "
+        f"{human_size(summary.bytes_processed)}; "
+        f"read {human_size(summary.bytes_read)}; "
+        f"added {human_size(summary.data_added)} ({human_size(summary.bytes_added)} stored) "
+        f"in {summary.duration_seconds:.2f}s"
+    )
+    if summary.dry_run:
+        out.print("dry run: nothing was written")
+    else:
+        out.print(f"snapshot {summary.snapshot_id[:8]} saved")
+    if summary.errors:
+        unread = counted(len(summary.errors), "source")
+        out.print(f"{unread} could not be read; see warnings above")

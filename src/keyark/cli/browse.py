@@ -7,8 +7,7 @@ import sys
 import click
 
 from keyark import ops
-from keyark.cli.settings import global_options
-from keyark.cli.snapshots import filter_options, make_filter
+from keyark.cli.snapshot_filter import filter_options
 from keyark.cli.verb import start
 from keyark.errors import UsageError
 
@@ -16,14 +15,11 @@ from keyark.errors import UsageError
 @click.command("browse")
 @click.option("--target", default="", metavar="DIR", help="Suggest DIR as the restore target.")
 @filter_options
-@global_options
 @click.pass_context
 def command(
     ctx: click.Context,
     target: str,
-    hosts: tuple[str, ...],
-    tags: tuple[str, ...],
-    paths: tuple[str, ...],
+    selection: ops.SnapshotFilter,
 ) -> None:
     """Browse snapshots in the terminal and restore marked files (keyboard only).
 
@@ -34,7 +30,7 @@ def command(
     Space, then R: enter the target, Ctrl+O changes the overwrite mode, Ctrl+P shows
     what would be overwritten, Ctrl+R restores (verified). Fits an 80x24 terminal.
     """
-    run_browser(ctx, target, make_filter(hosts, tags, paths))
+    run_browser(ctx, target, selection)
 
 
 def run_browser(ctx: click.Context, target: str, selection: ops.SnapshotFilter) -> None:

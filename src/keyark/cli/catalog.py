@@ -5,7 +5,6 @@ from __future__ import annotations
 import click
 
 from keyark import ops
-from keyark.cli.settings import global_options
 from keyark.cli.verb import start
 from keyark.cli.wording import counted
 
@@ -16,16 +15,12 @@ def command() -> None:
 
 
 @command.command("rebuild")
-@global_options
 @click.pass_context
 def rebuild(ctx: click.Context) -> None:
     """Drop the catalog and rebuild it from the repository."""
     out, context = start(ctx)
     with out.progress("catalog", unit="snapshots"):
         result = ops.catalog_rebuild(context, ops.CatalogRebuildOptions())
-    if out.json:
-        out.emit_json(result.to_dict())
-    else:
-        out.print(
-            f"catalog rebuilt: {counted(result.snapshots, 'snapshot')} in {result.seconds:.2f}s"
-        )
+    out.outcome(
+        result, f"catalog rebuilt: {counted(result.snapshots, 'snapshot')} in {result.seconds:.2f}s"
+    )

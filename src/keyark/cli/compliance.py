@@ -3,18 +3,13 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import click
 
 from keyark import ops
-from keyark.cli.config_option import config_file_given, config_option
-from keyark.cli.settings import global_options
+from keyark.cli.config_option import config_option, found_config
 from keyark.cli.verb import start
 from keyark.errors import ComplianceFailedError
-
-if TYPE_CHECKING:
-    from keyark.config.document import KeyarkConfig
 
 
 @click.group("compliance")
@@ -40,7 +35,6 @@ def command() -> None:
 )
 @click.option("--out", "out_file", metavar="FILE", help="Write the report to FILE.")
 @config_option
-@global_options
 @click.pass_context
 def report(ctx: click.Context, standard: str, form: str, out_file: str | None) -> None:
     """Check each control (PASS, FAIL, WARN, N/A) with its evidence and remediation.
@@ -50,7 +44,7 @@ def report(ctx: click.Context, standard: str, form: str, out_file: str | None) -
     when a control fails (the report is written first).
     """
     out, context = start(ctx)
-    config = _config(config_file_given(ctx))
+    config = found_config(ctx)
     result = ops.compliance_report(context, ops.ComplianceOptions(standard, config))
     text = ops.render_report(result, "json" if out.json else form)
     if out_file:
@@ -62,11 +56,3 @@ def report(ctx: click.Context, standard: str, form: str, out_file: str | None) -
     if failed:
         names = ", ".join(c.reference for c in failed)
         raise ComplianceFailedError(f"{len(failed)} control(s) fail: {names}")
-
-
-def _config(config_file: str | None) -> KeyarkConfig | None:
-    """The config file given or found (None when there is none)."""
-    from keyark.daemon.config_file import load_config, look_for_config
-
-    path = look_for_config(config_file)
-    return None if path is None else load_config(path)

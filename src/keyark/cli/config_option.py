@@ -52,4 +52,13 @@ def load_config(ctx: click.Context) -> KeyarkConfig:
     return config_from_option(config_file_given(ctx))
 
 
-__all__ = ["config_file_given", "config_option", "load_config"]
+def found_config(ctx: click.Context) -> KeyarkConfig | None:
+    """The config ``--config`` names, else the one found; None when there is none (a
+    verb that also works without one)."""
+    from keyark.daemon.config_file import load_config, look_for_config
+
+    path = look_for_config(config_file_given(ctx))
+    return None if path is None else load_config(path)
+
+
+__all__ = ["config_file_given", "config_option", "found_config", "load_config"]

@@ -8,7 +8,7 @@ import click
 
 from keyark import ops
 from keyark.cli.render import Output, human_size
-from keyark.cli.settings import Settings, global_options, settings_of
+from keyark.cli.settings import Settings, settings_of
 from keyark.cli.wording import counted
 from keyark.config import CredentialSpec, RepositoryConfig, SecretRef, environment, resolve_secret
 
@@ -52,7 +52,6 @@ def source_config(
     is_flag=True,
     help="Also copy flagged snapshots (they stay flagged in the target).",
 )
-@global_options
 @click.pass_context
 def command(
     ctx: click.Context,
@@ -75,11 +74,9 @@ def command(
     options = ops.CopyOptions(source, list(refs), all_, allow_unsigned)
     with out.progress("copy"):
         summary = ops.copy(context, options)
-    if out.json:
-        out.emit_json(summary.to_dict())
-        return
-    out.print(
+    out.outcome(
+        summary,
         f"copied {counted(len(summary.copied), 'snapshot')} ({counted(summary.files, 'file')}, "
         f"read {human_size(summary.bytes_read)}, added {human_size(summary.bytes_added)}); "
-        f"{len(summary.skipped)} already present, in {summary.duration_seconds:.2f}s"
+        f"{len(summary.skipped)} already present, in {summary.duration_seconds:.2f}s",
     )

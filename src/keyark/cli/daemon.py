@@ -15,10 +15,11 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from keyark.cli.config_option import config_file_given, config_option
-from keyark.cli.settings import global_options, settings_of
+from keyark.cli.options import timeout_option
+from keyark.cli.settings import settings_of
 
 if TYPE_CHECKING:
-    from keyark.daemon.service import DaemonPlaces
+    from keyark.config.document import KeyarkConfig
 #: ``daemon status``: not running (LSB).
 EXIT_NOT_RUNNING = 3
 #: ``daemon status`` shows the alert deliveries that failed this many hours back.
@@ -27,7 +28,6 @@ FAILURE_WINDOW_HOURS = 24
 
 @click.group("daemon", invoke_without_command=True)
 @config_option
-@global_options
 @click.pass_context
 def command(ctx: click.Context) -> None:
     """Run the scheduler in the foreground, or start, stop or show it in the background."""
@@ -42,15 +42,7 @@ def command(ctx: click.Context) -> None:
 
 @command.command("start")
 @config_option
-@click.option(
-    "--timeout",
-    type=float,
-    default=60.0,
-    show_default=True,
-    metavar="SECONDS",
-    help="How long to wait for the daemon to report ready.",
-)
-@global_options
+@timeout_option(60.0, "How long to wait for the daemon to report ready.")
 @click.pass_context
 def start(ctx: click.Context, timeout: float) -> None:
     """Start the daemon in the background and print its pid once it is ready."""
@@ -87,22 +79,15 @@ def start(ctx: click.Context, timeout: float) -> None:
 
 @command.command("stop")
 @config_option
-@click.option(
-    "--timeout",
-    type=float,
-    default=120.0,
-    show_default=True,
-    metavar="SECONDS",
-    help="How long to wait for running jobs to unwind.",
-)
-@global_options
+@timeout_option(120.0, "How long to wait for running jobs to unwind.")
 @click.pass_context
 def stop(ctx: click.Context, timeout: float) -> None:
     """Stop the background daemon (SIGTERM: running jobs are cancelled and unwind)."""
     from keyark.daemon.process import PidFile
     from keyark.daemon.process import stop as stop_daemon
+    from keyark.daemon.service import DaemonPlaces
 
-    places = _places(ctx)
+    places = DaemonPlaces.of(_config(ctx))
     result = stop_daemon(PidFile(places.pid_file), timeout)
     if result.pid is None:
         click.echo("keyark daemon is not running")
@@ -119,17 +104,18 @@ def stop(ctx: click.Context, timeout: float) -> None:
 
 @command.command("status")
 @config_option
-@global_options
 @click.pass_context
 def status(ctx: click.Context) -> None:
     """Show whether the background daemon runs (exit 0) or not (exit 3)."""
     from keyark.daemon.process import PidFile
     from keyark.daemon.process import status as daemon_status
+    from keyark.daemon.service import DaemonPlaces
 
     settings = settings_of(ctx)
-    places = _places(ctx)
+    config = _config(ctx)
+    places = DaemonPlaces.of(config)
     found = daemon_status(PidFile(places.pid_file))
-    failures = _failed_deliveries(ctx)
+    failures = _failed_deliveries(config)
     if settings.json:
         extra = {"log_file": str(places.log_file), "failed_deliveries": failures}
         click.echo(_json(found.to_dict() | extra))
@@ -156,24 +142,21 @@ def status(ctx: click.Context) -> None:
         ctx.exit(EXIT_NOT_RUNNING)
 
 
-def _failed_deliveries(ctx: click.Context) -> list[dict[str, Any]]:
+def _failed_deliveries(config: KeyarkConfig) -> list[dict[str, Any]]:
     """The alert deliveries that failed in the last :data:`FAILURE_WINDOW_HOURS` hours."""
     from datetime import UTC, datetime, timedelta
 
     from keyark import ops
-    from keyark.daemon.config_file import find_config, load_config
 
-    config = load_config(find_config(config_file_given(ctx)))
     since = datetime.now(UTC) - timedelta(hours=FAILURE_WINDOW_HOURS)
     return [delivery.to_dict() for delivery in ops.failed_deliveries(config, since)]
 
 
-def _places(ctx: click.Context) -> DaemonPlaces:
-    """Where the daemon of the config keeps its pid file and log."""
+def _config(ctx: click.Context) -> KeyarkConfig:
+    """The config file, found as the daemon finds it (by its absolute path)."""
     from keyark.daemon.config_file import find_config, load_config
-    from keyark.daemon.service import DaemonPlaces
 
-    return DaemonPlaces.of(load_config(find_config(config_file_given(ctx))))
+    return load_config(find_config(config_file_given(ctx)))
 
 
 def _uptime(seconds: float | None) -> str:

@@ -8,7 +8,7 @@ import click
 
 from keyark import ops
 from keyark.cli.render import Output
-from keyark.cli.settings import global_options, settings_of
+from keyark.cli.settings import settings_of
 
 
 @click.group("debug")
@@ -19,7 +19,6 @@ def command() -> None:
 @command.command("cat")
 @click.argument("kind", type=click.Choice(ops.DEBUG_KINDS))
 @click.argument("object_id", required=False, default="")
-@global_options
 @click.pass_context
 def cat_command(ctx: click.Context, kind: str, object_id: str) -> None:
     """Print object KIND with id OBJECT_ID (prefix allowed) as JSON."""

@@ -5,9 +5,8 @@ from __future__ import annotations
 import click
 
 from keyark import ops
-from keyark.cli.render import printable, snapshot_label
-from keyark.cli.settings import global_options
-from keyark.cli.snapshots import filter_options, make_filter
+from keyark.cli.render import Output, printable, snapshot_label
+from keyark.cli.snapshot_filter import filter_options
 from keyark.cli.verb import start
 
 
@@ -15,15 +14,12 @@ from keyark.cli.verb import start
 @click.argument("first")
 @click.argument("second")
 @filter_options
-@global_options
 @click.pass_context
 def command(
     ctx: click.Context,
     first: str,
     second: str,
-    hosts: tuple[str, ...],
-    tags: tuple[str, ...],
-    paths: tuple[str, ...],
+    selection: ops.SnapshotFilter,
 ) -> None:
     """Show changes from snapshot FIRST to snapshot SECOND.
 
@@ -32,10 +28,12 @@ def command(
     --json adds their exact bytes, base64, as raw_path.
     """
     out, context = start(ctx)
-    result = ops.diff(context, ops.DiffOptions(first, second, make_filter(hosts, tags, paths)))
-    if out.json:
-        out.emit_json(result.to_dict())
-        return
+    result = ops.diff(context, ops.DiffOptions(first, second, selection))
+    out.show(result, _changes)
+
+
+def _changes(out: Output, result: ops.DiffResult) -> None:
+    """One line per changed path, then the counts."""
     out.print(
         f"comparing snapshot {snapshot_label(result.first)} to {snapshot_label(result.second)}:"
     )

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 import click
 
-from keyark.cli.config_option import config_file_given, config_option
-from keyark.cli.settings import global_options
-from keyark.cli.verb import start
+from keyark.cli.config_option import config_option, found_config
+from keyark.cli.verb import jobs_context, start
 from keyark.errors import DrillFailedError, Hint, UsageError
 
 if TYPE_CHECKING:
@@ -27,7 +25,6 @@ if TYPE_CHECKING:
     help="Make the scratch directory in DIR (default: the system's temporary directory).",
 )
 @config_option
-@global_options
 @click.pass_context
 def command(
     ctx: click.Context, what: str | None, sample: str | None, full: bool, target: str | None
@@ -42,13 +39,11 @@ def command(
     differing file.
     """
     from keyark import ops
-    from keyark.daemon.config_file import load_config, look_for_config
 
     if sample is not None and full:
         raise UsageError("--sample and --full cannot be used together")
     percent = None if sample is None else ops.parse_sample(sample)
-    path = look_for_config(config_file_given(ctx))
-    config = None if path is None else load_config(path)
+    config = found_config(ctx)
     job = what if config is not None and what in config.jobs else None
     out, context = _start(ctx, job is not None)
     options = ops.DrillOptions(
@@ -60,10 +55,7 @@ def command(
     )
     with out.progress("drill", unit="files"):
         result = ops.drill(context, options)
-    if out.json:
-        out.emit_json(result.to_dict())
-    else:
-        show(out, result)
+    out.show(result, show)
     if not result.ok:
         raise DrillFailedError(
             f"drill of snapshot {result.snapshot_id[:8]} failed: {result.first_problem()}",
@@ -73,24 +65,13 @@ def command(
 
 def _start(ctx: click.Context, for_job: bool) -> tuple[Output, ops.OperationContext]:
     """The output and context; a job's drill needs no --repo (the job names it)."""
-    from keyark import ops
-    from keyark.cli.invocation import CANCEL
     from keyark.cli.render import Output
     from keyark.cli.settings import settings_of
-    from keyark.config import environment
-    from keyark.events import Events
 
     if not for_job:
         return start(ctx)
     out = Output(settings_of(ctx))
-    cache = environment.cache_dir(out.settings)
-    context = ops.OperationContext(
-        cache_dir=Path(cache) if cache else None,
-        events=Events("", out.event),
-        cancel=CANCEL.token,
-        lock_wait=out.settings.retry_lock_seconds(),
-    )
-    return out, context
+    return out, jobs_context(out)
 
 
 def show(out: Output, result: ops.DrillResult) -> None:

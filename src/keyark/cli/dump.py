@@ -7,8 +7,7 @@ import sys
 import click
 
 from keyark import ops
-from keyark.cli.settings import global_options
-from keyark.cli.snapshots import filter_options, make_filter
+from keyark.cli.snapshot_filter import filter_options
 from keyark.cli.verb import start
 
 
@@ -33,7 +32,6 @@ from keyark.cli.verb import start
     "--allow-unsigned", is_flag=True, help="Dump a flagged snapshot (unsigned, foreign host, ...)."
 )
 @filter_options
-@global_options
 @click.pass_context
 def command(
     ctx: click.Context,
@@ -42,9 +40,7 @@ def command(
     archive: str,
     target: str | None,
     allow_unsigned: bool,
-    hosts: tuple[str, ...],
-    tags: tuple[str, ...],
-    paths: tuple[str, ...],
+    selection: ops.SnapshotFilter,
 ) -> None:
     """Write PATH of SNAPSHOT to standard output or --target: a file as it is, a
     directory as a tar (default) or zip archive named by snapshot paths.
@@ -63,7 +59,7 @@ def command(
         allow_unsigned=allow_unsigned,
         archive=archive,
         target=target or None,
-        selection=make_filter(hosts, tags, paths),
+        selection=selection,
         base=base or "/",
     )
     result = ops.dump(context, options)

@@ -6,7 +6,6 @@ import click
 
 from keyark import ops
 from keyark.cli.render import Output
-from keyark.cli.settings import global_options
 from keyark.cli.verb import start
 from keyark.cli.wording import counted
 from keyark.errors import ErasureUnverifiedError
@@ -68,7 +67,6 @@ def render(out: Output, result: ops.Erasure) -> None:
 )
 @click.option("--reason", required=True, help="Why (kept in the audit record).")
 @click.option("-n", "--dry-run", is_flag=True, help="Show what would be erased; change nothing.")
-@global_options
 @click.pass_context
 def command(
     ctx: click.Context,
@@ -95,13 +93,6 @@ def command(
             result = ops.erase(context, options)
     except ErasureUnverifiedError as error:
         if isinstance(error.result, ops.Erasure):
-            _show(out, error.result)
+            out.show(error.result, render)
         raise
-    _show(out, result)
-
-
-def _show(out: Output, result: ops.Erasure) -> None:
-    if out.json:
-        out.emit_json(result.to_dict())
-    else:
-        render(out, result)
+    out.show(result, render)

@@ -11,25 +11,14 @@ from __future__ import annotations
 import click
 
 from keyark import ops
-from keyark.cli.invocation import CANCEL
+from keyark.cli.default_command import DefaultCommandGroup
 from keyark.cli.render import Output
-from keyark.cli.settings import global_options, settings_of
-from keyark.cli.snapshots import filter_options, make_filter
-from keyark.cli.verb import start
+from keyark.cli.snapshot_filter import filter_options
+from keyark.cli.verb import start, start_without_repository
 from keyark.cli.wording import counted
-from keyark.events import Events
 
 
-class _CreateByDefault(click.Group):
-    """A group whose first word, when not a subcommand, is the SNAPSHOT to export."""
-
-    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
-        if args and args[0] not in self.commands and args[0] not in ("--help", "-h"):
-            args = ["create", *args]
-        return super().parse_args(ctx, args)
-
-
-@click.group("export", cls=_CreateByDefault)
+@click.group("export", cls=DefaultCommandGroup, default="create")
 def command() -> None:
     """Export SNAPSHOT[:DIR] as a verified archive, verify one, or show the signing key.
 
@@ -74,7 +63,6 @@ def _checksums(value: str) -> list[str]:
     "--allow-unsigned", is_flag=True, help="Export a flagged snapshot (unsigned, foreign host)."
 )
 @filter_options
-@global_options
 @click.pass_context
 def create(
     ctx: click.Context,
@@ -85,9 +73,7 @@ def create(
     sign: bool,
     recipient: str | None,
     allow_unsigned: bool,
-    hosts: tuple[str, ...],
-    tags: tuple[str, ...],
-    paths: tuple[str, ...],
+    selection: ops.SnapshotFilter,
 ) -> None:
     """Write SNAPSHOT (or directory DIR of it, names relative to DIR) to --output as an
     archive, with FILE.SHA256SUMS (and SHA1SUMS, MD5SUMS on request) beside it.
@@ -108,12 +94,14 @@ def create(
         sign=sign,
         recipient=recipient,
         allow_unsigned=allow_unsigned,
-        selection=make_filter(hosts, tags, paths),
+        selection=selection,
     )
     result = ops.export(context, options)
-    if out.json:
-        out.emit_json(result.to_dict())
-        return
+    out.show(result, _exported)
+
+
+def _exported(out: Output, result: ops.ExportResult) -> None:
+    """The archive written, its manifests and its signature."""
     out.print(
         f"exported {counted(result.members, 'file')} of snapshot {result.snapshot_id[:8]} "
         f"to {result.output} ({result.format}{', age-encrypted' if result.encrypted else ''})"
@@ -136,7 +124,6 @@ def create(
     metavar="FILE",
     help="The age identity an encrypted export is decrypted with to check its members.",
 )
-@global_options
 @click.pass_context
 def verify(
     ctx: click.Context, archive: str, public_key: str | None, identity_file: str | None
@@ -147,13 +134,14 @@ def verify(
     pinned key, a changed manifest, a member whose checksum differs, a member missing
     or unlisted, an archive that is not the signed one.
     """
-    out = Output(settings_of(ctx))
-    context = ops.OperationContext(events=Events("", out.event), cancel=CANCEL.token)
+    out, context = start_without_repository(ctx)
     options = ops.ExportVerifyOptions(archive, public_key=public_key, identity_file=identity_file)
     result = ops.export_verify(context, options)
-    if out.json:
-        out.emit_json(result.to_dict())
-        return
+    out.show(result, _verified)
+
+
+def _verified(out: Output, result: ops.ExportVerifyResult) -> None:
+    """What matched and who signed the archive."""
     checked = (
         f"{counted(result.members, 'member')} match {', '.join(result.manifests)}"
         if result.members_checked
@@ -167,13 +155,14 @@ def verify(
 
 
 @command.command("key")
-@global_options
 @click.pass_context
 def key(ctx: click.Context) -> None:
     """Print the public key that verifies this repository's signed exports (to pin it)."""
     out, context = start(ctx)
     result = ops.export_key(context, ops.ExportKeyOptions())
-    if out.json:
-        out.emit_json(result.to_dict())
-        return
+    out.show(result, _public_key)
+
+
+def _public_key(out: Output, result: ops.ExportKey) -> None:
+    """The public key alone (what a receiver pins)."""
     out.result(result.public_key)

@@ -9,8 +9,7 @@ import click
 
 from keyark import ops
 from keyark.cli.render import Output, flag_marker, printable
-from keyark.cli.settings import global_options
-from keyark.cli.snapshots import filter_options, make_filter
+from keyark.cli.snapshot_filter import filter_options
 from keyark.cli.verb import start
 from keyark.cli.wording import counted, file_time
 from keyark.errors import UsageError
@@ -33,10 +32,7 @@ def _plain_paths(out: Output, matches: Sequence[ops.FindMatch]) -> None:
 
 
 def _fingerprint_matches(out: Output, result: ops.FindResult) -> None:
-    """The snapshots and paths holding the fingerprint: a table, or JSON."""
-    if out.json:
-        out.emit_json(result.to_dict())
-        return
+    """The snapshots and paths holding the fingerprint: a table and a count."""
     rows = [
         (
             m.snapshot.short_id + flag_marker(m.snapshot.extra.get("trust")),
@@ -71,7 +67,6 @@ def _fingerprint_matches(out: Output, result: ops.FindResult) -> None:
     help="Find the snapshots and paths holding a key or certificate with this fingerprint.",
 )
 @filter_options
-@global_options
 @click.pass_context
 def command(
     ctx: click.Context,
@@ -80,9 +75,7 @@ def command(
     oldest: str | None,
     newest: str | None,
     fingerprint: str | None,
-    hosts: tuple[str, ...],
-    tags: tuple[str, ...],
-    paths: tuple[str, ...],
+    selection: ops.SnapshotFilter,
 ) -> None:
     """Find entries whose name matches PATTERN (a glob; with '/', the full path).
 
@@ -97,7 +90,7 @@ def command(
         raise UsageError("give a PATTERN or --fingerprint, one of them")
     options = ops.FindOptions(
         pattern,
-        make_filter(hosts, tags, paths),
+        selection,
         list(snapshots),
         _time(oldest),
         _time(newest),
@@ -105,7 +98,7 @@ def command(
     )
     result = ops.find(context, options)
     if fingerprint:
-        _fingerprint_matches(out, result)
+        out.show(result, _fingerprint_matches)
         return
     if out.json:
         out.emit_json(result.json_groups())

@@ -7,8 +7,8 @@ import click
 from keyark import ops
 from keyark.cli.prune import prune_options, render_prune, unused_option
 from keyark.cli.render import Output, local_time
-from keyark.cli.settings import global_options, settings_of
-from keyark.cli.snapshots import filter_options, make_filter
+from keyark.cli.settings import settings_of
+from keyark.cli.snapshot_filter import filter_options
 from keyark.cli.wording import counted
 from keyark.errors import Hint, UsageError
 
@@ -103,7 +103,6 @@ def render(out: Output, result: ops.ForgetResult, policy: ops.RetentionPolicy) -
 @click.option("-n", "--dry-run", is_flag=True, help="Show what would be removed; change nothing.")
 @click.option("--prune", "then_prune", is_flag=True, help="Prune unused data afterwards.")
 @unused_option
-@global_options
 @click.pass_context
 def command(
     ctx: click.Context,
@@ -118,9 +117,7 @@ def command(
     keep_tags: tuple[str, ...],
     max_snapshots: int | None,
     group_by: str,
-    hosts: tuple[str, ...],
-    tags: tuple[str, ...],
-    paths: tuple[str, ...],
+    selection: ops.SnapshotFilter,
     dry_run: bool,
     then_prune: bool,
     max_unused: str,
@@ -163,7 +160,7 @@ def command(
     options = ops.ForgetOptions(
         policy=policy,
         ids=snapshot_ids,
-        selection=make_filter(hosts, tags, paths),
+        selection=selection,
         group_by=ops.parse_group_by(group_by, "--group-by"),
         dry_run=dry_run,
         prune=then_prune,

@@ -7,12 +7,13 @@ from typing import TYPE_CHECKING
 
 import click
 
-from keyark.cli.config_option import config_file_given, config_option
-from keyark.cli.render import Output, local_time
-from keyark.cli.settings import global_options, settings_of
+from keyark.cli.config_option import config_option, found_config
+from keyark.cli.render import Output, optional_time
+from keyark.cli.settings import settings_of
 from keyark.errors import UsageError
 
 if TYPE_CHECKING:
+    from keyark.config.document import KeyarkConfig
     from keyark.ops import RunRecord, RunStore
 
 COLUMNS = (
@@ -41,7 +42,6 @@ COLUMNS = (
     help="Only runs that ended so.",
 )
 @config_option
-@global_options
 @click.pass_context
 def command(
     ctx: click.Context,
@@ -51,25 +51,19 @@ def command(
 ) -> None:
     """List the runs of jobs and maintenance tasks (all, or JOB's), oldest first."""
     out = Output(settings_of(ctx))
-    store = _store(config_file_given(ctx))
+    store = _store(found_config(ctx))
     runs = store.runs(job, since=None if since is None else parse_since(since), status=status)
-    if out.json:
-        out.emit_json([record.to_dict() for record in runs])
-        return
-    out.table(COLUMNS, [_row(record) for record in runs])
-    if not runs:
-        out.print("no runs recorded" + (f" for {job!r}" if job else ""))
+    empty = "no runs recorded" + (f" for {job!r}" if job else "")
+    out.listing([record.to_dict() for record in runs], COLUMNS, [_row(r) for r in runs], empty)
 
 
-def _store(config_file: str | None) -> RunStore:
+def _store(config: KeyarkConfig | None) -> RunStore:
     """The history of the config's state directory; without a config file, the default one."""
     from keyark import ops
-    from keyark.daemon.config_file import load_config, look_for_config
 
-    path = look_for_config(config_file)
-    if path is None:
+    if config is None:
         return ops.RunStore(ops.default_state_dir())
-    return ops.state_store(load_config(path))
+    return ops.state_store(config)
 
 
 def parse_since(text: str) -> datetime:
@@ -92,16 +86,13 @@ def parse_since(text: str) -> datetime:
 
 
 def _row(record: RunRecord) -> list[str]:
-    def when(moment: datetime | None) -> str:
-        return "" if moment is None else local_time(moment)
-
     return [
         "" if record.id is None else str(record.id),
         record.job,
         record.trigger,
         record.status,
-        when(record.scheduled),
-        when(record.started),
+        optional_time(record.scheduled),
+        optional_time(record.started),
         "" if record.duration is None else _seconds(record.duration),
         (record.snapshot_id or "")[:8],
         record.error or "",

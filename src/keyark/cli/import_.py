@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from keyark import ops
-from keyark.cli.settings import global_options
+from keyark.cli.render import Output
 from keyark.cli.verb import start
 from keyark.cli.wording import counted
 
@@ -29,7 +29,6 @@ from keyark.cli.wording import counted
     type=click.Choice(ops.OPENSSL_KDFS),
     help="Force the openssl key derivation (default: find out from the content).",
 )
-@global_options
 @click.pass_context
 def command(
     ctx: click.Context,
@@ -57,9 +56,11 @@ def command(
         openssl_kdf=openssl_kdf,
     )
     result = ops.import_(context, options)
-    if out.json:
-        out.emit_json(result.to_dict())
-        return
+    out.show(result, _imported)
+
+
+def _imported(out: Output, result: ops.ImportResult) -> None:
+    """One line per archive: the snapshot it became."""
     for item in result.imported:
         checked = f", checked against {item.checksum_file}" if item.checksum_file else ""
         done = "was imported before" if item.already_imported else "imported"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from keyark import ops
-from keyark.cli.settings import global_options
+from keyark.cli.render import Output
 from keyark.cli.verb import start
 
 
@@ -24,7 +24,6 @@ from keyark.cli.verb import start
     metavar="N",
     help="S3: create the bucket with Object Lock; every object is retained N days (WORM).",
 )
-@global_options
 @click.pass_context
 def command(
     ctx: click.Context, kdf_name: str, pack_size: int, s3_object_lock_days: int | None
@@ -38,8 +37,10 @@ def command(
         s3_object_lock_days=s3_object_lock_days,
     )
     created = ops.init(context, options)
-    if out.json:
-        out.emit_json(created.to_dict())
-    else:
-        out.print(f"created keyark repository {created.id[:10]} at {created.repository}")
-        out.print("Keep the passphrase safe: without it (or another key slot) the data is lost.")
+    out.show(created, _created)
+
+
+def _created(out: Output, created: ops.Initialized) -> None:
+    """Where the repository was created, and a word about the passphrase."""
+    out.print(f"created keyark repository {created.id[:10]} at {created.repository}")
+    out.print("Keep the passphrase safe: without it (or another key slot) the data is lost.")

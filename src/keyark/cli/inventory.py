@@ -8,7 +8,6 @@ SNAPSHOT`` says it explicitly.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
@@ -16,25 +15,16 @@ from typing import Any
 import click
 
 from keyark import ops
+from keyark.cli.default_command import DefaultCommandGroup
 from keyark.cli.render import Output, printable, snapshot_label
-from keyark.cli.settings import global_options
-from keyark.cli.snapshots import filter_options
+from keyark.cli.snapshot_filter import filter_options
 from keyark.cli.verb import start
 from keyark.cli.wording import counted
 
 _HEADERS = ["Kind", "Path", "Subject or name", "Algorithm", "Expires", "Flags"]
 
 
-class _ListingByDefault(click.Group):
-    """A group whose first word, when not a subcommand, is the listing's SNAPSHOT."""
-
-    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
-        if not args or (args[0] not in self.commands and args[0] not in ("--help", "-h")):
-            args = ["show", *args]
-        return super().parse_args(ctx, args)
-
-
-@click.group("inventory", cls=_ListingByDefault)
+@click.group("inventory", cls=DefaultCommandGroup, default="show", bare=True)
 def command() -> None:
     """List the key material of a snapshot: certificates, keys, what expires, what is weak.
 
@@ -44,14 +34,10 @@ def command() -> None:
     """
 
 
-def _one(values: tuple[str, ...]) -> str | None:
+def _one(values: Sequence[str]) -> str | None:
     if len(values) > 1:
         raise click.UsageError("give --host once")
     return values[0] if values else None
-
-
-def _abspaths(paths: tuple[str, ...]) -> list[str]:
-    return [os.path.abspath(p) for p in paths]
 
 
 def _expires(moment: datetime | None) -> str:
@@ -99,14 +85,11 @@ def _table(out: Output, findings: Sequence[ops.Finding]) -> None:
 @click.option(
     "--weak", is_flag=True, help="Only weak algorithms and secrets readable by group or others."
 )
-@global_options
 @click.pass_context
 def show(
     ctx: click.Context,
     snapshot: str,
-    hosts: tuple[str, ...],
-    tags: tuple[str, ...],
-    paths: tuple[str, ...],
+    selection: ops.SnapshotFilter,
     expiring: str | None,
     kinds: tuple[str, ...],
     weak: bool,
@@ -119,17 +102,19 @@ def show(
     out, context = start(ctx)
     options = ops.InventoryOptions(
         snapshot=snapshot,
-        host=_one(hosts),
-        tags=list(tags),
-        paths=_abspaths(paths),
+        host=_one(selection.hosts),
+        tags=list(selection.tags),
+        paths=list(selection.paths),
         kinds=list(kinds),
         expiring=expiring,
         weak=weak,
     )
     result = ops.inventory(context, options)
-    if out.json:
-        out.emit_json(result.to_dict())
-        return
+    out.show(result, _findings)
+
+
+def _findings(out: Output, result: ops.InventoryResult) -> None:
+    """The findings table, or how to build a missing inventory."""
     if not result.built:
         out.print(
             f"snapshot {result.snapshot_id[:8]} has no inventory; "
@@ -144,15 +129,12 @@ def show(
 @click.argument("first")
 @click.argument("second")
 @filter_options
-@global_options
 @click.pass_context
 def diff(
     ctx: click.Context,
     first: str,
     second: str,
-    hosts: tuple[str, ...],
-    tags: tuple[str, ...],
-    paths: tuple[str, ...],
+    selection: ops.SnapshotFilter,
 ) -> None:
     """Show what key material changed from snapshot FIRST to SECOND.
 
@@ -160,11 +142,15 @@ def diff(
     (same subject, later expiry) and keys whose protection changed.
     """
     out, context = start(ctx)
-    options = ops.InventoryDiffOptions(first, second, _one(hosts), list(tags), _abspaths(paths))
+    options = ops.InventoryDiffOptions(
+        first, second, _one(selection.hosts), list(selection.tags), list(selection.paths)
+    )
     result = ops.inventory_diff(context, options)
-    if out.json:
-        out.emit_json(result.to_dict())
-        return
+    out.show(result, _changes)
+
+
+def _changes(out: Output, result: ops.InventoryDiffResult) -> None:
+    """One line per change of key material, then the counts."""
     out.print(
         f"comparing the inventory of snapshot {snapshot_label(result.first)} "
         f"to {snapshot_label(result.second)}:"
@@ -208,7 +194,6 @@ def _protection(finding: ops.Finding) -> str:
 
 @command.command("build")
 @click.argument("snapshots", nargs=-1, required=True)
-@global_options
 @click.pass_context
 def build(ctx: click.Context, snapshots: tuple[str, ...]) -> None:
     """Compute and store the inventory of SNAPSHOT... saved without one.
@@ -218,9 +203,11 @@ def build(ctx: click.Context, snapshots: tuple[str, ...]) -> None:
     out, context = start(ctx)
     with out.progress("inventory", unit="snapshots"):
         result = ops.inventory_build(context, ops.InventoryBuildOptions(list(snapshots)))
-    if out.json:
-        out.emit_json(result.to_dict())
-        return
+    out.show(result, _built)
+
+
+def _built(out: Output, result: ops.InventoryBuildResult) -> None:
+    """The snapshots whose inventory was built, with its size."""
     for snapshot_id, count in result.built.items():
         if count is not None:
             out.print(f"snapshot {snapshot_id[:8]}: inventory of {counted(count, 'finding')}")

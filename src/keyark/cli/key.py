@@ -14,8 +14,6 @@ from keyark import ops
 from keyark.cli.render import Output, stored_time
 from keyark.cli.settings import (
     Settings,
-    global_options,
-    global_options_except,
     new_passphrase,
     pkcs11_pin,
     settings_of,
@@ -40,17 +38,13 @@ def command() -> None:
 
 
 @command.command("list")
-@global_options
 @click.pass_context
 def list_keys(ctx: click.Context) -> None:
     """List key slots (never secrets)."""
-    settings = settings_of(ctx)
-    out = Output(settings)
-    found = ops.key_list(settings.operation_context(out.event), ops.KeyListOptions()).keys
-    if out.json:
-        out.emit_json([info.to_dict() for info in found])
-        return
-    out.table(
+    out, context = start(ctx)
+    found = ops.key_list(context, ops.KeyListOptions()).keys
+    out.listing(
+        [info.to_dict() for info in found],
         ["", "ID", "Kind", "Created", "Host", "User", "Label", "Details"],
         [
             (
@@ -81,7 +75,6 @@ def list_keys(ctx: click.Context) -> None:
     help="Wrapping mechanism (default: by key type; rsa-oaep-sha1 for SoftHSM RSA keys).",
 )
 @click.option("--label", default="", help="A note shown by 'key list'.")
-@global_options_except("key_file", "pkcs11_module", "pkcs11_token", "pkcs11_key")
 @click.pass_context
 def add(
     ctx: click.Context,
@@ -123,26 +116,19 @@ def add(
         label=label,
     )
     added = ops.key_add(context, options)
-    if out.json:
-        out.emit_json(added.to_dict())
-        return
     where = f" ({new_key_file})" if new_key_file else ""
-    out.print(f"added {added.key.kind} key slot {added.key.slot_id[:8]}{where}")
+    out.outcome(added, f"added {added.key.kind} key slot {added.key.slot_id[:8]}{where}")
 
 
 @command.command("remove")
 @click.argument("slot_id")
 @click.option("--force", is_flag=True, help="Also remove the slot that opened the repository.")
-@global_options
 @click.pass_context
 def remove(ctx: click.Context, slot_id: str, force: bool) -> None:
     """Remove the key slot SLOT_ID (a unique prefix); never the last one."""
     out, context = start(ctx)
     removed = ops.key_remove(context, ops.KeyRemoveOptions(slot_id, force))
-    if out.json:
-        out.emit_json(removed.to_dict())
-    else:
-        out.print(f"removed {removed.key.kind} key slot {removed.key.slot_id[:8]}")
+    out.outcome(removed, f"removed {removed.key.kind} key slot {removed.key.slot_id[:8]}")
 
 
 @command.command("passwd")
@@ -150,7 +136,6 @@ def remove(ctx: click.Context, slot_id: str, force: bool) -> None:
     "--kdf", "kdf_name", type=_KDF, default=None, help=_KDF_HELP + " Default: the old slot's."
 )
 @click.option("--label", default=None, help="A note shown by 'key list' (default: the old one).")
-@global_options
 @click.pass_context
 def passwd(ctx: click.Context, kdf_name: str | None, label: str | None) -> None:
     """Change the passphrase (new one from KEYARK_NEW_PASSWORD or a prompt).
@@ -161,10 +146,7 @@ def passwd(ctx: click.Context, kdf_name: str | None, label: str | None) -> None:
     context.resolve_credentials()  # the current key first, then the new passphrase
     options = ops.KeyPasswdOptions(_new_passphrase(out.settings), kdf_name, label)
     changed = ops.key_passwd(context, options)
-    if out.json:
-        out.emit_json(changed.to_dict())
-    else:
-        out.print(f"passphrase changed (new key slot {changed.key.slot_id[:8]})")
+    out.outcome(changed, f"passphrase changed (new key slot {changed.key.slot_id[:8]})")
 
 
 @command.command("split")
@@ -172,7 +154,6 @@ def passwd(ctx: click.Context, kdf_name: str | None, label: str | None) -> None:
 @click.option("--threshold", type=int, required=True, help="Shares M needed to recover.")
 @click.option("--out-dir", metavar="DIR", help="Write share-I-of-N.txt files (0600) here.")
 @click.option("--label", default="", help="A note shown by 'key list'.")
-@global_options
 @click.pass_context
 def split(ctx: click.Context, count: int, threshold: int, out_dir: str | None, label: str) -> None:
     """Add a recovery slot and split its secret into N SLIP-39 shares (any M recover)."""
@@ -204,7 +185,6 @@ def split(ctx: click.Context, count: int, threshold: int, out_dir: str | None, l
 @click.option("--share-file", "share_files", multiple=True, metavar="FILE", help="A share file.")
 @click.option("--kdf", "kdf_name", type=_KDF, default="argon2id", help=_KDF_HELP)
 @click.option("--label", default="recovered", help="A note shown by 'key list'.")
-@global_options
 @click.pass_context
 def recover(ctx: click.Context, share_files: tuple[str, ...], kdf_name: str, label: str) -> None:
     """Open with M recovery shares and add a passphrase slot (KEYARK_NEW_PASSWORD or prompt)."""
@@ -215,10 +195,7 @@ def recover(ctx: click.Context, share_files: tuple[str, ...], kdf_name: str, lab
     ops.check_shares(mnemonics)  # report bad shares before asking for a passphrase
     options = ops.KeyRecoverOptions(mnemonics, _new_passphrase(out.settings), kdf_name, label)
     recovered = ops.key_recover(context, options)
-    if out.json:
-        out.emit_json(recovered.to_dict())
-    else:
-        out.print(f"recovered: added passphrase key slot {recovered.key.slot_id[:8]}")
+    out.outcome(recovered, f"recovered: added passphrase key slot {recovered.key.slot_id[:8]}")
 
 
 def _new_passphrase(settings: Settings) -> bytes:

@@ -6,8 +6,7 @@ import click
 
 from keyark import ops
 from keyark.cli.render import printable, snapshot_label
-from keyark.cli.settings import global_options
-from keyark.cli.snapshots import filter_options, make_filter
+from keyark.cli.snapshot_filter import filter_options
 from keyark.cli.verb import start
 from keyark.cli.wording import file_time
 
@@ -20,7 +19,6 @@ from keyark.cli.wording import file_time
     "-R", "--recursive", is_flag=True, help="With PATH: everything below it, not only its children."
 )
 @filter_options
-@global_options
 @click.pass_context
 def command(
     ctx: click.Context,
@@ -28,9 +26,7 @@ def command(
     path: str | None,
     long_format: bool,
     recursive: bool,
-    hosts: tuple[str, ...],
-    tags: tuple[str, ...],
-    paths: tuple[str, ...],
+    selection: ops.SnapshotFilter,
 ) -> None:
     """List files in SNAPSHOT: all of them, or directory PATH and its direct children.
 
@@ -40,7 +36,7 @@ def command(
     them) such a name also has its exact bytes, base64, in raw_name/raw_path.
     """
     out, context = start(ctx)
-    options = ops.LsOptions(snapshot, path, recursive, make_filter(hosts, tags, paths))
+    options = ops.LsOptions(snapshot, path, recursive, selection)
     listing = ops.ls(context, options)
     if out.json:
         for line in listing.json_lines():

@@ -10,7 +10,7 @@ import click
 
 from keyark.cli.config_option import config_option, load_config
 from keyark.cli.invocation import CANCEL
-from keyark.cli.settings import global_options, settings_of
+from keyark.cli.settings import settings_of
 from keyark.errors import UsageError
 
 
@@ -26,7 +26,6 @@ from keyark.errors import UsageError
     "(DIR defaults to metrics.textfile_dir of the config file).",
 )
 @config_option
-@global_options
 @click.pass_context
 def command(ctx: click.Context, textfile: str | None) -> None:
     """Print the Prometheus metrics of the config's jobs and repositories, or write them."""

@@ -7,17 +7,13 @@ check could not run (CRITICAL outranks it), so it drops into Nagios, Icinga or Z
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import click
 
+from keyark import ops
 from keyark.cli.config_option import config_option, load_config
-from keyark.cli.invocation import CANCEL
-from keyark.cli.settings import global_options, settings_of
-
-if TYPE_CHECKING:
-    from keyark import ops
-    from keyark.cli.render import Output
+from keyark.cli.options import timeout_option
+from keyark.cli.render import Output, local_time
+from keyark.cli.verb import start_without_repository
 
 CHECK_COLUMNS = ("Check", "Subject", "Level", "Value", "Threshold", "Message")
 ALERT_COLUMNS = ("ID", "Time", "Level", "Kind", "Title", "Message")
@@ -25,16 +21,8 @@ ALERT_COLUMNS = ("ID", "Time", "Level", "Kind", "Title", "Message")
 
 @click.group("monitor")
 @config_option
-@global_options
 def command() -> None:
     """Run health checks, list alerts, or send a test alert."""
-
-
-def _context(out: Output) -> ops.OperationContext:
-    from keyark import ops
-    from keyark.events import Events
-
-    return ops.OperationContext(events=Events("", out.event), cancel=CANCEL.token)
 
 
 @command.command("check")
@@ -52,36 +40,34 @@ def _context(out: Output) -> ops.OperationContext:
     help="Only report: record no level change and send no alert.",
 )
 @config_option
-@global_options
 @click.pass_context
 def check(ctx: click.Context, checks: tuple[str, ...], no_alerts: bool) -> None:
     """Run the health checks once; exit 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN."""
-    from keyark import ops
-    from keyark.cli.render import Output
-
-    out = Output(settings_of(ctx))
+    out, context = start_without_repository(ctx)
     config = load_config(ctx)
     options = ops.MonitorCheckOptions(config, list(checks), record=not no_alerts)
-    report = ops.monitor_check(_context(out), options)
-    if out.json:
-        out.emit_json(report.to_dict())
-    else:
-        rows = [
-            [
-                result.check,
-                result.subject,
-                result.level.label.upper(),
-                "" if result.value is None else str(result.value),
-                result.threshold or "",
-                result.message,
-            ]
-            for result in report.results
-        ]
-        out.table(CHECK_COLUMNS, rows)
-        out.print(f"status: {report.status.upper()}")
-        for alert in report.alerts:
-            out.print(f"alert raised: {alert.title}")
+    report = ops.monitor_check(context, options)
+    out.show(report, _health)
     ctx.exit(report.exit_code)
+
+
+def _health(out: Output, report: ops.MonitorReport) -> None:
+    """The table of checks, the overall status and the alerts raised."""
+    rows = [
+        [
+            result.check,
+            result.subject,
+            result.level.label.upper(),
+            "" if result.value is None else str(result.value),
+            result.threshold or "",
+            result.message,
+        ]
+        for result in report.results
+    ]
+    out.table(CHECK_COLUMNS, rows)
+    out.print(f"status: {report.status.upper()}")
+    for alert in report.alerts:
+        out.print(f"alert raised: {alert.title}")
 
 
 @command.command("alerts")
@@ -99,15 +85,12 @@ def check(ctx: click.Context, checks: tuple[str, ...], no_alerts: bool) -> None:
 )
 @click.option("--limit", type=click.IntRange(min=1), help="At most this many (the newest).")
 @config_option
-@global_options
 @click.pass_context
 def alerts(ctx: click.Context, since: str, level: str | None, limit: int | None) -> None:
     """List the alert history, oldest first."""
-    from keyark import ops
     from keyark.cli.history import parse_since
-    from keyark.cli.render import Output, local_time
 
-    out = Output(settings_of(ctx))
+    out, context = start_without_repository(ctx)
     config = load_config(ctx)
     options = ops.MonitorAlertsOptions(
         config,
@@ -115,10 +98,7 @@ def alerts(ctx: click.Context, since: str, level: str | None, limit: int | None)
         level=None if level is None else ops.Level.parse(level),
         limit=limit,
     )
-    history = ops.monitor_alerts(_context(out), options)
-    if out.json:
-        out.emit_json([alert.to_dict() for alert in history.alerts])
-        return
+    history = ops.monitor_alerts(context, options)
     rows = [
         [
             str(alert.id or ""),
@@ -130,37 +110,26 @@ def alerts(ctx: click.Context, since: str, level: str | None, limit: int | None)
         ]
         for alert in history.alerts
     ]
-    out.table(ALERT_COLUMNS, rows)
-    if not rows:
-        out.print("no alerts")
+    out.listing([alert.to_dict() for alert in history.alerts], ALERT_COLUMNS, rows, "no alerts")
 
 
 @command.command("test-notify")
 @click.argument("channel", required=False)
-@click.option(
-    "--timeout",
-    type=float,
-    default=60.0,
-    show_default=True,
-    metavar="SECONDS",
-    help="How long to wait for the deliveries (retries included).",
-)
+@timeout_option(60.0, "How long to wait for the deliveries (retries included).")
 @config_option
-@global_options
 @click.pass_context
 def test_notify(ctx: click.Context, channel: str | None, timeout: float) -> None:
     """Send a test alert to CHANNEL (default: every enabled channel); exit 1 if one fails."""
-    from keyark import ops
-    from keyark.cli.render import Output
-
-    out = Output(settings_of(ctx))
+    out, context = start_without_repository(ctx)
     config = load_config(ctx)
     options = ops.TestNotifyOptions(config, channel, timeout)
-    result = ops.monitor_test_notify(_context(out), options)
-    if out.json:
-        out.emit_json(result.to_dict())
-    else:
-        for delivery in result.to_dict()["deliveries"]:
-            error = f": {delivery['error']}" if delivery.get("error") else ""
-            out.print(f"{delivery['channel']}: {delivery['status']}{error}")
+    result = ops.monitor_test_notify(context, options)
+    out.show(result, _deliveries)
     ctx.exit(0 if result.ok else 1)
+
+
+def _deliveries(out: Output, result: ops.TestNotifyResult) -> None:
+    """One line per channel: delivered, or why not."""
+    for delivery in result.to_dict()["deliveries"]:
+        error = f": {delivery['error']}" if delivery.get("error") else ""
+        out.print(f"{delivery['channel']}: {delivery['status']}{error}")

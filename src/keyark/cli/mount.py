@@ -8,8 +8,8 @@ import click
 
 from keyark import ops
 from keyark.cli.render import Output
-from keyark.cli.settings import global_options, settings_of
-from keyark.cli.snapshots import filter_options, make_filter
+from keyark.cli.settings import settings_of
+from keyark.cli.snapshot_filter import filter_options
 from keyark.events import Event, Progress
 
 
@@ -29,7 +29,6 @@ from keyark.events import Event, Progress
 )
 @click.option("--allow-unsigned", is_flag=True, help="Show flagged snapshots too.")
 @filter_options
-@global_options
 @click.pass_context
 def command(
     ctx: click.Context,
@@ -37,9 +36,7 @@ def command(
     cache_size: str,
     allow_other: bool,
     allow_unsigned: bool,
-    hosts: tuple[str, ...],
-    tags: tuple[str, ...],
-    paths: tuple[str, ...],
+    selection: ops.SnapshotFilter,
 ) -> None:
     """Mount the snapshots read-only at MOUNTPOINT (FUSE) until Ctrl-C or an unmount.
 
@@ -61,13 +58,10 @@ def command(
     context = out.settings.operation_context(render)
     options = ops.MountOptions(
         mountpoint=mountpoint,
-        selection=make_filter(hosts, tags, paths),
+        selection=selection,
         cache_size=ops.parse_size(cache_size, "--cache-size"),
         allow_other=allow_other,
         allow_unsigned=allow_unsigned,
     )
     result = ops.mount(context, options)
-    if out.json:
-        out.emit_json(result.to_dict())
-    else:
-        out.print(f"unmounted {result.mountpoint}")
+    out.outcome(result, f"unmounted {result.mountpoint}")

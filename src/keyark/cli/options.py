@@ -179,27 +179,27 @@ def verb_path(ctx: click.Context) -> str:
 
 
 def global_options(func: F) -> F:
-    """Attach the global options to a command (every command gets them anyway)."""
-    return _attach(func, ())
-
-
-def global_options_except(*names: str) -> Callable[[F], F]:
-    """Like :func:`global_options` but without ``names`` (a verb's own options of that name)."""
-
-    def decorate(func: F) -> F:
-        return _attach(func, names)
-
-    return decorate
-
-
-def _attach(func: F, skip: tuple[str, ...]) -> F:
+    """Attach the global options to a command here, in the source (the root group
+    ``keyark``; every other command gets them from :func:`attach_everywhere`)."""
     params = getattr(func, "__click_params__", None)
     if params is None:
         params = []
         func.__click_params__ = params  # type: ignore[attr-defined]
     # click reverses __click_params__ when it builds the command.
-    params.extend(spec.build() for spec in reversed(GLOBAL) if spec.name not in skip)
+    params.extend(spec.build() for spec in reversed(GLOBAL))
     return func
+
+
+def timeout_option(default: float, help: str) -> Callable[[F], F]:
+    """A verb's ``--timeout SECONDS`` (how long it waits for something to finish)."""
+    return click.option(
+        "--timeout",
+        type=float,
+        default=default,
+        show_default=True,
+        metavar="SECONDS",
+        help=help,
+    )
 
 
 def attach_everywhere(command: click.Command, path: str = "") -> click.Command:
@@ -246,7 +246,7 @@ __all__ = [
     "attach_everywhere",
     "given",
     "global_options",
-    "global_options_except",
+    "timeout_option",
     "verb_path",
     "verbosity",
 ]

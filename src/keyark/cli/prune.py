@@ -6,7 +6,7 @@ import click
 
 from keyark import ops
 from keyark.cli.render import Output, human_size
-from keyark.cli.settings import global_options, settings_of
+from keyark.cli.settings import settings_of
 from keyark.cli.wording import counted
 
 
@@ -91,7 +91,6 @@ def unused_option(func: click.decorators.FC) -> click.decorators.FC:
 @click.command("prune")
 @unused_option
 @click.option("-n", "--dry-run", is_flag=True, help="Show what would be removed; change nothing.")
-@global_options
 @click.pass_context
 def command(
     ctx: click.Context, max_unused: str, max_repack_size: str | None, dry_run: bool
@@ -103,8 +102,5 @@ def command(
     context = settings.operation_context(out.event)
     with out.progress("prune", unit="objects"):
         summary = ops.prune(context, options)
-    if out.json:
-        out.emit_json(summary.to_dict())
-    else:
-        render_prune(out, summary)
+    out.show(summary, render_prune)
     summary.raise_for_failures()

@@ -9,7 +9,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from functools import cached_property
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from keyark.cli.settings import Settings
 from keyark.events import Event, Failed, OperationWarning
@@ -21,8 +21,10 @@ if TYPE_CHECKING:
     from rich.console import Console
 
     from keyark.cli.live_bar import ItemProgress
+    from keyark.ops import Result
 
-#: Bidirectional-text controls that can reorder what a terminal shows.
+#: A result of the catalogue (:class:`keyark.ops.Result`: it has ``to_dict()``).
+ResultT = TypeVar("ResultT", bound="Result")
 
 
 class Output:
@@ -76,6 +78,35 @@ class Output:
     def emit_json(self, value: Any) -> None:
         sys.stdout.write(json.dumps(value, indent=None, default=str) + "\n")
         sys.stdout.flush()
+
+    def show(self, result: ResultT, text: Callable[[Output, ResultT], None]) -> None:
+        """The verb's result: its document (``to_dict()``) with ``--json``, else what
+        ``text(self, result)`` prints."""
+        if self.json:
+            self.emit_json(result.to_dict())
+        else:
+            text(self, result)
+
+    def outcome(self, result: Result, message: str) -> None:
+        """The result of a verb that says one line: its document (``to_dict()``) with
+        ``--json``, else ``message``."""
+        self.show(result, lambda out, _result: out.print(message))
+
+    def listing(
+        self,
+        documents: Sequence[Any],
+        columns: Sequence[str],
+        rows: Sequence[Sequence[Any]],
+        empty: str = "",
+    ) -> None:
+        """A listing: its documents as one JSON list with ``--json``, else a table of
+        ``rows`` (followed by the note ``empty``, when given, if there are none)."""
+        if self.json:
+            self.emit_json(list(documents))
+            return
+        self.table(columns, rows)
+        if empty and not rows:
+            self.print(empty)
 
     def table(self, columns: Sequence[str], rows: Sequence[Sequence[Any]], title: str = "") -> None:
         """A result table (``--quiet`` keeps it): boxed on a terminal wide enough for
@@ -195,6 +226,11 @@ def files_done(event: ProgressEvent) -> str:
 def local_time(when: datetime) -> str:
     """A time in the local zone, with the zone: ``2024-05-01 14:03:09 CEST``."""
     return when.astimezone().strftime("%Y-%m-%d %H:%M:%S %Z")
+
+
+def optional_time(when: datetime | None) -> str:
+    """:func:`local_time`, or empty for no time."""
+    return "" if when is None else local_time(when)
 
 
 def stored_time(text: str) -> str:

@@ -8,7 +8,6 @@ import click
 
 from keyark import ops
 from keyark.cli.render import Output
-from keyark.cli.settings import global_options
 from keyark.cli.verb import start
 from keyark.cli.wording import counted
 
@@ -34,7 +33,6 @@ def _run(
 
 
 @command.command("index")
-@global_options
 @click.pass_context
 def index(ctx: click.Context) -> None:
     """Rebuild the index from the pack headers."""
@@ -59,7 +57,6 @@ def index(ctx: click.Context) -> None:
 
 @command.command("packs")
 @click.argument("pack_ids", nargs=-1, required=True)
-@global_options
 @click.pass_context
 def packs(ctx: click.Context, pack_ids: tuple[str, ...]) -> None:
     """Salvage the readable blobs of PACK_IDS into new packs, then remove them from the index."""
@@ -82,7 +79,6 @@ def packs(ctx: click.Context, pack_ids: tuple[str, ...]) -> None:
 @click.option("--forget", is_flag=True, help="Remove the damaged originals.")
 @click.option("--read-data", is_flag=True, help="Also decrypt every data blob to find damage.")
 @click.option("-n", "--dry-run", is_flag=True, help="Show what would be repaired; change nothing.")
-@global_options
 @click.pass_context
 def snapshots(ctx: click.Context, forget: bool, read_data: bool, dry_run: bool) -> None:
     """Rewrite damaged snapshots, replacing lost files and directories with empty markers."""
@@ -109,7 +105,6 @@ def snapshots(ctx: click.Context, forget: bool, read_data: bool, dry_run: bool) 
 
 
 @command.command("config")
-@global_options
 @click.pass_context
 def config(ctx: click.Context) -> None:
     """Rewrite a damaged config (or its copy config.bak) from the verified one."""
@@ -117,7 +112,6 @@ def config(ctx: click.Context) -> None:
 
 
 @command.command("keyring")
-@global_options
 @click.pass_context
 def keyring(ctx: click.Context) -> None:
     """Rewrite a damaged keyring (or its copy keyring.bak) from the verified one."""

@@ -8,11 +8,11 @@ import click
 
 from keyark import ops
 from keyark.cli.options import verbosity
-from keyark.cli.pattern_options import exclude_options
+from keyark.cli.pattern_options import ExcludeFlags, exclude_options
 from keyark.cli.render import Output, human_size, local_time, printable, snapshot_label
 from keyark.cli.restore_view import RestoreView
-from keyark.cli.settings import global_options, settings_of
-from keyark.cli.snapshots import filter_options, make_filter
+from keyark.cli.settings import settings_of
+from keyark.cli.snapshot_filter import filter_options
 from keyark.cli.wording import counted
 from keyark.errors import RestoreError, UsageError
 
@@ -88,7 +88,6 @@ from keyark.errors import RestoreError, UsageError
     help="Newest snapshot at or before this time (point-in-time recovery).",
 )
 @filter_options
-@global_options
 @click.pass_context
 def command(
     ctx: click.Context,
@@ -96,13 +95,10 @@ def command(
     target: str | None,
     interactive: bool,
     includes: tuple[str, ...],
-    excludes: tuple[str, ...],
+    excluded: ExcludeFlags,
     iincludes: tuple[str, ...],
-    iexcludes: tuple[str, ...],
     include_files: tuple[str, ...],
-    exclude_files: tuple[str, ...],
     iinclude_files: tuple[str, ...],
-    iexclude_files: tuple[str, ...],
     verify: bool,
     sparse: bool,
     dry_run: bool,
@@ -112,9 +108,7 @@ def command(
     at: str | None,
     allow_unsigned: bool,
     keep_privileges: bool,
-    hosts: tuple[str, ...],
-    tags: tuple[str, ...],
-    paths: tuple[str, ...],
+    selection: ops.SnapshotFilter,
 ) -> None:
     """Restore SNAPSHOT (an id, id prefix or 'latest'; or use --at) into --target.
 
@@ -126,7 +120,7 @@ def command(
     if interactive:
         from keyark.cli.browse import run_browser
 
-        run_browser(ctx, target or "", make_filter(hosts, tags, paths))
+        run_browser(ctx, target or "", selection)
         return
     if not target:
         raise UsageError("give --target DIR: the directory to restore into")
@@ -141,13 +135,13 @@ def command(
     options = ops.RestoreOptions(
         target=target,
         includes=list(includes),
-        excludes=list(excludes),
+        excludes=excluded.excludes,
         iincludes=list(iincludes),
-        iexcludes=list(iexcludes),
+        iexcludes=excluded.iexcludes,
         include_files=list(include_files),
-        exclude_files=list(exclude_files),
+        exclude_files=excluded.exclude_files,
         iinclude_files=list(iinclude_files),
-        iexclude_files=list(iexclude_files),
+        iexclude_files=excluded.iexclude_files,
         verify=verify,
         sparse=sparse,
         dry_run=dry_run,
@@ -158,7 +152,7 @@ def command(
         keep_privileges=keep_privileges,
         snapshot=ref or None,
         at=ops.parse_time(at) if at else None,
-        selection=make_filter(hosts, tags, paths),
+        selection=selection,
         report_items=view.wants_items,
         restore_point=not no_restore_point,
     )

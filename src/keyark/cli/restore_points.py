@@ -6,8 +6,7 @@ from __future__ import annotations
 import click
 
 from keyark import ops
-from keyark.cli.render import local_time, printable
-from keyark.cli.settings import global_options
+from keyark.cli.render import Output, local_time, printable
 from keyark.cli.verb import start
 from keyark.cli.wording import counted
 
@@ -23,15 +22,11 @@ def command() -> None:
 @command.command("list")
 @_TARGET
 @_HOST
-@global_options
 @click.pass_context
 def list_points(ctx: click.Context, target: str | None, host: str | None) -> None:
     """List restore points, oldest first: when, target, and the restore they precede."""
     out, context = start(ctx)
     result = ops.restore_points_list(context, ops.RestorePointsListOptions(target, host))
-    if out.json:
-        out.emit_json(result.to_dict()["restore_points"])
-        return
     rows = [
         [
             p.snapshot.short_id,
@@ -43,7 +38,8 @@ def list_points(ctx: click.Context, target: str | None, host: str | None) -> Non
         ]
         for p in result.points
     ]
-    out.table(("ID", "Time", "Host", "Target", "Restored", "Created"), rows)
+    documents = result.to_dict()["restore_points"]
+    out.listing(documents, ("ID", "Time", "Host", "Target", "Restored", "Created"), rows)
     out.print(counted(len(rows), "restore point"))
 
 
@@ -56,7 +52,6 @@ def list_points(ctx: click.Context, target: str | None, host: str | None) -> Non
 @_TARGET
 @_HOST
 @click.option("-n", "--dry-run", is_flag=True, help="Only show what would be removed.")
-@global_options
 @click.pass_context
 def forget(
     ctx: click.Context,
@@ -82,10 +77,12 @@ def forget(
         dry_run=dry_run,
     )
     result = ops.restore_points_forget(context, options)
-    if out.json:
-        out.emit_json(result.to_dict())
-        return
-    verb = "would remove" if dry_run else "removed"
+    out.show(result, _forgotten)
+
+
+def _forgotten(out: Output, result: ops.RestorePointsForgetResult) -> None:
+    """The restore points removed (or that would be), then the counts."""
+    verb = "would remove" if result.dry_run else "removed"
     for point in result.removed:
         out.print(f"{verb} restore point {point[:8]}")
     out.print(

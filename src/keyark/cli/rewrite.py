@@ -5,10 +5,9 @@ from __future__ import annotations
 import click
 
 from keyark import ops
-from keyark.cli.pattern_options import exclude_options
+from keyark.cli.pattern_options import ExcludeFlags, exclude_options
 from keyark.cli.render import Output
-from keyark.cli.settings import global_options
-from keyark.cli.snapshots import filter_options, make_filter
+from keyark.cli.snapshot_filter import filter_options
 from keyark.cli.verb import start
 from keyark.cli.wording import counted
 
@@ -53,18 +52,12 @@ def render(out: Output, result: ops.RewriteResult) -> None:
 @click.option("--all", "all_", is_flag=True, help="Rewrite every snapshot.")
 @click.option("--forget", is_flag=True, help="Remove the original snapshots afterwards.")
 @click.option("-n", "--dry-run", is_flag=True, help="Show what would be rewritten; change nothing.")
-@global_options
 @click.pass_context
 def command(
     ctx: click.Context,
     snapshot_ids: tuple[str, ...],
-    excludes: tuple[str, ...],
-    iexcludes: tuple[str, ...],
-    exclude_files: tuple[str, ...],
-    iexclude_files: tuple[str, ...],
-    hosts: tuple[str, ...],
-    tags: tuple[str, ...],
-    paths: tuple[str, ...],
+    excluded: ExcludeFlags,
+    selection: ops.SnapshotFilter,
     all_: bool,
     forget: bool,
     dry_run: bool,
@@ -80,18 +73,15 @@ def command(
     out, context = start(ctx)
     options = ops.RewriteOptions(
         snapshots=list(snapshot_ids),
-        selection=make_filter(hosts, tags, paths),
+        selection=selection,
         all_snapshots=all_,
-        exclude=list(excludes),
-        iexclude=list(iexcludes),
-        exclude_files=list(exclude_files),
-        iexclude_files=list(iexclude_files),
+        exclude=excluded.excludes,
+        iexclude=excluded.iexcludes,
+        exclude_files=excluded.exclude_files,
+        iexclude_files=excluded.iexclude_files,
         forget=forget,
         dry_run=dry_run,
     )
     with out.progress("rewrite", unit="snapshots"):
         result = ops.rewrite(context, options)
-    if out.json:
-        out.emit_json(result.to_dict())
-        return
-    render(out, result)
+    out.show(result, render)

@@ -6,7 +6,6 @@ import click
 
 from keyark import ops
 from keyark.cli.render import human_size, printable
-from keyark.cli.settings import global_options
 from keyark.cli.verb import start
 from keyark.cli.wording import counted
 
@@ -20,7 +19,6 @@ from keyark.cli.wording import counted
     help="Use the newest restore point of this restore target (when none is named).",
 )
 @click.option("--host", metavar="HOST", help="Only restore points taken on HOST.")
-@global_options
 @click.pass_context
 def command(
     ctx: click.Context, restore_point: str | None, target: str | None, host: str | None
@@ -35,13 +33,11 @@ def command(
     out, context = start(ctx)
     options = ops.RollbackOptions(restore_point=restore_point, target=target, host=host)
     result = ops.rollback(context, options)
-    if out.json:
-        out.emit_json(result.to_dict())
-        return
-    out.print(
+    out.outcome(
+        result,
         f"rolled {printable(result.target)} back to restore point {result.restore_point[:8]} "
         f"(undoing the restore of snapshot {result.restored_snapshot[:8]}): "
         f"put back {counted(result.files_restored, 'file')}, "
         f"{counted(result.symlinks_restored, 'symlink')}, {human_size(result.bytes_restored)}; "
-        f"removed {counted(result.removed, 'created entry', 'created entries')}"
+        f"removed {counted(result.removed, 'created entry', 'created entries')}",
     )

@@ -9,7 +9,6 @@ import click
 from keyark import ops
 from keyark.cli.key import command as key_group
 from keyark.cli.render import Output
-from keyark.cli.settings import global_options, settings_of
 from keyark.cli.verb import start
 from keyark.cli.wording import counted
 
@@ -28,7 +27,6 @@ from keyark.cli.wording import counted
     help="Also replace the keyring key KR (re-wrapped to every remaining slot): "
     "a removed slot file then opens nothing.",
 )
-@global_options
 @click.pass_context
 def rotate_command(ctx: click.Context, reencrypt_flag: bool, root_flag: bool) -> None:
     """Make a new data key current (retired keys only decrypt)."""
@@ -37,9 +35,9 @@ def rotate_command(ctx: click.Context, reencrypt_flag: bool, root_flag: bool) ->
     with out.progress("re-encrypt", unit="packs") if reencrypt_flag else nullcontext():
         rotation = ops.key_rotate(context, options)
     if rotation.root is not None:
-        _print_root(out, rotation.root)
+        out.show(rotation.root, _print_root)
     if rotation.reencrypt is not None:
-        _print_reencrypt(out, rotation.reencrypt)
+        out.show(rotation.reencrypt, _print_reencrypt)
     elif rotation.root is None:
         if out.json:
             out.emit_json({"message_type": "rotated", "current": rotation.current})
@@ -48,9 +46,6 @@ def rotate_command(ctx: click.Context, reencrypt_flag: bool, root_flag: bool) ->
 
 
 def _print_root(out: Output, rotated: ops.RootRotationSummary) -> None:
-    if out.json:
-        out.emit_json(rotated.to_dict())
-        return
     skipped = (
         f"; left {counted(len(rotated.slots_skipped), 'malformed or unauthenticated slot')} "
         f"as they were: {', '.join(s[:8] for s in rotated.slots_skipped)}"
@@ -66,9 +61,6 @@ def _print_root(out: Output, rotated: ops.RootRotationSummary) -> None:
 
 
 def _print_reencrypt(out: Output, summary: ops.ReencryptSummary) -> None:
-    if out.json:
-        out.emit_json(summary.to_dict())
-        return
     out.print(
         f"re-encrypted under {summary.target_key}: {counted(summary.packs_rewritten, 'pack')} "
         f"({counted(summary.blobs_rewritten, 'blob')}), "
@@ -81,13 +73,11 @@ def _print_reencrypt(out: Output, summary: ops.ReencryptSummary) -> None:
 
 
 @key_group.command("status")
-@global_options
 @click.pass_context
 def status_command(ctx: click.Context) -> None:
     """Show each data-key epoch and when rotation is due."""
-    settings = settings_of(ctx)
-    out = Output(settings)
-    status = ops.key_status(settings.operation_context(out.event), ops.KeyStatusOptions())
+    out, context = start(ctx)
+    status = ops.key_status(context, ops.KeyStatusOptions())
     if out.json:
         out.emit_json(status.to_dict())
         return

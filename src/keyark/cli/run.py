@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 import click
 
-from keyark.cli.invocation import CANCEL
-from keyark.cli.settings import global_options, settings_of
+from keyark.cli.settings import settings_of
 from keyark.errors import EXIT_ERROR, EXIT_PARTIAL, UsageError
 
 if TYPE_CHECKING:
@@ -28,7 +26,6 @@ if TYPE_CHECKING:
     help="The config file (default: KEYARK_CONFIG, ./keyark.yaml, "
     "~/.config/keyark/keyark.yaml, /etc/keyark/keyark.yaml).",
 )
-@global_options
 @click.pass_context
 def command(
     ctx: click.Context,
@@ -40,20 +37,12 @@ def command(
     """Run JOBs of the config file now: hooks, backup, verify, forget, copies."""
     from keyark import ops
     from keyark.cli.render import Output
-    from keyark.config import environment
-    from keyark.events import Events
+    from keyark.cli.verb import jobs_context
 
     out = Output(settings_of(ctx))
     config = load_config(config_file)
     tasks = chosen_tasks(config, jobs, all_jobs)
-    settings = out.settings
-    cache = environment.cache_dir(settings)
-    context = ops.OperationContext(
-        cache_dir=Path(cache) if cache else None,
-        events=Events("", out.event),
-        cancel=CANCEL.token,
-        lock_wait=settings.retry_lock_seconds(),
-    )
+    context = jobs_context(out)
     runs: list[ops.JobRun] = []
     for task in tasks:
         options = ops.RunOptions(config, task, trigger="manual", dry_run=dry_run)

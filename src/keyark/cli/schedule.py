@@ -10,7 +10,7 @@ import click
 
 from keyark.cli.config_option import config_file_given, config_option
 from keyark.cli.render import Output
-from keyark.cli.settings import global_options, settings_of
+from keyark.cli.settings import settings_of
 from keyark.errors import UsageError
 
 if TYPE_CHECKING:
@@ -23,7 +23,6 @@ COLUMNS = ("Task", "Kind", "Schedule", "Last run", "Status", "Next")
 
 @click.group("schedule", invoke_without_command=True)
 @config_option
-@global_options
 @click.pass_context
 def command(ctx: click.Context) -> None:
     """Show each job and maintenance task: its schedule, last run and next time."""
@@ -37,12 +36,12 @@ def command(ctx: click.Context) -> None:
     config = load_config(find_config(config_file_given(ctx)))
     zone = config.scheduler.zone()
     table = schedule_table(config, ops.state_store(config), datetime.now(UTC))
-    if out.json:
-        out.emit_json([_document(status, zone) for status in table])
-        return
-    out.table(COLUMNS, [_row(status, zone) for status in table])
-    if not table:
-        out.print("the config has no jobs and no maintenance tasks")
+    out.listing(
+        [_document(status, zone) for status in table],
+        COLUMNS,
+        [_row(status, zone) for status in table],
+        "the config has no jobs and no maintenance tasks",
+    )
 
 
 def _when(moment: datetime | None, zone: tzinfo) -> str:
@@ -81,7 +80,6 @@ def _document(status: TaskStatus, zone: tzinfo) -> dict[str, Any]:
 )
 @click.option("--print", "only_print", is_flag=True, help="Only print the unit; write nothing.")
 @config_option
-@global_options
 @click.pass_context
 def install(
     ctx: click.Context,

@@ -8,7 +8,6 @@ from pathlib import Path
 import click
 
 from keyark.cli.config_option import config_file_given, config_option
-from keyark.cli.settings import global_options
 
 
 @click.command("serve")
@@ -37,7 +36,6 @@ from keyark.cli.settings import global_options
     help="Restores to a server path must land under this directory.",
 )
 @config_option
-@global_options
 @click.pass_context
 def command(
     ctx: click.Context,

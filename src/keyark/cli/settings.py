@@ -22,8 +22,6 @@ from keyark.cli.invocation import CANCEL
 from keyark.cli.options import (
     SETTINGS_KEY,
     given,
-    global_options,
-    global_options_except,
     verb_path,
 )
 from keyark.config import environment
@@ -140,8 +138,6 @@ def refuse_no_lock(verb: str) -> None:
 __all__ = [
     "CANCEL",
     "Settings",
-    "global_options",
-    "global_options_except",
     "new_passphrase",
     "pkcs11_pin",
     "refuse_no_lock",

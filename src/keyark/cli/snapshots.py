@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -10,32 +9,9 @@ import click
 
 from keyark import ops
 from keyark.cli.render import Output, flag_marker, local_time, printable
-from keyark.cli.settings import global_options
+from keyark.cli.snapshot_filter import filter_options
 from keyark.cli.verb import start
 from keyark.cli.wording import counted
-
-
-def filter_options(func: click.decorators.FC) -> click.decorators.FC:
-    """``--host``, ``--tag``, ``--path`` as restic has them."""
-    func = click.option(
-        "--path", "paths", multiple=True, metavar="PATH", help="Only snapshots with this path."
-    )(func)
-    func = click.option(
-        "--tag", "tags", multiple=True, metavar="TAG[,TAG]", help="Only snapshots with these tags."
-    )(func)
-    func = click.option(
-        "--host", "hosts", multiple=True, metavar="HOST", help="Only snapshots of this host."
-    )(func)
-    return func
-
-
-def make_filter(
-    hosts: tuple[str, ...], tags: tuple[str, ...], paths: tuple[str, ...]
-) -> ops.SnapshotFilter:
-    """The filter options as a snapshot filter (``--path`` relative to the working directory)."""
-    return ops.SnapshotFilter(
-        hosts=list(hosts), tags=list(tags), paths=[os.path.abspath(p) for p in paths]
-    )
 
 
 @click.command("snapshots")
@@ -49,13 +25,10 @@ def make_filter(
     metavar="FIELDS",
     help="Group by host, paths and/or tags (comma-separated); --latest counts per group.",
 )
-@global_options
 @click.pass_context
 def command(
     ctx: click.Context,
-    hosts: tuple[str, ...],
-    tags: tuple[str, ...],
-    paths: tuple[str, ...],
+    selection: ops.SnapshotFilter,
     latest: int | None,
     compact: bool,
     group_by: str,
@@ -67,9 +40,7 @@ def command(
     """
     out, context = start(ctx)
     fields = ops.parse_group_by(group_by, "--group-by")
-    listed = ops.snapshots(
-        context, ops.SnapshotsOptions(make_filter(hosts, tags, paths), latest, fields)
-    )
+    listed = ops.snapshots(context, ops.SnapshotsOptions(selection, latest, fields))
     if out.json:
         if listed.groups is not None:
             out.emit_json([group.to_dict() for group in listed.groups])

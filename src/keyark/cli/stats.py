@@ -5,9 +5,8 @@ from __future__ import annotations
 import click
 
 from keyark import ops
-from keyark.cli.render import human_size
-from keyark.cli.settings import global_options
-from keyark.cli.snapshots import filter_options, make_filter
+from keyark.cli.render import Output, human_size
+from keyark.cli.snapshot_filter import filter_options
 from keyark.cli.verb import start
 
 
@@ -22,23 +21,22 @@ from keyark.cli.verb import start
     "distinct contents, the data blobs of each such file, or the distinct blobs as stored.",
 )
 @filter_options
-@global_options
 @click.pass_context
 def command(
     ctx: click.Context,
     snapshots: tuple[str, ...],
     mode: str,
-    hosts: tuple[str, ...],
-    tags: tuple[str, ...],
-    paths: tuple[str, ...],
+    selection: ops.SnapshotFilter,
 ) -> None:
     """Show sizes and ratios of SNAPSHOTs (ids or 'latest'; default: all matching)."""
     out, context = start(ctx)
-    options = ops.StatsOptions(make_filter(hosts, tags, paths), list(snapshots), mode)
+    options = ops.StatsOptions(selection, list(snapshots), mode)
     result = ops.stats(context, options)
-    if out.json:
-        out.emit_json(result.to_dict())
-        return
+    out.show(result, _stats)
+
+
+def _stats(out: Output, result: ops.RepoStats) -> None:
+    """The totals of the stats mode, then the repository's sizes and ratios."""
     totals: list[tuple[str, object]] = [("Stats mode", result.mode)]
     if result.mode == "raw-data":
         totals += [

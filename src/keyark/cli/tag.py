@@ -5,9 +5,9 @@ from __future__ import annotations
 import click
 
 from keyark import ops
+from keyark.cli.render import Output
 from keyark.cli.rewrite import render_changes
-from keyark.cli.settings import global_options
-from keyark.cli.snapshots import filter_options, make_filter
+from keyark.cli.snapshot_filter import filter_options
 from keyark.cli.verb import start
 
 
@@ -19,7 +19,6 @@ from keyark.cli.verb import start
 @filter_options
 @click.option("--all", "all_", is_flag=True, help="Change every snapshot.")
 @click.option("-n", "--dry-run", is_flag=True, help="Show what would change; change nothing.")
-@global_options
 @click.pass_context
 def command(
     ctx: click.Context,
@@ -27,9 +26,7 @@ def command(
     set_tags: tuple[str, ...],
     add: tuple[str, ...],
     remove: tuple[str, ...],
-    hosts: tuple[str, ...],
-    tags: tuple[str, ...],
-    paths: tuple[str, ...],
+    selection: ops.SnapshotFilter,
     all_: bool,
     dry_run: bool,
 ) -> None:
@@ -43,7 +40,7 @@ def command(
     out, context = start(ctx)
     options = ops.TagOptions(
         snapshots=list(snapshot_ids),
-        selection=make_filter(hosts, tags, paths),
+        selection=selection,
         all_snapshots=all_,
         set_tags=list(set_tags) if set_tags else None,
         add=list(add),
@@ -52,9 +49,11 @@ def command(
     )
     with out.progress("tag", unit="snapshots"):
         result = ops.tag(context, options)
-    if out.json:
-        out.emit_json(result.to_dict())
-        return
+    out.show(result, _retagged)
+
+
+def _retagged(out: Output, result: ops.TagResult) -> None:
+    """Each snapshot's tags before and after, then restic's closing line."""
     for item in result.changed:
         verb = "would be replaced" if result.dry_run else "replaced"
         out.print(

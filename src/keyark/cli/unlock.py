@@ -5,7 +5,6 @@ from __future__ import annotations
 import click
 
 from keyark import ops
-from keyark.cli.settings import global_options
 from keyark.cli.verb import start
 from keyark.cli.wording import counted
 
@@ -14,7 +13,6 @@ from keyark.cli.wording import counted
 @click.option(
     "--remove-all", is_flag=True, help="Remove every lock, also those of running processes."
 )
-@global_options
 @click.pass_context
 def command(ctx: click.Context, remove_all: bool) -> None:
     """Remove locks left by processes that are gone."""

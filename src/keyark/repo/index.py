@@ -1,8 +1,9 @@
 """Where every blob lives: the in-memory master index and index files.
 
-The master index keeps one dict from blob id to a row number plus parallel
-typed arrays (pack number, offset, length, raw length, kind, compression),
-not an object per blob. Index files (``index/<sha256>``) are sealed msgpack
+The master index keeps a compact blob table (every id in one bytearray, an
+open-addressing table of row numbers, see :mod:`keyark.repo.blob_table`) plus
+parallel typed arrays (pack number, offset, length, raw length, kind,
+compression), not an object per blob. Index files (``index/<sha256>``) are sealed msgpack
 documents listing packs and their blobs. Each location carries a trust flag
 (design D7): copies written under an agent session are untrusted, never satisfy
 a full-key writer's dedup, and never shadow a trusted copy.
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import threading
 from array import array
+from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
@@ -19,6 +21,7 @@ import msgpack
 
 from keyark.crypto.envelope import KEY_ID_SIZE
 from keyark.errors import FormatError
+from keyark.repo.blob_table import BlobTable
 from keyark.repo.pack import PackEntry
 
 _U63 = 2**63
@@ -76,12 +79,17 @@ class MasterIndex:
     """All known blobs; thread-safe for concurrent adds and lookups.
 
     Per blob: the best location (trusted before untrusted, first listed within a
-    rank) in compact parallel arrays; other copies' rows only for duplicates, in
-    a side dict, so the common case costs nothing extra.
+    rank) in compact parallel arrays, found through a :class:`BlobTable` (ids in
+    one bytearray and an open-addressing table of row numbers: under 80 bytes a
+    blob in all at a million blobs, not a ``bytes`` key and a dict entry each);
+    other copies' rows only for duplicates, in a side dict, so the common case
+    costs nothing extra.
+    Adds hold the lock; lookups do not (a row is complete before the table
+    points at it).
     """
 
     def __init__(self) -> None:
-        self._rows: dict[bytes, int] = {}
+        self._table = BlobTable()
         self._alternates: dict[bytes, list[int]] = {}
         self._pack_ids: list[bytes] = []
         self._pack_sizes: list[int] = []
@@ -105,17 +113,17 @@ class MasterIndex:
                     setattr(self, name, value)
 
     def __len__(self) -> int:
-        return len(self._rows)
+        return len(self._table)
 
     def __contains__(self, blob_id: object) -> bool:
         """Whether any copy (trusted or not) is indexed."""
-        return blob_id in self._rows
+        return self._table.find(blob_id) >= 0
 
     def has_trusted(self, blob_id: bytes) -> bool:
         """Whether a trusted copy not known to be damaged is indexed (the only kind
         full-key writers dedup against)."""
-        row = self._rows.get(blob_id)
-        if row is None:
+        row = self._table.find(blob_id)
+        if row < 0:
             return False
         if not self._damaged:
             return bool(self._trusted[row])
@@ -153,43 +161,63 @@ class MasterIndex:
                 self._pack_numbers[pack_id] = number
             if key_id and (trusted or pack_id not in self._pack_keys):
                 self._pack_keys[pack_id] = key_id
-            for entry in entries:
-                best = self._rows.get(entry.blob_id)
-                if best is not None and self._same(best, number, entry):
-                    if trusted and not self._trusted[best]:
-                        self._trusted[best] = 1
-                    continue
-                others = self._alternates.get(entry.blob_id, [])
-                known = next((r for r in others if self._same(r, number, entry)), None)
-                if known is not None:
-                    if trusted:
-                        self._trusted[known] = 1
-                    if trusted and best is not None and not self._trusted[best]:
-                        others.remove(known)
-                        others.insert(0, best)
-                        self._rows[entry.blob_id] = known
-                    continue
-                row = self._append(number, entry, trusted)
-                if best is None:
-                    self._rows[entry.blob_id] = row
-                elif trusted and not self._trusted[best]:
-                    self._rows[entry.blob_id] = row
-                    self._alternates.setdefault(entry.blob_id, []).insert(0, best)
-                else:
-                    self._alternates.setdefault(entry.blob_id, []).append(row)
+            entries = list(entries)
+
+            def store(positions: list[int]) -> None:
+                new = entries if len(positions) == len(entries) else [entries[p] for p in positions]
+                self._store_rows(number, new, trusted)
+
+            known = self._table.add([entry.blob_id for entry in entries], store)
+            for position in known:  # already indexed (or listed twice): rank this copy
+                self._add_copy(number, entries[position], trusted)
+
+    def _store_rows(self, number: int, entries: list[PackEntry], trusted: bool) -> None:
+        """Append rows' columns (all converted before any is extended, so a bad value
+        changes nothing)."""
+        count = len(entries)
+        columns = (
+            (self._pack, array("I", [number]) * count),
+            (self._offset, array("Q", [e.offset for e in entries])),
+            (self._length, array("I", [e.length for e in entries])),
+            (self._raw, array("Q", [e.raw_length for e in entries])),
+            (self._meta, array("B", [e.kind << 4 | e.compression for e in entries])),
+            (self._trusted, array("B", [1 if trusted else 0]) * count),
+        )
+        for column, values in columns:
+            column.extend(values)
+
+    def _add_copy(self, number: int, entry: PackEntry, trusted: bool) -> None:
+        """Add one copy of a blob that may already be indexed (ranked, see add_pack)."""
+        found = self._table.find(entry.blob_id)
+        best = found if found >= 0 else None
+        if best is not None and self._same(best, number, entry):
+            if trusted and not self._trusted[best]:
+                self._trusted[best] = 1
+            return
+        others = self._alternates.get(entry.blob_id, [])
+        known = next((r for r in others if self._same(r, number, entry)), None)
+        if known is not None:
+            if trusted:
+                self._trusted[known] = 1
+            if trusted and best is not None and not self._trusted[best]:
+                others.remove(known)
+                others.insert(0, best)
+                self._table.point(entry.blob_id, known)
+            return
+        row = self._append(number, entry, trusted)
+        if best is None:
+            self._table.point(entry.blob_id, row)
+        elif trusted and not self._trusted[best]:
+            self._alternates.setdefault(entry.blob_id, []).insert(0, best)
+            self._table.point(entry.blob_id, row)
+        else:
+            self._alternates.setdefault(entry.blob_id, []).append(row)
 
     def _same(self, row: int, number: int, entry: PackEntry) -> bool:
         return self._pack[row] == number and self._offset[row] == entry.offset
 
     def _append(self, number: int, entry: PackEntry, trusted: bool) -> int:
-        row = len(self._pack)
-        self._pack.append(number)
-        self._offset.append(entry.offset)
-        self._length.append(entry.length)
-        self._raw.append(entry.raw_length)
-        self._meta.append(entry.kind << 4 | entry.compression)
-        self._trusted.append(1 if trusted else 0)
-        return row
+        return self._table.append(entry.blob_id, lambda: self._store_rows(number, [entry], trusted))
 
     def _location(self, blob_id: bytes, row: int) -> BlobLocation:
         meta = self._meta[row]
@@ -209,8 +237,8 @@ class MasterIndex:
     def get(self, blob_id: bytes) -> BlobLocation | None:
         """The best location of a blob (a trusted one when there is one, an undamaged one
         when a data check found the best damaged)."""
-        row = self._rows.get(blob_id)
-        if row is None:
+        row = self._table.find(blob_id)
+        if row < 0:
             return None
         if self._damaged and self._is_damaged(blob_id, row):
             return self.candidates(blob_id)[0]
@@ -218,8 +246,8 @@ class MasterIndex:
 
     def candidates(self, blob_id: bytes) -> list[BlobLocation]:
         """Every known copy, best first: trusted before untrusted, then listing order."""
-        row = self._rows.get(blob_id)
-        if row is None:
+        row = self._table.find(blob_id)
+        if row < 0:
             return []
         rows = [row, *self._alternates.get(blob_id, ())]
         rows.sort(key=lambda r: (not self._trusted[r], self._is_damaged(blob_id, r), r != row))
@@ -230,8 +258,9 @@ class MasterIndex:
         return sum(len(rows) for rows in self._alternates.values())
 
     def raw_length(self, blob_id: bytes) -> int | None:
-        row = self._rows.get(blob_id)
-        return None if row is None else self._raw[row]
+        """The plaintext length of a blob's best copy, or None when it is not indexed."""
+        row = self._table.find(blob_id)
+        return None if row < 0 else self._raw[row]
 
     def packs(self) -> dict[bytes, int]:
         """Pack id -> size for every indexed pack."""
@@ -244,22 +273,40 @@ class MasterIndex:
     def blobs_per_key(self) -> dict[bytes, int]:
         """How many indexed blobs each key sealed (for the nonce budget)."""
         counts: dict[bytes, int] = {}
-        for row in range(len(self._pack)):
-            key = self._pack_keys.get(self._pack_ids[self._pack[row]], b"")
-            counts[key] = counts.get(key, 0) + 1
+        for number, rows in Counter(self._pack).items():
+            key = self._pack_keys.get(self._pack_ids[number], b"")
+            counts[key] = counts.get(key, 0) + rows
         return counts
+
+    def _blob_ids(self) -> Iterator[tuple[bytes, int]]:
+        """(id, row) of every indexed blob once, in the order first listed; row is -1
+        when the blob has other copies or the index was cleared meanwhile (ask
+        :meth:`get` then). Blobs added meanwhile are left out, as from a snapshot."""
+        with self._lock:
+            table, rows, repeated = self._table, self._table.rows, set(self._alternates)
+        seen: set[bytes] = set()
+        for row, blob_id in enumerate(table.ids(rows)):
+            if blob_id in repeated:
+                if blob_id in seen:
+                    continue
+                seen.add(blob_id)
+                row = -1
+            yield blob_id, row if self._table is table and not self._damaged else -1
 
     def locations(self) -> Iterator[BlobLocation]:
         """The best location of every blob."""
-        for blob_id in list(self._rows):
-            location = self.get(blob_id)
+        for blob_id, row in self._blob_ids():
+            location = self._location(blob_id, row) if row >= 0 else self.get(blob_id)
             if location is not None:
                 yield location
 
     def all_locations(self) -> Iterator[BlobLocation]:
         """Every indexed copy, alternates included."""
-        for blob_id in list(self._rows):
-            yield from self.candidates(blob_id)
+        for blob_id, row in self._blob_ids():
+            if row >= 0:
+                yield self._location(blob_id, row)
+            else:
+                yield from self.candidates(blob_id)
 
 
 def merge_pack_record(records: dict[bytes, PackRecord], record: PackRecord) -> int | None:

@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from concurrent.futures import ThreadPoolExecutor
+from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
 
 from keyark.compress import decompress
 from keyark.crypto.envelope import ObjectKind, envelope_key_id
@@ -61,17 +62,27 @@ class BlobStore(BlobWriter):
 
     # ----------------------------------------------------------------- index
     def load_index(self, *, reload: bool = False) -> None:
-        """Read every index file (in parallel) into the master index."""
+        """Read every index file (in parallel) into the master index.
+
+        At most two files per connection are read and decoded ahead of the one being
+        added, in listing order: decoded records cost several times what the master
+        index keeps of them, so reading every file ahead would double the peak.
+        """
         if self._index_loaded and not reload:
             return
         if reload:
             self.index.clear()  # in place: the packer holds this object
         names = self.packs.index_names()
         self.index_problems = []
+        ahead = 2 * self.packs.connections
         with ThreadPoolExecutor(self.packs.connections) as pool:
-            for records in pool.map(self._index_file_or_none, names):
-                for record in records or ():
-                    self.add_record(record)
+            pending: deque[Future[list[PackRecord] | None]] = deque()
+            for name in names:
+                pending.append(pool.submit(self._index_file_or_none, name))
+                while len(pending) > ahead:
+                    self._add_records(pending.popleft().result())
+            while pending:
+                self._add_records(pending.popleft().result())
         self.index.mark_damaged(load_damage(record_path(self.keys.trust)))
         self._index_loaded = True
 
@@ -82,6 +93,10 @@ class BlobStore(BlobWriter):
         except IntegrityError as error:
             self.index_problems.append(f"{error}; skipped")
             return None
+
+    def _add_records(self, records: list[PackRecord] | None) -> None:
+        for record in records or ():
+            self.add_record(record)
 
     def add_record(self, record: PackRecord) -> None:
         """Add one pack record (with its trust) to the master index."""

@@ -11,6 +11,8 @@ from __future__ import annotations
 import os
 import shutil
 import signal
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -197,3 +199,28 @@ def test_few_candidates_are_parsed_inline(tmp_path: Path, monkeypatch: pytest.Mo
     inventory = recorder.finish(datetime.now(UTC))
     assert recorder.worker_pid is None and recorder.parsed > 0
     assert len(inventory.findings) > 0
+
+
+def test_the_worker_runs_below_the_backup_s_priority() -> None:
+    """The worker lowers its own priority at start (the backup's threads run first); a
+    process that does not call it keeps its parent's priority (the control)."""
+    from keyark.archiver.recognition import RecognitionWorker
+    from keyark.inventory.worker import NICENESS
+
+    mine = os.getpriority(os.PRIO_PROCESS, 0)
+    answered = threading.Event()
+    worker = RecognitionWorker(lambda *_: answered.set(), lambda: None)
+    try:
+        # Larger than the pipe writer's buffer: written at once, not held for more.
+        worker.send((1, "a.pem", 0o600, 0, 0, b"-----BEGIN CERTIFICATE-----\n" * 4096))
+        worker.flush()
+        assert answered.wait(60)  # it has started and answered: past its start-up
+        assert os.getpriority(os.PRIO_PROCESS, worker.pid) == min(19, mine + NICENESS)
+    finally:
+        worker.kill()
+    control = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    try:
+        assert os.getpriority(os.PRIO_PROCESS, control.pid) == mine
+    finally:
+        control.kill()
+        control.wait()

@@ -150,8 +150,24 @@ def _read_exact(stream: IO[bytes], length: int) -> bytes:
     return b"".join(parts)
 
 
+#: How much lower the worker's scheduling priority is than its backup's.
+NICENESS = 19
+
+
+def _yield_to_the_backup() -> None:
+    """Lower this process's priority: on a machine with few cores the backup's own
+    threads (reading, compressing, encrypting) then run first and recognition fills
+    the time they leave; the backup waits for the worker only at its end, when the
+    worker has the cores to itself."""
+    try:
+        os.nice(NICENESS)
+    except OSError:  # not permitted here: recognition still runs, at the same priority
+        pass
+
+
 def main() -> int:
     """Answer requests until standard input ends."""
+    _yield_to_the_backup()
     requests = sys.stdin.buffer
     answers = os.fdopen(os.dup(1), "wb")
     os.dup2(2, 1)  # anything printed by accident goes to standard error, not the answers

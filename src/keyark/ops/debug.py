@@ -14,7 +14,7 @@ from keyark.context import OperationContext
 from keyark.errors import NotFoundError, UsageError
 from keyark.ops.catalogue import operation
 from keyark.ops.session import opened
-from keyark.repo.inspect import KINDS, cat
+from keyark.repo.inspect import KINDS, cat, only_match
 from keyark.repo.locks import SHARED_MARK
 from keyark.repo.repository import Repository
 from keyark.repo.snapshot import select_snapshot
@@ -97,8 +97,4 @@ def _one_lock(view: dict[str, Any], ref: str) -> dict[str, Any]:
     """
     ref = ref.lower()
     found = [lock for lock in view["locks"] if _lock_id_matches(str(lock["name"]), ref)]
-    if not found:
-        raise NotFoundError(f"no lock with id {ref!r}")
-    if len(found) > 1:
-        raise UsageError(f"lock id {ref!r} is ambiguous; give more digits")
-    return dict(found[0])
+    return dict(only_match(found, ref, "lock"))

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, TypeVar
 
 from keyark.crypto.envelope import ObjectKind, envelope_key_id
 from keyark.errors import NotFoundError, UsageError
@@ -13,11 +13,18 @@ from keyark.repo.pack import PackEntry
 from keyark.repo.repository import Repository
 from keyark.repo.tree import decode_tree
 
+T = TypeVar("T")
+
 KINDS = ("config", "keyring", "key", "snapshot", "index", "pack", "blob", "lock")
 
 
 def _unique(names: list[str], prefix: str, ref: str, kind: str) -> str:
-    matches = [n for n in names if n[len(prefix) :].startswith(ref)]
+    return only_match([n for n in names if n[len(prefix) :].startswith(ref)], ref, kind)
+
+
+def only_match(matches: list[T], ref: str, kind: str) -> T:
+    """The one object of ``kind`` that id (prefix) ``ref`` matched: NotFoundError for
+    none, UsageError (give more digits) for several."""
     if not matches:
         raise NotFoundError(f"no {kind} with id {ref!r}")
     if len(matches) > 1:

@@ -9,6 +9,7 @@ backup reaps): on shared cores the wall time follows the machine's load, the CPU
 time much less.
 
     python benchmarks/inventory.py [--rounds 5] [--work benchmarks/work] [--keyark CMD]
+                                   [--scratch /dev/shm]
 
 ``--keyark`` is the command that runs keyark (default ``keyark``), split as a shell
 splits words. A backup that fails stops the benchmark with its exit status and the
@@ -77,10 +78,16 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--work", type=Path, default=Path(__file__).parent / "work")
     parser.add_argument("--keyark", default="keyark", help="the command that runs keyark")
+    parser.add_argument(
+        "--scratch",
+        type=Path,
+        help="where the repositories go (default: the system's temp "
+        "directory; a tmpfs such as /dev/shm keeps disk write-back out of the figures)",
+    )
     args = parser.parse_args()
     keyark = shlex.split(args.keyark)
     corpus = ensure_corpus("small", args.work, big_size_mib=0, log=print)
-    with tempfile.TemporaryDirectory(prefix="keyark-inventory-bench-") as scratch:
+    with tempfile.TemporaryDirectory(prefix="keyark-inventory-bench-", dir=args.scratch) as scratch:
         _backup(keyark, corpus.root, Path(scratch))  # warm-up (page cache, imports)
         on: list[float] = []
         off: list[float] = []

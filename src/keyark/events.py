@@ -262,11 +262,21 @@ class Events:
     """
 
     def __init__(
-        self, operation: str = "", sink: EventSink | None = None, *, interval: float = 0.1
+        self,
+        operation: str = "",
+        sink: EventSink | None = None,
+        *,
+        interval: float = 0.1,
+        results: bool = True,
     ) -> None:
         self.operation = operation
         self.sink: EventSink = sink or _discard
         self.interval = interval
+        #: Whether the sink reads the results ``finished`` events carry. A face whose
+        #: sink never does (the CLI's text output) says so, and the catalogue then
+        #: leaves them out unless the audit log records them: ``ls`` of a million
+        #: entries builds no million dictionaries for nobody.
+        self.results = results
         self._last_progress = 0.0
         self._lock = threading.Lock()
         #: Warnings emitted so far (the results of some operations list them).
@@ -274,7 +284,7 @@ class Events:
 
     def child(self, operation: str) -> Events:
         """An emitter for a sub-operation on the same sink."""
-        return Events(operation, self.sink, interval=self.interval)
+        return Events(operation, self.sink, interval=self.interval, results=self.results)
 
     def emit(self, event: Event) -> None:
         self.sink(event)

@@ -47,6 +47,32 @@ def test_an_operation_reports_started_and_finished() -> None:
     assert isinstance(seen[1], Finished) and seen[1].result == {"value": 3}
 
 
+def test_a_sink_that_reads_no_results_is_spared_building_them() -> None:
+    """A face that never reads ``finished`` results (the CLI's text output) is not
+    made to pay for them: ``to_dict`` is not called; the default sink gets them."""
+    calls: list[int] = []
+
+    @dataclass
+    class Counted(_Result):
+        def to_dict(self) -> dict[str, Any]:
+            calls.append(self.value)
+            return super().to_dict()
+
+    entry = Operation("probe", _Options, Counted, lambda c, o: Counted(5), False, False, "-")
+    for results, expected in ((False, {}), (True, {"value": 5})):
+        seen: list[Event] = []
+        calls.clear()
+        result = entry(
+            OperationContext(events=Events("", seen.append, results=results)), _Options()
+        )
+        assert result.value == 5  # the caller always has the result
+        finished = seen[-1]
+        assert isinstance(finished, Finished) and finished.result == expected
+        assert calls == ([5] if results else [])
+    # A sub-operation's emitter keeps the setting.
+    assert Events("", results=False).child("rotate").results is False
+
+
 def test_a_failure_reports_its_code_and_hint_and_re_raises() -> None:
     seen: list[Event] = []
 

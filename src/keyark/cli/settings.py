@@ -78,7 +78,7 @@ class Settings(Flags):
         flags = self if repository is None else replace(self, repo=repository)
         return ops.OperationContext(
             config=flags.config(),
-            events=Events("", sink),
+            events=Events("", sink, results=self.json),
             cancel=CANCEL.token,
             lock_wait=self.retry_lock_seconds(),
         )

@@ -31,7 +31,7 @@ def start_without_repository(ctx: click.Context) -> tuple[Output, ops.OperationC
 
 def context_without_repository(out: Output) -> ops.OperationContext:
     """A context naming no repository, whose events ``out`` renders."""
-    return ops.OperationContext(events=Events("", out.event), cancel=CANCEL.token)
+    return ops.OperationContext(events=Events("", out.event, results=out.json), cancel=CANCEL.token)
 
 
 def jobs_context(out: Output) -> ops.OperationContext:
@@ -40,7 +40,7 @@ def jobs_context(out: Output) -> ops.OperationContext:
     cache = environment.cache_dir(out.settings)
     return ops.OperationContext(
         cache_dir=Path(cache) if cache else None,
-        events=Events("", out.event),
+        events=Events("", out.event, results=out.json),
         cancel=CANCEL.token,
         lock_wait=out.settings.retry_lock_seconds(),
     )

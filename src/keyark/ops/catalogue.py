@@ -77,7 +77,8 @@ class Operation(Generic[OptionsT, R]):
             ctx.events.failed(code, type(error).__name__, None, time.monotonic() - clock)
             audit.failed(code)
             raise
-        shown = {} if self.secret_result else result.to_dict()
+        wanted = audit.audited or ctx.events.results  # (see Events.results)
+        shown = result.to_dict() if wanted and not self.secret_result else {}
         audit.finished(shown)
         ctx.events.finished(shown, time.monotonic() - clock)
         return result

@@ -13,7 +13,7 @@ import pytest
 from tests.conftest import CLI
 
 from keyark.config.server import ServerSection
-from keyark.control.claims import TaskClaims
+from keyark.control.claims import Claim, TaskClaims
 from keyark.control.database import (
     ControlDatabase,
     DatabaseUrlError,
@@ -173,6 +173,26 @@ def test_an_expired_lease_is_taken_over_and_the_old_holder_loses_it(
     assert two.renew(taken)
     two.finish(taken)
     assert two.expired(now=T0 + timedelta(days=1)) == []
+
+
+def test_only_the_holder_releases_or_finishes_a_claim_and_done_stays_done(
+    database: ControlDatabase,
+) -> None:
+    one, two = TaskClaims(database, "one"), TaskClaims(database, "two")
+    claim = one.claim("prune", T0)
+    assert claim is not None
+    forged = Claim("prune", T0, "two")  # the same run, named by another instance
+    two.release(forged)
+    two.finish(forged)
+    assert not two.renew(forged)
+    assert two.claim("prune", T0) is None  # still one's live claim
+    one.release(claim)
+    again = two.claim("prune", T0)  # released: free at once, not a takeover
+    assert again is not None and again.taken_over_from is None
+    assert not one.renew(claim)
+    two.finish(again)
+    two.release(again)  # a finished run is not released: it stays done
+    assert one.claim("prune", T0) is None
 
 
 def test_many_instances_racing_for_one_claim_get_one_grant(database: ControlDatabase) -> None:

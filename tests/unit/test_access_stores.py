@@ -10,10 +10,11 @@ from pathlib import Path
 import pytest
 
 from keyark.access import sessions, tokens, totp
+from keyark.access.enrolment import check_host
 from keyark.access.permissions import Principal, Role
 from keyark.access.sessions import SessionStore
 from keyark.access.store import FILE_NAME
-from keyark.access.tokens import TOKEN_PREFIX, TokenStore
+from keyark.access.tokens import TOKEN_PREFIX, TokenStore, check_name
 from keyark.access.users import UserStore
 from keyark.errors import AuthenticationError, UnknownResourceError, UsageError
 
@@ -87,6 +88,23 @@ def test_token_names_are_checked_and_unique(tmp_path: Path) -> None:
             store.create(bad, Role.VIEWER)
     with pytest.raises(UsageError):
         store.create("neg", Role.VIEWER, lifetime=timedelta(0))
+
+
+def test_name_and_host_rules_each_say_what_is_wrong_in_their_own_words() -> None:
+    assert check_name("user", "a@b.c-d_e") == "a@b.c-d_e"
+    assert check_host("b.c-d_e") == "b.c-d_e"
+    with pytest.raises(UsageError) as name:
+        check_name("token", "-x")
+    assert str(name.value) == (
+        "token name '-x': use 1-64 letters, digits, '.', '_', '-' or '@', "
+        "starting with a letter or digit"
+    )
+    with pytest.raises(UsageError) as host:
+        check_host("a@b")  # '@' is a name's, not a host's
+    assert str(host.value) == (
+        "host name 'a@b': use 1-64 letters, digits, '.', '_' or '-', "
+        "starting with a letter or digit"
+    )
 
 
 def test_user_password_and_totp_each_code_once(tmp_path: Path) -> None:

@@ -95,3 +95,35 @@ def test_pages_load_scripts_and_styles_only_from_this_server() -> None:
             assert not re.match(r"^(https?:)?//", url), f"{template.name} loads {url}"
             if url.startswith("/static/"):
                 assert (STATIC_DIR / url.removeprefix("/static/")).is_file(), url
+
+
+def _render(source: str, **data: object) -> str:
+    return environment().from_string(source).render(**data)
+
+
+def test_a_table_has_a_heading_per_column_a_row_per_item_or_its_empty_line() -> None:
+    source = (
+        '{% from "macros.html" import data_table, unseen %}'
+        '{% call(item) data_table("t", ["A", "<B>", unseen("C")], items, "None.") %}'
+        "<tr><td>{{ item }}</td></tr>{% endcall %}"
+    )
+    full = _render(source, items=["x", "<y>"])
+    assert full.count("<tr><td>") == 2 and "<td>&lt;y&gt;</td>" in full and "None." not in full
+    assert '<th scope="col">&lt;B&gt;</th>' in full  # a heading's text is escaped ...
+    assert '<th scope="col"><span class="visually-hidden">C</span></th>' in full  # markup not
+    assert '<td colspan="3">None.</td>' in _render(source, items=[])
+    assert "<td colspan" not in _render(source.replace(', "None."', ""), items=[])
+
+
+def test_a_filter_form_has_the_repository_picker_only_for_several_repositories() -> None:
+    source = (
+        '{% from "macros.html" import filter_form, text_field %}'
+        '{% call filter_form("/x", "X filter", repositories=repos, repository="b") %}'
+        '{{ text_field("host", "Host", "h&") }}{% endcall %}'
+    )
+    several = _render(source, repos=["a", "b"])
+    assert '<option value="b" selected>b</option>' in several
+    assert '<option value="">default</option>' in several
+    assert '<input id="host" name="host" value="h&amp;">' in several
+    assert '<button type="submit">Filter</button>' in several
+    assert 'id="repo"' not in _render(source, repos=["a"])

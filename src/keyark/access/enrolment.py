@@ -21,6 +21,7 @@ from typing import Any
 
 from keyark.access.hashing import hash_secret, verify_secret
 from keyark.access.store import AccessDatabase, now_utc, read_time, stored_time
+from keyark.access.tokens import check_pattern
 from keyark.control.database import ControlDatabase, Transaction
 from keyark.errors import AuthenticationError, UsageError
 
@@ -36,12 +37,7 @@ HOST = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 
 def check_host(host: str) -> str:
     """``host`` if it is a valid host name to enrol; else a UsageError."""
-    if not HOST.fullmatch(host):
-        raise UsageError(
-            f"host name {host!r}: use 1-64 letters, digits, '.', '_' or '-', "
-            "starting with a letter or digit"
-        )
-    return host
+    return check_pattern(HOST, "host", host, "letters, digits, '.', '_' or '-'")
 
 
 @dataclass(frozen=True)

@@ -36,14 +36,19 @@ NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@-]{0,63}")
 LAST_USED_EVERY = 60.0
 
 
-def check_name(kind: str, name: str) -> str:
-    """``name`` if it is a valid token or user name; else a UsageError."""
-    if not NAME.fullmatch(name):
+def check_pattern(pattern: re.Pattern[str], kind: str, name: str, characters: str) -> str:
+    """``name`` if ``pattern`` (a letter or digit, then up to 63 of ``characters``) matches
+    all of it; else a UsageError naming the ``kind`` of name and the rule."""
+    if not pattern.fullmatch(name):
         raise UsageError(
-            f"{kind} name {name!r}: use 1-64 letters, digits, '.', '_', '-' or '@', "
-            "starting with a letter or digit"
+            f"{kind} name {name!r}: use 1-64 {characters}, starting with a letter or digit"
         )
     return name
+
+
+def check_name(kind: str, name: str) -> str:
+    """``name`` if it is a valid token or user name; else a UsageError."""
+    return check_pattern(NAME, kind, name, "letters, digits, '.', '_', '-' or '@'")
 
 
 @dataclass(frozen=True)
@@ -214,4 +219,12 @@ class TokenStore:
             )
 
 
-__all__ = ["NAME", "TOKEN_PREFIX", "IssuedToken", "TokenInfo", "TokenStore", "check_name"]
+__all__ = [
+    "NAME",
+    "TOKEN_PREFIX",
+    "IssuedToken",
+    "TokenInfo",
+    "TokenStore",
+    "check_name",
+    "check_pattern",
+]

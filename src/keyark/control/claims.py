@@ -45,6 +45,8 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
 
 #: How long a claim lasts without a renewal (an instance that dies is taken over after it).
 DEFAULT_LEASE = timedelta(seconds=30)
+#: The row of a claim its instance still holds (running); its parameters: :func:`_held`.
+_HELD = "task = ? AND scheduled = ? AND instance = ? AND state = 'running'"
 
 
 @dataclass(frozen=True)
@@ -123,34 +125,20 @@ class TaskClaims:
         now = now or datetime.now(UTC)
         with self._ready().transaction() as db:
             done = db.execute(
-                "UPDATE claims SET lease_until = ? WHERE task = ? AND scheduled = ?"
-                " AND instance = ? AND state = 'running' RETURNING task",
-                (
-                    time_text(now + self.lease),
-                    claim.task,
-                    time_text(claim.scheduled),
-                    claim.instance,
-                ),
+                f"UPDATE claims SET lease_until = ? WHERE {_HELD} RETURNING task",  # noqa: S608 (fixed text)
+                (time_text(now + self.lease), *_held(claim)),
             )
         return bool(done)
 
     def finish(self, claim: Claim) -> None:
         """Mark the claimed run done: nobody runs it again."""
         with self._ready().transaction() as db:
-            db.execute(
-                "UPDATE claims SET state = 'done'"
-                " WHERE task = ? AND scheduled = ? AND instance = ?",
-                (claim.task, time_text(claim.scheduled), claim.instance),
-            )
+            db.execute(f"UPDATE claims SET state = 'done' WHERE {_HELD}", _held(claim))  # noqa: S608 (fixed text)
 
     def release(self, claim: Claim) -> None:
         """Give ``claim`` up before its run started (another instance may take it at once)."""
         with self._ready().transaction() as db:
-            db.execute(
-                "DELETE FROM claims WHERE task = ? AND scheduled = ? AND instance = ?"
-                " AND state = 'running'",
-                (claim.task, time_text(claim.scheduled), claim.instance),
-            )
+            db.execute(f"DELETE FROM claims WHERE {_HELD}", _held(claim))  # noqa: S608 (fixed text)
 
     def expired(self, now: datetime | None = None) -> list[ExpiredClaim]:
         """Claims of other instances whose lease passed before their run ended."""
@@ -165,3 +153,8 @@ class TaskClaims:
             ExpiredClaim(row["task"], datetime.fromisoformat(row["scheduled"]), row["instance"])
             for row in rows
         ]
+
+
+def _held(claim: Claim) -> tuple[str, str, str]:
+    """The parameters of :data:`_HELD` for ``claim``."""
+    return (claim.task, time_text(claim.scheduled), claim.instance)

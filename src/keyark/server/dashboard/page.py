@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from functools import cache
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec
 from urllib.parse import quote, urlsplit
 
 from starlette.responses import RedirectResponse, Response
@@ -61,8 +61,12 @@ PAGE_HEADERS: dict[str, str] = {
     "Referrer-Policy": "same-origin",
 }
 
-#: A page's work: the data its template shows, from the state, for the principal.
-Build = Callable[["ServerState", Principal], dict[str, Any]]
+#: A page's query: what its route passes on to its :data:`Build` after the state and the
+#: principal (a repository name, filter values).
+Query = ParamSpec("Query")
+#: A page's work: the data its template shows, from the state, for the principal and the
+#: route's query.
+Build = Callable[Concatenate["ServerState", Principal, Query], dict[str, Any]]
 #: A route's work when it answers with its own response (a download, a redirect).
 Respond = Callable[["ServerState", Principal], Response]
 
@@ -154,11 +158,19 @@ def answer(
         return error_page(request, error, principal)
 
 
-def show(request: Request, template: str, permission: Permission, build: Build) -> Response:
-    """A page: ``build``'s data rendered with ``template``, for a principal allowed it."""
+def show(
+    request: Request,
+    template: str,
+    permission: Permission,
+    build: Build[Query],
+    *args: Query.args,
+    **kwargs: Query.kwargs,
+) -> Response:
+    """A page: the data of ``build(state, principal, *args, **kwargs)`` rendered with
+    ``template``, for a principal allowed it."""
 
     def respond(state: ServerState, principal: Principal) -> Response:
-        return render(request, template, build(state, principal), principal)
+        return render(request, template, build(state, principal, *args, **kwargs), principal)
 
     return answer(request, permission, respond)
 
@@ -167,6 +179,7 @@ __all__ = [
     "NAV",
     "PAGE_HEADERS",
     "Build",
+    "Query",
     "Respond",
     "answer",
     "error_page",

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from keyark import ops
 from keyark.errors import UsageError
-from keyark.server.dashboard.snapshots import repository_choice
+from keyark.server.dashboard.snapshots import repository_choice, repository_picker
 
 if TYPE_CHECKING:
     from keyark.access.permissions import Principal
@@ -58,8 +58,7 @@ def audit(
         "records": list(reversed(result["records"])),
         "actor": actor or "",
         "operation": operation or "",
-        "repository": repository or "",
-        "repositories": list(state.config.repositories),
+        **repository_picker(state, repository),
     }
 
 
@@ -78,8 +77,7 @@ def compliance(
         "report": report,
         "standard": standard or "all",
         "standards": ops.STANDARDS,
-        "repository": repository or "",
-        "repositories": list(state.config.repositories),
+        **repository_picker(state, repository),
     }
 
 
@@ -92,8 +90,7 @@ def keys(state: ServerState, principal: Principal, repository: str | None) -> di
         "title": "Keys",
         "slots": slots["keys"],
         "status": status,
-        "repository": repository or "",
-        "repositories": list(state.config.repositories),
+        **repository_picker(state, repository),
     }
 
 
@@ -104,8 +101,7 @@ def agents(state: ServerState, principal: Principal, repository: str | None) -> 
     return {
         "title": "Agents",
         "agents": result["agents"],
-        "repository": repository or "",
-        "repositories": list(state.config.repositories),
+        **repository_picker(state, repository),
     }
 
 

@@ -50,12 +50,7 @@ async def run_job(request: Request, name: str) -> Response:
 @router.get("/tasks/{task_id}")
 def task_page(request: Request, task_id: str) -> Response:
     """A task's live progress (the progress part reloads itself while it runs)."""
-    return show(
-        request,
-        "task.html",
-        Permission.HEALTH,
-        lambda state, principal: jobs.task_view(state, principal, task_id),
-    )
+    return show(request, "task.html", Permission.HEALTH, jobs.task_view, task_id)
 
 
 @router.get("/tasks/{task_id}/progress")
@@ -72,12 +67,7 @@ def task_progress(request: Request, task_id: str) -> Response:
 @router.get("/alerts")
 def alerts_page(request: Request, level: str | None = None) -> Response:
     """The alert history, filtered by level."""
-    return show(
-        request,
-        "alerts.html",
-        Permission.HEALTH,
-        lambda state, principal: records.alerts(state, principal, level),
-    )
+    return show(request, "alerts.html", Permission.HEALTH, records.alerts, level)
 
 
 @router.get("/snapshots")
@@ -93,9 +83,11 @@ def snapshots_page(
         request,
         "snapshots.html",
         Permission.METADATA,
-        lambda state, principal: snapshots.snapshot_list(
-            state, principal, repo, host=host, tag=tag, path=path
-        ),
+        snapshots.snapshot_list,
+        repo,
+        host=host,
+        tag=tag,
+        path=path,
     )
 
 
@@ -104,12 +96,7 @@ def tree_page(
     request: Request, snapshot: str, path: str = "/", repo: str | None = None
 ) -> Response:
     """A directory of a snapshot: its children, with downloads when the role allows."""
-    return show(
-        request,
-        "tree.html",
-        Permission.METADATA,
-        lambda state, principal: snapshots.tree(state, principal, repo, snapshot, path),
-    )
+    return show(request, "tree.html", Permission.METADATA, snapshots.tree, repo, snapshot, path)
 
 
 @router.get("/snapshots/{snapshot}/download")
@@ -136,9 +123,10 @@ def inventory_page(
         request,
         "inventory.html",
         Permission.METADATA,
-        lambda state, principal: snapshots.inventory(
-            state, principal, repo, snapshot=snapshot, expiring=expiring
-        ),
+        snapshots.inventory,
+        repo,
+        snapshot=snapshot,
+        expiring=expiring,
     )
 
 
@@ -154,9 +142,10 @@ def audit_page(
         request,
         "audit.html",
         Permission.AUDIT,
-        lambda state, principal: records.audit(
-            state, principal, repo, actor=actor, operation=operation
-        ),
+        records.audit,
+        repo,
+        actor=actor,
+        operation=operation,
     )
 
 
@@ -165,34 +154,19 @@ def compliance_page(
     request: Request, repo: str | None = None, standard: str | None = None
 ) -> Response:
     """The compliance report of a standard."""
-    return show(
-        request,
-        "compliance.html",
-        Permission.AUDIT,
-        lambda state, principal: records.compliance(state, principal, repo, standard),
-    )
+    return show(request, "compliance.html", Permission.AUDIT, records.compliance, repo, standard)
 
 
 @router.get("/keys")
 def keys_page(request: Request, repo: str | None = None) -> Response:
     """Key slots, key ages and rotation (administrators)."""
-    return show(
-        request,
-        "keys.html",
-        Permission.ADMIN,
-        lambda state, principal: records.keys(state, principal, repo),
-    )
+    return show(request, "keys.html", Permission.ADMIN, records.keys, repo)
 
 
 @router.get("/agents")
 def agents_page(request: Request, repo: str | None = None) -> Response:
     """Registered agents (administrators)."""
-    return show(
-        request,
-        "agents.html",
-        Permission.ADMIN,
-        lambda state, principal: records.agents(state, principal, repo),
-    )
+    return show(request, "agents.html", Permission.ADMIN, records.agents, repo)
 
 
 __all__ = ["router"]

@@ -23,6 +23,12 @@ def repository_choice(state: ServerState, name: str | None) -> str | None:
     return name
 
 
+def repository_picker(state: ServerState, repository: str | None) -> dict[str, Any]:
+    """What a page's repository picker shows: the chosen name ("" for the server's
+    default) and every repository of the config."""
+    return {"repository": repository or "", "repositories": list(state.config.repositories)}
+
+
 def _words(text: str | None) -> list[str]:
     """Comma- or space-separated filter values."""
     return [word for word in (text or "").replace(",", " ").split() if word]
@@ -50,8 +56,7 @@ def snapshot_list(
         "title": "Snapshots",
         "snapshots": snapshots,
         "filter": {"host": host or "", "tag": tag or "", "path": path or ""},
-        "repository": repository or "",
-        "repositories": list(state.config.repositories),
+        **repository_picker(state, repository),
     }
 
 
@@ -116,9 +121,15 @@ def inventory(
         "findings": findings,
         "snapshot_choice": snapshot,
         "expiring": expiring or "",
-        "repository": repository or "",
-        "repositories": list(state.config.repositories),
+        **repository_picker(state, repository),
     }
 
 
-__all__ = ["breadcrumbs", "inventory", "repository_choice", "snapshot_list", "tree"]
+__all__ = [
+    "breadcrumbs",
+    "inventory",
+    "repository_choice",
+    "repository_picker",
+    "snapshot_list",
+    "tree",
+]

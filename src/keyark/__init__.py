@@ -8,9 +8,9 @@ imported on first use so the command line starts fast.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from keyark.exports import lazy_exports
 from keyark.process import disable_core_dumps
 
 __version__ = "0.1.0"
@@ -37,12 +37,7 @@ _EXPORTS = {
     "RestoreSummary": "keyark.results",
 }
 
-
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'keyark' has no attribute {name!r}")
-    return getattr(importlib.import_module(module), name)
+__getattr__ = lazy_exports(__name__, _EXPORTS)
 
 
 __all__ = [

@@ -22,8 +22,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
-from typing import Any
+from dataclasses import dataclass, field
 from urllib.parse import urlsplit, urlunsplit
 
 from keyark.cancel import CancelToken
@@ -39,10 +38,11 @@ from keyark.repo.repository import Repository
 from keyark.repo.snapshot import Snapshot, select_snapshot
 from keyark.repo.snapshot_trust import ORIGIN, PROVENANCE, provenance_of, snapshot_trust
 from keyark.repo.tree import DIR, FILE, Node
+from keyark.results import Summary
 
 
 @dataclass
-class CopySummary:
+class CopySummary(Summary):
     """What ``copy`` did."""
 
     copied: list[str] = field(default_factory=list)
@@ -51,11 +51,6 @@ class CopySummary:
     bytes_read: int = 0
     bytes_added: int = 0
     duration_seconds: float = 0.0
-
-    def to_dict(self) -> dict[str, Any]:
-        data = asdict(self)
-        data["message_type"] = "summary"
-        return data
 
 
 def redacted_location(url: str) -> str:

@@ -2,8 +2,24 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
-from typing import Any
+from dataclasses import Field, asdict, dataclass, field
+from typing import Any, ClassVar
+
+
+class Summary:
+    """Mixin for a result dataclass: ``to_dict()`` is its fields (nested ones too), any
+    :meth:`derived` values, and ``message_type`` (what ``--json`` consumers key on)."""
+
+    __dataclass_fields__: ClassVar[dict[str, Field[Any]]]
+    message_type: ClassVar[str] = "summary"
+
+    def to_dict(self) -> dict[str, Any]:
+        """The result as JSON-ready data."""
+        return {"message_type": self.message_type, **asdict(self), **self.derived()}
+
+    def derived(self) -> dict[str, Any]:
+        """Values computed from the fields (ratios, totals); none by default."""
+        return {}
 
 
 @dataclass
@@ -143,7 +159,7 @@ class Problem:
 
 
 @dataclass
-class CheckSummary:
+class CheckSummary(Summary):
     """What ``check`` verified and what it found."""
 
     snapshots: int = 0
@@ -166,9 +182,5 @@ class CheckSummary:
         found = {p.object.rsplit("/", 1)[-1] for p in self.problems if p.repair_pack}
         return sorted(found)
 
-    def to_dict(self) -> dict[str, Any]:
-        data = asdict(self)
-        data["ok"] = self.ok
-        data["damaged_packs"] = self.damaged_packs
-        data["message_type"] = "summary"
-        return data
+    def derived(self) -> dict[str, Any]:
+        return {"ok": self.ok, "damaged_packs": self.damaged_packs}

@@ -23,8 +23,9 @@ parameters, so one process can serve two S3 or Azure accounts.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from keyark.exports import lazy_exports
 
 if TYPE_CHECKING:
     from keyark.config.backends import (
@@ -84,14 +85,8 @@ _EXPORTS = {
     "ConfigProblem": "keyark.config.problems",
 }
 
-
 if not TYPE_CHECKING:  # for type checkers each name is imported above
-
-    def __getattr__(name: str) -> Any:
-        module = _EXPORTS.get(name)
-        if module is None:
-            raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-        return getattr(importlib.import_module(module), name)
+    __getattr__ = lazy_exports(__name__, _EXPORTS)
 
 
 __all__ = [

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import math
 import random
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 
 from keyark.catalog.trees import unique_trees
@@ -21,6 +21,7 @@ from keyark.context import OperationContext
 from keyark.errors import BackendError, IntegrityError, SnapshotNotFoundError, UsageError
 from keyark.repo.repository import Repository
 from keyark.repo.tree import FILE
+from keyark.results import Summary
 
 
 @dataclass(frozen=True)
@@ -33,7 +34,7 @@ class VerifyOptions:
 
 
 @dataclass
-class VerifySummary:
+class VerifySummary(Summary):
     """What was read back and what failed."""
 
     snapshot_id: str = ""
@@ -55,11 +56,8 @@ class VerifySummary:
             f"{self.blobs_checked} of {self.blobs_total} blobs ({share:.0f}%) read back: {outcome}"
         )
 
-    def to_dict(self) -> dict[str, Any]:
-        data = asdict(self)
-        data["ok"] = self.ok
-        data["message_type"] = "summary"
-        return data
+    def derived(self) -> dict[str, Any]:
+        return {"ok": self.ok}
 
 
 def verify_snapshot(

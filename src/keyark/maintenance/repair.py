@@ -28,11 +28,11 @@ from keyark.crypto.envelope import envelope_key_id
 from keyark.errors import BackendError, Hint, IntegrityError
 from keyark.events import Code, Events
 from keyark.maintenance.salvage import SalvageReport, old_index_records, salvage_packs
-from keyark.maintenance.summary import Summary
 from keyark.repo.index import BlobLocation, PackRecord
 from keyark.repo.pack import TRAILER_SIZE, PackEntry, header_span, parse_header
 from keyark.repo.repository import Repository
 from keyark.repo.rewrite import PACKS_PER_INDEX_FILE, read_pack, rewrite_index
+from keyark.results import Summary
 
 
 @dataclass

@@ -15,9 +15,9 @@ from keyark.context import OperationContext
 from keyark.errors import Hint, UsageError
 from keyark.events import Code
 from keyark.maintenance.salvage import old_index_records, salvage_packs
-from keyark.maintenance.summary import Summary
 from keyark.repo.repository import Repository
 from keyark.repo.rewrite import unindex_packs
+from keyark.results import Summary
 
 
 @dataclass

@@ -27,11 +27,11 @@ from keyark.errors import BackendError, IntegrityError
 from keyark.events import Events
 from keyark.maintenance.check import Checker
 from keyark.maintenance.snapshot_edit import replacement
-from keyark.maintenance.summary import Summary
 from keyark.maintenance.usage import read_snapshots
 from keyark.repo.repository import Repository
 from keyark.repo.snapshot import Snapshot
 from keyark.repo.tree import DIR, FILE, Node
+from keyark.results import Summary
 
 MARKER_SUFFIX = ".keyark-damaged"
 

@@ -17,10 +17,10 @@ from dataclasses import dataclass, field
 from keyark.context import OperationContext
 from keyark.crypto.keyring import KEYRING_NAME
 from keyark.errors import Hint, IntegrityError, UsageError
-from keyark.maintenance.summary import Summary
 from keyark.repo import key_store, state_copies
 from keyark.repo.config import CONFIG_NAME
 from keyark.repo.repository import Repository
+from keyark.results import Summary
 
 
 @dataclass

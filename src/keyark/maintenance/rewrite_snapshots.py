@@ -25,16 +25,14 @@ from keyark.maintenance.snapshot_edit import (
     Change,
     Changes,
     Selection,
-    choose_snapshots,
-    load_for_edit,
-    planned_id,
     replacement,
     save_replacements,
+    stage_replacements,
 )
 from keyark.patterns import PatternSet, read_pattern_files
 from keyark.repo.inventory import inventory_without, stored_inventory
 from keyark.repo.repository import Repository
-from keyark.repo.snapshot import Snapshot, SnapshotFilter
+from keyark.repo.snapshot import Snapshot
 from keyark.repo.tree import DIR, Node, encode_tree
 
 #: The tag restic adds to a rewritten snapshot when the original is kept.
@@ -42,15 +40,10 @@ REWRITE_TAG = "rewrite"
 
 
 @dataclass(frozen=True)
-class RewriteOptions:
-    """Which snapshots to rewrite (ids, filters or all), what to exclude, and whether to
-    delete the originals or change nothing."""
+class RewriteOptions(Selection):
+    """Which snapshots to rewrite (ids, filters or all: the :class:`Selection`), what to
+    exclude, and whether to delete the originals or change nothing."""
 
-    #: Snapshot ids, unique prefixes or ``latest``.
-    snapshots: Sequence[str] = ()
-    selection: SnapshotFilter = field(default_factory=SnapshotFilter)
-    #: Rewrite every snapshot (never implied by giving no ids or filters).
-    all_snapshots: bool = False
     exclude: Sequence[str] = ()
     iexclude: Sequence[str] = ()
     #: Files of exclude patterns (one a line).
@@ -59,11 +52,6 @@ class RewriteOptions:
     #: Delete each original once its replacement is saved.
     forget: bool = False
     dry_run: bool = False
-
-    @property
-    def chosen(self) -> Selection:
-        """The snapshot selection."""
-        return Selection(self.snapshots, self.selection, self.all_snapshots)
 
     def patterns(self) -> PatternSet:
         """Every exclude pattern, files read (:class:`UsageError` if there is none)."""
@@ -77,7 +65,7 @@ class RewriteOptions:
 
     def validate(self) -> PatternSet:
         """Refuse empty requests before the repository is opened; the patterns."""
-        self.chosen.validate("rewritten")
+        self.refuse_empty("rewritten")
         return self.patterns()
 
 
@@ -169,26 +157,22 @@ def rewrite_snapshots(
     exclusive = options.forget and not options.dry_run
     with repo.lock("rewrite", exclusive=exclusive, retry=ctx.lock_wait) as lock:
         repo.blobs.load_index(reload=True)  # as of the lock: dedup against what is stored
-        chosen = choose_snapshots(load_for_edit(repo, ctx), options.chosen, ctx)
         trees = TreeFilter(repo, patterns, options.dry_run, ctx.cancel)
         keyring = repo.keys.keyring
-        pending = []
-        for number, snapshot in enumerate(chosen, 1):
+
+        def rewrite(snapshot: Snapshot) -> tuple[RewrittenSnapshot, Snapshot | None]:
             item = RewrittenSnapshot(snapshot.id)
-            result.snapshots.append(item)
             tree, item.removed = trees.rewrite(snapshot.tree)
-            if item.removed:
-                tags = list(snapshot.tags)
-                if not options.forget and REWRITE_TAG not in tags:
-                    tags.append(REWRITE_TAG)
-                fresh = replacement(keyring, snapshot, tree=tree, tags=tags)
-                fresh.inventory = _inventory_without(repo, snapshot, item.removed, ctx)
-                pending.append((item, fresh))
-                if options.dry_run:
-                    item.replacement = planned_id(repo, fresh)
-            ctx.events.progress(
-                "rewrite", files_done=number, files_total=len(chosen), current=snapshot.id
-            )
+            if not item.removed:
+                return item, None
+            tags = list(snapshot.tags)
+            if not options.forget and REWRITE_TAG not in tags:
+                tags.append(REWRITE_TAG)
+            fresh = replacement(keyring, snapshot, tree=tree, tags=tags)
+            fresh.inventory = _inventory_without(repo, snapshot, item.removed, ctx)
+            return item, fresh
+
+        pending = stage_replacements(repo, ctx, options, result, rewrite, progress="rewrite")
         if options.dry_run:
             return result
         repo.blobs.flush()  # the new trees are durable before any snapshot names them

@@ -14,6 +14,8 @@ verbs write a new snapshot and then delete the original (restic semantics):
   original's provenance was is recorded in ``extra["provenance"]`` as ``copy``
   does: an agent's snapshot stays an agent's snapshot, and a flagged one stays
   flagged;
+- **staging** (:func:`stage_replacements`): each chosen snapshot's change and its
+  unsaved replacement (a dry run stops there, with the would-be ids);
 - **saving, then deleting** (:func:`save_replacements`): every replacement is
   durable before any original goes, so a run killed at any point leaves each
   snapshot present at least once, and running it again finishes the job.
@@ -21,7 +23,7 @@ verbs write a new snapshot and then delete the original (restic semantics):
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Generic, TypeVar
 
@@ -47,11 +49,14 @@ from keyark.repo.snapshot_trust import (
 
 @dataclass(frozen=True)
 class Selection:
-    """Which snapshots to change: ``ids`` (id, unique prefix or ``latest``), else every
-    snapshot ``selection`` matches, else (only with ``all_snapshots``) every snapshot."""
+    """Which snapshots to change: ``snapshots`` (id, unique prefix or ``latest``), else
+    every snapshot ``selection`` matches, else (only with ``all_snapshots``) every
+    snapshot. The options of ``rewrite`` and ``tag`` begin with these fields."""
 
-    ids: Sequence[str] = ()
+    #: Snapshot ids, unique prefixes or ``latest``.
+    snapshots: Sequence[str] = ()
     selection: SnapshotFilter = field(default_factory=SnapshotFilter)
+    #: Change every snapshot (never implied by giving no ids or filters).
     all_snapshots: bool = False
 
     @property
@@ -59,11 +64,12 @@ class Selection:
         """Whether a host, tag or path filter is given."""
         return bool(self.selection.hosts or self.selection.tags or self.selection.paths)
 
-    def validate(self, what: str) -> None:
-        """Refuse a request that selects no snapshots (it never means "all")."""
-        if self.ids and self.all_snapshots:
+    def refuse_empty(self, what: str) -> None:
+        """Refuse a request that selects no snapshots (it never means "all"), or names
+        some and all of them."""
+        if self.snapshots and self.all_snapshots:
             raise UsageError(f"name snapshots or select all of them, not both (nothing was {what})")
-        if not (self.ids or self.filtered or self.all_snapshots):
+        if not (self.snapshots or self.filtered or self.all_snapshots):
             raise UsageError(
                 f"no snapshots selected (nothing was {what})", hint=Hint.SELECT_SNAPSHOTS
             )
@@ -139,13 +145,13 @@ def choose_snapshots(
     ``latest`` skips flagged snapshots; an explicit id or a filter may select a flagged
     one, which is warned about (its replacement stays flagged).
     """
-    chosen.validate("changed")
-    if not chosen.ids:
+    chosen.refuse_empty("changed")
+    if not chosen.snapshots:
         found = filter_snapshots(available, chosen.selection)
     else:
         warn = ctx.events.warner(Code.SNAPSHOT_UNTRUSTED)
         picked: dict[str, Snapshot] = {}
-        for ref in chosen.ids:
+        for ref in chosen.snapshots:
             snapshot = select_snapshot(available, ref, chosen.selection, warn=warn)
             picked[snapshot.id] = snapshot
         found = sorted(picked.values(), key=lambda s: (s.time, s.id))
@@ -203,6 +209,38 @@ def planned_id(repo: Repository, fresh: Snapshot) -> str:
     return repo.snapshots.snapshot_id_of(repo.snapshots.document(fresh))
 
 
+def stage_replacements(
+    repo: Repository,
+    ctx: OperationContext,
+    chosen: Selection,
+    changes: Changes[C],
+    revise: Callable[[Snapshot], tuple[C, Snapshot | None]],
+    *,
+    progress: str | None = None,
+) -> list[tuple[C, Snapshot]]:
+    """The replacements to save, one for each chosen snapshot that changes.
+
+    ``revise`` gives a snapshot's change (appended to ``changes``) and its unsaved
+    replacement (None: the snapshot is left alone); in a dry run each change gets its
+    replacement's would-be id. ``progress`` names the phase reported after each
+    snapshot (None: no progress).
+    """
+    found = choose_snapshots(load_for_edit(repo, ctx), chosen, ctx)
+    pending: list[tuple[C, Snapshot]] = []
+    for number, snapshot in enumerate(found, 1):
+        change, fresh = revise(snapshot)
+        changes.snapshots.append(change)
+        if fresh is not None:
+            pending.append((change, fresh))
+            if changes.dry_run:
+                change.replacement = planned_id(repo, fresh)
+        if progress is not None:
+            ctx.events.progress(
+                progress, files_done=number, files_total=len(found), current=snapshot.id
+            )
+    return pending
+
+
 def save_replacements(
     repo: Repository,
     pending: Sequence[tuple[Change, Snapshot]],
@@ -258,4 +296,5 @@ __all__ = [
     "planned_id",
     "replacement",
     "save_replacements",
+    "stage_replacements",
 ]

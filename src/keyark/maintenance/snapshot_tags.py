@@ -19,14 +19,12 @@ from keyark.maintenance.snapshot_edit import (
     Change,
     Changes,
     Selection,
-    choose_snapshots,
-    load_for_edit,
-    planned_id,
     replacement,
     save_replacements,
+    stage_replacements,
 )
 from keyark.repo.repository import Repository
-from keyark.repo.snapshot import SnapshotFilter
+from keyark.repo.snapshot import Snapshot
 
 
 def split_tags(values: Iterable[str]) -> list[str]:
@@ -41,24 +39,14 @@ def split_tags(values: Iterable[str]) -> list[str]:
 
 
 @dataclass(frozen=True)
-class TagOptions:
-    """Which snapshots (ids, filters or all) and how their tags change: ``set`` (None:
-    keep; an empty list clears them), then ``add``, then ``remove``."""
+class TagOptions(Selection):
+    """Which snapshots (ids, filters or all: the :class:`Selection`) and how their tags
+    change: ``set`` (None: keep; an empty list clears them), then ``add``, then ``remove``."""
 
-    #: Snapshot ids, unique prefixes or ``latest``.
-    snapshots: Sequence[str] = ()
-    selection: SnapshotFilter = field(default_factory=SnapshotFilter)
-    #: Change every snapshot (never implied by giving no ids or filters).
-    all_snapshots: bool = False
     set_tags: Sequence[str] | None = None
     add: Sequence[str] = ()
     remove: Sequence[str] = ()
     dry_run: bool = False
-
-    @property
-    def chosen(self) -> Selection:
-        """The snapshot selection."""
-        return Selection(self.snapshots, self.selection, self.all_snapshots)
 
     def validate(self) -> None:
         """Refuse empty or contradictory requests before the repository is opened."""
@@ -66,7 +54,7 @@ class TagOptions:
             raise UsageError("set the tags, or add and remove some, not both (nothing was changed)")
         if self.set_tags is None and not (split_tags(self.add) or split_tags(self.remove)):
             raise UsageError("no tags to set, add or remove: nothing to do")
-        self.chosen.validate("changed")
+        self.refuse_empty("changed")
 
     def apply(self, tags: Sequence[str]) -> list[str]:
         """The tags a snapshot tagged ``tags`` gets."""
@@ -105,18 +93,16 @@ def tag_snapshots(repo: Repository, options: TagOptions, ctx: OperationContext) 
     options.validate()
     result = TagResult(dry_run=options.dry_run)
     with repo.lock("tag", exclusive=not options.dry_run, retry=ctx.lock_wait) as lock:
-        chosen = choose_snapshots(load_for_edit(repo, ctx), options.chosen, ctx)
         keyring = repo.keys.keyring
-        pending = []
-        for snapshot in chosen:
+
+        def retag(snapshot: Snapshot) -> tuple[RetaggedSnapshot, Snapshot | None]:
             item = RetaggedSnapshot(snapshot.id, old_tags=list(snapshot.tags))
             item.new_tags = options.apply(snapshot.tags)
-            result.snapshots.append(item)
-            if item.changed:
-                fresh = replacement(keyring, snapshot, tags=item.new_tags)
-                pending.append((item, fresh))
-                if options.dry_run:
-                    item.replacement = planned_id(repo, fresh)
+            if not item.changed:
+                return item, None
+            return item, replacement(keyring, snapshot, tags=item.new_tags)
+
+        pending = stage_replacements(repo, ctx, options, result, retag)
         if not options.dry_run:
             save_replacements(repo, pending, forget=True, lock=lock, ctx=ctx)
     return result

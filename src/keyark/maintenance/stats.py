@@ -8,11 +8,11 @@ from typing import Any
 
 from keyark.cancel import NEVER, CancelToken
 from keyark.catalog.trees import TreeLoader, unique_trees, walk
-from keyark.maintenance.summary import Summary
 from keyark.repo.pack import DATA, TREE
 from keyark.repo.repository import Repository
 from keyark.repo.snapshot import Snapshot
 from keyark.repo.tree import DIR, FILE
+from keyark.results import Summary
 
 #: restic's ``stats --mode`` values: what ``total_size`` and the counts measure.
 RESTORE_SIZE = "restore-size"

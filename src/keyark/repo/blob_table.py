@@ -169,7 +169,10 @@ class BlobTable:
                 if value >= 0 and value & _ROW >= stored:
                     slots[i] = _EMPTY
             raise
-        self._ids += b"".join([blob_ids[p] for p in positions])
+        if len(positions) == len(blob_ids):
+            self._ids += b"".join(blob_ids)
+        else:
+            self._ids += b"".join([blob_ids[p] for p in positions])
         self._keys += len(positions)
         return known
 

@@ -21,7 +21,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import BinaryIO
 
@@ -30,6 +30,7 @@ from keyark.archiver.agent_cache import AgentCache
 from keyark.archiver.commands import CommandSourceSpec, command_output, graft, stream_node
 from keyark.archiver.files import FileReader, FileResult
 from keyark.archiver.filters import SourceFilter
+from keyark.archiver.finisher import TreeFinisher
 from keyark.archiver.inventory import InventoryRecorder
 from keyark.archiver.listing import EntryLister, Listed
 from keyark.archiver.parent import READ_AHEAD, Entry, ParentListing, ParentTrees
@@ -115,7 +116,7 @@ class Archiver:
         if inventory is not None:
             inventory.bind(tracker.events)
         # One thread, first in first out: a directory's tree is queued after its children's.
-        self._finisher = ThreadPoolExecutor(1, thread_name_prefix="keyark-tree")
+        self._finisher: TreeFinisher[_Dir, bytes] = TreeFinisher(self._finish_tree)
         # Asks the kernel to read a directory's files ahead of the walk (cold caches).
         self._prefetch = walk.Prefetcher()
         #: Listings of the directories above the sources, by tree id (for grafting).
@@ -174,7 +175,7 @@ class Archiver:
             self._save_entry(dir_fd, item, saved, device)
         if unchanged:
             self.report.files_unchanged(unchanged)
-        return self._finisher.submit(self._finish_tree, saved)
+        return self._finisher.submit(saved)
 
     def _reuse_file(self, dir_fd: int, item: Listed, saved: _Dir) -> str:
         """Keep a file unread with the content it had (``item.reused``); its path."""
@@ -194,9 +195,7 @@ class Archiver:
             if isinstance(target, VirtualDir):
                 subtree = self._save_virtual(dir_fd, item.name, st, target, parent_subtree(old))
             elif self.filters.crosses_device(st, device):  # a mount point: kept, empty
-                subtree = self._finisher.submit(
-                    self._finish_tree, _Dir(path, parent_subtree(old), _counted(old))
-                )
+                subtree = self._finisher.submit(_Dir(path, parent_subtree(old), _counted(old)))
             else:
                 subtree = self._save_directory(dir_fd, item.name, st, path, old, device)
             if subtree is not None:
@@ -397,7 +396,7 @@ class Archiver:
 
     def _shutdown(self) -> None:
         self._files.shutdown()
-        self._finisher.shutdown(wait=True)
+        self._finisher.shutdown()
         self._prefetch.shutdown()
 
 

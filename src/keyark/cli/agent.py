@@ -8,6 +8,8 @@ from keyark import ops
 from keyark.cli.render import Output, printable, stored_time
 from keyark.cli.verb import start, start_without_repository
 
+AGENT_COLUMNS = ("Name", "Hosts", "Created", "Revoked", "Public key")
+
 
 @click.group("agent")
 def command() -> None:
@@ -47,19 +49,16 @@ def list_command(ctx: click.Context) -> None:
     """List registered agents."""
     output, context = start(ctx)
     found = ops.agent_list(context, ops.AgentListOptions()).agents
-    output.listing(
-        [info.to_dict() for info in found],
-        ["Name", "Hosts", "Created", "Revoked", "Public key"],
-        [
-            (
-                printable(i.name),
-                ",".join(printable(h) for h in i.hosts),
-                printable(stored_time(i.created)),
-                printable(stored_time(i.revoked or "")),
-                i.public_key[:16],
-            )
-            for i in found
-        ],
+    output.listing_of(found, AGENT_COLUMNS, _agent_row)
+
+
+def _agent_row(i: ops.AgentInfo) -> tuple[str, ...]:
+    return (
+        printable(i.name),
+        ",".join(printable(h) for h in i.hosts),
+        printable(stored_time(i.created)),
+        printable(stored_time(i.revoked or "")),
+        i.public_key[:16],
     )
 
 

@@ -55,23 +55,21 @@ def log(
     out, context = start(ctx)
     options = ops.AuditLogOptions(_since(since), actor, operation, last)
     result = ops.audit_log(context, options)
-    rows = []
-    for record in result.records:
-        who = record.actor.get("principal") or record.actor.get("job") or record.actor.get("user")
-        target = record.target.get("snapshot_id") or record.target.get("snapshot") or ""
-        rows.append(
-            [
-                record.time[:19].replace("T", " "),
-                f"{who}@{record.actor.get('host', '')}",
-                record.operation,
-                record.result if record.error_code is None else f"failure ({record.error_code})",
-                str(target)[:8],
-                record.ref,
-            ]
-        )
-    documents = [record.to_dict() for record in result.records]
     columns = ("Time (UTC)", "Actor", "Operation", "Result", "Target", "Record")
-    out.listing(documents, columns, rows, "no audit records")
+    out.listing_of(result.records, columns, _record_row, "no audit records")
+
+
+def _record_row(record: ops.AuditRecord) -> list[str]:
+    who = record.actor.get("principal") or record.actor.get("job") or record.actor.get("user")
+    target = record.target.get("snapshot_id") or record.target.get("snapshot") or ""
+    return [
+        record.time[:19].replace("T", " "),
+        f"{who}@{record.actor.get('host', '')}",
+        record.operation,
+        record.result if record.error_code is None else f"failure ({record.error_code})",
+        str(target)[:8],
+        record.ref,
+    ]
 
 
 @command.command("verify")

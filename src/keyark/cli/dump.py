@@ -7,7 +7,7 @@ import sys
 import click
 
 from keyark import ops
-from keyark.cli.snapshot_filter import filter_options
+from keyark.cli.snapshot_filter import filter_options, snapshot_and_directory
 from keyark.cli.verb import start
 
 
@@ -51,7 +51,7 @@ def command(
     terminal.
     """
     out, context = start(ctx)
-    ref, _, base = snapshot.partition(":")
+    ref, base = snapshot_and_directory(snapshot)
     options = ops.DumpOptions(
         snapshot=ref,
         path=path,
@@ -60,7 +60,7 @@ def command(
         archive=archive,
         target=target or None,
         selection=selection,
-        base=base or "/",
+        base=base,
     )
     result = ops.dump(context, options)
     if target and out.json:

@@ -13,7 +13,7 @@ import click
 from keyark import ops
 from keyark.cli.default_command import DefaultCommandGroup
 from keyark.cli.render import Output
-from keyark.cli.snapshot_filter import filter_options
+from keyark.cli.snapshot_filter import filter_options, snapshot_and_directory
 from keyark.cli.verb import start, start_without_repository
 from keyark.cli.wording import counted
 
@@ -84,11 +84,11 @@ def create(
     'latest' picks the newest trusted snapshot (--host/--tag/--path narrow it).
     """
     out, context = start(ctx)
-    ref, _, base = snapshot.partition(":")
+    ref, base = snapshot_and_directory(snapshot)
     options = ops.ExportOptions(
         snapshot=ref,
         output=output,
-        base=base or "/",
+        base=base,
         format=fmt,
         checksums=_checksums(checksums),
         sign=sign,

@@ -54,7 +54,7 @@ def command(
     store = _store(found_config(ctx))
     runs = store.runs(job, since=None if since is None else parse_since(since), status=status)
     empty = "no runs recorded" + (f" for {job!r}" if job else "")
-    out.listing([record.to_dict() for record in runs], COLUMNS, [_row(r) for r in runs], empty)
+    out.listing_of(runs, COLUMNS, _row, empty)
 
 
 def _store(config: KeyarkConfig | None) -> RunStore:

@@ -30,6 +30,8 @@ _NO_NEW_PASSPHRASE = (
     "no new passphrase given: set KEYARK_NEW_PASSWORD or KEYARK_NEW_PASSWORD_FILE, "  # noqa: S105
     "or use --new-password-file (no terminal to prompt on)"
 )
+#: The columns of ``key list``.
+KEY_COLUMNS = ("", "ID", "Kind", "Created", "Host", "User", "Label", "Details")
 
 
 @click.group("key")
@@ -43,22 +45,19 @@ def list_keys(ctx: click.Context) -> None:
     """List key slots (never secrets)."""
     out, context = start(ctx)
     found = ops.key_list(context, ops.KeyListOptions()).keys
-    out.listing(
-        [info.to_dict() for info in found],
-        ["", "ID", "Kind", "Created", "Host", "User", "Label", "Details"],
-        [
-            (
-                "*" if k.current else "",
-                k.slot_id[:8],
-                k.kind,
-                stored_time(k.created),
-                k.host,
-                k.username,
-                k.label,
-                k.summary(),
-            )
-            for k in found
-        ],
+    out.listing_of(found, KEY_COLUMNS, _key_row)
+
+
+def _key_row(k: ops.KeyInfo) -> tuple[str, ...]:
+    return (
+        "*" if k.current else "",
+        k.slot_id[:8],
+        k.kind,
+        stored_time(k.created),
+        k.host,
+        k.username,
+        k.label,
+        k.summary(),
     )
 
 

@@ -99,18 +99,18 @@ def alerts(ctx: click.Context, since: str, level: str | None, limit: int | None)
         limit=limit,
     )
     history = ops.monitor_alerts(context, options)
-    rows = [
-        [
-            str(alert.id or ""),
-            local_time(alert.time),
-            alert.level.label.upper(),
-            alert.kind,
-            alert.title,
-            alert.message,
-        ]
-        for alert in history.alerts
+    out.listing_of(history.alerts, ALERT_COLUMNS, _alert_row, "no alerts")
+
+
+def _alert_row(alert: ops.Alert) -> list[str]:
+    return [
+        str(alert.id or ""),
+        local_time(alert.time),
+        alert.level.label.upper(),
+        alert.kind,
+        alert.title,
+        alert.message,
     ]
-    out.listing([alert.to_dict() for alert in history.alerts], ALERT_COLUMNS, rows, "no alerts")
 
 
 @command.command("test-notify")

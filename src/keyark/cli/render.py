@@ -108,6 +108,17 @@ class Output:
         if empty and not rows:
             self.print(empty)
 
+    def listing_of(
+        self,
+        items: Sequence[ResultT],
+        columns: Sequence[str],
+        row: Callable[[ResultT], Sequence[Any]],
+        empty: str = "",
+    ) -> None:
+        """A :meth:`listing` of ``items``: their documents (``to_dict()``) with
+        ``--json``, else a table of ``row(item)`` for each."""
+        self.listing([item.to_dict() for item in items], columns, [row(i) for i in items], empty)
+
     def table(self, columns: Sequence[str], rows: Sequence[Sequence[Any]], title: str = "") -> None:
         """A result table (``--quiet`` keeps it): boxed on a terminal wide enough for
         every cell, else plain aligned lines; never truncated (ids, paths and times are

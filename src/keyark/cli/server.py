@@ -21,6 +21,7 @@ from keyark.cli.render import optional_time
 from keyark.cli.verb import start, start_without_repository
 
 if TYPE_CHECKING:
+    from keyark.cli.render import Output
     from keyark.config.document import KeyarkConfig
 
 TOKEN_COLUMNS = ("Name", "Role", "Status", "Created", "Expires", "Last used")
@@ -54,6 +55,20 @@ def _config(ctx: click.Context) -> KeyarkConfig | None:
     return None if path is None else load_config_file(path)
 
 
+def _shown_once(out: Output, heading: str, secret: str) -> None:
+    """A secret shown this once: ``heading`` on stderr, the secret alone on stdout."""
+    click.echo(heading, err=True)
+    out.result(secret)
+
+
+def _issued(out: Output, issued: ops.TokenIssued | ops.EnrollTokenIssued, heading: str) -> None:
+    """A new token: its document with ``--json``, else shown this once under ``heading``."""
+    if out.json:
+        out.emit_json(issued.to_dict())
+    else:
+        _shown_once(out, heading, issued.token)
+
+
 @token.command("create")
 @click.option("--name", required=True, help="The token's name (letters, digits, . _ - @).")
 @click.option("--role", type=click.Choice(ROLES), required=True, help="What the token may do.")
@@ -72,12 +87,8 @@ def token_create(ctx: click.Context, name: str, role: str, expires: str | None) 
         lifetime = timedelta(seconds=ops.parse_seconds(expires, "token lifetime"))
     options = ops.TokenCreateOptions(name, role, lifetime, config=_config(ctx))
     issued = ops.server_token_create(context, options)
-    if out.json:
-        out.emit_json(issued.to_dict())
-        return
     until = f", expires {optional_time(issued.info.expires)}" if issued.info.expires else ""
-    click.echo(f"token {name!r} ({role}{until}); shown only this once:", err=True)
-    out.result(issued.token)
+    _issued(out, issued, f"token {name!r} ({role}{until}); shown only this once:")
 
 
 @token.command("list")
@@ -88,18 +99,18 @@ def token_list(ctx: click.Context, revoked: bool) -> None:
     """List API tokens: name, role, status, created, expires, last used (never the token)."""
     out, context = start_without_repository(ctx)
     listed = ops.server_token_list(context, ops.TokenListOptions(revoked, config=_config(ctx)))
-    rows = [
-        [
-            t.name,
-            str(t.role),
-            t.status(),
-            optional_time(t.created),
-            optional_time(t.expires),
-            optional_time(t.last_used),
-        ]
-        for t in listed.tokens
+    out.listing_of(listed.tokens, TOKEN_COLUMNS, _token_row, "no API tokens")
+
+
+def _token_row(t: ops.TokenInfo) -> list[str]:
+    return [
+        t.name,
+        str(t.role),
+        t.status(),
+        optional_time(t.created),
+        optional_time(t.expires),
+        optional_time(t.last_used),
     ]
-    out.listing([t.to_dict() for t in listed.tokens], TOKEN_COLUMNS, rows, "no API tokens")
 
 
 @token.command("revoke")
@@ -164,8 +175,7 @@ def user_add(
         return
     out.print(f"user {name!r} added ({role})")
     if added.totp_uri:
-        click.echo("add this to an authenticator app (shown only this once):", err=True)
-        out.result(added.totp_uri)
+        _shown_once(out, "add this to an authenticator app (shown only this once):", added.totp_uri)
 
 
 @user.command("list")
@@ -175,11 +185,11 @@ def user_list(ctx: click.Context) -> None:
     """List dashboard users: name, role, TOTP, created."""
     out, context = start_without_repository(ctx)
     listed = ops.server_user_list(context, ops.UserListOptions(config=_config(ctx)))
-    rows = [
-        [u.name, str(u.role), "yes" if u.totp else "no", optional_time(u.created)]
-        for u in listed.users
-    ]
-    out.listing([u.to_dict() for u in listed.users], USER_COLUMNS, rows, "no dashboard users")
+    out.listing_of(listed.users, USER_COLUMNS, _user_row, "no dashboard users")
+
+
+def _user_row(u: ops.UserInfo) -> list[str]:
+    return [u.name, str(u.role), "yes" if u.totp else "no", optional_time(u.created)]
 
 
 @user.command("remove")
@@ -226,15 +236,10 @@ def agent_enroll_token(ctx: click.Context, host: str, expires: str) -> None:
     lifetime = timedelta(seconds=ops.parse_seconds(expires, "enrolment token lifetime"))
     options = ops.EnrollTokenOptions(host, lifetime, config=_config(ctx))
     issued = ops.server_agent_enroll_token(context, options)
-    if out.json:
-        out.emit_json(issued.to_dict())
-        return
-    click.echo(
-        f"enrolment token for host {host!r}, expires {optional_time(issued.info.expires)}; "
-        "shown only this once:",
-        err=True,
+    until = optional_time(issued.info.expires)
+    _issued(
+        out, issued, f"enrolment token for host {host!r}, expires {until}; shown only this once:"
     )
-    out.result(issued.token)
 
 
 AGENT_COLUMNS = ("Host", "Agent", "Enrolled", "Last report", "Last success", "Version")
@@ -247,11 +252,11 @@ def agents(ctx: click.Context) -> None:
     """List the enrolled hosts: agent, enrolment, last report, last success, version."""
     out, context = start_without_repository(ctx)
     listed = ops.server_agents(context, ops.FleetListOptions(config=_config(ctx)))
-    rows = [
-        [a.host, a.agent, a.enrolled, a.last_report or "", a.last_success or "", a.version or ""]
-        for a in listed.agents
-    ]
-    out.listing([a.to_dict() for a in listed.agents], AGENT_COLUMNS, rows, "no enrolled agents")
+    out.listing_of(listed.agents, AGENT_COLUMNS, _agent_row, "no enrolled agents")
+
+
+def _agent_row(a: ops.FleetAgent) -> list[str]:
+    return [a.host, a.agent, a.enrolled, a.last_report or "", a.last_success or "", a.version or ""]
 
 
 @agent.command("revoke")

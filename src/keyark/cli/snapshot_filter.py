@@ -1,4 +1,5 @@
-"""The snapshot filter flags ``--host``, ``--tag`` and ``--path`` (restic's), as one group.
+"""The snapshot filter flags ``--host``, ``--tag`` and ``--path`` (restic's), as one group,
+and the ``SNAPSHOT[:DIR]`` argument (:func:`snapshot_and_directory`).
 
 A verb decorated with :func:`filter_options` takes one parameter, ``selection`` (a
 :class:`~keyark.ops.SnapshotFilter`), instead of the three flags' values.
@@ -60,4 +61,10 @@ def make_filter(
     )
 
 
-__all__ = ["filter_options", "make_filter"]
+def snapshot_and_directory(argument: str) -> tuple[str, str]:
+    """``SNAPSHOT[:DIR]`` as the snapshot named and the directory of it (``/`` when none)."""
+    ref, _, directory = argument.partition(":")
+    return ref, directory or "/"
+
+
+__all__ = ["filter_options", "make_filter", "snapshot_and_directory"]

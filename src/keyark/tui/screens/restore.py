@@ -8,17 +8,16 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import VerticalScroll
-from textual.screen import Screen
 from textual.widgets import Footer, Header, Input, ProgressBar, Static
 
 from keyark.errors import KeyarkError
 from keyark.events import Event, Progress
 from keyark.terminal_text import printable
+from keyark.tui.screens.browse_screen import BrowseScreen
 from keyark.tui.text import cell, size_text
 
 if TYPE_CHECKING:
     from keyark import ops
-    from keyark.tui.app import BrowseApp
     from keyark.tui.marks import Marks
     from keyark.tui.session import Preview
 
@@ -26,7 +25,7 @@ if TYPE_CHECKING:
 MODES = ("if-changed", "always", "never")
 
 
-class RestoreScreen(Screen[None]):
+class RestoreScreen(BrowseScreen):
     """Choose the target and mode; P previews, Ctrl+R restores."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
@@ -45,10 +44,6 @@ class RestoreScreen(Screen[None]):
         self.initial_target = target
         self.running = False
         self.done = False
-
-    @property
-    def browse(self) -> BrowseApp:
-        return self.app  # type: ignore[return-value]
 
     def compose(self) -> ComposeResult:
         yield Header()

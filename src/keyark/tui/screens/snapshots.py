@@ -6,17 +6,16 @@ from typing import TYPE_CHECKING, ClassVar
 
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
-from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Input, Static
 
+from keyark.tui.screens.browse_screen import BrowseScreen
 from keyark.tui.text import cell, size_text, time_text
 
 if TYPE_CHECKING:
     from keyark import ops
-    from keyark.tui.app import BrowseApp
 
 
-class SnapshotsScreen(Screen[None]):
+class SnapshotsScreen(BrowseScreen):
     """The snapshot list; Enter opens one."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
@@ -68,5 +67,4 @@ class SnapshotsScreen(Screen[None]):
 
     def on_data_table_row_selected(self, message: DataTable.RowSelected) -> None:
         chosen = next(s for s in self.snapshots if s.id == message.row_key.value)
-        app: BrowseApp = self.app  # type: ignore[assignment]
-        app.open_snapshot(chosen)
+        self.browse.open_snapshot(chosen)

@@ -7,22 +7,21 @@ from typing import TYPE_CHECKING, ClassVar
 
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
-from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Input, Static
 
 from keyark.terminal_text import printable
 from keyark.tui.marks import Marks
+from keyark.tui.screens.browse_screen import BrowseScreen
 from keyark.tui.text import cell, size_text
 
 if TYPE_CHECKING:
     from keyark import ops
-    from keyark.tui.app import BrowseApp
 
 #: How a listed entry's type is shown.
 _TYPES = {"dir": "dir", "file": "file", "symlink": "link"}
 
 
-class TreeScreen(Screen[None]):
+class TreeScreen(BrowseScreen):
     """A directory of the snapshot (or search results); Space marks, R restores the marks."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
@@ -43,10 +42,6 @@ class TreeScreen(Screen[None]):
         self.rows: dict[str, ops.Entry | ops.FindMatch] = {}
         #: Whether the rows are search hits (full paths) rather than a directory.
         self._searching = False
-
-    @property
-    def browse(self) -> BrowseApp:
-        return self.app  # type: ignore[return-value]
 
     def compose(self) -> ComposeResult:
         yield Header()

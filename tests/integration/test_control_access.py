@@ -218,6 +218,51 @@ def test_without_a_database_the_tables_are_in_state_db(tmp_path: Path) -> None:
     assert [t.name for t in TokenStore(tmp_path / "x", database=shared).tokens()] == ["ci"]
 
 
+def test_a_server_never_reads_before_another_ones_import_commits(
+    database: ControlDatabase, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The old file is renamed inside the importing transaction: a second server that
+    finds it renamed must wait for that transaction, not read the rows not there yet.
+    The import is held open (after its rows are copied, before the commit) while the
+    second server reads; with the wait left out it read no report."""
+    from keyark.control import legacy
+
+    state_dir = tmp_path / "old-server"
+    state_dir.mkdir()
+    old = FleetRegistry(tmp_path / "scratch", database=SqliteDatabase(state_dir / "fleet.db"))
+    old.enrolled("db-01", "db-01")
+    for number in range(3):
+        old.report("db-01", {"n": number}, succeeded=True)
+    copied, release = threading.Event(), threading.Event()
+    real_copy = legacy._copy
+
+    def slow_copy(db: object, table: legacy.LegacyTable, rows: list[tuple[object, ...]]) -> int:
+        count = real_copy(db, table, rows)  # type: ignore[arg-type]
+        copied.set()
+        assert release.wait(30)
+        return count
+
+    monkeypatch.setattr(legacy, "_copy", slow_copy)
+    importer = threading.Thread(
+        target=lambda: FleetRegistry(state_dir, database=database).reports("db-01")
+    )
+    importer.start()
+    assert copied.wait(30)  # renamed and copied, not committed
+    assert not (state_dir / "fleet.db").exists()
+    seen: list[int] = []
+    reader = threading.Thread(
+        target=lambda: seen.append(
+            len(FleetRegistry(state_dir, database=database).reports("db-01"))
+        )
+    )
+    reader.start()
+    reader.join(0.5)
+    release.set()
+    reader.join(30)
+    importer.join(30)
+    assert seen == [3]
+
+
 def test_servers_starting_together_import_a_former_file_once(
     database: ControlDatabase, tmp_path: Path
 ) -> None:

@@ -6,7 +6,8 @@ where the old file still lies copies its rows in (a row whose key the control da
 already has is kept as it is there) and renames the file ``<name>.imported``, in one
 transaction holding a lock named after the store: two processes starting together import
 once. The old file is renamed before the transaction commits and renamed back when it
-fails, so a failed import is tried again by the next process.
+fails, so a failed import is tried again by the next process; a process that finds it
+renamed takes the lock once before reading, so it never reads before the import commits.
 """
 
 from __future__ import annotations
@@ -38,9 +39,17 @@ def import_legacy(
 ) -> int:
     """Copy ``tables`` of the old file ``legacy`` into ``database`` (see the module); how
     many rows were copied (0 when there is no old file)."""
-    if legacy in _SETTLED or not legacy.exists():
+    if legacy in _SETTLED:
         return 0
     imported = legacy.with_name(legacy.name + ".imported")
+    if not legacy.exists():
+        if imported.exists():
+            # Renamed, but maybe by an import whose transaction has not committed yet:
+            # its lock is held until it has, so taking the lock once waits for its rows.
+            with database.transaction() as db:
+                db.lock(f"keyark-import:{component}")
+            _SETTLED.add(legacy)
+        return 0
     copied = 0
     with database.transaction() as db:
         db.lock(f"keyark-import:{component}")
